@@ -1,0 +1,143 @@
+// Incremental event-stream parser, per the WHATWG HTML standard section
+// "Interpreting an event stream". Pure: no I/O, no threads, no exceptions of
+// its own (only std::bad_alloc can escape).
+//
+//   my_handler h;
+//   ssekit::parser p{h};
+//   for (each chunk received) if (auto err = p.feed(chunk)) { report(err); break; }
+//   p.finish();   // at end of stream: an unterminated event is discarded
+//   p.reset();    // before reading a new connection; keeps the last event id
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ssekit/error.hpp"
+
+namespace ssekit {
+
+// One dispatched event. All three views are BORROWED: they point into the
+// chunk being fed or into the parser's own buffers and are valid only until
+// the handler call that receives them returns. Copy what you keep.
+struct event {
+  std::string_view type;           // "message" when the stream gave no event type
+  std::string_view data;           // data lines joined by LF, no trailing LF
+  std::string_view last_event_id;  // the id in force when the event was dispatched
+};
+
+// Receives what the parser finds, in stream order. The default
+// implementations ignore everything. Callbacks must not call feed(),
+// finish() or reset() on the parser that is calling them. An exception
+// thrown by a callback propagates out of feed(); call reset() before
+// feeding that parser again.
+class handler {
+ public:
+  virtual ~handler() = default;
+  // A complete event (see `event` for the lifetime of the views).
+  virtual void on_event(const event& ev) { (void)ev; }
+  // A comment line: everything after the leading ':' (no space stripped).
+  // BORROWED, valid only during the call. Servers send these as heartbeats.
+  virtual void on_comment(std::string_view text) { (void)text; }
+  // A valid `retry:` field: the server's reconnection time in milliseconds
+  // (values beyond 2^64-1 saturate).
+  virtual void on_retry(std::uint64_t milliseconds) { (void)milliseconds; }
+};
+
+struct parser_options {
+  // Longest accepted line in bytes, line end excluded. Bounds the buffer
+  // that holds a line split across chunks. Real streams carry multi-megabyte
+  // single-line JSON events, hence the generous default.
+  std::size_t max_line_length = 32 * 1024 * 1024;
+  // Largest accepted event data in bytes (data lines joined by LF).
+  std::size_t max_event_size = 32 * 1024 * 1024;
+  // false (default): text is delivered as valid UTF-8, invalid sequences
+  // replaced by U+FFFD exactly as TextDecoder does. true: raw bytes as sent.
+  bool raw_bytes = false;
+};
+
+class parser {
+ public:
+  explicit parser(handler& h, parser_options options = {});
+  parser(const parser&) = delete;
+  parser& operator=(const parser&) = delete;
+
+  // Parses the next chunk of the stream; chunks may be split anywhere.
+  // Handler calls happen inside feed(). After an error, feed() keeps
+  // returning that error until reset().
+  parse_error feed(std::string_view chunk);
+
+  // End of stream: drops an unterminated line and a pending, undispatched
+  // event (as the standard requires). Returns the sticky error, if any.
+  parse_error finish();
+
+  // Prepares for a new stream (a reconnect): clears all stream state and
+  // any error, keeps the options and the last event id.
+  void reset();
+
+  // The last event id: the value of the last `id:` field that was followed by
+  // a dispatch (an empty line), even if that dispatch delivered no event.
+  std::string_view last_event_id() const noexcept { return last_event_id_; }
+  // Sets the last event id, e.g. the one a client was told to start from.
+  void set_last_event_id(std::string_view id);
+
+  // Bytes fed since construction or the last reset().
+  std::uint64_t bytes_fed() const noexcept { return stream_offset_; }
+  const parser_options& options() const noexcept { return options_; }
+
+ private:
+  // A field value that is borrowed from the chunk being fed while possible
+  // and copied into owned storage only when it must outlive the chunk.
+  class field_buffer {
+   public:
+    void assign(std::string_view value, bool borrow);
+    void append_line(std::string_view value);  // LF, then value
+    void own();                                // copy a borrowed value
+    void clear() noexcept;
+    void release();                            // clear and drop large storage
+    std::string_view view() const noexcept { return borrowed_ ? view_ : std::string_view(owned_); }
+
+   private:
+    std::string_view view_;
+    std::string owned_;
+    bool borrowed_ = false;
+  };
+
+  void process_line(std::string_view line, bool in_chunk, std::uint64_t line_offset);
+  void append_data(std::string_view value, bool in_chunk, std::uint64_t line_offset);
+  void dispatch();
+  void deliver_comment(std::string_view text);
+  void fail(errc code, std::uint64_t offset) noexcept;
+
+  handler& handler_;
+  parser_options options_;
+
+  // Stream position and error state.
+  std::uint64_t stream_offset_ = 0;  // bytes fed so far
+  std::uint64_t line_start_ = 0;     // offset of the line in partial_line_
+  parse_error error_{};
+  bool finished_ = false;
+  bool at_stream_start_ = true;  // still looking for the BOM
+  bool skip_lf_ = false;         // the previous chunk ended in CR: a leading LF belongs to it
+
+  // A line that began in an earlier chunk (bounded by max_line_length).
+  std::string partial_line_;
+
+  // The event being assembled: the standard's data buffer (has_data_ tells
+  // "empty" from "one empty line"), event type buffer and last event ID buffer.
+  bool has_data_ = false;
+  field_buffer data_;
+  field_buffer type_;
+  std::string id_buffer_;
+  bool id_changed_ = false;     // an id field arrived since the last dispatch
+  std::string last_event_id_;   // the standard's "last event ID string"
+
+  // Scratch space for text repaired to valid UTF-8 (reused).
+  std::string repaired_data_;
+  std::string repaired_type_;
+  std::string repaired_id_;
+  std::string repaired_comment_;
+};
+
+}  // namespace ssekit
