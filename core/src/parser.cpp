@@ -8,8 +8,14 @@
 
 #include "scan.hpp"
 #include "ssekit/utf8.hpp"
+#include "work_counters.hpp"
 
 namespace ssekit {
+
+#if defined(SSEKIT_WORK_COUNTERS)
+detail::work_counters detail::counters;
+#endif
+
 namespace {
 
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
@@ -20,7 +26,9 @@ constexpr std::size_t kept_capacity = 64 * 1024;
 // `text` as valid UTF-8: itself when already valid (no copy), else a repaired
 // copy in `scratch`.
 std::string_view as_valid_utf8(std::string_view text, std::string& scratch) {
+  SSEKIT_COUNT_WORK(bytes_scanned, text.size());
   if (utf8_is_valid(text)) return text;
+  SSEKIT_COUNT_WORK(bytes_copied, text.size());
   scratch.clear();
   utf8_append_replacing_invalid(scratch, text);
   return scratch;
@@ -42,6 +50,12 @@ bool parse_retry(std::string_view value, std::uint64_t* milliseconds) noexcept {
   return true;
 }
 
+const char* scan_line_end(const char* p, const char* end) noexcept {
+  const char* eol = detail::find_line_end(p, end);
+  SSEKIT_COUNT_WORK(bytes_scanned, eol - p);
+  return eol;
+}
+
 void release_if_large(std::string& s) {
   if (s.capacity() > kept_capacity) std::string().swap(s);
   else s.clear();
@@ -54,6 +68,7 @@ void parser::field_buffer::assign(std::string_view value, bool borrow) {
     view_ = value;
     borrowed_ = true;
   } else {
+    SSEKIT_COUNT_WORK(bytes_copied, value.size());
     owned_.assign(value);
     borrowed_ = false;
   }
@@ -61,12 +76,14 @@ void parser::field_buffer::assign(std::string_view value, bool borrow) {
 
 void parser::field_buffer::append_line(std::string_view value) {
   own();
+  SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
   owned_.push_back('\n');
   owned_.append(value);
 }
 
 void parser::field_buffer::own() {
   if (!borrowed_) return;
+  SSEKIT_COUNT_WORK(bytes_copied, view_.size());
   owned_.assign(view_);
   borrowed_ = false;
 }
@@ -145,12 +162,13 @@ parse_error parser::feed(std::string_view chunk) {
   };
 
   if (!partial_line_.empty() && p < end) {
-    const char* eol = detail::find_line_end(p, end);
+    const char* eol = scan_line_end(p, end);
     const auto added = static_cast<std::size_t>(eol - p);
     if (added > options_.max_line_length - partial_line_.size()) {
       fail(errc::line_too_long, line_start_);
       return error_;
     }
+    SSEKIT_COUNT_WORK(bytes_copied, added);
     partial_line_.append(p, added);
     if (eol == end) return error_;
     process_line(partial_line_, false, line_start_);
@@ -161,12 +179,13 @@ parse_error parser::feed(std::string_view chunk) {
   }
 
   while (p < end) {
-    const char* eol = detail::find_line_end(p, end);
+    const char* eol = scan_line_end(p, end);
     if (static_cast<std::size_t>(eol - p) > options_.max_line_length) {
       fail(errc::line_too_long, offset_of(p));
       return error_;
     }
     if (eol == end) {
+      SSEKIT_COUNT_WORK(bytes_copied, end - p);
       partial_line_.assign(p, end);
       line_start_ = offset_of(p);
       break;

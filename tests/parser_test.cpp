@@ -1,0 +1,259 @@
+// Hand-written tests of the parser's API contract. The format's rules are
+// covered case by case by the shared conformance data (conformance_test.cpp).
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ssekit/parser.hpp"
+#include "support/guarded_buffer.hpp"
+#include "support/recorder.hpp"
+
+namespace ssekit::test {
+namespace {
+
+using kind = record::kind;
+
+std::vector<record> parse_whole(std::string_view stream, parser_options options = {}) {
+  recorder rec;
+  parser p{rec, options};
+  EXPECT_FALSE(p.feed(stream));
+  EXPECT_FALSE(p.finish());
+  return rec.records;
+}
+
+TEST(Parser, DeliversEventCommentAndRetryInStreamOrder) {
+  const auto records = parse_whole(": hello\nretry: 250\nid: 1\nevent: tick\ndata: a\ndata: b\n\n");
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0], record::make_comment(" hello"));
+  EXPECT_EQ(records[1], record::make_retry(250));
+  EXPECT_EQ(records[2], record::make_event("tick", "a\nb", "1"));
+}
+
+TEST(Parser, SingleLineEventInsideOneChunkIsAViewIntoTheChunk) {
+  struct check : handler {
+    std::string_view chunk;
+    int events = 0;
+    void on_event(const event& ev) override {
+      ++events;
+      EXPECT_GE(ev.data.data(), chunk.data());
+      EXPECT_LE(ev.data.data() + ev.data.size(), chunk.data() + chunk.size());
+    }
+  } h;
+  const std::string stream = "data: payload that is not copied\n\nevent: x\ndata: second\n\n";
+  h.chunk = stream;
+  parser p{h};
+  EXPECT_FALSE(p.feed(stream));
+  EXPECT_EQ(h.events, 2);
+}
+
+TEST(Parser, EventSplitAcrossChunksIsCopiedAndStillCorrect) {
+  recorder rec;
+  parser p{rec};
+  std::string first = "event: a\ndata: hel";
+  std::string second = "lo\n";
+  EXPECT_FALSE(p.feed(first));
+  EXPECT_FALSE(p.feed(second));
+  // The caller may reuse its buffers between feeds.
+  first.assign(first.size(), 'X');
+  second.assign(second.size(), 'Y');
+  EXPECT_FALSE(p.feed("\n"));
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0], record::make_event("a", "hello", ""));
+}
+
+TEST(Parser, FinishDiscardsPendingEventAndUnterminatedLine) {
+  recorder rec;
+  parser p{rec};
+  EXPECT_FALSE(p.feed("data: complete\n\ndata: pending\nid: 9\n\ndata: x\ndata: unterminated"));
+  EXPECT_FALSE(p.finish());
+  ASSERT_EQ(rec.records.size(), 2u);
+  EXPECT_EQ(rec.records[1], record::make_event("message", "pending", "9"));
+  EXPECT_EQ(p.last_event_id(), "9");
+}
+
+TEST(Parser, FeedAfterFinishIsAnErrorUntilReset) {
+  recorder rec;
+  parser p{rec};
+  EXPECT_FALSE(p.feed("data: a\n\n"));
+  EXPECT_FALSE(p.finish());
+  const parse_error err = p.feed("data: b\n\n");
+  EXPECT_EQ(err.code, errc::feed_after_finish);
+  EXPECT_EQ(err.offset, 9u);
+  EXPECT_EQ(p.finish(), err);  // sticky
+  p.reset();
+  EXPECT_FALSE(p.feed("data: c\n\n"));
+  ASSERT_EQ(rec.records.size(), 2u);
+  EXPECT_EQ(rec.records[1].data, "c");
+}
+
+TEST(Parser, ResetKeepsLastEventIdAndOptionsButDropsPartialState) {
+  recorder rec;
+  parser_options options;
+  options.max_line_length = 100;
+  parser p{rec, options};
+  EXPECT_FALSE(p.feed("id: 41\ndata: a\n\nid: 42\ndata: half"));  // id 42 never dispatched
+  p.reset();
+  EXPECT_EQ(p.last_event_id(), "41");
+  EXPECT_EQ(p.options().max_line_length, 100u);
+  EXPECT_EQ(p.bytes_fed(), 0u);
+  // A BOM is recognised again at the start of the new stream.
+  EXPECT_FALSE(p.feed("\xEF\xBB\xBF" "data: b\n\n"));
+  ASSERT_EQ(rec.records.size(), 2u);
+  EXPECT_EQ(rec.records[1], record::make_event("message", "b", "41"));
+}
+
+TEST(Parser, ResetAfterCrAtChunkEndDoesNotSwallowTheNextStreamsLf) {
+  recorder rec;
+  parser p{rec};
+  EXPECT_FALSE(p.feed("data: a\r"));
+  p.reset();
+  EXPECT_FALSE(p.feed("\ndata: b\n\n"));  // the leading LF is an empty line of the new stream
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].data, "b");
+}
+
+TEST(Parser, SetLastEventIdIsUsedByFollowingEvents) {
+  recorder rec;
+  parser p{rec};
+  p.set_last_event_id("start-7");
+  EXPECT_FALSE(p.feed("data: a\n\n"));
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].last_event_id, "start-7");
+  EXPECT_EQ(p.last_event_id(), "start-7");
+}
+
+TEST(Parser, LineTooLongReportsOffsetOfTheLineAndIsSticky) {
+  recorder rec;
+  parser_options options;
+  options.max_line_length = 10;
+  parser p{rec, options};
+  // "data: 12345" is 11 bytes; it starts at offset 12.
+  const parse_error err = p.feed("data: 1234\n\ndata: 12345\n\n");
+  EXPECT_EQ(err.code, errc::line_too_long);
+  EXPECT_EQ(err.offset, 12u);
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(p.feed("data: ok\n\n"), err);
+  EXPECT_EQ(p.finish(), err);
+  EXPECT_EQ(rec.records.size(), 1u);
+  p.reset();
+  EXPECT_FALSE(p.feed("data: ok\n\n"));
+  EXPECT_EQ(rec.records.size(), 2u);
+}
+
+TEST(Parser, LineTooLongIsDetectedBeforeTheLineEnds) {
+  recorder rec;
+  parser_options options;
+  options.max_line_length = 64;
+  parser p{rec, options};
+  EXPECT_FALSE(p.feed("data: ok\n\n"));
+  parse_error err;
+  // An endless line must fail once it passes the limit, not buffer forever.
+  for (int i = 0; i < 100 && !err; ++i) err = p.feed(std::string(16, 'x'));
+  EXPECT_EQ(err.code, errc::line_too_long);
+  EXPECT_EQ(err.offset, 10u);
+  EXPECT_LE(p.bytes_fed(), 10u + 64u + 16u);
+}
+
+TEST(Parser, EventTooLargeCountsJoinedDataLines) {
+  parser_options options;
+  options.max_event_size = 7;  // "abc\ndef" is exactly 7
+  {
+    recorder rec;
+    parser p{rec, options};
+    EXPECT_FALSE(p.feed("data: abc\ndata: def\n\n"));
+    ASSERT_EQ(rec.records.size(), 1u);
+  }
+  {
+    recorder rec;
+    parser p{rec, options};
+    const parse_error err = p.feed("data: abc\ndata: defg\n\n");
+    EXPECT_EQ(err.code, errc::event_too_large);
+    EXPECT_EQ(err.offset, 10u);
+    EXPECT_TRUE(rec.records.empty());
+  }
+}
+
+TEST(Parser, DefaultLimitsAcceptAFourteenMegabyteEvent) {
+  const std::string payload(14'000'000, 'j');
+  const std::string stream = "data: " + payload + "\n\n";
+  struct size_check : handler {
+    std::size_t size = 0;
+    void on_event(const event& ev) override { size = ev.data.size(); }
+  } h;
+  parser p{h};
+  for (std::size_t i = 0; i < stream.size(); i += 65536) EXPECT_FALSE(p.feed(std::string_view(stream).substr(i, 65536)));
+  EXPECT_EQ(h.size, payload.size());
+}
+
+TEST(Parser, RawBytesModeKeepsInvalidUtf8) {
+  parser_options options;
+  options.raw_bytes = true;
+  const auto raw = parse_whole("data: \xff\xfe\n\n", options);
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_EQ(raw[0].data, "\xff\xfe");
+  const auto text = parse_whole("data: \xff\xfe\n\n");
+  ASSERT_EQ(text.size(), 1u);
+  EXPECT_EQ(text[0].data, "\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(Parser, BytesFedCountsEverything) {
+  recorder rec;
+  parser p{rec};
+  EXPECT_FALSE(p.feed("\xEF\xBB"));
+  EXPECT_FALSE(p.feed(""));
+  EXPECT_FALSE(p.feed("\xBF" "data: x\r"));
+  EXPECT_EQ(p.bytes_fed(), 11u);
+}
+
+TEST(Parser, ThrowingHandlerThenResetLeavesAUsableParser) {
+  struct thrower : recorder {
+    bool armed = true;
+    void on_event(const event& ev) override {
+      if (armed) throw std::runtime_error("handler failed");
+      recorder::on_event(ev);
+    }
+  } h;
+  parser p{h};
+  EXPECT_THROW(p.feed("event: a\ndata: x\n\n"), std::runtime_error);
+  h.armed = false;
+  p.reset();
+  EXPECT_FALSE(p.feed("data: y\n\n"));
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_EQ(h.records[0], record::make_event("message", "y", ""));
+}
+
+TEST(Parser, NoReadPastTheEndOfAnyChunk) {
+  // Every split of a stream rich in line ends, with each piece ending at an
+  // unreadable page; ASan and the guard page both catch overreads.
+  std::string stream = "\xEF\xBB\xBF" "data: 0123456789abcdef0123456789abcdef\r\n:c\rid: 1\n\n";
+  stream += "event: e\ndata:" + std::string(40, 'z') + "\r\r\n" + std::string(33, 'q') + "\n";
+  const auto expected = parse_whole(stream);
+  for (std::size_t split = 0; split <= stream.size(); ++split) {
+    recorder rec;
+    parser p{rec};
+    guarded_buffer first(std::string_view(stream).substr(0, split));
+    guarded_buffer second(std::string_view(stream).substr(split));
+    EXPECT_FALSE(p.feed(first.view()));
+    EXPECT_FALSE(p.feed(second.view()));
+    EXPECT_FALSE(p.finish());
+    EXPECT_EQ(rec.records, expected) << "split at " << split;
+  }
+}
+
+TEST(Errors, EveryCodeHasANameAndAMessage) {
+  for (int code = 0; code <= static_cast<int>(errc::invalid_comment); ++code) {
+    const auto e = static_cast<errc>(code);
+    EXPECT_NE(error_name(e), "unknown") << code;
+    EXPECT_FALSE(error_message(e).empty());
+  }
+  EXPECT_EQ(error_name(errc::line_too_long), "line_too_long");
+  EXPECT_EQ(error_name(static_cast<errc>(999)), "unknown");
+  const std::error_code ec = errc::event_too_large;
+  EXPECT_EQ(ec.category().name(), std::string("ssekit"));
+  EXPECT_EQ(ec.message(), std::string(error_message(errc::event_too_large)));
+}
+
+}  // namespace
+}  // namespace ssekit::test

@@ -1,0 +1,73 @@
+// Serializer behaviour beyond the data cases in conformance/serializer*.json:
+// appending semantics, refusal leaves the output untouched, and the round
+// trip through the parser.
+#include <gtest/gtest.h>
+
+#include "ssekit/parser.hpp"
+#include "ssekit/serializer.hpp"
+#include "support/recorder.hpp"
+
+namespace ssekit::test {
+namespace {
+
+std::vector<record> parse_raw(std::string_view bytes) {
+  recorder rec;
+  parser_options options;
+  options.raw_bytes = true;
+  parser p{rec, options};
+  EXPECT_FALSE(p.feed(bytes));
+  EXPECT_FALSE(p.finish());
+  return rec.records;
+}
+
+TEST(Serializer, AppendsACompleteEvent) {
+  std::string out = "previous\n";
+  EXPECT_EQ(serialize_event(out, {.data = "hello", .type = "greeting", .id = "7", .retry = 1500}), errc::ok);
+  EXPECT_EQ(out, "previous\nretry: 1500\nid: 7\nevent: greeting\ndata: hello\n\n");
+}
+
+TEST(Serializer, RefusedInputAppendsNothing) {
+  std::string out = "kept";
+  EXPECT_EQ(serialize_event(out, {.data = "x", .type = "a\nb"}), errc::invalid_event_type);
+  EXPECT_EQ(serialize_event(out, {.data = "x", .type = "a\rb"}), errc::invalid_event_type);
+  EXPECT_EQ(serialize_event(out, {.data = "x", .id = std::string_view("1\n")}), errc::invalid_event_id);
+  EXPECT_EQ(serialize_event(out, {.data = "x", .id = std::string_view("1\0" "2", 3)}), errc::invalid_event_id);
+  EXPECT_EQ(serialize_event(out, {.data = "x", .id = std::string_view("\r"), .retry = 5}), errc::invalid_event_id);
+  EXPECT_EQ(serialize_comment(out, "two\nlines"), errc::invalid_comment);
+  EXPECT_EQ(out, "kept");
+}
+
+TEST(Serializer, RoundTripKeepsSpacesColonsAndLineStructure) {
+  const std::string data = " leading space\n\nmiddle: colon\r\n  two spaces\rlast ";
+  std::string out;
+  ASSERT_EQ(serialize_event(out, {.data = data, .type = " spaced type", .id = std::string_view(" id ")}), errc::ok);
+  const auto records = parse_raw(out);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0], record::make_event(" spaced type", " leading space\n\nmiddle: colon\n  two spaces\nlast ", " id "));
+}
+
+TEST(Serializer, EmptyDataStillDispatchesAndEmptyIdResets) {
+  std::string out;
+  ASSERT_EQ(serialize_event(out, {.data = "a", .id = std::string_view("5")}), errc::ok);
+  ASSERT_EQ(serialize_event(out, {.data = "", .id = std::string_view("")}), errc::ok);
+  const auto records = parse_raw(out);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0], record::make_event("message", "a", "5"));
+  EXPECT_EQ(records[1], record::make_event("message", "", ""));
+}
+
+TEST(Serializer, CommentsHeartbeatAndRetryParseBack) {
+  std::string out;
+  ASSERT_EQ(serialize_comment(out, " keep-alive"), errc::ok);
+  serialize_heartbeat(out);
+  serialize_retry(out, 18446744073709551615ull);
+  EXPECT_EQ(out, ": keep-alive\n:\nretry: 18446744073709551615\n");
+  const auto records = parse_raw(out);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0], record::make_comment(" keep-alive"));
+  EXPECT_EQ(records[1], record::make_comment(""));
+  EXPECT_EQ(records[2], record::make_retry(18446744073709551615ull));
+}
+
+}  // namespace
+}  // namespace ssekit::test

@@ -1,0 +1,74 @@
+// UTF-8 repair must match TextDecoder("utf-8") exactly: one U+FFFD per
+// maximal subpart. Vectors follow the WHATWG Encoding standard's decoder and
+// Unicode's "U+FFFD substitution of maximal subparts" (Unicode 15, ch. 3.9).
+#include <gtest/gtest.h>
+
+#include "ssekit/utf8.hpp"
+#include "support/recorder.hpp"
+
+namespace ssekit::test {
+namespace {
+
+std::string repair(std::string_view in) {
+  std::string out;
+  utf8_append_replacing_invalid(out, in);
+  return out;
+}
+
+const std::string R = "\xEF\xBF\xBD";
+
+TEST(Utf8, ValidTextIsUnchanged) {
+  for (std::string_view s : {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                             "\xEF\xBB\xBF" "bom kept", "\xF4\x8F\xBF\xBF", "\xED\x9F\xBF",
+                             "a long run of ascii that spans more than sixteen bytes \xC3\xA9 and more"}) {
+    EXPECT_TRUE(utf8_is_valid(s)) << escape_bytes(std::string(s));
+    EXPECT_EQ(repair(s), s);
+  }
+}
+
+TEST(Utf8, ReplacementCountsMatchTextDecoder) {
+  struct vector_case { std::string in, out; };
+  const vector_case cases[] = {
+      {"\x80", R},                                   // lone continuation
+      {"\xBF\x80", R + R},                           // each stray continuation
+      {"\xC0\xAF", R + R},                           // C0 can never lead
+      {"\xC1\xBF", R + R},
+      {"\xE0\x80\xAF", R + R + R},                   // overlong: 80 is outside E0's A0-BF
+      {"\xED\xA0\x80", R + R + R},                   // surrogate: A0 is outside ED's 80-9F
+      {"\xF4\x90\x80\x80", R + R + R + R},           // above U+10FFFF
+      {"\xF5\x80", R + R},
+      {"\xFF", R},
+      {"\xE2\x82", R},                               // truncated at end: one
+      {"\xF0\x9F\x98", R},
+      {"\xF0\x9F\x98" "A", R + "A"},                 // truncated then ASCII: one, then the byte
+      {"\xE2\x82\xE2\x82\xAC", R + "\xE2\x82\xAC"},  // truncated then valid
+      {"\xC3" "\n", R + "\n"},
+      {"a\xFF" "b\xC3\xA9", "a" + R + "b\xC3\xA9"},
+      {std::string(20, 'x') + "\xFE" + std::string(20, 'y'), std::string(20, 'x') + R + std::string(20, 'y')},
+  };
+  for (const auto& c : cases) {
+    EXPECT_FALSE(utf8_is_valid(c.in)) << escape_bytes(c.in);
+    EXPECT_EQ(escape_bytes(repair(c.in)), escape_bytes(c.out)) << escape_bytes(c.in);
+  }
+}
+
+TEST(Utf8, RepairAppends) {
+  std::string out = "x";
+  utf8_append_replacing_invalid(out, "\xFF" "y");
+  EXPECT_EQ(out, "x" + R + "y");
+}
+
+TEST(Utf8, EveryTwoByteCombinationAgreesWithValidity) {
+  // Exhaustive over all 2-byte inputs: valid exactly when repair is the identity.
+  for (int a = 0; a < 256; ++a) {
+    for (int b = 0; b < 256; ++b) {
+      const std::string s{static_cast<char>(a), static_cast<char>(b)};
+      const std::string r = repair(s);
+      EXPECT_EQ(utf8_is_valid(s), r == s) << escape_bytes(s);
+      EXPECT_TRUE(utf8_is_valid(r)) << escape_bytes(s);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ssekit::test

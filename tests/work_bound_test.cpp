@@ -1,0 +1,117 @@
+// Work and allocation bounds, measured by counting, never by timing: this
+// binary links a build of the core with SSEKIT_WORK_COUNTERS, which counts
+// the bytes the parser scans and copies, and replaces operator new to count
+// allocations.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "../core/src/work_counters.hpp"
+#include "ssekit/parser.hpp"
+
+namespace {
+std::atomic<std::uint64_t> allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace ssekit::test {
+namespace {
+
+struct counting_handler : handler {
+  std::uint64_t events = 0;
+  std::uint64_t data_bytes = 0;
+  void on_event(const event& ev) override {
+    ++events;
+    data_bytes += ev.data.size();
+  }
+};
+
+struct work {
+  std::uint64_t scanned;
+  std::uint64_t copied;
+  std::uint64_t allocations;
+};
+
+work feed_in_chunks(parser& p, std::string_view stream, std::size_t chunk) {
+  detail::counters = {};
+  const std::uint64_t allocations_before = allocations.load();
+  for (std::size_t i = 0; i < stream.size(); i += chunk) EXPECT_FALSE(p.feed(stream.substr(i, chunk)));
+  EXPECT_FALSE(p.finish());
+  return {detail::counters.bytes_scanned, detail::counters.bytes_copied, allocations.load() - allocations_before};
+}
+
+// A 16 MB event in 1 KiB chunks: a parser that rescans or recopies its
+// partial line per chunk would do ~N^2/2048 = 130 G byte-steps here.
+TEST(WorkBound, SixteenMegabyteSingleLineEventIn1KiBChunksIsLinear) {
+  const std::size_t n = 16u << 20;
+  const std::string stream = "data: " + std::string(n, 'a') + "\n\n";
+  counting_handler h;
+  parser p{h};
+  const work w = feed_in_chunks(p, stream, 1024);
+  EXPECT_EQ(h.events, 1u);
+  EXPECT_EQ(h.data_bytes, n);
+  EXPECT_LE(w.scanned, 3 * stream.size());  // line-end scan + one UTF-8 check
+  EXPECT_LE(w.copied, 3 * stream.size());   // partial line + event data
+  EXPECT_LE(w.allocations, 200u);           // geometric growth, not one per chunk
+}
+
+TEST(WorkBound, SixteenMegabyteMultiLineEventIn1KiBChunksIsLinear) {
+  std::string stream;
+  const std::string line = "data: " + std::string(94, 'b') + "\n";
+  while (stream.size() < (16u << 20)) stream += line;
+  stream += "\n";
+  counting_handler h;
+  parser p{h};
+  const work w = feed_in_chunks(p, stream, 1024);
+  EXPECT_EQ(h.events, 1u);
+  EXPECT_LE(w.scanned, 3 * stream.size());
+  EXPECT_LE(w.copied, 3 * stream.size());
+  EXPECT_LE(w.allocations, 200u);
+}
+
+TEST(WorkBound, OneByteChunksAreLinearToo) {
+  const std::string stream = "data: " + std::string(1u << 20, 'c') + "\n\n";
+  counting_handler h;
+  parser p{h};
+  const work w = feed_in_chunks(p, stream, 1);
+  EXPECT_EQ(h.events, 1u);
+  EXPECT_LE(w.scanned, 3 * stream.size());
+  EXPECT_LE(w.copied, 3 * stream.size());
+}
+
+TEST(WorkBound, NoAllocationPerEventInSteadyState) {
+  // Events of every shape: inside one chunk, split across chunks, several
+  // data lines, named, with ids, with comments and invalid UTF-8 to repair.
+  std::string block;
+  for (int i = 0; i < 50; ++i) {
+    block += "id: " + std::to_string(1000 + i) + "\nevent: update\ndata: {\"n\":" + std::to_string(i) + "}\n\n";
+    block += ": heartbeat\ndata: first line\ndata: second line \xFF\n\n";
+    block += "data: " + std::string(static_cast<std::size_t>(300 + i), 'x') + "\r\n\r\n";
+  }
+  counting_handler h;
+  parser p{h};
+  feed_in_chunks(p, block, 97);  // warm-up: buffers reach their working size
+  p.reset();
+  const std::uint64_t events_before = h.events;
+  work w{};
+  for (int round = 0; round < 20; ++round) {
+    const work r = feed_in_chunks(p, block, 97);
+    w.allocations += r.allocations;
+    p.reset();
+  }
+  EXPECT_EQ(h.events - events_before, 20u * 150u);
+  EXPECT_EQ(w.allocations, 0u);
+}
+
+}  // namespace
+}  // namespace ssekit::test
