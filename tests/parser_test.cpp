@@ -156,6 +156,18 @@ TEST(Parser, LineTooLongIsDetectedBeforeTheLineEnds) {
   EXPECT_LE(p.bytes_fed(), 10u + 64u + 16u);
 }
 
+TEST(Parser, BytesOfABrokenBomCountTowardsTheFirstLine) {
+  // "\xEF\xBB" then "x": not a BOM, so the first line is 3 bytes long.
+  recorder rec;
+  parser_options options;
+  options.max_line_length = 1;
+  parser p{rec, options};
+  EXPECT_FALSE(p.feed("\xEF\xBB"));
+  const parse_error err = p.feed("x\n");
+  EXPECT_EQ(err.code, errc::line_too_long);
+  EXPECT_EQ(err.offset, 0u);
+}
+
 TEST(Parser, EventTooLargeCountsJoinedDataLines) {
   parser_options options;
   options.max_event_size = 7;  // "abc\ndef" is exactly 7

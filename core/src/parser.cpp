@@ -164,7 +164,8 @@ parse_error parser::feed(std::string_view chunk) {
   if (!partial_line_.empty() && p < end) {
     const char* eol = scan_line_end(p, end);
     const auto added = static_cast<std::size_t>(eol - p);
-    if (added > options_.max_line_length - partial_line_.size()) {
+    // Cannot overflow: both are sizes of memory already held.
+    if (partial_line_.size() + added > options_.max_line_length) {
       fail(errc::line_too_long, line_start_);
       return error_;
     }
