@@ -3,6 +3,7 @@
 // only a line split across chunks is copied into partial_line_.
 #include "ssekit/parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -50,10 +51,27 @@ bool parse_retry(std::string_view value, std::uint64_t* milliseconds) noexcept {
   return true;
 }
 
-const char* scan_line_end(const char* p, const char* end) noexcept {
-  const char* eol = detail::find_line_end(p, end);
-  SSEKIT_COUNT_WORK(bytes_scanned, eol - p);
-  return eol;
+detail::line_scan scan_line(const char* p, const char* end) noexcept {
+  const detail::line_scan line = detail::find_line_end(p, end);
+  SSEKIT_COUNT_WORK(bytes_scanned, line.end - p);
+  return line;
+}
+
+// If `line` is the field `name` ("name:value" or just "name"), sets `value`
+// (one leading space removed) and returns true. `name` is a literal, so the
+// compare is a few inlined instructions rather than a call.
+template <std::size_t N>
+bool match_field(std::string_view line, const char (&name)[N], std::string_view* value) noexcept {
+  constexpr std::size_t length = N - 1;
+  if (line.size() < length || std::memcmp(line.data(), name, length) != 0) return false;
+  if (line.size() == length) {
+    *value = {};
+    return true;
+  }
+  if (line[length] != ':') return false;
+  *value = line.substr(length + 1);
+  if (!value->empty() && value->front() == ' ') value->remove_prefix(1);
+  return true;
 }
 
 void release_if_large(std::string& s) {
@@ -77,8 +95,11 @@ void parser::field_buffer::assign(std::string_view value, bool borrow) {
 void parser::field_buffer::append_line(std::string_view value) {
   own();
   SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
+  // One growth check and two copies; resize() would zero-fill first.
+  const std::size_t size = owned_.size();
+  if (owned_.capacity() < size + 1 + value.size()) owned_.reserve(std::max(2 * owned_.capacity(), size + 1 + value.size()));
   owned_.push_back('\n');
-  owned_.append(value);
+  owned_.append(value.data(), value.size());
 }
 
 void parser::field_buffer::own() {
@@ -132,6 +153,7 @@ parse_error parser::feed(std::string_view chunk) {
     while (p < end && partial_line_.size() < utf8_bom.size()) {
       if (*p != utf8_bom[partial_line_.size()]) {
         at_stream_start_ = false;
+        partial_line_ascii_ = partial_line_.empty();
         break;
       }
       partial_line_.push_back(*p++);
@@ -140,14 +162,12 @@ parse_error parser::feed(std::string_view chunk) {
       if (partial_line_.size() < utf8_bom.size()) return error_;  // need more bytes
       partial_line_.clear();
       at_stream_start_ = false;
-      line_start_ = offset_of(p);
     }
   }
 
   if (skip_lf_ && p < end) {
     skip_lf_ = false;
     if (*p == '\n') ++p;
-    line_start_ = offset_of(p);
   }
 
   // Advances past the line end at `eol` (CR, LF or CRLF); a CR at the end of
@@ -162,8 +182,8 @@ parse_error parser::feed(std::string_view chunk) {
   };
 
   if (!partial_line_.empty() && p < end) {
-    const char* eol = scan_line_end(p, end);
-    const auto added = static_cast<std::size_t>(eol - p);
+    const detail::line_scan rest = scan_line(p, end);
+    const auto added = static_cast<std::size_t>(rest.end - p);
     // Cannot overflow: both are sizes of memory already held.
     if (partial_line_.size() + added > options_.max_line_length) {
       fail(errc::line_too_long, line_start_);
@@ -171,31 +191,31 @@ parse_error parser::feed(std::string_view chunk) {
     }
     SSEKIT_COUNT_WORK(bytes_copied, added);
     partial_line_.append(p, added);
-    if (eol == end) return error_;
-    process_line(partial_line_, false, line_start_);
+    partial_line_ascii_ = partial_line_ascii_ && rest.ascii;
+    if (rest.end == end) return error_;
+    process_line(partial_line_, partial_line_ascii_, false, line_start_);
     partial_line_.clear();
     if (error_) return error_;
-    p = after_line_end(eol);
-    line_start_ = offset_of(p);
+    p = after_line_end(rest.end);
   }
 
   while (p < end) {
-    const char* eol = scan_line_end(p, end);
-    if (static_cast<std::size_t>(eol - p) > options_.max_line_length) {
+    const detail::line_scan line = scan_line(p, end);
+    if (static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
       fail(errc::line_too_long, offset_of(p));
       return error_;
     }
-    if (eol == end) {
+    if (line.end == end) {
       SSEKIT_COUNT_WORK(bytes_copied, end - p);
       partial_line_.assign(p, end);
+      partial_line_ascii_ = line.ascii;
       line_start_ = offset_of(p);
       break;
     }
-    process_line(std::string_view(p, static_cast<std::size_t>(eol - p)), true, offset_of(p));
+    process_line(std::string_view(p, static_cast<std::size_t>(line.end - p)), line.ascii, true, offset_of(p));
     if (error_) return error_;
-    p = after_line_end(eol);
+    p = after_line_end(line.end);
   }
-  if (p == end) line_start_ = stream_offset_;
 
   // The chunk goes away when feed() returns: keep what the event still needs.
   data_.own();
@@ -203,47 +223,44 @@ parse_error parser::feed(std::string_view chunk) {
   return error_;
 }
 
-void parser::process_line(std::string_view line, bool in_chunk, std::uint64_t line_offset) {
+void parser::process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   if (line.empty()) {
     dispatch();
     return;
   }
-  // The common "data:" line first, without searching for the colon.
-  if (line.size() >= 5 && std::memcmp(line.data(), "data:", 5) == 0) {
-    std::string_view value = line.substr(5);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    append_data(value, in_chunk, line_offset);
-    return;
-  }
-  if (line.front() == ':') {
-    deliver_comment(line.substr(1));
-    return;
-  }
-  std::string_view name = line;
+  // A field name is one of four exact words, so the first byte decides
+  // which one to try and no search for the colon is needed.
   std::string_view value;
-  if (const std::size_t colon = line.find(':'); colon != std::string_view::npos) {
-    name = line.substr(0, colon);
-    value = line.substr(colon + 1);
-    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  switch (line.front()) {
+    case ':':
+      deliver_comment(line.substr(1), ascii);
+      break;
+    case 'd':
+      if (match_field(line, "data", &value)) append_data(value, ascii, in_chunk, line_offset);
+      break;
+    case 'e':
+      if (match_field(line, "event", &value)) {
+        type_.assign(value, in_chunk);
+        type_ascii_ = ascii;
+      }
+      break;
+    case 'i':
+      // An id containing NUL is ignored as a whole.
+      if (match_field(line, "id", &value) && value.find('\0') == std::string_view::npos) {
+        id_buffer_.assign(value);
+        id_changed_ = true;
+      }
+      break;
+    case 'r':
+      if (std::uint64_t milliseconds = 0; match_field(line, "retry", &value) && parse_retry(value, &milliseconds))
+        handler_.on_retry(milliseconds);
+      break;
+    default:
+      break;  // any other field is ignored
   }
-  if (name == "data") {
-    append_data(value, in_chunk, line_offset);
-  } else if (name == "event") {
-    type_.assign(value, in_chunk);
-  } else if (name == "id") {
-    // An id containing NUL is ignored as a whole.
-    if (value.find('\0') == std::string_view::npos) {
-      id_buffer_.assign(value);
-      id_changed_ = true;
-    }
-  } else if (name == "retry") {
-    std::uint64_t milliseconds = 0;
-    if (parse_retry(value, &milliseconds)) handler_.on_retry(milliseconds);
-  }
-  // Any other field name is ignored.
 }
 
-void parser::append_data(std::string_view value, bool in_chunk, std::uint64_t line_offset) {
+void parser::append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // Size after the append: the data lines joined by LF.
   const std::size_t separator = has_data_ ? 1 : 0;
   const std::size_t current = has_data_ ? data_.view().size() : 0;
@@ -253,8 +270,10 @@ void parser::append_data(std::string_view value, bool in_chunk, std::uint64_t li
   }
   if (has_data_) {
     data_.append_line(value);
+    data_ascii_ = data_ascii_ && ascii;
   } else {
     data_.assign(value, in_chunk);
+    data_ascii_ = ascii;
     has_data_ = true;
   }
 }
@@ -273,8 +292,8 @@ void parser::dispatch() {
   std::string_view type = type_.view();
   std::string_view data = data_.view();
   if (!options_.raw_bytes) {
-    type = as_valid_utf8(type, repaired_type_);
-    data = as_valid_utf8(data, repaired_data_);
+    if (!type_ascii_) type = as_valid_utf8(type, repaired_type_);
+    if (!data_ascii_) data = as_valid_utf8(data, repaired_data_);
   }
   if (type.empty()) type = "message";
   // The buffers are cleared after the callback (the views point into them),
@@ -290,12 +309,18 @@ void parser::dispatch() {
   handler_.on_event(event{type, data, last_event_id_});
 }
 
-void parser::deliver_comment(std::string_view text) {
-  handler_.on_comment(options_.raw_bytes ? text : as_valid_utf8(text, repaired_comment_));
+void parser::deliver_comment(std::string_view text, bool ascii) {
+  handler_.on_comment(options_.raw_bytes || ascii ? text : as_valid_utf8(text, repaired_comment_));
 }
 
 parse_error parser::finish() {
   if (error_) return error_;
+  // Bytes held as a possible BOM turned out to be a line; the limit applies
+  // to it as to any other unterminated line.
+  if (at_stream_start_ && partial_line_.size() > options_.max_line_length) {
+    fail(errc::line_too_long, 0);
+    return error_;
+  }
   // An unterminated line and an undispatched event are dropped.
   finished_ = true;
   partial_line_.clear();

@@ -104,10 +104,11 @@ class parser {
     bool borrowed_ = false;
   };
 
-  void process_line(std::string_view line, bool in_chunk, std::uint64_t line_offset);
-  void append_data(std::string_view value, bool in_chunk, std::uint64_t line_offset);
+  // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
+  void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
+  void append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void dispatch();
-  void deliver_comment(std::string_view text);
+  void deliver_comment(std::string_view text, bool ascii);
   void fail(errc code, std::uint64_t offset) noexcept;
 
   handler& handler_;
@@ -115,7 +116,7 @@ class parser {
 
   // Stream position and error state.
   std::uint64_t stream_offset_ = 0;  // bytes fed so far
-  std::uint64_t line_start_ = 0;     // offset of the line in partial_line_
+  std::uint64_t line_start_ = 0;     // offset of the line in partial_line_ (0 for a broken BOM)
   parse_error error_{};
   bool finished_ = false;
   bool at_stream_start_ = true;  // still looking for the BOM
@@ -123,12 +124,15 @@ class parser {
 
   // A line that began in an earlier chunk (bounded by max_line_length).
   std::string partial_line_;
+  bool partial_line_ascii_ = true;
 
   // The event being assembled: the standard's data buffer (has_data_ tells
   // "empty" from "one empty line"), event type buffer and last event ID buffer.
   bool has_data_ = false;
   field_buffer data_;
+  bool data_ascii_ = true;
   field_buffer type_;
+  bool type_ascii_ = true;
   std::string id_buffer_;
   bool id_changed_ = false;     // an id field arrived since the last dispatch
   std::string last_event_id_;   // the standard's "last event ID string"

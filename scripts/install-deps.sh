@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the given parts need, only if missing.
+# usage: install-deps.sh [build] [test] [fuzz] [bench]
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config)
+for part in "$@"; do
+  case "$part" in
+    build) ;;
+    test) packages+=(libgtest-dev) ;;
+    fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    bench) packages+=(valgrind) ;;
+    *) echo "install-deps.sh: unknown part '$part'" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
