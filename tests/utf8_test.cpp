@@ -70,5 +70,43 @@ TEST(Utf8, EveryTwoByteCombinationAgreesWithValidity) {
   }
 }
 
+TEST(Utf8, LongInputsAgreeWithTheScalarDecoderAtEveryBlockPosition) {
+  // Inputs of 32 bytes and more take the vector path (when the CPU has one);
+  // repair() is always the scalar decoder, so valid <=> repair is identity.
+  // Every 4-byte pattern over bytes that sit at the edges of the UTF-8
+  // ranges is placed across each position of a 32-byte block boundary.
+  // One byte per class the decoder tells apart (ASCII, each continuation
+  // sub-range, each kind of lead byte, never-valid bytes).
+  const unsigned char interesting[] = {0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0,
+                                       0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF};
+  std::size_t checked = 0;
+  for (const unsigned char a : interesting)
+    for (const unsigned char b : interesting)
+      for (const unsigned char c : interesting)
+        for (const unsigned char d : interesting) {
+          const std::string pattern{static_cast<char>(a), static_cast<char>(b), static_cast<char>(c),
+                                    static_cast<char>(d)};
+          // At the start, across the 32-byte block boundary, and at the end.
+          for (const std::size_t at : {0u, 29u, 31u, 60u}) {
+            std::string s(64, 'x');
+            s.replace(at, 4, pattern);
+            ASSERT_EQ(utf8_is_valid(s), repair(s) == s) << escape_bytes(pattern) << " at " << at;
+            ++checked;
+          }
+        }
+  EXPECT_EQ(checked, 18u * 18u * 18u * 18u * 4u);
+}
+
+TEST(Utf8, LongMixedTextIsValidAndOneBadByteAnywhereIsFound) {
+  std::string text;
+  while (text.size() < 5000) text += "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xE4\xB8\xAD\xE6\x96\x87 plain ascii words ";
+  ASSERT_TRUE(utf8_is_valid(text));
+  for (std::size_t i = 0; i < text.size(); i += 7) {
+    std::string broken = text;
+    broken[i] = '\xFF';
+    ASSERT_FALSE(utf8_is_valid(broken)) << i;
+  }
+}
+
 }  // namespace
 }  // namespace ssekit::test
