@@ -11,6 +11,14 @@
 #include "ssekit/utf8.hpp"
 #include "work_counters.hpp"
 
+// The per-line and per-event steps are inlined into feed()'s loop: for
+// ~200-byte events the calls themselves were a third of the parser's cost.
+#if defined(__GNUC__)
+#define SSEKIT_HOT_INLINE [[gnu::always_inline]] inline
+#else
+#define SSEKIT_HOT_INLINE inline
+#endif
+
 namespace ssekit {
 
 #if defined(SSEKIT_WORK_COUNTERS)
@@ -81,7 +89,7 @@ void release_if_large(std::string& s) {
 
 }  // namespace
 
-void parser::field_buffer::assign(std::string_view value, bool borrow) {
+SSEKIT_HOT_INLINE void parser::field_buffer::assign(std::string_view value, bool borrow) {
   if (borrow) {
     view_ = value;
     borrowed_ = true;
@@ -109,7 +117,7 @@ void parser::field_buffer::own() {
   borrowed_ = false;
 }
 
-void parser::field_buffer::clear() noexcept {
+SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
   borrowed_ = false;
   owned_.clear();
 }
@@ -223,11 +231,23 @@ parse_error parser::feed(std::string_view chunk) {
   return error_;
 }
 
-void parser::process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, bool in_chunk,
+                                            std::uint64_t line_offset) {
   if (line.empty()) {
     dispatch();
     return;
   }
+  // The common "data:" line first, without a call.
+  if (line.size() >= 5 && std::memcmp(line.data(), "data:", 5) == 0) {
+    std::string_view value = line.substr(5);
+    if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    append_data(value, ascii, in_chunk, line_offset);
+    return;
+  }
+  process_other_line(line, ascii, in_chunk, line_offset);
+}
+
+void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
   std::string_view value;
@@ -235,7 +255,7 @@ void parser::process_line(std::string_view line, bool ascii, bool in_chunk, std:
     case ':':
       deliver_comment(line.substr(1), ascii);
       break;
-    case 'd':
+    case 'd':  // "data" without a colon: an empty data line
       if (match_field(line, "data", &value)) append_data(value, ascii, in_chunk, line_offset);
       break;
     case 'e':
@@ -260,7 +280,8 @@ void parser::process_line(std::string_view line, bool ascii, bool in_chunk, std:
   }
 }
 
-void parser::append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, bool in_chunk,
+                                            std::uint64_t line_offset) {
   // Size after the append: the data lines joined by LF.
   const std::size_t separator = has_data_ ? 1 : 0;
   const std::size_t current = has_data_ ? data_.view().size() : 0;
@@ -278,7 +299,7 @@ void parser::append_data(std::string_view value, bool ascii, bool in_chunk, std:
   }
 }
 
-void parser::dispatch() {
+SSEKIT_HOT_INLINE void parser::dispatch() {
   // The last event id is updated even when no event is delivered.
   if (id_changed_) {
     id_changed_ = false;

@@ -106,6 +106,7 @@ class parser {
 
   // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
   void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
+  void process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void dispatch();
   void deliver_comment(std::string_view text, bool ascii);
