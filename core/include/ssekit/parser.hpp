@@ -69,11 +69,15 @@ class parser {
   parse_error feed(std::string_view chunk);
 
   // End of stream: drops an unterminated line and a pending, undispatched
-  // event (as the standard requires). Returns the sticky error, if any.
+  // event (as the standard requires). Returns the sticky error, if any; it
+  // finds a new one only when max_line_length is below 3 and the stream
+  // was just the start of a BOM.
   parse_error finish();
 
   // Prepares for a new stream (a reconnect): clears all stream state and
-  // any error, keeps the options and the last event id.
+  // any error, keeps the options and the last event id. The new stream
+  // starts with that id in force, as browsers do (Chromium hands it to the
+  // new connection's parser), so events without `id:` keep it.
   void reset();
 
   // The last event id: the value of the last `id:` field that was followed by
@@ -82,7 +86,8 @@ class parser {
   // Sets the last event id, e.g. the one a client was told to start from.
   void set_last_event_id(std::string_view id);
 
-  // Bytes fed since construction or the last reset().
+  // Bytes fed since construction or the last reset(); once feed() has
+  // returned an error, later chunks are not counted.
   std::uint64_t bytes_fed() const noexcept { return stream_offset_; }
   const parser_options& options() const noexcept { return options_; }
 
