@@ -185,13 +185,11 @@ SSEKIT_AVX2 bool is_valid(const char* p, const char* end) {
 
 }  // namespace
 
-bool utf8_is_valid(std::string_view bytes) noexcept {
-  const char* p = bytes.data();
-  const char* const end = p + bytes.size();
-#if defined(SSEKIT_X86)
-  // Below 32 bytes (types, ids, comments) the scalar loop is as quick.
-  if (bytes.size() >= 32 && detail::cpu_has_avx2) return avx2::is_valid(p, end);
-#endif
+namespace {
+
+// The first invalid sequence in [p, end), or end; `*bad_length` is then the
+// number of bytes one U+FFFD replaces.
+const char* find_invalid(const char* p, const char* end, std::size_t* bad_length) noexcept {
   while (p < end) {
     p = skip_ascii_blocks(p, end);
     if (p == end) break;
@@ -199,38 +197,38 @@ bool utf8_is_valid(std::string_view bytes) noexcept {
       ++p;
       continue;
     }
-    std::size_t bad_length = 0;
-    const std::size_t length = valid_sequence_length(p, end, &bad_length);
-    if (length == 0) return false;
+    const std::size_t length = valid_sequence_length(p, end, bad_length);
+    if (length == 0) return p;
     p += length;
   }
-  return true;
+  return end;
+}
+
+}  // namespace
+
+bool utf8_is_valid(std::string_view bytes) noexcept {
+  const char* const p = bytes.data();
+  const char* const end = p + bytes.size();
+#if defined(SSEKIT_X86)
+  // Below 32 bytes (types, ids, comments) the scalar loop is as quick.
+  if (bytes.size() >= 32 && detail::cpu_has_avx2) return avx2::is_valid(p, end);
+#endif
+  std::size_t bad_length = 0;
+  return find_invalid(p, end, &bad_length) == end;
 }
 
 void utf8_append_replacing_invalid(std::string& out, std::string_view bytes) {
   static constexpr std::string_view replacement = "\xEF\xBF\xBD";
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
-  const char* run = p;  // start of the valid run not yet copied
-  while (p < end) {
-    p = skip_ascii_blocks(p, end);
-    if (p == end) break;
-    if (static_cast<unsigned char>(*p) < 0x80) {
-      ++p;
-      continue;
-    }
+  for (;;) {
     std::size_t bad_length = 0;
-    const std::size_t length = valid_sequence_length(p, end, &bad_length);
-    if (length != 0) {
-      p += length;
-      continue;
-    }
-    out.append(run, p);
+    const char* const bad = find_invalid(p, end, &bad_length);
+    out.append(p, bad);
+    if (bad == end) return;
     out.append(replacement);
-    p += bad_length;
-    run = p;
+    p = bad + bad_length;
   }
-  out.append(run, end);
 }
 
 }  // namespace ssekit
