@@ -3,7 +3,6 @@
 // only a line split across chunks is copied into partial_line_.
 #include "ssekit/parser.hpp"
 
-#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -103,11 +102,8 @@ SSEKIT_HOT_INLINE void parser::field_buffer::assign(std::string_view value, bool
 void parser::field_buffer::append_line(std::string_view value) {
   own();
   SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
-  // One growth check and two copies; resize() would zero-fill first.
-  const std::size_t size = owned_.size();
-  if (owned_.capacity() < size + 1 + value.size()) owned_.reserve(std::max(2 * owned_.capacity(), size + 1 + value.size()));
   owned_.push_back('\n');
-  owned_.append(value.data(), value.size());
+  owned_.append(value);
 }
 
 void parser::field_buffer::own() {
