@@ -68,7 +68,7 @@ detail::line_scan scan_line(const char* p, const char* end) noexcept {
 // (one leading space removed) and returns true. `name` is a literal, so the
 // compare is a few inlined instructions rather than a call.
 template <std::size_t N>
-bool match_field(std::string_view line, const char (&name)[N], std::string_view* value) noexcept {
+SSEKIT_HOT_INLINE bool match_field(std::string_view line, const char (&name)[N], std::string_view* value) noexcept {
   constexpr std::size_t length = N - 1;
   if (line.size() < length || std::memcmp(line.data(), name, length) != 0) return false;
   if (line.size() == length) {
@@ -264,6 +264,7 @@ void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk
       // An id containing NUL is ignored as a whole.
       if (match_field(line, "id", &value) && value.find('\0') == std::string_view::npos) {
         id_buffer_.assign(value);
+        id_ascii_ = ascii;
         id_changed_ = true;
       }
       break;
@@ -299,7 +300,7 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
   // The last event id is updated even when no event is delivered.
   if (id_changed_) {
     id_changed_ = false;
-    if (options_.raw_bytes) last_event_id_.assign(id_buffer_);
+    if (options_.raw_bytes || id_ascii_) last_event_id_.assign(id_buffer_);
     else last_event_id_.assign(as_valid_utf8(id_buffer_, repaired_id_));
   }
   if (!has_data_) {

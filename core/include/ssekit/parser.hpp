@@ -140,6 +140,7 @@ class parser {
   field_buffer type_;
   bool type_ascii_ = true;
   std::string id_buffer_;
+  bool id_ascii_ = true;
   bool id_changed_ = false;     // an id field arrived since the last dispatch
   std::string last_event_id_;   // the standard's "last event ID string"
 
