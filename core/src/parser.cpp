@@ -3,6 +3,7 @@
 // only a line split across chunks is copied into partial_line_.
 #include "ssekit/parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -88,13 +89,28 @@ void release_if_large(std::string& s) {
 
 }  // namespace
 
+void parser::field_buffer::grow(std::size_t needed) {
+  const std::size_t capacity = std::max({needed, 2 * owned_capacity_, std::size_t{256}});
+  auto bytes = std::make_unique_for_overwrite<char[]>(capacity);
+  if (owned_size_ != 0) std::memcpy(bytes.get(), owned_.get(), owned_size_);
+  owned_ = std::move(bytes);
+  owned_capacity_ = capacity;
+}
+
+void parser::field_buffer::copy_in(std::string_view value) {
+  SSEKIT_COUNT_WORK(bytes_copied, value.size());
+  owned_size_ = 0;
+  if (value.size() > owned_capacity_) grow(value.size());
+  if (!value.empty()) std::memcpy(owned_.get(), value.data(), value.size());
+  owned_size_ = value.size();
+}
+
 SSEKIT_HOT_INLINE void parser::field_buffer::assign(std::string_view value, bool borrow) {
   if (borrow) {
     view_ = value;
     borrowed_ = true;
   } else {
-    SSEKIT_COUNT_WORK(bytes_copied, value.size());
-    owned_.assign(value);
+    copy_in(value);
     borrowed_ = false;
   }
 }
@@ -102,25 +118,30 @@ SSEKIT_HOT_INLINE void parser::field_buffer::assign(std::string_view value, bool
 void parser::field_buffer::append_line(std::string_view value) {
   own();
   SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
-  owned_.push_back('\n');
-  owned_.append(value);
+  const std::size_t size = owned_size_ + 1 + value.size();
+  if (size > owned_capacity_) grow(size);
+  owned_[owned_size_] = '\n';
+  if (!value.empty()) std::memcpy(owned_.get() + owned_size_ + 1, value.data(), value.size());
+  owned_size_ = size;
 }
 
 void parser::field_buffer::own() {
   if (!borrowed_) return;
-  SSEKIT_COUNT_WORK(bytes_copied, view_.size());
-  owned_.assign(view_);
+  copy_in(view_);
   borrowed_ = false;
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
   borrowed_ = false;
-  owned_.clear();
+  owned_size_ = 0;
 }
 
 void parser::field_buffer::release() {
-  borrowed_ = false;
-  release_if_large(owned_);
+  clear();
+  if (owned_capacity_ > kept_capacity) {
+    owned_.reset();
+    owned_capacity_ = 0;
+  }
 }
 
 parser::parser(handler& h, parser_options options) : handler_(h), options_(options) {}

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -101,11 +102,19 @@ class parser {
     void own();                                // copy a borrowed value
     void clear() noexcept;
     void release();                            // clear and drop large storage
-    std::string_view view() const noexcept { return borrowed_ ? view_ : std::string_view(owned_); }
+    std::string_view view() const noexcept {
+      return borrowed_ ? view_ : std::string_view(owned_.get(), owned_size_);
+    }
 
    private:
+    // Owned bytes in a plain buffer: appending a data line is then one
+    // capacity check and one copy, where std::string paid several calls.
+    void copy_in(std::string_view value);
+    void grow(std::size_t needed);
     std::string_view view_;
-    std::string owned_;
+    std::unique_ptr<char[]> owned_;
+    std::size_t owned_size_ = 0;
+    std::size_t owned_capacity_ = 0;
     bool borrowed_ = false;
   };
 
