@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the given parts need, only if missing.
-# usage: install-deps.sh [build] [test] [fuzz] [bench]
+# usage: install-deps.sh [build] [test] [fuzz] [bench] [wasm]
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config)
 for part in "$@"; do
@@ -9,6 +9,10 @@ for part in "$@"; do
     test) packages+=(libgtest-dev) ;;
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(valgrind) ;;
+    wasm)
+      packages+=(emscripten)
+      # js/ needs Node >= 18 with npm; the machine image brings one.
+      command -v npm >/dev/null || packages+=(nodejs npm) ;;
     *) echo "install-deps.sh: unknown part '$part'" >&2; exit 2 ;;
   esac
 done

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then runs the sanitizer build's tests,
-# the release build's tests (with the find_package consumer), every fuzz
-# target for a bounded time, and a small benchmark run. Exits non-zero on any
+# the release build's tests (with the find_package consumer), the WASM build
+# and the npm package's node tests, every fuzz target for a bounded time, and
+# a small benchmark run. Exits non-zero on any
 # failure. FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
-bash scripts/install-deps.sh build test fuzz
+bash scripts/install-deps.sh build test fuzz wasm
 jobs=$(nproc)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -27,14 +28,22 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 run_ctest release
 
+echo "== wasm + npm package (node --test)"
+(cd js && npm ci --no-audit --no-fund && npm test) 2>&1 | tee -a "$log" | grep -E '^# (tests|pass|fail)|^not ok|build-wasm'
+[ "${PIPESTATUS[0]}" -eq 0 ]
+
 echo "== fuzz (${FUZZ_SECONDS:-60} s per target)"
 bash fuzz/run.sh
 
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
 
-passed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" |
-         awk '{total += $NF; failed += $4} END {print total - failed}')
-failed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | awk '{f += $4} END {print f + 0}')
+# ctest's and node's own summaries, added up.
+ctest_passed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" |
+               awk '{total += $NF; failed += $4} END {print total - failed}')
+ctest_failed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | awk '{f += $4} END {print f + 0}')
+node_passed=$(awk '/^# pass / {n += $3} END {print n + 0}' "$log")
+node_failed=$(awk '/^# fail / {n += $3} END {print n + 0}' "$log")
 echo "== done in $((SECONDS - start)) s"
-echo "ctest: $passed passed, $failed failed"
+echo "ctest: $ctest_passed passed, $ctest_failed failed; node: $node_passed passed, $node_failed failed"
+echo "all: $((ctest_passed + node_passed)) passed, $((ctest_failed + node_failed)) failed"

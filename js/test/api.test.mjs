@@ -1,0 +1,300 @@
+// The JS API around the core: inputs, errors, lifetime, many parsers, the
+// serializer's argument checks and round trips. The format's rules are
+// tested by conformance.test.mjs.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { createParser, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError } from 'ssekit';
+
+const utf8 = new TextEncoder();
+
+// Parses `chunks` (then finish()) and returns everything delivered.
+function collect(chunks, options = {}) {
+  const out = [];
+  const p = createParser({
+    ...options,
+    onEvent: (ev) => out.push(ev),
+    onComment: (comment) => out.push({ comment }),
+    onRetry: (retry) => out.push({ retry }),
+  });
+  for (const c of chunks) p.feed(c);
+  p.finish();
+  p.close();
+  return out;
+}
+
+describe('input', () => {
+  const text = '\ufeffid: 1\nevent: é\ndata: 日本\r\ndata: 😀\r\r:hi\nretry: 7\n\n';
+  const bytes = utf8.encode(text);
+  const expected = [
+    { type: 'é', data: '日本\n😀', lastEventId: '1' },
+    { comment: 'hi' },
+    { retry: 7 },
+  ];
+
+  it('takes strings and bytes alike', () => {
+    assert.deepEqual(collect([text]), expected);
+    assert.deepEqual(collect([bytes]), expected);
+    assert.deepEqual(collect([Buffer.from(text)]), expected);
+    assert.deepEqual(collect([bytes.buffer.slice(0)]), expected);
+    assert.deepEqual(collect([new DataView(bytes.buffer, 0, bytes.length)]), expected);
+    // Multi-byte characters and the BOM split across chunks.
+    assert.deepEqual(collect(Array.from(bytes, (b) => new Uint8Array([b]))), expected);
+    // Mixed.
+    assert.deepEqual(collect([text.slice(0, 10), bytes.subarray(utf8.encode(text.slice(0, 10)).length)]), expected);
+  });
+
+  it('rejects other chunk types', () => {
+    const p = createParser();
+    for (const bad of [undefined, null, 42, {}, [1, 2]]) assert.throws(() => p.feed(bad), TypeError);
+    p.close();
+  });
+
+  it('encodes a lone surrogate in a string as U+FFFD, and repairs invalid bytes like TextDecoder', () => {
+    assert.deepEqual(collect(['data: a\ud800b\n\n']), [{ type: 'message', data: 'a\ufffdb', lastEventId: '' }]);
+    assert.deepEqual(collect([new Uint8Array([0x64, 0x61, 0x74, 0x61, 0x3a, 0xc3, 0x28, 0xff, 0x0a, 0x0a])]), [
+      { type: 'message', data: '\ufffd(\ufffd', lastEventId: '' },
+    ]);
+  });
+
+  it('keeps a U+FEFF that is not the first thing in the stream', () => {
+    assert.deepEqual(collect(['\ufeff\ufeffdata: \ufeffx\n\n']), []);  // the second BOM is part of a field name
+    assert.deepEqual(collect(['data: \ufeffx\n\n']), [{ type: 'message', data: '\ufeffx', lastEventId: '' }]);
+  });
+
+  it('parses a multi-megabyte event, whole and in chunks', () => {
+    const data = 'x'.repeat(6 * 1024 * 1024 - 3) + 'é';
+    const stream = utf8.encode(`id: big\ndata: ${data}\n\ndata: after\n\n`);
+    const expected = [
+      { type: 'message', data, lastEventId: 'big' },
+      { type: 'message', data: 'after', lastEventId: 'big' },
+    ];
+    assert.deepEqual(collect([stream]), expected);
+    const chunks = [];
+    for (let i = 0; i < stream.length; i += 65521) chunks.push(stream.subarray(i, i + 65521));
+    assert.deepEqual(collect(chunks), expected);
+    // A long string takes the encode-then-copy path.
+    assert.deepEqual(collect([`id: big\ndata: ${data}\n\ndata: after\n\n`]), expected);
+  });
+
+  it('enforces maxLineLength and maxEventSize, and accepts Infinity', () => {
+    assert.throws(() => collect(['data: 12345\n'], { maxLineLength: 10 }), { name: 'SseParseError', code: 'line_too_long', offset: 0 });
+    assert.throws(() => collect(['data: 1\ndata: 2\n'], { maxEventSize: 2 }), { code: 'event_too_large', offset: 8 });
+    assert.equal(collect([`data: ${'y'.repeat(1000)}\n\n`], { maxLineLength: Infinity, maxEventSize: Infinity })[0].data.length, 1000);
+  });
+
+  it('checks options', () => {
+    assert.throws(() => createParser({ maxLineLength: -1 }), RangeError);
+    assert.throws(() => createParser({ maxEventSize: 1.5 }), RangeError);
+    assert.throws(() => createParser({ maxEventSize: '10' }), RangeError);
+    assert.throws(() => createParser({ onEvent: 'no' }), TypeError);
+    assert.throws(() => createParser(null), TypeError);
+    createParser({ maxLineLength: 2 ** 40 }).close();  // clamped to what 32-bit WebAssembly can hold
+  });
+
+  it('delivers retry values beyond 2^53 as the nearest number', () => {
+    assert.deepEqual(collect(['retry: 99999999999999999999999\n']), [{ retry: 2 ** 64 }]);
+    assert.deepEqual(collect(['retry: 9007199254740993\n']), [{ retry: 9007199254740992 }]);
+  });
+});
+
+describe('errors', () => {
+  it('delivers what came before the error, then throws an SseParseError', () => {
+    const events = [];
+    const p = createParser({ maxLineLength: 8, onEvent: (ev) => events.push(ev.data) });
+    let error;
+    try {
+      p.feed('data: a\n\ndata: too long\n\n');
+    } catch (e) {
+      error = e;
+    }
+    assert.deepEqual(events, ['a']);
+    assert.ok(error instanceof SseParseError);
+    assert.ok(error instanceof Error);
+    assert.equal(error.name, 'SseParseError');
+    assert.equal(error.code, 'line_too_long');
+    assert.equal(error.offset, 9);
+    assert.match(error.message, /line_too_long at byte 9/);
+    p.close();
+  });
+
+  it('is sticky: feed() and finish() throw it again until reset()', () => {
+    const events = [];
+    const p = createParser({ maxLineLength: 8, onEvent: (ev) => events.push(ev.data) });
+    assert.throws(() => p.feed('data: too long\n'), { code: 'line_too_long', offset: 0 });
+    assert.throws(() => p.feed('data: b\n\n'), { code: 'line_too_long', offset: 0 });
+    assert.throws(() => p.feed(''), { code: 'line_too_long', offset: 0 });
+    assert.throws(() => p.finish(), { code: 'line_too_long', offset: 0 });
+    assert.deepEqual(events, []);
+    p.reset();
+    p.feed('data: b\n\n');
+    p.finish();
+    assert.deepEqual(events, ['b']);
+    p.close();
+  });
+
+  it('reports feed() after finish()', () => {
+    const p = createParser();
+    p.feed('data: a\n\n');
+    p.finish();
+    assert.throws(() => p.feed('data: b\n\n'), { code: 'feed_after_finish', offset: 9 });
+    p.reset();
+    p.feed('data: b\n\n');
+    p.close();
+  });
+
+  it('lets a callback exception through; the parser stays usable after reset()', () => {
+    const events = [];
+    const p = createParser({
+      onEvent: (ev) => {
+        if (ev.data === 'boom') throw new Error('callback failed');
+        events.push(ev.data);
+      },
+    });
+    assert.throws(() => p.feed('data: a\n\ndata: boom\n\n'), /callback failed/);
+    p.reset();
+    p.feed('data: c\n\n');
+    assert.deepEqual(events, ['a', 'c']);
+    p.close();
+  });
+});
+
+describe('lifetime', () => {
+  it('reset() keeps lastEventId and the options', () => {
+    const events = [];
+    const p = createParser({ maxLineLength: 20, onEvent: (ev) => events.push(ev) });
+    p.feed('id: 42\ndata: a\n\nid: 43\ndata: unfinished');
+    assert.equal(p.lastEventId, '42');
+    p.reset();
+    assert.equal(p.lastEventId, '42');
+    p.feed('data: b\n\n');
+    assert.deepEqual(events.at(-1), { type: 'message', data: 'b', lastEventId: '42' });
+    assert.throws(() => p.feed('data: this line is too long\n'), { code: 'line_too_long' });
+    p.close();
+  });
+
+  it('lastEventId changes on a dispatch without an event, and can be emptied', () => {
+    const p = createParser();
+    p.feed('id: 1\n\n');
+    assert.equal(p.lastEventId, '1');
+    p.feed('id\n\n');
+    assert.equal(p.lastEventId, '');
+    p.close();
+  });
+
+  it('throws a clear error on use after close()', () => {
+    const p = createParser();
+    p.feed('data: a\n\n');
+    p.close();
+    assert.equal(p.closed, true);
+    assert.throws(() => p.feed('data: b\n\n'), /ssekit: feed\(\) on a closed parser/);
+    assert.throws(() => p.finish(), /closed parser/);
+    assert.throws(() => p.reset(), /closed parser/);
+    assert.throws(() => p.lastEventId, /closed parser/);
+    p.close();  // a second close() does nothing
+  });
+
+  it('close() from a callback stops delivery', () => {
+    const events = [];
+    const p = createParser({
+      onEvent: (ev) => {
+        events.push(ev.data);
+        if (ev.data === 'b') p.close();
+      },
+    });
+    p.feed('data: a\n\ndata: b\n\ndata: c\n\n');
+    assert.deepEqual(events, ['a', 'b']);
+    assert.equal(p.closed, true);
+  });
+
+  it('refuses feed(), finish() and reset() from its own callbacks, but other parsers may be fed', () => {
+    const inner = [];
+    const other = createParser({ onEvent: (ev) => inner.push(ev.data) });
+    const errors = [];
+    const p = createParser({
+      onEvent: (ev) => {
+        for (const call of [() => p.feed('x'), () => p.finish(), () => p.reset()]) {
+          try {
+            call();
+          } catch (e) {
+            errors.push(e.message);
+          }
+        }
+        other.feed(`data: ${ev.data}!\n\n`);
+      },
+    });
+    p.feed('data: a\n\ndata: b\n\n');
+    assert.equal(errors.length, 6);
+    for (const m of errors) assert.match(m, /called from inside one of this parser's callbacks/);
+    assert.deepEqual(inner, ['a!', 'b!']);
+    p.close();
+    other.close();
+  });
+
+  it('runs many parsers at once, each with its own state, across memory growth', () => {
+    const n = 500;
+    const seen = Array.from({ length: n }, () => []);
+    const parsers = seen.map((list) => createParser({ onEvent: (ev) => list.push(`${ev.lastEventId}:${ev.data}`) }));
+    for (let round = 0; round < 3; round++) {
+      parsers.forEach((p, i) => p.feed(`id: ${i}-${round}\ndata: ${i}`));
+      // A chunk that grows WebAssembly memory while every parser holds state.
+      if (round === 1) parsers[0].feed(`\n\n: ${'z'.repeat(8 * 1024 * 1024)}\n`);
+      parsers.forEach((p, i) => p.feed(`\ndata: ${round}\n\n`.slice(i === 0 && round === 1 ? 2 : 0)));
+    }
+    seen.forEach((list, i) => {
+      if (i === 0) return;
+      assert.deepEqual(list, [0, 1, 2].map((r) => `${i}-${r}:${i}\n${r}`));
+    });
+    parsers.forEach((p, i) => assert.equal(p.lastEventId, `${i}-2`));
+    parsers.forEach((p) => p.close());
+  });
+});
+
+describe('serializer', () => {
+  it('writes events, comments, retries and heartbeats', () => {
+    assert.equal(serializeEvent({ data: 'a' }), 'data: a\n\n');
+    assert.equal(serializeEvent({ data: ' x\r\ny\rz', type: 'tick', id: '7', retry: 3000 }), 'retry: 3000\nid: 7\nevent: tick\ndata:  x\ndata: y\ndata: z\n\n');
+    assert.equal(serializeEvent({ data: '', id: '' }), 'id:\ndata:\n\n');
+    assert.equal(serializeComment(' keep-alive'), ': keep-alive\n');
+    assert.equal(serializeRetry(1000), 'retry: 1000\n');
+    assert.equal(serializeRetry(18446744073709551615n), 'retry: 18446744073709551615\n');
+    assert.equal(serializeHeartbeat(), ':\n');
+    assert.equal(serializeHeartbeat(), ':\n');
+  });
+
+  it('refuses what the format cannot carry, with the core error code', () => {
+    assert.throws(() => serializeEvent({ data: 'a', type: 'a\nb' }), (e) => e instanceof SseSerializeError && e.code === 'invalid_event_type' && /invalid_event_type/.test(e.message));
+    assert.throws(() => serializeEvent({ data: 'a', id: 'a\0b' }), { name: 'SseSerializeError', code: 'invalid_event_id' });
+    assert.throws(() => serializeEvent({ data: 'a', id: 'a\rb' }), { code: 'invalid_event_id' });
+    assert.throws(() => serializeComment('a\r\nb'), { code: 'invalid_comment' });
+  });
+
+  it('checks argument types', () => {
+    assert.throws(() => serializeEvent(), TypeError);
+    assert.throws(() => serializeEvent({}), TypeError);
+    assert.throws(() => serializeEvent({ data: 1 }), TypeError);
+    assert.throws(() => serializeEvent({ data: 'a', type: null }), TypeError);
+    assert.throws(() => serializeEvent({ data: 'a', retry: -1 }), RangeError);
+    assert.throws(() => serializeEvent({ data: 'a', retry: 1.5 }), TypeError);
+    assert.throws(() => serializeRetry(2n ** 64n), RangeError);
+    assert.throws(() => serializeRetry('5'), TypeError);
+    assert.throws(() => serializeComment(undefined), TypeError);
+  });
+
+  it('round-trips through the parser, also for long and non-ASCII values', () => {
+    const cases = [
+      { data: 'plain' },
+      { data: ' leading space', type: ' t', id: ' i' },
+      { data: 'a\r\nb\rc\nd\n', type: 'é', id: '日本' },
+      { data: '\ufeff😀', id: '' },
+      { data: 'é'.repeat(70000), type: 'x'.repeat(70000), id: 'ü'.repeat(70000), retry: 5 },
+    ];
+    for (const ev of cases) {
+      const got = collect([serializeEvent(ev)]);
+      const expected = [];
+      if (ev.retry !== undefined) expected.push({ retry: ev.retry });
+      expected.push({ type: ev.type || 'message', data: ev.data.replace(/\r\n?/g, '\n'), lastEventId: ev.id ?? '' });
+      assert.deepEqual(got, expected);
+    }
+  });
+});
