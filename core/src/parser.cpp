@@ -91,7 +91,9 @@ void release_if_large(std::string& s) {
 
 void parser::field_buffer::grow(std::size_t needed) {
   const std::size_t capacity = std::max({needed, 2 * owned_capacity_, std::size_t{256}});
-  auto bytes = std::make_unique_for_overwrite<char[]>(capacity);
+  // new char[] leaves the bytes uninitialised, like make_unique_for_overwrite
+  // (which Emscripten's libc++ 14 lacks).
+  std::unique_ptr<char[]> bytes(new char[capacity]);
   if (owned_size_ != 0) std::memcpy(bytes.get(), owned_.get(), owned_size_);
   owned_ = std::move(bytes);
   owned_capacity_ = capacity;
