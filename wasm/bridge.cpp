@@ -73,6 +73,7 @@ class bridge_parser final : public ssekit::handler {
     head.status = 0;
     head.error_low = head.error_high = 0;
   }
+  void set_last_event_id(std::string_view id) { parser_.set_last_event_id(id); }
   void last_event_id() {
     const std::string_view id = parser_.last_event_id();
     head.string_ptr = address(id.data());
@@ -219,6 +220,10 @@ EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_parser_finish(bridge_parser* p) { retu
 EMSCRIPTEN_KEEPALIVE void ssekit_parser_reset(bridge_parser* p) { p->reset(); }
 // Puts the last event id's address and length into the header.
 EMSCRIPTEN_KEEPALIVE void ssekit_parser_last_event_id(bridge_parser* p) { p->last_event_id(); }
+// The id is in the input region (JS encodes it there).
+EMSCRIPTEN_KEEPALIVE void ssekit_parser_set_last_event_id(bridge_parser* p, const char* id, std::uint32_t len) {
+  p->set_last_event_id(view(id, len));
+}
 EMSCRIPTEN_KEEPALIVE void ssekit_parser_free(bridge_parser* p) { delete p; }
 
 // Error names and messages: address and length, for codes JS has not seen yet.

@@ -201,6 +201,15 @@ class Parser {
     return decodeAt(m.HEAPU8, u32[this.#header + HEADER_STRING_PTR], u32[this.#header + HEADER_STRING_LEN]);
   }
 
+  // Sets the id events carry until the stream sends an `id:` field (e.g.
+  // the id a client resumes from).
+  set lastEventId(id) {
+    this.#checkOpen('lastEventId');
+    requireString(id, 'lastEventId');
+    const [ptr, len] = stage(id);
+    wasm._ssekit_parser_set_last_event_id(this.#handle, ptr, len);
+  }
+
   get closed() {
     return this.#handle === 0;
   }
@@ -367,7 +376,13 @@ function serializeHeartbeat() {
   return heartbeat;
 }
 
+// Required last: it uses createParser through module.exports.
+const { EventSource, stream, SseError } = require('./eventsource.cjs');
+
 module.exports = {
+  EventSource,
+  stream,
+  SseError,
   createParser,
   serializeEvent,
   serializeComment,

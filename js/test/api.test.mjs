@@ -182,6 +182,26 @@ describe('lifetime', () => {
     p.close();
   });
 
+  it('setting lastEventId: events carry it until an id field, and it survives reset()', () => {
+    const events = [];
+    const p = createParser({ onEvent: (ev) => events.push(ev.lastEventId) });
+    p.lastEventId = 'résumé-7';
+    assert.equal(p.lastEventId, 'résumé-7');
+    p.feed('data: a\n\n');
+    p.reset();
+    p.feed('data: b\n\nid: 8\ndata: c\n\n');
+    p.lastEventId = '';
+    p.feed('data: d\n\n');
+    assert.deepEqual(events, ['résumé-7', 'résumé-7', '8', '']);
+    assert.throws(() => {
+      p.lastEventId = 8;
+    }, TypeError);
+    p.close();
+    assert.throws(() => {
+      p.lastEventId = 'x';
+    }, /closed parser/);
+  });
+
   it('throws a clear error on use after close()', () => {
     const p = createParser();
     p.feed('data: a\n\n');
