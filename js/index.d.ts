@@ -38,8 +38,11 @@ export interface Parser {
   reset(): void;
   /** Frees the parser's WebAssembly memory. Any later use except close() throws. */
   close(): void;
-  /** The last event id: the value of the last `id:` field that was followed by a dispatch. */
-  readonly lastEventId: string;
+  /**
+   * The last event id: the value of the last `id:` field that was followed by a dispatch.
+   * Setting it (e.g. to the id a client resumes from) gives later events that id until the stream sends `id:`.
+   */
+  lastEventId: string;
   /** True after close(). */
   readonly closed: boolean;
 }
@@ -82,3 +85,125 @@ export function serializeComment(text: string): string;
 export function serializeRetry(milliseconds: number | bigint): string;
 /** An empty comment line, the usual keep-alive. */
 export function serializeHeartbeat(): string;
+
+// --- EventSource and stream(): HTTP on fetch(), parsing by the core.
+
+/** Why a connection failed or ended. */
+export type SseErrorReason =
+  | 'network_error'
+  | 'http_status'
+  | 'no_content'
+  | 'wrong_content_type'
+  | 'limit_exceeded'
+  | 'idle_timeout'
+  | 'end_of_stream';
+
+export class SseError extends Error {
+  readonly name: 'SseError';
+  readonly reason: SseErrorReason;
+  /** The response's status; 0 when there was no response. */
+  readonly status: number;
+  /** The response's headers; null when there was no response. */
+  readonly headers: Headers | null;
+  /** For http_status and wrong_content_type: the first KiB of the body. */
+  readonly body: string;
+  /** The URL that was requested. */
+  readonly url: string;
+}
+
+/** Options of every request, for EventSource and stream(). */
+export interface RequestOptions {
+  /** Sent with every request; `Accept: text/event-stream` and `Last-Event-ID` are set by ssekit. */
+  headers?: HeadersInit;
+  /** Default GET. */
+  method?: string;
+  body?: BodyInit | null;
+  /** Default globalThis.fetch. */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */
+  withCredentials?: boolean;
+  /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. */
+  lastEventId?: string;
+  /** Milliseconds without a byte (comments count) after which the connection is treated as dead. Default 0: never. */
+  idleTimeout?: number;
+  /** Parser limits, as in createParser(); exceeding one fails with reason limit_exceeded. */
+  maxLineLength?: number;
+  maxEventSize?: number;
+}
+
+/** Waits after consecutive failed connections: reconnection time × factor^(failures-1), at most maxDelay, minus up to `jitter` of it at random. */
+export interface BackoffOptions {
+  /** Default 2. */
+  factor?: number;
+  /** Default 30000 ms (never below the server's retry: value). */
+  maxDelay?: number;
+  /** Fraction 0..1, default 0.5. */
+  jitter?: number;
+}
+
+export interface EventSourceOptions extends RequestOptions {
+  /** Backoff after failures in a row; false: always wait the plain reconnection time. */
+  backoff?: BackoffOptions | false;
+  /** Send a request with a body again on reconnect. Default false: the connection closes instead, since replaying may repeat the request's effect. */
+  replayBody?: boolean;
+}
+
+/** An `error` event; `error` says why. */
+export interface SseErrorEvent extends Event {
+  readonly error: SseError;
+}
+
+export interface EventSourceEventMap {
+  open: Event;
+  message: MessageEvent<string>;
+  error: SseErrorEvent;
+}
+
+/** The browser's EventSource, plus the options it lacks. */
+export class EventSource extends EventTarget {
+  constructor(url: string | URL, options?: EventSourceOptions);
+  static readonly CONNECTING: 0;
+  static readonly OPEN: 1;
+  static readonly CLOSED: 2;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSED: 2;
+  readonly url: string;
+  readonly withCredentials: boolean;
+  readonly readyState: 0 | 1 | 2;
+  onopen: ((this: EventSource, event: Event) => unknown) | null;
+  onmessage: ((this: EventSource, event: MessageEvent<string>) => unknown) | null;
+  onerror: ((this: EventSource, event: SseErrorEvent) => unknown) | null;
+  close(): void;
+  addEventListener<K extends keyof EventSourceEventMap>(
+    type: K,
+    listener: (this: EventSource, event: EventSourceEventMap[K]) => unknown,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: (this: EventSource, event: MessageEvent<string>) => unknown, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof EventSourceEventMap>(
+    type: K,
+    listener: (this: EventSource, event: EventSourceEventMap[K]) => unknown,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: (this: EventSource, event: MessageEvent<string>) => unknown, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+export interface StreamOptions extends RequestOptions {
+  /** Aborting it ends the iteration with the abort reason and closes the connection. */
+  signal?: AbortSignal;
+}
+
+/** An event from stream(): the parser's event plus the origin of the response. */
+export interface StreamEvent extends SseEvent {
+  origin: string;
+}
+
+/**
+ * One request, its events as an async iterator; ends when the server ends the response, never reconnects.
+ * Throws SseError for a failed request or response, and the abort reason when `signal` aborts.
+ * Options are checked at the call.
+ */
+export function stream(url: string | URL, options?: StreamOptions): AsyncGenerator<StreamEvent, void, undefined>;

@@ -3,6 +3,9 @@
 import ssekit from './index.cjs';
 
 export const {
+  EventSource,
+  stream,
+  SseError,
   createParser,
   serializeEvent,
   serializeComment,

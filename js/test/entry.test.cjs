@@ -3,9 +3,11 @@
 const assert = require('node:assert/strict');
 const { it } = require('node:test');
 
-it('require("ssekit") gives the parser and serializer API', () => {
+it('require("ssekit") gives the whole API', () => {
   const ssekit = require('ssekit');
   assert.deepEqual(Object.keys(ssekit).sort(), [
+    'EventSource',
+    'SseError',
     'SseParseError',
     'SseSerializeError',
     'createParser',
@@ -13,6 +15,7 @@ it('require("ssekit") gives the parser and serializer API', () => {
     'serializeEvent',
     'serializeHeartbeat',
     'serializeRetry',
+    'stream',
   ]);
   assert.equal(require.resolve('ssekit'), require.resolve('../src/index.cjs'));
   const events = [];

@@ -1,5 +1,5 @@
 // Compiled by test/types.test.mjs only (tsc --noEmit): the ESM declarations.
-import { createParser, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError } from 'ssekit';
+import { createParser, EventSource, stream, SseError, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError } from 'ssekit';
 import type { OutgoingEvent, Parser, ParserOptions, SseEvent } from 'ssekit';
 
 const seen: SseEvent[] = [];
@@ -18,8 +18,9 @@ parser.reset();
 const id: string = parser.lastEventId;
 const closed: boolean = parser.closed;
 parser.close();
-// @ts-expect-error lastEventId is read-only
-parser.lastEventId = 'x';
+parser.lastEventId = 'resume';
+// @ts-expect-error lastEventId is a string
+parser.lastEventId = 1;
 // @ts-expect-error numbers are not chunks
 parser.feed(1);
 
@@ -39,3 +40,38 @@ const out: string[] = [serializeEvent(ev), serializeComment('c'), serializeRetry
 // @ts-expect-error data is required
 serializeEvent({ type: 't' });
 void [id, closed, out];
+
+const source = new EventSource('http://localhost/s', {
+  headers: { Authorization: 'Bearer t' },
+  method: 'POST',
+  body: '{}',
+  lastEventId: '7',
+  idleTimeout: 30_000,
+  backoff: { factor: 2, maxDelay: 60_000, jitter: 0.3 },
+  replayBody: true,
+  fetch: (url, init) => fetch(url, init),
+});
+const state: 0 | 1 | 2 = source.readyState;
+const open: 1 = EventSource.OPEN;
+source.onmessage = (e) => void e.data.toUpperCase();
+source.onerror = function (e) {
+  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' = e.error.reason;
+  const status: number = e.error.status;
+  void [reason, status, this.url];
+};
+source.addEventListener('news', (e) => void e.lastEventId.length);
+source.addEventListener('error', (e) => void (e.error instanceof SseError));
+new EventSource('http://localhost/s', { backoff: false });
+// @ts-expect-error readyState is read-only
+source.readyState = 2;
+source.close();
+
+async function tokens(signal: AbortSignal): Promise<string> {
+  let text = '';
+  for await (const ev of stream(new URL('http://localhost/chat'), { method: 'POST', body: '{}', signal })) {
+    const origin: string = ev.origin;
+    text += ev.data + origin.length;
+  }
+  return text;
+}
+void [state, open, tokens];

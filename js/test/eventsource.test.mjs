@@ -1,0 +1,503 @@
+// EventSource against loopback node:http servers written as SSE tutorials
+// write them. Servers send `retry:` with short times so reconnects are quick;
+// waits are on events, bounded by timeouts, never fixed sleeps.
+import assert from 'node:assert/strict';
+import { after, describe, it, mock } from 'node:test';
+import { EventSource, SseError } from '../src/index.mjs';
+import { Recorder, sendStream, startServer, within } from './eventsource-server.mjs';
+
+const servers = [];
+const sources = [];
+after(async () => {
+  for (const s of sources) s.close();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function server(handle) {
+  const s = await startServer(handle);
+  servers.push(s);
+  return s;
+}
+
+function open(url, options, types) {
+  const source = new EventSource(url, options);
+  sources.push(source);
+  return { source, rec: new Recorder(source, types) };
+}
+
+const errorsIn = (log) => log.filter((e) => e.startsWith('error'));
+
+describe('EventSource: the browser surface', () => {
+  it('has the constants on the class and on instances, read-only', async () => {
+    const s = await server((req, res) => sendStream(res, '', { end: false }));
+    assert.deepEqual([EventSource.CONNECTING, EventSource.OPEN, EventSource.CLOSED], [0, 1, 2]);
+    const { source } = open(s.url);
+    assert.deepEqual([source.CONNECTING, source.OPEN, source.CLOSED], [0, 1, 2]);
+    assert.throws(() => {
+      'use strict';
+      source.OPEN = 5;
+    }, TypeError);
+    assert.equal(source.readyState, EventSource.CONNECTING);
+    assert.equal(source.url, s.url);
+    assert.equal(source.withCredentials, false);
+    assert.equal(Object.prototype.toString.call(source), '[object EventSource]');
+    assert.ok(source instanceof EventTarget);
+    source.close();
+    assert.equal(source.readyState, EventSource.CLOSED);
+  });
+
+  it('resolves the URL and refuses an invalid one with a SyntaxError', () => {
+    assert.throws(() => new EventSource('http://[bad'), (e) => e.name === 'SyntaxError');
+    assert.throws(() => new EventSource('not a url'), (e) => e.name === 'SyntaxError');
+    const source = new EventSource('http://127.0.0.1:9/a/../b?x=1', { fetch: () => new Promise(() => {}) });
+    assert.equal(source.url, 'http://127.0.0.1:9/b?x=1');
+    source.close();
+  });
+
+  it('opens, delivers messages and named events with ids and origin, in order', async () => {
+    const s = await server((req, res) =>
+      sendStream(res, 'retry: 20\n\ndata: one\n\nid: 7\nevent: news\ndata: two\ndata: lines\n\n: comment\ndata: three\n\n', { end: false }),
+    );
+    const { source, rec } = open(s.url, undefined, ['news']);
+    const origins = [];
+    source.addEventListener('message', (e) => origins.push(e.origin));
+    await rec.until((log) => log.length === 4, 'four entries');
+    assert.deepEqual(rec.log, ['open 1', 'message "one" id=""', 'news "two\\nlines" id="7"', 'message "three" id="7"']);
+    assert.deepEqual(origins, [s.base, s.base]);
+    assert.equal(s.requests[0].headers.accept, 'text/event-stream');
+    assert.equal(s.requests[0].headers['cache-control'], 'no-cache');
+    assert.equal(s.requests[0].headers['last-event-id'], undefined);
+    assert.equal(s.requests[0].method, 'GET');
+  });
+
+  it('events are MessageEvents; onmessage runs in registration order with listeners', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: x\n\n', { end: false }));
+    const source = new EventSource(s.url);
+    sources.push(source);
+    const order = [];
+    source.addEventListener('message', () => order.push('listener 1'));
+    source.onmessage = (e) => {
+      order.push(`onmessage ${e.constructor.name} ${e.data} ${this === undefined}`);
+    };
+    source.addEventListener('message', () => order.push('listener 2'));
+    await within(5000, 'the message', async () => {
+      while (order.length < 3) await new Promise((r) => setTimeout(r, 5));
+    });
+    assert.deepEqual(order, ['listener 1', 'onmessage MessageEvent x true', 'listener 2']);
+    assert.equal(typeof source.onmessage, 'function');
+    source.onmessage = null;
+    assert.equal(source.onmessage, null);
+    source.onopen = 'not a function';
+    assert.equal(source.onopen, null);
+  });
+
+  it('close() stops delivery at once, even in the middle of a chunk', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: 1\n\ndata: 2\n\ndata: 3\n\n', { end: false }));
+    const { source, rec } = open(s.url);
+    let closedAfter = null;
+    source.onmessage = (e) => {
+      source.close();
+      closedAfter = e.data;
+    };
+    await rec.until((log) => log.includes('message "1" id=""'), 'the first message');
+    // Give a second chunk a chance: the server gets another write.
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closedAfter, '1');
+    assert.equal(rec.count('message'), 1);
+    assert.equal(rec.count('error'), 0);
+    assert.equal(source.readyState, EventSource.CLOSED);
+  });
+});
+
+describe('EventSource: reconnection', () => {
+  it('reconnects when the stream ends, sending Last-Event-ID, with no event lost', async () => {
+    const s = await server((req, res, n) => sendStream(res, `retry: 10\nid: ${n}\ndata: event ${n}\n\n`));
+    const { source, rec } = open(s.url);
+    await rec.until((log) => rec.count('message') === 3, 'three messages');
+    source.close();
+    assert.deepEqual(rec.log.slice(0, 6), ['open 1', 'message "event 1" id="1"', 'error 0 end_of_stream', 'open 1', 'message "event 2" id="2"', 'error 0 end_of_stream']);
+    assert.deepEqual(
+      s.requests.slice(0, 3).map((r) => r.headers['last-event-id']),
+      [undefined, '1', '2'],
+    );
+  });
+
+  it('sends the id committed by a blank line even when that event had no data', async () => {
+    const s = await server((req, res, n) => sendStream(res, n === 1 ? 'retry: 10\nid: empty-event\n\nid: not-dispatched\n' : '', { end: n === 1 }));
+    const { rec } = open(s.url);
+    await s.waitForRequests(2);
+    assert.equal(s.requests[1].headers['last-event-id'], 'empty-event');
+    assert.equal(rec.count('message'), 0);
+  });
+
+  it('an empty id field clears Last-Event-ID for the next request', async () => {
+    const s = await server((req, res, n) => sendStream(res, n === 1 ? 'retry: 10\nid: a\ndata: x\n\n' : n === 2 ? 'id\ndata: y\n\n' : '', { end: n < 3 }));
+    const { rec } = open(s.url);
+    await s.waitForRequests(3);
+    assert.deepEqual(
+      s.requests.slice(0, 3).map((r) => r.headers['last-event-id']),
+      [undefined, 'a', undefined],
+    );
+    assert.ok(rec.log.includes('message "y" id=""'));
+  });
+
+  it("honours the server's retry: value for the wait", { timeout: 10000 }, async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      let served = 0;
+      const fetch = async () => {
+        served++;
+        return new Response(served === 1 ? 'retry: 1234\ndata: x\n\n' : 'data: y\n\n', { headers: { 'content-type': 'text/event-stream' } });
+      };
+      const { source, rec } = open('http://example.test/', { fetch });
+      await rec.until((log) => rec.count('error') === 1, 'the end of the first stream');
+      mock.timers.tick(1233);
+      await flush();
+      assert.equal(served, 1, 'reconnected before the retry time');
+      mock.timers.tick(1);
+      await rec.until(() => rec.count('message') === 2, 'the second stream');
+      assert.equal(served, 2);
+      source.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('waits 3000 ms by default', { timeout: 10000 }, async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      let served = 0;
+      const fetch = async () => {
+        served++;
+        return new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
+      };
+      const { source, rec } = open('http://example.test/', { fetch });
+      await rec.until(() => rec.count('error') === 1, 'the end of the first stream');
+      mock.timers.tick(2999);
+      await flush();
+      assert.equal(served, 1);
+      mock.timers.tick(1);
+      await rec.until(() => rec.count('open') === 2, 'the second connection');
+      source.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('backs off exponentially, with jitter and a cap, while connections keep failing; an event resets it', { timeout: 10000 }, async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    mock.method(Math, 'random', () => 0.5);
+    try {
+      let attempts = 0;
+      let healthyAttempt = 0;
+      const fetch = async () => {
+        attempts++;
+        if (attempts === healthyAttempt) return new Response('data: ok\n\n', { headers: { 'content-type': 'text/event-stream' } });
+        throw new TypeError('connection refused');
+      };
+      const { source, rec } = open('http://example.test/', { fetch, backoff: { factor: 2, maxDelay: 10000, jitter: 0.5 } });
+      // Checks that attempt n+1 starts exactly `ms` after the error of attempt n.
+      const reconnectsAfter = async (ms) => {
+        const n = attempts;
+        await rec.until(() => rec.count('error') === n, `the error of attempt ${n}`);
+        mock.timers.tick(ms - 1);
+        await flush();
+        assert.equal(attempts, n, `attempt ${n + 1} started before ${ms} ms`);
+        mock.timers.tick(1);
+        await flush();
+        assert.equal(attempts, n + 1, `attempt ${n + 1} did not start after ${ms} ms`);
+      };
+      await reconnectsAfter(3000); // first failure: the reconnection time
+      await reconnectsAfter(6000 * 0.75); // doubled, minus jitter (0.5 * random 0.5)
+      await reconnectsAfter(10000 * 0.75); // 12000 capped at maxDelay
+      healthyAttempt = attempts + 1;
+      await reconnectsAfter(10000 * 0.75);
+      await rec.until(() => rec.count('message') === 1, 'the healthy stream');
+      await reconnectsAfter(3000); // a stream with an event resets the backoff
+      assert.deepEqual(errorsIn(rec.log).slice(0, 5), [
+        'error 0 network_error',
+        'error 0 network_error',
+        'error 0 network_error',
+        'error 0 network_error',
+        'error 0 end_of_stream',
+      ]);
+      source.close();
+    } finally {
+      mock.timers.reset();
+      mock.restoreAll();
+    }
+  });
+
+  it('backoff: false keeps the plain reconnection time after failures', { timeout: 10000 }, async () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      let attempts = 0;
+      const fetch = async () => {
+        attempts++;
+        throw new TypeError('connection refused');
+      };
+      const { source, rec } = open('http://example.test/', { fetch, backoff: false });
+      for (let i = 1; i <= 4; i++) {
+        await rec.until(() => rec.count('error') === i, `failure ${i}`);
+        mock.timers.tick(3000);
+        await flush();
+        assert.equal(attempts, i + 1);
+      }
+      source.close();
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('reconnects after a network error (the server drops the connection mid-stream)', async () => {
+    const s = await server((req, res, n) => {
+      if (n === 1) {
+        sendStream(res, 'retry: 10\nid: 1\ndata: before\n\n', { end: false });
+        setImmediate(() => res.socket.destroy());
+      } else {
+        sendStream(res, 'data: after\n\n', { end: false });
+      }
+    });
+    const { rec } = open(s.url);
+    await rec.until(() => rec.log.includes('message "after" id="1"'), 'the message after the drop');
+    assert.deepEqual(errorsIn(rec.log), ['error 0 network_error']);
+    assert.equal(s.requests[1].headers['last-event-id'], '1');
+  });
+
+  it('100 forced drops: every event arrives exactly once, in order', async () => {
+    const total = 300;
+    const s = await server((req, res) => {
+      const from = Number(req.headers['last-event-id'] ?? 0) + 1;
+      let text = 'retry: 1\n';
+      for (let i = from; i < from + 3 && i <= total; i++) text += `id: ${i}\ndata: ${i}\n\n`;
+      // Half the drops end the response, half destroy the socket.
+      if (from % 2) {
+        sendStream(res, text);
+      } else {
+        sendStream(res, text, { end: false });
+        setImmediate(() => res.socket.destroy());
+      }
+    });
+    const { source, rec } = open(s.url, { backoff: false });
+    await rec.until(() => rec.count('message') === total, `${total} messages`, 20000);
+    source.close();
+    const data = rec.log.filter((e) => e.startsWith('message')).map((e) => JSON.parse(e.split(' ')[1]));
+    assert.deepEqual(data, Array.from({ length: total }, (_, i) => String(i + 1)));
+    assert.ok(s.requests.length >= 100, `only ${s.requests.length} connections`);
+  });
+
+  it('close() during the wait before a reconnect: no request, no event', async () => {
+    const s = await server((req, res) => sendStream(res, 'retry: 50\ndata: x\n\n'));
+    const { source, rec } = open(s.url);
+    source.onerror = () => source.close();
+    await rec.until(() => rec.count('error') === 1, 'the end of the stream');
+    assert.equal(source.readyState, EventSource.CLOSED);
+    // Longer than the reconnection time: a timer left behind would reconnect.
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(s.requests.length, 1);
+    assert.equal(rec.log.length, 3);
+  });
+
+  it('close() while connecting: no event at all', async () => {
+    let respond;
+    const s = await server((req, res) => {
+      respond = () => sendStream(res, 'data: late\n\n');
+    });
+    const { source, rec } = open(s.url);
+    await s.waitForRequests(1);
+    source.close();
+    respond();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(rec.log, []);
+    assert.equal(source.readyState, EventSource.CLOSED);
+  });
+});
+
+describe('EventSource: responses that fail the connection', () => {
+  const failing = [
+    ['404', (res) => res.writeHead(404, { 'Content-Type': 'text/plain' }).end('no such stream'), 'http_status', 404],
+    ['500', (res) => res.writeHead(500).end('oops'), 'http_status', 500],
+    ['204', (res) => res.writeHead(204).end(), 'no_content', 204],
+    ['text/plain', (res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).end('data: x\n\n'), 'wrong_content_type', 200],
+    ['no content type', (res) => res.writeHead(200).end('data: x\n\n'), 'wrong_content_type', 200],
+    ['text/event-streams', (res) => res.writeHead(200, { 'Content-Type': 'text/event-streams' }).end('data: x\n\n'), 'wrong_content_type', 200],
+  ];
+  for (const [name, respond, reason, status] of failing) {
+    it(`${name}: error, CLOSED, no reconnect`, async () => {
+      const s = await server((req, res) => respond(res));
+      const { source, rec } = open(s.url);
+      let error;
+      source.onerror = (e) => {
+        error = e.error;
+      };
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      assert.deepEqual(rec.log, [`error 2 ${reason}`]);
+      assert.ok(error instanceof SseError);
+      assert.equal(error.reason, reason);
+      assert.equal(error.status, status);
+      assert.ok(error.headers instanceof Headers);
+      if (name === '404') assert.equal(error.body, 'no such stream');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(s.requests.length, 1);
+    });
+  }
+
+  it('accepts a content type with parameters and any case', async () => {
+    const s = await server((req, res) => res.writeHead(200, { 'Content-Type': 'Text/Event-Stream ; charset=utf-8' }).end('data: x\n\n'));
+    const { source, rec } = open(s.url);
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    source.close();
+  });
+
+  it('the error body is cut at 1 KiB', async () => {
+    const s = await server((req, res) => res.writeHead(503).end('x'.repeat(100_000)));
+    const { source } = open(s.url);
+    const error = await new Promise((resolve) => {
+      source.onerror = (e) => resolve(e.error);
+    });
+    assert.equal(error.body.length, 1024);
+    assert.equal(error.status, 503);
+  });
+
+  it('an event over maxEventSize fails the connection (limit_exceeded), after the events before it', async () => {
+    const s = await server((req, res) => sendStream(res, `data: small\n\ndata: ${'x'.repeat(5000)}\n\ndata: never\n\n`, { end: false }));
+    const { source, rec } = open(s.url, { maxEventSize: 1000 });
+    let error;
+    source.addEventListener('error', (e) => {
+      error = e.error;
+    });
+    await rec.until(() => rec.count('error') === 1, 'the error');
+    assert.deepEqual(rec.log, ['open 1', 'message "small" id=""', 'error 2 limit_exceeded']);
+    assert.equal(error.cause.code, 'event_too_large');
+    assert.equal(s.requests.length, 1);
+  });
+});
+
+describe('EventSource: redirects', () => {
+  it('follows a redirect; url stays, origin is the final one', async () => {
+    const target = await server((req, res) => sendStream(res, 'data: moved\n\n', { end: false }));
+    const s = await server((req, res) => res.writeHead(307, { Location: target.url }).end());
+    const { source, rec } = open(s.url);
+    let origin;
+    source.onmessage = (e) => {
+      origin = e.origin;
+    };
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    assert.equal(source.url, s.url);
+    assert.equal(origin, target.base);
+    assert.equal(target.requests[0].headers.accept, 'text/event-stream');
+  });
+
+  it('a redirect to a failing response fails the connection', async () => {
+    const target = await server((req, res) => res.writeHead(404).end());
+    const s = await server((req, res) => res.writeHead(302, { Location: target.url }).end());
+    const { rec } = open(s.url);
+    await rec.until(() => rec.count('error') === 1, 'the error');
+    assert.deepEqual(rec.log, ['error 2 http_status']);
+  });
+});
+
+describe('EventSource: options the browser lacks', () => {
+  it('sends headers, method and body; refuses CR/LF in headers before sending', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: ok\n\n', { end: false }));
+    const { rec } = open(s.url, { method: 'POST', headers: { Authorization: 'Bearer t', 'Content-Type': 'application/json' }, body: '{"q":1}' });
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    const r = s.requests[0];
+    assert.equal(r.method, 'POST');
+    assert.equal(r.headers.authorization, 'Bearer t');
+    assert.equal(r.headers['content-type'], 'application/json');
+    assert.equal(r.body, '{"q":1}');
+    assert.throws(() => new EventSource(s.url, { headers: { 'X-A': 'a\r\nX-B: b' } }), TypeError);
+    assert.throws(() => new EventSource(s.url, { headers: { 'X\nA': 'a' } }), TypeError);
+    assert.throws(() => new EventSource(s.url, { method: 'GET X' }), TypeError);
+    assert.equal(s.requests.length, 1);
+  });
+
+  it('a request with a body is not replayed by default: the end of the stream closes it', async () => {
+    const s = await server((req, res) => sendStream(res, 'retry: 10\ndata: answer\n\n'));
+    const { source, rec } = open(s.url, { method: 'POST', body: 'prompt' });
+    await rec.until(() => rec.count('error') === 1, 'the end');
+    assert.deepEqual(rec.log, ['open 1', 'message "answer" id=""', 'error 2 end_of_stream']);
+    assert.equal(source.readyState, EventSource.CLOSED);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(s.requests.length, 1);
+  });
+
+  it('replayBody: true sends the body again on reconnect', async () => {
+    const s = await server((req, res) => sendStream(res, 'retry: 10\ndata: answer\n\n'));
+    const { source, rec } = open(s.url, { method: 'POST', body: 'prompt', replayBody: true });
+    await rec.until(() => rec.count('message') === 2, 'two answers');
+    source.close();
+    assert.deepEqual(s.requests.slice(0, 2).map((r) => [r.method, r.body]), [['POST', 'prompt'], ['POST', 'prompt']]);
+  });
+
+  it('lastEventId: sent on the first request and carried by events until the stream sets one', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: a\n\nid: 2\ndata: b\n\n', { end: false }));
+    const { rec } = open(s.url, { lastEventId: 'resume-1' });
+    await rec.until(() => rec.count('message') === 2, 'two messages');
+    assert.equal(s.requests[0].headers['last-event-id'], 'resume-1');
+    assert.deepEqual(rec.log.slice(1), ['message "a" id="resume-1"', 'message "b" id="2"']);
+  });
+
+  it('idleTimeout: a silent connection is dropped and reconnected; comments count as traffic', async () => {
+    const s = await server((req, res, n) => {
+      if (n === 1) {
+        // Comments keep it alive for a while, then silence.
+        sendStream(res, 'retry: 10\n', { end: false });
+        let beats = 0;
+        const beat = setInterval(() => {
+          if (++beats === 5) clearInterval(beat);
+          else res.write(':\n');
+        }, 20);
+        res.on('close', () => clearInterval(beat));
+      } else {
+        sendStream(res, 'data: second\n\n', { end: false });
+      }
+    });
+    const { rec } = open(s.url, { idleTimeout: 60 });
+    await rec.until(() => rec.count('message') === 1, 'the second connection');
+    assert.deepEqual(rec.log, ['open 1', 'error 0 idle_timeout', 'open 1', 'message "second" id=""']);
+  });
+
+  it('idleTimeout also covers a server that never answers', async () => {
+    let attempts = 0;
+    const fetch = (url, init) => {
+      attempts++;
+      return new Promise((_, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)));
+    };
+    const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 30 });
+    await rec.until(() => rec.count('error') === 1, 'the timeout');
+    source.close();
+    assert.deepEqual(rec.log, ['error 0 idle_timeout']);
+    assert.equal(attempts, 1);
+  });
+
+  it('a custom fetch gets the URL and the request init', async () => {
+    const seen = [];
+    const fetch = async (url, init) => {
+      seen.push([url, init.method, init.headers.get('accept'), init.headers.get('x-token')]);
+      return new Response('data: via custom fetch\n\n', { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const { source, rec } = open('http://example.test/s', { fetch, headers: [['X-Token', 'abc']] });
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    source.close();
+    assert.deepEqual(seen, [['http://example.test/s', 'GET', 'text/event-stream', 'abc']]);
+  });
+
+  it('refuses bad options', () => {
+    const url = 'http://example.test/';
+    assert.throws(() => new EventSource(url, { fetch: 5 }), TypeError);
+    assert.throws(() => new EventSource(url, { idleTimeout: -1 }), RangeError);
+    assert.throws(() => new EventSource(url, { backoff: { factor: 0.5 } }), RangeError);
+    assert.throws(() => new EventSource(url, { backoff: { jitter: 2 } }), RangeError);
+    assert.throws(() => new EventSource(url, { maxEventSize: -3 }), RangeError);
+    assert.throws(() => new EventSource(url, { lastEventId: 5 }), TypeError);
+    assert.throws(() => new EventSource(url, { body: new ReadableStream() }), TypeError);
+    assert.throws(() => new EventSource(url, 'options'), TypeError);
+  });
+});
+
+// Lets pending promise callbacks and I/O run (mocked timers don't advance).
+async function flush() {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
