@@ -31,9 +31,14 @@ export interface Parser {
    * throws it again until reset(). A callback must not call feed(), finish() or reset()
    * of the same parser (that throws); close() is allowed and stops delivery.
    */
-  feed(chunk: Uint8Array | ArrayBufferView | ArrayBuffer | string): void;
+  feed(chunk: Chunk): void;
   /** End of stream: drops an unterminated event. Throws the sticky error, if any. */
   finish(): void;
+  /**
+   * Feeds every chunk of `source`, then calls finish(). Rejects with the parse error (and cancels the source).
+   * Stops early, without finish(), if a callback closes the parser.
+   */
+  readFrom(source: ChunkSource): Promise<void>;
   /** Prepares for a new stream (a reconnect): clears all stream state and the error, keeps the options and lastEventId. */
   reset(): void;
   /** Frees the parser's WebAssembly memory. Any later use except close() throws. */
@@ -46,6 +51,11 @@ export interface Parser {
   /** True after close(). */
   readonly closed: boolean;
 }
+
+/** A chunk of the stream: bytes, or text (UTF-8 encoded by feed()). */
+export type Chunk = Uint8Array | ArrayBufferView | ArrayBuffer | string;
+/** Anything readFrom() reads: a fetch Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or one chunk. */
+export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk> | Iterable<Chunk> | Chunk;
 
 export function createParser(options?: ParserOptions): Parser;
 

@@ -201,6 +201,46 @@ class Parser {
     return decodeAt(m.HEAPU8, u32[this.#header + HEADER_STRING_PTR], u32[this.#header + HEADER_STRING_LEN]);
   }
 
+  // Feeds every chunk of `source`, then calls finish(). A source is a fetch
+  // Response, a ReadableStream, a Node stream, any (async) iterable of
+  // chunks, or one chunk. Stops early, without finish(), if a callback
+  // closes the parser.
+  async readFrom(source) {
+    this.#checkOpen('readFrom()');
+    if (typeof Response !== 'undefined' && source instanceof Response) source = source.body;
+    if (source === null || typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+      if (source !== null) this.feed(source);
+    } else if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
+      // getReader() rather than async iteration, which not every browser has.
+      const reader = source.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          this.feed(value);
+          if (this.#handle === 0) {
+            reader.cancel().catch(() => {});
+            return;
+          }
+        }
+      } catch (e) {
+        reader.cancel(e).catch(() => {});
+        throw e;
+      } finally {
+        reader.releaseLock();
+      }
+    } else if (source != null && (typeof source[Symbol.asyncIterator] === 'function' || typeof source[Symbol.iterator] === 'function')) {
+      // Leaving the loop early closes the source (return() / destroy()).
+      for await (const chunk of source) {
+        this.feed(chunk);
+        if (this.#handle === 0) return;
+      }
+    } else {
+      throw new TypeError('ssekit: readFrom() takes a Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or a chunk');
+    }
+    if (this.#handle !== 0) this.finish();
+  }
+
   // Sets the id events carry until the stream sends an `id:` field (e.g.
   // the id a client resumes from).
   set lastEventId(id) {

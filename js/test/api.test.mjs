@@ -2,6 +2,7 @@
 // serializer's argument checks and round trips. The format's rules are
 // tested by conformance.test.mjs.
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 
 import { createParser, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError } from 'ssekit';
@@ -267,6 +268,87 @@ describe('lifetime', () => {
     });
     parsers.forEach((p, i) => assert.equal(p.lastEventId, `${i}-2`));
     parsers.forEach((p) => p.close());
+  });
+});
+
+describe('readFrom(): any source of chunks', () => {
+  const text = 'id: 1\ndata: a\r\n\r\nevent: e\ndata: é\n\ndata: unterminated';
+  const bytes = utf8.encode(text);
+  const expected = [
+    { type: 'message', data: 'a', lastEventId: '1' },
+    { type: 'e', data: 'é', lastEventId: '1' },
+  ];
+  // Splits inside the CRLF and inside the two-byte é.
+  const pieces = () => [bytes.subarray(0, 16), bytes.subarray(16, 33), bytes.subarray(33)];
+  const webStream = () =>
+    new ReadableStream({
+      start(c) {
+        for (const p of pieces()) c.enqueue(p);
+        c.close();
+      },
+    });
+  const sources = {
+    'a fetch Response': () => new Response(webStream()),
+    'a ReadableStream': webStream,
+    'a Node stream of bytes': () => Readable.from(pieces().map((p) => Buffer.from(p))),
+    'a Node stream of strings': () => Readable.from([text.slice(0, 10), text.slice(10)], { objectMode: true }),
+    'an async generator': () =>
+      (async function* () {
+        yield* pieces();
+      })(),
+    'an array of chunks': pieces,
+    'one string': () => text,
+    'one Uint8Array': () => bytes,
+  };
+  for (const [name, source] of Object.entries(sources)) {
+    it(`reads ${name}, then finishes`, async () => {
+      const events = [];
+      const p = createParser({ onEvent: (ev) => events.push(ev) });
+      await p.readFrom(source());
+      assert.deepEqual(events, expected);
+      assert.throws(() => p.feed('data: x\n\n'), (e) => e.code === 'feed_after_finish');
+      p.close();
+    });
+  }
+
+  it('rejects with the parse error and cancels the stream', async () => {
+    let cancelled = false;
+    const source = new ReadableStream({
+      pull(c) {
+        c.enqueue(utf8.encode('data: ok\n\ndata: too long\n'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const events = [];
+    const p = createParser({ maxLineLength: 8, onEvent: (ev) => events.push(ev.data) });
+    await assert.rejects(p.readFrom(source), (e) => e instanceof SseParseError && e.code === 'line_too_long');
+    assert.deepEqual(events, ['ok']);
+    assert.equal(cancelled, true);
+    p.close();
+  });
+
+  it('stops reading when a callback closes the parser', async () => {
+    let pulls = 0;
+    const source = new ReadableStream({
+      pull(c) {
+        pulls++;
+        c.enqueue(utf8.encode('data: x\n\n'));
+      },
+    });
+    const p = createParser({ onEvent: () => p.close() });
+    await p.readFrom(source);
+    assert.equal(p.closed, true);
+    assert.ok(pulls <= 3, `${pulls} pulls`);
+  });
+
+  it('refuses what is not a source', async () => {
+    const p = createParser();
+    await assert.rejects(p.readFrom(42), TypeError);
+    await assert.rejects(p.readFrom({}), TypeError);
+    p.close();
+    await assert.rejects(p.readFrom('data: x\n\n'), /closed parser/);
   });
 });
 

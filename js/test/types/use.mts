@@ -14,6 +14,10 @@ const parser: Parser = createParser(options);
 parser.feed('data: x\n\n');
 parser.feed(new Uint8Array([10]));
 parser.finish();
+void createParser().readFrom(new Response('data: x\n\n'));
+void createParser().readFrom(['data: ', new Uint8Array([120, 10, 10])]);
+// @ts-expect-error numbers are not a source
+void createParser().readFrom(5);
 parser.reset();
 const id: string = parser.lastEventId;
 const closed: boolean = parser.closed;
