@@ -1,0 +1,166 @@
+// ssekit::client: a reconnecting EventSource for C++ on Boost.Asio/Beast.
+//
+// Behaves like the browser's EventSource where the WHATWG standard speaks
+// (200 + text/event-stream opens; 204, other statuses and other content
+// types close for good; the end of the stream or a network error reconnects
+// after the reconnection time with Last-Event-ID) and adds what servers and
+// tools need: any method, headers and body, https with verification, an idle
+// timeout, redirect rules, backoff with jitter. Parsing is ssekit::parser.
+//
+// This header does not include Beast: the implementation is compiled once
+// (native/client/client.cpp).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "ssekit/parser.hpp"
+
+namespace ssekit {
+
+enum class client_state { connecting, open, closed };
+std::string_view client_state_name(client_state state) noexcept;
+
+// Why a connection failed or ended. Same names as the npm package's
+// SseError.reason, plus the ones only a native client has.
+enum class client_error_reason {
+  network_error,       // resolve, connect, read or write failed
+  http_status,         // a status other than 200 and 204
+  no_content,          // 204: the server says the stream is over
+  wrong_content_type,  // 200 but not text/event-stream
+  limit_exceeded,      // the stream broke a parser limit (code: ssekit::errc)
+  tls_error,           // handshake or certificate verification failed
+  redirect_refused,    // too many redirects, https to http, or a bad Location
+  idle_timeout,        // nothing arrived for options.idle_timeout
+  connect_timeout,     // no connection within options.connect_timeout
+  end_of_stream,       // the server ended the response
+};
+std::string_view client_error_reason_name(client_error_reason reason) noexcept;
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+struct client_error {
+  client_error_reason reason = client_error_reason::network_error;
+  std::string message;
+  std::error_code code;     // the underlying error, when there is one
+  int status = 0;           // the HTTP status, 0 without a response
+  header_list headers;      // the response's headers, if any
+  std::string body;         // http_status / wrong_content_type: the first KiB of the body
+  bool will_reconnect = false;
+};
+
+struct response_info {
+  int status = 0;
+  header_list headers;
+  std::string url;  // the URL that answered (after redirects)
+};
+
+// Waits after connections that fail in a row (a connection that delivered
+// an event resets the count): reconnection time x factor^(failures-1),
+// capped at max_delay, minus up to `jitter` of it at random.
+struct backoff_options {
+  bool enabled = true;
+  double factor = 2.0;
+  std::chrono::milliseconds max_delay{30000};
+  double jitter = 0.5;
+};
+
+struct client_options {
+  std::string url;                   // http:// or https://
+  std::string method = "GET";
+  header_list headers;               // names and values must not contain CR, LF or NUL
+  std::string body;
+  // A request with a body is not sent again on reconnect unless this is
+  // set: replaying a POST repeats its effect (an LLM call costs money).
+  // Without it, the end of the stream closes the client.
+  bool replay_body = false;
+  std::string last_event_id;         // sent as Last-Event-ID on the first request
+
+  std::chrono::milliseconds reconnection_time{3000};  // until the server sends retry:
+  backoff_options backoff;
+  bool reconnect = true;             // false: any end or failure closes the client
+  // 5xx and 429 answers reconnect (honouring Retry-After) instead of closing.
+  bool retry_server_errors = false;
+
+  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + response header
+  std::chrono::milliseconds idle_timeout{0};         // 0: none; any byte (a comment too) counts
+
+  int max_redirects = 20;            // fetch()'s limit
+  bool allow_https_to_http_redirect = false;
+
+  // TLS: certificates and host names are verified against the system's CAs,
+  // or the given file / directory. SNI is always sent.
+  std::string ca_file;
+  std::string ca_directory;
+  // Turns verification OFF: anyone on the path can read and change the stream.
+  bool insecure_skip_tls_verification = false;
+
+  parser_options limits;             // max_line_length, max_event_size
+  std::size_t read_buffer_size = 16 * 1024;
+};
+
+struct client_handlers {
+  std::function<void(const response_info&)> on_open;
+  std::function<void(const event&)> on_event;          // views valid during the call
+  std::function<void(std::string_view)> on_comment;
+  std::function<void(const client_error&)> on_error;
+  std::function<void(client_state)> on_state;
+};
+
+// Thrown by the constructor for options that can't work (bad URL, header
+// with CR/LF, unknown scheme): nothing is sent.
+class client_options_error : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+class client {
+ public:
+  // Runs every handler on a strand of `executor`. Starts connecting at once.
+  client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers);
+  // Closes (see close()).
+  ~client();
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  // From any thread, at any moment. When it returns, no handler is running
+  // (except the one calling close()) and none will run again; pending
+  // operations finish in the background without calling anything.
+  void close();
+
+  client_state state() const noexcept;
+  // The last event id (as sent in Last-Event-ID on the next reconnect).
+  std::string last_event_id() const;
+  std::uint64_t reconnects() const noexcept;
+
+ private:
+  class impl;
+  std::shared_ptr<impl> impl_;
+};
+
+// Blocking convenience for tools and tests: runs a client on its own
+// io_context in the calling thread until it closes, `on_event` returns
+// false, or `timeout` passes (0: no timeout). Returns the error that closed
+// it, or nothing when stopped by on_event or the timeout.
+struct blocking_result {
+  bool timed_out = false;
+  bool stopped = false;              // on_event returned false
+  std::unique_ptr<client_error> error;  // the error that closed the client
+  std::uint64_t events = 0;
+  std::uint64_t reconnects = 0;
+};
+blocking_result run_client(client_options options, const std::function<bool(const event&)>& on_event,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds{0},
+                           client_handlers extra_handlers = {});
+
+}  // namespace ssekit

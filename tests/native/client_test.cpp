@@ -1,0 +1,670 @@
+// ssekit::client against scripted loopback servers (script_server.hpp):
+// every byte, framing, status and failure is chosen by the test. Waits are
+// on events with timeouts; no sleep is used to synchronise.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "script_server.hpp"
+#include "ssekit/client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ssekit::client_error_reason;
+using ssekit::testing::chunk;
+using ssekit::testing::request;
+using ssekit::testing::script_server;
+using ssekit::testing::stream_header;
+
+// Everything a run delivered, as short strings, in order.
+struct recording {
+  std::vector<std::string> log;
+  std::vector<ssekit::client_error> errors;
+  std::vector<ssekit::response_info> opens;
+  ssekit::blocking_result result;
+
+  std::vector<std::string> events() const {
+    std::vector<std::string> out;
+    for (const auto& e : log) {
+      if (e.rfind("event ", 0) == 0) out.push_back(e.substr(6));
+    }
+    return out;
+  }
+};
+
+// Runs a client until it closes itself, `max_events` arrive, or 10 s pass.
+recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX) {
+  recording rec;
+  ssekit::client_handlers handlers;
+  handlers.on_open = [&](const ssekit::response_info& info) {
+    rec.opens.push_back(info);
+    rec.log.push_back("open " + std::to_string(info.status));
+  };
+  handlers.on_comment = [&](std::string_view c) { rec.log.push_back("comment " + std::string(c)); };
+  handlers.on_error = [&](const ssekit::client_error& e) {
+    rec.errors.push_back(e);
+    rec.log.push_back("error " + std::string(ssekit::client_error_reason_name(e.reason)) + (e.will_reconnect ? " reconnect" : " closed"));
+  };
+  handlers.on_state = [&](ssekit::client_state s) { rec.log.push_back("state " + std::string(ssekit::client_state_name(s))); };
+  std::size_t seen = 0;
+  rec.result = ssekit::run_client(
+      std::move(options),
+      [&](const ssekit::event& ev) {
+        rec.log.push_back("event " + std::string(ev.type) + ":" + std::string(ev.data) + "#" + std::string(ev.last_event_id));
+        return ++seen < max_events;
+      },
+      10s, handlers);
+  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's 10 s limit";
+  return rec;
+}
+
+ssekit::client_options options_for(const std::string& url) {
+  ssekit::client_options o;
+  o.url = url;
+  o.reconnection_time = 5ms;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+void serve(script_server::connection& c, std::string_view header_and_body, bool reset = false) {
+  request r;
+  if (!c.read_request(r)) return;
+  c.write(header_and_body);
+  if (reset) c.reset();
+  else c.close();
+}
+
+// --- opening and events
+
+TEST(Client, OpensAndDeliversEventsCommentsAndIds) {
+  script_server server([](script_server::connection& c) {
+    serve(c, stream_header("text/event-stream; charset=utf-8", "X-Demo: 1\r\n") + ": hello\n\nid: 1\ndata: a\n\nevent: tick\ndata: b\ndata: c\n\n");
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"state open", "open 200", "comment  hello", "event message:a#1", "event tick:b\nc#1",
+                                               "state closed", "error end_of_stream closed"}));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  const auto& headers = rec.opens[0].headers;
+  EXPECT_NE(std::find(headers.begin(), headers.end(), std::pair<std::string, std::string>("X-Demo", "1")), headers.end());
+  const request r = server.requests().at(0);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/events");
+  EXPECT_EQ(r.header("accept"), "text/event-stream");
+  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  EXPECT_FALSE(r.has("last-event-id"));
+  EXPECT_EQ(r.header("host"), "127.0.0.1:" + std::to_string(server.port()));
+}
+
+TEST(Client, PostsHeadersAndBody) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: ok\n\n"); });
+  auto o = options_for(server.url("/chat?x=1"));
+  o.method = "POST";
+  o.headers = {{"Authorization", "Bearer t"}, {"Content-Type", "application/json"}};
+  o.body = R"({"prompt":"hi"})";
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:ok#"});
+  const request r = server.requests().at(0);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/chat?x=1");
+  EXPECT_EQ(r.header("authorization"), "Bearer t");
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_EQ(r.body, R"({"prompt":"hi"})");
+  // Not replayed: the end of the stream closes the client.
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::end_of_stream);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(Client, ReplayBodyResendsTheBodyOnReconnect) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: answer\n\n"); });
+  auto o = options_for(server.url());
+  o.method = "POST";
+  o.body = "prompt";
+  o.replay_body = true;
+  const recording rec = run(o, 2);
+  EXPECT_EQ(rec.events().size(), 2u);
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 2u);
+  EXPECT_EQ(requests[1].body, "prompt");
+}
+
+TEST(Client, RefusesBadOptionsBeforeSendingAnything) {
+  boost::asio::io_context io;
+  auto make = [&](ssekit::client_options o) { ssekit::client c(io.get_executor(), std::move(o), {}); };
+  auto with_header = [](std::string name, std::string value) {
+    ssekit::client_options o;
+    o.url = "http://127.0.0.1:9/";
+    o.headers = {{std::move(name), std::move(value)}};
+    return o;
+  };
+  EXPECT_THROW(make(with_header("X-A", "a\r\nX-B: b")), ssekit::client_options_error);
+  EXPECT_THROW(make(with_header("X-A", "a\nb")), ssekit::client_options_error);
+  EXPECT_THROW(make(with_header("X A", "a")), ssekit::client_options_error);
+  EXPECT_THROW(make(with_header("X-A", std::string("a\0b", 3))), ssekit::client_options_error);
+  for (const char* bad : {"ftp://x/", "http://", "127.0.0.1:80/", "http://u:p@host/", "http://host:99999/"}) {
+    ssekit::client_options o;
+    o.url = bad;
+    EXPECT_THROW(make(o), ssekit::client_options_error) << bad;
+  }
+  ssekit::client_options o;
+  o.url = "http://127.0.0.1:9/";
+  o.method = "GET X";
+  EXPECT_THROW(make(o), ssekit::client_options_error);
+  o.method = "GET";
+  o.ca_file = "/nonexistent/ca.pem";
+  EXPECT_THROW(make(o), ssekit::client_options_error);
+}
+
+// --- framings and dripping
+
+TEST(Client, ReadsChunkedContentLengthAndCloseDelimitedBodies) {
+  const std::string events = "id: 1\ndata: x\n\ndata: y\r\n\r\n";
+  const std::vector<std::string> responses = {
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(events.substr(0, 7)) +
+          chunk(events.substr(7)) + "0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::to_string(events.size()) + "\r\n\r\n" + events,
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + events,
+      "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + events,
+  };
+  for (const auto& response : responses) {
+    script_server server([&](script_server::connection& c) { serve(c, response); });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events(), (std::vector<std::string>{"message:x#1", "message:y#1"})) << response;
+    ASSERT_EQ(rec.errors.size(), 1u) << response;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::end_of_stream) << response;
+  }
+}
+
+TEST(Client, AServerDrippingOneBytePerWrite) {
+  const std::string events = "\xEF\xBB\xBFid: 7\r\nevent: e\r\ndata: caf\xC3\xA9\r\r\ndata: last\n\n";
+  for (const bool chunked : {true, false}) {
+    script_server server([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(chunked ? "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      : "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+      for (const char byte : events) c.write(chunked ? chunk(std::string(1, byte)) : std::string(1, byte));
+      if (chunked) c.write("0\r\n\r\n");
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events(), (std::vector<std::string>{"e:caf\xC3\xA9#7", "message:last#7"})) << chunked;
+  }
+}
+
+// --- reconnection
+
+TEST(Client, ReconnectsWithLastEventIdAfterTheStreamEnds) {
+  script_server server([](script_server::connection& c) {
+    const std::string n = std::to_string(c.number);
+    serve(c, stream_header() + "retry: 20\nid: " + n + "\ndata: event " + n + "\n\n");
+  });
+  const recording rec = run(options_for(server.url()), 3);
+  EXPECT_EQ(rec.events(), (std::vector<std::string>{"message:event 1#1", "message:event 2#2", "message:event 3#3"}));
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 3u);
+  EXPECT_FALSE(requests[0].has("last-event-id"));
+  EXPECT_EQ(requests[1].header("last-event-id"), "1");
+  EXPECT_EQ(requests[2].header("last-event-id"), "2");
+  EXPECT_EQ(rec.result.reconnects, 2u);
+  EXPECT_EQ(std::count(rec.log.begin(), rec.log.end(), "error end_of_stream reconnect"), 2);
+}
+
+TEST(Client, SendsTheInitialLastEventIdAndCarriesIt) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: a\n\n"); });
+  auto o = options_for(server.url());
+  o.last_event_id = "resume-41";
+  o.reconnect = false;
+  const recording rec = run(o);
+  EXPECT_EQ(server.requests().at(0).header("last-event-id"), "resume-41");
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:a#resume-41"});
+}
+
+TEST(Client, HundredForcedDropsLoseAndDuplicateNothing) {
+  constexpr int total = 300;
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    const int from = (r.has("last-event-id") ? std::stoi(r.header("last-event-id")) : 0) + 1;
+    std::string body = stream_header() + "retry: 1\n";
+    for (int i = from; i < from + 3 && i <= total; ++i) body += "id: " + std::to_string(i) + "\ndata: " + std::to_string(i) + "\n\n";
+    c.write(body);
+    // Half the drops are a clean end, half a reset connection.
+    if (c.number % 2) c.close();
+    else c.reset();
+  });
+  auto o = options_for(server.url());
+  o.reconnection_time = 1ms;
+  const recording rec = run(o, total);
+  std::vector<std::string> expected;
+  for (int i = 1; i <= total; ++i) expected.push_back("message:" + std::to_string(i) + "#" + std::to_string(i));
+  EXPECT_EQ(rec.events(), expected);
+  EXPECT_GE(server.connections(), 100);
+}
+
+TEST(Client, HonoursTheServersRetryValue) {
+  std::vector<std::chrono::steady_clock::time_point> times;
+  std::mutex m;
+  script_server server([&](script_server::connection& c) {
+    {
+      std::lock_guard lock(m);
+      times.push_back(std::chrono::steady_clock::now());
+    }
+    serve(c, stream_header() + "retry: 300\ndata: x\n\n");
+  });
+  auto o = options_for(server.url());
+  o.reconnection_time = 5ms;
+  run(o, 2);
+  std::lock_guard lock(m);
+  ASSERT_GE(times.size(), 2u);
+  // A lower bound only: the wait is at least the server's 300 ms.
+  EXPECT_GE(times[1] - times[0], 290ms);
+}
+
+TEST(Client, BacksOffWhenConnectionsKeepFailing) {
+  // No listener: every connect is refused. With 20 ms and factor 2 the waits
+  // are 20, 40, 80 (each up to jitter 0 shorter): 4 attempts take >= 140 ms.
+  std::uint16_t port;
+  {
+    script_server probe([](script_server::connection&) {});
+    port = probe.port();
+  }
+  std::vector<std::chrono::steady_clock::time_point> errors;
+  ssekit::client_options o;
+  o.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  o.reconnection_time = 20ms;
+  o.backoff.jitter = 0;
+  ssekit::client_handlers h;
+  h.on_error = [&](const ssekit::client_error& e) {
+    EXPECT_EQ(e.reason, client_error_reason::network_error);
+    errors.push_back(std::chrono::steady_clock::now());
+  };
+  boost::asio::io_context io;
+  ssekit::client c(io.get_executor(), o, h);
+  for (int i = 0; i < 400 && errors.size() < 4; ++i) io.run_one_for(100ms);
+  c.close();
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_GE(errors[1] - errors[0], 20ms);
+  EXPECT_GE(errors[2] - errors[1], 40ms);
+  EXPECT_GE(errors[3] - errors[2], 80ms);
+}
+
+// --- responses that close for good
+
+TEST(Client, NoContentClosesForGood) {
+  script_server server([](script_server::connection& c) { serve(c, "HTTP/1.1 204 No Content\r\n\r\n"); });
+  const recording rec = run(options_for(server.url()));
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::no_content);
+  EXPECT_EQ(rec.errors[0].status, 204);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(Client, OtherStatusesAndWrongTypesFailWithStatusHeadersAndBody) {
+  struct refusal {
+    std::string response;
+    client_error_reason reason;
+    int status;
+    std::string body;
+  };
+  const std::vector<refusal> cases = {
+      {"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nno stream", client_error_reason::http_status, 404, "no stream"},
+      {"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", client_error_reason::http_status, 500, ""},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\ndata: x\n\n", client_error_reason::wrong_content_type, 200,
+       "data: x\n\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", client_error_reason::wrong_content_type, 200, ""},
+      {"HTTP/1.1 503 Busy\r\nConnection: close\r\n\r\n" + std::string(5000, 'x'), client_error_reason::http_status, 503,
+       std::string(1024, 'x')},
+  };
+  for (const auto& k : cases) {
+    script_server server([&](script_server::connection& c) { serve(c, k.response); });
+    const recording rec = run(options_for(server.url()));
+    ASSERT_EQ(rec.errors.size(), 1u) << k.response;
+    EXPECT_EQ(rec.errors[0].reason, k.reason) << k.response;
+    EXPECT_EQ(rec.errors[0].status, k.status);
+    EXPECT_EQ(rec.errors[0].body, k.body);
+    EXPECT_FALSE(rec.errors[0].will_reconnect);
+    EXPECT_FALSE(rec.errors[0].headers.empty());
+    EXPECT_EQ(server.connections(), 1);
+  }
+}
+
+TEST(Client, RetryServerErrorsHonoursRetryAfter) {
+  script_server server([](script_server::connection& c) {
+    if (c.number == 1) serve(c, "HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n");
+    else serve(c, stream_header() + "data: back\n\n");
+  });
+  auto o = options_for(server.url());
+  o.retry_server_errors = true;
+  const auto start = std::chrono::steady_clock::now();
+  const recording rec = run(o, 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 990ms);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:back#"});
+  ASSERT_GE(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].status, 503);
+  EXPECT_TRUE(rec.errors[0].will_reconnect);
+}
+
+TEST(Client, AnOverLimitEventClosesAfterTheEventsBeforeIt) {
+  script_server server([](script_server::connection& c) {
+    serve(c, stream_header() + "data: small\n\ndata: " + std::string(5000, 'x') + "\n\ndata: never\n\n");
+  });
+  auto o = options_for(server.url());
+  o.limits.max_event_size = 1000;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:small#"});
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::limit_exceeded);
+  EXPECT_EQ(rec.errors[0].code, ssekit::make_error_code(ssekit::errc::event_too_large));
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+}
+
+// --- redirects
+
+TEST(Client, RedirectsFollowFetchRulesAndStripCredentialsAcrossOrigins) {
+  script_server target([](script_server::connection& c) { serve(c, stream_header() + "data: moved\n\n"); });
+  for (const int status : {301, 302, 303, 307, 308}) {
+    script_server origin([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      // First a same-origin hop, then one to the other server.
+      const std::string location = r.target == "/events" ? "/hop" : target.url("/stream");
+      c.write("HTTP/1.1 " + std::to_string(status) + " Moved\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n");
+      c.close();
+    });
+    auto o = options_for(origin.url());
+    o.method = "POST";
+    o.body = "payload";
+    o.headers = {{"Authorization", "Bearer secret"}, {"Cookie", "a=b"}, {"X-Keep", "1"}, {"Content-Type", "text/plain"}};
+    o.reconnect = false;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events(), std::vector<std::string>{"message:moved#"}) << status;
+    const request hop = origin.requests().at(1);
+    const request final = target.requests().back();
+    const bool becomes_get = status != 307 && status != 308;
+    EXPECT_EQ(hop.header("authorization"), "Bearer secret") << "same origin keeps credentials";
+    EXPECT_EQ(final.method, becomes_get ? "GET" : "POST") << status;
+    EXPECT_EQ(final.body, becomes_get ? "" : "payload") << status;
+    EXPECT_EQ(final.has("content-type"), !becomes_get) << status;
+    EXPECT_FALSE(final.has("authorization")) << status;
+    EXPECT_FALSE(final.has("cookie")) << status;
+    EXPECT_EQ(final.header("x-keep"), "1");
+    ASSERT_EQ(rec.opens.size(), 1u);
+    EXPECT_EQ(rec.opens[0].url, target.url("/stream"));
+  }
+}
+
+TEST(Client, TooManyRedirectsAndBadLocationsAreRefused) {
+  script_server loop([](script_server::connection& c) { serve(c, "HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n"); });
+  auto o = options_for(loop.url());
+  o.max_redirects = 3;
+  recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
+  EXPECT_EQ(loop.connections(), 4);
+
+  script_server bad([](script_server::connection& c) { serve(c, "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 0\r\n\r\n"); });
+  rec = run(options_for(bad.url()));
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
+}
+
+// --- timeouts
+
+TEST(Client, IdleTimeoutReconnectsASilentStream) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    if (c.number == 1) {
+      // Comments count as traffic for a while, then silence.
+      c.write(stream_header() + "id: 1\ndata: first\n\n");
+      for (int i = 0; i < 4; ++i) {
+        std::this_thread::sleep_for(30ms);
+        c.write(":\n");
+      }
+      c.wait_for_client_close(5s);
+    } else {
+      c.write(stream_header() + "data: second\n\n");
+      c.close();
+    }
+  });
+  auto o = options_for(server.url());
+  o.idle_timeout = 100ms;
+  const recording rec = run(o, 2);
+  EXPECT_EQ(rec.events(), (std::vector<std::string>{"message:first#1", "message:second#1"}));
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::idle_timeout);
+  EXPECT_EQ(std::count(rec.log.begin(), rec.log.end(), "comment "), 4);
+  EXPECT_EQ(server.requests().at(1).header("last-event-id"), "1");
+}
+
+TEST(Client, ConnectTimeoutCoversAServerThatNeverAnswers) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (c.read_request(r)) c.wait_for_client_close(5s);
+  });
+  auto o = options_for(server.url());
+  o.connect_timeout = 100ms;
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
+}
+
+// --- close()
+
+struct threaded_client {
+  boost::asio::io_context io;
+  std::atomic<int> callbacks_after_close{0};
+  std::atomic<bool> closed{false};
+  std::atomic<int> events{0};
+  std::atomic<int> errors{0};
+  std::optional<ssekit::client> c;
+  std::thread runner;
+
+  explicit threaded_client(ssekit::client_options o) {
+    ssekit::client_handlers h;
+    auto count = [this] {
+      if (closed) ++callbacks_after_close;
+    };
+    h.on_event = [this, count](const ssekit::event&) {
+      count();
+      ++events;
+    };
+    h.on_error = [this, count](const ssekit::client_error&) {
+      count();
+      ++errors;
+    };
+    h.on_open = [count](const ssekit::response_info&) { count(); };
+    h.on_state = [count](ssekit::client_state) { count(); };
+    c.emplace(io.get_executor(), std::move(o), std::move(h));
+    runner = std::thread([this] {
+      // Bounded: the io_context runs out of work once the client is closed.
+      io.run_for(10s);
+    });
+  }
+  void close() {
+    c->close();
+    closed = true;
+  }
+  ~threaded_client() {
+    if (!closed) close();
+    runner.join();
+  }
+};
+
+TEST(Client, CloseWhileConnectingFromAnotherThread) {
+  std::promise<void> got_request;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    got_request.set_value();
+    c.wait_for_client_close(5s);
+  });
+  threaded_client t(options_for(server.url()));
+  ASSERT_EQ(got_request.get_future().wait_for(5s), std::future_status::ready);
+  t.close();
+  EXPECT_EQ(t.c->state(), ssekit::client_state::closed);
+  t.runner.join();
+  t.runner = std::thread([] {});
+  EXPECT_EQ(t.callbacks_after_close, 0);
+  EXPECT_EQ(t.events, 0);
+}
+
+TEST(Client, CloseWhileStreamingFromAnotherThread) {
+  std::atomic<bool> client_gone{false};
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header());
+    // Events as fast as the client takes them, until it goes away.
+    for (int i = 0; i < 1'000'000 && c.write("data: tick\n\n"); ++i) {
+    }
+    client_gone = true;
+  });
+  threaded_client t(options_for(server.url()));
+  for (int i = 0; i < 500 && t.events < 100; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_GE(t.events, 100);
+  t.close();
+  const int at_close = t.events;
+  t.runner.join();
+  t.runner = std::thread([] {});
+  EXPECT_EQ(t.callbacks_after_close, 0);
+  EXPECT_EQ(t.events, at_close);
+}
+
+TEST(Client, CloseDuringTheReconnectWaitFromAHandler) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "retry: 100000\ndata: x\n\n"); });
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  int errors = 0;
+  ssekit::client_handlers h;
+  h.on_error = [&](const ssekit::client_error& e) {
+    ++errors;
+    EXPECT_TRUE(e.will_reconnect);
+    c->close();  // from inside a handler, during the wait
+  };
+  c.emplace(io.get_executor(), options_for(server.url()), h);
+  // Returns because nothing is left to do: no timer survived close().
+  io.run_for(10s);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+TEST(Client, DestroyingAClientMidStreamIsClean) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: x\n\n");
+    c.wait_for_client_close(5s);
+  });
+  boost::asio::io_context io;
+  int events = 0;
+  {
+    ssekit::client_handlers h;
+    h.on_event = [&](const ssekit::event&) { ++events; };
+    ssekit::client c(io.get_executor(), options_for(server.url()), h);
+    for (int i = 0; i < 1000 && events == 0; ++i) io.run_one_for(10ms);
+  }
+  io.run_for(5s);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(events, 1);
+}
+
+// --- TLS, with a CA made for the test
+
+class ClientTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
+    ca_path_ = new std::string(::testing::TempDir() + "ssekit-test-ca.pem");
+    std::ofstream(*ca_path_) << pki_->ca_cert;
+  }
+  static void TearDownTestSuite() {
+    std::remove(ca_path_->c_str());
+    delete pki_;
+    delete ca_path_;
+  }
+  static ssekit::testing::test_pki* pki_;
+  static std::string* ca_path_;
+};
+ssekit::testing::test_pki* ClientTls::pki_ = nullptr;
+std::string* ClientTls::ca_path_ = nullptr;
+
+TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: secure\n\n"); },
+                       ssekit::testing::server_tls_context(*pki_));
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    auto o = options_for("https://" + host + ":" + std::to_string(server.port()) + "/events");
+    o.reconnect = false;
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events(), std::vector<std::string>{"message:secure#"}) << host;
+  }
+  auto o = options_for(server.url());
+  const recording untrusted = run(o);
+  ASSERT_EQ(untrusted.errors.size(), 1u);
+  EXPECT_EQ(untrusted.errors[0].reason, client_error_reason::tls_error);
+  EXPECT_FALSE(untrusted.errors[0].will_reconnect);
+  EXPECT_TRUE(untrusted.events().empty());
+
+  o.insecure_skip_tls_verification = true;
+  o.reconnect = false;
+  EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:secure#"});
+}
+
+TEST_F(ClientTls, HostNameMismatchFails) {
+  const auto other = ssekit::testing::make_test_pki("other.example");
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); },
+                       ssekit::testing::server_tls_context(other));
+  const std::string ca = ::testing::TempDir() + "ssekit-other-ca.pem";
+  std::ofstream(ca) << other.ca_cert;
+  // Trusted CA, but the certificate names other.example (and 127.0.0.1), not localhost.
+  auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
+  o.ca_file = ca;
+  const recording rec = run(o);
+  std::remove(ca.c_str());
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error);
+}
+
+TEST_F(ClientTls, RefusesARedirectFromHttpsToHttp) {
+  script_server plain([](script_server::connection& c) { serve(c, stream_header() + "data: downgraded\n\n"); });
+  script_server server(
+      [&](script_server::connection& c) {
+        serve(c, "HTTP/1.1 302 Found\r\nLocation: " + plain.url() + "\r\nContent-Length: 0\r\n\r\n");
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  auto o = options_for(server.url());
+  o.ca_file = *ca_path_;
+  recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
+  EXPECT_EQ(plain.connections(), 0);
+
+  o.allow_https_to_http_redirect = true;
+  o.reconnect = false;
+  rec = run(o);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:downgraded#"});
+}
+
+}  // namespace
