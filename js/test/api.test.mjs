@@ -63,6 +63,69 @@ describe('input', () => {
     assert.deepEqual(collect(['data: \ufeffx\n\n']), [{ type: 'message', data: '\ufeffx', lastEventId: '' }]);
   });
 
+  // The bridge hands strings over in shared, bulk-decoded texts (ASCII and
+  // other, the latter cut into pieces at long ASCII runs) and caches event
+  // types: every field must still be exactly TextDecoder's view of its bytes.
+  it('gives each field what TextDecoder makes of its bytes, with many fields per chunk', () => {
+    let seed = 7;
+    const random = (n) => {  // xorshift32
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const pieces = [
+      [0xc3, 0xa9], [0xe6, 0x97, 0xa5], [0xf0, 0x9f, 0x98, 0x80], [0xef, 0xbb, 0xbf],  // é 日 😀 U+FEFF
+      [0xff], [0xc3], [0xe6, 0x97], [0xed, 0xa0, 0x80], [0xf0, 0x9f], [0x80, 0x80],  // invalid
+    ];
+    const value = (maxRun) => {
+      const out = [];
+      for (let n = random(4); n >= 0; --n) {
+        for (let run = random(maxRun); run > 0; --run) out.push(0x61 + random(26));
+        if (random(2)) out.push(...pieces[random(pieces.length)]);
+      }
+      if (out[0] === 0x20) out.unshift(0x61);
+      return out;
+    };
+    const types = Array.from({ length: 11 }, () => value(6));  // more than the bridge's type slots
+    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+    const bytes = [];
+    const expected = [];
+    let id = '';
+    const line = (...parts) => bytes.push(...parts.flat(), 0x0a);
+    const ascii = (s) => Array.from(s, (c) => c.charCodeAt(0));
+    for (let e = 0; e < 120; ++e) {
+      if (random(4) === 0) {
+        const text = value(40);
+        line(ascii(':'), text);
+        expected.push({ comment: decoder.decode(new Uint8Array(text)) });
+      }
+      if (random(3) === 0) {
+        const v = value(20);
+        line(ascii('id: '), v);
+        id = decoder.decode(new Uint8Array(v));
+      }
+      const type = random(3) === 0 ? [] : types[random(types.length)];
+      if (type.length) line(ascii('event: '), type);
+      const data = [];
+      for (let n = 1 + random(3), first = true; n > 0; --n, first = false) {
+        const v = value(random(5) === 0 ? 700 : 60);
+        line(ascii('data: '), v);
+        if (!first) data.push(0x0a);
+        data.push(...v);
+      }
+      line();
+      const decodedType = decoder.decode(new Uint8Array(type));
+      expected.push({ type: decodedType === '' ? 'message' : decodedType, data: decoder.decode(new Uint8Array(data)), lastEventId: id });
+    }
+    const stream = new Uint8Array(bytes);
+    for (const size of [1, 5, 97, 4096, stream.length]) {
+      const chunks = [];
+      for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+      assert.deepEqual(collect(chunks), expected, `chunks of ${size}`);
+    }
+  });
+
   it('parses a multi-megabyte event, whole and in chunks', () => {
     const data = 'x'.repeat(6 * 1024 * 1024 - 3) + 'é';
     const stream = utf8.encode(`id: big\ndata: ${data}\n\ndata: after\n\n`);
