@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the given parts need, only if missing.
-# usage: install-deps.sh [build] [test] [fuzz] [bench] [wasm]
+# usage: install-deps.sh [build] [test] [fuzz] [bench] [wasm] [browser]
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config)
 for part in "$@"; do
@@ -14,6 +14,9 @@ for part in "$@"; do
       packages+=(emscripten)
       # js/ needs Node >= 18 with npm; the machine image brings one.
       command -v npm >/dev/null || packages+=(nodejs npm) ;;
+    # js/test/browser.test.mjs drives Debian's Chromium (never a downloaded
+    # one); its demo screenshot needs a font, which DejaVu provides.
+    browser) packages+=(chromium fonts-dejavu-core) ;;
     *) echo "install-deps.sh: unknown part '$part'" >&2; exit 2 ;;
   esac
 done

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then runs the sanitizer build's tests,
 # the release build's tests (with the find_package consumer), the WASM build
-# and the npm package's node tests, every fuzz target for a bounded time, and
-# a small benchmark run. Exits non-zero on any
+# and the npm package's tests (node, npm pack, headless Chromium), every fuzz
+# target for a bounded time, and a small benchmark run. Exits non-zero on any
 # failure. FUZZ_SECONDS (default 60) sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
-bash scripts/install-deps.sh build test fuzz wasm
+bash scripts/install-deps.sh build test fuzz wasm browser
 jobs=$(nproc)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -31,7 +31,7 @@ run_ctest release
 echo "== wasm + npm package (node --test)"
 js_log=$(mktemp)
 if (cd js && npm ci --no-audit --no-fund && npm test) >"$js_log" 2>&1; then
-  grep -E '^# (tests|pass|fail)' "$js_log"
+  grep -a -E '^# (tests|pass|fail|skipped|todo)' "$js_log"  # -a: failure output may hold NULs
   cat "$js_log" >>"$log"
   rm -f "$js_log"
 else
