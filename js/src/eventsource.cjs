@@ -99,10 +99,13 @@ function isReadableStream(body) {
 }
 
 // Starts one request. The response's status and type are checked by checkResponse().
-function send(plan, lastEventId, signal) {
+function send(plan, url, lastEventId, signal) {
   const headers = new Headers(plan.headers);
   if (lastEventId !== '') headers.set('last-event-id', lastEventId);
-  return plan.fetchFunction(plan.url, {
+  // Called as a plain function: browsers' fetch throws "Illegal
+  // invocation" when `this` is not the global object.
+  const { fetchFunction } = plan;
+  return fetchFunction(url, {
     method: plan.method,
     headers,
     body: plan.body,
@@ -268,6 +271,9 @@ class EventSource extends EventTarget {
   #mayReconnect;
   #parser;
   #origin = '';
+  // Where reconnects go: after a redirect, the URL that answered, as
+  // browsers do (the request keeps its current URL); `url` stays.
+  #requestUrl;
   #reconnectionTime = DEFAULT_RECONNECTION_TIME;
   #failures = 0;       // connections in a row that ended without an event
   #gotEvent = false;   // the current connection delivered an event
@@ -288,6 +294,7 @@ class EventSource extends EventTarget {
     this.#url = parsed.href;
     this.#withCredentials = Boolean(options.withCredentials);
     this.#plan = requestPlan(this.#url, options, this.#withCredentials);
+    this.#requestUrl = this.#url;
     this.#idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
     this.#backoff = checkBackoff(options.backoff);
     // A request with a body is sent again on reconnect only when asked:
@@ -378,7 +385,7 @@ class EventSource extends EventTarget {
     const current = () => this.#controller === controller;
     let response;
     try {
-      response = await send(this.#plan, this.#parser.lastEventId, controller.signal);
+      response = await send(this.#plan, this.#requestUrl, this.#parser.lastEventId, controller.signal);
     } catch (e) {
       idle.stop();
       if (current()) this.#reestablish(connectionError(e, controller, this.#url));
@@ -405,7 +412,8 @@ class EventSource extends EventTarget {
       this.#fail(failure);
       return;
     }
-    this.#origin = originOf(response.url || this.#url);
+    if (response.url) this.#requestUrl = response.url;
+    this.#origin = originOf(this.#requestUrl);
     this.#readyState = OPEN;
     this.dispatchEvent(new Event('open'));
     if (!current() || response.body === null) {
@@ -540,7 +548,7 @@ async function* streamEvents(plan, signal, idleTimeout, lastEventId, limits) {
   try {
     let response;
     try {
-      response = await send(plan, lastEventId, controller.signal);
+      response = await send(plan, target, lastEventId, controller.signal);
       idle.touch();
       const refusal = await checkResponse(response, target);
       if (refusal !== null) throw refusal;

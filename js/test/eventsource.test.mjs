@@ -388,6 +388,17 @@ describe('EventSource: redirects', () => {
     assert.equal(target.requests[0].headers.accept, 'text/event-stream');
   });
 
+  it('reconnects to the URL the redirect led to, as browsers do', async () => {
+    const target = await server((req, res, n) => sendStream(res, `retry: 10\nid: ${n}\ndata: ${n}\n\n`));
+    const s = await server((req, res) => res.writeHead(302, { Location: target.url }).end());
+    const { source, rec } = open(s.url);
+    await rec.until(() => rec.count('message') === 2, 'two messages');
+    source.close();
+    assert.equal(s.requests.length, 1);
+    assert.equal(target.requests[1].headers['last-event-id'], '1');
+    assert.equal(source.url, s.url);
+  });
+
   it('a redirect to a failing response fails the connection', async () => {
     const target = await server((req, res) => res.writeHead(404).end());
     const s = await server((req, res) => res.writeHead(302, { Location: target.url }).end());
@@ -482,6 +493,16 @@ describe('EventSource: options the browser lacks', () => {
     await rec.until(() => rec.count('message') === 1, 'the message');
     source.close();
     assert.deepEqual(seen, [['http://example.test/s', 'GET', 'text/event-stream', 'abc']]);
+  });
+
+  it('calls fetch as a plain function (browsers refuse another this)', async () => {
+    const fetch = function (url) {
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation');
+      return Promise.resolve(new Response('data: unbound\n\n', { headers: { 'content-type': 'text/event-stream' } }));
+    };
+    const { source, rec } = open('http://example.test/', { fetch });
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    source.close();
   });
 
   it('refuses bad options', () => {
