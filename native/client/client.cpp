@@ -152,7 +152,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         random_(std::random_device{}()) {
     const auto parsed = detail::parse_url(options_.url);
     if (!parsed) throw client_options_error("ssekit::client: not an absolute http or https URL: " + options_.url);
-    origin_url_ = *parsed;
+    reconnect_request_ = {*parsed, options_.method, options_.body, options_.headers};
     if (!is_token(options_.method)) throw client_options_error("ssekit::client: invalid method: " + options_.method);
     for (const auto& [name, value] : options_.headers) {
       if (!is_token(name)) throw client_options_error("ssekit::client: invalid header name: " + name);
@@ -169,11 +169,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     replayable_ = options_.body.empty() || options_.replay_body;
     // Made now when it will be needed, so a bad CA file throws here; an http
     // stream redirected to https makes it later.
-    if (origin_url_.tls() || !options_.ca_file.empty() || !options_.ca_directory.empty()) make_tls_context();
+    if (parsed->tls() || !options_.ca_file.empty() || !options_.ca_directory.empty()) make_tls_context();
   }
 
   void start() {
-    asio::post(strand_, [self = shared_from_this()] { self->connect(self->origin_url_); });
+    asio::post(strand_, [self = shared_from_this()] { self->connect(); });
   }
 
   void close() {
@@ -215,7 +215,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void on_comment(std::string_view text) override {
     if (handlers_.on_comment) call([&] { handlers_.on_comment(text); });
   }
-  void on_retry(std::uint64_t ms) override { reconnection_time_ = milliseconds(std::min(ms, max_reconnection_ms)); }
+  void on_retry(std::uint64_t ms) override {
+    reconnection_time_ = milliseconds(std::min(ms, max_reconnection_ms));
+    if (handlers_.on_retry) call([&] { handlers_.on_retry(ms); });
+  }
 
   void sync_last_event_id() {
     const std::string_view id = parser_.last_event_id();
@@ -251,15 +254,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
   }
 
-  // A fresh attempt at `target` with the request of options_ (redirects
-  // change method/body/headers through redirect()).
-  void connect(const detail::url& target) {
+  // A fresh attempt with the request that last opened a stream (at first
+  // the options'). Redirects change URL, method, body and headers; a stream
+  // that opens after them keeps the changes for reconnects, as browsers do.
+  void connect() {
     if (closed_.load()) return;
-    method_ = options_.method;
-    body_ = options_.body;
-    request_headers_ = options_.headers;
+    method_ = reconnect_request_.method;
+    body_ = reconnect_request_.body;
+    request_headers_ = reconnect_request_.headers;
     redirects_ = 0;
-    open_url(target);
+    open_url(reconnect_request_.url);
   }
 
   void open_url(const detail::url& target) {
@@ -482,6 +486,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (closed_.load()) return beast::error_code(asio::error::operation_aborted);
       return beast::error_code{};
     };
+    reconnect_request_ = {current_url_, method_, body_, request_headers_};
     set_state(client_state::open);
     if (handlers_.on_open) {
       response_info info{static_cast<int>(res.result_int()), headers_of(res), current_url_.str()};
@@ -574,7 +579,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     reconnect_timer_.async_wait([self = shared_from_this(), attempt](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
       self->reconnects_.fetch_add(1);
-      self->connect(self->origin_url_);
+      self->connect();
     });
   }
 
@@ -622,8 +627,14 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::optional<ssl::context> tls_context_;
   std::minstd_rand random_;
 
-  detail::url origin_url_;   // options_.url: every reconnect starts here
-  detail::url current_url_;  // this attempt's (after redirects)
+  struct request_plan {
+    detail::url url;
+    std::string method;
+    std::string body;
+    header_list headers;
+  };
+  request_plan reconnect_request_;  // what connect() sends
+  detail::url current_url_;         // this attempt's (after redirects)
   std::string method_;
   std::string body_;
   header_list request_headers_;

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Tests sse-cat's standard-input mode: output formats, round trip through its
-# own event-stream output, line-end independence, and exit codes.
-# usage: sse_cat_test.sh PATH/TO/sse-cat REPO_ROOT
+# Tests sse-cat: standard-input mode (output formats, round trip through its
+# own event-stream output, line-end independence, exit codes), URL mode
+# against sse-serve, and the no-URL mode with the embedded demo server.
+# usage: sse_cat_test.sh PATH/TO/sse-cat REPO_ROOT PATH/TO/sse-serve
 set -u
 cat_bin=$1
 root=$2
+serve_bin=$3
 feed=$root/examples/feed.sse
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+serve_pid=
+trap 'rm -rf "$tmp"; [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null' EXIT
 passed=0
 failed=0
 check() {  # check NAME COMMAND...: the command must succeed
@@ -45,10 +48,57 @@ expect_exit "limit exceeded exits 1" 1 "line_too_long at byte 10" "$cat_bin" --m
 expect_exit "event limit exceeded exits 1" 1 "event_too_large" "$cat_bin" --max-event-size 4 -
 expect_exit "unknown option exits 2" 2 "unknown option" "$cat_bin" --bogus -
 expect_exit "bad number exits 2" 2 "needs a number" "$cat_bin" --max-line-length x -
-expect_exit "no input named exits 2" 2 "nothing to read" "$cat_bin"
+expect_exit "a URL and - exits 2" 2 "not both" "$cat_bin" http://127.0.0.1:9/ -
+expect_exit "a header without a colon exits 2" 2 "Name: value" "$cat_bin" -H nocolon http://127.0.0.1:9/
+expect_exit "a header with CR LF exits 2" 2 "CR, LF" "$cat_bin" -H $'X-A: a\r\nX-B: b' http://127.0.0.1:9/
+expect_exit "a bad URL exits 2" 2 "URL" "$cat_bin" ftp://example.com/
 check "output before a limit error is printed" \
   test "$(printf 'data: ok\n\ndata: 123456789\n\n' | "$cat_bin" --json --max-line-length 10 - 2>/dev/null)" = \
        '{"type":"message","data":"ok","lastEventId":""}'
+
+# --- over the network, against sse-serve (every run bounded by timeout)
+"$serve_bin" --port 0 --scale 0.01 --retry-ms 10 --seed 7 >"$tmp/serve.out" 2>&1 &
+serve_pid=$!
+base=
+for _ in $(seq 1 100); do
+  base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$tmp/serve.out")
+  [ -n "$base" ] && break
+  sleep 0.1
+done
+base=${base%/}
+if [ -z "$base" ]; then
+  failed=$((failed + 1)); echo "FAIL: sse-serve did not start: $(cat "$tmp/serve.out")"
+else
+  : >"$tmp/in"
+  check "--max-events stops after N events of the chosen topic" \
+    test "$(timeout 20 "$cat_bin" --json --max-events 3 "$base/feed?topics=news" | grep -c '"type":"news"')" = 3
+  check "reconnects with Last-Event-ID: ids continue across clean ends" \
+    diff <(timeout 20 "$cat_bin" --json --max-events 6 "$base/fault?events=2" 2>/dev/null | sed 's/.*"lastEventId":"\([0-9]*\)".*/\1/') \
+         <(printf '%s\n' 1 2 3 4 5 6)
+  check "--last-event-id is sent" \
+    test "$(timeout 20 "$cat_bin" --json --max-events 1 --last-event-id 41 "$base/fault?events=1" | sed 's/.*"lastEventId":"\([0-9]*\)".*/\1/')" = 42
+  check "--no-reconnect ends with the stream, exit 0" \
+    test "$(timeout 20 "$cat_bin" --no-reconnect "$base/fault?events=2" | grep -c '^data:')" = 2
+  check "--all prints the retry field" \
+    test "$(timeout 20 "$cat_bin" --all --no-reconnect "$base/fault?events=1&retry=1234" | grep -c '^retry: 1234$')" = 1
+  check "a one-byte drip gives the same events" \
+    diff <(timeout 20 "$cat_bin" --json --no-reconnect "$base/fault?raw=$(printf 'id: 9\r\ndata: a\r\n\r\n' | od -An -tx1 | tr -d ' \n')&chunk=1") \
+         <(printf '%s\n' '{"type":"message","data":"a","lastEventId":"9"}')
+  expect_exit "404 exits 4" 4 "http_status" timeout 20 "$cat_bin" "$base/fault?status=404"
+  expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"
+  expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"
+  expect_exit "an over-long line exits 1" 1 "limit_exceeded" timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
+  expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
+  expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"
+  printf '{"q":1}' >"$tmp/body.json"
+  expect_exit "POST with -d @file and -H reaches the server (which answers JSON: exit 4)" 4 "wrong_content_type" \
+    timeout 20 "$cat_bin" -H 'Content-Type: application/json' -d @"$tmp/body.json" "$base/broadcast"
+  kill "$serve_pid"; wait "$serve_pid" 2>/dev/null
+  expect_exit "a refused connection with --no-reconnect exits 5" 5 "network_error" timeout 20 "$cat_bin" --no-reconnect "$base/feed"
+  serve_pid=
+fi
+check "with no URL, the embedded demo server's feed" \
+  test "$(timeout 30 "$cat_bin" --json --max-events 2 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 2
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

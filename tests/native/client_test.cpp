@@ -412,6 +412,19 @@ TEST(Client, RedirectsFollowFetchRulesAndStripCredentialsAcrossOrigins) {
   }
 }
 
+TEST(Client, ReconnectsToTheUrlARedirectLedTo) {
+  script_server target([](script_server::connection& c) {
+    serve(c, stream_header() + "id: " + std::to_string(c.number) + "\ndata: x\n\n");
+  });
+  script_server origin([&](script_server::connection& c) {
+    serve(c, "HTTP/1.1 307 Moved\r\nLocation: " + target.url() + "\r\nContent-Length: 0\r\n\r\n");
+  });
+  const recording rec = run(options_for(origin.url()), 2);
+  EXPECT_EQ(rec.events(), (std::vector<std::string>{"message:x#1", "message:x#2"}));
+  EXPECT_EQ(origin.connections(), 1);
+  EXPECT_EQ(target.requests().at(1).header("last-event-id"), "1");
+}
+
 TEST(Client, TooManyRedirectsAndBadLocationsAreRefused) {
   script_server loop([](script_server::connection& c) { serve(c, "HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n"); });
   auto o = options_for(loop.url());

@@ -113,6 +113,7 @@ struct client_handlers {
   std::function<void(const response_info&)> on_open;
   std::function<void(const event&)> on_event;          // views valid during the call
   std::function<void(std::string_view)> on_comment;
+  std::function<void(std::uint64_t)> on_retry;          // a valid retry: field, in ms
   std::function<void(const client_error&)> on_error;
   std::function<void(client_state)> on_state;
 };

@@ -1,0 +1,100 @@
+// ssekit::demo::server: the embedded demo event-stream server, on
+// Boost.Asio/Beast, writing with the core serializer. `sse-serve` runs it as
+// a program; `sse-cat` with no URL and the tests run it in-process.
+//
+//   boost::asio::io_context io;
+//   ssekit::demo::server srv{io.get_executor()};      // listens at once
+//   std::cout << srv.url("/clock") << '\n';           // http://127.0.0.1:PORT/clock
+//   io.run();                                         // until srv.stop()
+//
+// Endpoints (native/server/README.md has the details): /clock, /random,
+// /feed?topics=..., /events, POST /broadcast, /fault?..., /bench?bytes=N,
+// /stats, / (the endpoint list).
+//
+// Threads: every handler of the server runs on one strand of the given
+// executor, so the io_context may run on one thread or several. stop(),
+// broadcast() and stats() may be called from any thread.
+//
+// This header does not include Beast: the implementation is compiled once
+// (native/server/demo_server.cpp).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace ssekit::demo {
+
+struct server_options {
+  // Where to listen. Port 0 picks a free port; port() tells which.
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;
+  // Feed events kept for Last-Event-ID replay (all topics together).
+  std::size_t history_size = 1000;
+  // Every live stream gets an empty comment this often; zero turns
+  // heartbeats off.
+  std::chrono::milliseconds heartbeat_interval{15000};
+  // Multiplies the timing of generated events: the clock's second, the
+  // feed's one event per second, /random's 0.1-2 s gaps. 0.01 makes a
+  // clock tick every 10 ms (tests). Must be > 0.
+  double interval_scale = 1.0;
+  // The `retry:` hint that /feed (and /events) send first, in milliseconds.
+  std::uint64_t retry_hint_ms = 3000;
+  // A stream whose client reads slower than events arrive is closed once
+  // this many bytes wait unsent (per connection).
+  std::size_t max_pending_bytes = 1024 * 1024;
+  // Seed for the generated content (feed, /random); 0 picks one at random.
+  std::uint64_t seed = 0;
+};
+
+// A snapshot of the counters (each read atomically, not all at one instant).
+struct server_stats {
+  std::uint64_t connections = 0;        // open client connections
+  std::uint64_t streams = 0;            // of those, live streams (clock, random, feed, events)
+  std::uint64_t total_connections = 0;  // accepted since start
+  std::uint64_t events_sent = 0;        // events queued for writing, each client counted
+  std::uint64_t bytes_sent = 0;         // bytes written to sockets, HTTP framing included
+  std::uint64_t last_feed_id = 0;       // id of the newest feed event (0: none yet)
+};
+
+class server {
+ public:
+  // Opens, binds and listens synchronously (throws boost::system::system_error
+  // on failure, e.g. a port in use), then accepts on `executor`.
+  explicit server(boost::asio::any_io_executor executor, server_options options = {});
+  // Calls stop() if it has not been called. Outstanding handlers keep the
+  // shared state alive; they finish when the executor's context runs them
+  // (or is destroyed). Destroy the server before its io_context.
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // The listening port (the chosen one when options.port was 0).
+  std::uint16_t port() const noexcept;
+  // "http://ADDRESS:PORT" + path (path should start with '/').
+  std::string url(std::string_view path = "/") const;
+
+  // Closes the listener and every connection and cancels the timers, so
+  // the context runs out of work once the handlers have seen it. Returns at
+  // once (the work is posted to the server's strand); any thread; idempotent.
+  void stop();
+
+  // Sends one event (`data`, optional event `type`, no id) to every live
+  // stream, like POST /broadcast. Any thread; posted to the strand.
+  void broadcast(std::string data, std::string type = {});
+
+  // Any thread.
+  server_stats stats() const noexcept;
+
+  class state;  // implementation detail (demo_server.cpp)
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace ssekit::demo

@@ -1,0 +1,315 @@
+#include "content.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+#include "ssekit/serializer.hpp"
+
+#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
+#include "workloads.hpp"  // bench/: the deterministic benchmark streams
+#endif
+
+namespace ssekit::demo::detail {
+
+const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every stream is text/event-stream, no-cache):
+  /clock                 the UTC time as an event every second
+  /random                a random number at random intervals (0.1-2 s)
+  /feed?topics=news,weather,stock
+                         named events (event: news|weather|stock) with JSON data
+                         and globally increasing ids; a retry: hint first; the
+                         Last-Event-ID header or ?last_event_id=N replays the
+                         newer events still in the history
+  /events                only broadcasts and heartbeats (for idle clients)
+  POST /broadcast[?event=TYPE]
+                         the request body becomes an event on every live stream
+                         (/clock, /random, /feed, /events); answers 200 with
+                         {"clients":N}
+  /fault?...             misbehaviour for client tests; parameters:
+      events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean end
+      drop_after=N       N events then an abrupt end (the body stops short)
+      rst=1              end with a TCP reset instead of a close
+      interval_ms=T      wait T ms between events or pieces
+      stall_ms=T         after the events, T ms of silence before the end
+      stall              read the request and never answer
+      status=NNN         answer this status (retry_after=S adds Retry-After)
+      redirect=URL       redirect there (code=301|302|303|307|308, default 302)
+      raw=HEX            send exactly these bytes as the body
+      chunk=N            write the body in pieces of N bytes (1: byte drip)
+      content_type=T     Content-Type instead of text/event-stream
+      framing=chunked|length|close
+                         Transfer-Encoding: chunked (default for HTTP/1.1),
+                         Content-Length, or a body ended by closing
+      retry=MS           a retry: field before the events
+  /bench?bytes=N[&workload=NAME][&framing=...]
+                         at least N bytes of a deterministic workload as fast
+                         as the socket takes them; X-Ssekit-Bytes and
+                         X-Ssekit-Events tell what a parser must count
+  /stats                 JSON counters: connections, streams, events_sent, ...
+  /                      this list
+Live streams (/clock, /random, /feed, /events) take framing=chunked|close and
+get heartbeat comments.
+)";
+
+const std::string* target::find(std::string_view name) const noexcept {
+  for (const auto& [key, value] : params) {
+    if (key == name) return &value;
+  }
+  return nullptr;
+}
+
+namespace {
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size()) return std::nullopt;
+      const int hi = hex_value(text[i + 1]);
+      const int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::optional<target> parse_target(std::string_view raw) {
+  target result;
+  const std::size_t question = raw.find('?');
+  auto path = percent_decode(raw.substr(0, question), false);
+  if (!path) return std::nullopt;
+  result.path = std::move(*path);
+  if (question == std::string_view::npos) return result;
+  std::string_view query = raw.substr(question + 1);
+  if (const std::size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq), true);
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
+    if (!key || !value) return std::nullopt;
+    result.params.emplace_back(std::move(*key), std::move(*value));
+  }
+  return result;
+}
+
+std::optional<std::string> hex_decode(std::string_view text) {
+  if (text.size() % 2 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int hi = hex_value(text[i]);
+    const int lo = hex_value(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || result.ec != std::errc() || result.ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+errc append_event(std::string& out, std::string_view data, std::string_view type,
+                  std::optional<std::string_view> id) {
+  outgoing_event ev;
+  ev.data = data;
+  ev.type = type;
+  ev.id = id;
+  return serialize_event(out, ev);
+}
+
+std::string utc_timestamp(std::chrono::system_clock::time_point when) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm parts{};
+  gmtime_r(&seconds, &parts);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
+                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(ms % 1000));
+  return text;
+}
+
+std::uint64_t rng::next() noexcept {
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+std::string_view topic_name(topic t) noexcept {
+  switch (t) {
+    case topic_news: return "news";
+    case topic_weather: return "weather";
+    case topic_stock: return "stock";
+  }
+  return "unknown";
+}
+
+std::optional<unsigned> parse_topics(std::string_view list) {
+  if (list.empty()) return all_topics;
+  unsigned mask = 0;
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    const std::string_view name = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    if (name == "news") mask |= topic_news;
+    else if (name == "weather") mask |= topic_weather;
+    else if (name == "stock") mask |= topic_stock;
+    else return std::nullopt;
+  }
+  return mask;
+}
+
+namespace {
+
+constexpr std::array<std::string_view, 8> headlines = {
+    "Local library extends opening hours",    "Rail line reopens after repairs",
+    "New bridge design unveiled",             "City council approves park budget",
+    "Researchers map deep-sea vents",         "Harbour festival draws record crowds",
+    "Startup ships \"quiet\" electric ferry", "Museum returns artefacts to origin",
+};
+constexpr std::array<std::string_view, 6> cities = {"Oslo", "Lisbon", "Nairobi", "Osaka", "Lima", "Toronto"};
+constexpr std::array<std::string_view, 5> conditions = {"clear", "cloudy", "rain", "snow", "wind"};
+constexpr std::array<std::string_view, 4> symbols = {"ACME", "GLOBX", "INITech", "UMBR"};
+
+// JSON string literal for text that needs only quotes and backslashes escaped.
+void append_json_string(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+std::string fixed(double value, int decimals) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  return text;
+}
+
+}  // namespace
+
+feed_generator::feed_generator(std::uint64_t seed) : rng_(seed), prices_(symbols.size()) {
+  for (auto& price : prices_) price = 20.0 + static_cast<double>(rng_.between(0, 18000)) / 100.0;
+}
+
+std::string feed_generator::news(std::uint64_t id) {
+  std::string json = R"({"headline":)";
+  append_json_string(json, headlines[rng_.next() % headlines.size()]);
+  json += R"(,"story":)" + std::to_string(id) + R"(,"source":"ssekit demo wire"})";
+  return json;
+}
+
+std::string feed_generator::weather() {
+  std::string json = R"({"city":)";
+  append_json_string(json, cities[rng_.next() % cities.size()]);
+  const double celsius = static_cast<double>(rng_.between(0, 500)) / 10.0 - 15.0;
+  json += R"(,"temp_c":)" + fixed(celsius, 1) + R"(,"conditions":)";
+  append_json_string(json, conditions[rng_.next() % conditions.size()]);
+  json += '}';
+  return json;
+}
+
+std::string feed_generator::stock() {
+  const std::size_t which = rng_.next() % symbols.size();
+  const double change = (static_cast<double>(rng_.between(0, 400)) - 200.0) / 100.0;
+  double& price = prices_[which];
+  price = price + change < 1.0 ? price : price + change;
+  std::string json = R"({"symbol":)";
+  append_json_string(json, symbols[which]);
+  json += R"(,"price":)" + fixed(price, 2) + R"(,"change":)" + fixed(change, 2) + '}';
+  return json;
+}
+
+feed_item feed_generator::next() {
+  feed_item item;
+  item.id = ++last_id_;
+  switch (rng_.next() % 3) {
+    case 0: item.kind = topic_news; break;
+    case 1: item.kind = topic_weather; break;
+    default: item.kind = topic_stock; break;
+  }
+  const std::string data = item.kind == topic_news      ? news(item.id)
+                           : item.kind == topic_weather ? weather()
+                                                        : stock();
+  const std::string id = std::to_string(item.id);
+  append_event(item.bytes, data, topic_name(item.kind), id);
+  return item;
+}
+
+namespace {
+
+generated_stream serialized_workload(std::size_t size) {
+  generated_stream stream;
+  rng gen(0x5eed);
+  std::string data;
+  while (stream.bytes.size() < size) {
+    data = R"({"seq":)" + std::to_string(stream.events) + R"(,"payload":")";
+    while (data.size() < 1000) data.push_back(static_cast<char>('a' + gen.next() % 26));
+    data += "\"}";
+    const std::string id = std::to_string(stream.events + 1);
+    append_event(stream.bytes, data, "bench", id);
+    ++stream.events;
+  }
+  return stream;
+}
+
+}  // namespace
+
+std::optional<generated_stream> make_workload(std::string_view name, std::size_t size) {
+  if (name == "serialized") return serialized_workload(size);
+#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
+  if (const auto* info = bench::find_workload(name)) {
+    bench::workload w = info->generate(size);
+    return generated_stream{std::move(w.bytes), w.events};
+  }
+#endif
+  return std::nullopt;
+}
+
+std::string workload_names() {
+  std::string names;
+#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
+  for (const auto& info : bench::all_workloads()) {
+    names += info.name;
+    names += ' ';
+  }
+#endif
+  return names + "serialized";
+}
+
+std::string_view default_workload() noexcept {
+#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
+  return "feed";
+#else
+  return "serialized";
+#endif
+}
+
+}  // namespace ssekit::demo::detail

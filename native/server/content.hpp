@@ -1,0 +1,103 @@
+// What the demo server says, apart from how it says it: request target
+// parsing, the feed's generated events, timestamps, the endpoint list.
+// No Boost here, so the networking file (demo_server.cpp) stays the only
+// one that pays for Beast.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ssekit/error.hpp"
+
+namespace ssekit::demo::detail {
+
+// The endpoint list, shown by `GET /` and `sse-serve --help`.
+extern const std::string_view endpoint_help;
+
+// A request target split into its percent-decoded path and query parameters.
+struct target {
+  std::string path;
+  std::vector<std::pair<std::string, std::string>> params;  // in order; a bare `key` has value ""
+
+  const std::string* find(std::string_view name) const noexcept;
+  bool has(std::string_view name) const noexcept { return find(name) != nullptr; }
+};
+// nullopt for a malformed percent escape.
+std::optional<target> parse_target(std::string_view raw);
+
+// "%41+b" -> "A b" when `plus_is_space`; nullopt for a bad escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
+// Pairs of hex digits, case-insensitive: "0a3A" -> "\n:". nullopt if odd or not hex.
+std::optional<std::string> hex_decode(std::string_view text);
+// Decimal digits only, no sign, no overflow.
+std::optional<std::uint64_t> parse_uint(std::string_view text);
+
+// serialize_event() with named arguments: one event with `data`, an event
+// type unless empty, an id line if `id` is set.
+errc append_event(std::string& out, std::string_view data, std::string_view type = {},
+                  std::optional<std::string_view> id = std::nullopt);
+
+// "2024-05-01T12:00:00.250Z".
+std::string utc_timestamp(std::chrono::system_clock::time_point when);
+
+// splitmix64: small, fast and seedable.
+class rng {
+ public:
+  explicit rng(std::uint64_t seed) noexcept : state_(seed) {}
+  std::uint64_t next() noexcept;
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) noexcept { return lo + next() % (hi - lo + 1); }
+
+ private:
+  std::uint64_t state_;
+};
+
+// The feed's topics as bits of a mask.
+enum topic : unsigned { topic_news = 1, topic_weather = 2, topic_stock = 4 };
+inline constexpr unsigned all_topics = topic_news | topic_weather | topic_stock;
+std::string_view topic_name(topic t) noexcept;
+// "news,weather" -> mask; empty text -> all topics; nullopt for an unknown name.
+std::optional<unsigned> parse_topics(std::string_view list);
+
+struct feed_item {
+  std::uint64_t id = 0;
+  topic kind = topic_news;
+  std::string bytes;  // the serialized event (event:, id:, data: lines and the blank line)
+};
+
+// Makes the feed's events: ids 1, 2, 3, ...; a random topic each, with
+// JSON data that looks like the real thing (headlines, readings, quotes).
+class feed_generator {
+ public:
+  explicit feed_generator(std::uint64_t seed);
+  feed_item next();
+  std::uint64_t last_id() const noexcept { return last_id_; }
+
+ private:
+  std::string news(std::uint64_t id);
+  std::string weather();
+  std::string stock();
+
+  rng rng_;
+  std::uint64_t last_id_ = 0;
+  std::vector<double> prices_;
+};
+
+// Bench workloads: the deterministic generators of bench/ (when the build
+// has them) plus "serialized": 1 KiB JSON events with ids, written by the
+// core serializer. About `size` bytes (the stream ends with a whole event);
+// `events` is what a parser must count.
+struct generated_stream {
+  std::string bytes;
+  std::uint64_t events = 0;
+};
+// nullopt if there is no workload called `name`.
+std::optional<generated_stream> make_workload(std::string_view name, std::size_t size);
+std::string workload_names();  // "llm feed big crlf serialized"
+std::string_view default_workload() noexcept;
+
+}  // namespace ssekit::demo::detail

@@ -1,0 +1,951 @@
+// The demo server's networking: the only file of the server that includes
+// Beast (for the request parser). Responses are written by hand: a stream's
+// body is produced piece by piece, and writing the chunk framing ourselves
+// lets /fault vary it (chunked, Content-Length, close-delimited) and write
+// any piece size down to one byte.
+//
+// Ownership: each connection is a `session` kept alive by its pending
+// handlers (shared_ptr). The shared `state` lists every session in an
+// intrusive list (raw pointers; a session unlinks itself in its destructor)
+// and is itself kept alive by the sessions and the server object. All of it
+// runs on one strand, so nothing here takes a lock; the counters are atomic
+// only so that stats() can read them from another thread.
+//
+// Memory per idle stream: the session object, the socket, and two strings
+// that are emptied once written. The request parser and its buffer are
+// freed when a stream starts; clock, feed and heartbeat run on one timer
+// each for all connections; only /random and timed /fault bodies own a timer.
+#include "ssekit/demo_server.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <deque>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "content.hpp"
+#include "ssekit/serializer.hpp"
+
+namespace ssekit::demo {
+
+namespace net = boost::asio;
+namespace http = boost::beast::http;
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using namespace detail;
+
+namespace {
+
+enum class framing : std::uint8_t { chunked, length, close };
+// none: no stream (request phase, plain responses, finite bodies).
+enum class stream_kind : std::uint8_t { none, clock, random, feed, events };
+
+constexpr std::size_t bench_block_size = 1024 * 1024;
+constexpr std::size_t max_request_header = 8 * 1024;
+constexpr std::uint64_t max_request_body = 64 * 1024;
+constexpr std::uint64_t max_fault_events = 100'000;
+constexpr std::chrono::seconds linger_limit{2};
+
+std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.size()}; }
+
+std::string hex(std::uint64_t value) {
+  char digits[20];
+  const auto result = std::to_chars(digits, digits + sizeof digits, value, 16);
+  return std::string(digits, result.ptr);
+}
+
+std::string status_line(unsigned code) {
+  const auto reason = http::obsolete_reason(http::int_to_status(code));
+  return "HTTP/1.1 " + std::to_string(code) + ' ' +
+         (http::int_to_status(code) == http::status::unknown ? std::string("Status") : std::string(sv(reason))) +
+         "\r\n";
+}
+
+// A body with no Content-Length or chunking ends when the connection closes.
+std::string framing_header(framing f, std::uint64_t length) {
+  switch (f) {
+    case framing::chunked: return "Transfer-Encoding: chunked\r\n";
+    case framing::length: return "Content-Length: " + std::to_string(length) + "\r\n";
+    case framing::close: return {};
+  }
+  return {};
+}
+
+std::chrono::nanoseconds scaled(std::chrono::milliseconds base, double scale) {
+  const double ns = static_cast<double>(std::chrono::nanoseconds(base).count()) * scale;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(ns < 100'000.0 ? 100'000.0 : ns));
+}
+
+// A finite body written in pieces: the bytes of `block`, `repeats` times,
+// cut at `piece_ends` (offsets into the block; empty: one piece per block).
+struct body_plan {
+  enum class ending : std::uint8_t { clean, drop, reset };
+  std::shared_ptr<const std::string> block;
+  std::uint64_t repeats = 1;
+  std::vector<std::size_t> piece_ends;
+  std::size_t declared_extra = 0;  // Content-Length claims this much more (drop)
+  std::chrono::milliseconds interval{0};
+  std::chrono::milliseconds stall{0};
+  ending end = ending::clean;
+
+  // Progress.
+  std::uint64_t repeat = 0;
+  std::size_t piece = 0;
+  bool waited = false;
+  bool stalled = false;
+  bool terminated = false;
+  std::string chunk_header;  // the piece in flight's chunk-size line
+
+  std::uint64_t total() const noexcept { return block->size() * repeats; }
+  bool done() const noexcept { return repeat >= repeats || block->empty(); }
+};
+
+struct request_reader {
+  boost::beast::flat_buffer buffer;
+  std::optional<http::request_parser<http::string_body>> parser;
+};
+
+class session;
+
+}  // namespace
+
+class server::state : public std::enable_shared_from_this<server::state> {
+ public:
+  state(net::any_io_executor executor, server_options options);
+
+  void start();
+  void stop_now();
+  void accept();
+  void on_accept(error_code ec, tcp::socket socket);
+  void tick_clock();
+  void tick_feed(bool emit);
+  void tick_heartbeat(bool emit);
+  std::size_t broadcast(std::string_view data, std::string_view type);
+  std::string stats_json() const;
+  std::shared_ptr<const generated_stream> bench_block(const std::string& name);
+
+  void link(session* s) noexcept;
+  void unlink(session* s) noexcept;
+  template <class F>
+  void for_each_session(F&& f);
+
+  net::strand<net::any_io_executor> strand_;
+  server_options options_;
+  tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
+  net::steady_timer clock_timer_;
+  net::steady_timer feed_timer_;
+  net::steady_timer heartbeat_timer_;
+  std::uint16_t port_ = 0;
+  std::string host_;  // for url(): the address, bracketed if IPv6
+  bool stopped_ = false;
+  std::atomic<bool> stop_requested_{false};
+
+  session* sessions_ = nullptr;  // intrusive list of every open connection
+  feed_generator feed_;
+  std::deque<feed_item> history_;
+  rng rng_;
+  std::map<std::string, std::shared_ptr<const generated_stream>, std::less<>> bench_cache_;
+
+  std::atomic<std::uint64_t> connections_{0};
+  std::atomic<std::uint64_t> streams_{0};
+  std::atomic<std::uint64_t> total_connections_{0};
+  std::atomic<std::uint64_t> events_sent_{0};
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> last_feed_id_{0};
+};
+
+namespace {
+
+std::uint64_t pick_seed(std::uint64_t seed) {
+  if (seed != 0) return seed;
+  return static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+         0x2545f4914f6cdd1du;
+}
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::shared_ptr<server::state> srv, tcp::socket socket)
+      : srv_(std::move(srv)), socket_(std::move(socket)) {
+    srv_->link(this);
+    srv_->connections_.fetch_add(1, std::memory_order_relaxed);
+    srv_->total_connections_.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~session() {
+    srv_->unlink(this);
+    srv_->connections_.fetch_sub(1, std::memory_order_relaxed);
+    if (kind_ != stream_kind::none) srv_->streams_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void start() { read_request(); }
+
+  // Closes the connection at once; pending handlers finish with errors.
+  void abort() {
+    if (closed_) return;
+    closed_ = true;
+    if (timer_) timer_->cancel();
+    error_code ignored;
+    socket_.close(ignored);
+    std::string().swap(pending_);
+  }
+
+  stream_kind kind() const noexcept { return kind_; }
+  unsigned topics() const noexcept { return topics_; }
+
+  // Live streams: queue bytes of the event stream (framed for the response).
+  void send(std::string_view sse, bool is_event) {
+    if (closed_) return;
+    if (framing_ == framing::chunked) {
+      pending_ += hex(sse.size());
+      pending_ += "\r\n";
+      pending_ += sse;
+      pending_ += "\r\n";
+    } else {
+      pending_ += sse;
+    }
+    if (is_event) srv_->events_sent_.fetch_add(1, std::memory_order_relaxed);
+    if (pending_.size() > srv_->options_.max_pending_bytes) {
+      abort();  // the client does not keep up
+      return;
+    }
+    flush();
+  }
+
+  session* prev_ = nullptr;
+  session* next_ = nullptr;
+
+ private:
+  enum class after_drain : std::uint8_t { nothing, plan_step, next_request, close };
+
+  // ---- request -----------------------------------------------------------
+
+  void read_request() {
+    if (closed_) return;
+    if (!reader_) reader_ = std::make_unique<request_reader>();
+    auto& parser = reader_->parser.emplace();
+    parser.header_limit(max_request_header);
+    parser.body_limit(max_request_body);
+    http::async_read_header(socket_, reader_->buffer, parser,
+                            [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    if (closed_) return;
+    if (ec) return on_read_error(ec);
+    auto& parser = *reader_->parser;
+    if (parser.is_done()) return on_request();
+    // curl sends `Expect: 100-continue` before a large body and waits for it.
+    const auto expect = parser.get()[http::field::expect];
+    if (boost::beast::iequals(expect, "100-continue")) {
+      writing_ = true;
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(socket_, net::buffer(go_on.data(), go_on.size()),
+                       [self = shared_from_this()](error_code wec, std::size_t) {
+                         self->writing_ = false;
+                         if (wec || self->closed_) return self->abort();
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(socket_, reader_->buffer, *reader_->parser,
+                     [self = shared_from_this()](error_code ec, std::size_t) {
+                       if (self->closed_) return;
+                       if (ec) return self->on_read_error(ec);
+                       self->on_request();
+                     });
+  }
+
+  void on_read_error(error_code ec) {
+    // The client went away (between requests or in the middle of one).
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+        ec.category() != http::make_error_code(http::error::bad_target).category())
+      return abort();
+    // A malformed or oversized request: say so, then close.
+    keep_alive_ = false;
+    plain(400, "text/plain", "bad request: " + ec.message() + "\n");
+  }
+
+  void on_request() {
+    const auto& req = reader_->parser->get();
+    keep_alive_ = req.keep_alive();
+    http10_ = req.version() < 11;
+    const auto parsed = parse_target(sv(req.target()));
+    if (!parsed) return plain(400, "text/plain", "bad request: malformed percent escape\n");
+    const target& t = *parsed;
+
+    if (t.path == "/") return plain(200, "text/plain; charset=utf-8", std::string(endpoint_help));
+    if (t.path == "/stats") return plain(200, "application/json", srv_->stats_json());
+    if (t.path == "/broadcast") return handle_broadcast(t);
+    if (t.path == "/clock") return start_live(t, stream_kind::clock);
+    if (t.path == "/random") return start_live(t, stream_kind::random);
+    if (t.path == "/feed") return start_live(t, stream_kind::feed);
+    if (t.path == "/events") return start_live(t, stream_kind::events);
+    if (t.path == "/fault") return handle_fault(t);
+    if (t.path == "/bench") return handle_bench(t);
+    plain(404, "text/plain", "not found: " + t.path + "\n(GET / lists the endpoints)\n");
+  }
+
+  std::string last_event_id(const target& t) const {
+    const auto& req = reader_->parser->get();
+    if (auto it = req.find("Last-Event-ID"); it != req.end()) return std::string(sv(it->value()));
+    if (const auto* id = t.find("last_event_id")) return *id;
+    return {};
+  }
+
+  // ---- plain responses ---------------------------------------------------
+
+  void plain(unsigned code, std::string_view content_type, std::string body, std::string extra_headers = {}) {
+    const bool bodiless = code == 204 || code == 304;
+    std::string head = status_line(code);
+    if (!bodiless) {
+      head += "Content-Type: ";
+      head += content_type;
+      head += "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+    }
+    head += "Cache-Control: no-cache\r\n";
+    head += extra_headers;
+    if (!keep_alive_) head += "Connection: close\r\n";
+    head += "\r\n";
+    if (!bodiless) head += body;
+    pending_ += head;
+    drain_action_ = keep_alive_ ? after_drain::next_request : after_drain::close;
+    flush();
+  }
+
+  void bad_request(std::string message) { plain(400, "text/plain", "bad request: " + message + "\n"); }
+
+  void handle_broadcast(const target& t) {
+    const auto& req = reader_->parser->get();
+    if (req.method() != http::verb::post) return plain(405, "text/plain", "use POST\n", "Allow: POST\r\n");
+    const std::string* type = t.find("event");
+    const std::string_view event_type = type ? std::string_view(*type) : std::string_view{};
+    if (event_type.find_first_of("\r\n") != std::string_view::npos) return bad_request("event type with a line break");
+    const std::size_t clients = srv_->broadcast(req.body(), event_type);
+    plain(200, "application/json", "{\"clients\":" + std::to_string(clients) + "}\n");
+  }
+
+  // ---- live streams ------------------------------------------------------
+
+  std::optional<framing> framing_param(const target& t, bool allow_length) {
+    const std::string* f = t.find("framing");
+    if (!f) return http10_ ? framing::close : framing::chunked;
+    if (*f == "chunked" && !http10_) return framing::chunked;
+    if (*f == "length" && allow_length) return framing::length;
+    if (*f == "close") return framing::close;
+    return std::nullopt;
+  }
+
+  static std::string stream_headers() {
+    return "HTTP/1.1 200 OK\r\n"
+           "Content-Type: text/event-stream\r\n"
+           "Cache-Control: no-cache\r\n"
+           "X-Accel-Buffering: no\r\n"
+           "Access-Control-Allow-Origin: *\r\n";
+  }
+
+  void start_live(const target& t, stream_kind kind) {
+    const auto f = framing_param(t, false);
+    if (!f) return bad_request("framing must be chunked (HTTP/1.1 only) or close for a live stream");
+    unsigned topics = all_topics;
+    if (kind == stream_kind::feed) {
+      const std::string* list = t.find("topics");
+      const auto mask = parse_topics(list ? *list : std::string_view{});
+      if (!mask || *mask == 0) return bad_request("topics are news, weather and stock");
+      topics = *mask;
+    }
+    const std::string resume_from = kind == stream_kind::feed ? last_event_id(t) : std::string{};
+
+    framing_ = *f;
+    keep_alive_ = false;
+    kind_ = kind;
+    topics_ = topics;
+    srv_->streams_.fetch_add(1, std::memory_order_relaxed);
+    reader_.reset();  // an idle stream keeps no request buffers
+
+    std::string head = stream_headers();
+    head += framing_header(framing_, 0);
+    if (framing_ == framing::close) head += "Connection: close\r\n";
+    head += "\r\n";
+    pending_ += head;
+
+    std::string first;
+    switch (kind) {
+      case stream_kind::clock:
+        append_event(first, utc_timestamp(std::chrono::system_clock::now()));
+        send(first, true);
+        break;
+      case stream_kind::random:
+        random_tick();
+        break;
+      case stream_kind::feed:
+        serialize_retry(first, srv_->options_.retry_hint_ms);
+        send(first, false);
+        replay(resume_from);
+        break;
+      case stream_kind::events:
+        serialize_retry(first, srv_->options_.retry_hint_ms);
+        send(first, false);
+        break;
+      case stream_kind::none: break;
+    }
+    watch_peer();
+    flush();
+  }
+
+  // The feed events after `last_id` that are still in the history.
+  void replay(const std::string& last_id) {
+    if (last_id.empty()) return;
+    const auto after = parse_uint(last_id);
+    const auto& history = srv_->history_;
+    if (!after || history.empty()) return;
+    if (*after + 1 < history.front().id) {
+      std::string note;
+      serialize_comment(note, "replay incomplete: the history starts at id " + std::to_string(history.front().id));
+      send(note, false);
+    }
+    for (const auto& item : history) {
+      if (item.id > *after && (item.kind & topics_) != 0) send(item.bytes, true);
+    }
+  }
+
+  void random_tick() {
+    if (closed_) return;
+    std::string ev;
+    append_event(ev, std::to_string(srv_->rng_.between(0, 1'000'000)));
+    send(ev, true);
+    const auto gap = std::chrono::milliseconds(srv_->rng_.between(100, 2000));
+    wait_then(scaled(gap, srv_->options_.interval_scale), &session::random_tick);
+  }
+
+  // ---- /fault and /bench: finite bodies ------------------------------------
+
+  void handle_fault(const target& t) {
+    const auto number = [&](std::string_view name, std::uint64_t fallback) -> std::optional<std::uint64_t> {
+      const std::string* v = t.find(name);
+      return v ? parse_uint(*v) : std::optional<std::uint64_t>(fallback);
+    };
+    const auto events = number("events", 0);
+    const auto drop_after = number("drop_after", 0);
+    const auto interval = number("interval_ms", 0);
+    const auto stall_ms = number("stall_ms", 0);
+    const auto chunk = number("chunk", 0);
+    const auto status = number("status", 200);
+    const auto code = number("code", 302);
+    const auto retry = number("retry", 0);
+    if (!events || !drop_after || !interval || !stall_ms || !chunk || !status || !code || !retry)
+      return bad_request("a numeric parameter is not a number");
+    if (*events > max_fault_events || *drop_after > max_fault_events) return bad_request("at most 100000 events");
+
+    if (t.has("stall") && !t.has("stall_ms")) {
+      // Never answer; the connection stays open until the client or stop() ends it.
+      reader_.reset();
+      keep_alive_ = false;
+      watch_peer();
+      return;
+    }
+    if (const std::string* location = t.find("redirect")) {
+      if (*code < 300 || *code > 399) return bad_request("code must be a 3xx status");
+      if (location->find_first_of("\r\n") != std::string::npos) return bad_request("a line break in the URL");
+      return plain(static_cast<unsigned>(*code), "text/plain", "redirect to " + *location + "\n",
+                   "Location: " + *location + "\r\n");
+    }
+    const std::string* content_type = t.find("content_type");
+    if (content_type && content_type->find_first_of("\r\n") != std::string::npos)
+      return bad_request("a line break in content_type");
+    if (*status != 200) {
+      if (*status < 200 || *status > 599) return bad_request("status must be 200-599");
+      std::string extra;
+      if (const std::string* after = t.find("retry_after")) {
+        if (!parse_uint(*after)) return bad_request("retry_after must be a number of seconds");
+        extra = "Retry-After: " + *after + "\r\n";
+      }
+      return plain(static_cast<unsigned>(*status), content_type ? *content_type : "text/plain",
+                   "status " + std::to_string(*status) + "\n", extra);
+    }
+
+    const auto f = framing_param(t, true);
+    if (!f) return bad_request("framing must be chunked (HTTP/1.1 only), length or close");
+
+    auto plan = std::make_unique<body_plan>();
+    plan->interval = std::chrono::milliseconds(*interval);
+    plan->stall = std::chrono::milliseconds(*stall_ms);
+    const bool drop = t.has("drop_after");
+    plan->end = t.has("rst") ? body_plan::ending::reset : drop ? body_plan::ending::drop : body_plan::ending::clean;
+
+    std::string body;
+    std::vector<std::size_t> event_ends;
+    if (const std::string* raw = t.find("raw")) {
+      auto bytes = hex_decode(*raw);
+      if (!bytes) return bad_request("raw must be pairs of hex digits");
+      body = std::move(*bytes);
+    } else {
+      if (*retry != 0) serialize_retry(body, *retry);
+      const std::uint64_t count = drop ? *drop_after : *events;
+      const std::uint64_t first_id = parse_uint(last_event_id(t)).value_or(0) + 1;
+      // One event more than is sent when dropping, so that a Content-Length
+      // body visibly stops short.
+      for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
+        const std::string id = std::to_string(first_id + i);
+        const std::size_t before = body.size();
+        append_event(body, "event " + id, {}, id);
+        if (i == count) {
+          plan->declared_extra = body.size() - before;
+          body.resize(before);
+        } else {
+          event_ends.push_back(body.size());
+        }
+      }
+      srv_->events_sent_.fetch_add(count, std::memory_order_relaxed);
+    }
+    if (*chunk != 0) {
+      for (std::size_t end = *chunk; end < body.size(); end += *chunk) plan->piece_ends.push_back(end);
+      if (!body.empty()) plan->piece_ends.push_back(body.size());
+    } else if (plan->interval.count() != 0 && !event_ends.empty()) {
+      plan->piece_ends = std::move(event_ends);
+      plan->piece_ends.back() = body.size();
+    }
+    plan->block = std::make_shared<const std::string>(std::move(body));
+
+    // Connections that linger or end abnormally are not reused.
+    if (plan->end != body_plan::ending::clean || plan->interval.count() != 0 || plan->stall.count() != 0)
+      keep_alive_ = false;
+    start_finite(std::move(plan), *f, content_type ? *content_type : "text/event-stream", {});
+  }
+
+  void handle_bench(const target& t) {
+    const std::string* size_text = t.find("bytes");
+    const auto size = size_text ? parse_uint(*size_text) : std::optional<std::uint64_t>(bench_block_size);
+    if (!size) return bad_request("bytes must be a number");
+    const std::string* name_param = t.find("workload");
+    const std::string name = name_param ? *name_param : std::string(default_workload());
+    const auto f = framing_param(t, true);
+    if (!f) return bad_request("framing must be chunked (HTTP/1.1 only), length or close");
+
+    std::shared_ptr<const generated_stream> block;
+    std::uint64_t repeats = 1;
+    if (*size < bench_block_size) {
+      auto small = make_workload(name, static_cast<std::size_t>(*size));
+      if (small) block = std::make_shared<const generated_stream>(std::move(*small));
+    } else {
+      block = srv_->bench_block(name);
+      if (block) repeats = (*size + block->bytes.size() - 1) / block->bytes.size();
+    }
+    if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
+    if (*size == 0) repeats = 0;
+
+    auto plan = std::make_unique<body_plan>();
+    // Share the block's bytes without copying them (aliasing constructor).
+    plan->block = std::shared_ptr<const std::string>(block, &block->bytes);
+    plan->repeats = repeats;
+    const std::uint64_t events = block->events * repeats;
+    srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
+    const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " +
+                              std::to_string(plan->total()) + "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n";
+    start_finite(std::move(plan), *f, "text/event-stream", extra);
+  }
+
+  void start_finite(std::unique_ptr<body_plan> plan, framing f, std::string_view content_type,
+                    std::string_view extra_headers) {
+    framing_ = f;
+    if (f == framing::close) keep_alive_ = false;
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: ";
+    head += content_type;
+    head += "\r\nCache-Control: no-cache\r\n";
+    head += extra_headers;
+    head += framing_header(f, plan->total() + plan->declared_extra);
+    if (!keep_alive_) head += "Connection: close\r\n";
+    head += "\r\n";
+    pending_ += head;
+    plan_ = std::move(plan);
+    if (!keep_alive_) {
+      reader_.reset();
+      watch_peer();
+    }
+    drain_action_ = after_drain::plan_step;
+    flush();
+  }
+
+  // Called whenever the previous piece is written (or a wait ends).
+  void plan_step() {
+    if (closed_ || !plan_) return;
+    body_plan& p = *plan_;
+    if (!p.done()) {
+      const bool first = p.repeat == 0 && p.piece == 0;
+      if (p.interval.count() != 0 && !first && !p.waited) {
+        p.waited = true;
+        return wait_then(p.interval, &session::plan_step);
+      }
+      p.waited = false;
+      write_piece();
+      return;
+    }
+    if (p.stall.count() != 0 && !p.stalled) {
+      p.stalled = true;
+      return wait_then(p.stall, &session::plan_step);
+    }
+    switch (p.end) {
+      case body_plan::ending::clean:
+        if (framing_ == framing::chunked && !p.terminated) {
+          p.terminated = true;
+          pending_ += "0\r\n\r\n";
+          return flush();
+        }
+        plan_.reset();
+        drain_action_ = after_drain::nothing;
+        if (keep_alive_) return read_request();
+        return graceful_close();
+      case body_plan::ending::drop:
+        return abort();
+      case body_plan::ending::reset: {
+        error_code ignored;
+        socket_.set_option(net::socket_base::linger(true, 0), ignored);
+        return abort();
+      }
+    }
+  }
+
+  void write_piece() {
+    body_plan& p = *plan_;
+    const std::string& block = *p.block;
+    const std::size_t begin = p.piece == 0 ? 0 : p.piece_ends[p.piece - 1];
+    const std::size_t end = p.piece_ends.empty() ? block.size() : p.piece_ends[p.piece];
+    if (p.piece_ends.empty() || ++p.piece == p.piece_ends.size()) {
+      p.piece = 0;
+      ++p.repeat;
+    }
+    std::array<net::const_buffer, 3> buffers{};
+    buffers[1] = net::buffer(block.data() + begin, end - begin);
+    if (framing_ == framing::chunked) {
+      p.chunk_header = hex(end - begin) + "\r\n";
+      buffers[0] = net::buffer(p.chunk_header);
+      buffers[2] = net::buffer("\r\n", 2);
+    }
+    writing_ = true;
+    // The buffers live in the plan, which lives as long as the session.
+    net::async_write(socket_, buffers,
+                     [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+  }
+
+  // ---- writing -----------------------------------------------------------
+
+  void flush() {
+    if (writing_ || closed_) return;
+    if (pending_.empty()) return drained();
+    writing_ = true;
+    in_flight_.swap(pending_);
+    net::async_write(socket_, net::buffer(in_flight_),
+                     [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+  }
+
+  void on_written(error_code ec, std::size_t n) {
+    writing_ = false;
+    srv_->bytes_sent_.fetch_add(n, std::memory_order_relaxed);
+    // Idle streams should not keep the capacity of a burst.
+    if (in_flight_.capacity() > 1024) std::string().swap(in_flight_);
+    else in_flight_.clear();
+    if (ec || closed_) return abort();
+    flush();
+  }
+
+  void drained() {
+    if (pending_.capacity() > 1024) std::string().swap(pending_);
+    switch (drain_action_) {
+      case after_drain::nothing: return;
+      case after_drain::plan_step: return plan_step();
+      case after_drain::next_request: drain_action_ = after_drain::nothing; return read_request();
+      case after_drain::close: drain_action_ = after_drain::nothing; return graceful_close();
+    }
+  }
+
+  // Sends FIN after what was written and waits (boundedly) for the client to
+  // close its side, so that a close-delimited body is not cut by a reset.
+  void graceful_close() {
+    if (closed_) return;
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return abort();
+    reader_.reset();
+    watch_peer();
+    wait_then(linger_limit, &session::abort);
+  }
+
+  // Waits for the client to close (or reset) the connection while nothing
+  // is being read, so a vanished client frees its stream at once. Bytes it
+  // sends meanwhile are discarded, and the connection is not reused.
+  void watch_peer() {
+    if (watching_ || closed_) return;
+    watching_ = true;
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+      self->watching_ = false;
+      if (self->closed_) return;
+      if (ec) return self->abort();
+      std::array<char, 512> scratch;
+      error_code read_ec;
+      self->socket_.non_blocking(true, read_ec);
+      if (!read_ec) self->socket_.read_some(net::buffer(scratch), read_ec);
+      if (read_ec == net::error::would_block || read_ec == net::error::try_again || !read_ec) {
+        self->keep_alive_ = false;
+        return self->watch_peer();
+      }
+      self->abort();  // end of stream or an error: the client is gone
+    });
+  }
+
+  void wait_then(std::chrono::nanoseconds delay, void (session::*step)()) {
+    if (closed_) return;
+    if (!timer_) timer_ = std::make_unique<net::steady_timer>(socket_.get_executor());
+    timer_->expires_after(delay);
+    timer_->async_wait([self = shared_from_this(), step](error_code ec) {
+      if (ec || self->closed_) return;
+      ((*self).*step)();
+    });
+  }
+
+  std::shared_ptr<server::state> srv_;
+  tcp::socket socket_;
+  std::unique_ptr<request_reader> reader_;
+  std::unique_ptr<body_plan> plan_;
+  std::unique_ptr<net::steady_timer> timer_;
+  std::string pending_;    // queued, not yet handed to async_write
+  std::string in_flight_;  // being written
+  framing framing_ = framing::chunked;
+  stream_kind kind_ = stream_kind::none;
+  after_drain drain_action_ = after_drain::nothing;
+  unsigned topics_ = all_topics;
+  bool writing_ = false;
+  bool watching_ = false;
+  bool closed_ = false;
+  bool keep_alive_ = true;
+  bool http10_ = false;
+};
+
+}  // namespace
+
+// ---- server::state --------------------------------------------------------
+
+template <class F>
+void server::state::for_each_session(F&& f) {
+  // `f` may close a session but never destroys one (its handlers hold it).
+  for (session* s = sessions_; s != nullptr;) {
+    session* next = s->next_;
+    f(*s);
+    s = next;
+  }
+}
+
+
+server::state::state(net::any_io_executor executor, server_options options)
+    : strand_(net::make_strand(std::move(executor))),
+      options_(std::move(options)),
+      acceptor_(strand_),
+      accept_retry_(strand_),
+      clock_timer_(strand_),
+      feed_timer_(strand_),
+      heartbeat_timer_(strand_),
+      feed_(pick_seed(options_.seed)),
+      rng_(pick_seed(options_.seed) ^ 0x9e3779b97f4a7c15u) {
+  if (!(options_.interval_scale > 0.0)) throw std::invalid_argument("ssekit::demo::server: interval_scale must be > 0");
+  const tcp::endpoint endpoint(net::ip::make_address(options_.address), options_.port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  port_ = acceptor_.local_endpoint().port();
+  host_ = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
+}
+
+void server::state::start() {
+  if (stopped_) return;
+  accept();
+  tick_clock();
+  tick_feed(false);  // the feed's first event comes one interval in
+  tick_heartbeat(false);
+}
+
+void server::state::stop_now() {
+  if (stopped_) return;
+  stopped_ = true;
+  error_code ignored;
+  acceptor_.close(ignored);
+  accept_retry_.cancel();
+  clock_timer_.cancel();
+  feed_timer_.cancel();
+  heartbeat_timer_.cancel();
+  for_each_session([](session& s) { s.abort(); });
+}
+
+void server::state::accept() {
+  acceptor_.async_accept(strand_, [self = shared_from_this()](error_code ec, tcp::socket socket) {
+    self->on_accept(ec, std::move(socket));
+  });
+}
+
+void server::state::on_accept(error_code ec, tcp::socket socket) {
+  if (stopped_) return;
+  if (ec) {
+    // Out of file descriptors or a connection reset before accept: try
+    // again shortly instead of spinning.
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([self = shared_from_this()](error_code wec) {
+      if (!wec && !self->stopped_) self->accept();
+    });
+    return;
+  }
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);  // events go out as they happen
+  std::make_shared<session>(shared_from_this(), std::move(socket))->start();
+  accept();
+}
+
+void server::state::tick_clock() {
+  if (stopped_) return;
+  std::string ev;
+  append_event(ev, utc_timestamp(std::chrono::system_clock::now()));
+  for_each_session([&](session& s) {
+    if (s.kind() == stream_kind::clock) s.send(ev, true);
+  });
+  clock_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale));
+  clock_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->tick_clock();
+  });
+}
+
+void server::state::tick_feed(bool emit) {
+  if (stopped_) return;
+  if (emit) {
+    feed_item item = feed_.next();
+    last_feed_id_.store(item.id, std::memory_order_relaxed);
+    for_each_session([&](session& s) {
+      if (s.kind() == stream_kind::feed && (s.topics() & item.kind) != 0) s.send(item.bytes, true);
+    });
+    history_.push_back(std::move(item));
+    while (history_.size() > options_.history_size) history_.pop_front();
+  }
+  feed_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale));
+  feed_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->tick_feed(true);
+  });
+}
+
+void server::state::tick_heartbeat(bool emit) {
+  if (stopped_ || options_.heartbeat_interval.count() <= 0) return;
+  if (emit) {
+    std::string beat;
+    serialize_heartbeat(beat);
+    for_each_session([&](session& s) {
+      if (s.kind() != stream_kind::none) s.send(beat, false);
+    });
+  }
+  heartbeat_timer_.expires_after(options_.heartbeat_interval);
+  heartbeat_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->tick_heartbeat(true);
+  });
+}
+
+std::size_t server::state::broadcast(std::string_view data, std::string_view type) {
+  if (stopped_) return 0;
+  std::string ev;
+  if (append_event(ev, data, type) != errc::ok) return 0;
+  std::size_t clients = 0;
+  for_each_session([&](session& s) {
+    if (s.kind() != stream_kind::none) {
+      s.send(ev, true);
+      ++clients;
+    }
+  });
+  return clients;
+}
+
+std::string server::state::stats_json() const {
+  const auto n = [](const std::atomic<std::uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  std::string json = "{\"connections\":" + n(connections_) + ",\"streams\":" + n(streams_) +
+                     ",\"total_connections\":" + n(total_connections_) + ",\"events_sent\":" + n(events_sent_) +
+                     ",\"bytes_sent\":" + n(bytes_sent_) + ",\"last_feed_id\":" + n(last_feed_id_) +
+                     ",\"history\":{\"size\":" + std::to_string(history_.size());
+  if (!history_.empty())
+    json += ",\"first_id\":" + std::to_string(history_.front().id) + ",\"last_id\":" + std::to_string(history_.back().id);
+  return json + "}}\n";
+}
+
+std::shared_ptr<const generated_stream> server::state::bench_block(const std::string& name) {
+  if (auto it = bench_cache_.find(name); it != bench_cache_.end()) return it->second;
+  auto stream = make_workload(name, bench_block_size);
+  if (!stream) return nullptr;
+  auto block = std::make_shared<const generated_stream>(std::move(*stream));
+  bench_cache_.emplace(name, block);
+  return block;
+}
+
+void server::state::link(session* s) noexcept {
+  s->next_ = sessions_;
+  if (sessions_) sessions_->prev_ = s;
+  sessions_ = s;
+}
+
+void server::state::unlink(session* s) noexcept {
+  if (s->prev_) s->prev_->next_ = s->next_;
+  else sessions_ = s->next_;
+  if (s->next_) s->next_->prev_ = s->prev_;
+  s->prev_ = s->next_ = nullptr;
+}
+
+// ---- server ---------------------------------------------------------------
+
+server::server(net::any_io_executor executor, server_options options)
+    : state_(std::make_shared<state>(std::move(executor), std::move(options))) {
+  net::post(state_->strand_, [s = state_] { s->start(); });
+}
+
+server::~server() { stop(); }
+
+std::uint16_t server::port() const noexcept { return state_->port_; }
+
+std::string server::url(std::string_view path) const {
+  return "http://" + state_->host_ + ':' + std::to_string(state_->port_) + std::string(path);
+}
+
+void server::stop() {
+  if (state_->stop_requested_.exchange(true)) return;
+  net::post(state_->strand_, [s = state_] { s->stop_now(); });
+}
+
+void server::broadcast(std::string data, std::string type) {
+  net::post(state_->strand_, [s = state_, data = std::move(data), type = std::move(type)] {
+    s->broadcast(data, type);
+  });
+}
+
+server_stats server::stats() const noexcept {
+  const auto& s = *state_;
+  server_stats out;
+  out.connections = s.connections_.load(std::memory_order_relaxed);
+  out.streams = s.streams_.load(std::memory_order_relaxed);
+  out.total_connections = s.total_connections_.load(std::memory_order_relaxed);
+  out.events_sent = s.events_sent_.load(std::memory_order_relaxed);
+  out.bytes_sent = s.bytes_sent_.load(std::memory_order_relaxed);
+  out.last_feed_id = s.last_feed_id_.load(std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace ssekit::demo
