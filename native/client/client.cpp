@@ -272,11 +272,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     got_event_ = false;
     limit_error_ = errc::ok;
     set_state(client_state::connecting);
-    stream_.emplace<std::monostate>();
-    buffer_.emplace(options_.read_buffer_size);
-    response_.emplace();
-    response_->body_limit(boost::none);
-    response_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options_.read_buffer_size, 64 * 1024)));
+    // A new connection object: the old one lives on in the handlers of
+    // operations still completing on it (its socket is closed).
+    conn_ = std::make_shared<connection>(options_.read_buffer_size);
+    conn_->response.body_limit(boost::none);
+    conn_->response.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options_.read_buffer_size, 64 * 1024)));
     arm_deadline(attempt, options_.connect_timeout, client_error_reason::connect_timeout);
     resolver_.async_resolve(target.host, std::to_string(target.port),
                             [self = shared_from_this(), attempt](beast::error_code ec, tcp::resolver::results_type results) {
@@ -297,29 +297,25 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
           return fail(client_error_reason::tls_error, {}, e.what(), false);
         }
       }
-      auto& s = stream_.emplace<tls_stream>(strand_, *tls_context_);
-      lowest().async_connect(results, [self = shared_from_this(), attempt](beast::error_code e, const tcp::endpoint&) {
-        self->on_connect(attempt, e);
-      });
-      (void)s;
+      conn_->stream.emplace<tls_stream>(strand_, *tls_context_);
     } else {
-      stream_.emplace<plain_stream>(strand_);
-      lowest().async_connect(results, [self = shared_from_this(), attempt](beast::error_code e, const tcp::endpoint&) {
-        self->on_connect(attempt, e);
-      });
+      conn_->stream.emplace<plain_stream>(strand_);
     }
+    lowest().async_connect(results, [self = shared_from_this(), c = conn_, attempt](beast::error_code e, const tcp::endpoint&) {
+      self->on_connect(attempt, e);
+    });
   }
 
   beast::tcp_stream& lowest() {
-    if (auto* t = std::get_if<tls_stream>(&stream_)) return beast::get_lowest_layer(*t);
-    return std::get<plain_stream>(stream_);
+    if (auto* t = std::get_if<tls_stream>(&conn_->stream)) return beast::get_lowest_layer(*t);
+    return std::get<plain_stream>(conn_->stream);
   }
 
   void on_connect(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
     if (ec) return fail_network(ec, "can't connect to " + current_url_.authority());
     lowest().socket().set_option(tcp::no_delay(true), ec);
-    if (auto* t = std::get_if<tls_stream>(&stream_)) {
+    if (auto* t = std::get_if<tls_stream>(&conn_->stream)) {
       beast::error_code address_ec;
       asio::ip::make_address(current_url_.host, address_ec);
       // SNI is for host names only (RFC 6066).
@@ -328,7 +324,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                     "can't set the TLS server name", false);
       }
       if (!options_.insecure_skip_tls_verification) t->set_verify_callback(ssl::host_name_verification(current_url_.host));
-      t->async_handshake(ssl::stream_base::client, [self = shared_from_this(), attempt](beast::error_code e) {
+      t->async_handshake(ssl::stream_base::client, [self = shared_from_this(), c = conn_, attempt](beast::error_code e) {
         self->on_handshake(attempt, e);
       });
       return;
@@ -349,8 +345,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void write_request(unsigned attempt) {
-    request_.emplace();
-    auto& req = *request_;
+    conn_->request.emplace();
+    auto& req = *conn_->request;
     req.version(11);
     const http::verb verb = http::string_to_verb(method_);
     if (verb == http::verb::unknown) req.method_string(method_);
@@ -367,31 +363,35 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       req.body() = body_;
       req.prepare_payload();
     }
-    auto done = [self = shared_from_this(), attempt](beast::error_code ec, std::size_t) { self->on_write(attempt, ec); };
+    auto done = [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) { self->on_write(attempt, ec); };
     std::visit(
         [&](auto& s) {
           if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) http::async_write(s, req, done);
         },
-        stream_);
+        conn_->stream);
   }
 
   void on_write(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
     if (ec) return fail_network(ec, "can't send the request");
-    request_.reset();
+    conn_->request.reset();
     read([self = shared_from_this(), attempt](beast::error_code e, std::size_t) { self->on_header(attempt, e); }, true);
   }
 
+  // Reads the header, or some of the body, on the current connection; the
+  // handler keeps the connection alive until it has run.
   template <class Handler>
   void read(Handler&& handler, bool header_only) {
+    auto done = [c = conn_, h = std::forward<Handler>(handler)](beast::error_code ec, std::size_t n) mutable { h(ec, n); };
+    connection& conn = *conn_;
     std::visit(
         [&](auto& s) {
           if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
-            if (header_only) http::async_read_header(s, *buffer_, *response_, std::forward<Handler>(handler));
-            else http::async_read_some(s, *buffer_, *response_, std::forward<Handler>(handler));
+            if (header_only) http::async_read_header(s, conn.buffer, conn.response, std::move(done));
+            else http::async_read_some(s, conn.buffer, conn.response, std::move(done));
           }
         },
-        stream_);
+        conn.stream);
   }
 
   // --- the response
@@ -399,7 +399,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void on_header(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
     if (ec) return fail_network(ec, "no response header");
-    const auto& res = response_->get();
+    const auto& res = conn_->response.get();
     const int status = static_cast<int>(res.result_int());
     if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
       const auto location = res.find(http::field::location);
@@ -412,7 +412,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
     // Read the start of the body for the error report, then fail.
     excerpt_.clear();
-    response_->get().body().sink = [this](std::string_view bytes) {
+    conn_->response.get().body().sink = [this](std::string_view bytes) {
       excerpt_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_.size())));
       return beast::error_code{};
     };
@@ -420,7 +420,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void read_excerpt(unsigned attempt) {
-    if (response_->is_done() || excerpt_.size() >= error_body_limit) return refuse(attempt);
+    if (conn_->response.is_done() || excerpt_.size() >= error_body_limit) return refuse(attempt);
     read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t) {
       if (self->stale(attempt)) return;
       if (ec && ec != http::error::need_buffer) return self->refuse(attempt);
@@ -430,7 +430,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void refuse(unsigned attempt) {
     if (stale(attempt)) return;
-    const auto& res = response_->get();
+    const auto& res = conn_->response.get();
     const int status = static_cast<int>(res.result_int());
     if (status == 200) {
       const std::string type(res[http::field::content_type]);
@@ -475,8 +475,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void open_stream(unsigned attempt) {
-    const auto& res = response_->get();
-    response_->get().body().sink = [this](std::string_view bytes) {
+    const auto& res = conn_->response.get();
+    conn_->response.get().body().sink = [this](std::string_view bytes) {
       const parse_error err = parser_.feed(bytes);
       if (err) {
         limit_error_ = err.code;
@@ -498,7 +498,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void read_body(unsigned attempt) {
     if (stale(attempt)) return;
-    if (response_->is_done()) return end_of_stream();
+    if (conn_->response.is_done()) return end_of_stream();
     read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t) { self->on_body(attempt, ec); }, false);
   }
 
@@ -555,7 +555,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     error.code = code;
     error.message = std::move(message);
     error.status = status;
-    if (status != 0 && response_ && response_->is_header_done()) error.headers = headers_of(response_->get());
+    if (status != 0 && conn_ && conn_->response.is_header_done()) error.headers = headers_of(conn_->response.get());
     if (reason == client_error_reason::http_status || reason == client_error_reason::wrong_content_type) error.body = excerpt_;
     error.will_reconnect = retryable && options_.reconnect && replayable_;
     end_attempt();
@@ -600,21 +600,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     ++attempt_;
     resolver_.cancel();
     deadline_.cancel();
+    if (!conn_) return;
     beast::error_code ignored;
     std::visit(
         [&](auto& s) {
           if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) beast::get_lowest_layer(s).socket().close(ignored);
         },
-        stream_);
+        conn_->stream);
   }
 
   void shutdown() {
     end_attempt();
     reconnect_timer_.cancel();
-    stream_.emplace<std::monostate>();
-    buffer_.reset();
-    response_.reset();
-    request_.reset();
+    conn_.reset();
   }
 
   asio::strand<asio::any_io_executor> strand_;
@@ -640,10 +638,17 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   header_list request_headers_;
   int redirects_ = 0;
 
-  std::variant<std::monostate, plain_stream, tls_stream> stream_;
-  std::optional<beast::flat_buffer> buffer_;
-  std::optional<response_parser> response_;
-  std::optional<http::request<http::string_body>> request_;
+  // One attempt's socket, buffers and HTTP state. Shared with the handlers
+  // of its pending operations: closing the socket makes them complete, and
+  // they must not find the objects they use destroyed.
+  struct connection {
+    explicit connection(std::size_t buffer_limit) : buffer(buffer_limit) {}
+    std::variant<std::monostate, plain_stream, tls_stream> stream;
+    beast::flat_buffer buffer;
+    response_parser response;
+    std::optional<http::request<http::string_body>> request;
+  };
+  std::shared_ptr<connection> conn_;
   std::string excerpt_;
 
   unsigned attempt_ = 0;

@@ -2,6 +2,7 @@
 // every byte, framing, status and failure is chosen by the test. Waits are
 // on events with timeouts; no sleep is used to synchronise.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -609,7 +610,8 @@ class ClientTls : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
-    ca_path_ = new std::string(::testing::TempDir() + "ssekit-test-ca.pem");
+    // Per process: ctest runs each test in its own process, in parallel.
+    ca_path_ = new std::string(::testing::TempDir() + "ssekit-test-ca-" + std::to_string(::getpid()) + ".pem");
     std::ofstream(*ca_path_) << pki_->ca_cert;
   }
   static void TearDownTestSuite() {
@@ -649,7 +651,7 @@ TEST_F(ClientTls, HostNameMismatchFails) {
   const auto other = ssekit::testing::make_test_pki("other.example");
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); },
                        ssekit::testing::server_tls_context(other));
-  const std::string ca = ::testing::TempDir() + "ssekit-other-ca.pem";
+  const std::string ca = ::testing::TempDir() + "ssekit-other-ca-" + std::to_string(::getpid()) + ".pem";
   std::ofstream(ca) << other.ca_cert;
   // Trusted CA, but the certificate names other.example (and 127.0.0.1), not localhost.
   auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
