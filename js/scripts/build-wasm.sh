@@ -10,10 +10,9 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${BUILD_DIR:-$root/build/wasm}"
 # Debian's emcc finds acorn and friends only through NODE_PATH.
 export NODE_PATH="${NODE_PATH:+$NODE_PATH:}/usr/share/nodejs"
-command -v emcmake >/dev/null || { echo "build-wasm.sh: emcmake not found (apt-get install emscripten)" >&2; exit 1; }
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
-emcmake cmake -S "$root/wasm" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
+command -v emcc >/dev/null || { echo "build-wasm.sh: emcc not found (apt-get install emscripten)" >&2; exit 1; }
+# The wasm preset (wasm/CMakePresets.json) sets Emscripten's toolchain file.
+(cd "$root/wasm" && cmake --preset wasm -B "$build" >/dev/null)
 cmake --build "$build"
 mkdir -p "$root/js/dist"
 cp "$build/ssekit-wasm.js" "$root/js/dist/ssekit-wasm.cjs"
