@@ -46,6 +46,12 @@ bash fuzz/run.sh
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
 
+# Floors well under the measured ratios (llm 2.0, feed 2.4, big 2.0, crlf 2.8
+# at the lowest seen): they catch a real regression, not the machine's noise.
+echo "== JS benchmark: ssekit vs eventsource-parser, same chunks"
+(cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload \
+   --min-ratio llm=1.3,feed=1.7,big=1.2,crlf=1.7)
+
 # ctest's and node's own summaries, added up.
 ctest_passed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" |
                awk '{total += $NF; failed += $4} END {print total - failed}')
