@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "script_server.hpp"
 #include "ssekit/client.hpp"
+#include "ssekit/demo_server.hpp"
 
 namespace {
 
@@ -258,6 +260,23 @@ TEST(Client, HundredForcedDropsLoseAndDuplicateNothing) {
   for (int i = 1; i <= total; ++i) expected.push_back("message:" + std::to_string(i) + "#" + std::to_string(i));
   EXPECT_EQ(rec.events(), expected);
   EXPECT_GE(server.connections(), 100);
+}
+
+TEST(Client, HundredDropsAgainstTheDemoServer) {
+  // The demo server's /fault?drop_after=3 numbers events from Last-Event-ID + 1
+  // and cuts the body short after 3 of them: a network error each time.
+  boost::asio::io_context server_io;
+  ssekit::demo::server demo(server_io.get_executor());
+  std::thread server_thread([&] { server_io.run(); });
+  auto o = options_for(demo.url("/fault?drop_after=3&retry=1"));
+  o.reconnection_time = 1ms;
+  const recording rec = run(o, 300);
+  demo.stop();
+  server_thread.join();
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 300; ++i) expected.push_back("message:event " + std::to_string(i) + "#" + std::to_string(i));
+  EXPECT_EQ(rec.events(), expected);
+  EXPECT_GE(rec.result.reconnects, 99u);
 }
 
 TEST(Client, HonoursTheServersRetryValue) {
@@ -645,6 +664,31 @@ TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
   o.insecure_skip_tls_verification = true;
   o.reconnect = false;
   EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:secure#"});
+}
+
+TEST_F(ClientTls, SendsSniAndTrustsACaDirectory) {
+  std::string sni;
+  std::mutex m;
+  script_server server(
+      [&](script_server::connection& c) {
+        {
+          std::lock_guard lock(m);
+          sni = c.tls_server_name;
+        }
+        serve(c, stream_header() + "data: by directory\n\n");
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  const std::string dir = ::testing::TempDir() + "ssekit-ca-dir-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  ssekit::testing::write_hashed_ca(pki_->ca_cert, dir);
+  auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
+  o.ca_directory = dir;
+  o.reconnect = false;
+  const recording rec = run(o);
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:by directory#"});
+  std::lock_guard lock(m);
+  EXPECT_EQ(sni, "localhost");
 }
 
 TEST_F(ClientTls, HostNameMismatchFails) {

@@ -13,6 +13,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -172,6 +173,7 @@ void script_server::accept_loop() {
         c.number = number;
         boost::system::error_code hec;
         c.stream().handshake(ssl::stream_base::server, hec);
+        if (const char* sni = SSL_get_servername(c.stream().native_handle(), TLSEXT_NAMETYPE_host_name)) c.tls_server_name = sni;
         if (!hec) script_(c);
       } else {
         stream_connection<tcp::socket> c(*this, std::move(s));
@@ -319,6 +321,17 @@ std::shared_ptr<ssl::context> server_tls_context(const test_pki& pki) {
   ctx->use_certificate_chain(asio::buffer(pki.server_cert));
   ctx->use_private_key(asio::buffer(pki.server_key), ssl::context::pem);
   return ctx;
+}
+
+void write_hashed_ca(const std::string& ca_cert, const std::string& directory) {
+  BIO* bio = BIO_new_mem_buf(ca_cert.data(), static_cast<int>(ca_cert.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  check(cert != nullptr, "reading the CA back");
+  char name[32];
+  std::snprintf(name, sizeof name, "%08lx.0", X509_subject_name_hash(cert));
+  X509_free(cert);
+  std::ofstream(directory + "/" + name) << ca_cert;
 }
 
 }  // namespace ssekit::testing

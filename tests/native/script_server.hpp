@@ -49,6 +49,7 @@ class script_server {
     // Waits until the client closes the connection (EOF), up to `timeout`.
     virtual bool wait_for_client_close(std::chrono::milliseconds timeout) = 0;
     int number = 0;  // 1 for the first connection
+    std::string tls_server_name;  // the SNI the client sent (TLS only)
   };
   using script = std::function<void(connection&)>;
 
@@ -105,5 +106,8 @@ struct test_pki {
 // The server certificate is for `host_name` (DNS) and 127.0.0.1 (IP).
 test_pki make_test_pki(const std::string& host_name);
 std::shared_ptr<boost::asio::ssl::context> server_tls_context(const test_pki& pki);
+// Writes `ca_cert` into `directory` under OpenSSL's hashed name (HASH.0), as
+// a CA directory (c_rehash) holds it.
+void write_hashed_ca(const std::string& ca_cert, const std::string& directory);
 
 }  // namespace ssekit::testing
