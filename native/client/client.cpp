@@ -499,11 +499,21 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void read_body(unsigned attempt) {
     if (stale(attempt)) return;
     if (conn_->response.is_done()) return end_of_stream();
-    read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t) { self->on_body(attempt, ec); }, false);
+    read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t n) { self->on_body(attempt, ec, n); }, false);
   }
 
-  void on_body(unsigned attempt, beast::error_code ec) {
+  void on_body(unsigned attempt, beast::error_code ec, std::size_t consumed) {
     if (stale(attempt)) return;
+    // Beast reads at most the buffer's free capacity (512 B at least), and
+    // the buffer only grows when a read asks for more than it has: left
+    // alone it stays at the 512 B of the first read, one recv() per 512 B.
+    // A read that filled it says the socket had more, so grow it toward
+    // read_buffer_size; idle streams keep the small one.
+    if (!ec) {
+      auto& buffer = conn_->buffer;
+      if (buffer.capacity() < options_.read_buffer_size && consumed + 64 >= buffer.capacity())
+        buffer.reserve(std::min(options_.read_buffer_size, buffer.capacity() * 4));
+    }
     sync_last_event_id();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
