@@ -48,6 +48,11 @@ build/release/bench/ssekit-bench --size 8388608 --reps 2
 
 # Floors well under the measured ratios (llm 2.0, feed 2.4, big 2.0, crlf 2.8
 # at the lowest seen): they catch a real regression, not the machine's noise.
+# End to end: the client against sse-serve over loopback; it checks every
+# connection's event count. The floor is far under the ~1.5 GB/s measured.
+echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback"
+build/release/bench/ssekit-e2e-bench --min-mbps all=400
+
 echo "== JS benchmark: ssekit vs eventsource-parser, same chunks"
 (cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload \
    --min-ratio llm=1.3,feed=1.7,big=1.2,crlf=1.7)
