@@ -1,0 +1,80 @@
+// ssekit::contract::service: the "test service" of the SSE contract tests
+// (github.com/launchdarkly/sse-contract-tests) for ssekit::client. The
+// harness creates stream entities over HTTP; each one is an ssekit::client
+// whose events, comments and errors are POSTed back to the harness, in
+// order. The protocol and the declared capabilities: README.md next to
+// this file. `ssekit-contract-service` (main.cpp) runs it as a program.
+//
+//   boost::asio::io_context io;
+//   ssekit::contract::service svc{io.get_executor(), {.port = 8111}};
+//   io.run();   // until DELETE / or svc.stop()
+//
+// Threads: the service's own work runs on one strand of the executor; each
+// client runs on a strand of its own and hands what it receives to the
+// service's strand. stop() may be called from any thread.
+//
+// This header does not include Beast: the implementation is compiled once
+// (contract_service.cpp).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ssekit::contract {
+
+struct service_options {
+  // Where to listen. Port 0 picks a free port; port() tells which.
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8111;
+  // One line per created or closed stream, command, client error and
+  // failed callback. nullptr: silent. Written from the service's strand.
+  std::ostream* log = nullptr;
+  // Called once, on the service's strand, when the service stops (DELETE /
+  // or stop()): a program uses it to stop waiting for signals.
+  std::function<void()> on_stop;
+  // Each callback POST (connect, write, read the answer) must finish within
+  // this; a failed one is tried once more on a new connection, then dropped.
+  std::chrono::milliseconds callback_timeout{5000};
+};
+
+// What GET / declares, in that order.
+const std::vector<std::string>& capabilities();
+
+class service {
+ public:
+  // Opens, binds and listens synchronously (throws boost::system::system_error
+  // on failure, e.g. a port in use), then accepts on `executor`.
+  explicit service(boost::asio::any_io_executor executor, service_options options = {});
+  // Calls stop(). Destroy the service before its io_context.
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  std::uint16_t port() const noexcept;
+  // "http://ADDRESS:PORT" + path.
+  std::string url(std::string_view path = "/") const;
+
+  // Closes the listener, every connection and every stream's client and
+  // callback queue, so the context runs out of work. Returns at once (the
+  // work is posted to the strand); any thread; idempotent.
+  void stop();
+
+  // Stream entities alive now (any thread).
+  std::size_t streams() const noexcept;
+
+  class state;  // implementation detail (contract_service.cpp)
+
+ private:
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace ssekit::contract

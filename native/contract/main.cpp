@@ -1,0 +1,92 @@
+// ssekit-contract-service: the SSE contract tests' test service for
+// ssekit::client (contract_service.hpp), until DELETE /, SIGINT or SIGTERM.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "contract_service.hpp"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_usage = 2;
+constexpr int exit_listen = 3;
+
+constexpr std::string_view usage = R"(usage: ssekit-contract-service [options]
+
+The test service of the SSE contract tests (github.com/launchdarkly/sse-contract-tests)
+for ssekit::client. Runs until the harness sends DELETE /, or SIGINT / SIGTERM.
+Prints "listening on URL" once it accepts connections.
+
+  --address ADDR   listen address (default 127.0.0.1; 0.0.0.0 or :: for all)
+  --port N         listen port (default 8111; 0 picks a free one)
+  --quiet          no log lines on standard error
+  -h, --help       show this help
+
+)";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "ssekit-contract-service: %s\nTry 'ssekit-contract-service --help'.\n", message.c_str());
+  return exit_usage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ssekit::contract::service_options options;
+  options.log = &std::cerr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
+    if (arg == "-h" || arg == "--help") {
+      std::fwrite(usage.data(), 1, usage.size(), stdout);
+      return exit_ok;
+    } else if (arg == "--quiet") {
+      options.log = nullptr;
+    } else if (arg == "--address") {
+      const char* v = value();
+      if (!v) return usage_error("--address needs a value");
+      options.address = v;
+    } else if (arg == "--port") {
+      const char* v = value();
+      const std::string_view text = v ? v : "";
+      std::uint16_t port = 0;
+      const auto r = std::from_chars(text.data(), text.data() + text.size(), port);
+      if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
+        return usage_error("--port needs a number from 0 to 65535");
+      }
+      options.port = port;
+    } else {
+      return usage_error("unknown option " + std::string(arg));
+    }
+  }
+
+  boost::asio::io_context io;
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  // The service's strand runs on this one thread, as do the signals.
+  options.on_stop = [&signals] { signals.cancel(); };
+  try {
+    ssekit::contract::service service(io.get_executor(), options);
+    signals.async_wait([&service](const boost::system::error_code& ec, int) {
+      if (!ec) service.stop();
+    });
+    std::cout << "ssekit-contract-service: listening on " << service.url() << std::endl;
+    io.run();
+  } catch (const boost::system::system_error& e) {
+    std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n", options.address.c_str(),
+                 static_cast<unsigned>(options.port), e.what());
+    return exit_listen;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ssekit-contract-service: %s\n", e.what());
+    return 1;
+  }
+  return exit_ok;
+}

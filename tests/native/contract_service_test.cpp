@@ -1,0 +1,642 @@
+// The contract-test service (native/contract/) driven the way the
+// sse-contract-tests harness drives it, all on loopback: the test is the
+// harness (HTTP calls to the service), the SSE stream server the clients
+// connect to (it records each request and sends what a test tells it to),
+// and the callback endpoint (it records each POSTed message by path).
+// Every wait is bounded; nothing sleeps to synchronise.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "contract_service.hpp"
+
+namespace {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+namespace contract = ssekit::contract;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto wait_limit = 10s;
+
+// --- minimal HTTP/1.1 framing for the three parties
+
+struct http_message {
+  std::string method, target;  // requests
+  int status = 0;              // responses
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+
+  std::string header(const std::string& name) const {
+    const auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  bool has_header(const std::string& name) const { return headers.count(name) != 0; }
+  std::size_t content_length() const {
+    const std::string v = header("content-length");
+    return v.empty() ? 0 : std::stoul(v);
+  }
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The head: start line and header lines, up to the empty line.
+http_message parse_head(std::string_view head) {
+  http_message m;
+  bool first = true;
+  while (!head.empty()) {
+    const auto end = head.find("\r\n");
+    const std::string_view line = head.substr(0, end);
+    head.remove_prefix(end == std::string_view::npos ? head.size() : end + 2);
+    if (line.empty()) break;
+    if (first) {
+      first = false;
+      const auto sp1 = line.find(' ');
+      const auto sp2 = line.find(' ', sp1 + 1);
+      if (line.substr(0, 5) == "HTTP/") {
+        m.status = std::stoi(std::string(line.substr(sp1 + 1, 3)));
+      } else {
+        m.method = std::string(line.substr(0, sp1));
+        m.target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+      }
+      continue;
+    }
+    const auto colon = line.find(':');
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    m.headers[lower(std::string(line.substr(0, colon)))] = std::string(value);
+  }
+  return m;
+}
+
+// The harness's side: one request to the service on a new connection.
+http_message call(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = {}) {
+  net::io_context io;
+  tcp::socket socket(io);
+  std::string out = method + ' ' + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n";
+  if (method == "POST" || !body.empty()) {
+    out += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  out += "\r\n" + body;
+  std::string in;
+  bool done = false;
+  boost::system::error_code failure;
+  socket.async_connect({net::ip::make_address("127.0.0.1"), port}, [&](boost::system::error_code ec) {
+    if (ec) {
+      failure = ec;
+      done = true;
+      return;
+    }
+    net::async_write(socket, net::buffer(out), [&](boost::system::error_code wec, std::size_t) {
+      if (wec) {
+        failure = wec;
+        done = true;
+        return;
+      }
+      net::async_read(socket, net::dynamic_buffer(in), [&](boost::system::error_code rec, std::size_t) {
+        if (rec != net::error::eof) failure = rec;
+        done = true;
+      });
+    });
+  });
+  io.run_for(wait_limit);
+  EXPECT_TRUE(done) << method << ' ' << target << ": no complete answer";
+  EXPECT_FALSE(failure) << method << ' ' << target << ": " << failure.message();
+  const auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) return {};
+  http_message m = parse_head(std::string_view(in).substr(0, end + 4));
+  m.body = in.substr(end + 4);
+  return m;
+}
+
+// A connection that reads requests (head + Content-Length body) in a loop.
+struct connection : std::enable_shared_from_this<connection> {
+  explicit connection(tcp::socket s) : socket(std::move(s)) {}
+  tcp::socket socket;
+  std::string in;
+  std::deque<std::optional<std::string>> out;  // nullopt: close after what is before it
+  bool writing = false;
+
+  template <class Handler>
+  void read_request(Handler handler) {
+    net::async_read_until(socket, net::dynamic_buffer(in), "\r\n\r\n",
+                          [self = shared_from_this(), handler](boost::system::error_code ec, std::size_t n) mutable {
+                            if (ec) return;
+                            http_message m = parse_head(std::string_view(self->in).substr(0, n));
+                            const std::size_t need = n + m.content_length();
+                            auto finish = [self, handler, m = std::move(m), n, need]() mutable {
+                              m.body = self->in.substr(n, need - n);
+                              self->in.erase(0, need);
+                              handler(std::move(m));
+                            };
+                            if (self->in.size() >= need) return finish();
+                            net::async_read(self->socket, net::dynamic_buffer(self->in), net::transfer_exactly(need - self->in.size()),
+                                            [finish](boost::system::error_code e, std::size_t) mutable {
+                                              if (!e) finish();
+                                            });
+                          });
+  }
+
+  // On the io thread: queue bytes (or the close) and write them in turn.
+  void write(std::optional<std::string> bytes) {
+    out.push_back(std::move(bytes));
+    if (!writing) write_next();
+  }
+  void write_next() {
+    if (out.empty()) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    if (!out.front()) {
+      boost::system::error_code ignored;
+      socket.shutdown(tcp::socket::shutdown_both, ignored);
+      socket.close(ignored);
+      out.clear();
+      writing = false;
+      return;
+    }
+    net::async_write(socket, net::buffer(*out.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->out.pop_front();
+      if (ec) {
+        self->out.clear();
+        self->writing = false;
+        return;
+      }
+      self->write_next();
+    });
+  }
+};
+
+// The harness's callback endpoint: records every POST by path, answers 202.
+class callback_receiver {
+ public:
+  struct message {
+    std::string path;
+    json::value body;
+    std::string raw;
+  };
+
+  explicit callback_receiver(net::io_context& io) : acceptor_(io, {net::ip::make_address("127.0.0.1"), 0}) { accept(); }
+
+  std::string url(const std::string& base) const {
+    return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + base;
+  }
+
+  // The messages whose path starts with base + '/', once there are at least
+  // n of them (fails the test after wait_limit).
+  std::vector<message> wait(const std::string& base, std::size_t n) {
+    std::unique_lock lock(mutex_);
+    const bool ok = changed_.wait_for(lock, wait_limit, [&] { return under_locked(base).size() >= n; });
+    EXPECT_TRUE(ok) << "waited for " << n << " callbacks under " << base << ", got " << under_locked(base).size();
+    return under_locked(base);
+  }
+
+  std::vector<message> under(const std::string& base) {
+    std::lock_guard lock(mutex_);
+    return under_locked(base);
+  }
+
+ private:
+  std::vector<message> under_locked(const std::string& base) const {
+    std::vector<message> found;
+    for (const auto& m : messages_) {
+      if (m.path.size() > base.size() && m.path.compare(0, base.size() + 1, base + '/') == 0) found.push_back(m);
+    }
+    return found;
+  }
+
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      serve(std::make_shared<connection>(std::move(socket)));
+      accept();
+    });
+  }
+
+  void serve(const std::shared_ptr<connection>& c) {
+    c->read_request([this, c](http_message m) {
+      {
+        std::lock_guard lock(mutex_);
+        boost::system::error_code ec;
+        json::value body = json::parse(m.body, ec);
+        messages_.push_back({m.target, ec ? json::value() : std::move(body), m.body});
+      }
+      changed_.notify_all();
+      c->write(std::string("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"));
+      serve(c);
+    });
+  }
+
+  tcp::acceptor acceptor_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<message> messages_;
+};
+
+constexpr std::string_view stream_head =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n";
+
+// The SSE endpoint: records each connection's request, answers with a head
+// (a close-delimited event stream unless set_head() says otherwise), then
+// sends what send() gives it until close() or the client goes away.
+class stream_server {
+ public:
+  explicit stream_server(net::io_context& io) : io_(io), acceptor_(io, {net::ip::make_address("127.0.0.1"), 0}) { accept(); }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/stream"; }
+
+  void set_head(std::string head) {
+    std::lock_guard lock(mutex_);
+    head_ = std::move(head);
+  }
+
+  // The request of connection `index` (0: the first), once it has arrived.
+  http_message wait_request(std::size_t index) {
+    std::unique_lock lock(mutex_);
+    const bool ok = changed_.wait_for(lock, wait_limit, [&] { return requests_.count(index) != 0; });
+    EXPECT_TRUE(ok) << "no connection #" << index << " to the stream server";
+    return ok ? requests_.at(index) : http_message{};
+  }
+
+  // Whether connection `index` has ended (the client closed it), bounded.
+  bool wait_closed(std::size_t index) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, wait_limit, [&] { return closed_.count(index) != 0; });
+  }
+
+  std::size_t connections() {
+    std::lock_guard lock(mutex_);
+    return requests_.size();
+  }
+
+  void send(std::size_t index, std::string bytes) {
+    net::post(io_, [this, index, bytes = std::move(bytes)]() mutable { connections_.at(index)->write(std::move(bytes)); });
+  }
+  // Ends the response after what was sent before: the client sees the end
+  // of the stream.
+  void close(std::size_t index) {
+    net::post(io_, [this, index] { connections_.at(index)->write(std::nullopt); });
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) return;
+      auto c = std::make_shared<connection>(std::move(socket));
+      const std::size_t index = connections_.size();
+      connections_.push_back(c);
+      c->read_request([this, c, index](http_message m) {
+        std::string head;
+        {
+          std::lock_guard lock(mutex_);
+          requests_[index] = std::move(m);
+          head = head_;
+        }
+        changed_.notify_all();
+        c->write(std::move(head));
+        watch(c, index);
+      });
+      accept();
+    });
+  }
+
+  // Reads until the connection ends, to see the client close it.
+  void watch(const std::shared_ptr<connection>& c, std::size_t index) {
+    auto buffer = std::make_shared<std::array<char, 512>>();
+    c->socket.async_read_some(net::buffer(*buffer), [this, c, index, buffer](boost::system::error_code ec, std::size_t) {
+      if (!ec) return watch(c, index);
+      {
+        std::lock_guard lock(mutex_);
+        closed_[index] = true;
+      }
+      changed_.notify_all();
+    });
+  }
+
+  net::io_context& io_;
+  tcp::acceptor acceptor_;
+  std::vector<std::shared_ptr<connection>> connections_;  // io thread only
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string head_{stream_head};
+  std::map<std::size_t, http_message> requests_;
+  std::map<std::size_t, bool> closed_;
+};
+
+// --- the fixture: the service on one io_context, the harness's servers on another
+
+class ContractService : public ::testing::Test {
+ protected:
+  ContractService() : receiver_(harness_io_), streams_(harness_io_) {
+    contract::service_options options;
+    options.port = 0;
+    options.callback_timeout = 5s;
+    service_ = std::make_unique<contract::service>(service_io_.get_executor(), options);
+    service_done_ = service_finished_.get_future();
+    service_thread_ = std::thread([this] {
+      service_io_.run();
+      service_finished_.set_value();
+    });
+    harness_thread_ = std::thread([this] { harness_io_.run(); });
+  }
+
+  ~ContractService() override {
+    service_->stop();
+    if (service_done_.wait_for(wait_limit) != std::future_status::ready) {
+      ADD_FAILURE() << "the service's io_context did not run out of work after stop()";
+      service_io_.stop();
+    }
+    service_thread_.join();
+    harness_io_.stop();
+    harness_thread_.join();
+  }
+
+  std::uint16_t port() const { return service_->port(); }
+
+  json::object params(const std::string& callback_base) const {
+    json::object p;
+    p["streamUrl"] = streams_.url();
+    p["callbackUrl"] = receiver_.url(callback_base);
+    p["tag"] = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    return p;
+  }
+
+  // POST / with these parameters; returns the entity's path.
+  std::string create(const json::object& p) {
+    const http_message r = call(port(), "POST", "/", json::serialize(p));
+    EXPECT_EQ(r.status, 201) << r.body;
+    const std::string location = r.header("location");
+    const std::string base = service_->url("");
+    EXPECT_EQ(location.compare(0, base.size(), base), 0) << "Location " << location << " is not under " << base;
+    return location.size() > base.size() ? location.substr(base.size()) : location;
+  }
+
+  static std::string kind(const callback_receiver::message& m) {
+    const json::value* k = m.body.is_object() ? m.body.as_object().if_contains("kind") : nullptr;
+    return k && k->is_string() ? std::string(k->get_string()) : "(not a message: " + m.raw + ")";
+  }
+  static std::string field(const callback_receiver::message& m, std::string_view name) {
+    const json::value* e = m.body.is_object() ? m.body.as_object().if_contains("event") : nullptr;
+    const json::value* v = e && e->is_object() ? e->as_object().if_contains(name) : nullptr;
+    return v && v->is_string() ? std::string(v->get_string()) : "(missing " + std::string(name) + ")";
+  }
+  static std::string text(const callback_receiver::message& m, std::string_view name) {
+    const json::value* v = m.body.is_object() ? m.body.as_object().if_contains(name) : nullptr;
+    return v && v->is_string() ? std::string(v->get_string()) : "(missing " + std::string(name) + ")";
+  }
+
+  net::io_context harness_io_;
+  net::executor_work_guard<net::io_context::executor_type> harness_work_{harness_io_.get_executor()};
+  net::io_context service_io_;
+  callback_receiver receiver_;
+  stream_server streams_;
+  std::unique_ptr<contract::service> service_;
+  std::promise<void> service_finished_;
+  std::future<void> service_done_;
+  std::thread service_thread_;
+  std::thread harness_thread_;
+};
+
+TEST_F(ContractService, StatusDeclaresTheCapabilities) {
+  const http_message r = call(port(), "GET", "/");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  const json::value body = json::parse(r.body);
+  const json::array& caps = body.at("capabilities").as_array();
+  std::vector<std::string> got;
+  for (const auto& c : caps) got.emplace_back(c.as_string());
+  EXPECT_EQ(got, contract::capabilities());
+  for (const char* expected : {"comments", "headers", "last-event-id", "post", "report", "read-timeout", "restart", "bom",
+                               "server-directed-shutdown-request"}) {
+    EXPECT_NE(std::find(got.begin(), got.end(), expected), got.end()) << expected;
+  }
+  // Every event type reaches on_event without a listener: not declared.
+  EXPECT_EQ(std::find(got.begin(), got.end(), "event-type-listeners"), got.end());
+}
+
+TEST_F(ContractService, EventsCommentsAndErrorsAreNumberedInOrder) {
+  json::object p = params("/cb");
+  p["initialDelayMs"] = 0;
+  create(p);
+  const http_message first = streams_.wait_request(0);
+  EXPECT_EQ(first.method, "GET");
+  EXPECT_EQ(first.header("accept"), "text/event-stream");
+  EXPECT_EQ(first.header("cache-control"), "no-cache");
+  EXPECT_FALSE(first.has_header("last-event-id"));
+
+  streams_.send(0, ":hello\nevent: greeting\nid: abc\ndata: Hello\n\ndata: one\ndata: two\n\n");
+  streams_.close(0);
+  const auto got = receiver_.wait("/cb", 4);
+  ASSERT_GE(got.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(got[i].path, "/cb/" + std::to_string(i + 1));
+  EXPECT_EQ(kind(got[0]), "comment");
+  EXPECT_EQ(text(got[0], "comment"), "hello");
+  EXPECT_EQ(kind(got[1]), "event");
+  EXPECT_EQ(field(got[1], "type"), "greeting");
+  EXPECT_EQ(field(got[1], "data"), "Hello");
+  EXPECT_EQ(field(got[1], "id"), "abc");
+  EXPECT_EQ(kind(got[2]), "event");
+  EXPECT_EQ(field(got[2], "type"), "message");
+  EXPECT_EQ(field(got[2], "data"), "one\ntwo");
+  EXPECT_EQ(field(got[2], "id"), "abc");
+  EXPECT_EQ(kind(got[3]), "error");
+  EXPECT_NE(text(got[3], "error").find("end_of_stream"), std::string::npos) << got[3].raw;
+
+  // The end of the stream reconnects with the last event id.
+  EXPECT_EQ(streams_.wait_request(1).header("last-event-id"), "abc");
+}
+
+TEST_F(ContractService, ManyEventsKeepTheirOrderAndASplitBomIsDropped) {
+  create(params("/cb"));
+  streams_.wait_request(0);
+  constexpr int count = 200;
+  std::string body = "\xBF";
+  for (int i = 0; i < count; ++i) body += "data: event " + std::to_string(i) + "\n\n";
+  streams_.send(0, "\xEF\xBB");
+  streams_.send(0, body);
+  const auto got = receiver_.wait("/cb", count);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    EXPECT_EQ(got[i].path, "/cb/" + std::to_string(i + 1));
+    EXPECT_EQ(field(got[i], "data"), "event " + std::to_string(i));
+  }
+}
+
+TEST_F(ContractService, LargeEventsArriveWhole) {
+  create(params("/cb"));
+  streams_.wait_request(0);
+  const std::string data(1024 * 1024, 'x');  // the largest size of the harness's payload sweep
+  streams_.send(0, "data: " + data + "\n\n");
+  const auto got = receiver_.wait("/cb", 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(field(got[0], "data").size(), data.size());
+}
+
+TEST_F(ContractService, MethodBodyHeadersAndLastEventIdAreSentOnEveryConnection) {
+  json::object p = params("/cb");
+  p["initialDelayMs"] = 0;
+  p["method"] = "REPORT";
+  p["body"] = R"({"hello": "world"})";
+  p["lastEventId"] = "xyz";
+  p["headers"] = json::object{{"header-name-1", "value-1"}, {"content-type", "application/json; charset=utf-8"}};
+  create(p);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const http_message r = streams_.wait_request(i);
+    EXPECT_EQ(r.method, "REPORT") << "connection " << i;
+    EXPECT_EQ(r.body, R"({"hello": "world"})") << "connection " << i;
+    EXPECT_EQ(r.header("header-name-1"), "value-1") << "connection " << i;
+    EXPECT_EQ(r.header("content-type"), "application/json; charset=utf-8") << "connection " << i;
+    EXPECT_EQ(r.header("last-event-id"), "xyz") << "connection " << i;
+    if (i == 0) streams_.close(0);
+  }
+}
+
+TEST_F(ContractService, ReadTimeoutReportsAnErrorAndReconnects) {
+  json::object p = params("/cb");
+  p["initialDelayMs"] = 0;
+  p["readTimeoutMs"] = 300;
+  create(p);
+  streams_.wait_request(0);
+  streams_.send(0, "data: Hello\n\n");
+  const auto got = receiver_.wait("/cb", 2);
+  ASSERT_GE(got.size(), 2u);
+  EXPECT_EQ(field(got[0], "data"), "Hello");
+  EXPECT_EQ(kind(got[1]), "error");
+  EXPECT_NE(text(got[1], "error").find("idle_timeout"), std::string::npos) << got[1].raw;
+  streams_.wait_request(1);
+}
+
+TEST_F(ContractService, RestartReconnectsWithTheLastEventIdAndNoError) {
+  const std::string entity = create(params("/cb"));
+  streams_.wait_request(0);
+  streams_.send(0, "id: 7\ndata: before\n\n");
+  ASSERT_EQ(receiver_.wait("/cb", 1).size(), 1u);
+
+  const http_message r = call(port(), "POST", entity, R"({"command":"restart"})");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(streams_.wait_request(1).header("last-event-id"), "7");
+  EXPECT_TRUE(streams_.wait_closed(0)) << "the first connection is still open";
+  streams_.send(1, "data: after\n\n");
+  const auto got = receiver_.wait("/cb", 2);
+  ASSERT_EQ(got.size(), 2u);  // no error between: the harness expects none on restart
+  EXPECT_EQ(got[1].path, "/cb/2");
+  EXPECT_EQ(kind(got[1]), "event");
+  EXPECT_EQ(field(got[1], "data"), "after");
+  EXPECT_EQ(field(got[1], "id"), "7");
+}
+
+TEST_F(ContractService, NoContentStopsTheClient) {
+  streams_.set_head("HTTP/1.1 204 No Content\r\n\r\n");
+  json::object p = params("/cb");
+  p["initialDelayMs"] = 0;
+  create(p);
+  const auto got = receiver_.wait("/cb", 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(kind(got[0]), "error");
+  // The client's own verdict: it will not reconnect.
+  EXPECT_NE(text(got[0], "error").find("no_content"), std::string::npos) << got[0].raw;
+  EXPECT_NE(text(got[0], "error").find("(closed)"), std::string::npos) << got[0].raw;
+}
+
+TEST_F(ContractService, BadRequestsAndCommands) {
+  const auto status_of = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
+    return call(port(), method, target, body).status;
+  };
+  const std::string stream = streams_.url();
+  const std::string cb = receiver_.url("/cb");
+  EXPECT_EQ(status_of("POST", "/", "{bad"), 400);
+  EXPECT_EQ(status_of("POST", "/", "[]"), 400);
+  EXPECT_EQ(status_of("POST", "/", "{}"), 400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":5,"callbackUrl":")" + cb + "\"}"), 400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + "\"}"), 400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":"https://127.0.0.1/cb"})"), 400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":"ftp://127.0.0.1/x","callbackUrl":")" + cb + "\"}"), 400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":")" + cb +
+                                        R"(","headers":{"x-bad":"a\r\nb"}})"),
+            400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":")" + cb + R"(","initialDelayMs":-1})"),
+            400);
+  EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":")" + cb + R"(","method":"GE T"})"),
+            400);
+  EXPECT_EQ(service_->streams(), 0u);
+
+  EXPECT_EQ(status_of("GET", "/nowhere"), 404);
+  EXPECT_EQ(status_of("PUT", "/", "{}"), 405);
+  EXPECT_EQ(status_of("POST", "/streams/99", R"({"command":"restart"})"), 404);
+  EXPECT_EQ(status_of("DELETE", "/streams/99"), 404);
+
+  const std::string entity = create(params("/cb"));
+  EXPECT_EQ(service_->streams(), 1u);
+  EXPECT_EQ(status_of("POST", entity, "{bad"), 400);
+  EXPECT_EQ(status_of("POST", entity, R"({"command":"fly"})"), 400);
+  EXPECT_EQ(status_of("POST", entity, R"({"command":"listen","listen":{"type":"greeting"}})"), 204);
+  EXPECT_EQ(status_of("GET", entity), 405);
+}
+
+TEST_F(ContractService, DeletingAStreamStopsItsCallbacks) {
+  const std::string entity = create(params("/cb"));
+  streams_.wait_request(0);
+  streams_.send(0, "data: a\n\n");
+  ASSERT_EQ(receiver_.wait("/cb", 1).size(), 1u);
+
+  EXPECT_EQ(call(port(), "DELETE", entity).status, 204);
+  EXPECT_EQ(service_->streams(), 0u);
+  EXPECT_TRUE(streams_.wait_closed(0)) << "the client kept its connection";
+  EXPECT_EQ(call(port(), "POST", entity, R"({"command":"restart"})").status, 404);
+  EXPECT_EQ(call(port(), "DELETE", entity).status, 404);
+
+  // A new entity numbers its callbacks from 1 on its own path; the deleted
+  // one has sent nothing more.
+  create(params("/cb2"));
+  streams_.wait_request(1);
+  streams_.send(1, "data: b\n\n");
+  const auto got = receiver_.wait("/cb2", 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].path, "/cb2/1");
+  EXPECT_EQ(receiver_.under("/cb").size(), 1u);
+  EXPECT_EQ(streams_.connections(), 2u);
+}
+
+TEST_F(ContractService, DeleteRootStopsTheService) {
+  create(params("/cb"));
+  streams_.wait_request(0);
+  const http_message r = call(port(), "DELETE", "/");
+  EXPECT_EQ(r.status, 204);
+  EXPECT_FALSE(r.has_header("content-length"));
+  // Everything closes, so the service's io_context runs out of work.
+  EXPECT_EQ(service_done_.wait_for(wait_limit), std::future_status::ready);
+  EXPECT_TRUE(streams_.wait_closed(0));
+  net::io_context io;
+  tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect({net::ip::make_address("127.0.0.1"), port()}, ec);
+  EXPECT_EQ(ec, net::error::connection_refused);
+}
+
+}  // namespace
