@@ -185,6 +185,18 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     asio::post(strand_, [self = shared_from_this()] { self->shutdown(); });
   }
 
+  void restart() {
+    asio::post(strand_, [self = shared_from_this()] {
+      if (self->closed_.load()) return;
+      self->end_attempt();
+      self->reconnect_timer_.cancel();
+      self->sync_last_event_id();
+      self->parser_.reset();
+      self->reconnects_.fetch_add(1);
+      self->connect();
+    });
+  }
+
   client_state state() const noexcept { return state_.load(); }
   std::uint64_t reconnects() const noexcept { return reconnects_.load(); }
   std::string last_event_id() const {
@@ -684,6 +696,7 @@ client::client(asio::any_io_executor executor, client_options options, client_ha
 client::~client() { close(); }
 
 void client::close() { impl_->close(); }
+void client::restart() { impl_->restart(); }
 client_state client::state() const noexcept { return impl_->state(); }
 std::string client::last_event_id() const { return impl_->last_event_id(); }
 std::uint64_t client::reconnects() const noexcept { return impl_->reconnects(); }

@@ -626,14 +626,10 @@ service::state::reply service::state::command(entity& e, const http::request<htt
   if (!name || !name->is_string()) return {bad_request("the body is not a JSON object with a \"command\" string"), {}};
   const std::string_view cmd = name->get_string();
   if (cmd == "restart") {
-    // ssekit::client has no restart(): a new client takes over with the
-    // old one's last event id (README.md, "restart").
-    std::string id = e.sse->last_event_id();
-    e.sse->close();
-    e.options.last_event_id = std::move(id);
-    const std::shared_ptr<entity> self = entities_.at(e.id);
-    start_client(self);
-    log(e.name + ": restart, Last-Event-ID \"" + e.options.last_event_id + '"');
+    // Reconnects at once with Last-Event-ID, keeping the server's retry:
+    // value and a redirected URL; no error is reported.
+    e.sse->restart();
+    log(e.name + ": restart");
     return {make_response(http::status::no_content), {}};
   }
   if (cmd == "listen") {

@@ -326,6 +326,33 @@ TEST(Client, BacksOffWhenConnectionsKeepFailing) {
   EXPECT_GE(errors[3] - errors[2], 80ms);
 }
 
+TEST(Client, RestartReconnectsAtOnceWithTheLastEventIdAndNoError) {
+  std::promise<void> first_closed;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "retry: 100000\nid: " + std::to_string(c.number) + "\ndata: x\n\n");
+    const bool closed = c.wait_for_client_close(5s);
+    if (c.number == 1 && closed) first_closed.set_value();
+  });
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  std::vector<std::string> log;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) {
+    log.push_back("event " + std::string(ev.last_event_id));
+    if (ev.last_event_id == "1") c->restart();
+    else c->close();
+  };
+  h.on_error = [&](const ssekit::client_error& e) { log.push_back("error " + e.message); };
+  c.emplace(io.get_executor(), options_for(server.url()), h);
+  io.run_for(10s);
+  EXPECT_EQ(log, (std::vector<std::string>{"event 1", "event 2"}));
+  EXPECT_EQ(server.requests().at(1).header("last-event-id"), "1");
+  EXPECT_EQ(first_closed.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(c->reconnects(), 1u);
+}
+
 // --- responses that close for good
 
 TEST(Client, NoContentClosesForGood) {

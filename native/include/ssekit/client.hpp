@@ -139,6 +139,12 @@ class client {
   // operations finish in the background without calling anything.
   void close();
 
+  // Ends the current connection (or the wait before a reconnect) and
+  // connects again at once, with Last-Event-ID; no error is reported. Keeps
+  // the reconnection time, the backoff state and a redirected URL. From any
+  // thread; does nothing after close().
+  void restart();
+
   client_state state() const noexcept;
   // The last event id (as sent in Last-Event-ID on the next reconnect).
   std::string last_event_id() const;
