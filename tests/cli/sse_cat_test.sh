@@ -84,6 +84,11 @@ else
   check "a one-byte drip gives the same events" \
     diff <(timeout 20 "$cat_bin" --json --no-reconnect "$base/fault?raw=$(printf 'id: 9\r\ndata: a\r\n\r\n' | od -An -tx1 | tr -d ' \n')&chunk=1") \
          <(printf '%s\n' '{"type":"message","data":"a","lastEventId":"9"}')
+  # script(1) gives sse-cat a terminal on stderr; the status line goes there.
+  check "on a terminal, a status line shows state, events and reconnects" \
+    grep -q 'open\] events: 3  reconnects: 1' <(script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
+  check "without a terminal, no status line" \
+    test -z "$(timeout 20 "$cat_bin" --max-events 3 "$base/fault?events=2" 2>&1 >/dev/null | grep 'events:')"
   expect_exit "404 exits 4" 4 "http_status" timeout 20 "$cat_bin" "$base/fault?status=404"
   expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"
   expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"
