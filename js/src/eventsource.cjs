@@ -284,6 +284,8 @@ class EventSource extends EventTarget {
 
   constructor(url, init = undefined) {
     super();
+    // As WebIDL's required argument: new EventSource() must not resolve "undefined".
+    if (arguments.length === 0) throw new TypeError("ssekit: EventSource needs a URL: new EventSource(url, options)");
     const options = checkObject(init, 'the EventSource options');
     let parsed;
     try {

@@ -46,6 +46,11 @@ describe('EventSource: the browser surface', () => {
     assert.equal(source.readyState, EventSource.CLOSED);
   });
 
+  it('needs a URL argument, like the browser\'s (TypeError, not the URL "undefined")', () => {
+    assert.throws(() => new EventSource(), TypeError);
+    assert.equal(EventSource.length, 1);
+  });
+
   it('resolves the URL and refuses an invalid one with a SyntaxError', () => {
     assert.throws(() => new EventSource('http://[bad'), (e) => e.name === 'SyntaxError');
     assert.throws(() => new EventSource('not a url'), (e) => e.name === 'SyntaxError');
