@@ -66,6 +66,7 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
 namespace {
 
 constexpr std::size_t error_body_limit = 1024;
+constexpr std::size_t max_header_size = 64 * 1024;
 // setTimeout's limit in browsers; a longer retry: is clamped to it.
 constexpr std::uint64_t max_reconnection_ms = 24ull * 3600 * 1000;
 
@@ -286,9 +287,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     set_state(client_state::connecting);
     // A new connection object: the old one lives on in the handlers of
     // operations still completing on it (its socket is closed).
-    conn_ = std::make_shared<connection>(options_.read_buffer_size);
+    // The buffer may grow to 64 KiB for a response header (big cookies);
+    // body reads grow it only up to read_buffer_size (on_body).
+    conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, max_header_size));
     conn_->response.body_limit(boost::none);
-    conn_->response.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options_.read_buffer_size, 64 * 1024)));
+    conn_->response.header_limit(static_cast<std::uint32_t>(max_header_size));
     arm_deadline(attempt, options_.connect_timeout, client_error_reason::connect_timeout);
     resolver_.async_resolve(target.host, std::to_string(target.port),
                             [self = shared_from_this(), attempt](beast::error_code ec, tcp::resolver::results_type results) {

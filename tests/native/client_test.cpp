@@ -193,6 +193,14 @@ TEST(Client, ReadsChunkedContentLengthAndCloseDelimitedBodies) {
   }
 }
 
+TEST(Client, AcceptsAResponseHeaderLargerThanTheReadBuffer) {
+  const std::string cookie = "Set-Cookie: big=" + std::string(40000, 'c') + "\r\n";
+  script_server server([&](script_server::connection& c) { serve(c, stream_header("text/event-stream", cookie) + "data: ok\n\n"); });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:ok#"});
+}
+
 TEST(Client, AServerDrippingOneBytePerWrite) {
   const std::string events = "\xEF\xBB\xBFid: 7\r\nevent: e\r\ndata: caf\xC3\xA9\r\r\ndata: last\n\n";
   for (const bool chunked : {true, false}) {
