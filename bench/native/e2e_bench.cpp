@@ -313,6 +313,20 @@ volatile std::uint64_t g_sink = 0;
 
 // Seconds from creating the clients until the last one closed; negative
 // when the run failed (details logged).
+// Runs `io` until it runs out of work or `timeout` passes (true then).
+// Whoever finishes the work cancels `watchdog`, so that run() returns.
+bool run_with_watchdog(asio::io_context& io, asio::steady_timer& watchdog, std::chrono::seconds timeout) {
+  bool timed_out = false;
+  watchdog.expires_after(timeout);
+  watchdog.async_wait([&](boost::system::error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    io.stop();
+  });
+  io.run();
+  return timed_out;
+}
+
 double run_clients(const config& cfg, const std::string& url, std::size_t conns, const expected_stream& want,
                    const std::string& run, failure_log& log) {
   asio::io_context io(1);
@@ -320,7 +334,6 @@ double run_clients(const config& cfg, const std::string& url, std::size_t conns,
   std::size_t remaining = conns;
   clock_type::time_point end{};
   asio::steady_timer watchdog(io);
-  bool timed_out = false;
   std::vector<std::unique_ptr<ssekit::client>> clients;
   clients.reserve(conns);
 
@@ -361,13 +374,7 @@ double run_clients(const config& cfg, const std::string& url, std::size_t conns,
     };
     clients.push_back(std::make_unique<ssekit::client>(io.get_executor(), std::move(o), std::move(h)));
   }
-  watchdog.expires_after(cfg.timeout);
-  watchdog.async_wait([&](boost::system::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    io.stop();
-  });
-  io.run();
+  const bool timed_out = run_with_watchdog(io, watchdog, cfg.timeout);
 
   const std::size_t failures_before = log.total();
   if (timed_out) {
@@ -498,16 +505,9 @@ double run_raw(const config& cfg, const ssekit::bench::serve_process& server, co
                         std::to_string(server.port()) + "\r\nConnection: close\r\n\r\n";
   raw_run r(io, endpoint, std::move(request), conns, cfg.read_buffer);
   asio::steady_timer watchdog(io);
-  bool timed_out = false;
   const auto start = clock_type::now();
   r.start();
-  watchdog.expires_after(cfg.timeout);
-  watchdog.async_wait([&](boost::system::error_code ec) {
-    if (ec) return;
-    timed_out = true;
-    io.stop();
-  });
-  io.run();
+  const bool timed_out = run_with_watchdog(io, watchdog, cfg.timeout);
 
   const std::size_t failures_before = log.total();
   if (timed_out || r.remaining() != 0) {

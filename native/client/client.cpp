@@ -107,18 +107,12 @@ bool is_token_char(char c) {
 bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
 bool is_field_value(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // The MIME type's essence is text/event-stream; parameters are allowed.
 bool is_event_stream(std::string_view content_type) {
   content_type = content_type.substr(0, content_type.find(';'));
   while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) content_type.remove_prefix(1);
   while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) content_type.remove_suffix(1);
-  return iequals(content_type, "text/event-stream");
+  return beast::iequals(content_type, "text/event-stream");
 }
 
 header_list headers_of(const http::fields& fields) {
@@ -475,14 +469,14 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       method_ = "GET";
       body_.clear();
       std::erase_if(request_headers_, [](const auto& h) {
-        return iequals(h.first, "Content-Type") || iequals(h.first, "Content-Encoding") ||
-               iequals(h.first, "Content-Language") || iequals(h.first, "Content-Location");
+        return beast::iequals(h.first, "Content-Type") || beast::iequals(h.first, "Content-Encoding") ||
+               beast::iequals(h.first, "Content-Language") || beast::iequals(h.first, "Content-Location");
       });
     }
     // Credentials stay with the origin they were meant for.
     if (target->origin() != current_url_.origin()) {
       std::erase_if(request_headers_, [](const auto& h) {
-        return iequals(h.first, "Authorization") || iequals(h.first, "Cookie") || iequals(h.first, "Proxy-Authorization");
+        return beast::iequals(h.first, "Authorization") || beast::iequals(h.first, "Cookie") || beast::iequals(h.first, "Proxy-Authorization");
       });
     }
     end_attempt();
