@@ -46,16 +46,15 @@ bash fuzz/run.sh
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
 
-# Floors well under the measured ratios (llm 2.0, feed 2.4, big 2.0, crlf 2.8
-# at the lowest seen): they catch a real regression, not the machine's noise.
-# End to end: the client against sse-serve over loopback; it checks every
-# connection's event count. The floor is far under the ~1.5 GB/s measured.
-echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback"
-build/release/bench/ssekit-e2e-bench --min-mbps all=400
+# The benchmarks run as correctness checks (every event and byte count is
+# verified) and print their ratios; a busy machine must never fail CI, so
+# there are no wall-clock floors here. The deterministic regression gate is
+# instruction counts (bench/callgrind.sh), not seconds.
+echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback (counts checked, ratios printed)"
+build/release/bench/ssekit-e2e-bench
 
-echo "== JS benchmark: ssekit vs eventsource-parser, same chunks"
-(cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload \
-   --min-ratio llm=1.3,feed=1.7,big=1.2,crlf=1.7)
+echo "== JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
+(cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload)
 
 # ctest's and node's own summaries, added up.
 ctest_passed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" |
