@@ -26,6 +26,12 @@
 // SSEKIT_TYPE_CACHED (the type equals the one JS stored in slot tag >> 16;
 // start and length are 0); a type sent as text is stored in slot tag >> 16.
 // So JS reuses its strings for the common repeated ones.
+//
+// Big data (SSEKIT_TAKEN, data_taken_min bytes or more) is not copied into
+// a text: the bridge hands the core's view to JS at once (ssekit_take, an
+// import), JS decodes it during the call and the record's data start is the
+// string's index in that call's list. One copy less keeps a parser's peak
+// memory for a huge event near twice its size instead of three times.
 #include <emscripten/emscripten.h>
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
@@ -55,11 +61,21 @@ constexpr std::uint32_t SSEKIT_TYPE_MESSAGE = 1u << 8;
 constexpr std::uint32_t SSEKIT_ID_SAME = 1u << 9;
 constexpr std::uint32_t SSEKIT_TYPE_CACHED = 1u << 10;
 constexpr std::uint32_t SSEKIT_WIDE(int field) { return 1u << (12 + field); }
+constexpr std::uint32_t SSEKIT_TAKEN = 1u << 15;
 constexpr std::uint32_t SSEKIT_TYPE_SLOT(std::uint32_t slot) { return slot << 16; }
+constexpr std::size_t data_taken_min = 1 << 20;
 // Event types seen recently; real streams use a handful of them.
 constexpr std::uint32_t type_slots = 8;
 
 std::uint32_t address(const char* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
+
+}  // namespace
+
+// Provided by js/src/wasm.cjs: decodes [p, p + n) (valid UTF-8) now and
+// returns its index in the current call's list.
+extern "C" __attribute__((import_module("env"), import_name("ssekit_take"))) std::uint32_t ssekit_take(const char* p, std::uint32_t n);
+
+namespace {
 
 // Read by JS at fixed word offsets (see HEADER_* in js/src/index.cjs).
 struct header {
@@ -241,7 +257,13 @@ class bridge_parser final : public ssekit::handler {
     } else {
       flags |= put_type(at + 1, ev.type);
     }
-    flags |= put(at + 3, ev.data, 1);
+    if (ev.data.size() >= data_taken_min) {
+      records_[at + 3] = ssekit_take(ev.data.data(), static_cast<std::uint32_t>(ev.data.size()));
+      records_[at + 4] = 0;
+      flags |= SSEKIT_TAKEN;
+    } else {
+      flags |= put(at + 3, ev.data, 1);
+    }
     if (have_id_ && ev.last_event_id == last_id_) {
       flags |= SSEKIT_ID_SAME;
     } else {
