@@ -33,7 +33,7 @@ class SseLoadError extends Error {
 
 let compiled = null;  // WebAssembly.Module
 let compiling = null;  // Promise of it, from ready()
-let allowed = null;   // the CSP verdict, once known
+let allowed = null;   // true, or the CompileError that forbade WebAssembly
 const pool = [];
 let shared = null;     // fallback instance when the engine refuses another memory
 
@@ -50,15 +50,15 @@ function cspError(cause) {
 // Under a CSP without 'wasm-unsafe-eval' (or 'unsafe-eval') every compile
 // throws; a valid empty module fails for no other reason.
 function checkAllowed() {
-  if (allowed === true) return;
-  if (allowed !== null) throw allowed;
-  try {
-    new WebAssembly.Module(EMPTY_MODULE);  // eslint-disable-line no-new
-    allowed = true;
-  } catch (e) {
-    allowed = cspError(e);
-    throw allowed;
+  if (allowed === null) {
+    try {
+      new WebAssembly.Module(EMPTY_MODULE);  // eslint-disable-line no-new
+      allowed = true;
+    } catch (e) {
+      allowed = e;
+    }
   }
+  if (allowed !== true) throw cspError(allowed);
 }
 
 function binary() {
