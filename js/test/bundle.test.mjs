@@ -1,0 +1,31 @@
+// What a browser app's bundler takes from the package (esbuild, through
+// package.json's exports with its "browser" condition and "sideEffects":
+// false; scripts/bundle-sizes.mjs): importing the parser or the serializer
+// alone leaves the EventSource out, and the EventSource alone stays within
+// its budget of 25 kB gzip.
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+
+import { measure } from '../scripts/bundle-sizes.mjs';
+
+let sizes;
+
+describe('bundles', () => {
+  before(async () => {
+    sizes = await measure();
+  });
+
+  it('the parser alone: no EventSource, no serializer', () => {
+    assert.deepEqual(sizes['parser only'].modules, ['index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+  });
+
+  it('the serializer alone: no EventSource, no parser', () => {
+    assert.deepEqual(sizes['serializer only'].modules, ['index.mjs', 'serializer.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+  });
+
+  it('the EventSource alone: no serializer, at most 25 kB gzip', () => {
+    assert.deepEqual(sizes['EventSource only'].modules, ['eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+    assert.ok(sizes['EventSource only'].gzip <= 25_000, `${sizes['EventSource only'].gzip} bytes gzip`);
+    assert.ok(sizes['parser only'].gzip < sizes['EventSource only'].gzip);
+  });
+});
