@@ -25,11 +25,10 @@ require("fs").writeFileSync(out, "\x27use strict\x27;\n// The ssekit core as Web
 ' "$build/ssekit.wasm" "$root/js/dist/ssekit-wasm.cjs" "$names"
 echo "build-wasm.sh: $(wc -c < "$build/ssekit.wasm") bytes of WebAssembly -> js/dist/ssekit-wasm.cjs ($(wc -c < "$root/js/dist/ssekit-wasm.cjs") bytes)"
 
-# The browser bundles. Bundlers that take src/ themselves get the same
-# result through package.json's "browser" field (the glue's Node-only
-# require("fs"/"path") become empty modules). `process` is undefined in the
-# bundles, so the glue never takes its Node path: they load the same in a
-# page, a worker, or any runtime without require().
+# The browser bundles, for pages without a bundler (a bundler takes src/
+# through package.json's "browser" condition). The loader has no Node-only
+# path, so they load the same in a page, a worker, or any runtime with
+# WebAssembly and atob().
 esbuild="$root/js/node_modules/.bin/esbuild"
 [ -x "$esbuild" ] || { echo "build-wasm.sh: $esbuild not found (run npm ci in js/)" >&2; exit 1; }
 version=$(node -p 'require(process.argv[1]).version' "$root/js/package.json")
