@@ -30,6 +30,9 @@ const ssekit = require('../src/index.cjs');
 const { EventSource: TheirEventSource } = require('eventsource');
 const { EventSource: UndiciEventSource } = require('undici');
 
+// undici prints an ExperimentalWarning for its EventSource; the table is the output.
+process.removeAllListeners('warning');
+
 const MiB = 2 ** 20;
 
 function fail(message) {
