@@ -15,38 +15,43 @@
 const wasm = require('./wasm.cjs');
 const { decoder, decodeAt, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
 
-// Record layout: see the comment at the top of wasm/bridge.cpp.
-const RECORD_EVENT = 1;
-const RECORD_COMMENT = 2;
-const RECORD_RETRY = 3;
-const TYPE_MESSAGE = 1 << 8;
-const ID_SAME = 1 << 9;
-const TYPE_CACHED = 1 << 10;
-const WIDE_TYPE = 1 << 12;  // also a comment's text
-const WIDE_DATA = 1 << 13;
-const WIDE_ID = 1 << 14;
-const TAKEN = 1 << 15;  // the data is core.taken[start]
-const TYPE_SLOT_SHIFT = 16;
-// Word offsets in a parser's header (struct header in bridge.cpp).
-const HEADER_STATUS = 0;  // eslint-disable-line no-unused-vars
-const HEADER_RECORDS = 1;
-const HEADER_WORDS = 2;
-const HEADER_ERROR_LOW = 3;
-const HEADER_ERROR_HIGH = 4;
-const HEADER_STRING_PTR = 5;
-const HEADER_STRING_LEN = 6;
-const HEADER_ASCII_PTR = 7;
-const HEADER_ASCII_LEN = 8;
-const HEADER_WIDE_PTR = 9;
-const HEADER_WIDE_LEN = 10;
-const HEADER_CUTS_PTR = 11;
-const HEADER_CUTS_COUNT = 12;
+// The record layout and header offsets (wasm/bridge_encoder.hpp), generated
+// from wasm/bridge_abi.hpp at build time.
+const {
+  RECORD_EVENT,
+  RECORD_COMMENT,
+  RECORD_RETRY,
+  RECORD_KIND_MASK,
+  EVENT_WORDS,
+  COMMENT_WORDS,
+  RETRY_WORDS,
+  TYPE_MESSAGE,
+  ID_SAME,
+  TYPE_CACHED,
+  WIDE_TYPE,  // also a comment's text
+  WIDE_DATA,
+  WIDE_ID,
+  TAKEN,  // the data is core.taken[start]
+  TYPE_SLOT_SHIFT,
+  HEADER_RECORDS,
+  HEADER_WORDS,
+  HEADER_ERROR_LOW,
+  HEADER_ERROR_HIGH,
+  HEADER_STRING_PTR,
+  HEADER_STRING_LEN,
+  HEADER_ASCII_PTR,
+  HEADER_ASCII_LEN,
+  HEADER_WIDE_PTR,
+  HEADER_WIDE_LEN,
+  HEADER_CUTS_PTR,
+  HEADER_CUTS_COUNT,
+} = wasm.abi();
 
 const TWO_32 = 2 ** 32;
 const MAX_U32 = TWO_32 - 1;
 
 // The non-ASCII text, decoded in the pieces the bridge cut it into (see
-// cut_finder in bridge.cpp).
+// cut_finder in bridge_encoder.hpp).
 function decodeWide(heap, u32, h) {
   const ptr = u32[h + HEADER_WIDE_PTR];
   const len = u32[h + HEADER_WIDE_LEN];
@@ -287,7 +292,7 @@ class Parser {
     const u32 = core.words();
     const h = this.#header;
     if (status !== 0) {
-      const { name, message } = errorInfo(core, status);
+      const { name, message } = errorInfo(status);
       const offset = u32[h + HEADER_ERROR_LOW] + u32[h + HEADER_ERROR_HIGH] * TWO_32;
       this.#error = new SseParseError(name, offset, message);
     }
@@ -297,7 +302,7 @@ class Parser {
       if (this.#error !== null) throw this.#error;
       return;
     }
-    // Every string is a slice of one of the two texts (see bridge.cpp). V8
+    // Every string is a slice of one of the two texts (see bridge_encoder.hpp). V8
     // makes a slice of 13+ chars a view, so a kept string keeps its call's
     // text alive, as slices of a decoded chunk do in JS parsers.
     const ascii = decodeAt(heap, u32[h + HEADER_ASCII_PTR], u32[h + HEADER_ASCII_LEN]);
@@ -310,7 +315,7 @@ class Parser {
     const onRetry = this.#onRetry;
     for (let i = u32[h + HEADER_RECORDS] >>> 2, end = i + words; i < end; ) {
       const tag = u32[i];
-      switch (tag & 0xff) {
+      switch (tag & RECORD_KIND_MASK) {
         case RECORD_EVENT: {
           // Types and ids are decoded even without onEvent: later records refer to them.
           let type = 'message';
@@ -326,16 +331,16 @@ class Parser {
               tag & TAKEN ? core.taken[u32[i + 3]] : (tag & WIDE_DATA ? wide : ascii).substring(u32[i + 3], u32[i + 3] + u32[i + 4]);
             out.push(RECORD_EVENT, { type, data, lastEventId: this.#eventId });
           }
-          i += 7;
+          i += EVENT_WORDS;
           break;
         }
         case RECORD_COMMENT:
           if (onComment !== null) out.push(RECORD_COMMENT, (tag & WIDE_TYPE ? wide : ascii).substring(u32[i + 1], u32[i + 1] + u32[i + 2]));
-          i += 3;
+          i += COMMENT_WORDS;
           break;
         case RECORD_RETRY:
           if (onRetry !== null) out.push(RECORD_RETRY, u32[i + 1] + u32[i + 2] * TWO_32);
-          i += 3;
+          i += RETRY_WORDS;
           break;
         default:
           throw new Error(`ssekit: internal error, unknown record ${tag}`);

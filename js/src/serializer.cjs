@@ -39,7 +39,7 @@ function u64Parts(value, what) {
 
 function output(c, status) {
   if (status !== 0) {
-    const { name, message } = errorInfo(c, status);
+    const { name, message } = errorInfo(status);
     throw new SseSerializeError(name, message);
   }
   const header = c.exports.ssekit_output_header() >>> 2;

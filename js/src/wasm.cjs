@@ -130,7 +130,7 @@ class Core {
           this.u8 = null;
           this.u32 = null;
         },
-        // Big data, decoded during the call (SSEKIT_TAKEN in bridge.cpp).
+        // Big data, decoded during the call (TAKEN in wasm/bridge_encoder.hpp).
         ssekit_take: (ptr, len) => {
           this.taken.push(decodeAt(this.heap(), ptr, len));
           return this.taken.length - 1;
@@ -205,21 +205,19 @@ function decodeAt(heap, ptr, len) {
   return len === 0 ? '' : decoder.decode(heap.subarray(ptr, ptr + len));
 }
 
-// Error names and messages come from the core (one table, in C++).
-const errorNames = new Map();
-
-function errorInfo(core, code) {
-  let info = errorNames.get(code);
-  if (info === undefined) {
-    const x = core.exports;
-    const heap = core.heap();
-    info = {
-      name: decodeAt(heap, x.ssekit_error_name_ptr(code), x.ssekit_error_name_len(code)),
-      message: decodeAt(heap, x.ssekit_error_message_ptr(code), x.ssekit_error_message_len(code)),
-    };
-    errorNames.set(code, info);
+// The bridge's constants and the core's error table, generated from
+// wasm/bridge_abi.hpp and core/src/error.cpp by the build.
+function abi() {
+  try {
+    return require('../dist/bridge-abi.cjs');
+  } catch (e) {
+    throw new SseLoadError('missing_build', 'ssekit: dist/bridge-abi.cjs is missing; build it with `npm run build` in js/', e);
   }
-  return info;
+}
+
+function errorInfo(code) {
+  const [name, message] = abi().ERRORS[code] ?? ['unknown', `unknown ssekit error ${code}`];
+  return { name, message };
 }
 
 // Copies `bytes` (a string is UTF-8 encoded) into the instance's input
@@ -243,5 +241,5 @@ function requireString(value, what) {
 }
 
 module.exports = { ready, isCompiled, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
-  encoder, decoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
+  abi, encoder, decoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
 };
