@@ -1,6 +1,6 @@
 // Reads what the WebAssembly bridge's encoder (wasm/bridge_encoder.hpp)
-// produced the way js/src/parser.cjs does: texts decoded to UTF-16, strings
-// sliced out by UTF-16 offsets, types from their slots, ids carried over,
+// produced the way js/src/parser.cjs does: strings sliced out of the texts
+// by UTF-16 offsets, types from their slots, ids carried over,
 // big data from the take list. Natively, so tests/bridge_encoder_test.cpp
 // and fuzz/fuzz_bridge.cpp can compare the result with the core's own
 // parser on the same chunks. It also checks the layout rules JS relies on
@@ -21,54 +21,20 @@
 
 namespace ssekit::test {
 
-// Valid UTF-8 (the bridge's texts always are) to UTF-16, as TextDecoder.
-inline std::u16string utf16_of(std::string_view s) {
-  std::u16string out;
+// The byte offset of every UTF-16 unit of valid UTF-8 (the bridge's texts
+// always are), plus the end; npos for the second unit of a surrogate pair,
+// where no slice may start or end. So UTF-16 slices are taken in bytes.
+inline std::vector<std::size_t> utf16_offsets(std::string_view s) {
+  std::vector<std::size_t> at;
   for (std::size_t i = 0; i < s.size();) {
     const auto b = static_cast<unsigned char>(s[i]);
     const std::size_t n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
-    std::uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1Fu) : n == 3 ? (b & 0x0Fu) : (b & 0x07u);
-    for (std::size_t k = 1; k < n && i + k < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      out += static_cast<char16_t>(0xD800 + (cp >> 10));
-      out += static_cast<char16_t>(0xDC00 + (cp & 0x3FF));
-    } else {
-      out += static_cast<char16_t>(cp);
-    }
+    at.push_back(i);
+    if (n == 4) at.push_back(std::string_view::npos);
     i += n;
   }
-  return out;
-}
-
-// UTF-16 back to UTF-8; false on a lone surrogate (a slice that split a pair).
-inline bool utf8_of(std::u16string_view s, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    std::uint32_t cp = s[i];
-    if (cp >= 0xD800 && cp < 0xDC00) {
-      if (i + 1 >= s.size() || s[i + 1] < 0xDC00 || s[i + 1] >= 0xE000) return false;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (s[++i] - 0xDC00u);
-    } else if (cp >= 0xDC00 && cp < 0xE000) {
-      return false;
-    }
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-  return true;
+  at.push_back(s.size());
+  return at;
 }
 
 class bridge_decoder {
@@ -88,15 +54,21 @@ class bridge_decoder {
       if ((static_cast<unsigned char>(wide_text[cut]) & 0xC0u) == 0x80u) return "a cut inside a character";
       previous = cut;
     }
-    const std::u16string wide = utf16_of(wide_text);
+    const std::vector<std::size_t> wide_at = utf16_offsets(wide_text);
+    const std::size_t wide_units = wide_at.size() - 1;
     const std::vector<std::uint32_t>& w = p.records();
     std::string problem;
     // [start, start + length) of the ASCII text or the other one, as UTF-8.
     const auto slice = [&](std::uint32_t tag, std::uint32_t wide_flag_bit, std::uint32_t start, std::uint32_t length) {
       std::string s;
       if (tag & wide_flag_bit) {
-        if (start > wide.size() || length > wide.size() - start) problem = "a string out of the other text's range";
-        else if (!utf8_of(std::u16string_view(wide).substr(start, length), s)) problem = "a string that splits a surrogate pair";
+        if (start > wide_units || length > wide_units - start) {
+          problem = "a string out of the other text's range";
+        } else if (wide_at[start] == std::string_view::npos || wide_at[start + length] == std::string_view::npos) {
+          problem = "a string that splits a surrogate pair";
+        } else {
+          s = std::string(wide_text.substr(wide_at[start], wide_at[start + length] - wide_at[start]));
+        }
       } else if (start > ascii.size() || length > ascii.size() - start) {
         problem = "a string out of the ASCII text's range";
       } else {
