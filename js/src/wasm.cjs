@@ -35,7 +35,10 @@ let compiled = null;  // WebAssembly.Module
 let compiling = null;  // Promise of it, from ready()
 let allowed = null;   // true, or the CompileError that forbade WebAssembly
 const pool = [];
-let shared = null;     // fallback instance when the engine refuses another memory
+// The instance made last, and the one parsers share once the engine refuses
+// another memory (weak: live parsers keep them alive, nothing else does).
+let lastMade = null;
+let shared = null;
 
 function cspError(cause) {
   return new SseLoadError(
@@ -169,18 +172,23 @@ class Core {
 
 // An instance for one parser: from the pool, or new. When the engine has
 // no room for another memory (V8 reserves address space per memory: about
-// 13,000 per process), parsers share one instance instead.
+// 13,000 per process), parsers share a live instance instead.
 function acquire() {
   const module = compileSync();
   const pooled = pool.pop();
   if (pooled !== undefined) return pooled;
   try {
-    return new Core(module);
+    const core = new Core(module);
+    lastMade = new WeakRef(core);
+    return core;
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    if (shared === null || shared.broken) shared = new Core(module);
-    shared.shared = true;
-    return shared;
+    let core = shared?.deref();
+    if (core === undefined || core.broken) core = lastMade?.deref();
+    if (core === undefined || core.broken) throw new SseLoadError('out_of_memory', 'ssekit: no memory for another WebAssembly instance', e);
+    core.shared = true;
+    shared = new WeakRef(core);
+    return core;
   }
 }
 

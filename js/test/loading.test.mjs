@@ -102,4 +102,29 @@ describe('loading the WebAssembly', () => {
       assert.match(e.message, /script-src/);
     }
   });
+
+  it('when the engine refuses another WebAssembly memory, parsers share one instance and still parse apart', async () => {
+    // V8 throws a RangeError once its address space for memories is used up
+    // (about 13,000 in a process); simulated after the first instance.
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let made = 0;
+      WebAssembly.Instance = function (module, imports) {
+        if (++made > 1) throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance');
+        return new Instance(module, imports);
+      };
+      const seen = [];
+      const parsers = ['a', 'b', 'c'].map((name) => ssekit.createParser({ onEvent: (e) => seen.push(name + ':' + e.data + ':' + e.lastEventId) }));
+      parsers[0].feed('id: 1\\ndata: one');
+      parsers[1].feed('data: two\\n\\n');
+      parsers[0].feed('\\n\\n');
+      parsers[1].close();
+      parsers[2].feed('data: three\\n\\n');
+      const shared = parsers[0].memoryBytes === parsers[2].memoryBytes && parsers[0].memoryBytes > 0;
+      parsers[0].close();
+      parsers[2].feed('data: four\\n\\n');
+      parsers[2].close();
+      return { seen, shared, instances: made };`);
+    assert.deepEqual(out, { seen: ['b:two:', 'a:one:1', 'c:three:', 'c:four:'], shared: true, instances: 3 });
+  });
 });
