@@ -4,6 +4,7 @@
 // alone leaves the EventSource out, and the EventSource alone stays within
 // its budget of 25 kB gzip.
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { before, describe, it } from 'node:test';
 
 import { measure } from '../scripts/bundle-sizes.mjs';
@@ -27,5 +28,17 @@ describe('bundles', () => {
     assert.deepEqual(sizes['EventSource only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
     assert.ok(sizes['EventSource only'].gzip <= 25_000, `${sizes['EventSource only'].gzip} bytes gzip`);
     assert.ok(sizes['parser only'].gzip < sizes['EventSource only'].gzip);
+  });
+
+  it("browsers get the browser build: the 'browser' condition, and CDNs' default file", () => {
+    const pkg = createRequire(import.meta.url)('../package.json');
+    assert.equal(pkg.sideEffects, false);
+    assert.equal(Object.keys(pkg.exports['.'])[0], 'browser', "'browser' must come before 'import' and 'require'");
+    assert.equal(pkg.exports['.'].browser.default, './src/index.mjs');
+    // <script src="https://unpkg.com/ssekit"> (or jsDelivr) loads the classic-script bundle.
+    for (const field of ['unpkg', 'jsdelivr']) {
+      assert.equal(pkg[field], './dist/ssekit.browser.js', field);
+    }
+    assert.ok(pkg.files.includes('dist/ssekit.browser.js'));
   });
 });
