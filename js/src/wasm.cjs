@@ -1,6 +1,6 @@
 'use strict';
 // Loads the core's WebAssembly (wasm/bridge.cpp, built with
-// -sSTANDALONE_WASM: no Emscripten glue, two imports, provided below).
+// -sSTANDALONE_WASM: no Emscripten glue, three imports, provided below).
 //
 // - The module is compiled once per program: asynchronously by ready()
 //   (browsers: no long task on the main thread), or synchronously on first
