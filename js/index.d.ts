@@ -41,8 +41,10 @@ export interface Parser {
   readFrom(source: ChunkSource): Promise<void>;
   /** Prepares for a new stream (a reconnect): clears all stream state and the error, keeps the options and lastEventId. */
   reset(): void;
-  /** Frees the parser's WebAssembly memory. Any later use except close() throws. */
+  /** Gives the parser's WebAssembly memory back (each parser has its own instance). Any later use except close() throws. */
   close(): void;
+  /** Bytes of WebAssembly memory the parser holds: 0 before its instance exists and after close(). */
+  readonly memoryBytes: number;
   /**
    * The last event id: the value of the last `id:` field that was followed by a dispatch.
    * Setting it (e.g. to the id a client resumes from) gives later events that id until the stream sends `id:`.
@@ -57,7 +59,23 @@ export type Chunk = Uint8Array | ArrayBufferView | ArrayBuffer | string;
 /** Anything readFrom() reads: a fetch Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or one chunk. */
 export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk> | Iterable<Chunk> | Chunk;
 
+/**
+ * A parser. In Node and workers it is ready at once. On a browser's main thread call
+ * `await ready()` first: otherwise the first feed() compiles the WebAssembly synchronously.
+ * Throws SseLoadError when the page's CSP forbids WebAssembly.
+ */
 export function createParser(options?: ParserOptions): Parser;
+
+/** Compiles the WebAssembly asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
+export function ready(): Promise<void>;
+
+export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'compile_failed' | 'out_of_memory';
+
+/** The WebAssembly could not be loaded; 'csp_blocked': the page's Content-Security-Policy lacks 'wasm-unsafe-eval'. */
+export class SseLoadError extends Error {
+  readonly name: 'SseLoadError';
+  readonly code: SseLoadErrorCode;
+}
 
 export type SseParseErrorCode = 'line_too_long' | 'event_too_large' | 'feed_after_finish';
 export type SseSerializeErrorCode = 'invalid_event_type' | 'invalid_event_id' | 'invalid_comment';

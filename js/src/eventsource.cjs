@@ -19,8 +19,9 @@ const MAX_TIMER_DELAY = 2 ** 31 - 1;
 const ERROR_BODY_LIMIT = 1024;
 const DEFAULT_BACKOFF = Object.freeze({ factor: 2, maxDelay: 30_000, jitter: 0.5 });
 
-// Loaded when first needed: index.cjs requires this file.
-const core = () => require('./index.cjs');
+// The parser (createParser, SseParseError, ready); parser.cjs does not
+// require this file, so a bundle of the EventSource has no serializer.
+const core = () => require('./parser.cjs');
 
 class SseError extends Error {
   constructor(reason, message, details = {}) {
@@ -426,6 +427,8 @@ class EventSource extends EventTarget {
     const reader = response.body.getReader();
     let ending;
     try {
+      // The WebAssembly is compiled asynchronously (browsers); no-op once done.
+      await core().ready();
       for (;;) {
         const { done, value } = await reader.read();
         if (!current()) break;
@@ -558,6 +561,8 @@ async function* streamEvents(plan, signal, idleTimeout, lastEventId, limits) {
       throw failure(e);
     }
     const origin = originOf(response.url || target);
+    // The WebAssembly is compiled asynchronously (browsers); no-op once done.
+    await core().ready();
     parser = core().createParser({
       ...limits,
       onEvent: (event) => queue.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, origin }),

@@ -1,16 +1,9 @@
-// The ESM entry re-exports the CommonJS one, so `import` and `require` in one
-// program share one WebAssembly instance and one SseParseError class.
-import ssekit from './index.cjs';
-
-export const {
-  EventSource,
-  stream,
-  SseError,
-  createParser,
-  serializeEvent,
-  serializeComment,
-  serializeRetry,
-  serializeHeartbeat,
-  SseParseError,
-  SseSerializeError,
-} = ssekit;
+// The ESM entry takes the same CommonJS modules as index.cjs, so `import`
+// and `require` in one program share one WebAssembly module and one class
+// of each error. Named re-exports, one module each: with "sideEffects":
+// false a bundler drops the modules a program does not import (the
+// EventSource when only the parser is used).
+export { EventSource, stream, SseError } from './eventsource.cjs';
+export { createParser, SseParseError } from './parser.cjs';
+export { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError } from './serializer.cjs';
+export { ready, SseLoadError } from './wasm.cjs';

@@ -8,9 +8,11 @@ it('require("ssekit") gives the whole API', () => {
   assert.deepEqual(Object.keys(ssekit).sort(), [
     'EventSource',
     'SseError',
+    'SseLoadError',
     'SseParseError',
     'SseSerializeError',
     'createParser',
+    'ready',
     'serializeComment',
     'serializeEvent',
     'serializeHeartbeat',

@@ -144,14 +144,14 @@ describe('npm pack', () => {
     const code = result.outputFiles[0].text;
     assert.doesNotMatch(code, /require\("(fs|path)"\)/);
     // A context with web APIs only: no process, require or module.
-    const context = vm.createContext({ TextEncoder, TextDecoder, EventTarget, Event, URL, Headers, AbortController, DOMException, setTimeout, clearTimeout });
+    const context = vm.createContext({ TextEncoder, TextDecoder, EventTarget, Event, URL, Headers, AbortController, DOMException, setTimeout, clearTimeout, atob });
     vm.runInContext(code, context, { timeout: 10_000 });
     assert.deepEqual(JSON.parse(JSON.stringify(context.result)), { seen: ['bundled'], eventSource: 'function' });
   });
 
   it('the prebuilt browser bundles load where there is no Node', () => {
     const dir = path.join(project, 'node_modules/ssekit/dist');
-    const context = vm.createContext({ TextEncoder, TextDecoder, EventTarget, Event, URL, Headers });
+    const context = vm.createContext({ TextEncoder, TextDecoder, EventTarget, Event, URL, Headers, atob });
     vm.runInContext(fs.readFileSync(path.join(dir, 'ssekit.browser.js'), 'utf8'), context);
     vm.runInContext("globalThis.out = ssekit.serializeEvent({ data: 'x', id: '9' })", context);
     assert.equal(context.out, 'id: 9\ndata: x\n\n');

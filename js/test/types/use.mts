@@ -1,5 +1,5 @@
 // Compiled by test/types.test.mjs only (tsc --noEmit): the ESM declarations.
-import { createParser, EventSource, stream, SseError, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError } from 'ssekit';
+import { createParser, EventSource, stream, SseError, serializeComment, serializeEvent, serializeHeartbeat, serializeRetry, SseParseError, SseSerializeError, SseLoadError, ready } from 'ssekit';
 import type { OutgoingEvent, Parser, ParserOptions, SseEvent } from 'ssekit';
 
 const seen: SseEvent[] = [];
@@ -79,3 +79,20 @@ async function tokens(signal: AbortSignal): Promise<string> {
   return text;
 }
 void [state, open, tokens];
+
+async function loaded(): Promise<number> {
+  await ready();
+  const p = createParser();
+  const held: number = p.memoryBytes;
+  p.close();
+  try {
+    createParser();
+  } catch (e) {
+    if (e instanceof SseLoadError) {
+      const code: 'csp_blocked' | 'missing_build' | 'compile_failed' | 'out_of_memory' = e.code;
+      void code;
+    }
+  }
+  return held;
+}
+void loaded;

@@ -1,0 +1,68 @@
+// Bundle sizes of the package as a browser app's bundler sees it: esbuild,
+// platform browser, minified, the package reached by name (node_modules/
+// ssekit -> js/), so package.json's exports, "browser" condition and
+// "sideEffects" all apply. Prints raw and gzip bytes per import; with
+// --json prints them as JSON (test/bundle.test.mjs uses that).
+//   node scripts/bundle-sizes.mjs
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+
+import * as esbuild from 'esbuild';
+
+const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const imports = {
+  'EventSource only': "import { EventSource } from 'ssekit'; globalThis.out = EventSource;",
+  'stream() only': "import { stream } from 'ssekit'; globalThis.out = stream;",
+  'parser only': "import { createParser } from 'ssekit'; globalThis.out = createParser;",
+  'serializer only': "import { serializeEvent } from 'ssekit'; globalThis.out = serializeEvent;",
+  everything: "import * as ssekit from 'ssekit'; globalThis.out = ssekit;",
+};
+
+export async function measure() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssekit-bundle-'));
+  try {
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(pkgDir, path.join(dir, 'node_modules', 'ssekit'), 'dir');
+    const sizes = {};
+    for (const [name, code] of Object.entries(imports)) {
+      const result = await esbuild.build({
+        stdin: { contents: code, resolveDir: dir, loader: 'js' },
+        absWorkingDir: dir,
+        bundle: true,
+        minify: true,
+        platform: 'browser',
+        format: 'esm',
+        target: 'es2022',
+        write: false,
+        logLevel: 'silent',
+        metafile: true,
+      });
+      const text = result.outputFiles[0].contents;
+      // The modules that put code into the bundle.
+      const [output] = Object.values(result.metafile.outputs);
+      const modules = Object.entries(output.inputs)
+        .filter(([f, info]) => f !== '<stdin>' && info.bytesInOutput > 0)
+        .map(([f]) => path.basename(f))
+        .sort();
+      sizes[name] = { raw: text.length, gzip: zlib.gzipSync(text, { level: 9 }).length, modules };
+    }
+    return sizes;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const sizes = await measure();
+  if (process.argv.includes('--json')) {
+    console.log(JSON.stringify(sizes));
+  } else {
+    const kb = (n) => `${(n / 1000).toFixed(1)} kB`.padStart(9);
+    console.log(`${'import'.padEnd(18)} ${'raw'.padStart(9)} ${'gzip'.padStart(9)}  modules`);
+    for (const [name, s] of Object.entries(sizes)) console.log(`${name.padEnd(18)} ${kb(s.raw)} ${kb(s.gzip)}  ${s.modules.join(' ')}`);
+  }
+}

@@ -1,0 +1,370 @@
+'use strict';
+// createParser(): the C++ core's parser, compiled to WebAssembly
+// (wasm/bridge.cpp is the other side of every call here; wasm.cjs loads it).
+//
+// Rules that keep this correct:
+// - One WASM call per chunk. Everything it produced (events, comments,
+//   retries, the error) is decoded into JS values right after the call,
+//   before any user callback runs, so callbacks may use other parsers freely.
+// - No view into WASM memory outlives a call: memory can grow (detaching old
+//   views), and the record buffer and input region are reused.
+// - Each parser has its own instance (wasm.cjs), taken when first needed:
+//   at once where compiling is cheap, else (a browser's main thread before
+//   ready()) at the first call that needs the core.
+
+const wasm = require('./wasm.cjs');
+const { decoder, decodeAt, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
+
+// The record layout and header offsets (wasm/bridge_encoder.hpp), generated
+// from wasm/bridge_abi.hpp at build time.
+const {
+  RECORD_EVENT,
+  RECORD_COMMENT,
+  RECORD_RETRY,
+  RECORD_KIND_MASK,
+  EVENT_WORDS,
+  COMMENT_WORDS,
+  RETRY_WORDS,
+  TYPE_MESSAGE,
+  ID_SAME,
+  TYPE_CACHED,
+  WIDE_TYPE,  // also a comment's text
+  WIDE_DATA,
+  WIDE_ID,
+  TAKEN,  // the data is core.taken[start]
+  TYPE_SLOT_SHIFT,
+  HEADER_RECORDS,
+  HEADER_WORDS,
+  HEADER_ERROR_LOW,
+  HEADER_ERROR_HIGH,
+  HEADER_STRING_PTR,
+  HEADER_STRING_LEN,
+  HEADER_ASCII_PTR,
+  HEADER_ASCII_LEN,
+  HEADER_WIDE_PTR,
+  HEADER_WIDE_LEN,
+  HEADER_CUTS_PTR,
+  HEADER_CUTS_COUNT,
+} = wasm.abi();
+
+const TWO_32 = 2 ** 32;
+const MAX_U32 = TWO_32 - 1;
+
+// The non-ASCII text, decoded in the pieces the bridge cut it into (see
+// cut_finder in bridge_encoder.hpp).
+function decodeWide(heap, u32, h) {
+  const ptr = u32[h + HEADER_WIDE_PTR];
+  const len = u32[h + HEADER_WIDE_LEN];
+  const count = u32[h + HEADER_CUTS_COUNT];
+  if (count === 0) return decodeAt(heap, ptr, len);
+  let text = '';
+  let at = ptr;
+  for (let c = u32[h + HEADER_CUTS_PTR] >>> 2, end = c + count; c < end; ++c) {
+    const cut = ptr + u32[c];
+    text += decoder.decode(heap.subarray(at, cut));
+    at = cut;
+  }
+  return text + decoder.decode(heap.subarray(at, ptr + len));
+}
+
+function asBytes(chunk) {
+  if (typeof chunk === 'string' || chunk instanceof Uint8Array) return chunk;
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  throw new TypeError('ssekit: feed() takes a Uint8Array (or another ArrayBufferView, an ArrayBuffer) or a string');
+}
+
+// undefined: the core's default, read when the instance exists.
+function limitOption(options, name) {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (value === Infinity) return MAX_U32;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(`ssekit: ${name} must be a non-negative integer or Infinity, got ${String(value)}`);
+  }
+  // 32-bit WebAssembly: nothing larger fits in memory anyway.
+  return Math.min(value, MAX_U32);
+}
+
+function callbackOption(options, name) {
+  const value = options[name];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'function') throw new TypeError(`ssekit: ${name} must be a function`);
+  return value;
+}
+
+class SseParseError extends Error {
+  constructor(code, offset, message) {
+    super(`${message} (${code} at byte ${offset})`);
+    this.name = 'SseParseError';
+    // The core's error_name(): 'line_too_long', 'event_too_large', 'feed_after_finish'.
+    this.code = code;
+    // Bytes from the start of the stream (a BOM included) to the start of the offending line.
+    this.offset = offset;
+  }
+}
+
+// Only for parsers on the shared fallback instance (wasm.cjs acquire()):
+// an own instance goes with its parser. Only a safety net: when it runs is
+// up to the garbage collector.
+const registry = new FinalizationRegistry(({ core, handle }) => core.exports.ssekit_parser_free(handle));
+
+class Parser {
+  #core = null;  // wasm.cjs Core, once attached
+  #handle = 0;
+  #header = 0;  // index of the header in the instance's HEAPU32
+  #closed = false;
+  #maxLineLength;
+  #maxEventSize;
+  #pendingId = null;  // lastEventId set before the core was attached
+  #onEvent;
+  #onComment;
+  #onRetry;
+  #error = null;  // sticky SseParseError, until reset()
+  #busy = false;  // inside feed()/finish(), callbacks included
+  #eventId = '';  // lastEventId of the last event record (ID_SAME)
+  #types = [];  // event types by slot (TYPE_CACHED)
+
+  constructor(options) {
+    // Throws SseLoadError at once under a CSP that forbids WebAssembly.
+    wasm.checkAllowed();
+    this.#maxLineLength = limitOption(options, 'maxLineLength');
+    this.#maxEventSize = limitOption(options, 'maxEventSize');
+    this.#onEvent = callbackOption(options, 'onEvent');
+    this.#onComment = callbackOption(options, 'onComment');
+    this.#onRetry = callbackOption(options, 'onRetry');
+    if (!wasm.onMainThread || wasm.isCompiled()) {
+      this.#attach();
+    } else {
+      // Compiles off the main thread's long tasks; a feed() before it is
+      // done compiles synchronously (await ready() to avoid that).
+      ready().catch(() => {});
+    }
+  }
+
+  #attach() {
+    if (this.#core !== null) {
+      if (this.#core.broken) throw new SseLoadError('out_of_memory', 'ssekit: this parser ran out of WebAssembly memory');
+      return this.#core;
+    }
+    const core = wasm.acquire();
+    const x = core.exports;
+    const maxLineLength = this.#maxLineLength ?? x.ssekit_default_max_line_length();
+    const maxEventSize = this.#maxEventSize ?? x.ssekit_default_max_event_size();
+    const handle = x.ssekit_parser_create(maxLineLength, maxEventSize);
+    if (handle === 0) throw new SseLoadError('out_of_memory', 'ssekit: out of WebAssembly memory');
+    this.#core = core;
+    this.#handle = handle;
+    this.#header = x.ssekit_parser_header(handle) >>> 2;
+    if (core.shared === true) registry.register(this, { core, handle }, this);
+    if (this.#pendingId !== null) {
+      const [ptr, len] = stage(core, this.#pendingId);
+      x.ssekit_parser_set_last_event_id(handle, ptr, len);
+      this.#pendingId = null;
+    }
+    return core;
+  }
+
+  feed(chunk) {
+    this.#enter('feed');
+    const bytes = asBytes(chunk);
+    if (this.#error !== null) throw this.#error;
+    const core = this.#attach();
+    const [ptr, len] = stage(core, bytes);
+    this.#run(core, core.exports.ssekit_parser_feed(this.#handle, ptr, len));
+  }
+
+  finish() {
+    this.#enter('finish');
+    if (this.#error !== null) throw this.#error;
+    const core = this.#attach();
+    this.#run(core, core.exports.ssekit_parser_finish(this.#handle));
+  }
+
+  reset() {
+    this.#enter('reset');
+    this.#attach().exports.ssekit_parser_reset(this.#handle);
+    this.#error = null;
+  }
+
+  // Gives the parser's WebAssembly memory back (its instance is dropped, or
+  // pooled when it stayed small).
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    const core = this.#core;
+    if (core === null) return;
+    this.#core = null;
+    if (core.shared === true) registry.unregister(this);
+    if (!core.broken) core.exports.ssekit_parser_free(this.#handle);
+    this.#handle = 0;
+    wasm.release(core);
+  }
+
+  // Bytes of WebAssembly memory this parser holds (0 once closed, and
+  // before its instance exists). Shared with other parsers only in the
+  // fallback described in the README ("Memory").
+  get memoryBytes() {
+    return this.#core === null ? 0 : this.#core.bytes;
+  }
+
+  get lastEventId() {
+    this.#checkOpen('lastEventId');
+    const core = this.#core;
+    if (core === null) return this.#pendingId ?? '';
+    core.exports.ssekit_parser_last_event_id(this.#handle);
+    const u32 = core.words();
+    return decodeAt(core.heap(), u32[this.#header + HEADER_STRING_PTR], u32[this.#header + HEADER_STRING_LEN]);
+  }
+
+  // Sets the id events carry until the stream sends an `id:` field (e.g.
+  // the id a client resumes from).
+  set lastEventId(id) {
+    this.#checkOpen('lastEventId');
+    requireString(id, 'lastEventId');
+    const core = this.#core;
+    if (core === null) {
+      this.#pendingId = id;
+      return;
+    }
+    const [ptr, len] = stage(core, id);
+    core.exports.ssekit_parser_set_last_event_id(this.#handle, ptr, len);
+  }
+
+  // Feeds every chunk of `source`, then calls finish(). A source is a fetch
+  // Response, a ReadableStream, a Node stream, any (async) iterable of
+  // chunks, or one chunk. Stops early, without finish(), if a callback
+  // closes the parser.
+  async readFrom(source) {
+    this.#checkOpen('readFrom()');
+    if (this.#core === null) await ready();
+    if (typeof Response !== 'undefined' && source instanceof Response) source = source.body;
+    if (source === null || typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+      if (source !== null) this.feed(source);
+    } else if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
+      // getReader() rather than async iteration, which not every browser has.
+      const reader = source.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          this.feed(value);
+          if (this.#closed) {
+            reader.cancel().catch(() => {});
+            return;
+          }
+        }
+      } catch (e) {
+        reader.cancel(e).catch(() => {});
+        throw e;
+      } finally {
+        reader.releaseLock();
+      }
+    } else if (source != null && (typeof source[Symbol.asyncIterator] === 'function' || typeof source[Symbol.iterator] === 'function')) {
+      // Leaving the loop early closes the source (return() / destroy()).
+      for await (const chunk of source) {
+        this.feed(chunk);
+        if (this.#closed) return;
+      }
+    } else {
+      throw new TypeError('ssekit: readFrom() takes a Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or a chunk');
+    }
+    if (!this.#closed) this.finish();
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  #checkOpen(what) {
+    if (this.#closed) throw new Error(`ssekit: ${what} on a closed parser`);
+  }
+
+  #enter(what) {
+    this.#checkOpen(`${what}()`);
+    if (this.#busy) throw new Error(`ssekit: ${what}() called from inside one of this parser's callbacks`);
+  }
+
+  // Decodes what the call produced, then delivers it; throws the parse
+  // error, if any, after delivering what came before it.
+  #run(core, status) {
+    const heap = core.heap();
+    const u32 = core.words();
+    const h = this.#header;
+    if (status !== 0) {
+      const { name, message } = errorInfo(status);
+      const offset = u32[h + HEADER_ERROR_LOW] + u32[h + HEADER_ERROR_HIGH] * TWO_32;
+      this.#error = new SseParseError(name, offset, message);
+    }
+    const words = u32[h + HEADER_WORDS];
+    if (words === 0) {
+      core.taken.length = 0;
+      if (this.#error !== null) throw this.#error;
+      return;
+    }
+    // Every string is a slice of one of the two texts (see bridge_encoder.hpp). V8
+    // makes a slice of 13+ chars a view, so a kept string keeps its call's
+    // text alive, as slices of a decoded chunk do in JS parsers.
+    const ascii = decodeAt(heap, u32[h + HEADER_ASCII_PTR], u32[h + HEADER_ASCII_LEN]);
+    const wide = decodeWide(heap, u32, h);
+    // [kind, value, kind, value, ...]. A fresh array: reusing one per parser
+    // measured 2-3% slower.
+    const out = [];
+    const onEvent = this.#onEvent;
+    const onComment = this.#onComment;
+    const onRetry = this.#onRetry;
+    for (let i = u32[h + HEADER_RECORDS] >>> 2, end = i + words; i < end; ) {
+      const tag = u32[i];
+      switch (tag & RECORD_KIND_MASK) {
+        case RECORD_EVENT: {
+          // Types and ids are decoded even without onEvent: later records refer to them.
+          let type = 'message';
+          if (tag & TYPE_CACHED) {
+            type = this.#types[tag >>> TYPE_SLOT_SHIFT];
+          } else if (!(tag & TYPE_MESSAGE)) {
+            type = (tag & WIDE_TYPE ? wide : ascii).substring(u32[i + 1], u32[i + 1] + u32[i + 2]);
+            this.#types[tag >>> TYPE_SLOT_SHIFT] = type;
+          }
+          if (!(tag & ID_SAME)) this.#eventId = (tag & WIDE_ID ? wide : ascii).substring(u32[i + 5], u32[i + 5] + u32[i + 6]);
+          if (onEvent !== null) {
+            const data =
+              tag & TAKEN ? core.taken[u32[i + 3]] : (tag & WIDE_DATA ? wide : ascii).substring(u32[i + 3], u32[i + 3] + u32[i + 4]);
+            out.push(RECORD_EVENT, { type, data, lastEventId: this.#eventId });
+          }
+          i += EVENT_WORDS;
+          break;
+        }
+        case RECORD_COMMENT:
+          if (onComment !== null) out.push(RECORD_COMMENT, (tag & WIDE_TYPE ? wide : ascii).substring(u32[i + 1], u32[i + 1] + u32[i + 2]));
+          i += COMMENT_WORDS;
+          break;
+        case RECORD_RETRY:
+          if (onRetry !== null) out.push(RECORD_RETRY, u32[i + 1] + u32[i + 2] * TWO_32);
+          i += RETRY_WORDS;
+          break;
+        default:
+          throw new Error(`ssekit: internal error, unknown record ${tag}`);
+      }
+    }
+    core.taken.length = 0;
+    this.#busy = true;
+    try {
+      for (let k = 0; k < out.length && !this.#closed; k += 2) {
+        const kind = out[k];
+        if (kind === RECORD_EVENT) onEvent(out[k + 1]);
+        else if (kind === RECORD_COMMENT) onComment(out[k + 1]);
+        else onRetry(out[k + 1]);
+      }
+    } finally {
+      this.#busy = false;
+    }
+    if (this.#error !== null) throw this.#error;
+  }
+}
+
+function createParser(options = {}) {
+  if (options === null || typeof options !== 'object') throw new TypeError('ssekit: createParser() options must be an object');
+  return new Parser(options);
+}
+
+module.exports = { createParser, SseParseError, SseLoadError, ready };

@@ -1,0 +1,111 @@
+'use strict';
+// The serializers: every function goes through the core (no JS copy of the
+// rules). They share one instance (wasm.cjs Core); an instance a big event
+// made large is dropped after the call, so its memory comes back.
+
+const wasm = require('./wasm.cjs');
+const { encoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT } = wasm;
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+class SseSerializeError extends Error {
+  constructor(code, message) {
+    super(`${message} (${code})`);
+    this.name = 'SseSerializeError';
+    // The core's error_name(): 'invalid_event_type', 'invalid_event_id', 'invalid_comment'.
+    this.code = code;
+  }
+}
+
+let instance = null;
+
+function core() {
+  if (instance === null || instance.broken) instance = new wasm.Core(wasm.compileSync());
+  return instance;
+}
+
+function u64Parts(value, what) {
+  let big;
+  if (typeof value === 'bigint') {
+    big = value;
+  } else if (typeof value === 'number' && Number.isInteger(value)) {
+    big = BigInt(value);
+  } else {
+    throw new TypeError(`ssekit: ${what} must be a non-negative integer (number or bigint), got ${String(value)}`);
+  }
+  if (big < 0n || big > MAX_U64) throw new RangeError(`ssekit: ${what} must be between 0 and 2^64-1, got ${String(value)}`);
+  return [Number(big & 0xffffffffn), Number(big >> 32n)];
+}
+
+function output(c, status) {
+  if (status !== 0) {
+    const { name, message } = errorInfo(status);
+    throw new SseSerializeError(name, message);
+  }
+  const header = c.exports.ssekit_output_header() >>> 2;
+  const u32 = c.words();
+  const text = decodeAt(c.heap(), u32[header], u32[header + 1]);
+  if (c.bytes > wasm.POOL_MEMORY_LIMIT) instance = null;
+  return text;
+}
+
+// Stages several strings one after another in the input region.
+function stageAll(c, strings) {
+  const parts = strings.map((s) => (s.length > ENCODE_IN_PLACE_LIMIT ? encoder.encode(s) : s));
+  const capacity = parts.reduce((n, p) => n + (typeof p === 'string' ? p.length * 3 : p.length), 0);
+  let at = c.exports.ssekit_input(capacity);
+  const heap = c.heap();
+  return parts.map((p) => {
+    let len;
+    if (typeof p === 'string') {
+      len = encoder.encodeInto(p, heap.subarray(at, at + p.length * 3)).written;
+    } else {
+      heap.set(p, at);
+      len = p.length;
+    }
+    const placed = [at, len];
+    at += len;
+    return placed;
+  });
+}
+
+function serializeEvent(event) {
+  if (event === null || typeof event !== 'object') throw new TypeError('ssekit: serializeEvent() takes an object {data, type?, id?, retry?}');
+  const data = requireString(event.data, 'data');
+  const type = event.type === undefined ? '' : requireString(event.type, 'type');
+  const hasId = event.id !== undefined;
+  const id = hasId ? requireString(event.id, 'id') : '';
+  const hasRetry = event.retry !== undefined;
+  const [retryLow, retryHigh] = hasRetry ? u64Parts(event.retry, 'retry') : [0, 0];
+  const c = core();
+  const [[dataPtr, dataLen], [typePtr, typeLen], [idPtr, idLen]] = stageAll(c, [data, type, id]);
+  return output(
+    c,
+    c.exports.ssekit_serialize_event(dataPtr, dataLen, typePtr, typeLen, idPtr, idLen, hasId ? 1 : 0, hasRetry ? 1 : 0, retryLow, retryHigh),
+  );
+}
+
+function serializeComment(text) {
+  requireString(text, 'the comment');
+  const c = core();
+  const [ptr, len] = stage(c, text);
+  return output(c, c.exports.ssekit_serialize_comment(ptr, len));
+}
+
+function serializeRetry(milliseconds) {
+  const [low, high] = u64Parts(milliseconds, 'retry');
+  const c = core();
+  return output(c, c.exports.ssekit_serialize_retry(low, high));
+}
+
+let heartbeat = null;
+
+function serializeHeartbeat() {
+  if (heartbeat === null) {
+    const c = core();
+    heartbeat = output(c, c.exports.ssekit_serialize_heartbeat());
+  }
+  return heartbeat;
+}
+
+module.exports = { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError };

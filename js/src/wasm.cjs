@@ -1,0 +1,253 @@
+'use strict';
+// Loads the core's WebAssembly (wasm/bridge.cpp, built with
+// -sSTANDALONE_WASM: no Emscripten glue, three imports, provided below).
+//
+// - The module is compiled once per program: asynchronously by ready()
+//   (browsers: no long task on the main thread), or synchronously on first
+//   use where that is cheap and allowed (Node, workers).
+// - Every parser gets an instance with its own memory, so one huge event
+//   enlarges only that parser's memory, and close() gives it back: WASM
+//   memory never shrinks, but an instance nobody references is collected
+//   with its memory. Closed parsers' instances that stayed small are kept in
+//   a small pool, because instantiating costs more than creating a parser.
+// - A Content-Security-Policy without 'wasm-unsafe-eval' is reported as
+//   such (SseLoadError), not as a raw CompileError.
+
+// A WASM page is 64 KiB. An instance whose memory stayed at or below this
+// goes back to the pool; a larger one is dropped (and its memory freed).
+const POOL_MEMORY_LIMIT = 1 << 20;
+const POOL_SIZE = 8;
+// The smallest valid module: compiling it tells whether the page may
+// compile WebAssembly at all, without the cost of compiling the core.
+const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+class SseLoadError extends Error {
+  constructor(code, message, cause) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'SseLoadError';
+    // 'csp_blocked' (the page's CSP forbids WebAssembly), 'missing_build',
+    // 'compile_failed', 'out_of_memory'.
+    this.code = code;
+  }
+}
+
+let compiled = null;  // WebAssembly.Module
+let compiling = null;  // Promise of it, from ready()
+let allowed = null;   // true, or the CompileError that forbade WebAssembly
+const pool = [];
+// The instance made last, and the one parsers share once the engine refuses
+// another memory (weak: live parsers keep them alive, nothing else does).
+let lastMade = null;
+let shared = null;
+
+function cspError(cause) {
+  return new SseLoadError(
+    'csp_blocked',
+    "ssekit: this page's Content-Security-Policy does not allow WebAssembly, which ssekit's parser is. " +
+      "Add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
+      `The browser said: ${cause?.message ?? String(cause)}`,
+    cause,
+  );
+}
+
+// Under a CSP without 'wasm-unsafe-eval' (or 'unsafe-eval') every compile
+// throws; a valid empty module fails for no other reason.
+function checkAllowed() {
+  if (allowed === null) {
+    try {
+      new WebAssembly.Module(EMPTY_MODULE);  // eslint-disable-line no-new
+      allowed = true;
+    } catch (e) {
+      allowed = e;
+    }
+  }
+  if (allowed !== true) throw cspError(allowed);
+}
+
+function binary() {
+  let base64;
+  try {
+    base64 = require('../dist/ssekit-wasm.cjs');
+  } catch (e) {
+    throw new SseLoadError('missing_build', 'ssekit: dist/ssekit-wasm.cjs is missing; build it with `npm run build` in js/', e);
+  }
+  if (typeof Buffer === 'function' && typeof Buffer.from === 'function') {
+    const b = Buffer.from(base64, 'base64');
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  }
+  const text = atob(base64);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; ++i) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+function compileError(e) {
+  if (e instanceof SseLoadError) return e;
+  return new SseLoadError('compile_failed', `ssekit: the WebAssembly core did not compile: ${e?.message ?? String(e)}`, e);
+}
+
+// Compiles the core asynchronously (once); createParser() and the
+// serializers never compile after it has resolved. Call it before the first
+// createParser() on a browser's main thread. Rejects with SseLoadError.
+function ready() {
+  if (compiled !== null) return Promise.resolve();
+  if (compiling === null) {
+    compiling = (async () => {
+      checkAllowed();
+      const module = await WebAssembly.compile(binary());
+      if (compiled === null) compiled = module;
+    })().catch((e) => {
+      compiling = null;  // a later call tries again
+      throw compileError(e);
+    });
+  }
+  return compiling;
+}
+
+// On a browser's main thread a synchronous compile is a long task, so a
+// parser there waits for ready() (see Parser in parser.cjs).
+const onMainThread = typeof window === 'object' && typeof document === 'object';
+
+function isCompiled() {
+  return compiled !== null;
+}
+
+function compileSync() {
+  if (compiled !== null) return compiled;
+  checkAllowed();
+  try {
+    compiled = new WebAssembly.Module(binary());
+  } catch (e) {
+    throw compileError(e);
+  }
+  return compiled;
+}
+
+// One instance of the core: its exports, memory and views of it.
+class Core {
+  constructor(module) {
+    const imports = {
+      env: {
+        // Growing detaches the old views; they are remade when next read.
+        emscripten_notify_memory_growth: () => {
+          this.u8 = null;
+          this.u32 = null;
+        },
+        // Big data, decoded during the call (TAKEN in wasm/bridge_encoder.hpp).
+        ssekit_take: (ptr, len) => {
+          this.taken.push(decodeAt(this.heap(), ptr, len));
+          return this.taken.length - 1;
+        },
+      },
+      wasi_snapshot_preview1: {
+        // abort(): allocation failure with exceptions off. The instance is
+        // unusable afterwards; Parser drops it.
+        proc_exit: (code) => {
+          this.broken = true;
+          throw new SseLoadError('out_of_memory', `ssekit: the WebAssembly core aborted (exit ${code}): out of memory`);
+        },
+      },
+    };
+    const instance = new WebAssembly.Instance(module, imports);
+    this.exports = instance.exports;
+    this.memory = instance.exports.memory;
+    this.u8 = null;
+    this.u32 = null;
+    this.broken = false;
+    this.taken = [];  // strings ssekit_take decoded during the current call
+    this.exports._initialize();
+  }
+  heap() {
+    if (this.u8 === null || this.u8.buffer !== this.memory.buffer) this.u8 = new Uint8Array(this.memory.buffer);
+    return this.u8;
+  }
+  words() {
+    if (this.u32 === null || this.u32.buffer !== this.memory.buffer) this.u32 = new Uint32Array(this.memory.buffer);
+    return this.u32;
+  }
+  get bytes() {
+    return this.memory.buffer.byteLength;
+  }
+}
+
+// An instance for one parser: from the pool, or new. When the engine has
+// no room for another memory (V8 reserves address space per memory: about
+// 13,000 per process), parsers share a live instance instead.
+function acquire() {
+  const module = compileSync();
+  const pooled = pool.pop();
+  if (pooled !== undefined) return pooled;
+  try {
+    const core = new Core(module);
+    lastMade = new WeakRef(core);
+    return core;
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    let core = shared?.deref();
+    if (core === undefined || core.broken) core = lastMade?.deref();
+    if (core === undefined || core.broken) throw new SseLoadError('out_of_memory', 'ssekit: no memory for another WebAssembly instance', e);
+    core.shared = true;
+    shared = new WeakRef(core);
+    return core;
+  }
+}
+
+// After the core freed the parser: a small instance is kept for reuse.
+function release(core) {
+  if (core.shared === true || core.broken) return;
+  if (core.bytes <= POOL_MEMORY_LIMIT && pool.length < POOL_SIZE) pool.push(core);
+}
+
+// --- Helpers for parser.cjs and serializer.cjs.
+
+const encoder = new TextEncoder();
+// ignoreBOM: a U+FEFF inside a field is data (only the stream's first BOM is
+// dropped, by the core), so TextDecoder must not eat it. The core repairs
+// invalid UTF-8 in parsed text with TextDecoder's rules before it gets here.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+// Longer strings are encoded to an exact-size array first instead of
+// reserving 3 bytes per UTF-16 unit in WASM memory.
+const ENCODE_IN_PLACE_LIMIT = 1 << 16;
+
+function decodeAt(heap, ptr, len) {
+  return len === 0 ? '' : decoder.decode(heap.subarray(ptr, ptr + len));
+}
+
+// The bridge's constants and the core's error table, generated from
+// wasm/bridge_abi.hpp and core/src/error.cpp by the build.
+function abi() {
+  try {
+    return require('../dist/bridge-abi.cjs');
+  } catch (e) {
+    throw new SseLoadError('missing_build', 'ssekit: dist/bridge-abi.cjs is missing; build it with `npm run build` in js/', e);
+  }
+}
+
+function errorInfo(code) {
+  const [name, message] = abi().ERRORS[code] ?? ['unknown', `unknown ssekit error ${code}`];
+  return { name, message };
+}
+
+// Copies `bytes` (a string is UTF-8 encoded) into the instance's input
+// region. Returns [address, length]; valid until the next call into it.
+function stage(core, bytes) {
+  if (typeof bytes === 'string') {
+    if (bytes.length > ENCODE_IN_PLACE_LIMIT) return stage(core, encoder.encode(bytes));
+    const capacity = bytes.length * 3;
+    const ptr = core.exports.ssekit_input(capacity);
+    const { written } = encoder.encodeInto(bytes, core.heap().subarray(ptr, ptr + capacity));
+    return [ptr, written];
+  }
+  const ptr = core.exports.ssekit_input(bytes.length);
+  core.heap().set(bytes, ptr);
+  return [ptr, bytes.length];
+}
+
+function requireString(value, what) {
+  if (typeof value !== 'string') throw new TypeError(`ssekit: ${what} must be a string`);
+  return value;
+}
+
+module.exports = { ready, isCompiled, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
+  abi, encoder, decoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
+};

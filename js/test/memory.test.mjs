@@ -1,0 +1,117 @@
+// WebAssembly memory: a huge event enlarges only its own parser's memory, by
+// at most about 3x the event, and close() gives it back. Everything here is
+// measured in bytes (parser.memoryBytes, and the engine's external memory
+// after a full garbage collection), never in time.
+import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { describe, it } from 'node:test';
+
+import { createParser, serializeEvent } from '../src/index.mjs';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+v8.setFlagsFromString('--no-expose-gc');
+
+const MiB = 2 ** 20;
+const EVENT = 30 * MiB;
+const encoder = new TextEncoder();
+
+// WASM memory lives outside the JS heap: process.memoryUsage().external.
+async function external() {
+  for (let i = 0; i < 3; ++i) {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return process.memoryUsage().external;
+}
+
+// One event of `size` bytes of data in 64 KiB chunks: one line, or 1 KiB lines.
+function* bigEvent(size, lines) {
+  if (lines) {
+    const chunk = encoder.encode(`data: ${'y'.repeat(1017)}\n`.repeat(64));
+    for (let sent = 0; sent < size; sent += 64 * 1024) yield chunk;
+    yield encoder.encode('\n');
+  } else {
+    const chunk = new Uint8Array(64 * 1024).fill(0x78);
+    yield encoder.encode('data: ');
+    for (let sent = 0; sent < size; sent += chunk.length) yield chunk;
+    yield encoder.encode('\n\n');
+  }
+}
+
+// Feeds the event; returns the largest memoryBytes seen and the events.
+function feedBig(parser, events, size, lines) {
+  let peak = 0;
+  for (const chunk of bigEvent(size, lines)) {
+    parser.feed(chunk);
+    peak = Math.max(peak, parser.memoryBytes);
+  }
+  return peak;
+}
+
+describe('WebAssembly memory', () => {
+  for (const lines of [false, true]) {
+    it(`a 30 MiB event (${lines ? '1 KiB lines' : 'one line'}) peaks under 3x its size and close() gives the memory back`, async () => {
+      const before = await external();
+      const events = [];
+      const p = createParser({ maxEventSize: Infinity, maxLineLength: Infinity, onEvent: (e) => events.push(e.data.length) });
+      const peak = feedBig(p, events, EVENT, lines);
+      assert.equal(events.length, 1);
+      assert.ok(events[0] >= 0.95 * EVENT, `event of ${events[0]} bytes`);
+      assert.ok(peak <= 3 * EVENT + MiB, `peak ${(peak / MiB).toFixed(1)} MiB of WebAssembly memory for a 30 MiB event`);
+      assert.ok(p.memoryBytes >= EVENT, 'the parser reports the memory it holds');
+      events.length = 0;
+      p.close();
+      assert.equal(p.memoryBytes, 0);
+      const after = await external();
+      assert.ok(after - before < 4 * MiB, `${((after - before) / MiB).toFixed(1)} MiB still held after close()`);
+    });
+  }
+
+  it("one parser's big event does not enlarge another parser", () => {
+    const small = createParser({});
+    small.feed('data: x\n\n');
+    const big = createParser({ maxEventSize: Infinity, maxLineLength: Infinity });
+    feedBig(big, [], 8 * MiB, false);
+    assert.ok(small.memoryBytes <= MiB, `${small.memoryBytes} bytes`);
+    assert.ok(big.memoryBytes >= 8 * MiB);
+    big.close();
+    small.close();
+  });
+
+  it('a long-lived stream of big events does not ratchet up', () => {
+    const p = createParser({ maxEventSize: Infinity, maxLineLength: Infinity });
+    const sizes = [];
+    for (let i = 0; i < 6; ++i) {
+      feedBig(p, [], 8 * MiB, i % 2 === 1);
+      p.feed('data: small\n\n');
+      sizes.push(p.memoryBytes);
+    }
+    p.close();
+    // Memory only grows for a larger need; the same need again reuses it.
+    assert.equal(sizes.at(-1), sizes[1], `memory after each event: ${sizes.map((s) => (s / MiB).toFixed(1)).join(', ')} MiB`);
+    // 3x the event, plus the instance's first MiB.
+    assert.ok(sizes.at(-1) <= 3 * 8 * MiB + MiB, `${sizes.at(-1)} bytes`);
+  });
+
+  it('many short-lived parsers do not accumulate memory', async () => {
+    const before = await external();
+    for (let i = 0; i < 200; ++i) {
+      const p = createParser({});
+      p.feed('data: hello\n\n');
+      p.close();
+    }
+    const after = await external();
+    assert.ok(after - before < 4 * MiB, `${((after - before) / MiB).toFixed(1)} MiB more after 200 parsers`);
+  });
+
+  it('a big serialized event does not keep its memory', async () => {
+    serializeEvent({ data: 'warm' });
+    const before = await external();
+    const text = serializeEvent({ data: 'z'.repeat(16 * MiB) });
+    assert.equal(text.length, 16 * MiB + 8);
+    const after = await external();
+    assert.ok(after - before < 4 * MiB, `${((after - before) / MiB).toFixed(1)} MiB still held`);
+  });
+});

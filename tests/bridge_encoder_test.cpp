@@ -1,0 +1,107 @@
+// The WebAssembly bridge's encoder (wasm/bridge_encoder.hpp), run natively
+// and read back as js/src/parser.cjs reads it (support/bridge_decoder.hpp):
+// it must deliver exactly what the core's parser delivers on the same
+// chunks, for every conformance case and for streams made to reach every
+// part of the layout (type slots, ids carried over, the non-ASCII text and
+// its cuts, surrogate pairs, taken data, 64-bit retry values).
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "support/bridge_decoder.hpp"
+#include "support/conformance.hpp"
+
+namespace {
+
+using ssekit::test::bridge_run;
+using ssekit::test::run_bridge;
+using ssekit::test::run_core;
+
+std::vector<std::size_t> whole(const std::string& s) { return {s.size()}; }
+
+std::vector<std::size_t> every(const std::string& s, std::size_t n) {
+  std::vector<std::size_t> chunks;
+  for (std::size_t at = 0; at < s.size(); at += n) chunks.push_back(std::min(n, s.size() - at));
+  return chunks;
+}
+
+void expect_same(const std::string& stream, const std::vector<std::size_t>& chunks, ssekit::parser_options options,
+                 std::size_t take_min, const std::string& what) {
+  const bridge_run ours = run_bridge(stream, chunks, options, take_min);
+  const bridge_run core = run_core(stream, chunks, options);
+  EXPECT_EQ(ours.problem, "") << what;
+  EXPECT_EQ(ours.records, core.records) << what;
+  EXPECT_EQ(ours.last_event_id, core.last_event_id) << what;
+  EXPECT_EQ(ours.error, core.error) << what;
+}
+
+void expect_same_all_ways(const std::string& stream, ssekit::parser_options options, const std::string& what) {
+  for (const std::size_t take_min : {std::size_t{1}, std::size_t{7}, ssekit::bridge::data_taken_min}) {
+    expect_same(stream, whole(stream), options, take_min, what + " whole");
+    expect_same(stream, every(stream, 1), options, take_min, what + " byte by byte");
+    expect_same(stream, every(stream, 13), options, take_min, what + " in 13-byte chunks");
+  }
+}
+
+TEST(BridgeEncoder, EveryConformanceCase) {
+  const auto suite = ssekit::test::load_conformance(SSEKIT_CONFORMANCE_DIR);
+  ASSERT_TRUE(suite.errors.empty());
+  std::size_t cases = 0;
+  for (const auto& c : suite.parser_cases) {
+    if (c.options.raw_bytes) continue;  // the bridge always repairs UTF-8
+    expect_same_all_ways(c.stream, c.options, c.name);
+    ++cases;
+  }
+  EXPECT_GT(cases, 100u);
+}
+
+TEST(BridgeEncoder, MoreTypesThanSlots) {
+  std::string stream;
+  for (int round = 0; round < 3; ++round) {
+    for (int t = 0; t < 11; ++t) stream += "event: type" + std::to_string(t) + "\ndata: " + std::to_string(round) + "\n\n";
+    stream += "event: é-type\ndata: x\n\nevent: type0\ndata: y\n\n";
+  }
+  expect_same_all_ways(stream, {}, "types");
+}
+
+TEST(BridgeEncoder, IdsCarriedOverAndChanged) {
+  const std::string stream =
+      "id: 1\ndata: a\n\ndata: b\n\nid: ü€\ndata: c\n\ndata: d\n\nid\ndata: e\n\nid: 😀\n\ndata: f\n\nid: x\0y\ndata: g\n\n";
+  expect_same_all_ways(std::string(stream.data(), stream.size()), {}, "ids");
+}
+
+TEST(BridgeEncoder, NonAsciiTextCutsAndSurrogatePairs) {
+  // Long ASCII runs between non-ASCII bytes make the encoder cut the other
+  // text; 4-byte characters are surrogate pairs in UTF-16.
+  const std::string run(300, 'a');
+  std::string stream;
+  for (int i = 0; i < 5; ++i) {
+    stream += "data: é" + run + "😀" + run + "ß\ndata: " + run + "\n\n";
+    stream += ": comment ✓ " + run + "\n";
+    stream += "event: ñ" + run + "\ndata: 𝄞x\n\n";
+  }
+  stream += "data: \xff\xfe invalid \xc3\n\n";  // repaired to U+FFFD by the core
+  expect_same_all_ways(stream, {}, "non-ASCII");
+}
+
+TEST(BridgeEncoder, TakenDataAndRetries) {
+  std::string stream = "retry: 18446744073709551615\nretry: 4294967296\nretry: 5\n";
+  stream += "data: " + std::string(5000, 'x') + "\ndata: " + std::string(3000, 'y') + "é\n\n";
+  stream += "data: short\n\ndata: " + std::string(2000, 'z') + "\n\n";
+  expect_same_all_ways(stream, {}, "taken");
+  // The real threshold: one event over 1 MiB goes through take.
+  const std::string big = "data: " + std::string(ssekit::bridge::data_taken_min + 5, 'q') + "\n\ndata: after\n\n";
+  expect_same(big, every(big, 65536), {}, ssekit::bridge::data_taken_min, "a 1 MiB event");
+}
+
+TEST(BridgeEncoder, LimitErrors) {
+  ssekit::parser_options small;
+  small.max_line_length = 16;
+  small.max_event_size = 24;
+  expect_same_all_ways("data: ok\n\ndata: 0123456789abcdef0123\n\n", small, "line limit");
+  expect_same_all_ways("data: 0123456789\ndata: 0123456789\ndata: 0123456789\n\n", small, "event limit");
+}
+
+}  // namespace
