@@ -172,7 +172,9 @@ TEST_P(ReconnectConformance, OverHttp) {
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const auto& want = c.connections[i];
     EXPECT_EQ(requests[i].has("last-event-id"), want.has_id) << "request " << i + 1;
-    if (want.has_id) EXPECT_EQ(requests[i].header("last-event-id"), want.last_event_id) << "request " << i + 1;
+    if (want.has_id) {
+      EXPECT_EQ(requests[i].header("last-event-id"), want.last_event_id) << "request " << i + 1;
+    }
   }
 }
 
