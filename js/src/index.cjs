@@ -178,6 +178,9 @@ class Parser {
   #busy = false;  // inside feed()/finish(), callbacks included
   #eventId = '';  // lastEventId of the last event record (ID_SAME)
   #types = [];  // event types by slot (TYPE_CACHED)
+  // A string chunk's trailing high surrogate, held for the next chunk: the
+  // two halves of one character may come in two strings (issue 9 item 6).
+  #highSurrogate = '';
 
   constructor(options) {
     const m = module_();
@@ -195,8 +198,9 @@ class Parser {
 
   feed(chunk) {
     this.#enter('feed');
-    const bytes = asBytes(chunk);
+    let bytes = asBytes(chunk);
     if (this.#error !== null) throw this.#error;
+    if (typeof bytes === 'string' || this.#highSurrogate !== '') bytes = this.#joinSurrogates(bytes);
     const [ptr, len] = stage(bytes);
     this.#run(wasm._ssekit_parser_feed(this.#handle, ptr, len));
   }
@@ -204,11 +208,14 @@ class Parser {
   finish() {
     this.#enter('finish');
     if (this.#error !== null) throw this.#error;
+    // A high surrogate that no low one followed is U+FFFD, as TextEncoder makes it.
+    if (this.#highSurrogate !== '') this.feed(new Uint8Array(0));
     this.#run(wasm._ssekit_parser_finish(this.#handle));
   }
 
   reset() {
     this.#enter('reset');
+    this.#highSurrogate = '';
     wasm._ssekit_parser_reset(this.#handle);
     this.#error = null;
   }
@@ -218,6 +225,27 @@ class Parser {
     registry.unregister(this);
     wasm._ssekit_parser_free(this.#handle);
     this.#handle = 0;
+  }
+
+  // Puts a held high surrogate in front of `bytes`, and holds a string's
+  // own trailing one.
+  #joinSurrogates(bytes) {
+    const held = this.#highSurrogate;
+    this.#highSurrogate = '';
+    if (typeof bytes !== 'string') {
+      const first = encoder.encode(held);
+      const joined = new Uint8Array(first.length + bytes.length);
+      joined.set(first);
+      joined.set(bytes, first.length);
+      return joined;
+    }
+    let text = held + bytes;
+    const last = text.charCodeAt(text.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) {
+      this.#highSurrogate = text[text.length - 1];
+      text = text.slice(0, -1);
+    }
+    return text;
   }
 
   get lastEventId() {
