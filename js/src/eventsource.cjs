@@ -414,6 +414,8 @@ const SseMessageEvent = class MessageEvent extends BaseMessageEvent {
 for (const name of ['data', 'origin', 'lastEventId', 'source', 'ports']) {
   Object.defineProperty(SseMessageEvent.prototype, name, { enumerable: true });
 }
+// Bundlers rename classes that shadow a global (esbuild: MessageEvent2).
+Object.defineProperty(SseMessageEvent, 'name', { value: 'MessageEvent' });
 
 function messageEvent(type, data, origin, lastEventId) {
   return new SseMessageEvent(type, data, origin, lastEventId);
@@ -701,6 +703,8 @@ class EventSource extends EventTarget {
 // attributes enumerable accessors, the constants read-only data properties
 // on the class and the prototype, and the toString tag.
 Object.defineProperty(EventSource.prototype, 'close', { enumerable: true });
+// Bundlers rename a class that shadows a global (esbuild: EventSource2).
+Object.defineProperty(EventSource, 'name', { value: 'EventSource' });
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSED', CLOSED]]) {
   const constant = { value, enumerable: true, writable: false, configurable: false };
   Object.defineProperty(EventSource, name, constant);
