@@ -422,6 +422,38 @@ function suite() {
         };
       }, name);
 
+    it("message events keep the browser's surface: instanceof MessageEvent, data, origin, lastEventId, source, ports", async () => {
+      const url = `${server.origin}/http/stream`;
+      const surface = (side) =>
+        page.evaluate(
+          ([s, u]) =>
+            new Promise((resolve) => {
+              const source = new window.harness.sides[s](u);
+              source.onmessage = (e) => {
+                source.close();
+                resolve({
+                  instance: e instanceof MessageEvent && e instanceof Event,
+                  tag: Object.prototype.toString.call(e),
+                  constructor: e.constructor.name,
+                  data: e.data,
+                  origin: e.origin,
+                  lastEventId: e.lastEventId,
+                  source: e.source,
+                  ports: [Array.isArray(e.ports), e.ports.length, Object.isFrozen(e.ports)],
+                  target: e.target === source && e.currentTarget === null,
+                  type: e.type,
+                  flags: [e.bubbles, e.cancelable, e.defaultPrevented],
+                  inKeys: ['data', 'origin', 'lastEventId', 'source', 'ports'].every((k) => k in e),
+                });
+              };
+            }),
+          [side, url],
+        );
+      const ours = await surface('ssekit');
+      assert.deepEqual(ours, await surface('native'));
+      assert.equal(ours.instance, true);
+    });
+
     it('matches every property descriptor, the toString tag and the exceptions', async () => {
       const native = await describeInterface('native');
       const ours = await describeInterface('ssekit');
