@@ -422,10 +422,13 @@ function messageEvent(type, data, origin, lastEventId) {
   return new SseMessageEvent(type, data, origin, lastEventId);
 }
 
-// An `error` event; `error` says why (an SseError).
-function errorEvent(error) {
+// An `error` event; `error` says why (an SseError), `reconnectDelay` how
+// many milliseconds until the next attempt (null: none, the connection is
+// closed).
+function errorEvent(error, reconnectDelay = null) {
   const event = new Event('error');
   Object.defineProperty(event, 'error', { value: error, enumerable: true });
+  Object.defineProperty(event, 'reconnectDelay', { value: reconnectDelay, enumerable: true });
   return event;
 }
 
@@ -690,9 +693,9 @@ class EventSource extends EventTarget {
     this.#failures = this.#gotEvent ? 0 : Math.min(this.#failures + 1, MAX_FAILURES);
     this.#readyState = CONNECTING;
     this.#parser.reset();
-    this.dispatchEvent(errorEvent(error));
-    if (this.#readyState !== CONNECTING || this.#timer !== null || this.#controller !== null) return;
     const delay = reconnectDelay(this.#reconnectionTime, this.#failures, this.#backoff, randomUpTo);
+    this.dispatchEvent(errorEvent(error, delay));
+    if (this.#readyState !== CONNECTING || this.#timer !== null || this.#controller !== null) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (this.#readyState === CONNECTING) this.#start();

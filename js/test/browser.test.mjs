@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
-import { updates } from './browser/demo-feed.mjs';
+import { update, updates } from './browser/demo-feed.mjs';
 import { startServers } from './browser/server.mjs';
 
 const require = createRequire(import.meta.url);
@@ -469,30 +469,63 @@ function suite() {
   });
 
   describe('the demo page', () => {
-    it('lists the live updates from the feed (classic-script bundle), screenshot taken', async () => {
+    // The items on the page: kind, id and text, newest first.
+    const itemsOf = (demo) => demo.$$eval('#updates li', (lis) => lis.map((li) => ({ kind: li.className, id: Number(li.dataset.id), text: li.textContent, time: li.querySelector('time')?.dateTime })));
+    const checkItems = (items) => {
+      items.forEach((item, i) => {
+        if (i > 0) assert.equal(item.id, items[i - 1].id - 1, `newest first, no gap or repeat: ${show(items.map((x) => x.id))}`);
+        const { type, data } = update(item.id);
+        assert.equal(item.kind.split(' ')[0], type);
+        const words = type === 'news' ? [data.headline] : type === 'weather' ? [data.city, String(data.celsius), data.sky] : [data.symbol, data.price.toFixed(2)];
+        for (const w of words) assert.ok(item.text.includes(w), `item ${item.id} "${item.text}" lacks "${w}"`);
+        assert.ok(!Number.isNaN(Date.parse(item.time)), `item ${item.id} has a timestamp`);
+      });
+    };
+
+    it('a live feed, newest first with timestamps (classic-script bundle), screenshot taken', async () => {
       const demo = await browser.newPage({ viewport: { width: 800, height: 600 } });
       const errors = [];
       demo.on('pageerror', (e) => errors.push(e.message));
       try {
-        await demo.goto(`${server.origin}/demo.html`);
-        await demo.waitForFunction((n) => document.querySelectorAll('#updates li').length >= n, updates.length, { timeout: 15_000 });
-        const items = await demo.$$eval('#updates li', (lis) => lis.map((li) => ({ kind: li.className, text: li.textContent })));
-        assert.equal(items.length, updates.length);
-        items.forEach((item, i) => {
-          const { type, data } = updates[i];
-          assert.equal(item.kind.split(' ')[0], type);
-          const words = type === 'news' ? [data.headline] : type === 'weather' ? [data.city, String(data.celsius), data.sky] : [data.symbol, data.price.toFixed(2)];
-          for (const w of words) assert.ok(item.text.includes(w), `item ${i} "${item.text}" lacks "${w}"`);
-        });
+        await demo.goto(`${server.origin}/demo.html?interval=40`);
+        const wanted = updates.length + 4;
+        await demo.waitForFunction((n) => document.querySelectorAll('#updates li').length >= n, wanted, { timeout: 15_000 });
+        const items = await itemsOf(demo);
+        assert.ok(items.length >= wanted);
+        checkItems(items);
+        // It keeps coming: the newest item changes.
+        await demo.waitForFunction((id) => Number(document.querySelector('#updates li').dataset.id) > id, items[0].id, { timeout: 15_000 });
         assert.equal(await demo.textContent('#status'), 'Connected');
         fs.mkdirSync(screenshotDir, { recursive: true });
         const file = path.join(screenshotDir, 'demo.png');
         fs.rmSync(file, { force: true });
-        await demo.screenshot({ path: file, fullPage: true });
+        await demo.screenshot({ path: file, fullPage: false });
         const png = fs.readFileSync(file);
         assert.ok(png.length > 1000, `${file} is only ${png.length} bytes`);
         assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG signature');
         assert.equal(png.readUInt32BE(16), 800, 'PNG width');
+        assert.deepEqual(errors, []);
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('shows the reconnect wait and the error reason, then resumes where it was', async () => {
+      const demo = await browser.newPage({ viewport: { width: 800, height: 600 } });
+      const errors = [];
+      demo.on('pageerror', (e) => errors.push(e.message));
+      try {
+        // The server ends the stream after 3 updates; reconnects wait 2 s.
+        await demo.goto(`${server.origin}/demo.html?interval=40&drop=3&retry=2000`);
+        await demo.waitForFunction(() => document.getElementById('status').textContent.startsWith('Reconnecting in'), null, { timeout: 15_000 });
+        assert.match(await demo.textContent('#status'), /^Reconnecting in [12]\.\d s$/);
+        assert.match(await demo.textContent('#detail'), /the server ended the stream \(end_of_stream\)/);
+        fs.mkdirSync(screenshotDir, { recursive: true });
+        await demo.screenshot({ path: path.join(screenshotDir, 'demo-reconnecting.png') });
+        await demo.waitForFunction(() => document.querySelectorAll('#updates li').length >= 5, null, { timeout: 15_000 });
+        const items = await itemsOf(demo);
+        checkItems(items);
+        assert.equal(items.at(-1).id, 0);
         assert.deepEqual(errors, []);
       } finally {
         await demo.close();

@@ -354,6 +354,7 @@ describe('EventSource: responses that fail the connection', () => {
       await rec.until(() => rec.count('error') === 1, 'the error');
       assert.deepEqual(rec.log, [`error 2 ${reason}`]);
       assert.ok(error instanceof SseError);
+      assert.equal(source.readyState, EventSource.CLOSED);
       assert.equal(error.reason, reason);
       assert.equal(error.status, status);
       assert.ok(error.headers instanceof Headers);
@@ -571,9 +572,13 @@ describe('EventSource: reconnection time and backoff', () => {
     t.after(() => mock.timers.reset());
     const state = failing();
     const { source, rec } = open('http://example.test/', { fetch: state.fetch, reconnectionTime: 250, backoff: false });
+    const delays = [];
+    source.addEventListener('error', (e) => delays.push(e.reconnectDelay));
     await reconnectsAfter(state, rec, 250);
     await reconnectsAfter(state, rec, 250);
     source.close();
+    // Each error event says how long until the next attempt.
+    assert.deepEqual(delays, [250, 250, 250]);
     assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: -1 }), RangeError);
     assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), RangeError);
   });
