@@ -93,20 +93,22 @@ function checkBackoff(value) {
 // The wait before reconnect attempt number `failures` (connections in a row
 // that ended without an event), in integer milliseconds; `random(n)` is an
 // integer in [0, n]. The first reconnect waits exactly the reconnection
-// time, as browsers do. Then the wait grows by `factor` from
-// max(reconnection time, minDelay), up to max(maxDelay, minDelay), less up
-// to `jitter` of it at random, and never below minDelay: a server sending
-// `retry: 0` gets at most one immediate reconnect per failure streak.
+// time, as browsers do. Then the wait starts from floor = max(reconnection
+// time, minDelay), grows by `factor` up to max(maxDelay, floor), and loses
+// up to `jitter` of it at random, never going below the floor: a server's
+// long retry: is honoured, and `retry: 0` gets at most one immediate
+// reconnect per streak of failures.
 function reconnectDelay(reconnectionTime, failures, backoff, random) {
   if (backoff === null || failures <= 1) return reconnectionTime;
-  const cap = Math.max(backoff.maxDelay, backoff.minDelay);
-  let wait = Math.min(Math.max(reconnectionTime, backoff.minDelay), cap);
+  const floor = Math.max(reconnectionTime, backoff.minDelay);
+  const cap = Math.max(backoff.maxDelay, floor);
+  let wait = floor;
   // Each step is exact: wait <= 2^31 and factor <= 100,000 stay below 2^53.
   for (let i = 1; i < failures && wait < cap && backoff.factor > 1000; i++) {
     wait = Math.min(Math.floor((wait * backoff.factor) / 1000), cap);
   }
   const jitter = Math.floor((wait * backoff.jitter) / 1000);
-  return Math.max(wait - random(jitter), Math.min(backoff.minDelay, wait));
+  return Math.max(wait - random(jitter), floor);
 }
 
 // A random integer from 0 to n.
