@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EventSource } from '../src/index.mjs';
 import { within } from './eventsource-server.mjs';
+import './no-unhandled-rejections.mjs';
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../tests/conformance/reconnect');
 
