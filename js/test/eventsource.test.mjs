@@ -546,11 +546,13 @@ describe('EventSource: options the browser lacks', () => {
 });
 
 describe('EventSource: reconnection time and backoff', () => {
-  // Fails every connection attempt; returns the attempt counter.
-  const failing = () => {
+  // Fails every connection attempt, but answers the first with `first` (a
+  // stream text) when given; `attempts` counts them.
+  const failing = (first = null) => {
     const state = { attempts: 0 };
     state.fetch = async () => {
       state.attempts++;
+      if (state.attempts === 1 && first !== null) return new Response(first, { headers: { 'content-type': 'text/event-stream' } });
       throw new TypeError('connection refused');
     };
     return state;
@@ -603,25 +605,15 @@ describe('EventSource: reconnection time and backoff', () => {
     t.after(() => mock.timers.reset());
     const restore = mock.method(Math, 'random', () => 0.999999);
     t.after(() => restore.mock.restore());
-    let attempts = 0;
-    const fetch = async () => {
-      attempts++;
-      // The first answer sets retry: 0 and ends without an event; then
-      // the server is down.
-      if (attempts === 1) return new Response('retry: 0\n\n', { headers: { 'content-type': 'text/event-stream' } });
-      throw new TypeError('connection refused');
-    };
-    const { source, rec } = open('http://example.test/', { fetch });
-    const state = {
-      get attempts() {
-        return attempts;
-      },
-    };
+    // The first answer sets retry: 0 and ends without an event; then the
+    // server is down.
+    const state = failing('retry: 0\n\n');
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch });
     // The first reconnect waits the reconnection time, 0, as browsers do.
     await rec.until(() => rec.count('error') === 1, 'the end of the first stream');
     mock.timers.tick(0);
     await flush();
-    assert.equal(attempts, 2);
+    assert.equal(state.attempts, 2);
     await reconnectsAfter(state, rec, 1000); // 2 s less all the jitter, not below the floor
     await reconnectsAfter(state, rec, 2000);
     source.close();
@@ -634,18 +626,8 @@ describe('EventSource: reconnection time and backoff', () => {
     t.after(() => mock.timers.reset());
     const restore = mock.method(Math, 'random', () => 0);
     t.after(() => restore.mock.restore());
-    let attempts = 0;
-    const fetch = async () => {
-      attempts++;
-      if (attempts === 1) return new Response('retry: 99999999999999999999\n\n', { headers: { 'content-type': 'text/event-stream' } });
-      throw new TypeError('connection refused');
-    };
-    const { source, rec } = open('http://example.test/', { fetch, backoff: { factor: 100, maxDelay: 2 ** 40 } });
-    const state = {
-      get attempts() {
-        return attempts;
-      },
-    };
+    const state = failing('retry: 99999999999999999999\n\n');
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch, backoff: { factor: 100, maxDelay: 2 ** 40 } });
     for (let i = 0; i < 3; i++) await reconnectsAfter(state, rec, 2 ** 31 - 1);
     source.close();
   });
