@@ -124,7 +124,11 @@ export type SseErrorReason =
   | 'wrong_content_type'
   | 'limit_exceeded'
   | 'idle_timeout'
-  | 'end_of_stream';
+  | 'end_of_stream'
+  /** A custom fetch() gave no response, or a body that is not a ReadableStream, a Node stream or an async iterable of bytes. */
+  | 'invalid_response'
+  /** The URL has user:pass@, which fetch() refuses: the connection fails at once. */
+  | 'invalid_url';
 
 export class SseError extends Error {
   readonly name: 'SseError';
@@ -146,8 +150,10 @@ export interface RequestOptions {
   /** Default GET. */
   method?: string;
   body?: BodyInit | null;
-  /** Default globalThis.fetch. */
+  /** Default globalThis.fetch. Its response's body may also be a Node stream or any async iterable of bytes or strings. */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Also send the last event id in this URL query parameter (UTF-8, percent-encoded): for cross-origin servers that can't answer the preflight Last-Event-ID needs. */
+  lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */
   withCredentials?: boolean;
   /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. */
@@ -159,17 +165,21 @@ export interface RequestOptions {
   maxEventSize?: number;
 }
 
-/** Waits after consecutive failed connections: reconnection time × factor^(failures-1), at most maxDelay, minus up to `jitter` of it at random. */
+/** Waits after consecutive failed connections: floor × factor^(failures-1) with floor = max(reconnection time, minDelay), at most max(maxDelay, floor), minus up to `jitter` of it at random, never below the floor. Integer milliseconds. */
 export interface BackoffOptions {
-  /** Default 2. */
+  /** 1 to 100, default 2. */
   factor?: number;
-  /** Default 30000 ms (never below the server's retry: value). */
+  /** Default 10000 ms (never below the server's retry: value). */
   maxDelay?: number;
+  /** The least wait once failures repeat, so retry: 0 can't make a reconnect storm. Default 1000 ms. */
+  minDelay?: number;
   /** Fraction 0..1, default 0.5. */
   jitter?: number;
 }
 
 export interface EventSourceOptions extends RequestOptions {
+  /** The reconnection time until the server sends retry:, in ms. Default 3000, as browsers. */
+  reconnectionTime?: number;
   /** Backoff after failures in a row; false: always wait the plain reconnection time. */
   backoff?: BackoffOptions | false;
   /** Send a request with a body again on reconnect. Default false: the connection closes instead, since replaying may repeat the request's effect. */
@@ -179,6 +189,8 @@ export interface EventSourceOptions extends RequestOptions {
 /** An `error` event; `error` says why. */
 export interface SseErrorEvent extends Event {
   readonly error: SseError;
+  /** Milliseconds until the next attempt; null when the connection is closed. */
+  readonly reconnectDelay: number | null;
 }
 
 export interface EventSourceEventMap {

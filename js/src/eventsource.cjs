@@ -11,13 +11,19 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSED = 2;
 // The standard leaves the initial reconnection time to the user agent;
-// browsers use 3 seconds.
+// browsers use 3 seconds. The `reconnectionTime` option changes it (the
+// C++ client's reconnection_time).
 const DEFAULT_RECONNECTION_TIME = 3000;
 // setTimeout() fires at once for delays above 2^31-1 ms.
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 // An error response's body is read up to this many bytes for SseError.body.
 const ERROR_BODY_LIMIT = 1024;
-const DEFAULT_BACKOFF = Object.freeze({ factor: 2, maxDelay: 30_000, jitter: 0.5 });
+// Failures in a row: after `factor` growth hits maxDelay, more changes nothing.
+const MAX_FAILURES = 1_000_000;
+// Backoff after failures in a row. maxDelay bounds the wait after an outage
+// (browsers: the reconnection time, 3 s); minDelay is the floor once
+// failures repeat, so `retry: 0` can't make a reconnect storm.
+const DEFAULT_BACKOFF = Object.freeze({ factor: 2, maxDelay: 10_000, minDelay: 1000, jitter: 0.5 });
 
 // The parser (createParser, SseParseError, ready); parser.cjs does not
 // require this file, so a bundle of the EventSource has no serializer.
@@ -28,7 +34,9 @@ class SseError extends Error {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'SseError';
     // Why: 'network_error', 'http_status', 'no_content' (204),
-    // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream'.
+    // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream',
+    // 'invalid_response' (a custom fetch() gave no usable response or body),
+    // 'invalid_url' (the URL has user:pass@, which fetch() refuses).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -47,33 +55,96 @@ function checkObject(value, what) {
   return value;
 }
 
+// A duration option, as an integer number of milliseconds: fractions are
+// dropped and it saturates at what setTimeout() can wait.
 function checkMilliseconds(value, name, fallback) {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
     throw new RangeError(`ssekit: ${name} must be a non-negative number of milliseconds, got ${String(value)}`);
   }
-  return value;
+  return Math.min(Math.floor(value), MAX_TIMER_DELAY);
+}
+
+// A number from 0 to `max` as an integer count of thousandths, so the
+// backoff arithmetic below is integer arithmetic.
+function thousandths(value, name, min, max) {
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    throw new RangeError(`ssekit: ${name} must be a number from ${min} to ${max}, got ${String(value)}`);
+  }
+  return Math.round(value * 1000);
 }
 
 function checkBackoff(value) {
-  if (value === undefined) return DEFAULT_BACKOFF;
+  const backoff = {
+    factor: DEFAULT_BACKOFF.factor * 1000,
+    jitter: DEFAULT_BACKOFF.jitter * 1000,
+    maxDelay: DEFAULT_BACKOFF.maxDelay,
+    minDelay: DEFAULT_BACKOFF.minDelay,
+  };
+  if (value === undefined) return backoff;
   if (value === false) return null;
   const given = checkObject(value, 'backoff');
-  const backoff = { ...DEFAULT_BACKOFF };
-  if (given.factor !== undefined) {
-    if (typeof given.factor !== 'number' || !(given.factor >= 1) || given.factor === Infinity) {
-      throw new RangeError(`ssekit: backoff.factor must be a number >= 1, got ${String(given.factor)}`);
-    }
-    backoff.factor = given.factor;
-  }
+  if (given.factor !== undefined) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
+  if (given.jitter !== undefined) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
   backoff.maxDelay = checkMilliseconds(given.maxDelay, 'backoff.maxDelay', backoff.maxDelay);
-  if (given.jitter !== undefined) {
-    if (typeof given.jitter !== 'number' || !(given.jitter >= 0 && given.jitter <= 1)) {
-      throw new RangeError(`ssekit: backoff.jitter must be a number from 0 to 1, got ${String(given.jitter)}`);
-    }
-    backoff.jitter = given.jitter;
-  }
+  backoff.minDelay = checkMilliseconds(given.minDelay, 'backoff.minDelay', backoff.minDelay);
   return backoff;
+}
+
+// The wait before reconnect attempt number `failures` (connections in a row
+// that ended without an event), in integer milliseconds; `random(n)` is an
+// integer in [0, n]. The first reconnect waits exactly the reconnection
+// time, as browsers do. Then the wait starts from floor = max(reconnection
+// time, minDelay), grows by `factor` up to max(maxDelay, floor), and loses
+// up to `jitter` of it at random, never going below the floor: a server's
+// long retry: is honoured, and `retry: 0` gets at most one immediate
+// reconnect per streak of failures.
+function reconnectDelay(reconnectionTime, failures, backoff, random) {
+  if (backoff === null || failures <= 1) return reconnectionTime;
+  const floor = Math.max(reconnectionTime, backoff.minDelay);
+  const cap = Math.max(backoff.maxDelay, floor);
+  let wait = floor;
+  // Each step is exact: wait <= 2^31 and factor <= 100,000 stay below 2^53.
+  for (let i = 1; i < failures && wait < cap && backoff.factor > 1000; i++) {
+    wait = Math.min(Math.floor((wait * backoff.factor) / 1000), cap);
+  }
+  const jitter = Math.floor((wait * backoff.jitter) / 1000);
+  return Math.max(wait - random(jitter), floor);
+}
+
+// A random integer from 0 to n.
+function randomUpTo(n) {
+  return n <= 0 ? 0 : Math.min(Math.floor(Math.random() * (n + 1)), n);
+}
+
+// Header values are ByteStrings to fetch(): a string the package builds goes
+// as its UTF-8 bytes, one char per byte, as browsers send Last-Event-ID.
+function utf8ByteString(value) {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  const bytes = new TextEncoder().encode(value);
+  let out = '';
+  for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  return out;
+}
+
+// Parses the URL the way the browser's constructor does.
+function parseUrl(url, what) {
+  try {
+    return new URL(String(url), globalThis.location?.href);
+  } catch {
+    throw new DOMException(`${what}: Cannot open an EventSource to '${String(url)}'. The URL is invalid.`, 'SyntaxError');
+  }
+}
+
+// fetch() refuses URLs with user:pass@ (a TypeError, like a network error):
+// fail at once and say what to do instead.
+function credentialsError(url) {
+  return new SseError(
+    'invalid_url',
+    `the URL ${url.origin} has a user name or password (user:pass@), which fetch() refuses; send credentials in the headers option (Authorization) instead`,
+    { url: url.href },
+  );
 }
 
 // The request every connection of one EventSource or stream() sends;
@@ -92,17 +163,42 @@ function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
   if (!sentOnce && isReadableStream(body)) {
     throw new TypeError('ssekit: a ReadableStream body cannot be sent again on reconnect; pass a string, bytes or a Blob');
   }
-  return { url, fetchFunction, method, headers, body, withCredentials };
+  let lastEventIdQuery = null;
+  if (options.lastEventIdQuery !== undefined && options.lastEventIdQuery !== null) {
+    if (typeof options.lastEventIdQuery !== 'string' || options.lastEventIdQuery === '') {
+      throw new TypeError('ssekit: lastEventIdQuery must be the name of a URL query parameter');
+    }
+    lastEventIdQuery = options.lastEventIdQuery;
+  }
+  return { url, fetchFunction, method, headers, body, withCredentials, lastEventIdQuery };
 }
 
 function isReadableStream(body) {
   return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
 }
 
-// Starts one request. The response's status and type are checked by checkResponse().
-function send(plan, url, lastEventId, signal) {
+// The URL of one request: with `lastEventIdQuery`, the id rides in the
+// query too (replacing a parameter of that name), where any server can read
+// it, as polyfills for old browsers do it.
+function requestUrl(plan, url, lastEventId) {
+  if (plan.lastEventIdQuery === null || lastEventId === '') return url;
+  const u = new URL(url);
+  u.searchParams.set(plan.lastEventIdQuery, lastEventId);
+  return u.href;
+}
+
+// A request to another origin than the page's: fetch() preflights it when
+// it has a header that isn't CORS-safelisted, such as Last-Event-ID.
+function isCrossOrigin(url) {
+  const here = globalThis.location?.origin;
+  return typeof here === 'string' && here !== 'null' && originOf(url) !== here;
+}
+
+// Starts one request. The response's status and type are checked by
+// checkResponse(). `lastEventId` goes in the Last-Event-ID header ('' : none).
+async function send(plan, url, lastEventId, signal) {
   const headers = new Headers(plan.headers);
-  if (lastEventId !== '') headers.set('last-event-id', lastEventId);
+  if (lastEventId !== '') headers.set('last-event-id', utf8ByteString(lastEventId));
   // Called as a plain function: browsers' fetch throws "Illegal
   // invocation" when `this` is not the global object.
   const { fetchFunction } = plan;
@@ -123,23 +219,48 @@ function send(plan, url, lastEventId, signal) {
 }
 
 function isEventStream(contentType) {
-  if (contentType === null) return false;
+  if (typeof contentType !== 'string') return false;
   // The MIME type's essence; parameters (charset=...) are allowed.
   const essence = contentType.split(';', 1)[0].trim().toLowerCase();
   return essence === 'text/event-stream';
 }
 
+// A reader over a response body: a WHATWG ReadableStream (fetch), or, from
+// a custom fetch (node-fetch and the like), a Node stream or any async
+// iterable. { read() -> {done, value}, cancel() }; null for anything else.
+function bodyReader(body) {
+  if (isReadableStream(body) || (body !== null && typeof body === 'object' && typeof body.getReader === 'function')) {
+    const reader = body.getReader();
+    return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
+  }
+  if (body !== null && typeof body === 'object' && typeof body[Symbol.asyncIterator] === 'function') {
+    const iterator = body[Symbol.asyncIterator]();
+    return {
+      read: () => iterator.next(),
+      // return() closes the source (a Node stream is destroyed).
+      cancel: () => Promise.resolve().then(() => iterator.return?.()),
+    };
+  }
+  return null;
+}
+
+function invalidBody(body, url) {
+  const what = body === undefined || body === null ? 'no body' : `a body of type ${body?.constructor?.name ?? typeof body}`;
+  return new SseError('invalid_response', `the response has ${what}; a body must be a ReadableStream, a Node stream or an async iterable of bytes`, { url });
+}
+
 // Reads up to ERROR_BODY_LIMIT bytes of a body for an error report, then
 // cancels the rest.
 async function bodyExcerpt(response) {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
+  const reader = bodyReader(response.body ?? null);
+  if (reader === null) return '';
   const parts = [];
   let size = 0;
   try {
     while (size < ERROR_BODY_LIMIT) {
       const { done, value } = await reader.read();
       if (done) break;
+      if (!(value instanceof Uint8Array)) break;
       parts.push(value);
       size += value.length;
     }
@@ -158,17 +279,24 @@ async function bodyExcerpt(response) {
   return new TextDecoder().decode(bytes);
 }
 
+function cancelBody(response) {
+  bodyReader(response.body ?? null)?.cancel().catch(() => {});
+}
+
 // Null when the response opens the stream (200 and text/event-stream), else
 // the SseError that fails the connection.
 async function checkResponse(response, url) {
+  if (response === null || typeof response !== 'object' || !Number.isInteger(response.status) || typeof response.headers?.get !== 'function') {
+    return new SseError('invalid_response', 'fetch() did not give a Response (an object with status and headers)', { url });
+  }
   const details = { status: response.status, headers: response.headers, url: response.url || url };
   if (response.status === 204) {
-    response.body?.cancel().catch(() => {});
+    cancelBody(response);
     return new SseError('no_content', 'the server answered 204 No Content: the stream is over', details);
   }
   if (response.status !== 200) {
     details.body = await bodyExcerpt(response);
-    return new SseError('http_status', `the server answered ${response.status} ${response.statusText}`.trimEnd(), details);
+    return new SseError('http_status', `the server answered ${response.status} ${response.statusText ?? ''}`.trimEnd(), details);
   }
   const contentType = response.headers.get('content-type');
   if (!isEventStream(contentType)) {
@@ -233,34 +361,79 @@ function limitError(e, url) {
   return new SseError('limit_exceeded', `the stream broke a parser limit: ${e.message}`, { cause: e, url });
 }
 
-const MessageEventClass =
-  typeof MessageEvent === 'function'
-    ? MessageEvent
-    : class MessageEvent extends Event {
-        #init;
-        constructor(type, init = {}) {
-          super(type);
-          this.#init = init;
-        }
-        get data() {
-          return this.#init.data ?? null;
-        }
-        get origin() {
-          return this.#init.origin ?? '';
-        }
-        get lastEventId() {
-          return this.#init.lastEventId ?? '';
-        }
-      };
+// Message events. Building a MessageEvent costs most of the time of a
+// small event in browsers (`new MessageEvent(type, init)` converts the init
+// dictionary; even `super(type)` of a MessageEvent subclass is 3x the cost
+// of a plain Event). Ours are built by the Event constructor, with
+// MessageEvent.prototype put under their prototype once: `instanceof
+// MessageEvent` holds, toString says MessageEvent, and every MessageEvent
+// attribute is an own getter here (data, origin, lastEventId, source: null,
+// ports: empty), so none of the browser's getters, which would refuse an
+// object that isn't a native MessageEvent, is ever reached.
+const NO_PORTS = Object.freeze([]);
 
-// An `error` event; `error` says why (an SseError).
-function errorEvent(error) {
-  const event = new Event('error');
-  Object.defineProperty(event, 'error', { value: error, enumerable: true });
-  return event;
+class SseMessageEvent extends Event {
+  #data;
+  #origin;
+  #lastEventId;
+  constructor(type, data, origin, lastEventId) {
+    super(type);
+    this.#data = data;
+    this.#origin = origin;
+    this.#lastEventId = lastEventId;
+  }
+  get data() {
+    return this.#data;
+  }
+  get origin() {
+    return this.#origin;
+  }
+  get lastEventId() {
+    return this.#lastEventId;
+  }
+  get source() {
+    return null;
+  }
+  get ports() {
+    return NO_PORTS;
+  }
+  // The legacy initializer, for code that still calls it.
+  initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '') {
+    this.initEvent(type, bubbles, cancelable);
+    this.#data = data;
+    this.#origin = String(origin);
+    this.#lastEventId = String(lastEventId);
+  }
+}
+Object.defineProperty(SseMessageEvent, 'name', { value: 'MessageEvent' });
+if (typeof MessageEvent === 'function') {
+  Object.setPrototypeOf(SseMessageEvent.prototype, MessageEvent.prototype);
+  // Attributes MessageEvent has beyond the five (e.g. Chromium's
+  // userActivation): their value for an event from a server.
+  for (const key of Reflect.ownKeys(MessageEvent.prototype)) {
+    const d = Object.getOwnPropertyDescriptor(MessageEvent.prototype, key);
+    if (d.get !== undefined && !Object.prototype.hasOwnProperty.call(SseMessageEvent.prototype, key)) {
+      Object.defineProperty(SseMessageEvent.prototype, key, { get: () => null, enumerable: d.enumerable, configurable: true });
+    }
+  }
+}
+for (const name of ['data', 'origin', 'lastEventId', 'source', 'ports', 'initMessageEvent']) {
+  Object.defineProperty(SseMessageEvent.prototype, name, { enumerable: true });
 }
 
-const HANDLER_TYPES = ['open', 'message', 'error'];
+function messageEvent(type, data, origin, lastEventId) {
+  return new SseMessageEvent(type, data, origin, lastEventId);
+}
+
+// An `error` event; `error` says why (an SseError), `reconnectDelay` how
+// many milliseconds until the next attempt (null: none, the connection is
+// closed).
+function errorEvent(error, reconnectDelay = null) {
+  const event = new Event('error');
+  Object.defineProperty(event, 'error', { value: error, enumerable: true });
+  Object.defineProperty(event, 'reconnectDelay', { value: reconnectDelay, enumerable: true });
+  return event;
+}
 
 class EventSource extends EventTarget {
   #url;
@@ -275,30 +448,31 @@ class EventSource extends EventTarget {
   // Where reconnects go: after a redirect, the URL that answered, as
   // browsers do (the request keeps its current URL); `url` stays.
   #requestUrl;
-  #reconnectionTime = DEFAULT_RECONNECTION_TIME;
+  #reconnectionTime;
   #failures = 0;       // connections in a row that ended without an event
   #gotEvent = false;   // the current connection delivered an event
   #controller = null;  // aborts the current connection
   #timer = null;       // the wait before reconnecting
+  // False once a cross-origin server refused Last-Event-ID (its preflight
+  // failed, see #request()); reconnects then go without the header.
+  #idHeader = true;
   #handlers = { open: null, message: null, error: null };
   #handlerListeners = { open: null, message: null, error: null };
 
   constructor(url, init = undefined) {
     super();
     // As WebIDL's required argument: new EventSource() must not resolve "undefined".
-    if (arguments.length === 0) throw new TypeError("ssekit: EventSource needs a URL: new EventSource(url, options)");
-    const options = checkObject(init, 'the EventSource options');
-    let parsed;
-    try {
-      parsed = new URL(String(url), globalThis.location?.href);
-    } catch {
-      throw new DOMException(`ssekit: the URL '${String(url)}' is invalid`, 'SyntaxError');
+    if (arguments.length === 0) {
+      throw new TypeError("Failed to construct 'EventSource': 1 argument required, but only 0 present.");
     }
+    const options = checkObject(init, 'the EventSource options');
+    const parsed = parseUrl(url, "Failed to construct 'EventSource'");
     this.#url = parsed.href;
     this.#withCredentials = Boolean(options.withCredentials);
     this.#plan = requestPlan(this.#url, options, this.#withCredentials);
     this.#requestUrl = this.#url;
     this.#idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
+    this.#reconnectionTime = checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME);
     this.#backoff = checkBackoff(options.backoff);
     // A request with a body is sent again on reconnect only when asked:
     // replaying a POST may repeat its effect (or its bill).
@@ -315,7 +489,18 @@ class EventSource extends EventTarget {
       if (typeof options.lastEventId !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
       this.#parser.lastEventId = options.lastEventId;
     }
-    this.#connect();
+    if (parsed.username !== '' || parsed.password !== '') {
+      // Fails at once, in a task as a browser's failure would (listeners
+      // added right after the constructor see the error).
+      this.#readyState = CLOSED;
+      this.#parser.close();
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.dispatchEvent(errorEvent(credentialsError(parsed)));
+      }, 0);
+      return;
+    }
+    this.#start();
   }
 
   get url() {
@@ -348,7 +533,7 @@ class EventSource extends EventTarget {
   }
 
   close() {
-    if (this.#readyState === CLOSED && this.#controller === null) return;
+    if (this.#readyState === CLOSED && this.#controller === null && this.#timer === null) return;
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();
@@ -380,6 +565,42 @@ class EventSource extends EventTarget {
     controller?.abort();
   }
 
+  // Runs one connection. Nothing it does may reject unhandled: an error
+  // that escapes #connect() (a bug, or a throwing custom fetch body) fails
+  // the connection with that error.
+  #start() {
+    this.#connect().catch((e) => {
+      if (this.#readyState !== CLOSED) this.#fail(e instanceof SseError ? e : new SseError('invalid_response', `ssekit: ${e?.message ?? String(e)}`, { cause: e, url: this.#url }));
+    });
+  }
+
+  // Sends the request with the current Last-Event-ID. A cross-origin server
+  // that answers no CORS preflight (a tutorial server with only
+  // Access-Control-Allow-Origin) makes fetch() reject when the header is
+  // there, where the browser's EventSource sends it without a preflight.
+  // Then the same request goes once more without it; if that one gets an
+  // answer, the header was the trouble: later requests leave it out, and
+  // the console says so once (the id can still go in the URL, see
+  // `lastEventIdQuery`). Never a retry loop: one extra request, once.
+  async #request(signal) {
+    const id = this.#parser.lastEventId;
+    const url = requestUrl(this.#plan, this.#requestUrl, id);
+    const withHeader = this.#idHeader && id !== '';
+    try {
+      return await send(this.#plan, url, withHeader ? id : '', signal);
+    } catch (e) {
+      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw e;
+      const response = await send(this.#plan, url, '', signal);
+      this.#idHeader = false;
+      const where = originOf(url);
+      const resumed = this.#plan.lastEventIdQuery === null
+        ? 'so the server cannot resume from the last event id. Let it answer the preflight (OPTIONS with Access-Control-Allow-Headers: Last-Event-ID), or pass the lastEventIdQuery option to send the id in the URL.'
+        : `and the id goes in the URL's "${this.#plan.lastEventIdQuery}" parameter only.`;
+      console.warn(`ssekit EventSource: ${where} does not allow the Last-Event-ID header (its CORS preflight failed); reconnects to ${this.#url} go without it, ${resumed}`);
+      return response;
+    }
+  }
+
   async #connect() {
     const controller = new AbortController();
     this.#controller = controller;
@@ -388,7 +609,7 @@ class EventSource extends EventTarget {
     const current = () => this.#controller === controller;
     let response;
     try {
-      response = await send(this.#plan, this.#requestUrl, this.#parser.lastEventId, controller.signal);
+      response = await this.#request(controller.signal);
     } catch (e) {
       idle.stop();
       if (current()) this.#reestablish(connectionError(e, controller, this.#url));
@@ -396,7 +617,7 @@ class EventSource extends EventTarget {
     }
     if (!current()) {
       idle.stop();
-      response.body?.cancel().catch(() => {});
+      if (response !== null && typeof response === 'object') cancelBody(response);
       return;
     }
     idle.touch();
@@ -410,6 +631,8 @@ class EventSource extends EventTarget {
       idle.stop();
       return;
     }
+    const reader = failure === null ? bodyReader(response.body ?? null) : null;
+    if (failure === null && reader === null) failure = invalidBody(response.body, this.#url);
     if (failure !== null) {
       idle.stop();
       this.#fail(failure);
@@ -419,17 +642,11 @@ class EventSource extends EventTarget {
     this.#origin = originOf(this.#requestUrl);
     this.#readyState = OPEN;
     this.dispatchEvent(new Event('open'));
-    if (!current() || response.body === null) {
-      idle.stop();
-      if (current()) this.#reestablish(new SseError('end_of_stream', 'the response has no body', { url: this.#url }));
-      return;
-    }
-    const reader = response.body.getReader();
-    let ending;
+    let ending = null;
     try {
       // The WebAssembly is compiled asynchronously (browsers); no-op once done.
       await core().ready();
-      for (;;) {
+      while (current()) {
         const { done, value } = await reader.read();
         if (!current()) break;
         if (done) {
@@ -441,12 +658,10 @@ class EventSource extends EventTarget {
           this.#parser.feed(value);
         } catch (e) {
           if (!current()) break;
-          if (e instanceof core().SseParseError) {
-            idle.stop();
-            this.#fail(limitError(e, this.#url));
-            return;
-          }
-          throw e;
+          idle.stop();
+          if (e instanceof core().SseParseError) this.#fail(limitError(e, this.#url));
+          else this.#fail(new SseError('invalid_response', `the response body gave a chunk that is not bytes: ${e.message}`, { cause: e, url: this.#url }));
+          return;
         }
       }
     } catch (e) {
@@ -455,14 +670,13 @@ class EventSource extends EventTarget {
       idle.stop();
       reader.cancel().catch(() => {});
     }
-    if (current()) this.#reestablish(ending);
+    if (current() && ending !== null) this.#reestablish(ending);
   }
 
   #dispatchMessage(event) {
     if (this.#readyState === CLOSED) return;
     this.#gotEvent = true;
-    const init = { data: event.data, origin: this.#origin, lastEventId: event.lastEventId };
-    this.dispatchEvent(new MessageEventClass(event.type, init));
+    this.dispatchEvent(messageEvent(event.type, event.data, this.#origin, event.lastEventId));
   }
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
@@ -481,30 +695,25 @@ class EventSource extends EventTarget {
       return;
     }
     this.#stopConnection();
-    this.#failures = this.#gotEvent ? 0 : this.#failures + 1;
+    this.#failures = this.#gotEvent ? 0 : Math.min(this.#failures + 1, MAX_FAILURES);
     this.#readyState = CONNECTING;
     this.#parser.reset();
-    this.dispatchEvent(errorEvent(error));
+    const delay = reconnectDelay(this.#reconnectionTime, this.#failures, this.#backoff, randomUpTo);
+    this.dispatchEvent(errorEvent(error, delay));
     if (this.#readyState !== CONNECTING || this.#timer !== null || this.#controller !== null) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      if (this.#readyState === CONNECTING) this.#connect();
-    }, this.#reconnectDelay());
-  }
-
-  #reconnectDelay() {
-    const base = this.#reconnectionTime;
-    const backoff = this.#backoff;
-    // The first reconnect after a stream that delivered events waits exactly
-    // the reconnection time, as browsers do; failures in a row back off.
-    if (backoff === null || this.#failures <= 1) return base;
-    const grown = Math.min(base * backoff.factor ** (this.#failures - 1), Math.max(backoff.maxDelay, base));
-    return Math.min(grown * (1 - backoff.jitter * Math.random()), MAX_TIMER_DELAY);
+      if (this.#readyState === CONNECTING) this.#start();
+    }, delay);
   }
 }
 
-// The constants are read-only data properties on the class and on every
-// instance (through the prototype), as in browsers.
+// WebIDL's shape, as the browser's class has it: operations enumerable,
+// attributes enumerable accessors, the constants read-only data properties
+// on the class and the prototype, and the toString tag.
+Object.defineProperty(EventSource.prototype, 'close', { enumerable: true });
+// Bundlers rename a class that shadows a global (esbuild: EventSource2).
+Object.defineProperty(EventSource, 'name', { value: 'EventSource' });
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSED', CLOSED]]) {
   const constant = { value, enumerable: true, writable: false, configurable: false };
   Object.defineProperty(EventSource, name, constant);
@@ -522,81 +731,173 @@ function stream(url, init = undefined) {
   const options = checkObject(init, 'the stream() options');
   const signal = options.signal ?? null;
   if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('ssekit: signal must be an AbortSignal');
-  let target;
-  try {
-    target = new URL(String(url), globalThis.location?.href).href;
-  } catch {
-    throw new DOMException(`ssekit: the URL '${String(url)}' is invalid`, 'SyntaxError');
-  }
+  const parsed = parseUrl(url, 'ssekit stream()');
   // One request only, so any body fetch() takes will do, a stream too.
-  const plan = requestPlan(target, options, Boolean(options.withCredentials), { sentOnce: true });
+  const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), { sentOnce: true });
   const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
   const lastEventId = options.lastEventId === undefined ? '' : options.lastEventId;
   if (typeof lastEventId !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
   const limits = { maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
   // Checks the limits now rather than at the first chunk.
   core().createParser(limits).close();
-  return streamEvents(plan, signal, idleTimeout, lastEventId, limits);
+  const refusal = parsed.username !== '' || parsed.password !== '' ? credentialsError(parsed) : null;
+  return new EventStream(plan, signal, idleTimeout, lastEventId, limits, refusal);
 }
 
-async function* streamEvents(plan, signal, idleTimeout, lastEventId, limits) {
-  signal?.throwIfAborted();
-  const target = plan.url;
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(abortError(signal));
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const idle = new IdleTimer(idleTimeout, controller, target);
-  const queue = [];
-  let parser = null;
-  let reader = null;
-  const failure = (e) => (signal?.aborted ? abortError(signal) : connectionError(e, controller, target));
-  try {
-    let response;
-    try {
-      response = await send(plan, target, lastEventId, controller.signal);
-      idle.touch();
-      const refusal = await checkResponse(response, target);
-      if (refusal !== null) throw refusal;
-    } catch (e) {
-      throw failure(e);
+// The async iterator stream() returns. One read of the body (one "resume")
+// parses a whole chunk; next() then hands out its events from a queue
+// without reading again, so many small events in one chunk cost one await
+// each, not an async generator's resume each. Errors come after the events
+// that came before them; after an error or the end, next() says done.
+class EventStream {
+  #plan;
+  #signal;
+  #idleTimeout;
+  #lastEventId;
+  #limits;
+  #refusal;
+  #queue = [];
+  #at = 0;
+  #error = null;      // thrown once the queue is empty
+  #finished = false;  // the request is over (cleaned up)
+  #reported = false;  // the error or the end was handed out
+  #started = false;
+  #pending = 0;       // next() calls waiting in #chain
+  #chain = Promise.resolve();
+  #controller = new AbortController();
+  #idle = null;
+  #parser = null;
+  #reader = null;
+  #onAbort = null;
+
+  constructor(plan, signal, idleTimeout, lastEventId, limits, refusal) {
+    this.#plan = plan;
+    this.#signal = signal;
+    this.#idleTimeout = idleTimeout;
+    this.#lastEventId = lastEventId;
+    this.#limits = limits;
+    this.#refusal = refusal;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  next() {
+    if (this.#pending === 0 && this.#at < this.#queue.length) return Promise.resolve({ value: this.#take(), done: false });
+    this.#pending++;
+    const result = this.#chain.then(() => this.#pull());
+    this.#chain = result.then(
+      () => this.#pending--,
+      () => this.#pending--,
+    );
+    return result;
+  }
+
+  // Leaving a for-await loop early: closes the connection at once.
+  return(value) {
+    this.#finish();
+    this.#reported = true;
+    return this.#chain.then(() => ({ value, done: true }));
+  }
+
+  throw(error) {
+    this.#finish();
+    this.#reported = true;
+    return this.#chain.then(() => Promise.reject(error));
+  }
+
+  #take() {
+    const value = this.#queue[this.#at];
+    this.#queue[this.#at++] = undefined;
+    if (this.#at === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#at = 0;
     }
+    return value;
+  }
+
+  async #pull() {
+    for (;;) {
+      if (this.#at < this.#queue.length) return { value: this.#take(), done: false };
+      if (this.#finished || this.#error !== null) {
+        this.#finish();
+        if (this.#error !== null && !this.#reported) {
+          this.#reported = true;
+          throw this.#error;
+        }
+        this.#reported = true;
+        return { value: undefined, done: true };
+      }
+      try {
+        if (!this.#started) await this.#open();
+        else await this.#readChunk();
+      } catch (e) {
+        this.#error = this.#failure(e);
+      }
+    }
+  }
+
+  #failure(e) {
+    if (this.#signal?.aborted) return abortError(this.#signal);
+    if (e instanceof SseError) return e;
+    return connectionError(e, this.#controller, this.#plan.url);
+  }
+
+  async #open() {
+    this.#started = true;
+    this.#signal?.throwIfAborted();
+    if (this.#refusal !== null) throw this.#refusal;
+    const target = this.#plan.url;
+    const controller = this.#controller;
+    if (this.#signal !== null) {
+      this.#onAbort = () => controller.abort(abortError(this.#signal));
+      this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    this.#idle = new IdleTimer(this.#idleTimeout, controller, target);
+    const id = this.#lastEventId;
+    const response = await send(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
+    this.#idle.touch();
+    const refusal = await checkResponse(response, target);
+    if (refusal !== null) throw refusal;
+    this.#reader = bodyReader(response.body ?? null);
+    if (this.#reader === null) throw invalidBody(response.body, target);
     const origin = originOf(response.url || target);
     // The WebAssembly is compiled asynchronously (browsers); no-op once done.
     await core().ready();
-    parser = core().createParser({
-      ...limits,
+    const queue = this.#queue;
+    this.#parser = core().createParser({
+      ...this.#limits,
       onEvent: (event) => queue.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, origin }),
     });
-    if (lastEventId !== '') parser.lastEventId = lastEventId;
-    if (response.body === null) return;
-    reader = response.body.getReader();
-    for (;;) {
-      let chunk;
-      try {
-        chunk = await reader.read();
-      } catch (e) {
-        throw failure(e);
-      }
-      if (chunk.done) break;
-      idle.touch();
-      let limitExceeded = null;
-      try {
-        parser.feed(chunk.value);
-      } catch (e) {
-        if (!(e instanceof core().SseParseError)) throw e;
-        limitExceeded = limitError(e, target);
-      }
-      // What came before a parse error is delivered first.
-      for (let i = 0; i < queue.length; i++) yield queue[i];
-      queue.length = 0;
-      if (limitExceeded !== null) throw limitExceeded;
+    if (id !== '') this.#parser.lastEventId = id;
+  }
+
+  async #readChunk() {
+    const { done, value } = await this.#reader.read();
+    if (this.#finished) return;
+    if (done) {
+      this.#finish();
+      return;
     }
-  } finally {
-    idle.stop();
-    signal?.removeEventListener('abort', onAbort);
-    parser?.close();
-    if (reader !== null) reader.cancel().catch(() => {});
-    if (!controller.signal.aborted) controller.abort();
+    this.#idle.touch();
+    try {
+      this.#parser.feed(value);
+    } catch (e) {
+      // What came before a parse error is delivered first (it is queued).
+      if (e instanceof core().SseParseError) throw limitError(e, this.#plan.url);
+      throw new SseError('invalid_response', `the response body gave a chunk that is not bytes: ${e.message}`, { cause: e, url: this.#plan.url });
+    }
+  }
+
+  #finish() {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#idle?.stop();
+    if (this.#onAbort !== null) this.#signal.removeEventListener('abort', this.#onAbort);
+    this.#parser?.close();
+    this.#reader?.cancel().catch(() => {});
+    if (!this.#controller.signal.aborted) this.#controller.abort();
   }
 }
 

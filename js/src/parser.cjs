@@ -124,6 +124,9 @@ class Parser {
   #busy = false;  // inside feed()/finish(), callbacks included
   #eventId = '';  // lastEventId of the last event record (ID_SAME)
   #types = [];  // event types by slot (TYPE_CACHED)
+  // A string chunk's trailing high surrogate, held for the next chunk: the
+  // two halves of one character may come in two strings.
+  #highSurrogate = '';
 
   constructor(options) {
     // Throws SseLoadError at once under a CSP that forbids WebAssembly.
@@ -167,8 +170,9 @@ class Parser {
 
   feed(chunk) {
     this.#enter('feed');
-    const bytes = asBytes(chunk);
+    let bytes = asBytes(chunk);
     if (this.#error !== null) throw this.#error;
+    if (typeof bytes === 'string' || this.#highSurrogate !== '') bytes = this.#joinSurrogates(bytes);
     const core = this.#attach();
     const [ptr, len] = stage(core, bytes);
     this.#run(core, core.exports.ssekit_parser_feed(this.#handle, ptr, len));
@@ -177,14 +181,38 @@ class Parser {
   finish() {
     this.#enter('finish');
     if (this.#error !== null) throw this.#error;
+    // A high surrogate that no low one followed is U+FFFD, as TextEncoder makes it.
+    if (this.#highSurrogate !== '') this.feed(new Uint8Array(0));
     const core = this.#attach();
     this.#run(core, core.exports.ssekit_parser_finish(this.#handle));
   }
 
   reset() {
     this.#enter('reset');
+    this.#highSurrogate = '';
     this.#attach().exports.ssekit_parser_reset(this.#handle);
     this.#error = null;
+  }
+
+  // Puts a held high surrogate in front of `bytes`, and holds a string's
+  // own trailing one.
+  #joinSurrogates(bytes) {
+    const held = this.#highSurrogate;
+    this.#highSurrogate = '';
+    if (typeof bytes !== 'string') {
+      const first = wasm.encoder.encode(held);
+      const joined = new Uint8Array(first.length + bytes.length);
+      joined.set(first);
+      joined.set(bytes, first.length);
+      return joined;
+    }
+    let text = held + bytes;
+    const last = text.charCodeAt(text.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) {
+      this.#highSurrogate = text[text.length - 1];
+      text = text.slice(0, -1);
+    }
+    return text;
   }
 
   // Gives the parser's WebAssembly memory back (its instance is dropped, or

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it, mock } from 'node:test';
 import { EventSource, SseError } from '../src/index.mjs';
 import { Recorder, sendStream, startServer, within } from './eventsource-server.mjs';
+import './no-unhandled-rejections.mjs';
 
 const servers = [];
 const sources = [];
@@ -292,15 +293,21 @@ describe('EventSource: reconnection', () => {
   });
 
   it('close() during the wait before a reconnect: no request, no event', async () => {
-    const s = await server((req, res) => sendStream(res, 'retry: 50\ndata: x\n\n'));
-    const { source, rec } = open(s.url);
-    source.onerror = () => source.close();
-    await rec.until(() => rec.count('error') === 1, 'the end of the stream');
-    assert.equal(source.readyState, EventSource.CLOSED);
-    // Longer than the reconnection time: a timer left behind would reconnect.
-    await new Promise((r) => setTimeout(r, 150));
-    assert.equal(s.requests.length, 1);
-    assert.equal(rec.log.length, 3);
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const s = await server((req, res) => sendStream(res, 'retry: 50\ndata: x\n\n'));
+      const { source, rec } = open(s.url);
+      source.onerror = () => source.close();
+      await rec.until(() => rec.count('error') === 1, 'the end of the stream');
+      assert.equal(source.readyState, EventSource.CLOSED);
+      // Far past the reconnection time: a timer left behind would reconnect.
+      mock.timers.tick(60_000);
+      await flush();
+      assert.equal(s.requests.length, 1);
+      assert.equal(rec.log.length, 3);
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it('close() while connecting: no event at all', async () => {
@@ -308,11 +315,18 @@ describe('EventSource: reconnection', () => {
     const s = await server((req, res) => {
       respond = () => sendStream(res, 'data: late\n\n');
     });
-    const { source, rec } = open(s.url);
+    let answered;
+    const fetched = new Promise((resolve) => {
+      answered = resolve;
+    });
+    const fetch = (url, init) => globalThis.fetch(url, init).finally(answered);
+    const { source, rec } = open(s.url, { fetch });
     await s.waitForRequests(1);
     source.close();
     respond();
-    await new Promise((r) => setTimeout(r, 50));
+    // The response (or the abort) has reached the EventSource.
+    await fetched;
+    await flush();
     assert.deepEqual(rec.log, []);
     assert.equal(source.readyState, EventSource.CLOSED);
   });
@@ -328,7 +342,9 @@ describe('EventSource: responses that fail the connection', () => {
     ['text/event-streams', (res) => res.writeHead(200, { 'Content-Type': 'text/event-streams' }).end('data: x\n\n'), 'wrong_content_type', 200],
   ];
   for (const [name, respond, reason, status] of failing) {
-    it(`${name}: error, CLOSED, no reconnect`, async () => {
+    it(`${name}: error, CLOSED, no reconnect`, async (t) => {
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
       const s = await server((req, res) => respond(res));
       const { source, rec } = open(s.url);
       let error;
@@ -338,11 +354,14 @@ describe('EventSource: responses that fail the connection', () => {
       await rec.until(() => rec.count('error') === 1, 'the error');
       assert.deepEqual(rec.log, [`error 2 ${reason}`]);
       assert.ok(error instanceof SseError);
+      assert.equal(source.readyState, EventSource.CLOSED);
       assert.equal(error.reason, reason);
       assert.equal(error.status, status);
       assert.ok(error.headers instanceof Headers);
       if (name === '404') assert.equal(error.body, 'no such stream');
-      await new Promise((r) => setTimeout(r, 50));
+      // No timer left to reconnect, however long one waits.
+      mock.timers.tick(600_000);
+      await flush();
       assert.equal(s.requests.length, 1);
     });
   }
@@ -429,13 +448,16 @@ describe('EventSource: options the browser lacks', () => {
     assert.equal(s.requests.length, 1);
   });
 
-  it('a request with a body is not replayed by default: the end of the stream closes it', async () => {
+  it('a request with a body is not replayed by default: the end of the stream closes it', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
     const s = await server((req, res) => sendStream(res, 'retry: 10\ndata: answer\n\n'));
     const { source, rec } = open(s.url, { method: 'POST', body: 'prompt' });
     await rec.until(() => rec.count('error') === 1, 'the end');
     assert.deepEqual(rec.log, ['open 1', 'message "answer" id=""', 'error 2 end_of_stream']);
     assert.equal(source.readyState, EventSource.CLOSED);
-    await new Promise((r) => setTimeout(r, 50));
+    mock.timers.tick(600_000);
+    await flush();
     assert.equal(s.requests.length, 1);
   });
 
@@ -520,6 +542,205 @@ describe('EventSource: options the browser lacks', () => {
     assert.throws(() => new EventSource(url, { lastEventId: 5 }), TypeError);
     assert.throws(() => new EventSource(url, { body: new ReadableStream() }), TypeError);
     assert.throws(() => new EventSource(url, 'options'), TypeError);
+  });
+});
+
+describe('EventSource: reconnection time and backoff', () => {
+  // Fails every connection attempt, but answers the first with `first` (a
+  // stream text) when given; `attempts` counts them.
+  const failing = (first = null) => {
+    const state = { attempts: 0 };
+    state.fetch = async () => {
+      state.attempts++;
+      if (state.attempts === 1 && first !== null) return new Response(first, { headers: { 'content-type': 'text/event-stream' } });
+      throw new TypeError('connection refused');
+    };
+    return state;
+  };
+  // Checks that attempt n+1 starts exactly `ms` after the error of attempt n.
+  const reconnectsAfter = async (state, rec, ms) => {
+    const n = state.attempts;
+    await rec.until(() => rec.count('error') === n, `the error of attempt ${n}`);
+    mock.timers.tick(ms - 1);
+    await flush();
+    assert.equal(state.attempts, n, `attempt ${n + 1} started before ${ms} ms`);
+    mock.timers.tick(1);
+    await flush();
+    assert.equal(state.attempts, n + 1, `attempt ${n + 1} did not start after ${ms} ms`);
+  };
+
+  it('reconnectionTime sets the initial reconnection time (until the server sends retry:)', { timeout: 10000 }, async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const state = failing();
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch, reconnectionTime: 250, backoff: false });
+    const delays = [];
+    source.addEventListener('error', (e) => delays.push(e.reconnectDelay));
+    await reconnectsAfter(state, rec, 250);
+    await reconnectsAfter(state, rec, 250);
+    source.close();
+    // Each error event says how long until the next attempt.
+    assert.deepEqual(delays, [250, 250, 250]);
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: -1 }), RangeError);
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), RangeError);
+  });
+
+  it('by default the wait after an outage stays within 10 s, whatever the jitter', { timeout: 20000 }, async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    // random() near 1: the largest jitter; near 0: none.
+    for (const random of [0, 0.999999]) {
+      const restore = mock.method(Math, 'random', () => random);
+      const state = failing();
+      const { source, rec } = open('http://example.test/', { fetch: state.fetch });
+      const waits = random === 0 ? [3000, 6000, 10000, 10000, 10000] : [3000, 3000, 5000, 5000, 5000];
+      for (const ms of waits) await reconnectsAfter(state, rec, ms);
+      source.close();
+      restore.mock.restore();
+    }
+  });
+
+  it('retry: 0 never storms: failures in a row wait at least backoff.minDelay (1 s)', { timeout: 10000 }, async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const restore = mock.method(Math, 'random', () => 0.999999);
+    t.after(() => restore.mock.restore());
+    // The first answer sets retry: 0 and ends without an event; then the
+    // server is down.
+    const state = failing('retry: 0\n\n');
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch });
+    // The first reconnect waits the reconnection time, 0, as browsers do.
+    await rec.until(() => rec.count('error') === 1, 'the end of the first stream');
+    mock.timers.tick(0);
+    await flush();
+    assert.equal(state.attempts, 2);
+    await reconnectsAfter(state, rec, 1000); // 2 s less all the jitter, not below the floor
+    await reconnectsAfter(state, rec, 2000);
+    source.close();
+    // With no backoff at all, retry: 0 is the server's choice, as in browsers.
+    assert.throws(() => new EventSource('http://example.test/', { backoff: { minDelay: -5 } }), RangeError);
+  });
+
+  it('huge retry: values and many failures stay within what setTimeout can wait', { timeout: 10000 }, async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const restore = mock.method(Math, 'random', () => 0);
+    t.after(() => restore.mock.restore());
+    const state = failing('retry: 99999999999999999999\n\n');
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch, backoff: { factor: 100, maxDelay: 2 ** 40 } });
+    for (let i = 0; i < 3; i++) await reconnectsAfter(state, rec, 2 ** 31 - 1);
+    source.close();
+  });
+});
+
+describe('EventSource: ids and URLs fetch() would refuse', () => {
+  it('sends a non-ASCII Last-Event-ID as its UTF-8 bytes and keeps reconnecting', async () => {
+    const ids = ['é', '€ 日本', '😀'];
+    const s = await server((req, res, n) => sendStream(res, n <= ids.length ? `retry: 1\nid: ${ids[n - 1]}\ndata: ${n}\n\n` : 'data: last\n\n', { end: n <= ids.length }));
+    const { source, rec } = open(s.url);
+    await rec.until(() => rec.count('message') === ids.length + 1, 'every connection');
+    source.close();
+    const sent = s.requests.slice(0, ids.length + 1).map((r) => (r.headers['last-event-id'] === undefined ? null : Buffer.from(r.headers['last-event-id'], 'latin1').toString('utf8')));
+    assert.deepEqual(sent, [null, ...ids]);
+    assert.deepEqual(errorsIn(rec.log), ids.map(() => 'error 0 end_of_stream'));
+  });
+
+  it('a URL with user:pass@ fails at once: CLOSED, one error naming the problem, no request', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    let attempts = 0;
+    const fetch = async () => {
+      attempts++;
+      throw new TypeError('Request cannot be constructed from a URL that includes credentials');
+    };
+    const { source, rec } = open('http://user:secret@example.test/events', { fetch });
+    assert.equal(source.readyState, EventSource.CLOSED);
+    let error;
+    source.onerror = (e) => {
+      error = e.error;
+    };
+    mock.timers.tick(0);
+    await flush();
+    mock.timers.tick(600_000);
+    await flush();
+    assert.deepEqual(rec.log, ['error 2 invalid_url']);
+    assert.equal(attempts, 0);
+    assert.ok(error instanceof SseError);
+    assert.match(error.message, /user:pass@/);
+    assert.ok(!error.message.includes('secret'), 'the message must not repeat the password');
+  });
+});
+
+describe('EventSource: custom fetch() bodies', () => {
+  const streamHeaders = () => new Headers({ 'content-type': 'text/event-stream' });
+
+  it('reads a Node stream body (node-fetch) and an async iterable body', async () => {
+    const { Readable } = await import('node:stream');
+    const bodies = [
+      () => Readable.from([Buffer.from('data: node '), Buffer.from('stream\n\n')]),
+      () =>
+        (async function* () {
+          yield new TextEncoder().encode('data: async ');
+          yield 'iterable\n\n';
+        })(),
+    ];
+    for (const make of bodies) {
+      let served = 0;
+      const fetch = async () => ({ status: served++ === 0 ? 200 : 204, statusText: '', headers: streamHeaders(), url: '', body: make() });
+      const { source, rec } = open('http://example.test/', { fetch, reconnectionTime: 1 });
+      await rec.until(() => rec.count('error 2') === 1, 'the 204 after the first stream');
+      source.close();
+      assert.equal(rec.log[1], `message ${JSON.stringify(make === bodies[0] ? 'node stream' : 'async iterable')} id=""`);
+    }
+  });
+
+  for (const [name, body] of [
+    ['a string', 'data: x\n\n'],
+    ['no body', undefined],
+    ['a null body', null],
+    ['a number', 42],
+  ]) {
+    it(`a body that is ${name}: error (invalid_response), CLOSED, no reconnect, no unhandled rejection`, async (t) => {
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
+      let attempts = 0;
+      const fetch = async () => {
+        attempts++;
+        return { status: 200, statusText: 'OK', headers: streamHeaders(), body };
+      };
+      const { rec } = open('http://example.test/', { fetch });
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      mock.timers.tick(600_000);
+      await flush();
+      assert.deepEqual(rec.log, ['error 2 invalid_response']);
+      assert.equal(attempts, 1);
+    });
+  }
+
+  it('a fetch() that resolves to something other than a response fails the connection', async () => {
+    for (const response of [undefined, 'ok', { status: 'x' }]) {
+      const { rec } = open('http://example.test/', { fetch: async () => response });
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      assert.deepEqual(rec.log, ['error 2 invalid_response']);
+    }
+  });
+
+  it('a body that yields something other than bytes fails the connection', async () => {
+    const fetch = async () => ({ status: 200, headers: streamHeaders(), body: [{ not: 'bytes' }].values() });
+    // A sync iterator is not a body.
+    const { rec } = open('http://example.test/', { fetch });
+    await rec.until(() => rec.count('error') === 1, 'the error');
+    assert.deepEqual(rec.log, ['error 2 invalid_response']);
+    const fetch2 = async () => ({
+      status: 200,
+      headers: streamHeaders(),
+      body: (async function* () {
+        yield { not: 'bytes' };
+      })(),
+    });
+    const second = open('http://example.test/', { fetch: fetch2 });
+    await second.rec.until(() => second.rec.count('error') === 1, 'the error');
+    assert.deepEqual(second.rec.log, ['open 1', 'error 2 invalid_response']);
   });
 });
 

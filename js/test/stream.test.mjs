@@ -1,9 +1,10 @@
 // stream(): one request, its events as an async iterator (the LLM case),
 // against loopback node:http servers written as SSE tutorials write them.
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import { SseError, stream } from '../src/index.mjs';
 import { sendStream, startServer, within } from './eventsource-server.mjs';
+import './no-unhandled-rejections.mjs';
 
 const servers = [];
 after(() => Promise.all(servers.map((s) => s.close())));
@@ -178,16 +179,33 @@ describe('stream()', () => {
     assert.deepEqual(seen, ['ok']);
   });
 
-  it('idleTimeout ends a silent stream with idle_timeout', async () => {
-    const s = await server((req, res) => sendStream(res, 'data: first\n\n', { end: false }));
-    const seen = [];
-    await assert.rejects(
-      (async () => {
-        for await (const ev of stream(s.url, { idleTimeout: 50 })) seen.push(ev.data);
-      })(),
-      (e) => e.reason === 'idle_timeout',
+  it('idleTimeout ends a silent stream with idle_timeout', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    // One event, then silence on a body that stays open.
+    const fetch = async (url, init) =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('data: first\n\n'));
+            init.signal.addEventListener('abort', () => c.error(init.signal.reason));
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    const iterator = stream('http://example.test/', { fetch, idleTimeout: 50 });
+    assert.deepEqual((await iterator.next()).value.data, 'first');
+    let outcome = null;
+    const pending = iterator.next().then(
+      (r) => (outcome = r),
+      (e) => (outcome = e),
     );
-    assert.deepEqual(seen, ['first']);
+    mock.timers.tick(49);
+    await flush();
+    assert.equal(outcome, null, 'ended before the idle timeout');
+    mock.timers.tick(1);
+    await pending;
+    assert.ok(outcome instanceof SseError && outcome.reason === 'idle_timeout', String(outcome));
   });
 
   it('lastEventId is sent and carried', async () => {
@@ -211,6 +229,87 @@ describe('stream()', () => {
     assert.equal(s.requests[0].body, 'streamed body');
   });
 
+  it('reads Node stream and async iterable bodies from a custom fetch', async () => {
+    const { Readable } = await import('node:stream');
+    const response = (body) => async () => ({ status: 200, headers: new Headers({ 'content-type': 'text/event-stream' }), url: '', body });
+    const fromNode = await collect(stream('http://example.test/', { fetch: response(Readable.from([Buffer.from('data: a\n\nda'), Buffer.from('ta: b\n\n')])) }));
+    assert.deepEqual(fromNode.map((e) => e.data), ['a', 'b']);
+    async function* chunks() {
+      yield 'data: c\n\n';
+      yield new TextEncoder().encode('data: d\n\n');
+    }
+    const fromIterable = await collect(stream('http://example.test/', { fetch: response(chunks()) }));
+    assert.deepEqual(fromIterable.map((e) => e.data), ['c', 'd']);
+  });
+
+  it('a custom fetch with an unusable body or response rejects with SseError (invalid_response)', async () => {
+    const headers = new Headers({ 'content-type': 'text/event-stream' });
+    for (const response of [
+      { status: 200, headers, body: 'data: x\n\n' },
+      { status: 200, headers },
+      { status: 200, headers, body: null },
+      { status: 200, headers, body: (async function* () { yield 42; })() },
+      undefined,
+      'a string',
+    ]) {
+      await assert.rejects(collect(stream('http://example.test/', { fetch: async () => response })), (e) => {
+        assert.ok(e instanceof SseError, `${String(e)} for ${JSON.stringify(response)}`);
+        assert.equal(e.reason, 'invalid_response');
+        return true;
+      });
+    }
+  });
+
+  it('a URL with user:pass@ rejects at once with invalid_url, nothing sent', async () => {
+    let attempts = 0;
+    const fetch = async () => {
+      attempts++;
+      throw new TypeError('Request cannot be constructed from a URL that includes credentials');
+    };
+    await assert.rejects(collect(stream('http://u:p@example.test/', { fetch })), (e) => e instanceof SseError && e.reason === 'invalid_url');
+    assert.equal(attempts, 0);
+  });
+
+  it('sends a non-ASCII lastEventId as its UTF-8 bytes', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: x\n\n'));
+    const events = await collect(stream(s.url, { lastEventId: 'é😀' }));
+    assert.equal(Buffer.from(s.requests[0].headers['last-event-id'], 'latin1').toString('utf8'), 'é😀');
+    assert.equal(events[0].lastEventId, 'é😀');
+  });
+
+  it('hands out the events of one chunk without another read: one await per event', async () => {
+    let reads = 0;
+    const text = Array.from({ length: 50 }, (_, i) => `data: ${i}\n\n`).join('');
+    const body = {
+      [Symbol.asyncIterator]() {
+        return {
+          next: async () => (reads++ === 0 ? { done: false, value: text } : { done: true, value: undefined }),
+          return: async () => ({ done: true, value: undefined }),
+        };
+      },
+    };
+    const fetch = async () => ({ status: 200, headers: new Headers({ 'content-type': 'text/event-stream' }), url: '', body });
+    const iterator = stream('http://example.test/', { fetch });
+    assert.equal((await iterator.next()).value.data, '0');
+    // Every further event of the chunk is ready after a single microtask
+    // turn: no resume of a generator (which takes two) per event.
+    for (let i = 1; i < 50; i++) {
+      let result = null;
+      iterator.next().then((r) => (result = r));
+      await null;
+      assert.equal(result?.value.data, String(i), `event ${i} was not ready after one microtask turn`);
+    }
+    assert.equal(reads, 1);
+    assert.equal((await iterator.next()).done, true);
+  });
+
+  it('next() calls made without waiting get the events in order', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: 1\n\ndata: 2\n\ndata: 3\n\n'));
+    const iterator = stream(s.url);
+    const results = await Promise.all([iterator.next(), iterator.next(), iterator.next(), iterator.next(), iterator.next()]);
+    assert.deepEqual(results.map((r) => (r.done ? 'done' : r.value.data)), ['1', '2', '3', 'done', 'done']);
+  });
+
   it('refuses bad arguments at the call, before any request', () => {
     assert.throws(() => stream('::'), (e) => e.name === 'SyntaxError');
     assert.throws(() => stream('http://example.test/', { signal: 'no' }), TypeError);
@@ -219,3 +318,8 @@ describe('stream()', () => {
     assert.throws(() => stream('http://example.test/', { idleTimeout: 'soon' }), RangeError);
   });
 });
+
+// Lets pending promise callbacks and I/O run (mocked timers don't advance).
+async function flush() {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}

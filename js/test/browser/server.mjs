@@ -139,8 +139,11 @@ export async function startServers(cases) {
         // sent, so the reconnect shows in the events as well.
         const n = connection();
         res.writeHead(200, STREAM_HEADERS);
-        if (n === 1) res.end('retry: 50\nid: 42\ndata: first\n\n');
-        else res.end(`data: reconnect ${n} with Last-Event-ID ${req.headers['last-event-id'] ?? '(none)'}\n\n`);
+        // ?id=... sets the id the first stream sends; a lastEventId query
+        // parameter (ssekit's lastEventIdQuery option) shows in the event.
+        const query = url.searchParams.get('lastEventId');
+        if (n === 1) res.end(`retry: 50\nid: ${url.searchParams.get('id') ?? '42'}\ndata: first\n\n`);
+        else res.end(`data: reconnect ${n} with Last-Event-ID ${req.headers['last-event-id'] ?? '(none)'}${query === null ? '' : ` and ?lastEventId=${query}`}\n\n`);
         return;
       }
       case '/http/retry-then-404': {
@@ -201,6 +204,9 @@ export async function startServers(cases) {
   return {
     origin: main.origin,
     otherOrigin: other.origin,
+    // The second server under another host name: 127.0.0.1 and localhost
+    // are two origins to the browser.
+    localhostOrigin: other.origin.replace('127.0.0.1', 'localhost'),
     requests,
     // The recorded requests for a path and run (and side), in arrival order.
     requestsFor(pathname, run, side) {

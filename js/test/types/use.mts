@@ -51,7 +51,9 @@ const source = new EventSource('http://localhost/s', {
   body: '{}',
   lastEventId: '7',
   idleTimeout: 30_000,
-  backoff: { factor: 2, maxDelay: 60_000, jitter: 0.3 },
+  backoff: { factor: 2, maxDelay: 60_000, minDelay: 500, jitter: 0.3 },
+  reconnectionTime: 1000,
+  lastEventIdQuery: 'lastEventId',
   replayBody: true,
   fetch: (url, init) => fetch(url, init),
 });
@@ -59,9 +61,10 @@ const state: 0 | 1 | 2 = source.readyState;
 const open: 1 = EventSource.OPEN;
 source.onmessage = (e) => void e.data.toUpperCase();
 source.onerror = function (e) {
-  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' = e.error.reason;
+  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' = e.error.reason;
   const status: number = e.error.status;
-  void [reason, status, this.url];
+  const wait: number | null = e.reconnectDelay;
+  void [reason, status, wait, this.url];
 };
 source.addEventListener('news', (e) => void e.lastEventId.length);
 source.addEventListener('error', (e) => void (e.error instanceof SseError));

@@ -1,0 +1,157 @@
+// Benchmark, not a test: events per second of Chromium's own EventSource
+// and ssekit's (the ES module bundle) on the same stream of small
+// (LLM-style) events, interleaved in one run, printing the ratio.
+//
+//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds]
+//
+// Chromium is driven over a bare DevTools connection (its WebSocket, no
+// Playwright): Playwright turns on the DevTools Network domain, and with it
+// Chromium reports every EventSource message to DevTools, which slows its
+// native EventSource about 6x and would flatter ours. Nothing here enables
+// Network. Event counts are checked on both sides.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, '../../dist');
+const events = Number(process.argv[2] ?? 200_000);
+const rounds = Number(process.argv[3] ?? 3);
+const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
+if (typeof WebSocket !== 'function') {
+  console.error('event-speed.mjs: needs a WebSocket: run it with node --experimental-websocket');
+  process.exit(2);
+}
+
+// The stream: `data: {"token":"tok123"}` events, written 64 KiB at a time.
+const body = Buffer.from(Array.from({ length: events }, (_, i) => `data: {"token":"t${i % 1000}"}\n\n`).join(''));
+const page = `<!doctype html><meta charset="utf-8"><title>event speed</title>
+<script type="module">
+  import { EventSource as Ours } from '/dist/ssekit.browser.mjs';
+  const sides = { native: window.EventSource, ssekit: Ours };
+  window.run = (side, n) => new Promise((resolve, reject) => {
+    const start = performance.now();
+    let count = 0;
+    let bytes = 0;
+    const source = new sides[side]('/events?side=' + side + '&t=' + Math.random());
+    source.onmessage = (e) => {
+      bytes += e.data.length;
+      if (++count === n) {
+        const ms = performance.now() - start;
+        source.close();
+        resolve({ count, bytes, ms, instance: e instanceof MessageEvent });
+      }
+    };
+    source.onerror = () => { source.close(); reject(new Error(side + ': error after ' + count + ' events')); };
+  });
+  window.ready = true;
+</script>`;
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/bench.html') return res.writeHead(200, { 'Content-Type': 'text/html' }).end(page);
+  if (url.pathname === '/dist/ssekit.browser.mjs') {
+    return res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(fs.readFileSync(path.join(dist, 'ssekit.browser.mjs')));
+  }
+  if (url.pathname === '/events') {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+    let at = 0;
+    const more = () => {
+      while (at < body.length) {
+        const ok = res.write(body.subarray(at, (at += 65536)));
+        if (!ok) return res.once('drain', more);
+      }
+      // Held open: the page closes it after the last event.
+    };
+    more();
+    return undefined;
+  }
+  res.writeHead(404).end();
+});
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'ssekit-speed-'));
+const chromium = spawn(
+  chromiumPath,
+  ['--headless', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+    '--remote-debugging-port=0', `--user-data-dir=${profile}`, 'about:blank'],
+  { stdio: ['ignore', 'ignore', 'pipe'] },
+);
+const cleanup = () => {
+  chromium.kill();
+  server.closeAllConnections();
+  server.close();
+  try { fs.rmSync(profile, { recursive: true, force: true }); } catch {}
+};
+const watchdog = setTimeout(() => {
+  console.error('event-speed.mjs: gave up after 10 minutes');
+  cleanup();
+  process.exit(1);
+}, 600_000);
+
+try {
+  const endpoint = await new Promise((resolve, reject) => {
+    let text = '';
+    chromium.stderr.on('data', (d) => {
+      text += d;
+      const m = /DevTools listening on (ws:\/\/\S+)/.exec(text);
+      if (m) resolve(m[1]);
+    });
+    chromium.on('exit', (code) => reject(new Error(`chromium exited (${code}): ${text}`)));
+  });
+  const ws = new WebSocket(endpoint);
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  let nextId = 0;
+  const pending = new Map();
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) p.reject(new Error(JSON.stringify(msg.error)));
+    else p.resolve(msg.result);
+  };
+  const send = (method, params = {}, sessionId = undefined) =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      pending.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
+    });
+  const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
+  const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
+  // Only Page.navigate and Runtime.evaluate: no domain is enabled at all.
+  await send('Page.navigate', { url: `${origin}/bench.html` }, sessionId);
+  const evaluate = async (expression) => {
+    const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId);
+    if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
+    return r.result.value;
+  };
+  for (let i = 0; i < 200 && !(await evaluate('window.ready === true')); i++) await new Promise((r) => setTimeout(r, 50));
+
+  // One warm-up each, then interleaved rounds.
+  const times = { native: [], ssekit: [] };
+  for (let round = 0; round <= rounds; round++) {
+    for (const side of ['native', 'ssekit']) {
+      const r = await evaluate(`window.run(${JSON.stringify(side)}, ${events})`);
+      if (r.count !== events || !r.instance) throw new Error(`${side}: ${JSON.stringify(r)}`);
+      if (round > 0) times[side].push(r.ms);
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rate = (side) => events / (median(times[side]) / 1000);
+  for (const side of ['native', 'ssekit']) {
+    console.log(`${side.padEnd(7)} ${Math.round(rate(side)).toLocaleString('en')} events/s (median of ${rounds}: ${times[side].map((t) => t.toFixed(0)).join(', ')} ms)`);
+  }
+  console.log(`ssekit / Chromium's EventSource: ${(rate('ssekit') / rate('native')).toFixed(2)}x on ${events.toLocaleString('en')} small events`);
+  ws.close();
+} finally {
+  clearTimeout(watchdog);
+  cleanup();
+}
