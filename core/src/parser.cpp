@@ -65,8 +65,15 @@ bool parse_retry(std::string_view value, std::uint64_t* milliseconds) noexcept {
   return true;
 }
 
-detail::line_scan scan_line(const char* p, const char* end) noexcept {
-  const detail::line_scan line = detail::find_line_end(p, end);
+template <bool Avx2>
+SSEKIT_HOT_INLINE detail::line_scan scan_line(const char* p, const char* end) noexcept {
+  detail::line_scan line;
+#if defined(SSEKIT_X86)
+  if constexpr (Avx2) line = detail::find_line_end_avx2_from(p, end);
+  else line = detail::find_line_end(p, end);
+#else
+  line = detail::find_line_end(p, end);
+#endif
   SSEKIT_COUNT_WORK(bytes_scanned, line.end - p);
   return line;
 }
@@ -223,6 +230,22 @@ void parser::set_last_event_id(std::string_view id) {
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
 
 parse_error parser::feed(std::string_view chunk) {
+#if defined(SSEKIT_X86)
+  if (detail::cpu_has_avx2) return feed_avx2(chunk);
+#endif
+  return feed_impl<false>(chunk);
+}
+
+#if defined(SSEKIT_X86)
+// flatten: the scan, declared for AVX2, can only be inlined once the loop
+// itself sits in this AVX2 function.
+__attribute__((target("avx2"), flatten)) parse_error parser::feed_avx2(std::string_view chunk) {
+  return feed_impl<true>(chunk);
+}
+#endif
+
+template <bool Avx2>
+SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   if (error_) return error_;
   if (finished_) {
     fail(errc::feed_after_finish, stream_offset_);
@@ -276,7 +299,7 @@ parse_error parser::feed(std::string_view chunk) {
   };
 
   if (pending_ != line_kind::none && p < end) {
-    const detail::line_scan rest = scan_line(p, end);
+    const detail::line_scan rest = scan_line<Avx2>(p, end);
     if (!continue_line(p, rest.end, rest.ascii)) return error_;
     if (rest.end == end) return error_;
     end_line();
@@ -291,7 +314,7 @@ parse_error parser::feed(std::string_view chunk) {
       p = after_line_end(p);
       continue;
     }
-    const detail::line_scan line = scan_line(p, end);
+    const detail::line_scan line = scan_line<Avx2>(p, end);
     if (line.end == end) {
       // The line goes on in the next chunk.
       pending_ = line_kind::name;

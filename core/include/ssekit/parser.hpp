@@ -139,6 +139,12 @@ class parser {
   // retry fields and names still being read wait in partial_line_.
   enum class line_kind : unsigned char { none, name, data, event, id, comment, retry, ignored };
 
+  // feed() in two copies: one compiled for AVX2 (where the CPU has it), so
+  // the line-end scan is inlined into the loop instead of called per line.
+  template <bool Avx2>
+  parse_error feed_impl(std::string_view chunk);
+  parse_error feed_avx2(std::string_view chunk);
+
   // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
   void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
