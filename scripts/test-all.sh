@@ -45,6 +45,7 @@ bash fuzz/run.sh
 
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
+bash scripts/install-deps.sh bench && bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and serializer under their ceilings
 
 # Floors well under the measured ratios (llm 2.0, feed 2.4, big 2.0, crlf 2.8
 # at the lowest seen): they catch a real regression, not the machine's noise.
