@@ -11,11 +11,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ssekit/parser.hpp"
+#include "ssekit/serializer.hpp"
 #include "workloads.hpp"
 
 #ifndef SSEKIT_BENCH_CONFIG
@@ -125,6 +127,66 @@ parser_run run_parser(const std::string& bytes, std::size_t chunk,
 }
 
 // ---------------------------------------------------------------------------
+// The serializer: writes back the events the parser read from a workload.
+
+struct owned_event {
+  std::string type;
+  std::string data;
+  std::string id;
+};
+
+class collecting_handler final : public ssekit::handler {
+ public:
+  void on_event(const ssekit::event& ev) override {
+    events.push_back({std::string(ev.type == "message" ? std::string_view() : ev.type), std::string(ev.data),
+                      std::string(ev.last_event_id)});
+  }
+  std::vector<owned_event> events;
+};
+
+std::vector<owned_event> collect_events(const std::string& bytes, const ssekit::parser_options& options) {
+  collecting_handler h;
+  ssekit::parser p{h, options};
+  (void)p.feed(bytes);
+  (void)p.finish();
+  return std::move(h.events);
+}
+
+struct serializer_run {
+  double seconds = 0;
+  bool ok = true;
+};
+
+// `out` is reused across repetitions, so its growth is paid once.
+serializer_run run_serializer(const std::vector<owned_event>& events, std::string& out) {
+  out.clear();
+  clobber_memory();
+  const auto start = clock_type::now();
+  serializer_run run;
+  const std::string* last_id = nullptr;
+  for (const owned_event& ev : events) {
+    // An id line only where the id changes, as a server writes them.
+    const bool new_id = last_id == nullptr ? !ev.id.empty() : ev.id != *last_id;
+    last_id = &ev.id;
+    const ssekit::outgoing_event o{.data = ev.data,
+                                   .type = ev.type,
+                                   .id = new_id ? std::optional<std::string_view>(ev.id) : std::nullopt,
+                                   .retry = std::nullopt};
+    if (ssekit::serialize_event(out, o) != ssekit::errc::ok) run.ok = false;
+  }
+  run.seconds = seconds_since(start);
+  g_sink = g_sink + out.size();
+  return run;
+}
+
+// Parses the serializer's output back: same events, same data bytes.
+bool serialized_round_trips(const std::string& out, const workload& w) {
+  counting_handler h;
+  ssekit::parser p{h};
+  return !p.feed(out) && !p.finish() && h.events == w.events && h.data_bytes == w.data_bytes;
+}
+
+// ---------------------------------------------------------------------------
 // Command line.
 
 struct config {
@@ -135,6 +197,8 @@ struct config {
   double min_ratio = -1;  // < 0: no check
   bool parser_only = false;
   bool generate_only = false;
+  bool serializer_only = false;
+  bool no_serializer = false;
   bool raw_bytes = false;
 };
 
@@ -148,7 +212,9 @@ void print_help() {
       "  --reps N         repetitions, interleaved; the fastest counts (default 5)\n"
       "  --min-ratio X    exit 3 if parser/memchr throughput is below X anywhere\n"
       "  --raw-bytes      parser_options::raw_bytes = true (no UTF-8 repair)\n"
-      "  --parser-only    skip the baseline (for callgrind.sh)\n"
+      "  --parser-only    skip the baseline and the serializer (for callgrind.sh)\n"
+      "  --serializer-only  only the serializer, without its baseline (for callgrind.sh)\n"
+      "  --no-serializer  the parser and its baseline only (for callgrind.sh)\n"
       "  --generate-only  generate the workloads and stop (for callgrind.sh)\n"
       "  --list           list the workloads\n"
       "\n"
@@ -201,6 +267,10 @@ int parse_args(int argc, char** argv, config& cfg) {
       }
     } else if (arg == "--parser-only") {
       cfg.parser_only = true;
+    } else if (arg == "--no-serializer") {
+      cfg.no_serializer = true;
+    } else if (arg == "--serializer-only") {
+      cfg.serializer_only = true;
     } else if (arg == "--generate-only") {
       cfg.generate_only = true;
     } else if (arg == "--raw-bytes") {
@@ -213,7 +283,7 @@ int parse_args(int argc, char** argv, config& cfg) {
       return fail("unknown workload", argv[i]);
     }
   }
-  if (cfg.min_ratio > 0 && (cfg.parser_only || cfg.generate_only)) {
+  if (cfg.min_ratio > 0 && (cfg.parser_only || cfg.generate_only || cfg.serializer_only)) {
     std::fputs("ssekit-bench: --min-ratio needs the baseline\n", stderr);
     return 2;
   }
@@ -246,6 +316,47 @@ void check_counts(const workload& w, const counting_handler& got,
   check("retry fields", got.retries, w.retries);
 }
 
+// One row of the serializer table; the serializer and the memchr scan of
+// its output alternate, the fastest of each counts.
+std::string measure_serializer(const workload& w, const config& cfg, const ssekit::parser_options& options,
+                               std::vector<std::string>& failures, std::vector<std::string>& slow) {
+  const std::vector<owned_event> events = collect_events(w.bytes, options);
+  std::string out;
+  // Room for the whole output up front, so the timing is the serializer's
+  // and not the string's geometric growth.
+  out.reserve(w.bytes.size() + 16 * events.size() + 64);
+  double best = std::numeric_limits<double>::infinity();
+  double best_baseline = std::numeric_limits<double>::infinity();
+  bool ok = events.size() == w.events;
+  for (int rep = 0; rep < cfg.reps && ok; ++rep) {
+    const serializer_run r = run_serializer(events, out);
+    best = std::min(best, r.seconds);
+    if (!r.ok || (rep == 0 && !serialized_round_trips(out, w))) ok = false;
+    if (!cfg.serializer_only) best_baseline = std::min(best_baseline, run_baseline(out).seconds);
+  }
+  if (!ok) failures.push_back(w.name + ": the serializer's output does not parse back to the workload's events");
+  const double mb = static_cast<double>(out.size()) / 1e6;
+  const double mbs = mb / best;
+  char row[256];
+  if (cfg.serializer_only) {
+    std::snprintf(row, sizeof row, "%-8s %11zu %9zu %12.1f %12.0f %12s %7s%s\n", w.name.c_str(), out.size(),
+                  events.size(), mbs, static_cast<double>(events.size()) / best, "-", "-",
+                  ok ? "" : "  SELF-CHECK FAILED");
+  } else {
+    const double ratio = mbs / (mb / best_baseline);
+    std::snprintf(row, sizeof row, "%-8s %11zu %9zu %12.1f %12.0f %12.1f %7.3f%s\n", w.name.c_str(), out.size(),
+                  events.size(), mbs, static_cast<double>(events.size()) / best, mb / best_baseline, ratio,
+                  ok ? "" : "  SELF-CHECK FAILED");
+    if (cfg.min_ratio > 0 && ratio < cfg.min_ratio) {
+      char msg[160];
+      std::snprintf(msg, sizeof msg, "%s: serializer ratio %.3f is below --min-ratio %.3f", w.name.c_str(), ratio,
+                    cfg.min_ratio);
+      slow.emplace_back(msg);
+    }
+  }
+  return row;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -264,13 +375,16 @@ int main(int argc, char** argv) {
   std::printf("# ssekit-bench: %s build, feed() chunks of %zu B, best of %d rep%s, %s\n",
               SSEKIT_BENCH_CONFIG, cfg.chunk, cfg.reps, cfg.reps == 1 ? "" : "s",
               cfg.raw_bytes ? "raw_bytes (no UTF-8 repair)" : "UTF-8 validated");
-  std::printf("# MB = 10^6 bytes; ratio = parser MB/s / memchr MB/s\n");
-  std::printf("%-8s %11s %9s %12s %12s %12s %7s\n", "workload", "bytes", "events",
-              "parser MB/s", "parser ev/s", "memchr MB/s", "ratio");
-  std::fflush(stdout);
+  if (!cfg.serializer_only) {
+    std::printf("# MB = 10^6 bytes; ratio = parser MB/s / memchr MB/s\n");
+    std::printf("%-8s %11s %9s %12s %12s %12s %7s\n", "workload", "bytes", "events",
+                "parser MB/s", "parser ev/s", "memchr MB/s", "ratio");
+    std::fflush(stdout);
+  }
 
   std::vector<std::string> failures;
   std::vector<std::string> slow;
+  std::vector<std::string> serializer_rows;
   for (const auto* info : cfg.workloads) {
     const workload w = info->generate(cfg.size);
     const double mb = static_cast<double>(w.bytes.size()) / 1e6;
@@ -281,54 +395,65 @@ int main(int argc, char** argv) {
       continue;
     }
 
-    double best_parser = std::numeric_limits<double>::infinity();
-    double best_baseline = std::numeric_limits<double>::infinity();
-    bool ok = true;
-    // Interleaved, so a slow patch of machine time hurts both sides alike.
-    for (int rep = 0; rep < cfg.reps && ok; ++rep) {
-      if (!cfg.parser_only) {
-        const baseline_run b = run_baseline(w.bytes);
-        best_baseline = std::min(best_baseline, b.seconds);
-        if (b.newlines != w.newlines) {
-          failures.push_back(w.name + ": memchr baseline counted " + std::to_string(b.newlines) +
-                             " LF, the generator wrote " + std::to_string(w.newlines));
+    if (!cfg.serializer_only) {
+      double best_parser = std::numeric_limits<double>::infinity();
+      double best_baseline = std::numeric_limits<double>::infinity();
+      bool ok = true;
+      // Interleaved, so a slow patch of machine time hurts both sides alike.
+      for (int rep = 0; rep < cfg.reps && ok; ++rep) {
+        if (!cfg.parser_only) {
+          const baseline_run b = run_baseline(w.bytes);
+          best_baseline = std::min(best_baseline, b.seconds);
+          if (b.newlines != w.newlines) {
+            failures.push_back(w.name + ": memchr baseline counted " + std::to_string(b.newlines) +
+                               " LF, the generator wrote " + std::to_string(w.newlines));
+            ok = false;
+          }
+        }
+        const parser_run p = run_parser(w.bytes, cfg.chunk, options);
+        best_parser = std::min(best_parser, p.seconds);
+        if (p.error) {
+          failures.push_back(w.name + ": parse error " +
+                             std::string(ssekit::error_name(p.error.code)) + " at byte " +
+                             std::to_string(p.error.offset));
           ok = false;
+        } else if (rep == 0) {
+          const std::size_t before = failures.size();
+          check_counts(w, p.counts, failures);
+          ok = failures.size() == before;
         }
       }
-      const parser_run p = run_parser(w.bytes, cfg.chunk, options);
-      best_parser = std::min(best_parser, p.seconds);
-      if (p.error) {
-        failures.push_back(w.name + ": parse error " +
-                           std::string(ssekit::error_name(p.error.code)) + " at byte " +
-                           std::to_string(p.error.offset));
-        ok = false;
-      } else if (rep == 0) {
-        const std::size_t before = failures.size();
-        check_counts(w, p.counts, failures);
-        ok = failures.size() == before;
-      }
-    }
 
-    const double parser_mbs = mb / best_parser;
-    const double events_per_s = static_cast<double>(w.events) / best_parser;
-    const char* mark = ok ? "" : "  SELF-CHECK FAILED";
-    if (cfg.parser_only) {
-      std::printf("%-8s %11zu %9llu %12.1f %12.0f %12s %7s%s\n", w.name.c_str(), w.bytes.size(),
-                  ull(w.events), parser_mbs, events_per_s, "-", "-", mark);
-    } else {
-      const double baseline_mbs = mb / best_baseline;
-      const double ratio = parser_mbs / baseline_mbs;
-      std::printf("%-8s %11zu %9llu %12.1f %12.0f %12.1f %7.3f%s\n", w.name.c_str(),
-                  w.bytes.size(), ull(w.events), parser_mbs, events_per_s, baseline_mbs, ratio,
-                  mark);
-      if (cfg.min_ratio > 0 && ratio < cfg.min_ratio) {
-        char msg[160];
-        std::snprintf(msg, sizeof msg, "%s: ratio %.3f is below --min-ratio %.3f",
-                      w.name.c_str(), ratio, cfg.min_ratio);
-        slow.emplace_back(msg);
+      const double parser_mbs = mb / best_parser;
+      const double events_per_s = static_cast<double>(w.events) / best_parser;
+      const char* mark = ok ? "" : "  SELF-CHECK FAILED";
+      if (cfg.parser_only) {
+        std::printf("%-8s %11zu %9llu %12.1f %12.0f %12s %7s%s\n", w.name.c_str(), w.bytes.size(),
+                    ull(w.events), parser_mbs, events_per_s, "-", "-", mark);
+      } else {
+        const double baseline_mbs = mb / best_baseline;
+        const double ratio = parser_mbs / baseline_mbs;
+        std::printf("%-8s %11zu %9llu %12.1f %12.0f %12.1f %7.3f%s\n", w.name.c_str(),
+                    w.bytes.size(), ull(w.events), parser_mbs, events_per_s, baseline_mbs, ratio,
+                    mark);
+        if (cfg.min_ratio > 0 && ratio < cfg.min_ratio) {
+          char msg[160];
+          std::snprintf(msg, sizeof msg, "%s: ratio %.3f is below --min-ratio %.3f",
+                        w.name.c_str(), ratio, cfg.min_ratio);
+          slow.emplace_back(msg);
+        }
       }
+      std::fflush(stdout);
     }
-    std::fflush(stdout);
+    if (!cfg.parser_only && !cfg.no_serializer) serializer_rows.push_back(measure_serializer(w, cfg, options, failures, slow));
+  }
+
+  if (!serializer_rows.empty()) {
+    std::printf("\n# serializer: serialize_event() of every event the parser read, into one string\n"
+                "# ratio = serializer MB/s / memchr MB/s over the written bytes\n");
+    std::printf("%-8s %11s %9s %12s %12s %12s %7s\n", "workload", "bytes", "events", "serial MB/s",
+                "serial ev/s", "memchr MB/s", "ratio");
+    for (const auto& row : serializer_rows) std::fputs(row.c_str(), stdout);
   }
 
   for (const auto& f : failures) std::fprintf(stderr, "ssekit-bench: SELF-CHECK FAILED: %s\n", f.c_str());

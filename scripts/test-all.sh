@@ -45,6 +45,7 @@ bash fuzz/run.sh
 
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
+bash scripts/install-deps.sh bench && bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and serializer under their ceilings
 
 # The benchmarks run as correctness checks (every event and byte count is
 # verified) and print their ratios; a busy machine must never fail CI, so

@@ -69,5 +69,35 @@ TEST(Serializer, CommentsHeartbeatAndRetryParseBack) {
   EXPECT_EQ(records[2], record::make_retry(18446744073709551615ull));
 }
 
+// The bulk scan looks at 16 and 32 bytes at a time: put CR, LF and CRLF at
+// every position around those block edges (and a CRLF split across one) and
+// compare with splitting the data byte by byte.
+TEST(Serializer, LineBreaksAtEveryBlockPositionMatchAByteWiseSplit) {
+  const auto expected = [](std::string_view data) {
+    std::string out;
+    std::string line;
+    for (std::size_t i = 0; i <= data.size(); ++i) {
+      if (i == data.size() || data[i] == '\r' || data[i] == '\n') {
+        out += line.empty() ? "data:\n" : "data: " + line + "\n";
+        line.clear();
+        if (i + 1 < data.size() && data[i] == '\r' && data[i + 1] == '\n') ++i;
+      } else {
+        line += data[i];
+      }
+    }
+    return out + "\n";
+  };
+  for (const std::string_view brk : {"\n", "\r", "\r\n"}) {
+    for (std::size_t at = 0; at < 100; ++at) {
+      std::string data(100, 'x');
+      data.replace(at, brk.size(), brk);
+      data[99] = '\xE9';  // a high byte after the break must not matter
+      std::string out;
+      ASSERT_EQ(serialize_event(out, {.data = data}), errc::ok);
+      EXPECT_EQ(out, expected(data)) << "break " << brk.size() << " at " << at;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ssekit::test

@@ -108,5 +108,22 @@ TEST(Utf8, LongMixedTextIsValidAndOneBadByteAnywhereIsFound) {
   }
 }
 
+// The parser sizes its buffers with utf8_repaired_size() and writes with
+// utf8_copy_replacing_invalid(): both must agree with the appending repair.
+TEST(Utf8, RepairedSizeAndCopyAgreeWithAppend) {
+  const std::string_view inputs[] = {"", "plain", "\xFF", "a\xC3", "\xE0\x80\x80", "\xF4\x90\x80\x80x",
+                                     "\xED\xA0\x80", "ok \xE2\x82\xAC \xF0\x9F\x99\x82 \xC0\xAF end\xE2\x82"};
+  for (const std::string_view in : inputs) {
+    std::string expected;
+    utf8_append_replacing_invalid(expected, in);
+    EXPECT_EQ(utf8_repaired_size(in), expected.size());
+    std::string out(expected.size() + 1, '#');
+    char* const end = utf8_copy_replacing_invalid(out.data(), in);
+    EXPECT_EQ(static_cast<std::size_t>(end - out.data()), expected.size());
+    EXPECT_EQ(out.substr(0, expected.size()), expected);
+    EXPECT_EQ(out.back(), '#');  // nothing written past the size
+  }
+}
+
 }  // namespace
 }  // namespace ssekit::test

@@ -61,8 +61,23 @@ TEST(WorkBound, SixteenMegabyteSingleLineEventIn1KiBChunksIsLinear) {
   EXPECT_EQ(h.events, 1u);
   EXPECT_EQ(h.data_bytes, n);
   EXPECT_LE(w.scanned, 3 * stream.size());  // line-end scan + one UTF-8 check
-  EXPECT_LE(w.copied, 3 * stream.size());   // partial line + event data
+  EXPECT_LE(w.copied, stream.size());       // straight into the event's buffer, once
   EXPECT_LE(w.allocations, 200u);           // geometric growth, not one per chunk
+}
+
+// The same with invalid UTF-8 in event, id and data: each value is copied
+// once as it arrives and once more by its repair, never a third time.
+TEST(WorkBound, InvalidUtf8FieldsAreCopiedAtMostTwice) {
+  std::string value(4u << 20, 'v');
+  for (std::size_t i = 63; i < value.size(); i += 64) value[i] = '\xFF';
+  const std::string stream = "event: " + value + "\nid: " + value + "\ndata: " + value + "\n\n";
+  counting_handler h;
+  parser p{h};
+  const work w = feed_in_chunks(p, stream, 1024);
+  EXPECT_EQ(h.events, 1u);
+  EXPECT_EQ(h.data_bytes, value.size() + 2 * (value.size() / 64));
+  EXPECT_LE(w.copied, 2 * stream.size());
+  EXPECT_LE(w.allocations, 300u);
 }
 
 TEST(WorkBound, SixteenMegabyteMultiLineEventIn1KiBChunksIsLinear) {

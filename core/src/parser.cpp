@@ -43,6 +43,12 @@ std::string_view as_valid_utf8(std::string_view text, std::string& scratch) {
   return scratch;
 }
 
+// True if `value` must be repaired (only asked for lines with a byte >= 0x80).
+bool invalid_utf8(std::string_view value) {
+  SSEKIT_COUNT_WORK(bytes_scanned, value.size());
+  return !utf8_is_valid(value);
+}
+
 // The standard's rule: only ASCII digits (and at least one) set the
 // reconnection time. Saturates instead of wrapping on absurd values.
 bool parse_retry(std::string_view value, std::uint64_t* milliseconds) noexcept {
@@ -59,8 +65,15 @@ bool parse_retry(std::string_view value, std::uint64_t* milliseconds) noexcept {
   return true;
 }
 
-detail::line_scan scan_line(const char* p, const char* end) noexcept {
-  const detail::line_scan line = detail::find_line_end(p, end);
+template <bool Avx2>
+SSEKIT_HOT_INLINE detail::line_scan scan_line(const char* p, const char* end) noexcept {
+  detail::line_scan line;
+#if defined(SSEKIT_X86)
+  if constexpr (Avx2) line = detail::find_line_end_avx2_from(p, end);
+  else line = detail::find_line_end(p, end);
+#else
+  line = detail::find_line_end(p, end);
+#endif
   SSEKIT_COUNT_WORK(bytes_scanned, line.end - p);
   return line;
 }
@@ -82,6 +95,14 @@ SSEKIT_HOT_INLINE bool match_field(std::string_view line, const char (&name)[N],
   return true;
 }
 
+// Ids are short: a loop beats a memchr call there.
+bool has_nul(std::string_view value) noexcept {
+  if (value.size() > 32) return std::memchr(value.data(), 0, value.size()) != nullptr;
+  for (const char c : value)
+    if (c == '\0') return true;
+  return false;
+}
+
 void release_if_large(std::string& s) {
   if (s.capacity() > kept_capacity) std::string().swap(s);
   else s.clear();
@@ -90,7 +111,9 @@ void release_if_large(std::string& s) {
 }  // namespace
 
 void parser::field_buffer::grow(std::size_t needed) {
-  const std::size_t capacity = std::max({needed, 2 * owned_capacity_, std::size_t{256}});
+  // 1.5x, not 2x: a huge value then holds at most half its size in slack,
+  // part of keeping one event's memory near twice its size.
+  const std::size_t capacity = std::max({needed, owned_capacity_ + owned_capacity_ / 2, std::size_t{256}});
   // new char[] leaves the bytes uninitialised, like make_unique_for_overwrite
   // (which Emscripten's libc++ 14 lacks).
   std::unique_ptr<char[]> bytes(new char[capacity]);
@@ -99,38 +122,80 @@ void parser::field_buffer::grow(std::size_t needed) {
   owned_capacity_ = capacity;
 }
 
-void parser::field_buffer::copy_in(std::string_view value) {
-  SSEKIT_COUNT_WORK(bytes_copied, value.size());
-  owned_size_ = 0;
-  if (value.size() > owned_capacity_) grow(value.size());
-  if (!value.empty()) std::memcpy(owned_.get(), value.data(), value.size());
-  owned_size_ = value.size();
+SSEKIT_HOT_INLINE char* parser::field_buffer::extend(std::size_t n) {
+  const std::size_t size = owned_size_ + n;
+  if (size > owned_capacity_) grow(size);
+  char* const at = owned_.get() + owned_size_;
+  owned_size_ = size;
+  return at;
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::assign(std::string_view value, bool borrow) {
   if (borrow) {
     view_ = value;
     borrowed_ = true;
-  } else {
-    copy_in(value);
-    borrowed_ = false;
+    return;
   }
+  SSEKIT_COUNT_WORK(bytes_copied, value.size());
+  borrowed_ = false;
+  owned_size_ = 0;
+  if (!value.empty()) std::memcpy(extend(value.size()), value.data(), value.size());
 }
 
-void parser::field_buffer::append_line(std::string_view value) {
+void parser::field_buffer::assign_repaired(std::string_view value) {
+  SSEKIT_COUNT_WORK(bytes_copied, value.size());
+  borrowed_ = false;
+  owned_size_ = 0;
+  utf8_copy_replacing_invalid(extend(utf8_repaired_size(value)), value);
+}
+
+SSEKIT_HOT_INLINE void parser::field_buffer::append_line(std::string_view value) {
   own();
   SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
-  const std::size_t size = owned_size_ + 1 + value.size();
-  if (size > owned_capacity_) grow(size);
-  owned_[owned_size_] = '\n';
-  if (!value.empty()) std::memcpy(owned_.get() + owned_size_ + 1, value.data(), value.size());
-  owned_size_ = size;
+  char* const at = extend(value.size() + 1);
+  *at = '\n';
+  if (!value.empty()) std::memcpy(at + 1, value.data(), value.size());
+}
+
+void parser::field_buffer::append_line_repaired(std::string_view value) {
+  own();
+  SSEKIT_COUNT_WORK(bytes_copied, value.size() + 1);
+  char* const at = extend(utf8_repaired_size(value) + 1);
+  *at = '\n';
+  utf8_copy_replacing_invalid(at + 1, value);
+}
+
+void parser::field_buffer::append(const char* p, std::size_t n) {
+  SSEKIT_COUNT_WORK(bytes_copied, n);
+  if (n != 0) std::memcpy(extend(n), p, n);
+}
+
+void parser::field_buffer::push_back(char c) { *extend(1) = c; }
+
+void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) {
+  const std::string_view region(owned_.get() + start, owned_size_ - start);
+  if (!invalid_utf8(region)) return;
+  SSEKIT_COUNT_WORK(bytes_copied, region.size());
+  const std::size_t repaired = utf8_repaired_size(region);
+  if (region.size() <= kept_capacity) {
+    // Small: through the reused scratch string, no allocation.
+    scratch.assign(region);
+    owned_size_ = start;
+    utf8_copy_replacing_invalid(extend(repaired), scratch);
+    return;
+  }
+  // Large: straight into a new buffer of the final size, so the raw bytes
+  // exist once more only until the repaired copy is written.
+  std::unique_ptr<char[]> bytes(new char[start + repaired]);
+  std::memcpy(bytes.get(), owned_.get(), start);
+  utf8_copy_replacing_invalid(bytes.get() + start, region);
+  owned_ = std::move(bytes);
+  owned_size_ = owned_capacity_ = start + repaired;
 }
 
 void parser::field_buffer::own() {
   if (!borrowed_) return;
-  copy_in(view_);
-  borrowed_ = false;
+  assign(view_, false);
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
@@ -146,22 +211,41 @@ void parser::field_buffer::release() {
   }
 }
 
+void parser::field_buffer::swap(field_buffer& other) noexcept {
+  std::swap(view_, other.view_);
+  std::swap(owned_, other.owned_);
+  std::swap(owned_size_, other.owned_size_);
+  std::swap(owned_capacity_, other.owned_capacity_);
+  std::swap(borrowed_, other.borrowed_);
+}
+
 parser::parser(handler& h, parser_options options) : handler_(h), options_(options) {}
 
 void parser::set_last_event_id(std::string_view id) {
-  id_buffer_.assign(id);
   id_changed_ = false;
-  if (options_.raw_bytes) {
-    last_event_id_.assign(id);
-  } else {
-    last_event_id_.clear();
-    utf8_append_replacing_invalid(last_event_id_, id);
-  }
+  if (options_.raw_bytes) last_event_id_.assign(id, false);
+  else last_event_id_.assign_repaired(id);
 }
 
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
 
 parse_error parser::feed(std::string_view chunk) {
+#if defined(SSEKIT_X86)
+  if (detail::cpu_has_avx2) return feed_avx2(chunk);
+#endif
+  return feed_impl<false>(chunk);
+}
+
+#if defined(SSEKIT_X86)
+// flatten: the scan, declared for AVX2, can only be inlined once the loop
+// itself sits in this AVX2 function.
+__attribute__((target("avx2"), flatten)) parse_error parser::feed_avx2(std::string_view chunk) {
+  return feed_impl<true>(chunk);
+}
+#endif
+
+template <bool Avx2>
+SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   if (error_) return error_;
   if (finished_) {
     fail(errc::feed_after_finish, stream_offset_);
@@ -175,21 +259,27 @@ parse_error parser::feed(std::string_view chunk) {
   const auto offset_of = [&](const char* q) { return base + static_cast<std::uint64_t>(q - begin); };
 
   if (at_stream_start_) {
-    // The BOM may arrive split; its bytes wait in partial_line_ until they
-    // either complete it (dropped) or turn out to start the first line.
-    while (p < end && partial_line_.size() < utf8_bom.size()) {
-      if (*p != utf8_bom[partial_line_.size()]) {
+    // The BOM may arrive split; its bytes are counted until they either
+    // complete it (dropped) or turn out to start the first line.
+    while (p < end && bom_held_ < utf8_bom.size()) {
+      if (*p != utf8_bom[bom_held_]) {
         at_stream_start_ = false;
-        partial_line_ascii_ = partial_line_.empty();
         break;
       }
-      partial_line_.push_back(*p++);
+      ++bom_held_;
+      ++p;
     }
     if (at_stream_start_) {
-      if (partial_line_.size() < utf8_bom.size()) return error_;  // need more bytes
-      partial_line_.clear();
+      if (bom_held_ < utf8_bom.size()) return error_;  // need more bytes
       at_stream_start_ = false;
+    } else if (bom_held_ != 0) {
+      // EF or EF BB starts the first line: no field name starts so, so
+      // only its length matters.
+      pending_ = line_kind::ignored;
+      pending_length_ = bom_held_;
+      line_start_ = 0;
     }
+    bom_held_ = 0;
   }
 
   if (skip_lf_ && p < end) {
@@ -208,36 +298,36 @@ parse_error parser::feed(std::string_view chunk) {
     return next;
   };
 
-  if (!partial_line_.empty() && p < end) {
-    const detail::line_scan rest = scan_line(p, end);
-    const auto added = static_cast<std::size_t>(rest.end - p);
-    // Cannot overflow: both are sizes of memory already held.
-    if (partial_line_.size() + added > options_.max_line_length) {
-      fail(errc::line_too_long, line_start_);
-      return error_;
-    }
-    SSEKIT_COUNT_WORK(bytes_copied, added);
-    partial_line_.append(p, added);
-    partial_line_ascii_ = partial_line_ascii_ && rest.ascii;
+  if (pending_ != line_kind::none && p < end) {
+    const detail::line_scan rest = scan_line<Avx2>(p, end);
+    if (!continue_line(p, rest.end, rest.ascii)) return error_;
     if (rest.end == end) return error_;
-    process_line(partial_line_, partial_line_ascii_, false, line_start_);
-    partial_line_.clear();
+    end_line();
     if (error_) return error_;
     p = after_line_end(rest.end);
   }
 
   while (p < end) {
-    const detail::line_scan line = scan_line(p, end);
+    // Every event ends with an empty line: take it without a scan.
+    if (*p == '\n' || *p == '\r') {
+      dispatch();
+      p = after_line_end(p);
+      continue;
+    }
+    const detail::line_scan line = scan_line<Avx2>(p, end);
+    if (line.end == end) {
+      // The line goes on in the next chunk.
+      pending_ = line_kind::name;
+      pending_length_ = 0;
+      pending_ascii_ = true;
+      partial_line_.clear();
+      line_start_ = offset_of(p);
+      if (!continue_line(p, end, line.ascii)) return error_;
+      break;
+    }
     if (static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
       fail(errc::line_too_long, offset_of(p));
       return error_;
-    }
-    if (line.end == end) {
-      SSEKIT_COUNT_WORK(bytes_copied, end - p);
-      partial_line_.assign(p, end);
-      partial_line_ascii_ = line.ascii;
-      line_start_ = offset_of(p);
-      break;
     }
     process_line(std::string_view(p, static_cast<std::size_t>(line.end - p)), line.ascii, true, offset_of(p));
     if (error_) return error_;
@@ -247,7 +337,152 @@ parse_error parser::feed(std::string_view chunk) {
   // The chunk goes away when feed() returns: keep what the event still needs.
   data_.own();
   type_.own();
+  id_.own();
   return error_;
+}
+
+// Takes bytes [p, q) of the pending line (q is its end or the chunk's).
+bool parser::continue_line(const char* p, const char* q, bool ascii) {
+  const auto n = static_cast<std::size_t>(q - p);
+  if (n > options_.max_line_length || pending_length_ > options_.max_line_length - n) {
+    fail(errc::line_too_long, line_start_);
+    return false;
+  }
+  pending_length_ += n;
+  pending_ascii_ = pending_ascii_ && ascii;
+  if (pending_ == line_kind::name) {
+    // Up to "retry:", the longest name and its colon, tells which field
+    // this is; the rest need not be looked at here.
+    constexpr std::size_t longest = 6;
+    const std::size_t take = std::min(n, longest - partial_line_.size());
+    SSEKIT_COUNT_WORK(bytes_copied, take);
+    partial_line_.append(p, take);
+    p += take;
+    const std::string_view line = partial_line_;
+    const std::size_t colon = line.find(':');
+    if (colon == 0) {
+      pending_ = line_kind::comment;
+    } else if (colon == std::string_view::npos) {
+      if (line.size() == longest) pending_ = line_kind::ignored;
+      return true;  // all of [p, q) was taken, or is ignored
+    } else {
+      const std::string_view name = line.substr(0, colon);
+      if (name == "retry") {
+        pending_ = line_kind::retry;
+      } else if (name == "data" || name == "event" || name == "id") {
+        start_value(name == "data" ? line_kind::data : name == "event" ? line_kind::event : line_kind::id);
+        // The value bytes that came with the name (at most 5).
+        char head[longest];
+        const std::size_t head_size = line.size() - colon - 1;
+        std::memcpy(head, line.data() + colon + 1, head_size);
+        partial_line_.clear();
+        append_value(head, head + head_size);
+      } else {
+        pending_ = line_kind::ignored;
+      }
+    }
+  }
+  switch (pending_) {
+    case line_kind::data:
+    case line_kind::event:
+    case line_kind::id:
+      append_value(p, q);
+      break;
+    case line_kind::comment:
+    case line_kind::retry:
+      SSEKIT_COUNT_WORK(bytes_copied, q - p);
+      partial_line_.append(p, static_cast<std::size_t>(q - p));
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+// The pending line is a data, event or id field: its value goes straight
+// into its buffer from here on.
+void parser::start_value(line_kind kind) {
+  pending_ = kind;
+  strip_space_ = true;
+  over_limit_ = false;
+  id_has_nul_ = false;
+  value_size_ = 0;
+  if (kind == line_kind::data) {
+    data_.own();
+    limit_base_ = event_size_;
+    if (has_data_) {
+      if (event_size_ == options_.max_event_size) over_limit_ = true;
+      else data_.push_back('\n');
+      ++limit_base_;
+    } else {
+      data_.clear();
+      has_data_ = true;
+    }
+    value_start_ = data_.size();
+  } else if (kind == line_kind::event) {
+    limit_base_ = event_size_ - type_size_;
+    type_.clear();
+    value_start_ = 0;
+  } else {
+    limit_base_ = event_size_ - (id_changed_ ? id_size_ : 0);
+    id_line_.clear();
+    value_start_ = 0;
+  }
+}
+
+void parser::append_value(const char* p, const char* q) {
+  if (strip_space_ && p < q) {
+    strip_space_ = false;
+    if (*p == ' ') ++p;
+  }
+  const auto n = static_cast<std::size_t>(q - p);
+  if (pending_ == line_kind::id && n != 0 && std::memchr(p, 0, n) != nullptr) id_has_nul_ = true;
+  if (over_limit_) return;
+  // limit_base_ + value_size_ <= max_event_size holds while over_limit_ is false.
+  if (n > options_.max_event_size - limit_base_ - value_size_) {
+    // Keep reading the line (a longer one is line_too_long, an ignored id
+    // no error) but store no more of it.
+    over_limit_ = true;
+    return;
+  }
+  value_size_ += n;
+  field_buffer& buffer = pending_ == line_kind::data ? data_ : pending_ == line_kind::event ? type_ : id_line_;
+  buffer.append(p, n);
+}
+
+void parser::end_line() {
+  const line_kind kind = pending_;
+  pending_ = line_kind::none;
+  switch (kind) {
+    case line_kind::name:
+    case line_kind::comment:
+    case line_kind::retry:
+      process_line(partial_line_, pending_ascii_, false, line_start_);
+      partial_line_.clear();
+      return;
+    case line_kind::data:
+    case line_kind::event:
+    case line_kind::id:
+      break;
+    default:
+      partial_line_.clear();
+      return;
+  }
+  if (kind == line_kind::id && id_has_nul_) return;  // ignored as a whole
+  if (over_limit_) {
+    fail(errc::event_too_large, line_start_);
+    return;
+  }
+  field_buffer& buffer = kind == line_kind::data ? data_ : kind == line_kind::event ? type_ : id_line_;
+  if (needs_repair(pending_ascii_)) buffer.repair_from(value_start_, repair_scratch_);
+  event_size_ = limit_base_ + value_size_;
+  if (kind == line_kind::event) {
+    type_size_ = value_size_;
+  } else if (kind == line_kind::id) {
+    id_size_ = value_size_;
+    id_.swap(id_line_);
+    id_changed_ = true;
+  }
 }
 
 SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, bool in_chunk,
@@ -266,6 +501,31 @@ SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, b
   process_other_line(line, ascii, in_chunk, line_offset);
 }
 
+SSEKIT_HOT_INLINE void parser::set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+  const std::size_t others = event_size_ - type_size_;
+  if (value.size() > options_.max_event_size - others) {
+    fail(errc::event_too_large, line_offset);
+    return;
+  }
+  event_size_ = others + value.size();
+  type_size_ = value.size();
+  if (needs_repair(ascii) && invalid_utf8(value)) type_.assign_repaired(value);
+  else type_.assign(value, in_chunk);
+}
+
+SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+  const std::size_t others = event_size_ - (id_changed_ ? id_size_ : 0);
+  if (value.size() > options_.max_event_size - others) {
+    fail(errc::event_too_large, line_offset);
+    return;
+  }
+  event_size_ = others + value.size();
+  id_size_ = value.size();
+  id_changed_ = true;
+  if (needs_repair(ascii) && invalid_utf8(value)) id_.assign_repaired(value);
+  else id_.assign(value, in_chunk);
+}
+
 void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
@@ -278,18 +538,12 @@ void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk
       if (match_field(line, "data", &value)) append_data(value, ascii, in_chunk, line_offset);
       break;
     case 'e':
-      if (match_field(line, "event", &value)) {
-        type_.assign(value, in_chunk);
-        type_ascii_ = ascii;
-      }
+      if (match_field(line, "event", &value)) set_type(value, ascii, in_chunk, line_offset);
       break;
     case 'i':
       // An id containing NUL is ignored as a whole.
-      if (match_field(line, "id", &value) && value.find('\0') == std::string_view::npos) {
-        id_buffer_.assign(value);
-        id_ascii_ = ascii;
-        id_changed_ = true;
-      }
+      if (match_field(line, "id", &value) && !has_nul(value))
+        set_id(value, ascii, in_chunk, line_offset);
       break;
     case 'r':
       if (std::uint64_t milliseconds = 0; match_field(line, "retry", &value) && parse_retry(value, &milliseconds))
@@ -302,19 +556,20 @@ void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk
 
 SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, bool in_chunk,
                                             std::uint64_t line_offset) {
-  // Size after the append: the data lines joined by LF.
-  const std::size_t separator = has_data_ ? 1 : 0;
-  const std::size_t current = has_data_ ? data_.view().size() : 0;
-  if (value.size() > options_.max_event_size || current + separator > options_.max_event_size - value.size()) {
+  // The event's size after the append; event_size_ never exceeds the limit.
+  const std::size_t added = value.size() + (has_data_ ? 1 : 0);
+  if (added > options_.max_event_size - event_size_) {
     fail(errc::event_too_large, line_offset);
     return;
   }
+  event_size_ += added;
+  const bool repair = needs_repair(ascii) && invalid_utf8(value);
   if (has_data_) {
-    data_.append_line(value);
-    data_ascii_ = data_ascii_ && ascii;
+    if (repair) data_.append_line_repaired(value);
+    else data_.append_line(value);
   } else {
-    data_.assign(value, in_chunk);
-    data_ascii_ = ascii;
+    if (repair) data_.assign_repaired(value);
+    else data_.assign(value, in_chunk);
     has_data_ = true;
   }
 }
@@ -323,19 +578,21 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
   // The last event id is updated even when no event is delivered.
   if (id_changed_) {
     id_changed_ = false;
-    if (options_.raw_bytes || id_ascii_) last_event_id_.assign(id_buffer_);
-    else last_event_id_.assign(as_valid_utf8(id_buffer_, repaired_id_));
+    if (id_.size() <= kept_capacity) {
+      last_event_id_.assign(id_.view(), false);  // small: a copy keeps both buffers' capacity
+    } else {
+      id_.own();
+      last_event_id_.swap(id_);  // large: no second copy
+    }
   }
+  event_size_ = 0;
+  type_size_ = 0;
+  id_size_ = 0;
   if (!has_data_) {
     type_.clear();
     return;
   }
   std::string_view type = type_.view();
-  std::string_view data = data_.view();
-  if (!options_.raw_bytes) {
-    if (!type_ascii_) type = as_valid_utf8(type, repaired_type_);
-    if (!data_ascii_) data = as_valid_utf8(data, repaired_data_);
-  }
   if (type.empty()) type = "message";
   // The buffers are cleared after the callback (the views point into them),
   // also when it throws.
@@ -347,7 +604,7 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
       self.type_.clear();
     }
   } guard{*this};
-  handler_.on_event(event{type, data, last_event_id_});
+  handler_.on_event(event{type, data_.view(), last_event_id_.view()});
 }
 
 void parser::deliver_comment(std::string_view text, bool ascii) {
@@ -358,16 +615,18 @@ parse_error parser::finish() {
   if (error_) return error_;
   // Bytes held as a possible BOM turned out to be a line; the limit applies
   // to it as to any other unterminated line.
-  if (at_stream_start_ && partial_line_.size() > options_.max_line_length) {
+  if (at_stream_start_ && bom_held_ > options_.max_line_length) {
     fail(errc::line_too_long, 0);
     return error_;
   }
   // An unterminated line and an undispatched event are dropped.
   finished_ = true;
+  pending_ = line_kind::none;
   partial_line_.clear();
   has_data_ = false;
   data_.clear();
   type_.clear();
+  event_size_ = type_size_ = id_size_ = 0;
   return error_;
 }
 
@@ -377,15 +636,20 @@ void parser::reset() {
   error_ = {};
   finished_ = false;
   at_stream_start_ = true;
+  bom_held_ = 0;
   skip_lf_ = false;
+  pending_ = line_kind::none;
   release_if_large(partial_line_);
   has_data_ = false;
   data_.release();
   type_.release();
+  id_.release();
+  id_line_.release();
+  event_size_ = type_size_ = id_size_ = 0;
   // A new connection resumes from the id the application last saw.
-  id_buffer_.assign(last_event_id_);
   id_changed_ = false;
-  release_if_large(repaired_data_);
+  release_if_large(repair_scratch_);
+  release_if_large(repaired_comment_);
 }
 
 }  // namespace ssekit

@@ -39,52 +39,117 @@ inline bool high_bits_before(std::uint64_t high_mask, int index) noexcept {
 }
 
 #if defined(SSEKIT_X86)
+inline unsigned line_end_mask_sse2(__m128i v) noexcept {
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\r')))));
+}
+
+// The last 0-15 bytes [p, end): when at least 16 bytes of the input precede
+// `end`, one load of the final 16 bytes (overlapping bytes already looked
+// at, which are shifted out) instead of a byte-by-byte loop.
+inline line_scan find_line_end_tail(const char* start, const char* p, const char* end, bool seen_high) noexcept {
+  if (p == end) return {end, !seen_high};
+  if (end - start < 16) return find_line_end_bytewise(p, end, seen_high ? 0x80 : 0);
+  const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(end - 16));
+  const auto shift = static_cast<unsigned>(16 - (end - p));
+  const unsigned m = line_end_mask_sse2(a) >> shift;
+  const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(a)) >> shift;
+  if (m != 0) {
+    const int index = std::countr_zero(m);
+    return {p + index, !seen_high && !high_bits_before(high, index)};
+  }
+  return {end, !seen_high && high == 0};
+}
+
 // 16 bytes per step with SSE2 (always present on x86-64).
-inline line_scan find_line_end_sse2(const char* p, const char* end) noexcept {
-  const __m128i lf = _mm_set1_epi8('\n');
-  const __m128i cr = _mm_set1_epi8('\r');
+inline line_scan find_line_end_sse2(const char* start, const char* p, const char* end, bool seen_high) noexcept {
   __m128i high = _mm_setzero_si128();
-  const auto line_end_mask = [&](__m128i v) {
-    return static_cast<std::uint64_t>(
-        static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr)))));
-  };
-  const auto high_mask = [](__m128i v) {
-    return static_cast<std::uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(v)));
-  };
   while (end - p >= 16) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    if (const std::uint64_t m = line_end_mask(a)) {
+    if (const unsigned m = line_end_mask_sse2(a)) {
       const int index = std::countr_zero(m);
-      const bool seen_high = _mm_movemask_epi8(high) != 0 || high_bits_before(high_mask(a), index);
-      return {p + index, !seen_high};
+      const bool high_here = _mm_movemask_epi8(high) != 0 ||
+                             high_bits_before(static_cast<unsigned>(_mm_movemask_epi8(a)), index);
+      return {p + index, !seen_high && !high_here};
     }
     high = _mm_or_si128(high, a);
     p += 16;
   }
-  return find_line_end_bytewise(p, end, _mm_movemask_epi8(high) != 0 ? 0x80 : 0);
+  return find_line_end_tail(start, p, end, seen_high || _mm_movemask_epi8(high) != 0);
 }
 
-// 32 bytes per step where the CPU has AVX2 (chosen at run time).
-__attribute__((target("avx2"))) inline line_scan find_line_end_avx2(const char* p, const char* end) noexcept {
+#define SSEKIT_AVX2_TARGET __attribute__((target("avx2")))
+
+SSEKIT_AVX2_TARGET inline std::uint32_t line_end_mask_avx2(__m256i v) noexcept {
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(
+      _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')), _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\r')))));
+}
+
+SSEKIT_AVX2_TARGET inline std::uint32_t high_mask_avx2(__m256i v) noexcept {
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(v));
+}
+
+// 64 bytes per step where the CPU has AVX2 (chosen at run time), then one
+// 32-byte step, then one load of the last 32 bytes (overlapping bytes
+// already seen) instead of a loop over the rest. TrackHigh = false (the
+// serializer) skips the ASCII bookkeeping; `ascii` is then meaningless.
+template <bool TrackHigh>
+SSEKIT_AVX2_TARGET inline line_scan find_line_end_avx2(const char* start, const char* p, const char* end,
+                                                       bool seen_high) noexcept {
   const __m256i lf = _mm256_set1_epi8('\n');
   const __m256i cr = _mm256_set1_epi8('\r');
   __m256i high = _mm256_setzero_si256();
-  while (end - p >= 32) {
+  while (end - p >= 64) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const auto m = static_cast<std::uint32_t>(
-        _mm256_movemask_epi8(_mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr))));
-    if (m != 0) {
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    const __m256i ea = _mm256_or_si256(_mm256_cmpeq_epi8(a, lf), _mm256_cmpeq_epi8(a, cr));
+    const __m256i eb = _mm256_or_si256(_mm256_cmpeq_epi8(b, lf), _mm256_cmpeq_epi8(b, cr));
+    if (_mm256_movemask_epi8(_mm256_or_si256(ea, eb)) != 0) {
+      const std::uint64_t m = static_cast<std::uint32_t>(_mm256_movemask_epi8(ea)) |
+                              std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(eb))} << 32;
       const int index = std::countr_zero(m);
-      const auto a_high = static_cast<std::uint32_t>(_mm256_movemask_epi8(a));
-      const bool seen_high = _mm256_movemask_epi8(high) != 0 || high_bits_before(a_high, index);
-      return {p + index, !seen_high};
+      if constexpr (!TrackHigh) return {p + index, false};
+      const std::uint64_t h = high_mask_avx2(a) | std::uint64_t{high_mask_avx2(b)} << 32;
+      return {p + index, !seen_high && high_mask_avx2(high) == 0 && !high_bits_before(h, index)};
     }
-    high = _mm256_or_si256(high, a);
+    if constexpr (TrackHigh) high = _mm256_or_si256(high, _mm256_or_si256(a, b));
+    p += 64;
+  }
+  if constexpr (TrackHigh) seen_high = seen_high || high_mask_avx2(high) != 0;
+  if (end - p >= 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if (const std::uint32_t m = line_end_mask_avx2(a)) {
+      const int index = std::countr_zero(m);
+      return {p + index, !seen_high && !high_bits_before(high_mask_avx2(a), index)};
+    }
+    seen_high = seen_high || high_mask_avx2(a) != 0;
     p += 32;
   }
-  const bool seen_high = _mm256_movemask_epi8(high) != 0;
-  const line_scan rest = find_line_end_sse2(p, end);
-  return {rest.end, rest.ascii && !seen_high};
+  if (p == end) return {end, !seen_high};
+  if (end - start < 32) return find_line_end_sse2(start, p, end, seen_high);
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(end - 32));
+  const auto shift = static_cast<unsigned>(32 - (end - p));
+  const std::uint32_t m = line_end_mask_avx2(a) >> shift;
+  const std::uint32_t h = high_mask_avx2(a) >> shift;
+  if (m != 0) {
+    const int index = std::countr_zero(m);
+    return {p + index, !seen_high && !high_bits_before(h, index)};
+  }
+  return {end, !seen_high && h == 0};
+}
+
+// For code compiled for AVX2 (the parser's AVX2 copy of its loop): the
+// first 32 bytes, where most lines end, then the loop above.
+SSEKIT_AVX2_TARGET inline line_scan find_line_end_avx2_from(const char* p, const char* end) noexcept {
+  if (end - p >= 32) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    if (const std::uint32_t m = line_end_mask_avx2(a)) {
+      const int index = std::countr_zero(m);
+      return {p + index, !high_bits_before(high_mask_avx2(a), index)};
+    }
+    return find_line_end_avx2<true>(p, p + 32, end, high_mask_avx2(a) != 0);
+  }
+  return find_line_end_avx2<true>(p, p, end, false);
 }
 
 inline const bool cpu_has_avx2 = [] {
@@ -97,17 +162,23 @@ inline line_scan find_line_end(const char* p, const char* end) noexcept {
   // the first 16 bytes are looked at inline, without a call.
   if (end - p >= 16) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const auto m = static_cast<unsigned>(_mm_movemask_epi8(
-        _mm_or_si128(_mm_cmpeq_epi8(a, _mm_set1_epi8('\n')), _mm_cmpeq_epi8(a, _mm_set1_epi8('\r')))));
+    const unsigned m = line_end_mask_sse2(a);
     const auto high = static_cast<unsigned>(_mm_movemask_epi8(a));
     if (m != 0) {
       const int index = std::countr_zero(m);
       return {p + index, !high_bits_before(high, index)};
     }
-    const line_scan rest = cpu_has_avx2 ? find_line_end_avx2(p + 16, end) : find_line_end_sse2(p + 16, end);
-    return {rest.end, rest.ascii && high == 0};
+    return cpu_has_avx2 ? find_line_end_avx2<true>(p, p + 16, end, high != 0)
+                        : find_line_end_sse2(p, p + 16, end, high != 0);
   }
-  return cpu_has_avx2 ? find_line_end_avx2(p, end) : find_line_end_sse2(p, end);
+  return find_line_end_bytewise(p, end);
+}
+
+// The first CR or LF in [p, end), or end: the line-end scan without the
+// ASCII bookkeeping, for the serializer.
+inline const char* find_line_break(const char* p, const char* end) noexcept {
+  if (cpu_has_avx2) return find_line_end_avx2<false>(p, p, end, false).end;
+  return find_line_end_sse2(p, p, end, false).end;
 }
 
 #elif defined(__wasm_simd128__)
@@ -155,6 +226,10 @@ inline line_scan find_line_end(const char* p, const char* end) noexcept {
   }
   return find_line_end_bytewise(p, end, (high & 0x8080808080808080ull) != 0 ? 0x80 : 0);
 }
+#endif
+
+#if !defined(SSEKIT_X86)
+inline const char* find_line_break(const char* p, const char* end) noexcept { return find_line_end(p, end).end; }
 #endif
 
 // True if every byte in [p, end) is below 0x80.

@@ -217,18 +217,42 @@ bool utf8_is_valid(std::string_view bytes) noexcept {
   return find_invalid(p, end, &bad_length) == end;
 }
 
-void utf8_append_replacing_invalid(std::string& out, std::string_view bytes) {
-  static constexpr std::string_view replacement = "\xEF\xBF\xBD";
+namespace {
+constexpr std::string_view replacement = "\xEF\xBF\xBD";
+}  // namespace
+
+std::size_t utf8_repaired_size(std::string_view bytes) noexcept {
+  std::size_t size = bytes.size();
   const char* p = bytes.data();
   const char* const end = p + bytes.size();
   for (;;) {
     std::size_t bad_length = 0;
     const char* const bad = find_invalid(p, end, &bad_length);
-    out.append(p, bad);
-    if (bad == end) return;
-    out.append(replacement);
+    if (bad == end) return size;
+    size += replacement.size() - bad_length;
     p = bad + bad_length;
   }
+}
+
+char* utf8_copy_replacing_invalid(char* out, std::string_view bytes) noexcept {
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  for (;;) {
+    std::size_t bad_length = 0;
+    const char* const bad = find_invalid(p, end, &bad_length);
+    if (bad != p) std::memcpy(out, p, static_cast<std::size_t>(bad - p));
+    out += bad - p;
+    if (bad == end) return out;
+    std::memcpy(out, replacement.data(), replacement.size());
+    out += replacement.size();
+    p = bad + bad_length;
+  }
+}
+
+void utf8_append_replacing_invalid(std::string& out, std::string_view bytes) {
+  const std::size_t at = out.size();
+  out.resize(at + utf8_repaired_size(bytes));
+  utf8_copy_replacing_invalid(out.data() + at, bytes);
 }
 
 }  // namespace ssekit

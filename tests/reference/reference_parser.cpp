@@ -298,19 +298,25 @@ class interpreter {
   // The value is units [value_first, l.last).
   bool process_field(const line& l, const units& field, std::size_t value_first) {
     const units value = slice(value_first, l.last);
+    // ssekit: the whole event (raw bytes of its data values joined by LF, of
+    // its event type and of the id given since the last dispatch) must not
+    // exceed max_event_size. A later event or id field replaces the earlier
+    // one's bytes.
+    const std::size_t value_bytes = l.byte_end - byte_offset(value_first);
+    const auto too_large = [&](std::size_t data, std::size_t type, std::size_t id) {
+      if (data + type + id <= options_.max_event_size) return false;
+      result_.error = {ssekit::errc::event_too_large, l.byte_begin};
+      return true;
+    };
     // "Field names must be compared literally, with no case folding performed."
     if (field == ascii("event")) {
+      if (too_large(data_size_, value_bytes, id_size_)) return false;
+      type_size_ = value_bytes;
       // "Set the event type buffer to field value."
       event_type_buffer_ = value;
     } else if (field == ascii("data")) {
-      // ssekit: the event's data (raw bytes of the data values joined by LF)
-      // must not exceed max_event_size.
-      const std::size_t value_bytes = l.byte_end - byte_offset(value_first);
       const std::size_t new_size = (data_lines_ == 0 ? 0 : data_size_ + 1) + value_bytes;
-      if (new_size > options_.max_event_size) {
-        result_.error = {ssekit::errc::event_too_large, l.byte_begin};
-        return false;
-      }
+      if (too_large(new_size, type_size_, id_size_)) return false;
       data_size_ = new_size;
       ++data_lines_;
       // "Append the field value to the data buffer, then append a single
@@ -322,7 +328,11 @@ class interpreter {
       // event ID buffer to the field value. Otherwise, ignore the field."
       bool has_null = false;
       for (std::uint32_t u : value) has_null = has_null || u == 0;
-      if (!has_null) last_event_id_buffer_ = value;
+      if (!has_null) {
+        if (too_large(data_size_, type_size_, value_bytes)) return false;
+        id_size_ = value_bytes;
+        last_event_id_buffer_ = value;
+      }
     } else if (field == ascii("retry")) {
       // "If the field value consists of only ASCII digits, then interpret the
       // field value as an integer in base ten, and set the event stream's
@@ -376,6 +386,8 @@ class interpreter {
     event_type_buffer_.clear();
     data_size_ = 0;
     data_lines_ = 0;
+    type_size_ = 0;
+    id_size_ = 0;
   }
 
   // --- Step 4: units back to bytes. ----------------------------------------
@@ -408,9 +420,13 @@ class interpreter {
   units event_type_buffer_;
   units last_event_id_buffer_;
   units last_event_id_string_;
-  // ssekit: the raw byte size of the event data so far and its line count.
+  // ssekit: the raw byte size of the event data so far and its line count,
+  // and the raw sizes of the event type and of the id given since the last
+  // dispatch (max_event_size bounds their sum).
   std::size_t data_size_ = 0;
   std::size_t data_lines_ = 0;
+  std::size_t type_size_ = 0;
+  std::size_t id_size_ = 0;
 
   reference_result result_;
 };

@@ -51,7 +51,13 @@ struct parser_options {
   // that holds a line split across chunks. Real streams carry multi-megabyte
   // single-line JSON events, hence the generous default.
   std::size_t max_line_length = 32 * 1024 * 1024;
-  // Largest accepted event data in bytes (data lines joined by LF).
+  // Largest accepted event in bytes: its data (data lines joined by LF)
+  // plus its event type plus the id given since the previous dispatch (a
+  // later `event:` or `id:` line replaces the earlier one's bytes). Counted
+  // as received, before UTF-8 repair, which can make the delivered text up
+  // to 3x larger (each invalid byte may become U+FFFD, 3 bytes). Together
+  // with max_line_length this bounds the parser's memory: about twice the
+  // event's size at most (measured by bench/event_memory.cpp).
   std::size_t max_event_size = 32 * 1024 * 1024;
   // false (default): text is delivered as valid UTF-8, invalid sequences
   // replaced by U+FFFD exactly as TextDecoder does. true: raw bytes as sent.
@@ -83,7 +89,7 @@ class parser {
 
   // The last event id: the value of the last `id:` field that was followed by
   // a dispatch (an empty line), even if that dispatch delivered no event.
-  std::string_view last_event_id() const noexcept { return last_event_id_; }
+  std::string_view last_event_id() const noexcept { return last_event_id_.view(); }
   // Sets the last event id, e.g. the one a client was told to start from.
   void set_last_event_id(std::string_view id);
 
@@ -95,13 +101,22 @@ class parser {
  private:
   // A field value that is borrowed from the chunk being fed while possible
   // and copied into owned storage only when it must outlive the chunk.
+  // Invalid UTF-8 is repaired on the way in, so no second copy is needed.
   class field_buffer {
    public:
     void assign(std::string_view value, bool borrow);
-    void append_line(std::string_view value);  // LF, then value
-    void own();                                // copy a borrowed value
+    void assign_repaired(std::string_view value);  // owned, invalid UTF-8 replaced
+    void append_line(std::string_view value);      // LF, then value
+    void append_line_repaired(std::string_view value);
+    void append(const char* p, std::size_t n);     // owned: the bytes as they are
+    void push_back(char c);
+    // Owned: replaces invalid UTF-8 in the bytes from `start` on.
+    void repair_from(std::size_t start, std::string& scratch);
+    void own();                                    // copy a borrowed value
     void clear() noexcept;
-    void release();                            // clear and drop large storage
+    void release();                                // clear and drop large storage
+    void swap(field_buffer& other) noexcept;
+    std::size_t size() const noexcept { return borrowed_ ? view_.size() : owned_size_; }
     std::string_view view() const noexcept {
       return borrowed_ ? view_ : std::string_view(owned_.get(), owned_size_);
     }
@@ -109,7 +124,7 @@ class parser {
    private:
     // Owned bytes in a plain buffer: appending a data line is then one
     // capacity check and one copy, where std::string paid several calls.
-    void copy_in(std::string_view value);
+    char* extend(std::size_t n);  // makes room for n more bytes, returns where they go
     void grow(std::size_t needed);
     std::string_view view_;
     std::unique_ptr<char[]> owned_;
@@ -118,46 +133,75 @@ class parser {
     bool borrowed_ = false;
   };
 
+  // What the line that continues into the next chunk is, once its field
+  // name is known: data, event and id values go straight into their buffers
+  // as they arrive (one copy, memory bounded by max_event_size); comments,
+  // retry fields and names still being read wait in partial_line_.
+  enum class line_kind : unsigned char { none, name, data, event, id, comment, retry, ignored };
+
+  // feed() in two copies: one compiled for AVX2 (where the CPU has it), so
+  // the line-end scan is inlined into the loop instead of called per line.
+  template <bool Avx2>
+  parse_error feed_impl(std::string_view chunk);
+  parse_error feed_avx2(std::string_view chunk);
+
   // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
   void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
+  void set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
+  void set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
   void dispatch();
   void deliver_comment(std::string_view text, bool ascii);
   void fail(errc code, std::uint64_t offset) noexcept;
+  // The line that goes on past the chunk: more of it, then its end.
+  bool continue_line(const char* p, const char* q, bool ascii);
+  void start_value(line_kind kind);
+  void append_value(const char* p, const char* q);
+  void end_line();
+  bool needs_repair(bool ascii) const noexcept { return !ascii && !options_.raw_bytes; }
 
   handler& handler_;
   parser_options options_;
 
   // Stream position and error state.
   std::uint64_t stream_offset_ = 0;  // bytes fed so far
-  std::uint64_t line_start_ = 0;     // offset of the line in partial_line_ (0 for a broken BOM)
+  std::uint64_t line_start_ = 0;     // offset of the line that goes on past the chunk
   parse_error error_{};
   bool finished_ = false;
   bool at_stream_start_ = true;  // still looking for the BOM
+  unsigned char bom_held_ = 0;   // bytes of a possible BOM seen so far
   bool skip_lf_ = false;         // the previous chunk ended in CR: a leading LF belongs to it
 
-  // A line that began in an earlier chunk (bounded by max_line_length).
-  std::string partial_line_;
-  bool partial_line_ascii_ = true;
+  // The line that began in an earlier chunk (bounded by max_line_length).
+  line_kind pending_ = line_kind::none;
+  std::size_t pending_length_ = 0;  // its bytes so far
+  bool pending_ascii_ = true;
+  bool strip_space_ = false;        // the value's first byte is next; a space there is dropped
+  bool over_limit_ = false;         // its value passed max_event_size: event_too_large at its end
+  bool id_has_nul_ = false;         // an id line with NUL is ignored as a whole
+  std::size_t value_start_ = 0;     // where its value starts in its buffer
+  std::size_t value_size_ = 0;      // raw value bytes stored so far
+  std::size_t limit_base_ = 0;      // the event's size without this line's value
+  std::string partial_line_;        // name, comment or retry line so far
 
   // The event being assembled: the standard's data buffer (has_data_ tells
-  // "empty" from "one empty line"), event type buffer and last event ID buffer.
+  // "empty" from "one empty line"), event type buffer and last event ID
+  // buffer (id_, meaningful while id_changed_), all valid UTF-8 unless raw.
   bool has_data_ = false;
   field_buffer data_;
-  bool data_ascii_ = true;
   field_buffer type_;
-  bool type_ascii_ = true;
-  std::string id_buffer_;
-  bool id_ascii_ = true;
+  field_buffer id_;
+  field_buffer id_line_;        // an id line's value until its end shows no NUL
   bool id_changed_ = false;     // an id field arrived since the last dispatch
-  std::string last_event_id_;   // the standard's "last event ID string"
+  std::size_t event_size_ = 0;  // raw bytes that count against max_event_size
+  std::size_t type_size_ = 0;   // raw bytes of the event type in event_size_
+  std::size_t id_size_ = 0;     // raw bytes of the id in event_size_
+  field_buffer last_event_id_;  // the standard's "last event ID string"
 
-  // Scratch space for text repaired to valid UTF-8 (reused).
-  std::string repaired_data_;
-  std::string repaired_type_;
-  std::string repaired_id_;
+  // Scratch space for UTF-8 repair (reused).
   std::string repaired_comment_;
+  std::string repair_scratch_;
 };
 
 }  // namespace ssekit

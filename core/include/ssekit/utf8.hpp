@@ -2,6 +2,7 @@
 // native users get exactly the text a browser's TextDecoder would produce.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,14 @@ bool utf8_is_valid(std::string_view bytes) noexcept;
 // TextDecoder("utf-8") without `fatal`. A leading BOM is kept (the parser
 // strips the stream's BOM itself).
 void utf8_append_replacing_invalid(std::string& out, std::string_view bytes);
+
+// The size of `bytes` once repaired as above (never smaller: U+FFFD is 3
+// bytes and replaces 1 to 3), so a caller can size a buffer exactly once.
+std::size_t utf8_repaired_size(std::string_view bytes) noexcept;
+
+// Writes `bytes` repaired as above to `out`, which must have room for
+// utf8_repaired_size(bytes) bytes and must not overlap `bytes`; returns the
+// end of what it wrote.
+char* utf8_copy_replacing_invalid(char* out, std::string_view bytes) noexcept;
 
 }  // namespace ssekit
