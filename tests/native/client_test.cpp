@@ -75,6 +75,7 @@ ssekit::client_options options_for(const std::string& url) {
   ssekit::client_options o;
   o.url = url;
   o.reconnection_time = 5ms;
+  o.backoff.min_delay = 1ms;  // the default 250 ms floor would slow the reconnect tests
   o.connect_timeout = 5s;
   return o;
 }
@@ -318,7 +319,8 @@ TEST(Client, BacksOffWhenConnectionsKeepFailing) {
   ssekit::client_options o;
   o.url = "http://127.0.0.1:" + std::to_string(port) + "/";
   o.reconnection_time = 20ms;
-  o.backoff.jitter = 0;
+  o.backoff.jitter_percent = 0;
+  o.backoff.min_delay = 1ms;
   ssekit::client_handlers h;
   h.on_error = [&](const ssekit::client_error& e) {
     EXPECT_EQ(e.reason, client_error_reason::network_error);
