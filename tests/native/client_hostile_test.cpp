@@ -128,30 +128,22 @@ TEST(ClientHostile, IdleTimeoutEndsASilentStreamAfterItsComments) {
 
 // --- TLS
 
-class ClientHostileTls : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
-    ca_path_ = new std::string(write_temp("ssekit-hostile-ca", pki_->ca_cert));
-  }
-  static void TearDownTestSuite() {
-    std::remove(ca_path_->c_str());
-    delete pki_;
-    delete ca_path_;
-  }
-  static ssekit::testing::test_pki* pki_;
-  static std::string* ca_path_;
+// A test CA with a server certificate for localhost and 127.0.0.1, and the
+// CA in a file, for one test.
+struct test_ca {
+  ssekit::testing::test_pki pki = ssekit::testing::make_test_pki("localhost");
+  std::string path = write_temp("ssekit-hostile-ca", pki.ca_cert);
+  ~test_ca() { std::remove(path.c_str()); }
 };
-ssekit::testing::test_pki* ClientHostileTls::pki_ = nullptr;
-std::string* ClientHostileTls::ca_path_ = nullptr;
 
-TEST_F(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
+TEST(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
   // A plain server behind an https URL: takes the ClientHello, then FIN.
   script_server server([](script_server::connection& c) {
     if (!c.read_some().empty()) c.close();
   });
   auto o = options_for("https://127.0.0.1:" + std::to_string(server.port()) + "/events");
-  o.ca_file = *ca_path_;
+  const test_ca ca;
+  o.ca_file = ca.path;
   const outcome out = run(o, 2);
   ASSERT_EQ(out.errors.size(), 2u);
   for (const auto& e : out.errors) {
@@ -161,7 +153,7 @@ TEST_F(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
   EXPECT_GE(server.connections(), 2);
 }
 
-TEST_F(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
+TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   struct failing {
     std::string name;
     ssekit::testing::test_pki server;
@@ -173,7 +165,7 @@ TEST_F(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   const auto self_signed = ssekit::testing::make_self_signed_pki("localhost");
   const auto other = ssekit::testing::make_test_pki("other.example");
   const std::vector<failing> cases = {
-      {"unknown issuer", *pki_, "none", "localhost", {"unable to get local issuer certificate"}},
+      {"unknown issuer", ssekit::testing::make_test_pki("localhost"), "none", "localhost", {"unable to get local issuer certificate"}},
       {"host name mismatch", other, other.ca_cert, "localhost", {"hostname mismatch", "Hostname mismatch"}},
       {"expired", expired, expired.ca_cert, "localhost", {"certificate has expired"}},
       {"self-signed", self_signed, "none", "localhost", {"self-signed certificate", "self signed certificate"}},
@@ -201,14 +193,15 @@ TEST_F(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   }
 }
 
-TEST_F(ClientHostileTls, AServerThatOnlySpeaksOldTlsIsNamed) {
-  auto ctx = ssekit::testing::server_tls_context(*pki_);
+TEST(ClientHostileTls, AServerThatOnlySpeaksOldTlsIsNamed) {
+  const test_ca ca;
+  auto ctx = ssekit::testing::server_tls_context(ca.pki);
   SSL_CTX_set_security_level(ctx->native_handle(), 0);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_VERSION);
   SSL_CTX_set_max_proto_version(ctx->native_handle(), TLS1_VERSION);
   script_server server([](script_server::connection& c) { c.close(); }, ctx);
   auto o = options_for(server.url());
-  o.ca_file = *ca_path_;
+  o.ca_file = ca.path;
   const outcome out = run(o);
   ASSERT_EQ(out.errors.size(), 1u);
   EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error);
@@ -248,11 +241,12 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_OK;
 }
 
-TEST_F(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
+TEST(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
+  const test_ca ca;
   for (const bool prefer_h2 : {false, true}) {
     alpn_server_state state;
     state.prefer_h2 = prefer_h2;
-    auto ctx = ssekit::testing::server_tls_context(*pki_);
+    auto ctx = ssekit::testing::server_tls_context(ca.pki);
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, &state);
     script_server server(
         [](script_server::connection& c) {
@@ -263,7 +257,7 @@ TEST_F(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
         },
         ctx);
     auto o = options_for(server.url());
-    o.ca_file = *ca_path_;
+    o.ca_file = ca.path;
     o.reconnect = false;
     const outcome out = run(o);
     EXPECT_EQ(out.events, std::vector<std::string>{"over tls"}) << prefer_h2;

@@ -170,7 +170,7 @@ TEST(ClientMemory, ALimitErrorCarriesTheByteOffset) {
 // --- ids the client can't send
 
 TEST(ClientMemory, AnOverLongOrControlByteIdIsReportedAndNotSent) {
-  for (const std::string bad : {std::string(70000, 'i'), std::string("a\x01" "b"), std::string(4097, 'j')}) {
+  for (const std::string& bad : {std::string(70000, 'i'), std::string("a\x01" "b"), std::string(4097, 'j')}) {
     auto server = std::make_shared<memory_server>();
     server->respond = [&](int n, const std::string&) {
       if (n == 1) return sse_head + "id: " + bad + "\ndata: first\n\n";
