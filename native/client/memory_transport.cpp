@@ -53,6 +53,7 @@ class memory_transport final : public transport {
  private:
   // Counts a step; on the chosen one, completes `handler` with a failure.
   bool inject(const io_handler& handler) {
+    if (server_->on_step) server_->on_step(server_->steps);
     if (server_->steps++ != server_->fail_step) return false;
     server_->injected = true;
     asio::post(strand_, [handler] { handler(beast::test::error::test_failure, 0); });

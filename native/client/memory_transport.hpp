@@ -25,6 +25,8 @@ struct memory_server {
   // The I/O step (0-based, counted over all connections: open, write,
   // read header, read body) that fails with beast::test::error::test_failure.
   std::size_t fail_step = SIZE_MAX;
+  // Called with each step's number as it starts (e.g. to close the client there).
+  std::function<void(std::size_t step)> on_step;
 
   // What happened.
   std::size_t steps = 0;

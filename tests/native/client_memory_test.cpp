@@ -44,7 +44,7 @@ ssekit::client_options memory_options(std::string url = "http://sse.test/a") {
 // Runs a client over `server` until it closes (or 10 s pass). `on_step`, if
 // set, is given the client at each event so a test can close it there.
 run_result run_memory(const std::shared_ptr<memory_server>& server, ssekit::client_options o,
-                      std::size_t close_after_events = SIZE_MAX) {
+                      std::size_t close_after_events = SIZE_MAX, std::size_t close_at_step = SIZE_MAX) {
   run_result r;
   boost::asio::io_context io;
   std::optional<ssekit::client> c;
@@ -67,8 +67,16 @@ run_result run_memory(const std::shared_ptr<memory_server>& server, ssekit::clie
     note("error " + std::string(ssekit::client_error_reason_name(e.reason)) + (e.will_reconnect ? " reconnect" : " closed"));
     r.errors.push_back(e);
   };
+  if (close_at_step != SIZE_MAX) {
+    server->on_step = [&](std::size_t step) {
+      if (step != close_at_step) return;
+      c->close();
+      closed = true;
+    };
+  }
   c.emplace(io.get_executor(), std::move(o), std::move(h), ssekit::detail::make_memory_factory(server));
   io.run_for(10s);
+  server->on_step = nullptr;
   r.io_done = io.stopped();
   r.state = c->state();
   return r;
@@ -302,6 +310,19 @@ TEST(ClientMemory, CloseAtEveryEventLeavesNothingRunningAndCallsNothing) {
     EXPECT_TRUE(r.io_done) << n;
     EXPECT_EQ(r.calls_after_close, 0) << n;
     EXPECT_EQ(r.state, ssekit::client_state::closed) << n;
+  }
+}
+
+TEST(ClientMemory, CloseAtEveryIoStepLeavesNothingRunningAndCallsNothing) {
+  auto clean = scripted_journey();
+  run_memory(clean, memory_options());
+  for (std::size_t k = 0; k < clean->steps; ++k) {
+    auto server = scripted_journey();
+    const auto r = run_memory(server, memory_options(), SIZE_MAX, k);
+    EXPECT_TRUE(r.io_done) << k;
+    EXPECT_EQ(r.calls_after_close, 0) << k;
+    EXPECT_EQ(r.state, ssekit::client_state::closed) << k;
+    EXPECT_EQ(server->steps, k + 1) << k << ": I/O went on after close()";
   }
 }
 
