@@ -157,7 +157,7 @@ request_plan check_options(const client_options& o) {
   std::size_t total = 0;
   for (const auto& [name, value] : o.headers) {
     if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));
-    if (!is_field_value(value)) refuse("header " + name + " has a control byte in its value");
+    if (!is_field_value(value)) refuse("header " + name + " has a control byte (CR, LF, NUL...) in its value");
     if (value.size() > max_header_value_length) {
       refuse("header " + name + " is longer than " + std::to_string(max_header_value_length) + " bytes");
     }
@@ -166,7 +166,7 @@ request_plan check_options(const client_options& o) {
   }
   if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");
   if (o.max_id_length == 0 || o.max_id_length > 32 * 1024) refuse("max_id_length must be in 1..32768");
-  if (!is_field_value(o.last_event_id)) refuse("last_event_id has a control byte");
+  if (!is_field_value(o.last_event_id)) refuse("last_event_id has a control byte (CR, LF, NUL...)");
   if (o.last_event_id.size() > o.max_id_length) refuse("last_event_id is longer than max_id_length");
   if (o.connect_timeout.count() <= 0) refuse("connect_timeout must be > 0");
   if (o.idle_timeout.count() < 0) refuse("idle_timeout must be >= 0 (0: none)");
