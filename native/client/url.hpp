@@ -9,11 +9,13 @@
 #include <string>
 #include <string_view>
 
+#include "ssekit/client.hpp"
+
 namespace ssekit::detail {
 
-// Longer URLs (the options' or a Location) are refused: 8000 octets is what
-// RFC 9110 section 4.1 asks every implementation to support.
-constexpr std::size_t max_url_length = 8000;
+// Longer URLs than ssekit::max_url_length (client.hpp), the options' or a
+// Location's, are refused.
+using ssekit::max_url_length;
 
 struct url {
   std::string scheme;  // "http" or "https", lower case

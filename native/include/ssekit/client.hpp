@@ -112,8 +112,9 @@ struct client_options {
   // HTAB). The client owns the framing and protocol headers: Content-Length,
   // Transfer-Encoding, Connection, Upgrade, TE, Trailer, Keep-Alive,
   // Accept-Encoding and Last-Event-ID are refused (client_options_error);
-  // Accept and Cache-Control are the client's too. Host and User-Agent
-  // replace the client's (one of each is sent).
+  // Accept and Cache-Control are the client's (a user value is dropped).
+  // Host and User-Agent replace the client's (one of each is sent); a Host
+  // is dropped on a redirect to another origin.
   header_list headers;
   std::string body;
   // A request with a body is not sent again on reconnect unless this is
