@@ -1,42 +1,35 @@
-// ssekit::client on Beast. The only translation unit of the client that
-// includes Beast (see ssekit_asio in native/CMakeLists.txt).
+// ssekit::client: the state machine, following the standard's steps
+// (WHATWG HTML, "Server-sent events": establish the connection, announce
+// it, interpret the stream, reestablish it or fail it). The HTTP rules live
+// in http_rules.cpp (no Beast), the sockets behind transport.hpp.
 //
 // Every operation runs on one strand. A connection attempt has a number
-// (attempt_); ending it bumps the number and closes the sockets, so any
+// (attempt_); ending it bumps the number and closes the transport, so any
 // completion that arrives later sees a stale number and does nothing.
 #include "ssekit/client.hpp"
 
-#include <openssl/ssl.h>
-
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <charconv>
-#include <cmath>
+#include <boost/beast/http/error.hpp>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <variant>
 
-#include "url.hpp"
+#include "http_rules.hpp"
+#include "transport.hpp"
 
 namespace ssekit {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
 using std::chrono::milliseconds;
+using detail::verdict_kind;
 
 std::string_view client_state_name(client_state state) noexcept {
   switch (state) {
@@ -59,6 +52,8 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
     case client_error_reason::idle_timeout: return "idle_timeout";
     case client_error_reason::connect_timeout: return "connect_timeout";
     case client_error_reason::end_of_stream: return "end_of_stream";
+    case client_error_reason::unsupported_encoding: return "unsupported_encoding";
+    case client_error_reason::id_not_sent: return "id_not_sent";
   }
   return "unknown";
 }
@@ -67,53 +62,11 @@ namespace {
 
 constexpr std::size_t error_body_limit = 1024;
 constexpr std::size_t max_header_size = 64 * 1024;
-// setTimeout's limit in browsers; a longer retry: is clamped to it.
-constexpr std::uint64_t max_reconnection_ms = 24ull * 3600 * 1000;
-
-// Beast body whose reader hands every body byte to a sink: the SSE parser
-// for a stream, or the error excerpt for a refused response.
-struct sink_body {
-  struct value_type {
-    std::function<beast::error_code(std::string_view)> sink;
-  };
-  struct reader {
-    value_type& body;
-    template <bool is_request, class Fields>
-    reader(http::header<is_request, Fields>&, value_type& b) : body(b) {}
-    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
-      ec = {};
-      std::size_t used = 0;
-      for (const auto b : beast::buffers_range_ref(buffers)) {
-        if (body.sink) ec = body.sink(std::string_view(static_cast<const char*>(b.data()), b.size()));
-        if (ec) return used;
-        used += b.size();
-      }
-      return used;
-    }
-    void finish(beast::error_code& ec) { ec = {}; }
-  };
-};
-
-using response_parser = http::response_parser<sink_body>;
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
-
-bool is_token_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
-bool is_field_value(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
-
-// The MIME type's essence is text/event-stream; parameters are allowed.
-bool is_event_stream(std::string_view content_type) {
-  content_type = content_type.substr(0, content_type.find(';'));
-  while (!content_type.empty() && (content_type.front() == ' ' || content_type.front() == '\t')) content_type.remove_prefix(1);
-  while (!content_type.empty() && (content_type.back() == ' ' || content_type.back() == '\t')) content_type.remove_suffix(1);
-  return beast::iequals(content_type, "text/event-stream");
-}
+// A refused response's body is read for the report for at most this long
+// (or connect_timeout, if shorter): a trickling body can't hold the client.
+constexpr milliseconds error_body_timeout{2000};
+// 1xx responses skipped before the final one; more is a broken server.
+constexpr int max_interim_responses = 32;
 
 header_list headers_of(const http::fields& fields) {
   header_list out;
@@ -121,54 +74,32 @@ header_list headers_of(const http::fields& fields) {
   return out;
 }
 
-// Retry-After in delta-seconds (an HTTP date is ignored: clocks disagree).
-std::optional<milliseconds> retry_after(const http::fields& fields) {
-  const auto it = fields.find(http::field::retry_after);
-  if (it == fields.end()) return std::nullopt;
-  const std::string_view v = it->value();
-  unsigned long seconds = 0;
-  const auto r = std::from_chars(v.data(), v.data() + v.size(), seconds);
-  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) return std::nullopt;
-  return milliseconds(std::min<unsigned long>(seconds, max_reconnection_ms / 1000) * 1000);
-}
-
 }  // namespace
 
 class client::impl final : public std::enable_shared_from_this<impl>, private handler {
  public:
-  impl(asio::any_io_executor executor, client_options options, client_handlers handlers)
+  impl(asio::any_io_executor executor, client_options options, client_handlers handlers,
+       std::shared_ptr<detail::transport_factory> transport)
       : strand_(asio::make_strand(executor)),
         options_(std::move(options)),
         handlers_(std::move(handlers)),
         parser_(*this, options_.limits),
-        resolver_(strand_),
         deadline_(strand_),
         reconnect_timer_(strand_),
         random_(std::random_device{}()) {
-    const auto parsed = detail::parse_url(options_.url);
-    if (!parsed) throw client_options_error("ssekit::client: not an absolute http or https URL: " + options_.url);
-    reconnect_request_ = {*parsed, options_.method, options_.body, options_.headers};
-    if (!is_token(options_.method)) throw client_options_error("ssekit::client: invalid method: " + options_.method);
-    for (const auto& [name, value] : options_.headers) {
-      if (!is_token(name)) throw client_options_error("ssekit::client: invalid header name: " + name);
-      if (!is_field_value(value)) throw client_options_error("ssekit::client: header " + name + " has CR, LF or NUL in its value");
-    }
-    if (!is_field_value(options_.last_event_id)) throw client_options_error("ssekit::client: last_event_id has CR, LF or NUL");
-    if (options_.backoff.factor < 1.0 || !(options_.backoff.jitter >= 0.0 && options_.backoff.jitter <= 1.0)) {
-      throw client_options_error("ssekit::client: backoff factor must be >= 1 and jitter in [0, 1]");
-    }
-    if (options_.read_buffer_size < 1024) throw client_options_error("ssekit::client: read_buffer_size below 1024");
+    reconnect_plan_ = detail::check_options(options_);
+    transport_ = transport ? std::move(transport) : detail::make_network_factory(options_);
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
     reconnection_time_ = options_.reconnection_time;
     replayable_ = options_.body.empty() || options_.replay_body;
-    // Made now when it will be needed, so a bad CA file throws here; an http
-    // stream redirected to https makes it later.
-    if (parsed->tls() || !options_.ca_file.empty() || !options_.ca_directory.empty()) make_tls_context();
   }
 
   void start() {
-    asio::post(strand_, [self = shared_from_this()] { self->connect(); });
+    asio::post(strand_, [self = shared_from_this()] {
+      self->connect();
+      self->after_handlers();
+    });
   }
 
   void close() {
@@ -189,6 +120,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       self->parser_.reset();
       self->reconnects_.fetch_add(1);
       self->connect();
+      self->after_handlers();
     });
   }
 
@@ -202,11 +134,26 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
  private:
   // --- handlers (user callbacks)
 
+  // A handler that throws closes the client at once (no more handlers);
+  // after_handlers() rethrows once the strand's step is done.
   template <class F>
   void call(F&& f) {
     std::lock_guard lock(handler_mutex_);
     if (closed_.load()) return;
-    f();
+    try {
+      f();
+    } catch (...) {
+      handler_exception_ = std::current_exception();
+      closed_.store(true);
+      state_.store(client_state::closed);
+    }
+  }
+
+  // At the end of every completion on the strand.
+  void after_handlers() {
+    if (!handler_exception_) return;
+    shutdown();
+    std::rethrow_exception(std::exchange(handler_exception_, nullptr));
   }
 
   void set_state(client_state s) {
@@ -223,7 +170,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (handlers_.on_comment) call([&] { handlers_.on_comment(text); });
   }
   void on_retry(std::uint64_t ms) override {
-    reconnection_time_ = milliseconds(std::min(ms, max_reconnection_ms));
+    reconnection_time_ = milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(
+        ms, static_cast<std::uint64_t>(detail::max_reconnection_time.count()))));
     if (handlers_.on_retry) call([&] { handlers_.on_retry(ms); });
   }
 
@@ -234,281 +182,242 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     last_event_id_.assign(id);
   }
 
-  // --- one attempt: resolve, connect, handshake, write, read the header
-
-  void make_tls_context() {
-    tls_context_.emplace(ssl::context::tls_client);
-    auto& ctx = *tls_context_;
-    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    if (options_.insecure_skip_tls_verification) {
-      ctx.set_verify_mode(ssl::verify_none);
-      return;
-    }
-    ctx.set_verify_mode(ssl::verify_peer);
-    beast::error_code ec;
-    if (!options_.ca_file.empty()) {
-      ctx.load_verify_file(options_.ca_file, ec);
-      if (ec) throw client_options_error("ssekit::client: can't load ca_file " + options_.ca_file + ": " + ec.message());
-    }
-    if (!options_.ca_directory.empty()) {
-      ctx.add_verify_path(options_.ca_directory, ec);
-      if (ec) throw client_options_error("ssekit::client: can't use ca_directory " + options_.ca_directory + ": " + ec.message());
-    }
-    if (options_.ca_file.empty() && options_.ca_directory.empty()) {
-      ctx.set_default_verify_paths(ec);
-      if (ec) throw client_options_error("ssekit::client: no system CA store: " + ec.message());
-    }
-  }
+  // --- establish the connection
 
   // A fresh attempt with the request that last opened a stream (at first
   // the options'). Redirects change URL, method, body and headers; a stream
   // that opens after them keeps the changes for reconnects, as browsers do.
   void connect() {
     if (closed_.load()) return;
-    method_ = reconnect_request_.method;
-    body_ = reconnect_request_.body;
-    request_headers_ = reconnect_request_.headers;
     redirects_ = 0;
-    open_url(reconnect_request_.url);
+    open(reconnect_plan_);
   }
 
-  void open_url(const detail::url& target) {
+  void open(detail::request_plan plan) {
     const unsigned attempt = ++attempt_;
-    current_url_ = target;
+    plan_ = std::move(plan);
     got_event_ = false;
-    limit_error_ = errc::ok;
+    interim_ = 0;
+    limit_error_ = {};
     set_state(client_state::connecting);
+    if (closed_.load()) return;
     // A new connection object: the old one lives on in the handlers of
-    // operations still completing on it (its socket is closed).
-    // The buffer may grow to 64 KiB for a response header (big cookies);
-    // body reads grow it only up to read_buffer_size (on_body).
+    // operations still completing on it (its transport is closed).
     conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, max_header_size));
-    conn_->response.body_limit(boost::none);
-    conn_->response.header_limit(static_cast<std::uint32_t>(max_header_size));
-    arm_deadline(attempt, options_.connect_timeout, client_error_reason::connect_timeout);
-    resolver_.async_resolve(target.host, std::to_string(target.port),
-                            [self = shared_from_this(), attempt](beast::error_code ec, tcp::resolver::results_type results) {
-                              self->on_resolve(attempt, ec, std::move(results));
-                            });
+    conn_->io = transport_->make(strand_, plan_.target);
+    new_response();
+    arm_deadline(attempt, options_.connect_timeout, [this] {
+      fail({.reason = client_error_reason::connect_timeout,
+            .message = "no response within " + std::to_string(options_.connect_timeout.count()) + " ms",
+            .code = asio::error::timed_out,
+            .retryable = true});
+    });
+    conn_->io->async_open(plan_.target, [self = shared_from_this(), c = conn_, attempt](const detail::open_failure* f) {
+      self->on_open(attempt, f);
+      self->after_handlers();
+    });
+  }
+
+  // The response parser for the next response head on this connection.
+  // The buffer may grow to 64 KiB for a head (big cookies); body reads grow
+  // it only up to read_buffer_size (on_body).
+  void new_response() {
+    conn_->response.emplace();
+    conn_->response->body_limit(boost::none);
+    conn_->response->header_limit(static_cast<std::uint32_t>(max_header_size));
   }
 
   bool stale(unsigned attempt) const { return closed_.load() || attempt != attempt_; }
 
-  void on_resolve(unsigned attempt, beast::error_code ec, tcp::resolver::results_type results) {
+  void on_open(unsigned attempt, const detail::open_failure* failure) {
     if (stale(attempt)) return;
-    if (ec) return fail_network(ec, "can't resolve " + current_url_.host);
-    if (current_url_.tls()) {
-      if (!tls_context_) {
-        try {
-          make_tls_context();
-        } catch (const client_options_error& e) {
-          return fail(client_error_reason::tls_error, {}, e.what(), false);
-        }
-      }
-      conn_->stream.emplace<tls_stream>(strand_, *tls_context_);
-    } else {
-      conn_->stream.emplace<plain_stream>(strand_);
-    }
-    lowest().async_connect(results, [self = shared_from_this(), c = conn_, attempt](beast::error_code e, const tcp::endpoint&) {
-      self->on_connect(attempt, e);
-    });
-  }
-
-  beast::tcp_stream& lowest() {
-    if (auto* t = std::get_if<tls_stream>(&conn_->stream)) return beast::get_lowest_layer(*t);
-    return std::get<plain_stream>(conn_->stream);
-  }
-
-  void on_connect(unsigned attempt, beast::error_code ec) {
-    if (stale(attempt)) return;
-    if (ec) return fail_network(ec, "can't connect to " + current_url_.authority());
-    lowest().socket().set_option(tcp::no_delay(true), ec);
-    if (auto* t = std::get_if<tls_stream>(&conn_->stream)) {
-      beast::error_code address_ec;
-      asio::ip::make_address(current_url_.host, address_ec);
-      // SNI is for host names only (RFC 6066).
-      if (address_ec && !SSL_set_tlsext_host_name(t->native_handle(), current_url_.host.c_str())) {
-        return fail(client_error_reason::tls_error, beast::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()),
-                    "can't set the TLS server name", false);
-      }
-      if (!options_.insecure_skip_tls_verification) t->set_verify_callback(ssl::host_name_verification(current_url_.host));
-      t->async_handshake(ssl::stream_base::client, [self = shared_from_this(), c = conn_, attempt](beast::error_code e) {
-        self->on_handshake(attempt, e);
-      });
-      return;
+    if (failure) {
+      return fail({.reason = failure->reason, .message = failure->message, .code = failure->code, .retryable = failure->retryable});
     }
     write_request(attempt);
   }
 
-  void on_handshake(unsigned attempt, beast::error_code ec) {
-    if (stale(attempt)) return;
-    if (ec) {
-      // A certificate or protocol failure won't fix itself: no reconnect.
-      if (ec.category() == asio::error::get_ssl_category() || ec == ssl::error::stream_truncated) {
-        return fail(client_error_reason::tls_error, ec, "TLS handshake with " + current_url_.authority() + " failed: " + ec.message(), false);
-      }
-      return fail_network(ec, "TLS handshake with " + current_url_.authority() + " failed");
+  // The id that goes out as Last-Event-ID, or "" when it can't (reported
+  // once per id as an id_not_sent notice).
+  std::string_view id_to_send() {
+    const std::string_view id = parser_.last_event_id();
+    if (detail::sendable_id(id, options_.max_id_length)) return id;
+    if (id != unsendable_id_reported_) {
+      unsendable_id_reported_.assign(id);
+      client_error notice;
+      notice.reason = client_error_reason::id_not_sent;
+      notice.message = "the last event id (" + std::to_string(id.size()) + " bytes" +
+                       (detail::is_field_value(id) ? ", over max_id_length " + std::to_string(options_.max_id_length)
+                                                   : ", with a control byte") +
+                       ") is not sent in Last-Event-ID";
+      notice.will_reconnect = true;
+      if (handlers_.on_error) call([&] { handlers_.on_error(notice); });
     }
-    write_request(attempt);
+    return {};
   }
 
   void write_request(unsigned attempt) {
+    const detail::request_head head = detail::build_request(plan_, id_to_send());
+    if (closed_.load()) return;
     conn_->request.emplace();
     auto& req = *conn_->request;
     req.version(11);
-    const http::verb verb = http::string_to_verb(method_);
-    if (verb == http::verb::unknown) req.method_string(method_);
+    const http::verb verb = http::string_to_verb(head.method);
+    if (verb == http::verb::unknown) req.method_string(head.method);
     else req.method(verb);
-    req.target(current_url_.target);
-    req.set(http::field::host, current_url_.authority());
-    req.set(http::field::user_agent, "ssekit");
-    for (const auto& [name, value] : request_headers_) req.insert(name, value);
-    req.set(http::field::accept, "text/event-stream");
-    req.set(http::field::cache_control, "no-cache");
-    const std::string_view id = parser_.last_event_id();
-    if (!id.empty()) req.set("Last-Event-ID", id);
-    if (!body_.empty() || method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
-      req.body() = body_;
+    req.target(head.target);
+    for (const auto& [name, value] : head.fields) req.insert(name, value);
+    if (head.has_body) {
+      req.body() = plan_.body;
       req.prepare_payload();
     }
-    auto done = [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) { self->on_write(attempt, ec); };
-    std::visit(
-        [&](auto& s) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) http::async_write(s, req, done);
-        },
-        conn_->stream);
+    conn_->io->async_write(req, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
+      self->on_write(attempt, ec);
+      self->after_handlers();
+    });
   }
 
   void on_write(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
-    if (ec) return fail_network(ec, "can't send the request");
     conn_->request.reset();
-    read([self = shared_from_this(), attempt](beast::error_code e, std::size_t) { self->on_header(attempt, e); }, true);
+    // A server may answer (413, 401...) and close before taking the whole
+    // body: the write fails, but its response may be readable. Read it;
+    // only without one is the write error reported.
+    if (ec && plan_.body.empty()) return fail_network(ec, "can't send the request");
+    write_error_ = ec;
+    read_header(attempt);
   }
 
-  // Reads the header, or some of the body, on the current connection; the
-  // handler keeps the connection alive until it has run.
-  template <class Handler>
-  void read(Handler&& handler, bool header_only) {
-    auto done = [c = conn_, h = std::forward<Handler>(handler)](beast::error_code ec, std::size_t n) mutable { h(ec, n); };
-    connection& conn = *conn_;
-    std::visit(
-        [&](auto& s) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) {
-            if (header_only) http::async_read_header(s, conn.buffer, conn.response, std::move(done));
-            else http::async_read_some(s, conn.buffer, conn.response, std::move(done));
-          }
-        },
-        conn.stream);
+  void read_header(unsigned attempt) {
+    conn_->io->async_read_header(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code e, std::size_t) {
+      self->on_header(attempt, e);
+      self->after_handlers();
+    });
   }
 
-  // --- the response
+  // --- the response head
 
   void on_header(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
-    if (ec) return fail_network(ec, "no response header");
-    const auto& res = conn_->response.get();
+    if (ec) {
+      if (write_error_) return fail_network(write_error_, "can't send the request");
+      return fail_network(ec, "no response header");
+    }
+    const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-      const auto location = res.find(http::field::location);
-      if (location != res.end()) return redirect(status, location->value());
+    conn_->response_headers = headers_of(res);
+    const detail::verdict v = detail::judge_response(status, conn_->response_headers);
+    switch (v.kind) {
+      case verdict_kind::interim:
+        // RFC 9110 15.2: 100 Continue, 103 Early Hints... precede the response.
+        if (++interim_ > max_interim_responses) return fail_network(http::error::bad_status, "too many 1xx responses");
+        new_response();
+        return read_header(attempt);
+      case verdict_kind::redirect: return redirect(status, v.location);
+      case verdict_kind::open: return announce(attempt);
+      case verdict_kind::no_content:
+        return fail({.reason = client_error_reason::no_content,
+                     .message = "the server answered 204 No Content: the stream is over",
+                     .status = status});
+      case verdict_kind::unsupported_encoding:
+        return fail({.reason = client_error_reason::unsupported_encoding,
+                     .message = "the stream has Content-Encoding " + detail::escape_text(v.encoding) +
+                                ", which the client did not ask for (it sends Accept-Encoding: identity)",
+                     .status = status});
+      case verdict_kind::refused_status:
+      case verdict_kind::wrong_content_type: break;
     }
-    if (status == 200 && is_event_stream(res[http::field::content_type])) return open_stream(attempt);
-    if (status == 204) {
-      return fail(client_error_reason::no_content, {}, "the server answered 204 No Content: the stream is over", false,
-                  status);
-    }
-    // Read the start of the body for the error report, then fail.
+    // Read the start of the body for the report, within its own deadline.
     excerpt_.clear();
-    conn_->response.get().body().sink = [this](std::string_view bytes) {
+    conn_->response->get().body().sink = [this](std::string_view bytes) {
       excerpt_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_.size())));
       return beast::error_code{};
     };
+    arm_deadline(attempt, std::min(options_.connect_timeout, error_body_timeout), [this, attempt] { refuse(attempt); });
     read_excerpt(attempt);
   }
 
   void read_excerpt(unsigned attempt) {
-    if (conn_->response.is_done() || excerpt_.size() >= error_body_limit) return refuse(attempt);
-    read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t) {
-      if (self->stale(attempt)) return;
-      if (ec && ec != http::error::need_buffer) return self->refuse(attempt);
-      self->read_excerpt(attempt);
-    }, false);
+    if (conn_->response->is_done() || excerpt_.size() >= error_body_limit) return refuse(attempt);
+    conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
+      if (!self->stale(attempt)) {
+        if (ec && ec != http::error::need_buffer) self->refuse(attempt);
+        else self->read_excerpt(attempt);
+      }
+      self->after_handlers();
+    });
   }
 
+  // "Fail the connection": a response that is not a stream.
   void refuse(unsigned attempt) {
     if (stale(attempt)) return;
-    const auto& res = conn_->response.get();
+    const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
     if (status == 200) {
-      const std::string type(res[http::field::content_type]);
-      return fail(client_error_reason::wrong_content_type, {},
-                  "the response is not text/event-stream (" + (type.empty() ? std::string("no content type") : "content type " + type) + ")",
-                  false, status);
+      const std::string type = detail::escape_text(std::string(res[http::field::content_type]));
+      return fail({.reason = client_error_reason::wrong_content_type,
+                   .message = "the response is not text/event-stream (" +
+                              (type.empty() ? std::string("no content type") : "content type " + type) + ")",
+                   .status = status});
     }
     const bool retryable = options_.retry_server_errors && (status >= 500 || status == 429);
     std::optional<milliseconds> at_least;
-    if (retryable) at_least = retry_after(res);
-    fail(client_error_reason::http_status, {}, "the server answered " + std::to_string(status) + " " + std::string(res.reason()),
-         retryable, status, at_least);
+    if (retryable) at_least = detail::retry_after(conn_->response_headers);
+    fail({.reason = client_error_reason::http_status,
+          .message = "the server answered " + std::to_string(status) + " " + detail::escape_text(std::string(res.reason())),
+          .retryable = retryable,
+          .status = status,
+          .at_least = at_least});
   }
 
   void redirect(int status, std::string_view location) {
-    const auto target = detail::resolve_url(current_url_, location);
-    if (!target) return fail(client_error_reason::redirect_refused, {}, "bad redirect Location: " + std::string(location), false, status);
-    if (++redirects_ > options_.max_redirects) {
-      return fail(client_error_reason::redirect_refused, {}, "more than " + std::to_string(options_.max_redirects) + " redirects", false, status);
-    }
-    if (current_url_.tls() && !target->tls() && !options_.allow_https_to_http_redirect) {
-      return fail(client_error_reason::redirect_refused, {}, "refused a redirect from https to http: " + target->str(), false, status);
-    }
-    // fetch's rules: 303 (except HEAD), and 301/302 after POST, become GET
-    // without a body.
-    if ((status == 303 && method_ != "HEAD") || ((status == 301 || status == 302) && method_ == "POST")) {
-      method_ = "GET";
-      body_.clear();
-      std::erase_if(request_headers_, [](const auto& h) {
-        return beast::iequals(h.first, "Content-Type") || beast::iequals(h.first, "Content-Encoding") ||
-               beast::iequals(h.first, "Content-Language") || beast::iequals(h.first, "Content-Location");
-      });
-    }
-    // Credentials stay with the origin they were meant for.
-    if (target->origin() != current_url_.origin()) {
-      std::erase_if(request_headers_, [](const auto& h) {
-        return beast::iequals(h.first, "Authorization") || beast::iequals(h.first, "Cookie") || beast::iequals(h.first, "Proxy-Authorization");
-      });
-    }
+    auto outcome = detail::follow_redirect(plan_, status, location, redirects_, options_);
+    if (!outcome.next) return fail({.reason = client_error_reason::redirect_refused, .message = outcome.refusal, .status = status});
+    ++redirects_;
     end_attempt();
-    open_url(*target);
+    open(std::move(*outcome.next));
   }
 
-  void open_stream(unsigned attempt) {
-    const auto& res = conn_->response.get();
-    conn_->response.get().body().sink = [this](std::string_view bytes) {
+  // --- announce the connection, interpret the stream
+
+  void announce(unsigned attempt) {
+    conn_->response->get().body().sink = [this](std::string_view bytes) {
       const parse_error err = parser_.feed(bytes);
       if (err) {
-        limit_error_ = err.code;
+        limit_error_ = err;
         return beast::error_code(beast::errc::make_error_code(beast::errc::message_size));
       }
-      // close() from a handler: stop parsing the rest of this read.
+      // close() from a handler (or a handler that threw): stop parsing the
+      // rest of this read.
       if (closed_.load()) return beast::error_code(asio::error::operation_aborted);
       return beast::error_code{};
     };
-    reconnect_request_ = {current_url_, method_, body_, request_headers_};
+    reconnect_plan_ = plan_;
     set_state(client_state::open);
     if (handlers_.on_open) {
-      response_info info{static_cast<int>(res.result_int()), headers_of(res), current_url_.str()};
+      response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str()};
       call([&] { handlers_.on_open(info); });
     }
-    arm_deadline(attempt, options_.idle_timeout, client_error_reason::idle_timeout);
+    arm_idle(attempt);
     read_body(attempt);
+  }
+
+  void arm_idle(unsigned attempt) {
+    arm_deadline(attempt, options_.idle_timeout, [this] {
+      fail({.reason = client_error_reason::idle_timeout,
+            .message = "nothing arrived for " + std::to_string(options_.idle_timeout.count()) + " ms",
+            .code = asio::error::timed_out,
+            .retryable = true});
+    });
   }
 
   void read_body(unsigned attempt) {
     if (stale(attempt)) return;
-    if (conn_->response.is_done()) return end_of_stream();
-    read([self = shared_from_this(), attempt](beast::error_code ec, std::size_t n) { self->on_body(attempt, ec, n); }, false);
+    if (conn_->response->is_done()) return end_of_stream();
+    conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t n) {
+      self->on_body(attempt, ec, n);
+      self->after_handlers();
+    });
   }
 
   void on_body(unsigned attempt, beast::error_code ec, std::size_t consumed) {
@@ -526,57 +435,69 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     sync_last_event_id();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
-      if (limit_error_ != errc::ok) {
-        return fail(client_error_reason::limit_exceeded, make_error_code(limit_error_),
-                    "the stream broke a parser limit: " + std::string(error_message(limit_error_)), false, 200);
+      if (limit_error_) {
+        return fail({.reason = client_error_reason::limit_exceeded,
+                     .message = "the stream broke a parser limit at byte " + std::to_string(limit_error_.offset) + ": " +
+                                std::string(error_message(limit_error_.code)),
+                     .code = make_error_code(limit_error_.code),
+                     .status = 200,
+                     .offset = limit_error_.offset});
       }
       if (ec == http::error::end_of_stream) return end_of_stream();
       return fail_network(ec, "the stream broke off");
     }
-    arm_deadline(attempt, options_.idle_timeout, client_error_reason::idle_timeout);
+    arm_idle(attempt);
     read_body(attempt);
   }
 
-  void end_of_stream() {
-    fail(client_error_reason::end_of_stream, {}, "the server ended the stream", true);
-  }
+  void end_of_stream() { fail({.reason = client_error_reason::end_of_stream, .message = "the server ended the stream", .retryable = true}); }
 
   // --- timers
 
-  void arm_deadline(unsigned attempt, milliseconds timeout, client_error_reason reason) {
+  void arm_deadline(unsigned attempt, milliseconds timeout, std::function<void()> on_expiry) {
     if (timeout.count() <= 0) {
       deadline_.cancel();
       return;
     }
     deadline_.expires_after(timeout);
-    deadline_.async_wait([self = shared_from_this(), attempt, reason, timeout](beast::error_code ec) {
+    deadline_.async_wait([self = shared_from_this(), attempt, on_expiry = std::move(on_expiry)](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
       // A re-armed timer completes the old wait with operation_aborted;
       // only a real expiry gets here.
       if (self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
-      const std::string what = reason == client_error_reason::idle_timeout ? "nothing arrived for " : "no response within ";
-      self->fail(reason, asio::error::timed_out, what + std::to_string(timeout.count()) + " ms", true);
+      on_expiry();
+      self->after_handlers();
     });
   }
 
-  // --- ending an attempt
+  // --- reestablish the connection, or fail it
 
   void fail_network(beast::error_code ec, const std::string& what) {
-    fail(client_error_reason::network_error, ec, what + ": " + ec.message(), true);
+    fail({.reason = client_error_reason::network_error, .message = what + ": " + ec.message(), .code = ec, .retryable = true});
   }
 
-  // Ends the attempt and reports `reason`. `retryable`: reconnect (if the
-  // options allow) after the reconnection time, or `at_least`.
-  void fail(client_error_reason reason, beast::error_code code, std::string message, bool retryable, int status = 0,
-            std::optional<milliseconds> at_least = std::nullopt) {
+  // How an attempt ended.
+  struct ending {
+    client_error_reason reason = client_error_reason::network_error;
+    std::string message;
+    beast::error_code code = {};
+    bool retryable = false;  // reconnect, if the options allow
+    int status = 0;          // the response's, when there was one
+    std::optional<milliseconds> at_least = {};  // Retry-After
+    std::uint64_t offset = 0;                   // limit_exceeded
+  };
+
+  // Ends the attempt and reports it; then waits and reconnects, or closes.
+  void fail(ending e) {
     client_error error;
-    error.reason = reason;
-    error.code = code;
-    error.message = std::move(message);
-    error.status = status;
-    if (status != 0 && conn_ && conn_->response.is_header_done()) error.headers = headers_of(conn_->response.get());
-    if (reason == client_error_reason::http_status || reason == client_error_reason::wrong_content_type) error.body = excerpt_;
-    error.will_reconnect = retryable && options_.reconnect && replayable_;
+    error.reason = e.reason;
+    error.code = e.code;
+    error.message = std::move(e.message);
+    error.status = e.status;
+    error.offset = e.offset;
+    if (e.status != 0 && conn_) error.headers = conn_->response_headers;
+    if (e.reason == client_error_reason::http_status || e.reason == client_error_reason::wrong_content_type) error.body = excerpt_;
+    error.will_reconnect = e.retryable && options_.reconnect && replayable_;
     end_attempt();
     sync_last_event_id();
     failures_ = got_event_ ? 0 : failures_ + 1;
@@ -587,45 +508,29 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       shutdown();
       return;
     }
+    milliseconds delay = detail::reconnect_delay(options_.backoff, reconnection_time_, failures_, static_cast<std::uint32_t>(random_()));
+    if (e.at_least && *e.at_least > delay) delay = *e.at_least;
+    error.reconnect_delay = delay;
     set_state(client_state::connecting);
     if (handlers_.on_error) call([&] { handlers_.on_error(error); });
     if (closed_.load()) return;
     parser_.reset();
-    milliseconds delay = reconnect_delay();
-    if (at_least && *at_least > delay) delay = *at_least;
     const unsigned attempt = attempt_;
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([self = shared_from_this(), attempt](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
       self->reconnects_.fetch_add(1);
       self->connect();
+      self->after_handlers();
     });
-  }
-
-  milliseconds reconnect_delay() {
-    const milliseconds base = reconnection_time_;
-    const auto& b = options_.backoff;
-    // The first reconnect after a stream that delivered events waits the
-    // reconnection time, as browsers do; failures in a row back off.
-    if (!b.enabled || failures_ <= 1) return base;
-    const double cap = static_cast<double>(std::max(b.max_delay, base).count());
-    const double grown = std::min(static_cast<double>(base.count()) * std::pow(b.factor, failures_ - 1), cap);
-    const double jittered = grown * (1.0 - b.jitter * std::uniform_real_distribution<double>(0.0, 1.0)(random_));
-    return milliseconds(static_cast<std::int64_t>(jittered));
   }
 
   // Closes the connection; completions still in flight see a new attempt number.
   void end_attempt() {
     ++attempt_;
-    resolver_.cancel();
     deadline_.cancel();
-    if (!conn_) return;
-    beast::error_code ignored;
-    std::visit(
-        [&](auto& s) {
-          if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) beast::get_lowest_layer(s).socket().close(ignored);
-        },
-        conn_->stream);
+    write_error_ = {};
+    if (conn_ && conn_->io) conn_->io->close();
   }
 
   void shutdown() {
@@ -637,45 +542,40 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   asio::strand<asio::any_io_executor> strand_;
   const client_options options_;
   const client_handlers handlers_;
+  std::shared_ptr<detail::transport_factory> transport_;
   parser parser_;
-  tcp::resolver resolver_;
-  asio::steady_timer deadline_;         // connect timeout, then idle timeout
+  asio::steady_timer deadline_;         // connect timeout, error body, then idle timeout
   asio::steady_timer reconnect_timer_;  // the wait before a reconnect
-  std::optional<ssl::context> tls_context_;
   std::minstd_rand random_;
 
-  struct request_plan {
-    detail::url url;
-    std::string method;
-    std::string body;
-    header_list headers;
-  };
-  request_plan reconnect_request_;  // what connect() sends
-  detail::url current_url_;         // this attempt's (after redirects)
-  std::string method_;
-  std::string body_;
-  header_list request_headers_;
+  detail::request_plan reconnect_plan_;  // what connect() sends
+  detail::request_plan plan_;            // this attempt's (after redirects)
   int redirects_ = 0;
+  int interim_ = 0;
 
-  // One attempt's socket, buffers and HTTP state. Shared with the handlers
-  // of its pending operations: closing the socket makes them complete, and
-  // they must not find the objects they use destroyed.
+  // One attempt's transport, buffers and HTTP state. Shared with the
+  // handlers of its pending operations: closing the transport makes them
+  // complete, and they must not find the objects they use destroyed.
   struct connection {
     explicit connection(std::size_t buffer_limit) : buffer(buffer_limit) {}
-    std::variant<std::monostate, plain_stream, tls_stream> stream;
+    std::unique_ptr<detail::transport> io;
     beast::flat_buffer buffer;
-    response_parser response;
-    std::optional<http::request<http::string_body>> request;
+    std::optional<detail::response_parser> response;
+    std::optional<detail::request_message> request;
+    header_list response_headers;
   };
   std::shared_ptr<connection> conn_;
   std::string excerpt_;
+  beast::error_code write_error_;  // a failed body write whose response is still read
 
   unsigned attempt_ = 0;
   bool got_event_ = false;
-  errc limit_error_ = errc::ok;  // the parser's error, behind Beast's read error
-  int failures_ = 0;       // attempts in a row that ended without an event
+  parse_error limit_error_;  // the parser's error, behind Beast's read error
+  std::uint64_t failures_ = 0;  // attempts in a row that ended without an event
   bool replayable_ = true;
   milliseconds reconnection_time_{3000};
+  std::string unsendable_id_reported_;
+  std::exception_ptr handler_exception_;
 
   std::atomic<bool> closed_{false};
   std::atomic<client_state> state_{client_state::connecting};
@@ -686,7 +586,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 };
 
 client::client(asio::any_io_executor executor, client_options options, client_handlers handlers)
-    : impl_(std::make_shared<impl>(std::move(executor), std::move(options), std::move(handlers))) {
+    : client(std::move(executor), std::move(options), std::move(handlers), nullptr) {}
+
+client::client(asio::any_io_executor executor, client_options options, client_handlers handlers,
+               std::shared_ptr<detail::transport_factory> transport)
+    : impl_(std::make_shared<impl>(std::move(executor), std::move(options), std::move(handlers), std::move(transport))) {
   impl_->start();
 }
 
@@ -731,6 +635,7 @@ blocking_result run_client(client_options options, const std::function<bool(cons
     });
   }
   c.emplace(io.get_executor(), std::move(options), std::move(handlers));
+  // A handler's exception leaves run() with the client already closed.
   io.run();
   result.reconnects = c->reconnects();
   c->close();

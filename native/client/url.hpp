@@ -1,13 +1,21 @@
 // The URLs the client needs: http and https, absolute, plus resolving a
-// redirect's Location against the request URL (RFC 3986 section 5).
+// redirect's Location against the request URL (RFC 3986 section 5), on
+// Boost.URL. No Beast here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "ssekit/client.hpp"
+
 namespace ssekit::detail {
+
+// Longer URLs than ssekit::max_url_length (client.hpp), the options' or a
+// Location's, are refused.
+using ssekit::max_url_length;
 
 struct url {
   std::string scheme;  // "http" or "https", lower case
@@ -24,12 +32,13 @@ struct url {
   std::string str() const { return origin() + target; }
 };
 
-// Null for anything but an absolute http(s) URL with a host; user info
-// (user:pass@) is refused too: credentials go in headers.
+// Null for anything but an absolute http(s) URL with a host name or IP
+// literal and a valid port; user info (user:pass@) is refused too:
+// credentials go in headers. Dot segments are removed; no fragment.
 std::optional<url> parse_url(std::string_view text);
 
 // `reference` (a Location header) against `base`; null if it can't be resolved
-// to an http(s) URL.
+// to an http(s) URL. Non-ASCII bytes are percent-encoded first, as browsers do.
 std::optional<url> resolve_url(const url& base, std::string_view reference);
 
 }  // namespace ssekit::detail

@@ -22,6 +22,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 
 #include <atomic>
 #include <deque>
@@ -120,37 +122,41 @@ struct http_target {
   std::string path;       // without a trailing '/'
 };
 
-std::optional<http_target> parse_http_url(std::string_view url) {
-  constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) return std::nullopt;
-  url.remove_prefix(scheme.size());
-  const auto slash = url.find('/');
+// On Boost.URL (compiled once in ssekit::native): malformed hosts and ports
+// ("http://a:b:80/") are refused with the rest.
+std::optional<http_target> parse_http_url(std::string_view text) {
+  const auto parsed = boost::urls::parse_uri(boost::urls::string_view(text.data(), text.size()));
+  if (!parsed) return std::nullopt;
+  const boost::urls::url_view& u = *parsed;
+  if (u.scheme_id() != boost::urls::scheme::http || !u.has_authority() || u.has_userinfo() || u.has_query() ||
+      u.has_fragment()) {
+    return std::nullopt;
+  }
+  // Boost.URL 1.81 reads "http://a:b:80/" as authority "a:" and path
+  // "b:80/": after an authority a path must start with '/' (RFC 3986).
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return std::nullopt;
   http_target t;
-  std::string_view authority = url.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash);
-  if (authority.empty() || authority.find_first_of("@?# ") != std::string_view::npos) return std::nullopt;
-  if (path.find_first_of("?# ") != std::string_view::npos) return std::nullopt;
-  t.authority = std::string(authority);
-  std::string_view port;
-  if (authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    t.host = std::string(authority.substr(1, close - 1));
-    const auto rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return std::nullopt;
-      port = rest.substr(1);
-    }
-  } else {
-    const auto colon = authority.rfind(':');
-    t.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  switch (u.host_type()) {
+    case boost::urls::host_type::ipv4: t.host = u.host_ipv4_address().to_string(); break;
+    case boost::urls::host_type::ipv6: t.host = u.host_ipv6_address().to_string(); break;
+    case boost::urls::host_type::name:
+      if (u.encoded_host().find('%') != boost::urls::string_view::npos) return std::nullopt;
+      t.host = std::string(u.encoded_host());
+      break;
+    default: return std::nullopt;
   }
   if (t.host.empty()) return std::nullopt;
-  if (!port.empty()) {
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  if (u.has_port() && !u.port().empty()) {
+    // Boost.URL's port_number() wraps values over 65535: check the digits.
+    const auto port = u.port();
+    if (port.size() > 5 || port.find_first_not_of("0123456789") != boost::urls::string_view::npos ||
+        std::stoul(std::string(port)) - 1 >= 65535) {
+      return std::nullopt;
+    }
     t.port = std::string(port);
   }
+  t.authority = std::string(u.encoded_host_and_port());
+  std::string_view path(u.encoded_path().data(), u.encoded_path().size());
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
   t.path = std::string(path);
   return t;

@@ -577,6 +577,11 @@ TEST_F(ContractService, BadRequestsAndCommands) {
   EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + "\"}"), 400);
   EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":"https://127.0.0.1/cb"})"), 400);
   EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":"ftp://127.0.0.1/x","callbackUrl":")" + cb + "\"}"), 400);
+  // Malformed hosts and ports (Boost.URL refuses them; the old hand parser took "a:b" as a host).
+  for (const std::string bad : {"http://a:b:80/cb", "http://127.0.0.1:99999/cb", "http://u@127.0.0.1/cb", "http://[zz]/cb"}) {
+    EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":")" + bad + "\"}"), 400) << bad;
+    EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + bad + R"(","callbackUrl":")" + cb + "\"}"), 400) << bad;
+  }
   EXPECT_EQ(status_of("POST", "/", R"({"streamUrl":")" + stream + R"(","callbackUrl":")" + cb +
                                         R"(","headers":{"x-bad":"a\r\nb"}})"),
             400);

@@ -48,6 +48,36 @@ class stream_connection final : public script_server::connection {
   tcp::socket& socket() { return static_cast<tcp::socket&>(stream_.lowest_layer()); }
 
   bool read_request(request& out) override {
+    if (!read_head_only(out)) return false;
+    boost::system::error_code ec;
+    const std::size_t length = out.has("content-length") ? std::stoul(out.header("content-length")) : 0;
+    if (buffer_.size() < length) asio::read(stream_, buffer_, asio::transfer_exactly(length - buffer_.size()), ec);
+    if (ec) return false;
+    out.body.assign(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(length));
+    buffer_.consume(length);
+    server_.record(out);
+    return true;
+  }
+
+  bool read_head(request& out) override {
+    if (!read_head_only(out)) return false;
+    server_.record(out);
+    return true;
+  }
+
+  std::string read_some() override {
+    if (buffer_.size() > 0) {
+      std::string out(asio::buffers_begin(buffer_.data()), asio::buffers_end(buffer_.data()));
+      buffer_.consume(buffer_.size());
+      return out;
+    }
+    char bytes[16 * 1024];
+    boost::system::error_code ec;
+    const std::size_t n = stream_.read_some(asio::buffer(bytes), ec);
+    return ec ? std::string() : std::string(bytes, n);
+  }
+
+  bool read_head_only(request& out) {
     boost::system::error_code ec;
     const std::size_t header_size = asio::read_until(stream_, buffer_, "\r\n\r\n", ec);
     if (ec) return false;
@@ -64,12 +94,6 @@ class stream_connection final : public script_server::connection {
       if (colon == std::string::npos) continue;
       out.headers.emplace_back(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
     }
-    const std::size_t length = out.has("content-length") ? std::stoul(out.header("content-length")) : 0;
-    if (buffer_.size() < length) asio::read(stream_, buffer_, asio::transfer_exactly(length - buffer_.size()), ec);
-    if (ec) return false;
-    out.body.assign(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(length));
-    buffer_.consume(length);
-    server_.record(out);
     return true;
   }
 
@@ -263,18 +287,21 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
   X509_EXTENSION_free(ext);
 }
 
-x509_ptr make_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, long serial) {
+x509_ptr make_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, long serial,
+                   bool expired = false, bool self_signed_server = false) {
   x509_ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), expired ? -60 : 24 * 3600);
   X509_set_pubkey(cert.get(), key);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1, 0);
   X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer) : name);
   X509* signer = issuer ? issuer : cert.get();
-  if (!issuer) {
+  if (self_signed_server) {
+    add_extension(cert.get(), signer, NID_subject_alt_name, ("DNS:" + common_name + ",IP:127.0.0.1").c_str());
+  } else if (!issuer) {
     add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:TRUE");
     add_extension(cert.get(), signer, NID_key_usage, "critical,keyCertSign,cRLSign");
   } else {
@@ -308,12 +335,18 @@ std::string pem(EVP_PKEY* key) {
 
 }  // namespace
 
-test_pki make_test_pki(const std::string& host_name) {
+test_pki make_test_pki(const std::string& host_name, bool expired) {
   const pkey_ptr ca_key = make_key();
   const x509_ptr ca = make_cert(ca_key.get(), "ssekit test CA", nullptr, nullptr, 1);
   const pkey_ptr server_key = make_key();
-  const x509_ptr server = make_cert(server_key.get(), host_name, ca.get(), ca_key.get(), 2);
+  const x509_ptr server = make_cert(server_key.get(), host_name, ca.get(), ca_key.get(), 2, expired);
   return {pem(ca.get()), pem(server.get()), pem(server_key.get())};
+}
+
+test_pki make_self_signed_pki(const std::string& host_name) {
+  const pkey_ptr key = make_key();
+  const x509_ptr cert = make_cert(key.get(), host_name, nullptr, nullptr, 3, false, true);
+  return {pem(cert.get()), pem(cert.get()), pem(key.get())};
 }
 
 std::shared_ptr<ssl::context> server_tls_context(const test_pki& pki) {

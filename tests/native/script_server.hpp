@@ -41,6 +41,12 @@ class script_server {
     // Reads one request: header and a Content-Length body. False on EOF,
     // error or timeout.
     virtual bool read_request(request& out) = 0;
+    // Reads only a request's head (up to the empty line), not its body:
+    // for a server that answers before taking the body. False on EOF,
+    // error or timeout.
+    virtual bool read_head(request& out) = 0;
+    // Reads whatever arrives next (at most 16 KiB): "" on EOF, error or timeout.
+    virtual std::string read_some() = 0;
     virtual bool write(std::string_view bytes) = 0;
     // Orderly close: the client sees the end of the stream.
     virtual void close() = 0;
@@ -103,8 +109,12 @@ struct test_pki {
   std::string server_cert;
   std::string server_key;
 };
-// The server certificate is for `host_name` (DNS) and 127.0.0.1 (IP).
-test_pki make_test_pki(const std::string& host_name);
+// The server certificate is for `host_name` (DNS) and 127.0.0.1 (IP);
+// `expired`: its validity ended a minute ago.
+test_pki make_test_pki(const std::string& host_name, bool expired = false);
+// A self-signed server certificate for `host_name` and 127.0.0.1 (no CA):
+// ca_cert == server_cert.
+test_pki make_self_signed_pki(const std::string& host_name);
 std::shared_ptr<boost::asio::ssl::context> server_tls_context(const test_pki& pki);
 // Writes `ca_cert` into `directory` under OpenSSL's hashed name (HASH.0), as
 // a CA directory (c_rehash) holds it.

@@ -28,6 +28,10 @@
 
 namespace ssekit {
 
+namespace detail {
+class transport_factory;  // the connection seam (native/client/transport.hpp)
+}
+
 enum class client_state { connecting, open, closed };
 std::string_view client_state_name(client_state state) noexcept;
 
@@ -44,11 +48,18 @@ enum class client_error_reason {
   idle_timeout,        // nothing arrived for options.idle_timeout
   connect_timeout,     // no connection within options.connect_timeout
   end_of_stream,       // the server ended the response
+  unsupported_encoding,  // a Content-Encoding other than identity (the client sends Accept-Encoding: identity)
+  // Not an end: the last event id can't be sent as Last-Event-ID (longer
+  // than max_id_length, or a control byte RFC 9110 forbids in a field
+  // value). The reconnect goes on without the header; will_reconnect is true.
+  id_not_sent,
 };
 std::string_view client_error_reason_name(client_error_reason reason) noexcept;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
+// Server-controlled text in `message` (reason phrase, content type,
+// Location) has its control bytes (C0, C1, DEL, ESC) escaped as \xNN.
 struct client_error {
   client_error_reason reason = client_error_reason::network_error;
   std::string message;
@@ -57,6 +68,11 @@ struct client_error {
   header_list headers;      // the response's headers, if any
   std::string body;         // http_status / wrong_content_type: the first KiB of the body
   bool will_reconnect = false;
+  // will_reconnect: the wait before the next attempt.
+  std::chrono::milliseconds reconnect_delay{0};
+  // limit_exceeded: the offset in the response body (bytes since the
+  // stream opened) where the limit was broken, as parse_error::offset.
+  std::uint64_t offset = 0;
 };
 
 struct response_info {
@@ -65,26 +81,53 @@ struct response_info {
   std::string url;  // the URL that answered (after redirects)
 };
 
-// Waits after connections that fail in a row (a connection that delivered
-// an event resets the count): reconnection time x factor^(failures-1),
-// capped at max_delay, minus up to `jitter` of it at random.
+// The wait before a reconnect, in integer milliseconds (saturating):
+//   base  = max(reconnection time, min_delay)
+//   delay = base x (factor_percent/100)^(failures-1), capped at max(max_delay, base),
+//           minus up to jitter_percent of it at random, never below min_delay.
+// `failures` counts attempts in a row that ended without an event; the
+// first reconnect after a stream that delivered events waits `base`.
+// min_delay is the floor a server can't lower: `retry: 0` and closing every
+// time drives at most 1000/min_delay requests a second. Retry-After (with
+// retry_server_errors) lengthens the wait, never shortens it.
 struct backoff_options {
-  bool enabled = true;
-  double factor = 2.0;
+  bool enabled = true;                          // false: always `base`
+  std::uint32_t factor_percent = 200;           // 100..1000: x2 per failure
   std::chrono::milliseconds max_delay{30000};
-  double jitter = 0.5;
+  std::uint32_t jitter_percent = 50;            // 0..100
+  std::chrono::milliseconds min_delay{250};     // >= 1 ms
 };
 
+// Upper limits on options, checked by the constructor (client_options_error):
+// they keep every request under the header limits servers use (8-64 KiB).
+inline constexpr std::size_t max_url_length = 8000;              // RFC 9110 4.1's minimum to support
+inline constexpr std::size_t max_header_name_length = 256;
+inline constexpr std::size_t max_header_value_length = 16 * 1024;
+inline constexpr std::size_t max_request_headers_size = 32 * 1024;  // names + values of the user's headers
+
 struct client_options {
-  std::string url;                   // http:// or https://
+  std::string url;                   // http:// or https://, at most max_url_length
   std::string method = "GET";
-  header_list headers;               // names and values must not contain CR, LF or NUL
+  // Names are tokens; values are RFC 9110 field values (no control byte but
+  // HTAB). The client owns the framing and protocol headers: Content-Length,
+  // Transfer-Encoding, Connection, Upgrade, TE, Trailer, Keep-Alive,
+  // Accept-Encoding and Last-Event-ID are refused (client_options_error);
+  // Accept and Cache-Control are the client's (a user value is dropped).
+  // Host and User-Agent replace the client's (one of each is sent); a Host
+  // is dropped on a redirect to another origin.
+  header_list headers;
   std::string body;
   // A request with a body is not sent again on reconnect unless this is
   // set: replaying a POST repeats its effect (an LLM call costs money).
   // Without it, the end of the stream closes the client.
   bool replay_body = false;
   std::string last_event_id;         // sent as Last-Event-ID on the first request
+  // Longest id sent in Last-Event-ID (and accepted in last_event_id). A
+  // longer id from the server is kept (last_event_id(), events) but not
+  // sent; an id_not_sent notice says so. 4 KiB: far above real ids (UUIDs,
+  // offsets), far below the 8 KiB request line/field limits of common
+  // servers, so the request still fits with other headers. At most 32 KiB.
+  std::size_t max_id_length = 4096;
 
   std::chrono::milliseconds reconnection_time{3000};  // until the server sends retry:
   backoff_options backoff;
@@ -92,14 +135,19 @@ struct client_options {
   // 5xx and 429 answers reconnect (honouring Retry-After) instead of closing.
   bool retry_server_errors = false;
 
-  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + response header
+  // resolve + connect + TLS + response header; must be > 0. A refused
+  // response's body excerpt has its own deadline: min(connect_timeout, 2 s).
+  std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds idle_timeout{0};         // 0: none; any byte (a comment too) counts
 
   int max_redirects = 20;            // fetch()'s limit
   bool allow_https_to_http_redirect = false;
 
   // TLS: certificates and host names are verified against the system's CAs,
-  // or the given file / directory. SNI is always sent.
+  // or the given file / directory. SNI is always sent, and ALPN offers
+  // http/1.1. A failed verification is final (tls_error, saying why:
+  // expired, host name mismatch, unknown issuer, self-signed...); a
+  // handshake cut by the peer is a network_error and is retried.
   std::string ca_file;
   std::string ca_directory;
   // Turns verification OFF: anyone on the path can read and change the stream.
@@ -109,6 +157,9 @@ struct client_options {
   std::size_t read_buffer_size = 16 * 1024;
 };
 
+// Handlers must not throw. If one does, the client closes (state closed,
+// its I/O cancelled, no reconnect, no more handlers) and the exception
+// propagates out of the io_context's run() (and out of run_client()).
 struct client_handlers {
   std::function<void(const response_info&)> on_open;
   std::function<void(const event&)> on_event;          // views valid during the call
@@ -119,7 +170,8 @@ struct client_handlers {
 };
 
 // Thrown by the constructor for options that can't work (bad URL, header
-// with CR/LF, unknown scheme): nothing is sent.
+// with a control byte or over a limit, a framing header, unknown scheme,
+// connect_timeout 0): nothing is sent.
 class client_options_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
@@ -129,6 +181,10 @@ class client {
  public:
   // Runs every handler on a strand of `executor`. Starts connecting at once.
   client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers);
+  // Test seam: connections come from `transport` (e.g. in-memory streams
+  // with fault injection) instead of TCP/TLS. Not a stable API.
+  client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers,
+         std::shared_ptr<detail::transport_factory> transport);
   // Closes (see close()).
   ~client();
   client(const client&) = delete;

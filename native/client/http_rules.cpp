@@ -1,0 +1,332 @@
+#include "http_rules.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+#include <vector>
+
+namespace ssekit::detail {
+namespace {
+
+using std::chrono::milliseconds;
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+bool is_token_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_http_whitespace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_http_whitespace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_http_whitespace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+[[noreturn]] void refuse(const std::string& what) { throw client_options_error("ssekit::client: " + what); }
+
+// Headers the client writes itself from the body and the connection it
+// manages; a user value would contradict them (request smuggling, a GET
+// with a Content-Length and no body).
+constexpr std::string_view owned_headers[] = {"Content-Length", "Transfer-Encoding", "Connection", "Upgrade", "TE",
+                                              "Trailer", "Keep-Alive", "Accept-Encoding", "Last-Event-ID"};
+
+bool is_owned(std::string_view name) {
+  return std::any_of(std::begin(owned_headers), std::end(owned_headers), [&](std::string_view o) { return iequals(o, name); });
+}
+
+// fetch's "get, decode, and split" on a combined value: commas outside
+// quoted strings separate values.
+std::vector<std::string_view> split_values(std::string_view combined) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < combined.size(); ++i) {
+    const char c = combined[i];
+    if (quoted && c == '\\') {
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      out.push_back(trim(combined.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  out.push_back(trim(combined.substr(std::min(start, combined.size()))));
+  return out;
+}
+
+// The essence of one MIME type (WHATWG MIME Sniffing, "parse a MIME type",
+// up to the parameters, which the client does not need), or empty.
+std::string mime_essence(std::string_view value) {
+  value = trim(value);
+  const auto slash = value.find('/');
+  if (slash == std::string_view::npos) return {};
+  const std::string_view type = value.substr(0, slash);
+  std::string_view subtype = value.substr(slash + 1);
+  subtype = trim(subtype.substr(0, subtype.find(';')));
+  if (!is_token(type) || !is_token(subtype)) return {};
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : type) out += lower(c);
+  out += '/';
+  for (const char c : subtype) out += lower(c);
+  return out;
+}
+
+std::string combined(const header_list& headers, std::string_view name) {
+  std::string out;
+  bool first = true;
+  for (const auto& [n, v] : headers) {
+    if (!iequals(n, name)) continue;
+    if (!first) out += ", ";
+    out += v;
+    first = false;
+  }
+  return out;
+}
+
+const std::string* first_value(const header_list& headers, std::string_view name) {
+  for (const auto& [n, v] : headers) {
+    if (iequals(n, name)) return &v;
+  }
+  return nullptr;
+}
+
+// value x percent / 100, rounded up (so any factor above 100% grows even
+// 1 ms), saturating at `cap`.
+std::uint64_t scale(std::uint64_t value, std::uint64_t percent, std::uint64_t cap) {
+  if (value != 0 && percent > (std::numeric_limits<std::uint64_t>::max() - 99) / value) return cap;
+  return std::min((value * percent + 99) / 100, cap);
+}
+
+std::uint64_t to_ms(milliseconds d) { return d.count() <= 0 ? 0 : static_cast<std::uint64_t>(d.count()); }
+
+}  // namespace
+
+bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
+
+bool is_field_value(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    const auto b = static_cast<unsigned char>(c);
+    return b == '\t' || (b >= 0x20 && b != 0x7f);
+  });
+}
+
+std::string escape_text(std::string_view s, std::size_t max) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  const std::string_view shown = s.substr(0, max);
+  out.reserve(shown.size());
+  auto escape = [&](unsigned char b) {
+    out += "\\x";
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  };
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    const auto b = static_cast<unsigned char>(shown[i]);
+    if (b < 0x20 || b == 0x7f) {
+      escape(b);
+    } else if (b == 0xc2 && i + 1 < shown.size() && static_cast<unsigned char>(shown[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(shown[i + 1]) <= 0x9f) {
+      // U+0080..U+009F (C1 controls, CSI among them) in UTF-8.
+      escape(b);
+      escape(static_cast<unsigned char>(shown[++i]));
+    } else if (b >= 0x80 && b <= 0x9f) {
+      // A lone C1 byte: terminals in 8-bit mode obey it.
+      escape(b);
+    } else {
+      out += static_cast<char>(b);
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+request_plan check_options(const client_options& o) {
+  if (o.url.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
+  const auto target = parse_url(o.url);
+  if (!target) refuse("not an absolute http or https URL: " + escape_text(o.url));
+  if (!is_token(o.method) || o.method.size() > 64) refuse("invalid method: " + escape_text(o.method));
+  std::size_t total = 0;
+  for (const auto& [name, value] : o.headers) {
+    if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));
+    if (!is_field_value(value)) refuse("header " + name + " has a control byte (CR, LF, NUL...) in its value");
+    if (value.size() > max_header_value_length) {
+      refuse("header " + name + " is longer than " + std::to_string(max_header_value_length) + " bytes");
+    }
+    if (is_owned(name)) refuse("header " + name + " is set by the client itself");
+    total += name.size() + value.size();
+  }
+  if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");
+  if (o.max_id_length == 0 || o.max_id_length > 32 * 1024) refuse("max_id_length must be in 1..32768");
+  if (!is_field_value(o.last_event_id)) refuse("last_event_id has a control byte (CR, LF, NUL...)");
+  if (o.last_event_id.size() > o.max_id_length) refuse("last_event_id is longer than max_id_length");
+  if (o.connect_timeout.count() <= 0) refuse("connect_timeout must be > 0");
+  if (o.idle_timeout.count() < 0) refuse("idle_timeout must be >= 0 (0: none)");
+  if (o.reconnection_time.count() < 0) refuse("reconnection_time must be >= 0");
+  const auto& b = o.backoff;
+  if (b.factor_percent < 100 || b.factor_percent > 1000) refuse("backoff.factor_percent must be in 100..1000");
+  if (b.jitter_percent > 100) refuse("backoff.jitter_percent must be in 0..100");
+  if (b.min_delay.count() < 1) refuse("backoff.min_delay must be >= 1 ms");
+  if (b.max_delay.count() < 0) refuse("backoff.max_delay must be >= 0");
+  if (o.max_redirects < 0) refuse("max_redirects must be >= 0");
+  if (o.read_buffer_size < 1024) refuse("read_buffer_size below 1024");
+  return {*target, o.method, o.body, o.headers};
+}
+
+bool sendable_id(std::string_view id, std::size_t max_id_length) { return id.size() <= max_id_length && is_field_value(id); }
+
+request_head build_request(const request_plan& plan, std::string_view last_event_id_to_send) {
+  request_head head;
+  head.method = plan.method;
+  head.target = plan.target.target;
+  const std::string* host = first_value(plan.headers, "Host");
+  const std::string* agent = first_value(plan.headers, "User-Agent");
+  head.fields.emplace_back("Host", host ? *host : plan.target.authority());
+  head.fields.emplace_back("User-Agent", agent ? *agent : "ssekit");
+  for (const auto& [name, value] : plan.headers) {
+    if (iequals(name, "Host") || iequals(name, "User-Agent") || iequals(name, "Accept") || iequals(name, "Cache-Control") ||
+        is_owned(name)) {
+      continue;
+    }
+    head.fields.emplace_back(name, value);
+  }
+  head.fields.emplace_back("Accept", "text/event-stream");
+  head.fields.emplace_back("Cache-Control", "no-cache");
+  // Compressed streams are not supported (yet): ask for none.
+  head.fields.emplace_back("Accept-Encoding", "identity");
+  if (!last_event_id_to_send.empty()) head.fields.emplace_back("Last-Event-ID", std::string(last_event_id_to_send));
+  head.has_body = !plan.body.empty() || plan.method == "POST" || plan.method == "PUT" || plan.method == "PATCH";
+  return head;
+}
+
+std::string extract_mime_essence(const header_list& headers) {
+  std::string essence;
+  const std::string all = combined(headers, "Content-Type");
+  for (const auto value : split_values(all)) {
+    std::string e = mime_essence(value);
+    if (e.empty() || e == "*/*") continue;
+    essence = std::move(e);
+  }
+  return essence;
+}
+
+verdict judge_response(int status, const header_list& headers) {
+  verdict v;
+  v.content_type = combined(headers, "Content-Type");
+  if (status >= 100 && status < 200 && status != 101) {
+    v.kind = verdict_kind::interim;
+    return v;
+  }
+  if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+    if (const std::string* location = first_value(headers, "Location")) {
+      v.kind = verdict_kind::redirect;
+      v.location = *location;
+      return v;
+    }
+  }
+  if (status == 204) {
+    v.kind = verdict_kind::no_content;
+    return v;
+  }
+  if (status != 200) {
+    v.kind = verdict_kind::refused_status;
+    return v;
+  }
+  if (extract_mime_essence(headers) != "text/event-stream") {
+    v.kind = verdict_kind::wrong_content_type;
+    return v;
+  }
+  const std::string codings = combined(headers, "Content-Encoding");
+  for (const auto coding : split_values(codings)) {
+    if (!coding.empty() && !iequals(coding, "identity")) {
+      v.kind = verdict_kind::unsupported_encoding;
+      v.encoding = std::string(coding);
+      return v;
+    }
+  }
+  v.kind = verdict_kind::open;
+  return v;
+}
+
+redirect_outcome follow_redirect(const request_plan& current, int status, std::string_view location, int redirects_done,
+                                 const client_options& options) {
+  redirect_outcome out;
+  const auto target = resolve_url(current.target, location);
+  if (!target) {
+    out.refusal = "bad redirect Location: " + escape_text(location);
+    return out;
+  }
+  if (redirects_done >= options.max_redirects) {
+    out.refusal = "more than " + std::to_string(options.max_redirects) + " redirects";
+    return out;
+  }
+  if (current.target.tls() && !target->tls() && !options.allow_https_to_http_redirect) {
+    out.refusal = "refused a redirect from https to http: " + escape_text(target->str());
+    return out;
+  }
+  request_plan next = current;
+  next.target = *target;
+  // fetch's rules: 303 (except HEAD), and 301/302 after POST, become GET
+  // without a body.
+  if ((status == 303 && current.method != "HEAD") || ((status == 301 || status == 302) && current.method == "POST")) {
+    next.method = "GET";
+    next.body.clear();
+    std::erase_if(next.headers, [](const auto& h) {
+      return iequals(h.first, "Content-Type") || iequals(h.first, "Content-Encoding") || iequals(h.first, "Content-Language") ||
+             iequals(h.first, "Content-Location");
+    });
+  }
+  // Credentials stay with the origin they were meant for; so does a Host
+  // the user chose for the first origin.
+  if (target->origin() != current.target.origin()) {
+    std::erase_if(next.headers, [](const auto& h) {
+      return iequals(h.first, "Authorization") || iequals(h.first, "Cookie") || iequals(h.first, "Proxy-Authorization") ||
+             iequals(h.first, "Host");
+    });
+  }
+  out.next = std::move(next);
+  return out;
+}
+
+std::optional<milliseconds> retry_after(const header_list& headers) {
+  const std::string* value = first_value(headers, "Retry-After");
+  if (!value) return std::nullopt;
+  const std::string_view v = trim(*value);
+  std::uint64_t seconds = 0;
+  const auto r = std::from_chars(v.data(), v.data() + v.size(), seconds);
+  const auto cap = static_cast<std::uint64_t>(max_reconnection_time.count() / 1000);
+  if (r.ptr != v.data() + v.size() || v.empty()) return std::nullopt;
+  // Out of range: as long as allowed.
+  if (r.ec == std::errc::result_out_of_range || seconds > cap) seconds = cap;
+  else if (r.ec != std::errc()) return std::nullopt;
+  return milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+milliseconds reconnect_delay(const backoff_options& b, milliseconds reconnection_time, std::uint64_t failures,
+                             std::uint32_t random) {
+  const std::uint64_t limit = to_ms(max_reconnection_time);
+  const std::uint64_t floor = std::min(std::max<std::uint64_t>(to_ms(b.min_delay), 1), limit);
+  const std::uint64_t base = std::clamp(to_ms(reconnection_time), floor, limit);
+  if (!b.enabled || failures <= 1) return milliseconds(static_cast<std::int64_t>(base));
+  const std::uint64_t cap = std::clamp(to_ms(b.max_delay), base, limit);
+  std::uint64_t grown = base;
+  // Bounded by the cap, not by `failures`: each round grows by at least
+  // 1 ms and 1%, so at most ~2,000 rounds up to 24 h.
+  const std::uint64_t factor = std::clamp<std::uint64_t>(b.factor_percent, 100, 1000);
+  for (std::uint64_t i = 1; i < failures && grown < cap && factor > 100; ++i) grown = scale(grown, factor, cap);
+  grown = std::min(grown, cap);
+  // Jitter: subtract up to jitter_percent of it, in 1/1000 steps of `random`.
+  const std::uint64_t jitter = std::min<std::uint64_t>(b.jitter_percent, 100);
+  const std::uint64_t reduce = grown * jitter / 100 * (random % 1001) / 1000;
+  return milliseconds(static_cast<std::int64_t>(std::max(grown - reduce, floor)));
+}
+
+}  // namespace ssekit::detail

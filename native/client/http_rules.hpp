@@ -1,0 +1,105 @@
+// The client's HTTP rules that need no socket: option checks, the request
+// head, the verdict on a response head, redirects, Retry-After and the
+// reconnect delay. Pure functions, no Beast, no Asio: unit-tested directly
+// (tests/native/http_rules_test.cpp) and shared by the state machine
+// (client.cpp) and the fuzz targets.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ssekit/client.hpp"
+#include "url.hpp"
+
+namespace ssekit::detail {
+
+// RFC 9110 5.6.2 token (methods, header names).
+bool is_token(std::string_view s);
+// RFC 9110 5.5 field-value: visible ASCII, obs-text (0x80-0xFF), SP and HTAB;
+// no other control byte (C0, DEL). What the client will send.
+bool is_field_value(std::string_view s);
+
+// Server-controlled text for a client_error message: C0 and C1 controls, DEL
+// and ESC become \xNN (C1 as the UTF-8 pair's escape), at most `max` bytes
+// of input (then "...").
+std::string escape_text(std::string_view s, std::size_t max = 256);
+
+// The request the client sends: what connect() replays, changed by
+// redirects.
+struct request_plan {
+  url target;
+  std::string method;
+  std::string body;
+  header_list headers;  // the user's, checked by check_options
+};
+
+// Checks every option (throws client_options_error) and returns the first
+// request.
+request_plan check_options(const client_options& options);
+
+// Whether `id` can go out as Last-Event-ID: a field value of at most
+// max_id_length bytes.
+bool sendable_id(std::string_view id, std::size_t max_id_length);
+
+// The request head, in order; the client owns Host (the user's replaces
+// it), framing (Content-Length, Transfer-Encoding: from the body),
+// Connection, Accept, Cache-Control, Accept-Encoding and Last-Event-ID.
+struct request_head {
+  std::string method;
+  std::string target;
+  header_list fields;
+  bool has_body = false;  // sets Content-Length (even 0 for POST/PUT/PATCH)
+};
+request_head build_request(const request_plan& plan, std::string_view last_event_id_to_send);
+
+// What the client does with a response head.
+enum class verdict_kind {
+  interim,               // 1xx (not 101): skip it, read the next head
+  redirect,              // 301/302/303/307/308 with a Location
+  open,                  // 200 + text/event-stream + identity coding
+  no_content,            // 204
+  refused_status,        // any other status: read an excerpt, http_status
+  wrong_content_type,    // 200 but not text/event-stream
+  unsupported_encoding,  // 200 text/event-stream with a Content-Encoding
+};
+struct verdict {
+  verdict_kind kind = verdict_kind::refused_status;
+  std::string location;      // redirect
+  std::string content_type;  // the combined Content-Type as received
+  std::string encoding;      // unsupported_encoding: the coding
+};
+verdict judge_response(int status, const header_list& headers);
+
+// fetch's "extract a MIME type" over every Content-Type field: the essence
+// (lower case, "type/subtype") of the last valid one that is not */*, or
+// empty.
+std::string extract_mime_essence(const header_list& headers);
+
+// The next request after a redirect (fetch's rules: 303 except HEAD, and
+// 301/302 after POST, become GET without body and content headers;
+// credentials stay with their origin; no https to http unless allowed), or
+// the reason it is refused.
+struct redirect_outcome {
+  std::optional<request_plan> next;
+  std::string refusal;  // when !next
+};
+redirect_outcome follow_redirect(const request_plan& current, int status, std::string_view location, int redirects_done,
+                                 const client_options& options);
+
+// Retry-After in delta-seconds, capped at max_reconnection_time (an HTTP
+// date is ignored: clocks disagree).
+std::optional<std::chrono::milliseconds> retry_after(const header_list& headers);
+
+// setTimeout's limit in browsers; a longer retry: or Retry-After is clamped.
+constexpr std::chrono::milliseconds max_reconnection_time{24LL * 3600 * 1000};
+
+// The wait before reconnect number `failures` in a row (1: the first after
+// a stream that delivered events or after the first failure). Integer and
+// saturating; `random` is any uniformly random 32-bit value (jitter).
+std::chrono::milliseconds reconnect_delay(const backoff_options& backoff, std::chrono::milliseconds reconnection_time,
+                                          std::uint64_t failures, std::uint32_t random);
+
+}  // namespace ssekit::detail

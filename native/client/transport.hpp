@@ -1,0 +1,93 @@
+// The client's connection seam: one attempt's byte stream (TCP, TLS, or an
+// in-memory test stream) behind a small interface, so the state machine
+// (client.cpp) has no plain/TLS branches and tests and fuzzers can run it
+// without sockets (memory_transport.hpp).
+//
+// Every completion runs on the strand given to make(). close() makes pending
+// operations complete (with an error); the caller keeps the transport alive
+// until they have.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/optional.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ssekit/client.hpp"
+#include "url.hpp"
+
+namespace ssekit::detail {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// Beast body whose reader hands every body byte to a sink: the SSE parser
+// for a stream, or the error excerpt for a refused response.
+struct sink_body {
+  struct value_type {
+    std::function<beast::error_code(std::string_view)> sink;
+  };
+  struct reader {
+    value_type& body;
+    template <bool is_request, class Fields>
+    reader(http::header<is_request, Fields>&, value_type& b) : body(b) {}
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      ec = {};
+      std::size_t used = 0;
+      for (const auto b : beast::buffers_range_ref(buffers)) {
+        if (body.sink) ec = body.sink(std::string_view(static_cast<const char*>(b.data()), b.size()));
+        if (ec) return used;
+        used += b.size();
+      }
+      return used;
+    }
+    void finish(beast::error_code& ec) { ec = {}; }
+  };
+};
+
+using response_parser = http::response_parser<sink_body>;
+using request_message = http::request<http::string_body>;
+using io_handler = std::function<void(beast::error_code, std::size_t)>;
+
+// Why opening (resolve, connect, TLS handshake) failed, already classified.
+struct open_failure {
+  client_error_reason reason = client_error_reason::network_error;
+  beast::error_code code;
+  std::string message;
+  bool retryable = true;
+};
+using open_handler = std::function<void(const open_failure* failure)>;  // null: open
+
+class transport {
+ public:
+  virtual ~transport() = default;
+  virtual void async_open(const url& target, open_handler handler) = 0;
+  virtual void async_write(request_message& request, io_handler handler) = 0;
+  virtual void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
+  virtual void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
+  virtual void close() = 0;
+};
+
+class transport_factory {
+ public:
+  virtual ~transport_factory() = default;
+  // A transport for one attempt to `target`, completing on `strand`.
+  virtual std::unique_ptr<transport> make(const boost::asio::any_io_executor& strand, const url& target) = 0;
+};
+
+// TCP, and TLS with one context per factory (certificates and host names
+// verified unless options say otherwise; SNI; ALPN http/1.1). Throws
+// client_options_error when the CA file or directory can't be loaded.
+std::shared_ptr<transport_factory> make_network_factory(const client_options& options);
+
+}  // namespace ssekit::detail

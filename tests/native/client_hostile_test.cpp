@@ -1,0 +1,270 @@
+// ssekit::client against hostile or unusual servers on loopback
+// (script_server.hpp): early answers to a large body, cut and failed TLS
+// handshakes, ALPN, a silent stream. Waits are on events with timeouts.
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "script_server.hpp"
+#include "ssekit/client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ssekit::client_error_reason;
+using ssekit::testing::request;
+using ssekit::testing::script_server;
+using ssekit::testing::stream_header;
+
+ssekit::client_options options_for(const std::string& url) {
+  ssekit::client_options o;
+  o.url = url;
+  o.reconnection_time = 5ms;
+  o.backoff.min_delay = 1ms;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+// Runs a client until it closes itself, `max_errors` errors arrive or 10 s pass.
+struct outcome {
+  std::vector<ssekit::client_error> errors;
+  std::vector<std::string> events;
+  std::vector<std::string> comments;
+};
+outcome run(const ssekit::client_options& o, std::size_t max_errors = SIZE_MAX, std::function<void(std::string_view)> on_comment = {}) {
+  outcome out;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) { out.events.emplace_back(ev.data); };
+  h.on_comment = [&](std::string_view text) {
+    out.comments.emplace_back(text);
+    if (on_comment) on_comment(text);
+  };
+  h.on_error = [&](const ssekit::client_error& e) {
+    out.errors.push_back(e);
+    if (out.errors.size() >= max_errors) c->close();
+  };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(10s);
+  EXPECT_TRUE(io.stopped()) << "the client ran into the test's 10 s limit";
+  return out;
+}
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + name + "-" + std::to_string(::getpid()) + ".pem";
+  std::ofstream(path) << text;
+  return path;
+}
+
+// --- issue 8 item 16: an early answer while the body is still being sent
+
+TEST(ClientHostile, AnEarlyAnswerToALargeBodyIsReportedNotTheReset) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!");
+    c.reset();  // unread body: the kernel answers it with RST
+  });
+  auto o = options_for(server.url());
+  o.method = "POST";
+  o.body = std::string(32 * 1024 * 1024, 'b');  // more than loopback socket buffers hold
+  const outcome out = run(o);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::http_status) << out.errors[0].message;
+  EXPECT_EQ(out.errors[0].status, 413);
+  EXPECT_FALSE(out.errors[0].will_reconnect);
+}
+
+// --- issue 13 item 2: a silent stream, event-driven
+
+TEST(ClientHostile, IdleTimeoutEndsASilentStreamAfterItsComments) {
+  std::mutex m;
+  std::condition_variable cv;
+  std::size_t received = 0;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    if (c.number == 1) {
+      c.write(stream_header() + "id: 1\ndata: first\n\n");
+      // Each comment after the client has taken the one before: no pacing
+      // by the clock, then silence.
+      for (std::size_t i = 1; i <= 4; ++i) {
+        c.write(":\n");
+        std::unique_lock lock(m);
+        if (!cv.wait_for(lock, 5s, [&] { return received >= i; })) return;
+      }
+      c.wait_for_client_close(5s);
+    } else {
+      c.write(stream_header() + "data: second\n\n");
+      c.close();
+    }
+  });
+  auto o = options_for(server.url());
+  o.idle_timeout = 1000ms;
+  o.reconnect = true;
+  const outcome out = run(o, 2, [&](std::string_view) {
+    std::lock_guard lock(m);
+    ++received;
+    cv.notify_all();
+  });
+  EXPECT_EQ(out.events, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(out.comments.size(), 4u);
+  ASSERT_GE(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::idle_timeout);
+  EXPECT_EQ(server.requests().at(1).header("last-event-id"), "1");
+}
+
+// --- TLS
+
+// A test CA with a server certificate for localhost and 127.0.0.1, and the
+// CA in a file, for one test.
+struct test_ca {
+  ssekit::testing::test_pki pki = ssekit::testing::make_test_pki("localhost");
+  std::string path = write_temp("ssekit-hostile-ca", pki.ca_cert);
+  ~test_ca() { std::remove(path.c_str()); }
+};
+
+TEST(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
+  // A plain server behind an https URL: takes the ClientHello, then FIN.
+  script_server server([](script_server::connection& c) {
+    if (!c.read_some().empty()) c.close();
+  });
+  auto o = options_for("https://127.0.0.1:" + std::to_string(server.port()) + "/events");
+  const test_ca ca;
+  o.ca_file = ca.path;
+  const outcome out = run(o, 2);
+  ASSERT_EQ(out.errors.size(), 2u);
+  for (const auto& e : out.errors) {
+    EXPECT_EQ(e.reason, client_error_reason::network_error) << e.message;
+    EXPECT_TRUE(e.will_reconnect);
+  }
+  EXPECT_GE(server.connections(), 2);
+}
+
+TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
+  struct failing {
+    std::string name;
+    ssekit::testing::test_pki server;
+    std::string trusted_ca;  // "" : the test CA
+    std::string host;
+    std::vector<std::string> says;  // any of these
+  };
+  const auto expired = ssekit::testing::make_test_pki("localhost", true);
+  const auto self_signed = ssekit::testing::make_self_signed_pki("localhost");
+  const auto other = ssekit::testing::make_test_pki("other.example");
+  const std::vector<failing> cases = {
+      {"unknown issuer", ssekit::testing::make_test_pki("localhost"), "none", "localhost", {"unable to get local issuer certificate"}},
+      {"host name mismatch", other, other.ca_cert, "localhost", {"hostname mismatch", "Hostname mismatch"}},
+      {"expired", expired, expired.ca_cert, "localhost", {"certificate has expired"}},
+      {"self-signed", self_signed, "none", "localhost", {"self-signed certificate", "self signed certificate"}},
+  };
+  for (const auto& k : cases) {
+    script_server server([](script_server::connection& c) { c.close(); }, ssekit::testing::server_tls_context(k.server));
+    auto o = options_for("https://" + k.host + ":" + std::to_string(server.port()) + "/events");
+    std::string ca;
+    if (k.trusted_ca != "none") {
+      ca = write_temp("ssekit-case-ca", k.trusted_ca);
+      o.ca_file = ca;
+    } else {
+      // Trusts only an unrelated certificate: not the server's issuer.
+      ca = write_temp("ssekit-unrelated-ca", ssekit::testing::make_self_signed_pki("unrelated.example").ca_cert);
+      o.ca_file = ca;
+    }
+    const outcome out = run(o);
+    std::remove(ca.c_str());
+    ASSERT_EQ(out.errors.size(), 1u) << k.name;
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error) << k.name;
+    EXPECT_FALSE(out.errors[0].will_reconnect) << k.name;
+    bool said = false;
+    for (const auto& s : k.says) said = said || out.errors[0].message.find(s) != std::string::npos;
+    EXPECT_TRUE(said) << k.name << ": " << out.errors[0].message;
+  }
+}
+
+TEST(ClientHostileTls, AServerThatOnlySpeaksOldTlsIsNamed) {
+  const test_ca ca;
+  auto ctx = ssekit::testing::server_tls_context(ca.pki);
+  SSL_CTX_set_security_level(ctx->native_handle(), 0);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_VERSION);
+  SSL_CTX_set_max_proto_version(ctx->native_handle(), TLS1_VERSION);
+  script_server server([](script_server::connection& c) { c.close(); }, ctx);
+  auto o = options_for(server.url());
+  o.ca_file = ca.path;
+  const outcome out = run(o);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error);
+  EXPECT_NE(out.errors[0].message.find("TLS version"), std::string::npos) << out.errors[0].message;
+}
+
+// ALPN (RFC 7301) as a server sees it: the client's offer, and a choice.
+struct alpn_server_state {
+  std::mutex m;
+  std::vector<std::string> offers;  // one per handshake, as "a,b"
+  bool require_http11 = true;
+  bool prefer_h2 = false;
+};
+
+int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void* arg) {
+  auto* state = static_cast<alpn_server_state*>(arg);
+  std::string offer;
+  for (unsigned i = 0; i < inlen;) {
+    const unsigned n = in[i];
+    if (!offer.empty()) offer += ',';
+    offer.append(reinterpret_cast<const char*>(in + i + 1), std::min(n, inlen - i - 1));
+    i += n + 1;
+  }
+  {
+    std::lock_guard lock(state->m);
+    state->offers.push_back(offer);
+  }
+  static const unsigned char h2_then_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* chosen = nullptr;
+  const unsigned char* server_list = state->prefer_h2 ? h2_then_http11 : http11;
+  const unsigned server_len = state->prefer_h2 ? sizeof h2_then_http11 : sizeof http11;
+  if (SSL_select_next_proto(&chosen, outlen, server_list, server_len, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
+    return state->require_http11 ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = chosen;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+TEST(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
+  const test_ca ca;
+  for (const bool prefer_h2 : {false, true}) {
+    alpn_server_state state;
+    state.prefer_h2 = prefer_h2;
+    auto ctx = ssekit::testing::server_tls_context(ca.pki);
+    SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, &state);
+    script_server server(
+        [](script_server::connection& c) {
+          request r;
+          if (!c.read_request(r)) return;
+          c.write(stream_header() + "data: over tls\n\n");
+          c.close();
+        },
+        ctx);
+    auto o = options_for(server.url());
+    o.ca_file = ca.path;
+    o.reconnect = false;
+    const outcome out = run(o);
+    EXPECT_EQ(out.events, std::vector<std::string>{"over tls"}) << prefer_h2;
+    std::lock_guard lock(state.m);
+    ASSERT_EQ(state.offers.size(), 1u);
+    EXPECT_EQ(state.offers[0], "http/1.1") << "http/1.1 only: the client speaks no h2";
+  }
+}
+
+}  // namespace
