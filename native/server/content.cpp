@@ -27,16 +27,20 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
                          (/clock, /random, /feed, /events); answers 200 with
                          {"clients":N}
   /fault?...             misbehaviour for client tests; parameters:
-      events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean end
+      events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean
+                         end; N at most 100000
       drop_after=N       N events then an abrupt end (the body stops short)
       rst=1              end with a TCP reset instead of a close
-      interval_ms=T      wait T ms between events or pieces
+      interval_ms=T      wait T ms between events or pieces (at most an hour:
+                         larger values mean an hour)
       stall_ms=T         after the events, T ms of silence before the end
+                         (at most an hour, like interval_ms)
       stall              read the request and never answer
       status=NNN         answer this status (retry_after=S adds Retry-After)
       redirect=URL       redirect there (code=301|302|303|307|308, default 302)
       raw=HEX            send exactly these bytes as the body
-      chunk=N            write the body in pieces of N bytes (1: byte drip)
+      chunk=N            write the body in pieces of N bytes (1: byte drip;
+                         0, the default: one piece)
       content_type=T     Content-Type instead of text/event-stream
       framing=chunked|length|close
                          Transfer-Encoding: chunked (default for HTTP/1.1),
@@ -44,8 +48,10 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
       retry=MS           a retry: field before the events
   /bench?bytes=N[&workload=NAME][&framing=...]
                          at least N bytes of a deterministic workload as fast
-                         as the socket takes them; X-Ssekit-Bytes and
-                         X-Ssekit-Events tell what a parser must count
+                         as the socket takes them (N at most 2^50);
+                         X-Ssekit-Bytes and X-Ssekit-Events tell what a parser
+                         must count
+Numbers are decimal digits; a parameter out of range is a 400 that says why.
   /stats                 JSON counters: connections, streams, events_sent, ...
   /                      this list
 Live streams (/clock, /random, /feed, /events) take framing=chunked|close and
@@ -70,50 +76,6 @@ int hex_value(char c) noexcept {
 
 }  // namespace
 
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex_value(text[i + 1]);
-      const int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::optional<target> parse_target(std::string_view raw) {
-  target result;
-  const std::size_t question = raw.find('?');
-  auto path = percent_decode(raw.substr(0, question), false);
-  if (!path) return std::nullopt;
-  result.path = std::move(*path);
-  if (question == std::string_view::npos) return result;
-  std::string_view query = raw.substr(question + 1);
-  if (const std::size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    auto key = percent_decode(pair.substr(0, eq), true);
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
-    if (!key || !value) return std::nullopt;
-    result.params.emplace_back(std::move(*key), std::move(*value));
-  }
-  return result;
-}
-
 std::optional<std::string> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   std::string out;
@@ -125,13 +87,6 @@ std::optional<std::string> hex_decode(std::string_view text) {
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;
-}
-
-std::optional<std::uint64_t> parse_uint(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || result.ec != std::errc() || result.ptr != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 errc append_event(std::string& out, std::string_view data, std::string_view type,

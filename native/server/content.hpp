@@ -27,15 +27,13 @@ struct target {
   const std::string* find(std::string_view name) const noexcept;
   bool has(std::string_view name) const noexcept { return find(name) != nullptr; }
 };
-// nullopt for a malformed percent escape.
+// An origin-form request target ("/path?query"), parsed and percent-decoded
+// by Boost.URL (request_target.cpp; '+' in the query is a space); nullopt
+// when it is not a valid origin-form target.
 std::optional<target> parse_target(std::string_view raw);
 
-// "%41+b" -> "A b" when `plus_is_space`; nullopt for a bad escape.
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 // Pairs of hex digits, case-insensitive: "0a3A" -> "\n:". nullopt if odd or not hex.
 std::optional<std::string> hex_decode(std::string_view text);
-// Decimal digits only, no sign, no overflow.
-std::optional<std::uint64_t> parse_uint(std::string_view text);
 
 // serialize_event() with named arguments: one event with `data`, an event
 // type unless empty, an id line if `id` is set.
