@@ -252,6 +252,7 @@ class status_line {
     std::fflush(stderr);
     shown_ = false;
   }
+  bool shown() const noexcept { return shown_; }
   // Before writing to standard output.
   void before_output() {
     if (shares_output_) clear();
@@ -298,7 +299,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
       stop(output_error(out));
       return false;
     }
-    show_status(true);
+    show_status(!status.shown());  // at once if cleared, else at most every 100 ms
     return true;
   };
   // Output is written once the events of the current read are printed:
