@@ -4,13 +4,13 @@
 # connection, no printing), in one run, against the same sse-serve: prints
 # the ratios (issue 14 targets: >= 0.8 default, >= 0.6 --json). Measures,
 # does not gate.
-# usage: sse_cat_throughput.sh BUILD_DIR [SIZE_BYTES] [WORKLOAD...]
+# usage: [SSE_CAT=path] sse_cat_throughput.sh BUILD_DIR [SIZE_BYTES] [WORKLOAD...]
 set -eu
 build=$1
 size=${2:-268435456}
 shift $(($# > 1 ? 2 : 1))
 workloads=${*:-llm feed big crlf}
-cat_bin=$build/native/sse-cat
+cat_bin=${SSE_CAT:-$build/native/sse-cat}  # SSE_CAT=... compares another sse-cat
 serve_bin=$build/native/sse-serve
 e2e_bin=$build/bench/ssekit-e2e-bench
 tmp=$(mktemp -d)

@@ -120,6 +120,7 @@ void write_field(writer& out, std::string_view name, std::string_view value) {
 }  // namespace
 
 void printer::on_event(const event& ev) {
+  constexpr std::size_t max_kept_id = 4096;
   ++events_;
   if (format_ == output_format::json) {
     out_.append("{\"type\":");
@@ -134,9 +135,12 @@ void printer::on_event(const event& ev) {
   // Re-serialized, so the output is itself a stream that parses to the same
   // events; the id is written only when it changed. The parser never
   // delivers CR or LF in a type or id, nor NUL in an id.
-  if (ev.last_event_id != printed_id_) {
+  // A long id is not kept (that would be a copy of it): it is written
+  // again with the next event, which a reader takes as the same id.
+  if (!printed_id_known_ || ev.last_event_id != printed_id_) {
     write_field(out_, "id", ev.last_event_id);
-    printed_id_.assign(ev.last_event_id);
+    printed_id_known_ = ev.last_event_id.size() <= max_kept_id;
+    if (printed_id_known_) printed_id_.assign(ev.last_event_id);
   }
   if (ev.type != "message") write_field(out_, "event", ev.type);
   // One data line per piece between CRLF, CR or LF (the parser delivers LF only).

@@ -68,6 +68,7 @@ class printer : public handler {
   output_format format_;
   bool all_;
   std::string printed_id_;  // event_stream format: the id the reader already knows
+  bool printed_id_known_ = true;  // false: it was too long to keep
   std::uint64_t events_ = 0;
 };
 

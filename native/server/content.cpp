@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "ssekit/serializer.hpp"
+#include "tool_args.hpp"
 
 #ifdef SSEKIT_DEMO_BENCH_WORKLOADS
 #include "workloads.hpp"  // bench/: the deterministic benchmark streams
@@ -87,6 +88,106 @@ std::optional<std::string> hex_decode(std::string_view text) {
     out.push_back(static_cast<char>(hi * 16 + lo));
   }
   return out;
+}
+
+fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chrono::milliseconds max_wait) {
+  fault_plan plan;
+  std::string error;
+  const auto number = [&](std::string_view name, std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
+    const std::string* v = t.find(name);
+    if (!v) return fallback;
+    const auto p = tools::parse_uint(*v, min, max);
+    if (!p && error.empty()) error = std::string(name) + " " + p.error;
+    return p.value.value_or(fallback);
+  };
+  const auto millis = [&](std::string_view name) {
+    const std::string* v = t.find(name);
+    if (!v) return std::chrono::milliseconds(0);
+    const auto p = tools::parse_millis(*v, max_wait);
+    if (!p && error.empty()) error = std::string(name) + " " + p.error;
+    return p.value.value_or(std::chrono::milliseconds(0));
+  };
+  const auto fail = [&](std::string message) {
+    plan.what = fault_plan::action::bad_request;
+    plan.message = std::move(message);
+    return plan;
+  };
+  const auto events = number("events", 0, 0, max_fault_events);
+  const auto drop_after = number("drop_after", 0, 0, max_fault_events);
+  plan.interval = millis("interval_ms");
+  plan.stall = millis("stall_ms");
+  const auto chunk = number("chunk", 0, 0, SIZE_MAX);
+  const auto status = number("status", 200, 200, 599);
+  const auto code = number("code", 302, 300, 399);
+  const auto retry = number("retry", 0, 0, UINT64_MAX);
+  (void)number("retry_after", 0, 0, UINT64_MAX);
+  // Ids go up to Last-Event-ID + events: keep them from wrapping.
+  const auto last_id = tools::parse_uint(last_event_id, 0, UINT64_MAX - max_fault_events - 1).value.value_or(0);
+  if (!error.empty()) return fail(error);
+
+  if (t.has("stall") && !t.has("stall_ms")) {
+    plan.what = fault_plan::action::stall_forever;
+    plan.reusable = false;
+    return plan;
+  }
+  if (const std::string* location = t.find("redirect")) {
+    if (location->find_first_of("\r\n") != std::string::npos) return fail("a line break in the URL");
+    plan.what = fault_plan::action::redirect;
+    plan.code = static_cast<unsigned>(code);
+    plan.location = *location;
+    return plan;
+  }
+  if (const std::string* type = t.find("content_type")) {
+    if (type->find_first_of("\r\n") != std::string::npos) return fail("a line break in content_type");
+    plan.content_type = *type;
+  }
+  if (status != 200) {
+    plan.what = fault_plan::action::status;
+    plan.code = static_cast<unsigned>(status);
+    if (const std::string* after = t.find("retry_after")) plan.retry_after = *after;
+    return plan;
+  }
+
+  const bool drop = t.has("drop_after");
+  plan.end = t.has("rst") ? fault_plan::ending::reset : drop ? fault_plan::ending::drop : fault_plan::ending::clean;
+  std::vector<std::size_t> event_ends;
+  if (const std::string* raw = t.find("raw")) {
+    auto bytes = hex_decode(*raw);
+    if (!bytes) return fail("raw must be pairs of hex digits");
+    plan.body = std::move(*bytes);
+  } else {
+    if (retry != 0) serialize_retry(plan.body, retry);
+    const std::uint64_t count = drop ? drop_after : events;
+    // One event more than is sent when dropping, so that a Content-Length
+    // body visibly stops short.
+    for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
+      const std::string id = std::to_string(last_id + 1 + i);
+      const std::size_t before = plan.body.size();
+      append_event(plan.body, "event " + id, {}, id);
+      if (i == count) {
+        plan.declared_extra = plan.body.size() - before;
+        plan.body.resize(before);
+      } else {
+        event_ends.push_back(plan.body.size());
+      }
+    }
+    plan.events = count;
+  }
+  if (chunk != 0) {
+    for (std::size_t end = chunk; end < plan.body.size(); end += chunk) plan.piece_ends.push_back(end);
+    if (!plan.body.empty()) plan.piece_ends.push_back(plan.body.size());
+  } else if (plan.interval.count() != 0 && !event_ends.empty()) {
+    plan.piece_ends = std::move(event_ends);
+    plan.piece_ends.back() = plan.body.size();
+  }
+  // Connections that linger or end abnormally are not reused.
+  plan.reusable = plan.end == fault_plan::ending::clean && plan.interval.count() == 0 && plan.stall.count() == 0;
+  return plan;
+}
+
+std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {
+  if (bytes == 0 || block_size == 0) return 0;
+  return bytes / block_size + (bytes % block_size != 0 ? 1 : 0);
 }
 
 errc append_event(std::string& out, std::string_view data, std::string_view type,

@@ -62,7 +62,6 @@ enum class stream_kind : std::uint8_t { none, clock, random, feed, events };
 constexpr std::size_t bench_block_size = 1024 * 1024;
 constexpr std::size_t max_request_header = 8 * 1024;
 constexpr std::uint64_t max_request_body = 64 * 1024;
-constexpr std::uint64_t max_fault_events = 100'000;
 // Longer /fault waits saturate to this (interval_ms, stall_ms).
 constexpr std::chrono::milliseconds max_fault_wait = std::chrono::hours(1);
 // /bench bytes at most (2^50: the repeat arithmetic stays far from overflow).
@@ -641,104 +640,36 @@ class session : public std::enable_shared_from_this<session> {
   // ---- /fault and /bench: finite bodies ------------------------------------
 
   void handle_fault(const target& t) {
-    // Every number is range-checked; the first bad one is the 400's reason.
-    std::string error;
-    const auto number = [&](std::string_view name, std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
-      const std::string* v = t.find(name);
-      if (!v) return fallback;
-      const auto p = tools::parse_uint(*v, min, max);
-      if (!p && error.empty()) error = std::string(name) + " " + p.error;
-      return p.value.value_or(fallback);
-    };
-    const auto millis = [&](std::string_view name) {
-      const std::string* v = t.find(name);
-      if (!v) return std::chrono::milliseconds(0);
-      const auto p = tools::parse_millis(*v, max_fault_wait);  // saturates at an hour
-      if (!p && error.empty()) error = std::string(name) + " " + p.error;
-      return p.value.value_or(std::chrono::milliseconds(0));
-    };
-    const auto events = number("events", 0, 0, max_fault_events);
-    const auto drop_after = number("drop_after", 0, 0, max_fault_events);
-    const auto interval = millis("interval_ms");
-    const auto stall_ms = millis("stall_ms");
-    const auto chunk = number("chunk", 0, 0, SIZE_MAX);
-    const auto status = number("status", 200, 200, 599);
-    const auto code = number("code", 302, 300, 399);
-    const auto retry = number("retry", 0, 0, UINT64_MAX);
-    (void)number("retry_after", 0, 0, UINT64_MAX);
-    // Ids go up to Last-Event-ID + events: keep them from wrapping.
-    const auto last_id = tools::parse_uint(last_event_id(t), 0, UINT64_MAX - max_fault_events - 1).value.value_or(0);
-    if (!error.empty()) return bad_request(error);
-
-    if (t.has("stall") && !t.has("stall_ms")) {
-      // Never answer; the connection stays open until the client or stop() ends it.
-      reader_.reset();
-      keep_alive_ = false;
-      watch_peer();
-      return;
+    fault_plan fp = plan_fault(t, last_event_id(t), max_fault_wait);
+    switch (fp.what) {
+      case fault_plan::action::bad_request: return bad_request(fp.message);
+      case fault_plan::action::stall_forever:
+        // Never answer; the connection stays open until the client or stop() ends it.
+        reader_.reset();
+        keep_alive_ = false;
+        watch_peer();
+        return;
+      case fault_plan::action::redirect:
+        return plain(fp.code, "text/plain", "redirect to " + fp.location + "\n", "Location: " + fp.location + "\r\n");
+      case fault_plan::action::status:
+        return plain(fp.code, fp.content_type.value_or("text/plain"), "status " + std::to_string(fp.code) + "\n",
+                     fp.retry_after ? "Retry-After: " + *fp.retry_after + "\r\n" : std::string());
+      case fault_plan::action::body: break;
     }
-    if (const std::string* location = t.find("redirect")) {
-      if (location->find_first_of("\r\n") != std::string::npos) return bad_request("a line break in the URL");
-      return plain(static_cast<unsigned>(code), "text/plain", "redirect to " + *location + "\n",
-                   "Location: " + *location + "\r\n");
-    }
-    const std::string* content_type = t.find("content_type");
-    if (content_type && content_type->find_first_of("\r\n") != std::string::npos)
-      return bad_request("a line break in content_type");
-    if (status != 200) {
-      std::string extra;
-      if (const std::string* after = t.find("retry_after")) extra = "Retry-After: " + *after + "\r\n";
-      return plain(static_cast<unsigned>(status), content_type ? *content_type : "text/plain",
-                   "status " + std::to_string(status) + "\n", extra);
-    }
-
     const auto f = framing_param(t, true);
     if (!f) return bad_request("framing must be chunked (HTTP/1.1 only), length or close");
-
     auto plan = std::make_unique<body_plan>();
-    plan->interval = interval;
-    plan->stall = stall_ms;
-    const bool drop = t.has("drop_after");
-    plan->end = t.has("rst") ? body_plan::ending::reset : drop ? body_plan::ending::drop : body_plan::ending::clean;
-
-    std::string body;
-    std::vector<std::size_t> event_ends;
-    if (const std::string* raw = t.find("raw")) {
-      auto bytes = hex_decode(*raw);
-      if (!bytes) return bad_request("raw must be pairs of hex digits");
-      body = std::move(*bytes);
-    } else {
-      if (retry != 0) serialize_retry(body, retry);
-      const std::uint64_t count = drop ? drop_after : events;
-      const std::uint64_t first_id = last_id + 1;
-      // One event more than is sent when dropping, so that a Content-Length
-      // body visibly stops short.
-      for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
-        const std::string id = std::to_string(first_id + i);
-        const std::size_t before = body.size();
-        append_event(body, "event " + id, {}, id);
-        if (i == count) {
-          plan->declared_extra = body.size() - before;
-          body.resize(before);
-        } else {
-          event_ends.push_back(body.size());
-        }
-      }
-      srv_->events_sent_.fetch_add(count, std::memory_order_relaxed);
-    }
-    if (chunk != 0) {
-      for (std::size_t end = chunk; end < body.size(); end += chunk) plan->piece_ends.push_back(end);
-      if (!body.empty()) plan->piece_ends.push_back(body.size());
-    } else if (plan->interval.count() != 0 && !event_ends.empty()) {
-      plan->piece_ends = std::move(event_ends);
-      plan->piece_ends.back() = body.size();
-    }
-    plan->block = std::make_shared<const std::string>(std::move(body));
-
-    // Connections that linger or end abnormally are not reused.
-    if (plan->end != body_plan::ending::clean || plan->interval.count() != 0 || plan->stall.count() != 0)
-      keep_alive_ = false;
-    start_finite(std::move(plan), *f, content_type ? *content_type : "text/event-stream", {});
+    plan->interval = fp.interval;
+    plan->stall = fp.stall;
+    plan->end = fp.end == fault_plan::ending::reset ? body_plan::ending::reset
+                : fp.end == fault_plan::ending::drop ? body_plan::ending::drop
+                                                      : body_plan::ending::clean;
+    plan->declared_extra = fp.declared_extra;
+    plan->piece_ends = std::move(fp.piece_ends);
+    plan->block = std::make_shared<const std::string>(std::move(fp.body));
+    srv_->events_sent_.fetch_add(fp.events, std::memory_order_relaxed);
+    if (!fp.reusable) keep_alive_ = false;
+    start_finite(std::move(plan), *f, fp.content_type.value_or("text/event-stream"), {});
   }
 
   void handle_bench(const target& t) {
@@ -759,7 +690,7 @@ class session : public std::enable_shared_from_this<session> {
       if (small) block = std::make_shared<const generated_stream>(std::move(*small));
     } else {
       block = srv_->bench_block(name);
-      if (block) repeats = (*size + block->bytes.size() - 1) / block->bytes.size();
+      if (block) repeats = bench_repeats(*size, block->bytes.size());
     }
     if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
     if (*size == 0) repeats = 0;

@@ -41,6 +41,10 @@ check "control characters are escaped in JSON" \
        <(printf '%s\n' '{"type":"message","data":"tab\there \u0001 \"q\" \\\\","lastEventId":""}')
 check "invalid UTF-8 becomes U+FFFD" \
   diff <(printf 'data: \377\n\n' | "$cat_bin" --json -) <(printf '{"type":"message","data":"\357\277\275","lastEventId":""}\n')
+longid=$(head -c 5000 /dev/zero | tr '\0' 'i')
+printf 'id: %s\ndata: a\n\ndata: b\n\nid: x\ndata: c\n\n' "$longid" >"$tmp/longid.sse"
+check "a long id (not kept, so written again) round-trips" \
+  diff <("$cat_bin" - <"$tmp/longid.sse" | "$cat_bin" --json -) <("$cat_bin" --json - <"$tmp/longid.sse")
 check "empty input prints nothing" test -z "$("$cat_bin" --json - </dev/null)"
 
 printf 'data: ok\n\ndata: 123456789\n\n' >"$tmp/in"
