@@ -8,9 +8,7 @@
 #include "ssekit/serializer.hpp"
 #include "tool_args.hpp"
 
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
-#include "workloads.hpp"  // bench/: the deterministic benchmark streams
-#endif
+#include "workloads.hpp"  // workloads/: the deterministic benchmark streams
 
 namespace ssekit::demo::detail {
 
@@ -340,32 +338,22 @@ generated_stream serialized_workload(std::size_t size) {
 
 std::optional<generated_stream> make_workload(std::string_view name, std::size_t size) {
   if (name == "serialized") return serialized_workload(size);
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
   if (const auto* info = bench::find_workload(name)) {
     bench::workload w = info->generate(size);
     return generated_stream{std::move(w.bytes), w.events};
   }
-#endif
   return std::nullopt;
 }
 
 std::string workload_names() {
   std::string names;
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
   for (const auto& info : bench::all_workloads()) {
     names += info.name;
     names += ' ';
   }
-#endif
   return names + "serialized";
 }
 
-std::string_view default_workload() noexcept {
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
-  return "feed";
-#else
-  return "serialized";
-#endif
-}
+std::string_view default_workload() noexcept { return "feed"; }
 
 }  // namespace ssekit::demo::detail
