@@ -18,12 +18,8 @@ writer::writer(int fd, int wake_fd, std::size_t capacity) : fd_(fd), wake_fd_(wa
   buffer_.reserve(capacity_);
 }
 
-void writer::append(std::string_view bytes) {
+void writer::append_large(std::string_view bytes) {
   if (error_ != 0) return;
-  if (buffer_.size() + bytes.size() <= capacity_) {
-    buffer_.append(bytes);
-    return;
-  }
   write_buffer();
   if (bytes.size() >= capacity_) return write_out(bytes);  // no copy
   if (error_ == 0) buffer_.append(bytes);

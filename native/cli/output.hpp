@@ -24,7 +24,14 @@ class writer {
  public:
   writer(int fd, int wake_fd, std::size_t capacity = 256 * 1024);
 
-  void append(std::string_view bytes);
+  // Inline: JSON escaping appends many small pieces.
+  void append(std::string_view bytes) {
+    if (error_ == 0 && buffer_.size() + bytes.size() <= capacity_) {
+      buffer_.append(bytes);
+      return;
+    }
+    append_large(bytes);
+  }
   void append(char c) {
     if (buffer_.size() >= capacity_) write_buffer();
     if (error_ == 0) buffer_.push_back(c);
@@ -37,6 +44,7 @@ class writer {
   bool interrupted() const noexcept { return interrupted_; }
 
  private:
+  void append_large(std::string_view bytes);
   void write_buffer();
   void write_out(std::string_view bytes);
 
