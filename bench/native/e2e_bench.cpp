@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "serve_process.hpp"
+#include "tool_args.hpp"
 #include "ssekit/client.hpp"
 #include "workloads.hpp"
 
@@ -84,9 +85,7 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::uint64_t to_u64(std::string_view text, std::uint64_t fallback = 0) {
-  std::uint64_t v = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-  return r.ec == std::errc() && r.ptr == text.data() + text.size() ? v : fallback;
+  return ssekit::tools::parse_uint(text, 0, std::numeric_limits<std::uint64_t>::max()).value.value_or(fallback);
 }
 
 // ---------------------------------------------------------------------------
@@ -139,94 +138,65 @@ void print_help() {
       "a timeout, the server's stream count); 2 usage or setup; 3 below a floor.");
 }
 
-bool parse_count(const char* text, unsigned long long max, unsigned long long& out, bool allow_zero = false) {
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (end == text || *end != '\0' || (v == 0 && !allow_zero) || v > max || text[0] == '-') return false;
-  out = v;
-  return true;
-}
-
 // Returns 0 to run, -1 to exit successfully (help), or the exit status.
 int parse_args(int argc, char** argv, config& cfg) {
-  auto fail = [](const char* what, const char* arg) {
-    std::fprintf(stderr, "ssekit-e2e-bench: %s '%s' (see --help)\n", what, arg);
-    return exit_usage;
-  };
   constexpr auto max_size = std::numeric_limits<std::uint64_t>::max();
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const char* const option = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    unsigned long long n = 0;
-    if (arg == "--help" || arg == "-h") {
-      print_help();
-      return -1;
-    } else if (arg == "--list") {
-      for (const auto& info : ssekit::bench::all_workloads()) {
-        std::printf("%-6.*s %.*s\n", static_cast<int>(info.name.size()), info.name.data(),
-                    static_cast<int>(info.description.size()), info.description.data());
+  // MB/s floors and KiB bounds: decimals as integer thousandths.
+  const auto thousandths = [](std::uint64_t units) { return static_cast<double>(units) / 1000.0; };
+  try {
+    ssekit::tools::arg_reader args(argc, argv);
+    while (args.next()) {
+      if (args.is("--help", "-h")) {
+        print_help();
+        return -1;
+      } else if (args.is("--list")) {
+        for (const auto& info : ssekit::bench::all_workloads()) {
+          std::printf("%-6.*s %.*s\n", static_cast<int>(info.name.size()), info.name.data(),
+                      static_cast<int>(info.description.size()), info.description.data());
+        }
+        return -1;
+      } else if (args.is("--serve")) {
+        cfg.serve = args.value();
+      } else if (args.is("--size")) {
+        cfg.size = args.uint_value(1, max_size);
+      } else if (args.is("--conn-bytes")) {
+        cfg.conn_bytes = args.uint_value(1, max_size);
+      } else if (args.is("--conns")) {
+        cfg.conns = args.number<std::size_t>(0, 100000);
+      } else if (args.is("--reps")) {
+        cfg.reps = static_cast<int>(args.uint_value(1, 1000));
+      } else if (args.is("--read-buffer")) {
+        cfg.read_buffer = args.number<std::size_t>(1024, 64u * 1024 * 1024);
+      } else if (args.is("--timeout")) {
+        cfg.timeout = std::chrono::seconds(args.uint_value(1, 86400));
+      } else if (args.is("--no-baseline")) {
+        cfg.baseline = false;
+      } else if (args.is("--min-mbps")) {
+        const std::string_view spec = args.value();
+        const auto eq = spec.find('=');
+        if (eq == std::string_view::npos) args.fail("want W=MBPS");
+        const std::string name(spec.substr(0, eq));
+        const auto floor = ssekit::tools::parse_fixed(spec.substr(eq + 1), 3, 1, 1'000'000'000'000);
+        if (!floor) args.fail("MB/s " + floor.error);
+        if (name != "all" && ssekit::bench::find_workload(name) == nullptr) args.fail("unknown workload '" + name + "'");
+        cfg.min_mbps[name] = thousandths(*floor.value);
+      } else if (args.is("--idle")) {
+        cfg.idle = args.next_is_number() ? args.number<std::size_t>(1, 1000000) : 10000;
+      } else if (args.is("--ramp")) {
+        cfg.ramp = args.number<std::size_t>(1, 1000000);
+      } else if (args.is("--max-kib-per-conn")) {
+        cfg.max_kib_per_conn = thousandths(args.fixed_value(3, 1, 1'000'000'000'000));
+      } else if (args.arg().starts_with("-")) {
+        args.unknown();
+      } else if (const auto* info = ssekit::bench::find_workload(args.arg())) {
+        cfg.workloads.push_back(info);
+      } else {
+        throw ssekit::tools::usage_error("unknown workload '" + std::string(args.arg()) + "'");
       }
-      return -1;
-    } else if (arg == "--serve") {
-      const char* v = value();
-      if (v == nullptr) return fail("missing value for", option);
-      cfg.serve = v;
-    } else if (arg == "--size" || arg == "--conn-bytes") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, max_size, n)) return fail("bad value for", option);
-      (arg == "--size" ? cfg.size : cfg.conn_bytes) = n;
-    } else if (arg == "--conns") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, 100000, n, true)) return fail("bad value for", option);
-      cfg.conns = static_cast<std::size_t>(n);
-    } else if (arg == "--reps") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, 1000, n)) return fail("bad value for", option);
-      cfg.reps = static_cast<int>(n);
-    } else if (arg == "--read-buffer") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, 64u * 1024 * 1024, n) || n < 1024) return fail("bad value (>= 1024) for", option);
-      cfg.read_buffer = static_cast<std::size_t>(n);
-    } else if (arg == "--timeout") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, 86400, n)) return fail("bad value for", option);
-      cfg.timeout = std::chrono::seconds(n);
-    } else if (arg == "--no-baseline") {
-      cfg.baseline = false;
-    } else if (arg == "--min-mbps") {
-      const char* v = value();
-      const std::string_view spec = v != nullptr ? v : "";
-      const auto eq = spec.find('=');
-      if (eq == std::string_view::npos) return fail("want W=MBPS for", option);
-      const std::string name(spec.substr(0, eq));
-      char* end = nullptr;
-      const double floor = std::strtod(v + eq + 1, &end);
-      if (end == v + eq + 1 || *end != '\0' || !(floor > 0)) return fail("bad MB/s in", v);
-      if (name != "all" && ssekit::bench::find_workload(name) == nullptr) return fail("unknown workload in", v);
-      cfg.min_mbps[name] = floor;
-    } else if (arg == "--idle") {
-      cfg.idle = 10000;
-      if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
-        if (!parse_count(argv[++i], 1000000, n)) return fail("bad value for", option);
-        cfg.idle = static_cast<std::size_t>(n);
-      }
-    } else if (arg == "--ramp") {
-      const char* v = value();
-      if (v == nullptr || !parse_count(v, 1000000, n)) return fail("bad value for", option);
-      cfg.ramp = static_cast<std::size_t>(n);
-    } else if (arg == "--max-kib-per-conn") {
-      const char* v = value();
-      char* end = nullptr;
-      cfg.max_kib_per_conn = v != nullptr ? std::strtod(v, &end) : -1;
-      if (v == nullptr || end == v || *end != '\0' || !(cfg.max_kib_per_conn > 0)) return fail("bad value for", option);
-    } else if (arg.starts_with("-")) {
-      return fail("unknown option", option);
-    } else if (const auto* info = ssekit::bench::find_workload(arg)) {
-      cfg.workloads.push_back(info);
-    } else {
-      return fail("unknown workload", option);
     }
+  } catch (const ssekit::tools::usage_error& e) {
+    std::fprintf(stderr, "ssekit-e2e-bench: %s (see --help)\n", e.what());
+    return exit_usage;
   }
   if (cfg.workloads.empty()) {
     for (const auto& info : ssekit::bench::all_workloads()) cfg.workloads.push_back(&info);
@@ -684,7 +654,10 @@ std::uint64_t json_number(const std::string& json, std::string_view key) {
   const std::string quoted = "\"" + std::string(key) + "\":";
   const auto at = json.find(quoted);
   if (at == std::string::npos) return std::numeric_limits<std::uint64_t>::max();
-  return std::strtoull(json.c_str() + at + quoted.size(), nullptr, 10);
+  const std::size_t begin = at + quoted.size();
+  const std::size_t end = json.find_first_not_of("0123456789", begin);
+  return to_u64(std::string_view(json).substr(begin, end == std::string::npos ? std::string::npos : end - begin),
+                std::numeric_limits<std::uint64_t>::max());
 }
 
 // N clients on /events, started at most `ramp` at a time (each open or

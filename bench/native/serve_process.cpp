@@ -1,5 +1,7 @@
 #include "serve_process.hpp"
 
+#include "tool_args.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -102,7 +104,12 @@ serve_process::serve_process(const std::string& program, const std::vector<std::
   }
   host_ = base_url_.substr(scheme.size(), colon - scheme.size());
   if (host_.size() > 2 && host_.front() == '[') host_ = host_.substr(1, host_.size() - 2);
-  port_ = static_cast<unsigned short>(std::strtoul(base_url_.c_str() + colon + 1, nullptr, 10));
+  const auto port = ssekit::tools::parse_uint(std::string_view(base_url_).substr(colon + 1), 1, 65535);
+  if (!port) {
+    stop();
+    throw std::runtime_error("can't read the port in sse-serve's output: " + base_url_);
+  }
+  port_ = static_cast<unsigned short>(*port.value);
 }
 
 serve_process::~serve_process() { stop(); }

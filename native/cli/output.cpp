@@ -1,5 +1,10 @@
 #include "output.hpp"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <charconv>
 #include <optional>
 
@@ -7,75 +12,227 @@
 
 namespace ssekit::cli {
 
-void append_json_string(std::string& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out.push_back(hex[(c >> 4) & 0xf]);
-          out.push_back(hex[c & 0xf]);
-        } else {
-          out.push_back(c);  // the parser delivers valid UTF-8
-        }
-    }
-  }
-  out.push_back('"');
+// ---- writer ------------------------------------------------------------------
+
+writer::writer(int fd, int wake_fd, std::size_t capacity) : fd_(fd), wake_fd_(wake_fd), capacity_(capacity) {
+  buffer_.reserve(capacity_);
 }
 
+void writer::append_large(std::string_view bytes) {
+  if (error_ != 0) return;
+  write_buffer();
+  if (bytes.size() >= capacity_) return write_out(bytes);  // no copy
+  if (error_ == 0) buffer_.append(bytes);
+}
+
+bool writer::flush() {
+  write_buffer();
+  return error_ == 0;
+}
+
+void writer::write_buffer() {
+  write_out(buffer_);
+  buffer_.clear();
+}
+
+void writer::write_out(std::string_view bytes) {
+  while (error_ == 0 && !bytes.empty()) {
+    std::array<pollfd, 2> fds{pollfd{fd_, POLLOUT, 0}, pollfd{wake_fd_, POLLIN, 0}};
+    const int ready = ::poll(fds.data(), wake_fd_ >= 0 ? 2 : 1, -1);
+    if (ready < 0) {
+      if (errno != EINTR) error_ = errno;
+      continue;  // a signal: the wake descriptor tells whether to stop
+    }
+    if (wake_fd_ >= 0 && fds[1].revents != 0) {
+      error_ = EINTR;
+      interrupted_ = true;
+      return;
+    }
+    // A blocking write of a piece this size returns soon after poll said
+    // there is room; a stop signal interrupts it otherwise (no SA_RESTART).
+    const ssize_t n = ::write(fd_, bytes.data(), bytes.size() < 65536 ? bytes.size() : 65536);
+    if (n < 0) {
+      if (errno != EINTR && errno != EAGAIN) error_ = errno;
+      continue;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// ---- formats -----------------------------------------------------------------
+
+namespace {
+
+// Bytes that JSON needs escaped: controls, '"' and '\'.
+constexpr std::array<bool, 256> json_escape_table = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+
+}  // namespace
+
+void append_json_string(writer& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.append('"');
+  std::size_t run = 0;  // start of the bytes not yet written
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (!json_escape_table[c]) continue;
+    out.append(text.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '"': out.append("\\\""); break;
+      case '\\': out.append("\\\\"); break;
+      case '\n': out.append("\\n"); break;
+      case '\r': out.append("\\r"); break;
+      case '\t': out.append("\\t"); break;
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+        out.append(std::string_view(escaped, sizeof escaped));
+      }
+    }
+  }
+  out.append(text.substr(run));  // the parser delivers valid UTF-8
+  out.append('"');
+}
+
+namespace {
+
+// "name: value\n" ("name:\n" when empty), written in pieces. The same bytes
+// as the core serializer (serialize_event), which would first copy the
+// whole event into one string.
+void write_field(writer& out, std::string_view name, std::string_view value) {
+  out.append(name);
+  out.append(':');
+  if (!value.empty()) {
+    out.append(' ');
+    out.append(value);
+  }
+  out.append('\n');
+}
+
+}  // namespace
+
 void printer::on_event(const event& ev) {
+  constexpr std::size_t max_kept_id = 4096;
   ++events_;
   if (format_ == output_format::json) {
-    out_ += "{\"type\":";
+    out_.append("{\"type\":");
     append_json_string(out_, ev.type);
-    out_ += ",\"data\":";
+    out_.append(",\"data\":");
     append_json_string(out_, ev.data);
-    out_ += ",\"lastEventId\":";
+    out_.append(",\"lastEventId\":");
     append_json_string(out_, ev.last_event_id);
-    out_ += "}\n";
+    out_.append("}\n");
     return;
   }
   // Re-serialized, so the output is itself a stream that parses to the same
-  // events; the id is written only when it changed.
-  std::optional<std::string_view> id;
-  if (ev.last_event_id != printed_id_) {
-    id = ev.last_event_id;
-    printed_id_.assign(ev.last_event_id);
+  // events; the id is written only when it changed. The parser never
+  // delivers CR or LF in a type or id, nor NUL in an id.
+  // A long id is not kept (that would be a copy of it): it is written
+  // again with the next event, which a reader takes as the same id.
+  if (!printed_id_known_ || ev.last_event_id != printed_id_) {
+    write_field(out_, "id", ev.last_event_id);
+    printed_id_known_ = ev.last_event_id.size() <= max_kept_id;
+    if (printed_id_known_) printed_id_.assign(ev.last_event_id);
   }
-  const std::string_view type = ev.type == "message" ? std::string_view() : ev.type;
-  // The parser never delivers CR or LF in a type or id, nor NUL in an id.
-  (void)serialize_event(out_, {.data = ev.data, .type = type, .id = id, .retry = std::nullopt});
+  if (ev.type != "message") write_field(out_, "event", ev.type);
+  // One data line per piece between CRLF, CR or LF. The parser delivers
+  // LF only, so one memchr per line finds it (find_first_of("\r\n") costs
+  // a memchr per byte); CR is looked for once, in bulk, to stay general.
+  std::string_view rest = ev.data;
+  const bool has_cr = rest.find('\r') != std::string_view::npos;
+  for (;;) {
+    const std::size_t pos = has_cr ? rest.find_first_of("\r\n") : rest.find('\n');
+    write_field(out_, "data", rest.substr(0, pos));
+    if (pos == std::string_view::npos) break;
+    const bool crlf = rest[pos] == '\r' && pos + 1 < rest.size() && rest[pos + 1] == '\n';
+    rest.remove_prefix(pos + (crlf ? 2 : 1));
+  }
+  out_.append('\n');
 }
 
 void printer::on_comment(std::string_view text) {
   if (!all_) return;
   if (format_ == output_format::json) {
-    out_ += "{\"comment\":";
+    out_.append("{\"comment\":");
     append_json_string(out_, text);
-    out_ += "}\n";
+    out_.append("}\n");
   } else {
-    (void)serialize_comment(out_, text);
+    out_.append(':');
+    out_.append(text);  // the parser never delivers CR or LF in a comment
+    out_.append('\n');
   }
 }
 
 void printer::on_retry(std::uint64_t milliseconds) {
   if (!all_) return;
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, milliseconds).ptr;
+  const std::string_view number(digits, static_cast<std::size_t>(end - digits));
   if (format_ == output_format::json) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, milliseconds).ptr;
-    out_ += "{\"retry\":";
-    out_.append(digits, end);
-    out_ += "}\n";
+    out_.append("{\"retry\":");
+    out_.append(number);
+    out_.append("}\n");
   } else {
-    serialize_retry(out_, milliseconds);
+    write_field(out_, "retry", number);
   }
+}
+
+// ---- terminal ------------------------------------------------------------------
+
+std::string terminal_safe(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  const auto escape_byte = [&](unsigned char c) {
+    out += "\\x";
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 0xf]);
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      escape_byte(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (shortest form, no surrogates) is kept,
+    // except U+0080-U+009F (C1 controls: 0xC2 0x80-0x9F).
+    std::size_t length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    if (length == 0 || i + length > text.size()) length = 0;
+    for (std::size_t k = 1; k < length; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) length = 0;
+    }
+    if (length >= 3) {
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90))
+        length = 0;
+    }
+    if (length == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      out += "\\u00";
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      out.push_back(hex[c1 >> 4]);
+      out.push_back(hex[c1 & 0xf]);
+      i += 2;
+      continue;
+    }
+    if (length == 0) {
+      escape_byte(c);
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, length));
+    i += length;
+  }
+  return out;
 }
 
 }  // namespace ssekit::cli

@@ -1,5 +1,7 @@
 // How sse-cat prints what the parser delivers: an event stream again (the
-// default) or one JSON object per line (--json).
+// default) or one JSON object per line (--json), through a buffered writer
+// that never holds a whole large event: pieces are escaped and written as
+// they go, so an event costs sse-cat about a buffer, not copies of it.
 #pragma once
 
 #include <cstdint>
@@ -12,28 +14,77 @@ namespace ssekit::cli {
 
 enum class output_format { event_stream, json };
 
-// Appends `text` as a JSON string literal (quotes included).
-void append_json_string(std::string& out, std::string_view text);
+// Buffered output to a file descriptor: bytes are written once `capacity`
+// of them wait, and on flush(); a piece larger than the buffer is written
+// without being copied. Every write waits for the descriptor with poll(),
+// also watching `wake_fd` (-1: none): when that becomes readable (a stop
+// signal's self-pipe), the write gives up, so a consumer that stopped
+// reading cannot keep the program from stopping.
+class writer {
+ public:
+  writer(int fd, int wake_fd, std::size_t capacity = 256 * 1024);
+
+  // Inline: JSON escaping appends many small pieces.
+  void append(std::string_view bytes) {
+    if (error_ == 0 && buffer_.size() + bytes.size() <= capacity_) {
+      buffer_.append(bytes);
+      return;
+    }
+    append_large(bytes);
+  }
+  void append(char c) {
+    if (buffer_.size() >= capacity_) write_buffer();
+    if (error_ == 0) buffer_.push_back(c);
+  }
+  // Writes what is buffered. False after any failure (error() says which).
+  bool flush();
+  bool empty() const noexcept { return buffer_.empty(); }
+  // 0, an errno value, or EINTR when the wake descriptor ended a write.
+  int error() const noexcept { return error_; }
+  bool interrupted() const noexcept { return interrupted_; }
+
+ private:
+  void append_large(std::string_view bytes);
+  void write_buffer();
+  void write_out(std::string_view bytes);
+
+  int fd_;
+  int wake_fd_;
+  std::size_t capacity_;
+  std::string buffer_;
+  int error_ = 0;
+  bool interrupted_ = false;
+};
+
+// Appends `text` as a JSON string literal (quotes included): runs of bytes
+// that need no escape go out in one piece.
+void append_json_string(writer& out, std::string_view text);
 
 class printer : public handler {
  public:
-  printer(output_format format, bool include_comments_and_retry)
-      : format_(format), all_(include_comments_and_retry) {}
+  printer(writer& out, output_format format, bool include_comments_and_retry)
+      : out_(out), format_(format), all_(include_comments_and_retry) {}
 
   void on_event(const event& ev) override;
   void on_comment(std::string_view text) override;
   void on_retry(std::uint64_t milliseconds) override;
 
-  // Output not yet written; the caller writes it and clears it.
-  std::string& pending() noexcept { return out_; }
   std::uint64_t events() const noexcept { return events_; }
 
  private:
+  writer& out_;
   output_format format_;
   bool all_;
-  std::string out_;
   std::string printed_id_;  // event_stream format: the id the reader already knows
+  bool printed_id_known_ = true;  // false: it was too long to keep
   std::uint64_t events_ = 0;
 };
+
+// Server-controlled text (a reason phrase, a header, an error body) made
+// safe for a terminal: C0 controls, DEL, C1 controls (raw or UTF-8 encoded)
+// and bytes that are not UTF-8 become \xNN or \u00NN; ESC cannot start an
+// escape sequence. Backslashes are left as they are (text the client
+// already escaped is not escaped twice).
+std::string terminal_safe(std::string_view text);
 
 }  // namespace ssekit::cli

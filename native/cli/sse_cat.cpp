@@ -1,14 +1,18 @@
 // sse-cat: prints the events of an event stream, from a URL (with the
 // reconnecting ssekit::client), from standard input, or, with neither, from
 // the embedded demo server started in-process.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <array>
 #include <cerrno>
-#include <charconv>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +28,7 @@
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
 #include "ssekit/parser.hpp"
+#include "tool_args.hpp"
 
 namespace {
 
@@ -34,6 +39,12 @@ constexpr int exit_usage = 2;
 constexpr int exit_io = 3;
 constexpr int exit_refused = 4;       // the server refused the stream (status, type, redirect)
 constexpr int exit_network = 5;       // network, TLS or timeout failure, and no reconnect
+constexpr int exit_signal_base = 128;  // + the signal: 130 SIGINT, 143 SIGTERM
+
+// A request header's name or value at most (Beast's limit per field; most
+// servers refuse far less).
+constexpr std::size_t max_header_field = 65535;
+constexpr auto max_timeout = std::chrono::milliseconds(std::chrono::hours(24 * 365));
 
 constexpr std::string_view usage = R"(usage: sse-cat [options] [URL | -]
 
@@ -47,8 +58,10 @@ Output:
   --all                  also print retry fields and comments, in stream order
                          ({"retry":N} and {"comment":"..."} with --json)
   --max-events N         exit 0 after N events (URL and demo server modes)
+Output is buffered and written when input pauses (or the buffer fills).
 Request:
-  -H, --header 'Name: value'   add a request header (repeatable)
+  -H, --header 'Name: value'   add a request header (repeatable; name and
+                         value at most 65535 bytes each)
   -X, --request METHOD   request method (default GET, or POST with -d)
   -d, --data BODY        request body; --data @FILE reads it from FILE
   --last-event-id ID     resume from ID (sent as Last-Event-ID)
@@ -58,6 +71,7 @@ Connection:
   --no-reconnect         exit when the stream ends or fails
   --idle-timeout SECONDS reconnect when nothing (not even a comment) arrives
   --connect-timeout SECONDS    (default 10)
+                         (SECONDS: e.g. 2 or 0.25, at most three decimals)
   --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After)
   --cacert FILE          trust the CA certificates in FILE (PEM)
   --insecure             do NOT verify the server's certificate
@@ -68,12 +82,15 @@ Limits:
 
 Without --json the events are printed as an event stream again. On a
 terminal, a status line on standard error shows the state, the events and
-the reconnects.
+the reconnects (cleared around output when standard output is the same
+terminal).
+SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
+(a consumer that stopped reading): exit 130 and 143.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit; 2 bad usage; 3 an input or output error; 4 the server refused the
 stream (HTTP status, content type, redirect); 5 a network, TLS or timeout
-failure without reconnect.
+failure without reconnect; 130 SIGINT; 143 SIGTERM.
 )";
 
 struct options {
@@ -88,71 +105,94 @@ struct options {
   bool body_given = false;
 };
 
-bool parse_size(std::string_view text, std::size_t* value) {
-  const auto result = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return result.ec == std::errc() && result.ptr == text.data() + text.size();
+// ---- stop signals ------------------------------------------------------------
+// SIGINT and SIGTERM are caught without SA_RESTART: the handler records the
+// signal and writes to a self-pipe, which the writer's and the reader's
+// poll() and the event loop watch, and a blocked write() returns EINTR.
+
+volatile std::sig_atomic_t stop_signal = 0;
+int wake_pipe[2] = {-1, -1};
+
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  stop_signal = sig;
+  const char byte = 1;
+  [[maybe_unused]] const auto n = ::write(wake_pipe[1], &byte, 1);
+  errno = saved;
 }
 
+void install_stop_signals() {
+  if (::pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::perror("sse-cat: pipe");
+    return;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: interrupt a blocked read or write
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+int signal_exit_code() { return exit_signal_base + static_cast<int>(stop_signal); }
+
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "sse-cat: %s\nTry 'sse-cat --help'.\n", message.c_str());
+  std::fprintf(stderr, "sse-cat: %s\nTry 'sse-cat --help'.\n", ssekit::cli::terminal_safe(message).c_str());
   return exit_usage;
 }
 
-bool write_all(std::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(STDOUT_FILENO, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
+int output_error(const ssekit::cli::writer& out) {
+  if (out.interrupted()) return signal_exit_code();
+  std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(out.error()));
+  return exit_io;
+}
+
+std::string limit_hint(ssekit::errc code, const ssekit::parser_options& limits) {
+  if (code == ssekit::errc::line_too_long)
+    return " (limit " + std::to_string(limits.max_line_length) + " bytes; see --max-line-length)";
+  if (code == ssekit::errc::event_too_large)
+    return " (limit " + std::to_string(limits.max_event_size) + " bytes; see --max-event-size)";
+  return {};
 }
 
 int report_stream_error(const ssekit::parse_error& err, const ssekit::parser_options& limits) {
-  std::string hint;
-  if (err.code == ssekit::errc::line_too_long)
-    hint = " (limit " + std::to_string(limits.max_line_length) + " bytes; see --max-line-length)";
-  else if (err.code == ssekit::errc::event_too_large)
-    hint = " (limit " + std::to_string(limits.max_event_size) + " bytes; see --max-event-size)";
   std::fprintf(stderr, "sse-cat: %s at byte %llu: %s%s\n", std::string(ssekit::error_name(err.code)).c_str(),
                static_cast<unsigned long long>(err.offset), std::string(ssekit::error_message(err.code)).c_str(),
-               hint.c_str());
+               limit_hint(err.code, limits).c_str());
   return exit_stream_error;
 }
 
+// Waits until standard input is readable or a stop signal arrives.
+bool wait_for_input() {
+  std::array<pollfd, 2> fds{pollfd{STDIN_FILENO, POLLIN, 0}, pollfd{wake_pipe[0], POLLIN, 0}};
+  for (;;) {
+    if (stop_signal != 0) return false;
+    const int ready = ::poll(fds.data(), wake_pipe[0] >= 0 ? 2 : 1, -1);
+    if (ready > 0) return stop_signal == 0;
+    if (ready < 0 && errno != EINTR) return true;  // let read() report it
+  }
+}
+
 int run(const options& opts) {
-  ssekit::cli::printer printer{opts.format, opts.all};
+  ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
+  ssekit::cli::printer printer{out, opts.format, opts.all};
   ssekit::parser parser{printer, opts.parser};
   std::vector<char> buffer(64 * 1024);
   for (;;) {
+    if (!wait_for_input()) return signal_exit_code();
     const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) continue;
       std::fprintf(stderr, "sse-cat: reading standard input: %s\n", std::strerror(errno));
       return exit_io;
     }
     const ssekit::parse_error err =
         n == 0 ? parser.finish() : parser.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
     // Print what was parsed before any error, and promptly for live streams.
-    if (!write_all(printer.pending())) {
-      std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(errno));
-      return exit_io;
-    }
-    printer.pending().clear();
+    if (!out.flush()) return output_error(out);
     if (err) return report_stream_error(err, opts.parser);
     if (n == 0) return exit_ok;
   }
-}
-
-// Seconds, with a fraction, as milliseconds.
-bool parse_seconds(std::string_view text, std::chrono::milliseconds* value) {
-  double seconds = 0;
-  const auto r = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || !(seconds >= 0) || seconds > 1e9) return false;
-  *value = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));
-  return true;
 }
 
 int exit_code_for(const ssekit::client_error& e) {
@@ -172,10 +212,29 @@ int exit_code_for(const ssekit::client_error& e) {
   return exit_network;
 }
 
-// The live status line (a terminal on stderr only).
+// " at byte N" when the client's error carries the stream offset.
+template <class E>
+std::string offset_text(const E& e) {
+  if constexpr (requires { e.offset; }) {
+    return " at byte " + std::to_string(e.offset);
+  } else {
+    return {};
+  }
+}
+
+// Whether standard output and standard error are the same terminal.
+bool same_terminal() {
+  struct stat out {}, err {};
+  return ::isatty(STDOUT_FILENO) == 1 && ::isatty(STDERR_FILENO) == 1 && ::fstat(STDOUT_FILENO, &out) == 0 &&
+         ::fstat(STDERR_FILENO, &err) == 0 && out.st_rdev == err.st_rdev;
+}
+
+// The live status line (a terminal on stderr only). When standard output
+// is the same terminal, it is cleared before output and drawn again after,
+// so it never shares a line with an event.
 class status_line {
  public:
-  explicit status_line(bool enabled) : enabled_(enabled) {}
+  explicit status_line(bool enabled) : enabled_(enabled), shares_output_(enabled && same_terminal()) {}
   void update(std::string_view state, std::uint64_t events, std::uint64_t reconnects, bool force = false) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -190,71 +249,113 @@ class status_line {
   void clear() {
     if (!enabled_ || !shown_) return;
     std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
     shown_ = false;
+  }
+  bool shown() const noexcept { return shown_; }
+  // Before writing to standard output.
+  void before_output() {
+    if (shares_output_) clear();
   }
 
  private:
   bool enabled_;
+  bool shares_output_;
   bool shown_ = false;
   std::chrono::steady_clock::time_point last_{};
 };
 
 int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
-  ssekit::cli::printer printer{opts.format, opts.all};
+  ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
+  ssekit::cli::printer printer{out, opts.format, opts.all};
   status_line status(::isatty(STDERR_FILENO) == 1);
   int exit_code = exit_ok;
+  bool stopped = false;
+  bool flush_posted = false;
   std::uint64_t events = 0;
   std::string state = "connecting";
   std::optional<ssekit::client> client;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::posix::stream_descriptor wake(io);
+  if (wake_pipe[0] >= 0) wake.assign(::dup(wake_pipe[0]));
 
   const auto stop = [&](int code) {
+    if (stopped) return;
+    stopped = true;
     exit_code = code;
     if (client) client->close();
-    signals.cancel();
+    boost::system::error_code ignored;
+    wake.cancel(ignored);
     io.stop();
   };
+  const auto show_status = [&](bool force) {
+    status.update(state, events, client ? client->reconnects() : 0, force);
+  };
+  // Writes what the printer buffered; the status line goes around it.
   const auto flush = [&] {
-    if (printer.pending().empty()) return true;
-    const bool ok = write_all(printer.pending());
-    printer.pending().clear();
-    if (!ok) {
+    if (out.empty()) return true;
+    status.before_output();
+    if (!out.flush()) {
       status.clear();
-      std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(errno));
-      stop(exit_io);
+      stop(output_error(out));
+      return false;
     }
-    return ok;
+    show_status(!status.shown());  // at once if cleared, else at most every 100 ms
+    return true;
+  };
+  // Output is written once the events of the current read are printed:
+  // one write per burst, prompt for a live stream.
+  const auto flush_soon = [&] {
+    if (out.interrupted() || out.error() != 0) {
+      flush();
+      return;
+    }
+    if (flush_posted) return;
+    flush_posted = true;
+    boost::asio::post(io, [&] {
+      flush_posted = false;
+      if (!stopped) flush();
+    });
   };
 
   ssekit::client_handlers h;
   h.on_event = [&](const ssekit::event& ev) {
+    status.before_output();  // the buffer may fill and be written now
     printer.on_event(ev);
-    if (!flush()) return;
     ++events;
-    status.update(state, events, client->reconnects());
-    if (opts.max_events != 0 && events >= opts.max_events) {
-      status.update(state, events, client->reconnects(), true);
-      status.clear();
-      stop(exit_ok);
+    flush_soon();
+    if (opts.max_events != 0 && events >= opts.max_events && !stopped) {
+      if (flush()) {
+        status.update(state, events, client->reconnects(), true);
+        status.clear();
+        stop(exit_ok);
+      }
     }
   };
   h.on_comment = [&](std::string_view text) {
+    status.before_output();
     printer.on_comment(text);
-    flush();
+    flush_soon();
   };
   h.on_retry = [&](std::uint64_t ms) {
+    status.before_output();
     printer.on_retry(ms);
-    flush();
+    flush_soon();
   };
   h.on_state = [&](ssekit::client_state s) {
     state = ssekit::client_state_name(s);
-    status.update(state, events, client ? client->reconnects() : 0, true);
+    if (out.empty()) show_status(true);
   };
   h.on_error = [&](const ssekit::client_error& e) {
+    flush();
     status.clear();
     const bool quiet = e.reason == ssekit::client_error_reason::end_of_stream && !e.will_reconnect;
     if (!quiet) {
-      std::fprintf(stderr, "sse-cat: %s: %s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(), e.message.c_str(),
+      std::string detail;
+      if (e.reason == ssekit::client_error_reason::limit_exceeded && e.code.category() == ssekit::error_category())
+        detail = offset_text(e) + limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);
+      // The message may quote the server (reason phrase, headers, body).
+      std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
+                   ssekit::cli::terminal_safe(e.message).c_str(), detail.c_str(),
                    e.will_reconnect ? " (reconnecting)" : "");
     }
     if (!e.will_reconnect) stop(exit_code_for(e));
@@ -267,12 +368,16 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   } catch (const ssekit::client_options_error& e) {
     return usage_error(e.what());
   }
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (ec) return;
-    status.clear();
-    stop(130);
-  });
+  if (wake.is_open()) {
+    wake.async_wait(boost::asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
+      if (ec) return;
+      status.clear();
+      stop(signal_exit_code());
+    });
+  }
+  if (stop_signal != 0) stop(signal_exit_code());
   io.run();
+  if (!stopped) flush();
   status.clear();
   return exit_code;
 }
@@ -289,58 +394,46 @@ int run_demo(options opts) {
   return code;
 }
 
-}  // namespace
+std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_view what, std::string_view text) {
+  if (text.size() > max_header_field)
+    args.fail(std::string(what) + " is " + std::to_string(text.size()) + " bytes; at most " +
+              std::to_string(max_header_field));
+  return text.size();
+}
 
-int main(int argc, char** argv) {
-  // A closed pipe (sse-cat ... | head) is an output error, not a signal.
-  ::signal(SIGPIPE, SIG_IGN);
-  options opts;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const auto value = [&](std::string_view what) -> std::optional<std::string_view> {
-      if (i + 1 >= argc) {
-        usage_error(std::string(arg) + " needs " + std::string(what));
-        return std::nullopt;
-      }
-      return std::string_view(argv[++i]);
-    };
-    const auto next_size = [&](std::size_t* out) {
-      if (i + 1 >= argc) return false;
-      return parse_size(argv[++i], out);
-    };
-    if (arg == "-h" || arg == "--help") {
+// Returns exit_ok to run, -1 after --help, or an exit status.
+int parse_args(int argc, char** argv, options& opts) {
+  ssekit::tools::arg_reader args(argc, argv);
+  while (args.next()) {
+    if (args.is("-h", "--help")) {
       std::fwrite(usage.data(), 1, usage.size(), stdout);
-      return exit_ok;
-    } else if (arg == "--json") {
+      return -1;
+    } else if (args.is("--json")) {
       opts.format = ssekit::cli::output_format::json;
-    } else if (arg == "--all") {
+    } else if (args.is("--all")) {
       opts.all = true;
-    } else if (arg == "--max-line-length") {
-      if (!next_size(&opts.parser.max_line_length)) return usage_error("--max-line-length needs a number of bytes");
-    } else if (arg == "--max-event-size") {
-      if (!next_size(&opts.parser.max_event_size)) return usage_error("--max-event-size needs a number of bytes");
-    } else if (arg == "--max-events") {
-      std::size_t n = 0;
-      if (!next_size(&n) || n == 0) return usage_error("--max-events needs a positive number");
-      opts.max_events = n;
-    } else if (arg == "-H" || arg == "--header") {
-      const auto v = value("'Name: value'");
-      if (!v) return exit_usage;
-      const auto colon = v->find(':');
-      if (colon == std::string_view::npos || colon == 0) return usage_error("a header is 'Name: value', got '" + std::string(*v) + "'");
-      std::string_view header_value = v->substr(colon + 1);
+    } else if (args.is("--max-line-length")) {
+      opts.parser.max_line_length = args.number<std::size_t>(1);
+    } else if (args.is("--max-event-size")) {
+      opts.parser.max_event_size = args.number<std::size_t>(1);
+    } else if (args.is("--max-events")) {
+      opts.max_events = args.number<std::uint64_t>(1);
+    } else if (args.is("-H", "--header")) {
+      const std::string_view v = args.value();
+      const auto colon = v.find(':');
+      if (colon == std::string_view::npos || colon == 0) args.fail("a header is 'Name: value', got '" + std::string(v.substr(0, 200)) + "'");
+      std::string_view header_value = v.substr(colon + 1);
       while (!header_value.empty() && (header_value.front() == ' ' || header_value.front() == '\t')) header_value.remove_prefix(1);
-      opts.client.headers.emplace_back(std::string(v->substr(0, colon)), std::string(header_value));
-    } else if (arg == "-X" || arg == "--request") {
-      const auto v = value("a method");
-      if (!v) return exit_usage;
-      opts.client.method = std::string(*v);
+      checked_field(args, "the header name", v.substr(0, colon));
+      checked_field(args, "the header value", header_value);
+      opts.client.headers.emplace_back(std::string(v.substr(0, colon)), std::string(header_value));
+    } else if (args.is("-X", "--request")) {
+      opts.client.method = std::string(args.value());
       opts.method_given = true;
-    } else if (arg == "-d" || arg == "--data") {
-      const auto v = value("a body (or @FILE)");
-      if (!v) return exit_usage;
-      if (v->starts_with("@")) {
-        const std::string path(v->substr(1));
+    } else if (args.is("-d", "--data")) {
+      const std::string_view v = args.value();
+      if (v.starts_with("@")) {
+        const std::string path(v.substr(1));
         std::ifstream file(path, std::ios::binary);
         if (!file) {
           std::fprintf(stderr, "sse-cat: can't read %s: %s\n", path.c_str(), std::strerror(errno));
@@ -348,39 +441,51 @@ int main(int argc, char** argv) {
         }
         opts.client.body.assign(std::istreambuf_iterator<char>(file), {});
       } else {
-        opts.client.body = std::string(*v);
+        opts.client.body = std::string(v);
       }
       opts.body_given = true;
-    } else if (arg == "--last-event-id") {
-      const auto v = value("an id");
-      if (!v) return exit_usage;
-      opts.client.last_event_id = std::string(*v);
-    } else if (arg == "--replay-body") {
+    } else if (args.is("--last-event-id")) {
+      const std::string_view v = args.value();
+      checked_field(args, "the id", v);
+      opts.client.last_event_id = std::string(v);
+    } else if (args.is("--replay-body")) {
       opts.client.replay_body = true;
-    } else if (arg == "--no-reconnect") {
+    } else if (args.is("--no-reconnect")) {
       opts.client.reconnect = false;
-    } else if (arg == "--retry-server-errors") {
+    } else if (args.is("--retry-server-errors")) {
       opts.client.retry_server_errors = true;
-    } else if (arg == "--idle-timeout" || arg == "--connect-timeout") {
-      const auto v = value("a number of seconds");
-      if (!v) return exit_usage;
-      auto& target = arg == "--idle-timeout" ? opts.client.idle_timeout : opts.client.connect_timeout;
-      if (!parse_seconds(*v, &target)) return usage_error(std::string(arg) + " needs a number of seconds");
-    } else if (arg == "--cacert") {
-      const auto v = value("a file");
-      if (!v) return exit_usage;
-      opts.client.ca_file = std::string(*v);
-    } else if (arg == "--insecure") {
+    } else if (args.is("--idle-timeout")) {
+      opts.client.idle_timeout = args.seconds_value(max_timeout);
+    } else if (args.is("--connect-timeout")) {
+      opts.client.connect_timeout = args.seconds_value(max_timeout);
+    } else if (args.is("--cacert")) {
+      opts.client.ca_file = std::string(args.value());
+    } else if (args.is("--insecure")) {
       opts.client.insecure_skip_tls_verification = true;
-    } else if (arg == "-") {
+    } else if (args.is("-")) {
       opts.read_stdin = true;
-    } else if (arg.starts_with("-")) {
-      return usage_error("unknown option '" + std::string(arg) + "'");
+    } else if (args.arg().starts_with("-")) {
+      args.unknown();
     } else if (opts.url) {
-      return usage_error("one URL only");
+      throw ssekit::tools::usage_error("one URL only");
     } else {
-      opts.url = std::string(arg);
+      opts.url = std::string(args.arg());
     }
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A closed pipe (sse-cat ... | head) is an output error, not a signal.
+  ::signal(SIGPIPE, SIG_IGN);
+  install_stop_signals();
+  options opts;
+  try {
+    if (const int status = parse_args(argc, argv, opts); status != exit_ok) return status < 0 ? exit_ok : status;
+  } catch (const ssekit::tools::usage_error& e) {
+    return usage_error(e.what());
   }
   if (opts.body_given && !opts.method_given) opts.client.method = "POST";
   if (opts.read_stdin && opts.url) return usage_error("give a URL or '-', not both");

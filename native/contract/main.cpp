@@ -4,7 +4,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <charconv>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +12,7 @@
 #include <string_view>
 
 #include "contract_service.hpp"
+#include "tool_args.hpp"
 
 namespace {
 
@@ -43,30 +43,24 @@ int usage_error(const std::string& message) {
 int main(int argc, char** argv) {
   ssekit::contract::service_options options;
   options.log = &std::cerr;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
-    if (arg == "-h" || arg == "--help") {
-      std::fwrite(usage.data(), 1, usage.size(), stdout);
-      return exit_ok;
-    } else if (arg == "--quiet") {
-      options.log = nullptr;
-    } else if (arg == "--address") {
-      const char* v = value();
-      if (!v) return usage_error("--address needs a value");
-      options.address = v;
-    } else if (arg == "--port") {
-      const char* v = value();
-      const std::string_view text = v ? v : "";
-      std::uint16_t port = 0;
-      const auto r = std::from_chars(text.data(), text.data() + text.size(), port);
-      if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) {
-        return usage_error("--port needs a number from 0 to 65535");
+  try {
+    ssekit::tools::arg_reader args(argc, argv);
+    while (args.next()) {
+      if (args.is("-h", "--help")) {
+        std::fwrite(usage.data(), 1, usage.size(), stdout);
+        return exit_ok;
+      } else if (args.is("--quiet")) {
+        options.log = nullptr;
+      } else if (args.is("--address")) {
+        options.address = args.value();
+      } else if (args.is("--port")) {
+        options.port = args.number<std::uint16_t>();
+      } else {
+        args.unknown();
       }
-      options.port = port;
-    } else {
-      return usage_error("unknown option " + std::string(arg));
     }
+  } catch (const ssekit::tools::usage_error& e) {
+    return usage_error(e.what());
   }
 
   boost::asio::io_context io;

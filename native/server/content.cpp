@@ -6,10 +6,9 @@
 #include <ctime>
 
 #include "ssekit/serializer.hpp"
+#include "tool_args.hpp"
 
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
-#include "workloads.hpp"  // bench/: the deterministic benchmark streams
-#endif
+#include "workloads.hpp"  // workloads/: the deterministic benchmark streams
 
 namespace ssekit::demo::detail {
 
@@ -27,16 +26,20 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
                          (/clock, /random, /feed, /events); answers 200 with
                          {"clients":N}
   /fault?...             misbehaviour for client tests; parameters:
-      events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean end
+      events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean
+                         end; N at most 100000
       drop_after=N       N events then an abrupt end (the body stops short)
       rst=1              end with a TCP reset instead of a close
-      interval_ms=T      wait T ms between events or pieces
+      interval_ms=T      wait T ms between events or pieces (at most an hour:
+                         larger values mean an hour)
       stall_ms=T         after the events, T ms of silence before the end
+                         (at most an hour, like interval_ms)
       stall              read the request and never answer
       status=NNN         answer this status (retry_after=S adds Retry-After)
       redirect=URL       redirect there (code=301|302|303|307|308, default 302)
       raw=HEX            send exactly these bytes as the body
-      chunk=N            write the body in pieces of N bytes (1: byte drip)
+      chunk=N            write the body in pieces of N bytes (1: byte drip;
+                         0, the default: one piece)
       content_type=T     Content-Type instead of text/event-stream
       framing=chunked|length|close
                          Transfer-Encoding: chunked (default for HTTP/1.1),
@@ -44,8 +47,10 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
       retry=MS           a retry: field before the events
   /bench?bytes=N[&workload=NAME][&framing=...]
                          at least N bytes of a deterministic workload as fast
-                         as the socket takes them; X-Ssekit-Bytes and
-                         X-Ssekit-Events tell what a parser must count
+                         as the socket takes them (N at most 2^50);
+                         X-Ssekit-Bytes and X-Ssekit-Events tell what a parser
+                         must count
+Numbers are decimal digits; a parameter out of range is a 400 that says why.
   /stats                 JSON counters: connections, streams, events_sent, ...
   /                      this list
 Live streams (/clock, /random, /feed, /events) take framing=chunked|close and
@@ -70,50 +75,6 @@ int hex_value(char c) noexcept {
 
 }  // namespace
 
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex_value(text[i + 1]);
-      const int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
-std::optional<target> parse_target(std::string_view raw) {
-  target result;
-  const std::size_t question = raw.find('?');
-  auto path = percent_decode(raw.substr(0, question), false);
-  if (!path) return std::nullopt;
-  result.path = std::move(*path);
-  if (question == std::string_view::npos) return result;
-  std::string_view query = raw.substr(question + 1);
-  if (const std::size_t hash = query.find('#'); hash != std::string_view::npos) query = query.substr(0, hash);
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const std::size_t eq = pair.find('=');
-    auto key = percent_decode(pair.substr(0, eq), true);
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
-    if (!key || !value) return std::nullopt;
-    result.params.emplace_back(std::move(*key), std::move(*value));
-  }
-  return result;
-}
-
 std::optional<std::string> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   std::string out;
@@ -127,11 +88,104 @@ std::optional<std::string> hex_decode(std::string_view text) {
   return out;
 }
 
-std::optional<std::uint64_t> parse_uint(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || result.ec != std::errc() || result.ptr != text.data() + text.size()) return std::nullopt;
-  return value;
+fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chrono::milliseconds max_wait) {
+  fault_plan plan;
+  std::string error;
+  const auto number = [&](std::string_view name, std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
+    const std::string* v = t.find(name);
+    if (!v) return fallback;
+    const auto p = tools::parse_uint(*v, min, max);
+    if (!p && error.empty()) error = std::string(name) + " " + p.error;
+    return p.value.value_or(fallback);
+  };
+  const auto millis = [&](std::string_view name) {
+    const std::string* v = t.find(name);
+    if (!v) return std::chrono::milliseconds(0);
+    const auto p = tools::parse_millis(*v, max_wait);
+    if (!p && error.empty()) error = std::string(name) + " " + p.error;
+    return p.value.value_or(std::chrono::milliseconds(0));
+  };
+  const auto fail = [&](std::string message) {
+    plan.what = fault_plan::action::bad_request;
+    plan.message = std::move(message);
+    return plan;
+  };
+  const auto events = number("events", 0, 0, max_fault_events);
+  const auto drop_after = number("drop_after", 0, 0, max_fault_events);
+  plan.interval = millis("interval_ms");
+  plan.stall = millis("stall_ms");
+  const auto chunk = number("chunk", 0, 0, SIZE_MAX);
+  const auto status = number("status", 200, 200, 599);
+  const auto code = number("code", 302, 300, 399);
+  const auto retry = number("retry", 0, 0, UINT64_MAX);
+  (void)number("retry_after", 0, 0, UINT64_MAX);
+  // Ids go up to Last-Event-ID + events: keep them from wrapping.
+  const auto last_id = tools::parse_uint(last_event_id, 0, UINT64_MAX - max_fault_events - 1).value.value_or(0);
+  if (!error.empty()) return fail(error);
+
+  if (t.has("stall") && !t.has("stall_ms")) {
+    plan.what = fault_plan::action::stall_forever;
+    plan.reusable = false;
+    return plan;
+  }
+  if (const std::string* location = t.find("redirect")) {
+    if (location->find_first_of("\r\n") != std::string::npos) return fail("a line break in the URL");
+    plan.what = fault_plan::action::redirect;
+    plan.code = static_cast<unsigned>(code);
+    plan.location = *location;
+    return plan;
+  }
+  if (const std::string* type = t.find("content_type")) {
+    if (type->find_first_of("\r\n") != std::string::npos) return fail("a line break in content_type");
+    plan.content_type = *type;
+  }
+  if (status != 200) {
+    plan.what = fault_plan::action::status;
+    plan.code = static_cast<unsigned>(status);
+    if (const std::string* after = t.find("retry_after")) plan.retry_after = *after;
+    return plan;
+  }
+
+  const bool drop = t.has("drop_after");
+  plan.end = t.has("rst") ? fault_plan::ending::reset : drop ? fault_plan::ending::drop : fault_plan::ending::clean;
+  std::vector<std::size_t> event_ends;
+  if (const std::string* raw = t.find("raw")) {
+    auto bytes = hex_decode(*raw);
+    if (!bytes) return fail("raw must be pairs of hex digits");
+    plan.body = std::move(*bytes);
+  } else {
+    if (retry != 0) serialize_retry(plan.body, retry);
+    const std::uint64_t count = drop ? drop_after : events;
+    // One event more than is sent when dropping, so that a Content-Length
+    // body visibly stops short.
+    for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
+      const std::string id = std::to_string(last_id + 1 + i);
+      const std::size_t before = plan.body.size();
+      append_event(plan.body, "event " + id, {}, id);
+      if (i == count) {
+        plan.declared_extra = plan.body.size() - before;
+        plan.body.resize(before);
+      } else {
+        event_ends.push_back(plan.body.size());
+      }
+    }
+    plan.events = count;
+  }
+  if (chunk != 0) {
+    for (std::size_t end = chunk; end < plan.body.size(); end += chunk) plan.piece_ends.push_back(end);
+    if (!plan.body.empty()) plan.piece_ends.push_back(plan.body.size());
+  } else if (plan.interval.count() != 0 && !event_ends.empty()) {
+    plan.piece_ends = std::move(event_ends);
+    plan.piece_ends.back() = plan.body.size();
+  }
+  // Connections that linger or end abnormally are not reused.
+  plan.reusable = plan.end == fault_plan::ending::clean && plan.interval.count() == 0 && plan.stall.count() == 0;
+  return plan;
+}
+
+std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {
+  if (bytes == 0 || block_size == 0) return 0;
+  return bytes / block_size + (bytes % block_size != 0 ? 1 : 0);
 }
 
 errc append_event(std::string& out, std::string_view data, std::string_view type,
@@ -284,32 +338,22 @@ generated_stream serialized_workload(std::size_t size) {
 
 std::optional<generated_stream> make_workload(std::string_view name, std::size_t size) {
   if (name == "serialized") return serialized_workload(size);
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
   if (const auto* info = bench::find_workload(name)) {
     bench::workload w = info->generate(size);
     return generated_stream{std::move(w.bytes), w.events};
   }
-#endif
   return std::nullopt;
 }
 
 std::string workload_names() {
   std::string names;
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
   for (const auto& info : bench::all_workloads()) {
     names += info.name;
     names += ' ';
   }
-#endif
   return names + "serialized";
 }
 
-std::string_view default_workload() noexcept {
-#ifdef SSEKIT_DEMO_BENCH_WORKLOADS
-  return "feed";
-#else
-  return "serialized";
-#endif
-}
+std::string_view default_workload() noexcept { return "feed"; }
 
 }  // namespace ssekit::demo::detail

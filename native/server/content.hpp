@@ -27,20 +27,51 @@ struct target {
   const std::string* find(std::string_view name) const noexcept;
   bool has(std::string_view name) const noexcept { return find(name) != nullptr; }
 };
-// nullopt for a malformed percent escape.
+// An origin-form request target ("/path?query"), parsed and percent-decoded
+// by Boost.URL (request_target.cpp; '+' in the query is a space); nullopt
+// when it is not a valid origin-form target.
 std::optional<target> parse_target(std::string_view raw);
 
-// "%41+b" -> "A b" when `plus_is_space`; nullopt for a bad escape.
-std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space);
 // Pairs of hex digits, case-insensitive: "0a3A" -> "\n:". nullopt if odd or not hex.
 std::optional<std::string> hex_decode(std::string_view text);
-// Decimal digits only, no sign, no overflow.
-std::optional<std::uint64_t> parse_uint(std::string_view text);
+
+// What /fault answers, decided from the request's parameters and
+// Last-Event-ID alone (no I/O: tests/native/demo_plan_test.cpp). The
+// framing stays with the connection (it depends on the HTTP version).
+struct fault_plan {
+  enum class action : std::uint8_t { bad_request, stall_forever, redirect, status, body };
+  enum class ending : std::uint8_t { clean, drop, reset };
+  action what = action::body;
+  std::string message;  // bad_request: why, naming the parameter
+  unsigned code = 200;  // redirect, status
+  std::string location;  // redirect
+  std::optional<std::string> content_type;
+  std::optional<std::string> retry_after;  // status: the Retry-After value
+  // body: `body` written in pieces ending at `piece_ends` (empty: one piece).
+  std::string body;
+  std::vector<std::size_t> piece_ends;
+  std::size_t declared_extra = 0;  // Content-Length claims this much more (drop)
+  std::uint64_t events = 0;
+  std::chrono::milliseconds interval{0};
+  std::chrono::milliseconds stall{0};
+  ending end = ending::clean;
+  bool reusable = true;  // the connection may serve another request afterwards
+};
+// /fault's parameters: native/server/README.md. Numbers are range-checked
+// (the first bad one is the reason); interval_ms and stall_ms saturate at
+// `max_wait`.
+fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chrono::milliseconds max_wait);
+
+// /bench: how many times a block of `block_size` bytes is sent for a
+// request of `bytes` (at least `bytes`, 0 for 0).
+std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept;
 
 // serialize_event() with named arguments: one event with `data`, an event
 // type unless empty, an id line if `id` is set.
 errc append_event(std::string& out, std::string_view data, std::string_view type = {},
                   std::optional<std::string_view> id = std::nullopt);
+
+inline constexpr std::uint64_t max_fault_events = 100'000;
 
 // "2024-05-01T12:00:00.250Z".
 std::string utc_timestamp(std::chrono::system_clock::time_point when);

@@ -18,6 +18,7 @@
 #include "ssekit/demo_server.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -42,6 +43,7 @@
 
 #include "content.hpp"
 #include "ssekit/serializer.hpp"
+#include "tool_args.hpp"
 
 namespace ssekit::demo {
 
@@ -60,7 +62,15 @@ enum class stream_kind : std::uint8_t { none, clock, random, feed, events };
 constexpr std::size_t bench_block_size = 1024 * 1024;
 constexpr std::size_t max_request_header = 8 * 1024;
 constexpr std::uint64_t max_request_body = 64 * 1024;
-constexpr std::uint64_t max_fault_events = 100'000;
+// Longer /fault waits saturate to this (interval_ms, stall_ms).
+constexpr std::chrono::milliseconds max_fault_wait = std::chrono::hours(1);
+// /bench bytes at most (2^50: the repeat arithmetic stays far from overflow).
+constexpr std::uint64_t max_bench_bytes = std::uint64_t{1} << 50;
+// A replay queues about this much of the history at a time, then waits for
+// the socket to take it (backpressure), so any backlog fits under
+// max_pending_bytes.
+constexpr std::size_t replay_batch_bytes = 16 * 1024;
+constexpr std::uint64_t max_scale_ppm = 1'000'000'000;
 constexpr std::chrono::seconds linger_limit{2};
 
 std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.size()}; }
@@ -88,10 +98,34 @@ std::string framing_header(framing f, std::uint64_t length) {
   return {};
 }
 
-std::chrono::nanoseconds scaled(std::chrono::milliseconds base, double scale) {
-  const double ns = static_cast<double>(std::chrono::nanoseconds(base).count()) * scale;
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(ns < 100'000.0 ? 100'000.0 : ns));
+// `base` (at most a few seconds) times `ppm` millionths, at least 100 us.
+// Integer arithmetic: 2e9 ns * 1e9 ppm stays below 2^63.
+std::chrono::nanoseconds scaled(std::chrono::milliseconds base, std::uint64_t ppm) {
+  const auto base_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(base).count());
+  const std::uint64_t ns = base_ns * ppm / 1'000'000;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(ns < 100'000 ? 100'000 : ns));
 }
+
+// "5\r\n" + bytes + "\r\n": one chunk of a chunked body.
+std::string chunk_of(std::string_view bytes) {
+  std::string out = hex(bytes.size());
+  out.reserve(out.size() + bytes.size() + 4);
+  out += "\r\n";
+  out += bytes;
+  out += "\r\n";
+  return out;
+}
+
+// Control bytes that RFC 9110 5.5 lets a recipient retain in a field value
+// (everything below 0x20 but HTAB, CR, LF and NUL; and DEL). Fetch lets a
+// browser send them (it forbids only NUL, CR and LF), e.g. in Last-Event-ID
+// when an id contained one; Beast's parser refuses them, so they are
+// replaced before it parses the head (see tolerate_controls).
+bool tolerated_control(unsigned char c) noexcept {
+  return (c > 0 && c < 0x20 && c != '\t' && c != '\r' && c != '\n') || c == 0x7f;
+}
+// What such a byte becomes: obs-text that no id we issue contains.
+constexpr unsigned char control_stand_in = 0xff;
 
 // A finite body written in pieces: the bytes of `block`, `repeats` times,
 // cut at `piece_ends` (offsets into the block; empty: one piece per block).
@@ -120,6 +154,49 @@ struct body_plan {
 struct request_reader {
   boost::beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
+  // tolerate_controls' progress through the head in `buffer`.
+  std::size_t scanned = 0;
+  std::size_t line_length = 0;
+  std::size_t lines = 0;
+  bool head_end = false;
+};
+
+// Output buffers: immutable, shared by every connection that sends the same
+// bytes (a broadcast, a clock tick, a feed event), counted by `accounting`.
+using buffer_ptr = std::shared_ptr<const std::string>;
+
+struct accounting {
+  std::atomic<std::uint64_t> bytes{0};
+  std::atomic<std::uint64_t> peak{0};
+};
+
+buffer_ptr make_buffer(const std::shared_ptr<accounting>& acc, std::string bytes) {
+  const std::uint64_t size = bytes.size();
+  const std::uint64_t now = acc->bytes.fetch_add(size, std::memory_order_relaxed) + size;
+  std::uint64_t peak = acc->peak.load(std::memory_order_relaxed);
+  while (now > peak && !acc->peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  return buffer_ptr(new std::string(std::move(bytes)), [acc](const std::string* b) {
+    acc->bytes.fetch_sub(b->size(), std::memory_order_relaxed);
+    delete b;
+  });
+}
+
+// One event stream message for many connections: framed once per framing,
+// on first use.
+class shared_message {
+ public:
+  shared_message(std::shared_ptr<accounting> acc, std::string_view sse) : acc_(std::move(acc)), sse_(sse) {}
+  const buffer_ptr& framed(framing f) {
+    buffer_ptr& b = f == framing::chunked ? chunked_ : plain_;
+    if (!b) b = make_buffer(acc_, f == framing::chunked ? chunk_of(sse_) : std::string(sse_));
+    return b;
+  }
+
+ private:
+  std::shared_ptr<accounting> acc_;
+  std::string_view sse_;
+  buffer_ptr chunked_, plain_;
 };
 
 class session;
@@ -138,6 +215,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   void tick_feed(bool emit);
   void tick_heartbeat(bool emit);
   std::size_t broadcast(std::string_view data, std::string_view type);
+  void make_room();
   std::string stats_json() const;
   std::shared_ptr<const generated_stream> bench_block(const std::string& name);
 
@@ -170,9 +248,33 @@ class server::state : public std::enable_shared_from_this<server::state> {
   std::atomic<std::uint64_t> events_sent_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
   std::atomic<std::uint64_t> last_feed_id_{0};
+  std::atomic<std::uint64_t> request_timeouts_{0};
+  std::atomic<std::uint64_t> shed_connections_{0};
+  std::atomic<std::uint64_t> dropped_streams_{0};
+  std::shared_ptr<accounting> buffers_ = std::make_shared<accounting>();
+  std::size_t open_ = 0;               // connections not yet closed (the strand's)
+  std::uint64_t request_sequence_ = 0;  // orders the waits for a request
 };
 
 namespace {
+
+// An IP literal as is; a name (localhost) resolved, preferring its first
+// IPv4 address (what "localhost" clients try first), else its first.
+// Throws boost::system::system_error when the name does not resolve.
+tcp::endpoint resolve_listen_endpoint(const net::any_io_executor& executor, const std::string& address,
+                                      std::uint16_t port) {
+  error_code ec;
+  const auto ip = net::ip::make_address(address, ec);
+  if (!ec) return {ip, port};
+  tcp::resolver resolver(executor);
+  const auto results = resolver.resolve(address, std::to_string(port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service);
+  for (const auto& entry : results) {
+    if (entry.endpoint().address().is_v4()) return entry.endpoint();
+  }
+  if (results.empty()) throw boost::system::system_error(net::error::host_not_found);
+  return results.begin()->endpoint();
+}
 
 std::uint64_t pick_seed(std::uint64_t seed) {
   if (seed != 0) return seed;
@@ -185,10 +287,12 @@ class session : public std::enable_shared_from_this<session> {
   session(std::shared_ptr<server::state> srv, tcp::socket socket)
       : srv_(std::move(srv)), socket_(std::move(socket)) {
     srv_->link(this);
+    ++srv_->open_;
     srv_->connections_.fetch_add(1, std::memory_order_relaxed);
     srv_->total_connections_.fetch_add(1, std::memory_order_relaxed);
   }
   ~session() {
+    if (!closed_) --srv_->open_;
     srv_->unlink(this);
     srv_->connections_.fetch_sub(1, std::memory_order_relaxed);
     if (kind_ != stream_kind::none) srv_->streams_.fetch_sub(1, std::memory_order_relaxed);
@@ -200,32 +304,33 @@ class session : public std::enable_shared_from_this<session> {
   void abort() {
     if (closed_) return;
     closed_ = true;
+    --srv_->open_;
+    waiting_request_ = false;
     if (timer_) timer_->cancel();
     error_code ignored;
     socket_.close(ignored);
-    std::string().swap(pending_);
+    queue_.clear();
+    queued_bytes_ = 0;
   }
 
   stream_kind kind() const noexcept { return kind_; }
   unsigned topics() const noexcept { return topics_; }
+  bool replaying() const noexcept { return replay_next_ != 0; }
+  // Waiting for (the rest of) a request, since request_since().
+  bool waiting_request() const noexcept { return waiting_request_ && !closed_; }
+  std::uint64_t request_since() const noexcept { return request_since_; }
 
-  // Live streams: queue bytes of the event stream (framed for the response).
+  // Live streams: queue bytes of the event stream, framed for this response.
   void send(std::string_view sse, bool is_event) {
     if (closed_) return;
-    if (framing_ == framing::chunked) {
-      pending_ += hex(sse.size());
-      pending_ += "\r\n";
-      pending_ += sse;
-      pending_ += "\r\n";
-    } else {
-      pending_ += sse;
-    }
-    if (is_event) srv_->events_sent_.fetch_add(1, std::memory_order_relaxed);
-    if (pending_.size() > srv_->options_.max_pending_bytes) {
-      abort();  // the client does not keep up
-      return;
-    }
-    flush();
+    queue(framing_ == framing::chunked ? chunk_of(sse) : std::string(sse));
+    sent(is_event);
+  }
+  // The same, with the buffer shared among the connections.
+  void send(shared_message& message, bool is_event) {
+    if (closed_) return;
+    queue(message.framed(framing_));
+    sent(is_event);
   }
 
   session* prev_ = nullptr;
@@ -234,16 +339,90 @@ class session : public std::enable_shared_from_this<session> {
  private:
   enum class after_drain : std::uint8_t { nothing, plan_step, next_request, close };
 
+  void sent(bool is_event) {
+    if (is_event) srv_->events_sent_.fetch_add(1, std::memory_order_relaxed);
+    if (queued_bytes_ > srv_->options_.max_pending_bytes) {
+      // The client does not keep up: close it, which also frees the
+      // kernel's buffers of the connection.
+      srv_->dropped_streams_.fetch_add(1, std::memory_order_relaxed);
+      abort();
+      return;
+    }
+    flush();
+  }
+
   // ---- request -----------------------------------------------------------
 
+  // Reads the head with our own loop instead of http::async_read_header,
+  // to let tolerate_controls() see the bytes before Beast's parser does.
   void read_request() {
     if (closed_) return;
     if (!reader_) reader_ = std::make_unique<request_reader>();
-    auto& parser = reader_->parser.emplace();
+    auto& r = *reader_;
+    auto& parser = r.parser.emplace();
     parser.header_limit(max_request_header);
     parser.body_limit(max_request_body);
-    http::async_read_header(socket_, reader_->buffer, parser,
-                            [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+    r.scanned = r.line_length = r.lines = 0;
+    r.head_end = false;
+    start_request_timer();
+    parse_head();  // a pipelined request may be buffered already
+  }
+
+  void start_request_timer() {
+    if (!timer_) timer_ = std::make_unique<net::steady_timer>(socket_.get_executor());
+    waiting_request_ = true;
+    request_since_ = ++srv_->request_sequence_;
+    const std::uint64_t since = request_since_;
+    timer_->expires_after(srv_->options_.request_timeout);
+    timer_->async_wait([self = shared_from_this(), since](error_code ec) {
+      if (ec || self->closed_ || !self->waiting_request_ || self->request_since_ != since) return;
+      self->srv_->request_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      self->abort();
+    });
+  }
+
+  // Replaces the control bytes RFC 9110 lets us retain (see
+  // tolerated_control) in the header fields, not in the request line and
+  // not past the head (the body is the client's data).
+  void tolerate_controls() {
+    auto& r = *reader_;
+    const auto data = r.buffer.data();
+    auto* bytes = static_cast<unsigned char*>(data.data());
+    for (; r.scanned < data.size() && !r.head_end; ++r.scanned) {
+      const unsigned char c = bytes[r.scanned];
+      if (c == '\n') {
+        r.head_end = r.line_length == 0 && r.lines > 0;
+        r.line_length = 0;
+        ++r.lines;
+      } else if (c != '\r') {
+        ++r.line_length;
+        if (r.lines > 0 && tolerated_control(c)) bytes[r.scanned] = control_stand_in;
+      }
+    }
+  }
+
+  void parse_head() {
+    auto& r = *reader_;
+    tolerate_controls();
+    error_code ec;
+    if (r.buffer.size() != 0) {
+      const std::size_t used = r.parser->put(r.buffer.data(), ec);
+      r.buffer.consume(used);
+      r.scanned -= used < r.scanned ? used : r.scanned;
+    } else {
+      ec = http::error::need_more;
+    }
+    if (ec == http::error::need_more) {
+        if (r.buffer.size() >= max_request_header) return on_read_error(http::error::header_limit);
+      return socket_.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
+        if (self->closed_) return;
+        if (rec == net::error::eof) return self->abort();  // gone before a complete request
+        if (rec) return self->abort();
+        self->reader_->buffer.commit(n);
+        self->parse_head();
+      });
+    }
+    on_header(ec);
   }
 
   void on_header(error_code ec) {
@@ -287,11 +466,13 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void on_request() {
+    waiting_request_ = false;
+    if (timer_) timer_->cancel();
     const auto& req = reader_->parser->get();
     keep_alive_ = req.keep_alive();
     http10_ = req.version() < 11;
     const auto parsed = parse_target(sv(req.target()));
-    if (!parsed) return plain(400, "text/plain", "bad request: malformed percent escape\n");
+    if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (RFC 3986 origin-form)\n");
     const target& t = *parsed;
 
     if (t.path == "/") return plain(200, "text/plain; charset=utf-8", std::string(endpoint_help));
@@ -328,7 +509,7 @@ class session : public std::enable_shared_from_this<session> {
     if (!keep_alive_) head += "Connection: close\r\n";
     head += "\r\n";
     if (!bodiless) head += body;
-    pending_ += head;
+    queue(std::move(head));
     drain_action_ = keep_alive_ ? after_drain::next_request : after_drain::close;
     flush();
   }
@@ -374,7 +555,9 @@ class session : public std::enable_shared_from_this<session> {
       if (!mask || *mask == 0) return bad_request("topics are news, weather and stock");
       topics = *mask;
     }
-    const std::string resume_from = kind == stream_kind::feed ? last_event_id(t) : std::string{};
+    // A Last-Event-ID that is not a number we issued replays nothing.
+    const std::uint64_t resume_after =
+        kind == stream_kind::feed ? tools::parse_uint(last_event_id(t), 0, UINT64_MAX - 1).value.value_or(0) : 0;
 
     framing_ = *f;
     keep_alive_ = false;
@@ -387,7 +570,7 @@ class session : public std::enable_shared_from_this<session> {
     head += framing_header(framing_, 0);
     if (framing_ == framing::close) head += "Connection: close\r\n";
     head += "\r\n";
-    pending_ += head;
+    queue(std::move(head));
 
     std::string first;
     switch (kind) {
@@ -401,7 +584,7 @@ class session : public std::enable_shared_from_this<session> {
       case stream_kind::feed:
         serialize_retry(first, srv_->options_.retry_hint_ms);
         send(first, false);
-        replay(resume_from);
+        if (resume_after != 0) replay_next_ = resume_after + 1;  // drained() streams it
         break;
       case stream_kind::events:
         serialize_retry(first, srv_->options_.retry_hint_ms);
@@ -413,20 +596,36 @@ class session : public std::enable_shared_from_this<session> {
     flush();
   }
 
-  // The feed events after `last_id` that are still in the history.
-  void replay(const std::string& last_id) {
-    if (last_id.empty()) return;
-    const auto after = parse_uint(last_id);
+  // Queues the next batch of the feed events still to replay (ids from
+  // replay_next_ on, of this stream's topics); drained() calls it again
+  // once the socket has taken them, until the replay reaches the newest
+  // event. Live feed events wait meanwhile: they are in the history too.
+  void replay_step() {
     const auto& history = srv_->history_;
-    if (!after || history.empty()) return;
-    if (*after + 1 < history.front().id) {
+    if (history.empty() || replay_next_ > history.back().id) {
+      replay_next_ = 0;  // caught up: live events from here on
+      return;
+    }
+    std::string batch;
+    if (replay_next_ < history.front().id) {
       std::string note;
       serialize_comment(note, "replay incomplete: the history starts at id " + std::to_string(history.front().id));
-      send(note, false);
+      batch += framing_ == framing::chunked ? chunk_of(note) : note;
+      replay_next_ = history.front().id;
     }
-    for (const auto& item : history) {
-      if (item.id > *after && (item.kind & topics_) != 0) send(item.bytes, true);
+    std::uint64_t events = 0;
+    // Ids in the history are consecutive.
+    for (auto i = replay_next_ - history.front().id; i < history.size() && batch.size() < replay_batch_bytes; ++i) {
+      const feed_item& item = history[i];
+      if ((item.kind & topics_) != 0) {
+        batch += framing_ == framing::chunked ? chunk_of(item.bytes) : item.bytes;
+        ++events;
+      }
+      replay_next_ = item.id + 1;
     }
+    srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
+    if (!batch.empty()) queue(std::move(batch));
+    flush();
   }
 
   void random_tick() {
@@ -435,108 +634,50 @@ class session : public std::enable_shared_from_this<session> {
     append_event(ev, std::to_string(srv_->rng_.between(0, 1'000'000)));
     send(ev, true);
     const auto gap = std::chrono::milliseconds(srv_->rng_.between(100, 2000));
-    wait_then(scaled(gap, srv_->options_.interval_scale), &session::random_tick);
+    wait_then(scaled(gap, srv_->options_.interval_scale_ppm), &session::random_tick);
   }
 
   // ---- /fault and /bench: finite bodies ------------------------------------
 
   void handle_fault(const target& t) {
-    const auto number = [&](std::string_view name, std::uint64_t fallback) -> std::optional<std::uint64_t> {
-      const std::string* v = t.find(name);
-      return v ? parse_uint(*v) : std::optional<std::uint64_t>(fallback);
-    };
-    const auto events = number("events", 0);
-    const auto drop_after = number("drop_after", 0);
-    const auto interval = number("interval_ms", 0);
-    const auto stall_ms = number("stall_ms", 0);
-    const auto chunk = number("chunk", 0);
-    const auto status = number("status", 200);
-    const auto code = number("code", 302);
-    const auto retry = number("retry", 0);
-    if (!events || !drop_after || !interval || !stall_ms || !chunk || !status || !code || !retry)
-      return bad_request("a numeric parameter is not a number");
-    if (*events > max_fault_events || *drop_after > max_fault_events) return bad_request("at most 100000 events");
-
-    if (t.has("stall") && !t.has("stall_ms")) {
-      // Never answer; the connection stays open until the client or stop() ends it.
-      reader_.reset();
-      keep_alive_ = false;
-      watch_peer();
-      return;
+    fault_plan fp = plan_fault(t, last_event_id(t), max_fault_wait);
+    switch (fp.what) {
+      case fault_plan::action::bad_request: return bad_request(fp.message);
+      case fault_plan::action::stall_forever:
+        // Never answer; the connection stays open until the client or stop() ends it.
+        reader_.reset();
+        keep_alive_ = false;
+        watch_peer();
+        return;
+      case fault_plan::action::redirect:
+        return plain(fp.code, "text/plain", "redirect to " + fp.location + "\n", "Location: " + fp.location + "\r\n");
+      case fault_plan::action::status:
+        return plain(fp.code, fp.content_type.value_or("text/plain"), "status " + std::to_string(fp.code) + "\n",
+                     fp.retry_after ? "Retry-After: " + *fp.retry_after + "\r\n" : std::string());
+      case fault_plan::action::body: break;
     }
-    if (const std::string* location = t.find("redirect")) {
-      if (*code < 300 || *code > 399) return bad_request("code must be a 3xx status");
-      if (location->find_first_of("\r\n") != std::string::npos) return bad_request("a line break in the URL");
-      return plain(static_cast<unsigned>(*code), "text/plain", "redirect to " + *location + "\n",
-                   "Location: " + *location + "\r\n");
-    }
-    const std::string* content_type = t.find("content_type");
-    if (content_type && content_type->find_first_of("\r\n") != std::string::npos)
-      return bad_request("a line break in content_type");
-    if (*status != 200) {
-      if (*status < 200 || *status > 599) return bad_request("status must be 200-599");
-      std::string extra;
-      if (const std::string* after = t.find("retry_after")) {
-        if (!parse_uint(*after)) return bad_request("retry_after must be a number of seconds");
-        extra = "Retry-After: " + *after + "\r\n";
-      }
-      return plain(static_cast<unsigned>(*status), content_type ? *content_type : "text/plain",
-                   "status " + std::to_string(*status) + "\n", extra);
-    }
-
     const auto f = framing_param(t, true);
     if (!f) return bad_request("framing must be chunked (HTTP/1.1 only), length or close");
-
     auto plan = std::make_unique<body_plan>();
-    plan->interval = std::chrono::milliseconds(*interval);
-    plan->stall = std::chrono::milliseconds(*stall_ms);
-    const bool drop = t.has("drop_after");
-    plan->end = t.has("rst") ? body_plan::ending::reset : drop ? body_plan::ending::drop : body_plan::ending::clean;
-
-    std::string body;
-    std::vector<std::size_t> event_ends;
-    if (const std::string* raw = t.find("raw")) {
-      auto bytes = hex_decode(*raw);
-      if (!bytes) return bad_request("raw must be pairs of hex digits");
-      body = std::move(*bytes);
-    } else {
-      if (*retry != 0) serialize_retry(body, *retry);
-      const std::uint64_t count = drop ? *drop_after : *events;
-      const std::uint64_t first_id = parse_uint(last_event_id(t)).value_or(0) + 1;
-      // One event more than is sent when dropping, so that a Content-Length
-      // body visibly stops short.
-      for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
-        const std::string id = std::to_string(first_id + i);
-        const std::size_t before = body.size();
-        append_event(body, "event " + id, {}, id);
-        if (i == count) {
-          plan->declared_extra = body.size() - before;
-          body.resize(before);
-        } else {
-          event_ends.push_back(body.size());
-        }
-      }
-      srv_->events_sent_.fetch_add(count, std::memory_order_relaxed);
-    }
-    if (*chunk != 0) {
-      for (std::size_t end = *chunk; end < body.size(); end += *chunk) plan->piece_ends.push_back(end);
-      if (!body.empty()) plan->piece_ends.push_back(body.size());
-    } else if (plan->interval.count() != 0 && !event_ends.empty()) {
-      plan->piece_ends = std::move(event_ends);
-      plan->piece_ends.back() = body.size();
-    }
-    plan->block = std::make_shared<const std::string>(std::move(body));
-
-    // Connections that linger or end abnormally are not reused.
-    if (plan->end != body_plan::ending::clean || plan->interval.count() != 0 || plan->stall.count() != 0)
-      keep_alive_ = false;
-    start_finite(std::move(plan), *f, content_type ? *content_type : "text/event-stream", {});
+    plan->interval = fp.interval;
+    plan->stall = fp.stall;
+    plan->end = fp.end == fault_plan::ending::reset ? body_plan::ending::reset
+                : fp.end == fault_plan::ending::drop ? body_plan::ending::drop
+                                                      : body_plan::ending::clean;
+    plan->declared_extra = fp.declared_extra;
+    plan->piece_ends = std::move(fp.piece_ends);
+    plan->block = std::make_shared<const std::string>(std::move(fp.body));
+    srv_->events_sent_.fetch_add(fp.events, std::memory_order_relaxed);
+    if (!fp.reusable) keep_alive_ = false;
+    start_finite(std::move(plan), *f, fp.content_type.value_or("text/event-stream"), {});
   }
 
   void handle_bench(const target& t) {
     const std::string* size_text = t.find("bytes");
-    const auto size = size_text ? parse_uint(*size_text) : std::optional<std::uint64_t>(bench_block_size);
-    if (!size) return bad_request("bytes must be a number");
+    const auto parsed_size = size_text ? tools::parse_uint(*size_text, 0, max_bench_bytes)
+                                       : tools::parsed<std::uint64_t>{bench_block_size, {}};
+    if (!parsed_size) return bad_request("bytes " + parsed_size.error);
+    const auto& size = parsed_size.value;
     const std::string* name_param = t.find("workload");
     const std::string name = name_param ? *name_param : std::string(default_workload());
     const auto f = framing_param(t, true);
@@ -549,7 +690,7 @@ class session : public std::enable_shared_from_this<session> {
       if (small) block = std::make_shared<const generated_stream>(std::move(*small));
     } else {
       block = srv_->bench_block(name);
-      if (block) repeats = (*size + block->bytes.size() - 1) / block->bytes.size();
+      if (block) repeats = bench_repeats(*size, block->bytes.size());
     }
     if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
     if (*size == 0) repeats = 0;
@@ -576,7 +717,7 @@ class session : public std::enable_shared_from_this<session> {
     head += framing_header(f, plan->total() + plan->declared_extra);
     if (!keep_alive_) head += "Connection: close\r\n";
     head += "\r\n";
-    pending_ += head;
+    queue(std::move(head));
     plan_ = std::move(plan);
     if (!keep_alive_) {
       reader_.reset();
@@ -608,7 +749,7 @@ class session : public std::enable_shared_from_this<session> {
       case body_plan::ending::clean:
         if (framing_ == framing::chunked && !p.terminated) {
           p.terminated = true;
-          pending_ += "0\r\n\r\n";
+          queue("0\r\n\r\n");
           return flush();
         }
         plan_.reset();
@@ -649,12 +790,23 @@ class session : public std::enable_shared_from_this<session> {
 
   // ---- writing -----------------------------------------------------------
 
+  void queue(buffer_ptr bytes) {
+    queued_bytes_ += bytes->size();
+    queue_.push_back(std::move(bytes));
+  }
+  void queue(std::string bytes) { queue(make_buffer(srv_->buffers_, std::move(bytes))); }
+
+  // Hands everything queued to one gathered async_write.
   void flush() {
     if (writing_ || closed_) return;
-    if (pending_.empty()) return drained();
+    if (queue_.empty()) return drained();
     writing_ = true;
-    in_flight_.swap(pending_);
-    net::async_write(socket_, net::buffer(in_flight_),
+    in_flight_.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    queued_bytes_ = 0;
+    gather_.clear();
+    for (const auto& b : in_flight_) gather_.push_back(net::buffer(*b));
+    net::async_write(socket_, gather_,
                      [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
   }
 
@@ -662,14 +814,19 @@ class session : public std::enable_shared_from_this<session> {
     writing_ = false;
     srv_->bytes_sent_.fetch_add(n, std::memory_order_relaxed);
     // Idle streams should not keep the capacity of a burst.
-    if (in_flight_.capacity() > 1024) std::string().swap(in_flight_);
-    else in_flight_.clear();
+    if (in_flight_.capacity() > 16) {
+      std::vector<buffer_ptr>().swap(in_flight_);
+      std::vector<net::const_buffer>().swap(gather_);
+    } else {
+      in_flight_.clear();
+      gather_.clear();
+    }
     if (ec || closed_) return abort();
     flush();
   }
 
   void drained() {
-    if (pending_.capacity() > 1024) std::string().swap(pending_);
+    if (replaying()) return replay_step();
     switch (drain_action_) {
       case after_drain::nothing: return;
       case after_drain::plan_step: return plan_step();
@@ -727,8 +884,12 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<request_reader> reader_;
   std::unique_ptr<body_plan> plan_;
   std::unique_ptr<net::steady_timer> timer_;
-  std::string pending_;    // queued, not yet handed to async_write
-  std::string in_flight_;  // being written
+  std::deque<buffer_ptr> queue_;  // not yet handed to async_write
+  std::size_t queued_bytes_ = 0;
+  std::vector<buffer_ptr> in_flight_;  // being written
+  std::vector<net::const_buffer> gather_;
+  std::uint64_t replay_next_ = 0;  // the next feed id to replay; 0: not replaying
+  std::uint64_t request_since_ = 0;
   framing framing_ = framing::chunked;
   stream_kind kind_ = stream_kind::none;
   after_drain drain_action_ = after_drain::nothing;
@@ -736,6 +897,7 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_ = false;
   bool watching_ = false;
   bool closed_ = false;
+  bool waiting_request_ = false;
   bool keep_alive_ = true;
   bool http10_ = false;
 };
@@ -765,8 +927,11 @@ server::state::state(net::any_io_executor executor, server_options options)
       heartbeat_timer_(strand_),
       feed_(pick_seed(options_.seed)),
       rng_(pick_seed(options_.seed) ^ 0x9e3779b97f4a7c15u) {
-  if (!(options_.interval_scale > 0.0)) throw std::invalid_argument("ssekit::demo::server: interval_scale must be > 0");
-  const tcp::endpoint endpoint(net::ip::make_address(options_.address), options_.port);
+  if (options_.interval_scale_ppm == 0 || options_.interval_scale_ppm > max_scale_ppm)
+    throw std::invalid_argument("ssekit::demo::server: interval_scale_ppm must be 1 to 1000000000");
+  if (options_.request_timeout.count() <= 0) throw std::invalid_argument("ssekit::demo::server: request_timeout must be > 0");
+  if (options_.max_connections == 0) throw std::invalid_argument("ssekit::demo::server: max_connections must be > 0");
+  const tcp::endpoint endpoint = resolve_listen_endpoint(strand_, options_.address, options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -812,20 +977,42 @@ void server::state::on_accept(error_code ec, tcp::socket socket) {
     });
     return;
   }
+  if (open_ >= options_.max_connections) make_room();
+  if (open_ >= options_.max_connections) {
+    // Every connection is being served: refuse this one.
+    shed_connections_.fetch_add(1, std::memory_order_relaxed);
+    error_code ignored;
+    socket.close(ignored);
+    return accept();
+  }
   error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);  // events go out as they happen
   std::make_shared<session>(shared_from_this(), std::move(socket))->start();
   accept();
 }
 
+// At the connection limit: closes the connection that has waited longest
+// for a complete request (idle keep-alive, slow or idle clients), so that
+// holding sockets open cannot lock out the next client.
+void server::state::make_room() {
+  session* oldest = nullptr;
+  for_each_session([&](session& s) {
+    if (s.waiting_request() && (oldest == nullptr || s.request_since() < oldest->request_since())) oldest = &s;
+  });
+  if (oldest == nullptr) return;
+  shed_connections_.fetch_add(1, std::memory_order_relaxed);
+  oldest->abort();
+}
+
 void server::state::tick_clock() {
   if (stopped_) return;
   std::string ev;
   append_event(ev, utc_timestamp(std::chrono::system_clock::now()));
+  shared_message message(buffers_, ev);
   for_each_session([&](session& s) {
-    if (s.kind() == stream_kind::clock) s.send(ev, true);
+    if (s.kind() == stream_kind::clock) s.send(message, true);
   });
-  clock_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale));
+  clock_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale_ppm));
   clock_timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (!ec) self->tick_clock();
   });
@@ -834,15 +1021,17 @@ void server::state::tick_clock() {
 void server::state::tick_feed(bool emit) {
   if (stopped_) return;
   if (emit) {
-    feed_item item = feed_.next();
+    history_.push_back(feed_.next());
+    const feed_item& item = history_.back();
     last_feed_id_.store(item.id, std::memory_order_relaxed);
+    // A stream still replaying gets this event from the history.
+    shared_message message(buffers_, item.bytes);
     for_each_session([&](session& s) {
-      if (s.kind() == stream_kind::feed && (s.topics() & item.kind) != 0) s.send(item.bytes, true);
+      if (s.kind() == stream_kind::feed && !s.replaying() && (s.topics() & item.kind) != 0) s.send(message, true);
     });
-    history_.push_back(std::move(item));
     while (history_.size() > options_.history_size) history_.pop_front();
   }
-  feed_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale));
+  feed_timer_.expires_after(scaled(std::chrono::seconds(1), options_.interval_scale_ppm));
   feed_timer_.async_wait([self = shared_from_this()](error_code ec) {
     if (!ec) self->tick_feed(true);
   });
@@ -853,8 +1042,9 @@ void server::state::tick_heartbeat(bool emit) {
   if (emit) {
     std::string beat;
     serialize_heartbeat(beat);
+    shared_message message(buffers_, beat);
     for_each_session([&](session& s) {
-      if (s.kind() != stream_kind::none) s.send(beat, false);
+      if (s.kind() != stream_kind::none) s.send(message, false);
     });
   }
   heartbeat_timer_.expires_after(options_.heartbeat_interval);
@@ -868,9 +1058,10 @@ std::size_t server::state::broadcast(std::string_view data, std::string_view typ
   std::string ev;
   if (append_event(ev, data, type) != errc::ok) return 0;
   std::size_t clients = 0;
+  shared_message message(buffers_, ev);  // one buffer for every stream (per framing)
   for_each_session([&](session& s) {
     if (s.kind() != stream_kind::none) {
-      s.send(ev, true);
+      s.send(message, true);
       ++clients;
     }
   });
@@ -882,6 +1073,8 @@ std::string server::state::stats_json() const {
   std::string json = "{\"connections\":" + n(connections_) + ",\"streams\":" + n(streams_) +
                      ",\"total_connections\":" + n(total_connections_) + ",\"events_sent\":" + n(events_sent_) +
                      ",\"bytes_sent\":" + n(bytes_sent_) + ",\"last_feed_id\":" + n(last_feed_id_) +
+                     ",\"request_timeouts\":" + n(request_timeouts_) + ",\"shed_connections\":" + n(shed_connections_) +
+                     ",\"dropped_streams\":" + n(dropped_streams_) + ",\"buffered_bytes\":" + n(buffers_->bytes) +
                      ",\"history\":{\"size\":" + std::to_string(history_.size());
   if (!history_.empty())
     json += ",\"first_id\":" + std::to_string(history_.front().id) + ",\"last_id\":" + std::to_string(history_.back().id);
@@ -945,6 +1138,11 @@ server_stats server::stats() const noexcept {
   out.events_sent = s.events_sent_.load(std::memory_order_relaxed);
   out.bytes_sent = s.bytes_sent_.load(std::memory_order_relaxed);
   out.last_feed_id = s.last_feed_id_.load(std::memory_order_relaxed);
+  out.request_timeouts = s.request_timeouts_.load(std::memory_order_relaxed);
+  out.shed_connections = s.shed_connections_.load(std::memory_order_relaxed);
+  out.dropped_streams = s.dropped_streams_.load(std::memory_order_relaxed);
+  out.buffered_bytes = s.buffers_->bytes.load(std::memory_order_relaxed);
+  out.peak_buffered_bytes = s.buffers_->peak.load(std::memory_order_relaxed);
   return out;
 }
 

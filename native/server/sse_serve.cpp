@@ -6,47 +6,54 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "content.hpp"
 #include "ssekit/demo_server.hpp"
+#include "tool_args.hpp"
 
 namespace {
+
+using namespace std::chrono_literals;
 
 constexpr int exit_ok = 0;
 constexpr int exit_usage = 2;
 constexpr int exit_listen = 3;
+
+// Durations above these saturate (see tool_args.hpp).
+constexpr auto max_heartbeat = std::chrono::milliseconds(24h);
+constexpr auto max_request_timeout = std::chrono::milliseconds(24h);
 
 constexpr std::string_view usage = R"(usage: sse-serve [options]
 
 Serves demo event streams over HTTP/1.1 until interrupted (SIGINT, SIGTERM).
 Prints "listening on URL" once it accepts connections.
 
-  --address ADDR       listen address (default 127.0.0.1; 0.0.0.0 or :: for all)
-  --port N             listen port (default 8080; 0 picks a free one)
-  --history N          feed events kept for Last-Event-ID replay (default 1000)
-  --heartbeat-ms N     heartbeat comment interval, 0 for none (default 15000)
-  --scale X            multiply event intervals by X (default 1; 0.01 is fast)
+  --address ADDR       listen address: an IP address or a host name (the first
+                       address it resolves to); default 127.0.0.1, 0.0.0.0 or
+                       :: for all
+  --port N             listen port, 0-65535 (default 8080; 0 picks a free one)
+  --history N          feed events kept for Last-Event-ID replay, 0-1000000
+                       (default 1000)
+  --heartbeat-ms N     heartbeat comment interval, 0 for none (default 15000;
+                       at most a day)
+  --scale X            multiply event intervals by X, 0.000001-1000 with at most
+                       6 decimals (default 1; 0.01 is fast)
   --retry-ms N         the retry: hint of /feed and /events (default 3000)
   --seed N             seed for generated content (default: random)
+  --request-timeout-ms N  close a connection that has not sent a complete
+                       request within N ms (default 10000; at least 1)
+  --max-connections N  open connections at most; at the limit the one waiting
+                       longest for a request is closed (default 20000)
   -h, --help           show this help
 
+Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen.
+
 )";
-
-template <class T>
-bool parse_number(std::string_view text, T* value) {
-  const auto result = std::from_chars(text.data(), text.data() + text.size(), *value);
-  return !text.empty() && result.ec == std::errc() && result.ptr == text.data() + text.size();
-}
-
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", message.c_str());
-  return exit_usage;
-}
 
 // Ten thousand idle clients need more descriptors than the usual soft limit
 // of 1024; the hard limit is as far as an unprivileged process may go.
@@ -57,42 +64,51 @@ void raise_open_file_limit() {
   if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) std::perror("sse-serve: setrlimit(RLIMIT_NOFILE)");
 }
 
+// Returns exit_ok to run, or an exit status.
+int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
+  ssekit::tools::arg_reader args(argc, argv);
+  while (args.next()) {
+    if (args.is("-h", "--help")) {
+      std::fputs(usage.data(), stdout);
+      std::fputs(ssekit::demo::detail::endpoint_help.data(), stdout);
+      return -1;
+    } else if (args.is("--address")) {
+      options.address = args.value();
+      if (options.address.empty()) args.fail("needs an address");
+    } else if (args.is("--port")) {
+      options.port = args.number<std::uint16_t>();
+    } else if (args.is("--history")) {
+      options.history_size = args.number<std::size_t>(0, 1'000'000);
+    } else if (args.is("--heartbeat-ms")) {
+      options.heartbeat_interval = args.millis_value(max_heartbeat);
+    } else if (args.is("--scale")) {
+      options.interval_scale_ppm = args.fixed_value(6, 1, 1'000'000'000);
+    } else if (args.is("--retry-ms")) {
+      options.retry_hint_ms = args.number<std::uint64_t>();
+    } else if (args.is("--seed")) {
+      options.seed = args.number<std::uint64_t>();
+    } else if (args.is("--request-timeout-ms")) {
+      options.request_timeout = args.millis_value(max_request_timeout);
+      if (options.request_timeout.count() == 0) args.fail("must be at least 1");
+    } else if (args.is("--max-connections")) {
+      options.max_connections = args.number<std::size_t>(1, 10'000'000);
+    } else {
+      args.unknown();
+    }
+  }
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ssekit::demo::server_options options;
   options.port = 8080;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(usage.data(), stdout);
-      std::fputs(ssekit::demo::detail::endpoint_help.data(), stdout);
-      return exit_ok;
-    }
-    if (i + 1 >= argc) return usage_error(arg.starts_with("-") ? "missing value for " + std::string(arg)
-                                                                 : "unexpected argument '" + std::string(arg) + "'");
-    const std::string_view value = argv[++i];
-    bool ok = true;
-    if (arg == "--address") {
-      options.address = value;
-    } else if (arg == "--port") {
-      ok = parse_number(value, &options.port);
-    } else if (arg == "--history") {
-      ok = parse_number(value, &options.history_size);
-    } else if (arg == "--heartbeat-ms") {
-      long long ms = 0;
-      ok = parse_number(value, &ms) && ms >= 0;
-      options.heartbeat_interval = std::chrono::milliseconds(ms);
-    } else if (arg == "--scale") {
-      ok = parse_number(value, &options.interval_scale) && options.interval_scale > 0.0;
-    } else if (arg == "--retry-ms") {
-      ok = parse_number(value, &options.retry_hint_ms);
-    } else if (arg == "--seed") {
-      ok = parse_number(value, &options.seed);
-    } else {
-      return usage_error("unknown option '" + std::string(arg) + "'");
-    }
-    if (!ok) return usage_error("bad value '" + std::string(value) + "' for " + std::string(arg));
+  try {
+    if (const int status = parse_args(argc, argv, options); status != exit_ok) return status < 0 ? exit_ok : status;
+  } catch (const ssekit::tools::usage_error& e) {
+    std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", e.what());
+    return exit_usage;
   }
 
   raise_open_file_limit();
@@ -110,6 +126,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sse-serve: cannot listen on %s port %u: %s\n", options.address.c_str(),
                  static_cast<unsigned>(options.port), e.code().message().c_str());
     return exit_listen;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "sse-serve: %s\n", e.what());
+    return exit_usage;
   }
   return exit_ok;
 }

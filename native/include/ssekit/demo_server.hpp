@@ -31,7 +31,8 @@
 namespace ssekit::demo {
 
 struct server_options {
-  // Where to listen. Port 0 picks a free port; port() tells which.
+  // Where to listen: an IP address or a host name. Port 0 picks a free
+  // port; port() tells which.
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
   // Feed events kept for Last-Event-ID replay (all topics together).
@@ -39,10 +40,11 @@ struct server_options {
   // Every live stream gets an empty comment this often; zero turns
   // heartbeats off.
   std::chrono::milliseconds heartbeat_interval{15000};
-  // Multiplies the timing of generated events: the clock's second, the
-  // feed's one event per second, /random's 0.1-2 s gaps. 0.01 makes a
-  // clock tick every 10 ms (tests). Must be > 0.
-  double interval_scale = 1.0;
+  // Multiplies the timing of generated events, in millionths: the clock's
+  // second, the feed's one event per second, /random's 0.1-2 s gaps.
+  // 10'000 (0.01) makes a clock tick every 10 ms (tests). 1 to
+  // 1'000'000'000 (x1000); no interval is shorter than 100 us.
+  std::uint64_t interval_scale_ppm = 1'000'000;
   // The `retry:` hint that /feed (and /events) send first, in milliseconds.
   std::uint64_t retry_hint_ms = 3000;
   // A stream whose client reads slower than events arrive is closed once
@@ -50,6 +52,16 @@ struct server_options {
   std::size_t max_pending_bytes = 1024 * 1024;
   // Seed for the generated content (feed, /random); 0 picks one at random.
   std::uint64_t seed = 0;
+  // A connection must send a complete request (head and body) within this
+  // time from when the server starts waiting for it (after the connection
+  // or the previous response), or it is closed: slow or idle clients do
+  // not hold sockets forever. At least 1 ms.
+  std::chrono::milliseconds request_timeout{10000};
+  // Open connections at most. At the limit, the connection that has waited
+  // longest for a complete request is closed to make room for the new one;
+  // when every connection is a stream or a response, the new one is
+  // closed. At least 1.
+  std::size_t max_connections = 20000;
 };
 
 // A snapshot of the counters (each read atomically, not all at one instant).
@@ -60,12 +72,22 @@ struct server_stats {
   std::uint64_t events_sent = 0;        // events queued for writing, each client counted
   std::uint64_t bytes_sent = 0;         // bytes written to sockets, HTTP framing included
   std::uint64_t last_feed_id = 0;       // id of the newest feed event (0: none yet)
+  std::uint64_t request_timeouts = 0;   // connections closed by request_timeout
+  std::uint64_t shed_connections = 0;   // connections closed by max_connections
+  std::uint64_t dropped_streams = 0;    // streams closed for exceeding max_pending_bytes
+  // Bytes of output buffers alive now and at most so far. A buffer shared
+  // by several connections (a broadcast, a feed event) counts once.
+  std::uint64_t buffered_bytes = 0;
+  std::uint64_t peak_buffered_bytes = 0;
 };
 
 class server {
  public:
-  // Opens, binds and listens synchronously (throws boost::system::system_error
-  // on failure, e.g. a port in use), then accepts on `executor`.
+  // Resolves the address (an IP literal or a host name such as localhost:
+  // the first address it resolves to), opens, binds and listens
+  // synchronously (throws boost::system::system_error on failure, e.g. a
+  // port in use or a name that does not resolve; std::invalid_argument for
+  // options out of range), then accepts on `executor`.
   explicit server(boost::asio::any_io_executor executor, server_options options = {});
   // Calls stop() if it has not been called. Outstanding handlers keep the
   // shared state alive; they finish when the executor's context runs them

@@ -1,0 +1,157 @@
+#include "tool_args.hpp"
+
+namespace ssekit::tools {
+
+namespace {
+
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// Digits as an integer that stops growing at `cap` (so any number of digits
+// is fine); nullopt when `text` is empty or not all digits.
+std::optional<std::uint64_t> saturating_digits(std::string_view text, std::uint64_t cap) noexcept {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (const char c : text) {
+    if (!is_digit(c)) return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    value = value > (cap - digit) / 10 ? cap : value * 10 + digit;
+  }
+  return value;
+}
+
+std::string range_text(std::uint64_t min, std::uint64_t max) {
+  return "must be a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+}
+
+std::uint64_t millis_cap(std::chrono::milliseconds max) noexcept {
+  return max.count() < 0 ? 0 : static_cast<std::uint64_t>(max.count());
+}
+
+// 12345 with 3 decimals: "12.345" (trailing zeros dropped).
+std::string fixed_text(std::uint64_t units, unsigned decimals) {
+  std::string digits = std::to_string(units);
+  if (decimals == 0) return digits;
+  if (digits.size() <= decimals) digits.insert(0, decimals + 1 - digits.size(), '0');
+  digits.insert(digits.size() - decimals, 1, '.');
+  while (digits.back() == '0') digits.pop_back();
+  if (digits.back() == '.') digits.pop_back();
+  return digits;
+}
+
+}  // namespace
+
+parsed<std::uint64_t> parse_uint(std::string_view text, std::uint64_t min, std::uint64_t max) {
+  bool ok = !text.empty();
+  std::uint64_t value = 0;
+  for (const char c : text) {
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (!is_digit(c) || value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
+      ok = false;  // not a digit, or more than 64 bits
+      break;
+    }
+    value = value * 10 + digit;
+  }
+  if (!ok || value < min || value > max) return {std::nullopt, range_text(min, max)};
+  return {value, {}};
+}
+
+parsed<std::chrono::milliseconds> parse_millis(std::string_view text, std::chrono::milliseconds max) {
+  const auto v = saturating_digits(text, millis_cap(max));
+  if (!v) return {std::nullopt, "must be a whole number of milliseconds"};
+  return {std::chrono::milliseconds(static_cast<std::int64_t>(*v)), {}};
+}
+
+parsed<std::chrono::milliseconds> parse_seconds(std::string_view text, std::chrono::milliseconds max) {
+  const auto seconds_max = millis_cap(max) / 1000 + 1;
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  const auto s = saturating_digits(whole, seconds_max);
+  std::uint64_t ms = 0;
+  bool ok = s.has_value() && fraction.size() <= 3 && (dot == std::string_view::npos || !fraction.empty());
+  for (std::size_t i = 0; ok && i < 3; ++i) {
+    const char c = i < fraction.size() ? fraction[i] : '0';
+    ok = is_digit(c);
+    ms = ms * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (!ok) return {std::nullopt, "must be a number of seconds (e.g. 2 or 0.25, at most three decimals)"};
+  // *s <= seconds_max, which is small enough for * 1000 not to overflow.
+  const std::uint64_t total = *s * 1000 + ms;
+  return {std::chrono::milliseconds(static_cast<std::int64_t>(total > millis_cap(max) ? millis_cap(max) : total)), {}};
+}
+
+parsed<std::uint64_t> parse_fixed(std::string_view text, unsigned decimals, std::uint64_t min, std::uint64_t max) {
+  const auto fail = [&] {
+    return parsed<std::uint64_t>{std::nullopt, "must be a number from " + fixed_text(min, decimals) + " to " +
+                                                   fixed_text(max, decimals) + " with at most " +
+                                                   std::to_string(decimals) + " decimals"};
+  };
+  std::uint64_t unit = 1;
+  for (unsigned i = 0; i < decimals; ++i) {
+    if (unit > std::numeric_limits<std::uint64_t>::max() / 10) return fail();
+    unit *= 10;
+  }
+  const auto dot = text.find('.');
+  const std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
+  if (fraction.size() > decimals || (dot != std::string_view::npos && fraction.empty())) return fail();
+  // Saturates just above max / unit, so the product stays in range.
+  const auto w = saturating_digits(whole, max / unit + 1);
+  if (!w) return fail();
+  std::uint64_t frac = 0;
+  for (unsigned i = 0; i < decimals; ++i) {
+    const char c = i < fraction.size() ? fraction[i] : '0';
+    if (!is_digit(c)) return fail();
+    frac = frac * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (*w > max / unit) return fail();
+  const std::uint64_t v = *w * unit + frac;
+  if (v < min || v > max) return fail();
+  return {v, {}};
+}
+
+bool arg_reader::next_is_number() const noexcept {
+  return index_ + 1 < argc_ && is_digit(argv_[index_ + 1][0]);
+}
+
+std::string_view arg_reader::value() {
+  if (index_ + 1 >= argc_) throw usage_error("missing value for " + std::string(option_));
+  return argv_[++index_];
+}
+
+template <class T>
+T arg_reader::take(const parsed<T>& p, std::string_view text) const {
+  if (!p) throw usage_error("bad value '" + std::string(text) + "' for " + std::string(option_) + ": " + p.error);
+  return *p.value;
+}
+
+std::uint64_t arg_reader::uint_value(std::uint64_t min, std::uint64_t max) {
+  const auto text = value();
+  return take(parse_uint(text, min, max), text);
+}
+
+std::chrono::milliseconds arg_reader::millis_value(std::chrono::milliseconds max) {
+  const auto text = value();
+  return take(parse_millis(text, max), text);
+}
+
+std::chrono::milliseconds arg_reader::seconds_value(std::chrono::milliseconds max) {
+  const auto text = value();
+  return take(parse_seconds(text, max), text);
+}
+
+std::uint64_t arg_reader::fixed_value(unsigned decimals, std::uint64_t min, std::uint64_t max) {
+  const auto text = value();
+  return take(parse_fixed(text, decimals, min, max), text);
+}
+
+void arg_reader::unknown() const {
+  if (arg().starts_with("-")) throw usage_error("unknown option '" + std::string(arg()) + "'");
+  throw usage_error("unexpected argument '" + std::string(arg()) + "'");
+}
+
+void arg_reader::fail(std::string_view message) const {
+  throw usage_error(std::string(option_) + ": " + std::string(message));
+}
+
+}  // namespace ssekit::tools

@@ -1,0 +1,63 @@
+// sse-cat's output pieces (native/cli/output.cpp): the terminal escaping of
+// server-controlled text, and the JSON and event-stream writers.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "output.hpp"
+#include "ssekit/parser.hpp"
+
+namespace ssekit::cli {
+namespace {
+
+TEST(TerminalSafe, EscapesControlsEscAndC1ButNotUtf8OrBackslashes) {
+  EXPECT_EQ(terminal_safe("plain text / 200 OK"), "plain text / 200 OK");
+  EXPECT_EQ(terminal_safe("\x1b[2Jgone"), "\\x1b[2Jgone");
+  EXPECT_EQ(terminal_safe("a\rb\nc\td\x7f"), "a\\x0db\\x0ac\\x09d\\x7f");
+  EXPECT_EQ(terminal_safe("\xc2\x9b" "31m"), "\\u009b31m");            // C1 CSI, UTF-8 encoded
+  EXPECT_EQ(terminal_safe("\x9b" "31m"), "\\x9b31m");                  // C1 CSI, raw byte
+  EXPECT_EQ(terminal_safe("caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0"), "caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0");
+  EXPECT_EQ(terminal_safe("C:\\path \\x1b"), "C:\\path \\x1b");         // already escaped: left alone
+  EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf");                  // overlong
+  EXPECT_EQ(terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");         // surrogate
+  EXPECT_EQ(terminal_safe("\xe2\x82"), "\\xe2\\x82");                  // truncated
+}
+
+// Writes through a pipe and returns what came out.
+template <class F>
+std::string through_pipe(F&& f) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  {
+    writer out(fds[1], -1, 16);  // a tiny buffer: pieces are written through
+    f(out);
+    EXPECT_TRUE(out.flush());
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  return got;
+}
+
+TEST(CliOutput, JsonEscapesInRunsAcrossTheBuffer) {
+  const std::string text = std::string(40, 'a') + "\"\\\n\x01" + std::string(40, 'b');
+  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }),
+            "\"" + std::string(40, 'a') + "\\\"\\\\\\n\\u0001" + std::string(40, 'b') + "\"");
+}
+
+TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {
+  const std::string got = through_pipe([](writer& out) {
+    printer p(out, output_format::event_stream, true);
+    p.on_retry(5);
+    p.on_comment(" hi");
+    p.on_event(event{"news", "line 1\nline 2\n\n x", "7"});
+    p.on_event(event{"message", "", "7"});
+  });
+  EXPECT_EQ(got, "retry: 5\n: hi\nid: 7\nevent: news\ndata: line 1\ndata: line 2\ndata:\ndata:  x\n\ndata:\n\n");
+}
+
+}  // namespace
+}  // namespace ssekit::cli

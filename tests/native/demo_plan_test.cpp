@@ -1,0 +1,82 @@
+// The demo server's /fault and /bench planning (native/server/content.hpp),
+// without sockets: parameters in, the planned response out.
+#include <gtest/gtest.h>
+
+#include "content.hpp"
+
+namespace ssekit::demo::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+target query(std::initializer_list<std::pair<std::string, std::string>> params) {
+  target t;
+  t.path = "/fault";
+  for (const auto& p : params) t.params.push_back(p);
+  return t;
+}
+
+TEST(FaultPlan, EventsContinueFromLastEventIdAndEndCleanly) {
+  const auto p = plan_fault(query({{"events", "2"}}), "41", 1h);
+  ASSERT_EQ(p.what, fault_plan::action::body);
+  EXPECT_EQ(p.body, "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\n");
+  EXPECT_EQ(p.events, 2u);
+  EXPECT_TRUE(p.piece_ends.empty());
+  EXPECT_EQ(p.end, fault_plan::ending::clean);
+  EXPECT_TRUE(p.reusable);
+}
+
+TEST(FaultPlan, DropAfterDeclaresOneEventMoreThanItSends) {
+  const auto p = plan_fault(query({{"drop_after", "1"}}), "", 1h);
+  EXPECT_EQ(p.body, "id: 1\ndata: event 1\n\n");
+  EXPECT_EQ(p.declared_extra, std::string("id: 2\ndata: event 2\n\n").size());
+  EXPECT_EQ(p.end, fault_plan::ending::drop);
+  EXPECT_FALSE(p.reusable);
+}
+
+TEST(FaultPlan, IntervalCutsOnePiecePerEventAndChunkCutsBytes) {
+  const auto paced = plan_fault(query({{"events", "3"}, {"interval_ms", "5"}}), "", 1h);
+  ASSERT_EQ(paced.piece_ends.size(), 3u);
+  EXPECT_EQ(paced.piece_ends.back(), paced.body.size());
+  EXPECT_EQ(paced.interval, 5ms);
+  EXPECT_FALSE(paced.reusable);
+  const auto drip = plan_fault(query({{"raw", "616263"}, {"chunk", "1"}}), "", 1h);
+  EXPECT_EQ(drip.body, "abc");
+  EXPECT_EQ(drip.piece_ends, (std::vector<std::size_t>{1, 2, 3}));
+}
+
+TEST(FaultPlan, DurationsSaturateAndNumbersAreRangeChecked) {
+  EXPECT_EQ(plan_fault(query({{"stall_ms", "9223372036854775807"}}), "", 1h).stall, 1h);
+  EXPECT_EQ(plan_fault(query({{"interval_ms", "99999999999999999999999"}}), "", 1h).interval, 1h);
+  const auto bad = plan_fault(query({{"events", "100001"}}), "", 1h);
+  EXPECT_EQ(bad.what, fault_plan::action::bad_request);
+  EXPECT_EQ(bad.message, "events must be a whole number from 0 to 100000");
+  EXPECT_EQ(plan_fault(query({{"status", "600"}}), "", 1h).what, fault_plan::action::bad_request);
+  EXPECT_EQ(plan_fault(query({{"raw", "6"}}), "", 1h).message, "raw must be pairs of hex digits");
+  // A Last-Event-ID near 2^64 would wrap the ids: it counts as none.
+  EXPECT_EQ(plan_fault(query({{"events", "1"}}), "18446744073709551615", 1h).body, "id: 1\ndata: event 1\n\n");
+}
+
+TEST(FaultPlan, PrecedenceIsStallRedirectStatusBody) {
+  EXPECT_EQ(plan_fault(query({{"stall", ""}, {"redirect", "/x"}}), "", 1h).what, fault_plan::action::stall_forever);
+  const auto r = plan_fault(query({{"redirect", "/x"}, {"code", "307"}, {"status", "500"}}), "", 1h);
+  EXPECT_EQ(r.what, fault_plan::action::redirect);
+  EXPECT_EQ(r.code, 307u);
+  EXPECT_EQ(r.location, "/x");
+  const auto s = plan_fault(query({{"status", "503"}, {"retry_after", "7"}}), "", 1h);
+  EXPECT_EQ(s.what, fault_plan::action::status);
+  EXPECT_EQ(s.code, 503u);
+  EXPECT_EQ(s.retry_after, "7");
+  EXPECT_EQ(plan_fault(query({{"redirect", "/a\r\nX: y"}}), "", 1h).what, fault_plan::action::bad_request);
+}
+
+TEST(BenchPlan, RepeatsCoverTheRequestedBytes) {
+  EXPECT_EQ(bench_repeats(0, 1024), 0u);
+  EXPECT_EQ(bench_repeats(1, 1024), 1u);
+  EXPECT_EQ(bench_repeats(1024, 1024), 1u);
+  EXPECT_EQ(bench_repeats(1025, 1024), 2u);
+  EXPECT_EQ(bench_repeats(UINT64_MAX, 1024), UINT64_MAX / 1024 + 1);  // no overflow
+}
+
+}  // namespace
+}  // namespace ssekit::demo::detail

@@ -1,0 +1,118 @@
+// The programs' shared argument and number parsing (native/tools_common):
+// range checks, overflow, saturating durations, and the messages.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <string>
+
+#include "tool_args.hpp"
+
+namespace ssekit::tools {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto u64_max = std::numeric_limits<std::uint64_t>::max();
+
+TEST(ToolArgs, UintAcceptsDigitsWithinRange) {
+  EXPECT_EQ(parse_uint("0", 0, 10).value, 0u);
+  EXPECT_EQ(parse_uint("65535", 0, 65535).value, 65535u);
+  EXPECT_EQ(parse_uint("18446744073709551615", 0, u64_max).value, u64_max);
+  EXPECT_EQ(parse_uint("007", 0, 10).value, 7u);
+}
+
+TEST(ToolArgs, UintRefusesEverythingElseWithTheRange) {
+  for (const char* bad : {"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "1.5", "65536", "18446744073709551616",
+                          "99999999999999999999999999", "abc"}) {
+    const auto p = parse_uint(bad, 0, 65535);
+    EXPECT_FALSE(p) << bad;
+    EXPECT_EQ(p.error, "must be a whole number from 0 to 65535") << bad;
+  }
+  EXPECT_FALSE(parse_uint("0", 1, 10));
+}
+
+TEST(ToolArgs, MillisSaturateAtTheMaximum) {
+  EXPECT_EQ(parse_millis("250", 1h).value, 250ms);
+  EXPECT_EQ(parse_millis("9223372036854775807", 1h).value, 1h);
+  EXPECT_EQ(parse_millis("99999999999999999999999999999999", 1h).value, 1h);
+  EXPECT_EQ(parse_millis("3600001", 1h).value, 1h);
+  EXPECT_FALSE(parse_millis("-1", 1h));
+  EXPECT_FALSE(parse_millis("1.5", 1h));
+  EXPECT_FALSE(parse_millis("", 1h));
+}
+
+TEST(ToolArgs, SecondsTakeUpToThreeDecimalsAndSaturate) {
+  EXPECT_EQ(parse_seconds("2", 1h).value, 2000ms);
+  EXPECT_EQ(parse_seconds("0.2", 1h).value, 200ms);
+  EXPECT_EQ(parse_seconds("0.025", 1h).value, 25ms);
+  EXPECT_EQ(parse_seconds("1e300", 1h).value, std::nullopt);
+  EXPECT_EQ(parse_seconds("100000000000000000000000", 1h).value, 1h);
+  EXPECT_EQ(parse_seconds("3600.5", 1h).value, 1h);
+  for (const char* bad : {"", ".", "1.", ".5", "0.0001", "-1", "nan", "inf", "1,5", "0x1"}) EXPECT_FALSE(parse_seconds(bad, 1h)) << bad;
+}
+
+TEST(ToolArgs, FixedIsAnIntegerCountOfUnits) {
+  EXPECT_EQ(parse_fixed("1", 6, 1, 1'000'000'000).value, 1'000'000u);
+  EXPECT_EQ(parse_fixed("0.01", 6, 1, 1'000'000'000).value, 10'000u);
+  EXPECT_EQ(parse_fixed("0.000001", 6, 1, 1'000'000'000).value, 1u);
+  EXPECT_EQ(parse_fixed("1000", 6, 1, 1'000'000'000).value, 1'000'000'000u);
+  for (const char* bad : {"1e300", "1001", "0", "0.0000001", "99999999999999999999999", "-1", "", "."}) {
+    const auto p = parse_fixed(bad, 6, 1, 1'000'000'000);
+    EXPECT_FALSE(p) << bad;
+    EXPECT_EQ(p.error, "must be a number from 0.000001 to 1000 with at most 6 decimals") << bad;
+  }
+}
+
+struct argv_of {
+  explicit argv_of(std::initializer_list<const char*> args) {
+    for (const char* a : args) storage.emplace_back(a);
+    for (auto& s : storage) pointers.push_back(s.data());
+  }
+  int argc() { return static_cast<int>(pointers.size()); }
+  std::vector<std::string> storage;
+  std::vector<char*> pointers;
+};
+
+std::string usage_message(std::initializer_list<const char*> args) {
+  argv_of a(args);
+  arg_reader r(a.argc(), a.pointers.data());
+  try {
+    while (r.next()) {
+      if (r.is("--port")) (void)r.number<std::uint16_t>();
+      else if (r.is("--timeout")) (void)r.seconds_value(1h);
+      else if (r.is("--name")) (void)r.value();
+      else if (r.is("--even")) {
+        if (r.uint_value(0, 100) % 2 != 0) r.fail("must be even");
+      } else r.unknown();
+    }
+  } catch (const usage_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+TEST(ToolArgs, ReaderWalksOptionsAndNamesTheOptionInEveryMessage) {
+  EXPECT_EQ(usage_message({"prog", "--port", "80", "--timeout", "0.5", "--name", "x"}), "");
+  EXPECT_EQ(usage_message({"prog", "--port", "65536"}), "bad value '65536' for --port: must be a whole number from 0 to 65535");
+  EXPECT_EQ(usage_message({"prog", "--port"}), "missing value for --port");
+  EXPECT_EQ(usage_message({"prog", "--timeout", "1e9"}),
+            "bad value '1e9' for --timeout: must be a number of seconds (e.g. 2 or 0.25, at most three decimals)");
+  EXPECT_EQ(usage_message({"prog", "--even", "3"}), "--even: must be even");
+  EXPECT_EQ(usage_message({"prog", "--bogus"}), "unknown option '--bogus'");
+  EXPECT_EQ(usage_message({"prog", "stray"}), "unexpected argument 'stray'");
+}
+
+TEST(ToolArgs, NextIsNumberPeeksWithoutMoving) {
+  argv_of a({"prog", "--idle", "12", "--idle", "--x"});
+  arg_reader r(a.argc(), a.pointers.data());
+  ASSERT_TRUE(r.next());
+  EXPECT_TRUE(r.next_is_number());
+  EXPECT_EQ(r.uint_value(1, 100), 12u);
+  ASSERT_TRUE(r.next());
+  EXPECT_FALSE(r.next_is_number());
+  ASSERT_TRUE(r.next());
+  EXPECT_TRUE(r.is("--x"));
+  EXPECT_FALSE(r.next());
+}
+
+}  // namespace
+}  // namespace ssekit::tools
