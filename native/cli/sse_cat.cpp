@@ -89,7 +89,7 @@ SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit; 2 bad usage; 3 an input or output error; 4 the server refused the
-stream (HTTP status, content type, redirect); 5 a network, TLS or timeout
+stream (HTTP status, content type, content coding, redirect); 5 a network, TLS or timeout
 failure without reconnect; 130 SIGINT; 143 SIGTERM.
 )";
 
@@ -203,7 +203,9 @@ int exit_code_for(const ssekit::client_error& e) {
     case r::limit_exceeded: return exit_stream_error;
     case r::http_status:
     case r::wrong_content_type:
+    case r::unsupported_encoding:
     case r::redirect_refused: return exit_refused;
+    case r::id_not_sent:  // a notice, always with will_reconnect: never ends sse-cat
     case r::network_error:
     case r::tls_error:
     case r::idle_timeout:
@@ -212,15 +214,8 @@ int exit_code_for(const ssekit::client_error& e) {
   return exit_network;
 }
 
-// " at byte N" when the client's error carries the stream offset.
-template <class E>
-std::string offset_text(const E& e) {
-  if constexpr (requires { e.offset; }) {
-    return " at byte " + std::to_string(e.offset);
-  } else {
-    return {};
-  }
-}
+// " at byte N": where in the stream the limit was broken.
+std::string offset_text(const ssekit::client_error& e) { return " at byte " + std::to_string(e.offset); }
 
 // Whether standard output and standard error are the same terminal.
 bool same_terminal() {
