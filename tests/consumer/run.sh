@@ -60,21 +60,28 @@ install)
   export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name ssekit.pc)")
   test "$(pkg-config --modversion ssekit-native)" = "$(pkg-config --modversion ssekit)"
   # shellcheck disable=SC2046
-  "$cxx" -o "$tmp/pc_core" "$here/main.cpp" $(pkg-config --cflags --libs ssekit)
+  "$cxx" -std=c++20 -o "$tmp/pc_core" "$here/main.cpp" $(pkg-config --cflags --libs ssekit)
   "$tmp/pc_core"
   printf '#include <ssekit/client.hpp>\n#include <cstdio>\nint main() { std::puts(ssekit::client_state_name(ssekit::client_state::open).data()); }\n' >"$tmp/pc_native.cpp"
   # shellcheck disable=SC2046
-  "$cxx" -o "$tmp/pc_native" "$tmp/pc_native.cpp" $(pkg-config --cflags --libs ssekit-native)
+  "$cxx" -std=c++20 -o "$tmp/pc_native" "$tmp/pc_native.cpp" $(pkg-config --cflags --libs ssekit-native)
   test "$("$tmp/pc_native")" = open && echo "-- pkg-config: ssekit and ssekit-native link"
 
   # A component that does not exist; one that this prefix was not built with
-  # (a core-only ssekit: four files, built here).
+  # (a core-only ssekit: four files, built here as a shared library, which
+  # gets the SOVERSION MAJOR.MINOR while the major version is 0).
   FIND='find_package(ssekit REQUIRED COMPONENTS native nonsense)'
   expect_failure unknown_component "ssekit has no component 'nonsense'" -DCMAKE_PREFIX_PATH="$prefix"
   configure "$source" "$tmp/core-only" -DSSEKIT_BUILD_NATIVE=OFF -DSSEKIT_BUILD_TOOLS=OFF -DSSEKIT_BUILD_TESTS=OFF \
-    -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF
+    -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=ON
   cmake --build "$tmp/core-only" -j "$jobs" >/dev/null
   cmake --install "$tmp/core-only" --prefix "$tmp/core-prefix" >/dev/null
+  version=$(sed -n 's/^#define SSEKIT_VERSION_STRING "\(.*\)"$/\1/p' "$tmp/core-prefix/include/ssekit/version.hpp")
+  soname=$(objdump -p "$(find "$tmp/core-prefix" -name "libssekit_core.so.$version")" | awk '/SONAME/ {print $2}')
+  want=${version%.*}                                  # 0.x: MAJOR.MINOR
+  [ "${version%%.*}" = 0 ] || want=${version%%.*}      # then MAJOR
+  test "$soname" = "libssekit_core.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
+  echo "-- shared core: $soname"
   FIND='find_package(ssekit REQUIRED COMPONENTS native)'
   expect_failure native_not_built "was built without its 'native'" -DCMAKE_PREFIX_PATH="$tmp/core-prefix"
   ;;
@@ -83,7 +90,7 @@ subdirectory)
   configure "$here" "$tmp/build" -DSSEKIT_CONSUMER_MODE=subdirectory -DSSEKIT_SOURCE_DIR="$source"
   # No options given: the library and nothing else.
   targets=$(cmake --build "$tmp/build" --target help)
-  for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse; do
+  for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse llm_stream; do
     if grep -q "^$program:" <<<"$targets"; then echo "FAIL: add_subdirectory(ssekit) builds $program"; exit 1; fi
   done
   # The core and the header-only Asio program (install mode runs the rest).
