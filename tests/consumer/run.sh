@@ -52,6 +52,7 @@ install)
   # The programs are not part of the package unless built and installed.
   test -f "$prefix/include/ssekit/version.hpp" && test -f "$prefix/include/ssekit/client.hpp"
   test ! -e "$prefix/include/ssekit/demo_server.hpp"
+  if grep -q '^SSEKIT_BUILD_TOOLS:BOOL=ON' "$build/CMakeCache.txt"; then test -x "$prefix/bin/sse-cat"; fi
   configure "$here" "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DSSEKIT_SOURCE_DIR="$source"
   cmake --build "$tmp/build" -j "$jobs" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
   run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate readme_snippets public_headers
@@ -82,6 +83,7 @@ install)
   [ "${version%%.*}" = 0 ] || want=${version%%.*}      # then MAJOR
   test "$soname" = "libssekit_core.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
   echo "-- shared core: $soname"
+  test ! -e "$tmp/core-prefix/bin" || { echo "FAIL: programs installed without SSEKIT_BUILD_TOOLS"; exit 1; }
   FIND='find_package(ssekit REQUIRED COMPONENTS native)'
   expect_failure native_not_built "was built without its 'native'" -DCMAKE_PREFIX_PATH="$tmp/core-prefix"
   ;;
