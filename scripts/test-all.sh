@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every test: installs what is missing, then runs the sanitizer build's tests,
-# the release build's tests (with the find_package consumer), the WASM build
+# Every test: installs what is missing, then runs the sanitizer build's tests
+# (warnings are errors there: the dev preset sets SSEKIT_WERROR; the examples
+# run against loopback servers), the release build's tests (with the consumer
+# projects: install prefix, pkg-config, add_subdirectory), the WASM build
 # and the npm package's tests (node, npm pack, headless Chromium), every fuzz
 # target for a bounded time, and a small benchmark run. Exits non-zero on any
 # failure. FUZZ_SECONDS (default 60) sets the time per fuzz target.

@@ -1,13 +1,108 @@
 #!/usr/bin/env bash
-# Installs the build tree into a temporary prefix, then configures, builds
-# and runs the consumer project against it.
-# usage: run.sh BUILD_DIR SOURCE_DIR
+# Builds and runs the consumer project (CMakeLists.txt here) the way users
+# meet ssekit, and checks what they get:
+#   run.sh install BUILD_DIR SOURCE_DIR CXX
+#     installs BUILD_DIR into a temporary prefix; find_package(... native);
+#     pkg-config; a component that was not built, or does not exist, fails
+#     with a clear message.
+#   run.sh subdirectory SOURCE_DIR CXX
+#     add_subdirectory(ssekit) with no options: ssekit::native, no programs.
+# Each consumer program runs a client against its own loopback server.
 set -euo pipefail
-build=$1
-source=$2
+mode=$1
+shift
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
-cmake -S "$source" -B "$tmp/build" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
-cmake --build "$tmp/build" >/dev/null
-"$tmp/build/consumer"
+jobs=2
+
+configure() {  # configure SRC BIN [cmake args...]
+  local src=$1 bin=$2
+  shift 2
+  cmake -S "$src" -B "$bin" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" "$@" >"$bin.log" 2>&1 ||
+    { cat "$bin.log"; return 1; }
+}
+
+run_programs() {  # run_programs BIN PROGRAM...
+  local bin=$1
+  shift
+  for program in "$@"; do
+    echo "-- $program"
+    timeout 120 "$bin/$program"
+  done
+}
+
+expect_failure() {  # expect_failure NAME MESSAGE [cmake args...]: configuring must fail saying MESSAGE
+  local name=$1 message=$2
+  shift 2
+  mkdir -p "$tmp/$name"
+  printf 'cmake_minimum_required(VERSION 3.21)\nproject(%s LANGUAGES CXX)\n%s\n' "$name" "$FIND" >"$tmp/$name/CMakeLists.txt"
+  if cmake -S "$tmp/$name" -B "$tmp/$name/build" "$@" >"$tmp/$name.log" 2>&1; then
+    echo "FAIL: $name configured, but should have failed"; return 1
+  fi
+  grep -q "$message" "$tmp/$name.log" || { echo "FAIL: $name: no '$message' in:"; cat "$tmp/$name.log"; return 1; }
+  echo "-- $name: fails as it should: $message"
+}
+
+case $mode in
+install)
+  build=$1 source=$2 cxx=$3
+  prefix=$tmp/prefix
+  cmake --install "$build" --prefix "$prefix" >/dev/null
+  # The programs are not part of the package unless built and installed.
+  test -f "$prefix/include/ssekit/version.hpp" && test -f "$prefix/include/ssekit/client.hpp"
+  test ! -e "$prefix/include/ssekit/demo_server.hpp"
+  if grep -q '^SSEKIT_BUILD_TOOLS:BOOL=ON' "$build/CMakeCache.txt"; then test -x "$prefix/bin/sse-cat"; fi
+  configure "$here" "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DSSEKIT_SOURCE_DIR="$source"
+  cmake --build "$tmp/build" -j "$jobs" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate readme_snippets public_headers
+
+  # pkg-config: the core program and a client program, compiled by hand.
+  export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name ssekit.pc)")
+  test "$(pkg-config --modversion ssekit-native)" = "$(pkg-config --modversion ssekit)"
+  # shellcheck disable=SC2046
+  "$cxx" -std=c++20 -o "$tmp/pc_core" "$here/main.cpp" $(pkg-config --cflags --libs ssekit)
+  "$tmp/pc_core"
+  printf '#include <ssekit/client.hpp>\n#include <cstdio>\nint main() { std::puts(ssekit::client_state_name(ssekit::client_state::open).data()); }\n' >"$tmp/pc_native.cpp"
+  # shellcheck disable=SC2046
+  "$cxx" -std=c++20 -o "$tmp/pc_native" "$tmp/pc_native.cpp" $(pkg-config --cflags --libs ssekit-native)
+  test "$("$tmp/pc_native")" = open && echo "-- pkg-config: ssekit and ssekit-native link"
+
+  # A component that does not exist; one that this prefix was not built with
+  # (a core-only ssekit: four files, built here as a shared library, which
+  # gets the SOVERSION MAJOR.MINOR while the major version is 0).
+  FIND='find_package(ssekit REQUIRED COMPONENTS native nonsense)'
+  expect_failure unknown_component "ssekit has no component 'nonsense'" -DCMAKE_PREFIX_PATH="$prefix"
+  configure "$source" "$tmp/core-only" -DSSEKIT_BUILD_NATIVE=OFF -DSSEKIT_BUILD_TOOLS=OFF -DSSEKIT_BUILD_TESTS=OFF \
+    -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=ON
+  cmake --build "$tmp/core-only" -j "$jobs" >/dev/null
+  cmake --install "$tmp/core-only" --prefix "$tmp/core-prefix" >/dev/null
+  version=$(sed -n 's/^#define SSEKIT_VERSION_STRING "\(.*\)"$/\1/p' "$tmp/core-prefix/include/ssekit/version.hpp")
+  soname=$(objdump -p "$(find "$tmp/core-prefix" -name "libssekit_core.so.$version")" | awk '/SONAME/ {print $2}')
+  want=${version%.*}                                  # 0.x: MAJOR.MINOR
+  [ "${version%%.*}" = 0 ] || want=${version%%.*}      # then MAJOR
+  test "$soname" = "libssekit_core.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
+  echo "-- shared core: $soname"
+  test ! -e "$tmp/core-prefix/bin" || { echo "FAIL: programs installed without SSEKIT_BUILD_TOOLS"; exit 1; }
+  FIND='find_package(ssekit REQUIRED COMPONENTS native)'
+  expect_failure native_not_built "was built without its 'native'" -DCMAKE_PREFIX_PATH="$tmp/core-prefix"
+  ;;
+subdirectory)
+  source=$1 cxx=$2
+  configure "$here" "$tmp/build" -DSSEKIT_CONSUMER_MODE=subdirectory -DSSEKIT_SOURCE_DIR="$source"
+  # No options given: the library and nothing else.
+  targets=$(cmake --build "$tmp/build" --target help)
+  for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse llm_stream; do
+    if grep -q "^$program:" <<<"$targets"; then echo "FAIL: add_subdirectory(ssekit) builds $program"; exit 1; fi
+  done
+  # The core and the header-only Asio program (install mode runs the rest).
+  cmake --build "$tmp/build" -j "$jobs" --target consumer consumer_asio_header_only >"$tmp/build.log" 2>&1 ||
+    { cat "$tmp/build.log"; exit 1; }
+  run_programs "$tmp/build" consumer consumer_asio_header_only
+  ;;
+*)
+  echo "usage: run.sh install BUILD_DIR SOURCE_DIR CXX | run.sh subdirectory SOURCE_DIR CXX" >&2
+  exit 2
+  ;;
+esac
+echo "consumer ($mode): ok"

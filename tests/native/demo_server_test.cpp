@@ -444,7 +444,9 @@ TEST_F(DemoServer, FeedSendsTheRetryHintFirstThenNamedJsonEventsWithIncreasingId
     EXPECT_EQ(events[i].data.front(), '{') << events[i];
     EXPECT_EQ(events[i].data.back(), '}') << events[i];
     // All topics: every feed event, so the global ids are consecutive.
-    if (i > 0) EXPECT_EQ(ids[i], ids[i - 1] + 1);
+    if (i > 0) {
+      EXPECT_EQ(ids[i], ids[i - 1] + 1);
+    }
   }
   EXPECT_GE(server_->stats().last_feed_id, ids.back());
 }
@@ -459,7 +461,9 @@ TEST_F(DemoServer, FeedTopicsPickEventTypes) {
   const auto ids = ids_of(events);
   for (std::size_t i = 0; i < events.size(); ++i) {
     EXPECT_TRUE(events[i].type == "news" || events[i].type == "weather") << events[i];
-    if (i > 0) EXPECT_GT(ids[i], ids[i - 1]);
+    if (i > 0) {
+      EXPECT_GT(ids[i], ids[i - 1]);
+    }
   }
 
   auto bad = fetch("/feed?topics=news,sports");

@@ -11,18 +11,20 @@
 
 namespace ssekit {
 
+// Every member has a default initializer ({}), so designated initializers
+// may leave any out without -Wmissing-field-initializers in a user's build.
 struct outgoing_event {
   // Always written (an empty string still makes an event with empty data).
   // CR, LF and CRLF inside split it over several `data:` lines, so a reader
   // gets LF in their place: the format cannot carry CR.
-  std::string_view data;
+  std::string_view data{};
   // Empty: no `event:` line, the reader sees "message". Must not contain CR or LF.
-  std::string_view type;
+  std::string_view type{};
   // nullopt: no `id:` line, the reader keeps its last event id. An empty
   // string resets it. Must not contain CR, LF or NUL.
-  std::optional<std::string_view> id;
+  std::optional<std::string_view> id{};
   // If set, a `retry:` line with this many milliseconds precedes the event.
-  std::optional<std::uint64_t> retry;
+  std::optional<std::uint64_t> retry{};
 };
 
 // Appends one complete event (terminated by an empty line).
