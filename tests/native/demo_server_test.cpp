@@ -1028,7 +1028,7 @@ TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {
   start();
   // Fetch lets browsers send these (only NUL, CR and LF are forbidden);
   // RFC 9110 5.5 lets a recipient retain them. Obs-text is plain field content.
-  for (const std::string id : {std::string("5\x01"), std::string("\x1b[2J"), std::string("a\x7f"),
+  for (const std::string& id : {std::string("5\x01"), std::string("\x1b[2J"), std::string("a\x7f"),
                                std::string("caf\xc3\xa9"), std::string("\x02\t3")}) {
     http_client c(port());
     c.get("/feed", "Last-Event-ID: " + id + "\r\n");
