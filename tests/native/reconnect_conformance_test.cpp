@@ -17,12 +17,16 @@
 
 #include "script_server.hpp"
 #include "ssekit/client.hpp"
+#include "support/conformance.hpp"
 #include "support/json.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
+using ssekit::test::bytes_value;
+using ssekit::test::check_keys;
 using ssekit::test::json_value;
+using ssekit::test::required;
 using ssekit::testing::request;
 using ssekit::testing::script_server;
 using ssekit::testing::stream_header;
@@ -45,46 +49,6 @@ struct reconnect_case {
   std::vector<expected_event> expect;
 };
 
-void check_keys(const json_value& v, std::initializer_list<std::string_view> allowed, const std::string& what) {
-  for (const auto& [key, value] : v.as_object()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) throw std::runtime_error(what + ": unknown key \"" + key + "\"");
-  }
-}
-
-const json_value& required(const json_value& v, std::string_view key, const std::string& what) {
-  const json_value* found = v.find(key);
-  if (found == nullptr) throw std::runtime_error(what + ": missing \"" + std::string(key) + "\"");
-  return *found;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// A byte string: a JSON string (its UTF-8) or {"hex": "..."}.
-std::string bytes_of(const json_value& v, const std::string& what) {
-  if (v.is_string()) return v.as_string();
-  check_keys(v, {"hex"}, what);
-  std::string out;
-  int high = -1;
-  for (const char c : required(v, "hex", what).as_string()) {
-    if (c == ' ' || c == '\n' || c == '\t') continue;
-    const int d = hex_digit(c);
-    if (d < 0) throw std::runtime_error(what + ": bad hex digit");
-    if (high < 0) {
-      high = d;
-    } else {
-      out += static_cast<char>(high * 16 + d);
-      high = -1;
-    }
-  }
-  if (high >= 0) throw std::runtime_error(what + ": odd number of hex digits");
-  return out;
-}
-
 std::vector<reconnect_case> load_cases() {
   const std::filesystem::path dir = std::filesystem::path(SSEKIT_CONFORMANCE_DIR) / "reconnect";
   std::vector<std::filesystem::path> files;
@@ -104,25 +68,25 @@ std::vector<reconnect_case> load_cases() {
       rc.name = required(c, "name", file.string()).as_string();
       const std::string what = file.filename().string() + ": " + rc.name;
       check_keys(c, {"name", "source", "lastEventId", "connections", "expect"}, what);
-      if (const json_value* id = c.find("lastEventId")) rc.last_event_id = bytes_of(*id, what);
+      if (const json_value* id = c.find("lastEventId")) rc.last_event_id = bytes_value(*id, what);
       for (const json_value& k : required(c, "connections", what).as_array()) {
         check_keys(k, {"lastEventId", "stream"}, what);
         connection_case cc;
         const json_value& id = required(k, "lastEventId", what);
         cc.has_id = !id.is_null();
-        if (cc.has_id) cc.last_event_id = bytes_of(id, what);
+        if (cc.has_id) cc.last_event_id = bytes_value(id, what);
         const json_value& s = required(k, "stream", what);
         if (s.is_array()) {
-          for (const json_value& part : s.as_array()) cc.parts.push_back(bytes_of(part, what));
+          for (const json_value& part : s.as_array()) cc.parts.push_back(bytes_value(part, what));
         } else {
-          cc.parts.push_back(bytes_of(s, what));
+          cc.parts.push_back(bytes_value(s, what));
         }
         rc.connections.push_back(std::move(cc));
       }
       for (const json_value& e : required(c, "expect", what).as_array()) {
         check_keys(e, {"type", "data", "lastEventId"}, what);
-        rc.expect.push_back({bytes_of(required(e, "type", what), what), bytes_of(required(e, "data", what), what),
-                             bytes_of(required(e, "lastEventId", what), what)});
+        rc.expect.push_back({bytes_value(required(e, "type", what), what), bytes_value(required(e, "data", what), what),
+                             bytes_value(required(e, "lastEventId", what), what)});
       }
       if (rc.connections.empty() || rc.expect.empty()) throw std::runtime_error(what + ": needs connections and events");
       cases.push_back(std::move(rc));

@@ -11,13 +11,6 @@
 #include "support/json.hpp"
 
 namespace ssekit::test {
-namespace {
-
-// Any error in a data file; the loader prefixes file and case.
-class data_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Rejects keys the format does not define, so a misspelt key ("lastEventID")
 // fails instead of being silently ignored.
@@ -35,7 +28,7 @@ const json_value& required(const json_value& object, std::string_view key, std::
   return *v;
 }
 
-int hex_digit(char c) {
+static int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -67,6 +60,8 @@ std::string bytes_value(const json_value& v, std::string_view what) {
   }
   throw data_error(std::string(what) + " must be a string or {\"hex\": ...}");
 }
+
+namespace {
 
 std::uint64_t uint_value(const json_value& v, std::string_view what) {
   if (!v.is_uint64()) throw data_error(std::string(what) + " must be a non-negative integer below 2^64");

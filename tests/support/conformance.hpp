@@ -6,12 +6,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ssekit/error.hpp"
 #include "ssekit/parser.hpp"
+#include "support/json.hpp"
 #include "support/recorder.hpp"
 
 namespace ssekit::test {
@@ -69,6 +73,20 @@ conformance_suite load_conformance(const std::filesystem::path& dir);
 
 // The suite in SSEKIT_CONFORMANCE_DIR, loaded once.
 const conformance_suite& conformance_data();
+
+// Reading the data files (also the reconnect cases, read by their own test).
+// Any error in a data file; the loader prefixes file and case.
+class data_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// Rejects keys the format does not define.
+void check_keys(const json_value& object, std::initializer_list<std::string_view> allowed, std::string_view what);
+const json_value& required(const json_value& object, std::string_view key, std::string_view what);
+// "ef bb bf" -> bytes. Whitespace may separate pairs, never split one.
+std::string decode_hex(std::string_view text);
+// A byte string: a JSON string (its UTF-8 bytes) or {"hex": "..."}.
+std::string bytes_value(const json_value& v, std::string_view what);
 
 // errc by its error_name() ("line_too_long"), or nullopt for an unknown name.
 std::optional<ssekit::errc> errc_from_name(std::string_view name);
