@@ -9,4 +9,4 @@ cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DSSEKIT_BUILD_TESTS=OFF -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF >/dev/null
 cmake --build build/demo --target sse-cat
 echo "== sse-cat --json --max-events 8   (no URL: the embedded demo server's /feed)"
-build/demo/native/sse-cat --json --max-events 8
+build/demo/tools/sse-cat/sse-cat --json --max-events 8

@@ -10,8 +10,8 @@ build=$1
 size=${2:-268435456}
 shift $(($# > 1 ? 2 : 1))
 workloads=${*:-llm feed big crlf}
-cat_bin=${SSE_CAT:-$build/native/sse-cat}  # SSE_CAT=... compares another sse-cat
-serve_bin=$build/native/sse-serve
+cat_bin=${SSE_CAT:-$build/tools/sse-cat/sse-cat}  # SSE_CAT=... compares another sse-cat
+serve_bin=$build/tools/sse-serve/sse-serve
 e2e_bin=$build/bench/ssekit-e2e-bench
 tmp=$(mktemp -d)
 serve_pid=

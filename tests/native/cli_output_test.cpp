@@ -1,4 +1,4 @@
-// sse-cat's output pieces (native/cli/output.cpp): the terminal escaping of
+// sse-cat's output pieces (tools/sse-cat/output.cpp): the terminal escaping of
 // server-controlled text, and the JSON and event-stream writers.
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// The contract-test service (native/contract/) driven the way the
+// The contract-test service (tools/contract/) driven the way the
 // sse-contract-tests harness drives it, all on loopback: the test is the
 // harness (HTTP calls to the service), the SSE stream server the clients
 // connect to (it records each request and sends what a test tells it to),

@@ -1,4 +1,4 @@
-// The demo server's /fault and /bench planning (native/server/content.hpp),
+// The demo server's /fault and /bench planning (tools/sse-serve/content.hpp),
 // without sockets: parameters in, the planned response out.
 #include <gtest/gtest.h>
 

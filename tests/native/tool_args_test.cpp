@@ -1,4 +1,4 @@
-// The programs' shared argument and number parsing (native/tools_common):
+// The programs' shared argument and number parsing (tools/common):
 // range checks, overflow, saturating durations, and the messages.
 #include <gtest/gtest.h>
 

@@ -57,7 +57,7 @@ struct fault_plan {
   ending end = ending::clean;
   bool reusable = true;  // the connection may serve another request afterwards
 };
-// /fault's parameters: native/server/README.md. Numbers are range-checked
+// /fault's parameters: tools/sse-serve/README.md. Numbers are range-checked
 // (the first bad one is the reason); interval_ms and stall_ms saturate at
 // `max_wait`.
 fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chrono::milliseconds max_wait);

@@ -7,7 +7,7 @@
 //   std::cout << srv.url("/clock") << '\n';           // http://127.0.0.1:PORT/clock
 //   io.run();                                         // until srv.stop()
 //
-// Endpoints (native/server/README.md has the details): /clock, /random,
+// Endpoints (tools/sse-serve/README.md has the details): /clock, /random,
 // /feed?topics=..., /events, POST /broadcast, /fault?..., /bench?bytes=N,
 // /stats, / (the endpoint list).
 //
@@ -16,7 +16,7 @@
 // broadcast() and stats() may be called from any thread.
 //
 // This header does not include Beast: the implementation is compiled once
-// (native/server/demo_server.cpp).
+// (tools/sse-serve/demo_server.cpp).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
