@@ -4,9 +4,15 @@
 #include <unistd.h>
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <cerrno>
 #include <charconv>
 #include <optional>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "ssekit/serializer.hpp"
 
@@ -14,15 +20,20 @@ namespace ssekit::cli {
 
 // ---- writer ------------------------------------------------------------------
 
-writer::writer(int fd, int wake_fd, std::size_t capacity) : fd_(fd), wake_fd_(wake_fd), capacity_(capacity) {
-  buffer_.reserve(capacity_);
-}
+writer::writer(int fd, int wake_fd, std::size_t capacity)
+    : fd_(fd),
+      wake_fd_(wake_fd),
+      capacity_(capacity < min_capacity ? min_capacity : capacity),
+      buffer_(std::make_unique_for_overwrite<char[]>(capacity_)) {}
 
 void writer::append_large(std::string_view bytes) {
   if (error_ != 0) return;
   write_buffer();
   if (bytes.size() >= capacity_) return write_out(bytes);  // no copy
-  if (error_ == 0) buffer_.append(bytes);
+  if (error_ == 0) {
+    std::memcpy(buffer_.get() + used_, bytes.data(), bytes.size());
+    used_ += bytes.size();
+  }
 }
 
 bool writer::flush() {
@@ -31,8 +42,8 @@ bool writer::flush() {
 }
 
 void writer::write_buffer() {
-  write_out(buffer_);
-  buffer_.clear();
+  write_out(std::string_view(buffer_.get(), used_));
+  used_ = 0;
 }
 
 void writer::write_out(std::string_view bytes) {
@@ -63,38 +74,112 @@ void writer::write_out(std::string_view bytes) {
 
 namespace {
 
-// Bytes that JSON needs escaped: controls, '"' and '\'.
-constexpr std::array<bool, 256> json_escape_table = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
-  t['"'] = t['\\'] = true;
+// What JSON needs escaped: controls, '"' and '\'. 0: nothing; a letter:
+// the two-byte escape \x; 'u': \u00XX.
+constexpr std::array<char, 256> json_escape_table = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+  t['"'] = '"';
+  t['\\'] = '\\';
+  t['\n'] = 'n';
+  t['\r'] = 'r';
+  t['\t'] = 't';
   return t;
 }();
+
+// Writes the escape of `c` (json_escape_table[c] != 0) at dst; returns its end.
+char* write_escape(char* dst, unsigned char c) {
+  static constexpr char hex[] = "0123456789abcdef";
+  const char kind = json_escape_table[c];
+  *dst++ = '\\';
+  if (kind != 'u') {
+    *dst++ = kind;
+    return dst;
+  }
+  const char tail[] = {'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+  std::memcpy(dst, tail, sizeof tail);
+  return dst + sizeof tail;
+}
+
+// Escapes src[0, n) into dst (room for 6 * n bytes plus 16); returns the end.
+char* escape_json(char* dst, const char* src, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time; where some need an escape (LLM payloads are JSON,
+  // with a quote every few bytes), the runs between them are copied with
+  // 16-byte stores that may run past the run's end (the next write covers
+  // that), reading at most 16 bytes past the block, hence the 32.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i last_control = _mm_set1_epi8(0x1f);
+  // Bit k: byte k of v needs an escape.
+  const auto escapes_in = [&](__m128i v) {
+    const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                         _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v));
+    return static_cast<unsigned>(_mm_movemask_epi8(special));
+  };
+  const auto store16 = [](char* to, const char* from) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(to), _mm_loadu_si128(reinterpret_cast<const __m128i*>(from)));
+  };
+  for (; i + 32 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    auto mask = escapes_in(v);
+    if (mask == 0) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+      dst += 16;
+      continue;
+    }
+    std::size_t run = i;  // start of the bytes not yet written
+    do {
+      const std::size_t at = i + static_cast<std::size_t>(std::countr_zero(mask));
+      store16(dst, src + run);
+      dst = write_escape(dst + (at - run), static_cast<unsigned char>(src[at]));
+      run = at + 1;
+      mask &= mask - 1;
+    } while (mask != 0);
+    store16(dst, src + run);
+    dst += i + 16 - run;
+  }
+  // The last whole block: restart after each escape (no read past n).
+  while (i + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+    const auto mask = escapes_in(v);
+    if (mask == 0) {
+      dst += 16;
+      i += 16;
+      continue;
+    }
+    const auto k = static_cast<std::size_t>(std::countr_zero(mask));
+    dst = write_escape(dst + k, static_cast<unsigned char>(src[i + k]));
+    i += k + 1;
+  }
+#endif
+  for (; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(src[i]);
+    if (json_escape_table[c] == 0) {
+      *dst++ = static_cast<char>(c);
+    } else {
+      dst = write_escape(dst, c);
+    }
+  }
+  return dst;
+}
 
 }  // namespace
 
 void append_json_string(writer& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
   out.append('"');
-  std::size_t run = 0;  // start of the bytes not yet written
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (!json_escape_table[c]) continue;
-    out.append(text.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default: {
-        const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-        out.append(std::string_view(escaped, sizeof escaped));
-      }
-    }
+  // Pieces whose worst case (6 bytes each, plus the 16-byte speculative
+  // store) fits the buffer; the parser delivers valid UTF-8, so no byte
+  // above 0x7f needs anything.
+  const std::size_t piece = (out.capacity() - 16) / 6;
+  while (!text.empty()) {
+    const std::size_t n = text.size() < piece ? text.size() : piece;
+    char* const start = out.reserve(n * 6 + 16);
+    out.commit(static_cast<std::size_t>(escape_json(start, text.data(), n) - start));
+    text.remove_prefix(n);
   }
-  out.append(text.substr(run));  // the parser delivers valid UTF-8
   out.append('"');
 }
 
