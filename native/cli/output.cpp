@@ -189,6 +189,22 @@ namespace {
 // as the core serializer (serialize_event), which would first copy the
 // whole event into one string.
 void write_field(writer& out, std::string_view name, std::string_view value) {
+  const std::size_t size = name.size() + value.size() + 3;
+  if (size <= out.capacity()) {  // the usual case: one copy into the buffer
+    char* const start = out.reserve(size);
+    char* p = start;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    if (!value.empty()) {
+      *p++ = ' ';
+      std::memcpy(p, value.data(), value.size());
+      p += value.size();
+    }
+    *p++ = '\n';
+    out.commit(static_cast<std::size_t>(p - start));
+    return;
+  }
   out.append(name);
   out.append(':');
   if (!value.empty()) {
