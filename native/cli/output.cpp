@@ -10,8 +10,8 @@
 #include <charconv>
 #include <optional>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 #include "ssekit/serializer.hpp"
@@ -101,61 +101,9 @@ char* write_escape(char* dst, unsigned char c) {
   return dst + sizeof tail;
 }
 
-// Escapes src[0, n) into dst (room for 6 * n bytes plus 16); returns the end.
-char* escape_json(char* dst, const char* src, std::size_t n) {
-  std::size_t i = 0;
-#if defined(__SSE2__)
-  // 16 bytes at a time; where some need an escape (LLM payloads are JSON,
-  // with a quote every few bytes), the runs between them are copied with
-  // 16-byte stores that may run past the run's end (the next write covers
-  // that), reading at most 16 bytes past the block, hence the 32.
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const __m128i last_control = _mm_set1_epi8(0x1f);
-  // Bit k: byte k of v needs an escape.
-  const auto escapes_in = [&](__m128i v) {
-    const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                                         _mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v));
-    return static_cast<unsigned>(_mm_movemask_epi8(special));
-  };
-  const auto store16 = [](char* to, const char* from) {
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(to), _mm_loadu_si128(reinterpret_cast<const __m128i*>(from)));
-  };
-  for (; i + 32 <= n; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    auto mask = escapes_in(v);
-    if (mask == 0) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-      dst += 16;
-      continue;
-    }
-    std::size_t run = i;  // start of the bytes not yet written
-    do {
-      const std::size_t at = i + static_cast<std::size_t>(std::countr_zero(mask));
-      store16(dst, src + run);
-      dst = write_escape(dst + (at - run), static_cast<unsigned char>(src[at]));
-      run = at + 1;
-      mask &= mask - 1;
-    } while (mask != 0);
-    store16(dst, src + run);
-    dst += i + 16 - run;
-  }
-  // The last whole block: restart after each escape (no read past n).
-  while (i + 16 <= n) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-    const auto mask = escapes_in(v);
-    if (mask == 0) {
-      dst += 16;
-      i += 16;
-      continue;
-    }
-    const auto k = static_cast<std::size_t>(std::countr_zero(mask));
-    dst = write_escape(dst + k, static_cast<unsigned char>(src[i + k]));
-    i += k + 1;
-  }
-#endif
-  for (; i < n; ++i) {
+// Escapes src[0, n) into dst; returns the end. One byte at a time.
+char* escape_json_bytes(char* dst, const char* src, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(src[i]);
     if (json_escape_table[c] == 0) {
       *dst++ = static_cast<char>(c);
@@ -165,6 +113,73 @@ char* escape_json(char* dst, const char* src, std::size_t n) {
   }
   return dst;
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// LLM payloads are JSON: a quote every few bytes, so escapes must not cost a
+// branch each. 8 bytes at a time, pshufb spreads them over up to 16 with a
+// backslash before each '"' and '\' (index 8 picks the backslash). Entry m:
+// the shuffle for escape mask m.
+constexpr auto json_spread_table = [] {
+  std::array<std::array<std::uint8_t, 16>, 256> t{};
+  for (unsigned m = 0; m < 256; ++m) {
+    unsigned j = 0;
+    for (unsigned k = 0; k < 8; ++k) {
+      if ((m >> k) & 1u) t[m][j++] = 8;
+      t[m][j++] = static_cast<std::uint8_t>(k);
+    }
+    for (; j < 16; ++j) t[m][j] = 0x80;  // past the output: zero, overwritten next
+  }
+  return t;
+}();
+
+#define SSEKIT_SSSE3 __attribute__((target("ssse3,popcnt")))
+
+// Writes half (bytes 0-7: data, 8-15: backslashes) at dst, spread by escape
+// mask m; returns the end of its `len` bytes and their escapes.
+SSEKIT_SSSE3 char* spread_half(char* dst, __m128i half, unsigned m, unsigned len) {
+  const __m128i shuffle = _mm_loadu_si128(reinterpret_cast<const __m128i*>(json_spread_table[m].data()));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_shuffle_epi8(half, shuffle));
+  return dst + len + static_cast<unsigned>(std::popcount(m));
+}
+
+// Escapes the first `len` bytes of v (the bytes of `from`; the rest of v is
+// padding) at dst, writing whole 16-byte stores; returns the end.
+SSEKIT_SSSE3 char* escape_block(char* dst, __m128i v, const char* from, unsigned len) {
+  const unsigned valid = (1u << len) - 1;
+  const __m128i last_control = _mm_set1_epi8(0x1f);
+  const auto controls = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v)));
+  if ((controls & valid) != 0) return escape_json_bytes(dst, from, len);  // rare
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const auto special = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, backslash));
+  const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special)) & valid;
+  if (mask == 0) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+    return dst + len;
+  }
+  dst = spread_half(dst, _mm_unpacklo_epi64(v, backslash), mask & 0xffu, len < 8 ? len : 8);
+  if (len > 8) dst = spread_half(dst, _mm_unpackhi_epi64(v, backslash), mask >> 8, len - 8);
+  return dst;
+}
+
+// src[0, n) escaped into dst (room for 6 * n + 16 bytes); returns the end.
+SSEKIT_SSSE3 char* escape_json_ssse3(char* dst, const char* src, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) dst = escape_block(dst, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)), src + i, 16);
+  if (i == n) return dst;
+  alignas(16) char rest[16];  // the rest from a padded copy: no read past src + n
+  std::memset(rest, 'x', sizeof rest);
+  std::memcpy(rest, src + i, n - i);
+  return escape_block(dst, _mm_load_si128(reinterpret_cast<const __m128i*>(rest)), src + i, static_cast<unsigned>(n - i));
+}
+#undef SSEKIT_SSSE3
+
+char* escape_json(char* dst, const char* src, std::size_t n) {
+  static const bool ssse3 = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt");
+  return ssse3 ? escape_json_ssse3(dst, src, n) : escape_json_bytes(dst, src, n);
+}
+#else
+char* escape_json(char* dst, const char* src, std::size_t n) { return escape_json_bytes(dst, src, n); }
+#endif
 
 }  // namespace
 
