@@ -255,17 +255,14 @@ void printer::on_event(const event& ev) {
     if (printed_id_known_) printed_id_.assign(ev.last_event_id);
   }
   if (ev.type != "message") write_field(out_, "event", ev.type);
-  // One data line per piece between CRLF, CR or LF. The parser delivers
-  // LF only, so one memchr per line finds it (find_first_of("\r\n") costs
-  // a memchr per byte); CR is looked for once, in bulk, to stay general.
+  // One data line per LF: the parser delivers no CR in data (CR ends a
+  // line in the format), so one memchr per line finds every break.
   std::string_view rest = ev.data;
-  const bool has_cr = rest.find('\r') != std::string_view::npos;
   for (;;) {
-    const std::size_t pos = has_cr ? rest.find_first_of("\r\n") : rest.find('\n');
+    const std::size_t pos = rest.find('\n');
     write_field(out_, "data", rest.substr(0, pos));
     if (pos == std::string_view::npos) break;
-    const bool crlf = rest[pos] == '\r' && pos + 1 < rest.size() && rest[pos + 1] == '\n';
-    rest.remove_prefix(pos + (crlf ? 2 : 1));
+    rest.remove_prefix(pos + 1);
   }
   out_.append('\n');
 }
