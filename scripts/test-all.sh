@@ -57,6 +57,8 @@ bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and ser
 # instruction counts (bench/callgrind.sh), not seconds.
 echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback (counts checked, ratios printed)"
 build/release/bench/ssekit-e2e-bench
+echo "== sse-cat end to end next to the library (event counts checked, ratios printed)"
+bash bench/native/sse_cat_throughput.sh build/release 16777216
 
 echo "== JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
 (cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload)

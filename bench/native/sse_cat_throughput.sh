@@ -3,7 +3,8 @@
 # through a pipe) next to the library's own (ssekit-e2e-bench, one
 # connection, no printing), in one run, against the same sse-serve: prints
 # the ratios (issue 14 targets: >= 0.8 default, >= 0.6 --json). Measures,
-# does not gate.
+# does not gate on speed; fails when sse-cat prints a different number of
+# events than the library received (the piped --json run counts lines).
 # usage: [SSE_CAT=path] sse_cat_throughput.sh BUILD_DIR [SIZE_BYTES] [WORKLOAD...]
 set -eu
 build=$1
@@ -34,22 +35,31 @@ run_cat() {  # run_cat URL SINK ARGS...: MB/s of sse-cat reading URL to completi
   local url=$1 sink=$2; shift 2
   local start end
   start=$(date +%s%N)
-  if [ "$sink" = pipe ]; then "$cat_bin" --no-reconnect "$@" "$url" | cat >/dev/null
+  if [ "$sink" = pipe ]; then "$cat_bin" --no-reconnect "$@" "$url" | wc -l >"$tmp/lines"
   else "$cat_bin" --no-reconnect "$@" "$url" >/dev/null; fi
   end=$(date +%s%N)
   mbps "$size" "$start" "$end"
 }
 
 printf '# %s bytes per run; MB = 10^6 body bytes; ratio = sse-cat / library\n' "$size"
-printf '%-6s %9s %9s %6s %9s %6s %9s %6s\n' workload library default ratio json ratio 'json|cat' ratio
+printf '%-6s %9s %9s %6s %9s %6s %9s %6s\n' workload library default ratio json ratio 'json|wc' ratio
+failed=0
 for w in $workloads; do
   # Its table: workload conns bytes/conn events/conn "client MB/s" ...
-  lib=$("$e2e_bin" "$w" --size "$size" --conns 0 --no-baseline --serve "$serve_bin" 2>/dev/null |
-        awk -v w="$w" '$1 == w && $2 == 1 { print $5; exit }')
+  row=$("$e2e_bin" "$w" --size "$size" --conns 0 --no-baseline --serve "$serve_bin" 2>/dev/null |
+        awk -v w="$w" '$1 == w && $2 == 1 { print $4, $5; exit }')
+  events=${row% *}
+  lib=${row#* }
   url="$base/bench?bytes=$size&workload=$w&framing=length"
   d=$(run_cat "$url" null)
   j=$(run_cat "$url" null --json)
   p=$(run_cat "$url" pipe --json)
+  lines=$(cat "$tmp/lines")
+  if [ -z "$events" ] || [ "$lines" -ne "$events" ]; then
+    echo "$w: sse-cat --json printed $lines events, the library received ${events:-none}" >&2
+    failed=1
+  fi
   awk -v w="$w" -v l="${lib:-0}" -v d="$d" -v j="$j" -v p="$p" 'BEGIN {
     printf "%-6s %9s %9d %6.2f %9d %6.2f %9d %6.2f\n", w, l, d, (l > 0 ? d / l : 0), j, (l > 0 ? j / l : 0), p, (l > 0 ? p / l : 0) }'
 done
+exit $failed

@@ -26,11 +26,11 @@ TEST(TerminalSafe, EscapesControlsEscAndC1ButNotUtf8OrBackslashes) {
 
 // Writes through a pipe and returns what came out.
 template <class F>
-std::string through_pipe(F&& f) {
+std::string through_pipe(F&& f, std::size_t capacity = 16) {
   int fds[2];
   EXPECT_EQ(::pipe(fds), 0);
   {
-    writer out(fds[1], -1, 16);  // a tiny buffer: pieces are written through
+    writer out(fds[1], -1, capacity);  // 16: the smallest buffer, pieces are written through
     f(out);
     EXPECT_TRUE(out.flush());
   }
@@ -46,6 +46,42 @@ TEST(CliOutput, JsonEscapesInRunsAcrossTheBuffer) {
   const std::string text = std::string(40, 'a') + "\"\\\n\x01" + std::string(40, 'b');
   EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }),
             "\"" + std::string(40, 'a') + "\\\"\\\\\\n\\u0001" + std::string(40, 'b') + "\"");
+}
+
+// The escaping done one byte at a time, the obvious way.
+std::string json_reference(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"') out += "\\\"";
+    else if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20) out += std::string("\\u00") + hex[c >> 4] + hex[c & 0xf];
+    else out.push_back(ch);
+  }
+  return out + "\"";
+}
+
+TEST(CliOutput, JsonEscapingMatchesTheByteByByteReferenceAtEveryOffset) {
+  // Every byte value below 0x80 (and a UTF-8 pair) at every offset of the
+  // 16-byte blocks, in runs long and short, through buffers small and large.
+  std::string alphabet;
+  for (int c = 0; c < 0x80; ++c) alphabet.push_back(static_cast<char>(c));
+  alphabet += "\xc3\xa9";
+  for (const std::size_t capacity : {std::size_t{16}, std::size_t{100}, std::size_t{4096}}) {
+    for (std::size_t offset = 0; offset < 40; ++offset) {
+      const std::string text = std::string(offset, 'x') + alphabet + std::string(offset, '"');
+      EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }, capacity), json_reference(text))
+          << "offset " << offset << " capacity " << capacity;
+    }
+  }
+  const std::string quotes(1000, '"');  // every byte escaped: 2x the input
+  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, quotes); }), json_reference(quotes));
+  const std::string controls(1000, '\x01');  // every byte 6x
+  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, controls); }), json_reference(controls));
 }
 
 TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {

@@ -4,9 +4,15 @@
 #include <unistd.h>
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <cerrno>
 #include <charconv>
 #include <optional>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "ssekit/serializer.hpp"
 
@@ -14,15 +20,20 @@ namespace ssekit::cli {
 
 // ---- writer ------------------------------------------------------------------
 
-writer::writer(int fd, int wake_fd, std::size_t capacity) : fd_(fd), wake_fd_(wake_fd), capacity_(capacity) {
-  buffer_.reserve(capacity_);
-}
+writer::writer(int fd, int wake_fd, std::size_t capacity)
+    : fd_(fd),
+      wake_fd_(wake_fd),
+      capacity_(capacity < min_capacity ? min_capacity : capacity),
+      buffer_(std::make_unique_for_overwrite<char[]>(capacity_)) {}
 
 void writer::append_large(std::string_view bytes) {
   if (error_ != 0) return;
   write_buffer();
   if (bytes.size() >= capacity_) return write_out(bytes);  // no copy
-  if (error_ == 0) buffer_.append(bytes);
+  if (error_ == 0) {
+    std::memcpy(buffer_.get() + used_, bytes.data(), bytes.size());
+    used_ += bytes.size();
+  }
 }
 
 bool writer::flush() {
@@ -31,8 +42,8 @@ bool writer::flush() {
 }
 
 void writer::write_buffer() {
-  write_out(buffer_);
-  buffer_.clear();
+  write_out(std::string_view(buffer_.get(), used_));
+  used_ = 0;
 }
 
 void writer::write_out(std::string_view bytes) {
@@ -63,38 +74,127 @@ void writer::write_out(std::string_view bytes) {
 
 namespace {
 
-// Bytes that JSON needs escaped: controls, '"' and '\'.
-constexpr std::array<bool, 256> json_escape_table = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = true;
-  t['"'] = t['\\'] = true;
+// What JSON needs escaped: controls, '"' and '\'. 0: nothing; a letter:
+// the two-byte escape \x; 'u': \u00XX.
+constexpr std::array<char, 256> json_escape_table = [] {
+  std::array<char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 'u';
+  t['"'] = '"';
+  t['\\'] = '\\';
+  t['\n'] = 'n';
+  t['\r'] = 'r';
+  t['\t'] = 't';
   return t;
 }();
+
+// Writes the escape of `c` (json_escape_table[c] != 0) at dst; returns its end.
+char* write_escape(char* dst, unsigned char c) {
+  static constexpr char hex[] = "0123456789abcdef";
+  const char kind = json_escape_table[c];
+  *dst++ = '\\';
+  if (kind != 'u') {
+    *dst++ = kind;
+    return dst;
+  }
+  const char tail[] = {'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+  std::memcpy(dst, tail, sizeof tail);
+  return dst + sizeof tail;
+}
+
+// Escapes src[0, n) into dst; returns the end. One byte at a time.
+char* escape_json_bytes(char* dst, const char* src, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(src[i]);
+    if (json_escape_table[c] == 0) {
+      *dst++ = static_cast<char>(c);
+    } else {
+      dst = write_escape(dst, c);
+    }
+  }
+  return dst;
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// LLM payloads are JSON: a quote every few bytes, so escapes must not cost a
+// branch each. 8 bytes at a time, pshufb spreads them over up to 16 with a
+// backslash before each '"' and '\' (index 8 picks the backslash). Entry m:
+// the shuffle for escape mask m.
+constexpr auto json_spread_table = [] {
+  std::array<std::array<std::uint8_t, 16>, 256> t{};
+  for (unsigned m = 0; m < 256; ++m) {
+    unsigned j = 0;
+    for (unsigned k = 0; k < 8; ++k) {
+      if ((m >> k) & 1u) t[m][j++] = 8;
+      t[m][j++] = static_cast<std::uint8_t>(k);
+    }
+    for (; j < 16; ++j) t[m][j] = 0x80;  // past the output: zero, overwritten next
+  }
+  return t;
+}();
+
+#define SSEKIT_SSSE3 __attribute__((target("ssse3,popcnt")))
+
+// Writes half (bytes 0-7: data, 8-15: backslashes) at dst, spread by escape
+// mask m; returns the end of its `len` bytes and their escapes.
+SSEKIT_SSSE3 char* spread_half(char* dst, __m128i half, unsigned m, unsigned len) {
+  const __m128i shuffle = _mm_loadu_si128(reinterpret_cast<const __m128i*>(json_spread_table[m].data()));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_shuffle_epi8(half, shuffle));
+  return dst + len + static_cast<unsigned>(std::popcount(m));
+}
+
+// Escapes the first `len` bytes of v (the bytes of `from`; the rest of v is
+// padding) at dst, writing whole 16-byte stores; returns the end.
+SSEKIT_SSSE3 char* escape_block(char* dst, __m128i v, const char* from, unsigned len) {
+  const unsigned valid = (1u << len) - 1;
+  const __m128i last_control = _mm_set1_epi8(0x1f);
+  const auto controls = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, last_control), v)));
+  if ((controls & valid) != 0) return escape_json_bytes(dst, from, len);  // rare
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const auto special = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, backslash));
+  const unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(special)) & valid;
+  if (mask == 0) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+    return dst + len;
+  }
+  dst = spread_half(dst, _mm_unpacklo_epi64(v, backslash), mask & 0xffu, len < 8 ? len : 8);
+  if (len > 8) dst = spread_half(dst, _mm_unpackhi_epi64(v, backslash), mask >> 8, len - 8);
+  return dst;
+}
+
+// src[0, n) escaped into dst (room for 6 * n + 16 bytes); returns the end.
+SSEKIT_SSSE3 char* escape_json_ssse3(char* dst, const char* src, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16) dst = escape_block(dst, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)), src + i, 16);
+  if (i == n) return dst;
+  alignas(16) char rest[16];  // the rest from a padded copy: no read past src + n
+  std::memset(rest, 'x', sizeof rest);
+  std::memcpy(rest, src + i, n - i);
+  return escape_block(dst, _mm_load_si128(reinterpret_cast<const __m128i*>(rest)), src + i, static_cast<unsigned>(n - i));
+}
+#undef SSEKIT_SSSE3
+
+char* escape_json(char* dst, const char* src, std::size_t n) {
+  static const bool ssse3 = __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("popcnt");
+  return ssse3 ? escape_json_ssse3(dst, src, n) : escape_json_bytes(dst, src, n);
+}
+#else
+char* escape_json(char* dst, const char* src, std::size_t n) { return escape_json_bytes(dst, src, n); }
+#endif
 
 }  // namespace
 
 void append_json_string(writer& out, std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
   out.append('"');
-  std::size_t run = 0;  // start of the bytes not yet written
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (!json_escape_table[c]) continue;
-    out.append(text.substr(run, i - run));
-    run = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default: {
-        const char escaped[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
-        out.append(std::string_view(escaped, sizeof escaped));
-      }
-    }
+  // Pieces whose worst case (6 bytes each, plus the 16-byte speculative
+  // store) fits the buffer; the parser delivers valid UTF-8, so no byte
+  // above 0x7f needs anything.
+  const std::size_t piece = (out.capacity() - 16) / 6;
+  while (!text.empty()) {
+    const std::size_t n = text.size() < piece ? text.size() : piece;
+    char* const start = out.reserve(n * 6 + 16);
+    out.commit(static_cast<std::size_t>(escape_json(start, text.data(), n) - start));
+    text.remove_prefix(n);
   }
-  out.append(text.substr(run));  // the parser delivers valid UTF-8
   out.append('"');
 }
 
@@ -104,6 +204,22 @@ namespace {
 // as the core serializer (serialize_event), which would first copy the
 // whole event into one string.
 void write_field(writer& out, std::string_view name, std::string_view value) {
+  const std::size_t size = name.size() + value.size() + 3;
+  if (size <= out.capacity()) {  // the usual case: one copy into the buffer
+    char* const start = out.reserve(size);
+    char* p = start;
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = ':';
+    if (!value.empty()) {
+      *p++ = ' ';
+      std::memcpy(p, value.data(), value.size());
+      p += value.size();
+    }
+    *p++ = '\n';
+    out.commit(static_cast<std::size_t>(p - start));
+    return;
+  }
   out.append(name);
   out.append(':');
   if (!value.empty()) {
@@ -139,17 +255,14 @@ void printer::on_event(const event& ev) {
     if (printed_id_known_) printed_id_.assign(ev.last_event_id);
   }
   if (ev.type != "message") write_field(out_, "event", ev.type);
-  // One data line per piece between CRLF, CR or LF. The parser delivers
-  // LF only, so one memchr per line finds it (find_first_of("\r\n") costs
-  // a memchr per byte); CR is looked for once, in bulk, to stay general.
+  // One data line per LF: the parser delivers no CR in data (CR ends a
+  // line in the format), so one memchr per line finds every break.
   std::string_view rest = ev.data;
-  const bool has_cr = rest.find('\r') != std::string_view::npos;
   for (;;) {
-    const std::size_t pos = has_cr ? rest.find_first_of("\r\n") : rest.find('\n');
+    const std::size_t pos = rest.find('\n');
     write_field(out_, "data", rest.substr(0, pos));
     if (pos == std::string_view::npos) break;
-    const bool crlf = rest[pos] == '\r' && pos + 1 < rest.size() && rest[pos + 1] == '\n';
-    rest.remove_prefix(pos + (crlf ? 2 : 1));
+    rest.remove_prefix(pos + 1);
   }
   out_.append('\n');
 }

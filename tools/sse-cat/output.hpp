@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -22,23 +24,37 @@ enum class output_format { event_stream, json };
 // reading cannot keep the program from stopping.
 class writer {
  public:
+  // capacity: at least min_capacity (escaping reserves room for whole pieces).
+  static constexpr std::size_t min_capacity = 64;
   writer(int fd, int wake_fd, std::size_t capacity = 256 * 1024);
 
   // Inline: JSON escaping appends many small pieces.
   void append(std::string_view bytes) {
-    if (error_ == 0 && buffer_.size() + bytes.size() <= capacity_) {
-      buffer_.append(bytes);
+    if (error_ == 0 && used_ + bytes.size() <= capacity_) {
+      std::memcpy(buffer_.get() + used_, bytes.data(), bytes.size());
+      used_ += bytes.size();
       return;
     }
     append_large(bytes);
   }
   void append(char c) {
-    if (buffer_.size() >= capacity_) write_buffer();
-    if (error_ == 0) buffer_.push_back(c);
+    if (used_ >= capacity_) write_buffer();
+    if (error_ == 0) buffer_[used_++] = c;
   }
+  // Room for `n` <= capacity() bytes written in place, then commit(k <= n):
+  // escapers write straight into the buffer. After a failure the room is
+  // scratch space that commit() discards.
+  char* reserve(std::size_t n) {
+    if (capacity_ - used_ < n) write_buffer();
+    return buffer_.get() + used_;
+  }
+  void commit(std::size_t n) noexcept {
+    if (error_ == 0) used_ += n;
+  }
+  std::size_t capacity() const noexcept { return capacity_; }
   // Writes what is buffered. False after any failure (error() says which).
   bool flush();
-  bool empty() const noexcept { return buffer_.empty(); }
+  bool empty() const noexcept { return used_ == 0; }
   // 0, an errno value, or EINTR when the wake descriptor ended a write.
   int error() const noexcept { return error_; }
   bool interrupted() const noexcept { return interrupted_; }
@@ -51,13 +67,14 @@ class writer {
   int fd_;
   int wake_fd_;
   std::size_t capacity_;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t used_ = 0;
   int error_ = 0;
   bool interrupted_ = false;
 };
 
-// Appends `text` as a JSON string literal (quotes included): runs of bytes
-// that need no escape go out in one piece.
+// Appends `text` as a JSON string literal (quotes included), escaped in
+// place in the writer's buffer, 16 bytes at a time where SSE2 exists.
 void append_json_string(writer& out, std::string_view text);
 
 class printer : public handler {
