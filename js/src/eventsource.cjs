@@ -421,10 +421,6 @@ for (const name of ['data', 'origin', 'lastEventId', 'source', 'ports', 'initMes
   Object.defineProperty(SseMessageEvent.prototype, name, { enumerable: true });
 }
 
-function messageEvent(type, data, origin, lastEventId) {
-  return new SseMessageEvent(type, data, origin, lastEventId);
-}
-
 // An `error` event; `error` says why (an SseError), `reconnectDelay` how
 // many milliseconds until the next attempt (null: none, the connection is
 // closed).
@@ -480,7 +476,7 @@ class EventSource extends EventTarget {
     this.#parser = core().createParser({
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
-      onEvent: (event) => this.#dispatchMessage(event),
+      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => this.#dispatchMessage(type, data, lastEventId),
       onRetry: (ms) => {
         this.#reconnectionTime = Math.min(ms, MAX_TIMER_DELAY);
       },
@@ -673,10 +669,10 @@ class EventSource extends EventTarget {
     if (current() && ending !== null) this.#reestablish(ending);
   }
 
-  #dispatchMessage(event) {
+  #dispatchMessage(type, data, lastEventId) {
     if (this.#readyState === CLOSED) return;
     this.#gotEvent = true;
-    this.dispatchEvent(messageEvent(event.type, event.data, this.#origin, event.lastEventId));
+    this.dispatchEvent(new SseMessageEvent(type, data, this.#origin, lastEventId));
   }
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
@@ -868,7 +864,7 @@ class EventStream {
     const queue = this.#queue;
     this.#parser = core().createParser({
       ...this.#limits,
-      onEvent: (event) => queue.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, origin }),
+      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
     });
     if (id !== '') this.#parser.lastEventId = id;
   }
