@@ -36,7 +36,9 @@ class SseError extends Error {
     // Why: 'network_error', 'http_status', 'no_content' (204),
     // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream',
     // 'invalid_response' (a custom fetch() gave no usable response or body),
-    // 'invalid_url' (the URL has user:pass@, which fetch() refuses).
+    // 'invalid_url' (the URL has user:pass@, which fetch() refuses),
+    // 'cors_refused' (browsers: another origin answered without allowing
+    // this one to read the stream; see corsRefusal()).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -192,6 +194,46 @@ function requestUrl(plan, url, lastEventId) {
 function isCrossOrigin(url) {
   const here = globalThis.location?.origin;
   return typeof here === 'string' && here !== 'null' && originOf(url) !== here;
+}
+
+// fetch() rejects with the same TypeError ("Failed to fetch") whether the
+// server is unreachable or answered without letting this origin read it
+// (CORS): JS is told nothing more. So after a cross-origin TypeError, one
+// `no-cors` request goes to the same URL: it needs no permission, so it
+// gets an (opaque) response exactly when the server answered. Then the
+// failure was CORS, and the error that fails the connection is returned
+// (the browser's EventSource closes on a CORS failure too: reconnecting is
+// futile); else null (a network error). The probe's response is dropped at
+// once; a server that dies between the two requests reads as a network
+// error, one that answered the first only by resetting it reads as CORS.
+async function corsRefusal(plan, url, error, signal) {
+  if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return null;
+  const probe = new AbortController();
+  const stop = () => probe.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const { fetchFunction } = plan;
+    await fetchFunction(url, {
+      method: 'GET',
+      mode: 'no-cors',
+      cache: 'no-store',
+      credentials: plan.withCredentials ? 'include' : 'same-origin',
+      redirect: 'follow',
+      signal: probe.signal,
+    });
+  } catch {
+    return null;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    probe.abort();
+  }
+  if (signal.aborted) return null;
+  return new SseError(
+    'cors_refused',
+    `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
+      `or a failed CORS preflight): the connection is closed, as the browser's EventSource does`,
+    { cause: error, url },
+  );
 }
 
 // Starts one request. The response's status and type are checked by
@@ -585,8 +627,13 @@ class EventSource extends EventTarget {
     try {
       return await send(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {
-      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw e;
-      const response = await send(this.#plan, url, '', signal);
+      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw (await corsRefusal(this.#plan, url, e, signal)) ?? e;
+      let response;
+      try {
+        response = await send(this.#plan, url, '', signal);
+      } catch (again) {
+        throw (await corsRefusal(this.#plan, url, again, signal)) ?? again;
+      }
       this.#idHeader = false;
       const where = originOf(url);
       const resumed = this.#plan.lastEventIdQuery === null
@@ -608,7 +655,11 @@ class EventSource extends EventTarget {
       response = await this.#request(controller.signal);
     } catch (e) {
       idle.stop();
-      if (current()) this.#reestablish(connectionError(e, controller, this.#url));
+      if (!current()) return;
+      const error = connectionError(e, controller, this.#url);
+      // A CORS refusal fails the connection; a network error reconnects.
+      if (error.reason === 'cors_refused') this.#fail(error);
+      else this.#reestablish(error);
       return;
     }
     if (!current()) {
@@ -852,7 +903,13 @@ class EventStream {
     }
     this.#idle = new IdleTimer(this.#idleTimeout, controller, target);
     const id = this.#lastEventId;
-    const response = await send(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
+    const url = requestUrl(this.#plan, target, id);
+    let response;
+    try {
+      response = await send(this.#plan, url, id, controller.signal);
+    } catch (e) {
+      throw (await corsRefusal(this.#plan, url, e, controller.signal)) ?? e;
+    }
     this.#idle.touch();
     const refusal = await checkResponse(response, target);
     if (refusal !== null) throw refusal;

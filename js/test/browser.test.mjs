@@ -17,6 +17,7 @@
 // The screenshot goes to ../build/js-browser/demo.png.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -349,14 +350,46 @@ function suite() {
       assert.deepEqual(sentIds(u, 'ssekit'), sentIds(u, 'native'));
     });
 
-    it(
-      'a stream from another origin that does not allow this one (no CORS header): one error, CLOSED',
-      { todo: "to fetch() a CORS refusal looks like any network error, so ssekit's EventSource reconnects; Chromium's fails the connection" },
-      async () => {
-        const result = await recordBoth(at('/http/stream', { origin: server.otherOrigin, cors: 'none' }).href, { errors: 2 });
-        assertSame(result, 'no CORS');
-      },
-    );
+    it('a stream from another origin that does not allow this one (no CORS header): one error, CLOSED', async () => {
+      const u = at('/http/stream', { origin: server.otherOrigin, cors: 'none' });
+      const result = await recordBoth(u.href, { errors: 2 });
+      assertSame(result, 'no CORS');
+      assert.deepEqual(result.ours.log.filter((e) => e.kind === 'error').map((e) => e.readyState), [2]);
+      // fetch() said only "TypeError": one no-cors request told CORS from a network error.
+      const modes = server.requestsFor(u.pathname, u.searchParams.get('run'), 'ssekit').map((r) => r.headers['sec-fetch-mode']);
+      assert.deepEqual(modes, ['cors', 'no-cors']);
+      assert.deepEqual(await firstError(at('/http/stream', { origin: server.otherOrigin, cors: 'none' }).href), [2, 'cors_refused']);
+    });
+
+    // readyState and error.reason at ssekit's first error event.
+    const firstError = (url) =>
+      within(
+        15_000,
+        `the first error of ${url}`,
+        page.evaluate(
+          (u) =>
+            new Promise((resolve) => {
+              const source = new window.harness.sides.ssekit(u);
+              source.onerror = (e) => {
+                resolve([source.readyState, e.error?.reason]);
+                source.close();
+              };
+            }),
+          url,
+        ),
+      );
+
+    it('another origin that does not answer at all: a network error, both reconnect', async () => {
+      // A port nothing listens on (taken, then closed).
+      const closed = net.createServer();
+      await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const { port } = closed.address();
+      await new Promise((resolve) => closed.close(resolve));
+      const result = await recordBoth(`http://127.0.0.1:${port}/http/stream`, { errors: 1 });
+      assertSame(result, 'no answer');
+      assert.deepEqual(result.ours.log.filter((e) => e.kind === 'error').map((e) => e.readyState), [0]);
+      assert.deepEqual(await firstError(`http://127.0.0.1:${port}/http/stream`), [0, 'network_error']);
+    });
 
     it('retry, then a 404 on reconnect: CONNECTING error, then CLOSED error', async () => {
       const result = await recordBoth(at('/http/retry-then-404').href, { errors: 3 });
