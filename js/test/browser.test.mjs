@@ -551,7 +551,9 @@ function suite() {
         // The server ends the stream after 3 updates; reconnects wait 2 s.
         await demo.goto(`${server.origin}/demo.html?interval=40&drop=3&retry=2000`);
         await demo.waitForFunction(() => document.getElementById('status').textContent.startsWith('Reconnecting in'), null, { timeout: 15_000 });
-        assert.match(await demo.textContent('#status'), /^Reconnecting in [12]\.\d s$/);
+        // A countdown from the 2 s wait: how far it got when read depends on the machine's load.
+        const shown = /^Reconnecting in (\d+\.\d) s$/.exec(await demo.textContent('#status'));
+        assert.ok(shown !== null && Number(shown[1]) <= 2, `status: ${shown?.[0]}`);
         assert.match(await demo.textContent('#detail'), /the server ended the stream \(end_of_stream\)/);
         fs.mkdirSync(screenshotDir, { recursive: true });
         await demo.screenshot({ path: path.join(screenshotDir, 'demo-reconnecting.png') });
