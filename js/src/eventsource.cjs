@@ -38,7 +38,7 @@ class SseError extends Error {
     // 'invalid_response' (a custom fetch() gave no usable response or body),
     // 'invalid_url' (the URL has user:pass@, which fetch() refuses),
     // 'cors_refused' (browsers: another origin answered without allowing
-    // this one to read the stream; see corsRefusal()).
+    // this one to read the stream; see sendChecked()).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -199,15 +199,11 @@ function isCrossOrigin(url) {
 // fetch() rejects with the same TypeError ("Failed to fetch") whether the
 // server is unreachable or answered without letting this origin read it
 // (CORS): JS is told nothing more. So after a cross-origin TypeError, one
-// `no-cors` request goes to the same URL: it needs no permission, so it
-// gets an (opaque) response exactly when the server answered. Then the
-// failure was CORS, and the error that fails the connection is returned
-// (the browser's EventSource closes on a CORS failure too: reconnecting is
-// futile); else null (a network error). The probe's response is dropped at
-// once; a server that dies between the two requests reads as a network
-// error, one that answered the first only by resetting it reads as CORS.
-async function corsRefusal(plan, url, error, signal) {
-  if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return null;
+// `no-cors` request goes to the same URL (its response dropped at once): it
+// needs no permission, so it gets an (opaque) response exactly when the
+// server answers. True: the server is up.
+async function serverAnswers(plan, url, error, signal) {
+  if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return false;
   const probe = new AbortController();
   const stop = () => probe.abort();
   signal.addEventListener('abort', stop, { once: true });
@@ -221,19 +217,38 @@ async function corsRefusal(plan, url, error, signal) {
       redirect: 'follow',
       signal: probe.signal,
     });
+    return !signal.aborted;
   } catch {
-    return null;
+    return false;
   } finally {
     signal.removeEventListener('abort', stop);
     probe.abort();
   }
-  if (signal.aborted) return null;
-  return new SseError(
-    'cors_refused',
-    `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
-      `or a failed CORS preflight): the connection is closed, as the browser's EventSource does`,
-    { cause: error, url },
-  );
+}
+
+// send(), where a cross-origin TypeError from a server that answers the
+// probe above becomes a 'cors_refused' SseError: the same request is sent
+// once more first, so a passing network failure is not taken for CORS; if
+// that fails too, the server is up and refuses this origin. The browser's
+// EventSource fails the connection on a CORS failure (reconnecting is
+// futile), and so does ours; a network error still reconnects.
+async function sendChecked(plan, url, lastEventId, signal) {
+  try {
+    return await send(plan, url, lastEventId, signal);
+  } catch (e) {
+    if (!(await serverAnswers(plan, url, e, signal))) throw e;
+  }
+  try {
+    return await send(plan, url, lastEventId, signal);
+  } catch (e) {
+    if (signal.aborted || !(e instanceof TypeError)) throw e;
+    throw new SseError(
+      'cors_refused',
+      `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
+        `or a failed CORS preflight): the connection is closed, as the browser's EventSource does`,
+      { cause: e, url },
+    );
+  }
 }
 
 // Starts one request. The response's status and type are checked by
@@ -625,15 +640,10 @@ class EventSource extends EventTarget {
     const url = requestUrl(this.#plan, this.#requestUrl, id);
     const withHeader = this.#idHeader && id !== '';
     try {
-      return await send(this.#plan, url, withHeader ? id : '', signal);
+      return await (withHeader ? send : sendChecked)(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {
-      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw (await corsRefusal(this.#plan, url, e, signal)) ?? e;
-      let response;
-      try {
-        response = await send(this.#plan, url, '', signal);
-      } catch (again) {
-        throw (await corsRefusal(this.#plan, url, again, signal)) ?? again;
-      }
+      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw e;
+      const response = await sendChecked(this.#plan, url, '', signal);
       this.#idHeader = false;
       const where = originOf(url);
       const resumed = this.#plan.lastEventIdQuery === null
@@ -903,13 +913,7 @@ class EventStream {
     }
     this.#idle = new IdleTimer(this.#idleTimeout, controller, target);
     const id = this.#lastEventId;
-    const url = requestUrl(this.#plan, target, id);
-    let response;
-    try {
-      response = await send(this.#plan, url, id, controller.signal);
-    } catch (e) {
-      throw (await corsRefusal(this.#plan, url, e, controller.signal)) ?? e;
-    }
+    const response = await sendChecked(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
     this.#idle.touch();
     const refusal = await checkResponse(response, target);
     if (refusal !== null) throw refusal;

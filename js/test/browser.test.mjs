@@ -355,9 +355,10 @@ function suite() {
       const result = await recordBoth(u.href, { errors: 2 });
       assertSame(result, 'no CORS');
       assert.deepEqual(result.ours.log.filter((e) => e.kind === 'error').map((e) => e.readyState), [2]);
-      // fetch() said only "TypeError": one no-cors request told CORS from a network error.
+      // fetch() said only "TypeError": a no-cors request found the server up,
+      // and the request sent once more failed too.
       const modes = server.requestsFor(u.pathname, u.searchParams.get('run'), 'ssekit').map((r) => r.headers['sec-fetch-mode']);
-      assert.deepEqual(modes, ['cors', 'no-cors']);
+      assert.deepEqual(modes, ['cors', 'no-cors', 'cors']);
       assert.deepEqual(await firstError(at('/http/stream', { origin: server.otherOrigin, cors: 'none' }).href), [2, 'cors_refused']);
     });
 
@@ -378,6 +379,35 @@ function suite() {
           url,
         ),
       );
+
+    it('another origin that fails the first request once: the probe finds it up, the request sent again streams', async () => {
+      const u = at('/http/reset-first', { origin: server.otherOrigin });
+      const log = await within(
+        15_000,
+        'the event after a failed request',
+        page.evaluate(
+          (url) =>
+            new Promise((resolve) => {
+              const target = new URL(url);
+              target.searchParams.set('side', 'ssekit');
+              const log = [];
+              const source = new window.harness.sides.ssekit(target.href);
+              source.onopen = () => log.push('open');
+              source.onerror = (e) => log.push(`error ${source.readyState} ${e.error?.reason}`);
+              source.onmessage = (e) => {
+                log.push(e.data);
+                source.close();
+                resolve(log);
+              };
+            }),
+          u.href,
+        ),
+      );
+      // Not taken for CORS: no error at all, the stream goes on at once.
+      assert.deepEqual(log, ['open', 'from the stream']);
+      const modes = server.requestsFor(u.pathname, u.searchParams.get('run'), 'ssekit').map((r) => r.headers['sec-fetch-mode']);
+      assert.deepEqual(modes, ['cors', 'no-cors', 'cors']);
+    });
 
     it('another origin that does not answer at all: a network error, both reconnect', async () => {
       // A port nothing listens on (taken, then closed).
