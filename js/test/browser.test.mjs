@@ -360,6 +360,16 @@ function suite() {
       const modes = server.requestsFor(u.pathname, u.searchParams.get('run'), 'ssekit').map((r) => r.headers['sec-fetch-mode']);
       assert.deepEqual(modes, ['cors', 'no-cors', 'cors']);
       assert.deepEqual(await firstError(at('/http/stream', { origin: server.otherOrigin, cors: 'none' }).href), [2, 'cors_refused']);
+      // stream() says the same.
+      const thrown = await page.evaluate(async (url) => {
+        try {
+          for await (const e of window.harness.stream(url)) return `an event: ${e.data}`;
+          return 'no error';
+        } catch (e) {
+          return `${e.name} ${e.reason}`;
+        }
+      }, at('/http/stream', { origin: server.otherOrigin, cors: 'none' }).href);
+      assert.equal(thrown, 'SseError cors_refused');
     });
 
     // readyState and error.reason at ssekit's first error event.
