@@ -128,7 +128,9 @@ export type SseErrorReason =
   /** A custom fetch() gave no response, or a body that is not a ReadableStream, a Node stream or an async iterable of bytes. */
   | 'invalid_response'
   /** The URL has user:pass@, which fetch() refuses: the connection fails at once. */
-  | 'invalid_url';
+  | 'invalid_url'
+  /** Browsers: another origin answered but does not allow this one to read the stream (CORS); the connection fails, as the browser's does. */
+  | 'cors_refused';
 
 export class SseError extends Error {
   readonly name: 'SseError';

@@ -16,19 +16,29 @@
 // connection, from construction to the last event. Every client must see the
 // workload's event count (bench-workload --info) and the same total data
 // length, so none can skip work. Prints MB/s (medians) and the ratios to
-// `eventsource` and to the floor. Profiling: `npm run build:profile` keeps the
+// `eventsource` and to the floor, by wall-clock time and by this process's
+// CPU time (process.cpuUsage(): the client's whole work, fetch included,
+// the server's not), which a machine shared with other work disturbs far
+// less than the wall clock. Profiling: `npm run build:profile` keeps the
 // WebAssembly name section, then `node --cpu-prof bench/eventsource-bench.mjs`.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 const require = createRequire(import.meta.url);
 const here = dirname(fileURLToPath(import.meta.url));
 const ssekit = require('../src/index.cjs');
 const { EventSource: TheirEventSource } = require('eventsource');
 const { EventSource: UndiciEventSource } = require('undici');
+
+// A full collection before every run, so no client pays for the garbage
+// of the one before it (the clients run interleaved in one heap).
+v8.setFlagsFromString('--expose-gc');
+const collectGarbage = vm.runInNewContext('gc');
 
 // undici prints an ExperimentalWarning for its EventSource; the table is the output.
 process.removeAllListeners('warning');
@@ -150,16 +160,20 @@ const server = await startServer(opts);
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
 console.log(`# node ${process.version}; ${opts.reps} reps (+${opts.warmup} warm-up), interleaved; MB/s (MB = 10^6 B), medians; ` +
   `eventsource ${require('eventsource/package.json').version}, undici ${require('undici/package.json').version}`);
-console.log(`${'workload'.padEnd(8)} ${'events'.padStart(7)}  ${clients.map(([n]) => n.padStart(19)).join('')}   ours/eventsource (ES, stream)  ours/floor (ES, stream)`);
+console.log('# wall: MB/s by wall-clock time; cpu: MB per second of this process\'s CPU time');
+console.log(`${'workload'.padEnd(13)} ${'events'.padStart(7)}  ${clients.map(([n]) => n.padStart(19)).join('')}   ours/eventsource (ES, stream)  ours/floor (ES, stream)  stream/ES`);
 try {
   for (const w of workloads) {
     const url = `${server.origin}/${w.name}`;
     const times = new Map(clients.map(([n]) => [n, []]));
+    const cpuTimes = new Map(clients.map(([n]) => [n, []]));
     for (let rep = 0; rep < opts.warmup + opts.reps; ++rep) {
       const order = clients.map((_, i) => clients[(i + rep) % clients.length]);
       const lengths = new Map();
       for (const [name, run] of order) {
+        collectGarbage();
         const start = performance.now();
+        const cpuStart = process.cpuUsage();
         let result;
         try {
           result = await run(url, w);
@@ -167,17 +181,22 @@ try {
           fail(`${w.name}: ${name}: ${e.message}`);
         }
         const ms = performance.now() - start;
+        const cpu = process.cpuUsage(cpuStart);
+        if (rep >= opts.warmup) cpuTimes.get(name).push((cpu.user + cpu.system) / 1000);
         if (result.events !== null && result.events !== w.events) fail(`${w.name}: ${name} saw ${result.events} events, bench-workload says ${w.events}`);
         if (result.events !== null) lengths.set(name, result.length);
         if (rep >= opts.warmup) times.get(name).push(ms);
       }
       if (new Set(lengths.values()).size !== 1) fail(`${w.name}: the clients disagree on the data: ${JSON.stringify([...lengths])}`);
     }
-    const m = Object.fromEntries([...times].map(([n, t]) => [n, median(t)]));
-    const ratio = (a, b) => (m[b] / m[a]).toFixed(2);
-    console.log(`${w.name.padEnd(8)} ${String(w.events).padStart(7)}  ${clients.map(([n]) => mbps(w.bytes, m[n]).toFixed(1).padStart(19)).join('')}` +
-      `   ${ratio('ssekit EventSource', 'eventsource')}x, ${ratio('ssekit stream()', 'eventsource')}x`.padEnd(31) +
-      `${ratio('ssekit EventSource', 'fetch+TextDecoder')}x, ${ratio('ssekit stream()', 'fetch+TextDecoder')}x`);
+    for (const [label, measured] of [['wall', times], ['cpu', cpuTimes]]) {
+      const m = Object.fromEntries([...measured].map(([n, t]) => [n, median(t)]));
+      const ratio = (a, b) => (m[b] / m[a]).toFixed(2);
+      console.log(`${`${w.name} ${label}`.padEnd(13)} ${String(w.events).padStart(7)}  ${clients.map(([n]) => mbps(w.bytes, m[n]).toFixed(1).padStart(19)).join('')}` +
+        `   ${ratio('ssekit EventSource', 'eventsource')}x, ${ratio('ssekit stream()', 'eventsource')}x`.padEnd(31) +
+        `${ratio('ssekit EventSource', 'fetch+TextDecoder')}x, ${ratio('ssekit stream()', 'fetch+TextDecoder')}x` +
+        `${`   ${ratio('ssekit stream()', 'ssekit EventSource')}x`}`);
+    }
   }
 } finally {
   server.child.stdin.end();

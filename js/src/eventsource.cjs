@@ -36,7 +36,9 @@ class SseError extends Error {
     // Why: 'network_error', 'http_status', 'no_content' (204),
     // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream',
     // 'invalid_response' (a custom fetch() gave no usable response or body),
-    // 'invalid_url' (the URL has user:pass@, which fetch() refuses).
+    // 'invalid_url' (the URL has user:pass@, which fetch() refuses),
+    // 'cors_refused' (browsers: another origin answered without allowing
+    // this one to read the stream; see sendChecked()).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -192,6 +194,61 @@ function requestUrl(plan, url, lastEventId) {
 function isCrossOrigin(url) {
   const here = globalThis.location?.origin;
   return typeof here === 'string' && here !== 'null' && originOf(url) !== here;
+}
+
+// fetch() rejects with the same TypeError ("Failed to fetch") whether the
+// server is unreachable or answered without letting this origin read it
+// (CORS): JS is told nothing more. So after a cross-origin TypeError, one
+// `no-cors` request goes to the same URL (its response dropped at once): it
+// needs no permission, so it gets an (opaque) response exactly when the
+// server answers. True: the server is up.
+async function serverAnswers(plan, url, error, signal) {
+  if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return false;
+  const probe = new AbortController();
+  const stop = () => probe.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const { fetchFunction } = plan;
+    await fetchFunction(url, {
+      method: 'GET',
+      mode: 'no-cors',
+      cache: 'no-store',
+      credentials: plan.withCredentials ? 'include' : 'same-origin',
+      redirect: 'follow',
+      signal: probe.signal,
+    });
+    return !signal.aborted;
+  } catch {
+    return false;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    probe.abort();
+  }
+}
+
+// send(), where a cross-origin TypeError from a server that answers the
+// probe above becomes a 'cors_refused' SseError: the same request is sent
+// once more first, so a passing network failure is not taken for CORS; if
+// that fails too, the server is up and refuses this origin. The browser's
+// EventSource fails the connection on a CORS failure (reconnecting is
+// futile), and so does ours; a network error still reconnects.
+async function sendChecked(plan, url, lastEventId, signal) {
+  try {
+    return await send(plan, url, lastEventId, signal);
+  } catch (e) {
+    if (!(await serverAnswers(plan, url, e, signal))) throw e;
+  }
+  try {
+    return await send(plan, url, lastEventId, signal);
+  } catch (e) {
+    if (signal.aborted || !(e instanceof TypeError)) throw e;
+    throw new SseError(
+      'cors_refused',
+      `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
+        `or a failed CORS preflight): the connection is closed, as the browser's EventSource does`,
+      { cause: e, url },
+    );
+  }
 }
 
 // Starts one request. The response's status and type are checked by
@@ -421,10 +478,6 @@ for (const name of ['data', 'origin', 'lastEventId', 'source', 'ports', 'initMes
   Object.defineProperty(SseMessageEvent.prototype, name, { enumerable: true });
 }
 
-function messageEvent(type, data, origin, lastEventId) {
-  return new SseMessageEvent(type, data, origin, lastEventId);
-}
-
 // An `error` event; `error` says why (an SseError), `reconnectDelay` how
 // many milliseconds until the next attempt (null: none, the connection is
 // closed).
@@ -480,7 +533,7 @@ class EventSource extends EventTarget {
     this.#parser = core().createParser({
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
-      onEvent: (event) => this.#dispatchMessage(event),
+      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => this.#dispatchMessage(type, data, lastEventId),
       onRetry: (ms) => {
         this.#reconnectionTime = Math.min(ms, MAX_TIMER_DELAY);
       },
@@ -587,10 +640,10 @@ class EventSource extends EventTarget {
     const url = requestUrl(this.#plan, this.#requestUrl, id);
     const withHeader = this.#idHeader && id !== '';
     try {
-      return await send(this.#plan, url, withHeader ? id : '', signal);
+      return await (withHeader ? send : sendChecked)(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {
       if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw e;
-      const response = await send(this.#plan, url, '', signal);
+      const response = await sendChecked(this.#plan, url, '', signal);
       this.#idHeader = false;
       const where = originOf(url);
       const resumed = this.#plan.lastEventIdQuery === null
@@ -612,7 +665,11 @@ class EventSource extends EventTarget {
       response = await this.#request(controller.signal);
     } catch (e) {
       idle.stop();
-      if (current()) this.#reestablish(connectionError(e, controller, this.#url));
+      if (!current()) return;
+      const error = connectionError(e, controller, this.#url);
+      // A CORS refusal fails the connection; a network error reconnects.
+      if (error.reason === 'cors_refused') this.#fail(error);
+      else this.#reestablish(error);
       return;
     }
     if (!current()) {
@@ -673,10 +730,10 @@ class EventSource extends EventTarget {
     if (current() && ending !== null) this.#reestablish(ending);
   }
 
-  #dispatchMessage(event) {
+  #dispatchMessage(type, data, lastEventId) {
     if (this.#readyState === CLOSED) return;
     this.#gotEvent = true;
-    this.dispatchEvent(messageEvent(event.type, event.data, this.#origin, event.lastEventId));
+    this.dispatchEvent(new SseMessageEvent(type, data, this.#origin, lastEventId));
   }
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
@@ -856,7 +913,7 @@ class EventStream {
     }
     this.#idle = new IdleTimer(this.#idleTimeout, controller, target);
     const id = this.#lastEventId;
-    const response = await send(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
+    const response = await sendChecked(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
     this.#idle.touch();
     const refusal = await checkResponse(response, target);
     if (refusal !== null) throw refusal;
@@ -868,7 +925,7 @@ class EventStream {
     const queue = this.#queue;
     this.#parser = core().createParser({
       ...this.#limits,
-      onEvent: (event) => queue.push({ type: event.type, data: event.data, lastEventId: event.lastEventId, origin }),
+      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
     });
     if (id !== '') this.#parser.lastEventId = id;
   }

@@ -24,7 +24,9 @@ function node(script, args) {
 
 it('bench/eventsource-bench.mjs: every client gets every event of every workload', { skip: !existsSync(bin) && `no ${bin} (cmake --build --preset release --target bench-workload)` }, async () => {
   const out = await node('eventsource-bench.mjs', ['--bin', bin, '--size', '65536', '--reps', '1', '--warmup', '0']);
-  for (const w of ['llm', 'feed', 'big', 'crlf']) assert.match(out, new RegExp(`^${w} +\\d+ .*x, .*x`, 'm'), out);
+  for (const w of ['llm', 'feed', 'big', 'crlf']) {
+    for (const by of ['wall', 'cpu']) assert.match(out, new RegExp(`^${w} ${by} +\\d+ .*x, .*x .*x$`, 'm'), out);
+  }
 });
 
 it('bench/memory-bench.mjs (Node): runs, and memory is back after close()', async () => {

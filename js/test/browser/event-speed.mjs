@@ -2,7 +2,17 @@
 // and ssekit's (the ES module bundle) on the same stream of small
 // (LLM-style) events, interleaved in one run, printing the ratio.
 //
-//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds]
+//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds] [--profile FILE]
+//
+// --profile FILE: after the timed rounds, one more ssekit run under the
+// DevTools Profiler (same bare connection; Profiler is not Network), saved
+// as FILE (.cpuprofile, opens in DevTools) and summed up by self time.
+//
+// Two measures: wall-clock events/s in the page (what the issue's numbers
+// are), and events per CPU second of all Chromium's processes
+// (SystemInfo.getProcessInfo, renderer + network + browser), which a
+// machine shared with other work disturbs far less. Both sides pay the
+// same network-service work.
 //
 // Chromium is driven over a bare DevTools connection (its WebSocket, no
 // Playwright): Playwright turns on the DevTools Network domain, and with it
@@ -18,8 +28,15 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, '../../dist');
-const events = Number(process.argv[2] ?? 200_000);
-const rounds = Number(process.argv[3] ?? 3);
+const args = process.argv.slice(2);
+const profileAt = args.indexOf('--profile');
+const profileFile = profileAt >= 0 ? args.splice(profileAt, 2)[1] : null;
+if (profileAt >= 0 && !profileFile) {
+  console.error('event-speed.mjs: --profile takes a file name');
+  process.exit(2);
+}
+const events = Number(args[0] ?? 200_000);
+const rounds = Number(args[1] ?? 3);
 const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
 if (typeof WebSocket !== 'function') {
   console.error('event-speed.mjs: needs a WebSocket: run it with node --experimental-websocket');
@@ -135,23 +152,62 @@ try {
   };
   for (let i = 0; i < 200 && !(await evaluate('window.ready === true')); i++) await new Promise((r) => setTimeout(r, 50));
 
-  // One warm-up each, then interleaved rounds.
+  // Seconds of CPU all of Chromium's processes used so far.
+  const cpuSeconds = async () => (await send('SystemInfo.getProcessInfo')).processInfo.reduce((sum, p) => sum + p.cpuTime, 0);
+  // One warm-up each, then interleaved rounds (the order alternates).
   const times = { native: [], ssekit: [] };
+  const cpu = { native: [], ssekit: [] };
   for (let round = 0; round <= rounds; round++) {
-    for (const side of ['native', 'ssekit']) {
+    for (const side of round % 2 ? ['ssekit', 'native'] : ['native', 'ssekit']) {
+      const before = await cpuSeconds();
       const r = await evaluate(`window.run(${JSON.stringify(side)}, ${events})`);
+      const used = (await cpuSeconds()) - before;
       if (r.count !== events || !r.instance) throw new Error(`${side}: ${JSON.stringify(r)}`);
-      if (round > 0) times[side].push(r.ms);
+      if (round > 0) {
+        times[side].push(r.ms);
+        cpu[side].push(used * 1000);
+      }
     }
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rate = (side) => events / (median(times[side]) / 1000);
+  const median = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  const rate = (ms) => events / (median(ms) / 1000);
+  const list = (ms) => ms.map((t) => t.toFixed(0)).join(', ');
   for (const side of ['native', 'ssekit']) {
-    console.log(`${side.padEnd(7)} ${Math.round(rate(side)).toLocaleString('en')} events/s (median of ${rounds}: ${times[side].map((t) => t.toFixed(0)).join(', ')} ms)`);
+    console.log(`${side.padEnd(7)} ${Math.round(rate(times[side])).toLocaleString('en').padStart(9)} events/s, ${Math.round(rate(cpu[side])).toLocaleString('en').padStart(9)} events/CPU-s ` +
+      `(medians of ${rounds}: ${list(times[side])} ms; CPU ${list(cpu[side])} ms)`);
   }
-  console.log(`ssekit / Chromium's EventSource: ${(rate('ssekit') / rate('native')).toFixed(2)}x on ${events.toLocaleString('en')} small events`);
+  const ratio = (m) => (rate(m.ssekit) / rate(m.native)).toFixed(2);
+  console.log(`ssekit / Chromium's EventSource on ${events.toLocaleString('en')} small events: ${ratio(times)}x events/s, ${ratio(cpu)}x events/CPU-s`);
+  if (profileFile !== null) {
+    await send('Profiler.enable', {}, sessionId);
+    await send('Profiler.setSamplingInterval', { interval: 100 }, sessionId);
+    await send('Profiler.start', {}, sessionId);
+    await evaluate(`window.run('ssekit', ${events})`);
+    const { profile: cpu } = await send('Profiler.stop', {}, sessionId);
+    fs.writeFileSync(profileFile, JSON.stringify(cpu));
+    printProfile(cpu);
+  }
   ws.close();
 } finally {
   clearTimeout(watchdog);
   cleanup();
+}
+
+// Self time by function, the top 25, as a share of the samples.
+function printProfile(cpu) {
+  const byId = new Map(cpu.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  for (const id of cpu.samples) {
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url ? `${path.basename(f.url)}:${f.lineNumber + 1}` : ''}`.trim();
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const total = cpu.samples.length;
+  console.log(`profile: ${total} samples -> ${profileFile}`);
+  for (const [key, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+    console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
+  }
 }

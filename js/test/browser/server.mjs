@@ -133,6 +133,18 @@ export async function startServers(cases) {
         res.writeHead(200, STREAM_HEADERS);
         res.end('id: 1\ndata: from the stream\n\nevent: named\ndata: second\n\n');
         return;
+      case '/http/reset-first':
+        // The first request of a run and side fails before any answer (a
+        // passing network failure); later ones get an event. Not by closing
+        // the socket: Chromium resends a request whose reused connection
+        // closes. Two Content-Lengths that disagree fail it for good.
+        if (requests.filter((r) => r.path === route && r.side === side && r.run === entry.run).length === 1) {
+          req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+          return;
+        }
+        res.writeHead(200, STREAM_HEADERS);
+        res.end('id: 1\ndata: from the stream\n\n');
+        return;
       case '/http/retry': {
         // Each side's first request sets a short retry and an id, then
         // ends; later requests answer with an event naming the id they were
