@@ -486,6 +486,43 @@ TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
   EXPECT_EQ(origin.connections(), 0);
 }
 
+TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
+  const auto env = clean_env();
+  // A 407 whose body never ends: reported with what came within 2 s, as
+  // proxy_refused, long before connect_timeout (60 s here).
+  script_server stalling([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\n\r\npartial");
+    c.wait_for_client_close(20s);
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = stalling.url("");
+  o.connect_timeout = 60s;
+  recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+  EXPECT_EQ(rec.errors[0].body, "partial");
+  ASSERT_EQ(stalling.requests().size(), 1u);
+  EXPECT_EQ(stalling.requests()[0].method, "CONNECT");
+
+  // An answer head over 64 KiB: a network error, not unbounded memory.
+  script_server flooding([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    std::string head = "HTTP/1.1 200 OK\r\n";
+    while (head.size() < 70 * 1024) head += "X-Filler: " + std::string(1000, 'f') + "\r\n";
+    c.write(head + "\r\n");
+    c.wait_for_client_close(20s);
+  });
+  o.proxy = flooding.url("");
+  o.connect_timeout = 5s;
+  rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("no answer to CONNECT from the proxy " + o.proxy.value()), std::string::npos) << rec.errors[0].message;
+}
+
 // ---- the environment, the options, NO_PROXY
 
 TEST(ProxyLoopback, TheEnvironmentIsHonouredAndTheOptionsOverrideIt) {
