@@ -54,6 +54,7 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
     case client_error_reason::end_of_stream: return "end_of_stream";
     case client_error_reason::unsupported_encoding: return "unsupported_encoding";
     case client_error_reason::id_not_sent: return "id_not_sent";
+    case client_error_reason::proxy_refused: return "proxy_refused";
   }
   return "unknown";
 }
@@ -88,6 +89,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         reconnect_timer_(strand_),
         random_(std::random_device{}()) {
     reconnect_plan_ = detail::check_options(options_);
+    proxy_settings_ = detail::read_proxy_settings(options_, detail::process_environment());
     transport_ = transport ? std::move(transport) : detail::make_network_factory(options_);
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
@@ -205,6 +207,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // operations still completing on it (its transport is closed).
     conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, max_header_size));
     conn_->io = transport_->make(strand_, plan_.target);
+    route_ = detail::choose_proxy(proxy_settings_, plan_.target);
     new_response();
     arm_deadline(attempt, options_.connect_timeout, [this] {
       fail({.reason = client_error_reason::connect_timeout,
@@ -212,7 +215,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
             .code = asio::error::timed_out,
             .retryable = true});
     });
-    conn_->io->async_open(plan_.target, [self = shared_from_this(), c = conn_, attempt](const detail::open_failure* f) {
+    conn_->io->async_open(plan_.target, route_, [self = shared_from_this(), c = conn_, attempt](const detail::open_failure* f) {
       self->on_open(attempt, f);
       self->after_handlers();
     });
@@ -232,7 +235,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void on_open(unsigned attempt, const detail::open_failure* failure) {
     if (stale(attempt)) return;
     if (failure) {
-      return fail({.reason = failure->reason, .message = failure->message, .code = failure->code, .retryable = failure->retryable});
+      // A proxy's refusal: its answer is reported as a response's would be.
+      conn_->response_headers = failure->headers;
+      excerpt_ = failure->body;
+      const bool retry = failure->retryable || (failure->reason == client_error_reason::proxy_refused && options_.retry_server_errors &&
+                                                (failure->status >= 500 || failure->status == 429));
+      return fail({.reason = failure->reason, .message = failure->message, .code = failure->code, .retryable = retry, .status = failure->status});
     }
     write_request(attempt);
   }
@@ -257,7 +265,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void write_request(unsigned attempt) {
-    const detail::request_head head = detail::build_request(plan_, id_to_send());
+    detail::request_head head = detail::build_request(plan_, id_to_send());
+    detail::apply_route(head, plan_.target, route_);
     if (closed_.load()) return;
     conn_->request.emplace();
     auto& req = *conn_->request;
@@ -360,6 +369,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                               (type.empty() ? std::string("no content type") : "content type " + type) + ")",
                    .status = status});
     }
+    if (status == 407 && route_.forward(plan_.target)) {
+      return fail({.reason = client_error_reason::proxy_refused,
+                   .message = "the proxy " + route_.choice.url + " (" + route_.choice.source + ") answered 407 " +
+                              detail::escape_text(std::string(res.reason())),
+                   .status = status});
+    }
     const bool retryable = options_.retry_server_errors && (status >= 500 || status == 429);
     std::optional<milliseconds> at_least;
     if (retryable) at_least = detail::retry_after(conn_->response_headers);
@@ -395,7 +410,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     reconnect_plan_ = plan_;
     set_state(client_state::open);
     if (handlers_.on_open) {
-      response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str()};
+      response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str(),
+                         route_.choice};
       call([&] { handlers_.on_open(info); });
     }
     arm_idle(attempt);
@@ -496,7 +512,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     error.status = e.status;
     error.offset = e.offset;
     if (e.status != 0 && conn_) error.headers = conn_->response_headers;
-    if (e.reason == client_error_reason::http_status || e.reason == client_error_reason::wrong_content_type) error.body = excerpt_;
+    if (e.reason == client_error_reason::http_status || e.reason == client_error_reason::wrong_content_type ||
+        e.reason == client_error_reason::proxy_refused)
+      error.body = excerpt_;
+    error.proxy = route_.choice;
     error.will_reconnect = e.retryable && options_.reconnect && replayable_;
     end_attempt();
     sync_last_event_id();
@@ -550,6 +569,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   detail::request_plan reconnect_plan_;  // what connect() sends
   detail::request_plan plan_;            // this attempt's (after redirects)
+  detail::proxy_settings proxy_settings_;  // read once, from the options and the environment
+  detail::proxy_route route_;              // this attempt's proxy (chosen per target)
   int redirects_ = 0;
   int interim_ = 0;
 

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -103,11 +104,17 @@ class network_transport final : public transport {
   network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls)
       : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)) {}
 
-  void async_open(const url& target, open_handler handler) override {
+  void async_open(const url& target, open_handler handler) override { async_open(target, proxy_route{}, std::move(handler)); }
+
+  void async_open(const url& target, const proxy_route& route, open_handler handler) override {
     target_ = target;
-    resolver_.async_resolve(target_.host, std::to_string(target_.port),
+    route_ = route;
+    // Through a proxy, the TCP connection goes to the proxy.
+    const std::string& host = route_.proxy ? route_.proxy->host : target_.host;
+    const std::uint16_t port = route_.proxy ? route_.proxy->port : target_.port;
+    resolver_.async_resolve(host, std::to_string(port),
                             [this, handler = std::move(handler)](beast::error_code ec, tcp::resolver::results_type results) mutable {
-                              if (ec) return fail_network(handler, ec, "can't resolve " + target_.host);
+                              if (ec) return fail_network(handler, ec, "can't resolve " + peer());
                               lowest().async_connect(results, [this, handler = std::move(handler)](beast::error_code e, const tcp::endpoint&) mutable {
                                 on_connect(handler, e);
                               });
@@ -139,9 +146,77 @@ class network_transport final : public transport {
     handler(&f);
   }
 
+  // What the TCP connection goes to, for messages.
+  std::string peer() const {
+    if (!route_.proxy) return target_.authority();
+    return "the proxy " + route_.proxy->display() + " (" + route_.choice.source + ")";
+  }
+
   void on_connect(open_handler& handler, beast::error_code ec) {
-    if (ec) return fail_network(handler, ec, "can't connect to " + target_.authority());
+    if (ec) return fail_network(handler, ec, "can't connect to " + peer());
     lowest().socket().set_option(tcp::no_delay(true), ec);
+    if (route_.tunnel(target_)) return send_connect(handler);
+    start_tls(handler);
+  }
+
+  // RFC 9110 9.3.6: CONNECT host:port; any 2xx opens the tunnel.
+  void send_connect(open_handler& handler) {
+    const request_head head = connect_request(target_, *route_.proxy);
+    connect_request_.emplace();
+    connect_request_->method(http::verb::connect);
+    connect_request_->target(head.target);
+    connect_request_->version(11);
+    for (const auto& [name, value] : head.fields) connect_request_->insert(name, value);
+    http::async_write(lowest(), *connect_request_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
+      if (ec) return fail_network(handler, ec, "can't send CONNECT to " + peer());
+      connect_response_.emplace();
+      connect_response_->header_limit(64 * 1024);
+      connect_response_->body_limit(boost::none);
+      http::async_read_header(lowest(), connect_buffer_, *connect_response_,
+                              [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
+    });
+  }
+
+  void on_connect_response(open_handler& handler, beast::error_code ec) {
+    if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());
+    const int status = static_cast<int>(connect_response_->get().result_int());
+    if (status >= 200 && status < 300) {
+      // The origin speaks only after the ClientHello: bytes already here
+      // are not from it.
+      if (connect_buffer_.size() != 0) return fail_network(handler, http::error::unexpected_body, "data after the CONNECT answer from " + peer());
+      return start_tls(handler);
+    }
+    // A refusal: keep its body's first KiB for the report, within 2 s.
+    connect_response_->get().body().sink = [this](std::string_view bytes) {
+      connect_excerpt_.append(bytes.substr(0, excerpt_limit - std::min(excerpt_limit, connect_excerpt_.size())));
+      return beast::error_code{};
+    };
+    lowest().expires_after(std::chrono::seconds(2));
+    read_refusal(handler);
+  }
+
+  void read_refusal(open_handler& handler) {
+    if (connect_response_->is_done() || connect_excerpt_.size() >= excerpt_limit) return refused(handler);
+    http::async_read_some(lowest(), connect_buffer_, *connect_response_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
+      if (ec && ec != http::error::need_buffer) return refused(handler);
+      read_refusal(handler);
+    });
+  }
+
+  void refused(open_handler& handler) {
+    const auto& res = connect_response_->get();
+    open_failure f;
+    f.reason = client_error_reason::proxy_refused;
+    f.retryable = false;
+    f.status = static_cast<int>(res.result_int());
+    for (const auto& field : res) f.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    f.body = connect_excerpt_;
+    f.message = peer() + " refused the tunnel to " + target_.authority() + ": " + std::to_string(f.status) + " " +
+                escape_text(std::string(res.reason()));
+    handler(&f);
+  }
+
+  void start_tls(open_handler& handler) {
     if constexpr (!is_tls) {
       handler(nullptr);
     } else {
@@ -170,10 +245,17 @@ class network_transport final : public transport {
     }
   }
 
+  static constexpr std::size_t excerpt_limit = 1024;
+
   tcp::resolver resolver_;
   std::shared_ptr<ssl::context> tls_;
   Stream stream_;
   url target_;
+  proxy_route route_;
+  std::optional<http::request<http::empty_body>> connect_request_;
+  std::optional<response_parser> connect_response_;
+  beast::flat_buffer connect_buffer_;
+  std::string connect_excerpt_;
 };
 
 // A transport whose open fails: TLS needed but its context can't be made.

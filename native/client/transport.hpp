@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy.hpp"
 #include "ssekit/client.hpp"
 #include "url.hpp"
 
@@ -65,6 +66,10 @@ struct open_failure {
   beast::error_code code;
   std::string message;
   bool retryable = true;
+  // proxy_refused: the proxy's answer to CONNECT.
+  int status = 0;
+  header_list headers = {};
+  std::string body = {};  // the first KiB
 };
 using open_handler = std::function<void(const open_failure* failure)>;  // null: open
 
@@ -72,6 +77,14 @@ class transport {
  public:
   virtual ~transport() = default;
   virtual void async_open(const url& target, open_handler handler) = 0;
+  // Through route.proxy when it has one: connected to the proxy (http://
+  // targets), or through a CONNECT tunnel to `target` (https://: TLS with
+  // the origin inside). Transports without a network (in-memory) have no
+  // proxy to go through and ignore it.
+  virtual void async_open(const url& target, const proxy_route& route, open_handler handler) {
+    (void)route;
+    async_open(target, std::move(handler));
+  }
   virtual void async_write(request_message& request, io_handler handler) = 0;
   virtual void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
   virtual void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;

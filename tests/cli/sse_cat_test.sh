@@ -13,6 +13,8 @@ serve_pid=
 trap 'rm -rf "$tmp"; [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null' EXIT
 passed=0
 failed=0
+# The machine's proxy settings must not route these loopback tests.
+unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 check() {  # check NAME COMMAND...: the command must succeed
   local name=$1; shift
   if "$@" >"$tmp/out" 2>&1; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name"; cat "$tmp/out"; fi
@@ -68,6 +70,13 @@ expect_exit "a URL and - exits 2" 2 "not both" "$cat_bin" http://127.0.0.1:9/ -
 expect_exit "a header without a colon exits 2" 2 "Name: value" "$cat_bin" -H nocolon http://127.0.0.1:9/
 expect_exit "a header with CR LF exits 2" 2 "CR, LF" "$cat_bin" -H $'X-A: a\r\nX-B: b' http://127.0.0.1:9/
 expect_exit "a bad URL exits 2" 2 "URL" "$cat_bin" ftp://example.com/
+expect_exit "an https:// proxy exits 2" 2 "https:// proxies" "$cat_bin" --proxy https://127.0.0.1:9 http://127.0.0.1:9/
+expect_exit "a socks proxy exits 2" 2 "unsupported proxy scheme socks5" "$cat_bin" -x socks5://127.0.0.1:9 http://127.0.0.1:9/
+expect_exit "a proxy port past 65535 exits 2" 2 "1..65535" "$cat_bin" --proxy 127.0.0.1:65536 http://127.0.0.1:9/
+expect_exit "a bad proxy in the environment exits 2, naming it" 2 "environment https_proxy" \
+  env https_proxy=ftp://127.0.0.1:9 "$cat_bin" https://127.0.0.1:9/
+expect_exit "an over-long --proxy exits 2" 2 "at most 2048" "$cat_bin" --proxy "http://$(head -c 3000 /dev/zero | tr '\0' 'a')" http://127.0.0.1:9/
+expect_exit "an over-long --noproxy exits 2" 2 "at most 8192" "$cat_bin" --noproxy "$(head -c 9000 /dev/zero | tr '\0' 'a')" http://127.0.0.1:9/
 check "output before a limit error is printed" \
   test "$(printf 'data: ok\n\ndata: 123456789\n\n' | "$cat_bin" --json --max-line-length 10 - 2>/dev/null)" = \
        '{"type":"message","data":"ok","lastEventId":""}'
@@ -151,6 +160,18 @@ else
   printf '{"q":1}' >"$tmp/body.json"
   expect_exit "POST with -d @file and -H reaches the server (which answers JSON: exit 4)" 4 "wrong_content_type" \
     timeout 20 "$cat_bin" -H 'Content-Type: application/json' -d @"$tmp/body.json" "$base/broadcast"
+  # Proxies: port 9 on loopback is closed, so a proxy there fails, naming itself.
+  expect_exit "http_proxy is honoured (and named when it fails)" 5 "can't connect to the proxy http://127.0.0.1:9 (environment http_proxy)" \
+    env http_proxy=127.0.0.1:9 timeout 20 "$cat_bin" --no-reconnect "$base/feed"
+  expect_exit "--proxy names the proxy when it fails" 5 "the proxy http://127.0.0.1:9 (option proxy)" \
+    timeout 20 "$cat_bin" --no-reconnect --proxy http://u:secret@127.0.0.1:9 "$base/feed"
+  check "... and never prints its password" test "$(grep -c secret "$tmp/err")" = 0
+  check "--proxy '' ignores the environment" \
+    test "$(env http_proxy=127.0.0.1:9 timeout 20 "$cat_bin" --json --max-events 1 --proxy '' "$base/feed" | grep -c '"type"')" = 1
+  check "--noproxy '*' bypasses it" \
+    test "$(env ALL_PROXY=127.0.0.1:9 timeout 20 "$cat_bin" --json --max-events 1 --noproxy '*' "$base/feed" | grep -c '"type"')" = 1
+  check "NO_PROXY bypasses it" \
+    test "$(env all_proxy=127.0.0.1:9 NO_PROXY=localhost,127.0.0.1 timeout 20 "$cat_bin" --json --max-events 1 "$base/feed" | grep -c '"type"')" = 1
   kill "$serve_pid"; wait "$serve_pid" 2>/dev/null
   expect_exit "a refused connection with --no-reconnect exits 5" 5 "network_error" timeout 20 "$cat_bin" --no-reconnect "$base/feed"
   serve_pid=

@@ -44,6 +44,9 @@ constexpr int exit_signal_base = 128;  // + the signal: 130 SIGINT, 143 SIGTERM
 // A request header's name or value at most (Beast's limit per field; most
 // servers refuse far less).
 constexpr std::size_t max_header_field = 65535;
+// The client's limits on proxy settings (its constructor checks them too).
+constexpr std::size_t max_proxy_arg = 2048;
+constexpr std::size_t max_noproxy_arg = 8192;
 constexpr auto max_timeout = std::chrono::milliseconds(std::chrono::hours(24 * 365));
 
 constexpr std::string_view usage = R"(usage: sse-cat [options] [URL | -]
@@ -75,6 +78,15 @@ Connection:
   --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After)
   --cacert FILE          trust the CA certificates in FILE (PEM)
   --insecure             do NOT verify the server's certificate
+  -x, --proxy URL        use this proxy: http://[user:password@]host[:port]
+                         (no scheme: http://, port 1080 by default; at most
+                         2048 bytes); '' = no proxy, even from the environment.
+                         Without it, http_proxy, https_proxy / HTTPS_PROXY and
+                         all_proxy / ALL_PROXY apply as in curl. https://
+                         targets tunnel with CONNECT (TLS to the server).
+  --noproxy LIST         hosts that go direct, overriding no_proxy / NO_PROXY:
+                         comma-separated '*', host, .domain, host:port, IP,
+                         IP/bits (at most 8192 bytes)
 Limits:
   --max-line-length N    longest accepted line in bytes (default 33554432)
   --max-event-size N     largest accepted event data in bytes (default 33554432)
@@ -89,7 +101,8 @@ SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit; 2 bad usage; 3 an input or output error; 4 the server refused the
-stream (HTTP status, content type, content coding, redirect); 5 a network, TLS or timeout
+stream (HTTP status, content type, content coding, redirect) or the proxy
+refused it (407, 403, 502...); 5 a network, TLS or timeout
 failure without reconnect; 130 SIGINT; 143 SIGTERM.
 )";
 
@@ -204,7 +217,8 @@ int exit_code_for(const ssekit::client_error& e) {
     case r::http_status:
     case r::wrong_content_type:
     case r::unsupported_encoding:
-    case r::redirect_refused: return exit_refused;
+    case r::redirect_refused:
+    case r::proxy_refused: return exit_refused;
     case r::id_not_sent:  // a notice, always with will_reconnect: never ends sse-cat
     case r::network_error:
     case r::tls_error:
@@ -457,6 +471,14 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.client.ca_file = std::string(args.value());
     } else if (args.is("--insecure")) {
       opts.client.insecure_skip_tls_verification = true;
+    } else if (args.is("-x") || args.is("--proxy")) {
+      const std::string_view v = args.value();
+      if (v.size() > max_proxy_arg) args.fail("the proxy URL is " + std::to_string(v.size()) + " bytes; at most " + std::to_string(max_proxy_arg));
+      opts.client.proxy = std::string(v);
+    } else if (args.is("--noproxy")) {
+      const std::string_view v = args.value();
+      if (v.size() > max_noproxy_arg) args.fail("the list is " + std::to_string(v.size()) + " bytes; at most " + std::to_string(max_noproxy_arg));
+      opts.client.no_proxy = std::string(v);
     } else if (args.is("-")) {
       opts.read_stdin = true;
     } else if (args.arg().starts_with("-")) {

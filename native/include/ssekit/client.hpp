@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -53,10 +54,22 @@ enum class client_error_reason {
   // than max_id_length, or a control byte RFC 9110 forbids in a field
   // value). The reconnect goes on without the header; will_reconnect is true.
   id_not_sent,
+  // The proxy refused to open a tunnel (CONNECT answered 407, 403, 502...)
+  // or answered 407 to a request through it: status, headers and body
+  // excerpt are the proxy's; error.proxy names it. Final.
+  proxy_refused,
 };
 std::string_view client_error_reason_name(client_error_reason reason) noexcept;
 
 using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// The proxy one attempt went through, as the client chose it (re-chosen for
+// every redirect and reconnect, from client_options::proxy / no_proxy or
+// the environment).
+struct proxy_choice {
+  std::string url;     // "http://host:port" of the proxy (no credentials); empty: direct
+  std::string source;  // why: "option proxy", "environment https_proxy", "environment NO_PROXY matches host"...
+};
 
 // Server-controlled text in `message` (reason phrase, content type,
 // Location) has its control bytes (C0, C1, DEL, ESC) escaped as \xNN.
@@ -73,12 +86,14 @@ struct client_error {
   // limit_exceeded: the offset in the response body (bytes since the
   // stream opened) where the limit was broken, as parse_error::offset.
   std::uint64_t offset = 0;
+  proxy_choice proxy;       // the attempt's route (direct: empty url)
 };
 
 struct response_info {
   int status = 0;
   header_list headers;
   std::string url;  // the URL that answered (after redirects)
+  proxy_choice proxy;  // how the client reached it
 };
 
 // The wait before a reconnect, in integer milliseconds (saturating):
@@ -152,6 +167,21 @@ struct client_options {
   std::string ca_directory;
   // Turns verification OFF: anyone on the path can read and change the stream.
   bool insecure_skip_tls_verification = false;
+
+  // Proxies (README "Proxies"), as curl: unset, they come from the
+  // environment (http_proxy; https_proxy, HTTPS_PROXY; all_proxy,
+  // ALL_PROXY; no_proxy, NO_PROXY; lower case first, HTTP_PROXY never).
+  // proxy: "http://[user:password@]host[:port]" (no scheme: http://; port
+  // 1080 by default) for every target, overriding the environment; "" = no
+  // proxy at all. http:// targets go to the proxy in absolute-form,
+  // https:// ones through a CONNECT tunnel with TLS to the origin. user and
+  // password (percent-decoded) go to the proxy only, as Basic. https://
+  // proxies are refused (client_options_error), as is any unusable proxy
+  // URL, from the options or the environment.
+  // no_proxy: hosts that go direct (comma-separated: "*", host, .domain,
+  // host:port, IP, IP/bits), overriding no_proxy / NO_PROXY.
+  std::optional<std::string> proxy;
+  std::optional<std::string> no_proxy;
 
   parser_options limits;             // max_line_length, max_event_size
   std::size_t read_buffer_size = 16 * 1024;

@@ -1,0 +1,625 @@
+// ssekit::client through a forward proxy on loopback: absolute-form for
+// http://, CONNECT for https:// (TLS to the origin with a CA made in the
+// test), Basic credentials, refusals, the environment vs the options,
+// redirects and reconnects. The proxy only ever connects to 127.0.0.1 (a
+// target host other than 127.0.0.1 or localhost is refused with 403), so
+// no test resolves a made-up name; origins listen on other ports and record
+// what reached them.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "script_server.hpp"
+#include "ssekit/client.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ssekit::client_error_reason;
+using ssekit::testing::request;
+using ssekit::testing::script_server;
+using ssekit::testing::stream_header;
+
+// ---- a forward proxy: absolute-form and CONNECT, optional Basic auth.
+// Blocking sockets, one thread per connection, every wait bounded (poll
+// with a timeout; a connection idle for 5 s is dropped); the destructor
+// wakes and joins everything.
+class forward_proxy {
+ public:
+  // `authorization`: the Proxy-Authorization value required (empty: none).
+  // `refuse`: answer every request with this status instead (0: never).
+  explicit forward_proxy(std::string authorization = "", int refuse = 0) : authorization_(std::move(authorization)), refuse_(refuse) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("forward_proxy: can't listen");
+    }
+    port_ = ntohs(a.sin_port);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~forward_proxy() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    accept_thread_.join();
+    {
+      std::lock_guard lock(mutex_);
+      for (const int fd : live_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : threads_) t.join();
+    ::close(listener_);
+  }
+  forward_proxy(const forward_proxy&) = delete;
+  forward_proxy& operator=(const forward_proxy&) = delete;
+
+  std::string url(const std::string& userinfo = "") const {
+    return "http://" + userinfo + (userinfo.empty() ? "" : "@") + "127.0.0.1:" + std::to_string(port_);
+  }
+  std::uint16_t port() const { return port_; }
+  // The request heads the proxy received (absolute-form requests and CONNECTs).
+  std::vector<request> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        ::close(fd);
+        return;
+      }
+      live_.push_back(fd);
+      threads_.emplace_back([this, fd] {
+        serve(fd);
+        std::lock_guard l(mutex_);
+        std::erase(live_, fd);
+        ::close(fd);
+      });
+    }
+  }
+
+  // Waits up to 5 s for `fd` to be readable.
+  static bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 5000) == 1;
+  }
+  static bool send_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+
+  // Reads a request head (at most 64 KiB); what came after it stays in `rest`.
+  static bool read_head(int fd, request& out, std::string& rest) {
+    std::string buffer;
+    std::size_t end;
+    while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
+      if (buffer.size() > 64 * 1024 || !readable(fd)) return false;
+      char bytes[4096];
+      const ssize_t n = ::recv(fd, bytes, sizeof bytes, 0);
+      if (n <= 0) return false;
+      buffer.append(bytes, static_cast<std::size_t>(n));
+    }
+    rest = buffer.substr(end + 4);
+    const std::string head = buffer.substr(0, end + 2);
+    std::size_t line_end = head.find("\r\n");
+    const std::string first = head.substr(0, line_end);
+    const auto sp1 = first.find(' ');
+    const auto sp2 = first.find(' ', sp1 + 1);
+    if (sp1 == std::string::npos || sp2 == std::string::npos) return false;
+    out.method = first.substr(0, sp1);
+    out.target = first.substr(sp1 + 1, sp2 - sp1 - 1);
+    for (std::size_t at = line_end + 2; at < head.size(); at = line_end + 2) {
+      line_end = head.find("\r\n", at);
+      const std::string line = head.substr(at, line_end - at);
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      out.headers.emplace_back(name, value);
+    }
+    return true;
+  }
+
+  // A loopback port for "127.0.0.1:P" / "localhost:P" / "[::1]"-free hosts; 0 otherwise.
+  static std::uint16_t loopback_port(const std::string& authority) {
+    for (const std::string host : {"127.0.0.1:", "localhost:"}) {
+      if (authority.rfind(host, 0) == 0) return static_cast<std::uint16_t>(std::atoi(authority.c_str() + host.size()));
+    }
+    return 0;
+  }
+
+  static int connect_origin(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
+
+  // Copies bytes both ways until either side ends, an error, 5 s of
+  // silence, or the proxy stops.
+  void relay(int client, int origin) {
+    {
+      std::lock_guard lock(mutex_);
+      live_.push_back(origin);
+    }
+    char bytes[16 * 1024];
+    while (!stopping_) {
+      pollfd p[2] = {{client, POLLIN, 0}, {origin, POLLIN, 0}};
+      if (::poll(p, 2, 5000) <= 0) break;
+      bool done = false;
+      for (int i = 0; i < 2 && !done; ++i) {
+        if (p[i].revents == 0) continue;
+        const ssize_t n = ::recv(p[i].fd, bytes, sizeof bytes, 0);
+        done = n <= 0 || !send_all(p[1 - i].fd, std::string_view(bytes, static_cast<std::size_t>(n)));
+      }
+      if (done) break;
+    }
+    std::lock_guard lock(mutex_);
+    std::erase(live_, origin);
+    ::close(origin);
+  }
+
+  static std::string answer(int status, const std::string& reason, const std::string& extra = "", const std::string& body = "") {
+    return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n" + extra + "Content-Length: " + std::to_string(body.size()) +
+           "\r\nConnection: close\r\n\r\n" + body;
+  }
+
+  void serve(int fd) {
+    request r;
+    std::string rest;
+    if (!read_head(fd, r, rest)) return;
+    {
+      std::lock_guard lock(mutex_);
+      requests_.push_back(r);
+    }
+    if (refuse_ != 0) {
+      send_all(fd, answer(refuse_, "Refused", "X-Proxy: test\r\n", "refused by the test proxy"));
+      return;
+    }
+    if (!authorization_.empty() && r.header("proxy-authorization") != authorization_) {
+      send_all(fd, answer(407, "Proxy Authentication Required", "Proxy-Authenticate: Basic realm=\"test\"\r\n", "credentials, please"));
+      return;
+    }
+    if (r.method == "CONNECT") {
+      const std::uint16_t port = loopback_port(r.target);
+      if (port == 0) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
+      const int origin = connect_origin(port);
+      if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
+      if (!send_all(fd, "HTTP/1.1 200 Connection Established\r\n\r\n") || !send_all(origin, rest)) {
+        ::close(origin);
+        return;
+      }
+      return relay(fd, origin);
+    }
+    // Absolute-form: http://host:port/path, forwarded in origin-form
+    // without the proxy's own headers.
+    if (r.target.rfind("http://", 0) != 0) return void(send_all(fd, answer(400, "Bad Request", "", "absolute-form only")));
+    const std::string rest_of_url = r.target.substr(7);
+    const auto slash = rest_of_url.find('/');
+    const std::uint16_t port = loopback_port(rest_of_url.substr(0, slash));
+    if (port == 0 || slash == std::string::npos) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
+    const int origin = connect_origin(port);
+    if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
+    std::string forwarded = r.method + " " + rest_of_url.substr(slash) + " HTTP/1.1\r\n";
+    for (const auto& [name, value] : r.headers) {
+      if (name != "proxy-authorization" && name != "proxy-connection") forwarded += name + ": " + value + "\r\n";
+    }
+    forwarded += "\r\n" + rest;
+    if (!send_all(origin, forwarded)) {
+      ::close(origin);
+      return;
+    }
+    relay(fd, origin);
+  }
+
+  std::string authorization_;
+  int refuse_ = 0;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread accept_thread_;
+  mutable std::mutex mutex_;
+  std::vector<std::thread> threads_;
+  std::vector<int> live_;
+  std::vector<request> requests_;
+};
+
+// ---- the client, run to its end
+
+struct recording {
+  std::vector<std::string> events;
+  std::vector<ssekit::client_error> errors;
+  std::vector<ssekit::response_info> opens;
+};
+
+recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX) {
+  recording rec;
+  ssekit::client_handlers handlers;
+  handlers.on_open = [&](const ssekit::response_info& info) { rec.opens.push_back(info); };
+  handlers.on_error = [&](const ssekit::client_error& e) { rec.errors.push_back(e); };
+  const auto result = ssekit::run_client(
+      std::move(options),
+      [&](const ssekit::event& ev) {
+        rec.events.push_back(std::string(ev.data));
+        return rec.events.size() < max_events;
+      },
+      10s, handlers);
+  EXPECT_FALSE(result.timed_out) << "the client ran into the test's 10 s limit";
+  return rec;
+}
+
+ssekit::client_options options_for(const std::string& url) {
+  ssekit::client_options o;
+  o.url = url;
+  o.reconnect = false;
+  o.reconnection_time = 5ms;
+  o.backoff.min_delay = 1ms;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+// An origin that answers every request with one event and ends the stream.
+script_server::script one_event(const std::string& data) {
+  return [data](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: " + data + "\n\n");
+    c.close();
+  };
+}
+
+// "Basic " + base64("user:p@ss w")
+const std::string user_auth = "Basic dXNlcjpwQHNzIHc=";
+const std::string user_info = "user:p%40ss%20w";
+
+// Sets (or unsets) environment variables for one test and restores them.
+class scoped_env {
+ public:
+  scoped_env(std::initializer_list<std::pair<const char*, const char*>> vars) {
+    for (const auto& [name, value] : vars) {
+      const char* old = std::getenv(name);
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      if (value) ::setenv(name, value, 1);
+      else ::unsetenv(name);
+    }
+  }
+  ~scoped_env() {
+    for (const auto& [name, value] : saved_) {
+      if (value) ::setenv(name.c_str(), value->c_str(), 1);
+      else ::unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Every proxy variable unset, so the machine's own settings don't interfere.
+scoped_env clean_env() {
+  return {{"http_proxy", nullptr}, {"HTTP_PROXY", nullptr}, {"https_proxy", nullptr}, {"HTTPS_PROXY", nullptr},
+          {"all_proxy", nullptr},  {"ALL_PROXY", nullptr},  {"no_proxy", nullptr},    {"NO_PROXY", nullptr}};
+}
+
+// ---- http:// through the proxy
+
+TEST(ProxyLoopback, HttpUsesAbsoluteFormAndTheCredentialsStayWithTheProxy) {
+  const auto env = clean_env();
+  script_server origin(one_event("via proxy"));
+  forward_proxy proxy(user_auth);
+  auto o = options_for(origin.url("/events?x=1"));
+  o.proxy = proxy.url(user_info);
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"via proxy"});
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  const request seen = proxy.requests()[0];
+  EXPECT_EQ(seen.method, "GET");
+  EXPECT_EQ(seen.target, origin.url("/events?x=1"));
+  EXPECT_EQ(seen.header("proxy-authorization"), user_auth);
+  EXPECT_EQ(seen.header("host"), "127.0.0.1:" + std::to_string(origin.port()));
+  ASSERT_EQ(origin.requests().size(), 1u);
+  EXPECT_EQ(origin.requests()[0].target, "/events?x=1");
+  EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());  // no credentials
+  EXPECT_EQ(rec.opens[0].proxy.source, "option proxy");
+}
+
+TEST(ProxyLoopback, A407ForAnHttpTargetIsTheProxysRefusal) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"));
+  forward_proxy proxy(user_auth);
+  auto o = options_for(origin.url());
+  o.proxy = proxy.url();  // no credentials
+  o.reconnect = true;     // a refusal is final anyway
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  const auto& e = rec.errors[0];
+  EXPECT_EQ(e.reason, client_error_reason::proxy_refused);
+  EXPECT_FALSE(e.will_reconnect);
+  EXPECT_EQ(e.status, 407);
+  EXPECT_EQ(e.body, "credentials, please");
+  EXPECT_EQ(e.proxy.url, proxy.url());
+  EXPECT_NE(e.message.find(proxy.url()), std::string::npos) << e.message;
+  bool challenge = false;
+  for (const auto& [n, v] : e.headers) challenge = challenge || (n == "Proxy-Authenticate" && v == "Basic realm=\"test\"");
+  EXPECT_TRUE(challenge);
+  EXPECT_EQ(origin.connections(), 0);
+}
+
+// ---- https:// through a CONNECT tunnel
+
+class ProxyTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
+    ca_path_ = new std::string(::testing::TempDir() + "ssekit-proxy-ca-" + std::to_string(::getpid()) + ".pem");
+    std::ofstream(*ca_path_) << pki_->ca_cert;
+  }
+  static void TearDownTestSuite() {
+    std::remove(ca_path_->c_str());
+    delete pki_;
+    delete ca_path_;
+  }
+  static ssekit::testing::test_pki* pki_;
+  static std::string* ca_path_;
+};
+ssekit::testing::test_pki* ProxyTls::pki_ = nullptr;
+std::string* ProxyTls::ca_path_ = nullptr;
+
+TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
+  const auto env = clean_env();
+  std::mutex m;
+  std::string sni;
+  script_server origin(
+      [&](script_server::connection& c) {
+        {
+          std::lock_guard lock(m);
+          sni = c.tls_server_name;
+        }
+        one_event("tunnelled")(c);
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy(user_auth);
+  const std::string origin_url = "https://localhost:" + std::to_string(origin.port()) + "/events";
+  auto o = options_for(origin_url);
+  o.proxy = proxy.url(user_info);
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"});
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  const request connect = proxy.requests()[0];
+  EXPECT_EQ(connect.method, "CONNECT");
+  EXPECT_EQ(connect.target, "localhost:" + std::to_string(origin.port()));
+  EXPECT_EQ(connect.header("proxy-authorization"), user_auth);
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(sni, "localhost");  // the origin's name, not the proxy's
+  }
+  ASSERT_EQ(origin.requests().size(), 1u);
+  EXPECT_EQ(origin.requests()[0].target, "/events");  // origin-form inside the tunnel
+  EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());
+}
+
+TEST_F(ProxyTls, TheOriginsCertificateIsVerifiedThroughTheTunnel) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy;
+  // No CA: the test CA is unknown, and the failure is the origin's (TLS), not the proxy's.
+  auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+  o.proxy = proxy.url();
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error);
+  EXPECT_EQ(proxy.requests().size(), 1u);
+  EXPECT_TRUE(rec.events.empty());
+}
+
+TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  const std::string origin_url = "https://localhost:" + std::to_string(origin.port()) + "/events";
+  {
+    forward_proxy proxy(user_auth);
+    auto o = options_for(origin_url);
+    o.proxy = proxy.url("user:wrong");
+    o.ca_file = *ca_path_;
+    o.reconnect = true;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u);
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+    EXPECT_EQ(rec.errors[0].status, 407);
+    EXPECT_EQ(rec.errors[0].body, "credentials, please");
+    EXPECT_FALSE(rec.errors[0].will_reconnect);
+  }
+  for (const int status : {403, 502}) {
+    forward_proxy proxy("", status);
+    auto o = options_for(origin_url);
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << status;
+    const auto& e = rec.errors[0];
+    EXPECT_EQ(e.reason, client_error_reason::proxy_refused);
+    EXPECT_EQ(e.status, status);
+    EXPECT_EQ(e.body, "refused by the test proxy");
+    EXPECT_EQ(e.proxy.url, proxy.url());
+    EXPECT_NE(e.message.find(proxy.url()), std::string::npos) << e.message;
+    EXPECT_NE(std::find(e.headers.begin(), e.headers.end(), std::pair<std::string, std::string>("X-Proxy", "test")), e.headers.end());
+  }
+  EXPECT_EQ(origin.connections(), 0);
+}
+
+TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
+  const auto env = clean_env();
+  // A 407 whose body never ends: reported with what came within 2 s, as
+  // proxy_refused, long before connect_timeout (60 s here).
+  script_server stalling([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\n\r\npartial");
+    c.wait_for_client_close(20s);
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = stalling.url("");
+  o.connect_timeout = 60s;
+  recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+  EXPECT_EQ(rec.errors[0].body, "partial");
+  ASSERT_EQ(stalling.requests().size(), 1u);
+  EXPECT_EQ(stalling.requests()[0].method, "CONNECT");
+
+  // An answer head over 64 KiB: a network error, not unbounded memory.
+  script_server flooding([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    std::string head = "HTTP/1.1 200 OK\r\n";
+    while (head.size() < 70 * 1024) head += "X-Filler: " + std::string(1000, 'f') + "\r\n";
+    c.write(head + "\r\n");
+    c.wait_for_client_close(20s);
+  });
+  o.proxy = flooding.url("");
+  o.connect_timeout = 5s;
+  rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("no answer to CONNECT from the proxy " + o.proxy.value()), std::string::npos) << rec.errors[0].message;
+}
+
+// ---- the environment, the options, NO_PROXY
+
+TEST(ProxyLoopback, TheEnvironmentIsHonouredAndTheOptionsOverrideIt) {
+  script_server origin(one_event("e"));
+  forward_proxy proxy;
+  const std::string port = std::to_string(origin.port());
+  {
+    const auto env = clean_env();
+    const scoped_env set{{"http_proxy", proxy.url().c_str()}};
+    EXPECT_EQ(run(options_for(origin.url())).events, std::vector<std::string>{"e"});
+    EXPECT_EQ(proxy.requests().size(), 1u);
+    auto o = options_for(origin.url());
+    o.proxy = "";  // no proxy, even from the environment
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events, std::vector<std::string>{"e"});
+    EXPECT_EQ(proxy.requests().size(), 1u);
+    ASSERT_EQ(rec.opens.size(), 1u);
+    EXPECT_EQ(rec.opens[0].proxy.url, "");
+  }
+  {
+    // HTTP_PROXY is never read (httpoxy), as in curl.
+    const auto env = clean_env();
+    const scoped_env set{{"HTTP_PROXY", proxy.url().c_str()}};
+    EXPECT_EQ(run(options_for(origin.url())).events, std::vector<std::string>{"e"});
+    EXPECT_EQ(proxy.requests().size(), 1u);
+  }
+  {
+    const auto env = clean_env();
+    const scoped_env set{{"ALL_PROXY", proxy.url().c_str()}, {"NO_PROXY", ("127.0.0.1:" + port).c_str()}};
+    const recording direct = run(options_for(origin.url()));
+    EXPECT_EQ(direct.events, std::vector<std::string>{"e"});
+    EXPECT_EQ(proxy.requests().size(), 1u);
+    ASSERT_EQ(direct.opens.size(), 1u);
+    EXPECT_EQ(direct.opens[0].proxy.source, "environment NO_PROXY matches 127.0.0.1");
+    auto o = options_for(origin.url());
+    o.no_proxy = "localhost";  // overrides NO_PROXY
+    EXPECT_EQ(run(o).events, std::vector<std::string>{"e"});
+    EXPECT_EQ(proxy.requests().size(), 2u);
+  }
+  {
+    const auto env = clean_env();
+    const scoped_env set{{"http_proxy", "https://127.0.0.1:1"}};
+    EXPECT_THROW(ssekit::run_client(options_for(origin.url()), nullptr, 1s), ssekit::client_options_error);
+  }
+}
+
+// ---- redirects and reconnects are routed again
+
+TEST(ProxyLoopback, ARedirectToANoProxyHostGoesDirectWithoutTheCredentials) {
+  const auto env = clean_env();
+  script_server second(one_event("second"));
+  const std::string second_url = "http://localhost:" + std::to_string(second.port()) + "/events";
+  script_server first([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 307 Temporary Redirect\r\nLocation: " + second_url + "\r\nContent-Length: 0\r\n\r\n");
+    c.close();
+  });
+  forward_proxy proxy(user_auth);
+  auto o = options_for(first.url());
+  o.proxy = proxy.url(user_info);
+  o.no_proxy = "localhost";
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"second"});
+  ASSERT_EQ(proxy.requests().size(), 1u);  // only the first origin's request
+  EXPECT_EQ(proxy.requests()[0].target, first.url());
+  ASSERT_EQ(second.requests().size(), 1u);
+  EXPECT_FALSE(second.requests()[0].has("proxy-authorization"));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, "");
+  EXPECT_EQ(rec.opens[0].proxy.source, "option no_proxy matches localhost");
+
+  // Without the exception, the redirect goes through the proxy too.
+  o.no_proxy = "";
+  EXPECT_EQ(run(o).events, std::vector<std::string>{"second"});
+  ASSERT_EQ(proxy.requests().size(), 3u);
+  EXPECT_EQ(proxy.requests()[2].target, second_url);
+  EXPECT_FALSE(second.requests().at(1).has("proxy-authorization"));
+}
+
+TEST(ProxyLoopback, ReconnectsGoThroughTheProxyAgain) {
+  const auto env = clean_env();
+  script_server origin([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "id: " + std::to_string(c.number) + "\ndata: " + std::to_string(c.number) + "\n\n");
+    c.close();
+  });
+  forward_proxy proxy;
+  auto o = options_for(origin.url());
+  o.proxy = proxy.url();
+  o.reconnect = true;
+  const recording rec = run(o, 2);
+  EXPECT_EQ(rec.events, (std::vector<std::string>{"1", "2"}));
+  ASSERT_GE(proxy.requests().size(), 2u);
+  EXPECT_EQ(proxy.requests()[1].target, origin.url());
+  EXPECT_EQ(proxy.requests()[1].header("last-event-id"), "1");
+}
+
+}  // namespace
