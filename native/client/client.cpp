@@ -139,8 +139,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void resume_reading() {
     read_paused_.store(false);
     asio::post(strand_, [self = shared_from_this()] {
+      // Paused again meanwhile: stay parked (the next resume_reading() posts
+      // again); clearing parked_attempt_ here would lose the read for good.
+      if (self->read_paused_.load()) return;
       const unsigned attempt = std::exchange(self->parked_attempt_, 0u);
-      if (attempt == 0 || self->stale(attempt) || self->read_paused_.load()) return;
+      if (attempt == 0 || self->stale(attempt)) return;
       self->arm_idle(attempt);
       self->read_body(attempt);
       self->after_handlers();
@@ -207,7 +210,6 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void on_event(const event& ev) override {
     got_event_ = true;
     bump(events_, 1);
-    last_event_time_.store(std::chrono::system_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     if (handlers_.on_event) call([&] { handlers_.on_event(ev); });
   }
   void on_comment(std::string_view text) override {
@@ -486,6 +488,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // read_buffer_size; idle streams keep the small one.
     if (consumed > 0) {
       bump(bytes_, consumed);
+      // One clock read per read that delivered events, not per event.
+      const std::uint64_t events = events_.load(std::memory_order_relaxed);
+      if (events != events_timed_) {
+        events_timed_ = events;
+        last_event_time_.store(std::chrono::system_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+      }
       diagnose([&] { return diagnostic{.kind = diagnostic_kind::bytes_received, .url = plan_.target.str(), .bytes = consumed, .attempt = attempt_number_}; });
     }
     if (!ec) {
@@ -650,6 +658,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::chrono::system_clock::rep> last_event_time_{0};
   std::atomic<bool> read_paused_{false};
+  std::uint64_t events_timed_ = 0;    // events_ when last_event_time_ was taken
   unsigned parked_attempt_ = 0;       // the attempt whose read waits for resume_reading()
   std::uint64_t attempt_number_ = 0;  // diagnostics: attempts so far
   milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt

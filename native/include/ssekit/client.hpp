@@ -107,7 +107,8 @@ struct client_stats {
   std::uint64_t events = 0;        // events delivered
   std::uint64_t bytes = 0;         // stream body bytes received
   std::uint64_t reconnects = 0;    // as client::reconnects()
-  std::chrono::system_clock::time_point last_event_time{};  // epoch: no event yet
+  // The time of the read that delivered the last event; the epoch before one.
+  std::chrono::system_clock::time_point last_event_time{};
 };
 
 // The wait before a reconnect, in integer milliseconds (saturating):
