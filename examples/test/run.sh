@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example against loopback servers (server.mjs, and tiny_server
 # for parse_beast_body) and checks what it prints and its exit status.
-# usage: run.sh LLM_STREAM MULTI_FEED PARSE_BEAST_BODY TINY_SERVER
+# usage: run.sh LLM_STREAM MULTI_FEED PARSE_BEAST_BODY TINY_SERVER CORO_STREAM
 set -u
-llm=$1 multi=$2 parse=$3 tiny=$4
+llm=$1 multi=$2 parse=$3 tiny=$4 coro=$5
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 pids=()
@@ -38,6 +38,15 @@ check "llm_stream: 401 prints the error body" \
 timeout 30 "$llm" "$base/v1/chat" slow-down hi >"$tmp/out" 2>"$tmp/err"; code=$?
 check "llm_stream: 429 prints the error body" \
   '1 HTTP 429: {"error":{"type":"rate_limit","message":"slow down"}}' "$code $(cat "$tmp/err")"
+
+# coro_stream: co_await async_next until MAX_EVENTS; then the timeout path:
+# the chat stream stays open after [DONE] and sends nothing more.
+out=$(timeout 30 "$coro" "$base/feed/alpha" 3 10000 2>"$tmp/err"); code=$?
+check "coro_stream: 3 events, exit 0" "0 alpha: alpha 1|alpha: alpha 2|alpha: alpha 3" "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+out=$(timeout 30 "$coro" "$base/v1/chat" 100 300 good-key 2>"$tmp/err"); code=$?
+check "coro_stream: a quiet stream times out, exit 3" \
+  '3 message: {"delta":"you said hi"}|message: {"delta":"Hel"}|message: {"delta":"lo"}|message: [DONE]|timeout: no event within 300 ms' \
+  "$code $(tr '\n' '|' <<<"$out")$(cat "$tmp/err")"
 
 # multi_feed: both feeds arrive on one io_context; SIGINT closes them and
 # the program exits 0.

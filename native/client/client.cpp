@@ -59,6 +59,17 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
   return "unknown";
 }
 
+std::string_view diagnostic_kind_name(diagnostic_kind kind) noexcept {
+  switch (kind) {
+    case diagnostic_kind::attempt_started: return "attempt_started";
+    case diagnostic_kind::response: return "response";
+    case diagnostic_kind::redirect: return "redirect";
+    case diagnostic_kind::bytes_received: return "bytes_received";
+    case diagnostic_kind::reconnect_scheduled: return "reconnect_scheduled";
+  }
+  return "unknown";
+}
+
 namespace {
 
 constexpr std::size_t error_body_limit = 1024;
@@ -126,8 +137,30 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     });
   }
 
+  void pause_reading() { read_paused_.store(true); }
+  void resume_reading() {
+    read_paused_.store(false);
+    asio::post(strand_, [self = shared_from_this()] {
+      // Paused again meanwhile: stay parked (the next resume_reading() posts
+      // again); clearing parked_attempt_ here would lose the read for good.
+      if (self->read_paused_.load()) return;
+      const unsigned attempt = std::exchange(self->parked_attempt_, 0u);
+      if (attempt == 0 || self->stale(attempt)) return;
+      self->arm_idle(attempt);
+      self->read_body(attempt);
+      self->after_handlers();
+    });
+  }
+
   client_state state() const noexcept { return state_.load(); }
   std::uint64_t reconnects() const noexcept { return reconnects_.load(); }
+  client_stats stats() const noexcept {
+    return {.events = events_.load(std::memory_order_relaxed),
+            .bytes = bytes_.load(std::memory_order_relaxed),
+            .reconnects = reconnects_.load(),
+            .last_event_time = std::chrono::system_clock::time_point(
+                std::chrono::system_clock::duration(last_event_time_.load(std::memory_order_relaxed)))};
+  }
   std::string last_event_id() const {
     std::lock_guard lock(id_mutex_);
     return last_event_id_;
@@ -164,8 +197,21 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (handlers_.on_state) call([&] { handlers_.on_state(s); });
   }
 
+  // The diagnostics hook; `make` builds the report only when it is set.
+  template <class F>
+  void diagnose(F&& make) {
+    if (handlers_.on_diagnostic) call([&] { handlers_.on_diagnostic(make()); });
+  }
+
+  // Counters: written only on the strand, so a relaxed load + store (no
+  // locked instruction) is enough for readers on other threads.
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
   void on_event(const event& ev) override {
     got_event_ = true;
+    bump(events_, 1);
     if (handlers_.on_event) call([&] { handlers_.on_event(ev); });
   }
   void on_comment(std::string_view text) override {
@@ -202,6 +248,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     interim_ = 0;
     limit_error_ = {};
     set_state(client_state::connecting);
+    diagnose([&] {
+      return diagnostic{.kind = diagnostic_kind::attempt_started, .url = plan_.target.str(), .delay = next_delay_, .attempt = attempt_number_ + 1};
+    });
+    ++attempt_number_;
+    next_delay_ = milliseconds{0};
     if (closed_.load()) return;
     // A new connection object: the old one lives on in the handlers of
     // operations still completing on it (its transport is closed).
@@ -315,6 +366,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
     conn_->response_headers = headers_of(res);
+    diagnose([&] { return diagnostic{.kind = diagnostic_kind::response, .url = plan_.target.str(), .status = status, .attempt = attempt_number_}; });
     const detail::verdict v = detail::judge_response(status, conn_->response_headers);
     switch (v.kind) {
       case verdict_kind::interim:
@@ -389,6 +441,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     auto outcome = detail::follow_redirect(plan_, status, location, redirects_, options_);
     if (!outcome.next) return fail({.reason = client_error_reason::redirect_refused, .message = outcome.refusal, .status = status});
     ++redirects_;
+    diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempt_number_}; });
     end_attempt();
     open(std::move(*outcome.next));
   }
@@ -430,6 +483,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void read_body(unsigned attempt) {
     if (stale(attempt)) return;
     if (conn_->response->is_done()) return end_of_stream();
+    if (read_paused_.load()) {
+      // Parked until resume_reading(); no idle timeout while the consumer waits.
+      parked_attempt_ = attempt;
+      deadline_.cancel();
+      return;
+    }
     conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t n) {
       self->on_body(attempt, ec, n);
       self->after_handlers();
@@ -443,6 +502,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // alone it stays at the 512 B of the first read, one recv() per 512 B.
     // A read that filled it says the socket had more, so grow it toward
     // read_buffer_size; idle streams keep the small one.
+    if (consumed > 0) {
+      bump(bytes_, consumed);
+      // One clock read per read that delivered events, not per event.
+      const std::uint64_t events = events_.load(std::memory_order_relaxed);
+      if (events != events_timed_) {
+        events_timed_ = events;
+        last_event_time_.store(std::chrono::system_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+      }
+      diagnose([&] { return diagnostic{.kind = diagnostic_kind::bytes_received, .url = plan_.target.str(), .bytes = consumed, .attempt = attempt_number_}; });
+    }
     if (!ec) {
       auto& buffer = conn_->buffer;
       if (buffer.capacity() < options_.read_buffer_size && consumed + 64 >= buffer.capacity())
@@ -530,6 +599,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     milliseconds delay = detail::reconnect_delay(options_.backoff, reconnection_time_, failures_, static_cast<std::uint32_t>(random_()));
     if (e.at_least && *e.at_least > delay) delay = *e.at_least;
     error.reconnect_delay = delay;
+    next_delay_ = delay;
+    diagnose([&] {
+      return diagnostic{.kind = diagnostic_kind::reconnect_scheduled, .url = plan_.target.str(), .status = e.status, .delay = delay,
+                        .reason = e.reason, .attempt = attempt_number_};
+    });
     set_state(client_state::connecting);
     if (handlers_.on_error) call([&] { handlers_.on_error(error); });
     if (closed_.load()) return;
@@ -601,6 +675,14 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::atomic<bool> closed_{false};
   std::atomic<client_state> state_{client_state::connecting};
   std::atomic<std::uint64_t> reconnects_{0};
+  std::atomic<std::uint64_t> events_{0};
+  std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::chrono::system_clock::rep> last_event_time_{0};
+  std::atomic<bool> read_paused_{false};
+  std::uint64_t events_timed_ = 0;    // events_ when last_event_time_ was taken
+  unsigned parked_attempt_ = 0;       // the attempt whose read waits for resume_reading()
+  std::uint64_t attempt_number_ = 0;  // diagnostics: attempts so far
+  milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt
   std::recursive_mutex handler_mutex_;
   mutable std::mutex id_mutex_;
   std::string last_event_id_;  // copy of the parser's, for last_event_id() from any thread
@@ -615,8 +697,21 @@ client::client(asio::any_io_executor executor, client_options options, client_ha
   impl_->start();
 }
 
-client::~client() { close(); }
+client::~client() {
+  if (impl_) close();
+}
 
+client& client::operator=(client&& other) noexcept {
+  if (this != &other) {
+    if (impl_) close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+void client::pause_reading() { impl_->pause_reading(); }
+void client::resume_reading() { impl_->resume_reading(); }
+client_stats client::stats() const noexcept { return impl_->stats(); }
 void client::close() { impl_->close(); }
 void client::restart() { impl_->restart(); }
 client_state client::state() const noexcept { return impl_->state(); }

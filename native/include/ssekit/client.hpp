@@ -96,6 +96,36 @@ struct response_info {
   proxy_choice proxy;  // how the client reached it
 };
 
+// What client_handlers::on_diagnostic reports, for logs and metrics. Not
+// called at all (no string built) when on_diagnostic is unset.
+enum class diagnostic_kind {
+  attempt_started,   // a connection attempt begins: url, delay = the wait before it (0 for the first)
+  response,          // a response head arrived: status, url (redirects each give one)
+  redirect,          // following a redirect: status, url = the new target
+  bytes_received,    // stream bytes read from the socket: bytes (this read)
+  reconnect_scheduled,  // an attempt ended and another follows: reason, delay
+};
+std::string_view diagnostic_kind_name(diagnostic_kind kind) noexcept;
+
+struct diagnostic {
+  diagnostic_kind kind = diagnostic_kind::attempt_started;
+  std::string url;
+  int status = 0;
+  std::uint64_t bytes = 0;
+  std::chrono::milliseconds delay{0};
+  client_error_reason reason = client_error_reason::network_error;  // reconnect_scheduled
+  std::uint64_t attempt = 0;            // 1 for the first attempt, +1 per attempt (redirects included)
+};
+
+// Counters a service can export; read from any thread (client::stats()).
+struct client_stats {
+  std::uint64_t events = 0;        // events delivered
+  std::uint64_t bytes = 0;         // stream body bytes received
+  std::uint64_t reconnects = 0;    // as client::reconnects()
+  // The time of the read that delivered the last event; the epoch before one.
+  std::chrono::system_clock::time_point last_event_time{};
+};
+
 // The wait before a reconnect, in integer milliseconds (saturating):
 //   base  = max(reconnection time, min_delay)
 //   delay = base x (factor_percent/100)^(failures-1), capped at max(max_delay, base),
@@ -197,6 +227,7 @@ struct client_handlers {
   std::function<void(std::uint64_t)> on_retry;          // a valid retry: field, in ms
   std::function<void(const client_error&)> on_error;
   std::function<void(client_state)> on_state;
+  std::function<void(const diagnostic&)> on_diagnostic;  // logging; unset costs nothing
 };
 
 // Thrown by the constructor for options that can't work (bad URL, header
@@ -216,7 +247,17 @@ class client {
   client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers,
          std::shared_ptr<detail::transport_factory> transport);
   // Closes (see close()).
+  //
+  // Lifetime: the client is a handle the user holds; its connection state
+  // lives in a shared object that pending operations keep alive. It may be
+  // moved (a moved-from client may only be destroyed or assigned to) and
+  // destroyed anywhere, also inside one of its own handlers: destruction
+  // closes, no handler runs afterwards. Destroy it before its io_context
+  // (destroying the io_context first leaves the client's timers dangling);
+  // after io_context::stop() or once run() has returned is fine.
   ~client();
+  client(client&& other) noexcept = default;
+  client& operator=(client&& other) noexcept;
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
@@ -231,7 +272,15 @@ class client {
   // thread; does nothing after close().
   void restart();
 
+  // Flow control: after pause_reading() the client stops reading the
+  // stream once the read in progress completes (TCP flow control then
+  // slows the server); resume_reading() goes on. No idle timeout runs while
+  // paused. From any thread; event_stream uses them for its backpressure.
+  void pause_reading();
+  void resume_reading();
+
   client_state state() const noexcept;
+  client_stats stats() const noexcept;
   // The last event id (as sent in Last-Event-ID on the next reconnect).
   std::string last_event_id() const;
   std::uint64_t reconnects() const noexcept;

@@ -1,0 +1,135 @@
+// ssekit::event_stream: the pull interface of ssekit::client, in Asio's
+// completion-token model.
+//
+//   ssekit::event_stream stream(io.get_executor(), options);
+//   for (;;) {
+//     auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+//     if (ec) break;                    // eof: closed for good; operation_aborted: cancelled / close()
+//     use(item.data);
+//   }
+//
+// The same call takes use_future, deferred, a plain callback or as_tuple.
+// Items are owned copies (they outlive the call). Backpressure: items wait
+// in a bounded buffer; when it holds max_buffered_items the client stops
+// reading from the socket (after the read in progress) until async_next
+// takes items again, so a stalled consumer makes TCP slow the server down;
+// nothing is dropped. Built on ssekit::client (same reconnection, same
+// parser), not a second state machine.
+#pragma once
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "ssekit/client.hpp"
+
+namespace ssekit {
+
+enum class stream_item_kind {
+  event,    // type, data, id
+  comment,  // data: the comment's text      (stream_options::comments)
+  retry,    // retry: milliseconds            (stream_options::retries)
+  open,     // response: the response head    (stream_options::opens)
+  error,    // error: a client_error; will_reconnect says whether more follows (stream_options::errors)
+};
+std::string_view stream_item_kind_name(stream_item_kind kind) noexcept;
+
+// One thing from the stream, owned.
+struct stream_item {
+  stream_item_kind kind = stream_item_kind::event;
+  std::string type;  // event: its type ("message" by default)
+  std::string data;  // event: its data; comment: the text
+  std::string id;    // event: the last event id in force
+  std::uint64_t retry = 0;
+  std::shared_ptr<const response_info> response;  // open
+  std::shared_ptr<const client_error> error;      // error
+};
+
+struct stream_options {
+  // Items kept for a consumer that does not ask; at least 1. Reading stops
+  // when the buffer holds this many and resumes when it is down to half. The
+  // read in progress when the buffer fills is parsed to its end, so the
+  // buffer holds at most max_buffered_items plus the items of one read
+  // (client_options::read_buffer_size bytes; 64 KiB for the first read,
+  // which may carry the head). event_stream::max_buffered_seen() reports
+  // the high-water mark.
+  std::size_t max_buffered_items = 256;
+  // Notifications that become items, besides events.
+  bool comments = false;
+  bool retries = false;
+  bool opens = false;
+  bool errors = false;
+};
+
+namespace detail {
+using next_signature = void(boost::system::error_code, stream_item);
+class stream_state;
+// Starts one async_next (native/client/event_stream.cpp).
+void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler);
+}  // namespace detail
+
+class event_stream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  // Creates and starts the client (its handlers are the stream's).
+  // Throws client_options_error like client's constructor.
+  event_stream(executor_type executor, client_options options, stream_options stream = {});
+  // Test seam, as client's.
+  event_stream(executor_type executor, client_options options, stream_options stream,
+               std::shared_ptr<detail::transport_factory> transport);
+  // Closes (see close()). Lifetime as client's: movable, may be destroyed
+  // inside a completion handler of its own async_next, and must be
+  // destroyed before its io_context.
+  ~event_stream();
+  event_stream(event_stream&& other) noexcept;
+  event_stream& operator=(event_stream&& other) noexcept;
+  event_stream(const event_stream&) = delete;
+  event_stream& operator=(const event_stream&) = delete;
+
+  executor_type get_executor() const noexcept { return executor_; }
+
+  // Completes with the next item, in stream order, with
+  //   (error_code{}, item)
+  //   (asio::error::eof, {})              the client closed for good and every item was taken (final_error() says why)
+  //   (asio::error::operation_aborted, {}) cancelled through the handler's cancellation slot
+  //                                        (any type: nothing is lost, the stream stays usable), or close()
+  //   (asio::error::already_started, {})  another async_next is still pending (one at a time)
+  // The handler runs on its associated executor (default: the stream's);
+  // its associated allocator holds the pending operation. Call from any thread.
+  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+    return boost::asio::async_initiate<CompletionToken, detail::next_signature>(
+        [](boost::asio::any_completion_handler<detail::next_signature> handler, std::shared_ptr<detail::stream_state> state) {
+          detail::start_next(state, std::move(handler));
+        },
+        token, state_);
+  }
+
+  // Closes the client; a pending async_next completes with
+  // operation_aborted, later ones with eof. Items already buffered are
+  // dropped. From any thread.
+  void close();
+
+  // The client underneath: restart(), state(), stats(), last_event_id().
+  // (Its pause_reading()/resume_reading() belong to the stream.)
+  client& get_client() noexcept;
+
+  std::size_t buffered() const;            // items waiting now
+  std::size_t max_buffered_seen() const;   // the most that ever waited
+  // The error that closed the client for good, or null while it runs.
+  std::shared_ptr<const client_error> final_error() const;
+
+ private:
+  executor_type executor_;
+  std::shared_ptr<detail::stream_state> state_;
+};
+
+}  // namespace ssekit

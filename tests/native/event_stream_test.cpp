@@ -1,0 +1,606 @@
+// ssekit::event_stream (async_next) against scripted loopback servers: every
+// completion token, cancellation, backpressure with a stalled consumer,
+// close() with a pending async_next, lifetime (destroyed inside a handler),
+// and the client's diagnostics hook and counters. Waits are on events or
+// counters with deadlines; no sleep synchronises anything.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "script_server.hpp"
+#include "ssekit/event_stream.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using boost::system::error_code;
+using ssekit::stream_item;
+using ssekit::stream_item_kind;
+using ssekit::testing::script_server;
+using ssekit::testing::stream_header;
+
+ssekit::client_options options_for(const std::string& url) {
+  ssekit::client_options o;
+  o.url = url;
+  o.reconnect = false;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+// Events "0".."n-1" with ids, then the end of the stream.
+script_server::script numbered(int n) {
+  return [n](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    std::string body = stream_header();
+    for (int i = 0; i < n; ++i) body += "id: " + std::to_string(i) + "\ndata: " + std::to_string(i) + "\n\n";
+    c.write(body);
+    c.close();
+  };
+}
+
+// Opens a stream and sends nothing until the client closes.
+script_server::script silent() {
+  return [](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header());
+    c.wait_for_client_close(10s);
+  };
+}
+
+// Runs `io` until `done` or a 10 s deadline (which fails the test).
+void run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::seconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    io.run_for(20ms);
+    if (io.stopped()) io.restart();
+  }
+  EXPECT_TRUE(done()) << "the test's " << limit.count() << " s deadline passed";
+}
+
+TEST(EventStream, CoroutineReadsEveryEventThenEof) {
+  script_server server(numbered(5));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::vector<std::string> got;
+  error_code end;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            end = ec;
+            break;
+          }
+          EXPECT_EQ(item.kind, stream_item_kind::event);
+          EXPECT_EQ(item.type, "message");
+          EXPECT_EQ(item.id, item.data);
+          got.push_back(item.data);
+        }
+        finished = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return finished; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2", "3", "4"}));
+  EXPECT_EQ(end, asio::error::eof);
+  ASSERT_TRUE(stream.final_error());
+  EXPECT_EQ(stream.final_error()->reason, ssekit::client_error_reason::end_of_stream);
+}
+
+TEST(EventStream, UseAwaitableThrowsOnEof) {
+  script_server server(numbered(1));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::string data;
+  error_code thrown;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        data = (co_await stream.async_next(asio::use_awaitable)).data;
+        try {
+          co_await stream.async_next(asio::use_awaitable);
+        } catch (const boost::system::system_error& e) {
+          thrown = e.code();
+        }
+      },
+      asio::detached);
+  run_until(io, [&] { return bool(thrown); });
+  EXPECT_EQ(data, "0");
+  EXPECT_EQ(thrown, asio::error::eof);
+}
+
+TEST(EventStream, FutureFromAnotherThread) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  {
+    ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+    for (int i = 0; i < 3; ++i) {
+      std::future<stream_item> f = stream.async_next(asio::use_future);
+      ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+      EXPECT_EQ(f.get().data, std::to_string(i));
+    }
+    std::future<stream_item> last = stream.async_next(asio::use_future);
+    ASSERT_EQ(last.wait_for(10s), std::future_status::ready);
+    try {
+      last.get();
+      ADD_FAILURE() << "no error at the end";
+    } catch (const boost::system::system_error& e) {
+      EXPECT_EQ(e.code(), asio::error::eof);
+    }
+  }
+  guard.reset();
+  runner.join();
+}
+
+TEST(EventStream, PlainCallbacksChainInOrder) {
+  script_server server(numbered(4));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::vector<std::string> got;
+  error_code end;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      end = ec;
+      return;
+    }
+    got.push_back(item.data);
+    stream.async_next(on_item);
+  };
+  stream.async_next(on_item);
+  run_until(io, [&] { return bool(end); });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2", "3"}));
+  EXPECT_EQ(end, asio::error::eof);
+}
+
+TEST(EventStream, DeferredStartsWhenInvoked) {
+  script_server server(numbered(2));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  auto op = stream.async_next(asio::deferred);
+  std::string first;
+  // Nothing is asked for until the deferred operation is invoked.
+  run_until(io, [&] { return stream.buffered() == 2; });
+  std::move(op)([&](error_code ec, stream_item item) {
+    EXPECT_FALSE(ec);
+    first = item.data;
+  });
+  run_until(io, [&] { return !first.empty(); });
+  EXPECT_EQ(first, "0");
+  EXPECT_EQ(stream.buffered(), 1u);
+}
+
+TEST(EventStream, HandlerRunsOnItsAssociatedExecutor) {
+  script_server server(numbered(1));
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  bool on_strand = false, called = false;
+  stream.async_next(asio::bind_executor(strand, [&](error_code ec, stream_item) {
+    EXPECT_FALSE(ec);
+    on_strand = strand.running_in_this_thread();
+    called = true;
+  }));
+  run_until(io, [&] { return called; });
+  EXPECT_TRUE(on_strand);
+}
+
+TEST(EventStream, SecondPendingNextIsRefused) {
+  script_server server(silent());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  error_code first, second;
+  stream.async_next([&](error_code ec, stream_item) { first = ec; });
+  stream.async_next([&](error_code ec, stream_item) { second = ec; });
+  run_until(io, [&] { return bool(second); });
+  EXPECT_EQ(second, asio::error::already_started);
+  EXPECT_FALSE(first);
+  stream.close();
+  run_until(io, [&] { return bool(first); });
+  EXPECT_EQ(first, asio::error::operation_aborted);
+}
+
+// A server that sends event i only when the test allows i events.
+struct gated_server {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int allowed = 0;
+  bool stop = false;
+  void allow(int n) {
+    std::lock_guard lock(mutex);
+    allowed = n;
+    changed.notify_all();
+  }
+  // Before the script_server goes: its destructor joins the script threads.
+  void finish() {
+    std::lock_guard lock(mutex);
+    stop = true;
+    changed.notify_all();
+  }
+  ~gated_server() { finish(); }
+  script_server::script script() {
+    return [this](script_server::connection& c) {
+      ssekit::testing::request r;
+      if (!c.read_request(r)) return;
+      c.write(stream_header());
+      for (int i = 0;; ++i) {
+        std::unique_lock lock(mutex);
+        if (!changed.wait_for(lock, 10s, [&] { return stop || allowed > i; }) || stop) return;
+        lock.unlock();
+        if (!c.write("data: " + std::to_string(i) + "\n\n")) return;
+      }
+    };
+  }
+};
+
+TEST(EventStream, CancelledNextLeavesTheStreamUsable) {
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  asio::cancellation_signal signal;
+  error_code cancelled;
+  bool called = false;
+  stream.async_next(asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, stream_item) {
+    cancelled = ec;
+    called = true;
+  }));
+  run_until(io, [&] { return server.connections() == 1; });
+  signal.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return called; });
+  EXPECT_EQ(cancelled, asio::error::operation_aborted);
+  // A later emit finds no operation: nothing happens.
+  signal.emit(asio::cancellation_type::terminal);
+
+  std::vector<std::string> got;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) return;
+    got.push_back(item.data);
+    if (got.size() < 2) stream.async_next(asio::bind_cancellation_slot(signal.slot(), on_item));
+  };
+  stream.async_next(asio::bind_cancellation_slot(signal.slot(), on_item));
+  gate.allow(2);
+  run_until(io, [&] { return got.size() == 2; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(stream.get_client().state(), ssekit::client_state::open);
+  gate.finish();
+}
+
+TEST(EventStream, TimeoutWithAwaitableOperatorsThenContinue) {
+  using namespace asio::experimental::awaitable_operators;
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::vector<std::string> log;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(io);
+        // Nothing is sent yet: the timer wins, async_next is cancelled.
+        timer.expires_after(50ms);
+        auto first = co_await (stream.async_next(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+        log.push_back(first.index() == 1 ? "timeout" : "event");
+        gate.allow(1);
+        timer.expires_after(10s);
+        auto second = co_await (stream.async_next(asio::use_awaitable) || timer.async_wait(asio::use_awaitable));
+        if (second.index() == 0) log.push_back("event " + std::get<0>(second).data);
+        finished = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return finished; });
+  EXPECT_EQ(log, (std::vector<std::string>{"timeout", "event 0"}));
+  gate.finish();
+}
+
+TEST(EventStream, CloseCompletesAPendingNext) {
+  script_server server(silent());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  error_code first, after;
+  bool called = false;
+  stream.async_next([&](error_code ec, stream_item) {
+    first = ec;
+    called = true;
+  });
+  run_until(io, [&] { return stream.get_client().state() == ssekit::client_state::open; });
+  std::thread other([&] { stream.close(); });  // from another thread
+  other.join();
+  run_until(io, [&] { return called; });
+  EXPECT_EQ(first, asio::error::operation_aborted);
+  stream.async_next([&](error_code ec, stream_item) { after = ec; });
+  run_until(io, [&] { return bool(after); });
+  EXPECT_EQ(after, asio::error::eof);
+  EXPECT_TRUE(server.wait_for_connections(1, 1s));
+}
+
+TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
+  script_server server([](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + ": hi\nretry: 7\ndata: x\n\n");
+    c.close();
+  });
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.comments = so.retries = so.opens = so.errors = true;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  std::vector<std::string> got;
+  bool done = false;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      got.push_back(ec == asio::error::eof ? "eof" : ec.message());
+      done = true;
+      return;
+    }
+    std::string line(ssekit::stream_item_kind_name(item.kind));
+    if (item.kind == stream_item_kind::open) line += " " + std::to_string(item.response->status);
+    if (item.kind == stream_item_kind::retry) line += " " + std::to_string(item.retry);
+    if (item.kind == stream_item_kind::error) line += std::string(" ") + std::string(ssekit::client_error_reason_name(item.error->reason));
+    if (item.kind == stream_item_kind::comment || item.kind == stream_item_kind::event) line += " " + item.data;
+    got.push_back(line);
+    stream.async_next(on_item);
+  };
+  stream.async_next(on_item);
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(got, (std::vector<std::string>{"open 200", "comment  hi", "retry 7", "event x", "error end_of_stream", "eof"}));
+}
+
+// --- backpressure
+
+TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) {
+  constexpr int total = 12000;  // 1.2 MB: far more than the socket buffers hold
+  const std::string pad(86, 'x');
+  constexpr std::size_t max_items = 16;
+  std::atomic<std::uint64_t> written{0};
+  script_server server([&](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header());
+    // Written in small pieces, so `written` follows what the socket took.
+    std::string piece;
+    for (int i = 0; i < total; ++i) {
+      piece += "data: " + std::to_string(100000 + i) + pad + "\n\n";  // 100 bytes each
+      if (piece.size() >= 1000 || i + 1 == total) {
+        if (!c.write(piece)) return;
+        written += piece.size();
+        piece.clear();
+      }
+    }
+    c.close();
+  });
+  asio::io_context io;
+  ssekit::client_options o = options_for(server.url());
+  o.read_buffer_size = 4096;
+  ssekit::stream_options so;
+  so.max_buffered_items = max_items;
+  ssekit::event_stream stream(io.get_executor(), o, so);
+  // The documented bound: max_buffered_items plus the events of one read;
+  // the first read (with the head) may take 64 KiB.
+  const std::size_t bound = max_items + 65536 / 100 + 1;
+
+  // The consumer asks for nothing until the socket holds a backlog the
+  // client does not read: the server is >= 256 KiB ahead of the client.
+  run_until(io, [&] { return written.load() >= stream.get_client().stats().bytes + 256 * 1024; }, 60s);
+  const std::uint64_t read_while_stalled = stream.get_client().stats().bytes;
+  EXPECT_LE(stream.buffered(), bound);
+  EXPECT_LE(read_while_stalled, 65536u + 2 * 4096u) << "the client kept reading for a consumer that does not ask";
+  EXPECT_LT(written.load(), 100u * total) << "the server could write everything: the test proves nothing";
+  std::printf("stalled: %zu items buffered (bound %zu), client read %llu bytes, server wrote %llu\n", stream.buffered(),
+              bound, static_cast<unsigned long long>(read_while_stalled), static_cast<unsigned long long>(written.load()));
+
+  // Resume: every event, in order, then eof.
+  int next = 0;
+  bool done = false;
+  error_code end;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      end = ec;
+      done = true;
+      return;
+    }
+    EXPECT_EQ(item.data, std::to_string(100000 + next) + pad) << "event " << next;
+    ++next;
+    stream.async_next(on_item);
+  };
+  stream.async_next(on_item);
+  // A deadline for slow sanitizer builds on a busy machine, not a timing.
+  run_until(io, [&] { return done; }, 120s);
+  EXPECT_EQ(end, asio::error::eof);
+  EXPECT_EQ(next, total);
+  EXPECT_LE(stream.max_buffered_seen(), bound);
+  EXPECT_EQ(stream.get_client().stats().events, static_cast<std::uint64_t>(total));
+}
+
+// resume_reading() then pause_reading() before the resume ran: the parked
+// read must survive, so a later resume_reading() still reads.
+TEST(ClientFlowControl, PauseAfterResumeKeepsTheParkedRead) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  std::unique_ptr<ssekit::client> c;
+  int events = 0;
+  bool opened = false;
+  ssekit::client_handlers h;
+  h.on_open = [&](const ssekit::response_info&) {
+    c->pause_reading();  // before the first body read: it parks
+    opened = true;
+  };
+  h.on_event = [&](const ssekit::event&) { ++events; };
+  c = std::make_unique<ssekit::client>(io.get_executor(), options_for(server.url()), h);
+  run_until(io, [&] { return opened; });
+  io.poll();
+  EXPECT_EQ(events, 0);
+  c->resume_reading();
+  c->pause_reading();
+  io.poll();  // the resume runs and finds the client paused again
+  EXPECT_EQ(events, 0);
+  c->resume_reading();
+  run_until(io, [&] { return c->state() == ssekit::client_state::closed; });
+  EXPECT_EQ(events, 3);
+}
+
+// --- lifetime
+
+TEST(EventStream, DestroyedInsideItsOwnHandler) {
+  script_server server(numbered(50));
+  asio::io_context io;
+  auto stream = std::make_unique<ssekit::event_stream>(io.get_executor(), options_for(server.url()));
+  int seen = 0;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item) {
+    ASSERT_FALSE(ec);
+    if (++seen == 3) {
+      stream.reset();  // inside the handler, with more events in the same read
+      return;
+    }
+    stream->async_next(on_item);
+  };
+  stream->async_next(on_item);
+  run_until(io, [&] { return !stream; });
+  io.run_for(50ms);  // whatever is still queued runs without touching the stream (ASan watches)
+  EXPECT_EQ(seen, 3);
+}
+
+TEST(EventStream, MovedStreamKeepsWorking) {
+  script_server server(numbered(2));
+  asio::io_context io;
+  ssekit::event_stream first(io.get_executor(), options_for(server.url()));
+  ssekit::event_stream moved(std::move(first));
+  ssekit::event_stream assigned = std::move(moved);
+  std::string data;
+  assigned.async_next([&](error_code ec, stream_item item) {
+    EXPECT_FALSE(ec);
+    data = item.data;
+  });
+  run_until(io, [&] { return !data.empty(); });
+  EXPECT_EQ(data, "0");
+}
+
+TEST(ClientLifetime, ClientDestroyedInsideOnEvent) {
+  script_server server(numbered(50));
+  asio::io_context io;
+  std::unique_ptr<ssekit::client> c;
+  int seen = 0;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) {
+    if (++seen == 2) c.reset();
+  };
+  c = std::make_unique<ssekit::client>(io.get_executor(), options_for(server.url()), h);
+  run_until(io, [&] { return !c; });
+  io.run_for(50ms);
+  EXPECT_EQ(seen, 2);
+}
+
+TEST(ClientLifetime, MovedClientKeepsItsHandlers) {
+  script_server server(numbered(2));
+  asio::io_context io;
+  int seen = 0;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) { ++seen; };
+  ssekit::client a(io.get_executor(), options_for(server.url()), h);
+  ssekit::client b(std::move(a));
+  run_until(io, [&] { return b.state() == ssekit::client_state::closed; });
+  EXPECT_EQ(seen, 2);
+}
+
+// --- diagnostics and counters
+
+TEST(ClientDiagnostics, ReportsAttemptsResponsesRedirectsBytesAndReconnects) {
+  script_server server([](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    if (r.target == "/events") {
+      c.write("HTTP/1.1 307 Temporary Redirect\r\nLocation: /moved\r\nContent-Length: 0\r\n\r\n");
+      c.close();
+      return;
+    }
+    c.write(stream_header() + "data: 12345\n\n");
+    c.close();
+  });
+  asio::io_context io;
+  ssekit::client_options o = options_for(server.url());
+  o.reconnect = true;
+  o.reconnection_time = 5ms;
+  o.backoff.min_delay = 1ms;
+  std::vector<ssekit::diagnostic> log;
+  ssekit::client_handlers h;
+  h.on_diagnostic = [&](const ssekit::diagnostic& d) { log.push_back(d); };
+  ssekit::client c(io.get_executor(), o, h);
+  run_until(io, [&] { return c.stats().reconnects >= 1 && c.stats().events >= 2; });
+  c.close();
+  std::vector<std::string> kinds;
+  std::uint64_t bytes = 0;
+  for (const auto& d : log) {
+    if (d.kind == ssekit::diagnostic_kind::bytes_received) {
+      bytes += d.bytes;
+      continue;
+    }
+    std::string k(ssekit::diagnostic_kind_name(d.kind));
+    if (d.kind == ssekit::diagnostic_kind::response || d.kind == ssekit::diagnostic_kind::redirect) k += " " + std::to_string(d.status);
+    if (d.kind == ssekit::diagnostic_kind::reconnect_scheduled) k += std::string(" ") + std::string(ssekit::client_error_reason_name(d.reason));
+    kinds.push_back(k);
+  }
+  // A reconnect goes to the redirected URL, as browsers do.
+  ASSERT_GE(kinds.size(), 8u);
+  EXPECT_EQ(std::vector<std::string>(kinds.begin(), kinds.begin() + 8),
+            (std::vector<std::string>{"attempt_started", "response 307", "redirect 307", "attempt_started", "response 200",
+                                      "reconnect_scheduled end_of_stream", "attempt_started", "response 200"}));
+  EXPECT_EQ(log[0].url, server.url());
+  EXPECT_EQ(log[2].url, server.url("/moved"));
+  EXPECT_EQ(log[0].delay.count(), 0);
+  // The reconnect's attempt carries the delay announced before it.
+  for (std::size_t i = 0; i + 1 < log.size(); ++i) {
+    if (log[i].kind != ssekit::diagnostic_kind::reconnect_scheduled) continue;
+    for (std::size_t j = i + 1; j < log.size(); ++j) {
+      if (log[j].kind == ssekit::diagnostic_kind::attempt_started) {
+        EXPECT_EQ(log[j].delay, log[i].delay);
+        break;
+      }
+    }
+  }
+  const ssekit::client_stats s = c.stats();
+  EXPECT_GE(s.events, 2u);
+  EXPECT_GE(s.bytes, 2 * std::string("data: 12345\n\n").size());
+  EXPECT_EQ(bytes, s.bytes);  // every counted byte was reported
+  EXPECT_NE(s.last_event_time.time_since_epoch().count(), 0);
+}
+
+TEST(ClientDiagnostics, CountersWithoutAHook) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  ssekit::client c(io.get_executor(), options_for(server.url()), {});
+  EXPECT_EQ(c.stats().last_event_time.time_since_epoch().count(), 0);
+  run_until(io, [&] { return c.state() == ssekit::client_state::closed; });
+  EXPECT_EQ(c.stats().events, 3u);
+  EXPECT_EQ(c.stats().reconnects, 0u);
+  // The body's bytes: what numbered(3) wrote after the head.
+  EXPECT_EQ(c.stats().bytes, std::string("id: 0\ndata: 0\n\nid: 1\ndata: 1\n\nid: 2\ndata: 2\n\n").size());
+}
+
+}  // namespace
