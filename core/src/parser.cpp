@@ -4,8 +4,10 @@
 #include "ssekit/parser.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 
 #include "scan.hpp"
 #include "ssekit/utf8.hpp"
@@ -110,15 +112,32 @@ void release_if_large(std::string& s) {
 
 }  // namespace
 
+void parser::field_buffer::free_bytes::operator()(char* p) const noexcept { std::free(p); }
+
+namespace {
+// malloc/realloc that throw like new[] (the parser's only exception).
+char* reallocate(char* p, std::size_t size) {
+  void* const bytes = std::realloc(p, size);
+  if (bytes == nullptr) {
+#if defined(__cpp_exceptions)
+    throw std::bad_alloc();
+#else
+    std::abort();  // what new[] does when built without exceptions (WebAssembly)
+#endif
+  }
+  return static_cast<char*>(bytes);
+}
+}  // namespace
+
 void parser::field_buffer::grow(std::size_t needed) {
   // 1.5x, not 2x: a huge value then holds at most half its size in slack,
-  // part of keeping one event's memory near twice its size.
-  const std::size_t capacity = std::max({needed, owned_capacity_ + owned_capacity_ / 2, std::size_t{256}});
-  // new char[] leaves the bytes uninitialised, like make_unique_for_overwrite
-  // (which Emscripten's libc++ 14 lacks).
-  std::unique_ptr<char[]> bytes(new char[capacity]);
-  if (owned_size_ != 0) std::memcpy(bytes.get(), owned_.get(), owned_size_);
-  owned_ = std::move(bytes);
+  // part of keeping one event's memory near twice its size. realloc, not a
+  // new block and a copy: the old block is not held next to the new one,
+  // and a WebAssembly heap does not keep every smaller block it grew from.
+  const std::size_t capacity = std::max({needed, owned_capacity_ + owned_capacity_ / 4, std::size_t{256}});
+  char* const bytes = reallocate(owned_.get(), capacity);
+  (void)owned_.release();
+  owned_.reset(bytes);
   owned_capacity_ = capacity;
 }
 
@@ -186,16 +205,15 @@ void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) 
   }
   // Large: straight into a new buffer of the final size, so the raw bytes
   // exist once more only until the repaired copy is written.
-  std::unique_ptr<char[]> bytes(new char[start + repaired]);
+  std::unique_ptr<char, free_bytes> bytes(reallocate(nullptr, start + repaired));
   std::memcpy(bytes.get(), owned_.get(), start);
   utf8_copy_replacing_invalid(bytes.get() + start, region);
   owned_ = std::move(bytes);
   owned_size_ = owned_capacity_ = start + repaired;
 }
 
-void parser::field_buffer::own() {
-  if (!borrowed_) return;
-  assign(view_, false);
+SSEKIT_HOT_INLINE void parser::field_buffer::own() {
+  if (borrowed_) assign(view_, false);
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
@@ -308,8 +326,9 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   }
 
   while (p < end) {
-    // Every event ends with an empty line: take it without a scan.
-    if (*p == '\n' || *p == '\r') {
+    // Every event ends with an empty line: take it without a scan. (One
+    // compare rules out almost every other line: field names are letters.)
+    if (static_cast<unsigned char>(*p) <= '\r' && (*p == '\n' || *p == '\r')) {
       dispatch();
       p = after_line_end(p);
       continue;
@@ -526,7 +545,7 @@ SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, bool i
   else id_.assign(value, in_chunk);
 }
 
-void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
   std::string_view value;

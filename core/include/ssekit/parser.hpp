@@ -126,8 +126,13 @@ class parser {
     // capacity check and one copy, where std::string paid several calls.
     char* extend(std::size_t n);  // makes room for n more bytes, returns where they go
     void grow(std::size_t needed);
+    // malloc'd, so growing is a realloc: in place where the allocator can
+    // (the last block of a WebAssembly heap, mremap for glibc's big blocks).
+    struct free_bytes {
+      void operator()(char* p) const noexcept;
+    };
     std::string_view view_;
-    std::unique_ptr<char[]> owned_;
+    std::unique_ptr<char, free_bytes> owned_;
     std::size_t owned_size_ = 0;
     std::size_t owned_capacity_ = 0;
     bool borrowed_ = false;
