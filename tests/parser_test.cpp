@@ -2,6 +2,7 @@
 // covered case by case by the shared conformance data (conformance_test.cpp).
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -234,6 +235,36 @@ TEST(Parser, ThrowingHandlerThenResetLeavesAUsableParser) {
   EXPECT_FALSE(p.feed("data: y\n\n"));
   ASSERT_EQ(h.records.size(), 1u);
   EXPECT_EQ(h.records[0], record::make_event("message", "y", ""));
+}
+
+// The last event id may point into the chunk while feed() runs; it must be
+// the parser's own copy once feed() is left, by a return, an error or a
+// handler's exception (ASan sees a view into the freed chunk).
+TEST(Parser, LastEventIdOutlivesItsChunk) {
+  struct thrower : recorder {
+    void on_event(const event&) override { throw std::runtime_error("handler failed"); }
+  };
+  const auto feed_and_free = [](parser& p, std::string_view text) {
+    const auto chunk = std::make_unique<std::string>(text);
+    return p.feed(*chunk);
+  };
+  recorder rec;
+  parser plain{rec};
+  EXPECT_FALSE(feed_and_free(plain, "id: returned-normally\n\ndata: x\n\n"));
+  EXPECT_EQ(plain.last_event_id(), "returned-normally");
+
+  parser_options options;
+  options.max_line_length = 40;
+  parser failing{rec, options};
+  EXPECT_EQ(feed_and_free(failing, "id: before-an-error\n\ndata: " + std::string(64, 'x') + "\n").code,
+            errc::line_too_long);
+  EXPECT_EQ(failing.last_event_id(), "before-an-error");
+
+  thrower h;
+  parser throwing{h};
+  EXPECT_THROW(feed_and_free(throwing, "id: before-an-exception\ndata: x\n\n"), std::runtime_error);
+  throwing.reset();
+  EXPECT_EQ(throwing.last_event_id(), "before-an-exception");
 }
 
 TEST(Parser, NoReadPastTheEndOfAnyChunk) {

@@ -4,6 +4,7 @@
 #include "ssekit/parser.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -110,15 +111,49 @@ void release_if_large(std::string& s) {
 
 }  // namespace
 
+// WebAssembly memory never shrinks, and emmalloc does not fit a grown
+// buffer into the blocks it grew from: with new[] and a copy, one 8 MiB
+// value left 27 MiB of memory behind. realloc grows in place whenever the
+// block after it is free, which is usually the case for the one growing
+// buffer, and 1.25x steps let it do so more often: 9.1 MiB for that value
+// (js/test/memory.test.mjs). Natively, new[] and 1.5x as before: big blocks
+// go back to the system there, and the work and memory tests count
+// allocations through operator new.
+void parser::field_buffer::free_bytes::operator()(char* p) const noexcept {
+#if defined(__EMSCRIPTEN__)
+  std::free(p);
+#else
+  delete[] p;
+#endif
+}
+
+namespace {
+char* allocate_bytes(std::size_t size) {
+#if defined(__EMSCRIPTEN__)
+  void* const bytes = std::malloc(size);
+  if (bytes == nullptr) std::abort();  // what new[] does there (no exceptions)
+  return static_cast<char*>(bytes);
+#else
+  return new char[size];  // uninitialised, like make_unique_for_overwrite (which Emscripten's libc++ 14 lacks)
+#endif
+}
+}  // namespace
+
 void parser::field_buffer::grow(std::size_t needed) {
-  // 1.5x, not 2x: a huge value then holds at most half its size in slack,
+  // Below 2x, so a huge value holds at most a fraction of its size in slack,
   // part of keeping one event's memory near twice its size.
+#if defined(__EMSCRIPTEN__)
+  const std::size_t capacity = std::max({needed, owned_capacity_ + owned_capacity_ / 4, std::size_t{256}});
+  void* const bytes = std::realloc(owned_.get(), capacity);
+  if (bytes == nullptr) std::abort();
+  (void)owned_.release();  // realloc freed or kept it
+  owned_.reset(static_cast<char*>(bytes));
+#else
   const std::size_t capacity = std::max({needed, owned_capacity_ + owned_capacity_ / 2, std::size_t{256}});
-  // new char[] leaves the bytes uninitialised, like make_unique_for_overwrite
-  // (which Emscripten's libc++ 14 lacks).
-  std::unique_ptr<char[]> bytes(new char[capacity]);
+  std::unique_ptr<char, free_bytes> bytes(allocate_bytes(capacity));
   if (owned_size_ != 0) std::memcpy(bytes.get(), owned_.get(), owned_size_);
   owned_ = std::move(bytes);
+#endif
   owned_capacity_ = capacity;
 }
 
@@ -186,16 +221,15 @@ void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) 
   }
   // Large: straight into a new buffer of the final size, so the raw bytes
   // exist once more only until the repaired copy is written.
-  std::unique_ptr<char[]> bytes(new char[start + repaired]);
+  std::unique_ptr<char, free_bytes> bytes(allocate_bytes(start + repaired));
   std::memcpy(bytes.get(), owned_.get(), start);
   utf8_copy_replacing_invalid(bytes.get() + start, region);
   owned_ = std::move(bytes);
   owned_size_ = owned_capacity_ = start + repaired;
 }
 
-void parser::field_buffer::own() {
-  if (!borrowed_) return;
-  assign(view_, false);
+SSEKIT_HOT_INLINE void parser::field_buffer::own() {
+  if (borrowed_) assign(view_, false);
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
@@ -229,11 +263,34 @@ void parser::set_last_event_id(std::string_view id) {
 
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
 
-parse_error parser::feed(std::string_view chunk) {
+parse_error parser::feed_chunk(std::string_view chunk) {
 #if defined(SSEKIT_X86)
   if (detail::cpu_has_avx2) return feed_avx2(chunk);
 #endif
   return feed_impl<false>(chunk);
+}
+
+parse_error parser::feed(std::string_view chunk) {
+  // dispatch() lets the last event id borrow from the chunk (one copy per
+  // chunk, not per event); it must own it before the chunk goes away, on
+  // every way out, since it outlives reset().
+#if defined(__cpp_exceptions)
+  parse_error result;
+  try {
+    result = feed_chunk(chunk);
+  } catch (...) {
+    try {
+      last_event_id_.own();
+    } catch (...) {
+      last_event_id_.clear();  // out of memory: better no id than a dangling one
+    }
+    throw;
+  }
+#else
+  const parse_error result = feed_chunk(chunk);
+#endif
+  last_event_id_.own();
+  return result;
 }
 
 #if defined(SSEKIT_X86)
@@ -308,8 +365,9 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   }
 
   while (p < end) {
-    // Every event ends with an empty line: take it without a scan.
-    if (*p == '\n' || *p == '\r') {
+    // Every event ends with an empty line: take it without a scan. (One
+    // compare rules out almost every other line: field names are letters.)
+    if (static_cast<unsigned char>(*p) <= '\r' && (*p == '\n' || *p == '\r')) {
       dispatch();
       p = after_line_end(p);
       continue;
@@ -526,7 +584,7 @@ SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, bool i
   else id_.assign(value, in_chunk);
 }
 
-void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
   std::string_view value;
@@ -578,7 +636,9 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
   // The last event id is updated even when no event is delivered.
   if (id_changed_) {
     id_changed_ = false;
-    if (id_.size() <= kept_capacity) {
+    if (id_.borrowed()) {
+      last_event_id_.assign(id_.view(), true);  // feed() makes it owned before it returns
+    } else if (id_.size() <= kept_capacity) {
       last_event_id_.assign(id_.view(), false);  // small: a copy keeps both buffers' capacity
     } else {
       id_.own();

@@ -116,6 +116,7 @@ class parser {
     void clear() noexcept;
     void release();                                // clear and drop large storage
     void swap(field_buffer& other) noexcept;
+    bool borrowed() const noexcept { return borrowed_; }
     std::size_t size() const noexcept { return borrowed_ ? view_.size() : owned_size_; }
     std::string_view view() const noexcept {
       return borrowed_ ? view_ : std::string_view(owned_.get(), owned_size_);
@@ -126,8 +127,12 @@ class parser {
     // capacity check and one copy, where std::string paid several calls.
     char* extend(std::size_t n);  // makes room for n more bytes, returns where they go
     void grow(std::size_t needed);
+    // new[]/delete[], but malloc/realloc/free in WebAssembly (parser.cpp says why).
+    struct free_bytes {
+      void operator()(char* p) const noexcept;
+    };
     std::string_view view_;
-    std::unique_ptr<char[]> owned_;
+    std::unique_ptr<char, free_bytes> owned_;
     std::size_t owned_size_ = 0;
     std::size_t owned_capacity_ = 0;
     bool borrowed_ = false;
@@ -144,6 +149,7 @@ class parser {
   template <bool Avx2>
   parse_error feed_impl(std::string_view chunk);
   parse_error feed_avx2(std::string_view chunk);
+  parse_error feed_chunk(std::string_view chunk);
 
   // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
   void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
