@@ -20,7 +20,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <tuple>
 #include <type_traits>
 
 #include "tls_socket.hpp"
