@@ -16,6 +16,7 @@
 //   ssekit-e2e-bench [options] [WORKLOAD...]     see --help
 #include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -23,6 +24,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <charconv>
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -41,6 +45,7 @@
 #include <vector>
 
 #include "serve_process.hpp"
+#include "test_pki.hpp"
 #include "tool_args.hpp"
 #include "ssekit/client.hpp"
 #include "workloads.hpp"
@@ -106,6 +111,60 @@ struct config {
   std::size_t idle = 0;                        // 0: throughput mode
   std::size_t ramp = 500;
   double max_kib_per_conn = -1;
+  // https (--tls): sse-serve gets a certificate from a throwaway CA; the
+  // clients trust that CA by ca_file ("file") or through the system store
+  // with the CA added to a copy of it ("system", via SSL_CERT_FILE).
+  bool tls = false;
+  std::string tls_trust = "file";
+  std::string client_ca_file;  // set up by tls_setup
+};
+
+// The throwaway PKI's files in a temporary directory (removed at the end).
+class tls_setup {
+ public:
+  explicit tls_setup(config& cfg) {
+    if (!cfg.tls) return;
+    char dir_template[] = "/tmp/ssekit-e2e-tls-XXXXXX";
+    if (::mkdtemp(dir_template) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = dir_template;
+    const auto pki = ssekit::testing::make_test_pki("localhost");
+    write(dir_ + "/cert.pem", pki.server_cert);
+    write(dir_ + "/key.pem", pki.server_key);
+    write(dir_ + "/ca.pem", pki.ca_cert);
+    if (cfg.tls_trust == "system") {
+      // What a client with no ca_file loads: the whole system bundle (plus
+      // our CA), through OpenSSL's SSL_CERT_FILE override of the default.
+      const char* system_bundle = "/etc/ssl/certs/ca-certificates.crt";
+      std::ifstream in(system_bundle);
+      if (!in) throw std::runtime_error(std::string("--tls-trust system: can't read ") + system_bundle);
+      std::ostringstream bundle;
+      bundle << in.rdbuf() << pki.ca_cert;
+      write(dir_ + "/bundle.pem", bundle.str());
+      ::setenv("SSL_CERT_FILE", (dir_ + "/bundle.pem").c_str(), 1);
+    } else {
+      cfg.client_ca_file = dir_ + "/ca.pem";
+    }
+  }
+  ~tls_setup() {
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+  tls_setup(const tls_setup&) = delete;
+  tls_setup& operator=(const tls_setup&) = delete;
+
+  // sse-serve's arguments for https (none for http).
+  std::vector<std::string> serve_args() const {
+    if (dir_.empty()) return {};
+    return {"--tls-cert", dir_ + "/cert.pem", "--tls-key", dir_ + "/key.pem"};
+  }
+
+ private:
+  static void write(const std::string& path, const std::string& text) {
+    std::ofstream out(path);
+    out << text;
+    if (!out) throw std::runtime_error("can't write " + path);
+  }
+  std::string dir_;
 };
 
 void print_help() {
@@ -131,6 +190,11 @@ void print_help() {
       "                        per connection, and the server's count of streams\n"
       "  --ramp N              --idle: at most N connections being opened at once (default 500)\n"
       "  --max-kib-per-conn X  --idle: exit 3 if the memory per connection is above X KiB\n"
+      "  --tls                 https: sse-serve with a certificate from a throwaway CA;\n"
+      "                        throughput runs then compare to plain http clients (another\n"
+      "                        sse-serve) instead of raw sockets\n"
+      "  --tls-trust file|system  --tls: trust the CA by ca_file (default), or by the\n"
+      "                        system CA store with the CA added (SSL_CERT_FILE)\n"
       "  --list                list the workloads\n"
       "\n"
       "Workloads: llm feed big crlf (default all). MB = 10^6 body bytes.\n"
@@ -184,6 +248,11 @@ int parse_args(int argc, char** argv, config& cfg) {
         cfg.idle = args.next_is_number() ? args.number<std::size_t>(1, 1000000) : 10000;
       } else if (args.is("--ramp")) {
         cfg.ramp = args.number<std::size_t>(1, 1000000);
+      } else if (args.is("--tls")) {
+        cfg.tls = true;
+      } else if (args.is("--tls-trust")) {
+        cfg.tls_trust = args.value();
+        if (cfg.tls_trust != "file" && cfg.tls_trust != "system") args.fail("want file or system");
       } else if (args.is("--max-kib-per-conn")) {
         cfg.max_kib_per_conn = thousandths(args.fixed_value(3, 1, 1'000'000'000'000));
       } else if (args.arg().starts_with("-")) {
@@ -314,6 +383,7 @@ double run_clients(const config& cfg, const std::string& url, std::size_t conns,
     o.reconnect = false;
     o.read_buffer_size = cfg.read_buffer;
     o.connect_timeout = cfg.timeout;
+    o.ca_file = cfg.client_ca_file;
     ssekit::client_handlers h;
     client_counts* c = &counts[i];
     h.on_open = [c](const ssekit::response_info& info) {
@@ -500,19 +570,30 @@ double run_raw(const config& cfg, const ssekit::bench::serve_process& server, co
 // ---------------------------------------------------------------------------
 // Throughput mode.
 
-int run_throughput(const config& cfg) {
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+int run_throughput(const config& cfg, const tls_setup& tls) {
   if (!raise_open_file_limit(cfg.conns + 64)) return exit_usage;
-  ssekit::bench::serve_process server(cfg.serve, {"--heartbeat-ms", "0"});
+  ssekit::bench::serve_process server(cfg.serve, with({"--heartbeat-ms", "0"}, tls.serve_args()));
+  // --tls: the baseline is the same client over plain http, from its own server.
+  std::unique_ptr<ssekit::bench::serve_process> plain;
+  if (cfg.tls && cfg.baseline) plain = std::make_unique<ssekit::bench::serve_process>(cfg.serve, std::vector<std::string>{"--heartbeat-ms", "0"});
 
   std::printf("# ssekit-e2e-bench: %s build; sse-serve pid %d at %s; ssekit::client on one io_context, one thread\n",
               SSEKIT_BENCH_CONFIG, static_cast<int>(server.pid()), server.base_url().c_str());
   std::printf("# read buffer %zu B; best of %d rep%s; MB = 10^6 body bytes; wall time from creating the clients to the last close\n",
               cfg.read_buffer, cfg.reps, cfg.reps == 1 ? "" : "s");
-  if (cfg.baseline) {
+  if (plain) {
+    std::printf("# https (trust: %s); plain = the same client and bodies over http from another sse-serve; ratio = https MB/s / plain MB/s\n",
+                cfg.tls_trust.c_str());
+  } else if (cfg.baseline) {
     std::printf("# raw = the same bodies from Asio sockets, counted, not parsed (framing=close); ratio = client MB/s / raw MB/s\n");
   }
   std::printf("%-8s %5s %11s %11s %11s %12s %12s %9s %6s\n", "workload", "conns", "bytes/conn", "events/conn",
-              "client MB/s", "client ev/s", "client s", "raw MB/s", "ratio");
+              "client MB/s", "client ev/s", "client s", plain ? "plain MB/s" : "raw MB/s", "ratio");
   std::fflush(stdout);
 
   failure_log log;
@@ -535,7 +616,13 @@ int run_throughput(const config& cfg) {
       bool ok = true;
       // Interleaved, so a slow patch of machine time hurts both sides alike.
       for (int rep = 0; rep < cfg.reps && ok; ++rep) {
-        if (cfg.baseline) {
+        if (plain) {
+          config plain_cfg = cfg;
+          plain_cfg.client_ca_file.clear();
+          const double s = run_clients(plain_cfg, plain->base_url() + target, m.conns, want, run + " (plain)", log);
+          ok = s >= 0;
+          if (ok) best_raw = std::min(best_raw, s);
+        } else if (cfg.baseline) {
           const double s = run_raw(cfg, server, target, m.conns, want, run + " (raw)", log);
           ok = s >= 0;
           if (ok) best_raw = std::min(best_raw, s);
@@ -574,6 +661,7 @@ int run_throughput(const config& cfg) {
       }
     }
   }
+  if (plain) plain->stop();
   const int server_status = server.stop();
   if (server_status != 0) std::fprintf(stderr, "ssekit-e2e-bench: note: sse-serve exited with status %d\n", server_status);
   for (const auto& s : slow) std::fprintf(stderr, "ssekit-e2e-bench: TOO SLOW: %s\n", s.c_str());
@@ -631,20 +719,31 @@ long tcp_socket_pages() {
   return mem == std::string::npos ? -1 : std::strtol(text.c_str() + mem + 5, nullptr, 10);
 }
 
-// GET `target` with HTTP/1.0 on a blocking socket; returns the body.
+// GET `target` with HTTP/1.0 on a blocking socket (TLS for an https
+// server: our own, so its certificate is not checked); returns the body.
 std::string http_get(const ssekit::bench::serve_process& server, const std::string& target) {
   asio::io_context io;
   tcp::socket socket(io);
   socket.connect(tcp::endpoint(asio::ip::make_address(server.host()), server.port()));
   const std::string request = "GET " + target + " HTTP/1.0\r\nHost: " + server.host() + "\r\n\r\n";
-  asio::write(socket, asio::buffer(request));
   std::string response;
-  boost::system::error_code ec;
-  char buf[4096];
-  for (;;) {
-    const std::size_t n = socket.read_some(asio::buffer(buf), ec);
-    response.append(buf, n);
-    if (ec) break;
+  const auto exchange = [&](auto& stream) {
+    asio::write(stream, asio::buffer(request));
+    boost::system::error_code ec;
+    char buf[4096];
+    for (;;) {
+      const std::size_t n = stream.read_some(asio::buffer(buf), ec);
+      response.append(buf, n);
+      if (ec) break;
+    }
+  };
+  if (server.base_url().starts_with("https://")) {
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    asio::ssl::stream<tcp::socket&> tls(socket, ctx);
+    tls.handshake(asio::ssl::stream_base::client);
+    exchange(tls);
+  } else {
+    exchange(socket);
   }
   const auto at = response.find("\r\n\r\n");
   return at == std::string::npos ? std::string() : response.substr(at + 4);
@@ -664,8 +763,8 @@ std::uint64_t json_number(const std::string& json, std::string_view key) {
 // failure starts the next), so the server's accept backlog never overflows.
 struct idle_clients {
   idle_clients(asio::io_context& context, std::string target_url, std::size_t count, std::size_t at_once,
-               std::chrono::seconds open_timeout)
-      : io(context), url(std::move(target_url)), n(count), ramp(at_once), timeout(open_timeout) {}
+               std::chrono::seconds open_timeout, std::string ca)
+      : io(context), url(std::move(target_url)), n(count), ramp(at_once), timeout(open_timeout), ca_file(std::move(ca)) {}
 
   void start_more() {
     while (started < n && started - opened - failed < ramp) {
@@ -674,6 +773,7 @@ struct idle_clients {
       o.url = url;
       o.reconnect = false;
       o.connect_timeout = timeout;
+      o.ca_file = ca_file;
       ssekit::client_handlers h;
       h.on_open = [this](const ssekit::response_info&) {
         ++opened;
@@ -700,6 +800,7 @@ struct idle_clients {
   const std::size_t n;
   const std::size_t ramp;
   const std::chrono::seconds timeout;
+  const std::string ca_file;
   std::size_t started = 0;
   std::size_t opened = 0;
   std::size_t failed = 0;
@@ -709,14 +810,15 @@ struct idle_clients {
   std::vector<std::unique_ptr<ssekit::client>> clients;
 };
 
-int run_idle(const config& cfg) {
+int run_idle(const config& cfg, const tls_setup& tls) {
   const std::size_t n = cfg.idle;
   if (!raise_open_file_limit(n + 64)) return exit_usage;
-  ssekit::bench::serve_process server(cfg.serve, {"--heartbeat-ms", "0"});
+  ssekit::bench::serve_process server(cfg.serve, with({"--heartbeat-ms", "0"}, tls.serve_args()));
   const std::string url = server.base_url() + "/events";
   std::printf("# ssekit-e2e-bench --idle: %s build; sse-serve pid %d at %s (heartbeats off)\n", SSEKIT_BENCH_CONFIG,
               static_cast<int>(server.pid()), server.base_url().c_str());
-  std::printf("# %zu ssekit::client on /events, one io_context, one thread, at most %zu opening at once\n", n, cfg.ramp);
+  std::printf("# %zu ssekit::client on /events, one io_context, one thread, at most %zu opening at once%s%s\n", n,
+              cfg.ramp, cfg.tls ? "; https, trust: " : "", cfg.tls ? cfg.tls_trust.c_str() : "");
   std::fflush(stdout);
 
   asio::io_context io(1);
@@ -732,7 +834,7 @@ int run_idle(const config& cfg) {
   // Warm up: one client opened and closed, so one-time costs (the resolver's
   // thread, Asio's services, the strand pool) land before the first sample.
   {
-    idle_clients warm(io, url, 1, 1, cfg.timeout);
+    idle_clients warm(io, url, 1, 1, cfg.timeout, cfg.client_ca_file);
     warm.start_more();
     if (!run_until([&] { return warm.opened + warm.failed == 1; }, std::chrono::seconds(10)) || warm.failed != 0) {
       std::fprintf(stderr, "ssekit-e2e-bench: the warm-up client did not open: %s\n",
@@ -744,9 +846,11 @@ int run_idle(const config& cfg) {
     io.run_for(milliseconds(200));
   }
 
-  idle_clients st(io, url, n, cfg.ramp, cfg.timeout);
+  idle_clients st(io, url, n, cfg.ramp, cfg.timeout, cfg.client_ca_file);
   st.clients.reserve(n);
   const memory_sample before = sample_memory();
+  const std::string server_rollup = "/proc/" + std::to_string(server.pid()) + "/smaps_rollup";
+  const long server_pss_before = field_kib(read_text(server_rollup.c_str()), "Pss:");
   const long socket_pages_before = tcp_socket_pages();
   const long slab_before = field_kib(read_text("/proc/meminfo"), "Slab:");
   const auto start = clock_type::now();
@@ -756,6 +860,7 @@ int run_idle(const config& cfg) {
   // Let the first bytes of the body (the retry: hint) arrive and be parsed.
   io.run_for(milliseconds(300));
   const memory_sample after = sample_memory();
+  const long server_pss_after = field_kib(read_text(server_rollup.c_str()), "Pss:");
   const long socket_pages_after = tcp_socket_pages();
   const long slab_after = field_kib(read_text("/proc/meminfo"), "Slab:");
 
@@ -796,6 +901,10 @@ int run_idle(const config& cfg) {
     std::printf("%-22s %12llu %12llu %12.0f B\n", "malloc in use", ull(before.heap_bytes / 1024),
                 ull(after.heap_bytes / 1024),
                 (static_cast<double>(after.heap_bytes) - static_cast<double>(before.heap_bytes)) / static_cast<double>(n));
+  }
+  if (server_pss_before >= 0 && server_pss_after >= 0) {
+    std::printf("%-22s %12ld %12ld %12.2f KiB\n", "sse-serve Pss", server_pss_before, server_pss_after,
+                static_cast<double>(server_pss_after - server_pss_before) / static_cast<double>(n));
   }
   // Not in the numbers above; system-wide, so both ends and everyone else's.
   if (socket_pages_before >= 0 && socket_pages_after >= 0 && slab_before >= 0 && slab_after >= 0) {
@@ -842,7 +951,8 @@ int main(int argc, char** argv) {
   }
   ssekit::bench::serve_process::stop_on_signal();
   try {
-    return cfg.idle != 0 ? run_idle(cfg) : run_throughput(cfg);
+    const tls_setup tls(cfg);
+    return cfg.idle != 0 ? run_idle(cfg, tls) : run_throughput(cfg, tls);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ssekit-e2e-bench: %s\n", e.what());
     return exit_usage;

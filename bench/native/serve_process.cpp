@@ -19,13 +19,23 @@
 namespace ssekit::bench {
 namespace {
 
-// The child the signal handler must kill (one server at a time).
-std::atomic<pid_t> g_child{-1};
+// The children the signal handler must kill (at most two servers at once:
+// plain and https).
+std::atomic<pid_t> g_children[2] = {-1, -1};
 
 extern "C" void kill_child_and_exit(int sig) {
-  const pid_t pid = g_child.load();
-  if (pid > 0) ::kill(pid, SIGTERM);
+  for (const auto& child : g_children) {
+    const pid_t pid = child.load();
+    if (pid > 0) ::kill(pid, SIGTERM);
+  }
   ::_exit(128 + sig);
+}
+
+void track(pid_t from, pid_t to) {
+  for (auto& child : g_children) {
+    pid_t expected = from;
+    if (child.compare_exchange_strong(expected, to)) return;
+  }
 }
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
@@ -64,7 +74,7 @@ serve_process::serve_process(const std::string& program, const std::vector<std::
   ::close(out[1]);
   pid_ = pid;
   stdout_fd_ = out[0];
-  g_child.store(pid);
+  track(-1, pid);
 
   // Read lines until "listening on URL".
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -95,8 +105,8 @@ serve_process::serve_process(const std::string& program, const std::vector<std::
     break;
   }
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  // http://HOST:PORT (IPv6 hosts come in brackets).
-  const std::string scheme = "http://";
+  // http://HOST:PORT or https://HOST:PORT (IPv6 hosts come in brackets).
+  const std::string scheme = base_url_.rfind("https://", 0) == 0 ? "https://" : "http://";
   const auto colon = base_url_.rfind(':');
   if (base_url_.rfind(scheme, 0) != 0 || colon == std::string::npos || colon < scheme.size()) {
     stop();
@@ -134,7 +144,7 @@ int serve_process::stop(std::chrono::milliseconds grace) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  g_child.store(-1);
+  track(pid_, -1);
   pid_ = -1;
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   stdout_fd_ = -1;

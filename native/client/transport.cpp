@@ -5,6 +5,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,37 +16,158 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <type_traits>
 
+#include "tls_socket.hpp"
+
 namespace ssekit::detail {
+
+// ---- tls_socket (tls_socket.hpp) --------------------------------------------
+
+// The socket as OpenSSL's BIO: recv and send on the descriptor, with
+// MSG_NOSIGNAL so that a peer that went away is an error and not SIGPIPE
+// (OpenSSL's own socket BIO writes with write()).
+struct socket_bio {
+  static BIO_METHOD* method() {
+    static BIO_METHOD* const m = [] {  // once per process, never freed
+      BIO_METHOD* b = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ssekit socket");
+      if (b != nullptr) {
+        BIO_meth_set_write(b, &socket_bio::write);
+        BIO_meth_set_read(b, &socket_bio::read);
+        BIO_meth_set_ctrl(b, &socket_bio::ctrl);
+      }
+      return b;
+    }();
+    return m;
+  }
+  static int write(BIO* bio, const char* data, int length) {
+    auto* s = static_cast<tls_socket*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    const ssize_t n = ::send(s->next_.socket().native_handle(), data, static_cast<std::size_t>(length), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<int>(n);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(bio);
+    else s->last_errno_ = errno;
+    return -1;
+  }
+  static int read(BIO* bio, char* data, int length) {
+    auto* s = static_cast<tls_socket*>(BIO_get_data(bio));
+    BIO_clear_retry_flags(bio);
+    const ssize_t n = ::recv(s->next_.socket().native_handle(), data, static_cast<std::size_t>(length), 0);
+    if (n >= 0) return static_cast<int>(n);  // 0: the peer closed
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(bio);
+    else s->last_errno_ = errno;
+    return -1;
+  }
+  static long ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+};
+
+tls_socket::tls_socket(const executor_type& executor, boost::asio::ssl::context& context)
+    : next_(executor), ssl_(SSL_new(context.native_handle())) {
+  if (ssl_ == nullptr) return;
+  // Partial writes: async_write_some's contract. Released buffers: an idle
+  // stream holds no record buffer. Read-ahead: one recv per socket read,
+  // not a header and then a body per record.
+  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_read_ahead(ssl_, 1);
+}
+
+tls_socket::~tls_socket() {
+  if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too
+}
+
+tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
+  namespace asio = boost::asio;
+  const int error = SSL_get_error(ssl_, ret);
+  if (error == SSL_ERROR_WANT_READ) return step::want_read;
+  if (error == SSL_ERROR_WANT_WRITE) return step::want_write;
+  const unsigned long queued = ERR_get_error();
+  if (error == SSL_ERROR_ZERO_RETURN) {
+    ec = asio::error::eof;  // close_notify, as asio::ssl::stream reports it
+  } else if (queued != 0 && ERR_GET_REASON(queued) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    ec = asio::ssl::error::stream_truncated;  // a FIN without close_notify
+  } else if (queued != 0) {
+    ec = beast::error_code(static_cast<int>(queued), asio::error::get_ssl_category());
+  } else if (last_errno_ != 0) {
+    ec = beast::error_code(last_errno_, boost::system::system_category());
+  } else {
+    ec = asio::ssl::error::stream_truncated;
+  }
+  return step::done;
+}
+
+tls_socket::step tls_socket::try_handshake(beast::error_code& ec) {
+  ec = {};
+  if (!attached_) {
+    BIO* bio = socket_bio::method() == nullptr ? nullptr : BIO_new(socket_bio::method());
+    if (bio == nullptr) {
+      ec = boost::asio::error::no_memory;
+      return step::done;
+    }
+    BIO_set_data(bio, this);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl_, bio, bio);
+    attached_ = true;
+    next_.socket().non_blocking(true, ec);
+    if (ec) return step::done;
+    SSL_set_connect_state(ssl_);
+  }
+  ERR_clear_error();
+  last_errno_ = 0;
+  const int ret = SSL_do_handshake(ssl_);
+  return ret == 1 ? step::done : failure(ret, ec);
+}
+
+tls_socket::step tls_socket::try_transfer(bool read, void* data, std::size_t size, beast::error_code& ec,
+                                          std::size_t& n) {
+  ec = {};
+  n = 0;
+  if (size == 0) return step::done;
+  if (!attached_) {
+    ec = boost::asio::error::not_connected;
+    return step::done;
+  }
+  ERR_clear_error();
+  last_errno_ = 0;
+  const int ret = read ? SSL_read_ex(ssl_, data, size, &n) : SSL_write_ex(ssl_, data, size, &n);
+  return ret == 1 ? step::done : failure(ret, ec);
+}
+
 namespace {
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+using tls_stream = tls_socket;
 
 // ALPN protocol list (RFC 7301): length-prefixed names.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-std::shared_ptr<ssl::context> make_tls_context(const client_options& options) {
+std::atomic<std::uint64_t> g_trust_loads{0};
+
+// What a context depends on: the key of the shared contexts.
+struct tls_options {
+  bool insecure_skip_tls_verification = false;
+  std::string ca_file;
+  std::string ca_directory;
+  auto operator<=>(const tls_options&) const = default;
+};
+
+std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  // Some servers and load balancers require ALPN; h2 is not offered.
-  if (SSL_CTX_set_alpn_protos(ctx->native_handle(), alpn_http11, sizeof alpn_http11) != 0) {
-    throw client_options_error("ssekit::client: can't set ALPN");
-  }
   if (options.insecure_skip_tls_verification) {
     ctx->set_verify_mode(ssl::verify_none);
     return ctx;
   }
   ctx->set_verify_mode(ssl::verify_peer);
+  g_trust_loads.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ec;
   if (!options.ca_file.empty()) {
     ctx->load_verify_file(options.ca_file, ec);
@@ -58,6 +182,41 @@ std::shared_ptr<ssl::context> make_tls_context(const client_options& options) {
     if (ec) throw client_options_error("ssekit::client: no system CA store: " + ec.message());
   }
   return ctx;
+}
+
+// Contexts shared by every client with the same TLS options: a context
+// holds the parsed CA store (hundreds of KiB for the system's), which one
+// per client multiplied by thousands of clients. Files are read again once
+// no client holds their context (weak); the system store's context is kept
+// for the life of the process, so it is loaded once.
+class context_cache {
+ public:
+  std::shared_ptr<ssl::context> get(const tls_options& options) {
+    const bool system_store =
+        !options.insecure_skip_tls_verification && options.ca_file.empty() && options.ca_directory.empty();
+    std::lock_guard lock(mutex_);
+    if (system_store && system_) return system_;
+    auto& slot = contexts_[options];
+    if (auto ctx = slot.lock()) return ctx;
+    auto ctx = make_tls_context(options);  // under the lock: loaded once, not once per racing thread
+    slot = ctx;
+    if (system_store) system_ = ctx;
+    // Forget the entries of contexts that every client has released.
+    std::erase_if(contexts_, [](const auto& entry) { return entry.second.expired(); });
+    return ctx;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<tls_options, std::weak_ptr<ssl::context>> contexts_;
+  std::shared_ptr<ssl::context> system_;
+};
+
+// Never destroyed: contexts may outlive static destruction's order with
+// OpenSSL's own cleanup at exit.
+context_cache& contexts() {
+  static auto* cache = new context_cache;
+  return *cache;
 }
 
 // Why a handshake failed, in words a user can act on.
@@ -95,14 +254,14 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
   return f;
 }
 
-// One attempt over TCP (Stream = tcp_stream) or TLS (ssl_stream).
+// One attempt over TCP (Stream = tcp_stream) or TLS (tls_socket).
 template <class Stream>
 class network_transport final : public transport {
  public:
   static constexpr bool is_tls = !std::is_same_v<Stream, plain_stream>;
 
-  network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls)
-      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)) {}
+  network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls, bool insecure)
+      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)), insecure_(insecure) {}
 
   void async_open(const url& target, open_handler handler) override { async_open(target, proxy_route{}, std::move(handler)); }
 
@@ -221,6 +380,10 @@ class network_transport final : public transport {
       handler(nullptr);
     } else {
       SSL* ssl = stream_.native_handle();
+      if (ssl == nullptr) {
+        open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection (out of memory)", false};
+        return handler(&f);
+      }
       beast::error_code address_ec;
       asio::ip::make_address(target_.host, address_ec);
       const bool by_name = static_cast<bool>(address_ec);
@@ -230,6 +393,14 @@ class network_transport final : public transport {
         open_failure f{client_error_reason::tls_error, {}, "can't set the TLS server name", false};
         return handler(&f);
       }
+      // Per connection, so that a user's context gets them too: ALPN (some
+      // servers and load balancers require it; h2 is not offered) and peer
+      // verification unless turned off (a verify callback stays).
+      if (SSL_set_alpn_protos(ssl, alpn_http11, sizeof alpn_http11) != 0) {
+        open_failure f{client_error_reason::tls_error, {}, "can't set ALPN", false};
+        return handler(&f);
+      }
+      SSL_set_verify(ssl, insecure_ ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       const int set = by_name ? X509_VERIFY_PARAM_set1_host(param, target_.host.c_str(), target_.host.size())
                               : X509_VERIFY_PARAM_set1_ip_asc(param, target_.host.c_str());
@@ -237,7 +408,7 @@ class network_transport final : public transport {
         open_failure f{client_error_reason::tls_error, {}, "can't set the host name to verify", false};
         return handler(&f);
       }
-      stream_.async_handshake(ssl::stream_base::client, [this, handler = std::move(handler)](beast::error_code e) mutable {
+      stream_.async_handshake([this, handler = std::move(handler)](beast::error_code e) mutable {
         if (!e) return handler(nullptr);
         const open_failure f = handshake_failure(stream_.native_handle(), e, target_.authority());
         handler(&f);
@@ -256,6 +427,7 @@ class network_transport final : public transport {
   std::optional<response_parser> connect_response_;
   beast::flat_buffer connect_buffer_;
   std::string connect_excerpt_;
+  bool insecure_;
 };
 
 // A transport whose open fails: TLS needed but its context can't be made.
@@ -280,27 +452,35 @@ class failed_transport final : public transport {
 
 class network_factory final : public transport_factory {
  public:
-  explicit network_factory(const client_options& options) : options_(options) {
-    // Made now when it will be needed, so a bad CA file throws in the
-    // constructor; an http stream redirected to https makes it later.
+  explicit network_factory(const client_options& options)
+      : options_{options.insecure_skip_tls_verification, options.ca_file, options.ca_directory},
+        tls_(options.tls_context) {
+    if (tls_ && (!options.ca_file.empty() || !options.ca_directory.empty())) {
+      throw client_options_error("ssekit::client: tls_context and ca_file / ca_directory exclude each other");
+    }
+    // Got now when it will be needed, so a bad CA file throws in the
+    // constructor; an http stream redirected to https gets it later.
     const auto target = parse_url(options.url);
-    if ((target && target->tls()) || !options.ca_file.empty() || !options.ca_directory.empty()) tls_ = make_tls_context(options);
+    if (!tls_ && ((target && target->tls()) || !options.ca_file.empty() || !options.ca_directory.empty())) {
+      tls_ = contexts().get(options_);
+    }
   }
 
   std::unique_ptr<transport> make(const asio::any_io_executor& strand, const url& target) override {
-    if (!target.tls()) return std::make_unique<network_transport<plain_stream>>(strand, nullptr);
+    const bool insecure = options_.insecure_skip_tls_verification;
+    if (!target.tls()) return std::make_unique<network_transport<plain_stream>>(strand, nullptr, insecure);
     if (!tls_) {
       try {
-        tls_ = make_tls_context(options_);
+        tls_ = contexts().get(options_);
       } catch (const client_options_error& e) {
         return std::make_unique<failed_transport>(strand, e.what());
       }
     }
-    return std::make_unique<network_transport<tls_stream>>(strand, tls_);
+    return std::make_unique<network_transport<tls_stream>>(strand, tls_, insecure);
   }
 
  private:
-  client_options options_;
+  tls_options options_;
   std::shared_ptr<ssl::context> tls_;
 };
 
@@ -309,5 +489,7 @@ class network_factory final : public transport_factory {
 std::shared_ptr<transport_factory> make_network_factory(const client_options& options) {
   return std::make_shared<network_factory>(options);
 }
+
+std::uint64_t tls_trust_loads() noexcept { return g_trust_loads.load(std::memory_order_relaxed); }
 
 }  // namespace ssekit::detail

@@ -98,9 +98,14 @@ class transport_factory {
   virtual std::unique_ptr<transport> make(const boost::asio::any_io_executor& strand, const url& target) = 0;
 };
 
-// TCP, and TLS with one context per factory (certificates and host names
-// verified unless options say otherwise; SNI; ALPN http/1.1). Throws
+// TCP, and TLS (certificates and host names verified unless options say
+// otherwise; SNI; ALPN http/1.1) with options.tls_context or the context
+// shared by every client with the same TLS options. Throws
 // client_options_error when the CA file or directory can't be loaded.
 std::shared_ptr<transport_factory> make_network_factory(const client_options& options);
+
+// How many times this process has loaded a trust store (the system's CA
+// store, a ca_file or a ca_directory) into a context: for tests.
+std::uint64_t tls_trust_loads() noexcept;
 
 }  // namespace ssekit::detail

@@ -2,6 +2,7 @@
 // every byte, framing, status and failure is chosen by the test. Waits are
 // on events with timeouts; no sleep is used to synchronise.
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "script_server.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
+#include "transport.hpp"
 
 namespace {
 
@@ -737,6 +739,201 @@ TEST_F(ClientTls, RefusesARedirectFromHttpsToHttp) {
   o.reconnect = false;
   rec = run(o);
   EXPECT_EQ(rec.events(), std::vector<std::string>{"message:downgraded#"});
+}
+
+// --- TLS contexts: shared among clients, or the user's own
+
+// A server context that records the ALPN protocols each client offered
+// (RFC 7301 wire format) and picks http/1.1.
+struct alpn_recorder {
+  std::mutex m;
+  std::vector<std::string> offers;
+  static int select(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned int in_len,
+                    void* arg) {
+    auto* self = static_cast<alpn_recorder*>(arg);
+    {
+      std::lock_guard lock(self->m);
+      self->offers.emplace_back(reinterpret_cast<const char*>(in), in_len);
+    }
+    static constexpr unsigned char h11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, out_len, h11, sizeof h11, in, in_len) != OPENSSL_NPN_NEGOTIATED) {
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+};
+
+// Events of `n` clients with `o`, all at once on one io_context.
+std::vector<std::size_t> run_together(const ssekit::client_options& o, std::size_t n) {
+  boost::asio::io_context io;
+  std::vector<std::size_t> events(n);
+  std::vector<std::unique_ptr<ssekit::client>> clients;
+  for (std::size_t i = 0; i < n; ++i) {
+    ssekit::client_handlers h;
+    h.on_event = [&events, i](const ssekit::event&) { ++events[i]; };
+    clients.push_back(std::make_unique<ssekit::client>(io.get_executor(), o, h));
+  }
+  io.run_for(10s);  // every client ends (reconnect off) or the bound passes
+  return events;
+}
+
+TEST_F(ClientTls, ClientsWithTheSameOptionsShareOneContextAndCaLoad) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: shared\n\n"); },
+                       ssekit::testing::server_tls_context(*pki_));
+  // A path no other test uses: its context is made here.
+  const std::string ca = ::testing::TempDir() + "ssekit-shared-ca-" + std::to_string(::getpid()) + ".pem";
+  std::ofstream(ca) << pki_->ca_cert;
+  auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
+  o.reconnect = false;
+  o.ca_file = ca;
+  const std::uint64_t before = ssekit::detail::tls_trust_loads();
+  EXPECT_EQ(run_together(o, 3), (std::vector<std::size_t>{1, 1, 1}));
+  EXPECT_EQ(ssekit::detail::tls_trust_loads(), before + 1) << "three clients, one load of the CA file";
+  // Released by every client: the next one loads the file again (it may have changed).
+  EXPECT_EQ(run_together(o, 1), std::vector<std::size_t>{1});
+  EXPECT_EQ(ssekit::detail::tls_trust_loads(), before + 2);
+  std::remove(ca.c_str());
+}
+
+TEST_F(ClientTls, TheSystemCaStoreIsLoadedOncePerProcess) {
+  // The test CA is not in the system store: every handshake fails
+  // verification, after the context was made (in the constructor).
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); },
+                       ssekit::testing::server_tls_context(*pki_));
+  auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
+  const std::uint64_t before = ssekit::detail::tls_trust_loads();
+  boost::asio::io_context io;
+  {
+    ssekit::client first(io.get_executor(), o, {});
+    // 0 if an earlier test of this process loaded it already.
+    EXPECT_LE(ssekit::detail::tls_trust_loads(), before + 1);
+  }
+  const std::uint64_t loaded = ssekit::detail::tls_trust_loads();
+  {
+    // No client holds it now; it is kept anyway.
+    ssekit::client second(io.get_executor(), o, {});
+    ssekit::client third(io.get_executor(), o, {});
+  }
+  EXPECT_EQ(ssekit::detail::tls_trust_loads(), loaded);
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error) << rec.errors[0].message;
+  EXPECT_EQ(ssekit::detail::tls_trust_loads(), loaded);
+}
+
+TEST_F(ClientTls, UsesTheUsersContextWithSniAlpnAndVerificationEnforced) {
+  alpn_recorder alpn;
+  std::string sni;
+  std::mutex m;
+  auto server_ctx = ssekit::testing::server_tls_context(*pki_);
+  SSL_CTX_set_alpn_select_cb(server_ctx->native_handle(), &alpn_recorder::select, &alpn);
+  script_server server(
+      [&](script_server::connection& c) {
+        {
+          std::lock_guard lock(m);
+          sni = c.tls_server_name;
+        }
+        serve(c, stream_header() + "data: theirs\n\n");
+      },
+      server_ctx);
+  const std::string url = "https://localhost:" + std::to_string(server.port()) + "/events";
+  // The user's context trusts the test CA from memory (no file for us to load).
+  auto trusting = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  trusting->add_certificate_authority(boost::asio::buffer(pki_->ca_cert));
+  auto o = options_for(url);
+  o.reconnect = false;
+  o.tls_context = trusting;
+  const std::uint64_t before = ssekit::detail::tls_trust_loads();
+  EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:theirs#"});
+  EXPECT_EQ(ssekit::detail::tls_trust_loads(), before) << "the user's context is used as it is";
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(sni, "localhost");
+    ASSERT_EQ(alpn.offers.size(), 1u);
+    EXPECT_EQ(alpn.offers[0], std::string("\x08http/1.1"));
+  }
+
+  // A context that turned verification off (Beast's default) still verifies:
+  // it trusts nothing, so the handshake fails.
+  auto lax = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  lax->set_verify_mode(boost::asio::ssl::verify_none);
+  o.tls_context = lax;
+  recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error) << rec.errors[0].message;
+  // ... unless the client is told not to.
+  o.insecure_skip_tls_verification = true;
+  EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:theirs#"});
+
+  // The host name is checked: the trusted certificate names other.example, not localhost.
+  o.insecure_skip_tls_verification = false;
+  o.tls_context = trusting;
+  auto other = ssekit::testing::make_test_pki("other.example");
+  script_server wrong_name([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); },
+                           ssekit::testing::server_tls_context(other));
+  auto trusts_other = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  trusts_other->add_certificate_authority(boost::asio::buffer(other.ca_cert));
+  o.tls_context = trusts_other;
+  o.url = "https://localhost:" + std::to_string(wrong_name.port()) + "/events";
+  rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error);
+  EXPECT_NE(rec.errors[0].message.find("certificate verify failed"), std::string::npos) << rec.errors[0].message;
+}
+
+TEST_F(ClientTls, OwnContextsOfferAlpnHttp11) {
+  alpn_recorder alpn;
+  auto server_ctx = ssekit::testing::server_tls_context(*pki_);
+  SSL_CTX_set_alpn_select_cb(server_ctx->native_handle(), &alpn_recorder::select, &alpn);
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: a\n\n"); }, server_ctx);
+  auto o = options_for("https://localhost:" + std::to_string(server.port()) + "/events");
+  o.reconnect = false;
+  o.ca_file = *ca_path_;
+  EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:a#"});
+  std::lock_guard lock(alpn.m);
+  EXPECT_EQ(alpn.offers, std::vector<std::string>{std::string("\x08http/1.1")});
+}
+
+TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
+  const std::string dir = ::testing::TempDir() + "ssekit-demo-tls-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/cert.pem") << pki_->server_cert;
+  std::ofstream(dir + "/key.pem") << pki_->server_key;
+  ssekit::demo::server_options so;
+  so.tls_certificate_file = dir + "/cert.pem";
+  so.tls_key_file = dir + "/key.pem";
+  boost::asio::io_context server_io;
+  ssekit::demo::server demo(server_io.get_executor(), so);
+  std::thread server_thread([&] { server_io.run(); });
+  EXPECT_EQ(demo.url("/x").rfind("https://127.0.0.1:", 0), 0u) << demo.url("/x");
+  // Drops (a FIN without close_notify) and reconnects, over TLS.
+  auto o = options_for(demo.url("/fault?drop_after=3&retry=1"));
+  o.ca_file = *ca_path_;
+  o.reconnection_time = 1ms;
+  const recording rec = run(o, 9);
+  demo.stop();
+  server_thread.join();
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 9; ++i) expected.push_back("message:event " + std::to_string(i) + "#" + std::to_string(i));
+  EXPECT_EQ(rec.events(), expected);
+  EXPECT_GE(rec.result.reconnects, 2u);
+
+  so.tls_key_file = dir + "/missing.pem";
+  EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
+  so.tls_key_file.clear();
+  EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ClientTls, AContextAndACaFileExcludeEachOther) {
+  auto o = options_for("https://localhost:1/events");
+  o.tls_context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  o.ca_file = *ca_path_;
+  boost::asio::io_context io;
+  EXPECT_THROW(ssekit::client(io.get_executor(), o, {}), ssekit::client_options_error);
 }
 
 }  // namespace

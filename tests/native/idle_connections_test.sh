@@ -5,14 +5,16 @@
 # checks that the server counts them all as live streams and, when a limit is
 # given, that this process spends at most that many KiB per connection.
 # Bounded by `timeout`; afterwards no sse-serve it started may be left.
-# usage: idle_connections_test.sh BENCH SSE_SERVE [MAX_KIB_PER_CONNECTION] [N]
+# Any further arguments go to the benchmark (--tls: over https).
+# usage: idle_connections_test.sh BENCH SSE_SERVE [MAX_KIB_PER_CONNECTION] [N] [BENCH_ARGS...]
 set -u
 bench=$1
 serve=$2
 max_kib=${3:-}
 count=${4:-10000}
+shift $(($# < 4 ? $# : 4))
 
-args=(--idle "$count" --serve "$serve" --timeout 30)
+args=(--idle "$count" --serve "$serve" --timeout 30 "$@")
 [ -n "$max_kib" ] && args+=(--max-kib-per-conn "$max_kib")
 
 out=$(mktemp)
@@ -43,5 +45,5 @@ if ! grep -q "^opened $count of $count clients" "$out"; then
   echo "FAIL: not all $count clients opened"
   failed=1
 fi
-[ "$failed" -eq 0 ] && echo "PASS: $count idle connections"
+[ "$failed" -eq 0 ] && echo "PASS: $count idle connections $*"
 exit "$failed"

@@ -20,6 +20,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
@@ -200,6 +202,7 @@ class shared_message {
 };
 
 class session;
+using tls_stream = net::ssl::stream<tcp::socket&>;
 
 }  // namespace
 
@@ -226,6 +229,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
 
   net::strand<net::any_io_executor> strand_;
   server_options options_;
+  std::unique_ptr<net::ssl::context> tls_;  // with a certificate: https
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
   net::steady_timer clock_timer_;
@@ -298,7 +302,17 @@ class session : public std::enable_shared_from_this<session> {
     if (kind_ != stream_kind::none) srv_->streams_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void start() { read_request(); }
+  // Over TLS the handshake comes first, under the request timeout.
+  void start() {
+    if (!srv_->tls_) return read_request();
+    tls_ = std::make_unique<tls_stream>(socket_, *srv_->tls_);
+    start_request_timer();
+    tls_->async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      if (self->closed_) return;
+      if (ec) return self->abort();
+      self->read_request();
+    });
+  }
 
   // Closes the connection at once; pending handlers finish with errors.
   void abort() {
@@ -414,12 +428,14 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (ec == http::error::need_more) {
         if (r.buffer.size() >= max_request_header) return on_read_error(http::error::header_limit);
-      return socket_.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
-        if (self->closed_) return;
-        if (rec == net::error::eof) return self->abort();  // gone before a complete request
-        if (rec) return self->abort();
-        self->reader_->buffer.commit(n);
-        self->parse_head();
+      return with_stream([&](auto& stream) {
+        stream.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
+          if (self->closed_) return;
+          if (rec == net::error::eof) return self->abort();  // gone before a complete request
+          if (rec) return self->abort();
+          self->reader_->buffer.commit(n);
+          self->parse_head();
+        });
       });
     }
     on_header(ec);
@@ -435,24 +451,27 @@ class session : public std::enable_shared_from_this<session> {
     if (boost::beast::iequals(expect, "100-continue")) {
       writing_ = true;
       static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
-      net::async_write(socket_, net::buffer(go_on.data(), go_on.size()),
-                       [self = shared_from_this()](error_code wec, std::size_t) {
-                         self->writing_ = false;
-                         if (wec || self->closed_) return self->abort();
-                         self->read_body();
-                       });
+      with_stream([&](auto& stream) {
+        net::async_write(stream, net::buffer(go_on.data(), go_on.size()),
+                         [self = shared_from_this()](error_code wec, std::size_t) {
+                           self->writing_ = false;
+                           if (wec || self->closed_) return self->abort();
+                           self->read_body();
+                         });
+      });
       return;
     }
     read_body();
   }
 
   void read_body() {
-    http::async_read(socket_, reader_->buffer, *reader_->parser,
-                     [self = shared_from_this()](error_code ec, std::size_t) {
-                       if (self->closed_) return;
-                       if (ec) return self->on_read_error(ec);
-                       self->on_request();
-                     });
+    with_stream([&](auto& stream) {
+      http::async_read(stream, reader_->buffer, *reader_->parser, [self = shared_from_this()](error_code ec, std::size_t) {
+        if (self->closed_) return;
+        if (ec) return self->on_read_error(ec);
+        self->on_request();
+      });
+    });
   }
 
   void on_read_error(error_code ec) {
@@ -784,8 +803,9 @@ class session : public std::enable_shared_from_this<session> {
     }
     writing_ = true;
     // The buffers live in the plan, which lives as long as the session.
-    net::async_write(socket_, buffers,
-                     [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+    with_stream([&](auto& stream) {
+      net::async_write(stream, buffers, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+    });
   }
 
   // ---- writing -----------------------------------------------------------
@@ -806,8 +826,9 @@ class session : public std::enable_shared_from_this<session> {
     queued_bytes_ = 0;
     gather_.clear();
     for (const auto& b : in_flight_) gather_.push_back(net::buffer(*b));
-    net::async_write(socket_, gather_,
-                     [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+    with_stream([&](auto& stream) {
+      net::async_write(stream, gather_, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+    });
   }
 
   void on_written(error_code ec, std::size_t n) {
@@ -879,8 +900,18 @@ class session : public std::enable_shared_from_this<session> {
     });
   }
 
+  // Reads and writes go through TLS when the server has a certificate;
+  // shutdown, linger and watch_peer() use the socket below it (no
+  // close_notify: a close-delimited body over TLS ends with a bare FIN).
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls_) f(*tls_);
+    else f(socket_);
+  }
+
   std::shared_ptr<server::state> srv_;
   tcp::socket socket_;
+  std::unique_ptr<tls_stream> tls_;
   std::unique_ptr<request_reader> reader_;
   std::unique_ptr<body_plan> plan_;
   std::unique_ptr<net::steady_timer> timer_;
@@ -931,6 +962,18 @@ server::state::state(net::any_io_executor executor, server_options options)
     throw std::invalid_argument("ssekit::demo::server: interval_scale_ppm must be 1 to 1000000000");
   if (options_.request_timeout.count() <= 0) throw std::invalid_argument("ssekit::demo::server: request_timeout must be > 0");
   if (options_.max_connections == 0) throw std::invalid_argument("ssekit::demo::server: max_connections must be > 0");
+  if (options_.tls_certificate_file.empty() != options_.tls_key_file.empty())
+    throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
+  if (!options_.tls_certificate_file.empty()) {
+    tls_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+    error_code ec;
+    tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
+    if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_certificate_file + ": " + ec.message());
+    tls_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
+    if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file + ": " + ec.message());
+  }
   const tcp::endpoint endpoint = resolve_listen_endpoint(strand_, options_.address, options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -1115,7 +1158,7 @@ server::~server() { stop(); }
 std::uint16_t server::port() const noexcept { return state_->port_; }
 
 std::string server::url(std::string_view path) const {
-  return "http://" + state_->host_ + ':' + std::to_string(state_->port_) + std::string(path);
+  return (state_->tls_ ? "https://" : "http://") + state_->host_ + ':' + std::to_string(state_->port_) + std::string(path);
 }
 
 void server::stop() {

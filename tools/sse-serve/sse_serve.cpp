@@ -49,6 +49,8 @@ Prints "listening on URL" once it accepts connections.
                        request within N ms (default 10000; at least 1)
   --max-connections N  open connections at most; at the limit the one waiting
                        longest for a request is closed (default 20000)
+  --tls-cert FILE      serve https with this PEM certificate chain (with --tls-key)
+  --tls-key FILE       the certificate's PEM private key
   -h, --help           show this help
 
 Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen.
@@ -92,6 +94,10 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
       if (options.request_timeout.count() == 0) args.fail("must be at least 1");
     } else if (args.is("--max-connections")) {
       options.max_connections = args.number<std::size_t>(1, 10'000'000);
+    } else if (args.is("--tls-cert")) {
+      options.tls_certificate_file = args.value();
+    } else if (args.is("--tls-key")) {
+      options.tls_key_file = args.value();
     } else {
       args.unknown();
     }

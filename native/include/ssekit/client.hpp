@@ -27,6 +27,10 @@
 
 #include "ssekit/parser.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace ssekit {
 
 namespace detail {
@@ -193,8 +197,21 @@ struct client_options {
   // http/1.1. A failed verification is final (tls_error, saying why:
   // expired, host name mismatch, unknown issuer, self-signed...); a
   // handshake cut by the peer is a network_error and is retried.
+  // Clients with the same ca_file, ca_directory and
+  // insecure_skip_tls_verification share one TLS context (one parsed CA
+  // store) while any of them holds it; the system's store is loaded once
+  // per process and kept until exit.
   std::string ca_file;
   std::string ca_directory;
+  // Your own context (as Beast programs make one), instead of ca_file /
+  // ca_directory (both set: client_options_error). Its trust store, client
+  // certificate, ciphers and options are used as they are, by every client
+  // given it; each connection still sends SNI, offers ALPN http/1.1 and
+  // verifies the certificate and host name (a verify callback of the
+  // context stays in effect) unless insecure_skip_tls_verification. The
+  // clients hold it (shared_ptr) as long as they may connect; don't change
+  // it while they use it (OpenSSL shares it with every connection).
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
   // Turns verification OFF: anyone on the path can read and change the stream.
   bool insecure_skip_tls_verification = false;
 

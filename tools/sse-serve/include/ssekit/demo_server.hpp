@@ -62,6 +62,11 @@ struct server_options {
   // when every connection is a stream or a response, the new one is
   // closed. At least 1.
   std::size_t max_connections = 20000;
+  // https: a PEM certificate chain and its private key (both or neither);
+  // url() then says https. The constructor throws std::invalid_argument
+  // when they can't be loaded.
+  std::string tls_certificate_file;
+  std::string tls_key_file;
 };
 
 // A snapshot of the counters (each read atomically, not all at one instant).
@@ -98,7 +103,7 @@ class server {
 
   // The listening port (the chosen one when options.port was 0).
   std::uint16_t port() const noexcept;
-  // "http://ADDRESS:PORT" + path (path should start with '/').
+  // "http://ADDRESS:PORT" + path (https:// with a certificate) (path should start with '/').
   std::string url(std::string_view path = "/") const;
 
   // Closes the listener and every connection and cancels the timers, so

@@ -1,0 +1,173 @@
+// A TLS client stream over a beast::tcp_stream in which OpenSSL reads and
+// writes the (non-blocking) socket itself, with Asio only waiting for the
+// socket to be ready. Why not asio::ssl::stream: each of those keeps two
+// 17 KiB buffers of its own plus a BIO pair (up to 2 x 17 KiB more) for the
+// life of the connection, ~50 KiB per idle stream. Here an idle stream holds
+// OpenSSL's state only: SSL_MODE_RELEASE_BUFFERS frees the record buffers
+// whenever they are empty. (nginx and other event-loop servers drive
+// OpenSSL the same way.)
+//
+// Meets Beast's AsyncReadStream / AsyncWriteStream; one read and one write
+// may be pending at once; completions run on the handler's executor, never
+// inside the initiating call. Included by transport.cpp only.
+#pragma once
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace ssekit::detail {
+
+class tls_socket {
+ public:
+  using next_layer_type = boost::beast::tcp_stream;
+  using executor_type = next_layer_type::executor_type;
+
+  // A failed SSL_new leaves native_handle() null (the caller checks).
+  tls_socket(const executor_type& executor, boost::asio::ssl::context& context);
+  ~tls_socket();
+  tls_socket(const tls_socket&) = delete;
+  tls_socket& operator=(const tls_socket&) = delete;
+
+  executor_type get_executor() { return next_.get_executor(); }
+  next_layer_type& next_layer() noexcept { return next_; }
+  SSL* native_handle() noexcept { return ssl_; }
+
+  // After the TCP connect: the client handshake (SNI, host name and ALPN
+  // are set on native_handle() before).
+  template <class Token>
+  auto async_handshake(Token&& token) {
+    return boost::asio::async_compose<Token, void(boost::beast::error_code)>(
+        handshake_op{this}, token, next_.socket());
+  }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    boost::asio::mutable_buffer first;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      if (boost::asio::mutable_buffer(*it).size() != 0) {
+        first = *it;
+        break;
+      }
+    }
+    return boost::asio::async_compose<Token, void(boost::beast::error_code, std::size_t)>(
+        transfer_op{this, first.data(), first.size(), true}, token, next_.socket());
+  }
+
+  // Writes at most one piece: the first buffer, or several small ones
+  // gathered into one record (Beast hands a request head over in pieces).
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    transfer_op op{this, nullptr, 0, false};
+    std::size_t count = 0;
+    boost::asio::const_buffer first;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      const boost::asio::const_buffer b(*it);
+      if (b.size() == 0) continue;
+      if (count++ == 0) first = b;
+    }
+    if (count > 1 && first.size() < gather_limit) {
+      op.copy = std::make_shared<std::string>();
+      for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+        const boost::asio::const_buffer b(*it);
+        const std::size_t room = gather_limit - op.copy->size();
+        op.copy->append(static_cast<const char*>(b.data()), b.size() < room ? b.size() : room);
+        if (op.copy->size() == gather_limit) break;
+      }
+      op.data = op.copy->data();
+      op.size = op.copy->size();
+    } else {
+      op.data = const_cast<void*>(first.data());
+      op.size = first.size();
+    }
+    return boost::asio::async_compose<Token, void(boost::beast::error_code, std::size_t)>(std::move(op), token,
+                                                                                          next_.socket());
+  }
+
+ private:
+  static constexpr std::size_t gather_limit = 16 * 1024;  // one TLS record's payload
+
+  // One try of an SSL call: done (the error set, or none) or wait for the socket.
+  enum class step { done, want_read, want_write };
+  step failure(int ret, boost::beast::error_code& ec);
+  step try_handshake(boost::beast::error_code& ec);
+  step try_transfer(bool read, void* data, std::size_t size, boost::beast::error_code& ec, std::size_t& n);
+  // Connected, and OpenSSL holds no received bytes (decrypted or not).
+  bool idle() const noexcept { return attached_ && SSL_has_pending(ssl_) == 0; }
+
+  struct handshake_op {
+    tls_socket* self;
+    bool started = false;
+    bool finished = false;
+    boost::beast::error_code result{};
+    template <class Self>
+    void operator()(Self& op, boost::beast::error_code ec = {}) {
+      if (finished) return op.complete(result);
+      if (started && ec) return op.complete(ec);
+      const bool first = !started;
+      started = true;
+      const step s = self->try_handshake(result);
+      if (s == step::done) {
+        if (!first) return op.complete(result);
+        finished = true;
+        return boost::asio::post(std::move(op));  // not inside the initiating call
+      }
+      self->next_.socket().async_wait(s == step::want_read ? boost::asio::socket_base::wait_read
+                                                           : boost::asio::socket_base::wait_write,
+                                      std::move(op));
+    }
+  };
+
+  struct transfer_op {
+    tls_socket* self;
+    void* data;
+    std::size_t size;
+    bool read;
+    std::shared_ptr<std::string> copy{};  // gathered write pieces
+    bool started = false;
+    bool finished = false;
+    boost::beast::error_code result{};
+    std::size_t n = 0;
+    template <class Self>
+    void operator()(Self& op, boost::beast::error_code ec = {}) {
+      if (finished) return op.complete(result, n);
+      if (started && ec) return op.complete(ec, 0);
+      const bool first = !started;
+      started = true;
+      if (first && read && size != 0 && self->idle()) {
+        // Nothing buffered: wait for bytes before SSL_read, which would
+        // allocate its record buffer and keep it through the wait.
+        return self->next_.socket().async_wait(boost::asio::socket_base::wait_read, std::move(op));
+      }
+      const step s = self->try_transfer(read, data, size, result, n);
+      if (s == step::done) {
+        if (!first) return op.complete(result, n);
+        finished = true;
+        return boost::asio::post(std::move(op));
+      }
+      self->next_.socket().async_wait(s == step::want_read ? boost::asio::socket_base::wait_read
+                                                           : boost::asio::socket_base::wait_write,
+                                      std::move(op));
+    }
+  };
+
+  next_layer_type next_;
+  SSL* ssl_ = nullptr;
+  bool attached_ = false;  // the socket is the SSL's BIO (after connect)
+  int last_errno_ = 0;     // the socket's last failure, for SSL_ERROR_SYSCALL
+  friend struct socket_bio;
+};
+
+}  // namespace ssekit::detail
