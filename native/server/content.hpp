@@ -129,6 +129,12 @@ struct generated_stream {
 // nullopt if there is no workload called `name`.
 std::optional<generated_stream> make_workload(std::string_view name, std::size_t size);
 std::string workload_names();  // "llm feed big crlf serialized"
+
+// `bytes` compressed for Content-Encoding `coding` ("gzip": one gzip member,
+// which repeats into a valid stream of concatenated members; "deflate":
+// one zlib stream), with a sync flush after each event (a blank line), as a
+// server that flushes per event sends it. nullopt for another coding.
+std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding);
 std::string_view default_workload() noexcept;
 
 }  // namespace ssekit::demo::detail

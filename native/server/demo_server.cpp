@@ -106,6 +106,13 @@ std::chrono::nanoseconds scaled(std::chrono::milliseconds base, std::uint64_t pp
   return std::chrono::nanoseconds(static_cast<std::int64_t>(ns < 100'000 ? 100'000 : ns));
 }
 
+// A workload block compressed for /bench's encoding= (nullptr on failure).
+std::shared_ptr<const generated_stream> compressed(const generated_stream& block, const std::string& coding) {
+  auto bytes = compress_events(block.bytes, coding);
+  if (!bytes) return nullptr;
+  return std::make_shared<const generated_stream>(generated_stream{std::move(*bytes), block.events});
+}
+
 // "5\r\n" + bytes + "\r\n": one chunk of a chunked body.
 std::string chunk_of(std::string_view bytes) {
   std::string out = hex(bytes.size());
@@ -218,6 +225,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   void make_room();
   std::string stats_json() const;
   std::shared_ptr<const generated_stream> bench_block(const std::string& name);
+  std::shared_ptr<const generated_stream> bench_block(const std::string& name, const std::string& coding);
 
   void link(session* s) noexcept;
   void unlink(session* s) noexcept;
@@ -694,6 +702,18 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
     if (*size == 0) repeats = 0;
+    // encoding=gzip|deflate: the block compressed once (cached with it); a
+    // gzip member repeats into concatenated members, a zlib stream can't.
+    const std::string* encoding = t.find("encoding");
+    const std::uint64_t decoded_bytes = block->bytes.size() * repeats;
+    std::string coding_header;
+    if (encoding && *encoding != "identity") {
+      if (*encoding != "gzip" && *encoding != "deflate") return bad_request("encoding must be identity, gzip or deflate");
+      if (*encoding == "deflate" && repeats > 1) return bad_request("encoding=deflate: bytes at most 1048576 (use gzip)");
+      block = *size < bench_block_size ? compressed(*block, *encoding) : srv_->bench_block(name, *encoding);
+      if (!block) return plain(500, "text/plain", "compression failed\n");
+      coding_header = "Content-Encoding: " + *encoding + "\r\n";
+    }
 
     auto plan = std::make_unique<body_plan>();
     // Share the block's bytes without copying them (aliasing constructor).
@@ -701,8 +721,8 @@ class session : public std::enable_shared_from_this<session> {
     plan->repeats = repeats;
     const std::uint64_t events = block->events * repeats;
     srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
-    const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " +
-                              std::to_string(plan->total()) + "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n";
+    const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " + std::to_string(decoded_bytes) +
+                              "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n" + coding_header;
     start_finite(std::move(plan), *f, "text/event-stream", extra);
   }
 
@@ -1087,6 +1107,16 @@ std::shared_ptr<const generated_stream> server::state::bench_block(const std::st
   if (!stream) return nullptr;
   auto block = std::make_shared<const generated_stream>(std::move(*stream));
   bench_cache_.emplace(name, block);
+  return block;
+}
+
+std::shared_ptr<const generated_stream> server::state::bench_block(const std::string& name, const std::string& coding) {
+  const std::string key = name + "\n" + coding;
+  if (auto it = bench_cache_.find(key); it != bench_cache_.end()) return it->second;
+  const auto plain_block = bench_block(name);
+  if (!plain_block) return nullptr;
+  auto block = compressed(*plain_block, coding);
+  if (block) bench_cache_.emplace(key, block);
   return block;
 }
 
