@@ -222,6 +222,39 @@ std::optional<std::string> compress_events(std::string_view bytes, std::string_v
   return out;
 }
 
+struct event_compressor::state {
+  z_stream z{};
+};
+
+event_compressor::event_compressor() : z_(std::make_unique<state>()) {}
+event_compressor::~event_compressor() { deflateEnd(&z_->z); }
+
+std::unique_ptr<event_compressor> event_compressor::make(std::string_view coding) {
+  int window_bits = 0;
+  if (coding == "gzip") window_bits = 16 + MAX_WBITS;
+  else if (coding == "deflate") window_bits = MAX_WBITS;
+  else return nullptr;
+  std::unique_ptr<event_compressor> c(new event_compressor());
+  // memLevel 8 and a 32 KiB window: about 256 KiB per stream, opt-in.
+  if (deflateInit2(&c->z_->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return nullptr;
+  return c;
+}
+
+std::string event_compressor::write(std::string_view bytes) {
+  z_stream& z = z_->z;
+  std::string out;
+  char buf[4096];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    if (deflate(&z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) break;
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (z.avail_out == 0);
+  return out;
+}
+
 std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {
   if (bytes == 0 || block_size == 0) return 0;
   return bytes / block_size + (bytes % block_size != 0 ? 1 : 0);

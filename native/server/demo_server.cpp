@@ -194,6 +194,7 @@ buffer_ptr make_buffer(const std::shared_ptr<accounting>& acc, std::string bytes
 class shared_message {
  public:
   shared_message(std::shared_ptr<accounting> acc, std::string_view sse) : acc_(std::move(acc)), sse_(sse) {}
+  std::string_view bytes() const noexcept { return sse_; }
   const buffer_ptr& framed(framing f) {
     buffer_ptr& b = f == framing::chunked ? chunked_ : plain_;
     if (!b) b = make_buffer(acc_, f == framing::chunked ? chunk_of(sse_) : std::string(sse_));
@@ -328,17 +329,27 @@ class session : public std::enable_shared_from_this<session> {
   bool waiting_request() const noexcept { return waiting_request_ && !closed_; }
   std::uint64_t request_since() const noexcept { return request_since_; }
 
-  // Live streams: queue bytes of the event stream, framed for this response.
+  // Live streams: queue bytes of the event stream, framed for this response
+  // (and compressed, with encoding=).
   void send(std::string_view sse, bool is_event) {
     if (closed_) return;
-    queue(framing_ == framing::chunked ? chunk_of(sse) : std::string(sse));
+    queue(live_bytes(sse));
     sent(is_event);
   }
-  // The same, with the buffer shared among the connections.
+  // The same, with the buffer shared among the connections (unless this
+  // stream compresses: its compressor's state is its own).
   void send(shared_message& message, bool is_event) {
     if (closed_) return;
-    queue(message.framed(framing_));
+    if (zip_) queue(live_bytes(message.bytes()));
+    else queue(message.framed(framing_));
     sent(is_event);
+  }
+  std::string live_bytes(std::string_view sse) {
+    if (zip_) {
+      const std::string z = zip_->write(sse);
+      return framing_ == framing::chunked ? chunk_of(z) : z;
+    }
+    return framing_ == framing::chunked ? chunk_of(sse) : std::string(sse);
   }
 
   session* prev_ = nullptr;
@@ -567,6 +578,13 @@ class session : public std::enable_shared_from_this<session> {
     const std::uint64_t resume_after =
         kind == stream_kind::feed ? tools::parse_uint(last_event_id(t), 0, UINT64_MAX - 1).value.value_or(0) : 0;
 
+    std::string coding_header;
+    if (const std::string* encoding = t.find("encoding"); encoding && *encoding != "identity") {
+      zip_ = event_compressor::make(*encoding);
+      if (!zip_) return bad_request("encoding must be identity, gzip or deflate");
+      coding_header = "Content-Encoding: " + *encoding + "\r\n";
+    }
+
     framing_ = *f;
     keep_alive_ = false;
     kind_ = kind;
@@ -575,6 +593,7 @@ class session : public std::enable_shared_from_this<session> {
     reader_.reset();  // an idle stream keeps no request buffers
 
     std::string head = stream_headers();
+    head += coding_header;
     head += framing_header(framing_, 0);
     if (framing_ == framing::close) head += "Connection: close\r\n";
     head += "\r\n";
@@ -618,7 +637,7 @@ class session : public std::enable_shared_from_this<session> {
     if (replay_next_ < history.front().id) {
       std::string note;
       serialize_comment(note, "replay incomplete: the history starts at id " + std::to_string(history.front().id));
-      batch += framing_ == framing::chunked ? chunk_of(note) : note;
+      batch += live_bytes(note);
       replay_next_ = history.front().id;
     }
     std::uint64_t events = 0;
@@ -626,7 +645,7 @@ class session : public std::enable_shared_from_this<session> {
     for (auto i = replay_next_ - history.front().id; i < history.size() && batch.size() < replay_batch_bytes; ++i) {
       const feed_item& item = history[i];
       if ((item.kind & topics_) != 0) {
-        batch += framing_ == framing::chunked ? chunk_of(item.bytes) : item.bytes;
+        batch += live_bytes(item.bytes);
         ++events;
       }
       replay_next_ = item.id + 1;
@@ -905,6 +924,7 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<body_plan> plan_;
   std::unique_ptr<net::steady_timer> timer_;
   std::deque<buffer_ptr> queue_;  // not yet handed to async_write
+  std::unique_ptr<event_compressor> zip_;  // live streams with encoding=
   std::size_t queued_bytes_ = 0;
   std::vector<buffer_ptr> in_flight_;  // being written
   std::vector<net::const_buffer> gather_;

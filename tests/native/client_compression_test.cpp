@@ -4,13 +4,16 @@
 // Waits are on events with timeouts; no sleep synchronises anything.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "script_server.hpp"
 #include "ssekit/client.hpp"
+#include "ssekit/demo_server.hpp"
 #include "zlib_writer.hpp"
 
 namespace {
@@ -188,6 +191,28 @@ TEST(ClientCompression, IdentityOnlyRefusesGzip) {
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::unsupported_encoding);
   EXPECT_TRUE(rec.log.size() == 1) << "no event";
   EXPECT_EQ(server.requests().at(0).header("accept-encoding"), "identity");
+}
+
+// The demo server's live /feed with encoding= (what sse-serve offers for
+// trying a compressed stream): each event decodes as it comes.
+TEST(ClientCompression, TheDemoServersLiveFeedCompressed) {
+  for (const char* coding : {"gzip", "deflate"}) {
+    SCOPED_TRACE(coding);
+    boost::asio::io_context server_io;
+    ssekit::demo::server_options so;
+    so.interval_scale_ppm = 10'000;  // an event every 10 ms
+    ssekit::demo::server demo(server_io.get_executor(), so);
+    std::thread server_thread([&] { server_io.run(); });
+    auto o = options_for(demo.url(std::string("/feed?encoding=") + coding));
+    const recording rec = run(o, 5);
+    demo.stop();
+    server_thread.join();
+    EXPECT_TRUE(rec.errors.empty()) << rec.errors.at(0).message;
+    ASSERT_EQ(rec.log.size(), 5u);
+    // Consecutive ids: the feed's ids go up by one over all topics.
+    const auto id_of = [](const std::string& line) { return std::stoull(line.substr(line.rfind('#') + 1)); };
+    for (std::size_t i = 1; i < rec.log.size(); ++i) EXPECT_EQ(id_of(rec.log[i]), id_of(rec.log[0]) + i) << rec.log[i];
+  }
 }
 
 }  // namespace
