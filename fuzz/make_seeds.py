@@ -10,6 +10,7 @@ Layout of fuzz_parse / fuzz_differential inputs (read_setup in fuzz_common.hpp):
   max_line_length, max_event_size, largest chunk (0 = whole), 2 seed bytes, stream.
 """
 import os
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -85,6 +86,32 @@ def utf8_inputs():
     yield "boundaries", b"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80"
 
 
+def content_decoder_inputs():
+    """fuzz_content_decoder: flags (bit0 gzip, else deflate), chunk size,
+    largest split, then a compressed stream flushed per event."""
+    events = [b"id: 1\ndata: one\n\n", b"event: x\ndata: two\n\n", b": c\ndata: " + b"a" * 600 + b"\n\n"]
+
+    def comp(wbits, pieces, finish=True):
+        c = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        out = b"".join(c.compress(p) + c.flush(zlib.Z_SYNC_FLUSH) for p in pieces)
+        return out + (c.flush() if finish else b"")
+
+    seeds = {
+        "gzip": (1, 0, 0, comp(31, events)),
+        "gzip-split": (1, 7, 5, comp(31, events)),
+        "gzip-members": (1, 16, 3, comp(31, events[:1]) + comp(31, events[1:])),
+        "gzip-trailing": (1, 0, 2, comp(31, events[:1]) + b"junk"),
+        "gzip-cut": (1, 9, 4, comp(31, events, False)),
+        "zlib": (0, 0, 1, comp(15, events)),
+        "zlib-split": (0, 3, 9, comp(15, events)),
+        "raw": (0, 5, 2, comp(-15, events)),
+        "raw-trailing": (0, 0, 0, comp(-15, events) + b"x"),
+        "bomb": (1, 64, 200, comp(31, [b"data: " + b"a" * 200000])),
+    }
+    for name, (flags, chunk, split, body) in seeds.items():
+        yield name, bytes([flags, chunk, split]) + body
+
+
 if __name__ == "__main__":
     for name, data in parse_inputs():
         write("fuzz_parse", name, data)
@@ -93,3 +120,5 @@ if __name__ == "__main__":
         write("fuzz_roundtrip", name, data)
     for name, data in utf8_inputs():
         write("fuzz_utf8", name, data)
+    for name, data in content_decoder_inputs():
+        write("fuzz_content_decoder", name, data)

@@ -19,7 +19,7 @@ cd "$root"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(fuzz_parse fuzz_differential fuzz_roundtrip fuzz_utf8 fuzz_bridge fuzz_client_stream fuzz_url)
+  targets=(fuzz_parse fuzz_differential fuzz_roundtrip fuzz_utf8 fuzz_bridge fuzz_client_stream fuzz_url fuzz_content_decoder)
 fi
 
 cmake --preset fuzz >/dev/null

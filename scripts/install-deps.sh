@@ -5,8 +5,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config)
 for part in "$@"; do
   case "$part" in
-    # native/: Boost.Beast (header-only, from Debian) and OpenSSL for https.
-    build) packages+=(libboost1.81-dev libssl-dev) ;;
+    # native/: Boost.Beast (header-only, from Debian), OpenSSL for https, zlib for gzip.
+    build) packages+=(libboost1.81-dev libssl-dev zlib1g-dev) ;;
     test) packages+=(libgtest-dev) ;;
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(valgrind) ;;

@@ -105,6 +105,7 @@ struct config {
   int reps = 1;
   std::size_t read_buffer = 16 * 1024;
   bool baseline = true;
+  bool gzip = false;                           // also each run with encoding=gzip, interleaved
   std::map<std::string, double, std::less<>> min_mbps;  // workload (or "all") -> floor
   std::chrono::seconds timeout{0};             // 0: the mode's default
   // Idle mode.
@@ -182,6 +183,8 @@ void print_help() {
       "  --read-buffer BYTES   client_options::read_buffer_size, also the raw reader's\n"
       "                        buffer (default 16384)\n"
       "  --no-baseline         skip the raw-socket reader\n"
+      "  --gzip                also each run with Content-Encoding gzip (the same events),\n"
+      "                        interleaved; its row's ratio is gzip MB/s / identity MB/s\n"
       "  --min-mbps W=X        exit 3 if the client's MB/s on workload W (or 'all') is\n"
       "                        below X, in either run; repeatable\n"
       "  --timeout S           bound on each run (default 120) or on opening the idle\n"
@@ -227,6 +230,8 @@ int parse_args(int argc, char** argv, config& cfg) {
         cfg.conn_bytes = args.uint_value(1, max_size);
       } else if (args.is("--conns")) {
         cfg.conns = args.number<std::size_t>(0, 100000);
+      } else if (args.is("--gzip")) {
+        cfg.gzip = true;
       } else if (args.is("--reps")) {
         cfg.reps = static_cast<int>(args.uint_value(1, 1000));
       } else if (args.is("--read-buffer")) {
@@ -592,6 +597,9 @@ int run_throughput(const config& cfg, const tls_setup& tls) {
   } else if (cfg.baseline) {
     std::printf("# raw = the same bodies from Asio sockets, counted, not parsed (framing=close); ratio = client MB/s / raw MB/s\n");
   }
+  if (cfg.gzip) {
+    std::printf("# W+gz rows: the same events with Content-Encoding gzip (flushed per event); MB/s of decoded body bytes; ratio = gzip MB/s / identity MB/s\n");
+  }
   std::printf("%-8s %5s %11s %11s %11s %12s %12s %9s %6s\n", "workload", "conns", "bytes/conn", "events/conn",
               "client MB/s", "client ev/s", "client s", plain ? "plain MB/s" : "raw MB/s", "ratio");
   std::fflush(stdout);
@@ -613,6 +621,7 @@ int run_throughput(const config& cfg, const tls_setup& tls) {
       const std::string run = name + " x" + std::to_string(m.conns);
       double best_client = std::numeric_limits<double>::infinity();
       double best_raw = std::numeric_limits<double>::infinity();
+      double best_gzip = std::numeric_limits<double>::infinity();
       bool ok = true;
       // Interleaved, so a slow patch of machine time hurts both sides alike.
       for (int rep = 0; rep < cfg.reps && ok; ++rep) {
@@ -631,6 +640,11 @@ int run_throughput(const config& cfg, const tls_setup& tls) {
         const double s = run_clients(cfg, server.base_url() + target, m.conns, want, run, log);
         ok = s >= 0;
         if (ok) best_client = std::min(best_client, s);
+        if (ok && cfg.gzip) {
+          const double g = run_clients(cfg, server.base_url() + target + "&encoding=gzip", m.conns, want, run + " gzip", log);
+          ok = g >= 0;
+          if (ok) best_gzip = std::min(best_gzip, g);
+        }
       }
       const double total_mb = static_cast<double>(want.bytes) * static_cast<double>(m.conns) / 1e6;
       const double events = static_cast<double>(want.events) * static_cast<double>(m.conns);
@@ -650,6 +664,11 @@ int run_throughput(const config& cfg, const tls_setup& tls) {
       }
       std::printf("%-8s %5zu %11llu %11llu %11.1f %12.0f %12.3f %9s %6s\n", name.c_str(), m.conns, ull(want.bytes),
                   ull(want.events), client_mbs, events / best_client, best_client, raw_col, ratio_col);
+      if (cfg.gzip) {
+        const double gzip_mbs = total_mb / best_gzip;
+        std::printf("%-8s %5zu %11llu %11llu %11.1f %12.0f %12.3f %9s %6.3f\n", (name + "+gz").c_str(), m.conns,
+                    ull(want.bytes), ull(want.events), gzip_mbs, events / best_gzip, best_gzip, "-", gzip_mbs / client_mbs);
+      }
       std::fflush(stdout);
       for (const auto& key : {name, std::string("all")}) {
         const auto floor = cfg.min_mbps.find(key);

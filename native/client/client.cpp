@@ -53,6 +53,7 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
     case client_error_reason::connect_timeout: return "connect_timeout";
     case client_error_reason::end_of_stream: return "end_of_stream";
     case client_error_reason::unsupported_encoding: return "unsupported_encoding";
+    case client_error_reason::decode_error: return "decode_error";
     case client_error_reason::id_not_sent: return "id_not_sent";
     case client_error_reason::proxy_refused: return "proxy_refused";
   }
@@ -367,7 +368,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const int status = static_cast<int>(res.result_int());
     conn_->response_headers = headers_of(res);
     diagnose([&] { return diagnostic{.kind = diagnostic_kind::response, .url = plan_.target.str(), .status = status, .attempt = attempt_number_}; });
-    const detail::verdict v = detail::judge_response(status, conn_->response_headers);
+    const detail::verdict v = detail::judge_response(status, conn_->response_headers, plan_.compression);
     switch (v.kind) {
       case verdict_kind::interim:
         // RFC 9110 15.2: 100 Continue, 103 Early Hints... precede the response.
@@ -375,7 +376,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         new_response();
         return read_header(attempt);
       case verdict_kind::redirect: return redirect(status, v.location);
-      case verdict_kind::open: return announce(attempt);
+      case verdict_kind::open: return announce(attempt, v.coding);
       case verdict_kind::no_content:
         return fail({.reason = client_error_reason::no_content,
                      .message = "the server answered 204 No Content: the stream is over",
@@ -383,7 +384,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       case verdict_kind::unsupported_encoding:
         return fail({.reason = client_error_reason::unsupported_encoding,
                      .message = "the stream has Content-Encoding " + detail::escape_text(v.encoding) +
-                                ", which the client did not ask for (it sends Accept-Encoding: identity)",
+                                ", which the client did not ask for (it sends Accept-Encoding: " +
+                                std::string(detail::accept_encoding(plan_.compression)) + ")",
                      .status = status});
       case verdict_kind::refused_status:
       case verdict_kind::wrong_content_type: break;
@@ -448,16 +450,29 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   // --- announce the connection, interpret the stream
 
-  void announce(unsigned attempt) {
+  beast::error_code feed_parser(std::string_view bytes) {
+    const parse_error err = parser_.feed(bytes);
+    if (err) {
+      limit_error_ = err;
+      return beast::errc::make_error_code(beast::errc::message_size);
+    }
+    // close() from a handler (or a handler that threw): stop parsing the
+    // rest of this read.
+    if (closed_.load()) return asio::error::operation_aborted;
+    return {};
+  }
+
+  void announce(unsigned attempt, detail::content_coding coding) {
+    decoder_.reset();
+    if (coding != detail::content_coding::identity) decoder_.emplace(coding);
     conn_->response->get().body().sink = [this](std::string_view bytes) {
-      const parse_error err = parser_.feed(bytes);
-      if (err) {
-        limit_error_ = err;
-        return beast::error_code(beast::errc::make_error_code(beast::errc::message_size));
+      if (!decoder_) return feed_parser(bytes);
+      // Decoded in fixed-size pieces: a bomb meets the parser's limits.
+      decoder_->input(bytes);
+      for (std::string_view piece; !(piece = decoder_->next()).empty();) {
+        if (const beast::error_code ec = feed_parser(piece)) return ec;
       }
-      // close() from a handler (or a handler that threw): stop parsing the
-      // rest of this read.
-      if (closed_.load()) return beast::error_code(asio::error::operation_aborted);
+      if (decoder_->failed()) return beast::errc::make_error_code(beast::errc::illegal_byte_sequence);
       return beast::error_code{};
     };
     reconnect_plan_ = plan_;
@@ -520,6 +535,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     sync_last_event_id();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
+      if (decoder_ && decoder_->failed()) return fail_decode();
       if (limit_error_) {
         return fail({.reason = client_error_reason::limit_exceeded,
                      .message = "the stream broke a parser limit at byte " + std::to_string(limit_error_.offset) + ": " +
@@ -535,7 +551,17 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     read_body(attempt);
   }
 
-  void end_of_stream() { fail({.reason = client_error_reason::end_of_stream, .message = "the server ended the stream", .retryable = true}); }
+  void fail_decode() {
+    fail({.reason = client_error_reason::decode_error,
+          .message = "the compressed stream can't be decoded: " + decoder_->error(),
+          .retryable = true,
+          .status = 200});
+  }
+
+  void end_of_stream() {
+    if (decoder_ && !decoder_->finish()) return fail_decode();
+    fail({.reason = client_error_reason::end_of_stream, .message = "the server ended the stream", .retryable = true});
+  }
 
   // --- timers
 
@@ -666,6 +692,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   unsigned attempt_ = 0;
   bool got_event_ = false;
   parse_error limit_error_;  // the parser's error, behind Beast's read error
+  std::optional<detail::content_decoder> decoder_;  // a gzip or deflate stream's, from announce()
   std::uint64_t failures_ = 0;  // attempts in a row that ended without an event
   bool replayable_ = true;
   milliseconds reconnection_time_{3000};

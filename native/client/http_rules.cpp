@@ -178,10 +178,12 @@ request_plan check_options(const client_options& o) {
   if (b.max_delay.count() < 0) refuse("backoff.max_delay must be >= 0");
   if (o.max_redirects < 0) refuse("max_redirects must be >= 0");
   if (o.read_buffer_size < 1024) refuse("read_buffer_size below 1024");
-  return {*target, o.method, o.body, o.headers};
+  return {*target, o.method, o.body, o.headers, o.compression};
 }
 
 bool sendable_id(std::string_view id, std::size_t max_id_length) { return id.size() <= max_id_length && is_field_value(id); }
+
+std::string_view accept_encoding(bool compression) { return compression ? "gzip, deflate" : "identity"; }
 
 request_head build_request(const request_plan& plan, std::string_view last_event_id_to_send) {
   request_head head;
@@ -200,8 +202,7 @@ request_head build_request(const request_plan& plan, std::string_view last_event
   }
   head.fields.emplace_back("Accept", "text/event-stream");
   head.fields.emplace_back("Cache-Control", "no-cache");
-  // Compressed streams are not supported (yet): ask for none.
-  head.fields.emplace_back("Accept-Encoding", "identity");
+  head.fields.emplace_back("Accept-Encoding", std::string(accept_encoding(plan.compression)));
   if (!last_event_id_to_send.empty()) head.fields.emplace_back("Last-Event-ID", std::string(last_event_id_to_send));
   head.has_body = !plan.body.empty() || plan.method == "POST" || plan.method == "PUT" || plan.method == "PATCH";
   return head;
@@ -218,7 +219,7 @@ std::string extract_mime_essence(const header_list& headers) {
   return essence;
 }
 
-verdict judge_response(int status, const header_list& headers) {
+verdict judge_response(int status, const header_list& headers, bool compression) {
   verdict v;
   v.content_type = combined(headers, "Content-Type");
   if (status >= 100 && status < 200 && status != 101) {
@@ -245,12 +246,16 @@ verdict judge_response(int status, const header_list& headers) {
     return v;
   }
   const std::string codings = combined(headers, "Content-Encoding");
-  for (const auto coding : split_values(codings)) {
-    if (!coding.empty() && !iequals(coding, "identity")) {
+  for (const auto name : split_values(codings)) {
+    const auto coding = coding_from_name(name);
+    if (coding == content_coding::identity) continue;
+    // One coding at most: a stack (gzip, gzip) is no server's habit.
+    if (!compression || !coding || v.coding != content_coding::identity) {
       v.kind = verdict_kind::unsupported_encoding;
-      v.encoding = std::string(coding);
+      v.encoding = coding && v.coding != content_coding::identity ? codings : std::string(name);
       return v;
     }
+    v.coding = *coding;
   }
   v.kind = verdict_kind::open;
   return v;

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "content_decoder.hpp"
 #include "ssekit/client.hpp"
 #include "url.hpp"
 
@@ -34,6 +35,7 @@ struct request_plan {
   std::string method;
   std::string body;
   header_list headers;  // the user's, checked by check_options
+  bool compression = true;  // client_options::compression
 };
 
 // Checks every option (throws client_options_error) and returns the first
@@ -59,19 +61,25 @@ request_head build_request(const request_plan& plan, std::string_view last_event
 enum class verdict_kind {
   interim,               // 1xx (not 101): skip it, read the next head
   redirect,              // 301/302/303/307/308 with a Location
-  open,                  // 200 + text/event-stream + identity coding
+  open,                  // 200 + text/event-stream + identity or an accepted coding
   no_content,            // 204
   refused_status,        // any other status: read an excerpt, http_status
   wrong_content_type,    // 200 but not text/event-stream
-  unsupported_encoding,  // 200 text/event-stream with a Content-Encoding
+  unsupported_encoding,  // 200 text/event-stream with a coding not accepted
 };
 struct verdict {
   verdict_kind kind = verdict_kind::refused_status;
   std::string location;      // redirect
   std::string content_type;  // the combined Content-Type as received
   std::string encoding;      // unsupported_encoding: the coding
+  content_coding coding = content_coding::identity;  // open: how to decode the body
 };
-verdict judge_response(int status, const header_list& headers);
+// `compression`: gzip and deflate are accepted (one coding; identity
+// entries are ignored); otherwise only identity.
+verdict judge_response(int status, const header_list& headers, bool compression = false);
+
+// The Accept-Encoding the client sends.
+std::string_view accept_encoding(bool compression);
 
 // fetch's "extract a MIME type" over every Content-Type field: the essence
 // (lower case, "type/subtype") of the last valid one that is not */*, or

@@ -120,6 +120,14 @@ else
   expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"
   expect_exit "an over-long line exits 1, with the hint" 1 "limit_exceeded: .*see --max-line-length" timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
   expect_exit "an over-large event exits 1, with the hint" 1 "limit_exceeded: .*see --max-event-size" timeout 20 "$cat_bin" --max-event-size 4 "$base/fault?events=3"
+  # Compression: on by default, so gzip and deflate print what identity prints.
+  timeout 20 "$cat_bin" --json --no-reconnect "$base/bench?bytes=100000&workload=feed" >"$tmp/identity.jsonl"
+  check "a gzip stream prints the same events as identity" \
+    diff "$tmp/identity.jsonl" <(timeout 20 "$cat_bin" --json --no-reconnect "$base/bench?bytes=100000&workload=feed&encoding=gzip")
+  check "--compressed and deflate print the same events" \
+    diff "$tmp/identity.jsonl" <(timeout 20 "$cat_bin" --compressed --json --no-reconnect "$base/bench?bytes=100000&workload=feed&encoding=deflate")
+  expect_exit "--no-compressed refuses a gzip stream, exit 4" 4 "unsupported_encoding" \
+    timeout 20 "$cat_bin" --no-compressed "$base/bench?bytes=1000&encoding=gzip"
   # Server-controlled text reaches the terminal escaped: C1 (UTF-8 and raw) and ESC.
   # (An ESC in a header is refused by the client's HTTP parser before it gets here.)
   timeout 20 "$cat_bin" --no-reconnect "$base/fault?events=1&content_type=text/x%C2%9B31m%9B" >/dev/null 2>"$tmp/err"

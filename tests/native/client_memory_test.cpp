@@ -97,7 +97,7 @@ TEST(ClientMemory, DeliversEventsAndSendsTheRequestHead) {
   EXPECT_EQ(req.find("Host:", req.find("Host:") + 1), std::string::npos) << "one Host";
   EXPECT_NE(req.find("User-Agent: mine/1\r\n"), std::string::npos);
   EXPECT_EQ(req.find("User-Agent:", req.find("User-Agent:") + 1), std::string::npos) << "one User-Agent";
-  EXPECT_NE(req.find("Accept-Encoding: identity\r\n"), std::string::npos);
+  EXPECT_NE(req.find("Accept-Encoding: gzip, deflate\r\n"), std::string::npos);
   EXPECT_TRUE(r.io_done);
 }
 
@@ -113,16 +113,37 @@ TEST(ClientMemory, SkipsInterimResponses) {
   EXPECT_EQ(r.log, (std::vector<std::string>{"open 200", "event a#", "error end_of_stream closed"}));
 }
 
-TEST(ClientMemory, AContentCodingIsAFinalError) {
+// compression = false: identity only, as before compression existed.
+TEST(ClientMemory, IdentityOnlyRefusesAnyCoding) {
   auto server = std::make_shared<memory_server>();
   server->respond = [](int, const std::string&) {
     return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n\r\n\x1f\x8b";
+  };
+  auto o = memory_options();
+  o.compression = false;
+  const auto r = run_memory(server, o);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].reason, client_error_reason::unsupported_encoding);
+  EXPECT_FALSE(r.errors[0].will_reconnect);
+  EXPECT_NE(r.errors[0].message.find("gzip"), std::string::npos);
+  EXPECT_NE(r.errors[0].message.find("Accept-Encoding: identity"), std::string::npos) << r.errors[0].message;
+  EXPECT_EQ(server->connections, 1);
+  ASSERT_EQ(server->requests.size(), 1u);
+  EXPECT_NE(server->requests[0].find("Accept-Encoding: identity\r\n"), std::string::npos);
+}
+
+// A coding the client did not advertise is refused even with compression on.
+TEST(ClientMemory, AnUndeclaredCodingIsAFinalError) {
+  auto server = std::make_shared<memory_server>();
+  server->respond = [](int, const std::string&) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: br\r\n\r\n\x0b\x02";
   };
   const auto r = run_memory(server, memory_options());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].reason, client_error_reason::unsupported_encoding);
   EXPECT_FALSE(r.errors[0].will_reconnect);
-  EXPECT_NE(r.errors[0].message.find("gzip"), std::string::npos);
+  EXPECT_NE(r.errors[0].message.find("Content-Encoding br"), std::string::npos) << r.errors[0].message;
+  EXPECT_NE(r.errors[0].message.find("Accept-Encoding: gzip, deflate"), std::string::npos) << r.errors[0].message;
   EXPECT_EQ(server->connections, 1);
 }
 

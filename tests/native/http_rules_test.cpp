@@ -135,7 +135,7 @@ TEST(ClientRules, RequestHeadOwnsFramingAndLetsTheUserReplaceHostAndAgent) {
   EXPECT_EQ(field(h, "Host"), "front");
   EXPECT_EQ(field(h, "User-Agent"), "mine");
   EXPECT_EQ(field(h, "Accept"), "text/event-stream");
-  EXPECT_EQ(field(h, "Accept-Encoding"), "identity");
+  EXPECT_EQ(field(h, "Accept-Encoding"), "gzip, deflate");
   EXPECT_EQ(field(h, "Last-Event-ID"), "42");
   EXPECT_EQ(field(h, "X"), "1");
   EXPECT_FALSE(h.has_body);
@@ -146,6 +146,8 @@ TEST(ClientRules, RequestHeadOwnsFramingAndLetsTheUserReplaceHostAndAgent) {
   EXPECT_EQ(field(d, "Last-Event-ID"), "");
   plan.method = "POST";
   EXPECT_TRUE(build_request(plan, "").has_body);
+  plan.compression = false;
+  EXPECT_EQ(field(build_request(plan, ""), "Accept-Encoding"), "identity");
 }
 
 TEST(ClientRules, IdsThatCantBeAFieldValueAreNotSendable) {
@@ -180,6 +182,34 @@ TEST(ClientRules, VerdictOnStatusTypeAndEncoding) {
   header_list id = sse;
   id.emplace_back("Content-Encoding", "identity");
   EXPECT_EQ(judge_response(200, id).kind, verdict_kind::open);
+}
+
+TEST(ClientRules, VerdictOnContentCodingsWithCompression) {
+  const header_list sse = {{"Content-Type", "text/event-stream"}};
+  auto with = [&](std::initializer_list<const char*> codings) {
+    header_list h = sse;
+    for (const char* c : codings) h.emplace_back("Content-Encoding", c);
+    return judge_response(200, h, true);
+  };
+  EXPECT_EQ(with({}).coding, content_coding::identity);
+  EXPECT_EQ(with({"gzip"}).kind, verdict_kind::open);
+  EXPECT_EQ(with({"gzip"}).coding, content_coding::gzip);
+  EXPECT_EQ(with({"X-GZIP"}).coding, content_coding::gzip);
+  EXPECT_EQ(with({"deflate"}).coding, content_coding::deflate);
+  EXPECT_EQ(with({"identity, gzip"}).coding, content_coding::gzip);
+  EXPECT_EQ(with({"identity", "deflate"}).coding, content_coding::deflate);
+  const verdict br = with({"br"});
+  EXPECT_EQ(br.kind, verdict_kind::unsupported_encoding);
+  EXPECT_EQ(br.encoding, "br");
+  // Two codings stacked: refused, named whole.
+  const verdict twice = with({"gzip, gzip"});
+  EXPECT_EQ(twice.kind, verdict_kind::unsupported_encoding);
+  EXPECT_EQ(twice.encoding, "gzip, gzip");
+  EXPECT_EQ(with({"deflate", "gzip"}).kind, verdict_kind::unsupported_encoding);
+  // Without compression, gzip is refused as before.
+  header_list gz = sse;
+  gz.emplace_back("Content-Encoding", "gzip");
+  EXPECT_EQ(judge_response(200, gz, false).kind, verdict_kind::unsupported_encoding);
 }
 
 TEST(ClientRules, DuplicateContentTypesFollowFetch) {

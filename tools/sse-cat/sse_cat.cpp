@@ -70,6 +70,10 @@ Request:
   --last-event-id ID     resume from ID (sent as Last-Event-ID)
   --replay-body          send the body again on reconnects (off: a stream
                          with a body ends sse-cat when it ends)
+  --compressed           ask for gzip or deflate and decode it (the default:
+                         the output is the decoded events either way)
+  --no-compressed        ask for identity only; a compressed answer is
+                         refused (exit 4)
 Connection:
   --no-reconnect         exit when the stream ends or fails
   --idle-timeout SECONDS reconnect when nothing (not even a comment) arrives
@@ -100,9 +104,10 @@ SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 (a consumer that stopped reading): exit 130 and 143.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
-limit; 2 bad usage; 3 an input or output error; 4 the server refused the
-stream (HTTP status, content type, content coding, redirect) or the proxy
-refused it (407, 403, 502...); 5 a network, TLS or timeout
+limit or could not be decoded; 2 bad usage; 3 an input or output error; 4
+the server refused the stream (HTTP status, content type, content coding,
+redirect) or the proxy refused it (407, 403, 502...); 5 a network, TLS or
+timeout
 failure without reconnect; 130 SIGINT; 143 SIGTERM.
 )";
 
@@ -213,7 +218,8 @@ int exit_code_for(const ssekit::client_error& e) {
   switch (e.reason) {
     case r::no_content:
     case r::end_of_stream: return exit_ok;
-    case r::limit_exceeded: return exit_stream_error;
+    case r::limit_exceeded:
+    case r::decode_error: return exit_stream_error;
     case r::http_status:
     case r::wrong_content_type:
     case r::unsupported_encoding:
@@ -459,6 +465,12 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.client.last_event_id = std::string(v);
     } else if (args.is("--replay-body")) {
       opts.client.replay_body = true;
+    } else if (args.is("--compressed")) {
+      // On already: sse-cat prints decoded events, so (unlike curl's raw
+      // bytes) compression never shows in its output. Accepted for curl users.
+      opts.client.compression = true;
+    } else if (args.is("--no-compressed")) {
+      opts.client.compression = false;
     } else if (args.is("--no-reconnect")) {
       opts.client.reconnect = false;
     } else if (args.is("--retry-server-errors")) {

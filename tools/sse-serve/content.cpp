@@ -1,5 +1,7 @@
 #include "content.hpp"
 
+#include <zlib.h>
+
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -181,6 +183,76 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
   // Connections that linger or end abnormally are not reused.
   plan.reusable = plan.end == fault_plan::ending::clean && plan.interval.count() == 0 && plan.stall.count() == 0;
   return plan;
+}
+
+std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding) {
+  int window_bits = 0;
+  if (coding == "gzip") window_bits = 16 + MAX_WBITS;
+  else if (coding == "deflate") window_bits = MAX_WBITS;
+  else return std::nullopt;
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::nullopt;
+  std::string out;
+  char buf[16 * 1024];
+  std::size_t at = 0;
+  bool ok = true;
+  while (ok) {
+    // Up to and including the next blank line (LF LF, or LF CR LF), or the rest.
+    std::size_t end = bytes.size();
+    for (std::size_t i = bytes.find('\n', at); i != std::string_view::npos; i = bytes.find('\n', i + 1)) {
+      if (i + 1 < bytes.size() && bytes[i + 1] == '\n') { end = i + 2; break; }
+      if (i + 2 < bytes.size() && bytes[i + 1] == '\r' && bytes[i + 2] == '\n') { end = i + 3; break; }
+    }
+    const bool last = end == bytes.size();
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data() + at));
+    z.avail_in = static_cast<uInt>(end - at);
+    int ret = Z_OK;
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buf);
+      z.avail_out = sizeof buf;
+      ret = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+      out.append(buf, sizeof buf - z.avail_out);
+    } while (ret == Z_OK && (z.avail_out == 0 || (last && ret != Z_STREAM_END)));
+    ok = ret == Z_OK || ret == Z_STREAM_END || ret == Z_BUF_ERROR;
+    at = end;
+    if (last) break;
+  }
+  deflateEnd(&z);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+struct event_compressor::state {
+  z_stream z{};
+};
+
+event_compressor::event_compressor() : z_(std::make_unique<state>()) {}
+event_compressor::~event_compressor() { deflateEnd(&z_->z); }
+
+std::unique_ptr<event_compressor> event_compressor::make(std::string_view coding) {
+  int window_bits = 0;
+  if (coding == "gzip") window_bits = 16 + MAX_WBITS;
+  else if (coding == "deflate") window_bits = MAX_WBITS;
+  else return nullptr;
+  std::unique_ptr<event_compressor> c(new event_compressor());
+  // memLevel 8 and a 32 KiB window: about 256 KiB per stream, opt-in.
+  if (deflateInit2(&c->z_->z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return nullptr;
+  return c;
+}
+
+std::string event_compressor::write(std::string_view bytes) {
+  z_stream& z = z_->z;
+  std::string out;
+  char buf[4096];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  z.avail_in = static_cast<uInt>(bytes.size());
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    if (deflate(&z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) break;
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (z.avail_out == 0);
+  return out;
 }
 
 std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -129,6 +130,29 @@ struct generated_stream {
 // nullopt if there is no workload called `name`.
 std::optional<generated_stream> make_workload(std::string_view name, std::size_t size);
 std::string workload_names();  // "llm feed big crlf serialized"
+
+// `bytes` compressed for Content-Encoding `coding` ("gzip": one gzip member,
+// which repeats into a valid stream of concatenated members; "deflate":
+// one zlib stream), with a sync flush after each event (a blank line), as a
+// server that flushes per event sends it. nullopt for another coding.
+std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding);
+
+// One live stream's compressor: each write() is compressed and sync-flushed,
+// so the client can decode every event as soon as it arrives.
+class event_compressor {
+ public:
+  // nullptr for a coding other than gzip or deflate.
+  static std::unique_ptr<event_compressor> make(std::string_view coding);
+  ~event_compressor();
+  event_compressor(const event_compressor&) = delete;
+  event_compressor& operator=(const event_compressor&) = delete;
+  std::string write(std::string_view bytes);
+
+ private:
+  event_compressor();
+  struct state;
+  std::unique_ptr<state> z_;
+};
 std::string_view default_workload() noexcept;
 
 }  // namespace ssekit::demo::detail

@@ -108,6 +108,13 @@ std::chrono::nanoseconds scaled(std::chrono::milliseconds base, std::uint64_t pp
   return std::chrono::nanoseconds(static_cast<std::int64_t>(ns < 100'000 ? 100'000 : ns));
 }
 
+// A workload block compressed for /bench's encoding= (nullptr on failure).
+std::shared_ptr<const generated_stream> compressed(const generated_stream& block, const std::string& coding) {
+  auto bytes = compress_events(block.bytes, coding);
+  if (!bytes) return nullptr;
+  return std::make_shared<const generated_stream>(generated_stream{std::move(*bytes), block.events});
+}
+
 // "5\r\n" + bytes + "\r\n": one chunk of a chunked body.
 std::string chunk_of(std::string_view bytes) {
   std::string out = hex(bytes.size());
@@ -189,6 +196,7 @@ buffer_ptr make_buffer(const std::shared_ptr<accounting>& acc, std::string bytes
 class shared_message {
  public:
   shared_message(std::shared_ptr<accounting> acc, std::string_view sse) : acc_(std::move(acc)), sse_(sse) {}
+  std::string_view bytes() const noexcept { return sse_; }
   const buffer_ptr& framed(framing f) {
     buffer_ptr& b = f == framing::chunked ? chunked_ : plain_;
     if (!b) b = make_buffer(acc_, f == framing::chunked ? chunk_of(sse_) : std::string(sse_));
@@ -221,6 +229,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   void make_room();
   std::string stats_json() const;
   std::shared_ptr<const generated_stream> bench_block(const std::string& name);
+  std::shared_ptr<const generated_stream> bench_block(const std::string& name, const std::string& coding);
 
   void link(session* s) noexcept;
   void unlink(session* s) noexcept;
@@ -334,17 +343,27 @@ class session : public std::enable_shared_from_this<session> {
   bool waiting_request() const noexcept { return waiting_request_ && !closed_; }
   std::uint64_t request_since() const noexcept { return request_since_; }
 
-  // Live streams: queue bytes of the event stream, framed for this response.
+  // Live streams: queue bytes of the event stream, framed for this response
+  // (and compressed, with encoding=).
   void send(std::string_view sse, bool is_event) {
     if (closed_) return;
-    queue(framing_ == framing::chunked ? chunk_of(sse) : std::string(sse));
+    queue(live_bytes(sse));
     sent(is_event);
   }
-  // The same, with the buffer shared among the connections.
+  // The same, with the buffer shared among the connections (unless this
+  // stream compresses: its compressor's state is its own).
   void send(shared_message& message, bool is_event) {
     if (closed_) return;
-    queue(message.framed(framing_));
+    if (zip_) queue(live_bytes(message.bytes()));
+    else queue(message.framed(framing_));
     sent(is_event);
+  }
+  std::string live_bytes(std::string_view sse) {
+    if (zip_) {
+      const std::string z = zip_->write(sse);
+      return framing_ == framing::chunked ? chunk_of(z) : z;
+    }
+    return framing_ == framing::chunked ? chunk_of(sse) : std::string(sse);
   }
 
   session* prev_ = nullptr;
@@ -578,6 +597,13 @@ class session : public std::enable_shared_from_this<session> {
     const std::uint64_t resume_after =
         kind == stream_kind::feed ? tools::parse_uint(last_event_id(t), 0, UINT64_MAX - 1).value.value_or(0) : 0;
 
+    std::string coding_header;
+    if (const std::string* encoding = t.find("encoding"); encoding && *encoding != "identity") {
+      zip_ = event_compressor::make(*encoding);
+      if (!zip_) return bad_request("encoding must be identity, gzip or deflate");
+      coding_header = "Content-Encoding: " + *encoding + "\r\n";
+    }
+
     framing_ = *f;
     keep_alive_ = false;
     kind_ = kind;
@@ -586,6 +612,7 @@ class session : public std::enable_shared_from_this<session> {
     reader_.reset();  // an idle stream keeps no request buffers
 
     std::string head = stream_headers();
+    head += coding_header;
     head += framing_header(framing_, 0);
     if (framing_ == framing::close) head += "Connection: close\r\n";
     head += "\r\n";
@@ -629,7 +656,7 @@ class session : public std::enable_shared_from_this<session> {
     if (replay_next_ < history.front().id) {
       std::string note;
       serialize_comment(note, "replay incomplete: the history starts at id " + std::to_string(history.front().id));
-      batch += framing_ == framing::chunked ? chunk_of(note) : note;
+      batch += live_bytes(note);
       replay_next_ = history.front().id;
     }
     std::uint64_t events = 0;
@@ -637,7 +664,7 @@ class session : public std::enable_shared_from_this<session> {
     for (auto i = replay_next_ - history.front().id; i < history.size() && batch.size() < replay_batch_bytes; ++i) {
       const feed_item& item = history[i];
       if ((item.kind & topics_) != 0) {
-        batch += framing_ == framing::chunked ? chunk_of(item.bytes) : item.bytes;
+        batch += live_bytes(item.bytes);
         ++events;
       }
       replay_next_ = item.id + 1;
@@ -713,6 +740,18 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
     if (*size == 0) repeats = 0;
+    // encoding=gzip|deflate: the block compressed once (cached with it); a
+    // gzip member repeats into concatenated members, a zlib stream can't.
+    const std::string* encoding = t.find("encoding");
+    const std::uint64_t decoded_bytes = block->bytes.size() * repeats;
+    std::string coding_header;
+    if (encoding && *encoding != "identity") {
+      if (*encoding != "gzip" && *encoding != "deflate") return bad_request("encoding must be identity, gzip or deflate");
+      if (*encoding == "deflate" && repeats > 1) return bad_request("encoding=deflate: bytes at most 1048576 (use gzip)");
+      block = *size < bench_block_size ? compressed(*block, *encoding) : srv_->bench_block(name, *encoding);
+      if (!block) return plain(500, "text/plain", "compression failed\n");
+      coding_header = "Content-Encoding: " + *encoding + "\r\n";
+    }
 
     auto plan = std::make_unique<body_plan>();
     // Share the block's bytes without copying them (aliasing constructor).
@@ -720,8 +759,8 @@ class session : public std::enable_shared_from_this<session> {
     plan->repeats = repeats;
     const std::uint64_t events = block->events * repeats;
     srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
-    const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " +
-                              std::to_string(plan->total()) + "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n";
+    const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " + std::to_string(decoded_bytes) +
+                              "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n" + coding_header;
     start_finite(std::move(plan), *f, "text/event-stream", extra);
   }
 
@@ -916,6 +955,7 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<body_plan> plan_;
   std::unique_ptr<net::steady_timer> timer_;
   std::deque<buffer_ptr> queue_;  // not yet handed to async_write
+  std::unique_ptr<event_compressor> zip_;  // live streams with encoding=
   std::size_t queued_bytes_ = 0;
   std::vector<buffer_ptr> in_flight_;  // being written
   std::vector<net::const_buffer> gather_;
@@ -1130,6 +1170,16 @@ std::shared_ptr<const generated_stream> server::state::bench_block(const std::st
   if (!stream) return nullptr;
   auto block = std::make_shared<const generated_stream>(std::move(*stream));
   bench_cache_.emplace(name, block);
+  return block;
+}
+
+std::shared_ptr<const generated_stream> server::state::bench_block(const std::string& name, const std::string& coding) {
+  const std::string key = name + "\n" + coding;
+  if (auto it = bench_cache_.find(key); it != bench_cache_.end()) return it->second;
+  const auto plain_block = bench_block(name);
+  if (!plain_block) return nullptr;
+  auto block = compressed(*plain_block, coding);
+  if (block) bench_cache_.emplace(key, block);
   return block;
 }
 

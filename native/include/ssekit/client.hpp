@@ -53,7 +53,8 @@ enum class client_error_reason {
   idle_timeout,        // nothing arrived for options.idle_timeout
   connect_timeout,     // no connection within options.connect_timeout
   end_of_stream,       // the server ended the response
-  unsupported_encoding,  // a Content-Encoding other than identity (the client sends Accept-Encoding: identity)
+  unsupported_encoding,  // a Content-Encoding the client did not advertise (see client_options::compression)
+  decode_error,          // a compressed stream is corrupt or cut inside a member; reconnects
   // Not an end: the last event id can't be sent as Last-Event-ID (longer
   // than max_id_length, or a control byte RFC 9110 forbids in a field
   // value). The reconnect goes on without the header; will_reconnect is true.
@@ -88,7 +89,8 @@ struct client_error {
   // will_reconnect: the wait before the next attempt.
   std::chrono::milliseconds reconnect_delay{0};
   // limit_exceeded: the offset in the response body (bytes since the
-  // stream opened) where the limit was broken, as parse_error::offset.
+  // stream opened; decoded bytes for a compressed stream) where the limit
+  // was broken, as parse_error::offset.
   std::uint64_t offset = 0;
   proxy_choice proxy;       // the attempt's route (direct: empty url)
 };
@@ -230,7 +232,13 @@ struct client_options {
   std::optional<std::string> proxy;
   std::optional<std::string> no_proxy;
 
-  parser_options limits;             // max_line_length, max_event_size
+  // Sends Accept-Encoding: gzip, deflate and decodes those codings (zlib),
+  // event by event as the compressed bytes arrive, in bounded pieces, so
+  // `limits` hold for the decoded stream. false: Accept-Encoding: identity,
+  // and any coding is refused (unsupported_encoding).
+  bool compression = true;
+
+  parser_options limits;             // max_line_length, max_event_size (of the decoded stream)
   std::size_t read_buffer_size = 16 * 1024;
 };
 

@@ -1,0 +1,218 @@
+// Compressed streams (Content-Encoding gzip / deflate) against scripted
+// loopback servers: incremental delivery, a bomb, corrupt and cut streams,
+// codings the client did not advertise, and the identity-only option.
+// Waits are on events with timeouts; no sleep synchronises anything.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "script_server.hpp"
+#include "ssekit/client.hpp"
+#include "ssekit/demo_server.hpp"
+#include "zlib_writer.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ssekit::client_error_reason;
+using ssekit::testing::request;
+using ssekit::testing::script_server;
+using ssekit::testing::stream_header;
+using ssekit::testing::zlib_writer;
+
+struct recording {
+  std::vector<std::string> log;
+  std::vector<ssekit::client_error> errors;
+  ssekit::blocking_result result;
+};
+
+// Runs a client until it closes, `max_events` arrive or 10 s pass;
+// `on_event` runs for each event first.
+recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX,
+              std::function<void(const ssekit::event&)> on_event = {}) {
+  recording rec;
+  ssekit::client_handlers handlers;
+  handlers.on_error = [&](const ssekit::client_error& e) {
+    rec.errors.push_back(e);
+    rec.log.push_back("error " + std::string(ssekit::client_error_reason_name(e.reason)) + (e.will_reconnect ? " reconnect" : " closed"));
+  };
+  std::size_t seen = 0;
+  rec.result = ssekit::run_client(
+      std::move(options),
+      [&](const ssekit::event& ev) {
+        if (on_event) on_event(ev);
+        rec.log.push_back("event " + std::string(ev.data) + "#" + std::string(ev.last_event_id));
+        return ++seen < max_events;
+      },
+      10s, handlers);
+  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's 10 s limit";
+  return rec;
+}
+
+ssekit::client_options options_for(const std::string& url) {
+  ssekit::client_options o;
+  o.url = url;
+  o.reconnection_time = 5ms;
+  o.backoff.min_delay = 1ms;
+  o.connect_timeout = 5s;
+  return o;
+}
+
+struct format {
+  const char* coding;
+  int window_bits;
+};
+const format formats[] = {{"gzip", zlib_writer::gzip}, {"deflate", zlib_writer::zlib}, {"deflate", zlib_writer::raw}};
+
+// The server sends the first event, flushed, and holds the rest until the
+// client has reported that event: were the client to wait for more bytes
+// (the end of the member, a full buffer), the hold would run out and the
+// test fail. No timing decides the result.
+TEST(ClientCompression, EachEventArrivesBeforeTheServerSendsTheNext) {
+  for (const format& f : formats) {
+    SCOPED_TRACE(std::string(f.coding) + " " + std::to_string(f.window_bits));
+    std::promise<void> first_seen;
+    auto first_seen_future = first_seen.get_future().share();
+    std::promise<bool> held;
+    script_server server([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      zlib_writer z(f.window_bits);
+      c.write(stream_header("text/event-stream", "Content-Encoding: " + std::string(f.coding) + "\r\n") + z.write("id: 1\ndata: one\n\n"));
+      held.set_value(first_seen_future.wait_for(10s) == std::future_status::ready);
+      std::string rest = z.write("id: 2\ndata: two\n\n");
+      rest += z.finish();  // after the write: the operands of + are unsequenced
+      c.write(rest);
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const recording rec = run(o, SIZE_MAX, [&, n = 0](const ssekit::event&) mutable {
+      if (++n == 1) first_seen.set_value();
+    });
+    EXPECT_EQ(rec.log, (std::vector<std::string>{"event one#1", "event two#2", "error end_of_stream closed"}));
+    EXPECT_TRUE(held.get_future().get()) << "the first event was not delivered while the server held the rest";
+    EXPECT_EQ(server.requests().at(0).header("accept-encoding"), "gzip, deflate");
+  }
+}
+
+// 256 MiB of one line from a few hundred KiB of gzip: the client decodes
+// in fixed pieces, so the parser's line limit stops it with the usual
+// error within one piece of the limit (the decoder's own memory is
+// counted in content_decoder_test's BombStaysBounded).
+TEST(ClientCompression, ABombMeetsTheParsersLimit) {
+  constexpr std::uint64_t limit = 1 << 20;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    zlib_writer z(zlib_writer::gzip, 9);
+    const std::string line(1 << 20, 'a');
+    std::uint64_t decoded = 0;
+    bool ok = c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\n") + z.write("data: ", Z_NO_FLUSH));
+    // Up to 256 MiB decoded (a few hundred KiB on the wire; loopback's
+    // socket buffers may take it all), or until the client hangs up.
+    for (; ok && decoded < (std::uint64_t{256} << 20); decoded += line.size()) ok = c.write(z.write(line, Z_NO_FLUSH));
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.limits.max_line_length = limit;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::limit_exceeded);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  // Stopped within one decoded piece of the limit.
+  EXPECT_LE(rec.errors[0].offset, limit + 64 * 1024) << rec.errors[0].message;
+}
+
+// A corrupt stream and one cut inside a member are decode_error, after
+// the events before them, and the client reconnects with Last-Event-ID.
+TEST(ClientCompression, CorruptAndCutStreamsAreDecodeErrorsAndReconnect) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    zlib_writer z(zlib_writer::gzip);
+    const std::string head = stream_header("text/event-stream", "Content-Encoding: gzip\r\n");
+    const std::string event = "id: " + std::to_string(c.number) + "\ndata: e" + std::to_string(c.number) + "\n\n";
+    if (c.number == 1) c.write(head + z.write(event) + "\xff\xff\xff\xff garbage");  // corrupt
+    else if (c.number == 2) c.write(head + z.write(event));  // cut: no end of the member
+    else {
+      std::string body = z.write(event);
+      body += z.finish();
+      c.write(head + body);
+    }
+    c.close();
+  });
+  auto o = options_for(server.url());
+  const recording rec = run(o, 3);
+  EXPECT_EQ(rec.log, (std::vector<std::string>{"event e1#1", "error decode_error reconnect", "event e2#2",
+                                               "error decode_error reconnect", "event e3#3"}));
+  ASSERT_EQ(rec.errors.size(), 2u);
+  EXPECT_NE(rec.errors[0].message.find("corrupt"), std::string::npos) << rec.errors[0].message;
+  EXPECT_NE(rec.errors[1].message.find("ended inside a gzip member"), std::string::npos) << rec.errors[1].message;
+  const auto requests = server.requests();
+  ASSERT_GE(requests.size(), 3u);
+  EXPECT_EQ(requests[1].header("last-event-id"), "1");
+  EXPECT_EQ(requests[2].header("last-event-id"), "2");
+}
+
+TEST(ClientCompression, ACodingTheClientDidNotAdvertiseIsRefused) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header("text/event-stream", "Content-Encoding: br\r\n") + "\x0b\x02\x80");
+    c.close();
+  });
+  const recording rec = run(options_for(server.url()));
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::unsupported_encoding);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  EXPECT_EQ(server.connections(), 1);
+}
+
+// compression = false: Accept-Encoding: identity, and gzip is refused as
+// before compression existed.
+TEST(ClientCompression, IdentityOnlyRefusesGzip) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\n") + zlib_writer::stream({"data: a\n\n"}, zlib_writer::gzip));
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.compression = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::unsupported_encoding);
+  EXPECT_TRUE(rec.log.size() == 1) << "no event";
+  EXPECT_EQ(server.requests().at(0).header("accept-encoding"), "identity");
+}
+
+// The demo server's live /feed with encoding= (what sse-serve offers for
+// trying a compressed stream): each event decodes as it comes.
+TEST(ClientCompression, TheDemoServersLiveFeedCompressed) {
+  for (const char* coding : {"gzip", "deflate"}) {
+    SCOPED_TRACE(coding);
+    boost::asio::io_context server_io;
+    ssekit::demo::server_options so;
+    so.interval_scale_ppm = 10'000;  // an event every 10 ms
+    ssekit::demo::server demo(server_io.get_executor(), so);
+    std::thread server_thread([&] { server_io.run(); });
+    auto o = options_for(demo.url(std::string("/feed?encoding=") + coding));
+    const recording rec = run(o, 5);
+    demo.stop();
+    server_thread.join();
+    EXPECT_TRUE(rec.errors.empty()) << rec.errors.at(0).message;
+    ASSERT_EQ(rec.log.size(), 5u);
+    // Consecutive ids: the feed's ids go up by one over all topics.
+    const auto id_of = [](const std::string& line) { return std::stoull(line.substr(line.rfind('#') + 1)); };
+    for (std::size_t i = 1; i < rec.log.size(); ++i) EXPECT_EQ(id_of(rec.log[i]), id_of(rec.log[0]) + i) << rec.log[i];
+  }
+}
+
+}  // namespace
