@@ -23,7 +23,9 @@ int main(int argc, char** argv) {
                      {"Content-Type", "application/json"}};
   // Real code builds JSON with a JSON library; the prompt here is plain ASCII.
   options.body = std::string(R"({"stream":true,"prompt":")") + argv[3] + R"("})";
-  // replay_body stays false: the POST is never sent twice (a call costs money).
+  // replay_body stays false: the POST is sent again only after a refusal that
+  // came before the server ran it (connection refused; 429/502/503/504 with
+  // retry_server_errors), never after its stream opened (a call costs money).
   options.idle_timeout = std::chrono::seconds(30);
 
   try {
@@ -38,6 +40,10 @@ int main(int argc, char** argv) {
     if (result.stopped) return 0;  // saw [DONE]
     if (result.timed_out) {
       std::cerr << "no [DONE] within 5 minutes\n";
+      return 1;
+    }
+    if (result.ended) {  // the server ended the stream (not an error), but before [DONE]
+      std::cerr << "the stream ended before [DONE]\n";
       return 1;
     }
     const ssekit::client_error& e = *result.error;

@@ -130,7 +130,9 @@ export type SseErrorReason =
   /** The URL has user:pass@, which fetch() refuses: the connection fails at once. */
   | 'invalid_url'
   /** Browsers: another origin answered but does not allow this one to read the stream (CORS); the connection fails, as the browser's does. */
-  | 'cors_refused';
+  | 'cors_refused'
+  /** The onAttempt hook threw, rejected, gave a request that can't be sent, or took longer than attemptHookTimeout: nothing was sent; EventSource backs off and tries again. */
+  | 'attempt_hook_failed';
 
 export class SseError extends Error {
   readonly name: 'SseError';
@@ -143,6 +145,26 @@ export class SseError extends Error {
   readonly body: string;
   /** The URL that was requested. */
   readonly url: string;
+}
+
+/** What the next attempt sends; the onAttempt hook may change it (kept for later attempts). */
+export interface AttemptRequest {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: BodyInit | null;
+}
+
+/** Which attempt the onAttempt hook runs before (the C++ client's attempt_info). */
+export interface AttemptInfo {
+  readonly kind: 'first' | 'reconnect';
+  /** 1 for the first attempt. */
+  readonly number: number;
+  /** Attempts in a row that ended without an event. */
+  readonly failures: number;
+  /** How the previous attempt ended: its SseError reason (null before any) and HTTP status (0 without one); 401 is the cue to refresh a token. */
+  readonly previousReason: SseErrorReason | null;
+  readonly previousStatus: number;
 }
 
 /** Options of every request, for EventSource and stream(). */
@@ -165,28 +187,33 @@ export interface RequestOptions {
   /** Parser limits, as in createParser(); exceeding one fails with reason limit_exceeded. */
   maxLineLength?: number;
   maxEventSize?: number;
+  /** Runs before every attempt: change `request` in place or return a new one; may be async. With it a 401 reconnects instead of failing. */
+  onAttempt?: (request: AttemptRequest, info: AttemptInfo) => void | AttemptRequest | Promise<void | AttemptRequest>;
+  /** How long onAttempt may take, in ms. Default 10000. */
+  attemptHookTimeout?: number;
+  /** 429 and 5xx answers reconnect (waiting at least Retry-After) instead of failing. Default false. */
+  retryServerErrors?: boolean;
+  /** The reconnection time until the server sends retry:, in ms. Default 3000, as browsers. */
+  reconnectionTime?: number;
+  /** Backoff after failures in a row; false: no growth and no jitter (the floor stays). */
+  backoff?: BackoffOptions | false;
+  /** Send a request with a body again after a stream opened (or after a request left unanswered). Default false: only after a refusal (connection refused, 429, 502, 503, 504; 401 with onAttempt), since replaying may repeat the request's effect. */
+  replayBody?: boolean;
 }
 
-/** Waits after consecutive failed connections: floor × factor^(failures-1) with floor = max(reconnection time, minDelay), at most max(maxDelay, floor), minus up to `jitter` of it at random, never below the floor. Integer milliseconds. */
+/** The wait before a reconnect: floor = max(reconnection time, minDelay) every time; after failures in a row floor × factor^(failures-1), at most max(maxDelay, floor), minus up to `jitter` of it at random, never below the floor. Integer milliseconds. */
 export interface BackoffOptions {
   /** 1 to 100, default 2. */
   factor?: number;
   /** Default 10000 ms (never below the server's retry: value). */
   maxDelay?: number;
-  /** The least wait once failures repeat, so retry: 0 can't make a reconnect storm. Default 1000 ms. */
+  /** The least wait before any reconnect (at least 1), so retry: 0 can't make a reconnect storm; the C++ client's backoff.min_delay. Default 250 ms. */
   minDelay?: number;
   /** Fraction 0..1, default 0.5. */
   jitter?: number;
 }
 
-export interface EventSourceOptions extends RequestOptions {
-  /** The reconnection time until the server sends retry:, in ms. Default 3000, as browsers. */
-  reconnectionTime?: number;
-  /** Backoff after failures in a row; false: always wait the plain reconnection time. */
-  backoff?: BackoffOptions | false;
-  /** Send a request with a body again on reconnect. Default false: the connection closes instead, since replaying may repeat the request's effect. */
-  replayBody?: boolean;
-}
+export interface EventSourceOptions extends RequestOptions {}
 
 /** An `error` event; `error` says why. */
 export interface SseErrorEvent extends Event {
@@ -244,7 +271,8 @@ export interface StreamEvent extends SseEvent {
 }
 
 /**
- * One request, its events as an async iterator; ends when the server ends the response, never reconnects.
+ * One request, its events as an async iterator; ends when the server ends the response, never reconnects once a stream opened
+ * (a refused attempt goes again with retryServerErrors or onAttempt).
  * Throws SseError for a failed request or response, and the abort reason when `signal` aborts.
  * Options are checked at the call.
  */

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example against loopback servers (server.mjs, and tiny_server
 # for parse_beast_body) and checks what it prints and its exit status.
-# usage: run.sh LLM_STREAM MULTI_FEED PARSE_BEAST_BODY TINY_SERVER CORO_STREAM
+# usage: run.sh LLM_STREAM MULTI_FEED PARSE_BEAST_BODY TINY_SERVER CORO_STREAM TOKEN_REFRESH
 set -u
-llm=$1 multi=$2 parse=$3 tiny=$4 coro=$5
+llm=$1 multi=$2 parse=$3 tiny=$4 coro=$5 token=$6
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 pids=()
@@ -58,6 +58,17 @@ kill -INT "$multi_pid"
 wait_exit "$multi_pid"; code=$?
 check "multi_feed: exits 0 on SIGINT" "0 signal 2: closing 2 feeds" "$code $(cat "$tmp/multi.err")"
 check "multi_feed: no feed mixed up" "0" "$(grep -cvE '^\[1\] alpha: alpha [0-9]+$|^\[2\] beta: beta [0-9]+$' "$tmp/multi.out")"
+
+# token_refresh: tokens expire every 3 events (401 after); the hook fetches
+# a new one and the stream goes on from Last-Event-ID: 9 events in order,
+# nothing twice, 3 token fetches (the first attempt and two 401s).
+port=${base##*:}
+out=$(timeout 60 "$token" 127.0.0.1 "$port" 9 2>"$tmp/token.err"); code=$?
+check "token_refresh: 9 events across two expired tokens, exit 0" \
+  "0 1 event 1|2 event 2|3 event 3|4 event 4|5 event 5|6 event 6|7 event 7|8 event 8|9 event 9" \
+  "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+check "token_refresh: a token for the first attempt and after each 401" "3 2" \
+  "$(grep -c 'fetching a token' "$tmp/token.err") $(grep -c '^http_status 401: .*(reconnecting)$' "$tmp/token.err")"
 
 # tiny_server (the serializer) read by parse_beast_body (the parser over
 # Beast's body bytes): 3 events, each a two-line data, then the end.

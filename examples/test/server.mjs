@@ -5,6 +5,10 @@
 //                   slow-down" gets 429, anything else 401, each with a
 //                   JSON error body.
 //   GET /feed/NAME  event NAME, data "NAME N", every 20 ms, up to 500.
+//   GET /tokens/issue  the current token (text) for /tokens/feed.
+//   GET /tokens/feed   with "Bearer <current token>": the next 3 events
+//                   after Last-Event-ID (id N, data "event N"), then the
+//                   token expires and the response ends; else 401.
 // Prints "listening on http://127.0.0.1:PORT" when ready; every response and
 // the process end by themselves (timers are bounded and unref'd).
 import http from 'node:http';
@@ -14,6 +18,8 @@ const server = http.createServer((req, res) => {
   if (req.method === 'POST' && url.pathname === '/v1/chat') return chat(req, res);
   const feed = /^\/feed\/([a-z]+)$/.exec(url.pathname);
   if (req.method === 'GET' && feed) return ticker(res, feed[1]);
+  if (req.method === 'GET' && url.pathname === '/tokens/issue') return res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tok-${generation}\n`);
+  if (req.method === 'GET' && url.pathname === '/tokens/feed') return tokenFeed(req, res);
   res.writeHead(404).end();
 });
 
@@ -39,6 +45,19 @@ function chat(req, res) {
     // Left open, as such servers do; ended after a bound in case the client hangs on.
     setTimeout(() => res.end(), 30000).unref();
   });
+}
+
+let generation = 1;
+function tokenFeed(req, res) {
+  if (req.headers.authorization !== `Bearer tok-${generation}`) {
+    res.writeHead(401, { 'Content-Type': 'application/json' });
+    return res.end('{"error":"token expired"}');
+  }
+  const from = Number(req.headers['last-event-id'] ?? 0);
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+  for (let i = from + 1; i <= from + 3; i++) res.write(`retry: 10\nid: ${i}\ndata: event ${i}\n\n`);
+  generation++;
+  res.end();
 }
 
 function ticker(res, name) {

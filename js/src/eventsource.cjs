@@ -21,9 +21,17 @@ const ERROR_BODY_LIMIT = 1024;
 // Failures in a row: after `factor` growth hits maxDelay, more changes nothing.
 const MAX_FAILURES = 1_000_000;
 // Backoff after failures in a row. maxDelay bounds the wait after an outage
-// (browsers: the reconnection time, 3 s); minDelay is the floor once
-// failures repeat, so `retry: 0` can't make a reconnect storm.
-const DEFAULT_BACKOFF = Object.freeze({ factor: 2, maxDelay: 10_000, minDelay: 1000, jitter: 0.5 });
+// (browsers: the reconnection time, 3 s); minDelay is the floor of every
+// reconnect, as the C++ client's backoff.min_delay (250 ms): a server that
+// sends `retry: 0` and an event and then closes, every time, gets at most 4
+// requests a second (a floor only once failures repeat would let it storm,
+// since each event resets the failures).
+const DEFAULT_BACKOFF = Object.freeze({ factor: 2, maxDelay: 10_000, minDelay: 250, jitter: 0.5 });
+// How long an attempt hook (onAttempt) may take, as the C++ client's
+// attempt_hook_timeout.
+const DEFAULT_ATTEMPT_HOOK_TIMEOUT = 10_000;
+// The longest Retry-After honoured, as the C++ client's max_reconnection_time.
+const MAX_RETRY_AFTER = 24 * 3600 * 1000;
 
 // The parser (createParser, SseParseError, ready); parser.cjs does not
 // require this file, so a bundle of the EventSource has no serializer.
@@ -84,26 +92,28 @@ function checkBackoff(value) {
     minDelay: DEFAULT_BACKOFF.minDelay,
   };
   if (value === undefined) return backoff;
-  if (value === false) return null;
+  // No growth and no jitter; the floor stays (a server can't storm).
+  if (value === false) return { ...backoff, factor: 1000, jitter: 0 };
   const given = checkObject(value, 'backoff');
   if (given.factor !== undefined) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
   if (given.jitter !== undefined) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
   backoff.maxDelay = checkMilliseconds(given.maxDelay, 'backoff.maxDelay', backoff.maxDelay);
   backoff.minDelay = checkMilliseconds(given.minDelay, 'backoff.minDelay', backoff.minDelay);
+  if (backoff.minDelay < 1) throw new RangeError('ssekit: backoff.minDelay must be at least 1 ms');
   return backoff;
 }
 
 // The wait before reconnect attempt number `failures` (connections in a row
 // that ended without an event), in integer milliseconds; `random(n)` is an
-// integer in [0, n]. The first reconnect waits exactly the reconnection
-// time, as browsers do. Then the wait starts from floor = max(reconnection
-// time, minDelay), grows by `factor` up to max(maxDelay, floor), and loses
-// up to `jitter` of it at random, never going below the floor: a server's
-// long retry: is honoured, and `retry: 0` gets at most one immediate
-// reconnect per streak of failures.
+// integer in [0, n]. Every reconnect waits at least floor = max(reconnection
+// time, minDelay): the first one after a stream with events waits exactly
+// that. After failures in a row the wait grows by `factor` up to
+// max(maxDelay, floor) and loses up to `jitter` of it at random, never
+// going below the floor: a server's long retry: is honoured, and `retry: 0`
+// can't make a storm. The C++ client's reconnect_delay() is the same rule.
 function reconnectDelay(reconnectionTime, failures, backoff, random) {
-  if (backoff === null || failures <= 1) return reconnectionTime;
   const floor = Math.max(reconnectionTime, backoff.minDelay);
+  if (failures <= 1) return floor;
   const cap = Math.max(backoff.maxDelay, floor);
   let wait = floor;
   // Each step is exact: wait <= 2^31 and factor <= 100,000 stay below 2^53.
@@ -173,6 +183,129 @@ function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
     lastEventIdQuery = options.lastEventIdQuery;
   }
   return { url, fetchFunction, method, headers, body, withCredentials, lastEventIdQuery };
+}
+
+// --- Sending a request again, and the attempt hook (the C++ client's rules,
+// native/client/http_rules.hpp, with the same names).
+
+// Statuses that say "not now" before the server acted on the request.
+function isRefusalStatus(status, hasHook) {
+  return status === 429 || status === 502 || status === 503 || status === 504 || (status === 401 && hasHook);
+}
+
+// Statuses the client reconnects after instead of failing the connection.
+function reconnectsAfterStatus(status, retryServerErrors, hasHook) {
+  if (status === 401) return hasHook;
+  return retryServerErrors && (status >= 500 || status === 429);
+}
+
+// Network errors that happened before the request could leave (Node's
+// fetch says why in `cause.code`; a browser's TypeError says nothing, so
+// there a failed fetch counts as possibly sent).
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+function neverSent(error) {
+  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) {
+    if (NOT_SENT_CODES.has(e.code)) return true;
+  }
+  return false;
+}
+
+// An HTTP-date (RFC 9110 5.6.7) in ms since the epoch, or null: IMF-fixdate
+// and the obsolete rfc850-date and asctime-date, range-checked as the C++
+// parse_http_date(). Not Date.parse(): it reads asctime as local time and
+// accepts many other shapes.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const HTTP_DATES = [
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/,
+  /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT$/,
+];
+const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) (\d\d| \d) (\d\d):(\d\d):(\d\d) (\d{4})$/;
+function parseHttpDate(text, nowMs) {
+  let day, month, year, h, m, sec;
+  let match = HTTP_DATES[0].exec(text);
+  if (match !== null) [, day, month, year, h, m, sec] = match;
+  else if ((match = HTTP_DATES[1].exec(text)) !== null) {
+    [, day, month, year, h, m, sec] = match;
+    // A two-digit year more than 50 years ahead is the century before.
+    const nowYear = new Date(nowMs).getUTCFullYear();
+    year = nowYear - (nowYear % 100) + Number(year);
+    if (year > nowYear + 50) year -= 100;
+  } else if ((match = ASCTIME.exec(text)) !== null) [, month, day, h, m, sec, year] = match;
+  else return null;
+  const mon = MONTHS.indexOf(month);
+  [day, year, h, m, sec] = [day, year, h, m, sec].map(Number);
+  if (mon < 0 || h > 23 || m > 59 || sec > 60) return null;
+  const lastDay = new Date(Date.UTC(2000, mon + 1, 0)).getUTCDate() - (mon === 1 && !isLeap(year) ? 1 : 0);
+  if (day < 1 || day > lastDay) return null;
+  // setUTCFullYear: Date.UTC maps years 0..99 to 1900..1999.
+  const date = new Date(Date.UTC(2000, mon, day, h, m, 0));
+  date.setUTCFullYear(year, mon, day);
+  return date.getTime() + sec * 1000;
+}
+const isLeap = (y) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+
+// Retry-After as a wait in ms (the C++ retry_after()): delta-seconds, or an
+// HTTP-date less the response's Date (both the server's clock) or less now;
+// past dates are 0; at most 24 h. null when absent or malformed.
+function retryAfter(headers, nowMs = Date.now()) {
+  const value = headers?.get?.('retry-after');
+  if (typeof value !== 'string') return null;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Math.min(Number(text) * 1000, MAX_RETRY_AFTER);
+  const at = parseHttpDate(text, nowMs);
+  if (at === null) return null;
+  const date = headers.get('date');
+  const serverNow = typeof date === 'string' ? parseHttpDate(date.trim(), nowMs) : null;
+  return Math.min(Math.max(at - (serverNow ?? nowMs), 0), MAX_RETRY_AFTER);
+}
+
+// The hook's view of the next request: changes to it are sent, and kept for
+// later attempts (a refreshed token goes out on every reconnect after).
+function attemptRequest(plan, url) {
+  return { url, method: plan.method, headers: new Headers(plan.headers), body: plan.body };
+}
+
+// Runs the attempt hook within `timeout` ms; resolves to the plan and URL
+// to send, rejects with an attempt_hook_failed SseError. A hook that
+// rejects late (after the timeout) is caught here: never unhandled.
+async function runAttemptHook(hook, timeout, plan, url, info) {
+  const request = attemptRequest(plan, url);
+  let timer = null;
+  const answer = Promise.resolve().then(() => hook(request, info));
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new SseError('attempt_hook_failed', `the attempt hook did not answer within ${timeout} ms`, { url })), timeout);
+  });
+  let result;
+  try {
+    result = await Promise.race([answer, late]);
+  } catch (e) {
+    if (e instanceof SseError) throw e;
+    throw new SseError('attempt_hook_failed', `the attempt hook failed: ${e?.message ?? String(e)}`, { cause: e, url });
+  } finally {
+    clearTimeout(timer);
+    answer.catch(() => {});
+  }
+  const changed = result !== null && typeof result === 'object' ? result : request;
+  try {
+    const next = new URL(String(changed.url));
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${next.href}`);
+    const options = { fetch: plan.fetchFunction, method: changed.method, headers: changed.headers, body: changed.body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
+    return { plan: requestPlan(next.href, options, plan.withCredentials, { sentOnce: true }), url: next.href };
+  } catch (e) {
+    throw new SseError('attempt_hook_failed', `the attempt hook's request can't be sent: ${e?.message ?? String(e)}`, { cause: e, url });
+  }
+}
+
+function checkAttemptHook(options) {
+  const hook = options.onAttempt;
+  if (hook !== undefined && hook !== null && typeof hook !== 'function') throw new TypeError('ssekit: onAttempt must be a function');
+  return typeof hook === 'function' ? hook : null;
+}
+
+function checkHookTimeout(options) {
+  const timeout = checkMilliseconds(options.attemptHookTimeout, 'attemptHookTimeout', DEFAULT_ATTEMPT_HOOK_TIMEOUT);
+  if (timeout < 1) throw new RangeError('ssekit: attemptHookTimeout must be at least 1 ms');
+  return timeout;
 }
 
 function isReadableStream(body) {
@@ -372,6 +505,22 @@ function originOf(url) {
   }
 }
 
+// Resolves after `ms`, or rejects with the abort's reason.
+function abortableDelay(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 function abortError(signal) {
   return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
 }
@@ -495,7 +644,6 @@ class EventSource extends EventTarget {
   #plan;
   #idleTimeout;
   #backoff;
-  #mayReconnect;
   #parser;
   #origin = '';
   // Where reconnects go: after a redirect, the URL that answered, as
@@ -509,6 +657,12 @@ class EventSource extends EventTarget {
   // False once a cross-origin server refused Last-Event-ID (its preflight
   // failed, see #request()); reconnects then go without the header.
   #idHeader = true;
+  #replayBody;
+  #retryServerErrors;
+  #onAttempt;          // the attempt hook, or null
+  #attemptHookTimeout;
+  #attempts = 0;       // attempts made, for the hook's info.number
+  #previous = { reason: null, status: 0 };  // how the last attempt ended
   #handlers = { open: null, message: null, error: null };
   #handlerListeners = { open: null, message: null, error: null };
 
@@ -527,9 +681,13 @@ class EventSource extends EventTarget {
     this.#idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
     this.#reconnectionTime = checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME);
     this.#backoff = checkBackoff(options.backoff);
-    // A request with a body is sent again on reconnect only when asked:
-    // replaying a POST may repeat its effect (or its bill).
-    this.#mayReconnect = this.#plan.body === null || options.replayBody === true;
+    // A request with a body is sent again only when asked (replaying a
+    // POST may repeat its effect, or its bill), or after a refusal that came
+    // before the server acted on it (see #mayReconnect()).
+    this.#replayBody = options.replayBody === true;
+    this.#retryServerErrors = options.retryServerErrors === true;
+    this.#onAttempt = checkAttemptHook(options);
+    this.#attemptHookTimeout = checkHookTimeout(options);
     this.#parser = core().createParser({
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
@@ -658,8 +816,27 @@ class EventSource extends EventTarget {
     const controller = new AbortController();
     this.#controller = controller;
     this.#gotEvent = false;
-    const idle = new IdleTimer(this.#idleTimeout, controller, this.#url);
     const current = () => this.#controller === controller;
+    this.#attempts++;
+    if (this.#onAttempt !== null) {
+      const info = {
+        kind: this.#attempts === 1 ? 'first' : 'reconnect',
+        number: this.#attempts,
+        failures: this.#failures,
+        previousReason: this.#previous.reason,
+        previousStatus: this.#previous.status,
+      };
+      try {
+        const next = await runAttemptHook(this.#onAttempt, this.#attemptHookTimeout, this.#plan, this.#requestUrl, info);
+        if (!current()) return;
+        this.#plan = next.plan;
+        this.#requestUrl = next.url;
+      } catch (e) {
+        if (current()) this.#reestablish(e, { sent: false });
+        return;
+      }
+    }
+    const idle = new IdleTimer(this.#idleTimeout, controller, this.#url);
     let response;
     try {
       response = await this.#request(controller.signal);
@@ -669,7 +846,7 @@ class EventSource extends EventTarget {
       const error = connectionError(e, controller, this.#url);
       // A CORS refusal fails the connection; a network error reconnects.
       if (error.reason === 'cors_refused') this.#fail(error);
-      else this.#reestablish(error);
+      else this.#reestablish(error, { sent: !neverSent(e) });
       return;
     }
     if (!current()) {
@@ -692,12 +869,17 @@ class EventSource extends EventTarget {
     if (failure === null && reader === null) failure = invalidBody(response.body, this.#url);
     if (failure !== null) {
       idle.stop();
-      this.#fail(failure);
+      if (failure.reason === 'http_status' && reconnectsAfterStatus(failure.status, this.#retryServerErrors, this.#onAttempt !== null)) {
+        this.#reestablish(failure, { sent: true, status: failure.status, retryAfter: retryAfter(response.headers) });
+      } else {
+        this.#fail(failure);
+      }
       return;
     }
     if (response.url) this.#requestUrl = response.url;
     this.#origin = originOf(this.#requestUrl);
     this.#readyState = OPEN;
+    const progress = { sent: true, opened: true };
     this.dispatchEvent(new Event('open'));
     let ending = null;
     try {
@@ -727,7 +909,7 @@ class EventSource extends EventTarget {
       idle.stop();
       reader.cancel().catch(() => {});
     }
-    if (current() && ending !== null) this.#reestablish(ending);
+    if (current() && ending !== null) this.#reestablish(ending, progress);
   }
 
   #dispatchMessage(type, data, lastEventId) {
@@ -738,24 +920,43 @@ class EventSource extends EventTarget {
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
   #fail(error) {
+    this.#previous = { reason: error.reason, status: error.status };
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();
     this.dispatchEvent(errorEvent(error));
   }
 
+  // Whether the request may go again after this attempt (the C++
+  // may_send_again()): without a body always; with one, with replayBody, or
+  // when the attempt was refused before the server acted on it (nothing
+  // sent, or a refusal status). A stream that opened, or a request sent
+  // and left unanswered, is not replayed.
+  #mayReconnect(progress) {
+    if (this.#plan.body === null || this.#replayBody) return true;
+    if (progress.opened) return false;
+    if (progress.status !== undefined) return isRefusalStatus(progress.status, this.#onAttempt !== null);
+    return !progress.sent;
+  }
+
   // "Reestablish the connection": CONNECTING and `error`, then after the
   // reconnection time (longer after failures in a row) a new request.
-  #reestablish(error) {
-    if (!this.#mayReconnect) {
+  // `progress`: how far the attempt got ({ sent, opened, status }), for
+  // the rule on sending a body again; `retryAfter`: the server's wait (ms).
+  #reestablish(error, progress = { sent: true, opened: true }) {
+    if (!this.#mayReconnect(progress)) {
+      error.message += progress.opened
+        ? '; the request (with a body) is not sent again after its stream opened: set replayBody to resend it'
+        : '; the request (with a body) was sent and not refused, so it is not sent again: set replayBody to resend it';
       this.#fail(error);
       return;
     }
     this.#stopConnection();
     this.#failures = this.#gotEvent ? 0 : Math.min(this.#failures + 1, MAX_FAILURES);
+    this.#previous = { reason: error.reason, status: error.status };
     this.#readyState = CONNECTING;
     this.#parser.reset();
-    const delay = reconnectDelay(this.#reconnectionTime, this.#failures, this.#backoff, randomUpTo);
+    const delay = Math.max(reconnectDelay(this.#reconnectionTime, this.#failures, this.#backoff, randomUpTo), progress.retryAfter ?? 0);
     this.dispatchEvent(errorEvent(error, delay));
     if (this.#readyState !== CONNECTING || this.#timer !== null || this.#controller !== null) return;
     this.#timer = setTimeout(() => {
@@ -798,7 +999,19 @@ function stream(url, init = undefined) {
   // Checks the limits now rather than at the first chunk.
   core().createParser(limits).close();
   const refusal = parsed.username !== '' || parsed.password !== '' ? credentialsError(parsed) : null;
-  return new EventStream(plan, signal, idleTimeout, lastEventId, limits, refusal);
+  // Sending the request again: only after a refusal (see EventStream#open).
+  const retry = {
+    hook: checkAttemptHook(options),
+    hookTimeout: checkHookTimeout(options),
+    retryServerErrors: options.retryServerErrors === true,
+    replayBody: options.replayBody === true,
+    reconnectionTime: checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME),
+    backoff: checkBackoff(options.backoff),
+  };
+  if ((retry.hook !== null || retry.retryServerErrors) && isReadableStream(plan.body)) {
+    throw new TypeError('ssekit: with onAttempt or retryServerErrors a request may be sent again; pass a string, bytes or a Blob body, not a ReadableStream');
+  }
+  return new EventStream(plan, signal, idleTimeout, lastEventId, limits, refusal, retry);
 }
 
 // The async iterator stream() returns. One read of the body (one "resume")
@@ -826,8 +1039,10 @@ class EventStream {
   #parser = null;
   #reader = null;
   #onAbort = null;
+  #retry;
 
-  constructor(plan, signal, idleTimeout, lastEventId, limits, refusal) {
+  constructor(plan, signal, idleTimeout, lastEventId, limits, refusal, retry) {
+    this.#retry = retry;
     this.#plan = plan;
     this.#signal = signal;
     this.#idleTimeout = idleTimeout;
@@ -905,21 +1120,46 @@ class EventStream {
     this.#started = true;
     this.#signal?.throwIfAborted();
     if (this.#refusal !== null) throw this.#refusal;
-    const target = this.#plan.url;
     const controller = this.#controller;
     if (this.#signal !== null) {
       this.#onAbort = () => controller.abort(abortError(this.#signal));
       this.#signal.addEventListener('abort', this.#onAbort, { once: true });
     }
-    this.#idle = new IdleTimer(this.#idleTimeout, controller, target);
     const id = this.#lastEventId;
-    const response = await sendChecked(this.#plan, requestUrl(this.#plan, target, id), id, controller.signal);
-    this.#idle.touch();
-    const refusal = await checkResponse(response, target);
-    if (refusal !== null) throw refusal;
+    // One stream; the request goes again only after a refusal that came
+    // before the server acted on it (the EventSource's rule): a 429 or 5xx
+    // with retryServerErrors, a 401 with onAttempt, each waiting the
+    // backoff or Retry-After. A request with a body is sent again only for
+    // a refusal status (429, 502, 503, 504; 401 with the hook) unless replayBody.
+    let response;
+    for (let attempt = 1, failures = 0, previous = { reason: null, status: 0 }; ; attempt++) {
+      let plan = this.#plan;
+      let url = plan.url;
+      if (this.#retry.hook !== null) {
+        const info = { kind: attempt === 1 ? 'first' : 'reconnect', number: attempt, failures, previousReason: previous.reason, previousStatus: previous.status };
+        ({ plan, url } = await runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info));
+        this.#plan = plan;
+        if (controller.signal.aborted) throw controller.signal.reason;
+      }
+      this.#idle?.stop();
+      this.#idle = new IdleTimer(this.#idleTimeout, controller, url);
+      response = await sendChecked(plan, requestUrl(plan, url, id), id, controller.signal);
+      this.#idle.touch();
+      const refusal = await checkResponse(response, url);
+      if (refusal === null) break;
+      const hasHook = this.#retry.hook !== null;
+      const again = refusal.reason === 'http_status' && reconnectsAfterStatus(refusal.status, this.#retry.retryServerErrors, hasHook) &&
+        (plan.body === null || this.#retry.replayBody || isRefusalStatus(refusal.status, hasHook));
+      if (!again) throw refusal;
+      this.#idle.stop();
+      failures = Math.min(failures + 1, MAX_FAILURES);
+      previous = { reason: refusal.reason, status: refusal.status };
+      const wait = Math.max(reconnectDelay(this.#retry.reconnectionTime, failures, this.#retry.backoff, randomUpTo), retryAfter(response.headers) ?? 0);
+      await abortableDelay(wait, controller.signal);
+    }
     this.#reader = bodyReader(response.body ?? null);
-    if (this.#reader === null) throw invalidBody(response.body, target);
-    const origin = originOf(response.url || target);
+    if (this.#reader === null) throw invalidBody(response.body, this.#plan.url);
+    const origin = originOf(response.url || this.#plan.url);
     // The WebAssembly is compiled asynchronously (browsers); no-op once done.
     await core().ready();
     const queue = this.#queue;

@@ -284,7 +284,8 @@ describe('EventSource: reconnection', () => {
         setImmediate(() => res.socket.destroy());
       }
     });
-    const { source, rec } = open(s.url, { backoff: false });
+    // The 250 ms floor of every reconnect, lowered so 100 reconnects are quick.
+    const { source, rec } = open(s.url, { backoff: { factor: 1, jitter: 0, minDelay: 1 } });
     await rec.until(() => rec.count('message') === total, `${total} messages`, 20000);
     source.close();
     const data = rec.log.filter((e) => e.startsWith('message')).map((e) => JSON.parse(e.split(' ')[1]));
@@ -600,7 +601,7 @@ describe('EventSource: reconnection time and backoff', () => {
     }
   });
 
-  it('retry: 0 never storms: failures in a row wait at least backoff.minDelay (1 s)', { timeout: 10000 }, async (t) => {
+  it('retry: 0 never storms: every reconnect waits at least backoff.minDelay (250 ms, as the C++ client)', { timeout: 10000 }, async (t) => {
     mock.timers.enable({ apis: ['setTimeout'] });
     t.after(() => mock.timers.reset());
     const restore = mock.method(Math, 'random', () => 0.999999);
@@ -609,14 +610,26 @@ describe('EventSource: reconnection time and backoff', () => {
     // server is down.
     const state = failing('retry: 0\n\n');
     const { source, rec } = open('http://example.test/', { fetch: state.fetch });
-    // The first reconnect waits the reconnection time, 0, as browsers do.
-    await rec.until(() => rec.count('error') === 1, 'the end of the first stream');
-    mock.timers.tick(0);
-    await flush();
-    assert.equal(state.attempts, 2);
-    await reconnectsAfter(state, rec, 1000); // 2 s less all the jitter, not below the floor
-    await reconnectsAfter(state, rec, 2000);
+    await reconnectsAfter(state, rec, 250); // the floor, not the server's 0
+    await reconnectsAfter(state, rec, 250); // 500 less all the jitter, not below the floor
+    await reconnectsAfter(state, rec, 500); // 1000 less all the jitter
     source.close();
+    // A server that sends an event and retry: 0 and closes, every time:
+    // each event resets the failures, and still every reconnect waits the floor.
+    let attempts = 0;
+    const eventful = {
+      fetch: async () => {
+        attempts++;
+        return new Response('retry: 0\ndata: x\n\n', { headers: { 'content-type': 'text/event-stream' } });
+      },
+      get attempts() {
+        return attempts;
+      },
+    };
+    const second = open('http://example.test/', { fetch: eventful.fetch });
+    for (let i = 0; i < 3; i++) await reconnectsAfter(eventful, second.rec, 250);
+    second.source.close();
+    assert.throws(() => new EventSource('http://example.test/', { backoff: { minDelay: 0 } }), RangeError);
     // With no backoff at all, retry: 0 is the server's choice, as in browsers.
     assert.throws(() => new EventSource('http://example.test/', { backoff: { minDelay: -5 } }), RangeError);
   });

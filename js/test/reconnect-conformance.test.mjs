@@ -90,7 +90,8 @@ describe('reconnect conformance over HTTP (EventSource)', () => {
       let wake = () => {};
       const source = new EventSource(`http://127.0.0.1:${server.address().port}/`, {
         reconnectionTime: 1,
-        backoff: false,
+        // No growth, no jitter, and the 250 ms floor lowered: quick reconnects.
+        backoff: { factor: 1, jitter: 0, minDelay: 1 },
         ...(c.lastEventId === '' ? {} : { lastEventId: c.lastEventId }),
       });
       for (const type of types) {

@@ -55,6 +55,7 @@ std::string_view client_error_reason_name(client_error_reason reason) noexcept {
     case client_error_reason::unsupported_encoding: return "unsupported_encoding";
     case client_error_reason::decode_error: return "decode_error";
     case client_error_reason::id_not_sent: return "id_not_sent";
+    case client_error_reason::attempt_hook_failed: return "attempt_hook_failed";
     case client_error_reason::proxy_refused: return "proxy_refused";
   }
   return "unknown";
@@ -69,6 +70,32 @@ std::string_view diagnostic_kind_name(diagnostic_kind kind) noexcept {
     case diagnostic_kind::reconnect_scheduled: return "reconnect_scheduled";
   }
   return "unknown";
+}
+
+std::string_view attempt_kind_name(attempt_kind kind) noexcept {
+  switch (kind) {
+    case attempt_kind::first: return "first";
+    case attempt_kind::reconnect: return "reconnect";
+    case attempt_kind::redirect: return "redirect";
+  }
+  return "unknown";
+}
+
+namespace detail {
+// One async attempt hook call: the first answer wins; the client ignores
+// it once the attempt is stale (timed out, closed).
+struct attempt_slot {
+  std::atomic<bool> used{false};
+  std::function<void(std::optional<attempt_request>, std::string)> deliver;
+};
+}  // namespace detail
+
+void attempt_done::operator()(attempt_request request) const {
+  if (slot_ && !slot_->used.exchange(true)) slot_->deliver(std::move(request), {});
+}
+
+void attempt_done::fail(std::string why) const {
+  if (slot_ && !slot_->used.exchange(true)) slot_->deliver(std::nullopt, why.empty() ? std::string("the attempt hook failed") : std::move(why));
 }
 
 namespace {
@@ -102,16 +129,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         random_(std::random_device{}()) {
     reconnect_plan_ = detail::check_options(options_);
     proxy_settings_ = detail::read_proxy_settings(options_, detail::process_environment());
+    if (handlers_.on_attempt && handlers_.on_attempt_async) {
+      throw client_options_error("ssekit::client: set on_attempt or on_attempt_async, not both");
+    }
+    has_hook_ = handlers_.on_attempt || handlers_.on_attempt_async;
     transport_ = transport ? std::move(transport) : detail::make_network_factory(options_);
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
     reconnection_time_ = options_.reconnection_time;
-    replayable_ = options_.body.empty() || options_.replay_body;
   }
 
   void start() {
     asio::post(strand_, [self = shared_from_this()] {
-      self->connect();
+      self->connect(attempt_kind::first);
       self->after_handlers();
     });
   }
@@ -133,7 +163,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       self->sync_last_event_id();
       self->parser_.reset();
       self->reconnects_.fetch_add(1);
-      self->connect();
+      self->connect(attempt_kind::reconnect);
       self->after_handlers();
     });
   }
@@ -236,16 +266,84 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // A fresh attempt with the request that last opened a stream (at first
   // the options'). Redirects change URL, method, body and headers; a stream
   // that opens after them keeps the changes for reconnects, as browsers do.
-  void connect() {
+  void connect(attempt_kind kind) {
     if (closed_.load()) return;
     redirects_ = 0;
-    open(reconnect_plan_);
+    prepare(reconnect_plan_, kind);
   }
 
-  void open(detail::request_plan plan) {
-    const unsigned attempt = ++attempt_;
+  // Runs the attempt hook, if any, then opens the connection.
+  void prepare(detail::request_plan plan, attempt_kind kind) {
     plan_ = std::move(plan);
     got_event_ = false;
+    request_sent_ = false;
+    opened_ = false;
+    ++attempts_;
+    if (!has_hook_) return open();
+    const unsigned attempt = ++attempt_;
+    set_state(client_state::connecting);
+    if (closed_.load()) return;
+    const attempt_info info{kind, attempts_, failures_, previous_reason_, previous_status_};
+    attempt_request request = detail::to_attempt_request(plan_);
+    if (handlers_.on_attempt) {
+      const std::string failure = run_hook([&] { handlers_.on_attempt(request, info); });
+      if (closed_.load()) return;
+      return hooked(kind, failure.empty() ? std::optional<attempt_request>(std::move(request)) : std::nullopt, failure);
+    }
+    // The async form: its answer comes back through `done`, on the strand,
+    // within attempt_hook_timeout.
+    arm_deadline(attempt, options_.attempt_hook_timeout, [this] {
+      fail({.reason = client_error_reason::attempt_hook_failed,
+            .message = "the attempt hook did not answer within " + std::to_string(options_.attempt_hook_timeout.count()) + " ms",
+            .code = asio::error::timed_out,
+            .retryable = true});
+    });
+    auto slot = std::make_shared<detail::attempt_slot>();
+    slot->deliver = [weak = weak_from_this(), attempt, kind](std::optional<attempt_request> r, std::string why) {
+      const auto self = weak.lock();
+      if (!self) return;
+      asio::post(self->strand_, [self, attempt, kind, r = std::move(r), why = std::move(why)]() mutable {
+        if (self->stale(attempt)) return;
+        self->hooked(kind, std::move(r), why);
+        self->after_handlers();
+      });
+    };
+    const std::string failure = run_hook([&] { handlers_.on_attempt_async(std::move(request), info, attempt_done(slot)); });
+    if (!failure.empty() && !slot->used.exchange(true)) hooked(kind, std::nullopt, failure);
+  }
+
+  // Calls a hook as a handler, except that an exception is the attempt's
+  // failure (its text), not the client's end: a token fetch that throws is
+  // retried with backoff.
+  template <class F>
+  std::string run_hook(F&& f) {
+    std::lock_guard lock(handler_mutex_);
+    if (closed_.load()) return {};
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string("the attempt hook threw: ") + e.what();
+    } catch (...) {
+      return "the attempt hook threw";
+    }
+    return {};
+  }
+
+  // The hook's answer: the request to send, or why there is none.
+  void hooked(attempt_kind kind, std::optional<attempt_request> request, const std::string& failure) {
+    if (!request) return fail({.reason = client_error_reason::attempt_hook_failed, .message = failure, .retryable = true});
+    detail::hook_outcome checked = detail::check_attempt_request(*request);
+    if (!checked.plan) return fail({.reason = client_error_reason::attempt_hook_failed, .message = checked.refusal, .retryable = true});
+    checked.plan->compression = plan_.compression;  // an option, not the hook's
+    plan_ = std::move(*checked.plan);
+    // A refreshed token is kept for later attempts; a redirect's request is
+    // kept once its stream opens (announce), as without a hook.
+    if (kind != attempt_kind::redirect) reconnect_plan_ = plan_;
+    open();
+  }
+
+  void open() {
+    const unsigned attempt = ++attempt_;
     interim_ = 0;
     limit_error_ = {};
     set_state(client_state::connecting);
@@ -341,6 +439,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void on_write(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
     conn_->request.reset();
+    if (!ec) request_sent_ = true;
     // A server may answer (413, 401...) and close before taking the whole
     // body: the write fails, but its response may be readable. Read it;
     // only without one is the write error reported.
@@ -429,7 +528,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                               detail::escape_text(std::string(res.reason())),
                    .status = status});
     }
-    const bool retryable = options_.retry_server_errors && (status >= 500 || status == 429);
+    const bool retryable = detail::reconnects_after_status(status, options_.retry_server_errors, has_hook_);
     std::optional<milliseconds> at_least;
     if (retryable) at_least = detail::retry_after(conn_->response_headers);
     fail({.reason = client_error_reason::http_status,
@@ -445,7 +544,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     ++redirects_;
     diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempt_number_}; });
     end_attempt();
-    open(std::move(*outcome.next));
+    prepare(std::move(*outcome.next), attempt_kind::redirect);
   }
 
   // --- announce the connection, interpret the stream
@@ -476,6 +575,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       return beast::error_code{};
     };
     reconnect_plan_ = plan_;
+    opened_ = true;
     set_state(client_state::open);
     if (handlers_.on_open) {
       response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str(),
@@ -611,13 +711,25 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         e.reason == client_error_reason::proxy_refused)
       error.body = excerpt_;
     error.proxy = route_.choice;
-    error.will_reconnect = e.retryable && options_.reconnect && replayable_;
+    const bool again = detail::may_send_again(!plan_.body.empty(), options_.replay_body, {request_sent_, opened_, e.status}, has_hook_);
+    error.will_reconnect = e.retryable && options_.reconnect && again;
+    if (e.retryable && options_.reconnect && !again) {
+      error.message += opened_ ? "; the request (with a body) is not sent again after its stream opened: set replay_body to resend it"
+                               : "; the request (with a body) was sent and not refused, so it is not sent again: set replay_body to resend it";
+    }
     end_attempt();
     sync_last_event_id();
     failures_ = got_event_ ? 0 : failures_ + 1;
+    previous_reason_ = e.reason;
+    previous_status_ = e.status;
     if (!error.will_reconnect) {
       set_state(client_state::closed);
-      if (handlers_.on_error) call([&] { handlers_.on_error(error); });
+      if (e.reason == client_error_reason::end_of_stream && handlers_.on_end) {
+        const response_info info{200, conn_ ? conn_->response_headers : header_list{}, plan_.target.str()};
+        call([&] { handlers_.on_end(info); });
+      } else if (handlers_.on_error) {
+        call([&] { handlers_.on_error(error); });
+      }
       closed_.store(true);
       shutdown();
       return;
@@ -630,6 +742,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       return diagnostic{.kind = diagnostic_kind::reconnect_scheduled, .url = plan_.target.str(), .status = e.status, .delay = delay,
                         .reason = e.reason, .attempt = attempt_number_};
     });
+    error.next_attempt = std::chrono::steady_clock::now() + delay;
     set_state(client_state::connecting);
     if (handlers_.on_error) call([&] { handlers_.on_error(error); });
     if (closed_.load()) return;
@@ -639,7 +752,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     reconnect_timer_.async_wait([self = shared_from_this(), attempt](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
       self->reconnects_.fetch_add(1);
-      self->connect();
+      self->connect(attempt_kind::reconnect);
       self->after_handlers();
     });
   }
@@ -694,7 +807,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   parse_error limit_error_;  // the parser's error, behind Beast's read error
   std::optional<detail::content_decoder> decoder_;  // a gzip or deflate stream's, from announce()
   std::uint64_t failures_ = 0;  // attempts in a row that ended without an event
-  bool replayable_ = true;
+  bool has_hook_ = false;
+  bool request_sent_ = false;  // this attempt's request was written whole
+  bool opened_ = false;        // this attempt's stream opened
+  std::uint64_t attempts_ = 0;
+  client_error_reason previous_reason_ = client_error_reason::network_error;
+  int previous_status_ = 0;
   milliseconds reconnection_time_{3000};
   std::string unsendable_id_reported_;
   std::exception_ptr handler_exception_;
@@ -759,6 +877,11 @@ blocking_result run_client(client_options options, const std::function<bool(cons
       c->close();
       io.stop();
     }
+  };
+  handlers.on_end = [&](const response_info& info) {
+    result.ended = true;
+    if (extra.on_end) extra.on_end(info);
+    io.stop();
   };
   handlers.on_error = [&](const client_error& error) {
     if (extra.on_error) extra.on_error(error);

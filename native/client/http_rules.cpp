@@ -149,13 +149,18 @@ std::string escape_text(std::string_view s, std::size_t max) {
   return out;
 }
 
-request_plan check_options(const client_options& o) {
-  if (o.url.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
-  const auto target = parse_url(o.url);
-  if (!target) refuse("not an absolute http or https URL: " + escape_text(o.url));
-  if (!is_token(o.method) || o.method.size() > 64) refuse("invalid method: " + escape_text(o.method));
+namespace {
+
+// The checks on what a request sends, shared by the options and the
+// attempt hook's requests.
+request_plan check_request(const std::string& url_text, const std::string& method, const header_list& headers,
+                           const std::string& body) {
+  if (url_text.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
+  const auto target = parse_url(url_text);
+  if (!target) refuse("not an absolute http or https URL: " + escape_text(url_text));
+  if (!is_token(method) || method.size() > 64) refuse("invalid method: " + escape_text(method));
   std::size_t total = 0;
-  for (const auto& [name, value] : o.headers) {
+  for (const auto& [name, value] : headers) {
     if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));
     if (!is_field_value(value)) refuse("header " + name + " has a control byte (CR, LF, NUL...) in its value");
     if (value.size() > max_header_value_length) {
@@ -165,6 +170,13 @@ request_plan check_options(const client_options& o) {
     total += name.size() + value.size();
   }
   if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");
+  return {*target, method, body, headers};
+}
+
+}  // namespace
+
+request_plan check_options(const client_options& o) {
+  request_plan plan = check_request(o.url, o.method, o.headers, o.body);
   if (o.max_id_length == 0 || o.max_id_length > 32 * 1024) refuse("max_id_length must be in 1..32768");
   if (!is_field_value(o.last_event_id)) refuse("last_event_id has a control byte (CR, LF, NUL...)");
   if (o.last_event_id.size() > o.max_id_length) refuse("last_event_id is longer than max_id_length");
@@ -178,8 +190,22 @@ request_plan check_options(const client_options& o) {
   if (b.max_delay.count() < 0) refuse("backoff.max_delay must be >= 0");
   if (o.max_redirects < 0) refuse("max_redirects must be >= 0");
   if (o.read_buffer_size < 1024) refuse("read_buffer_size below 1024");
-  return {*target, o.method, o.body, o.headers, o.compression};
+  if (o.attempt_hook_timeout.count() <= 0) refuse("attempt_hook_timeout must be > 0");
+  plan.compression = o.compression;
+  return plan;
 }
+
+hook_outcome check_attempt_request(const attempt_request& r) {
+  hook_outcome out;
+  try {
+    out.plan = check_request(r.url, r.method, r.headers, r.body);
+  } catch (const client_options_error& e) {
+    out.refusal = std::string("the attempt hook's request can't be sent: ") + e.what();
+  }
+  return out;
+}
+
+attempt_request to_attempt_request(const request_plan& plan) { return {plan.target.str(), plan.method, plan.headers, plan.body}; }
 
 bool sendable_id(std::string_view id, std::size_t max_id_length) { return id.size() <= max_id_length && is_field_value(id); }
 
@@ -301,18 +327,167 @@ redirect_outcome follow_redirect(const request_plan& current, int status, std::s
   return out;
 }
 
-std::optional<milliseconds> retry_after(const header_list& headers) {
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+// days_from_civil algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// Exactly `n` ASCII digits at the front of `s`, consumed.
+std::optional<unsigned> digits(std::string_view& s, std::size_t n) {
+  if (s.size() < n) return std::nullopt;
+  unsigned v = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    v = v * 10 + static_cast<unsigned>(s[i] - '0');
+  }
+  s.remove_prefix(n);
+  return v;
+}
+
+bool literal(std::string_view& s, std::string_view lit) {
+  if (s.substr(0, lit.size()) != lit) return false;
+  s.remove_prefix(lit.size());
+  return true;
+}
+
+// "Jan".."Dec" (case-sensitive, as RFC 9110's grammar): 1..12.
+std::optional<unsigned> month(std::string_view& s) {
+  static constexpr std::string_view names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                               "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  for (unsigned i = 0; i < 12; ++i) {
+    if (literal(s, names[i])) return i + 1;
+  }
+  return std::nullopt;
+}
+
+// "HH:MM:SS" in range (60: a leap second).
+std::optional<std::int64_t> time_of_day(std::string_view& s) {
+  const auto h = digits(s, 2);
+  if (!h || !literal(s, ":")) return std::nullopt;
+  const auto m = digits(s, 2);
+  if (!m || !literal(s, ":")) return std::nullopt;
+  const auto sec = digits(s, 2);
+  if (!sec || *h > 23 || *m > 59 || *sec > 60) return std::nullopt;
+  return static_cast<std::int64_t>(*h) * 3600 + *m * 60 + *sec;
+}
+
+std::optional<std::int64_t> to_seconds(std::int64_t year, unsigned mon, unsigned day, std::int64_t tod) {
+  static constexpr unsigned month_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const unsigned last = month_days[mon - 1] + (mon == 2 && is_leap(year) ? 1 : 0);
+  if (day < 1 || day > last) return std::nullopt;
+  return days_from_civil(year, mon, day) * 86400 + tod;
+}
+
+}  // namespace
+
+std::optional<std::int64_t> parse_http_date(std::string_view s, std::int64_t now_seconds) {
+  static constexpr std::string_view short_days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static constexpr std::string_view long_days[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+                                                   "Friday", "Saturday", "Sunday"};
+  // rfc850-date: "Sunday, 06-Nov-94 08:49:37 GMT"
+  for (const auto name : long_days) {
+    std::string_view r = s;
+    if (!literal(r, name) || !literal(r, ", ")) continue;
+    const auto day = digits(r, 2);
+    if (!day || !literal(r, "-")) return std::nullopt;
+    const auto mon = month(r);
+    if (!mon || !literal(r, "-")) return std::nullopt;
+    const auto yy = digits(r, 2);
+    if (!yy || !literal(r, " ")) return std::nullopt;
+    const auto tod = time_of_day(r);
+    if (!tod || r != " GMT") return std::nullopt;
+    // RFC 9110 5.6.7: a year that appears more than 50 years in the future
+    // is the most recent past year with the same last two digits.
+    const std::int64_t now_year = 1970 + now_seconds / 31556952;  // close enough for a 50-year window
+    std::int64_t year = now_year - (now_year % 100) + *yy;
+    if (year > now_year + 50) year -= 100;
+    return to_seconds(year, *mon, *day, *tod);
+  }
+  for (const auto name : short_days) {
+    std::string_view r = s;
+    if (!literal(r, name)) continue;
+    if (literal(r, ", ")) {
+      // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+      const auto day = digits(r, 2);
+      if (!day || !literal(r, " ")) return std::nullopt;
+      const auto mon = month(r);
+      if (!mon || !literal(r, " ")) return std::nullopt;
+      const auto year = digits(r, 4);
+      if (!year || !literal(r, " ")) return std::nullopt;
+      const auto tod = time_of_day(r);
+      if (!tod || r != " GMT") return std::nullopt;
+      return to_seconds(*year, *mon, *day, *tod);
+    }
+    // asctime-date: "Sun Nov  6 08:49:37 1994" (day: 2DIGIT or SP 1DIGIT)
+    if (!literal(r, " ")) return std::nullopt;
+    const auto mon = month(r);
+    if (!mon || !literal(r, " ")) return std::nullopt;
+    const auto day = literal(r, " ") ? digits(r, 1) : digits(r, 2);
+    if (!day || !literal(r, " ")) return std::nullopt;
+    const auto tod = time_of_day(r);
+    if (!tod || !literal(r, " ")) return std::nullopt;
+    const auto year = digits(r, 4);
+    if (!year || !r.empty()) return std::nullopt;
+    return to_seconds(*year, *mon, *day, *tod);
+  }
+  return std::nullopt;
+}
+
+std::optional<milliseconds> retry_after(const header_list& headers, std::int64_t now_seconds) {
   const std::string* value = first_value(headers, "Retry-After");
   if (!value) return std::nullopt;
   const std::string_view v = trim(*value);
-  std::uint64_t seconds = 0;
-  const auto r = std::from_chars(v.data(), v.data() + v.size(), seconds);
   const auto cap = static_cast<std::uint64_t>(max_reconnection_time.count() / 1000);
-  if (r.ptr != v.data() + v.size() || v.empty()) return std::nullopt;
-  // Out of range: as long as allowed.
-  if (r.ec == std::errc::result_out_of_range || seconds > cap) seconds = cap;
-  else if (r.ec != std::errc()) return std::nullopt;
+  std::uint64_t seconds = 0;
+  if (!v.empty() && v.front() >= '0' && v.front() <= '9') {
+    const auto r = std::from_chars(v.data(), v.data() + v.size(), seconds);
+    if (r.ptr != v.data() + v.size()) return std::nullopt;
+    // Out of range: as long as allowed.
+    if (r.ec == std::errc::result_out_of_range || seconds > cap) seconds = cap;
+    else if (r.ec != std::errc()) return std::nullopt;
+  } else {
+    const auto at = parse_http_date(v, now_seconds);
+    if (!at) return std::nullopt;
+    std::int64_t reference = now_seconds;
+    if (const std::string* date = first_value(headers, "Date")) {
+      if (const auto server_now = parse_http_date(trim(*date), now_seconds)) reference = *server_now;
+    }
+    // Both are within years 0..9999 (4 digits), so the difference can't overflow.
+    const std::int64_t wait = *at - reference;
+    seconds = wait <= 0 ? 0 : std::min(static_cast<std::uint64_t>(wait), cap);
+  }
   return milliseconds(static_cast<std::int64_t>(seconds * 1000));
+}
+
+std::optional<milliseconds> retry_after(const header_list& headers) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  return retry_after(headers, static_cast<std::int64_t>(now.count()));
+}
+
+bool is_refusal_status(int status, bool has_attempt_hook) {
+  return status == 429 || status == 502 || status == 503 || status == 504 || (status == 401 && has_attempt_hook);
+}
+
+bool may_send_again(bool has_body, bool replay_body, const attempt_progress& p, bool has_attempt_hook) {
+  if (!has_body || replay_body) return true;
+  if (p.opened) return false;
+  if (p.status != 0) return is_refusal_status(p.status, has_attempt_hook);
+  return !p.request_sent;
+}
+
+bool reconnects_after_status(int status, bool retry_server_errors, bool has_attempt_hook) {
+  if (status == 401) return has_attempt_hook;
+  return retry_server_errors && (status >= 500 || status == 429);
 }
 
 milliseconds reconnect_delay(const backoff_options& b, milliseconds reconnection_time, std::uint64_t failures,
@@ -328,10 +503,12 @@ milliseconds reconnect_delay(const backoff_options& b, milliseconds reconnection
   const std::uint64_t factor = std::clamp<std::uint64_t>(b.factor_percent, 100, 1000);
   for (std::uint64_t i = 1; i < failures && grown < cap && factor > 100; ++i) grown = scale(grown, factor, cap);
   grown = std::min(grown, cap);
-  // Jitter: subtract up to jitter_percent of it, in 1/1000 steps of `random`.
+  // Jitter: subtract up to jitter_percent of it, in 1/1000 steps of `random`,
+  // never below `base`: a server's retry: is honoured (the npm package's
+  // reconnectDelay() is the same rule).
   const std::uint64_t jitter = std::min<std::uint64_t>(b.jitter_percent, 100);
   const std::uint64_t reduce = grown * jitter / 100 * (random % 1001) / 1000;
-  return milliseconds(static_cast<std::int64_t>(std::max(grown - reduce, floor)));
+  return milliseconds(static_cast<std::int64_t>(std::max(grown - reduce, base)));
 }
 
 }  // namespace ssekit::detail

@@ -97,9 +97,59 @@ struct redirect_outcome {
 redirect_outcome follow_redirect(const request_plan& current, int status, std::string_view location, int redirects_done,
                                  const client_options& options);
 
-// Retry-After in delta-seconds, capped at max_reconnection_time (an HTTP
-// date is ignored: clocks disagree).
+// An HTTP-date (RFC 9110 5.6.7) in seconds since 1970-01-01T00:00:00Z: the
+// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") and the two obsolete forms
+// recipients must accept, rfc850-date ("Sunday, 06-Nov-94 08:49:37 GMT",
+// a two-digit year more than 50 years after `now_seconds` is the century
+// before) and asctime-date ("Sun Nov  6 08:49:37 1994"). Fields are
+// range-checked (day against its month and leap years; second 60 allowed);
+// anything else is nullopt.
+std::optional<std::int64_t> parse_http_date(std::string_view text, std::int64_t now_seconds);
+
+// Retry-After as a wait: delta-seconds, or an HTTP-date less the response's
+// Date (both from the server's clock, so a skewed local clock doesn't
+// matter), or less `now_seconds` without a usable Date. A date in the past
+// is 0; the result saturates at max_reconnection_time.
+std::optional<std::chrono::milliseconds> retry_after(const header_list& headers, std::int64_t now_seconds);
+// The same at the system clock's now.
 std::optional<std::chrono::milliseconds> retry_after(const header_list& headers);
+
+// The statuses that say "not now" before the server acted on the request:
+// 429 Too Many Requests, 502 Bad Gateway, 503 Service Unavailable, 504
+// Gateway Timeout; with an attempt hook (which can refresh credentials)
+// 401 Unauthorized too.
+bool is_refusal_status(int status, bool has_attempt_hook);
+
+// How far one attempt got, for the rule below.
+struct attempt_progress {
+  bool request_sent = false;  // the whole request was written
+  bool opened = false;        // a stream opened (200 text/event-stream)
+  int status = 0;             // the final response's status, 0 without one
+};
+
+// Whether a request with a body may be sent again after this attempt: with
+// replay_body always; without it only when the attempt was refused before
+// the server could act on it (nothing or only part of the request written:
+// connection refused, DNS, TLS, connect timeout; or a refusal status). A
+// stream that opened, or a request sent and then left unanswered, is not
+// replayed: the server may have acted on it (an LLM call costs money).
+// A request without a body may always be sent again.
+bool may_send_again(bool has_body, bool replay_body, const attempt_progress& progress, bool has_attempt_hook);
+
+// Whether an ended attempt's status is one the client reconnects after
+// (rather than closing as the browser does): a refusal status with
+// retry_server_errors (429, 5xx), or 401 with an attempt hook.
+bool reconnects_after_status(int status, bool retry_server_errors, bool has_attempt_hook);
+
+// The request an attempt hook returned, checked as the options are
+// (URL, method, headers, body), or the reason it can't be sent.
+struct hook_outcome {
+  std::optional<request_plan> plan;
+  std::string refusal;  // when !plan
+};
+hook_outcome check_attempt_request(const attempt_request& request);
+// The request a hook is shown for `plan`.
+attempt_request to_attempt_request(const request_plan& plan);
 
 // setTimeout's limit in browsers; a longer retry: or Retry-After is clamped.
 constexpr std::chrono::milliseconds max_reconnection_time{24LL * 3600 * 1000};

@@ -101,6 +101,25 @@ TEST(ClientMemory, DeliversEventsAndSendsTheRequestHead) {
   EXPECT_TRUE(r.io_done);
 }
 
+TEST(ClientMemory, TheNormalEndGoesToOnEndNotOnErrorWhenSet) {
+  auto server = std::make_shared<memory_server>();
+  server->respond = [](int, const std::string&) { return sse_head + "data: a\n\n"; };
+  auto o = memory_options();
+  o.method = "POST";
+  o.body = "prompt";  // not sent again: the end is final
+  boost::asio::io_context io;
+  std::vector<std::string> log;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) { log.push_back("event " + std::string(ev.data)); };
+  h.on_error = [&](const ssekit::client_error& e) { log.push_back("error " + std::string(ssekit::client_error_reason_name(e.reason))); };
+  h.on_end = [&](const ssekit::response_info& info) { log.push_back("end " + std::to_string(info.status) + " " + info.url); };
+  ssekit::client c(io.get_executor(), o, h, ssekit::detail::make_memory_factory(server));
+  io.run_for(10s);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(log, (std::vector<std::string>{"event a", "end 200 http://sse.test/a"}));
+  EXPECT_EQ(c.state(), ssekit::client_state::closed);
+}
+
 TEST(ClientMemory, SkipsInterimResponses) {
   auto server = std::make_shared<memory_server>();
   server->respond = [](int, const std::string&) {

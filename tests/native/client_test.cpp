@@ -61,6 +61,7 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX)
     rec.log.push_back("error " + std::string(ssekit::client_error_reason_name(e.reason)) + (e.will_reconnect ? " reconnect" : " closed"));
   };
   handlers.on_state = [&](ssekit::client_state s) { rec.log.push_back("state " + std::string(ssekit::client_state_name(s))); };
+  handlers.on_end = [&](const ssekit::response_info& info) { rec.log.push_back("end " + std::to_string(info.status)); };
   std::size_t seen = 0;
   rec.result = ssekit::run_client(
       std::move(options),
@@ -100,7 +101,9 @@ TEST(Client, OpensAndDeliversEventsCommentsAndIds) {
   o.reconnect = false;
   const recording rec = run(o);
   EXPECT_EQ(rec.log, (std::vector<std::string>{"state open", "open 200", "comment  hello", "event message:a#1", "event tick:b\nc#1",
-                                               "state closed", "error end_of_stream closed"}));
+                                               "state closed", "end 200"}));
+  EXPECT_TRUE(rec.result.ended);
+  EXPECT_FALSE(rec.result.error) << "the normal end is not an error";
   ASSERT_EQ(rec.opens.size(), 1u);
   const auto& headers = rec.opens[0].headers;
   EXPECT_NE(std::find(headers.begin(), headers.end(), std::pair<std::string, std::string>("X-Demo", "1")), headers.end());
@@ -127,10 +130,10 @@ TEST(Client, PostsHeadersAndBody) {
   EXPECT_EQ(r.header("authorization"), "Bearer t");
   EXPECT_EQ(r.header("content-type"), "application/json");
   EXPECT_EQ(r.body, R"({"prompt":"hi"})");
-  // Not replayed: the end of the stream closes the client.
-  ASSERT_EQ(rec.errors.size(), 1u);
-  EXPECT_EQ(rec.errors[0].reason, client_error_reason::end_of_stream);
-  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  // Not replayed: the end of the stream closes the client, the normal end.
+  EXPECT_TRUE(rec.errors.empty());
+  EXPECT_TRUE(rec.result.ended);
+  EXPECT_EQ(rec.log.back(), "end 200");
   EXPECT_EQ(server.connections(), 1);
 }
 
@@ -191,8 +194,8 @@ TEST(Client, ReadsChunkedContentLengthAndCloseDelimitedBodies) {
     o.reconnect = false;
     const recording rec = run(o);
     EXPECT_EQ(rec.events(), (std::vector<std::string>{"message:x#1", "message:y#1"})) << response;
-    ASSERT_EQ(rec.errors.size(), 1u) << response;
-    EXPECT_EQ(rec.errors[0].reason, client_error_reason::end_of_stream) << response;
+    EXPECT_TRUE(rec.errors.empty()) << response;
+    EXPECT_TRUE(rec.result.ended) << response;
   }
 }
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "http_rules.hpp"
 #include "url.hpp"
@@ -258,9 +260,124 @@ TEST(ClientRules, RedirectRules) {
 TEST(ClientRules, RetryAfterDeltaSecondsCapped) {
   EXPECT_EQ(retry_after({{"Retry-After", "3"}}), 3000ms);
   EXPECT_EQ(retry_after({{"Retry-After", "99999999999999999999999"}}), max_reconnection_time);
-  EXPECT_FALSE(retry_after({{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}}));
   EXPECT_FALSE(retry_after({{"Retry-After", "-1"}}));
+  EXPECT_FALSE(retry_after({{"Retry-After", "3 seconds"}}));
   EXPECT_FALSE(retry_after({}));
+}
+
+// RFC 9110 5.6.7's example instant in its three forms: 784111777 s.
+constexpr std::int64_t rfc_example = 784111777;
+constexpr std::int64_t in_2026 = 1767225600;  // 2026-01-01T00:00:00Z
+
+TEST(ClientRules, HttpDatesInAllThreeForms) {
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", in_2026), rfc_example);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", in_2026), rfc_example);
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994", in_2026), rfc_example);
+  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", in_2026), 0);
+  EXPECT_EQ(parse_http_date("Sat, 01 Jan 0000 00:00:00 GMT", in_2026), -62167219200);
+  EXPECT_EQ(parse_http_date("Fri, 31 Dec 9999 23:59:59 GMT", in_2026), 253402300799);
+  EXPECT_EQ(parse_http_date("Thu, 29 Feb 2024 12:00:00 GMT", in_2026), 1709208000);
+  EXPECT_EQ(parse_http_date("Sat, 31 Dec 2016 23:59:60 GMT", in_2026), 1483228800);  // a leap second
+  EXPECT_EQ(parse_http_date("Tue Feb 29 00:00:00 2000", in_2026), 951782400);
+  EXPECT_EQ(parse_http_date("Mon Nov 16 08:49:37 1994", in_2026), rfc_example + 10 * 86400);
+  // rfc850's two-digit year: more than 50 years ahead is the century before.
+  EXPECT_EQ(parse_http_date("Friday, 31-Dec-99 23:59:59 GMT", in_2026), 946684799);
+  EXPECT_EQ(parse_http_date("Thursday, 31-Dec-76 00:00:00 GMT", in_2026), 3376598400);  // 2076: 50 years ahead, kept
+  EXPECT_EQ(parse_http_date("Saturday, 31-Dec-77 00:00:00 GMT", in_2026), 252374400);  // 1977
+  constexpr std::int64_t in_2060 = 2840140800;
+  EXPECT_EQ(parse_http_date("Thursday, 31-Dec-99 23:59:59 GMT", in_2060), 4102444799);  // 2099
+}
+
+TEST(ClientRules, HttpDatesOutOfRangeOrMalformedAreRefused) {
+  for (const char* bad : {"Wed, 29 Feb 2023 00:00:00 GMT", "Thu, 31 Apr 2025 00:00:00 GMT", "Thu, 00 Jan 2025 00:00:00 GMT",
+                          "Thu, 01 Jan 2025 24:00:00 GMT", "Thu, 01 Jan 2025 00:60:00 GMT", "Thu, 01 Jan 2025 00:00:61 GMT",
+                          "Thu, 01 Jan 2025 00:00:00 UTC", "Thu, 01 Jan 2025 00:00:00 gmt", "Thu, 1 Jan 2025 00:00:00 GMT",
+                          "Thu, 01 jan 2025 00:00:00 GMT", "Thu, 01 Jan 25 00:00:00 GMT", "Thu, 01 Jan 2025 00:00:00 GMT ",
+                          "Xyz, 01 Jan 2025 00:00:00 GMT", "Thu 01 Jan 2025 00:00:00 GMT", "Thursday, 01-Jan-2025 00:00:00 GMT",
+                          "Thu Jan 1 00:00:00 2025", "Thu Jan  1 00:00:00 2025 ", "Thu Jan 01 0:00:00 2025", "", "Thu, ",
+                          "Thu, 99 Jan 2025 99:99:99 GMT", "Sun, 06 Nov 1994 08:49:37"}) {
+    EXPECT_FALSE(parse_http_date(bad, in_2026)) << bad;
+  }
+}
+
+TEST(ClientRules, RetryAfterAsADateCountsFromTheServersDate) {
+  const std::string at = "Sun, 06 Nov 1994 08:50:07 GMT";  // 30 s after rfc_example
+  // Against the response's Date: the local clock (here 2026) doesn't matter.
+  EXPECT_EQ(retry_after({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Retry-After", at}}, in_2026), 30000ms);
+  // Without a (valid) Date: against now.
+  EXPECT_EQ(retry_after({{"Retry-After", at}}, rfc_example), 30000ms);
+  EXPECT_EQ(retry_after({{"Date", "yesterday"}, {"Retry-After", at}}, rfc_example + 10), 20000ms);
+  EXPECT_EQ(retry_after({{"Retry-After", "Sunday, 06-Nov-94 08:50:07 GMT"}}, rfc_example), 30000ms);
+  EXPECT_EQ(retry_after({{"Retry-After", "Sun Nov  6 08:50:07 1994"}}, rfc_example), 30000ms);
+  // In the past: at once (the backoff still applies); far ahead: saturates.
+  EXPECT_EQ(retry_after({{"Retry-After", at}}, in_2026), 0ms);
+  EXPECT_EQ(retry_after({{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}}, -62167219200), max_reconnection_time);
+  EXPECT_EQ(retry_after({{"Date", "Sat, 01 Jan 0000 00:00:00 GMT"}, {"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}}, 0),
+            max_reconnection_time);
+  EXPECT_FALSE(retry_after({{"Retry-After", "Wed, 29 Feb 2023 00:00:00 GMT"}}, in_2026));
+  // The system-clock overload: a date long past is 0, not an error.
+  EXPECT_EQ(retry_after({{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}}), 0ms);
+}
+
+TEST(ClientRules, WhichAttemptsMaySendTheirBodyAgain) {
+  const attempt_progress refused_early{};                   // no connection, nothing written
+  const attempt_progress unanswered{.request_sent = true};  // sent, then the connection died
+  const attempt_progress streamed{.request_sent = true, .opened = true, .status = 200};
+  auto status = [](int s) { return attempt_progress{.request_sent = true, .status = s}; };
+  // Without a body: always.
+  for (const auto& p : {refused_early, unanswered, streamed, status(500)}) EXPECT_TRUE(may_send_again(false, false, p, false));
+  // With one and replay_body: always.
+  for (const auto& p : {refused_early, unanswered, streamed, status(500)}) EXPECT_TRUE(may_send_again(true, true, p, false));
+  // With one, without replay_body: only what the server refused before acting.
+  EXPECT_TRUE(may_send_again(true, false, refused_early, false));
+  EXPECT_FALSE(may_send_again(true, false, unanswered, false));
+  EXPECT_FALSE(may_send_again(true, false, streamed, false));
+  for (int s : {429, 502, 503, 504}) EXPECT_TRUE(may_send_again(true, false, status(s), false)) << s;
+  for (int s : {400, 401, 403, 404, 500, 501}) EXPECT_FALSE(may_send_again(true, false, status(s), false)) << s;
+  EXPECT_TRUE(may_send_again(true, false, status(401), true));  // the hook may refresh the token
+  EXPECT_FALSE(may_send_again(true, false, status(403), true));
+}
+
+TEST(ClientRules, WhichStatusesReconnect) {
+  for (int s : {429, 500, 502, 503, 504, 599}) {
+    EXPECT_TRUE(reconnects_after_status(s, true, false)) << s;
+    EXPECT_FALSE(reconnects_after_status(s, false, false)) << s;
+  }
+  for (int s : {400, 403, 404, 410}) EXPECT_FALSE(reconnects_after_status(s, true, true)) << s;
+  EXPECT_FALSE(reconnects_after_status(401, true, false));
+  EXPECT_TRUE(reconnects_after_status(401, false, true));
+}
+
+TEST(ClientRules, AnAttemptHooksRequestIsCheckedLikeTheOptions) {
+  ssekit::client_options o;
+  o.url = "http://example.test/a";
+  o.method = "POST";
+  o.body = "{}";
+  o.headers = {{"Authorization", "Bearer 1"}};
+  const request_plan plan = check_options(o);
+  ssekit::attempt_request r = to_attempt_request(plan);
+  EXPECT_EQ(r.url, "http://example.test/a");
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.body, "{}");
+  r.headers[0].second = "Bearer 2";
+  r.url = "http://other.test/b";
+  auto ok = check_attempt_request(r);
+  ASSERT_TRUE(ok.plan);
+  EXPECT_EQ(ok.plan->target.str(), "http://other.test/b");
+  EXPECT_EQ(ok.plan->headers[0].second, "Bearer 2");
+  for (auto change : std::vector<std::function<void(ssekit::attempt_request&)>>{
+           [](auto& x) { x.url = "ftp://x/"; },
+           [](auto& x) { x.url = std::string(9000, 'a'); },
+           [](auto& x) { x.method = "GE T"; },
+           [](auto& x) { x.headers.emplace_back("X", "a\r\nInjected: 1"); },
+           [](auto& x) { x.headers.emplace_back("Content-Length", "5"); },
+           [](auto& x) { x.headers.emplace_back("Bad Name", "v"); }}) {
+    ssekit::attempt_request bad = to_attempt_request(plan);
+    change(bad);
+    const auto out = check_attempt_request(bad);
+    EXPECT_FALSE(out.plan);
+    EXPECT_NE(out.refusal.find("attempt hook"), std::string::npos) << out.refusal;
+  }
 }
 
 // --- the reconnect delay
@@ -279,6 +396,11 @@ TEST(ClientBackoff, GrowsCapsAndJittersInIntegers) {
   EXPECT_EQ(reconnect_delay(b, 20ms, 3, 0), 80ms);
   b.enabled = false;
   EXPECT_EQ(reconnect_delay(b, 20ms, 50, 0), 20ms);
+  // Jitter never takes the wait below the server's retry: (as in the npm package).
+  b.enabled = true;
+  b.factor_percent = 100;
+  b.jitter_percent = 100;
+  EXPECT_EQ(reconnect_delay(b, 20ms, 5, 1000), 20ms);
 }
 
 TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {

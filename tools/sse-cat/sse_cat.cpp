@@ -229,7 +229,8 @@ int exit_code_for(const ssekit::client_error& e) {
     case r::network_error:
     case r::tls_error:
     case r::idle_timeout:
-    case r::connect_timeout: return exit_network;
+    case r::connect_timeout:
+    case r::attempt_hook_failed: return exit_network;
   }
   return exit_network;
 }

@@ -61,7 +61,7 @@ const state: 0 | 1 | 2 = source.readyState;
 const open: 1 = EventSource.OPEN;
 source.onmessage = (e) => void e.data.toUpperCase();
 source.onerror = function (e) {
-  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' | 'cors_refused' = e.error.reason;
+  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' | 'cors_refused' | 'attempt_hook_failed' = e.error.reason;
   const status: number = e.error.status;
   const wait: number | null = e.reconnectDelay;
   void [reason, status, wait, this.url];
@@ -69,6 +69,18 @@ source.onerror = function (e) {
 source.addEventListener('news', (e) => void e.lastEventId.length);
 source.addEventListener('error', (e) => void (e.error instanceof SseError));
 new EventSource('http://localhost/s', { backoff: false });
+new EventSource('http://localhost/s', {
+  retryServerErrors: true,
+  attemptHookTimeout: 5000,
+  onAttempt: async (request, info) => {
+    const kind: 'first' | 'reconnect' = info.kind;
+    if (info.previousStatus === 401) request.headers.set('authorization', `Bearer ${info.number}`);
+    void [kind, info.failures, info.previousReason];
+  },
+});
+new EventSource('http://localhost/s', { onAttempt: (request) => ({ ...request, url: 'http://localhost/t' }) });
+// @ts-expect-error the hook's request has no `signal`
+new EventSource('http://localhost/s', { onAttempt: (request) => void request.signal });
 // @ts-expect-error readyState is read-only
 source.readyState = 2;
 source.close();

@@ -63,6 +63,11 @@ enum class client_error_reason {
   // or answered 407 to a request through it: status, headers and body
   // excerpt are the proxy's; error.proxy names it. Final.
   proxy_refused,
+  // The attempt hook threw, called attempt_done::fail(), gave a request
+  // that can't be sent (bad URL or header), or did not answer within
+  // attempt_hook_timeout. Nothing was sent; the client backs off and tries
+  // again (the hook is called again) unless reconnect is false.
+  attempt_hook_failed,
 };
 std::string_view client_error_reason_name(client_error_reason reason) noexcept;
 
@@ -76,6 +81,51 @@ struct proxy_choice {
   std::string source;  // why: "option proxy", "environment https_proxy", "environment NO_PROXY matches host"...
 };
 
+// What one connection attempt sends. The attempt hook sees the request the
+// client is about to send and may change any part of it; the change stays
+// for later attempts (a refreshed token is sent again on reconnect). Checked
+// like the options (an invalid one is an attempt_hook_failed error).
+struct attempt_request {
+  std::string url;
+  std::string method;
+  header_list headers;  // the user's; the client still adds its own
+  std::string body;
+};
+
+enum class attempt_kind {
+  first,      // the constructor's
+  reconnect,  // after an ended or failed attempt, or restart()
+  redirect,   // following a 3xx Location
+};
+std::string_view attempt_kind_name(attempt_kind kind) noexcept;
+
+struct attempt_info {
+  attempt_kind kind = attempt_kind::first;
+  std::uint64_t number = 1;    // 1 for the first attempt; every attempt counts
+  std::uint64_t failures = 0;  // attempts in a row that ended without an event
+  // reconnect: why the previous attempt ended (its reason and HTTP status,
+  // 0 without one); a 401 here is the cue to refresh a token.
+  client_error_reason previous_reason = client_error_reason::network_error;
+  int previous_status = 0;
+};
+
+namespace detail {
+struct attempt_slot;
+}
+
+// The async attempt hook's completion: call it once, from any thread,
+// with the request to send or with fail(why). Later calls, calls after the
+// attempt_hook_timeout or after close() do nothing. Copyable.
+class attempt_done {
+ public:
+  explicit attempt_done(std::shared_ptr<detail::attempt_slot> slot) : slot_(std::move(slot)) {}
+  void operator()(attempt_request request) const;
+  void fail(std::string why) const;
+
+ private:
+  std::shared_ptr<detail::attempt_slot> slot_;
+};
+
 // Server-controlled text in `message` (reason phrase, content type,
 // Location) has its control bytes (C0, C1, DEL, ESC) escaped as \xNN.
 struct client_error {
@@ -86,8 +136,12 @@ struct client_error {
   header_list headers;      // the response's headers, if any
   std::string body;         // http_status / wrong_content_type: the first KiB of the body
   bool will_reconnect = false;
-  // will_reconnect: the wait before the next attempt.
+  // will_reconnect: the wait before the next attempt (Retry-After, if
+  // longer, included), and when it starts (steady clock). Without a
+  // reconnect both stay zero / epoch and `message` says why not (a body
+  // that is not sent again, reconnect = false, a final status...).
   std::chrono::milliseconds reconnect_delay{0};
+  std::chrono::steady_clock::time_point next_attempt{};
   // limit_exceeded: the offset in the response body (bytes since the
   // stream opened; decoded bytes for a compressed stream) where the limit
   // was broken, as parse_error::offset.
@@ -135,11 +189,13 @@ struct client_stats {
 // The wait before a reconnect, in integer milliseconds (saturating):
 //   base  = max(reconnection time, min_delay)
 //   delay = base x (factor_percent/100)^(failures-1), capped at max(max_delay, base),
-//           minus up to jitter_percent of it at random, never below min_delay.
+//           minus up to jitter_percent of it at random, never below base.
 // `failures` counts attempts in a row that ended without an event; the
 // first reconnect after a stream that delivered events waits `base`.
-// min_delay is the floor a server can't lower: `retry: 0` and closing every
-// time drives at most 1000/min_delay requests a second. Retry-After (with
+// min_delay is the floor of EVERY reconnect, one a server can't lower:
+// `retry: 0` and closing every time (with or without an event) drives at
+// most 1000/min_delay requests a second. The npm package's backoff.minDelay
+// is the same rule with the same 250 ms default. Retry-After (with
 // retry_server_errors) lengthens the wait, never shortens it.
 struct backoff_options {
   bool enabled = true;                          // false: always `base`
@@ -168,9 +224,14 @@ struct client_options {
   // is dropped on a redirect to another origin.
   header_list headers;
   std::string body;
-  // A request with a body is not sent again on reconnect unless this is
-  // set: replaying a POST repeats its effect (an LLM call costs money).
-  // Without it, the end of the stream closes the client.
+  // When a request with a body is sent again:
+  //  - always, after an attempt the server refused before acting on it: no
+  //    connection, a request not (fully) written, or a refusal status (429,
+  //    502, 503, 504 with retry_server_errors; 401 with an attempt hook);
+  //  - after anything else only with replay_body: a stream that opened (the
+  //    server ran the request: replaying it repeats its effect, and an LLM
+  //    call costs money), or a request sent and then left unanswered.
+  // Without replay_body the end of such a stream closes the client.
   bool replay_body = false;
   std::string last_event_id;         // sent as Last-Event-ID on the first request
   // Longest id sent in Last-Event-ID (and accepted in last_event_id). A
@@ -184,7 +245,11 @@ struct client_options {
   backoff_options backoff;
   bool reconnect = true;             // false: any end or failure closes the client
   // 5xx and 429 answers reconnect (honouring Retry-After) instead of closing.
+  // Other statuses close, except 401 with an attempt hook (to refresh a token).
   bool retry_server_errors = false;
+  // How long an async attempt hook (on_attempt_async) may take; then the
+  // attempt fails (attempt_hook_failed) and backs off. Must be > 0.
+  std::chrono::milliseconds attempt_hook_timeout{10000};
 
   // resolve + connect + TLS + response header; must be > 0. A refused
   // response's body excerpt has its own deadline: min(connect_timeout, 2 s).
@@ -253,11 +318,27 @@ struct client_handlers {
   std::function<void(const client_error&)> on_error;
   std::function<void(client_state)> on_state;
   std::function<void(const diagnostic&)> on_diagnostic;  // logging; unset costs nothing
+  // The normal end: the server ended the stream and the client will not
+  // reconnect (a request with a body without replay_body, or reconnect =
+  // false): an LLM answer is complete. Not an error: with on_end set,
+  // on_error is not called for it (state goes to closed first). Without
+  // on_end it is reported to on_error as end_of_stream with will_reconnect
+  // false, as before on_end existed.
+  std::function<void(const response_info&)> on_end;
+  // The attempt hook: before every connection attempt (the first, each
+  // reconnect, each redirect), change what is sent (headers, URL, method,
+  // body), e.g. a fresh Authorization token. Set one form at most. The
+  // sync form runs on the client's strand; an exception from it is an
+  // attempt_hook_failed error (backed off and retried), not a crash. The
+  // async form hands back the request through `done` (e.g. after fetching a
+  // token), within options.attempt_hook_timeout.
+  std::function<void(attempt_request&, const attempt_info&)> on_attempt;
+  std::function<void(attempt_request, const attempt_info&, attempt_done done)> on_attempt_async;
 };
 
 // Thrown by the constructor for options that can't work (bad URL, header
 // with a control byte or over a limit, a framing header, unknown scheme,
-// connect_timeout 0): nothing is sent.
+// connect_timeout 0, both attempt hook forms): nothing is sent.
 class client_options_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
@@ -318,10 +399,13 @@ class client {
 // Blocking convenience for tools and tests: runs a client on its own
 // io_context in the calling thread until it closes, `on_event` returns
 // false, or `timeout` passes (0: no timeout). Returns the error that closed
-// it, or nothing when stopped by on_event or the timeout.
+// it, or nothing when stopped by on_event, the timeout or the normal end
+// (`ended`; run_client always sets on_end, so extra_handlers.on_error
+// never sees it).
 struct blocking_result {
   bool timed_out = false;
   bool stopped = false;              // on_event returned false
+  bool ended = false;                // the normal end (on_end): no error
   std::unique_ptr<client_error> error;  // the error that closed the client
   std::uint64_t events = 0;
   std::uint64_t reconnects = 0;
