@@ -283,7 +283,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const unsigned attempt = ++attempt_;
     set_state(client_state::connecting);
     if (closed_.load()) return;
-    const attempt_info info{kind, attempts_, failures_, previous_reason_, previous_status_};
+    const attempt_info info{kind, attempts_, failures_, previous_reason_, previous_status_,
+                            detail::choose_proxy(proxy_settings_, plan_.target).choice};
     attempt_request request = detail::to_attempt_request(plan_);
     if (handlers_.on_attempt) {
       const std::string failure = run_hook([&] { handlers_.on_attempt(request, info); });

@@ -622,4 +622,30 @@ TEST(ProxyLoopback, ReconnectsGoThroughTheProxyAgain) {
   EXPECT_EQ(proxy.requests()[1].header("last-event-id"), "1");
 }
 
+TEST(ProxyLoopback, TheAttemptHookSeesTheProxyChoice) {
+  const auto env = clean_env();
+  script_server origin([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: " + std::to_string(c.number) + "\n\n");
+    c.close();
+  });
+  forward_proxy proxy;
+  auto o = options_for(origin.url());
+  o.proxy = proxy.url();
+  o.no_proxy = "";
+  o.reconnect = true;
+  std::vector<ssekit::proxy_choice> seen;
+  ssekit::client_handlers handlers;
+  handlers.on_attempt = [&](ssekit::attempt_request&, const ssekit::attempt_info& info) { seen.push_back(info.proxy); };
+  std::size_t events = 0;
+  const auto result = ssekit::run_client(std::move(o), [&](const ssekit::event&) { return ++events < 2; }, 10s, handlers);
+  EXPECT_FALSE(result.timed_out);
+  ASSERT_GE(seen.size(), 2u);  // the first attempt and the reconnect
+  for (const auto& choice : seen) {
+    EXPECT_EQ(choice.url, proxy.url());
+    EXPECT_EQ(choice.source, "option proxy");
+  }
+}
+
 }  // namespace

@@ -107,6 +107,9 @@ struct attempt_info {
   // 0 without one); a 401 here is the cue to refresh a token.
   client_error_reason previous_reason = client_error_reason::network_error;
   int previous_status = 0;
+  // The proxy the request as it stands would go through (empty url:
+  // direct); chosen again if the hook changes the URL.
+  proxy_choice proxy;
 };
 
 namespace detail {
