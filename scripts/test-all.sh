@@ -58,6 +58,11 @@ bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and ser
 # instruction counts (bench/callgrind.sh), not seconds.
 echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback (counts checked, ratios printed)"
 build/release/bench/ssekit-e2e-bench
+echo "== the same with gzip, and over https (counts checked, gzip/identity and https/http ratios printed)"
+build/release/bench/ssekit-e2e-bench --gzip --size 16777216 --conns 0 llm feed
+build/release/bench/ssekit-e2e-bench --tls --size 16777216 --conns 100 llm
+echo "== async_next (co_await) vs the callback path (counts checked, ratio printed)"
+build/release/bench/ssekit-pull-bench --size 16777216
 echo "== sse-cat end to end next to the library (event counts checked, ratios printed)"
 bash bench/native/sse_cat_throughput.sh build/release 16777216
 

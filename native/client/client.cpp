@@ -726,7 +726,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (!error.will_reconnect) {
       set_state(client_state::closed);
       if (e.reason == client_error_reason::end_of_stream && handlers_.on_end) {
-        const response_info info{200, conn_ ? conn_->response_headers : header_list{}, plan_.target.str()};
+        const response_info info{200, conn_ ? conn_->response_headers : header_list{}, plan_.target.str(), route_.choice};
         call([&] { handlers_.on_end(info); });
       } else if (handlers_.on_error) {
         call([&] { handlers_.on_error(error); });
