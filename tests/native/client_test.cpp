@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
 
