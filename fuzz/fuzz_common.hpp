@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "reference/reference_parser.hpp"
+#include "support/reference/reference_parser.hpp"
 #include "ssekit/error.hpp"
 #include "ssekit/parser.hpp"
 #include "support/recorder.hpp"

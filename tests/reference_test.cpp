@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "reference/reference_parser.hpp"
+#include "support/reference/reference_parser.hpp"
 #include "ssekit/parser.hpp"
 #include "ssekit/utf8.hpp"
 #include "support/recorder.hpp"

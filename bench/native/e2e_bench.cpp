@@ -45,7 +45,8 @@
 #include <vector>
 
 #include "serve_process.hpp"
-#include "test_pki.hpp"
+#include "support/http_head.hpp"
+#include "support/test_pki.hpp"
 #include "tool_args.hpp"
 #include "ssekit/client.hpp"
 #include "workloads.hpp"
@@ -511,9 +512,9 @@ class raw_run {
       c.body += n;
     } else if (n != 0) {
       c.head.append(c.buffer.get(), n);
-      if (const auto at = c.head.find("\r\n\r\n"); at != std::string::npos) {
+      if (const auto at = ssekit::testing::head_end(c.head); at != std::string::npos) {
         c.in_body = true;
-        c.body = c.head.size() - (at + 4);
+        c.body = c.head.size() - at;
         c.head.resize(at);
       }
     }
@@ -546,8 +547,9 @@ double run_raw(const config& cfg, const ssekit::bench::serve_process& server, co
                std::size_t conns, const expected_stream& want, const std::string& run, failure_log& log) {
   asio::io_context io(1);
   const tcp::endpoint endpoint(asio::ip::make_address(server.host()), server.port());
-  std::string request = "GET " + target + "&framing=close HTTP/1.1\r\nHost: " + server.host() + ":" +
-                        std::to_string(server.port()) + "\r\nConnection: close\r\n\r\n";
+  std::string request = ssekit::testing::request_bytes("GET", target + "&framing=close",
+                                                       server.host() + ":" + std::to_string(server.port()),
+                                                       "Connection: close\r\n");
   raw_run r(io, endpoint, std::move(request), conns, cfg.read_buffer);
   asio::steady_timer watchdog(io);
   const auto start = clock_type::now();
@@ -564,7 +566,8 @@ double run_raw(const config& cfg, const ssekit::bench::serve_process& server, co
     const std::string who = run + ", connection " + std::to_string(i) + ": ";
     if (!c.finished) continue;
     if (!c.failure.empty()) log.add(who + c.failure);
-    else if (!c.head.starts_with("HTTP/1.1 200 ")) log.add(who + "no 200 response: " + c.head.substr(0, 80));
+    else if (const auto head = ssekit::testing::parse_head(c.head); !head || head->status != 200)
+      log.add(who + "no 200 response: " + c.head.substr(0, 80));
     else if (c.body != want.bytes) log.add(who + "read " + std::to_string(c.body) + " body bytes, want " + std::to_string(want.bytes));
   }
   log.end_run(run);
@@ -764,8 +767,8 @@ std::string http_get(const ssekit::bench::serve_process& server, const std::stri
   } else {
     exchange(socket);
   }
-  const auto at = response.find("\r\n\r\n");
-  return at == std::string::npos ? std::string() : response.substr(at + 4);
+  const auto at = ssekit::testing::head_end(response);
+  return at == std::string::npos ? std::string() : response.substr(at);
 }
 
 std::uint64_t json_number(const std::string& json, std::string_view key) {

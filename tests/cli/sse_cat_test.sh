@@ -139,29 +139,54 @@ else
   script -qec "timeout 20 '$cat_bin' --max-events 6 '$base/fault?events=2'" /dev/null | tr '\r' '\n' >"$tmp/tty"
   check "status line and events on one terminal do not interleave" test "$(grep -cE 'reconnects: [0-9]+ *(id|data|event)' "$tmp/tty")" = 0
   check "... and the events all arrive" test "$(grep -c '^data: event' "$tmp/tty")" = 6
-  # SIGTERM / SIGINT stop sse-cat while its output is blocked (a pipe nobody reads).
-  for sig in TERM INT; do
-    exec 3> >(sleep 60)
-    reader_pid=$!
-    "$cat_bin" --json "$base/bench?bytes=1000000000" >&3 2>/dev/null &
-    cat_pid=$!
-    exec 3>&-
-    for _ in $(seq 1 200); do  # until it waits for the pipe (bounded)
-      case "$(cat /proc/$cat_pid/wchan 2>/dev/null)" in pipe_write|do_sys_poll) break ;; esac
+  # SIGTERM / SIGINT stop sse-cat while its output is blocked: its stdout is
+  # a FIFO whose only reader is this shell (fd 4), which never reads, so the
+  # pipe fills and sse-cat blocks in write() or poll(). That is what the wait
+  # below looks for in /proc/PID/wchan, by name patterns that cover the
+  # kernels' names: a write blocked on the full pipe (pipe_write; 6.18's
+  # anon_pipe_write; pipe_wait before 5.5) or poll() for room in it
+  # (poll_schedule_timeout.constprop.0 on 6.18, do_sys_poll, do_poll) -
+  # never ep_poll/do_epoll_wait, the event loop waiting for the network. The reader lives until this
+  # shell closes it: no timed reader that can die first on a slow machine
+  # and turn the case into EPIPE (exit 3).
+  # "gone": the reader goes away and SIGTERM comes at the same moment (sse-cat
+  # stopped meanwhile): the signal still decides the exit code.
+  blocked_on_output() {  # blocked_on_output PID: waits up to 120 s
+    local deadline=$((SECONDS + 120)) w
+    while [ "$SECONDS" -lt "$deadline" ]; do
+      kill -0 "$1" 2>/dev/null || return 1
+      w=$(cat /proc/$1/wchan 2>/dev/null)
+      case "$w" in *pipe_write*|pipe_wait*|poll_schedule_timeout*|do_sys_poll*|do_poll*) return 0 ;; esac
       sleep 0.05
     done
+    return 1
+  }
+  for sig in TERM INT gone; do
+    rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
+    exec 4<>"$tmp/out.fifo"
+    "$cat_bin" --json "$base/bench?bytes=1000000000" >"$tmp/out.fifo" 4<&- 2>/dev/null &
+    cat_pid=$!
+    if ! blocked_on_output "$cat_pid"; then
+      failed=$((failed + 1)); echo "FAIL: SIG$sig: sse-cat never blocked on output ($(cat /proc/$cat_pid/wchan 2>/dev/null))"
+      kill -KILL "$cat_pid" 2>/dev/null; wait "$cat_pid" 2>/dev/null; exec 4<&-
+      continue
+    fi
     wchan=$(cat /proc/$cat_pid/wchan 2>/dev/null)
-    kill -s "$sig" "$cat_pid"
-    for _ in $(seq 1 100); do kill -0 "$cat_pid" 2>/dev/null || break; sleep 0.1; done
+    if [ "$sig" = gone ]; then
+      kill -STOP "$cat_pid"; exec 4<&-; kill -TERM "$cat_pid"; kill -CONT "$cat_pid"
+    else
+      kill -s "$sig" "$cat_pid"
+    fi
+    for _ in $(seq 1 600); do kill -0 "$cat_pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$cat_pid" 2>/dev/null; then
       kill -KILL "$cat_pid"; failed=$((failed + 1)); echo "FAIL: SIG$sig did not stop sse-cat blocked on output ($wchan)"
       wait "$cat_pid" 2>/dev/null
     else
       wait "$cat_pid"; rc=$?
-      want=$([ "$sig" = TERM ] && echo 143 || echo 130)
+      want=$([ "$sig" = INT ] && echo 130 || echo 143)
       if [ "$rc" = "$want" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: SIG$sig exit $rc, want $want ($wchan)"; fi
     fi
-    kill "$reader_pid" 2>/dev/null
+    exec 4<&- 2>/dev/null
   done
   expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
   expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"

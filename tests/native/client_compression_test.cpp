@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
 #include "zlib_writer.hpp"

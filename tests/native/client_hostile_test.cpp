@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 
 namespace {

@@ -32,6 +32,7 @@
 #include "ssekit/demo_server.hpp"
 #include "ssekit/parser.hpp"
 #include "support/recorder.hpp"
+#include "support/http_head.hpp"
 
 namespace ssekit::test {
 namespace {
@@ -94,12 +95,7 @@ class http_client {
 
   void request(std::string_view method, std::string_view target, std::string_view extra_headers = {},
                std::string_view body = {}) {
-    std::string req = std::string(method) + ' ' + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    req += extra_headers;
-    if (!body.empty() || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    req += "\r\n";
-    req += body;
-    send_raw(req);
+    send_raw(ssekit::testing::request_bytes(method, target, "127.0.0.1", extra_headers, body));
   }
   void get(std::string_view target, std::string_view extra_headers = {}) { request("GET", target, extra_headers); }
 
@@ -108,25 +104,16 @@ class http_client {
   bool read_head(std::chrono::milliseconds limit = std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit)) {
     const auto deadline = clock_type::now() + limit;
     std::size_t end;
-    while ((end = raw_.find("\r\n\r\n")) == std::string::npos) {
+    while ((end = ssekit::testing::head_end(raw_)) == std::string::npos) {
       if (!receive(deadline)) return false;
     }
-    head_ = raw_.substr(0, end + 4);
-    raw_.erase(0, end + 4);
+    head_ = raw_.substr(0, end);
+    raw_.erase(0, end);
     headers_.clear();
-    std::string_view rest(head_);
-    const std::size_t line_end = rest.find("\r\n");
-    const std::string_view status_line = rest.substr(0, line_end);
-    status_ = static_cast<int>(to_number(status_line.substr(9, 3)).value_or(0));
-    rest.remove_prefix(line_end + 2);
-    while (rest.size() > 2) {
-      const std::size_t eol = rest.find("\r\n");
-      const std::string_view line = rest.substr(0, eol);
-      const std::size_t colon = line.find(':');
-      std::string_view value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-      headers_[lower(line.substr(0, colon))] = std::string(value);
-      rest.remove_prefix(eol + 2);
+    const auto parsed = ssekit::testing::parse_head(head_);
+    status_ = parsed ? parsed->status : 0;
+    if (parsed) {
+      for (const auto& [name, value] : parsed->headers) headers_[name] = value;  // the last one wins
     }
     // Reset the body state for this response.
     body_.clear();

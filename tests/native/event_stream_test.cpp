@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/event_stream.hpp"
 
 namespace {

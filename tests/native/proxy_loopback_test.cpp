@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 #include "support/conformance.hpp"
 #include "support/json.hpp"

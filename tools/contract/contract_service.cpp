@@ -1,8 +1,8 @@
 // The contract-test service: an HTTP/1.1 server for the harness's requests,
-// one ssekit::client per stream entity, and per entity a queue of callback
-// POSTs sent one at a time over one kept-alive connection, so the harness
-// receives them in the order the client produced them. The only file of the
-// service that includes Beast.
+// one ssekit::client per stream entity, and per entity a callback poster
+// (callback_poster.hpp) that sends its messages in the order the client
+// produced them. What the JSON says is protocol.hpp's; this file is the
+// server, on Beast.
 //
 // Ownership: `state` is shared by the service object, the server sessions
 // and the posted handlers; sessions and callback posters are kept alive by
@@ -10,6 +10,9 @@
 // so nothing here takes a lock; a client's handlers run on the client's own
 // strand and only post copies (JSON text) to ours.
 #include "contract_service.hpp"
+
+#include "callback_poster.hpp"
+#include "protocol.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -21,13 +24,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/json.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
 #include <atomic>
-#include <deque>
-#include <limits>
 #include <map>
 #include <optional>
 #include <ostream>
@@ -40,23 +38,12 @@ namespace ssekit::contract {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace json = boost::json;
 using tcp = net::ip::tcp;
 using strand_type = net::strand<net::any_io_executor>;
-
-const std::vector<std::string>& capabilities() {
-  // README.md says why each one is here and why "event-type-listeners" is not.
-  static const std::vector<std::string> list{
-      "comments", "headers", "last-event-id", "post", "report", "read-timeout", "restart", "bom",
-      "server-directed-shutdown-request", "204", "payload-size-stress-testable",
-  };
-  return list;
-}
 
 namespace {
 
 constexpr std::uint64_t max_request_body = 1024 * 1024;  // harness JSON is small
-constexpr std::uint64_t max_callback_answer = 64 * 1024;
 
 std::string_view sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
@@ -73,298 +60,6 @@ response make_response(http::status status, std::string body = {}, std::string_v
 }
 
 response bad_request(std::string why) { return make_response(http::status::bad_request, std::move(why) + "\n"); }
-
-// --- the callback messages (README.md, "Callbacks")
-
-std::string event_message(const event& ev) {
-  json::object e;
-  e["type"] = json::string(ev.type.data(), ev.type.size());
-  e["data"] = json::string(ev.data.data(), ev.data.size());
-  e["id"] = json::string(ev.last_event_id.data(), ev.last_event_id.size());
-  json::object m;
-  m["kind"] = "event";
-  m["event"] = std::move(e);
-  return json::serialize(m);
-}
-
-std::string comment_message(std::string_view text) {
-  json::object m;
-  m["kind"] = "comment";
-  m["comment"] = json::string(text.data(), text.size());
-  return json::serialize(m);
-}
-
-std::string error_text(const client_error& error) {
-  std::string text{client_error_reason_name(error.reason)};
-  text += ": ";
-  text += error.message;
-  if (!error.will_reconnect) text += " (closed)";
-  return text;
-}
-
-std::string error_message(const client_error& error) {
-  json::object m;
-  m["kind"] = "error";
-  // The harness reads "error" (ssetests ReceivedMessage.Error); its
-  // service_spec.md shows "comment" here, which the harness ignores.
-  m["error"] = error_text(error);
-  return json::serialize(m);
-}
-
-// --- the create-stream parameters
-
-// http://host[:port][/path]: the callback base URL. Callback n goes to
-// path + "/" + n, so a query or fragment is refused.
-struct http_target {
-  std::string host;
-  std::string port = "80";
-  std::string authority;  // the Host header
-  std::string path;       // without a trailing '/'
-};
-
-// On Boost.URL (compiled once in ssekit::native): malformed hosts and ports
-// ("http://a:b:80/") are refused with the rest.
-std::optional<http_target> parse_http_url(std::string_view text) {
-  const auto parsed = boost::urls::parse_uri(boost::urls::string_view(text.data(), text.size()));
-  if (!parsed) return std::nullopt;
-  const boost::urls::url_view& u = *parsed;
-  if (u.scheme_id() != boost::urls::scheme::http || !u.has_authority() || u.has_userinfo() || u.has_query() ||
-      u.has_fragment()) {
-    return std::nullopt;
-  }
-  // Boost.URL 1.81 reads "http://a:b:80/" as authority "a:" and path
-  // "b:80/": after an authority a path must start with '/' (RFC 3986).
-  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return std::nullopt;
-  http_target t;
-  switch (u.host_type()) {
-    case boost::urls::host_type::ipv4: t.host = u.host_ipv4_address().to_string(); break;
-    case boost::urls::host_type::ipv6: t.host = u.host_ipv6_address().to_string(); break;
-    case boost::urls::host_type::name:
-      if (u.encoded_host().find('%') != boost::urls::string_view::npos) return std::nullopt;
-      t.host = std::string(u.encoded_host());
-      break;
-    default: return std::nullopt;
-  }
-  if (t.host.empty()) return std::nullopt;
-  if (u.has_port() && !u.port().empty()) {
-    // Boost.URL's port_number() wraps values over 65535: check the digits.
-    const auto port = u.port();
-    if (port.size() > 5 || port.find_first_not_of("0123456789") != boost::urls::string_view::npos ||
-        std::stoul(std::string(port)) - 1 >= 65535) {
-      return std::nullopt;
-    }
-    t.port = std::string(port);
-  }
-  t.authority = std::string(u.encoded_host_and_port());
-  std::string_view path(u.encoded_path().data(), u.encoded_path().size());
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  t.path = std::string(path);
-  return t;
-}
-
-struct stream_params {
-  std::string tag;
-  http_target callback;
-  client_options options;
-};
-
-// A non-negative integer of milliseconds (JSON numbers may arrive as
-// int64, uint64 or an integral double).
-std::optional<std::int64_t> milliseconds_of(const json::value& v) {
-  if (v.is_int64() && v.get_int64() >= 0) return v.get_int64();
-  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    return static_cast<std::int64_t>(v.get_uint64());
-  }
-  if (v.is_double()) {
-    const double d = v.get_double();
-    if (d >= 0 && d < 9e15 && d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
-  }
-  return std::nullopt;
-}
-
-// Fills `out` from the POST / body, or says what is wrong with it.
-std::string parse_stream_params(std::string_view body, stream_params& out) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) return "the body is not JSON: " + ec.message();
-  const json::object* obj = doc.if_object();
-  if (!obj) return "the body is not a JSON object";
-
-  auto string_field = [&](std::string_view key, std::string& to, bool required) -> std::string {
-    const json::value* v = obj->if_contains(json::string_view(key.data(), key.size()));
-    if (!v || v->is_null()) return required ? std::string(key) + " is missing" : std::string();
-    if (!v->is_string()) return std::string(key) + " is not a string";
-    to = std::string(v->get_string());
-    return {};
-  };
-  auto ms_field = [&](std::string_view key, std::optional<std::int64_t>& to) -> std::string {
-    const json::value* v = obj->if_contains(json::string_view(key.data(), key.size()));
-    if (!v || v->is_null()) return {};
-    to = milliseconds_of(*v);
-    return to ? std::string() : std::string(key) + " is not a non-negative integer";
-  };
-
-  std::string callback_url;
-  std::string method;
-  std::optional<std::int64_t> initial_delay;
-  std::optional<std::int64_t> read_timeout;
-  client_options& o = out.options;
-  for (auto err : {string_field("streamUrl", o.url, true), string_field("callbackUrl", callback_url, true),
-                   string_field("tag", out.tag, false), string_field("lastEventId", o.last_event_id, false),
-                   string_field("method", method, false), string_field("body", o.body, false),
-                   ms_field("initialDelayMs", initial_delay), ms_field("readTimeoutMs", read_timeout)}) {
-    if (!err.empty()) return err;
-  }
-  const auto callback = parse_http_url(callback_url);
-  if (!callback) return "callbackUrl is not an http:// URL without query: " + callback_url;
-  out.callback = *callback;
-  if (!method.empty()) o.method = method;
-  if (const json::value* h = obj->if_contains("headers"); h && !h->is_null()) {
-    if (!h->is_object()) return "headers is not an object";
-    for (const auto& [name, value] : h->get_object()) {
-      if (!value.is_string()) return "header " + std::string(name) + " is not a string";
-      o.headers.emplace_back(std::string(name), std::string(value.get_string()));
-    }
-  }
-  // The harness expects a body to be sent again on every reconnect.
-  o.replay_body = true;
-  if (initial_delay) o.reconnection_time = std::chrono::milliseconds(*initial_delay);
-  if (read_timeout) o.idle_timeout = std::chrono::milliseconds(*read_timeout);
-  return {};
-}
-
-// --- callbacks to the harness
-
-// POSTs one message at a time to base path + "/" + counter (from 1), over
-// one connection kept alive between messages. Runs on the service's strand.
-class callback_poster : public std::enable_shared_from_this<callback_poster> {
- public:
-  callback_poster(const strand_type& strand, http_target target, std::chrono::milliseconds timeout, std::ostream* log,
-                  std::string name)
-      : target_(std::move(target)),
-        timeout_(timeout),
-        log_(log),
-        name_(std::move(name)),
-        resolver_(strand),
-        stream_(strand) {}
-
-  void post(std::string body) {
-    if (closed_) return;
-    queue_.push_back({++counter_, std::move(body)});
-    if (!busy_) next();
-  }
-
-  // Drops what is queued and the connection; nothing is sent afterwards.
-  void close() {
-    closed_ = true;
-    queue_.clear();
-    resolver_.cancel();
-    drop_connection();
-  }
-
- private:
-  struct message {
-    std::uint64_t number;
-    std::string body;
-  };
-
-  void next() {
-    if (closed_ || queue_.empty()) {
-      busy_ = false;
-      return;
-    }
-    busy_ = true;
-    if (connected_) return send();
-    resolver_.async_resolve(target_.host, target_.port,
-                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              if (self->closed_) return;
-                              if (ec) return self->failed(ec, "resolve");
-                              self->stream_.expires_after(self->timeout_);
-                              self->stream_.async_connect(results, [self](beast::error_code e, const tcp::endpoint&) {
-                                if (self->closed_) return;
-                                if (e) return self->failed(e, "connect");
-                                self->connected_ = true;
-                                self->buffer_.clear();
-                                self->send();
-                              });
-                            });
-  }
-
-  void send() {
-    const message& m = queue_.front();
-    request_ = {};
-    request_.method(http::verb::post);
-    request_.version(11);
-    request_.target(target_.path + '/' + std::to_string(m.number));
-    request_.set(http::field::host, target_.authority);
-    request_.set(http::field::content_type, "application/json");
-    request_.keep_alive(true);
-    request_.body() = m.body;
-    request_.prepare_payload();
-    stream_.expires_after(timeout_);
-    http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->closed_) return;
-      if (ec) return self->failed(ec, "write");
-      self->answer_.emplace();
-      self->answer_->body_limit(max_callback_answer);
-      http::async_read(self->stream_, self->buffer_, *self->answer_, [self](beast::error_code e, std::size_t) {
-        if (self->closed_) return;
-        if (e) return self->failed(e, "read the answer");
-        self->answered();
-      });
-    });
-  }
-
-  void answered() {
-    const auto& res = answer_->get();
-    if (res.result_int() / 100 != 2 && log_) {
-      *log_ << name_ << ": callback " << queue_.front().number << " answered " << res.result_int() << '\n';
-    }
-    if (!res.keep_alive()) drop_connection();
-    queue_.pop_front();
-    retried_ = false;
-    next();
-  }
-
-  // A kept-alive connection the receiver has closed meanwhile fails on first
-  // use: the message is tried once more on a new connection, then dropped.
-  void failed(beast::error_code ec, std::string_view what) {
-    drop_connection();
-    if (!retried_) {
-      retried_ = true;
-      return next();
-    }
-    if (log_) *log_ << name_ << ": callback " << queue_.front().number << " dropped, can't " << what << ": " << ec.message() << '\n';
-    queue_.pop_front();
-    retried_ = false;
-    next();
-  }
-
-  // Only closes the socket: an operation still pending (after close()) uses
-  // the buffer and the answer's parser until it completes.
-  void drop_connection() {
-    connected_ = false;
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-  }
-
-  const http_target target_;
-  const std::chrono::milliseconds timeout_;
-  std::ostream* const log_;
-  const std::string name_;
-  tcp::resolver resolver_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  http::request<http::string_body> request_;
-  std::optional<http::response_parser<http::string_body>> answer_;
-  std::deque<message> queue_;
-  std::uint64_t counter_ = 0;
-  bool busy_ = false;
-  bool connected_ = false;
-  bool retried_ = false;
-  bool closed_ = false;
-};
 
 // One stream entity: the client and its callback queue.
 struct entity {
@@ -488,8 +183,6 @@ class session : public std::enable_shared_from_this<session> {
   std::function<void()> after_;
 };
 
-constexpr std::string_view streams_prefix = "/streams/";
-
 }  // namespace
 
 void service::state::accept() {
@@ -543,17 +236,11 @@ service::state::reply service::state::handle(const http::request<http::string_bo
     }
   }
   if (path.substr(0, streams_prefix.size()) == streams_prefix) {
-    const std::string_view digits = path.substr(streams_prefix.size());
-    std::uint64_t id = 0;
-    bool ok = !digits.empty() && digits.size() <= 18;
-    for (const char c : digits) {
-      if (c < '0' || c > '9') ok = false;
-      else id = id * 10 + static_cast<std::uint64_t>(c - '0');
-    }
-    const auto it = ok ? entities_.find(id) : entities_.end();
+    const std::optional<std::uint64_t> id = stream_id(path);
+    const auto it = id ? entities_.find(*id) : entities_.end();
     if (it == entities_.end()) return {make_response(http::status::not_found, "no such stream\n"), {}};
     if (req.method() == http::verb::post) return command(*it->second, req);
-    if (req.method() == http::verb::delete_) return remove(id);
+    if (req.method() == http::verb::delete_) return remove(*id);
     auto res = make_response(http::status::method_not_allowed, "POST or DELETE\n");
     res.set(http::field::allow, "POST, DELETE");
     return {std::move(res), {}};
@@ -562,12 +249,7 @@ service::state::reply service::state::handle(const http::request<http::string_bo
 }
 
 service::state::reply service::state::status(const http::request<http::string_body>&) {
-  json::array caps;
-  for (const auto& c : capabilities()) caps.emplace_back(json::string(c));
-  json::object body;
-  body["name"] = "ssekit-native";
-  body["capabilities"] = std::move(caps);
-  return {make_response(http::status::ok, json::serialize(body), "application/json"), {}};
+  return {make_response(http::status::ok, status_body(), "application/json"), {}};
 }
 
 service::state::reply service::state::create(const http::request<http::string_body>& req) {
@@ -586,7 +268,7 @@ service::state::reply service::state::create(const http::request<http::string_bo
     log("POST /: 400, " + std::string(ex.what()));
     return {bad_request(ex.what()), {}};
   }
-  e->poster = std::make_shared<callback_poster>(strand_, std::move(params.callback), options_.callback_timeout, options_.log, e->name);
+  e->poster = callback_poster::make(strand_, std::move(params.callback), options_.callback_timeout, options_.log, e->name);
   entities_.emplace(e->id, e);
   streams_.store(entities_.size());
   log(e->name + ": " + e->options.method + ' ' + e->options.url);
@@ -625,12 +307,9 @@ void service::state::start_client(const std::shared_ptr<entity>& e) {
 }
 
 service::state::reply service::state::command(entity& e, const http::request<http::string_body>& req) {
-  boost::system::error_code ec;
-  const json::value doc = json::parse(json::string_view(req.body().data(), req.body().size()), ec);
-  const json::object* obj = ec ? nullptr : doc.if_object();
-  const json::value* name = obj ? obj->if_contains("command") : nullptr;
-  if (!name || !name->is_string()) return {bad_request("the body is not a JSON object with a \"command\" string"), {}};
-  const std::string_view cmd = name->get_string();
+  const std::optional<std::string> name = command_name(req.body());
+  if (!name) return {bad_request("the body is not a JSON object with a \"command\" string"), {}};
+  const std::string_view cmd = *name;
   if (cmd == "restart") {
     // Reconnects at once with Last-Event-ID, keeping the server's retry:
     // value and a redirected URL; no error is reported.

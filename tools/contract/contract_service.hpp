@@ -29,6 +29,8 @@
 #include <string_view>
 #include <vector>
 
+#include "protocol.hpp"  // capabilities()
+
 namespace ssekit::contract {
 
 struct service_options {
@@ -45,9 +47,6 @@ struct service_options {
   // this; a failed one is tried once more on a new connection, then dropped.
   std::chrono::milliseconds callback_timeout{5000};
 };
-
-// What GET / declares, in that order.
-const std::vector<std::string>& capabilities();
 
 class service {
  public:

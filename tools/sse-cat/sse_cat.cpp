@@ -160,7 +160,10 @@ int usage_error(const std::string& message) {
 }
 
 int output_error(const ssekit::cli::writer& out) {
-  if (out.interrupted()) return signal_exit_code();
+  // A stop signal wins over a write error that raced it (the reader went
+  // away as the signal came: write() said EPIPE before poll() saw the wake
+  // pipe): the signal is why sse-cat stops.
+  if (out.interrupted() || stop_signal != 0) return signal_exit_code();
   std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(out.error()));
   return exit_io;
 }

@@ -20,19 +20,14 @@
 #include <utility>
 #include <vector>
 
-#include "test_pki.hpp"
+#include "support/http_head.hpp"
+#include "support/test_pki.hpp"
 
 namespace ssekit::testing {
 
-struct request {
-  std::string method;
-  std::string target;
-  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+// A request as read: method, target, headers (http_head.hpp) and body.
+struct request : http_head {
   std::string body;
-
-  // The first value of a header (name in any case), or "" if absent.
-  std::string header(std::string_view name) const;
-  bool has(std::string_view name) const;
 };
 
 class script_server {

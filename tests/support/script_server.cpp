@@ -1,4 +1,4 @@
-#include "script_server.hpp"
+#include "support/script_server.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -25,17 +25,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::string trim(std::string s) {
-  const auto b = s.find_first_not_of(" \t\r");
-  const auto e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
-
 // Blocking I/O over a socket or a TLS stream on it.
 template <class Stream>
 class stream_connection final : public script_server::connection {
@@ -50,7 +39,9 @@ class stream_connection final : public script_server::connection {
   bool read_request(request& out) override {
     if (!read_head_only(out)) return false;
     boost::system::error_code ec;
-    const std::size_t length = out.has("content-length") ? std::stoul(out.header("content-length")) : 0;
+    const auto declared = out.content_length();
+    if (!declared || *declared > 64 * 1024 * 1024) return false;  // tests send small bodies
+    const auto length = static_cast<std::size_t>(*declared);
     if (buffer_.size() < length) asio::read(stream_, buffer_, asio::transfer_exactly(length - buffer_.size()), ec);
     if (ec) return false;
     out.body.assign(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(length));
@@ -81,19 +72,12 @@ class stream_connection final : public script_server::connection {
     boost::system::error_code ec;
     const std::size_t header_size = asio::read_until(stream_, buffer_, "\r\n\r\n", ec);
     if (ec) return false;
-    std::string header(asio::buffers_begin(buffer_.data()), asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(header_size));
+    const std::string_view header(static_cast<const char*>(buffer_.data().data()), header_size);
+    auto parsed = parse_head(header);
     buffer_.consume(header_size);
-    std::istringstream lines(header);
-    std::string line;
-    std::getline(lines, line);
-    std::istringstream request_line(line);
+    if (!parsed) return false;
     out = request{};
-    request_line >> out.method >> out.target;
-    while (std::getline(lines, line) && line != "\r") {
-      const auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      out.headers.emplace_back(lower(line.substr(0, colon)), trim(line.substr(colon + 1)));
-    }
+    static_cast<http_head&>(out) = std::move(*parsed);
     return true;
   }
 
@@ -145,19 +129,6 @@ class stream_connection final : public script_server::connection {
 };
 
 }  // namespace
-
-std::string request::header(std::string_view name) const {
-  const std::string key = lower(std::string(name));
-  for (const auto& [n, v] : headers) {
-    if (n == key) return v;
-  }
-  return {};
-}
-
-bool request::has(std::string_view name) const {
-  const std::string key = lower(std::string(name));
-  return std::any_of(headers.begin(), headers.end(), [&](const auto& h) { return h.first == key; });
-}
 
 script_server::script_server(script s, std::shared_ptr<ssl::context> tls)
     : script_(std::move(s)), tls_(std::move(tls)), acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {

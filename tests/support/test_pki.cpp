@@ -1,6 +1,6 @@
 // A throwaway PKI made with OpenSSL at run time (nothing is committed):
 // the client's TLS tests and the https benchmark (bench/native) use it.
-#include "test_pki.hpp"
+#include "support/test_pki.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -2,7 +2,7 @@
 // it implements, in the standard's order; speed is not a goal. Comments marked
 // "ssekit:" are where the library adds to the standard (limits, raw bytes,
 // reporting comments and retry values to the handler).
-#include "reference/reference_parser.hpp"
+#include "support/reference/reference_parser.hpp"
 
 #include <limits>
 #include <optional>

@@ -1,0 +1,169 @@
+// The callback poster (callback_poster.hpp) on Beast: a resolver, one
+// kept-alive tcp_stream, a queue. Everything runs on the service's strand;
+// pending operations keep the poster alive, and after close() their
+// completions only return.
+#include "callback_poster.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <deque>
+#include <optional>
+#include <ostream>
+#include <utility>
+
+namespace ssekit::contract {
+
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+constexpr std::uint64_t max_callback_answer = 64 * 1024;
+
+class poster final : public callback_poster, public std::enable_shared_from_this<poster> {
+ public:
+  poster(const strand_type& strand, http_target target, std::chrono::milliseconds timeout, std::ostream* log,
+                  std::string name)
+      : target_(std::move(target)),
+        timeout_(timeout),
+        log_(log),
+        name_(std::move(name)),
+        resolver_(strand),
+        stream_(strand) {}
+
+  void post(std::string body) override {
+    if (closed_) return;
+    queue_.push_back({++counter_, std::move(body)});
+    if (!busy_) next();
+  }
+
+  // Drops what is queued and the connection; nothing is sent afterwards.
+  void close() override {
+    closed_ = true;
+    queue_.clear();
+    resolver_.cancel();
+    drop_connection();
+  }
+
+ private:
+  struct message {
+    std::uint64_t number;
+    std::string body;
+  };
+
+  void next() {
+    if (closed_ || queue_.empty()) {
+      busy_ = false;
+      return;
+    }
+    busy_ = true;
+    if (connected_) return send();
+    resolver_.async_resolve(target_.host, target_.port,
+                            [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                              if (self->closed_) return;
+                              if (ec) return self->failed(ec, "resolve");
+                              self->stream_.expires_after(self->timeout_);
+                              self->stream_.async_connect(results, [self](beast::error_code e, const tcp::endpoint&) {
+                                if (self->closed_) return;
+                                if (e) return self->failed(e, "connect");
+                                self->connected_ = true;
+                                self->buffer_.clear();
+                                self->send();
+                              });
+                            });
+  }
+
+  void send() {
+    const message& m = queue_.front();
+    request_ = {};
+    request_.method(http::verb::post);
+    request_.version(11);
+    request_.target(target_.path + '/' + std::to_string(m.number));
+    request_.set(http::field::host, target_.authority);
+    request_.set(http::field::content_type, "application/json");
+    request_.keep_alive(true);
+    request_.body() = m.body;
+    request_.prepare_payload();
+    stream_.expires_after(timeout_);
+    http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->closed_) return;
+      if (ec) return self->failed(ec, "write");
+      self->answer_.emplace();
+      self->answer_->body_limit(max_callback_answer);
+      http::async_read(self->stream_, self->buffer_, *self->answer_, [self](beast::error_code e, std::size_t) {
+        if (self->closed_) return;
+        if (e) return self->failed(e, "read the answer");
+        self->answered();
+      });
+    });
+  }
+
+  void answered() {
+    const auto& res = answer_->get();
+    if (res.result_int() / 100 != 2 && log_) {
+      *log_ << name_ << ": callback " << queue_.front().number << " answered " << res.result_int() << '\n';
+    }
+    if (!res.keep_alive()) drop_connection();
+    queue_.pop_front();
+    retried_ = false;
+    next();
+  }
+
+  // A kept-alive connection the receiver has closed meanwhile fails on first
+  // use: the message is tried once more on a new connection, then dropped.
+  void failed(beast::error_code ec, std::string_view what) {
+    drop_connection();
+    if (!retried_) {
+      retried_ = true;
+      return next();
+    }
+    if (log_) *log_ << name_ << ": callback " << queue_.front().number << " dropped, can't " << what << ": " << ec.message() << '\n';
+    queue_.pop_front();
+    retried_ = false;
+    next();
+  }
+
+  // Only closes the socket: an operation still pending (after close()) uses
+  // the buffer and the answer's parser until it completes.
+  void drop_connection() {
+    connected_ = false;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  const http_target target_;
+  const std::chrono::milliseconds timeout_;
+  std::ostream* const log_;
+  const std::string name_;
+  tcp::resolver resolver_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> request_;
+  std::optional<http::response_parser<http::string_body>> answer_;
+  std::deque<message> queue_;
+  std::uint64_t counter_ = 0;
+  bool busy_ = false;
+  bool connected_ = false;
+  bool retried_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<callback_poster> callback_poster::make(const strand_type& strand, http_target target,
+                                                       std::chrono::milliseconds timeout, std::ostream* log,
+                                                       std::string name) {
+  return std::make_shared<poster>(strand, std::move(target), timeout, log, std::move(name));
+}
+
+}  // namespace ssekit::contract
