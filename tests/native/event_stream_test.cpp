@@ -552,7 +552,10 @@ TEST(ClientDiagnostics, ReportsAttemptsResponsesRedirectsBytesAndReconnects) {
   ssekit::client_handlers h;
   h.on_diagnostic = [&](const ssekit::diagnostic& d) { log.push_back(d); };
   ssekit::client c(io.get_executor(), o, h);
-  run_until(io, [&] { return c.stats().reconnects >= 1 && c.stats().events >= 2; });
+  // Bytes are counted when a read completes, after the events it carried
+  // were delivered: wait for both.
+  const std::uint64_t two_bodies = 2 * std::string("data: 12345\n\n").size();
+  run_until(io, [&] { return c.stats().reconnects >= 1 && c.stats().events >= 2 && c.stats().bytes >= two_bodies; });
   c.close();
   std::vector<std::string> kinds;
   std::uint64_t bytes = 0;
@@ -586,7 +589,7 @@ TEST(ClientDiagnostics, ReportsAttemptsResponsesRedirectsBytesAndReconnects) {
   }
   const ssekit::client_stats s = c.stats();
   EXPECT_GE(s.events, 2u);
-  EXPECT_GE(s.bytes, 2 * std::string("data: 12345\n\n").size());
+  EXPECT_GE(s.bytes, two_bodies);
   EXPECT_EQ(bytes, s.bytes);  // every counted byte was reported
   EXPECT_NE(s.last_event_time.time_since_epoch().count(), 0);
 }
