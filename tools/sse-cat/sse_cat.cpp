@@ -9,7 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -47,6 +47,8 @@ constexpr std::size_t max_header_field = 65535;
 // The client's limits on proxy settings (its constructor checks them too).
 constexpr std::size_t max_proxy_arg = 2048;
 constexpr std::size_t max_noproxy_arg = 8192;
+// How long printed events may wait in the output buffer (see flush_soon).
+constexpr std::chrono::milliseconds flush_delay{5};
 constexpr auto max_timeout = std::chrono::milliseconds(std::chrono::hours(24 * 365));
 
 constexpr std::string_view usage = R"(usage: sse-cat [options] [URL | -]
@@ -61,7 +63,7 @@ Output:
   --all                  also print retry fields and comments, in stream order
                          ({"retry":N} and {"comment":"..."} with --json)
   --max-events N         exit 0 after N events (URL and demo server modes)
-Output is buffered and written when input pauses (or the buffer fills).
+Output is buffered and written within 5 ms (or when the buffer fills).
 Request:
   -H, --header 'Name: value'   add a request header (repeatable; name and
                          value at most 65535 bytes each)
@@ -291,6 +293,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   int exit_code = exit_ok;
   bool stopped = false;
   bool flush_posted = false;
+  boost::asio::steady_timer flush_timer(io);
   std::uint64_t events = 0;
   std::string state = "connecting";
   std::optional<ssekit::client> client;
@@ -321,8 +324,10 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
     show_status(!status.shown());  // at once if cleared, else at most every 100 ms
     return true;
   };
-  // Output is written once the events of the current read are printed:
-  // one write per burst, prompt for a live stream.
+  // Output waits at most flush_delay after the first event printed since
+  // the last write (or until the buffer fills): a live stream stays live,
+  // and a fast one is written in big pieces, not one write (and one poll)
+  // per socket read, which cost a third of sse-cat's time at 1 GB/s.
   const auto flush_soon = [&] {
     if (out.interrupted() || out.error() != 0) {
       flush();
@@ -330,9 +335,10 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
     }
     if (flush_posted) return;
     flush_posted = true;
-    boost::asio::post(io, [&] {
+    flush_timer.expires_after(flush_delay);
+    flush_timer.async_wait([&](const boost::system::error_code& ec) {
       flush_posted = false;
-      if (!stopped) flush();
+      if (!ec && !stopped) flush();
     });
   };
 
