@@ -18,8 +18,9 @@ if(SSEKIT_BUILD_NATIVE)
           ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
           LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
           RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-  # The client's header only: demo_server.hpp belongs to the programs.
+  # The client's headers only: demo_server.hpp belongs to the programs.
   install(FILES ${PROJECT_SOURCE_DIR}/native/include/ssekit/client.hpp
+                ${PROJECT_SOURCE_DIR}/native/include/ssekit/event_stream.hpp
           DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/ssekit)
   install(EXPORT ssekitNativeTargets NAMESPACE ssekit:: DESTINATION ${_ssekit_cmake_dir})
 endif()

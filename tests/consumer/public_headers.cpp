@@ -3,6 +3,7 @@
 // with strict flags gets no warning from ssekit's headers.
 #include <ssekit/client.hpp>
 #include <ssekit/error.hpp>
+#include <ssekit/event_stream.hpp>
 #include <ssekit/parser.hpp>
 #include <ssekit/serializer.hpp>
 #include <ssekit/ssekit.hpp>

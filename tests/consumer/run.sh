@@ -50,7 +50,7 @@ install)
   prefix=$tmp/prefix
   cmake --install "$build" --prefix "$prefix" >/dev/null
   # The programs are not part of the package unless built and installed.
-  test -f "$prefix/include/ssekit/version.hpp" && test -f "$prefix/include/ssekit/client.hpp"
+  test -f "$prefix/include/ssekit/version.hpp" && test -f "$prefix/include/ssekit/client.hpp" && test -f "$prefix/include/ssekit/event_stream.hpp"
   test ! -e "$prefix/include/ssekit/demo_server.hpp"
   if grep -q '^SSEKIT_BUILD_TOOLS:BOOL=ON' "$build/CMakeCache.txt"; then test -x "$prefix/bin/sse-cat"; fi
   configure "$here" "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DSSEKIT_SOURCE_DIR="$source"
