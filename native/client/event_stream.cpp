@@ -154,6 +154,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // Completes a pending async_next when cancellation is asked for. Any
   // cancellation type is honoured: the operation consumed nothing.
   struct canceller {
+    // A constructor, not an aggregate: the slot builds it with parentheses,
+    // which clang 14 does not take for aggregates.
+    canceller(std::weak_ptr<stream_state> s, std::uint64_t g) : state(std::move(s)), generation(g) {}
     std::weak_ptr<stream_state> state;
     std::uint64_t generation;
     void operator()(asio::cancellation_type type) const {

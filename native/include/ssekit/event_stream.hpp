@@ -105,7 +105,7 @@ class event_stream {
   // The handler runs on its associated executor (default: the stream's);
   // its associated allocator holds the pending operation. Call from any thread.
   template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>{}) {
+  auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
     return boost::asio::async_initiate<CompletionToken, detail::next_signature>(
         [](boost::asio::any_completion_handler<detail::next_signature> handler, std::shared_ptr<detail::stream_state> state) {
           detail::start_next(state, std::move(handler));
