@@ -32,7 +32,8 @@ struct record {
 inline std::string escape_bytes(const std::string& s) {
   static const char* hex = "0123456789abcdef";
   std::string out;
-  for (unsigned char c : s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c == '\\') out += "\\\\";
     else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
     else { out += "\\x"; out += hex[c >> 4]; out += hex[c & 15]; }
