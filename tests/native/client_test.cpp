@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support/script_server.hpp"
+#include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
 #include "transport.hpp"
@@ -643,24 +644,7 @@ TEST(Client, DestroyingAClientMidStreamIsClean) {
 
 // --- TLS, with a CA made for the test
 
-class ClientTls : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
-    // Per process: ctest runs each test in its own process, in parallel.
-    ca_path_ = new std::string(::testing::TempDir() + "ssekit-test-ca-" + std::to_string(::getpid()) + ".pem");
-    std::ofstream(*ca_path_) << pki_->ca_cert;
-  }
-  static void TearDownTestSuite() {
-    std::remove(ca_path_->c_str());
-    delete pki_;
-    delete ca_path_;
-  }
-  static ssekit::testing::test_pki* pki_;
-  static std::string* ca_path_;
-};
-ssekit::testing::test_pki* ClientTls::pki_ = nullptr;
-std::string* ClientTls::ca_path_ = nullptr;
+class ClientTls : public ssekit::testing::tls_fixture {};
 
 TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: secure\n\n"); },

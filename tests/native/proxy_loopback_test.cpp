@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "support/script_server.hpp"
+#include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
 
 namespace {
@@ -383,23 +384,7 @@ TEST(ProxyLoopback, A407ForAnHttpTargetIsTheProxysRefusal) {
 
 // ---- https:// through a CONNECT tunnel
 
-class ProxyTls : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    pki_ = new ssekit::testing::test_pki(ssekit::testing::make_test_pki("localhost"));
-    ca_path_ = new std::string(::testing::TempDir() + "ssekit-proxy-ca-" + std::to_string(::getpid()) + ".pem");
-    std::ofstream(*ca_path_) << pki_->ca_cert;
-  }
-  static void TearDownTestSuite() {
-    std::remove(ca_path_->c_str());
-    delete pki_;
-    delete ca_path_;
-  }
-  static ssekit::testing::test_pki* pki_;
-  static std::string* ca_path_;
-};
-ssekit::testing::test_pki* ProxyTls::pki_ = nullptr;
-std::string* ProxyTls::ca_path_ = nullptr;
+class ProxyTls : public ssekit::testing::tls_fixture {};
 
 TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
   const auto env = clean_env();
