@@ -13,7 +13,7 @@
 //   ready()) at the first call that needs the core.
 
 const wasm = require('./wasm.cjs');
-const { decoder, decodeAt, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
+const { decoder, decodeAt, pieceEnd, DECODE_PIECE, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
 
 // The record layout and header offsets (wasm/bridge_encoder.hpp), generated
 // from wasm/bridge_abi.hpp at build time.
@@ -50,21 +50,65 @@ const {
 const TWO_32 = 2 ** 32;
 const MAX_U32 = TWO_32 - 1;
 
-// The non-ASCII text, decoded in the pieces the bridge cut it into (see
-// cut_finder in bridge_encoder.hpp).
-function decodeWide(heap, u32, h) {
-  const ptr = u32[h + HEADER_WIDE_PTR];
-  const len = u32[h + HEADER_WIDE_LEN];
-  const count = u32[h + HEADER_CUTS_COUNT];
-  if (count === 0) return decodeAt(heap, ptr, len);
-  let text = '';
-  let at = ptr;
-  for (let c = u32[h + HEADER_CUTS_PTR] >>> 2, end = c + count; c < end; ++c) {
-    const cut = ptr + u32[c];
-    text += decoder.decode(heap.subarray(at, cut));
-    at = cut;
+// A text longer than one piece: its pieces, decoded one by one, and where
+// each starts (UTF-16 units). The strings are sliced out in text order, so
+// `at` (the piece of the last one) only moves forward within a call.
+class Pieces {
+  constructor() {
+    this.texts = [];
+    this.starts = [];
+    this.at = 0;
   }
-  return text + decoder.decode(heap.subarray(at, ptr + len));
+  add(text, start) {
+    this.texts.push(text);
+    this.starts.push(start);
+    return start + text.length;
+  }
+  slice(start, length) {
+    const { texts, starts } = this;
+    let i = starts[this.at] <= start ? this.at : 0;
+    while (i + 1 < starts.length && starts[i + 1] <= start) ++i;
+    this.at = i;
+    const end = start + length;
+    let text = texts[i];
+    let from = starts[i];
+    if (end <= from + text.length) return text.substring(start - from, end - from);
+    // Spans pieces: a rope of them (only a string longer than a piece, or
+    // one the wide text's cuts split).
+    let out = text.substring(start - from);
+    for (;;) {
+      text = texts[++i];
+      from = starts[i];
+      if (end <= from + text.length) return out + text.substring(0, end - from);
+      out += text;
+    }
+  }
+}
+
+// Decodes the text at [ptr, ptr + len) (valid UTF-8), cut at the `count`
+// byte offsets from u32[cuts] on (ascending) and into pieces of at most
+// DECODE_PIECE bytes (wasm.cjs): a string, or Pieces when it took more
+// than one.
+function decodeText(heap, u32, ptr, len, cuts, count) {
+  if (count === 0 && len <= DECODE_PIECE) return decodeAt(heap, ptr, len);
+  const pieces = new Pieces();
+  const end = ptr + len;
+  let units = 0;
+  let at = ptr;
+  for (let c = cuts; at < end; ) {
+    const next = c < cuts + count ? ptr + u32[c++] : end;
+    while (at < next) {
+      const cut = pieceEnd(heap, at, next);
+      units = pieces.add(decoder.decode(heap.subarray(at, cut)), units);
+      at = cut;
+    }
+  }
+  return pieces.texts.length === 1 ? pieces.texts[0] : pieces;
+}
+
+// The string [start, start + length) of a decoded text.
+function slice(text, start, length) {
+  return typeof text === 'string' ? text.substring(start, start + length) : text.slice(start, length);
 }
 
 function asBytes(chunk) {
@@ -341,8 +385,9 @@ class Parser {
     // Every string is a slice of one of the two texts (see bridge_encoder.hpp). V8
     // makes a slice of 13+ chars a view, so a kept string keeps its call's
     // text alive, as slices of a decoded chunk do in JS parsers.
-    const ascii = decodeAt(heap, u32[h + HEADER_ASCII_PTR], u32[h + HEADER_ASCII_LEN]);
-    const wide = decodeWide(heap, u32, h);
+    const ascii = decodeText(heap, u32, u32[h + HEADER_ASCII_PTR], u32[h + HEADER_ASCII_LEN], 0, 0);
+    // The wide text's cuts: see cut_finder in bridge_encoder.hpp.
+    const wide = decodeText(heap, u32, u32[h + HEADER_WIDE_PTR], u32[h + HEADER_WIDE_LEN], u32[h + HEADER_CUTS_PTR] >>> 2, u32[h + HEADER_CUTS_COUNT]);
     // Flat: [RECORD_EVENT, type, data, id, RECORD_COMMENT, text,
     // RECORD_RETRY, ms, ...], no object per record. A fresh array: reusing
     // one per parser measured 2-3% slower.
@@ -361,20 +406,20 @@ class Parser {
           if (tag & TYPE_CACHED) {
             type = this.#types[tag >>> TYPE_SLOT_SHIFT];
           } else if (!(tag & TYPE_MESSAGE)) {
-            type = (tag & WIDE_TYPE ? wide : ascii).substring(u32[i + 1], u32[i + 1] + u32[i + 2]);
+            type = slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
             this.#types[tag >>> TYPE_SLOT_SHIFT] = type;
           }
-          if (!(tag & ID_SAME)) this.#eventId = (tag & WIDE_ID ? wide : ascii).substring(u32[i + 5], u32[i + 5] + u32[i + 6]);
+          if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
           if (wantEvents) {
             const data =
-              tag & TAKEN ? core.taken[u32[i + 3]] : (tag & WIDE_DATA ? wide : ascii).substring(u32[i + 3], u32[i + 3] + u32[i + 4]);
+              tag & TAKEN ? core.taken[u32[i + 3]] : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
             out.push(RECORD_EVENT, type, data, this.#eventId);
           }
           i += EVENT_WORDS;
           break;
         }
         case RECORD_COMMENT:
-          if (onComment !== null) out.push(RECORD_COMMENT, (tag & WIDE_TYPE ? wide : ascii).substring(u32[i + 1], u32[i + 1] + u32[i + 2]));
+          if (onComment !== null) out.push(RECORD_COMMENT, slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]));
           i += COMMENT_WORDS;
           break;
         case RECORD_RETRY:

@@ -126,6 +126,57 @@ describe('input', () => {
     }
   });
 
+  // Strings of more than 128 KiB cost V8 a mapping of their own, so the
+  // texts a call produced are decoded in pieces of at most 64 KiB (cut at
+  // character boundaries) and a longer string is a rope of pieces.
+  it('decodes long texts in pieces of at most 64 KiB, each field still exactly TextDecoder\'s', () => {
+    const PIECE = 1 << 16;
+    const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+    const emoji = [0xf0, 0x9f, 0x98, 0x80];
+    const e9 = [0xc3, 0xa9];
+    const bytes = [];
+    const expected = [];
+    const put = (more) => {
+      for (const b of more) bytes.push(b);
+    };
+    const event = (dataBytes, id) => {
+      put(utf8.encode(`id: ${id}\ndata: `));
+      put(dataBytes);
+      put([0x0a, 0x0a]);
+      expected.push({ type: 'message', data: decoder.decode(new Uint8Array(dataBytes)), lastEventId: id });
+    };
+    const letters = (n) => Array.from({ length: n }, (_, i) => 0x61 + (i % 26));
+    // Many small events: an ASCII text and a non-ASCII one, each > 2 pieces.
+    for (let i = 0; i < 1500; ++i) event(letters(100 + (i % 50)), `a${i}`);
+    for (let i = 0; i < 1500; ++i) event([...letters(i % 90), ...(i % 3 ? e9 : emoji), ...letters(60)], `w${i}`);
+    // Long values: ASCII, and non-ASCII with a character across the 64 KiB
+    // mark of its text at every alignment.
+    event(letters(3 * PIECE + 17), 'long');
+    for (let shift = 0; shift < 4; ++shift) {
+      const v = letters(PIECE - 3 + shift);
+      for (let i = 0; i < 2 * PIECE / 4; ++i) v.push(...emoji);
+      v.push(...e9);
+      event(v, `emoji${shift}`);
+    }
+    const stream = new Uint8Array(bytes);
+    const original = TextDecoder.prototype.decode;
+    let longest = 0;
+    TextDecoder.prototype.decode = function decode(input, options) {
+      longest = Math.max(longest, input?.byteLength ?? 0);
+      return original.call(this, input, options);
+    };
+    try {
+      for (const size of [stream.length, 100003, PIECE]) {
+        const chunks = [];
+        for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+        assert.deepEqual(collect(chunks), expected, `chunks of ${size}`);
+      }
+    } finally {
+      TextDecoder.prototype.decode = original;
+    }
+    assert.ok(longest <= PIECE, `one decode() took ${longest} bytes`);
+  });
+
   it('parses a multi-megabyte event, whole and in chunks', () => {
     const data = 'x'.repeat(6 * 1024 * 1024 - 3) + 'é';
     const stream = utf8.encode(`id: big\ndata: ${data}\n\ndata: after\n\n`);
