@@ -11,6 +11,7 @@
 //   --warmup N                     untimed runs first (default 2)
 //   --bin PATH                     bench-workload (or SSEKIT_BENCH_WORKLOAD); default
 //                                  <repo>/build/release/bench/bench-workload
+//   --full-gc                      a full collection before each run (see collectGarbage)
 //
 // Clients run interleaved (the order rotates every rep); each run is one
 // connection, from construction to the last event. Every client must see the
@@ -35,10 +36,18 @@ const ssekit = require('../src/index.cjs');
 const { EventSource: TheirEventSource } = require('eventsource');
 const { EventSource: UndiciEventSource } = require('undici');
 
-// A full collection before every run, so no client pays for the garbage
-// of the one before it (the clients run interleaved in one heap).
+// A young-generation collection before every run, so no client pays for
+// the garbage of the one before it (the clients run interleaved in one
+// heap). Not a full one: with no event object alive, a full collection
+// drops the hidden classes (maps) of every client's events and listeners,
+// so V8 throws away the optimized code of each EventSource (ours,
+// `eventsource`, undici: Node's Event and dispatchEvent) and every timed
+// run started cold: that measured re-optimization, not throughput (ours on
+// llm: 80 ms of CPU per run instead of 44; the floor, which makes no
+// events, 38 instead of 29). --full-gc measures that way.
 v8.setFlagsFromString('--expose-gc');
-const collectGarbage = vm.runInNewContext('gc');
+const gc = vm.runInNewContext('gc');
+const collectGarbage = () => gc(opts.fullGc ? undefined : { type: 'minor' });
 
 // undici prints an ExperimentalWarning for its EventSource; the table is the output.
 process.removeAllListeners('warning');
@@ -57,6 +66,7 @@ function parseArgs(argv) {
     reps: 7,
     warmup: 2,
     bin: process.env.SSEKIT_BENCH_WORKLOAD || resolve(here, '../../build/release/bench/bench-workload'),
+    fullGc: false,
   };
   for (let i = 0; i < argv.length; ++i) {
     const value = argv[i + 1];
@@ -70,6 +80,7 @@ function parseArgs(argv) {
       case '--reps': opts.reps = Math.max(1, count(value)); ++i; break;
       case '--warmup': opts.warmup = count(value); ++i; break;
       case '--bin': opts.bin = value; ++i; break;
+      case '--full-gc': opts.fullGc = true; break;
       default: fail(`unknown option ${argv[i]}`);
     }
   }
@@ -158,7 +169,7 @@ const workloads = opts.workloads.map((name) => {
 
 const server = await startServer(opts);
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
-console.log(`# node ${process.version}; ${opts.reps} reps (+${opts.warmup} warm-up), interleaved; MB/s (MB = 10^6 B), medians; ` +
+console.log(`# node ${process.version}; ${opts.reps} reps (+${opts.warmup} warm-up), interleaved, ${opts.fullGc ? 'full' : 'young-generation'} GC before each; MB/s (MB = 10^6 B), medians; ` +
   `eventsource ${require('eventsource/package.json').version}, undici ${require('undici/package.json').version}`);
 console.log('# wall: MB/s by wall-clock time; cpu: MB per second of this process\'s CPU time');
 console.log(`${'workload'.padEnd(13)} ${'events'.padStart(7)}  ${clients.map(([n]) => n.padStart(19)).join('')}   ours/eventsource (ES, stream)  ours/floor (ES, stream)  stream/ES`);
