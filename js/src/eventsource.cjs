@@ -1165,7 +1165,7 @@ class EventStream {
     const queue = this.#queue;
     this.#parser = core().createParser({
       ...this.#limits,
-      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
+      [core().COLLECT_EVENT]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
     });
     if (id !== '') this.#parser.lastEventId = id;
   }

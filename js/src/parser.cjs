@@ -134,6 +134,10 @@ function limitOption(options, name) {
 // taking (type, data, lastEventId) instead of an event object, so a small
 // event costs no object nobody reads. Not part of the public API.
 const ON_EVENT_FIELDS = Symbol('ssekit onEventFields');
+// Internal too, for stream(): like ON_EVENT_FIELDS, but called while the
+// records are read, so it must run no user code (stream() only queues the
+// event; user code runs when the queue is read). Saves a second pass.
+const COLLECT_EVENT = Symbol('ssekit collectEvent');
 
 function callbackOption(options, name) {
   const value = options[name];
@@ -168,6 +172,7 @@ class Parser {
   #pendingId = null;  // lastEventId set before the core was attached
   #onEvent;
   #onEventFields;
+  #collectEvent;
   #onComment;
   #onRetry;
   #error = null;  // sticky SseParseError, until reset()
@@ -185,7 +190,10 @@ class Parser {
     this.#maxEventSize = limitOption(options, 'maxEventSize');
     this.#onEvent = callbackOption(options, 'onEvent');
     this.#onEventFields = callbackOption(options, ON_EVENT_FIELDS);
-    if (this.#onEventFields !== null && this.#onEvent !== null) throw new TypeError('ssekit: onEvent and onEventFields both given');
+    this.#collectEvent = callbackOption(options, COLLECT_EVENT);
+    if ((this.#onEventFields !== null) + (this.#onEvent !== null) + (this.#collectEvent !== null) > 1) {
+      throw new TypeError('ssekit: more than one of onEvent, onEventFields, collectEvent given');
+    }
     this.#onComment = callbackOption(options, 'onComment');
     this.#onRetry = callbackOption(options, 'onRetry');
     if (!wasm.onMainThread || wasm.isCompiled()) {
@@ -394,6 +402,7 @@ class Parser {
     const out = [];
     const onEvent = this.#onEvent;
     const onEventFields = this.#onEventFields;
+    const collectEvent = this.#collectEvent;
     const wantEvents = onEvent !== null || onEventFields !== null;
     const onComment = this.#onComment;
     const onRetry = this.#onRetry;
@@ -410,7 +419,9 @@ class Parser {
             this.#types[tag >>> TYPE_SLOT_SHIFT] = type;
           }
           if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
-          if (wantEvents) {
+          if (collectEvent !== null) {
+            collectEvent(type, tag & TAKEN ? core.taken[u32[i + 3]] : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]), this.#eventId);
+          } else if (wantEvents) {
             const data =
               tag & TAKEN ? core.taken[u32[i + 3]] : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
             out.push(RECORD_EVENT, type, data, this.#eventId);
@@ -431,6 +442,10 @@ class Parser {
       }
     }
     core.taken.length = 0;
+    if (out.length === 0) {
+      if (this.#error !== null) throw this.#error;
+      return;
+    }
     this.#busy = true;
     try {
       for (let k = 0; k < out.length && !this.#closed; ) {
@@ -457,4 +472,4 @@ function createParser(options = {}) {
   return new Parser(options);
 }
 
-module.exports = { createParser, SseParseError, SseLoadError, ready, ON_EVENT_FIELDS };
+module.exports = { createParser, SseParseError, SseLoadError, ready, ON_EVENT_FIELDS, COLLECT_EVENT };
