@@ -76,14 +76,6 @@ EMSCRIPTEN_KEEPALIVE char* ssekit_input(std::uint32_t size) {
   return input_region.data();
 }
 
-// The core's defaults, so JS does not repeat them.
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_default_max_line_length() {
-  return static_cast<std::uint32_t>(ssekit::parser_options{}.max_line_length);
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_default_max_event_size() {
-  return static_cast<std::uint32_t>(ssekit::parser_options{}.max_event_size);
-}
-
 // size_t is 32 bits here: 0xffffffff is SIZE_MAX, i.e. no limit but memory.
 // Returns null when out of memory. No raw_bytes: the texts need valid UTF-8.
 EMSCRIPTEN_KEEPALIVE wasm_parser* ssekit_parser_create(std::uint32_t max_line_length, std::uint32_t max_event_size) {

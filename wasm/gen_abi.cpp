@@ -1,5 +1,6 @@
 // Prints js/dist/bridge-abi.cjs: the bridge's constants and header offsets
-// (bridge_abi.hpp) and the core's error table (error.hpp), so JS repeats
+// (bridge_abi.hpp), the parser's default limits and the core's error table
+// (error.hpp), so JS repeats
 // none of them by hand. Built and run by wasm/CMakeLists.txt (under node,
 // like every Emscripten program here).
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "bridge_abi.hpp"
 #include "ssekit/error.hpp"
+#include "ssekit/parser.hpp"
 
 namespace {
 
@@ -41,6 +43,10 @@ int main() {
   std::printf("  HEADER_%s: %u,\n", #NAME, static_cast<unsigned>(ssekit::bridge::HEADER_##NAME));
   SSEKIT_BRIDGE_HEADER(SSEKIT_PRINT_WORD)
 #undef SSEKIT_PRINT_WORD
+  // The parser's default limits, so JS does not repeat them.
+  const ssekit::parser_options defaults;
+  std::printf("  DEFAULT_MAX_LINE_LENGTH: %llu,\n  DEFAULT_MAX_EVENT_SIZE: %llu,\n",
+              static_cast<unsigned long long>(defaults.max_line_length), static_cast<unsigned long long>(defaults.max_event_size));
   // errc values are 0, 1, 2, ...; error_name() says "unknown" past the last.
   std::printf("  // [name, message] by errc value.\n  ERRORS: [\n");
   for (int code = 0;; ++code) {

@@ -13,7 +13,7 @@
 //   ready()) at the first call that needs the core.
 
 const wasm = require('./wasm.cjs');
-const { decoder, decodeAt, pieceEnd, DECODE_PIECE, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
+const { decodeAt, decodeText, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
 
 // The record layout and header offsets (wasm/bridge_encoder.hpp), generated
 // from wasm/bridge_abi.hpp at build time.
@@ -45,71 +45,19 @@ const {
   HEADER_WIDE_LEN,
   HEADER_CUTS_PTR,
   HEADER_CUTS_COUNT,
+  DEFAULT_MAX_LINE_LENGTH,
+  DEFAULT_MAX_EVENT_SIZE,
 } = wasm.abi();
 
 const TWO_32 = 2 ** 32;
 const MAX_U32 = TWO_32 - 1;
 
-// A text longer than one piece: its pieces, decoded one by one, and where
-// each starts (UTF-16 units). The strings are sliced out in text order, so
-// `at` (the piece of the last one) only moves forward within a call.
-class Pieces {
-  constructor() {
-    this.texts = [];
-    this.starts = [];
-    this.at = 0;
-  }
-  add(text, start) {
-    this.texts.push(text);
-    this.starts.push(start);
-    return start + text.length;
-  }
-  slice(start, length) {
-    const { texts, starts } = this;
-    let i = starts[this.at] <= start ? this.at : 0;
-    while (i + 1 < starts.length && starts[i + 1] <= start) ++i;
-    this.at = i;
-    const end = start + length;
-    let text = texts[i];
-    let from = starts[i];
-    if (end <= from + text.length) return text.substring(start - from, end - from);
-    // Spans pieces: a rope of them (only a string longer than a piece, or
-    // one the wide text's cuts split).
-    let out = text.substring(start - from);
-    for (;;) {
-      text = texts[++i];
-      from = starts[i];
-      if (end <= from + text.length) return out + text.substring(0, end - from);
-      out += text;
-    }
-  }
-}
-
-// Decodes the text at [ptr, ptr + len) (valid UTF-8), cut at the `count`
-// byte offsets from u32[cuts] on (ascending) and into pieces of at most
-// DECODE_PIECE bytes (wasm.cjs): a string, or Pieces when it took more
-// than one.
-function decodeText(heap, u32, ptr, len, cuts, count) {
-  if (count === 0 && len <= DECODE_PIECE) return decodeAt(heap, ptr, len);
-  const pieces = new Pieces();
-  const end = ptr + len;
-  let units = 0;
-  let at = ptr;
-  for (let c = cuts; at < end; ) {
-    const next = c < cuts + count ? ptr + u32[c++] : end;
-    while (at < next) {
-      const cut = pieceEnd(heap, at, next);
-      units = pieces.add(decoder.decode(heap.subarray(at, cut)), units);
-      at = cut;
-    }
-  }
-  return pieces.texts.length === 1 ? pieces.texts[0] : pieces;
-}
-
-// The string [start, start + length) of a decoded text.
+// The string [start, start + length) of a decoded text (wasm.cjs decodeText).
 function slice(text, start, length) {
   return typeof text === 'string' ? text.substring(start, start + length) : text.slice(start, length);
 }
+
+const whole = (text) => slice(text, 0, text.length);
 
 function asBytes(chunk) {
   if (typeof chunk === 'string' || chunk instanceof Uint8Array) return chunk;
@@ -118,7 +66,7 @@ function asBytes(chunk) {
   throw new TypeError('ssekit: feed() takes a Uint8Array (or another ArrayBufferView, an ArrayBuffer) or a string');
 }
 
-// undefined: the core's default, read when the instance exists.
+// undefined: the core's default (DEFAULT_MAX_*, generated from the core).
 function limitOption(options, name) {
   const value = options[name];
   if (value === undefined) return undefined;
@@ -190,10 +138,8 @@ class Parser {
     this.#maxEventSize = limitOption(options, 'maxEventSize');
     this.#onEvent = callbackOption(options, 'onEvent');
     this.#onEventFields = callbackOption(options, ON_EVENT_FIELDS);
+    // The internal ones win (one is given at most: no check).
     this.#collectEvent = callbackOption(options, COLLECT_EVENT);
-    if ((this.#onEventFields !== null) + (this.#onEvent !== null) + (this.#collectEvent !== null) > 1) {
-      throw new TypeError('ssekit: more than one of onEvent, onEventFields, collectEvent given');
-    }
     this.#onComment = callbackOption(options, 'onComment');
     this.#onRetry = callbackOption(options, 'onRetry');
     if (!wasm.onMainThread || wasm.isCompiled()) {
@@ -212,9 +158,7 @@ class Parser {
     }
     const core = wasm.acquire();
     const x = core.exports;
-    const maxLineLength = this.#maxLineLength ?? x.ssekit_default_max_line_length();
-    const maxEventSize = this.#maxEventSize ?? x.ssekit_default_max_event_size();
-    const handle = x.ssekit_parser_create(maxLineLength, maxEventSize);
+    const handle = x.ssekit_parser_create(this.#maxLineLength ?? DEFAULT_MAX_LINE_LENGTH, this.#maxEventSize ?? DEFAULT_MAX_EVENT_SIZE);
     if (handle === 0) throw new SseLoadError('out_of_memory', 'ssekit: out of WebAssembly memory');
     this.#core = core;
     this.#handle = handle;
@@ -403,7 +347,7 @@ class Parser {
     const onEvent = this.#onEvent;
     const onEventFields = this.#onEventFields;
     const collectEvent = this.#collectEvent;
-    const wantEvents = onEvent !== null || onEventFields !== null;
+    const wantEvents = (onEvent ?? onEventFields ?? collectEvent) !== null;
     const onComment = this.#onComment;
     const onRetry = this.#onRetry;
     for (let i = u32[h + HEADER_RECORDS] >>> 2, end = i + words; i < end; ) {
@@ -419,12 +363,10 @@ class Parser {
             this.#types[tag >>> TYPE_SLOT_SHIFT] = type;
           }
           if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
-          if (collectEvent !== null) {
-            collectEvent(type, tag & TAKEN ? core.taken[u32[i + 3]] : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]), this.#eventId);
-          } else if (wantEvents) {
-            const data =
-              tag & TAKEN ? core.taken[u32[i + 3]] : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
-            out.push(RECORD_EVENT, type, data, this.#eventId);
+          if (wantEvents) {
+            const data = tag & TAKEN ? whole(core.taken[u32[i + 3]]) : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
+            if (collectEvent !== null) collectEvent(type, data, this.#eventId);
+            else out.push(RECORD_EVENT, type, data, this.#eventId);
           }
           i += EVENT_WORDS;
           break;
@@ -438,14 +380,10 @@ class Parser {
           i += RETRY_WORDS;
           break;
         default:
-          throw new Error(`ssekit: internal error, unknown record ${tag}`);
+          throw new Error(`ssekit: bad record ${tag}`);  // a bug in the bridge
       }
     }
     core.taken.length = 0;
-    if (out.length === 0) {
-      if (this.#error !== null) throw this.#error;
-      return;
-    }
     this.#busy = true;
     try {
       for (let k = 0; k < out.length && !this.#closed; ) {

@@ -161,7 +161,7 @@ class Core {
         },
         // Big data, decoded during the call (TAKEN in wasm/bridge_encoder.hpp).
         ssekit_take: (ptr, len) => {
-          this.taken.push(decodeLong(this.heap(), ptr, len));
+          this.taken.push(decodeText(this.heap(), null, ptr, len, 0, 0));
           return this.taken.length - 1;
         },
       },
@@ -242,30 +242,51 @@ function decodeAt(heap, ptr, len) {
 // V8 puts a string of more than 128 KiB in its own mapping (large-object
 // space): making one costs fresh pages and a later unmap, which measured
 // 40x slower per byte than decoding 64 KiB pieces (Node 20, a 140 KB ASCII
-// text: 60 MB/s against 2.3 GB/s). So texts are decoded in pieces of at most this many bytes,
-// and a long string is the concatenation of its pieces (a rope: nothing is
-// copied until someone reads characters of it).
+// text: 60 MB/s against 2.3 GB/s). So texts are decoded in pieces of at
+// most this many bytes, and a longer string is a rope of pieces (nothing is
+// copied until someone reads its characters).
 const DECODE_PIECE = 1 << 16;
 
-// The end of the piece that starts at `at` in valid UTF-8 ending at `end`:
-// at most DECODE_PIECE bytes, not inside a character.
-function pieceEnd(heap, at, end) {
-  if (end - at <= DECODE_PIECE) return end;
-  let cut = at + DECODE_PIECE;
-  while ((heap[cut] & 0xc0) === 0x80) --cut;  // a continuation byte
-  return cut;
+// A text longer than one piece: its pieces, decoded one by one, and where
+// each starts (UTF-16 units).
+class Pieces {
+  constructor(heap, u32, ptr, len, cuts, count) {
+    this.texts = [];
+    this.starts = [];
+    this.length = 0;
+    for (let at = ptr, end = ptr + len, c = cuts; at < end; ) {
+      const next = c < cuts + count ? ptr + u32[c++] : end;
+      while (at < next) {
+        let cut = next;
+        // At most DECODE_PIECE bytes, not ending inside a character.
+        if (cut - at > DECODE_PIECE) for (cut = at + DECODE_PIECE; (heap[cut] & 0xc0) === 0x80; ) --cut;
+        const text = decoder.decode(heap.subarray(at, cut));
+        this.texts.push(text);
+        this.starts.push(this.length);
+        this.length += text.length;
+        at = cut;
+      }
+    }
+  }
+  slice(start, length) {
+    const { texts, starts } = this;
+    let i = 0;
+    while (starts[i + 1] <= start) ++i;  // a text has few pieces
+    // A string that spans pieces is a rope of them.
+    let out = '';
+    for (let end = start + length; ; start = starts[++i]) {
+      const from = starts[i];
+      if (end <= from + texts[i].length) return out + texts[i].substring(start - from, end - from);
+      out += texts[i].substring(start - from);
+    }
+  }
 }
 
-// Decodes valid UTF-8 [ptr, ptr + len) in pieces (see DECODE_PIECE).
-function decodeLong(heap, ptr, len) {
-  const end = ptr + len;
-  let text = '';
-  for (let at = ptr; at < end; ) {
-    const cut = pieceEnd(heap, at, end);
-    text += decoder.decode(heap.subarray(at, cut));
-    at = cut;
-  }
-  return text;
+// Decodes the text at [ptr, ptr + len) (valid UTF-8), cut at the `count`
+// byte offsets from u32[cuts] on (ascending) and into pieces of at most
+// DECODE_PIECE bytes: a string, or Pieces when that takes more than one.
+function decodeText(heap, u32, ptr, len, cuts, count) {
+  return count === 0 && len <= DECODE_PIECE ? decodeAt(heap, ptr, len) : new Pieces(heap, u32, ptr, len, cuts, count);
 }
 
 // The bridge's constants and the core's error table, generated from
@@ -304,5 +325,5 @@ function requireString(value, what) {
 }
 
 module.exports = { ready, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
-  abi, encoder, decoder, decodeAt, decodeLong, pieceEnd, DECODE_PIECE, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
+  abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
 };
