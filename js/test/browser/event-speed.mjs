@@ -2,7 +2,13 @@
 // and ssekit's (the ES module bundle) on the same stream of small
 // (LLM-style) events, interleaved in one run, printing the ratio.
 //
-//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds] [--profile FILE]
+//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds] [--profile FILE] [--parts]
+//
+// --parts: after the timed rounds, what the platform charges per event in
+// the same page (no network): `new Event(type)` (the floor for an event
+// made in JS), `new MessageEvent(type, init)`, and one listener call by
+// dispatchEvent (which the browser's own EventSource pays too), next to
+// the wall-clock cost of one event of each side.
 //
 // --profile FILE: after the timed rounds, one more ssekit run under the
 // DevTools Profiler (same bare connection; Profiler is not Network), saved
@@ -35,6 +41,9 @@ if (profileAt >= 0 && !profileFile) {
   console.error('event-speed.mjs: --profile takes a file name');
   process.exit(2);
 }
+const partsAt = args.indexOf('--parts');
+const parts = partsAt >= 0;
+if (parts) args.splice(partsAt, 1);
 const events = Number(args[0] ?? 200_000);
 const rounds = Number(args[1] ?? 3);
 const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
@@ -64,6 +73,32 @@ const page = `<!doctype html><meta charset="utf-8"><title>event speed</title>
     };
     source.onerror = () => { source.close(); reject(new Error(side + ': error after ' + count + ' events')); };
   });
+  // ns per event of each platform cost, the best of 15 runs of 20,000 (no network).
+  window.parts = () => {
+    const n = 20000;
+    const datas = Array.from({ length: 1000 }, (_, i) => '{"token":"t' + i + '"}');
+    let sink = 0;
+    const target = new EventTarget();
+    target.addEventListener('message', (e) => { sink += e.type.length; });
+    const idle = new EventTarget();
+    const costs = {
+      'new Event(type)': () => { for (let i = 0; i < n; i++) sink += new Event('message').bubbles ? 1 : 0; },
+      'new MessageEvent(type, init)': () => {
+        for (let i = 0; i < n; i++) sink += new MessageEvent('message', { data: datas[i % 1000], origin: location.origin, lastEventId: '' }).data.length;
+      },
+      'new Event + dispatchEvent, no listener': () => { for (let i = 0; i < n; i++) idle.dispatchEvent(new Event('message')); },
+      'new Event + dispatchEvent, one listener': () => { for (let i = 0; i < n; i++) target.dispatchEvent(new Event('message')); },
+    };
+    const best = {};
+    for (let rep = 0; rep < 15; rep++) {
+      for (const [name, f] of Object.entries(costs)) {
+        const t = performance.now();
+        f();
+        best[name] = Math.min(best[name] ?? Infinity, ((performance.now() - t) * 1e6) / n);
+      }
+    }
+    return { best, sink };
+  };
   window.ready = true;
 </script>`;
 
@@ -180,7 +215,16 @@ try {
       `(medians of ${rounds}: ${list(times[side])} ms; CPU ${list(cpu[side])} ms)`);
   }
   const ratio = (m) => (rate(m.ssekit) / rate(m.native)).toFixed(2);
-  console.log(`ssekit / Chromium's EventSource on ${events.toLocaleString('en')} small events: ${ratio(times)}x events/s, ${ratio(cpu)}x events/CPU-s`);
+  // Each round's pair, to show the spread a busy machine gives one run.
+  const perRound = (m) => m.native.map((t, i) => (t / m.ssekit[i]).toFixed(2)).join(', ');
+  console.log(`ssekit / Chromium's EventSource on ${events.toLocaleString('en')} small events: ${ratio(times)}x events/s, ${ratio(cpu)}x events/CPU-s ` +
+    `(rounds: ${perRound(times)}; CPU ${perRound(cpu)})`);
+  if (parts) {
+    const { best } = await evaluate('window.parts()');
+    const perEvent = (side) => ((median(times[side]) * 1e6) / events).toFixed(0);
+    console.log(`per event: Chromium's EventSource ${perEvent('native')} ns, ssekit's ${perEvent('ssekit')} ns (wall clock, medians); in the same page:`);
+    for (const [name, ns] of Object.entries(best)) console.log(`  ${ns.toFixed(0).padStart(6)} ns  ${name}`);
+  }
   if (profileFile !== null) {
     await send('Profiler.enable', {}, sessionId);
     await send('Profiler.setSamplingInterval', { interval: 100 }, sessionId);
