@@ -558,7 +558,8 @@ function suite() {
                 path: e.composedPath().length === 1 && e.composedPath()[0] === source,
                 windowEvent: window.event === e, // breaks with a direct call
                 redispatch: rethrown(e), // breaks with a direct call
-                trusted: e.isTrusted === (s === 'native'),
+                // Only the browser's own make trusted events.
+                trusted: e.isTrusted === (window.harness.sides[s] === window.EventSource),
               });
               source.onmessage = function (e) {
                 first = e;
