@@ -576,12 +576,11 @@ function limitError(e, url) {
 // attribute is an own getter here (data, origin, lastEventId, source: null,
 // ports: empty), so none of the browser's getters, which would refuse an
 // object that isn't a native MessageEvent, is ever reached.
-const NO_PORTS = Object.freeze([]);
-
 class SseMessageEvent extends Event {
   #data;
   #origin;
   #lastEventId;
+  #ports = null;  // made when first read: few handlers look
   constructor(type, data, origin, lastEventId) {
     super(type);
     this.#data = data;
@@ -600,8 +599,11 @@ class SseMessageEvent extends Event {
   get source() {
     return null;
   }
+  // As the browser's: the same frozen empty array on every read of one
+  // event ([SameObject]), another one for each event.
   get ports() {
-    return NO_PORTS;
+    if (this.#ports === null) this.#ports = Object.freeze([]);
+    return this.#ports;
   }
   // The legacy initializer, for code that still calls it.
   initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '') {
