@@ -616,6 +616,10 @@ class SseMessageEvent extends Event {
 Object.defineProperty(SseMessageEvent, 'name', { value: 'MessageEvent' });
 if (typeof MessageEvent === 'function') {
   Object.setPrototypeOf(SseMessageEvent.prototype, MessageEvent.prototype);
+  // e.constructor is the browser's class, as for its own events: code that
+  // copies an event with `new e.constructor(e.type, e)` gets a MessageEvent
+  // with the same data, origin and lastEventId.
+  Object.defineProperty(SseMessageEvent.prototype, 'constructor', { value: MessageEvent, writable: true, configurable: true });
   // Attributes MessageEvent has beyond the five (e.g. Chromium's
   // userActivation): their value for an event from a server.
   for (const key of Reflect.ownKeys(MessageEvent.prototype)) {

@@ -517,6 +517,14 @@ function suite() {
                   type: e.type,
                   flags: [e.bubbles, e.cancelable, e.defaultPrevented],
                   inKeys: ['data', 'origin', 'lastEventId', 'source', 'ports'].every((k) => k in e),
+                  ownKeys: Reflect.ownKeys(e),
+                  constructorIs: e.constructor === MessageEvent,
+                  // How code copies an event to dispatch it elsewhere.
+                  copy: (() => {
+                    const c = new e.constructor(e.type, e);
+                    return [c instanceof MessageEvent, c.data === e.data, c.origin === e.origin, c.lastEventId === e.lastEventId];
+                  })(),
+                  others: [e.composed, e.returnValue, e.userActivation, typeof e.timeStamp],
                 });
               };
             }),
