@@ -605,12 +605,16 @@ class SseMessageEvent extends Event {
     if (this.#ports === null) this.#ports = Object.freeze([]);
     return this.#ports;
   }
-  // The legacy initializer, for code that still calls it.
-  initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '') {
+  // The legacy initializer, for code that still calls it. As the DOM's:
+  // nothing changes while the event is being dispatched (eventPhase is
+  // NONE only outside a dispatch). `source` stays null (ours never have one).
+  initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '', source = null, ports = []) {
+    if (this.eventPhase !== Event.NONE) return;
     this.initEvent(type, bubbles, cancelable);
     this.#data = data;
     this.#origin = String(origin);
     this.#lastEventId = String(lastEventId);
+    this.#ports = Object.freeze(Array.from(ports));
   }
 }
 Object.defineProperty(SseMessageEvent, 'name', { value: 'MessageEvent' });
