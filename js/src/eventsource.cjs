@@ -576,12 +576,11 @@ function limitError(e, url) {
 // attribute is an own getter here (data, origin, lastEventId, source: null,
 // ports: empty), so none of the browser's getters, which would refuse an
 // object that isn't a native MessageEvent, is ever reached.
-const NO_PORTS = Object.freeze([]);
-
 class SseMessageEvent extends Event {
   #data;
   #origin;
   #lastEventId;
+  #ports = null;  // made when first read: few handlers look
   constructor(type, data, origin, lastEventId) {
     super(type);
     this.#data = data;
@@ -600,20 +599,31 @@ class SseMessageEvent extends Event {
   get source() {
     return null;
   }
+  // As the browser's: the same frozen empty array on every read of one
+  // event ([SameObject]), another one for each event.
   get ports() {
-    return NO_PORTS;
+    if (this.#ports === null) this.#ports = Object.freeze([]);
+    return this.#ports;
   }
-  // The legacy initializer, for code that still calls it.
-  initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '') {
+  // The legacy initializer, for code that still calls it. As the DOM's:
+  // nothing changes while the event is being dispatched (eventPhase is
+  // NONE only outside a dispatch). `source` stays null (ours never have one).
+  initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '', source = null, ports = []) {
+    if (this.eventPhase !== Event.NONE) return;
     this.initEvent(type, bubbles, cancelable);
     this.#data = data;
     this.#origin = String(origin);
     this.#lastEventId = String(lastEventId);
+    this.#ports = Object.freeze(Array.from(ports));
   }
 }
 Object.defineProperty(SseMessageEvent, 'name', { value: 'MessageEvent' });
 if (typeof MessageEvent === 'function') {
   Object.setPrototypeOf(SseMessageEvent.prototype, MessageEvent.prototype);
+  // e.constructor is the browser's class, as for its own events: code that
+  // copies an event with `new e.constructor(e.type, e)` gets a MessageEvent
+  // with the same data, origin and lastEventId.
+  Object.defineProperty(SseMessageEvent.prototype, 'constructor', { value: MessageEvent, writable: true, configurable: true });
   // Attributes MessageEvent has beyond the five (e.g. Chromium's
   // userActivation): their value for an event from a server.
   for (const key of Reflect.ownKeys(MessageEvent.prototype)) {

@@ -517,6 +517,14 @@ function suite() {
                   type: e.type,
                   flags: [e.bubbles, e.cancelable, e.defaultPrevented],
                   inKeys: ['data', 'origin', 'lastEventId', 'source', 'ports'].every((k) => k in e),
+                  ownKeys: Reflect.ownKeys(e),
+                  constructorIs: e.constructor === MessageEvent,
+                  // How code copies an event to dispatch it elsewhere.
+                  copy: (() => {
+                    const c = new e.constructor(e.type, e);
+                    return [c instanceof MessageEvent, c.data === e.data, c.origin === e.origin, c.lastEventId === e.lastEventId];
+                  })(),
+                  others: [e.composed, e.returnValue, e.userActivation, typeof e.timeStamp],
                 });
               };
             }),
@@ -525,6 +533,97 @@ function suite() {
       const ours = await surface('ssekit');
       assert.deepEqual(ours, await surface('native'));
       assert.equal(ours.instance, true);
+    });
+
+    // What a handler sees of the dispatch itself. Calling onmessage directly
+    // instead of dispatching (the fastest path: a listener call from the
+    // browser costs more than the rest of a small event) would break the
+    // marked lines: window.event, the dispatch flag (re-dispatching an event
+    // being dispatched throws), listeners added past our object (through
+    // EventTarget.prototype), `once` and AbortSignal bookkeeping.
+    it('dispatch semantics as Chromium\'s: this, target, currentTarget, eventPhase, window.event, re-dispatch, every listener', async () => {
+      const url = `${server.origin}/http/stream`;
+      const semantics = (side) =>
+        page.evaluate(
+          ([s, u]) =>
+            new Promise((resolve) => {
+              const source = new window.harness.sides[s](u);
+              const log = [];
+              let first = null;
+              const rethrown = (e) => {
+                try {
+                  new EventTarget().dispatchEvent(e);
+                  return 'no exception';
+                } catch (x) {
+                  return `${x.constructor.name} ${x.name}`;
+                }
+              };
+              const during = (e, self) => ({
+                self: self === source,
+                target: e.target === source && e.srcElement === source,
+                currentTarget: e.currentTarget === source,
+                phase: e.eventPhase,
+                path: e.composedPath().length === 1 && e.composedPath()[0] === source,
+                windowEvent: window.event === e, // breaks with a direct call
+                redispatch: rethrown(e), // breaks with a direct call
+                // Only the browser's own make trusted events.
+                trusted: e.isTrusted === (window.harness.sides[s] === window.EventSource),
+              });
+              source.onmessage = function (e) {
+                first = e;
+                log.push({ handler: during(e, this) });
+                e.stopPropagation(); // stops nothing on the same target
+                log.push({ cancelBubble: e.cancelBubble });
+                // The legacy initializer does nothing to an event being dispatched.
+                e.initMessageEvent('changed', true, true, 'changed', 'http://changed.example', '99');
+                log.push({ initDuring: [e.type, e.bubbles, e.data === first.data, e.origin, e.lastEventId] });
+              };
+              // Past any override on the object: breaks a count of listeners kept by one.
+              EventTarget.prototype.addEventListener.call(source, 'message', function (e) {
+                log.push({ prototypeListener: e === first && this === source });
+              });
+              source.addEventListener('message', () => log.push('once'), { once: true });
+              const ac = new AbortController();
+              source.addEventListener('message', () => log.push('aborted listener ran'), { signal: ac.signal });
+              ac.abort();
+              const removed = () => log.push('removed listener ran');
+              source.addEventListener('message', removed);
+              source.removeEventListener('message', removed);
+              source.addEventListener('named', function (e) {
+                log.push({ named: during(e, this) });
+                // After its dispatch, the first event is as the DOM leaves it.
+                log.push({
+                  after: {
+                    target: first.target === source,
+                    currentTarget: first.currentTarget,
+                    phase: first.eventPhase,
+                    path: first.composedPath().length,
+                    cancelBubble: first.cancelBubble,
+                    redispatch: rethrown(first),
+                    // [SameObject] per event, a fresh frozen array for each event.
+                    ports: first.ports === first.ports && first.ports !== e.ports && Object.isFrozen(e.ports) && e.ports.length === 0,
+                  },
+                });
+                const before = first.ports;
+                first.initMessageEvent('again', true, false, 'new data', 'http://o.example', '5', null, []);
+                log.push({
+                  initAfter: [first.type, first.bubbles, first.cancelable, first.data, first.origin, first.lastEventId, first.source,
+                    first.ports !== before, Object.isFrozen(first.ports), first.ports.length],
+                });
+                source.close();
+                resolve(log);
+              });
+            }),
+          [side, url],
+        );
+      const ours = await semantics('ssekit');
+      assert.deepEqual(ours, await semantics('native'));
+      // A check on the harness: what Chromium's own does.
+      assert.deepEqual(ours[0].handler, { self: true, target: true, currentTarget: true, phase: 2, path: true, windowEvent: true, redispatch: 'DOMException InvalidStateError', trusted: true });
+      assert.deepEqual(ours.slice(1, 5), [{ cancelBubble: true }, { initDuring: ['message', false, true, server.origin, '1'] }, { prototypeListener: true }, 'once']);
+      assert.deepEqual(ours.at(-1).initAfter, ['again', true, false, 'new data', 'http://o.example', '5', null, true, true, 0]);
+      // (Chromium keeps the stop-propagation flag after the dispatch; the DOM standard clears it.)
+      assert.deepEqual(ours.at(-2).after, { target: true, currentTarget: null, phase: 0, path: 0, cancelBubble: true, redispatch: 'no exception', ports: true });
     });
 
     it('matches every property descriptor, the toString tag and the exceptions', async () => {

@@ -97,6 +97,27 @@ describe('EventSource: the browser surface', () => {
     assert.equal(source.onopen, null);
   });
 
+  it("message events: ports is one frozen empty array per event, as the browser's; source is null; constructor is MessageEvent", async () => {
+    const s = await server((req, res) => sendStream(res, 'data: a\n\ndata: b\n\n', { end: false }));
+    const source = new EventSource(s.url);
+    sources.push(source);
+    const events = [];
+    source.onmessage = (e) => events.push(e);
+    await within(5000, 'two messages', async () => {
+      while (events.length < 2) await new Promise((r) => setTimeout(r, 5));
+    });
+    const [a, b] = events;
+    assert.ok(a instanceof MessageEvent);
+    assert.equal(a.ports, a.ports);
+    assert.notEqual(a.ports, b.ports);
+    assert.ok(Object.isFrozen(a.ports) && Array.isArray(a.ports) && a.ports.length === 0);
+    assert.equal(b.source, null);
+    // The platform's class, so a copy made from it is a whole MessageEvent.
+    assert.equal(a.constructor, MessageEvent);
+    const copy = new b.constructor(b.type, b);
+    assert.deepEqual([copy.data, copy.origin, copy.lastEventId], [b.data, b.origin, b.lastEventId]);
+  });
+
   it('close() stops delivery at once, even in the middle of a chunk', async () => {
     const s = await server((req, res) => sendStream(res, 'data: 1\n\ndata: 2\n\ndata: 3\n\n', { end: false }));
     const { source, rec } = open(s.url);

@@ -2,7 +2,13 @@
 // and ssekit's (the ES module bundle) on the same stream of small
 // (LLM-style) events, interleaved in one run, printing the ratio.
 //
-//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds] [--profile FILE]
+//   node --experimental-websocket test/browser/event-speed.mjs [events] [rounds] [--profile FILE] [--parts]
+//
+// --parts: after the timed rounds, what the platform charges per event in
+// the same page (no network): `new Event(type)` (the floor for an event
+// made in JS), `new MessageEvent(type, init)`, and one listener call by
+// dispatchEvent (which the browser's own EventSource pays too), next to
+// the wall-clock cost of one event of each side.
 //
 // --profile FILE: after the timed rounds, one more ssekit run under the
 // DevTools Profiler (same bare connection; Profiler is not Network), saved
@@ -14,11 +20,16 @@
 // machine shared with other work disturbs far less. Both sides pay the
 // same network-service work.
 //
-// Chromium is driven over a bare DevTools connection (its WebSocket, no
-// Playwright): Playwright turns on the DevTools Network domain, and with it
-// Chromium reports every EventSource message to DevTools, which slows its
-// native EventSource about 6x and would flatter ours. Nothing here enables
-// Network. Event counts are checked on both sides.
+// No DevTools session is attached to the page while it is timed: the page
+// takes its orders from this server (GET /next, a long poll) and posts each
+// result back. Playwright would turn on the DevTools Network domain, and
+// with it Chromium reports every EventSource message to DevTools, which
+// slows its native EventSource about 6x and would flatter ours; and an
+// attached session alone (no domain enabled) seemed to make listener calls
+// dearer for both sides (--parts, noisy: 1.4-3.5 us against 1.1-1.9 us),
+// which no user's page pays. The browser-wide
+// DevTools connection is used only for the CPU times, and to attach the
+// profiler after the timed rounds. Event counts are checked on both sides.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -35,6 +46,9 @@ if (profileAt >= 0 && !profileFile) {
   console.error('event-speed.mjs: --profile takes a file name');
   process.exit(2);
 }
+const partsAt = args.indexOf('--parts');
+const parts = partsAt >= 0;
+if (parts) args.splice(partsAt, 1);
 const events = Number(args[0] ?? 200_000);
 const rounds = Number(args[1] ?? 3);
 const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
@@ -64,11 +78,84 @@ const page = `<!doctype html><meta charset="utf-8"><title>event speed</title>
     };
     source.onerror = () => { source.close(); reject(new Error(side + ': error after ' + count + ' events')); };
   });
-  window.ready = true;
+  // ns per event of each platform cost, the best of 15 runs of 20,000 (no network).
+  window.parts = () => {
+    const n = 20000;
+    const datas = Array.from({ length: 1000 }, (_, i) => '{"token":"t' + i + '"}');
+    const origin = location.origin;
+    let sink = 0;
+    const target = new EventTarget();
+    target.addEventListener('message', (e) => { sink += e.type.length; });
+    const idle = new EventTarget();
+    const costs = {
+      'new Event(type)': () => { for (let i = 0; i < n; i++) sink += new Event('message').bubbles ? 1 : 0; },
+      'new MessageEvent(type, init)': () => {
+        for (let i = 0; i < n; i++) sink += new MessageEvent('message', { data: datas[i % 1000], origin, lastEventId: '' }).data.length;
+      },
+      'new Event + dispatchEvent, no listener': () => { for (let i = 0; i < n; i++) idle.dispatchEvent(new Event('message')); },
+      'new Event + dispatchEvent, one listener': () => { for (let i = 0; i < n; i++) target.dispatchEvent(new Event('message')); },
+    };
+    const best = {};
+    for (let rep = 0; rep < 15; rep++) {
+      for (const [name, f] of Object.entries(costs)) {
+        const t = performance.now();
+        f();
+        best[name] = Math.min(best[name] ?? Infinity, ((performance.now() - t) * 1e6) / n);
+      }
+    }
+    return { best, sink };
+  };
+  // Orders from the bench: { run: side }, { parts: true }, { stop: true }.
+  (async () => {
+    for (;;) {
+      const order = await (await fetch('/next', { method: 'POST' })).json();
+      if (order.stop) return;
+      let result;
+      try {
+        result = order.parts ? window.parts() : await window.run(order.run, ${events});
+      } catch (e) {
+        result = { error: String(e && e.message) };
+      }
+      await fetch('/result', { method: 'POST', body: JSON.stringify(result) });
+    }
+  })();
 </script>`;
 
+// The page's long poll waits here for the next order; a posted result
+// settles the order's promise.
+let waitingPage = null;
+let orders = [];
+let settle = null;
+const dispatchOrders = () => {
+  if (waitingPage !== null && orders.length > 0) {
+    waitingPage.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(orders.shift()));
+    waitingPage = null;
+  }
+};
+const order = (o) =>
+  new Promise((resolve) => {
+    settle = resolve;
+    orders.push(o);
+    dispatchOrders();
+  });
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/next') {
+    waitingPage = res;
+    dispatchOrders();
+    return undefined;
+  }
+  if (url.pathname === '/result') {
+    let text = '';
+    req.on('data', (d) => (text += d));
+    req.on('end', () => {
+      res.writeHead(204).end();
+      const done = settle;
+      settle = null;
+      done?.(JSON.parse(text));
+    });
+    return undefined;
+  }
   if (url.pathname === '/bench.html') return res.writeHead(200, { 'Content-Type': 'text/html' }).end(page);
   if (url.pathname === '/dist/ssekit.browser.mjs') {
     return res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(fs.readFileSync(path.join(dist, 'ssekit.browser.mjs')));
@@ -141,16 +228,21 @@ try {
       pending.set(id, { resolve, reject });
       ws.send(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }));
     });
-  const { targetId } = await send('Target.createTarget', { url: 'about:blank' });
-  const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
-  // Only Page.navigate and Runtime.evaluate: no domain is enabled at all.
-  await send('Page.navigate', { url: `${origin}/bench.html` }, sessionId);
-  const evaluate = async (expression) => {
-    const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId);
-    if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
-    return r.result.value;
+  // The page is opened, not attached to: it runs what /next tells it.
+  const { targetId } = await send('Target.createTarget', { url: `${origin}/bench.html` });
+  const run = async (o) => {
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`event-speed.mjs: no answer from the page in 120 s to ${JSON.stringify(o)}`)), 120_000);
+    });
+    try {
+      const r = await Promise.race([order(o), late]);
+      if (r.error !== undefined) throw new Error(`${JSON.stringify(o)}: ${r.error}`);
+      return r;
+    } finally {
+      clearTimeout(timer);
+    }
   };
-  for (let i = 0; i < 200 && !(await evaluate('window.ready === true')); i++) await new Promise((r) => setTimeout(r, 50));
 
   // Seconds of CPU all of Chromium's processes used so far.
   const cpuSeconds = async () => (await send('SystemInfo.getProcessInfo')).processInfo.reduce((sum, p) => sum + p.cpuTime, 0);
@@ -160,7 +252,7 @@ try {
   for (let round = 0; round <= rounds; round++) {
     for (const side of round % 2 ? ['ssekit', 'native'] : ['native', 'ssekit']) {
       const before = await cpuSeconds();
-      const r = await evaluate(`window.run(${JSON.stringify(side)}, ${events})`);
+      const r = await run({ run: side });
       const used = (await cpuSeconds()) - before;
       if (r.count !== events || !r.instance) throw new Error(`${side}: ${JSON.stringify(r)}`);
       if (round > 0) {
@@ -180,16 +272,29 @@ try {
       `(medians of ${rounds}: ${list(times[side])} ms; CPU ${list(cpu[side])} ms)`);
   }
   const ratio = (m) => (rate(m.ssekit) / rate(m.native)).toFixed(2);
-  console.log(`ssekit / Chromium's EventSource on ${events.toLocaleString('en')} small events: ${ratio(times)}x events/s, ${ratio(cpu)}x events/CPU-s`);
+  // Each round's pair, to show the spread a busy machine gives one run.
+  const perRound = (m) => m.native.map((t, i) => (t / m.ssekit[i]).toFixed(2)).join(', ');
+  console.log(`ssekit / Chromium's EventSource on ${events.toLocaleString('en')} small events: ${ratio(times)}x events/s, ${ratio(cpu)}x events/CPU-s ` +
+    `(rounds: ${perRound(times)}; CPU ${perRound(cpu)})`);
+  if (parts) {
+    const { best } = await run({ parts: true });
+    const perEvent = (side) => ((median(times[side]) * 1e6) / events).toFixed(0);
+    console.log(`per event: Chromium's EventSource ${perEvent('native')} ns, ssekit's ${perEvent('ssekit')} ns (wall clock, medians); in the same page:`);
+    for (const [name, ns] of Object.entries(best)) console.log(`  ${ns.toFixed(0).padStart(6)} ns  ${name}`);
+  }
   if (profileFile !== null) {
+    // Only now a session on the page, for the profiler (Profiler is not Network).
+    const { sessionId } = await send('Target.attachToTarget', { targetId, flatten: true });
     await send('Profiler.enable', {}, sessionId);
     await send('Profiler.setSamplingInterval', { interval: 100 }, sessionId);
     await send('Profiler.start', {}, sessionId);
-    await evaluate(`window.run('ssekit', ${events})`);
+    await run({ run: 'ssekit' });
     const { profile: cpu } = await send('Profiler.stop', {}, sessionId);
     fs.writeFileSync(profileFile, JSON.stringify(cpu));
     printProfile(cpu);
   }
+  orders.push({ stop: true });
+  dispatchOrders();
   ws.close();
 } finally {
   clearTimeout(watchdog);
