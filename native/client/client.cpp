@@ -133,6 +133,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       throw client_options_error("ssekit::client: set on_attempt or on_attempt_async, not both");
     }
     has_hook_ = handlers_.on_attempt || handlers_.on_attempt_async;
+    has_batch_end_ = static_cast<bool>(handlers_.on_batch_end);
     transport_ = transport ? std::move(transport) : detail::make_network_factory(options_);
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
@@ -217,6 +218,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   // At the end of every completion on the strand.
   void after_handlers() {
+    end_batch();
     if (!handler_exception_) return;
     shutdown();
     std::rethrow_exception(std::exchange(handler_exception_, nullptr));
@@ -240,18 +242,33 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
+  // on_batch_end, once per read that handed something out.
+  void end_batch() {
+    if (!std::exchange(batch_open_, false)) return;
+    call([&] { handlers_.on_batch_end(); });
+  }
+
   void on_event(const event& ev) override {
     got_event_ = true;
     bump(events_, 1);
-    if (handlers_.on_event) call([&] { handlers_.on_event(ev); });
+    if (handlers_.on_event) {
+      batch_open_ = has_batch_end_;
+      call([&] { handlers_.on_event(ev); });
+    }
   }
   void on_comment(std::string_view text) override {
-    if (handlers_.on_comment) call([&] { handlers_.on_comment(text); });
+    if (handlers_.on_comment) {
+      batch_open_ = has_batch_end_;
+      call([&] { handlers_.on_comment(text); });
+    }
   }
   void on_retry(std::uint64_t ms) override {
     reconnection_time_ = milliseconds(static_cast<std::int64_t>(std::min<std::uint64_t>(
         ms, static_cast<std::uint64_t>(detail::max_reconnection_time.count()))));
-    if (handlers_.on_retry) call([&] { handlers_.on_retry(ms); });
+    if (handlers_.on_retry) {
+      batch_open_ = has_batch_end_;
+      call([&] { handlers_.on_retry(ms); });
+    }
   }
 
   void sync_last_event_id() {
@@ -582,6 +599,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str(),
                          route_.choice};
       call([&] { handlers_.on_open(info); });
+      batch_open_ = has_batch_end_;
+      end_batch();
     }
     arm_idle(attempt);
     read_body(attempt);
@@ -634,6 +653,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         buffer.reserve(std::min(options_.read_buffer_size, buffer.capacity() * 4));
     }
     sync_last_event_id();
+    // Before the next read: a consumer that pauses reading there stops it.
+    end_batch();
     if (ec == http::error::need_buffer) ec = {};
     if (ec) {
       if (decoder_ && decoder_->failed()) return fail_decode();
@@ -809,6 +830,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::optional<detail::content_decoder> decoder_;  // a gzip or deflate stream's, from announce()
   std::uint64_t failures_ = 0;  // attempts in a row that ended without an event
   bool has_hook_ = false;
+  bool has_batch_end_ = false;  // handlers_.on_batch_end is set
+  bool batch_open_ = false;     // something was handed out since the last on_batch_end
   bool request_sent_ = false;  // this attempt's request was written whole
   bool opened_ = false;        // this attempt's stream opened
   std::uint64_t attempts_ = 0;

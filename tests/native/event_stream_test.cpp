@@ -5,6 +5,7 @@
 // counters with deadlines; no sleep synchronises anything.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -375,7 +376,9 @@ TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
 
 // --- backpressure
 
-TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) {
+// The consumer resumes with callbacks (every item posted) or with a
+// coroutine (items that wait are taken without suspending).
+void stalled_consumer_loses_nothing(bool coroutine) {
   constexpr int total = 12000;  // 1.2 MB: far more than the socket buffers hold
   const std::string pad(86, 'x');
   constexpr std::size_t max_items = 16;
@@ -419,6 +422,7 @@ TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) {
   // Resume: every event, in order, then eof.
   int next = 0;
   bool done = false;
+  bool on_item_next = true;  // on_item asks for the next item itself
   error_code end;
   std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
     if (ec) {
@@ -428,15 +432,97 @@ TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) {
     }
     EXPECT_EQ(item.data, std::to_string(100000 + next) + pad) << "event " << next;
     ++next;
-    stream.async_next(on_item);
+    if (on_item_next) stream.async_next(on_item);
   };
-  stream.async_next(on_item);
+  if (coroutine) {
+    on_item_next = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (;;) {
+            auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+            on_item(ec, std::move(item));
+            if (ec) co_return;
+          }
+        },
+        asio::detached);
+  } else {
+    stream.async_next(on_item);
+  }
   // A deadline for slow sanitizer builds on a busy machine, not a timing.
   run_until(io, [&] { return done; }, 120s);
   EXPECT_EQ(end, asio::error::eof);
   EXPECT_EQ(next, total);
   EXPECT_LE(stream.max_buffered_seen(), bound);
   EXPECT_EQ(stream.get_client().stats().events, static_cast<std::uint64_t>(total));
+}
+
+TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(false); }
+TEST(EventStream, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(true); }
+
+// Items that already wait complete co_await async_next without suspending
+// the coroutine: a handler posted before the awaits has not run after them.
+TEST(EventStream, WaitingItemsCompleteTheCoAwaitAtOnce) {
+  script_server server([](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    c.wait_for_client_close(10s);
+  });
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  run_until(io, [&] { return stream.buffered() == 3; });
+  bool posted_ran = false;
+  std::vector<std::string> got;
+  std::vector<bool> suspended;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::post(io, [&] { posted_ran = true; });
+        got.push_back((co_await stream.async_next(asio::use_awaitable)).data);
+        suspended.push_back(posted_ran);
+        auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+        EXPECT_FALSE(ec);
+        got.push_back(item.data);
+        suspended.push_back(posted_ran);
+        got.push_back((co_await stream.async_next(asio::use_awaitable)).data);
+        suspended.push_back(posted_ran);
+        // Nothing waits now: this one suspends until close() ends it.
+        auto [end, none] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+        EXPECT_EQ(end, asio::error::operation_aborted);
+        suspended.push_back(posted_ran);
+        done = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return suspended.size() == 3; });
+  stream.close();
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_EQ(suspended, (std::vector<bool>{false, false, false, true}));
+}
+
+// on_batch_end follows the items of each read, before anything else
+// happens, and never runs for a read that handed nothing out.
+TEST(ClientBatches, BatchEndFollowsTheItemsOfEachRead) {
+  script_server server(numbered(40));
+  asio::io_context io;
+  std::string log;
+  bool closed = false;
+  ssekit::client_handlers h;
+  h.on_open = [&](const ssekit::response_info&) { log += 'o'; };
+  h.on_event = [&](const ssekit::event&) { log += 'e'; };
+  h.on_batch_end = [&] { log += '|'; };
+  h.on_error = [&](const ssekit::client_error&) {
+    log += 'x';
+    closed = true;
+  };
+  ssekit::client c(io.get_executor(), options_for(server.url()), h);
+  run_until(io, [&] { return closed; });
+  EXPECT_EQ(log.substr(0, 2), "o|") << log;
+  EXPECT_EQ(log.substr(log.size() - 2), "|x") << log;
+  EXPECT_EQ(log.find("||"), std::string::npos) << log;
+  EXPECT_EQ(std::count(log.begin(), log.end(), 'e'), 40) << log;
 }
 
 // resume_reading() then pause_reading() before the resume ran: the parked

@@ -321,6 +321,11 @@ struct client_handlers {
   std::function<void(const client_error&)> on_error;
   std::function<void(client_state)> on_state;
   std::function<void(const diagnostic&)> on_diagnostic;  // logging; unset costs nothing
+  // After the items of one read (or of the response head) went to the
+  // handlers above: the end of a batch, before the next read starts. For
+  // consumers that hand items on in batches (event_stream completes one
+  // async_next per batch, not per event). Unset costs nothing.
+  std::function<void()> on_batch_end;
   // The normal end: the server ended the stream and the client will not
   // reconnect (a request with a body without replay_body, or reconnect =
   // false): an LLM answer is complete. Not an error: with on_end set,

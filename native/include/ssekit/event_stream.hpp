@@ -14,18 +14,28 @@
 // reading from the socket (after the read in progress) until async_next
 // takes items again, so a stalled consumer makes TCP slow the server down;
 // nothing is dropped. Built on ssekit::client (same reconnection, same
-// parser), not a second state machine.
+// parser), not a second state machine. Items of one socket read are handed
+// over together at its end (client_handlers::on_batch_end): a pending
+// async_next completes then, once per read, and a coroutine takes the rest
+// without suspending.
 #pragma once
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#endif
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "ssekit/client.hpp"
@@ -73,6 +83,51 @@ using next_signature = void(boost::system::error_code, stream_item);
 class stream_state;
 // Starts one async_next (native/client/event_stream.cpp).
 void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler);
+// Takes the front item if one waits and no async_next is pending.
+bool try_next(stream_state* state, stream_item& out);
+std::shared_ptr<stream_state> share(stream_state* state);
+
+struct next_initiation {
+  void operator()(boost::asio::any_completion_handler<next_signature> handler, std::shared_ptr<stream_state> state) const {
+    start_next(state, std::move(handler));
+  }
+};
+
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+template <class Token>
+struct awaitable_token : std::false_type {};
+template <class Executor>
+struct awaitable_token<boost::asio::use_awaitable_t<Executor>> : std::true_type {
+  using executor = Executor;
+  static constexpr bool tuple = false;
+};
+template <class Executor>
+struct awaitable_token<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>> : std::true_type {
+  using executor = Executor;
+  static constexpr bool tuple = true;
+};
+
+// async_next for a coroutine: an item that already waits is returned without
+// suspending (no handler, no post: nothing can run inline in an initiating
+// call, as there is none); otherwise an ordinary async_next. Same results,
+// order and rules as the generic path. A plain pointer (no reference count
+// per item): the stream must exist when the result is co_awaited.
+template <class Executor>
+boost::asio::awaitable<stream_item, Executor> next_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
+  stream_item item;
+  if (try_next(state, item)) co_return std::move(item);
+  co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, next_signature>(next_initiation{}, token,
+                                                                                                       share(state));
+}
+template <class Executor>
+boost::asio::awaitable<std::tuple<boost::system::error_code, stream_item>, Executor> next_awaitable(
+    stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
+  std::tuple<boost::system::error_code, stream_item> result;
+  if (try_next(state, std::get<1>(result))) co_return std::move(result);
+  co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, next_signature>(
+      next_initiation{}, token, share(state));
+}
+#endif
 }  // namespace detail
 
 class event_stream {
@@ -104,13 +159,21 @@ class event_stream {
   //   (asio::error::already_started, {})  another async_next is still pending (one at a time)
   // The handler runs on its associated executor (default: the stream's);
   // its associated allocator holds the pending operation. Call from any thread.
+  //
+  // With use_awaitable (or as_tuple(use_awaitable)) an item that already
+  // waits completes the co_await at once, without suspending the coroutine;
+  // as with Asio's I/O objects, the stream must still exist when the result
+  // is co_awaited (it may have been moved).
   template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
-    return boost::asio::async_initiate<CompletionToken, detail::next_signature>(
-        [](boost::asio::any_completion_handler<detail::next_signature> handler, std::shared_ptr<detail::stream_state> state) {
-          detail::start_next(state, std::move(handler));
-        },
-        token, state_);
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+    if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
+      return detail::next_awaitable(state_.get(), std::forward<CompletionToken>(token));
+    } else
+#endif
+    {
+      return boost::asio::async_initiate<CompletionToken, detail::next_signature>(detail::next_initiation{}, token, state_);
+    }
   }
 
   // Closes the client; a pending async_next completes with
