@@ -123,8 +123,12 @@ SSEKIT_AVX2_TARGET inline line_scan find_line_end_avx2(const char* start, const 
                               std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(eb))} << 32;
       const int index = std::countr_zero(m);
       if constexpr (!TrackHigh) return {p + index, false};
+      if (seen_high) return {p + index, false};
+      // Usually nothing in sight has the high bit: one test, without
+      // working out which bytes lie before the line end.
+      if (high_mask_avx2(_mm256_or_si256(high, _mm256_or_si256(a, b))) == 0) return {p + index, true};
       const std::uint64_t h = high_mask_avx2(a) | std::uint64_t{high_mask_avx2(b)} << 32;
-      return {p + index, !seen_high && _mm256_testz_si256(high, _mm256_set1_epi8(-128)) && !high_bits_before(h, index)};
+      return {p + index, _mm256_testz_si256(high, _mm256_set1_epi8(-128)) && !high_bits_before(h, index)};
     }
     if constexpr (TrackHigh) high = _mm256_or_si256(high, _mm256_or_si256(a, b));
     p += 64;
@@ -158,8 +162,9 @@ SSEKIT_AVX2_TARGET inline line_scan find_line_end_avx2_from(const char* p, const
   if (end - p >= 32) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     if (const std::uint32_t m = line_end_mask_avx2(a)) {
-      const int index = std::countr_zero(m);
-      return {p + index, !high_bits_before(high_mask_avx2(a), index)};
+      const std::uint32_t h = high_mask_avx2(a);
+      // Bits below the lowest set bit of m: the bytes before the line end.
+      return {p + std::countr_zero(m), (h & (m - 1) & ~m) == 0};
     }
     return find_line_end_avx2<true>(p, p + 32, end, high_mask_avx2(a) != 0);
   }
