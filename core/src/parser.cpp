@@ -221,6 +221,12 @@ void parser::field_buffer::append(const char* p, std::size_t n) {
 
 void parser::field_buffer::push_back(char c) { *extend(1) = c; }
 
+SSEKIT_HOT_INLINE char* parser::field_buffer::tail(std::size_t min_room, std::size_t* room) {
+  if (owned_capacity_ - owned_size_ < min_room) grow(owned_size_ + min_room);
+  *room = owned_capacity_ - owned_size_;
+  return owned_.get() + owned_size_;
+}
+
 void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) {
   const std::string_view region(owned_.get() + start, owned_size_ - start);
   if (!invalid_utf8(region)) return;
@@ -394,6 +400,65 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
       p = after_line_end(p);
       continue;
     }
+    // "data:" at the line's start (the line is at least that long when a
+    // byte follows it in the chunk; a shorter line differs in its end).
+    const bool data_line = end - p > 5 && std::memcmp(p, "data:", 5) == 0;
+#if defined(SSEKIT_X86)
+    if constexpr (Avx2) {
+      // A data line that adds to the event's data (the big and multi-line
+      // events): copied into the data buffer by the scan itself, which has
+      // the bytes in registers anyway, instead of by a memcpy call after it.
+      if (data_line && has_data_) {
+        const char* value = p + 5;
+        if (*value == ' ') ++value;
+        // The first data line is still a view into the chunk: copy it now,
+        // inline, in whole blocks (bytes past it land in spare capacity).
+        std::string_view first;
+        if (data_.borrowed()) {
+          first = data_.view();
+          data_.clear();
+        }
+        std::size_t room = 0;
+        char* at = data_.tail(first.size() + 1 + 64, &room);
+        if (!first.empty()) {
+          SSEKIT_COUNT_WORK(bytes_copied, first.size());
+          if (static_cast<std::size_t>(end - first.data()) >= first.size() + 63)
+            detail::copy_blocks_avx2(at, first.data(), first.size());
+          else
+            std::memcpy(at, first.data(), first.size());
+          data_.commit(first.size());
+          at += first.size();
+          room -= first.size();
+        }
+        *at = '\n';
+        const detail::line_copy line = detail::find_line_end_copy_avx2(value, end, at + 1, room - 1);
+        SSEKIT_COUNT_WORK(bytes_scanned, line.end - value);
+        if (line.end != end) {
+          if (long_lines && static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
+            fail(errc::line_too_long, offset_of(p));
+            return error_;
+          }
+          const std::string_view v(value, static_cast<std::size_t>(line.end - value));
+          if (v.size() + 1 > options_.max_event_size - event_size_) {
+            fail(errc::event_too_large, offset_of(p));
+            return error_;
+          }
+          event_size_ += v.size() + 1;
+          if (needs_repair(line.ascii) && invalid_utf8(v)) {
+            data_.append_line_repaired(v);
+          } else if (line.copied) {
+            SSEKIT_COUNT_WORK(bytes_copied, v.size() + 1);
+            data_.commit(v.size() + 1);
+          } else {
+            data_.append_line(v);
+          }
+          p = after_line_end(line.end);
+          continue;
+        }
+        // The line goes on in the next chunk: the general path below.
+      }
+    }
+#endif
     const detail::line_scan line = scan_line<Avx2>(p, end);
     if (line.end == end) {
       // The line goes on in the next chunk.
@@ -409,7 +474,14 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
       fail(errc::line_too_long, offset_of(p));
       return error_;
     }
-    process_line(std::string_view(p, static_cast<std::size_t>(line.end - p)), line.ascii, p);
+    const std::string_view text(p, static_cast<std::size_t>(line.end - p));
+    if (data_line) {
+      std::string_view value = text.substr(5);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      append_data(value, line.ascii, p);
+    } else {
+      process_other_line(text, line.ascii, p);
+    }
     if (error_) return error_;
     p = after_line_end(line.end);
   }

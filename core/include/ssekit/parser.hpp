@@ -110,6 +110,11 @@ class parser {
     void append_line_repaired(std::string_view value);
     void append(const char* p, std::size_t n);     // owned: the bytes as they are
     void push_back(char c);
+    // Owned: where appended bytes go, with at least `min_room` bytes of
+    // capacity there (*room gets all of it); commit(n) then adds n bytes
+    // written there to the value.
+    char* tail(std::size_t min_room, std::size_t* room);
+    void commit(std::size_t n) noexcept { owned_size_ += n; }
     // Owned: replaces invalid UTF-8 in the bytes from `start` on.
     void repair_from(std::size_t start, std::string& scratch);
     void own();                                    // copy a borrowed value
