@@ -109,7 +109,7 @@ bool has_nul(std::string_view value, const char* readable_end) noexcept {
       // Marks zero bytes; the lowest mark is exact (a false one only
       // follows a true zero byte), so the value's own bytes decide.
       const std::uint64_t zero = (word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull;
-      return (zero & ((std::uint64_t{1} << (8 * value.size())) - 1)) != 0;
+      return zero != 0 && static_cast<std::size_t>(std::countr_zero(zero)) < 8 * value.size();
     }
   }
   if (value.size() > 32) return std::memchr(value.data(), 0, value.size()) != nullptr;
