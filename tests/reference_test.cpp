@@ -11,6 +11,7 @@
 // escaped stream, and reruns the same way on every machine.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -164,6 +165,34 @@ std::string generate_stream(rng& r) {
   return s;
 }
 
+// Events of several long data lines (0 to ~400 bytes each, text with now
+// and then a non-ASCII, invalid or NUL byte), with ids and types between:
+// the parser copies such lines into the event's data in 64-byte blocks, so
+// every line length around a block, and the buffer's capacity, is tried.
+std::string generate_long_data_stream(rng& r) {
+  std::string s;
+  const std::size_t events = r.below(8) + 1;
+  for (std::size_t e = 0; e < events; ++e) {
+    const std::string_view eol = r.pick(line_ends);
+    if (r.chance(30)) s += "id: " + value(r, "id") + std::string(eol);
+    if (r.chance(20)) s += "event: x" + std::string(eol);
+    for (std::size_t lines = r.below(5) + 1; lines > 0; --lines) {
+      s += r.chance(90) ? "data: " : "data:";
+      const std::size_t length = r.chance(20) ? r.below(8) : r.below(r.chance(50) ? 140 : 400);
+      const std::size_t start = s.size();
+      while (s.size() - start < length) {
+        if (r.chance(3)) s += value_fragment(r);
+        else s += static_cast<char>('a' + r.below(26));
+      }
+      // A line end inside a fragment would end the line early: fine, any
+      // stream is a valid test; the reference decides what it means.
+      s += eol;
+    }
+    s += r.chance(95) ? eol : "";
+  }
+  return s;
+}
+
 // Random chunk boundaries: sometimes whole, sometimes byte by byte, usually
 // small random pieces so CR|LF and UTF-8 sequences get split.
 std::vector<std::size_t> chunk_sizes(rng& r, std::size_t total) {
@@ -233,8 +262,22 @@ bool all_valid_utf8(const std::vector<record>& records, const std::string& id) {
 
 enum class mode { text, raw, small_limits_text, small_limits_raw };
 
+// Chunks of 1 to 600 bytes, or the whole stream: long lines end inside a
+// chunk (the in-chunk paths), and some cross one.
+std::vector<std::size_t> long_chunk_sizes(rng& r, std::size_t total) {
+  std::vector<std::size_t> sizes;
+  const bool whole = r.chance(30);
+  for (std::size_t left = total; left > 0;) {
+    const std::size_t n = whole ? left : std::min(left, r.below(600) + 1);
+    sizes.push_back(n);
+    left -= n;
+  }
+  return sizes;
+}
+
 // Runs `count` generated streams; prints the first few mismatches in full.
-void run_many(mode m, std::uint64_t base_seed, std::size_t count) {
+// long_data: generate_long_data_stream() in long_chunk_sizes() chunks.
+void run_many(mode m, std::uint64_t base_seed, std::size_t count, bool long_data = false) {
   std::size_t failures = 0;
   std::size_t errors_seen = 0;
   for (std::size_t i = 0; i < count; ++i) {
@@ -243,11 +286,11 @@ void run_many(mode m, std::uint64_t base_seed, std::size_t count) {
     ssekit::parser_options options;
     options.raw_bytes = m == mode::raw || m == mode::small_limits_raw;
     if (m == mode::small_limits_text || m == mode::small_limits_raw) {
-      options.max_line_length = r.below(40);
-      options.max_event_size = r.below(60);
+      options.max_line_length = long_data ? r.below(500) : r.below(40);
+      options.max_event_size = long_data ? r.below(1200) : r.below(60);
     }
-    const std::string stream = generate_stream(r);
-    const std::vector<std::size_t> sizes = chunk_sizes(r, stream.size());
+    const std::string stream = long_data ? generate_long_data_stream(r) : generate_stream(r);
+    const std::vector<std::size_t> sizes = long_data ? long_chunk_sizes(r, stream.size()) : chunk_sizes(r, stream.size());
 
     const reference_result want = reference_parse(stream, options);
     const fast_result got = run_fast(stream, sizes, options);
@@ -283,6 +326,10 @@ TEST(ReferenceTest, TextMode) { run_many(mode::text, 1'000'000, 6000); }
 TEST(ReferenceTest, RawBytesMode) { run_many(mode::raw, 2'000'000, 6000); }
 TEST(ReferenceTest, SmallLimitsTextMode) { run_many(mode::small_limits_text, 3'000'000, 6000); }
 TEST(ReferenceTest, SmallLimitsRawBytesMode) { run_many(mode::small_limits_raw, 4'000'000, 6000); }
+// Multi-line events of long data lines (copied in blocks as they are scanned).
+TEST(ReferenceTest, LongDataLinesTextMode) { run_many(mode::text, 5'000'000, 400, true); }
+TEST(ReferenceTest, LongDataLinesRawBytesMode) { run_many(mode::raw, 6'000'000, 400, true); }
+TEST(ReferenceTest, LongDataLinesSmallLimits) { run_many(mode::small_limits_text, 7'000'000, 600, true); }
 
 // The reference parser itself, on a few cases worked out by hand from the
 // standard, so a bug in it cannot hide behind agreement with the fast parser.

@@ -4,6 +4,7 @@
 #include "ssekit/parser.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -96,8 +97,21 @@ SSEKIT_HOT_INLINE bool match_field(std::string_view line, const char (&name)[N],
   return true;
 }
 
-// Ids are short: a loop beats a memchr call there.
-bool has_nul(std::string_view value) noexcept {
+// Ids are short: a loop beats a memchr call there, and one 8-byte word
+// beats the loop when 8 bytes from the value's start may be read (before
+// `readable_end`, the chunk's end; nullptr: not known).
+bool has_nul(std::string_view value, const char* readable_end) noexcept {
+  if (value.empty()) return false;  // its data() may be null
+  if constexpr (std::endian::native == std::endian::little) {
+    if (value.size() < 8 && readable_end != nullptr && readable_end - value.data() >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, value.data(), 8);
+      // Marks zero bytes; the lowest mark is exact (a false one only
+      // follows a true zero byte), so the value's own bytes decide.
+      const std::uint64_t zero = (word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull;
+      return zero != 0 && static_cast<std::size_t>(std::countr_zero(zero)) < 8 * value.size();
+    }
+  }
   if (value.size() > 32) return std::memchr(value.data(), 0, value.size()) != nullptr;
   for (const char c : value)
     if (c == '\0') return true;
@@ -207,6 +221,12 @@ void parser::field_buffer::append(const char* p, std::size_t n) {
 
 void parser::field_buffer::push_back(char c) { *extend(1) = c; }
 
+SSEKIT_HOT_INLINE char* parser::field_buffer::tail(std::size_t min_room, std::size_t* room) {
+  if (owned_capacity_ - owned_size_ < min_room) grow(owned_size_ + min_room);
+  *room = owned_capacity_ - owned_size_;
+  return owned_.get() + owned_size_;
+}
+
 void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) {
   const std::string_view region(owned_.get() + start, owned_size_ - start);
   if (!invalid_utf8(region)) return;
@@ -263,6 +283,11 @@ void parser::set_last_event_id(std::string_view id) {
 
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
 
+std::uint64_t parser::line_offset(const char* chunk_line) const noexcept {
+  // Only asked on an error: the hot loop passes pointers, not offsets.
+  return chunk_line != nullptr ? stream_offset_ - static_cast<std::uint64_t>(chunk_end_ - chunk_line) : line_start_;
+}
+
 parse_error parser::feed_chunk(std::string_view chunk) {
 #if defined(SSEKIT_X86)
   if (detail::cpu_has_avx2) return feed_avx2(chunk);
@@ -310,6 +335,7 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   }
   const char* const begin = chunk.data();
   const char* const end = begin + chunk.size();
+  chunk_end_ = end;
   const char* p = begin;
   const std::uint64_t base = stream_offset_;
   stream_offset_ += chunk.size();
@@ -364,6 +390,8 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
     p = after_line_end(rest.end);
   }
 
+  // A line inside the chunk is no longer than the chunk.
+  const bool long_lines = chunk.size() > options_.max_line_length;
   while (p < end) {
     // Every event ends with an empty line: take it without a scan. (One
     // compare rules out almost every other line: field names are letters.)
@@ -372,6 +400,65 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
       p = after_line_end(p);
       continue;
     }
+    // "data:" at the line's start (the line is at least that long when a
+    // byte follows it in the chunk; a shorter line differs in its end).
+    const bool data_line = end - p > 5 && std::memcmp(p, "data:", 5) == 0;
+#if defined(SSEKIT_X86)
+    if constexpr (Avx2) {
+      // A data line that adds to the event's data (the big and multi-line
+      // events): copied into the data buffer by the scan itself, which has
+      // the bytes in registers anyway, instead of by a memcpy call after it.
+      if (data_line && has_data_) {
+        const char* value = p + 5;
+        if (*value == ' ') ++value;
+        // The first data line is still a view into the chunk: copy it now,
+        // inline, in whole blocks (bytes past it land in spare capacity).
+        std::string_view first;
+        if (data_.borrowed()) {
+          first = data_.view();
+          data_.clear();
+        }
+        std::size_t room = 0;
+        char* at = data_.tail(first.size() + 1 + 64, &room);
+        if (!first.empty()) {
+          SSEKIT_COUNT_WORK(bytes_copied, first.size());
+          if (static_cast<std::size_t>(end - first.data()) >= first.size() + 63)
+            detail::copy_blocks_avx2(at, first.data(), first.size());
+          else
+            std::memcpy(at, first.data(), first.size());
+          data_.commit(first.size());
+          at += first.size();
+          room -= first.size();
+        }
+        *at = '\n';
+        const detail::line_copy line = detail::find_line_end_copy_avx2(value, end, at + 1, room - 1);
+        SSEKIT_COUNT_WORK(bytes_scanned, line.end - value);
+        if (line.end != end) {
+          if (long_lines && static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
+            fail(errc::line_too_long, offset_of(p));
+            return error_;
+          }
+          const std::string_view v(value, static_cast<std::size_t>(line.end - value));
+          if (v.size() + 1 > options_.max_event_size - event_size_) {
+            fail(errc::event_too_large, offset_of(p));
+            return error_;
+          }
+          event_size_ += v.size() + 1;
+          if (needs_repair(line.ascii) && invalid_utf8(v)) {
+            data_.append_line_repaired(v);
+          } else if (line.copied) {
+            SSEKIT_COUNT_WORK(bytes_copied, v.size() + 1);
+            data_.commit(v.size() + 1);
+          } else {
+            data_.append_line(v);
+          }
+          p = after_line_end(line.end);
+          continue;
+        }
+        // The line goes on in the next chunk: the general path below.
+      }
+    }
+#endif
     const detail::line_scan line = scan_line<Avx2>(p, end);
     if (line.end == end) {
       // The line goes on in the next chunk.
@@ -383,11 +470,18 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
       if (!continue_line(p, end, line.ascii)) return error_;
       break;
     }
-    if (static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
+    if (long_lines && static_cast<std::size_t>(line.end - p) > options_.max_line_length) {
       fail(errc::line_too_long, offset_of(p));
       return error_;
     }
-    process_line(std::string_view(p, static_cast<std::size_t>(line.end - p)), line.ascii, true, offset_of(p));
+    const std::string_view text(p, static_cast<std::size_t>(line.end - p));
+    if (data_line) {
+      std::string_view value = text.substr(5);
+      if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      append_data(value, line.ascii, p);
+    } else {
+      process_other_line(text, line.ascii, p);
+    }
     if (error_) return error_;
     p = after_line_end(line.end);
   }
@@ -515,7 +609,7 @@ void parser::end_line() {
     case line_kind::name:
     case line_kind::comment:
     case line_kind::retry:
-      process_line(partial_line_, pending_ascii_, false, line_start_);
+      process_line(partial_line_, pending_ascii_, nullptr);
       partial_line_.clear();
       return;
     case line_kind::data:
@@ -543,8 +637,7 @@ void parser::end_line() {
   }
 }
 
-SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, bool in_chunk,
-                                            std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, const char* chunk_line) {
   if (line.empty()) {
     dispatch();
     return;
@@ -553,38 +646,38 @@ SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, b
   if (line.size() >= 5 && std::memcmp(line.data(), "data:", 5) == 0) {
     std::string_view value = line.substr(5);
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-    append_data(value, ascii, in_chunk, line_offset);
+    append_data(value, ascii, chunk_line);
     return;
   }
-  process_other_line(line, ascii, in_chunk, line_offset);
+  process_other_line(line, ascii, chunk_line);
 }
 
-SSEKIT_HOT_INLINE void parser::set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::set_type(std::string_view value, bool ascii, const char* chunk_line) {
   const std::size_t others = event_size_ - type_size_;
   if (value.size() > options_.max_event_size - others) {
-    fail(errc::event_too_large, line_offset);
+    fail(errc::event_too_large, line_offset(chunk_line));
     return;
   }
   event_size_ = others + value.size();
   type_size_ = value.size();
   if (needs_repair(ascii) && invalid_utf8(value)) type_.assign_repaired(value);
-  else type_.assign(value, in_chunk);
+  else type_.assign(value, chunk_line != nullptr);
 }
 
-SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::set_id(std::string_view value, bool ascii, const char* chunk_line) {
   const std::size_t others = event_size_ - (id_changed_ ? id_size_ : 0);
   if (value.size() > options_.max_event_size - others) {
-    fail(errc::event_too_large, line_offset);
+    fail(errc::event_too_large, line_offset(chunk_line));
     return;
   }
   event_size_ = others + value.size();
   id_size_ = value.size();
   id_changed_ = true;
   if (needs_repair(ascii) && invalid_utf8(value)) id_.assign_repaired(value);
-  else id_.assign(value, in_chunk);
+  else id_.assign(value, chunk_line != nullptr);
 }
 
-SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool ascii, const char* chunk_line) {
   // A field name is one of four exact words, so the first byte decides
   // which one to try and no search for the colon is needed.
   std::string_view value;
@@ -593,15 +686,15 @@ SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool as
       deliver_comment(line.substr(1), ascii);
       break;
     case 'd':  // "data" without a colon: an empty data line
-      if (match_field(line, "data", &value)) append_data(value, ascii, in_chunk, line_offset);
+      if (match_field(line, "data", &value)) append_data(value, ascii, chunk_line);
       break;
     case 'e':
-      if (match_field(line, "event", &value)) set_type(value, ascii, in_chunk, line_offset);
+      if (match_field(line, "event", &value)) set_type(value, ascii, chunk_line);
       break;
     case 'i':
       // An id containing NUL is ignored as a whole.
-      if (match_field(line, "id", &value) && !has_nul(value))
-        set_id(value, ascii, in_chunk, line_offset);
+      if (match_field(line, "id", &value) && !has_nul(value, chunk_line != nullptr ? chunk_end_ : nullptr))
+        set_id(value, ascii, chunk_line);
       break;
     case 'r':
       if (std::uint64_t milliseconds = 0; match_field(line, "retry", &value) && parse_retry(value, &milliseconds))
@@ -612,12 +705,11 @@ SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool as
   }
 }
 
-SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, bool in_chunk,
-                                            std::uint64_t line_offset) {
+SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, const char* chunk_line) {
   // The event's size after the append; event_size_ never exceeds the limit.
   const std::size_t added = value.size() + (has_data_ ? 1 : 0);
   if (added > options_.max_event_size - event_size_) {
-    fail(errc::event_too_large, line_offset);
+    fail(errc::event_too_large, line_offset(chunk_line));
     return;
   }
   event_size_ += added;
@@ -627,7 +719,7 @@ SSEKIT_HOT_INLINE void parser::append_data(std::string_view value, bool ascii, b
     else data_.append_line(value);
   } else {
     if (repair) data_.assign_repaired(value);
-    else data_.assign(value, in_chunk);
+    else data_.assign(value, chunk_line != nullptr);
     has_data_ = true;
   }
 }

@@ -110,6 +110,11 @@ class parser {
     void append_line_repaired(std::string_view value);
     void append(const char* p, std::size_t n);     // owned: the bytes as they are
     void push_back(char c);
+    // Owned: where appended bytes go, with at least `min_room` bytes of
+    // capacity there (*room gets all of it); commit(n) then adds n bytes
+    // written there to the value.
+    char* tail(std::size_t min_room, std::size_t* room);
+    void commit(std::size_t n) noexcept { owned_size_ += n; }
     // Owned: replaces invalid UTF-8 in the bytes from `start` on.
     void repair_from(std::size_t start, std::string& scratch);
     void own();                                    // copy a borrowed value
@@ -152,14 +157,17 @@ class parser {
   parse_error feed_chunk(std::string_view chunk);
 
   // `ascii`: the line has no byte >= 0x80, so it needs no UTF-8 repair.
-  void process_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
-  void process_other_line(std::string_view line, bool ascii, bool in_chunk, std::uint64_t line_offset);
-  void append_data(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
-  void set_type(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
-  void set_id(std::string_view value, bool ascii, bool in_chunk, std::uint64_t line_offset);
+  void process_line(std::string_view line, bool ascii, const char* chunk_line);
+  void process_other_line(std::string_view line, bool ascii, const char* chunk_line);
+  void append_data(std::string_view value, bool ascii, const char* chunk_line);
+  void set_type(std::string_view value, bool ascii, const char* chunk_line);
+  void set_id(std::string_view value, bool ascii, const char* chunk_line);
   void dispatch();
   void deliver_comment(std::string_view text, bool ascii);
   void fail(errc code, std::uint64_t offset) noexcept;
+  // Stream offset of a line: `chunk_line` points at its start in the chunk
+  // being fed, or is nullptr for the line assembled in partial_line_.
+  std::uint64_t line_offset(const char* chunk_line) const noexcept;
   // The line that goes on past the chunk: more of it, then its end.
   bool continue_line(const char* p, const char* q, bool ascii);
   void start_value(line_kind kind);
@@ -173,6 +181,7 @@ class parser {
   // Stream position and error state.
   std::uint64_t stream_offset_ = 0;  // bytes fed so far
   std::uint64_t line_start_ = 0;     // offset of the line that goes on past the chunk
+  const char* chunk_end_ = nullptr;  // end of the chunk being fed
   parse_error error_{};
   bool finished_ = false;
   bool at_stream_start_ = true;  // still looking for the BOM
