@@ -122,6 +122,19 @@ TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {
   EXPECT_EQ(got, "retry: 5\n: hi\nid: 7\nevent: news\ndata: line 1\ndata: line 2\ndata:\ndata:  x\n\ndata:\n\n");
 }
 
+TEST(CliOutput, JsonLinesWithTheUsualAndOtherTypesAndIds) {
+  const std::string got = through_pipe([](writer& out) {
+    printer p(out, output_format::json, false);
+    p.on_event(event{"message", "a\"b", ""});
+    p.on_event(event{"up\"d", "x", "7\\"});
+    p.on_event(event{"messages", "", "7"});
+  });
+  EXPECT_EQ(got,
+            "{\"type\":\"message\",\"data\":\"a\\\"b\",\"lastEventId\":\"\"}\n"
+            "{\"type\":\"up\\\"d\",\"data\":\"x\",\"lastEventId\":\"7\\\\\"}\n"
+            "{\"type\":\"messages\",\"data\":\"\",\"lastEventId\":\"7\"}\n");
+}
+
 // A regular file takes whole buffers without poll(): the same bytes.
 TEST(CliOutput, WritesToARegularFileAsToAPipe) {
   std::string big;

@@ -369,13 +369,22 @@ void printer::on_event(const event& ev) {
   constexpr std::size_t max_kept_id = 4096;
   ++events_;
   if (format_ == output_format::json) {
-    out_.append("{\"type\":");
-    append_json_string(out_, ev.type);
-    out_.append(",\"data\":");
+    // The usual type and id as literals: no escaper call for them.
+    if (ev.type == "message") {
+      out_.append("{\"type\":\"message\",\"data\":");
+    } else {
+      out_.append("{\"type\":");
+      append_json_string(out_, ev.type);
+      out_.append(",\"data\":");
+    }
     append_json_string(out_, ev.data);
-    out_.append(",\"lastEventId\":");
-    append_json_string(out_, ev.last_event_id);
-    out_.append("}\n");
+    if (ev.last_event_id.empty()) {
+      out_.append(",\"lastEventId\":\"\"}\n");
+    } else {
+      out_.append(",\"lastEventId\":");
+      append_json_string(out_, ev.last_event_id);
+      out_.append("}\n");
+    }
     return;
   }
   // Re-serialized, so the output is itself a stream that parses to the same
