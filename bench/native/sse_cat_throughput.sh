@@ -5,7 +5,7 @@
 # the ratios (issue 14 targets: >= 0.8 default, >= 0.6 --json). Measures,
 # does not gate on speed; fails when sse-cat prints a different number of
 # events than the library received (the piped --json run counts lines).
-# REPS=N (default 3): each of the four runs N times, interleaved (library,
+# REPS=N (default 5): each of the four runs N times, interleaved (library,
 # default, --json, piped, then again), and each column's best run counts:
 # on a shared machine one run swings by 2x, and a slow patch of machine
 # time then hurts no column more than another.
@@ -16,7 +16,7 @@ size=${2:-268435456}
 shift $(($# > 1 ? 2 : 1))
 workloads=${*:-llm feed big crlf}
 cat_bin=${SSE_CAT:-$build/tools/sse-cat/sse-cat}  # SSE_CAT=... compares another sse-cat
-reps=${REPS:-3}
+reps=${REPS:-5}
 case $reps in ''|*[!0-9]*|0) echo "REPS must be a positive integer" >&2; exit 2 ;; esac
 serve_bin=$build/tools/sse-serve/sse-serve
 e2e_bin=$build/bench/ssekit-e2e-bench
