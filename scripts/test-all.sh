@@ -64,7 +64,7 @@ build/release/bench/ssekit-e2e-bench --tls --size 16777216 --conns 100 llm
 echo "== async_next (co_await) vs the callback path (counts checked, ratio printed)"
 build/release/bench/ssekit-pull-bench --size 16777216
 echo "== sse-cat end to end next to the library (event counts checked, ratios printed)"
-bash bench/native/sse_cat_throughput.sh build/release 16777216
+REPS=1 bash bench/native/sse_cat_throughput.sh build/release 16777216  # counts; speed: REPS=3 at 1 GiB
 
 echo "== JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
 (cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload)

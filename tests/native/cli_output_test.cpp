@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "output.hpp"
 #include "ssekit/parser.hpp"
@@ -30,7 +32,7 @@ std::string through_pipe(F&& f, std::size_t capacity = 16) {
   int fds[2];
   EXPECT_EQ(::pipe(fds), 0);
   {
-    writer out(fds[1], -1, capacity);  // 16: the smallest buffer, pieces are written through
+    writer out(fds[1], -1, capacity);  // 16: the smallest buffer (min_capacity), pieces are written through
     f(out);
     EXPECT_TRUE(out.flush());
   }
@@ -42,10 +44,22 @@ std::string through_pipe(F&& f, std::size_t capacity = 16) {
   return got;
 }
 
+// Every JSON escaper this CPU can run, the best one last (left in force).
+std::vector<simd_level> simd_levels() {
+  std::vector<simd_level> levels;
+  for (const simd_level l : {simd_level::portable, simd_level::ssse3, simd_level::avx512})
+    if (l <= cpu_simd_level()) levels.push_back(l);
+  return levels;
+}
+
 TEST(CliOutput, JsonEscapesInRunsAcrossTheBuffer) {
   const std::string text = std::string(40, 'a') + "\"\\\n\x01" + std::string(40, 'b');
-  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }),
-            "\"" + std::string(40, 'a') + "\\\"\\\\\\n\\u0001" + std::string(40, 'b') + "\"");
+  for (const simd_level level : simd_levels()) {
+    set_simd_level(level);
+    EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }),
+              "\"" + std::string(40, 'a') + "\\\"\\\\\\n\\u0001" + std::string(40, 'b') + "\"")
+        << "simd level " << static_cast<int>(level);
+  }
 }
 
 // The escaping done one byte at a time, the obvious way.
@@ -71,17 +85,30 @@ TEST(CliOutput, JsonEscapingMatchesTheByteByByteReferenceAtEveryOffset) {
   std::string alphabet;
   for (int c = 0; c < 0x80; ++c) alphabet.push_back(static_cast<char>(c));
   alphabet += "\xc3\xa9";
-  for (const std::size_t capacity : {std::size_t{16}, std::size_t{100}, std::size_t{4096}}) {
-    for (std::size_t offset = 0; offset < 40; ++offset) {
-      const std::string text = std::string(offset, 'x') + alphabet + std::string(offset, '"');
-      EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }, capacity), json_reference(text))
-          << "offset " << offset << " capacity " << capacity;
+  // The AVX-512 escaper's blocks are 32 bytes: runs of LF, CR and tab (its
+  // two-byte escapes) and of quotes across them, and a \u00XX block.
+  std::string mixed;
+  for (int i = 0; i < 200; ++i) mixed += (i % 7 == 0) ? "\n\r\t" : (i % 5 == 0) ? "\"\\" : (i % 61 == 0) ? "\x1f" : "ab";
+  for (const simd_level level : simd_levels()) {
+    set_simd_level(level);
+    const std::string where = "simd level " + std::to_string(static_cast<int>(level));
+    for (const std::size_t capacity : {std::size_t{16}, std::size_t{300}, std::size_t{4096}}) {
+      for (std::size_t offset = 0; offset < 70; ++offset) {
+        const std::string text = std::string(offset, 'x') + alphabet + std::string(offset, '"');
+        EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }, capacity), json_reference(text))
+            << "offset " << offset << " capacity " << capacity << " " << where;
+        const std::string piece = mixed.substr(offset);
+        EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, piece); }, capacity), json_reference(piece))
+            << "mixed from " << offset << " capacity " << capacity << " " << where;
+      }
     }
+    const std::string quotes(1000, '"');  // every byte escaped: 2x the input
+    EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, quotes); }), json_reference(quotes)) << where;
+    const std::string controls(1000, '\x01');  // every byte 6x
+    EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, controls); }), json_reference(controls)) << where;
+    const std::string lines(1000, '\n');  // every byte 2x, no \u00XX
+    EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, lines); }), json_reference(lines)) << where;
   }
-  const std::string quotes(1000, '"');  // every byte escaped: 2x the input
-  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, quotes); }), json_reference(quotes));
-  const std::string controls(1000, '\x01');  // every byte 6x
-  EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, controls); }), json_reference(controls));
 }
 
 TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {
@@ -93,6 +120,46 @@ TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {
     p.on_event(event{"message", "", "7"});
   });
   EXPECT_EQ(got, "retry: 5\n: hi\nid: 7\nevent: news\ndata: line 1\ndata: line 2\ndata:\ndata:  x\n\ndata:\n\n");
+}
+
+TEST(CliOutput, JsonLinesWithTheUsualAndOtherTypesAndIds) {
+  const std::string got = through_pipe([](writer& out) {
+    printer p(out, output_format::json, false);
+    p.on_event(event{"message", "a\"b", ""});
+    p.on_event(event{"up\"d", "x", "7\\"});
+    p.on_event(event{"messages", "", "7"});
+  });
+  EXPECT_EQ(got,
+            "{\"type\":\"message\",\"data\":\"a\\\"b\",\"lastEventId\":\"\"}\n"
+            "{\"type\":\"up\\\"d\",\"data\":\"x\",\"lastEventId\":\"7\\\\\"}\n"
+            "{\"type\":\"messages\",\"data\":\"\",\"lastEventId\":\"7\"}\n");
+}
+
+// A regular file takes whole buffers without poll(): the same bytes.
+TEST(CliOutput, WritesToARegularFileAsToAPipe) {
+  std::string big;
+  for (int i = 0; i < 3000; ++i) big += "line " + std::to_string(i) + "\n";
+  const auto print = [&](writer& out) {
+    printer p(out, output_format::event_stream, false);
+    p.on_event(event{"message", big, "1"});
+    p.on_event(event{"update", "x", "2"});
+  };
+  std::FILE* file = std::tmpfile();
+  ASSERT_NE(file, nullptr);
+  {
+    writer out(::fileno(file), -1, 300);
+    print(out);
+    EXPECT_TRUE(out.flush());
+  }
+  std::string got;
+  std::rewind(file);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, file)) > 0;) got.append(buf, n);
+  std::fclose(file);
+  std::string want = "id: 1\n";
+  for (int i = 0; i < 3000; ++i) want += "data: line " + std::to_string(i) + "\n";
+  want += "data:\n\nid: 2\nevent: update\ndata: x\n\n";
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace

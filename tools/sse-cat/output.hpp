@@ -18,14 +18,17 @@ enum class output_format { event_stream, json };
 
 // Buffered output to a file descriptor: bytes are written once `capacity`
 // of them wait, and on flush(); a piece larger than the buffer is written
-// without being copied. Every write waits for the descriptor with poll(),
-// also watching `wake_fd` (-1: none): when that becomes readable (a stop
-// signal's self-pipe), the write gives up, so a consumer that stopped
-// reading cannot keep the program from stopping.
+// without being copied. A write to output that may block (a pipe, a
+// terminal, a socket) waits for the descriptor with poll(), also watching
+// `wake_fd` (-1: none): when that becomes readable (a stop signal's
+// self-pipe), the write gives up, so a consumer that stopped reading cannot
+// keep the program from stopping. A regular file or /dev/null never blocks:
+// each write() takes the whole buffer, without poll().
 class writer {
  public:
-  // capacity: at least min_capacity (escaping reserves room for whole pieces).
-  static constexpr std::size_t min_capacity = 64;
+  // capacity: at least min_capacity (the escapers' worst case for a block:
+  // 32 bytes of controls, 6 bytes each).
+  static constexpr std::size_t min_capacity = 256;
   writer(int fd, int wake_fd, std::size_t capacity = 256 * 1024);
 
   // Inline: JSON escaping appends many small pieces.
@@ -51,6 +54,8 @@ class writer {
   void commit(std::size_t n) noexcept {
     if (error_ == 0) used_ += n;
   }
+  // Bytes free after the buffered ones (reserve(n) leaves at least n).
+  std::size_t room() const noexcept { return capacity_ - used_; }
   std::size_t capacity() const noexcept { return capacity_; }
   // Writes what is buffered. False after any failure (error() says which).
   bool flush();
@@ -71,11 +76,20 @@ class writer {
   std::size_t used_ = 0;
   int error_ = 0;
   bool interrupted_ = false;
+  bool never_blocks_;
 };
 
 // Appends `text` as a JSON string literal (quotes included), escaped in
-// place in the writer's buffer, 16 bytes at a time where SSE2 exists.
+// place in the writer's buffer, 32 bytes at a time with AVX-512 (VBMI2),
+// 16 with SSSE3, else byte by byte.
 void append_json_string(writer& out, std::string_view text);
+
+// The instruction sets the JSON escaper may use: by default
+// the best the CPU has; tests lower it to check every path on one machine.
+enum class simd_level : std::uint8_t { portable, ssse3, avx512 };
+simd_level cpu_simd_level() noexcept;
+// At most cpu_simd_level() (a higher one is lowered to it).
+void set_simd_level(simd_level level) noexcept;
 
 class printer : public handler {
  public:
