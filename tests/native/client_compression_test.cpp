@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
@@ -55,14 +56,7 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX,
   return rec;
 }
 
-ssekit::client_options options_for(const std::string& url) {
-  ssekit::client_options o;
-  o.url = url;
-  o.reconnection_time = 5ms;
-  o.backoff.min_delay = 1ms;
-  o.connect_timeout = 5s;
-  return o;
-}
+using ssekit::testing::options_for;
 
 struct format {
   const char* coding;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 
@@ -27,14 +28,7 @@ using ssekit::testing::request;
 using ssekit::testing::script_server;
 using ssekit::testing::stream_header;
 
-ssekit::client_options options_for(const std::string& url) {
-  ssekit::client_options o;
-  o.url = url;
-  o.reconnection_time = 5ms;
-  o.backoff.min_delay = 1ms;
-  o.connect_timeout = 5s;
-  return o;
-}
+using ssekit::testing::options_for;
 
 // Runs a client until it closes itself, `max_errors` errors arrive or 10 s pass.
 struct outcome {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 
@@ -52,14 +53,7 @@ recording run(ssekit::client_options options, std::size_t max_events, const std:
   return rec;
 }
 
-ssekit::client_options options_for(const std::string& url) {
-  ssekit::client_options o;
-  o.url = url;
-  o.reconnection_time = 5ms;
-  o.backoff.min_delay = 1ms;
-  o.connect_timeout = 5s;
-  return o;
-}
+using ssekit::testing::options_for;
 
 void serve(script_server::connection& c, std::string_view response, bool reset = false) {
   request r;

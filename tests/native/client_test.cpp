@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
@@ -75,14 +76,7 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX)
   return rec;
 }
 
-ssekit::client_options options_for(const std::string& url) {
-  ssekit::client_options o;
-  o.url = url;
-  o.reconnection_time = 5ms;
-  o.backoff.min_delay = 1ms;  // the default 250 ms floor would slow the reconnect tests
-  o.connect_timeout = 5s;
-  return o;
-}
+using ssekit::testing::options_for;
 
 void serve(script_server::connection& c, std::string_view header_and_body, bool reset = false) {
   request r;

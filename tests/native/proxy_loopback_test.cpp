@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
@@ -285,12 +286,8 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX)
 }
 
 ssekit::client_options options_for(const std::string& url) {
-  ssekit::client_options o;
-  o.url = url;
+  ssekit::client_options o = ssekit::testing::options_for(url);
   o.reconnect = false;
-  o.reconnection_time = 5ms;
-  o.backoff.min_delay = 1ms;
-  o.connect_timeout = 5s;
   return o;
 }
 
