@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -85,6 +86,17 @@ class stream_connection final : public script_server::connection {
     boost::system::error_code ec;
     asio::write(stream_, asio::buffer(bytes.data(), bytes.size()), ec);
     return !ec;
+  }
+
+  std::optional<std::size_t> write_now(std::string_view bytes) override {
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+      throw std::logic_error("write_now: plain connections only (a TLS record cannot be half written)");
+    } else {
+      const ssize_t n = ::send(socket().native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return std::size_t{0};
+      return std::nullopt;
+    }
   }
 
   void close() override {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -45,6 +46,10 @@ class script_server {
     // Reads whatever arrives next (at most 16 KiB): "" on EOF, error or timeout.
     virtual std::string read_some() = 0;
     virtual bool write(std::string_view bytes) = 0;
+    // Writes what the socket takes now, without waiting: the number of
+    // bytes taken (0 when its buffers are full), or nullopt on error.
+    // Plain connections only: a test learns when a client stops reading.
+    virtual std::optional<std::size_t> write_now(std::string_view bytes) = 0;
     // Orderly close: the client sees the end of the stream.
     virtual void close() = 0;
     // Abortive close (RST): the client sees a network error.
