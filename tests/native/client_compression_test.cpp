@@ -51,8 +51,8 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX,
         rec.log.push_back("event " + std::string(ev.data) + "#" + std::string(ev.last_event_id));
         return ++seen < max_events;
       },
-      10s, handlers);
-  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's 10 s limit";
+      ssekit::testing::hang_limit, handlers);
+  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's hang limit";
   return rec;
 }
 

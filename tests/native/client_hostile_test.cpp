@@ -51,8 +51,8 @@ outcome run(const ssekit::client_options& o, std::size_t max_errors = SIZE_MAX, 
     if (out.errors.size() >= max_errors) c->close();
   };
   c.emplace(io.get_executor(), o, h);
-  io.run_for(10s);
-  EXPECT_TRUE(io.stopped()) << "the client ran into the test's 10 s limit";
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
   return out;
 }
 

@@ -48,8 +48,8 @@ recording run(ssekit::client_options options, std::size_t max_events, const std:
         rec.events.push_back(std::string(ev.type) + ":" + std::string(ev.data) + "#" + std::string(ev.last_event_id));
         return rec.events.size() < max_events;
       },
-      20s, handlers);
-  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's 20 s limit";
+      ssekit::testing::hang_limit, handlers);
+  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's hang limit";
   return rec;
 }
 

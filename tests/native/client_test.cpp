@@ -71,8 +71,8 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX)
         rec.log.push_back("event " + std::string(ev.type) + ":" + std::string(ev.data) + "#" + std::string(ev.last_event_id));
         return ++seen < max_events;
       },
-      10s, handlers);
-  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's 10 s limit";
+      ssekit::testing::hang_limit, handlers);
+  EXPECT_FALSE(rec.result.timed_out) << "the client ran into the test's hang limit";
   return rec;
 }
 
@@ -356,7 +356,7 @@ TEST(Client, RestartReconnectsAtOnceWithTheLastEventIdAndNoError) {
   };
   h.on_error = [&](const ssekit::client_error& e) { log.push_back("error " + e.message); };
   c.emplace(io.get_executor(), options_for(server.url()), h);
-  io.run_for(10s);
+  io.run_for(ssekit::testing::hang_limit);
   EXPECT_EQ(log, (std::vector<std::string>{"event 1", "event 2"}));
   EXPECT_EQ(server.requests().at(1).header("last-event-id"), "1");
   EXPECT_EQ(first_closed.get_future().wait_for(5s), std::future_status::ready);
@@ -544,7 +544,7 @@ struct threaded_client {
     c.emplace(io.get_executor(), std::move(o), std::move(h));
     runner = std::thread([this] {
       // Bounded: the io_context runs out of work once the client is closed.
-      io.run_for(10s);
+      io.run_for(ssekit::testing::hang_limit);
     });
   }
   void close() {
@@ -610,7 +610,7 @@ TEST(Client, CloseDuringTheReconnectWaitFromAHandler) {
   };
   c.emplace(io.get_executor(), options_for(server.url()), h);
   // Returns because nothing is left to do: no timer survived close().
-  io.run_for(10s);
+  io.run_for(ssekit::testing::hang_limit);
   EXPECT_TRUE(io.stopped());
   EXPECT_EQ(errors, 1);
   EXPECT_EQ(server.connections(), 1);
@@ -756,7 +756,7 @@ std::vector<std::size_t> run_together(const ssekit::client_options& o, std::size
     h.on_event = [&events, i](const ssekit::event&) { ++events[i]; };
     clients.push_back(std::make_unique<ssekit::client>(io.get_executor(), o, h));
   }
-  io.run_for(10s);  // every client ends (reconnect off) or the bound passes
+  io.run_for(ssekit::testing::hang_limit);  // every client ends (reconnect off) or the bound passes
   return events;
 }
 

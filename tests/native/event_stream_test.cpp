@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/event_stream.hpp"
 
@@ -73,7 +74,7 @@ script_server::script silent() {
 }
 
 // Runs `io` until `done` or a 10 s deadline (which fails the test).
-void run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::seconds limit = 10s) {
+void run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::seconds limit = ssekit::testing::hang_limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done() && std::chrono::steady_clock::now() < deadline) {
     io.run_for(20ms);

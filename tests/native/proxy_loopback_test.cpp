@@ -280,8 +280,8 @@ recording run(ssekit::client_options options, std::size_t max_events = SIZE_MAX)
         rec.events.push_back(std::string(ev.data));
         return rec.events.size() < max_events;
       },
-      10s, handlers);
-  EXPECT_FALSE(result.timed_out) << "the client ran into the test's 10 s limit";
+      ssekit::testing::hang_limit, handlers);
+  EXPECT_FALSE(result.timed_out) << "the client ran into the test's hang limit";
   return rec;
 }
 
@@ -621,7 +621,7 @@ TEST(ProxyLoopback, TheAttemptHookSeesTheProxyChoice) {
   ssekit::client_handlers handlers;
   handlers.on_attempt = [&](ssekit::attempt_request&, const ssekit::attempt_info& info) { seen.push_back(info.proxy); };
   std::size_t events = 0;
-  const auto result = ssekit::run_client(std::move(o), [&](const ssekit::event&) { return ++events < 2; }, 10s, handlers);
+  const auto result = ssekit::run_client(std::move(o), [&](const ssekit::event&) { return ++events < 2; }, ssekit::testing::hang_limit, handlers);
   EXPECT_FALSE(result.timed_out);
   ASSERT_GE(seen.size(), 2u);  // the first attempt and the reconnect
   for (const auto& choice : seen) {

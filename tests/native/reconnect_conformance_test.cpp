@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
 #include "support/conformance.hpp"
@@ -128,7 +129,7 @@ TEST_P(ReconnectConformance, OverHttp) {
         events.push_back({std::string(ev.type), std::string(ev.data), std::string(ev.last_event_id)});
         return events.size() < c.expect.size();
       },
-      10s);
+      ssekit::testing::hang_limit);
   EXPECT_FALSE(result.timed_out);
   EXPECT_EQ(events, c.expect);
   const std::vector<request> requests = server.requests();

@@ -9,6 +9,11 @@
 
 namespace ssekit::testing {
 
+// How long a loopback test may run before it counts as hung. The tests end
+// on events, never on this; it is long because a busy CI machine running
+// sanitizer builds can take many seconds for a hundred reconnects.
+inline constexpr std::chrono::seconds hang_limit{60};
+
 inline ssekit::client_options options_for(const std::string& url) {
   using namespace std::chrono_literals;
   ssekit::client_options o;
