@@ -25,7 +25,7 @@ export async function startServer(handle) {
     url: `${base}/events`,
     requests,
     // Resolves when at least n requests have arrived.
-    async waitForRequests(n, timeoutMs = 5000) {
+    async waitForRequests(n, timeoutMs = 30000) {
       await within(timeoutMs, `${n} requests (got ${requests.length})`, async () => {
         while (requests.length < n) await new Promise((resolve) => waiters.push(resolve));
       });
@@ -75,7 +75,7 @@ export class Recorder {
     for (const w of this.#waiters.splice(0)) w();
   }
 
-  async until(predicate, what, timeoutMs = 5000) {
+  async until(predicate, what, timeoutMs = 30000) {
     await within(timeoutMs, `${what}; log so far: ${JSON.stringify(this.log)}`, async () => {
       while (!predicate(this.log)) await new Promise((resolve) => this.#waiters.push(resolve));
     });
