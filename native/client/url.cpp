@@ -85,8 +85,15 @@ std::string encode_non_ascii(std::string_view text) {
 }  // namespace
 
 std::string url::authority() const {
-  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (!default_port()) out += ":" + std::to_string(port);
+  // Appends rather than "[" + host + "]": gcc 12 warns (-Wrestrict) on
+  // its own inlined copy of that expression.
+  std::string out;
+  const bool ipv6 = host.find(':') != std::string::npos;
+  out.reserve(host.size() + 8);
+  if (ipv6) out.push_back('[');
+  out.append(host);
+  if (ipv6) out.push_back(']');
+  if (!default_port()) out.append(":").append(std::to_string(port));
   return out;
 }
 
