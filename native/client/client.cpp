@@ -205,7 +205,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // after_handlers() rethrows once the strand's step is done.
   template <class F>
   void call(F&& f) {
+    if (feeding_) return call_locked(f);  // feed_parser() holds the lock
     std::lock_guard lock(handler_mutex_);
+    call_locked(f);
+  }
+  template <class F>
+  void call_locked(F& f) {
     if (closed_.load()) return;
     try {
       f();
@@ -568,7 +573,20 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // --- announce the connection, interpret the stream
 
   beast::error_code feed_parser(std::string_view bytes) {
-    const parse_error err = parser_.feed(bytes);
+    parse_error err;
+    {
+      // One lock for the handlers of a piece instead of one per event (a
+      // sixth of the callback path's instructions on small events). close()
+      // from another thread waits at most for the rest of the piece, whose
+      // handlers it already stops.
+      std::lock_guard lock(handler_mutex_);
+      feeding_ = true;
+      struct reset_flag {
+        bool& flag;
+        ~reset_flag() { flag = false; }
+      } reset{feeding_};
+      err = parser_.feed(bytes);
+    }
     if (err) {
       limit_error_ = err;
       return beast::errc::make_error_code(beast::errc::message_size);
@@ -853,6 +871,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::uint64_t attempt_number_ = 0;  // diagnostics: attempts so far
   milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt
   std::recursive_mutex handler_mutex_;
+  bool feeding_ = false;  // feed_parser() holds handler_mutex_; the strand only
   mutable std::mutex id_mutex_;
   std::string last_event_id_;  // copy of the parser's, for last_event_id() from any thread
 };
