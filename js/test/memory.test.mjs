@@ -114,4 +114,32 @@ describe('WebAssembly memory', () => {
     const after = await external();
     assert.ok(after - before < 4 * MiB, `${((after - before) / MiB).toFixed(1)} MiB still held`);
   });
+
+  // A string of more than 128 KiB is a large object in V8 (its own mapping,
+  // made and unmapped: many times slower per byte). Event data is decoded in
+  // pieces below that, also when one character above U+00FF makes a piece
+  // take two bytes a character. The event's bytes are built without a big
+  // JS string, so nothing else lands in that space meanwhile.
+  for (const size of [200 * 1024, 3 * MiB]) {
+    it(`the decoded data of a ${size / 1024} KiB event (one character above U+00FF, then ASCII) is no large object`, () => {
+      const head = encoder.encode('data: \u20ac');
+      const bytes = new Uint8Array(head.length + size + 2).fill(0x61);
+      bytes.set(head);
+      bytes.set([10, 10], bytes.length - 2);
+      const largeObjects = () =>
+        v8.getHeapSpaceStatistics().reduce((sum, s) => (s.space_name.endsWith('large_object_space') && !s.space_name.startsWith('code') ? sum + s.space_used_size : sum), 0);
+      const kept = [];
+      const p = createParser({ onEvent: (e) => kept.push(e.data) });
+      gc();
+      const before = largeObjects();
+      for (let at = 0; at < bytes.length; at += 64 * 1024) p.feed(bytes.subarray(at, at + 64 * 1024));
+      gc();
+      const grown = largeObjects() - before;
+      assert.equal(kept.length, 1);
+      assert.equal(kept[0].length, 1 + size);
+      assert.equal(kept[0].slice(0, 2), '\u20aca');
+      assert.equal(grown, 0, `${grown} bytes of large objects for the event's data`);
+      p.close();
+    });
+  }
 });
