@@ -394,13 +394,16 @@ void stalled_consumer_loses_nothing(bool coroutine) {
     if (!c.read_request(r)) return;
     if (!c.write(stream_header())) return;
     int events = 0;
+    const auto add_events = [&](std::string& out, int n) {  // 100 bytes each, numbered from 100000
+      for (int k = 0; k < n; ++k) out += "data: " + std::to_string(100000 + events++) + pad + "\n\n";
+    };
     std::string piece;  // ten events of 100 bytes, the rest of a piece the socket took in part
     std::size_t taken = 0;
     for (;;) {
       if (taken == piece.size()) {
         piece.clear();
         taken = 0;
-        for (int k = 0; k < 10; ++k) piece += "data: " + std::to_string(100000 + events++) + pad + "\n\n";
+        add_events(piece, 10);
       }
       const auto n = c.write_now(std::string_view(piece).substr(taken));
       if (!n) return;
@@ -413,7 +416,7 @@ void stalled_consumer_loses_nothing(bool coroutine) {
       }
     }
     // The stall is observed; finish the piece and a hundred more events.
-    for (int k = 0; k < 100; ++k) piece += "data: " + std::to_string(100000 + events++) + pad + "\n\n";
+    add_events(piece, 100);
     total = events;
     full = true;
     if (!c.write(std::string_view(piece).substr(taken))) return;
