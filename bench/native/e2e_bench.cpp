@@ -104,7 +104,7 @@ struct config {
   std::size_t conns = 1000;                    // the many-connection run
   std::uint64_t conn_bytes = server_block_size;  // per connection there
   int reps = 1;
-  std::size_t read_buffer = 16 * 1024;
+  std::size_t read_buffer = ssekit::client_options{}.read_buffer_size;  // the library's default
   bool baseline = true;
   bool gzip = false;                           // also each run with encoding=gzip, interleaved
   std::map<std::string, double, std::less<>> min_mbps;  // workload (or "all") -> floor
@@ -182,7 +182,7 @@ void print_help() {
       "                        server's cached block, so it generates nothing per request)\n"
       "  --reps N              repetitions, client and baseline interleaved; best counts (default 1)\n"
       "  --read-buffer BYTES   client_options::read_buffer_size, also the raw reader's\n"
-      "                        buffer (default 16384)\n"
+      "                        buffer (default: the library's, 65536)\n"
       "  --no-baseline         skip the raw-socket reader\n"
       "  --gzip                also each run with Content-Encoding gzip (the same events),\n"
       "                        interleaved; its row's ratio is gzip MB/s / identity MB/s\n"

@@ -3,6 +3,7 @@
 // memory of a consumer that stops asking.
 //
 //   ssekit-pull-bench [--workload llm] [--size BYTES] [--reps N] [--max-ratio X]
+//                     [--read-buffer BYTES]  (client_options::read_buffer_size; default the library's)
 //     throughput: the callback client and a co_spawn'ed async_next loop
 //     (use_awaitable) read the same /bench response, alternating, best of N
 //     (default 5); prints events/s of each and the async_next/callback time
@@ -54,7 +55,7 @@ struct config {
   double max_ratio = 0;
   bool stall = false;
   std::size_t buffered = 64;
-  std::size_t read_buffer = 16 * 1024;
+  std::size_t read_buffer = ssekit::client_options{}.read_buffer_size;  // the library's default
 };
 
 bool parse_u64(std::string_view text, std::uint64_t& out) {
@@ -276,6 +277,7 @@ int main(int argc, char** argv) {
     else if (a == "--size" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= (1ull << 36)) cfg.size = n;
     else if (a == "--reps" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= 100) cfg.reps = static_cast<int>(n);
     else if (a == "--buffered" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= 1000000) cfg.buffered = n;
+    else if (a == "--read-buffer" && has_value && parse_u64(argv[++i], n) && n >= 1024 && n <= (64u << 20)) cfg.read_buffer = n;
     else if (a == "--max-ratio" && has_value) {
       const char* text = argv[++i];
       char* end = nullptr;
@@ -284,7 +286,8 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: ssekit-pull-bench [--workload W] [--size BYTES] [--reps N] [--max-ratio X] [--serve PATH]\n"
-                   "       ssekit-pull-bench --stall [--size BYTES] [--buffered N]\n");
+                   "                         [--read-buffer BYTES]\n"
+                   "       ssekit-pull-bench --stall [--size BYTES] [--buffered N] [--read-buffer BYTES]\n");
       return 2;
     }
   }
