@@ -98,6 +98,7 @@ class tls_socket {
 
  private:
   static constexpr std::size_t gather_limit = 16 * 1024;  // one TLS record's payload
+  static constexpr std::size_t tls_read_ahead_bytes = 64 * 1024;  // OpenSSL's read buffer while data flows
 
   // One try of an SSL call: done (the error set, or none) or wait for the socket.
   enum class step { done, want_read, want_write };
@@ -105,7 +106,7 @@ class tls_socket {
   step try_handshake(boost::beast::error_code& ec);
   step try_transfer(bool read, void* data, std::size_t size, boost::beast::error_code& ec, std::size_t& n);
   // Connected, and OpenSSL holds no received bytes (decrypted or not).
-  bool idle() const noexcept { return attached_ && SSL_has_pending(ssl_) == 0; }
+  bool idle() const noexcept { return attached_ && SSL_has_pending(ssl_) == 0 && !deferred_read_error_; }
 
   struct handshake_op {
     tls_socket* self;
@@ -167,6 +168,7 @@ class tls_socket {
   SSL* ssl_ = nullptr;
   bool attached_ = false;  // the socket is the SSL's BIO (after connect)
   int last_errno_ = 0;     // the socket's last failure, for SSL_ERROR_SYSCALL
+  boost::beast::error_code deferred_read_error_;  // met after a read's first record (try_transfer)
   friend struct socket_bio;
 };
 

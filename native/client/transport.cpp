@@ -74,6 +74,9 @@ tls_socket::tls_socket(const executor_type& executor, boost::asio::ssl::context&
   // not a header and then a body per record.
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   SSL_set_read_ahead(ssl_, 1);
+  // Up to 64 KiB per recv (the client's default read size) instead of
+  // about one record; released when empty, so idle streams do not hold it.
+  SSL_set_default_read_buffer_len(ssl_, tls_read_ahead_bytes);
 }
 
 tls_socket::~tls_socket() {
@@ -131,10 +134,32 @@ tls_socket::step tls_socket::try_transfer(bool read, void* data, std::size_t siz
     ec = boost::asio::error::not_connected;
     return step::done;
   }
+  if (read && deferred_read_error_) {
+    ec = deferred_read_error_;
+    return step::done;
+  }
   ERR_clear_error();
   last_errno_ = 0;
   const int ret = read ? SSL_read_ex(ssl_, data, size, &n) : SSL_write_ex(ssl_, data, size, &n);
-  return ret == 1 ? step::done : failure(ret, ec);
+  if (ret != 1) return failure(ret, ec);
+  // SSL_read hands over one record (16 KiB at most) per call. Records that
+  // read-ahead already holds fill the rest of the caller's buffer now: one
+  // trip through Beast and the parser per socket read, not per record. An
+  // incomplete record ends the gathering; an error (close_notify, a bad
+  // record) is the next read's result, after these bytes.
+  while (read && n < size && SSL_has_pending(ssl_) == 1) {
+    std::size_t more = 0;
+    ERR_clear_error();
+    last_errno_ = 0;
+    const int again = SSL_read_ex(ssl_, static_cast<char*>(data) + n, size - n, &more);
+    if (again != 1) {
+      // Kept for the next read (with its own message), after these bytes.
+      if (failure(again, deferred_read_error_) != step::done) deferred_read_error_ = {};
+      break;
+    }
+    n += more;
+  }
+  return step::done;
 }
 
 namespace {

@@ -662,6 +662,27 @@ TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
   EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:secure#"});
 }
 
+// Many records and then close_notify in one burst: a read gathers every
+// record OpenSSL already holds, and the close_notify met while gathering
+// ends the stream after those bytes, not before.
+TEST_F(ClientTls, ManyRecordsInOneBurstArriveWholeBeforeTheEnd) {
+  std::string body;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20000; ++i) {
+    body += "id: " + std::to_string(i) + "\ndata: event " + std::to_string(i) + "\n\n";
+    expected.push_back("message:event " + std::to_string(i) + "#" + std::to_string(i));
+  }
+  script_server server([&](script_server::connection& c) { serve(c, stream_header() + body); },
+                       ssekit::testing::server_tls_context(*pki_));
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events(), expected);
+  EXPECT_TRUE(rec.errors.empty()) << (rec.errors.empty() ? "" : rec.errors[0].message);
+  EXPECT_TRUE(rec.result.ended);
+}
+
 TEST_F(ClientTls, SendsSniAndTrustsACaDirectory) {
   std::string sni;
   std::mutex m;
