@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     ssekit::client_options options;
     options.url = argv[i];
     ssekit::client_handlers handlers;
-    const std::string tag = "[" + std::to_string(i) + "] ";
+    const std::string tag = std::string(1, '[').append(std::to_string(i)).append("] ");
     handlers.on_event = [tag](const ssekit::event& ev) {
       std::cout << tag << ev.type << ": " << ev.data << '\n' << std::flush;
     };

@@ -80,7 +80,7 @@ void set_header(ssekit::header_list& headers, const std::string& name, const std
 class expiring_tokens {
  public:
   explicit expiring_tokens(int per_token) : per_token_(per_token) {}
-  std::string issue() const { return "t" + std::to_string(generation_.load()); }
+  std::string issue() const { return std::string(1, 't').append(std::to_string(generation_.load())); }
   script_server::script script() {
     return [this](script_server::connection& c) {
       request r;

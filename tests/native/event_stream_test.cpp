@@ -363,8 +363,8 @@ TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
       return;
     }
     std::string line(ssekit::stream_item_kind_name(item.kind));
-    if (item.kind == stream_item_kind::open) line += " " + std::to_string(item.response->status);
-    if (item.kind == stream_item_kind::retry) line += " " + std::to_string(item.retry);
+    if (item.kind == stream_item_kind::open) (line += ' ') += std::to_string(item.response->status);
+    if (item.kind == stream_item_kind::retry) (line += ' ') += std::to_string(item.retry);
     if (item.kind == stream_item_kind::error) line += std::string(" ") + std::string(ssekit::client_error_reason_name(item.error->reason));
     if (item.kind == stream_item_kind::comment || item.kind == stream_item_kind::event) line += " " + item.data;
     got.push_back(line);
@@ -676,7 +676,7 @@ TEST(ClientDiagnostics, ReportsAttemptsResponsesRedirectsBytesAndReconnects) {
       continue;
     }
     std::string k(ssekit::diagnostic_kind_name(d.kind));
-    if (d.kind == ssekit::diagnostic_kind::response || d.kind == ssekit::diagnostic_kind::redirect) k += " " + std::to_string(d.status);
+    if (d.kind == ssekit::diagnostic_kind::response || d.kind == ssekit::diagnostic_kind::redirect) (k += ' ') += std::to_string(d.status);
     if (d.kind == ssekit::diagnostic_kind::reconnect_scheduled) k += std::string(" ") + std::string(ssekit::client_error_reason_name(d.reason));
     kinds.push_back(k);
   }
