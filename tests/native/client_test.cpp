@@ -683,6 +683,37 @@ TEST_F(ClientTls, ManyRecordsInOneBurstArriveWholeBeforeTheEnd) {
   EXPECT_TRUE(rec.result.ended);
 }
 
+// Records and then bytes that are no record, in one burst: every event
+// before them arrives, then the stream fails (broken TLS is no end).
+TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
+  std::string body;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20000; ++i) {
+    body += "data: event " + std::to_string(i) + "\n\n";
+    expected.push_back("message:event " + std::to_string(i) + "#");
+  }
+  script_server server(
+      [&](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + body);
+        c.write_raw("HTTP/1.1 200 OK\r\n\r\nnot a TLS record\n");
+        c.wait_for_client_close(ssekit::testing::hang_limit);
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events(), expected);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  // Broken TLS after the stream opened is a network failure (it would
+  // reconnect), as a browser's EventSource takes it.
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error) << rec.errors[0].message;
+  EXPECT_NE(rec.errors[0].message.find("SSL"), std::string::npos) << rec.errors[0].message;
+  EXPECT_FALSE(rec.result.ended);
+}
+
 TEST_F(ClientTls, SendsSniAndTrustsACaDirectory) {
   std::string sni;
   std::mutex m;

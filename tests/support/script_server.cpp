@@ -88,6 +88,12 @@ class stream_connection final : public script_server::connection {
     return !ec;
   }
 
+  bool write_raw(std::string_view bytes) override {
+    boost::system::error_code ec;
+    asio::write(socket(), asio::buffer(bytes.data(), bytes.size()), ec);
+    return !ec;
+  }
+
   std::optional<std::size_t> write_now(std::string_view bytes) override {
     if constexpr (!std::is_same_v<Stream, tcp::socket>) {
       throw std::logic_error("write_now: plain connections only (a TLS record cannot be half written)");

@@ -50,6 +50,9 @@ class script_server {
     // bytes taken (0 when its buffers are full), or nullopt on error.
     // Plain connections only: a test learns when a client stops reading.
     virtual std::optional<std::size_t> write_now(std::string_view bytes) = 0;
+    // Writes bytes to the TCP socket under any TLS: on a TLS connection,
+    // bytes that are not a record (a broken or hostile peer).
+    virtual bool write_raw(std::string_view bytes) = 0;
     // Orderly close: the client sees the end of the stream.
     virtual void close() = 0;
     // Abortive close (RST): the client sees a network error.
