@@ -105,8 +105,12 @@ class tls_socket {
   step failure(int ret, boost::beast::error_code& ec);
   step try_handshake(boost::beast::error_code& ec);
   step try_transfer(bool read, void* data, std::size_t size, boost::beast::error_code& ec, std::size_t& n);
-  // Connected, and OpenSSL holds no received bytes (decrypted or not).
-  bool idle() const noexcept { return attached_ && SSL_has_pending(ssl_) == 0 && !deferred_read_error_; }
+  // Connected, OpenSSL holds no received bytes (decrypted or not), and no
+  // SSL_read (in try_transfer's gathering) stopped because it had to write
+  // first: that one must be called again, not waited on for bytes.
+  bool idle() const noexcept {
+    return attached_ && SSL_has_pending(ssl_) == 0 && !deferred_read_error_ && SSL_want_write(ssl_) == 0;
+  }
 
   struct handshake_op {
     tls_socket* self;

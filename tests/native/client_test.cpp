@@ -714,6 +714,38 @@ TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
   EXPECT_FALSE(rec.result.ended);
 }
 
+// A TLS 1.2 server that renegotiates mid-stream: the client answers the
+// handshake while it reads (its reads stop gathering records there) and the
+// stream goes on.
+TEST_F(ClientTls, AServerThatRenegotiatesMidStreamKeepsStreaming) {
+  auto context = ssekit::testing::server_tls_context(*pki_);
+  SSL_CTX_set_max_proto_version(context->native_handle(), TLS1_2_VERSION);
+  std::string first, second;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 4000; ++i) {
+    (i < 2000 ? first : second) += "data: event " + std::to_string(i) + "\n\n";
+    expected.push_back("message:event " + std::to_string(i) + "#");
+  }
+  std::atomic<bool> renegotiated{false};
+  script_server server(
+      [&](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + first);
+        renegotiated = c.renegotiate();
+        c.write(second);
+        c.close();
+      },
+      context);
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_TRUE(renegotiated);
+  EXPECT_EQ(rec.events(), expected);
+  EXPECT_TRUE(rec.errors.empty()) << (rec.errors.empty() ? "" : rec.errors[0].message);
+}
+
 TEST_F(ClientTls, SendsSniAndTrustsACaDirectory) {
   std::string sni;
   std::mutex m;

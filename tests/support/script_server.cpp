@@ -1,5 +1,7 @@
 #include "support/script_server.hpp"
 
+#include "support/client_options.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -92,6 +94,34 @@ class stream_connection final : public script_server::connection {
     boost::system::error_code ec;
     asio::write(socket(), asio::buffer(bytes.data(), bytes.size()), ec);
     return !ec;
+  }
+
+  bool renegotiate() override {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      return false;
+    } else {
+      SSL* ssl = stream_.native_handle();
+      if (SSL_version(ssl) != TLS1_2_VERSION || SSL_renegotiate(ssl) != 1) return false;
+      boost::system::error_code ec;
+      stream_.handshake(ssl::stream_base::server, ec);  // sends the HelloRequest
+      if (ec) return false;
+      // The client's answer is taken by reads; the client sends no data, so
+      // they are non-blocking ones, each after poll() says bytes arrived,
+      // until the handshake is done (or hang_limit passes).
+      socket().non_blocking(true, ec);
+      const auto deadline = std::chrono::steady_clock::now() + hang_limit;
+      while (!ec && SSL_renegotiate_pending(ssl) == 1 && std::chrono::steady_clock::now() < deadline) {
+        pollfd p{socket().native_handle(), POLLIN, 0};
+        if (::poll(&p, 1, 100) < 0 && errno != EINTR) break;
+        char byte;
+        stream_.read_some(asio::buffer(&byte, 1), ec);
+        if (ec == asio::error::would_block) ec = {};
+        else if (!ec) return false;  // no data was expected
+      }
+      const bool done = !ec && SSL_renegotiate_pending(ssl) == 0;
+      socket().non_blocking(false, ec);
+      return done;
+    }
   }
 
   std::optional<std::size_t> write_now(std::string_view bytes) override {

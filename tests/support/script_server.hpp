@@ -53,6 +53,10 @@ class script_server {
     // Writes bytes to the TCP socket under any TLS: on a TLS connection,
     // bytes that are not a record (a broken or hostile peer).
     virtual bool write_raw(std::string_view bytes) = 0;
+    // TLS 1.2: the server asks for a new handshake now and completes it
+    // (the client answers while it reads). False on plain connections, TLS
+    // 1.3 (which has none) or failure.
+    virtual bool renegotiate() = 0;
     // Orderly close: the client sees the end of the stream.
     virtual void close() = 0;
     // Abortive close (RST): the client sees a network error.
