@@ -638,7 +638,30 @@ TEST(Client, DestroyingAClientMidStreamIsClean) {
 
 // --- TLS, with a CA made for the test
 
-class ClientTls : public ssekit::testing::tls_fixture {};
+class ClientTls : public ssekit::testing::tls_fixture {
+ protected:
+  // One run against `server`, trusting the test CA, without reconnecting.
+  recording run_once(const script_server& server) {
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    o.ca_file = *ca_path_;
+    return run(o);
+  }
+};
+
+// Events "data: event I" (with "id: I" when `ids`), and what the recorder
+// logs for them.
+struct numbered_events {
+  std::string body;
+  std::vector<std::string> expected;
+  numbered_events(int count, bool ids) {
+    for (int i = 0; i < count; ++i) {
+      const std::string n = std::to_string(i);
+      body += (ids ? "id: " + n + "\n" : std::string()) + "data: event " + n + "\n\n";
+      expected.push_back("message:event " + n + "#" + (ids ? n : std::string()));
+    }
+  }
+};
 
 TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: secure\n\n"); },
@@ -666,19 +689,11 @@ TEST_F(ClientTls, VerifiesWithTheTestCaAndFailsWithoutIt) {
 // record OpenSSL already holds, and the close_notify met while gathering
 // ends the stream after those bytes, not before.
 TEST_F(ClientTls, ManyRecordsInOneBurstArriveWholeBeforeTheEnd) {
-  std::string body;
-  std::vector<std::string> expected;
-  for (int i = 0; i < 20000; ++i) {
-    body += "id: " + std::to_string(i) + "\ndata: event " + std::to_string(i) + "\n\n";
-    expected.push_back("message:event " + std::to_string(i) + "#" + std::to_string(i));
-  }
-  script_server server([&](script_server::connection& c) { serve(c, stream_header() + body); },
+  const numbered_events events(20000, true);
+  script_server server([&](script_server::connection& c) { serve(c, stream_header() + events.body); },
                        ssekit::testing::server_tls_context(*pki_));
-  auto o = options_for(server.url());
-  o.reconnect = false;
-  o.ca_file = *ca_path_;
-  const recording rec = run(o);
-  EXPECT_EQ(rec.events(), expected);
+  const recording rec = run_once(server);
+  EXPECT_EQ(rec.events(), events.expected);
   EXPECT_TRUE(rec.errors.empty()) << (rec.errors.empty() ? "" : rec.errors[0].message);
   EXPECT_TRUE(rec.result.ended);
 }
@@ -686,26 +701,18 @@ TEST_F(ClientTls, ManyRecordsInOneBurstArriveWholeBeforeTheEnd) {
 // Records and then bytes that are no record, in one burst: every event
 // before them arrives, then the stream fails (broken TLS is no end).
 TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
-  std::string body;
-  std::vector<std::string> expected;
-  for (int i = 0; i < 20000; ++i) {
-    body += "data: event " + std::to_string(i) + "\n\n";
-    expected.push_back("message:event " + std::to_string(i) + "#");
-  }
+  const numbered_events events(20000, false);
   script_server server(
       [&](script_server::connection& c) {
         request r;
         if (!c.read_request(r)) return;
-        c.write(stream_header() + body);
+        c.write(stream_header() + events.body);
         c.write_raw("HTTP/1.1 200 OK\r\n\r\nnot a TLS record\n");
         c.wait_for_client_close(ssekit::testing::hang_limit);
       },
       ssekit::testing::server_tls_context(*pki_));
-  auto o = options_for(server.url());
-  o.reconnect = false;
-  o.ca_file = *ca_path_;
-  const recording rec = run(o);
-  EXPECT_EQ(rec.events(), expected);
+  const recording rec = run_once(server);
+  EXPECT_EQ(rec.events(), events.expected);
   ASSERT_EQ(rec.errors.size(), 1u);
   // Broken TLS after the stream opened is a network failure (it would
   // reconnect), as a browser's EventSource takes it.
@@ -720,29 +727,22 @@ TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
 TEST_F(ClientTls, AServerThatRenegotiatesMidStreamKeepsStreaming) {
   auto context = ssekit::testing::server_tls_context(*pki_);
   SSL_CTX_set_max_proto_version(context->native_handle(), TLS1_2_VERSION);
-  std::string first, second;
-  std::vector<std::string> expected;
-  for (int i = 0; i < 4000; ++i) {
-    (i < 2000 ? first : second) += "data: event " + std::to_string(i) + "\n\n";
-    expected.push_back("message:event " + std::to_string(i) + "#");
-  }
+  const numbered_events events(4000, false);
+  const std::string_view body = events.body;
   std::atomic<bool> renegotiated{false};
   script_server server(
       [&](script_server::connection& c) {
         request r;
         if (!c.read_request(r)) return;
-        c.write(stream_header() + first);
+        c.write(stream_header() + std::string(body.substr(0, body.size() / 2)));
         renegotiated = c.renegotiate();
-        c.write(second);
+        c.write(body.substr(body.size() / 2));
         c.close();
       },
       context);
-  auto o = options_for(server.url());
-  o.reconnect = false;
-  o.ca_file = *ca_path_;
-  const recording rec = run(o);
+  const recording rec = run_once(server);
   EXPECT_TRUE(renegotiated);
-  EXPECT_EQ(rec.events(), expected);
+  EXPECT_EQ(rec.events(), events.expected);
   EXPECT_TRUE(rec.errors.empty()) << (rec.errors.empty() ? "" : rec.errors[0].message);
 }
 
