@@ -134,32 +134,35 @@ tls_socket::step tls_socket::try_transfer(bool read, void* data, std::size_t siz
     ec = boost::asio::error::not_connected;
     return step::done;
   }
-  if (read && deferred_read_error_) {
+  if (!read) {
+    ERR_clear_error();
+    last_errno_ = 0;
+    const int ret = SSL_write_ex(ssl_, data, size, &n);
+    return ret == 1 ? step::done : failure(ret, ec);
+  }
+  if (deferred_read_error_) {
     ec = deferred_read_error_;
     return step::done;
   }
-  ERR_clear_error();
-  last_errno_ = 0;
-  const int ret = read ? SSL_read_ex(ssl_, data, size, &n) : SSL_write_ex(ssl_, data, size, &n);
-  if (ret != 1) return failure(ret, ec);
   // SSL_read hands over one record (16 KiB at most) per call. Records that
   // read-ahead already holds fill the rest of the caller's buffer now: one
   // trip through Beast and the parser per socket read, not per record. An
-  // incomplete record ends the gathering; an error (close_notify, a bad
-  // record) is the next read's result, after these bytes.
-  while (read && n < size && SSL_has_pending(ssl_) == 1) {
-    std::size_t more = 0;
+  // incomplete record ends the gathering; an error after some bytes (a
+  // close_notify, a bad record) is the next read's result, with its own
+  // message.
+  for (;;) {
+    std::size_t got = 0;
     ERR_clear_error();
     last_errno_ = 0;
-    const int again = SSL_read_ex(ssl_, static_cast<char*>(data) + n, size - n, &more);
-    if (again != 1) {
-      // Kept for the next read (with its own message), after these bytes.
-      if (failure(again, deferred_read_error_) != step::done) deferred_read_error_ = {};
-      break;
+    const int ret = SSL_read_ex(ssl_, static_cast<char*>(data) + n, size - n, &got);
+    if (ret != 1) {
+      if (n == 0) return failure(ret, ec);
+      if (failure(ret, deferred_read_error_) != step::done) deferred_read_error_ = {};
+      return step::done;
     }
-    n += more;
+    n += got;
+    if (n == size || SSL_has_pending(ssl_) != 1) return step::done;
   }
-  return step::done;
 }
 
 namespace {
