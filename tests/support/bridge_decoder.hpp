@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,7 +57,7 @@ class bridge_decoder {
     }
     const std::vector<std::size_t> wide_at = utf16_offsets(wide_text);
     const std::size_t wide_units = wide_at.size() - 1;
-    const std::vector<std::uint32_t>& w = p.records();
+    const std::span<const std::uint32_t> w = p.records();
     std::string problem;
     // [start, start + length) of the ASCII text or the other one, as UTF-8.
     const auto slice = [&](std::uint32_t tag, std::uint32_t wide_flag_bit, std::uint32_t start, std::uint32_t length) {
