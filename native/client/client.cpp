@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/http/error.hpp>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -480,8 +481,26 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   // --- the response head
 
+  // "HTTP/1.1 200\r\n" becomes "HTTP/1.1 200 \r\n" in the buffer, which
+  // Beast refuses without the space; false when the head is not one such.
+  bool add_missing_reason_space() {
+    auto& b = conn_->buffer;
+    const auto bytes = b.data();
+    const auto at = detail::missing_reason_space({static_cast<const char*>(bytes.data()), bytes.size()});
+    if (!at || b.size() >= b.max_size()) return false;
+    b.commit(beast::net::buffer_copy(b.prepare(1), beast::net::buffer(" ", 1)));
+    char* p = static_cast<char*>(b.data().data());
+    std::memmove(p + *at + 1, p + *at, b.size() - 1 - *at);
+    p[*at] = ' ';
+    return true;
+  }
+
   void on_header(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
+    if (ec == http::error::bad_status && add_missing_reason_space()) {
+      new_response();
+      return read_header(attempt);
+    }
     if (ec) {
       if (write_error_) return fail_network(write_error_, "can't send the request");
       return fail_network(ec, "no response header");
@@ -620,6 +639,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       batch_open_ = has_batch_end_;
       end_batch();
     }
+    // Every chunk already in the buffer in one read: not eager, Beast stops
+    // after each chunk of a chunked body, and a server sending 1-byte
+    // chunks cost an io_context round each (100x the CPU). Set only now:
+    // while reading the head it would parse body bytes before the sink.
+    conn_->response->eager(true);
     arm_idle(attempt);
     read_body(attempt);
   }
@@ -710,7 +734,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       deadline_.cancel();
       return;
     }
-    deadline_.expires_after(timeout);
+    deadline_.expires_after(detail::timer_wait(timeout));
     deadline_.async_wait([self = shared_from_this(), attempt, on_expiry = std::move(on_expiry)](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
       // A re-armed timer completes the old wait with operation_aborted;
@@ -935,7 +959,7 @@ blocking_result run_client(client_options options, const std::function<bool(cons
   };
   asio::steady_timer timer(io);
   if (timeout.count() > 0) {
-    timer.expires_after(timeout);
+    timer.expires_after(detail::timer_wait(timeout));
     timer.async_wait([&](beast::error_code ec) {
       if (ec) return;
       result.timed_out = true;

@@ -245,6 +245,16 @@ std::string extract_mime_essence(const header_list& headers) {
   return essence;
 }
 
+std::optional<std::size_t> missing_reason_space(std::string_view s) noexcept {
+  const auto digit = [&](std::size_t i) { return s[i] >= '0' && s[i] <= '9'; };
+  // "HTTP/" DIGIT "." DIGIT SP 3DIGIT, then the line's end.
+  constexpr std::size_t at = 12;
+  if (s.size() <= at || !s.starts_with("HTTP/") || !digit(5) || s[6] != '.' || !digit(7) || s[8] != ' ') return std::nullopt;
+  if (!digit(9) || !digit(10) || !digit(11)) return std::nullopt;
+  if (s[at] != '\r' && s[at] != '\n') return std::nullopt;
+  return at;
+}
+
 verdict judge_response(int status, const header_list& headers, bool compression) {
   verdict v;
   v.content_type = combined(headers, "Content-Type");

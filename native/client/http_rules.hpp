@@ -5,6 +5,7 @@
 // (client.cpp) and the fuzz targets.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -77,6 +78,12 @@ struct verdict {
 // `compression`: gzip and deflate are accepted (one coding; identity
 // entries are ignored); otherwise only identity.
 verdict judge_response(int status, const header_list& headers, bool compression = false);
+
+// Where a status line that has no reason phrase and no space before its end
+// ("HTTP/1.1 200\r\n") needs the space Beast requires; nullopt for any
+// other start. Such lines are sent by some servers and read by curl and
+// browsers (RFC 9112 4: a client ignores the reason phrase).
+std::optional<std::size_t> missing_reason_space(std::string_view head_start) noexcept;
 
 // The Accept-Encoding the client sends.
 std::string_view accept_encoding(bool compression);
@@ -159,5 +166,14 @@ constexpr std::chrono::milliseconds max_reconnection_time{24LL * 3600 * 1000};
 // saturating; `random` is any uniformly random 32-bit value (jitter).
 std::chrono::milliseconds reconnect_delay(const backoff_options& backoff, std::chrono::milliseconds reconnection_time,
                                           std::uint64_t failures, std::uint32_t random);
+
+// A user's timeout as a timer wait: steady_clock counts nanoseconds in 64
+// bits, so milliseconds above ~9.2e12 overflow in expires_after (an expiry
+// in the past: an at-once timeout). Longer waits are clamped to 100 years,
+// which is never.
+constexpr std::chrono::milliseconds max_timer_wait{100LL * 365 * 24 * 3600 * 1000};
+constexpr std::chrono::milliseconds timer_wait(std::chrono::milliseconds timeout) noexcept {
+  return std::min(timeout, max_timer_wait);
+}
 
 }  // namespace ssekit::detail

@@ -120,6 +120,96 @@ TEST(ClientHostile, IdleTimeoutEndsASilentStreamAfterItsComments) {
   EXPECT_EQ(server.requests().at(1).header("last-event-id"), "1");
 }
 
+// Timeouts above what steady_clock's nanoseconds hold (~9.2e12 ms) used to
+// overflow into an expiry in the past: every attempt timed out at once.
+TEST(ClientHostile, TimeoutsTooLongForTheClockNeverExpire) {
+  std::mutex m;
+  std::condition_variable cv;
+  int received = 0;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: first\n\n: after first\n\n");
+    {
+      // The client has armed its idle deadline after "first" by now.
+      std::unique_lock lock(m);
+      if (!cv.wait_for(lock, 5s, [&] { return received >= 1; })) return;
+    }
+    c.write("data: second\n\n");
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.idle_timeout = std::chrono::milliseconds{9'300'000'000'000};
+  o.connect_timeout = std::chrono::milliseconds::max();
+  o.reconnect = false;
+  const outcome out = run(o, 1, [&](std::string_view) {
+    std::lock_guard lock(m);
+    ++received;
+    cv.notify_all();
+  });
+  EXPECT_EQ(out.events, (std::vector<std::string>{"first", "second"}));
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
+}
+
+// A server that flushes every byte as its own chunk: the chunks already
+// received are parsed in one read, not one io_context round per chunk.
+TEST(ClientHostile, TinyChunksInOneBurstAreParsedInFewReads) {
+  constexpr int chunks = 6000;
+  std::string body;
+  const std::string event = "data: x\n\n";
+  for (int i = 0; i < chunks; ++i) body += "1\r\n" + std::string(1, event[static_cast<std::size_t>(i) % event.size()]) + "\r\n";
+  body += "0\r\n\r\n";
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + body);
+    c.wait_for_client_close(5s);
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  std::size_t reads = 0;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  std::size_t events = 0;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) { ++events; };
+  h.on_diagnostic = [&](const ssekit::diagnostic& d) {
+    if (d.kind == ssekit::diagnostic_kind::bytes_received) ++reads;
+  };
+  h.on_error = [&](const ssekit::client_error&) { c->close(); };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(events, chunks / event.size());
+  // One per socket read; the whole body is ~36 KB in one write.
+  EXPECT_LT(reads, 200u);
+}
+
+// "HTTP/1.1 200\r\n": no reason phrase and no space before it. curl and
+// browsers read it; Beast alone refuses it as a bad status.
+TEST(ClientHostile, AStatusLineWithoutReasonPhraseIsRead) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    if (c.number == 1) {
+      c.write("HTTP/1.1 100\r\n\r\nHTTP/1.1 200\r\nContent-Type: text/event-stream\r\n\r\nid: 7\ndata: hi\n\n");
+    } else {
+      c.write("HTTP/1.1 204\r\n\r\n");
+    }
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.backoff.min_delay = 1ms;
+  o.reconnection_time = 1ms;
+  const outcome out = run(o, 2);
+  EXPECT_EQ(out.events, (std::vector<std::string>{"hi"}));
+  ASSERT_EQ(out.errors.size(), 2u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
+  EXPECT_EQ(out.errors[1].reason, client_error_reason::no_content) << out.errors[1].message;
+  EXPECT_FALSE(out.errors[1].will_reconnect);
+}
+
 // --- TLS
 
 // A test CA with a server certificate for localhost and 127.0.0.1, and the

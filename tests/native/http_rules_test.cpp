@@ -430,3 +430,27 @@ TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {
 }
 
 }  // namespace
+
+TEST(ClientRules, AStatusLineWithoutReasonGetsTheSpaceBeastNeeds) {
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 200\r\nContent-Type: text/event-stream\r\n"), 12u);
+  EXPECT_EQ(missing_reason_space("HTTP/1.0 204\n"), 12u);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 200\r"), 12u);
+  // Already valid, another form, or not yet known.
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 200 \r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 200 OK\r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 20\r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 2000\r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("HTTP/11 200\r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("http/1.1 200\r\n"), std::nullopt);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 200"), std::nullopt);
+  EXPECT_EQ(missing_reason_space(""), std::nullopt);
+}
+
+TEST(ClientRules, TimerWaitsSaturateBelowTheClocksRange) {
+  EXPECT_EQ(timer_wait(1500ms), 1500ms);
+  EXPECT_EQ(timer_wait(std::chrono::milliseconds::max()), max_timer_wait);
+  // What expires_after computes: unclamped, this overflows into the past.
+  const auto now = std::chrono::steady_clock::now();
+  EXPECT_GT(now + timer_wait(std::chrono::milliseconds{9'300'000'000'000}), now);
+  EXPECT_GT(now + timer_wait(std::chrono::milliseconds::max()), now);
+}
