@@ -523,6 +523,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                      .message = "the server answered 204 No Content: the stream is over",
                      .status = status});
       case verdict_kind::unsupported_encoding:
+        if (v.transfer_coding) {
+          return fail({.reason = client_error_reason::unsupported_encoding,
+                       .message = "the stream has Transfer-Encoding " + detail::escape_text(v.encoding) +
+                                  ", which the client can't decode (it reads chunked only)",
+                       .status = status});
+        }
         return fail({.reason = client_error_reason::unsupported_encoding,
                      .message = "the stream has Content-Encoding " + detail::escape_text(v.encoding) +
                                 ", which the client did not ask for (it sends Accept-Encoding: " +

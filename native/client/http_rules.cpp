@@ -281,6 +281,16 @@ verdict judge_response(int status, const header_list& headers, bool compression)
     v.kind = verdict_kind::wrong_content_type;
     return v;
   }
+  // A transfer coding other than chunked (gzip, chunked; or one that makes
+  // Beast read to the close) would reach the parser still encoded: the
+  // events would be lost without an error.
+  for (const auto name : split_values(combined(headers, "Transfer-Encoding"))) {
+    if (name.empty() || iequals(name, "chunked")) continue;
+    v.kind = verdict_kind::unsupported_encoding;
+    v.encoding = std::string(name);
+    v.transfer_coding = true;
+    return v;
+  }
   const std::string codings = combined(headers, "Content-Encoding");
   for (const auto name : split_values(codings)) {
     const auto coding = coding_from_name(name);

@@ -73,6 +73,7 @@ struct verdict {
   std::string location;      // redirect
   std::string content_type;  // the combined Content-Type as received
   std::string encoding;      // unsupported_encoding: the coding
+  bool transfer_coding = false;  // unsupported_encoding: in Transfer-Encoding, not Content-Encoding
   content_coding coding = content_coding::identity;  // open: how to decode the body
 };
 // `compression`: gzip and deflate are accepted (one coding; identity

@@ -210,6 +210,23 @@ TEST(ClientHostile, AStatusLineWithoutReasonPhraseIsRead) {
   EXPECT_FALSE(out.errors[1].will_reconnect);
 }
 
+// gzip as a transfer coding: the parser would get the compressed bytes as
+// text and lose every event without an error.
+TEST(ClientHostile, ATransferCodingOtherThanChunkedFailsTheConnection) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+            "5\r\n\x1f\x8b\x08\x00\x00\r\n0\r\n\r\n");
+    c.close();
+  });
+  const outcome out = run(options_for(server.url()));
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::unsupported_encoding) << out.errors[0].message;
+  EXPECT_NE(out.errors[0].message.find("Transfer-Encoding gzip"), std::string::npos) << out.errors[0].message;
+  EXPECT_FALSE(out.errors[0].will_reconnect);
+}
+
 // --- TLS
 
 // A test CA with a server certificate for localhost and 127.0.0.1, and the

@@ -214,6 +214,23 @@ TEST(ClientRules, VerdictOnContentCodingsWithCompression) {
   EXPECT_EQ(judge_response(200, gz, false).kind, verdict_kind::unsupported_encoding);
 }
 
+TEST(ClientRules, TransferCodingsOtherThanChunkedAreRefusedNotParsedAsText) {
+  const header_list sse = {{"Content-Type", "text/event-stream"}};
+  auto with = [&](const char* codings) {
+    header_list h = sse;
+    h.emplace_back("Transfer-Encoding", codings);
+    return judge_response(200, h, true);
+  };
+  EXPECT_EQ(with("chunked").kind, verdict_kind::open);
+  EXPECT_EQ(with("Chunked").kind, verdict_kind::open);
+  const verdict gz = with("gzip, chunked");
+  EXPECT_EQ(gz.kind, verdict_kind::unsupported_encoding);
+  EXPECT_EQ(gz.encoding, "gzip");
+  EXPECT_TRUE(gz.transfer_coding);
+  EXPECT_EQ(with("bogus").encoding, "bogus");
+  EXPECT_FALSE(judge_response(200, {{"Content-Type", "text/event-stream"}, {"Content-Encoding", "br"}}, true).transfer_coding);
+}
+
 TEST(ClientRules, DuplicateContentTypesFollowFetch) {
   // fetch's "extract a MIME type": the last valid type of the combined value wins.
   EXPECT_EQ(extract_mime_essence({{"Content-Type", "text/plain"}, {"Content-Type", "text/event-stream"}}), "text/event-stream");
