@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "content.hpp"
+#include "request_head.hpp"
 #include "ssekit/serializer.hpp"
 #include "tool_args.hpp"
 
@@ -163,6 +164,7 @@ struct body_plan {
 struct request_reader {
   boost::beast::flat_buffer buffer;
   std::optional<http::request_parser<http::string_body>> parser;
+  std::size_t head_consumed = 0;  // for tools::put_head (Beast's limit is per put())
   // tolerate_controls' progress through the head in `buffer`.
   std::size_t scanned = 0;
   std::size_t line_length = 0;
@@ -395,8 +397,9 @@ class session : public std::enable_shared_from_this<session> {
     auto& parser = r.parser.emplace();
     parser.header_limit(max_request_header);
     parser.body_limit(max_request_body);
-    r.scanned = r.line_length = r.lines = 0;
+    r.scanned = r.line_length = r.lines = r.head_consumed = 0;
     r.head_end = false;
+    head_request_ = false;
     start_request_timer();
     parse_head();  // a pipelined request may be buffered already
   }
@@ -437,16 +440,11 @@ class session : public std::enable_shared_from_this<session> {
   void parse_head() {
     auto& r = *reader_;
     tolerate_controls();
-    error_code ec;
-    if (r.buffer.size() != 0) {
-      const std::size_t used = r.parser->put(r.buffer.data(), ec);
-      r.buffer.consume(used);
-      r.scanned -= used < r.scanned ? used : r.scanned;
-    } else {
-      ec = http::error::need_more;
-    }
+    const std::size_t before = r.buffer.size();
+    const error_code ec = tools::put_head(*r.parser, r.buffer, r.head_consumed, max_request_header);
+    const std::size_t used = before - r.buffer.size();
+    r.scanned -= used < r.scanned ? used : r.scanned;
     if (ec == http::error::need_more) {
-        if (r.buffer.size() >= max_request_header) return on_read_error(http::error::header_limit);
       return with_stream([&](auto& stream) {
         stream.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
           if (self->closed_) return;
@@ -464,6 +462,12 @@ class session : public std::enable_shared_from_this<session> {
     if (closed_) return;
     if (ec) return on_read_error(ec);
     auto& parser = *reader_->parser;
+    // RFC 9112 6.3: Beast ignores a transfer coding other than a final
+    // chunked and would read such a body as the next request.
+    if (!tools::framed_body(parser.get())) {
+      keep_alive_ = false;
+      return plain(400, "text/plain", "bad request: Transfer-Encoding other than chunked\n");
+    }
     if (parser.is_done()) return on_request();
     // curl sends `Expect: 100-continue` before a large body and waits for it.
     const auto expect = parser.get()[http::field::expect];
@@ -500,7 +504,7 @@ class session : public std::enable_shared_from_this<session> {
       return abort();
     // A malformed or oversized request: say so, then close.
     keep_alive_ = false;
-    plain(400, "text/plain", "bad request: " + ec.message() + "\n");
+    plain(tools::refused_request_status(ec), "text/plain", "bad request: " + ec.message() + "\n");
   }
 
   void on_request() {
@@ -509,9 +513,16 @@ class session : public std::enable_shared_from_this<session> {
     const auto& req = reader_->parser->get();
     keep_alive_ = req.keep_alive();
     http10_ = req.version() < 11;
+    head_request_ = req.method() == http::verb::head;
     const auto parsed = parse_target(sv(req.target()));
     if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (RFC 3986 origin-form)\n");
     const target& t = *parsed;
+
+    // HEAD gets what GET would, without the body (plain()); the endpoints
+    // that answer with a stream or a body plan refuse it rather than start one.
+    if (head_request_ && (t.path == "/clock" || t.path == "/random" || t.path == "/feed" || t.path == "/events" ||
+                          t.path == "/fault" || t.path == "/bench"))
+      return plain(405, "text/plain", "use GET\n", "Allow: GET\r\n");
 
     if (t.path == "/") return plain(200, "text/plain; charset=utf-8", std::string(endpoint_help));
     if (t.path == "/stats") return plain(200, "application/json", srv_->stats_json());
@@ -546,7 +557,7 @@ class session : public std::enable_shared_from_this<session> {
     head += extra_headers;
     if (!keep_alive_) head += "Connection: close\r\n";
     head += "\r\n";
-    if (!bodiless) head += body;
+    if (!bodiless && !head_request_) head += body;  // HEAD: Content-Length says what GET would send
     queue(std::move(head));
     drain_action_ = keep_alive_ ? after_drain::next_request : after_drain::close;
     flush();
@@ -690,9 +701,13 @@ class session : public std::enable_shared_from_this<session> {
     switch (fp.what) {
       case fault_plan::action::bad_request: return bad_request(fp.message);
       case fault_plan::action::stall_forever:
-        // Never answer; the connection stays open until the client or stop() ends it.
+        // Never answer; the connection stays open until the client or stop()
+        // ends it, or make_room() sheds it at max_connections like any
+        // connection waiting for an answer that will not come.
         reader_.reset();
         keep_alive_ = false;
+        waiting_request_ = true;
+        request_since_ = ++srv_->request_sequence_;
         watch_peer();
         return;
       case fault_plan::action::redirect:
@@ -971,6 +986,7 @@ class session : public std::enable_shared_from_this<session> {
   bool waiting_request_ = false;
   bool keep_alive_ = true;
   bool http10_ = false;
+  bool head_request_ = false;  // the request being answered is HEAD: no body
 };
 
 }  // namespace

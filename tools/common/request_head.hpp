@@ -1,0 +1,60 @@
+// Reading a request head with Beast's parser, as both servers do (the demo
+// server and the contract service). Header-only, so that only the servers'
+// files that already include Beast include it.
+//
+// Why not header_limit() alone: Beast 1.81's basic_parser compares
+// header_limit with the unconsumed bytes of one put() call only. Fields it
+// parsed are consumed, and the cumulative check (its `skip_` scan for the
+// end of the head) is armed only when 3 or more bytes of an incomplete field
+// remain; a head of 4-byte fields ("a:\r\n") read in 4096-byte pieces
+// always leaves 2, so each put() consumes what it got and the head grows
+// without bound. put_head() counts the consumed bytes itself.
+#pragma once
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+
+#include <cstddef>
+#include <iterator>
+
+namespace ssekit::tools {
+
+// Gives the parser what `buffer` holds and consumes what it used, adding it
+// to `consumed` (zero it per request). http::error::need_more: read more
+// into `buffer`; header_limit once the head would pass `limit` bytes. Call
+// until the header is done (is_header_done()); then read the body as usual.
+template <class Parser, class Buffer>
+boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& consumed, std::size_t limit) {
+  boost::system::error_code ec = boost::beast::http::error::need_more;
+  if (buffer.size() != 0) {
+    const std::size_t used = parser.put(buffer.data(), ec);
+    buffer.consume(used);
+    consumed += used;
+  }
+  if (ec == boost::beast::http::error::need_more && consumed + buffer.size() >= limit)
+    ec = boost::beast::http::error::header_limit;
+  return ec;
+}
+
+// Whether a request's body framing is one the servers read: no
+// Transfer-Encoding, or one field that is exactly "chunked". RFC 9112 6.3:
+// any other makes the length unknowable (400 and close); Beast ignores a
+// coding whose last token is not chunked and would take the body for the
+// next request.
+template <class Fields>
+bool framed_body(const boost::beast::http::request_header<Fields>& req) {
+  const auto [first, last] = req.equal_range(boost::beast::http::field::transfer_encoding);
+  if (first == last) return true;
+  return std::next(first) == last && boost::beast::iequals(first->value(), "chunked");  // Beast trims values
+}
+
+// The status for a request the parser refused: 431 (head too large), 413
+// (body too large) or 400.
+inline unsigned refused_request_status(const boost::system::error_code& ec) {
+  if (ec == boost::beast::http::error::header_limit) return 431;
+  if (ec == boost::beast::http::error::body_limit) return 413;
+  return 400;
+}
+
+}  // namespace ssekit::tools
