@@ -59,11 +59,28 @@ Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen.
 
 // Ten thousand idle clients need more descriptors than the usual soft limit
 // of 1024; the hard limit is as far as an unprivileged process may go.
-void raise_open_file_limit() {
+// max_connections is then kept below it, so that shedding idle connections
+// starts before accept() fails with EMFILE (a few descriptors are the
+// server's own: listener, stdio, epoll, timers, files).
+void raise_open_file_limit(ssekit::demo::server_options& options) {
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-  limit.rlim_cur = limit.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) std::perror("sse-serve: setrlimit(RLIMIT_NOFILE)");
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      std::perror("sse-serve: setrlimit(RLIMIT_NOFILE)");
+      limit.rlim_cur = soft;
+    }
+  }
+  constexpr rlim_t reserved = 32;
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur <= reserved) return;
+  const rlim_t usable = limit.rlim_cur - reserved;
+  if (options.max_connections > usable) {
+    options.max_connections = static_cast<std::size_t>(usable);
+    std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
+                 static_cast<unsigned long long>(limit.rlim_cur));
+  }
 }
 
 // Returns exit_ok to run, or an exit status.
@@ -117,7 +134,7 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
 
-  raise_open_file_limit();
+  raise_open_file_limit(options);
   boost::asio::io_context io(1);
   try {
     ssekit::demo::server server(io.get_executor(), options);
