@@ -106,8 +106,6 @@ constexpr std::size_t max_header_size = 64 * 1024;
 // A refused response's body is read for the report for at most this long
 // (or connect_timeout, if shorter): a trickling body can't hold the client.
 constexpr milliseconds error_body_timeout{2000};
-// 1xx responses skipped before the final one; more is a broken server.
-constexpr int max_interim_responses = 32;
 
 header_list headers_of(const http::fields& fields) {
   header_list out;
@@ -513,7 +511,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     switch (v.kind) {
       case verdict_kind::interim:
         // RFC 9110 15.2: 100 Continue, 103 Early Hints... precede the response.
-        if (++interim_ > max_interim_responses) return fail_network(http::error::bad_status, "too many 1xx responses");
+        if (++interim_ > detail::max_interim_responses) return fail_network(http::error::bad_status, "too many 1xx responses");
         new_response();
         return read_header(attempt);
       case verdict_kind::redirect: return redirect(status, v.location);

@@ -356,17 +356,27 @@ class network_transport final : public transport {
     for (const auto& [name, value] : head.fields) connect_request_->insert(name, value);
     http::async_write(lowest(), *connect_request_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
       if (ec) return fail_network(handler, ec, "can't send CONNECT to " + peer());
-      connect_response_.emplace();
-      connect_response_->header_limit(64 * 1024);
-      connect_response_->body_limit(boost::none);
-      http::async_read_header(lowest(), connect_buffer_, *connect_response_,
-                              [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
+      read_connect_response(handler);
     });
+  }
+
+  void read_connect_response(open_handler& handler) {
+    connect_response_.emplace();
+    connect_response_->header_limit(64 * 1024);
+    connect_response_->body_limit(boost::none);
+    http::async_read_header(lowest(), connect_buffer_, *connect_response_,
+                            [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
   }
 
   void on_connect_response(open_handler& handler, beast::error_code ec) {
     if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());
     const int status = static_cast<int>(connect_response_->get().result_int());
+    // RFC 9110 15.2: 1xx answers precede the final one; skipped as on the
+    // direct path, and as many at most.
+    if (status >= 100 && status < 200 && status != 101) {
+      if (++connect_interim_ > max_interim_responses) return fail_network(handler, http::error::bad_status, "too many 1xx answers to CONNECT from " + peer());
+      return read_connect_response(handler);
+    }
     if (status >= 200 && status < 300) {
       // The origin speaks only after the ClientHello: bytes already here
       // are not from it.
@@ -455,6 +465,7 @@ class network_transport final : public transport {
   std::optional<response_parser> connect_response_;
   beast::flat_buffer connect_buffer_;
   std::string connect_excerpt_;
+  int connect_interim_ = 0;
   bool insecure_;
 };
 

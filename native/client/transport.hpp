@@ -57,6 +57,9 @@ struct sink_body {
 };
 
 using response_parser = http::response_parser<sink_body>;
+// 1xx responses skipped before the final one (from the origin or a
+// proxy's CONNECT); more is a broken server.
+constexpr int max_interim_responses = 32;
 using request_message = http::request<http::string_body>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;
 

@@ -77,6 +77,8 @@ class forward_proxy {
     return "http://" + userinfo + (userinfo.empty() ? "" : "@") + "127.0.0.1:" + std::to_string(port_);
   }
   std::uint16_t port() const { return port_; }
+  // Bytes sent before a CONNECT's 200 (e.g. 1xx answers); set before use.
+  void precede_connect_answer(std::string bytes) { connect_preface_ = std::move(bytes); }
   // The request heads the proxy received (absolute-form requests and CONNECTs).
   std::vector<request> requests() const {
     std::lock_guard lock(mutex_);
@@ -222,7 +224,7 @@ class forward_proxy {
       if (port == 0) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
       const int origin = connect_origin(port);
       if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
-      if (!send_all(fd, "HTTP/1.1 200 Connection Established\r\n\r\n") || !send_all(origin, rest)) {
+      if (!send_all(fd, connect_preface_ + "HTTP/1.1 200 Connection Established\r\n\r\n") || !send_all(origin, rest)) {
         ::close(origin);
         return;
       }
@@ -251,6 +253,7 @@ class forward_proxy {
 
   std::string authorization_;
   int refuse_ = 0;
+  std::string connect_preface_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -417,6 +420,21 @@ TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
   EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
   ASSERT_EQ(rec.opens.size(), 1u);
   EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());
+}
+
+// RFC 9110 15.2: a client reads 1xx answers before the final one; a proxy
+// that sends one before its 200 is not refusing the tunnel.
+TEST_F(ProxyTls, InterimAnswersBeforeTheConnectAnswerAreSkipped) {
+  const auto env = clean_env();
+  script_server origin(one_event("tunnelled"), ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy;
+  proxy.precede_connect_answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n");
+  auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+  o.proxy = proxy.url();
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"});
+  for (const auto& e : rec.errors) EXPECT_NE(e.reason, ssekit::client_error_reason::proxy_refused) << e.message;
 }
 
 TEST_F(ProxyTls, TheOriginsCertificateIsVerifiedThroughTheTunnel) {
