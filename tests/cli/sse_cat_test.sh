@@ -115,6 +115,10 @@ else
     grep -q 'open\] events: 3  reconnects: 1' <(script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
   check "without a terminal, no status line" \
     test -z "$(timeout 20 "$cat_bin" --max-events 3 "$base/fault?events=2" 2>&1 >/dev/null | grep 'events:')"
+  expect_exit "a reconnect says when" 0 "end_of_stream: .* (reconnecting in [0-9]* ms)" \
+    timeout 20 "$cat_bin" --max-events 3 "$base/fault?events=2&retry=1500"
+  expect_exit "a limit names its offset once" 1 "limit_exceeded: [^(]*at byte [0-9]*: [^0-9(]* (limit 8 bytes" \
+    timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
   expect_exit "404 exits 4" 4 "http_status" timeout 20 "$cat_bin" "$base/fault?status=404"
   expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"
   expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"

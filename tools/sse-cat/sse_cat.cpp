@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <csignal>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -241,7 +242,16 @@ int exit_code_for(const ssekit::client_error& e) {
 }
 
 // " at byte N": where in the stream the limit was broken.
-std::string offset_text(const ssekit::client_error& e) { return " at byte " + std::to_string(e.offset); }
+// " (reconnecting in 3 s)": when, not only whether (a server's Retry-After
+// or retry: may make it a day).
+std::string reconnect_text(const ssekit::client_error& e) {
+  if (!e.will_reconnect) return {};
+  const std::int64_t ms = e.reconnect_delay.count();
+  if (ms < 10'000) return " (reconnecting in " + std::to_string(ms) + " ms)";
+  if (ms < 600'000) return " (reconnecting in " + std::to_string(ms / 1000) + " s)";
+  if (ms < 36'000'000) return " (reconnecting in " + std::to_string(ms / 60'000) + " min)";
+  return " (reconnecting in " + std::to_string(ms / 3'600'000) + " h)";
+}
 
 // Whether standard output and standard error are the same terminal.
 bool same_terminal() {
@@ -377,11 +387,10 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
     if (!quiet) {
       std::string detail;
       if (e.reason == ssekit::client_error_reason::limit_exceeded && e.code.category() == ssekit::error_category())
-        detail = offset_text(e) + limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);
+        detail = limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);  // the message has the offset
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
-                   ssekit::cli::terminal_safe(e.message).c_str(), detail.c_str(),
-                   e.will_reconnect ? " (reconnecting)" : "");
+                   ssekit::cli::terminal_safe(e.message).c_str(), detail.c_str(), reconnect_text(e).c_str());
     }
     if (!e.will_reconnect) stop(exit_code_for(e));
   };
