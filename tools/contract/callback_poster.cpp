@@ -32,24 +32,34 @@ constexpr std::uint64_t max_callback_answer = 64 * 1024;
 class poster final : public callback_poster, public std::enable_shared_from_this<poster> {
  public:
   poster(const strand_type& strand, http_target target, std::chrono::milliseconds timeout, std::ostream* log,
-                  std::string name)
+         std::string name, std::size_t max_queued_bytes, backlog_handler on_backlog)
       : target_(std::move(target)),
         timeout_(timeout),
         log_(log),
         name_(std::move(name)),
+        max_queued_bytes_(max_queued_bytes),
+        on_backlog_(std::move(on_backlog)),
         resolver_(strand),
         stream_(strand) {}
 
   void post(std::string body) override {
     if (closed_) return;
+    queued_bytes_ += body.size();
     queue_.push_back({++counter_, std::move(body)});
+    if (!full_ && queued_bytes_ > max_queued_bytes_) {
+      full_ = true;
+      if (on_backlog_) on_backlog_(true);
+    }
     if (!busy_) next();
   }
+
+  std::size_t queued_bytes() const noexcept override { return queued_bytes_; }
 
   // Drops what is queued and the connection; nothing is sent afterwards.
   void close() override {
     closed_ = true;
     queue_.clear();
+    queued_bytes_ = 0;
     resolver_.cancel();
     drop_connection();
   }
@@ -113,7 +123,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
       *log_ << name_ << ": callback " << queue_.front().number << " answered " << res.result_int() << '\n';
     }
     if (!res.keep_alive()) drop_connection();
-    queue_.pop_front();
+    pop();
     retried_ = false;
     next();
   }
@@ -127,9 +137,18 @@ class poster final : public callback_poster, public std::enable_shared_from_this
       return next();
     }
     if (log_) *log_ << name_ << ": callback " << queue_.front().number << " dropped, can't " << what << ": " << ec.message() << '\n';
-    queue_.pop_front();
+    pop();
     retried_ = false;
     next();
+  }
+
+  void pop() {
+    queued_bytes_ -= queue_.front().body.size();
+    queue_.pop_front();
+    if (full_ && queued_bytes_ <= max_queued_bytes_ / 2) {
+      full_ = false;
+      if (on_backlog_) on_backlog_(false);
+    }
   }
 
   // Only closes the socket: an operation still pending (after close()) uses
@@ -145,12 +164,16 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   const std::chrono::milliseconds timeout_;
   std::ostream* const log_;
   const std::string name_;
+  const std::size_t max_queued_bytes_;
+  const backlog_handler on_backlog_;
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> answer_;
   std::deque<message> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool full_ = false;
   std::uint64_t counter_ = 0;
   bool busy_ = false;
   bool connected_ = false;
@@ -162,8 +185,10 @@ class poster final : public callback_poster, public std::enable_shared_from_this
 
 std::shared_ptr<callback_poster> callback_poster::make(const strand_type& strand, http_target target,
                                                        std::chrono::milliseconds timeout, std::ostream* log,
-                                                       std::string name) {
-  return std::make_shared<poster>(strand, std::move(target), timeout, log, std::move(name));
+                                                       std::string name, std::size_t max_queued_bytes,
+                                                       backlog_handler on_backlog) {
+  return std::make_shared<poster>(strand, std::move(target), timeout, log, std::move(name), max_queued_bytes,
+                                  std::move(on_backlog));
 }
 
 }  // namespace ssekit::contract

@@ -9,6 +9,8 @@
 #include <boost/asio/strand.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -20,16 +22,24 @@ namespace ssekit::contract {
 class callback_poster {
  public:
   using strand_type = boost::asio::strand<boost::asio::any_io_executor>;
+  // Says the queue is full (true) or has room again (false).
+  using backlog_handler = std::function<void(bool full)>;
   // Runs on `strand`; post() and close() must be called on it. `log`
   // (nullptr: silent) gets a line per dropped or non-2xx callback, prefixed
-  // with `name`.
+  // with `name`. Nothing is dropped for a full queue: `on_backlog(true)`
+  // runs (on the strand) once the queued bodies pass `max_queued_bytes`,
+  // `on_backlog(false)` once they are down to half, so the producer can
+  // stop and go on.
   static std::shared_ptr<callback_poster> make(const strand_type& strand, http_target target,
-                                               std::chrono::milliseconds timeout, std::ostream* log, std::string name);
+                                               std::chrono::milliseconds timeout, std::ostream* log, std::string name,
+                                               std::size_t max_queued_bytes = SIZE_MAX, backlog_handler on_backlog = {});
   virtual ~callback_poster() = default;
   // Queues `body` as the next callback.
   virtual void post(std::string body) = 0;
   // Drops what is queued and the connection; nothing is sent afterwards.
   virtual void close() = 0;
+  // Bytes of the bodies queued (the one being sent included).
+  virtual std::size_t queued_bytes() const noexcept = 0;
 };
 
 }  // namespace ssekit::contract

@@ -16,6 +16,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -31,6 +32,7 @@
 #include <ostream>
 #include <utility>
 
+#include "request_head.hpp"
 #include "ssekit/client.hpp"
 
 namespace ssekit::contract {
@@ -44,6 +46,7 @@ using strand_type = net::strand<net::any_io_executor>;
 namespace {
 
 constexpr std::uint64_t max_request_body = 1024 * 1024;  // harness JSON is small
+constexpr std::size_t max_request_header = 8 * 1024;
 
 std::string_view sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
@@ -78,7 +81,7 @@ class session;
 class service::state : public std::enable_shared_from_this<state> {
  public:
   state(net::any_io_executor executor, service_options options)
-      : strand_(net::make_strand(std::move(executor))), options_(std::move(options)), acceptor_(strand_) {}
+      : strand_(net::make_strand(std::move(executor))), options_(std::move(options)), acceptor_(strand_), accept_retry_(strand_) {}
 
   void listen() {
     const tcp::endpoint endpoint{net::ip::make_address(options_.address), options_.port};
@@ -97,6 +100,7 @@ class service::state : public std::enable_shared_from_this<state> {
   std::uint16_t port() const noexcept { return port_; }
   const std::string& address() const noexcept { return options_.address; }
   std::size_t streams() const noexcept { return streams_.load(); }
+  std::size_t peak_queued() const noexcept { return peak_queued_.load(); }
 
   // What a session answers; `after` runs once the answer is written.
   struct reply {
@@ -106,9 +110,13 @@ class service::state : public std::enable_shared_from_this<state> {
   reply handle(const http::request<http::string_body>& req);
 
   void forget(session* s) { sessions_.erase(s); }
+  const service_options& options() const noexcept { return options_; }
+  // Orders the sessions' waits for a request (the oldest is shed first).
+  std::uint64_t next_wait() noexcept { return ++wait_sequence_; }
 
  private:
   void accept();
+  void make_room();
   void stop_now();
   void log(const std::string& line) {
     if (options_.log) *options_.log << line << '\n' << std::flush;
@@ -124,17 +132,22 @@ class service::state : public std::enable_shared_from_this<state> {
   strand_type strand_;
   const service_options options_;
   tcp::acceptor acceptor_;
+  net::steady_timer accept_retry_;
   std::uint16_t port_ = 0;
+  std::uint64_t wait_sequence_ = 0;
   bool stopped_ = false;
   std::map<session*, std::weak_ptr<session>> sessions_;
   std::map<std::uint64_t, std::shared_ptr<entity>> entities_;
   std::uint64_t next_id_ = 0;
   std::atomic<std::size_t> streams_{0};
+  std::atomic<std::size_t> peak_queued_{0};
 };
 
 namespace {
 
 // One connection from the harness: requests answered in turn (keep-alive).
+// Each request must arrive whole within request_timeout (the tcp_stream's
+// deadline); a malformed one is answered 400/413/431 and the connection closed.
 class session : public std::enable_shared_from_this<session> {
  public:
   session(std::shared_ptr<service::state> svc, tcp::socket socket) : svc_(std::move(svc)), stream_(std::move(socket)) {}
@@ -143,34 +156,103 @@ class session : public std::enable_shared_from_this<session> {
   void start() { read(); }
 
   void close() {
+    waiting_since_ = 0;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
   }
 
+  // Waiting for (the rest of) a request since this (0: not waiting).
+  std::uint64_t waiting_since() const noexcept { return waiting_since_; }
+
  private:
   void read() {
     request_.emplace();
+    request_->header_limit(max_request_header);
     request_->body_limit(max_request_body);
-    http::async_read(stream_, buffer_, *request_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    head_consumed_ = 0;
+    waiting_since_ = svc_->next_wait();
+    stream_.expires_after(svc_->options().request_timeout);
+    read_head();
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec) return close();  // the harness closed it, a bad request, or stop()
+  // The head by our own reads: tools::put_head enforces the limit on the
+  // whole head, which Beast's async_read would not (request_head.hpp).
+  void read_head() {
+    const beast::error_code ec = tools::put_head(*request_, buffer_, head_consumed_, max_request_header);
+    if (ec != http::error::need_more) return on_head(ec);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code rec, std::size_t n) {
+      if (rec) return self->close();  // gone, timed out, or stop()
+      self->buffer_.commit(n);
+      self->read_head();
+    });
+  }
+
+  void on_head(beast::error_code ec) {
+    if (ec) return refuse(tools::refused_request_status(ec), ec.message());
+    if (!tools::framed_body(request_->get())) return refuse(400, "Transfer-Encoding other than chunked");
+    if (request_->is_done()) return on_request();
+    http::async_read(stream_, buffer_, *request_, [self = shared_from_this()](beast::error_code e, std::size_t) {
+      // Gone, timed out or stopped: close; malformed or too large: say so.
+      if (e == http::error::end_of_stream || e == http::error::partial_message ||
+          (e && e.category() != http::make_error_code(http::error::bad_target).category()))
+        return self->close();
+      if (e) return self->refuse(tools::refused_request_status(e), e.message());
+      self->on_request();
+    });
+  }
+
+  // A request we can't read: say why, then close.
+  void refuse(unsigned code, const std::string& why) {
+    waiting_since_ = 0;
+    response_ = make_response(http::int_to_status(code), "bad request: " + why + "\n");
+    response_.keep_alive(false);
+    head_only_ = false;
+    refused_ = true;
+    write();
+  }
+
+  // After a refusal: FIN after the answer, then discard what the client
+  // still sends until it closes (bounded), so that unread bytes do not turn
+  // the close into a reset that loses the answer.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain();
+  }
+  void drain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->close();
+      self->drain();
+    });
+  }
+
+  void on_request() {
+    waiting_since_ = 0;
     const auto& req = request_->get();
     auto [res, after] = svc_->handle(req);
     response_ = std::move(res);
     after_ = std::move(after);
     response_.keep_alive(req.keep_alive() && !after_);
+    head_only_ = req.method() == http::verb::head;
+    write();
+  }
+
+  void write() {
     // A 204 carries no Content-Length (RFC 9110, 8.6).
     if (response_.result() != http::status::no_content) response_.prepare_payload();
+    // HEAD: the Content-Length a GET would get, no body.
+    if (head_only_) response_.body().clear();
+    stream_.expires_after(svc_->options().request_timeout);
     http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_write(e); });
   }
 
   void on_write(beast::error_code ec) {
     auto after = std::move(after_);
-    if (ec || !response_.keep_alive()) close();
+    if (refused_ && !ec) linger();
+    else if (ec || !response_.keep_alive()) close();
     else read();
     if (after) after();
   }
@@ -179,6 +261,10 @@ class session : public std::enable_shared_from_this<session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> request_;
+  std::size_t head_consumed_ = 0;
+  std::uint64_t waiting_since_ = 0;
+  bool head_only_ = false;
+  bool refused_ = false;
   response response_;
   std::function<void()> after_;
 };
@@ -188,7 +274,20 @@ class session : public std::enable_shared_from_this<session> {
 void service::state::accept() {
   acceptor_.async_accept(strand_, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (self->stopped_) return;
-    if (!ec) {
+    if (ec) {
+      // Out of file descriptors (EMFILE) or a connection reset before
+      // accept: try again shortly instead of spinning.
+      self->accept_retry_.expires_after(std::chrono::milliseconds(50));
+      self->accept_retry_.async_wait([self](beast::error_code wec) {
+        if (!wec && !self->stopped_) self->accept();
+      });
+      return;
+    }
+    if (self->sessions_.size() >= self->options_.max_connections) self->make_room();
+    if (self->sessions_.size() >= self->options_.max_connections) {
+      beast::error_code ignored;
+      socket.close(ignored);  // every connection is mid-answer: refuse this one
+    } else {
       auto s = std::make_shared<session>(self, std::move(socket));
       self->sessions_.emplace(s.get(), s);
       s->start();
@@ -197,11 +296,25 @@ void service::state::accept() {
   });
 }
 
+// At the connection limit: closes the connection that has waited longest
+// for a request, so that idle sockets cannot lock out the harness.
+void service::state::make_room() {
+  std::shared_ptr<session> oldest;
+  for (auto& [ptr, weak] : sessions_) {
+    auto s = weak.lock();
+    if (s && s->waiting_since() != 0 && (!oldest || s->waiting_since() < oldest->waiting_since())) oldest = std::move(s);
+  }
+  if (!oldest) return;
+  oldest->close();
+  sessions_.erase(oldest.get());  // its pending read completes later; ~session erases nothing then
+}
+
 void service::state::stop_now() {
   if (stopped_) return;
   stopped_ = true;
   beast::error_code ignored;
   acceptor_.close(ignored);
+  accept_retry_.cancel();
   for (auto& [id, e] : entities_) close_entity(*e);
   entities_.clear();
   streams_.store(0);
@@ -222,6 +335,7 @@ service::state::reply service::state::handle(const http::request<http::string_bo
   if (path == "/") {
     switch (req.method()) {
       case http::verb::get:
+      case http::verb::head:  // the session sends no body
         return status(req);
       case http::verb::post:
         return create(req);
@@ -229,8 +343,8 @@ service::state::reply service::state::handle(const http::request<http::string_bo
         log("DELETE /: stopping");
         return {make_response(http::status::no_content), [self = shared_from_this()] { self->stop_now(); }};
       default: {
-        auto res = make_response(http::status::method_not_allowed, "GET, POST or DELETE\n");
-        res.set(http::field::allow, "GET, POST, DELETE");
+        auto res = make_response(http::status::method_not_allowed, "GET, HEAD, POST or DELETE\n");
+        res.set(http::field::allow, "GET, HEAD, POST, DELETE");
         return {std::move(res), {}};
       }
     }
@@ -268,7 +382,16 @@ service::state::reply service::state::create(const http::request<http::string_bo
     log("POST /: 400, " + std::string(ex.what()));
     return {bad_request(ex.what()), {}};
   }
-  e->poster = callback_poster::make(strand_, std::move(params.callback), options_.callback_timeout, options_.log, e->name);
+  // A full callback queue pauses the client's reading (TCP then slows the
+  // stream's server) rather than growing or dropping messages.
+  std::weak_ptr<entity> weak = e;
+  e->poster = callback_poster::make(strand_, std::move(params.callback), options_.callback_timeout, options_.log, e->name,
+                                    options_.max_queued_callback_bytes, [weak](bool full) {
+                                      const auto ent = weak.lock();
+                                      if (!ent || ent->closed) return;
+                                      if (full) ent->sse->pause_reading();
+                                      else ent->sse->resume_reading();
+                                    });
   entities_.emplace(e->id, e);
   streams_.store(entities_.size());
   log(e->name + ": " + e->options.method + ' ' + e->options.url);
@@ -287,9 +410,12 @@ service::state::reply service::state::create(const http::request<http::string_bo
 // entity is held weakly, so a message posted just before DELETE is dropped.
 void service::state::start_client(const std::shared_ptr<entity>& e) {
   std::weak_ptr<entity> weak = e;
-  auto deliver = [strand = strand_, weak](std::string message) {
-    net::post(strand, [weak, message = std::move(message)]() mutable {
-      if (auto ent = weak.lock(); ent && !ent->closed) ent->poster->post(std::move(message));
+  auto deliver = [strand = strand_, weak, self = shared_from_this()](std::string message) {
+    net::post(strand, [weak, self, message = std::move(message)]() mutable {
+      const auto ent = weak.lock();
+      if (!ent || ent->closed) return;
+      ent->poster->post(std::move(message));
+      if (const std::size_t q = ent->poster->queued_bytes(); q > self->peak_queued_.load()) self->peak_queued_.store(q);
     });
   };
   std::ostream* const log = options_.log;
@@ -359,5 +485,7 @@ std::string service::url(std::string_view path) const {
 void service::stop() { state_->stop(); }
 
 std::size_t service::streams() const noexcept { return state_->streams(); }
+
+std::size_t service::peak_queued_callback_bytes() const noexcept { return state_->peak_queued(); }
 
 }  // namespace ssekit::contract

@@ -46,6 +46,17 @@ struct service_options {
   // Each callback POST (connect, write, read the answer) must finish within
   // this; a failed one is tried once more on a new connection, then dropped.
   std::chrono::milliseconds callback_timeout{5000};
+  // A connection must send a complete request within this from when the
+  // service starts waiting for one (after accepting it or answering the
+  // previous one), or it is closed.
+  std::chrono::milliseconds request_timeout{10000};
+  // Open connections at most; at the limit the one that has waited longest
+  // for a request is closed to make room (the harness uses a few).
+  std::size_t max_connections = 256;
+  // A stream's client stops reading while this many bytes of callback
+  // messages wait to be posted, and reads again below half of it
+  // (backpressure on the stream instead of an unbounded queue).
+  std::size_t max_queued_callback_bytes = 4 * 1024 * 1024;
 };
 
 class service {
@@ -69,6 +80,9 @@ class service {
 
   // Stream entities alive now (any thread).
   std::size_t streams() const noexcept;
+  // The most bytes one stream's callback queue has held (any thread): stays
+  // near max_queued_callback_bytes however slow the callback receiver is.
+  std::size_t peak_queued_callback_bytes() const noexcept;
 
   class state;  // implementation detail (contract_service.cpp)
 
