@@ -127,7 +127,7 @@ export type SseErrorReason =
   | 'end_of_stream'
   /** A custom fetch() gave no response, or a body that is not a ReadableStream, a Node stream or an async iterable of bytes. */
   | 'invalid_response'
-  /** The URL has user:pass@, which fetch() refuses: the connection fails at once. */
+  /** The URL has user:pass@, or a scheme fetch() can't fetch (not http:, https:, data: or blob:): the connection fails at once. */
   | 'invalid_url'
   /** Browsers: another origin answered but does not allow this one to read the stream (CORS); the connection fails, as the browser's does. */
   | 'cors_refused'
@@ -171,7 +171,7 @@ export interface AttemptInfo {
 export interface RequestOptions {
   /** Sent with every request; `Accept: text/event-stream` and `Last-Event-ID` are set by ssekit. */
   headers?: HeadersInit;
-  /** Default GET. */
+  /** Default GET. CONNECT, TRACE and TRACK (which fetch() never sends) throw a TypeError, as does a body with GET or HEAD. */
   method?: string;
   body?: BodyInit | null;
   /** Default globalThis.fetch. Its response's body may also be a Node stream or any async iterable of bytes or strings. */
@@ -180,7 +180,7 @@ export interface RequestOptions {
   lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */
   withCredentials?: boolean;
-  /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. */
+  /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. CR, LF or NUL throw a TypeError. */
   lastEventId?: string;
   /** Milliseconds without a byte (comments count) after which the connection is treated as dead. Default 0: never. */
   idleTimeout?: number;

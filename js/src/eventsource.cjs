@@ -16,8 +16,11 @@ const CLOSED = 2;
 const DEFAULT_RECONNECTION_TIME = 3000;
 // setTimeout() fires at once for delays above 2^31-1 ms.
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
-// An error response's body is read up to this many bytes for SseError.body.
+// An error response's body is read up to this many bytes for SseError.body,
+// for at most this long: a body that never ends (or trickles) must not
+// delay the failure; the C++ client's error_body_limit and error_body_timeout.
 const ERROR_BODY_LIMIT = 1024;
+const ERROR_BODY_TIME = 2000;
 // Failures in a row: after `factor` growth hits maxDelay, more changes nothing.
 const MAX_FAILURES = 1_000_000;
 // Backoff after failures in a row. maxDelay bounds the wait after an outage
@@ -44,7 +47,7 @@ class SseError extends Error {
     // Why: 'network_error', 'http_status', 'no_content' (204),
     // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream',
     // 'invalid_response' (a custom fetch() gave no usable response or body),
-    // 'invalid_url' (the URL has user:pass@, which fetch() refuses),
+    // 'invalid_url' (user:pass@ or a scheme fetch() refuses; see urlRefusal()),
     // 'cors_refused' (browsers: another origin answered without allowing
     // this one to read the stream; see sendChecked()).
     this.reason = reason;
@@ -149,14 +152,31 @@ function parseUrl(url, what) {
   }
 }
 
-// fetch() refuses URLs with user:pass@ (a TypeError, like a network error):
-// fail at once and say what to do instead.
-function credentialsError(url) {
-  return new SseError(
-    'invalid_url',
-    `the URL ${url.origin} has a user name or password (user:pass@), which fetch() refuses; send credentials in the headers option (Authorization) instead`,
-    { url: url.href },
-  );
+// A URL that fetch() fails on every attempt (a TypeError, like a network
+// error) fails the connection at once, saying why; the standard lets a user
+// agent fail it when reconnecting is futile. Null for a URL that can work.
+function urlRefusal(url) {
+  if (url.username !== '' || url.password !== '') {
+    return new SseError(
+      'invalid_url',
+      `the URL ${url.origin} has a user name or password (user:pass@), which fetch() refuses; send credentials in the headers option (Authorization) instead`,
+      { url: url.href },
+    );
+  }
+  // fetch() reads data: and blob: URLs too; any other scheme is a network error.
+  if (!['http:', 'https:', 'data:', 'blob:'].includes(url.protocol)) {
+    return new SseError('invalid_url', `the URL's scheme ${url.protocol} is not http: or https:, which fetch() refuses`, { url: url.href });
+  }
+  return null;
+}
+
+// Sent as the Last-Event-ID header, which can't hold CR, LF or NUL (nor can
+// an id from a stream): refused at once rather than failing every attempt.
+function checkLastEventId(value) {
+  if (value === undefined) return '';
+  if (typeof value !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
+  if (/[\r\n\0]/.test(value)) throw new TypeError('ssekit: lastEventId must not contain CR, LF or NUL (it is sent as the Last-Event-ID header)');
+  return value;
 }
 
 // The request every connection of one EventSource or stream() sends;
@@ -168,10 +188,13 @@ function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
   }
   const method = options.method === undefined ? 'GET' : String(options.method);
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
+  // fetch() refuses these on every attempt (forbidden methods).
+  if (/^(?:CONNECT|TRACE|TRACK)$/i.test(method)) throw new TypeError(`ssekit: fetch() never sends the method ${method}`);
   // Headers refuses names and values with CR, LF or NUL, before anything is sent.
   const headers = new Headers(options.headers);
   headers.set('accept', 'text/event-stream');
   const body = options.body === undefined || options.body === null ? null : options.body;
+  if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);
   if (!sentOnce && isReadableStream(body)) {
     throw new TypeError('ssekit: a ReadableStream body cannot be sent again on reconnect; pass a string, bytes or a Blob');
   }
@@ -206,8 +229,23 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETU
 function neverSent(error) {
   for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) {
     if (NOT_SENT_CODES.has(e.code)) return true;
+    // The Fetch standard's "bad port" check (undici's network error says
+    // it in these words) blocks the request before it connects.
+    if (e.code === undefined && e.message === 'bad port') return true;
   }
   return false;
+}
+
+// Node's fetch() rejects with "fetch failed" whatever went wrong; the reason
+// is in the cause chain (bad port, redirect count exceeded, ENOTFOUND, a
+// malformed response). Its innermost message and code, for SseError.message.
+function innermostReason(error) {
+  let inner = null;
+  for (let e = error?.cause, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) inner = e;
+  if (inner === null) return '';
+  const code = typeof inner.code === 'string' ? inner.code : '';
+  const message = typeof inner.message === 'string' ? inner.message : '';
+  return code === '' || message.includes(code) ? message : message === '' ? code : `${code}: ${message}`;
 }
 
 // An HTTP-date (RFC 9110 5.6.7) in ms since the epoch, or null: IMF-fixdate
@@ -439,16 +477,22 @@ function invalidBody(body, url) {
   return new SseError('invalid_response', `the response has ${what}; a body must be a ReadableStream, a Node stream or an async iterable of bytes`, { url });
 }
 
-// Reads up to ERROR_BODY_LIMIT bytes of a body for an error report, then
-// cancels the rest.
-async function bodyExcerpt(response) {
+// Reads up to ERROR_BODY_LIMIT bytes of a body for an error report, for at
+// most ERROR_BODY_TIME ms and not past an abort of `signal`, then cancels
+// the rest.
+async function bodyExcerpt(response, signal) {
   const reader = bodyReader(response.body ?? null);
   if (reader === null) return '';
   const parts = [];
   let size = 0;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), ERROR_BODY_TIME);
+  const stop = () => deadline.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  const wait = untilAborted(deadline.signal);
   try {
     while (size < ERROR_BODY_LIMIT) {
-      const { done, value } = await reader.read();
+      const { done, value } = await wait(reader.read());
       if (done) break;
       if (!(value instanceof Uint8Array)) break;
       parts.push(value);
@@ -457,6 +501,9 @@ async function bodyExcerpt(response) {
   } catch {
     // The excerpt is best effort: the status already says what went wrong.
   } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', stop);
+    deadline.abort();
     reader.cancel().catch(() => {});
   }
   const bytes = new Uint8Array(Math.min(size, ERROR_BODY_LIMIT));
@@ -470,12 +517,46 @@ async function bodyExcerpt(response) {
 }
 
 function cancelBody(response) {
-  bodyReader(response.body ?? null)?.cancel().catch(() => {});
+  if (response === null || typeof response !== 'object') return;
+  try {
+    bodyReader(response.body ?? null)?.cancel().catch(() => {});
+  } catch {
+    // A body already locked is being read, and cancelled by its reader.
+  }
+}
+
+// wait(promise) settles as `promise` does, or rejects with the abort's
+// reason once `signal` aborts, whichever comes first. A fetch() or a read
+// that ignores the signal (a custom fetch; undici's read of a corrupt gzip
+// body never settles, even after an abort) must not hold the connection
+// past an idle timeout, close() or return(). The promise left behind gets
+// a handler (never an unhandled rejection); onLate(value) gets what it
+// resolves to after that, to release it.
+function untilAborted(signal, onLate = null) {
+  let abandon = null;
+  signal.addEventListener('abort', () => abandon?.(signal.reason), { once: true });
+  return (promise) =>
+    new Promise((resolve, reject) => {
+      let settled = false;
+      abandon = (reason) => {
+        settled = true;
+        reject(reason);
+      };
+      Promise.resolve(promise).then(
+        (value) => {
+          if (!settled) resolve(value);
+          else onLate?.(value);
+        },
+        reject,
+      );
+      if (signal.aborted) abandon(signal.reason);
+    });
 }
 
 // Null when the response opens the stream (200 and text/event-stream), else
-// the SseError that fails the connection.
-async function checkResponse(response, url) {
+// the SseError that fails the connection. `signal` stops reading the body
+// excerpt of a refused response.
+async function checkResponse(response, url, signal) {
   if (response === null || typeof response !== 'object' || !Number.isInteger(response.status) || typeof response.headers?.get !== 'function') {
     return new SseError('invalid_response', 'fetch() did not give a Response (an object with status and headers)', { url });
   }
@@ -485,12 +566,12 @@ async function checkResponse(response, url) {
     return new SseError('no_content', 'the server answered 204 No Content: the stream is over', details);
   }
   if (response.status !== 200) {
-    details.body = await bodyExcerpt(response);
+    details.body = await bodyExcerpt(response, signal);
     return new SseError('http_status', `the server answered ${response.status} ${response.statusText ?? ''}`.trimEnd(), details);
   }
   const contentType = response.headers.get('content-type');
   if (!isEventStream(contentType)) {
-    details.body = await bodyExcerpt(response);
+    details.body = await bodyExcerpt(response, signal);
     const got = contentType === null ? 'no content type' : `content type ${contentType}`;
     return new SseError('wrong_content_type', `the response is not text/event-stream (${got})`, details);
   }
@@ -560,7 +641,8 @@ class IdleTimer {
 function connectionError(e, controller, url) {
   if (controller.signal.aborted && controller.signal.reason instanceof SseError) return controller.signal.reason;
   if (e instanceof SseError) return e;
-  return new SseError('network_error', `network error: ${e?.message ?? String(e)}`, { cause: e, url });
+  const why = innermostReason(e);
+  return new SseError('network_error', `network error: ${e?.message ?? String(e)}${why === '' ? '' : ` (${why})`}`, { cause: e, url });
 }
 
 function limitError(e, url) {
@@ -698,6 +780,7 @@ class EventSource extends EventTarget {
     this.#retryServerErrors = options.retryServerErrors === true;
     this.#onAttempt = checkAttemptHook(options);
     this.#attemptHookTimeout = checkHookTimeout(options);
+    const lastEventId = checkLastEventId(options.lastEventId);
     this.#parser = core().createParser({
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
@@ -706,18 +789,16 @@ class EventSource extends EventTarget {
         this.#reconnectionTime = Math.min(ms, MAX_TIMER_DELAY);
       },
     });
-    if (options.lastEventId !== undefined) {
-      if (typeof options.lastEventId !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
-      this.#parser.lastEventId = options.lastEventId;
-    }
-    if (parsed.username !== '' || parsed.password !== '') {
+    if (lastEventId !== '') this.#parser.lastEventId = lastEventId;
+    const refusal = urlRefusal(parsed);
+    if (refusal !== null) {
       // Fails at once, in a task as a browser's failure would (listeners
       // added right after the constructor see the error).
       this.#readyState = CLOSED;
       this.#parser.close();
       this.#timer = setTimeout(() => {
         this.#timer = null;
-        this.dispatchEvent(errorEvent(credentialsError(parsed)));
+        this.dispatchEvent(errorEvent(refusal));
       }, 0);
       return;
     }
@@ -847,9 +928,11 @@ class EventSource extends EventTarget {
       }
     }
     const idle = new IdleTimer(this.#idleTimeout, controller, this.#url);
+    // Every wait below ends with the controller's abort (idle timeout, close()).
+    const wait = untilAborted(controller.signal, cancelBody);
     let response;
     try {
-      response = await this.#request(controller.signal);
+      response = await wait(this.#request(controller.signal));
     } catch (e) {
       idle.stop();
       if (!current()) return;
@@ -867,7 +950,7 @@ class EventSource extends EventTarget {
     idle.touch();
     let failure;
     try {
-      failure = await checkResponse(response, this.#url);
+      failure = await checkResponse(response, this.#url, controller.signal);
     } catch (e) {
       failure = connectionError(e, controller, this.#url);
     }
@@ -896,7 +979,7 @@ class EventSource extends EventTarget {
       // The WebAssembly is compiled asynchronously (browsers); no-op once done.
       await core().ready();
       while (current()) {
-        const { done, value } = await reader.read();
+        const { done, value } = await wait(reader.read());
         if (!current()) break;
         if (done) {
           ending = new SseError('end_of_stream', 'the server ended the stream', { url: this.#url });
@@ -1003,12 +1086,11 @@ function stream(url, init = undefined) {
   // One request only, so any body fetch() takes will do, a stream too.
   const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), { sentOnce: true });
   const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
-  const lastEventId = options.lastEventId === undefined ? '' : options.lastEventId;
-  if (typeof lastEventId !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
+  const lastEventId = checkLastEventId(options.lastEventId);
   const limits = { maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
   // Checks the limits now rather than at the first chunk.
   core().createParser(limits).close();
-  const refusal = parsed.username !== '' || parsed.password !== '' ? credentialsError(parsed) : null;
+  const refusal = urlRefusal(parsed);
   // Sending the request again: only after a refusal (see EventStream#open).
   const retry = {
     hook: checkAttemptHook(options),
@@ -1049,6 +1131,7 @@ class EventStream {
   #parser = null;
   #reader = null;
   #onAbort = null;
+  #wait = untilAborted(this.#controller.signal, cancelBody);
   #retry;
 
   constructor(plan, signal, idleTimeout, lastEventId, limits, refusal, retry) {
@@ -1066,6 +1149,9 @@ class EventStream {
   }
 
   next() {
+    // Once the end, an error or return() was handed out, done at once (as
+    // an async generator), however many events were still queued.
+    if (this.#reported) return Promise.resolve({ value: undefined, done: true });
     if (this.#pending === 0 && this.#at < this.#queue.length) return Promise.resolve({ value: this.#take(), done: false });
     this.#pending++;
     const result = this.#chain.then(() => this.#pull());
@@ -1080,13 +1166,25 @@ class EventStream {
   return(value) {
     this.#finish();
     this.#reported = true;
-    return this.#chain.then(() => ({ value, done: true }));
+    return this.#chain.then(() => {
+      this.#drop();
+      return { value, done: true };
+    });
   }
 
   throw(error) {
     this.#finish();
     this.#reported = true;
-    return this.#chain.then(() => Promise.reject(error));
+    return this.#chain.then(() => {
+      this.#drop();
+      return Promise.reject(error);
+    });
+  }
+
+  // The events left queued after return() or throw(): next() hands out none.
+  #drop() {
+    this.#queue.length = 0;
+    this.#at = 0;
   }
 
   #take() {
@@ -1147,15 +1245,15 @@ class EventStream {
       let url = plan.url;
       if (this.#retry.hook !== null) {
         const info = { kind: attempt === 1 ? 'first' : 'reconnect', number: attempt, failures, previousReason: previous.reason, previousStatus: previous.status };
-        ({ plan, url } = await runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info));
+        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info)));
         this.#plan = plan;
         if (controller.signal.aborted) throw controller.signal.reason;
       }
       this.#idle?.stop();
       this.#idle = new IdleTimer(this.#idleTimeout, controller, url);
-      response = await sendChecked(plan, requestUrl(plan, url, id), id, controller.signal);
+      response = await this.#wait(sendChecked(plan, requestUrl(plan, url, id), id, controller.signal));
       this.#idle.touch();
-      const refusal = await checkResponse(response, url);
+      const refusal = await checkResponse(response, url, controller.signal);
       if (refusal === null) break;
       const hasHook = this.#retry.hook !== null;
       const again = refusal.reason === 'http_status' && reconnectsAfterStatus(refusal.status, this.#retry.retryServerErrors, hasHook) &&
@@ -1181,7 +1279,7 @@ class EventStream {
   }
 
   async #readChunk() {
-    const { done, value } = await this.#reader.read();
+    const { done, value } = await this.#wait(this.#reader.read());
     if (this.#finished) return;
     if (done) {
       this.#finish();

@@ -1,0 +1,310 @@
+// Servers and fetch() implementations that stall or refuse in ways the
+// happy-path tests don't cover: error bodies that never end, reads and
+// fetches that ignore the abort signal, options that can never be sent,
+// URLs fetch() refuses. Each must end in an `error` (or a rejection) within
+// the package's own bounds, never hang. Waits are on events, bounded.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, describe, it, mock } from 'node:test';
+import { EventSource, SseError, stream } from '../src/index.mjs';
+import { Recorder, sendStream, startServer, within } from './eventsource-server.mjs';
+import './no-unhandled-rejections.mjs';
+
+const servers = [];
+const sources = [];
+after(async () => {
+  for (const s of sources) s.close();
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+async function server(handle) {
+  const s = await startServer(handle);
+  servers.push(s);
+  return s;
+}
+
+function open(url, options) {
+  const source = new EventSource(url, options);
+  sources.push(source);
+  return { source, rec: new Recorder(source) };
+}
+
+// Lets pending promise callbacks and I/O run (mocked timers don't advance).
+async function flush() {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+// With setTimeout mocked: advances it 2 s (the error body's deadline) at a
+// time until `done()`, letting I/O run in between.
+async function tickUntil(done, what) {
+  await within(10000, what, async () => {
+    while (!done()) {
+      mock.timers.tick(2000);
+      await flush();
+    }
+  });
+}
+
+// An error response whose body starts and never ends.
+const stalledError = (status, type) => (req, res) => {
+  res.writeHead(status, { 'Content-Type': type });
+  res.write('hello');
+};
+
+const streamHeaders = () => new Headers({ 'content-type': 'text/event-stream' });
+const never = () => new Promise(() => {});
+
+describe('an error response whose body never ends fails promptly', () => {
+  for (const [status, type, reason] of [[500, 'text/plain', 'http_status'], [200, 'text/html', 'wrong_content_type']]) {
+    it(`${status} ${type}: error, CLOSED, the body read so far`, async (t) => {
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
+      const s = await server(stalledError(status, type));
+      const { source, rec } = open(s.url);
+      let error;
+      source.onerror = (e) => (error = e.error);
+      await tickUntil(() => rec.count('error') > 0, 'the error');
+      assert.deepEqual(rec.log, [`error 2 ${reason}`]);
+      assert.equal(error.status, status);
+      assert.equal(error.body, 'hello');
+      assert.equal(s.requests.length, 1);
+    });
+  }
+
+  it('503 with retryServerErrors and 401 with onAttempt still reconnect', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    for (const [status, options] of [[503, { retryServerErrors: true }], [401, { onAttempt: () => {} }]]) {
+      const s = await server((req, res, n) => (n === 1 ? stalledError(status, 'text/plain')(req, res) : sendStream(res, 'data: up\n\n', { end: false })));
+      const { source, rec } = open(s.url, { ...options, reconnectionTime: 1 });
+      await tickUntil(() => rec.count('message') > 0, 'the second attempt');
+      source.close();
+      assert.deepEqual(rec.log, ['error 0 http_status', 'open 1', 'message "up" id=""']);
+    }
+  });
+
+  it('stream(): rejects with the status', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const s = await server(stalledError(502, 'text/plain'));
+    let outcome = null;
+    stream(s.url).next().then(
+      () => (outcome = 'resolved'),
+      (e) => (outcome = e),
+    );
+    await tickUntil(() => outcome !== null, 'the rejection');
+    assert.ok(outcome instanceof SseError);
+    assert.equal(outcome.reason, 'http_status');
+    assert.equal(outcome.body, 'hello');
+  });
+
+  it('close() while the body is read: no event, the response is cancelled', async () => {
+    let closed;
+    const gone = new Promise((resolve) => (closed = resolve));
+    const s = await server((req, res) => {
+      res.on('close', closed);
+      stalledError(500, 'text/plain')(req, res);
+    });
+    let answered;
+    const response = new Promise((resolve) => (answered = resolve));
+    const fetchAndTell = (url, init) => fetch(url, init).then((r) => (answered(), r));
+    const { source, rec } = open(s.url, { fetch: fetchAndTell });
+    await within(10000, 'the response', () => response);
+    source.close();
+    await within(10000, 'the server to see the connection closed', () => gone);
+    assert.deepEqual(rec.log, []);
+  });
+});
+
+describe('reads and fetches that ignore the abort signal', () => {
+  // Content-Encoding: gzip, then bytes that are not gzip: Node's fetch()
+  // never settles the body read, even after an abort.
+  async function corruptGzipServer() {
+    const sockets = new Set();
+    const srv = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\nnot gzip');
+      });
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    servers.push({ close: () => new Promise((resolve) => (sockets.forEach((s) => s.destroy()), srv.close(resolve))) });
+    return `http://127.0.0.1:${srv.address().port}/`;
+  }
+
+  it('a corrupt gzip body: idleTimeout still ends the connection', async () => {
+    const url = await corruptGzipServer();
+    const { source, rec } = open(url, { idleTimeout: 50, reconnectionTime: 60_000 });
+    await rec.until(() => rec.count('error') > 0, 'the error');
+    source.close();
+    assert.equal(rec.log[0], 'open 1');
+    // idle_timeout while Node's read hangs; a fetch() that reports the bad
+    // body instead gives network_error. Either way it reconnects.
+    assert.match(rec.log[1], /^error 0 (idle_timeout|network_error)$/);
+  });
+
+  it('a corrupt gzip body: stream() ends on idleTimeout, and return() settles', async () => {
+    const url = await corruptGzipServer();
+    const iterator = stream(url, { idleTimeout: 50 });
+    await assert.rejects(within(10000, 'next()', () => iterator.next()), (e) => e instanceof SseError && /idle_timeout|network_error/.test(e.reason));
+    assert.deepEqual(await within(10000, 'return()', () => iterator.return()), { value: undefined, done: true });
+  });
+
+  it('a fetch() that never settles: idleTimeout reconnects, close() ends it', async () => {
+    let attempts = 0;
+    const fetch = () => {
+      attempts++;
+      return never();
+    };
+    const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 20, reconnectionTime: 1, backoff: { minDelay: 1 } });
+    await rec.until(() => rec.count('error') === 2, 'two timeouts');
+    source.close();
+    assert.deepEqual(rec.log, ['error 0 idle_timeout', 'error 0 idle_timeout']);
+    assert.ok(attempts >= 2);
+  });
+
+  it('a body that never yields (and has no return()): idleTimeout reconnects', async () => {
+    const body = { [Symbol.asyncIterator]: () => ({ next: never }) };
+    const fetch = async () => ({ status: 200, headers: streamHeaders(), body });
+    const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 20, reconnectionTime: 60_000 });
+    await rec.until(() => rec.count('error') > 0, 'the timeout');
+    source.close();
+    assert.deepEqual(rec.log, ['open 1', 'error 0 idle_timeout']);
+  });
+
+  it('a fetch() that settles after the timeout: its late rejection is handled, its late body cancelled', async () => {
+    const late = [];
+    const fetch = () => new Promise((resolve, reject) => late.push({ resolve, reject }));
+    const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 20, reconnectionTime: 1, backoff: { minDelay: 1 } });
+    await rec.until(() => rec.count('error') === 2, 'two timeouts');
+    source.close();
+    let cancelled = false;
+    const body = new ReadableStream({ cancel: () => (cancelled = true) });
+    late[0].resolve(new Response(body, { headers: streamHeaders() }));
+    late[1].reject(new TypeError('fetch failed'));
+    await flush();
+    assert.equal(cancelled, true);
+  });
+
+  it('stream(): abort() ends next() even when fetch() ignores the signal; return() settles after', async () => {
+    const controller = new AbortController();
+    let called;
+    const fetching = new Promise((resolve) => (called = resolve));
+    const fetch = () => (called(), never());
+    const iterator = stream('http://example.test/', { fetch, signal: controller.signal });
+    const pending = iterator.next();
+    await within(10000, 'the fetch() call', () => fetching);
+    controller.abort(new Error('user abort'));
+    await assert.rejects(within(10000, 'next()', () => pending), { message: 'user abort' });
+    assert.deepEqual(await within(10000, 'return()', () => iterator.return()), { value: undefined, done: true });
+  });
+
+  it('stream(): return() while next() waits on a body that never yields settles both', async () => {
+    const body = { [Symbol.asyncIterator]: () => ({ next: never }) };
+    const iterator = stream('http://example.test/', { fetch: async () => ({ status: 200, headers: streamHeaders(), body }) });
+    const pending = iterator.next();
+    await flush();
+    assert.deepEqual(await within(10000, 'return()', () => iterator.return()), { value: undefined, done: true });
+    assert.deepEqual(await within(10000, 'next()', () => pending), { value: undefined, done: true });
+  });
+
+  it('stream(): idleTimeout ends a fetch() that never settles', async () => {
+    const iterator = stream('http://example.test/', { fetch: never, idleTimeout: 20 });
+    await assert.rejects(within(10000, 'next()', () => iterator.next()), { reason: 'idle_timeout' });
+  });
+});
+
+describe('stream(): after return() or throw()', () => {
+  for (const how of ['return', 'throw']) {
+    it(`${how}(): next() is done at once, queued events are dropped`, async () => {
+      const s = await server((req, res) => sendStream(res, 'data: 1\n\ndata: 2\n\ndata: 3\n\n'));
+      const iterator = stream(s.url);
+      assert.equal((await iterator.next()).value.data, '1');
+      await iterator[how](new Error('x')).catch(() => {});
+      const after = await Promise.all([iterator.next(), iterator.next()]);
+      assert.deepEqual(after, [{ value: undefined, done: true }, { value: undefined, done: true }]);
+    });
+  }
+});
+
+describe('options that can never be sent are refused at once', () => {
+  const url = 'http://example.test/';
+  const refused = [
+    ['lastEventId with LF', { lastEventId: 'a\nb' }],
+    ['lastEventId with CR', { lastEventId: 'a\rb' }],
+    ['lastEventId with NUL', { lastEventId: 'a\0b' }],
+    ['method CONNECT', { method: 'CONNECT' }],
+    ['method trace', { method: 'trace' }],
+    ['method TRACK', { method: 'TRACK' }],
+    ['a body with GET', { body: 'x' }],
+    ['a body with HEAD', { method: 'HEAD', body: 'x' }],
+  ];
+  for (const [name, options] of refused) {
+    it(`${name}: the constructor and stream() throw a TypeError`, () => {
+      let attempts = 0;
+      const fetch = async () => {
+        attempts++;
+        throw new TypeError('not sent');
+      };
+      assert.throws(() => new EventSource(url, { ...options, fetch }), TypeError);
+      assert.throws(() => stream(url, { ...options, fetch }), TypeError);
+      assert.equal(attempts, 0);
+    });
+  }
+});
+
+describe('network errors say why', () => {
+  it('the message names the innermost cause; the cause is kept', async () => {
+    const cause = Object.assign(new Error('getaddrinfo ENOTFOUND feed.invalid'), { code: 'ENOTFOUND' });
+    const failure = new TypeError('fetch failed', { cause });
+    const { source, rec } = open('http://feed.invalid/', { fetch: async () => Promise.reject(failure), reconnectionTime: 60_000 });
+    let error;
+    source.onerror = (e) => (error = e.error);
+    await rec.until(() => rec.count('error') > 0, 'the error');
+    source.close();
+    assert.equal(error.reason, 'network_error');
+    assert.equal(error.message, 'network error: fetch failed (getaddrinfo ENOTFOUND feed.invalid)');
+    assert.equal(error.cause, failure);
+  });
+
+  it("a port fetch() blocks (bad port): named, and a POST counts as not sent, so it reconnects", async () => {
+    const { source, rec } = open('http://127.0.0.1:9/', { method: 'POST', body: 'q', reconnectionTime: 1, backoff: { minDelay: 1 } });
+    const errors = [];
+    source.addEventListener('error', (e) => errors.push(e.error));
+    await rec.until(() => rec.count('error') === 2, 'two errors');
+    source.close();
+    assert.deepEqual(rec.log, ['error 0 network_error', 'error 0 network_error']);
+    assert.match(errors[0].message, /\(bad port\)$/);
+  });
+});
+
+describe('URLs fetch() refuses for their scheme', () => {
+  for (const url of ['ftp://127.0.0.1/', 'file:///etc/hostname', 'ws://127.0.0.1:1/', 'javascript:1', 'about:blank']) {
+    it(`${url}: CLOSED at once, one invalid_url error, nothing sent`, async (t) => {
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
+      let attempts = 0;
+      const fetch = async () => {
+        attempts++;
+        throw new TypeError('fetch failed');
+      };
+      const { source, rec } = open(url, { fetch });
+      assert.equal(source.readyState, EventSource.CLOSED);
+      mock.timers.tick(0);
+      await flush();
+      mock.timers.tick(600_000);
+      await flush();
+      assert.deepEqual(rec.log, ['error 2 invalid_url']);
+      await assert.rejects(stream(url, { fetch }).next(), { reason: 'invalid_url' });
+      assert.equal(attempts, 0);
+    });
+  }
+
+  it('data: URLs still work (fetch() reads them)', async () => {
+    const { source, rec } = open('data:text/event-stream,data:%20d%0A%0A');
+    await rec.until(() => rec.count('message') > 0, 'the message');
+    source.close();
+    assert.equal(rec.log[1], 'message "d" id=""');
+  });
+});
