@@ -400,6 +400,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     conn_->response.emplace();
     conn_->response->body_limit(boost::none);
     conn_->response->header_limit(static_cast<std::uint32_t>(max_header_size));
+    // RFC 9110 9.3.2: a HEAD response's Content-Length announces no body.
+    conn_->response->skip(plan_.method == "HEAD");
   }
 
   bool stale(unsigned attempt) const { return closed_.load() || attempt != attempt_; }

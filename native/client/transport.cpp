@@ -342,6 +342,9 @@ class network_transport final : public transport {
   void on_connect(open_handler& handler, beast::error_code ec) {
     if (ec) return fail_network(handler, ec, "can't connect to " + peer());
     lowest().socket().set_option(tcp::no_delay(true), ec);
+    // Without idle_timeout (the default, as in browsers) a peer that vanished
+    // (NAT drop, power loss) is still found, by the kernel's probes.
+    lowest().socket().set_option(asio::socket_base::keep_alive(true), ec);
     if (route_.tunnel(target_)) return send_connect(handler);
     start_tls(handler);
   }

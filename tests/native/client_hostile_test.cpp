@@ -3,6 +3,9 @@
 // handshakes, ALPN, a silent stream. Waits are on events with timeouts.
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -225,6 +228,55 @@ TEST(ClientHostile, ATransferCodingOtherThanChunkedFailsTheConnection) {
   EXPECT_EQ(out.errors[0].reason, client_error_reason::unsupported_encoding) << out.errors[0].message;
   EXPECT_NE(out.errors[0].message.find("Transfer-Encoding gzip"), std::string::npos) << out.errors[0].message;
   EXPECT_FALSE(out.errors[0].will_reconnect);
+}
+
+// RFC 9110 9.3.2: the Content-Length of a HEAD response announces a body
+// that never comes; waiting for it hung the client.
+TEST(ClientHostile, AHeadResponseHasNoBodyWhateverItsLength) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 100\r\n\r\n");
+    c.wait_for_client_close(5s);
+  });
+  auto o = options_for(server.url());
+  o.method = "HEAD";
+  o.reconnect = false;
+  const outcome out = run(o);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
+}
+
+// Without idle_timeout (the default) only the kernel's keep-alive probes
+// find a peer that vanished without a FIN.
+TEST(ClientHostile, TheClientsSocketHasKeepAlive) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: x\n\n");
+    c.wait_for_client_close(5s);
+  });
+  int keep_alive = -1;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) {
+    // The client's socket: the one whose peer is the server.
+    for (int fd = 3; fd < 4096; ++fd) {
+      sockaddr_in peer{};
+      socklen_t len = sizeof peer;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0 || peer.sin_family != AF_INET ||
+          ntohs(peer.sin_port) != server.port())
+        continue;
+      int value = 0;
+      socklen_t size = sizeof value;
+      if (::getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, &size) == 0) keep_alive = value;
+    }
+    c->close();
+  };
+  c.emplace(io.get_executor(), options_for(server.url()), h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_EQ(keep_alive, 1);
 }
 
 // --- TLS
