@@ -114,7 +114,7 @@ class byte_buffer {
   }
 
  private:
-  void grow(std::size_t needed) {
+  [[gnu::noinline]] void grow(std::size_t needed) {  // cold: kept out of the callers (bundle size)
     const std::size_t capacity = std::max({needed, 2 * capacity_, std::size_t{4096}});
     std::unique_ptr<char[]> bytes(new char[capacity]);
     if (size_ != 0) std::memcpy(bytes.get(), bytes_.get(), size_);
@@ -152,7 +152,7 @@ class word_buffer {
   }
 
  private:
-  void grow(std::size_t needed) {
+  [[gnu::noinline]] void grow(std::size_t needed) {  // cold: kept out of the callers (bundle size)
     const std::size_t capacity = std::max({needed, 2 * capacity_, std::size_t{1024}});
     std::unique_ptr<std::uint32_t[]> words(new std::uint32_t[capacity]);
     if (size_ != 0) std::memcpy(words.get(), words_.get(), size_ * sizeof(std::uint32_t));

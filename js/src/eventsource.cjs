@@ -165,7 +165,7 @@ function urlRefusal(url) {
   }
   // fetch() reads data: and blob: URLs too; any other scheme is a network error.
   if (!['http:', 'https:', 'data:', 'blob:'].includes(url.protocol)) {
-    return new SseError('invalid_url', `the URL's scheme ${url.protocol} is not http: or https:, which fetch() refuses`, { url: url.href });
+    return new SseError('invalid_url', `fetch() refuses the URL scheme ${url.protocol}; use http: or https:`, { url: url.href });
   }
   return null;
 }
@@ -175,7 +175,7 @@ function urlRefusal(url) {
 function checkLastEventId(value) {
   if (value === undefined) return '';
   if (typeof value !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
-  if (/[\r\n\0]/.test(value)) throw new TypeError('ssekit: lastEventId must not contain CR, LF or NUL (it is sent as the Last-Event-ID header)');
+  if (/[\r\n\0]/.test(value)) throw new TypeError('ssekit: lastEventId must not contain CR, LF or NUL (it goes in a header)');
   return value;
 }
 
@@ -226,26 +226,23 @@ function reconnectsAfterStatus(status, retryServerErrors, hasHook) {
 // fetch says why in `cause.code`; a browser's TypeError says nothing, so
 // there a failed fetch counts as possibly sent).
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-function neverSent(error) {
-  for (let e = error, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) {
-    if (NOT_SENT_CODES.has(e.code)) return true;
-    // The Fetch standard's "bad port" check (undici's network error says
-    // it in these words) blocks the request before it connects.
-    if (e.code === undefined && e.message === 'bad port') return true;
-  }
-  return false;
+// `error` and its causes, a few deep.
+function causeChain(error) {
+  const chain = [];
+  for (let e = error; e !== null && typeof e === 'object' && chain.length < 5; e = e.cause) chain.push(e);
+  return chain;
 }
+// The Fetch standard's "bad port" check (undici's network error says it in
+// these words) blocks the request before it connects.
+const neverSent = (error) => causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || (e.code === undefined && e.message === 'bad port'));
 
 // Node's fetch() rejects with "fetch failed" whatever went wrong; the reason
 // is in the cause chain (bad port, redirect count exceeded, ENOTFOUND, a
 // malformed response). Its innermost message and code, for SseError.message.
 function innermostReason(error) {
-  let inner = null;
-  for (let e = error?.cause, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = e.cause, depth++) inner = e;
-  if (inner === null) return '';
-  const code = typeof inner.code === 'string' ? inner.code : '';
-  const message = typeof inner.message === 'string' ? inner.message : '';
-  return code === '' || message.includes(code) ? message : message === '' ? code : `${code}: ${message}`;
+  const chain = causeChain(error);
+  const { code = '', message = '' } = chain.length > 1 ? chain.pop() : {};
+  return String(message.includes?.(code) ? message : message === '' ? code : `${code}: ${message}`);
 }
 
 // An HTTP-date (RFC 9110 5.6.7) in ms since the epoch, or null: IMF-fixdate
@@ -457,11 +454,13 @@ function isEventStream(contentType) {
 // a custom fetch (node-fetch and the like), a Node stream or any async
 // iterable. { read() -> {done, value}, cancel() }; null for anything else.
 function bodyReader(body) {
-  if (isReadableStream(body) || (body !== null && typeof body === 'object' && typeof body.getReader === 'function')) {
+  if (body === null || typeof body !== 'object') return null;
+  // A ReadableStream, or one from another realm or polyfill.
+  if (typeof body.getReader === 'function') {
     const reader = body.getReader();
     return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
   }
-  if (body !== null && typeof body === 'object' && typeof body[Symbol.asyncIterator] === 'function') {
+  if (typeof body[Symbol.asyncIterator] === 'function') {
     const iterator = body[Symbol.asyncIterator]();
     return {
       read: () => iterator.next(),
@@ -483,43 +482,34 @@ function invalidBody(body, url) {
 async function bodyExcerpt(response, signal) {
   const reader = bodyReader(response.body ?? null);
   if (reader === null) return '';
-  const parts = [];
+  const decoder = new TextDecoder();
+  let text = '';
   let size = 0;
+  // Ends at the deadline or at the connection's abort (its signal is the attempt's own).
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), ERROR_BODY_TIME);
   const stop = () => deadline.abort();
-  signal.addEventListener('abort', stop, { once: true });
+  const timer = setTimeout(stop, ERROR_BODY_TIME);
+  signal.addEventListener('abort', stop);
   const wait = untilAborted(deadline.signal);
   try {
     while (size < ERROR_BODY_LIMIT) {
       const { done, value } = await wait(reader.read());
-      if (done) break;
-      if (!(value instanceof Uint8Array)) break;
-      parts.push(value);
+      if (done || !(value instanceof Uint8Array)) break;
+      text += decoder.decode(value.subarray(0, ERROR_BODY_LIMIT - size), { stream: true });
       size += value.length;
     }
   } catch {
     // The excerpt is best effort: the status already says what went wrong.
   } finally {
     clearTimeout(timer);
-    signal.removeEventListener('abort', stop);
-    deadline.abort();
     reader.cancel().catch(() => {});
   }
-  const bytes = new Uint8Array(Math.min(size, ERROR_BODY_LIMIT));
-  let at = 0;
-  for (const part of parts) {
-    const n = Math.min(part.length, bytes.length - at);
-    bytes.set(part.subarray(0, n), at);
-    at += n;
-  }
-  return new TextDecoder().decode(bytes);
+  return text + decoder.decode();
 }
 
 function cancelBody(response) {
-  if (response === null || typeof response !== 'object') return;
   try {
-    bodyReader(response.body ?? null)?.cancel().catch(() => {});
+    bodyReader(response?.body ?? null)?.cancel().catch(() => {});
   } catch {
     // A body already locked is being read, and cancelled by its reader.
   }
@@ -537,19 +527,13 @@ function untilAborted(signal, onLate = null) {
   signal.addEventListener('abort', () => abandon?.(signal.reason), { once: true });
   return (promise) =>
     new Promise((resolve, reject) => {
-      let settled = false;
-      abandon = (reason) => {
-        settled = true;
-        reject(reason);
-      };
-      Promise.resolve(promise).then(
-        (value) => {
-          if (!settled) resolve(value);
-          else onLate?.(value);
-        },
-        reject,
-      );
-      if (signal.aborted) abandon(signal.reason);
+      abandon = reject;
+      Promise.resolve(promise).then((value) => {
+        // Settled after the abort: abandoned, so released (resolve is a no-op).
+        if (signal.aborted) onLate?.(value);
+        resolve(value);
+      }, reject);
+      if (signal.aborted) reject(signal.reason);
     });
 }
 
@@ -896,7 +880,7 @@ class EventSource extends EventTarget {
       this.#idHeader = false;
       const where = originOf(url);
       const resumed = this.#plan.lastEventIdQuery === null
-        ? 'so the server cannot resume from the last event id. Let it answer the preflight (OPTIONS with Access-Control-Allow-Headers: Last-Event-ID), or pass the lastEventIdQuery option to send the id in the URL.'
+        ? 'so the server cannot resume from the last event id: let it answer the preflight (Access-Control-Allow-Headers: Last-Event-ID), or send the id in the URL (the lastEventIdQuery option).'
         : `and the id goes in the URL's "${this.#plan.lastEventIdQuery}" parameter only.`;
       console.warn(`ssekit EventSource: ${where} does not allow the Last-Event-ID header (its CORS preflight failed); reconnects to ${this.#url} go without it, ${resumed}`);
       return response;
@@ -1038,9 +1022,7 @@ class EventSource extends EventTarget {
   // the rule on sending a body again; `retryAfter`: the server's wait (ms).
   #reestablish(error, progress = { sent: true, opened: true }) {
     if (!this.#mayReconnect(progress)) {
-      error.message += progress.opened
-        ? '; the request (with a body) is not sent again after its stream opened: set replayBody to resend it'
-        : '; the request (with a body) was sent and not refused, so it is not sent again: set replayBody to resend it';
+      error.message += `; the request (with a body) ${progress.opened ? 'is not sent again after its stream opened' : 'was sent and not refused, so it is not sent again'}: set replayBody to resend it`;
       this.#fail(error);
       return;
     }
