@@ -410,10 +410,12 @@ service::state::reply service::state::create(const http::request<http::string_bo
 // entity is held weakly, so a message posted just before DELETE is dropped.
 void service::state::start_client(const std::shared_ptr<entity>& e) {
   std::weak_ptr<entity> weak = e;
-  auto deliver = [strand = strand_, weak, self = shared_from_this()](std::string message) {
-    net::post(strand, [weak, self, message = std::move(message)]() mutable {
+  // The state weakly too: it owns the entity that owns these handlers.
+  auto deliver = [strand = strand_, weak, weak_state = weak_from_this()](std::string message) {
+    net::post(strand, [weak, weak_state, message = std::move(message)]() mutable {
       const auto ent = weak.lock();
-      if (!ent || ent->closed) return;
+      const auto self = weak_state.lock();
+      if (!ent || ent->closed || !self) return;
       ent->poster->post(std::move(message));
       if (const std::size_t q = ent->poster->queued_bytes(); q > self->peak_queued_.load()) self->peak_queued_.store(q);
     });
