@@ -537,6 +537,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       case verdict_kind::refused_status:
       case verdict_kind::wrong_content_type: break;
     }
+    // Every Content-Type header, as judged (fetch: the last valid type wins).
+    refused_content_type_ = v.content_type;
     // Read the start of the body for the report, within its own deadline.
     excerpt_.clear();
     conn_->response->get().body().sink = [this](std::string_view bytes) {
@@ -564,7 +566,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
     if (status == 200) {
-      const std::string type = detail::escape_text(std::string(res[http::field::content_type]));
+      const std::string type = detail::escape_text(refused_content_type_);
       return fail({.reason = client_error_reason::wrong_content_type,
                    .message = "the response is not text/event-stream (" +
                               (type.empty() ? std::string("no content type") : "content type " + type) + ")",
@@ -870,6 +872,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   };
   std::shared_ptr<connection> conn_;
   std::string excerpt_;
+  std::string refused_content_type_;  // of the response being refused
   beast::error_code write_error_;  // a failed body write whose response is still read
 
   unsigned attempt_ = 0;

@@ -279,6 +279,21 @@ TEST(ClientHostile, TheClientsSocketHasKeepAlive) {
   EXPECT_EQ(keep_alive, 1);
 }
 
+// fetch's rule: the last valid type of all the Content-Type headers wins;
+// the report quotes them all, not the first (which alone looks right).
+TEST(ClientHostile, ARefusedContentTypeIsQuotedWhole) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n");
+    c.close();
+  });
+  const outcome out = run(options_for(server.url()));
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::wrong_content_type);
+  EXPECT_NE(out.errors[0].message.find("content type text/event-stream, text/html"), std::string::npos) << out.errors[0].message;
+}
+
 // --- TLS
 
 // A test CA with a server certificate for localhost and 127.0.0.1, and the
