@@ -657,7 +657,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void arm_idle(unsigned attempt) {
-    arm_deadline(attempt, options_.idle_timeout, [this] {
+    const std::size_t buffered = conn_->buffer.size();
+    arm_deadline(attempt, options_.idle_timeout, [this, attempt, buffered] {
+      // Bytes Beast took without completing the read (a chunk-size line
+      // arriving a byte at a time) count too: only its completions consume.
+      if (conn_->buffer.size() != buffered) return arm_idle(attempt);
       fail({.reason = client_error_reason::idle_timeout,
             .message = "nothing arrived for " + std::to_string(options_.idle_timeout.count()) + " ms",
             .code = asio::error::timed_out,

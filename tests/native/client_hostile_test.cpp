@@ -17,6 +17,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/client_options.hpp"
@@ -292,6 +293,31 @@ TEST(ClientHostile, ARefusedContentTypeIsQuotedWhole) {
   ASSERT_EQ(out.errors.size(), 1u);
   EXPECT_EQ(out.errors[0].reason, client_error_reason::wrong_content_type);
   EXPECT_NE(out.errors[0].message.find("content type text/event-stream, text/html"), std::string::npos) << out.errors[0].message;
+}
+
+// "Any byte counts" for idle_timeout, also the bytes of a chunk header
+// that Beast reads without completing the read (here one every 100 ms,
+// 3 s in all, against an idle timeout of 2 s).
+TEST(ClientHostile, AChunkSizeLineArrivingSlowlyIsNotIdle) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    c.write("9;ext=");
+    for (int i = 0; i < 30; ++i) {
+      if (!c.write("y")) return;  // a chunk extension's value
+      std::this_thread::sleep_for(100ms);
+    }
+    c.write("\r\ndata: x\n\n\r\n0\r\n\r\n");
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.idle_timeout = 2000ms;
+  o.reconnect = false;
+  const outcome out = run(o);
+  EXPECT_EQ(out.events, std::vector<std::string>{"x"});
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
 }
 
 // --- TLS
