@@ -4,32 +4,12 @@
 // client (tests/native/client_retry_test.cpp). Waits are on events,
 // bounded by timeouts, never fixed sleeps.
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { EventSource, SseError, stream } from '../src/index.mjs';
-import { Recorder, sendStream, startServer } from './eventsource-server.mjs';
+import { sendStream, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
 
-const servers = [];
-const sources = [];
-after(async () => {
-  for (const s of sources) s.close();
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function server(handle) {
-  const s = await startServer(handle);
-  servers.push(s);
-  return s;
-}
-
-function open(url, options) {
-  const source = new EventSource(url, options);
-  sources.push(source);
-  const rec = new Recorder(source);
-  const errors = [];
-  source.addEventListener('error', (e) => errors.push(e));
-  return { source, rec, errors };
-}
+const { server, open } = testFixtures();
 
 // Quick reconnects for tests: the 250 ms floor lowered, no jitter.
 const quick = { reconnectionTime: 5, backoff: { minDelay: 1, jitter: 0 } };

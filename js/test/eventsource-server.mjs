@@ -1,6 +1,8 @@
 // Loopback HTTP servers for the EventSource and stream() tests, written the
 // way SSE tutorials write them: plain node:http, writeHead + res.write.
 import http from 'node:http';
+import { after } from 'node:test';
+import { EventSource } from '../src/index.mjs';
 
 // Starts a server on 127.0.0.1 with a free port. `handle(req, res, n)` gets
 // the request, its response and a 1-based request count. Every request is
@@ -84,4 +86,31 @@ export class Recorder {
   count(prefix) {
     return this.log.filter((e) => e.startsWith(prefix)).length;
   }
+}
+
+// One test file's servers and EventSources, all closed after its tests.
+// open() records the source's events (Recorder) and its error events.
+export function testFixtures() {
+  const servers = [];
+  const sources = [];
+  after(async () => {
+    for (const s of sources) s.close();
+    await Promise.all(servers.map((s) => s.close()));
+  });
+  return {
+    servers,  // anything else with close() to close after the tests
+    sources,
+    async server(handle) {
+      const s = await startServer(handle);
+      servers.push(s);
+      return s;
+    },
+    open(url, options, types) {
+      const source = new EventSource(url, options);
+      sources.push(source);
+      const errors = [];
+      source.addEventListener('error', (e) => errors.push(e));
+      return { source, rec: new Recorder(source, types), errors };
+    },
+  };
 }

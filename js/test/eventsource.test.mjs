@@ -2,29 +2,12 @@
 // write them. Servers send `retry:` with short times so reconnects are quick;
 // waits are on events, bounded by timeouts, never fixed sleeps.
 import assert from 'node:assert/strict';
-import { after, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { EventSource, SseError } from '../src/index.mjs';
-import { Recorder, sendStream, startServer, within } from './eventsource-server.mjs';
+import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
 
-const servers = [];
-const sources = [];
-after(async () => {
-  for (const s of sources) s.close();
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function server(handle) {
-  const s = await startServer(handle);
-  servers.push(s);
-  return s;
-}
-
-function open(url, options, types) {
-  const source = new EventSource(url, options);
-  sources.push(source);
-  return { source, rec: new Recorder(source, types) };
-}
+const { server, open, sources } = testFixtures();
 
 const errorsIn = (log) => log.filter((e) => e.startsWith('error'));
 

@@ -5,29 +5,12 @@
 // the package's own bounds, never hang. Waits are on events, bounded.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { EventSource, SseError, stream } from '../src/index.mjs';
-import { Recorder, sendStream, startServer, within } from './eventsource-server.mjs';
+import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
 
-const servers = [];
-const sources = [];
-after(async () => {
-  for (const s of sources) s.close();
-  await Promise.all(servers.map((s) => s.close()));
-});
-
-async function server(handle) {
-  const s = await startServer(handle);
-  servers.push(s);
-  return s;
-}
-
-function open(url, options) {
-  const source = new EventSource(url, options);
-  sources.push(source);
-  return { source, rec: new Recorder(source) };
-}
+const { server, open, servers } = testFixtures();
 
 // Lets pending promise callbacks and I/O run (mocked timers don't advance).
 async function flush() {

@@ -284,7 +284,8 @@ verdict judge_response(int status, const header_list& headers, bool compression)
   // A transfer coding other than chunked (gzip, chunked; or one that makes
   // Beast read to the close) would reach the parser still encoded: the
   // events would be lost without an error.
-  for (const auto name : split_values(combined(headers, "Transfer-Encoding"))) {
+  const std::string transfer_codings = combined(headers, "Transfer-Encoding");  // outlives the views
+  for (const auto name : split_values(transfer_codings)) {
     if (name.empty() || iequals(name, "chunked")) continue;
     v.kind = verdict_kind::unsupported_encoding;
     v.encoding = std::string(name);
