@@ -647,11 +647,6 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       batch_open_ = has_batch_end_;
       end_batch();
     }
-    // Every chunk already in the buffer in one read: not eager, Beast stops
-    // after each chunk of a chunked body, and a server sending 1-byte
-    // chunks cost an io_context round each (100x the CPU). Set only now:
-    // while reading the head it would parse body bytes before the sink.
-    conn_->response->eager(true);
     arm_idle(attempt);
     read_body(attempt);
   }
@@ -684,8 +679,28 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     });
   }
 
+  // Parses the chunks the buffer already holds. Beast's read completes
+  // after each chunk header or body, so a server sending 1-byte chunks cost
+  // an io_context round per chunk (100x the CPU). Not eager(): an eager
+  // read goes on reading until a chunk ends exactly at the end of what
+  // arrived, so a live stream's read (and its batch, its stats) would not
+  // complete. Adds the bytes parsed to `consumed`.
+  beast::error_code parse_buffered(std::size_t& consumed) {
+    auto& parser = *conn_->response;
+    while (conn_->buffer.size() != 0 && !parser.is_done()) {
+      beast::error_code ec;
+      const std::size_t used = parser.put(conn_->buffer.data(), ec);
+      conn_->buffer.consume(used);
+      consumed += used;
+      if (ec == http::error::need_more) return {};
+      if (ec || used == 0) return ec;
+    }
+    return {};
+  }
+
   void on_body(unsigned attempt, beast::error_code ec, std::size_t consumed) {
     if (stale(attempt)) return;
+    if (!ec) ec = parse_buffered(consumed);
     // Beast reads at most the buffer's free capacity (512 B at least), and
     // the buffer only grows when a read asks for more than it has: left
     // alone it stays at the 512 B of the first read, one recv() per 512 B.

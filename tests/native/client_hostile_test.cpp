@@ -190,6 +190,46 @@ TEST(ClientHostile, TinyChunksInOneBurstAreParsedInFewReads) {
   EXPECT_LT(reads, 200u);
 }
 
+// Each chunk the server sends, then waits on, completes its read: the
+// read's end is where a batch ends (async_next hands items over there), the
+// byte counters move and idle_timeout is re-armed. An eager Beast parser
+// kept reading until a chunk ended exactly at the end of what had arrived.
+TEST(ClientHostile, EachChunkOfALiveStreamCompletesItsRead) {
+  std::mutex m;
+  std::condition_variable cv;
+  int reads = 0;
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 1; i <= 3; ++i) {
+      c.write("9\r\ndata: " + std::to_string(i) + "\n\n\r\n");
+      std::unique_lock lock(m);
+      if (!cv.wait_for(lock, 5s, [&] { return reads >= i; })) return c.close();
+    }
+    c.write("0\r\n\r\n");
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  std::vector<std::string> events;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) { events.emplace_back(ev.data); };
+  h.on_diagnostic = [&](const ssekit::diagnostic& d) {
+    if (d.kind != ssekit::diagnostic_kind::bytes_received) return;
+    std::lock_guard lock(m);
+    reads = static_cast<int>(events.size());
+    cv.notify_all();
+  };
+  h.on_error = [&](const ssekit::client_error&) { c->close(); };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(events, (std::vector<std::string>{"1", "2", "3"}));
+}
+
 // "HTTP/1.1 200\r\n": no reason phrase and no space before it. curl and
 // browsers read it; Beast alone refuses it as a bad status.
 TEST(ClientHostile, AStatusLineWithoutReasonPhraseIsRead) {

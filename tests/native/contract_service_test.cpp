@@ -727,11 +727,14 @@ TEST_F(ContractServiceLimits, IdleConnectionsCannotLockOutTheHarness) {
 }
 
 TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt) {
-  service_.reset();  // replaced by one with a small callback queue
+  // Replaced by one with a small callback queue, made first: with no
+  // service for a moment, the service's io_context could run out of work
+  // and return, and the new one would never be served.
   contract::service_options o;
   o.port = 0;
   o.max_queued_callback_bytes = 64 * 1024;
-  service_ = std::make_unique<contract::service>(service_io_.get_executor(), o);
+  auto replacement = std::make_unique<contract::service>(service_io_.get_executor(), o);
+  service_ = std::move(replacement);
   receiver_.hold();
   create(params("/cb"));
   streams_.wait_request(0);
