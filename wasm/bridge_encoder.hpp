@@ -133,7 +133,6 @@ class word_buffer {
  public:
   const std::uint32_t* data() const noexcept { return words_.get(); }
   std::size_t size() const noexcept { return size_; }
-  std::size_t capacity() const noexcept { return capacity_; }
   std::uint32_t& operator[](std::size_t i) noexcept { return words_[i]; }
   void clear() noexcept { size_ = 0; }
   void release_if_larger(std::size_t keep) {

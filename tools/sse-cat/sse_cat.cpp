@@ -241,7 +241,6 @@ int exit_code_for(const ssekit::client_error& e) {
   return exit_network;
 }
 
-// " at byte N": where in the stream the limit was broken.
 // " (reconnecting in 3 s)": when, not only whether (a server's Retry-After
 // or retry: may make it a day).
 std::string reconnect_text(const ssekit::client_error& e) {
