@@ -113,11 +113,19 @@ class cursor {
   ~cursor() { out_.commit(static_cast<std::size_t>(dst - start_)); }
 
   // Room for n <= min_room bytes at dst.
-  void need(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - dst) >= n) return;
-    out_.commit(static_cast<std::size_t>(dst - start_));
+  void need(std::size_t n) { dst = need(dst, n); }
+  // The same for a loop that keeps its position `at` in a local and stores
+  // it in dst when it ends: returns where to go on (`at`, or fresh room).
+  // Kept in the member, the position is reloaded after every store into the
+  // buffer (a char store may alias it), a store-to-load chain per block.
+  char* need(char* at, std::size_t n) {
+    if (static_cast<std::size_t>(end_ - at) >= n) [[likely]] return at;
+    out_.commit(static_cast<std::size_t>(at - start_));
     refill(n);
+    return dst;
   }
+  // The end of the room need() gave.
+  const char* end() const noexcept { return end_; }
   static constexpr std::size_t min_room = writer::min_capacity;  // need(n) takes n up to this
   char* dst = nullptr;
 
@@ -248,10 +256,12 @@ SSEKIT_SSSE3 char* escape_block(char* dst, __m128i v, const char* from, unsigned
 
 SSEKIT_SSSE3 void escape_json_ssse3(cursor& out, const char* src, std::size_t n) {
   std::size_t i = 0;
+  char* dst = out.dst;
   for (; i + 16 <= n; i += 16) {
-    out.need(6 * 16);
-    out.dst = escape_block(out.dst, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)), src + i, 16);
+    dst = out.need(dst, 6 * 16);
+    dst = escape_block(dst, _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)), src + i, 16);
   }
+  out.dst = dst;
   if (i == n) return;
   alignas(16) char rest[16];  // the rest from a padded copy: no read past src + n
   std::memset(rest, 'x', sizeof rest);
@@ -276,32 +286,50 @@ SSEKIT_AVX512 void escape_json_avx512(cursor& out, const char* src, std::size_t 
   const __m256i cr = _mm256_set1_epi8('\r');
   const __m256i tab = _mm256_set1_epi8('\t');
   const __m256i space = _mm256_set1_epi8(' ');
+  const __m256i n_letter = _mm256_set1_epi8('n');
+  const __m256i r_letter = _mm256_set1_epi8('r');
+  const __m256i t_letter = _mm256_set1_epi8('t');
   const __m512i backslash_pairs = _mm512_set1_epi16('\\');
+  char* dst = out.dst;
   while (n > 0) {
-    out.need(6 * 32);
-    const std::size_t len = n < 32 ? n : 32;
-    const __mmask32 valid = static_cast<__mmask32>(_bzhi_u32(~0u, static_cast<unsigned>(len)));
-    const __m256i v = _mm256_maskz_loadu_epi8(valid, src);  // masked: no read past src + n
-    const __mmask32 is_lf = _mm256_mask_cmpeq_epi8_mask(valid, v, lf);
-    const __mmask32 is_cr = _mm256_mask_cmpeq_epi8_mask(valid, v, cr);
-    const __mmask32 is_tab = _mm256_mask_cmpeq_epi8_mask(valid, v, tab);
-    const __mmask32 controls = _mm256_mask_cmplt_epu8_mask(valid, v, space);
-    if ((controls & ~(is_lf | is_cr | is_tab)) != 0) {
-      out.dst = escape_json_bytes(out.dst, src, len);
-    } else {
+    dst = out.need(dst, 6 * 32);
+    // The blocks that fit in this room, in a loop without calls and with
+    // its position in a register (2-8% less CPU than a need() per block,
+    // sse-cat --json on the four workloads; vpcompressb bounds the rest).
+    const char* const room_end = out.end();
+    bool rare = false;
+    while (n > 0 && room_end - dst >= 64) {  // 64: the store's width
+      const std::size_t len = n < 32 ? n : 32;
+      const __mmask32 valid = static_cast<__mmask32>(_bzhi_u32(~0u, static_cast<unsigned>(len)));
+      const __m256i v = _mm256_maskz_loadu_epi8(valid, src);  // masked: no read past src + n
+      const __mmask32 is_lf = _mm256_mask_cmpeq_epi8_mask(valid, v, lf);
+      const __mmask32 is_cr = _mm256_mask_cmpeq_epi8_mask(valid, v, cr);
+      const __mmask32 is_tab = _mm256_mask_cmpeq_epi8_mask(valid, v, tab);
+      const __mmask32 controls = _mm256_mask_cmplt_epu8_mask(valid, v, space);
+      if ((controls & ~(is_lf | is_cr | is_tab)) != 0) {
+        rare = true;
+        break;
+      }
       const __mmask32 escaped = static_cast<__mmask32>(controls | _mm256_mask_cmpeq_epi8_mask(valid, v, quote) |
                                                        _mm256_mask_cmpeq_epi8_mask(valid, v, backslash));
-      __m256i r = _mm256_mask_blend_epi8(is_lf, v, _mm256_set1_epi8('n'));
-      r = _mm256_mask_blend_epi8(is_cr, r, _mm256_set1_epi8('r'));
-      r = _mm256_mask_blend_epi8(is_tab, r, _mm256_set1_epi8('t'));
+      __m256i r = _mm256_mask_blend_epi8(is_lf, v, n_letter);
+      r = _mm256_mask_blend_epi8(is_cr, r, r_letter);
+      r = _mm256_mask_blend_epi8(is_tab, r, t_letter);
       const __m512i pairs = _mm512_or_si512(_mm512_slli_epi16(_mm512_cvtepu8_epi16(r), 8), backslash_pairs);
       const __mmask64 keep = _pdep_u64(valid, 0xaaaaaaaaaaaaaaaaULL) | _pdep_u64(escaped, 0x5555555555555555ULL);
-      _mm512_storeu_si512(out.dst, _mm512_maskz_compress_epi8(keep, pairs));
-      out.dst += len + static_cast<unsigned>(std::popcount(static_cast<std::uint32_t>(escaped)));
+      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi8(keep, pairs));
+      dst += len + static_cast<unsigned>(std::popcount(static_cast<std::uint32_t>(escaped)));
+      src += len;
+      n -= len;
     }
-    src += len;
-    n -= len;
+    if (rare) {  // a control other than LF, CR, tab (\u00XX): this block byte by byte
+      const std::size_t len = n < 32 ? n : 32;
+      dst = escape_json_bytes(out.need(dst, 6 * 32), src, len);
+      src += len;
+      n -= len;
+    }
   }
+  out.dst = dst;
 }
 
 #undef SSEKIT_AVX512
