@@ -516,7 +516,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         if (++interim_ > detail::max_interim_responses) return fail_network(http::error::bad_status, "too many 1xx responses");
         new_response();
         return read_header(attempt);
-      case verdict_kind::redirect: return redirect(status, v.location);
+      case verdict_kind::redirect: return redirect(status, v);
       case verdict_kind::open: return announce(attempt, v.coding);
       case verdict_kind::no_content:
         return fail({.reason = client_error_reason::no_content,
@@ -588,8 +588,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
           .at_least = at_least});
   }
 
-  void redirect(int status, std::string_view location) {
-    auto outcome = detail::follow_redirect(plan_, status, location, redirects_, options_);
+  void redirect(int status, const detail::verdict& v) {
+    if (v.conflicting_locations) {
+      return fail({.reason = client_error_reason::redirect_refused,
+                   .message = "different Location headers: " + detail::escape_text(v.location),
+                   .status = status});
+    }
+    auto outcome = detail::follow_redirect(plan_, status, v.location, redirects_, options_);
     if (!outcome.next) return fail({.reason = client_error_reason::redirect_refused, .message = outcome.refusal, .status = status});
     ++redirects_;
     diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempt_number_}; });

@@ -266,6 +266,12 @@ verdict judge_response(int status, const header_list& headers, bool compression)
     if (const std::string* location = first_value(headers, "Location")) {
       v.kind = verdict_kind::redirect;
       v.location = *location;
+      // fetch reads one Location; Chrome fails a response whose Locations
+      // differ (a server that cannot agree with itself is not followed).
+      for (const auto& [name, value] : headers) {
+        if (iequals(name, "Location") && value != *location) v.conflicting_locations = true;
+      }
+      if (v.conflicting_locations) v.location = combined(headers, "Location");
       return v;
     }
   }

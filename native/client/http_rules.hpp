@@ -70,7 +70,8 @@ enum class verdict_kind {
 };
 struct verdict {
   verdict_kind kind = verdict_kind::refused_status;
-  std::string location;      // redirect
+  std::string location;      // redirect (all of them, comma-separated, when they conflict)
+  bool conflicting_locations = false;  // redirect: Location headers that differ; not followed
   std::string content_type;  // the combined Content-Type as received
   std::string encoding;      // unsupported_encoding: the coding
   bool transfer_coding = false;  // unsupported_encoding: in Transfer-Encoding, not Content-Encoding

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
 namespace ssekit::detail {
 namespace {
@@ -16,6 +17,42 @@ namespace urls = boost::urls;
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_space_or_control(char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }
+
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+// An absolute path ("" is "/") without "." and ".." segments, the WHATWG
+// URL way: "%2e" counts as a dot, and nothing else is decoded. (Boost.URL
+// 1.81's normalize_path() decoded "%2F" into a separator, changing the
+// resource, and left "/%2e%2e/x" as "/../x".)
+std::string without_dot_segments(std::string_view path) {
+  const auto is_dot = [](std::string_view s) { return s == "." || iequals_ascii(s, "%2e"); };
+  const auto is_dot_dot = [](std::string_view s) {
+    return s == ".." || iequals_ascii(s, ".%2e") || iequals_ascii(s, "%2e.") || iequals_ascii(s, "%2e%2e");
+  };
+  std::vector<std::string_view> kept;
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  for (;;) {
+    const auto slash = path.find('/');
+    const std::string_view segment = path.substr(0, slash);
+    const bool last = slash == std::string_view::npos;
+    if (is_dot_dot(segment)) {
+      if (!kept.empty()) kept.pop_back();
+      if (last) kept.emplace_back();  // "/a/.." is "/", "/a/b/.." is "/a/"
+    } else if (is_dot(segment)) {
+      if (last) kept.emplace_back();
+    } else {
+      kept.push_back(segment);
+    }
+    if (last) break;
+    path.remove_prefix(slash + 1);
+  }
+  std::string out;
+  out.reserve(path.size() + 1);
+  for (const auto segment : kept) out.append("/").append(segment);
+  return out.empty() ? "/" : out;
+}
 
 // A parsed absolute http(s) URL as the client uses it, or null.
 std::optional<url> from_boost(const urls::url_view_base& u) {
@@ -50,33 +87,70 @@ std::optional<url> from_boost(const urls::url_view_base& u) {
     if (r.ec != std::errc() || r.ptr != port.data() + port.size() || value == 0 || value > 65535) return std::nullopt;
     out.port = static_cast<std::uint16_t>(value);
   }
-  urls::url normalized(u);
-  normalized.normalize_path();
-  const auto path = normalized.encoded_path();
-  out.target = path.empty() ? "/" : std::string(path.data(), path.size());
-  if (normalized.has_query()) {
+  const auto path = u.encoded_path();
+  out.target = without_dot_segments(std::string_view(path.data(), path.size()));
+  if (u.has_query()) {
     out.target += '?';
-    const auto query = normalized.encoded_query();
+    const auto query = u.encoded_query();
     out.target.append(query.data(), query.size());
   }
   return out;
 }
 
-// Browsers percent-encode the UTF-8 bytes of a non-ASCII Location (WHATWG
-// URL's path/query percent-encode sets); RFC 3986, and so Boost.URL, only
-// take ASCII. This does that one step before parsing.
-std::string encode_non_ascii(std::string_view text) {
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'f'); }
+
+// A Location as browsers read it (WHATWG URL), made into what RFC 3986,
+// and so Boost.URL, takes: no fragment (from the first '#'), no tabs, '\'
+// read as '/' before the query (http and https are "special" schemes), and
+// in the path and query, percent-encoded UTF-8 of non-ASCII text, controls,
+// space, a lone '%' and the characters RFC 3986 forbids there. `/a b` is
+// `/a%20b`, as in Chrome and Firefox. Hand-written: Boost.URL refuses such
+// references instead. CR, LF and NUL are refused (no header carries them).
+std::optional<std::string> encode_as_browsers_do(std::string_view text) {
   static constexpr char hex[] = "0123456789ABCDEF";
+  text = text.substr(0, text.find('#'));  // the fragment is never sent
+  if (text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return std::nullopt;
   std::string out;
   out.reserve(text.size());
-  for (const char c : text) {
+  // The scheme and authority are left for Boost.URL to judge (a host has
+  // no escapes; non-ASCII there, which would need IDNA, is refused later).
+  std::size_t i = 0;
+  const auto scheme_end = text.find(':');
+  if (scheme_end != std::string_view::npos && scheme_end > 0 &&
+      text.find_first_of("/?\\") > scheme_end) {
+    i = scheme_end + 1;
+  }
+  const auto is_slash = [](char c) { return c == '/' || c == '\\'; };
+  if (i + 1 < text.size() && is_slash(text[i]) && is_slash(text[i + 1])) {
+    const auto end = text.find_first_of("/?\\", i + 2);
+    out.append(text.substr(0, i)).append("//");
+    i += 2;
+    const auto authority = text.substr(i, end == std::string_view::npos ? end : end - i);
+    for (const char c : authority) {
+      if (c != '\t') out += c;
+    }
+    i += authority.size();
+  } else {
+    out.append(text.substr(0, i));
+  }
+  bool in_query = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
     const auto b = static_cast<unsigned char>(c);
-    if (b < 0x80) {
-      out += c;
-    } else {
+    if (c == '\t') continue;
+    if (c == '?') in_query = true;
+    if (c == '\\' && !in_query) {
+      out += '/';
+      continue;
+    }
+    const bool lone_percent =
+        c == '%' && !(i + 2 < text.size() && is_hex(text[i + 1]) && is_hex(text[i + 2]));
+    if (b <= 0x20 || b >= 0x7f || lone_percent || std::string_view("\"<>`{}^|[]\\").find(c) != std::string_view::npos) {
       out += '%';
       out += hex[b >> 4];
       out += hex[b & 15];
+    } else {
+      out += c;
     }
   }
   return out;
@@ -112,19 +186,34 @@ std::optional<url> resolve_url(const url& base, std::string_view reference) {
   while (!reference.empty() && (reference.front() == ' ' || reference.front() == '\t')) reference.remove_prefix(1);
   while (!reference.empty() && (reference.back() == ' ' || reference.back() == '\t')) reference.remove_suffix(1);
   if (reference.size() > max_url_length) return std::nullopt;
-  if (std::any_of(reference.begin(), reference.end(), is_space_or_control)) return std::nullopt;
-  const std::string encoded = encode_non_ascii(reference);
-  if (encoded.size() > max_url_length) return std::nullopt;
-  const auto ref = urls::parse_uri_reference(encoded);
+  const auto encoded = encode_as_browsers_do(reference);
+  if (!encoded || encoded->size() > max_url_length) return std::nullopt;
+  const auto ref = urls::parse_uri_reference(*encoded);
   if (!ref) return std::nullopt;
-  const std::string base_text = base.str();
-  const auto base_view = urls::parse_uri(base_text);
-  if (!base_view) return std::nullopt;
-  urls::url resolved;
-  if (!urls::resolve(*base_view, *ref, resolved)) return std::nullopt;
-  resolved.remove_fragment();
-  if (resolved.buffer().size() > max_url_length) return std::nullopt;
-  return from_boost(resolved);
+  // RFC 3986 5.2.2 on the encoded parts (no fragment: encode_as_browsers_do
+  // dropped it): Boost.URL 1.81's resolve() decodes "%2F" into a separator.
+  std::string text;
+  if (ref->has_scheme()) {
+    text = *encoded;
+  } else if (ref->has_authority()) {
+    text = base.scheme + ":" + *encoded;
+  } else {
+    const auto path = ref->encoded_path();
+    const std::string_view base_path = std::string_view(base.target).substr(0, base.target.find('?'));
+    text = base.origin();
+    if (path.empty()) {
+      text += ref->has_query() ? base_path : std::string_view(base.target);
+    } else if (path.front() == '/') {
+      // the reference's own path, below
+    } else {
+      text += base_path.substr(0, base_path.rfind('/') + 1);  // the base's directory (it starts with '/')
+    }
+    text.append(*encoded);
+  }
+  if (text.size() > max_url_length) return std::nullopt;
+  const auto resolved = urls::parse_uri(text);
+  if (!resolved) return std::nullopt;
+  return from_boost(*resolved);
 }
 
 }  // namespace ssekit::detail

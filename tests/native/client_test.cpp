@@ -497,6 +497,35 @@ TEST(Client, TooManyRedirectsAndBadLocationsAreRefused) {
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
 }
 
+TEST(Client, LocationsAreEncodedAsBrowsersDoAndConflictingOnesRefused) {
+  // A space and non-ASCII are percent-encoded (Chrome and Firefox follow
+  // them); "%2F" stays an escaped slash, "%2e%2e" is a dot segment.
+  script_server site([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    if (r.target == "/events") {
+      c.write("HTTP/1.1 302 Found\r\nLocation: /a b/%2e%2e/caf\xC3\xA9/x%2Fy?q=1 2#frag\r\nContent-Length: 0\r\n\r\n");
+    } else {
+      c.write(stream_header() + "data: " + r.target + "\n\n");
+    }
+    c.close();
+  });
+  auto o = options_for(site.url());
+  o.reconnect = false;
+  recording rec = run(o);
+  EXPECT_EQ(rec.events(), std::vector<std::string>{"message:/caf%C3%A9/x%2Fy?q=1%202#"});
+
+  script_server two([](script_server::connection& c) {
+    serve(c, "HTTP/1.1 302 Found\r\nLocation: /x\r\nLocation: /y\r\nContent-Length: 0\r\n\r\n");
+  });
+  rec = run(options_for(two.url()));
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  EXPECT_NE(rec.errors[0].message.find("different Location headers: /x, /y"), std::string::npos) << rec.errors[0].message;
+  EXPECT_EQ(two.connections(), 1);
+}
+
 // --- timeouts
 
 // The idle timeout: ClientHostile.IdleTimeoutEndsASilentStreamAfterItsComments

@@ -56,6 +56,67 @@ TEST(ClientUrl, ResolvesLocationsAndPercentEncodesNonAscii) {
   EXPECT_FALSE(resolve_url(base, "http://a:b:80/"));
   EXPECT_FALSE(resolve_url(base, "http://\xC3\xA9.example/"));  // no IDNA: refused, not sent raw
   EXPECT_FALSE(resolve_url(base, "/a\r\nX: y"));
+  EXPECT_FALSE(resolve_url(base, std::string_view("/a\0b", 4)));
+}
+
+// Dot segments go as in WHATWG URL ("%2e" is a dot); nothing else is
+// decoded: "%2F" is not a separator (Boost.URL's normalize_path made it one).
+TEST(ClientUrl, RemovesDotSegmentsAndDecodesNothingElse) {
+  const auto target = [](std::string_view text) { return parse_url(text)->target; };
+  EXPECT_EQ(target("http://h/a%2Fb"), "/a%2Fb");
+  EXPECT_EQ(target("http://h/%61%7e?x=%2F%41"), "/%61%7e?x=%2F%41");
+  EXPECT_EQ(target("http://h/a/./b/../c"), "/a/c");
+  EXPECT_EQ(target("http://h/%2e%2e/x"), "/x");
+  EXPECT_EQ(target("http://h/a/%2E%2e/b/.%2E"), "/");
+  EXPECT_EQ(target("http://h/a/b/.."), "/a/");
+  EXPECT_EQ(target("http://h/a/."), "/a/");
+  EXPECT_EQ(target("http://h/.."), "/");
+  EXPECT_EQ(target("http://h"), "/");
+  EXPECT_EQ(target("http://h//x//"), "//x//");
+  EXPECT_EQ(resolve_url(*parse_url("http://h/a/b"), "%2e%2e/c%2Fd")->target, "/c%2Fd");
+}
+
+// RFC 3986 section 5.4's examples (normal and abnormal; fragments dropped,
+// "g:h" and "http:g" left out: not http URLs with a host).
+TEST(ClientUrl, ResolvesRfc3986Examples) {
+  const auto base = *parse_url("http://a/b/c/d;p?q");
+  const std::pair<const char*, const char*> cases[] = {
+      {"g", "http://a/b/c/g"}, {"./g", "http://a/b/c/g"}, {"g/", "http://a/b/c/g/"}, {"/g", "http://a/g"},
+      {"//g", "http://g/"}, {"?y", "http://a/b/c/d;p?y"}, {"g?y", "http://a/b/c/g?y"}, {"#s", "http://a/b/c/d;p?q"},
+      {"g#s", "http://a/b/c/g"}, {"g?y#s", "http://a/b/c/g?y"}, {";x", "http://a/b/c/;x"}, {"g;x", "http://a/b/c/g;x"},
+      {"g;x?y#s", "http://a/b/c/g;x?y"}, {"", "http://a/b/c/d;p?q"}, {".", "http://a/b/c/"}, {"./", "http://a/b/c/"},
+      {"..", "http://a/b/"}, {"../", "http://a/b/"}, {"../g", "http://a/b/g"}, {"../..", "http://a/"},
+      {"../../", "http://a/"}, {"../../g", "http://a/g"}, {"../../../g", "http://a/g"}, {"../../../../g", "http://a/g"},
+      {"/./g", "http://a/g"}, {"/../g", "http://a/g"}, {"g.", "http://a/b/c/g."}, {".g", "http://a/b/c/.g"},
+      {"g..", "http://a/b/c/g.."}, {"..g", "http://a/b/c/..g"}, {"./../g", "http://a/b/g"}, {"./g/.", "http://a/b/c/g/"},
+      {"g/./h", "http://a/b/c/g/h"}, {"g/../h", "http://a/b/c/h"}, {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+      {"g;x=1/../y", "http://a/b/c/y"}, {"g?y/./x", "http://a/b/c/g?y/./x"}, {"g?y/../x", "http://a/b/c/g?y/../x"},
+      {"g#s/./x", "http://a/b/c/g"}, {"g#s/../x", "http://a/b/c/g"},
+  };
+  for (const auto& [reference, expected] : cases) {
+    const auto resolved = resolve_url(base, reference);
+    ASSERT_TRUE(resolved) << reference;
+    EXPECT_EQ(resolved->str(), expected) << reference;
+  }
+}
+
+// What Chrome and Firefox send for Locations RFC 3986 does not allow
+// (WHATWG URL parsing): they encode, they do not refuse.
+TEST(ClientUrl, ResolvesLocationsAsBrowsersDo) {
+  const auto base = *parse_url("http://h:81/a/b");
+  EXPECT_EQ(resolve_url(base, "/a b")->target, "/a%20b");
+  EXPECT_EQ(resolve_url(base, "/x?q=a b&r=\"<>\"")->target, "/x?q=a%20b&r=%22%3C%3E%22");
+  EXPECT_EQ(resolve_url(base, "/{a}|^`[1]")->target, "/%7Ba%7D%7C%5E%60%5B1%5D");
+  EXPECT_EQ(resolve_url(base, "/100%/%2F%zz")->target, "/100%25/%2F%25zz");
+  EXPECT_EQ(resolve_url(base, "/a\tb")->target, "/ab");
+  EXPECT_EQ(resolve_url(base, "/a\x01\x7f")->target, "/a%01%7F");
+  EXPECT_EQ(resolve_url(base, "/p#x#y")->str(), "http://h:81/p");
+  EXPECT_EQ(resolve_url(base, "\\c\\d?e\\f")->str(), "http://h:81/c/d?e%5Cf");
+  EXPECT_EQ(resolve_url(base, "\\\\c\\d")->str(), "http://c/d");
+  EXPECT_EQ(resolve_url(base, "https:\\\\s\\y")->str(), "https://s/y");
+  EXPECT_EQ(resolve_url(base, "c d")->str(), "http://h:81/a/c%20d");
+  EXPECT_EQ(resolve_url(base, "http://[::1]:82/[x]")->str(), "http://[::1]:82/%5Bx%5D");
+  EXPECT_FALSE(resolve_url(base, "http://a b/"));  // a host is never encoded
 }
 
 // --- options
@@ -175,6 +236,15 @@ TEST(ClientRules, VerdictOnStatusTypeAndEncoding) {
   const verdict r = judge_response(302, {{"Location", "/x"}});
   EXPECT_EQ(r.kind, verdict_kind::redirect);
   EXPECT_EQ(r.location, "/x");
+  EXPECT_FALSE(r.conflicting_locations);
+  // The same Location twice is followed; two different ones are not.
+  const verdict same = judge_response(301, {{"Location", "/x"}, {"location", "/x"}});
+  EXPECT_EQ(same.location, "/x");
+  EXPECT_FALSE(same.conflicting_locations);
+  const verdict both = judge_response(307, {{"Location", "/x"}, {"Location", "/y"}});
+  EXPECT_EQ(both.kind, verdict_kind::redirect);
+  EXPECT_TRUE(both.conflicting_locations);
+  EXPECT_EQ(both.location, "/x, /y");
   EXPECT_EQ(judge_response(200, {{"Content-Type", "text/plain"}}).kind, verdict_kind::wrong_content_type);
   header_list gz = sse;
   gz.emplace_back("Content-Encoding", "gzip");
