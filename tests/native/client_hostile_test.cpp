@@ -271,6 +271,31 @@ TEST(ClientHostile, ATransferCodingOtherThanChunkedFailsTheConnection) {
   EXPECT_FALSE(out.errors[0].will_reconnect);
 }
 
+// Beast names only the rule broken ("bad version", "bad chunk"): the
+// message says whether the head or the body was malformed.
+TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"HTTP/9.9 200 OK\r\n\r\n", "malformed response head: bad version"},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5\r\ndata:\r\nzz\r\n",
+       "malformed response body: bad chunk"},
+  };
+  for (const auto& [response, message] : cases) {
+    script_server server([&response](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(response);
+      c.wait_for_client_close(5s);
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    ASSERT_EQ(out.errors.size(), 1u) << message;
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error) << out.errors[0].message;
+    EXPECT_NE(out.errors[0].message.find(message), std::string::npos) << out.errors[0].message;
+  }
+}
+
 // RFC 9110 9.3.2: the Content-Length of a HEAD response announces a body
 // that never comes; waiting for it hung the client.
 TEST(ClientHostile, AHeadResponseHasNoBodyWhateverItsLength) {
