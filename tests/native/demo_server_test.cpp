@@ -864,6 +864,51 @@ TEST_F(DemoServer, FaultParametersAreRangeCheckedWithAReason) {
   }
 }
 
+TEST_F(DemoServer, AQueryParameterGivenTwiceIsRefusedOnEveryEndpoint) {
+  start();
+  // Taking the first (or the last) would hide a mistake in the request.
+  const std::pair<const char*, const char*> twice[] = {
+      {"/fault?status=500&status=200", "status"},  {"/fault?events=1&events=2", "events"},
+      {"/fault?stall&stall", "stall"},             {"/bench?bytes=1&bytes=2", "bytes"},
+      {"/feed?topics=news&topics=stock", "topics"}, {"/clock?framing=close&framing=chunked", "framing"},
+      {"/events?encoding=gzip&encoding=gzip", "encoding"}, {"/stats?a=1&a=1", "a"},
+  };
+  for (const auto& [target, name] : twice) {
+    auto c = fetch(target);
+    EXPECT_EQ(c->status(), 400) << target;
+    EXPECT_NE(c->body().find(std::string("parameter ") + name + " given more than once"), std::string::npos)
+        << target << ": " << c->body();
+  }
+  auto post = fetch("/broadcast?event=a&event=b", "POST", "x");
+  EXPECT_EQ(post->status(), 400);
+  EXPECT_NE(post->body().find("parameter event given more than once"), std::string::npos) << post->body();
+  EXPECT_EQ(server_->stats().streams, 0u);
+}
+
+TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
+  start();
+  // RFC 9112 3.2: 400 for HTTP/1.1 without Host, and for any request with
+  // more than one; HTTP/1.0 may leave it out; an empty value is allowed.
+  const std::pair<const char*, int> cases[] = {
+      {"GET /stats HTTP/1.1\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n", 400},
+      {"GET /stats HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n", 400},
+      {"GET /stats HTTP/1.0\r\n\r\n", 200},
+      {"GET /stats HTTP/1.1\r\nHost:\r\n\r\n", 200},
+  };
+  for (const auto& [request, status] : cases) {
+    http_client c(port());
+    c.send_raw(request);
+    ASSERT_TRUE(c.read_head()) << request;
+    EXPECT_EQ(c.status(), status) << request;
+    ASSERT_TRUE(c.read_to_end()) << request;
+    if (status == 400) {
+      EXPECT_NE(c.body().find("Host"), std::string::npos) << c.body();
+    }
+  }
+}
+
 TEST_F(DemoServer, HugeFaultDurationsSaturateInsteadOfOverflowing) {
   start();
   for (const char* target : {"/fault?events=2&interval_ms=9223372036854775807",

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <iterator>
+#include <string_view>
 
 namespace ssekit::tools {
 
@@ -47,6 +48,18 @@ bool framed_body(const boost::beast::http::request_header<Fields>& req) {
   const auto [first, last] = req.equal_range(boost::beast::http::field::transfer_encoding);
   if (first == last) return true;
   return std::next(first) == last && boost::beast::iequals(first->value(), "chunked");  // Beast trims values
+}
+
+// RFC 9112 3.2: an HTTP/1.1 request must carry exactly one Host field
+// (HTTP/1.0 may omit it), and no request more than one; the server answers
+// 400 otherwise. An empty value is allowed (a target without an authority).
+// Empty when the request is fine, else the reason.
+template <class Fields>
+std::string_view host_field_problem(const boost::beast::http::request_header<Fields>& req) {
+  const auto [first, last] = req.equal_range(boost::beast::http::field::host);  // case-insensitive
+  if (first == last) return req.version() >= 11 ? "an HTTP/1.1 request needs a Host header" : std::string_view{};
+  if (std::next(first) != last) return "more than one Host header";
+  return {};
 }
 
 // The status for a request the parser refused: 431 (head too large), 413

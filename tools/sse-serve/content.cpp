@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -64,6 +65,17 @@ const std::string* target::find(std::string_view name) const noexcept {
     if (key == name) return &value;
   }
   return nullptr;
+}
+
+std::optional<std::string> target::repeated() const {
+  // Sorted names: a head's worth of parameters (8 KiB, thousands) stays cheap.
+  std::vector<std::string_view> names;
+  names.reserve(params.size());
+  for (const auto& param : params) names.emplace_back(param.first);
+  std::sort(names.begin(), names.end());
+  const auto twice = std::adjacent_find(names.begin(), names.end());
+  if (twice == names.end()) return std::nullopt;
+  return std::string(*twice);
 }
 
 namespace {

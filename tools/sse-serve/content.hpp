@@ -27,6 +27,8 @@ struct target {
 
   const std::string* find(std::string_view name) const noexcept;
   bool has(std::string_view name) const noexcept { return find(name) != nullptr; }
+  // The name of a parameter given more than once (nullopt: none is).
+  std::optional<std::string> repeated() const;
 };
 // An origin-form request target ("/path?query"), parsed and percent-decoded
 // by Boost.URL (request_target.cpp; '+' in the query is a space); nullopt

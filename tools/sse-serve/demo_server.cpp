@@ -514,9 +514,16 @@ class session : public std::enable_shared_from_this<session> {
     keep_alive_ = req.keep_alive();
     http10_ = req.version() < 11;
     head_request_ = req.method() == http::verb::head;
+    if (const auto host = tools::host_field_problem(req); !host.empty()) {
+      keep_alive_ = false;
+      return bad_request(std::string(host));
+    }
     const auto parsed = parse_target(sv(req.target()));
     if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (RFC 3986 origin-form)\n");
     const target& t = *parsed;
+    // Every endpoint: taking the first (or last) of two values would hide a
+    // mistake in the request.
+    if (const auto name = t.repeated()) return bad_request("parameter " + *name + " given more than once");
 
     // HEAD gets what GET would, without the body (plain()); the endpoints
     // that answer with a stream or a body plan refuse it rather than start one.
