@@ -9,10 +9,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-target query(std::initializer_list<std::pair<std::string, std::string>> params) {
+using params = std::vector<std::pair<std::string, std::string>>;
+
+target query(const params& given) {
   target t;
   t.path = "/fault";
-  for (const auto& p : params) t.params.push_back(p);
+  for (const auto& p : given) t.params.push_back(p);
   return t;
 }
 
@@ -68,6 +70,35 @@ TEST(FaultPlan, PrecedenceIsStallRedirectStatusBody) {
   EXPECT_EQ(s.code, 503u);
   EXPECT_EQ(s.retry_after, "7");
   EXPECT_EQ(plan_fault(query({{"redirect", "/a\r\nX: y"}}), "", 1h).what, fault_plan::action::bad_request);
+}
+
+TEST(FaultPlan, MeaninglessParametersAreRefusedWithAReason) {
+  const std::pair<params, const char*> cases[] = {
+      {{{"redirect", "/x"}, {"code", "399"}}, "code must be 301, 302, 303, 307 or 308"},
+      {{{"redirect", "/x"}, {"code", "300"}}, "code must be 301, 302, 303, 307 or 308"},
+      {{{"redirect", "/x"}, {"code", "306"}}, "code must be 301, 302, 303, 307 or 308"},
+      {{{"code", "301"}}, "code needs redirect="},
+      {{{"retry_after", "1"}}, "retry_after needs status= other than 200"},
+      {{{"status", "200"}, {"retry_after", "1"}}, "retry_after needs status= other than 200"},
+      {{{"rst", ""}}, "rst must be 1"},
+      {{{"stall", "1"}}, "stall takes no value (stall_ms=T waits T ms)"},
+      {{{"stall", ""}, {"stall_ms", "1"}}, "stall and stall_ms exclude each other"},
+      {{{"events", "1"}, {"drop_after", "1"}}, "events and drop_after exclude each other"},
+      {{{"raw", "61"}, {"retry", "1"}}, "raw excludes events, drop_after and retry"},
+      {{{"redirect", ""}}, "redirect needs a URL"},
+      {{{"redirect", "/\x7f"}}, "a control character in redirect"},
+      {{{"content_type", "a\tb\x1b"}}, "a control character in content_type"},
+  };
+  for (const auto& [given, reason] : cases) {
+    const auto p = plan_fault(query(given), "", 1h);
+    EXPECT_EQ(p.what, fault_plan::action::bad_request) << reason;
+    EXPECT_EQ(p.message, reason);
+  }
+  for (const char* code : {"301", "302", "303", "307", "308"})
+    EXPECT_EQ(plan_fault(query({{"redirect", "/x"}, {"code", code}}), "", 1h).what, fault_plan::action::redirect);
+  EXPECT_EQ(plan_fault(query({{"content_type", "a\tb"}}), "", 1h).content_type, "a\tb");  // HTAB is field content
+  EXPECT_EQ(plan_fault(query({{"rst", "1"}, {"drop_after", "1"}}), "", 1h).end, fault_plan::ending::reset);
+  EXPECT_EQ(plan_fault(query({{"stall", ""}}), "", 1h).what, fault_plan::action::stall_forever);
 }
 
 TEST(BenchPlan, RepeatsCoverTheRequestedBytes) {

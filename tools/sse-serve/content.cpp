@@ -38,7 +38,8 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
       stall_ms=T         after the events, T ms of silence before the end
                          (at most an hour, like interval_ms)
       stall              read the request and never answer
-      status=NNN         answer this status (retry_after=S adds Retry-After)
+      status=NNN         answer this status, 200-599 (retry_after=S adds
+                         Retry-After)
       redirect=URL       redirect there (code=301|302|303|307|308, default 302)
       raw=HEX            send exactly these bytes as the body
       chunk=N            write the body in pieces of N bytes (1: byte drip;
@@ -53,7 +54,8 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
                          as the socket takes them (N at most 2^50);
                          X-Ssekit-Bytes and X-Ssekit-Events tell what a parser
                          must count
-Numbers are decimal digits; a parameter out of range is a 400 that says why.
+Numbers are decimal digits; a parameter out of range, given twice or without
+effect is a 400 that says why.
   /stats                 JSON counters: connections, streams, events_sent, ...
   /                      this list
 Live streams (/clock, /random, /feed, /events) take framing=chunked|close and
@@ -130,27 +132,53 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
   plan.stall = millis("stall_ms");
   const auto chunk = number("chunk", 0, 0, SIZE_MAX);
   const auto status = number("status", 200, 200, 599);
-  const auto code = number("code", 302, 300, 399);
   const auto retry = number("retry", 0, 0, UINT64_MAX);
   (void)number("retry_after", 0, 0, UINT64_MAX);
   // Ids go up to Last-Event-ID + events: keep them from wrapping.
   const auto last_id = tools::parse_uint(last_event_id, 0, UINT64_MAX - max_fault_events - 1).value.value_or(0);
   if (!error.empty()) return fail(error);
 
-  if (t.has("stall") && !t.has("stall_ms")) {
+  // Values and combinations that would be ignored or mean nothing are
+  // refused, so that a test asking for them learns it at once.
+  const std::string* location = t.find("redirect");
+  if (t.has("code") && !location) return fail("code needs redirect=");
+  // The redirects a client follows with Location (RFC 9110 15.4); 300, 304,
+  // 305 and 306 are not.
+  const std::string* code_text = t.find("code");
+  const auto code = code_text ? tools::parse_uint(*code_text, 301, 308).value.value_or(0) : 302;
+  if (code != 301 && code != 302 && code != 303 && code != 307 && code != 308)
+    return fail("code must be 301, 302, 303, 307 or 308");
+  if (t.has("retry_after") && status == 200) return fail("retry_after needs status= other than 200");
+  if (const std::string* rst = t.find("rst"); rst && *rst != "1") return fail("rst must be 1");
+  if (const std::string* stall = t.find("stall"); stall && !stall->empty())
+    return fail("stall takes no value (stall_ms=T waits T ms)");
+  if (t.has("stall") && t.has("stall_ms")) return fail("stall and stall_ms exclude each other");
+  if (t.has("events") && t.has("drop_after")) return fail("events and drop_after exclude each other");
+  if (t.has("raw") && (t.has("events") || t.has("drop_after") || t.has("retry")))
+    return fail("raw excludes events, drop_after and retry");
+  // Header values: field content (RFC 9110 5.5) has no control bytes but HTAB.
+  const auto has_control = [](const std::string& v) {
+    return std::any_of(v.begin(), v.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return (u < 0x20 && u != '\t') || u == 0x7f;
+    });
+  };
+
+  if (t.has("stall")) {
     plan.what = fault_plan::action::stall_forever;
     plan.reusable = false;
     return plan;
   }
-  if (const std::string* location = t.find("redirect")) {
-    if (location->find_first_of("\r\n") != std::string::npos) return fail("a line break in the URL");
+  if (location) {
+    if (location->empty()) return fail("redirect needs a URL");
+    if (has_control(*location)) return fail("a control character in redirect");
     plan.what = fault_plan::action::redirect;
     plan.code = static_cast<unsigned>(code);
     plan.location = *location;
     return plan;
   }
   if (const std::string* type = t.find("content_type")) {
-    if (type->find_first_of("\r\n") != std::string::npos) return fail("a line break in content_type");
+    if (has_control(*type)) return fail("a control character in content_type");
     plan.content_type = *type;
   }
   if (status != 200) {
