@@ -18,19 +18,44 @@ target query(const params& given) {
   return t;
 }
 
+// A fault body made as the server makes it, in windows of `window` bytes
+// within each piece: the bytes, the piece sizes, the events ended.
+struct made {
+  std::string bytes;
+  std::vector<std::size_t> pieces;
+  std::uint64_t events = 0;
+};
+made make(fault_body body, std::size_t window = 7) {
+  made out;
+  while (!body.done()) {
+    const std::uint64_t piece = body.piece_left();
+    out.pieces.push_back(piece);
+    for (std::uint64_t left = piece; left != 0;) {
+      const std::size_t take = std::min<std::size_t>(window, left);
+      const std::size_t before = out.bytes.size();
+      out.events += body.read(out.bytes, take);
+      EXPECT_EQ(out.bytes.size() - before, take);
+      left -= take;
+    }
+  }
+  EXPECT_EQ(out.bytes.size(), body.size());
+  return out;
+}
+
 TEST(FaultPlan, EventsContinueFromLastEventIdAndEndCleanly) {
   const auto p = plan_fault(query({{"events", "2"}}), "41", 1h);
   ASSERT_EQ(p.what, fault_plan::action::body);
-  EXPECT_EQ(p.body, "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\n");
-  EXPECT_EQ(p.events, 2u);
-  EXPECT_TRUE(p.piece_ends.empty());
+  const auto body = make(p.body);
+  EXPECT_EQ(body.bytes, "id: 42\ndata: event 42\n\nid: 43\ndata: event 43\n\n");
+  EXPECT_EQ(body.events, 2u);
+  EXPECT_EQ(body.pieces, (std::vector<std::size_t>{body.bytes.size()}));
   EXPECT_EQ(p.end, fault_plan::ending::clean);
   EXPECT_TRUE(p.reusable);
 }
 
 TEST(FaultPlan, DropAfterDeclaresOneEventMoreThanItSends) {
   const auto p = plan_fault(query({{"drop_after", "1"}}), "", 1h);
-  EXPECT_EQ(p.body, "id: 1\ndata: event 1\n\n");
+  EXPECT_EQ(make(p.body).bytes, "id: 1\ndata: event 1\n\n");
   EXPECT_EQ(p.declared_extra, std::string("id: 2\ndata: event 2\n\n").size());
   EXPECT_EQ(p.end, fault_plan::ending::drop);
   EXPECT_FALSE(p.reusable);
@@ -38,13 +63,17 @@ TEST(FaultPlan, DropAfterDeclaresOneEventMoreThanItSends) {
 
 TEST(FaultPlan, IntervalCutsOnePiecePerEventAndChunkCutsBytes) {
   const auto paced = plan_fault(query({{"events", "3"}, {"interval_ms", "5"}}), "", 1h);
-  ASSERT_EQ(paced.piece_ends.size(), 3u);
-  EXPECT_EQ(paced.piece_ends.back(), paced.body.size());
+  EXPECT_EQ(make(paced.body).pieces, (std::vector<std::size_t>{21, 21, 21}));
   EXPECT_EQ(paced.interval, 5ms);
   EXPECT_FALSE(paced.reusable);
   const auto drip = plan_fault(query({{"raw", "616263"}, {"chunk", "1"}}), "", 1h);
-  EXPECT_EQ(drip.body, "abc");
-  EXPECT_EQ(drip.piece_ends, (std::vector<std::size_t>{1, 2, 3}));
+  EXPECT_EQ(make(drip.body).bytes, "abc");
+  EXPECT_EQ(make(drip.body).pieces, (std::vector<std::size_t>{1, 1, 1}));
+  // The retry field goes with the first event's piece.
+  const auto retry = plan_fault(query({{"events", "2"}, {"retry", "5"}, {"interval_ms", "1"}}), "", 1h);
+  EXPECT_EQ(make(retry.body).pieces, (std::vector<std::size_t>{9 + 21, 21}));
+  const auto cut = plan_fault(query({{"events", "2"}, {"chunk", "16"}}), "", 1h);
+  EXPECT_EQ(make(cut.body).pieces, (std::vector<std::size_t>{16, 16, 10}));
 }
 
 TEST(FaultPlan, DurationsSaturateAndNumbersAreRangeChecked) {
@@ -56,7 +85,7 @@ TEST(FaultPlan, DurationsSaturateAndNumbersAreRangeChecked) {
   EXPECT_EQ(plan_fault(query({{"status", "600"}}), "", 1h).what, fault_plan::action::bad_request);
   EXPECT_EQ(plan_fault(query({{"raw", "6"}}), "", 1h).message, "raw must be pairs of hex digits");
   // A Last-Event-ID near 2^64 would wrap the ids: it counts as none.
-  EXPECT_EQ(plan_fault(query({{"events", "1"}}), "18446744073709551615", 1h).body, "id: 1\ndata: event 1\n\n");
+  EXPECT_EQ(make(plan_fault(query({{"events", "1"}}), "18446744073709551615", 1h).body).bytes, "id: 1\ndata: event 1\n\n");
 }
 
 TEST(FaultPlan, PrecedenceIsStallRedirectStatusBody) {
@@ -70,6 +99,28 @@ TEST(FaultPlan, PrecedenceIsStallRedirectStatusBody) {
   EXPECT_EQ(s.code, 503u);
   EXPECT_EQ(s.retry_after, "7");
   EXPECT_EQ(plan_fault(query({{"redirect", "/a\r\nX: y"}}), "", 1h).what, fault_plan::action::bad_request);
+}
+
+TEST(FaultBody, IsMadeAsItIsReadAndItsSizeIsKnownBeforehand) {
+  // Ids across digit counts, up to the largest a Last-Event-ID allows.
+  const std::uint64_t largest = UINT64_MAX - max_fault_events - 1;
+  for (const std::uint64_t first : {std::uint64_t{1}, std::uint64_t{95}, std::uint64_t{999'990}, largest - 20}) {
+    fault_body body("retry: 1\n\n", first, 30, 0, false);
+    std::string expected = "retry: 1\n\n";
+    for (std::uint64_t id = first; id < first + 30; ++id) expected += fault_body::event(id);
+    EXPECT_EQ(body.size(), expected.size()) << first;
+    const auto got = make(body, 5);
+    EXPECT_EQ(got.bytes, expected) << first;
+    EXPECT_EQ(got.events, 30u);
+  }
+  // 100,000 events are about 3 MB; the body holds one event of them.
+  const auto big = plan_fault(query({{"events", "100000"}, {"chunk", "1"}}), "", 1h);
+  EXPECT_GT(big.body.size(), 2'000'000u);
+  EXPECT_LT(sizeof(fault_body), 256u);
+  const auto all = make(big.body, 16 * 1024);
+  EXPECT_EQ(all.events, 100000u);
+  EXPECT_EQ(all.pieces.size(), big.body.size());
+  EXPECT_TRUE(all.bytes.ends_with("\n\nid: 100000\ndata: event 100000\n\n"));
 }
 
 TEST(FaultPlan, MeaninglessParametersAreRefusedWithAReason) {

@@ -190,39 +190,81 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
 
   const bool drop = t.has("drop_after");
   plan.end = t.has("rst") ? fault_plan::ending::reset : drop ? fault_plan::ending::drop : fault_plan::ending::clean;
-  std::vector<std::size_t> event_ends;
+  std::string prefix;
+  std::uint64_t count = 0;
   if (const std::string* raw = t.find("raw")) {
     auto bytes = hex_decode(*raw);
     if (!bytes) return fail("raw must be pairs of hex digits");
-    plan.body = std::move(*bytes);
+    prefix = std::move(*bytes);
   } else {
-    if (retry != 0) serialize_retry(plan.body, retry);
-    const std::uint64_t count = drop ? drop_after : events;
-    // One event more than is sent when dropping, so that a Content-Length
-    // body visibly stops short.
-    for (std::uint64_t i = 0; i < count + (drop ? 1 : 0); ++i) {
-      const std::string id = std::to_string(last_id + 1 + i);
-      const std::size_t before = plan.body.size();
-      append_event(plan.body, "event " + id, {}, id);
-      if (i == count) {
-        plan.declared_extra = plan.body.size() - before;
-        plan.body.resize(before);
-      } else {
-        event_ends.push_back(plan.body.size());
-      }
-    }
-    plan.events = count;
+    if (retry != 0) serialize_retry(prefix, retry);
+    count = drop ? drop_after : events;
+    // When dropping, a Content-Length counts one event more than is sent,
+    // so that the body visibly stops short.
+    if (drop) plan.declared_extra = fault_body::event(last_id + 1 + count).size();
   }
-  if (chunk != 0) {
-    for (std::size_t end = chunk; end < plan.body.size(); end += chunk) plan.piece_ends.push_back(end);
-    if (!plan.body.empty()) plan.piece_ends.push_back(plan.body.size());
-  } else if (plan.interval.count() != 0 && !event_ends.empty()) {
-    plan.piece_ends = std::move(event_ends);
-    plan.piece_ends.back() = plan.body.size();
-  }
+  plan.body = fault_body(std::move(prefix), last_id + 1, count, chunk, plan.interval.count() != 0);
   // Connections that linger or end abnormally are not reused.
   plan.reusable = plan.end == fault_plan::ending::clean && plan.interval.count() == 0 && plan.stall.count() == 0;
   return plan;
+}
+
+std::string fault_body::event(std::uint64_t id) {
+  std::string out;
+  const std::string text = std::to_string(id);
+  append_event(out, "event " + text, {}, text);
+  return out;
+}
+
+fault_body::fault_body(std::string prefix, std::uint64_t first_id, std::uint64_t events, std::uint64_t chunk,
+                       bool piece_per_event)
+    : next_id_(first_id), end_id_(first_id + events), events_(events), chunk_(chunk),
+      per_event_(piece_per_event && events != 0), unit_(std::move(prefix)) {
+  // The size without making the body: an event's length depends only on
+  // how many digits its id has, so sum per digit count.
+  size_ = unit_.size();
+  std::uint64_t low = 1;  // the smallest id with `digits` digits
+  for (int digits = 1; digits <= 20 && next_id_ < end_id_; ++digits) {
+    const std::uint64_t high = digits == 20 ? UINT64_MAX : low * 10 - 1;
+    const std::uint64_t from = std::max(low, first_id);
+    const std::uint64_t to = std::min(high, end_id_ - 1);
+    if (from <= to) size_ += (to - from + 1) * event(from).size();
+    if (digits < 20) low *= 10;
+  }
+  if (events_ != 0) {
+    unit_ += event(next_id_++);
+    unit_has_event_ = true;
+  }
+}
+
+void fault_body::next_unit() {
+  unit_.clear();
+  unit_at_ = 0;
+  unit_has_event_ = next_id_ < end_id_;
+  if (unit_has_event_) unit_ = event(next_id_++);
+}
+
+std::uint64_t fault_body::piece_left() const noexcept {
+  const std::uint64_t rest = size_ - offset_;
+  if (chunk_ != 0) return std::min(rest, chunk_ - offset_ % chunk_);
+  if (per_event_) return unit_.size() - unit_at_;
+  return rest;
+}
+
+std::uint64_t fault_body::read(std::string& out, std::size_t max) {
+  std::uint64_t ended = 0;
+  while (max != 0 && !done()) {
+    const std::size_t take = std::min(max, unit_.size() - unit_at_);
+    out.append(unit_, unit_at_, take);
+    unit_at_ += take;
+    offset_ += take;
+    max -= take;
+    if (unit_at_ == unit_.size()) {
+      if (unit_has_event_) ++ended;
+      if (!done()) next_unit();  // so that piece_left() sees the next event
+    }
+  }
+  return ended;
 }
 
 std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding) {

@@ -38,6 +38,47 @@ std::optional<target> parse_target(std::string_view raw);
 // Pairs of hex digits, case-insensitive: "0a3A" -> "\n:". nullopt if odd or not hex.
 std::optional<std::string> hex_decode(std::string_view text);
 
+// /fault's body, made as it is written: the prefix (a retry field or the
+// raw bytes, at most a request head's worth), then `events` events with ids
+// from `first_id`. It holds the prefix and one event, never the body, so a
+// connection's memory stays bounded however many events it sends (100,000
+// are 3 MB, and a client that does not read would pin all of it).
+class fault_body {
+ public:
+  fault_body() = default;
+  // Pieces: `chunk` bytes each (0: no cut), else one per event when
+  // `piece_per_event` (the prefix goes with the first), else one.
+  fault_body(std::string prefix, std::uint64_t first_id, std::uint64_t events, std::uint64_t chunk,
+             bool piece_per_event);
+
+  std::uint64_t size() const noexcept { return size_; }
+  std::uint64_t offset() const noexcept { return offset_; }  // bytes made so far
+  bool done() const noexcept { return offset_ >= size_; }
+  std::uint64_t events() const noexcept { return events_; }
+  // Bytes from offset() to the end of the piece it is in (0 when done).
+  std::uint64_t piece_left() const noexcept;
+  // Appends the next min(max, size() - offset()) bytes; returns how many
+  // events end within them.
+  std::uint64_t read(std::string& out, std::size_t max);
+
+  // The bytes of the event with this id (`id: k`, `data: event k`).
+  static std::string event(std::uint64_t id);
+
+ private:
+  void next_unit();
+
+  std::uint64_t next_id_ = 0;     // the id of the event after `unit_`
+  std::uint64_t end_id_ = 0;      // one past the last id
+  std::uint64_t events_ = 0;
+  std::uint64_t chunk_ = 0;
+  bool per_event_ = false;
+  std::string unit_;              // the prefix with the first event, then one event
+  std::size_t unit_at_ = 0;
+  bool unit_has_event_ = false;
+  std::uint64_t size_ = 0;
+  std::uint64_t offset_ = 0;
+};
+
 // What /fault answers, decided from the request's parameters and
 // Last-Event-ID alone (no I/O: tests/native/demo_plan_test.cpp). The
 // framing stays with the connection (it depends on the HTTP version).
@@ -50,11 +91,8 @@ struct fault_plan {
   std::string location;  // redirect
   std::optional<std::string> content_type;
   std::optional<std::string> retry_after;  // status: the Retry-After value
-  // body: `body` written in pieces ending at `piece_ends` (empty: one piece).
-  std::string body;
-  std::vector<std::size_t> piece_ends;
+  fault_body body;
   std::size_t declared_extra = 0;  // Content-Length claims this much more (drop)
-  std::uint64_t events = 0;
   std::chrono::milliseconds interval{0};
   std::chrono::milliseconds stall{0};
   ending end = ending::clean;

@@ -33,6 +33,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
@@ -75,6 +76,11 @@ constexpr std::uint64_t max_bench_bytes = std::uint64_t{1} << 50;
 constexpr std::size_t replay_batch_bytes = 16 * 1024;
 constexpr std::uint64_t max_scale_ppm = 1'000'000'000;
 constexpr std::chrono::seconds linger_limit{2};
+// /fault makes its body this much at a time, when the previous window is
+// written: per connection memory stays bounded (a body is up to 3 MB, and a
+// client that does not read would pin it), while a window is large enough
+// that a fast reader costs few writes.
+constexpr std::size_t fault_window = 16 * 1024;
 
 std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
@@ -137,13 +143,15 @@ bool tolerated_control(unsigned char c) noexcept {
 // What such a byte becomes: obs-text that no id we issue contains.
 constexpr unsigned char control_stand_in = 0xff;
 
-// A finite body written in pieces: the bytes of `block`, `repeats` times,
-// cut at `piece_ends` (offsets into the block; empty: one piece per block).
+// A finite body written in pieces: /bench sends the bytes of `block`,
+// `repeats` times, a piece per block (the block is shared, cached or
+// immutable); /fault's body is made a window at a time as the socket takes
+// it (fault_body), so a connection holds at most fault_window bytes of it.
 struct body_plan {
   enum class ending : std::uint8_t { clean, drop, reset };
-  std::shared_ptr<const std::string> block;
+  std::shared_ptr<const std::string> block;  // /bench
   std::uint64_t repeats = 1;
-  std::vector<std::size_t> piece_ends;
+  std::optional<fault_body> fault;  // /fault
   std::size_t declared_extra = 0;  // Content-Length claims this much more (drop)
   std::chrono::milliseconds interval{0};
   std::chrono::milliseconds stall{0};
@@ -151,14 +159,17 @@ struct body_plan {
 
   // Progress.
   std::uint64_t repeat = 0;
-  std::size_t piece = 0;
+  std::uint64_t piece_left = 0;  // /fault: bytes of the current piece not yet made
   bool waited = false;
   bool stalled = false;
   bool terminated = false;
   std::string chunk_header;  // the piece in flight's chunk-size line
+  std::shared_ptr<const std::string> window;  // /fault: the bytes in flight
 
-  std::uint64_t total() const noexcept { return block->size() * repeats; }
-  bool done() const noexcept { return repeat >= repeats || block->empty(); }
+  std::uint64_t total() const noexcept { return fault ? fault->size() : block->size() * repeats; }
+  bool done() const noexcept { return fault ? fault->done() : repeat >= repeats || block->empty(); }
+  bool first_piece() const noexcept { return fault ? fault->offset() == 0 : repeat == 0; }
+  bool piece_start() const noexcept { return !fault || piece_left == 0; }
 };
 
 struct request_reader {
@@ -733,9 +744,8 @@ class session : public std::enable_shared_from_this<session> {
                 : fp.end == fault_plan::ending::drop ? body_plan::ending::drop
                                                       : body_plan::ending::clean;
     plan->declared_extra = fp.declared_extra;
-    plan->piece_ends = std::move(fp.piece_ends);
-    plan->block = std::make_shared<const std::string>(std::move(fp.body));
-    srv_->events_sent_.fetch_add(fp.events, std::memory_order_relaxed);
+    srv_->events_sent_.fetch_add(fp.body.events(), std::memory_order_relaxed);
+    plan->fault.emplace(std::move(fp.body));
     if (!fp.reusable) keep_alive_ = false;
     start_finite(std::move(plan), *f, fp.content_type.value_or("text/event-stream"), {});
   }
@@ -812,8 +822,8 @@ class session : public std::enable_shared_from_this<session> {
     if (closed_ || !plan_) return;
     body_plan& p = *plan_;
     if (!p.done()) {
-      const bool first = p.repeat == 0 && p.piece == 0;
-      if (p.interval.count() != 0 && !first && !p.waited) {
+      // interval_ms waits between pieces, not between the windows of one.
+      if (p.interval.count() != 0 && p.piece_start() && !p.first_piece() && !p.waited) {
         p.waited = true;
         return wait_then(p.interval, &session::plan_step);
       }
@@ -848,24 +858,40 @@ class session : public std::enable_shared_from_this<session> {
 
   void write_piece() {
     body_plan& p = *plan_;
-    const std::string& block = *p.block;
-    const std::size_t begin = p.piece == 0 ? 0 : p.piece_ends[p.piece - 1];
-    const std::size_t end = p.piece_ends.empty() ? block.size() : p.piece_ends[p.piece];
-    if (p.piece_ends.empty() || ++p.piece == p.piece_ends.size()) {
-      p.piece = 0;
-      ++p.repeat;
-    }
+    const bool chunked = framing_ == framing::chunked;
     std::array<net::const_buffer, 3> buffers{};
-    buffers[1] = net::buffer(block.data() + begin, end - begin);
-    if (framing_ == framing::chunked) {
-      p.chunk_header = hex(end - begin) + "\r\n";
-      buffers[0] = net::buffer(p.chunk_header);
-      buffers[2] = net::buffer("\r\n", 2);
+    if (p.fault) {
+      fault_body& body = *p.fault;
+      const bool starts = p.piece_left == 0;
+      if (starts) p.piece_left = body.piece_left();
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(p.piece_left, fault_window));
+      std::string bytes;
+      bytes.reserve(take);
+      body.read(bytes, take);
+      p.window = make_buffer(srv_->buffers_, std::move(bytes));
+      buffers[1] = net::buffer(*p.window);
+      if (chunked && starts) {
+        p.chunk_header = hex(p.piece_left) + "\r\n";
+        buffers[0] = net::buffer(p.chunk_header);
+      }
+      p.piece_left -= take;
+      if (chunked && p.piece_left == 0) buffers[2] = net::buffer("\r\n", 2);
+    } else {
+      ++p.repeat;
+      buffers[1] = net::buffer(*p.block);
+      if (chunked) {
+        p.chunk_header = hex(p.block->size()) + "\r\n";
+        buffers[0] = net::buffer(p.chunk_header);
+        buffers[2] = net::buffer("\r\n", 2);
+      }
     }
     writing_ = true;
     // The buffers live in the plan, which lives as long as the session.
     with_stream([&](auto& stream) {
-      net::async_write(stream, buffers, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+      net::async_write(stream, buffers, [self = shared_from_this()](error_code ec, std::size_t n) {
+        if (self->plan_) self->plan_->window.reset();
+        self->on_written(ec, n);
+      });
     });
   }
 
