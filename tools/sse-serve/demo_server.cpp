@@ -151,6 +151,7 @@ struct body_plan {
   enum class ending : std::uint8_t { clean, drop, reset };
   std::shared_ptr<const std::string> block;  // /bench
   std::uint64_t repeats = 1;
+  std::uint64_t block_events = 0;
   std::optional<fault_body> fault;  // /fault
   std::size_t declared_extra = 0;  // Content-Length claims this much more (drop)
   std::chrono::milliseconds interval{0};
@@ -165,6 +166,10 @@ struct body_plan {
   bool terminated = false;
   std::string chunk_header;  // the piece in flight's chunk-size line
   std::shared_ptr<const std::string> window;  // /fault: the bytes in flight
+  // The write in flight completes this many events once `writing_through`
+  // of its bytes are written.
+  std::uint64_t writing_events = 0;
+  std::size_t writing_through = 0;
 
   std::uint64_t total() const noexcept { return fault ? fault->size() : block->size() * repeats; }
   bool done() const noexcept { return fault ? fault->done() : repeat >= repeats || block->empty(); }
@@ -186,6 +191,13 @@ struct request_reader {
 // Output buffers: immutable, shared by every connection that sends the same
 // bytes (a broadcast, a clock tick, a feed event), counted by `accounting`.
 using buffer_ptr = std::shared_ptr<const std::string>;
+
+// A buffer queued on one connection, with the events it completes: counted
+// in events_sent once written, not when queued.
+struct queued {
+  buffer_ptr bytes;
+  std::uint64_t events = 0;
+};
 
 struct accounting {
   std::atomic<std::uint64_t> bytes{0};
@@ -360,16 +372,16 @@ class session : public std::enable_shared_from_this<session> {
   // (and compressed, with encoding=).
   void send(std::string_view sse, bool is_event) {
     if (closed_) return;
-    queue(live_bytes(sse));
-    sent(is_event);
+    queue(live_bytes(sse), is_event ? 1 : 0);
+    sent();
   }
   // The same, with the buffer shared among the connections (unless this
   // stream compresses: its compressor's state is its own).
   void send(shared_message& message, bool is_event) {
     if (closed_) return;
-    if (zip_) queue(live_bytes(message.bytes()));
-    else queue(message.framed(framing_));
-    sent(is_event);
+    if (zip_) queue(live_bytes(message.bytes()), is_event ? 1 : 0);
+    else queue(message.framed(framing_), is_event ? 1 : 0);
+    sent();
   }
   std::string live_bytes(std::string_view sse) {
     if (zip_) {
@@ -385,8 +397,7 @@ class session : public std::enable_shared_from_this<session> {
  private:
   enum class after_drain : std::uint8_t { nothing, plan_step, next_request, close };
 
-  void sent(bool is_event) {
-    if (is_event) srv_->events_sent_.fetch_add(1, std::memory_order_relaxed);
+  void sent() {
     if (queued_bytes_ > srv_->options_.max_pending_bytes) {
       // The client does not keep up: close it, which also frees the
       // kernel's buffers of the connection.
@@ -698,8 +709,7 @@ class session : public std::enable_shared_from_this<session> {
       }
       replay_next_ = item.id + 1;
     }
-    srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
-    if (!batch.empty()) queue(std::move(batch));
+    if (!batch.empty()) queue(std::move(batch), events);
     flush();
   }
 
@@ -744,7 +754,6 @@ class session : public std::enable_shared_from_this<session> {
                 : fp.end == fault_plan::ending::drop ? body_plan::ending::drop
                                                       : body_plan::ending::clean;
     plan->declared_extra = fp.declared_extra;
-    srv_->events_sent_.fetch_add(fp.body.events(), std::memory_order_relaxed);
     plan->fault.emplace(std::move(fp.body));
     if (!fp.reusable) keep_alive_ = false;
     start_finite(std::move(plan), *f, fp.content_type.value_or("text/event-stream"), {});
@@ -789,8 +798,8 @@ class session : public std::enable_shared_from_this<session> {
     // Share the block's bytes without copying them (aliasing constructor).
     plan->block = std::shared_ptr<const std::string>(block, &block->bytes);
     plan->repeats = repeats;
+    plan->block_events = block->events;
     const std::uint64_t events = block->events * repeats;
-    srv_->events_sent_.fetch_add(events, std::memory_order_relaxed);
     const std::string extra = "X-Ssekit-Workload: " + name + "\r\nX-Ssekit-Bytes: " + std::to_string(decoded_bytes) +
                               "\r\nX-Ssekit-Events: " + std::to_string(events) + "\r\n" + coding_header;
     start_finite(std::move(plan), *f, "text/event-stream", extra);
@@ -867,7 +876,7 @@ class session : public std::enable_shared_from_this<session> {
       const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(p.piece_left, fault_window));
       std::string bytes;
       bytes.reserve(take);
-      body.read(bytes, take);
+      p.writing_events = body.read(bytes, take);
       p.window = make_buffer(srv_->buffers_, std::move(bytes));
       buffers[1] = net::buffer(*p.window);
       if (chunked && starts) {
@@ -878,6 +887,7 @@ class session : public std::enable_shared_from_this<session> {
       if (chunked && p.piece_left == 0) buffers[2] = net::buffer("\r\n", 2);
     } else {
       ++p.repeat;
+      p.writing_events = p.block_events;
       buffers[1] = net::buffer(*p.block);
       if (chunked) {
         p.chunk_header = hex(p.block->size()) + "\r\n";
@@ -885,11 +895,15 @@ class session : public std::enable_shared_from_this<session> {
         buffers[2] = net::buffer("\r\n", 2);
       }
     }
+    p.writing_through = buffers[0].size() + buffers[1].size();
     writing_ = true;
     // The buffers live in the plan, which lives as long as the session.
     with_stream([&](auto& stream) {
       net::async_write(stream, buffers, [self = shared_from_this()](error_code ec, std::size_t n) {
-        if (self->plan_) self->plan_->window.reset();
+        if (auto& plan = self->plan_) {
+          if (n >= plan->writing_through) self->count_events(plan->writing_events);
+          plan->window.reset();
+        }
         self->on_written(ec, n);
       });
     });
@@ -897,11 +911,14 @@ class session : public std::enable_shared_from_this<session> {
 
   // ---- writing -----------------------------------------------------------
 
-  void queue(buffer_ptr bytes) {
+  void queue(buffer_ptr bytes, std::uint64_t events = 0) {
     queued_bytes_ += bytes->size();
-    queue_.push_back(std::move(bytes));
+    queue_.push_back(queued{std::move(bytes), events});
   }
-  void queue(std::string bytes) { queue(make_buffer(srv_->buffers_, std::move(bytes))); }
+  void queue(std::string bytes, std::uint64_t events = 0) {
+    queue(make_buffer(srv_->buffers_, std::move(bytes)), events);
+  }
+  void count_events(std::uint64_t events) { srv_->events_sent_.fetch_add(events, std::memory_order_relaxed); }
 
   // Hands everything queued to one gathered async_write.
   void flush() {
@@ -912,7 +929,7 @@ class session : public std::enable_shared_from_this<session> {
     queue_.clear();
     queued_bytes_ = 0;
     gather_.clear();
-    for (const auto& b : in_flight_) gather_.push_back(net::buffer(*b));
+    for (const auto& b : in_flight_) gather_.push_back(net::buffer(*b.bytes));
     with_stream([&](auto& stream) {
       net::async_write(stream, gather_, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
     });
@@ -921,9 +938,16 @@ class session : public std::enable_shared_from_this<session> {
   void on_written(error_code ec, std::size_t n) {
     writing_ = false;
     srv_->bytes_sent_.fetch_add(n, std::memory_order_relaxed);
+    // The events of the buffers written whole (all of them, unless it failed).
+    std::size_t through = 0;
+    for (const auto& b : in_flight_) {
+      through += b.bytes->size();
+      if (through > n) break;
+      count_events(b.events);
+    }
     // Idle streams should not keep the capacity of a burst.
     if (in_flight_.capacity() > 16) {
-      std::vector<buffer_ptr>().swap(in_flight_);
+      std::vector<queued>().swap(in_flight_);
       std::vector<net::const_buffer>().swap(gather_);
     } else {
       in_flight_.clear();
@@ -1002,10 +1026,10 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<request_reader> reader_;
   std::unique_ptr<body_plan> plan_;
   std::unique_ptr<net::steady_timer> timer_;
-  std::deque<buffer_ptr> queue_;  // not yet handed to async_write
+  std::deque<queued> queue_;  // not yet handed to async_write
   std::unique_ptr<event_compressor> zip_;  // live streams with encoding=
   std::size_t queued_bytes_ = 0;
-  std::vector<buffer_ptr> in_flight_;  // being written
+  std::vector<queued> in_flight_;  // being written
   std::vector<net::const_buffer> gather_;
   std::uint64_t replay_next_ = 0;  // the next feed id to replay; 0: not replaying
   std::uint64_t request_since_ = 0;

@@ -74,7 +74,7 @@ struct server_stats {
   std::uint64_t connections = 0;        // open client connections
   std::uint64_t streams = 0;            // of those, live streams (clock, random, feed, events)
   std::uint64_t total_connections = 0;  // accepted since start
-  std::uint64_t events_sent = 0;        // events queued for writing, each client counted
+  std::uint64_t events_sent = 0;        // events written to sockets (whole), each client counted
   std::uint64_t bytes_sent = 0;         // bytes written to sockets, HTTP framing included
   std::uint64_t last_feed_id = 0;       // id of the newest feed event (0: none yet)
   std::uint64_t request_timeouts = 0;   // connections closed by request_timeout
