@@ -25,6 +25,32 @@ if(SSEKIT_BUILD_NATIVE)
   install(EXPORT ssekitNativeTargets NAMESPACE ssekit:: DESTINATION ${_ssekit_cmake_dir})
 endif()
 
+# Shared libraries in a prefix the loader does not search (/opt/ssekit):
+# libssekit_native needs libssekit_core, and a program that calls only the
+# client does not list libssekit_core itself (linkers drop it with
+# --as-needed), so the program's RUNPATH does not reach it. The installed
+# libssekit_native finds it next to itself; installed programs find both
+# from bin/. Appended: a CMAKE_INSTALL_RPATH of the user's stays.
+if(APPLE)
+  set(_ssekit_origin @loader_path)
+else()
+  set(_ssekit_origin $ORIGIN)
+endif()
+if(SSEKIT_BUILD_NATIVE)
+  get_target_property(_ssekit_native_type ssekit_native TYPE)
+  if(_ssekit_native_type STREQUAL "SHARED_LIBRARY")
+    set_property(TARGET ssekit_native APPEND PROPERTY INSTALL_RPATH "${_ssekit_origin}")
+  endif()
+endif()
+if(BUILD_SHARED_LIBS AND NOT IS_ABSOLUTE "${CMAKE_INSTALL_BINDIR}" AND NOT IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  file(RELATIVE_PATH _ssekit_bin_to_lib "/p/${CMAKE_INSTALL_BINDIR}" "/p/${CMAKE_INSTALL_LIBDIR}")
+  foreach(_ssekit_program IN ITEMS sse-cat sse-serve)
+    if(TARGET ${_ssekit_program})
+      set_property(TARGET ${_ssekit_program} APPEND PROPERTY INSTALL_RPATH "${_ssekit_origin}/${_ssekit_bin_to_lib}")
+    endif()
+  endforeach()
+endif()
+
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/ssekitConfig.cmake.in
         ${PROJECT_BINARY_DIR}/ssekitConfig.cmake
         INSTALL_DESTINATION ${_ssekit_cmake_dir})
