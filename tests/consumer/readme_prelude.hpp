@@ -1,4 +1,7 @@
-// What the README's C++ snippets take as given (readme_snippets.awk).
+// What the README's C++ snippets take as given (readme_snippets.awk): the
+// standard headers, and names that stand for the reader's own code. No
+// Boost or ssekit header: a snippet includes those itself, or its reader
+// could not compile it.
 #pragma once
 
 #include <chrono>
@@ -9,8 +12,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 // "for (std::string_view chunk : chunks_from_the_network)"
 inline std::vector<std::string_view> chunks_from_the_network;

@@ -3,8 +3,9 @@
 # meet ssekit, and checks what they get:
 #   run.sh install BUILD_DIR SOURCE_DIR CXX
 #     installs BUILD_DIR into a temporary prefix; find_package(... native);
-#     pkg-config; a component that was not built, or does not exist, fails
-#     with a clear message.
+#     pkg-config; a component that was not built, or does not exist, or
+#     whose dependencies are missing, fails with a clear message; ssekit
+#     built as shared libraries, installed outside the loader's paths.
 #   run.sh subdirectory SOURCE_DIR CXX
 #     add_subdirectory(ssekit) with no options: ssekit::native, no programs.
 # Each consumer program runs a client against its own loopback server.
@@ -32,6 +33,37 @@ run_programs() {  # run_programs BIN PROGRAM...
   done
 }
 
+expect_success() {  # expect_success NAME CHECK [cmake args...]: configuring must succeed and print CHECK
+  local name=$1 check=$2
+  shift 2
+  mkdir -p "$tmp/$name"
+  printf 'cmake_minimum_required(VERSION 3.21)\nproject(%s LANGUAGES CXX)\n%s\n' "$name" "$FIND" >"$tmp/$name/CMakeLists.txt"
+  cmake -S "$tmp/$name" -B "$tmp/$name/build" "$@" >"$tmp/$name.log" 2>&1 ||
+    { echo "FAIL: $name did not configure:"; cat "$tmp/$name.log"; return 1; }
+  grep -q "$check" "$tmp/$name.log" || { echo "FAIL: $name: no '$check' in:"; cat "$tmp/$name.log"; return 1; }
+  echo "-- $name: configures as it should: $check"
+}
+
+readme_programs() {  # readme_programs BIN: the README snippet programs built there
+  local program
+  for program in "$1"/readme_snippets_*; do
+    [[ $program =~ /readme_snippets_[0-9]+$ ]] && echo "${program##*/}"
+  done
+  return 0
+}
+
+check_installed() {  # check_installed PREFIX BUILD SOURCE: what the package holds, and no build paths
+  local prefix=$1 build=$2 source=$3
+  local want have
+  want=$(tr ';' '\n' <"$tmp/build/public_headers.txt" | sed 's/$/.hpp/' | sort)
+  have=$(find "$prefix/include/ssekit" -mindepth 1 -printf '%f\n' | sort)
+  test "$want" = "$have" ||
+    { echo "FAIL: installed headers differ from CMakeLists.txt's SSEKIT_PUBLIC_HEADERS:"; diff <(echo "$want") <(echo "$have"); return 1; }
+  if find "$prefix" \( -name '*.cmake' -o -name '*.pc' \) -exec grep -lF -e "$build" -e "$source" {} +; then
+    echo "FAIL: installed package files name the build or source tree"; return 1
+  fi
+}
+
 expect_failure() {  # expect_failure NAME MESSAGE [cmake args...]: configuring must fail saying MESSAGE
   local name=$1 message=$2
   shift 2
@@ -40,7 +72,9 @@ expect_failure() {  # expect_failure NAME MESSAGE [cmake args...]: configuring m
   if cmake -S "$tmp/$name" -B "$tmp/$name/build" "$@" >"$tmp/$name.log" 2>&1; then
     echo "FAIL: $name configured, but should have failed"; return 1
   fi
-  grep -q "$message" "$tmp/$name.log" || { echo "FAIL: $name: no '$message' in:"; cat "$tmp/$name.log"; return 1; }
+  # CMake wraps its messages: look for MESSAGE in the log as one line.
+  tr -s ' \n' '  ' <"$tmp/$name.log" | grep -q -- "$message" ||
+    { echo "FAIL: $name: no '$message' in:"; cat "$tmp/$name.log"; return 1; }
   echo "-- $name: fails as it should: $message"
 }
 
@@ -55,7 +89,10 @@ install)
   if grep -q '^SSEKIT_BUILD_TOOLS:BOOL=ON' "$build/CMakeCache.txt"; then test -x "$prefix/bin/sse-cat"; fi
   configure "$here" "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DSSEKIT_SOURCE_DIR="$source"
   cmake --build "$tmp/build" -j "$jobs" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
-  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate readme_snippets public_headers
+  # shellcheck disable=SC2046
+  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate consumer_client_only public_headers \
+    $(readme_programs "$tmp/build")
+  check_installed "$prefix" "$build" "$source"
 
   # pkg-config: the core program and a client program, compiled by hand.
   export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name ssekit.pc)")
@@ -86,19 +123,49 @@ install)
   test ! -e "$tmp/core-prefix/bin" || { echo "FAIL: programs installed without SSEKIT_BUILD_TOOLS"; exit 1; }
   FIND='find_package(ssekit REQUIRED COMPONENTS native)'
   expect_failure native_not_built "was built without its 'native'" -DCMAKE_PREFIX_PATH="$tmp/core-prefix"
+
+  # The client's dependencies missing on the consumer's machine (as if not
+  # installed): 'native' is not found and the message names what is
+  # missing; asked for as an optional component, the core is still found.
+  expect_failure no_boost "needs Boost >= 1.81.*not found: Boost 1.81" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON
+  expect_failure no_openssl "not found: OpenSSL" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_DISABLE_FIND_PACKAGE_OpenSSL=ON
+  FIND='find_package(ssekit REQUIRED OPTIONAL_COMPONENTS native)
+if(TARGET ssekit::core AND NOT TARGET ssekit::native AND NOT ssekit_native_FOUND)
+  message(STATUS "core without native")
+endif()'
+  expect_success optional_native_no_boost "core without native" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON
+
+  # Shared libraries (core and client), installed where the loader does not
+  # look: the programs start without LD_LIBRARY_PATH, the client-only one
+  # too (libssekit_native finds libssekit_core through its RUNPATH).
+  configure "$source" "$tmp/shared" -DBUILD_SHARED_LIBS=ON -DSSEKIT_BUILD_NATIVE=ON -DSSEKIT_BUILD_TOOLS=OFF \
+    -DSSEKIT_BUILD_TESTS=OFF -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF
+  cmake --build "$tmp/shared" -j "$jobs" >"$tmp/shared-build.log" 2>&1 || { cat "$tmp/shared-build.log"; exit 1; }
+  cmake --install "$tmp/shared" --prefix "$tmp/shared-prefix" >/dev/null
+  native_so=$(find "$tmp/shared-prefix" -name "libssekit_native.so.$version")
+  soname=$(objdump -p "$native_so" | awk '/SONAME/ {print $2}')
+  test "$soname" = "libssekit_native.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
+  configure "$here" "$tmp/shared-consumer" -DCMAKE_PREFIX_PATH="$tmp/shared-prefix" -DSSEKIT_SOURCE_DIR="$source"
+  cmake --build "$tmp/shared-consumer" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only \
+    >"$tmp/shared-consumer.log" 2>&1 || { cat "$tmp/shared-consumer.log"; exit 1; }
+  (unset LD_LIBRARY_PATH; run_programs "$tmp/shared-consumer" consumer consumer_asio_header_only consumer_client_only)
+  echo "-- shared: $soname, programs start from $tmp/shared-prefix"
   ;;
 subdirectory)
   source=$1 cxx=$2
   configure "$here" "$tmp/build" -DSSEKIT_CONSUMER_MODE=subdirectory -DSSEKIT_SOURCE_DIR="$source"
   # No options given: the library and nothing else.
   targets=$(cmake --build "$tmp/build" --target help)
-  for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse llm_stream; do
+  for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse llm_stream \
+                 ssekit_bench_workloads; do
     if grep -q "^$program:" <<<"$targets"; then echo "FAIL: add_subdirectory(ssekit) builds $program"; exit 1; fi
   done
   # The core and the header-only Asio program (install mode runs the rest).
-  cmake --build "$tmp/build" -j "$jobs" --target consumer consumer_asio_header_only >"$tmp/build.log" 2>&1 ||
-    { cat "$tmp/build.log"; exit 1; }
-  run_programs "$tmp/build" consumer consumer_asio_header_only
+  cmake --build "$tmp/build" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only \
+    >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
+  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_client_only
   ;;
 *)
   echo "usage: run.sh install BUILD_DIR SOURCE_DIR CXX | run.sh subdirectory SOURCE_DIR CXX" >&2
