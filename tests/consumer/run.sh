@@ -166,6 +166,16 @@ subdirectory)
   cmake --build "$tmp/build" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only \
     >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
   run_programs "$tmp/build" consumer consumer_asio_header_only consumer_client_only
+  # ssekit on its own where Boost is missing, with the README's install
+  # options: the parser alone configures and builds (the programs, which
+  # need the client, are not asked for by default).
+  configure "$source" "$tmp/no-boost" -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DSSEKIT_BUILD_TESTS=OFF \
+    -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF
+  cmake --build "$tmp/no-boost" -j "$jobs" >"$tmp/no-boost-build.log" 2>&1 || { cat "$tmp/no-boost-build.log"; exit 1; }
+  if grep -q "ssekit_native" <(cmake --build "$tmp/no-boost" --target help); then
+    echo "FAIL: without Boost, the client was configured"; exit 1
+  fi
+  echo "-- without Boost: the core alone"
   ;;
 *)
   echo "usage: run.sh install BUILD_DIR SOURCE_DIR CXX | run.sh subdirectory SOURCE_DIR CXX" >&2
