@@ -192,6 +192,31 @@ else
     fi
     exec 4<&- 2>/dev/null
   done
+  # The reader goes away while the stream is silent (| head -1 on a stream
+  # that then only stalls): sse-cat sees it without a write and exits 3, as
+  # a write would have made it. The bound is far below the stall (10 min).
+  for mode in url stdin; do
+    rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
+    if [ "$mode" = url ]; then
+      "$cat_bin" "$base/fault?events=1&stall_ms=600000" >"$tmp/out.fifo" 2>"$tmp/gone.err" &
+    else
+      # stdin stays open and silent: its writer holds it (fd 5) until the end.
+      rm -f "$tmp/in.fifo"; mkfifo "$tmp/in.fifo"; exec 5<>"$tmp/in.fifo"; printf 'data: x\n\n' >&5
+      "$cat_bin" - <"$tmp/in.fifo" >"$tmp/out.fifo" 2>"$tmp/gone.err" &
+    fi
+    cat_pid=$!
+    head -1 <"$tmp/out.fifo" >/dev/null
+    for _ in $(seq 1 1200); do kill -0 "$cat_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$cat_pid" 2>/dev/null; then
+      kill -KILL "$cat_pid"; wait "$cat_pid" 2>/dev/null
+      failed=$((failed + 1)); echo "FAIL: $mode: sse-cat outlived its reader on a silent stream"
+    else
+      wait "$cat_pid"; rc=$?
+      if [ "$rc" = 3 ] && grep -q "Broken pipe" "$tmp/gone.err"; then passed=$((passed + 1))
+      else failed=$((failed + 1)); echo "FAIL: $mode: reader gone: exit $rc, $(cat "$tmp/gone.err")"; fi
+    fi
+    exec 5<&- 2>/dev/null
+  done
   expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
   expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"
   printf '{"q":1}' >"$tmp/body.json"

@@ -104,7 +104,8 @@ terminal, a status line on standard error shows the state, the events and
 the reconnects (cleared around output when standard output is the same
 terminal).
 SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
-(a consumer that stopped reading): exit 130 and 143.
+(a consumer that stopped reading): exit 130 and 143. A pipe whose reader
+went away (| head -1) ends it, exit 3, even while the stream is silent.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit or could not be decoded; 2 bad usage; 3 an input or output error; 4
@@ -186,14 +187,37 @@ int report_stream_error(const ssekit::parse_error& err, const ssekit::parser_opt
   return exit_stream_error;
 }
 
-// Waits until standard input is readable or a stop signal arrives.
-bool wait_for_input() {
-  std::array<pollfd, 2> fds{pollfd{STDIN_FILENO, POLLIN, 0}, pollfd{wake_pipe[0], POLLIN, 0}};
+// Standard output is a pipe or a socket: its reader can go away while
+// sse-cat has nothing to write (a stream of heartbeats into `| head -1`),
+// and only poll() tells (POLLERR, POLLHUP), as a write would (EPIPE).
+bool output_has_reader() {
+  struct stat out {};
+  return ::fstat(STDOUT_FILENO, &out) == 0 && (S_ISFIFO(out.st_mode) || S_ISSOCK(out.st_mode));
+}
+
+// The reader of standard output went away: what a write would have said.
+int output_gone() {
+  if (stop_signal != 0) return signal_exit_code();
+  std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(EPIPE));
+  return exit_io;
+}
+
+enum class input_wait { readable, stopped, output_gone };
+
+// Waits until standard input is readable, a stop signal arrives, or the
+// reader of standard output goes away.
+input_wait wait_for_input() {
+  std::array<pollfd, 3> fds{pollfd{STDIN_FILENO, POLLIN, 0}, pollfd{wake_pipe[0], POLLIN, 0},
+                            pollfd{output_has_reader() ? STDOUT_FILENO : -1, 0, 0}};  // -1: not polled
   for (;;) {
-    if (stop_signal != 0) return false;
-    const int ready = ::poll(fds.data(), wake_pipe[0] >= 0 ? 2 : 1, -1);
-    if (ready > 0) return stop_signal == 0;
-    if (ready < 0 && errno != EINTR) return true;  // let read() report it
+    if (stop_signal != 0) return input_wait::stopped;
+    const int ready = ::poll(fds.data(), fds.size(), -1);
+    if (ready > 0) {
+      if (stop_signal != 0) return input_wait::stopped;
+      if ((fds[2].revents & (POLLERR | POLLHUP)) != 0) return input_wait::output_gone;
+      return input_wait::readable;
+    }
+    if (ready < 0 && errno != EINTR) return input_wait::readable;  // let read() report it
   }
 }
 
@@ -203,7 +227,11 @@ int run(const options& opts) {
   ssekit::parser parser{printer, opts.parser};
   std::vector<char> buffer(64 * 1024);
   for (;;) {
-    if (!wait_for_input()) return signal_exit_code();
+    switch (wait_for_input()) {
+      case input_wait::readable: break;
+      case input_wait::stopped: return signal_exit_code();
+      case input_wait::output_gone: return output_gone();
+    }
     const ssize_t n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -308,6 +336,13 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   std::optional<ssekit::client> client;
   boost::asio::posix::stream_descriptor wake(io);
   if (wake_pipe[0] >= 0) wake.assign(::dup(wake_pipe[0]));
+  boost::asio::posix::stream_descriptor output(io);  // watched for its reader going away
+  if (output_has_reader()) {
+    const int fd = ::dup(STDOUT_FILENO);
+    boost::system::error_code ec;
+    if (fd >= 0) output.assign(fd, ec);
+    if (fd >= 0 && ec) ::close(fd);  // not watched: writes still find out
+  }
 
   const auto stop = [&](int code) {
     if (stopped) return;
@@ -316,6 +351,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
     if (client) client->close();
     boost::system::error_code ignored;
     wake.cancel(ignored);
+    output.cancel(ignored);
     io.stop();
   };
   const auto show_status = [&](bool force) {
@@ -406,6 +442,13 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
       if (ec) return;
       status.clear();
       stop(signal_exit_code());
+    });
+  }
+  if (output.is_open()) {
+    output.async_wait(boost::asio::posix::stream_descriptor::wait_error, [&](const boost::system::error_code& ec) {
+      if (ec || stopped) return;
+      status.clear();
+      stop(output_gone());
     });
   }
   if (stop_signal != 0) stop(signal_exit_code());
