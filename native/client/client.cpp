@@ -631,7 +631,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void announce(unsigned attempt, detail::content_coding coding) {
     decoder_.reset();
-    if (coding != detail::content_coding::identity) decoder_.emplace(coding);
+    if (coding != detail::content_coding::identity) {
+      decoder_.emplace(coding);
+      decoder_->limit_ratio(options_.max_compression_ratio);
+    }
     conn_->response->get().body().sink = [this](std::string_view bytes) {
       if (!decoder_) return feed_parser(bytes);
       // Decoded in fixed-size pieces: a bomb meets the parser's limits.

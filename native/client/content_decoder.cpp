@@ -162,6 +162,12 @@ std::string_view content_decoder::next() {
       // been had the bad bytes come in a later read.
       return {out_.get(), produced};
     }
+    decoded_ += produced;
+    if (max_ratio_ != 0 && decoded_ > ratio_allowance && decoded_ / max_ratio_ > consumed_) {
+      fail(std::string("the ") + gzip_or_deflate + " stream decoded to more than " + std::to_string(max_ratio_) +
+           " times its " + std::to_string(consumed_) + " compressed bytes (max_compression_ratio)");
+      return {out_.get(), produced};  // delivered, as before any error
+    }
     if (produced > 0) return {out_.get(), produced};
   }
 }

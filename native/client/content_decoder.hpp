@@ -50,6 +50,11 @@ class content_decoder {
   // member (or carried no byte at all); false sets failed().
   bool finish();
 
+  // Fails the stream once it decodes to more than `ratio` bytes per
+  // compressed byte, past its first ratio_allowance decoded bytes (0: never).
+  void limit_ratio(std::uint64_t ratio) noexcept { max_ratio_ = ratio; }
+  static constexpr std::uint64_t ratio_allowance = 1 << 20;
+
   bool failed() const noexcept { return !error_.empty(); }
   // What is wrong with the stream (for client_error::message).
   const std::string& error() const noexcept { return error_; }
@@ -81,6 +86,8 @@ class content_decoder {
   bool ended_ = false;           // deflate: the stream ended; gzip: a member ended
   std::uint64_t consumed_ = 0;
   std::string error_;
+  std::uint64_t decoded_ = 0;
+  std::uint64_t max_ratio_ = 0;
   std::size_t allocated_ = 0;
   std::size_t peak_allocated_ = 0;
 

@@ -117,12 +117,37 @@ TEST(ClientCompression, ABombMeetsTheParsersLimit) {
   auto o = options_for(server.url());
   o.reconnect = false;
   o.limits.max_line_length = limit;
+  o.max_compression_ratio = 0;  // the parser's limit alone (the ratio would stop it too: below)
   const recording rec = run(o);
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::limit_exceeded);
   EXPECT_FALSE(rec.errors[0].will_reconnect);
   // Stopped within one decoded piece of the limit.
   EXPECT_LE(rec.errors[0].offset, limit + 64 * 1024) << rec.errors[0].message;
+}
+
+// Blank lines at ~1000 to 1 meet no parser limit; max_compression_ratio
+// (100 by default) ends the stream as a decode_error instead of burning a
+// second of CPU per compressed MB.
+TEST(ClientCompression, ABombOfBlankLinesMeetsTheRatioLimit) {
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    zlib_writer z(zlib_writer::gzip, 9);
+    const std::string blank(1 << 20, '\n');
+    std::uint64_t decoded = 0;
+    bool ok = c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\n") + z.write("data: x\n\n", Z_SYNC_FLUSH));
+    for (; ok && decoded < (std::uint64_t{256} << 20); decoded += blank.size()) ok = c.write(z.write(blank, Z_NO_FLUSH));
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_FALSE(rec.log.empty());
+  EXPECT_EQ(rec.log.front(), "event x#");
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::decode_error) << rec.errors[0].message;
+  EXPECT_NE(rec.errors[0].message.find("max_compression_ratio"), std::string::npos) << rec.errors[0].message;
 }
 
 // A corrupt stream and one cut inside a member are decode_error, after

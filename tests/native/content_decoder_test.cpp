@@ -182,5 +182,46 @@ TEST(ContentDecoder, BombStaysBounded) {
   EXPECT_GT(d.peak_memory(), content_decoder::default_chunk_size) << "the allocator hooks count nothing";
 }
 
+// Blank lines inflated ~1000 to 1 break no parser limit: the ratio limit
+// stops them soon after its allowance, and passes ordinary streams.
+TEST(ContentDecoder, RatioLimitStopsABombOfBlankLines) {
+  const std::vector<std::string> pieces(64, std::string(1 << 20, '\n'));
+  const std::string z = compress(pieces, 16 + 15, 9);
+  for (const std::uint64_t ratio : {std::uint64_t{0}, std::uint64_t{100}}) {
+    content_decoder d(content_coding::gzip);
+    d.limit_ratio(ratio);
+    std::uint64_t total = 0;
+    for (std::size_t at = 0; at < z.size() && !d.failed(); at += 4096) {
+      d.input(std::string_view(z).substr(at, 4096));
+      for (std::string_view p; !(p = d.next()).empty();) total += p.size();
+    }
+    if (ratio == 0) {
+      EXPECT_TRUE(d.finish()) << d.error();
+      EXPECT_EQ(total, 64u << 20);
+      continue;
+    }
+    ASSERT_TRUE(d.failed());
+    EXPECT_NE(d.error().find("decoded to more than 100 times its"), std::string::npos) << d.error();
+    EXPECT_NE(d.error().find("max_compression_ratio"), std::string::npos) << d.error();
+    EXPECT_GT(total, content_decoder::ratio_allowance);
+    EXPECT_LE(total, content_decoder::ratio_allowance + content_decoder::default_chunk_size);
+  }
+  // An event stream with the usual redundancy, flushed per event or not.
+  std::vector<std::string> events;
+  for (int i = 0; i < 20000; ++i)
+    events.push_back("id: " + std::to_string(i) + "\ndata: {\"object\":\"chat.completion.chunk\",\"n\":" + std::to_string(i) + "}\n\n");
+  std::string all;
+  for (const auto& e : events) all += e;
+  for (const std::string& stream : {compress(events, 16 + 15, 9), compress({all}, 16 + 15, 9)}) {
+    content_decoder d(content_coding::gzip);
+    d.limit_ratio(100);
+    std::string decoded;
+    d.input(stream);
+    for (std::string_view p; !(p = d.next()).empty();) decoded += p;
+    EXPECT_TRUE(d.finish()) << d.error();
+    EXPECT_EQ(decoded, all);
+  }
+}
+
 }  // namespace
 }  // namespace ssekit::detail

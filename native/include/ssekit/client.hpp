@@ -305,6 +305,12 @@ struct client_options {
   // `limits` hold for the decoded stream. false: Accept-Encoding: identity,
   // and any coding is refused (unsupported_encoding).
   bool compression = true;
+  // A compressed stream may decode to at most this many bytes per
+  // compressed byte (after its first MiB): blank lines or short comments
+  // inflated 1000 to 1 break no parser limit but cost the client a second
+  // of CPU per compressed MB. Legitimate event streams stay far below (a
+  // few to a few tens). Over it: decode_error. 0: no limit (browsers set none).
+  std::uint64_t max_compression_ratio = 100;
 
   parser_options limits;             // max_line_length, max_event_size (of the decoded stream)
   // The most one socket read takes. The buffer starts at 512 bytes and grows
