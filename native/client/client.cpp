@@ -382,8 +382,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     route_ = detail::choose_proxy(proxy_settings_, plan_.target);
     new_response();
     arm_deadline(attempt, options_.connect_timeout, [this] {
+      // Which side stalled: the connection (TCP, a proxy, the TLS
+      // handshake) or the server's answer to the request.
       fail({.reason = client_error_reason::connect_timeout,
-            .message = "no response within " + std::to_string(options_.connect_timeout.count()) + " ms",
+            .message = std::string(conn_->opened ? "no response" : "no connection (TCP, proxy or TLS handshake)") +
+                       " within " + std::to_string(options_.connect_timeout.count()) + " ms",
             .code = asio::error::timed_out,
             .retryable = true});
     });
@@ -416,6 +419,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                                                 (failure->status >= 500 || failure->status == 429));
       return fail({.reason = failure->reason, .message = failure->message, .code = failure->code, .retryable = retry, .status = failure->status});
     }
+    conn_->opened = true;
     write_request(attempt);
   }
 
@@ -513,7 +517,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     switch (v.kind) {
       case verdict_kind::interim:
         // RFC 9110 15.2: 100 Continue, 103 Early Hints... precede the response.
-        if (++interim_ > detail::max_interim_responses) return fail_network(http::error::bad_status, "too many 1xx responses");
+        if (++interim_ > detail::max_interim_responses) {
+          return fail({.reason = client_error_reason::network_error,
+                       .message = "more than " + std::to_string(detail::max_interim_responses) + " interim (1xx) responses",
+                       .code = http::error::bad_status,
+                       .retryable = true});
+        }
         new_response();
         return read_header(attempt);
       case verdict_kind::redirect: return redirect(status, v);
@@ -901,6 +910,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     std::optional<detail::response_parser> response;
     std::optional<detail::request_message> request;
     header_list response_headers;
+    bool opened = false;  // connected (through the proxy, TLS handshake done)
   };
   std::shared_ptr<connection> conn_;
   std::string excerpt_;

@@ -542,6 +542,41 @@ TEST(Client, ConnectTimeoutCoversAServerThatNeverAnswers) {
   const recording rec = run(o);
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
+  // The request was sent (so the connection was open) unless the machine
+  // was too slow to send it within the timeout.
+  if (!server.requests().empty()) EXPECT_EQ(rec.errors[0].message, "no response within 100 ms");
+}
+
+// The message says which side stalled: here the TLS handshake (a server
+// that takes the connection and never answers the ClientHello).
+TEST(Client, ConnectTimeoutNamesAStalledConnection) {
+  script_server server([](script_server::connection& c) { c.wait_for_client_close(5s); });
+  const std::string http = server.url();
+  auto o = options_for("https" + http.substr(http.find(':')));
+  o.connect_timeout = 100ms;
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
+  EXPECT_EQ(rec.errors[0].message, "no connection (TCP, proxy or TLS handshake) within 100 ms");
+}
+
+// Interim responses are skipped, up to a bound that the message names.
+TEST(Client, EndlessInterimResponsesAreANetworkErrorNamingTheBound) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    std::string flood;
+    for (int i = 0; i < 40; ++i) flood += "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+    c.write(flood);
+    c.wait_for_client_close(5s);
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_EQ(rec.errors[0].message, "more than 32 interim (1xx) responses");
 }
 
 // --- close()
