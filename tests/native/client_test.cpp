@@ -544,7 +544,9 @@ TEST(Client, ConnectTimeoutCoversAServerThatNeverAnswers) {
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
   // The request was sent (so the connection was open) unless the machine
   // was too slow to send it within the timeout.
-  if (!server.requests().empty()) EXPECT_EQ(rec.errors[0].message, "no response within 100 ms");
+  if (!server.requests().empty()) {
+    EXPECT_EQ(rec.errors[0].message, "no response within 100 ms");
+  }
 }
 
 // The message says which side stalled: here the TLS handshake (a server
