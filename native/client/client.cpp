@@ -9,6 +9,7 @@
 #include "ssekit/client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -499,8 +500,28 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     return true;
   }
 
+  // A head with bare LF line ends, all in the buffer, gets CRLFs there.
+  bool add_missing_carriage_returns() {
+    auto& b = conn_->buffer;
+    const auto bytes = b.data();
+    const std::string_view buffered(static_cast<const char*>(bytes.data()), bytes.size());
+    auto fixed = detail::head_with_crlf(buffered);
+    if (!fixed) return false;
+    const std::size_t grow = fixed->head.size() - fixed->size;
+    if (b.size() + grow > b.max_size()) return false;
+    std::string rest(buffered.substr(fixed->size));  // the body's first bytes
+    b.consume(b.size());
+    b.commit(beast::net::buffer_copy(b.prepare(fixed->head.size() + rest.size()),
+                                     std::array{beast::net::buffer(fixed->head), beast::net::buffer(rest)}));
+    return true;
+  }
+
   void on_header(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
+    if (is_http_error(ec) && add_missing_carriage_returns()) {
+      new_response();
+      return read_header(attempt);
+    }
     if (ec == http::error::bad_status && add_missing_reason_space()) {
       new_response();
       return read_header(attempt);

@@ -255,6 +255,25 @@ std::optional<std::size_t> missing_reason_space(std::string_view s) noexcept {
   return at;
 }
 
+std::optional<crlf_head> head_with_crlf(std::string_view buffered) {
+  crlf_head out;
+  bool bare = false;
+  for (std::size_t at = 0;;) {
+    const std::size_t lf = buffered.find('\n', at);
+    if (lf == std::string_view::npos) return std::nullopt;  // not all there
+    const bool cr = lf > at && buffered[lf - 1] == '\r';
+    bare = bare || !cr;
+    const std::string_view line = buffered.substr(at, lf - at - (cr ? 1 : 0));
+    out.head.append(line).append("\r\n");
+    at = lf + 1;
+    if (line.empty()) {  // the blank line that ends the head
+      if (!bare) return std::nullopt;
+      out.size = at;
+      return out;
+    }
+  }
+}
+
 verdict judge_response(int status, const header_list& headers, bool compression) {
   verdict v;
   v.content_type = combined(headers, "Content-Type");

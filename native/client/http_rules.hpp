@@ -87,6 +87,16 @@ verdict judge_response(int status, const header_list& headers, bool compression 
 // browsers (RFC 9112 4: a client ignores the reason phrase).
 std::optional<std::size_t> missing_reason_space(std::string_view head_start) noexcept;
 
+// A whole response head at the start of `buffered` that ends lines with a
+// bare LF (RFC 9112 2.2: a recipient may read it as a line end; curl and
+// browsers do, Beast does not): its length in `buffered` and the same head
+// with CRLFs. nullopt when the head is not all there or has no bare LF.
+struct crlf_head {
+  std::size_t size = 0;
+  std::string head;
+};
+std::optional<crlf_head> head_with_crlf(std::string_view buffered);
+
 // The Accept-Encoding the client sends.
 std::string_view accept_encoding(bool compression);
 

@@ -271,6 +271,24 @@ TEST(ClientHostile, ATransferCodingOtherThanChunkedFailsTheConnection) {
   EXPECT_FALSE(out.errors[0].will_reconnect);
 }
 
+// RFC 9112 2.2: a bare LF may end a head's lines; curl and browsers read
+// such heads (interim ones too), Beast alone refused them ("bad reason").
+TEST(ClientHostile, AHeadWithBareLineFeedsIsRead) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 100 Continue\n\nHTTP/1.1 200\nContent-Type: text/event-stream\r\nCache-Control: no-cache\n\n"
+            "id: 1\ndata: hi\n\n");
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  const outcome out = run(o);
+  EXPECT_EQ(out.events, std::vector<std::string>{"hi"});
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
+}
+
 // Beast names only the rule broken ("bad version", "bad chunk"): the
 // message says whether the head or the body was malformed.
 TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {

@@ -518,6 +518,20 @@ TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {
 
 }  // namespace
 
+TEST(ClientRules, AWholeHeadWithBareLineFeedsGetsCarriageReturns) {
+  const auto fixed = head_with_crlf("HTTP/1.1 200 OK\nContent-Type: text/event-stream\r\nX: y\n\ndata: a\n\n");
+  ASSERT_TRUE(fixed);
+  EXPECT_EQ(fixed->head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX: y\r\n\r\n");
+  EXPECT_EQ(fixed->size, std::string_view("HTTP/1.1 200 OK\nContent-Type: text/event-stream\r\nX: y\n\n").size());
+  const auto blank_crlf = head_with_crlf("HTTP/1.1 204 No Content\n\r\n");
+  ASSERT_TRUE(blank_crlf);
+  EXPECT_EQ(blank_crlf->head, "HTTP/1.1 204 No Content\r\n\r\n");
+  // Already CRLF (Beast's error is something else), or not all there yet.
+  EXPECT_FALSE(head_with_crlf("HTTP/1.1 200 OK\r\nX: y\r\n\r\ndata: a\n\n"));
+  EXPECT_FALSE(head_with_crlf("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n"));
+  EXPECT_FALSE(head_with_crlf(""));
+}
+
 TEST(ClientRules, AStatusLineWithoutReasonGetsTheSpaceBeastNeeds) {
   EXPECT_EQ(missing_reason_space("HTTP/1.1 200\r\nContent-Type: text/event-stream\r\n"), 12u);
   EXPECT_EQ(missing_reason_space("HTTP/1.0 204\n"), 12u);
