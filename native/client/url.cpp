@@ -186,6 +186,15 @@ std::optional<url> resolve_url(const url& base, std::string_view reference) {
   while (!reference.empty() && (reference.front() == ' ' || reference.front() == '\t')) reference.remove_prefix(1);
   while (!reference.empty() && (reference.back() == ' ' || reference.back() == '\t')) reference.remove_suffix(1);
   if (reference.size() > max_url_length) return std::nullopt;
+  // WHATWG URL: "http:x" or "http:/x" against an http URL is relative (only
+  // "http://" starts a new authority); RFC 3986 would make it a URL with
+  // no host.
+  if (reference.size() > base.scheme.size() && iequals_ascii(reference.substr(0, base.scheme.size()), base.scheme) &&
+      reference[base.scheme.size()] == ':') {
+    const auto rest = reference.substr(base.scheme.size() + 1);
+    const auto is_slash = [](char c) { return c == '/' || c == '\\'; };
+    if (!(rest.size() >= 2 && is_slash(rest[0]) && is_slash(rest[1]))) reference = rest;
+  }
   const auto encoded = encode_as_browsers_do(reference);
   if (!encoded || encoded->size() > max_url_length) return std::nullopt;
   const auto ref = urls::parse_uri_reference(*encoded);

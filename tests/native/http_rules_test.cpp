@@ -117,6 +117,10 @@ TEST(ClientUrl, ResolvesLocationsAsBrowsersDo) {
   EXPECT_EQ(resolve_url(base, "c d")->str(), "http://h:81/a/c%20d");
   EXPECT_EQ(resolve_url(base, "http://[::1]:82/[x]")->str(), "http://[::1]:82/%5Bx%5D");
   EXPECT_FALSE(resolve_url(base, "http://a b/"));  // a host is never encoded
+  // The base's own scheme without "//" is relative (WHATWG), not host-less.
+  EXPECT_EQ(resolve_url(base, "http:/final")->str(), "http://h:81/final");
+  EXPECT_EQ(resolve_url(base, "HTTP:final?x")->str(), "http://h:81/a/final?x");
+  EXPECT_EQ(resolve_url(base, "http:\\\\s/y")->str(), "http://s/y");
 }
 
 // --- options
