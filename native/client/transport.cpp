@@ -277,6 +277,13 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
       f.message = prefix + "no common TLS version (TLS 1.2 or later is required): " + ec.message();
       return f;
     }
+    // The answer to the ClientHello was not a TLS record: most often an
+    // HTTP error page from a plain-HTTP port.
+    if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+        reason == SSL_R_RECORD_LENGTH_MISMATCH) {
+      f.message = prefix + "the server did not answer in TLS (plain HTTP on this port? then use http://): " + ec.message();
+      return f;
+    }
   }
   f.message = prefix + ec.message();
   return f;

@@ -470,6 +470,26 @@ TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   }
 }
 
+// An https URL to a plain-HTTP port: the server answers the ClientHello
+// with an HTTP error, which OpenSSL calls "wrong version number".
+TEST(ClientHostileTls, APlainHttpAnswerToTheHandshakeSaysSo) {
+  script_server server([](script_server::connection& c) {
+    // After the ClientHello, and open until the client hangs up: a close
+    // with its bytes unread would be a reset, which may come first.
+    if (c.read_some().empty()) return;
+    c.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    c.wait_for_client_close(5s);
+  });
+  const std::string http = server.url();
+  auto o = options_for("https" + http.substr(http.find(':')));
+  const outcome out = run(o);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error) << out.errors[0].message;
+  EXPECT_NE(out.errors[0].message.find("did not answer in TLS (plain HTTP on this port? then use http://)"), std::string::npos)
+      << out.errors[0].message;
+  EXPECT_FALSE(out.errors[0].will_reconnect);
+}
+
 TEST(ClientHostileTls, AServerThatOnlySpeaksOldTlsIsNamed) {
   const test_ca ca;
   auto ctx = ssekit::testing::server_tls_context(ca.pki);
