@@ -649,6 +649,8 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       {"GET / HTTP/2.5\r\nHost: x\r\n\r\n", 400},
       {post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
       {post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\n\r\n", 400},                       // RFC 9112 3.2: no Host
+      {"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},  // two
   };
   for (const auto& [request, status] : cases) {
     const std::string what = request.substr(0, 60);

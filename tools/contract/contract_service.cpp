@@ -191,6 +191,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_head(beast::error_code ec) {
     if (ec) return refuse(tools::refused_request_status(ec), ec.message());
     if (!tools::framed_body(request_->get())) return refuse(400, "Transfer-Encoding other than chunked");
+    if (const auto host = tools::host_field_problem(request_->get()); !host.empty()) return refuse(400, std::string(host));
     if (request_->is_done()) return on_request();
     http::async_read(stream_, buffer_, *request_, [self = shared_from_this()](beast::error_code e, std::size_t) {
       // Gone, timed out or stopped: close; malformed or too large: say so.
