@@ -3,11 +3,13 @@
 // the embedded demo server started in-process.
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <array>
@@ -157,6 +159,23 @@ void install_stop_signals() {
 }
 
 int signal_exit_code() { return exit_signal_base + static_cast<int>(stop_signal); }
+
+// Asio resolves names on a thread of its own, made at an io_context's first
+// async_resolve, which did not block the stop signals: a SIGTERM could then
+// run its handler there while the main thread, woken by the same event,
+// already took a closed pipe for the reason to stop (exit 3, not 143). The
+// thread is made here, with the stop signals blocked so that it inherits
+// that; only the main thread, where output blocks, takes them.
+void start_resolver_thread_without_stop_signals(boost::asio::ip::tcp::resolver& resolver) {
+  sigset_t stop_set, old;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &stop_set, &old);
+  resolver.async_resolve("127.0.0.1", "0", boost::asio::ip::tcp::resolver::numeric_host,
+                         [](const boost::system::error_code&, const boost::asio::ip::tcp::resolver::results_type&) {});
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "sse-cat: %s\nTry 'sse-cat --help'.\n", ssekit::cli::terminal_safe(message).c_str());
@@ -324,6 +343,8 @@ class status_line {
 };
 
 int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
+  boost::asio::ip::tcp::resolver resolver(io);
+  start_resolver_thread_without_stop_signals(resolver);
   ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
   ssekit::cli::printer printer{out, opts.format, opts.all};
   status_line status(::isatty(STDERR_FILENO) == 1);
