@@ -104,6 +104,17 @@ install)
   # shellcheck disable=SC2046
   "$cxx" -std=c++20 -o "$tmp/pc_native" "$tmp/pc_native.cpp" $(pkg-config --cflags --libs ssekit-native)
   test "$("$tmp/pc_native")" = open && echo "-- pkg-config: ssekit and ssekit-native link"
+  # Without -std=c++20 (g++ 12 defaults to C++17) the first error says so.
+  for header in utf8 serializer client; do
+    # shellcheck disable=SC2046
+    if printf '#include <ssekit/%s.hpp>\n' "$header" |
+      "$cxx" -std=c++17 -fsyntax-only -x c++ - $(pkg-config --cflags ssekit-native) >"$tmp/cxx17.log" 2>&1; then
+      echo "FAIL: <ssekit/$header.hpp> compiled as C++17"; exit 1
+    fi
+    grep -m1 ': error:' "$tmp/cxx17.log" | grep -q 'ssekit needs C++20' ||
+      { echo "FAIL: C++17 build of <ssekit/$header.hpp>, first error is not ssekit's:"; head -5 "$tmp/cxx17.log"; exit 1; }
+  done
+  echo "-- C++17: the first error says ssekit needs C++20"
 
   # A component that does not exist; one that this prefix was not built with
   # (a core-only ssekit: four files, built here as a shared library, which

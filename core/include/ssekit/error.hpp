@@ -3,6 +3,11 @@
 // native client can report them alongside network errors.
 #pragma once
 
+// Say what is missing before the first cryptic error (g++ 12 defaults to C++17).
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201709L
+#error "ssekit needs C++20: compile with -std=c++20 (or /std:c++20); CMake's ssekit targets ask for it"
+#endif
+
 #include <cstdint>
 #include <string_view>
 #include <system_error>

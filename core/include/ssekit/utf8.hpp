@@ -2,6 +2,11 @@
 // native users get exactly the text a browser's TextDecoder would produce.
 #pragma once
 
+// Say what is missing before the first cryptic error (g++ 12 defaults to C++17).
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201709L
+#error "ssekit needs C++20: compile with -std=c++20 (or /std:c++20); CMake's ssekit targets ask for it"
+#endif
+
 #include <cstddef>
 #include <string>
 #include <string_view>
