@@ -156,8 +156,9 @@ namespace {
 request_plan check_request(const std::string& url_text, const std::string& method, const header_list& headers,
                            const std::string& body) {
   if (url_text.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
-  const auto target = parse_url(url_text);
-  if (!target) refuse("not an absolute http or https URL: " + escape_text(url_text));
+  std::string why;
+  const auto target = parse_url(url_text, &why);
+  if (!target) refuse("not an absolute http or https URL (" + why + "): " + escape_text(url_text));
   if (!is_token(method) || method.size() > 64) refuse("invalid method: " + escape_text(method));
   std::size_t total = 0;
   for (const auto& [name, value] : headers) {

@@ -54,15 +54,22 @@ std::string without_dot_segments(std::string_view path) {
   return out.empty() ? "/" : out;
 }
 
-// A parsed absolute http(s) URL as the client uses it, or null.
-std::optional<url> from_boost(const urls::url_view_base& u) {
-  if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https) return std::nullopt;
+// A parsed absolute http(s) URL as the client uses it, or null, and then
+// *why (when asked) says what is wrong, for the options' error message.
+std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = nullptr) {
+  const auto refuse = [why](const char* reason) -> std::optional<url> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https)
+    return refuse("the scheme is not http or https");
+  if (!u.has_authority()) return refuse("no host (http://host/...)");
   // Credentials go in headers, not in URLs (fetch refuses them too).
-  if (!u.has_authority() || u.has_userinfo()) return std::nullopt;
+  if (u.has_userinfo()) return refuse("credentials in a URL (user:password@) are not sent: use an Authorization header");
   // Boost.URL 1.81 reads "http://a:b:80/" as authority "a:" and path
   // "b:80/"; after an authority, RFC 3986 allows only an empty path or one
   // starting with '/' (path-abempty).
-  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return std::nullopt;
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return refuse("the port is not a number from 1 to 65535");
   url out;
   out.scheme = u.scheme_id() == urls::scheme::https ? "https" : "http";
   switch (u.host_type()) {
@@ -71,12 +78,13 @@ std::optional<url> from_boost(const urls::url_view_base& u) {
     case urls::host_type::name: {
       // A percent-encoded or empty name can't be looked up (no IDNA here).
       const auto name = u.encoded_host();
-      if (name.empty() || name.find('%') != urls::string_view::npos) return std::nullopt;
+      if (name.empty()) return refuse("no host (http://host/...)");
+      if (name.find('%') != urls::string_view::npos) return refuse("a percent-encoded host name (use the name itself; no IDNA here)");
       out.host.assign(name.data(), name.size());
       std::transform(out.host.begin(), out.host.end(), out.host.begin(), lower);
       break;
     }
-    default: return std::nullopt;  // IPvFuture, none
+    default: return refuse("an IPvFuture host");  // none is not an http URL
   }
   out.port = out.tls() ? 443 : 80;
   if (u.has_port() && !u.port().empty()) {  // "http://host:/" is the default port (RFC 3986 6.2.3)
@@ -84,7 +92,8 @@ std::optional<url> from_boost(const urls::url_view_base& u) {
     const auto port = u.port();
     unsigned value = 0;
     const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || value == 0 || value > 65535) return std::nullopt;
+    if (r.ec != std::errc() || r.ptr != port.data() + port.size() || value == 0 || value > 65535)
+      return refuse("the port is not a number from 1 to 65535");
     out.port = static_cast<std::uint16_t>(value);
   }
   const auto path = u.encoded_path();
@@ -173,12 +182,19 @@ std::string url::authority() const {
 
 std::string url::origin() const { return scheme + "://" + authority(); }
 
-std::optional<url> parse_url(std::string_view text) {
-  if (text.empty() || text.size() > max_url_length) return std::nullopt;
-  if (std::any_of(text.begin(), text.end(), is_space_or_control)) return std::nullopt;
+std::optional<url> parse_url(std::string_view text, std::string* why) {
+  const auto refuse = [why](const char* reason) -> std::optional<url> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  if (text.empty()) return refuse("empty");
+  if (text.size() > max_url_length) return refuse("too long");
+  if (std::any_of(text.begin(), text.end(), is_space_or_control))
+    return refuse("a space or control byte in it (percent-encode it)");
+  if (text.find("://") == std::string_view::npos) return refuse("no http:// or https:// in front");
   const auto parsed = urls::parse_uri(urls::string_view(text.data(), text.size()));
-  if (!parsed) return std::nullopt;
-  return from_boost(*parsed);
+  if (!parsed) return refuse("not a URL by RFC 3986");
+  return from_boost(*parsed, why);
 }
 
 std::optional<url> resolve_url(const url& base, std::string_view reference) {

@@ -34,8 +34,9 @@ struct url {
 
 // Null for anything but an absolute http(s) URL with a host name or IP
 // literal and a valid port; user info (user:pass@) is refused too:
-// credentials go in headers. Dot segments are removed; no fragment.
-std::optional<url> parse_url(std::string_view text);
+// credentials go in headers. Dot segments are removed; no fragment. When
+// null, *why (if given) says what is wrong, in a few words.
+std::optional<url> parse_url(std::string_view text, std::string* why = nullptr);
 
 // `reference` (a Location header) against `base`; null if it can't be resolved
 // to an http(s) URL. Non-ASCII bytes are percent-encoded first, as browsers do.

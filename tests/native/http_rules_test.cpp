@@ -182,6 +182,41 @@ TEST(ClientRules, RefusesOptionsOverLimitsAndFramingHeaders) {
   EXPECT_TRUE(refused(o));
 }
 
+TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
+  const auto message = [](std::string url) -> std::string {
+    auto o = valid();
+    o.url = std::move(url);
+    try {
+      check_options(o);
+    } catch (const ssekit::client_options_error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  const std::pair<const char*, const char*> cases[] = {
+      {"http://user:pw@127.0.0.1/", "credentials in a URL (user:password@) are not sent: use an Authorization header"},
+      {"http://user@127.0.0.1/", "credentials in a URL"},
+      {"ftp://127.0.0.1/", "the scheme is not http or https"},
+      {"http:/x", "no http:// or https:// in front"},
+      {"http:///x", "no host"},
+      {"http://127.0.0.1:0/", "the port is not a number from 1 to 65535"},
+      {"http://127.0.0.1:65536/", "the port is not a number from 1 to 65535"},
+      {"http://a:b:80/", "the port is not a number from 1 to 65535"},
+      {"http://ex%61mple/", "a percent-encoded host name"},
+      {"http://h/a b", "a space or control byte in it"},
+      {"localhost:8080/feed", "no http:// or https:// in front"},
+      {"/relative", "no http:// or https:// in front"},
+      {"http://[::1/", "not a URL by RFC 3986"},
+      {"", "empty"},
+  };
+  for (const auto& [url, why] : cases) {
+    const auto got = message(url);
+    EXPECT_NE(got.find("not an absolute http or https URL ("), std::string::npos) << url << ": " << got;
+    EXPECT_NE(got.find(why), std::string::npos) << url << ": " << got;
+  }
+  EXPECT_EQ(message("http://127.0.0.1:65535/x"), "accepted");
+}
+
 // --- the request
 
 std::string field(const request_head& h, std::string_view name) {
