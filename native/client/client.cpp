@@ -571,7 +571,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     refused_content_type_ = v.content_type;
     // Read the start of the body for the report, within its own deadline.
     excerpt_.clear();
-    conn_->response->get().body().sink = [this](std::string_view bytes) {
+    // Beast calls a sink when a read completes, before the read's handler:
+    // after restart() or a failure, a read of the old connection that had
+    // already completed must not reach the new attempt's state.
+    conn_->response->get().body().sink = [this, attempt](std::string_view bytes) {
+      if (stale(attempt)) return beast::error_code(asio::error::operation_aborted);
       excerpt_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_.size())));
       return beast::error_code{};
     };
@@ -665,7 +669,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       decoder_.emplace(coding);
       decoder_->limit_ratio(options_.max_compression_ratio);
     }
-    conn_->response->get().body().sink = [this](std::string_view bytes) {
+    conn_->response->get().body().sink = [this, attempt](std::string_view bytes) {
+      // As the excerpt's sink: bytes of an attempt that ended (restart())
+      // would be parsed into the next attempt's parser.
+      if (stale(attempt)) return beast::error_code(asio::error::operation_aborted);
       if (!decoder_) return feed_parser(bytes);
       // Decoded in fixed-size pieces: a bomb meets the parser's limits.
       decoder_->input(bytes);
