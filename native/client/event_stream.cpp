@@ -244,7 +244,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (closed_.load()) return;
     closed_.store(true);
     queue_.clear();
-    std::optional<next_handler> handler = take_pending(true);
+    std::optional<next_handler> handler = take_pending();
     lock.unlock();
     // Never with mutex_ held: close() waits for a handler running on another
     // thread, which may be waiting for mutex_.
@@ -283,8 +283,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   void cancel(std::uint64_t generation) {
     std::unique_lock lock(mutex_);
     if (!pending_ || generation != generation_) return;
-    // Inside the slot's own handler: the slot must not be cleared here.
-    std::optional<next_handler> handler = take_pending(false);
+    std::optional<next_handler> handler = take_pending();
     lock.unlock();
     post(std::move(*handler), asio::error::operation_aborted, {});
   }
@@ -366,19 +365,43 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
 
   // A pending async_next takes the front item, or eof once the client closed
   // for good and nothing waits. On the client's strand; releases `lock`.
+  // The item is taken on the handler's executor, not here: a cancellation
+  // emitted there (a timer winning `async_next(...) || timer`) before the
+  // hand-over must find the operation still pending and the item still
+  // queued, or the item would be lost.
   void complete_pending(std::unique_lock<std::mutex>& lock) {
-    if (!pending_ || closed_.load()) return;
+    if (!pending_ || closed_.load() || handing_over_ == generation_) return;
+    if (queue_.empty() && !ended_) return;
+    const std::uint64_t generation = handing_over_ = generation_;
+    const auto ex = asio::get_associated_executor(*pending_, executor_);
+    lock.unlock();
+    // Inline when the handler's executor allows (e.g. a coroutine on the
+    // same io_context): the last thing done here, as the handler may
+    // destroy the stream.
+    asio::dispatch(ex, [self = shared_from_this(), generation] { self->hand_over(generation); });
+  }
+
+  // On the handler's executor: completes the pending async_next, if it is
+  // still the one complete_pending saw, with the front item (or eof).
+  void hand_over(std::uint64_t generation) {
+    std::unique_lock lock(mutex_);
+    if (!pending_ || generation != generation_ || closed_.load()) return;
     stream_item item;
     error_code ec;
     bool resume = false;
-    if (!queue_.empty()) item = pop(resume);
-    else if (ended_) ec = asio::error::eof;
-    else return;
-    std::optional<next_handler> handler = take_pending(true);
+    if (!queue_.empty()) {
+      item = pop(resume);
+    } else if (ended_) {
+      ec = asio::error::eof;
+    } else {
+      handing_over_ = 0;  // nothing to hand over (not expected): the next batch tries again
+      return;
+    }
+    std::optional<next_handler> handler = take_pending();
     lock.unlock();
     if (resume) client_->resume_reading();
-    // The last thing done here: the handler may destroy the stream.
-    dispatch(std::move(*handler), ec, std::move(item));
+    const auto ex = asio::get_associated_executor(*handler, executor_);
+    asio::dispatch(ex, asio::append(std::move(*handler), ec, std::move(item)));
   }
 
   void on_error(const client_error& error) {
@@ -400,21 +423,18 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     complete_pending(lock);
   }
 
-  std::optional<next_handler> take_pending(bool clear_slot) {
+  // The pending handler, taken. Its cancellation slot keeps our canceller:
+  // a slot may only be touched where its signal is emitted (the handler's
+  // executor), and clearing it from the client's strand or close()'s thread
+  // freed the canceller while the user's signal ran it. A stale canceller
+  // does nothing (generation_).
+  std::optional<next_handler> take_pending() {
     std::optional<next_handler> out;
     if (!pending_) return out;
     out.emplace(std::move(*pending_));
     pending_.reset();
     work_.reset();
-    if (clear_slot) asio::get_associated_cancellation_slot(*out).clear();
     return out;
-  }
-
-  // From inside the client's handler: the user's handler runs inline when
-  // its executor allows (e.g. a coroutine on the same io_context).
-  void dispatch(next_handler handler, error_code ec, stream_item item) {
-    auto ex = asio::get_associated_executor(handler, executor_);
-    asio::dispatch(ex, asio::append(std::move(handler), ec, std::move(item)));
   }
   // From async_next itself or another thread: never inline. Posted to the
   // stream's executor, then dispatched to the handler's (as Asio's own
@@ -440,6 +460,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::optional<next_handler> pending_;
   std::optional<asio::any_completion_executor> work_;
   std::uint64_t generation_ = 0;
+  std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for
   std::size_t high_water_ = 0;
   bool paused_ = false;
   bool ended_ = false;   // the client closed for good

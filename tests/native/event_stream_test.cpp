@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "support/client_options.hpp"
+#include "ssekit/demo_server.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/event_stream.hpp"
 
@@ -320,6 +321,55 @@ TEST(EventStream, TimeoutWithAwaitableOperatorsThenContinue) {
   run_until(io, [&] { return finished; });
   EXPECT_EQ(log, (std::vector<std::string>{"timeout", "event 0"}));
   gate.finish();
+}
+
+TEST(EventStream, TimeoutsRacingItemsOnAStrandWithTwoThreadsLoseNothing) {
+  // The README's timeout pattern as a multi-threaded program writes it: the
+  // coroutine on a strand, the io_context run by two threads, and timers so
+  // short that they often fire just as an item is handed over. An item must
+  // go either to async_next or stay queued for the next one (ids 1, 2, 3...
+  // without a gap), and the cancellation slot is touched on the strand only
+  // (clearing it from the client's strand was a use-after-free under ASan).
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context server_io;
+  ssekit::demo::server demo(server_io.get_executor());
+  std::thread server_thread([&] { server_io.run(); });
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(demo.url("/fault?events=2000&interval_ms=1")));
+  unsigned long expected = 1, items = 0, timeouts = 0;
+  std::vector<std::string> gaps;
+  error_code end;
+  asio::co_spawn(
+      asio::make_strand(io),
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        for (unsigned k = 0;; ++k) {
+          timer.expires_after(std::chrono::microseconds(k * 7919 % 1500));
+          auto r = co_await (stream.async_next(asio::as_tuple(asio::use_awaitable)) || timer.async_wait(asio::use_awaitable));
+          if (r.index() == 1) {
+            ++timeouts;
+            continue;
+          }
+          auto [ec, item] = std::get<0>(std::move(r));
+          if (ec) {
+            end = ec;
+            break;
+          }
+          ++items;
+          if (item.id != std::to_string(expected) && gaps.size() < 5) gaps.push_back("expected " + std::to_string(expected) + ", got " + item.id);
+          expected = std::stoul(item.id) + 1;
+        }
+      },
+      asio::detached);
+  std::thread second([&] { io.run_for(ssekit::testing::hang_limit); });
+  io.run_for(ssekit::testing::hang_limit);
+  second.join();
+  demo.stop();
+  server_thread.join();
+  EXPECT_EQ(items, 2000u);
+  EXPECT_EQ(end, asio::error::eof);
+  EXPECT_TRUE(gaps.empty()) << gaps.front();
+  EXPECT_GT(timeouts, 0u);  // the race was run
 }
 
 TEST(EventStream, CloseCompletesAPendingNext) {

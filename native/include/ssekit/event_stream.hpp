@@ -182,7 +182,9 @@ class event_stream {
   void close();
 
   // The client underneath: restart(), state(), stats(), last_event_id().
-  // (Its pause_reading()/resume_reading() belong to the stream.)
+  // Its pause_reading()/resume_reading() belong to the stream, and so does
+  // closing: call event_stream::close(), not get_client().close(), which
+  // would leave a pending async_next waiting for ever.
   client& get_client() noexcept;
 
   std::size_t buffered() const;            // items waiting now
