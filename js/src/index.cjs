@@ -1,9 +1,10 @@
 'use strict';
 // ssekit for JavaScript: the C++ core's parser and serializer compiled to
 // WebAssembly (parser.cjs, serializer.cjs, loaded by wasm.cjs), and an
-// EventSource and stream() on top (eventsource.cjs). This file only exports.
+// EventSource and stream() on top (eventsource.cjs, stream.cjs). This file only exports.
 
-const { EventSource, stream, SseError } = require('./eventsource.cjs');
+const { EventSource, SseError } = require('./eventsource.cjs');
+const { stream } = require('./stream.cjs');
 const { createParser, SseParseError } = require('./parser.cjs');
 const { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError } = require('./serializer.cjs');
 const { ready, SseLoadError } = require('./wasm.cjs');

@@ -3,7 +3,8 @@
 // of each error. Named re-exports, one module each: with "sideEffects":
 // false a bundler drops the modules a program does not import (the
 // EventSource when only the parser is used).
-export { EventSource, stream, SseError } from './eventsource.cjs';
+export { EventSource, SseError } from './eventsource.cjs';
+export { stream } from './stream.cjs';
 export { createParser, SseParseError } from './parser.cjs';
 export { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError } from './serializer.cjs';
 export { ready, SseLoadError } from './wasm.cjs';

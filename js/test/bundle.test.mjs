@@ -24,10 +24,14 @@ describe('bundles', () => {
     assert.deepEqual(sizes['serializer only'].modules, ['bridge-abi.cjs', 'index.mjs', 'serializer.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
   });
 
-  it('the EventSource alone: no serializer, at most 25 kB gzip', () => {
+  it('the EventSource alone: no serializer, no stream(), at most 25 kB gzip', () => {
     assert.deepEqual(sizes['EventSource only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
     assert.ok(sizes['EventSource only'].gzip <= 25_000, `${sizes['EventSource only'].gzip} bytes gzip`);
     assert.ok(sizes['parser only'].gzip < sizes['EventSource only'].gzip);
+  });
+
+  it('stream() alone: the EventSource module (the rules they share) and its own', () => {
+    assert.deepEqual(sizes['stream() only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'stream.cjs', 'wasm.cjs']);
   });
 
   it("browsers get the browser build: the 'browser' condition, and CDNs' default file", () => {

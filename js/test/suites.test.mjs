@@ -136,6 +136,38 @@ describe('suites, Node: responses (WPT request-status-error, request-redirect; u
   });
 });
 
+describe('suites, Node: what fetch() would refuse or leak (undici eventsource-reconnect; eventsource npm)', () => {
+  it('an id with a control character is not sent as Last-Event-ID, and the reconnects go on (undici)', async () => {
+    const s = await server((req, res, n) => sendStream(res, n === 1 ? 'id: \x01poison\nretry: 0\n\n' : `data: ${req.headers['last-event-id'] ?? 'none'}\n\n`));
+    const { source, rec } = open(s.url);
+    await rec.until((log) => log.some((e) => e.startsWith('message')), 'a message from the reconnect');
+    source.close();
+    assert.equal(rec.log.find((e) => e.startsWith('message')), 'message "none" id="\\u0001poison"');
+    assert.equal(s.requests[1].headers['last-event-id'], undefined);
+    assert.throws(() => new EventSource(s.url, { lastEventId: 'a\x7f' }), /control characters/);
+  });
+
+  it('credentials that fetch() dropped on a redirect to another origin are not sent there on reconnect (eventsource npm)', async () => {
+    const target = await server((req, res) => sendStream(res, `retry: 1\ndata: ${req.headers.authorization ?? 'none'} ${req.headers.cookie ?? 'none'}\n\n`));
+    const s = await server((req, res) => res.writeHead(307, { Location: `${target.base.replace('127.0.0.1', 'localhost')}/t` }).end());
+    const { source, rec } = open(s.url, { headers: { Authorization: 'Bearer foo', Cookie: 'a=b' } });
+    await rec.until((log) => log.filter((e) => e.startsWith('message')).length >= 2, 'two messages');
+    source.close();
+    assert.deepEqual(rec.log.filter((e) => e.startsWith('message')).slice(0, 2), ['message "none none" id=""', 'message "none none" id=""']);
+    assert.equal(target.requests.length, 2, 'the reconnect went straight to the redirect target');
+  });
+
+  it('a custom fetch that spreads init.headers keeps Accept and Last-Event-ID (eventsource npm)', async () => {
+    const s = await server((req, res, n) =>
+      sendStream(res, n === 1 ? 'id: 7\nretry: 1\ndata: first\n\n' : `data: ${req.headers.accept} ${req.headers['last-event-id'] ?? 'none'} ${req.headers.authorization}\n\n`),
+    );
+    const { source, rec } = open(s.url, { fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, authorization: 'Bearer foo' } }) });
+    await rec.until((log) => log.filter((e) => e.startsWith('message')).length >= 2, 'two messages');
+    source.close();
+    assert.equal(rec.log.filter((e) => e.startsWith('message'))[1], 'message "text/event-stream 7 Bearer foo" id="7"');
+  });
+});
+
 describe('suites, Node: requests (WPT request-accept, request-cache-control; undici eventsource-connect)', () => {
   it('sends Accept, Cache-Control and Pragma, mode cors, keep-alive; Last-Event-ID only on the reconnect', async () => {
     const s = await server((req, res) => sendStream(res, 'retry: 1\nid: 1\ndata: x\n\n'));
@@ -313,6 +345,10 @@ describe('suites, Chromium: ours as the browser\'s own', { skip }, () => {
         return res.writeHead(200, { 'Content-Type': 'text/html' }).end(
           `<!doctype html><meta charset=utf-8><script type=module>import * as ssekit from '/dist/ssekit.browser.mjs'; ${recorder}; window.record = record; window.ssekit = ssekit; window.ready = true;</script>`,
         );
+      case '/sub/based.html':
+        return res.writeHead(200, { 'Content-Type': 'text/html' }).end(
+          `<!doctype html><base href="/elsewhere/deeper/"><script type=module>import * as ssekit from '/dist/ssekit.browser.mjs'; window.ssekit = ssekit; window.ready = true;</script>`,
+        );
       case '/dist/ssekit.browser.mjs':
       case '/dist/ssekit.browser.js':
         return res.writeHead(200, js).end(fs.readFileSync(path.join(bundle, url.pathname.slice('/dist/'.length))));
@@ -388,6 +424,38 @@ describe('suites, Chromium: ours as the browser\'s own', { skip }, () => {
     assert.deepEqual(ours, native, `${u.pathname}: ours differs from Chromium's`);
     return native;
   }
+
+  it('relative URLs resolve against the document\'s base URL (<base href>); a Symbol URL is a TypeError; a function is a dictionary', async () => {
+    const based = await browser.newPage();
+    try {
+      await based.goto(`${main.base}/sub/based.html`);
+      await based.waitForFunction(() => window.ready === true, null, { timeout: 15_000 });
+      const [native, ours] = await based.evaluate(() =>
+        [window.EventSource, window.ssekit.EventSource].map((C) => {
+          const url = (u) => {
+            const es = new C(u);
+            es.close();
+            return es.url;
+          };
+          const outcome = (f) => {
+            try {
+              const es = f();
+              es.close();
+              return `ok ${es.withCredentials}`;
+            } catch (e) {
+              return e.name;
+            }
+          };
+          return [url('rel'), url(''), outcome(() => new C(Symbol('s'))), outcome(() => new C('/x', Object.assign(() => {}, { withCredentials: true })))];
+        }),
+      );
+      assert.deepEqual(ours, native);
+      assert.deepEqual(native.slice(2), ['TypeError', 'ok true']);
+      assert.ok(native[0].endsWith('/elsewhere/deeper/rel'), native[0]);
+    } finally {
+      await based.close();
+    }
+  });
 
   it('status codes other than 200 fail the connection, as the browser\'s (WPT request-status-error)', async () => {
     const codes = [204, 205, 210, 299, 404, 410, 503];

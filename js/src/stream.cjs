@@ -1,0 +1,272 @@
+'use strict';
+// stream(): one request, its events as an async iterator. A module of its own
+// so that a bundle of the EventSource alone leaves it out ("sideEffects":
+// false); the connection rules it shares with the EventSource (request plan,
+// response checks, retry and backoff, idle timer) are eventsource.cjs's.
+
+const {
+  DEFAULT_RECONNECTION_TIME,
+  MAX_FAILURES,
+  core,
+  SseError,
+  checkObject,
+  checkMilliseconds,
+  checkBackoff,
+  reconnectDelay,
+  randomUpTo,
+  parseUrl,
+  urlRefusal,
+  checkLastEventId,
+  requestPlan,
+  isRefusalStatus,
+  reconnectsAfterStatus,
+  retryAfter,
+  runAttemptHook,
+  checkAttemptHook,
+  checkHookTimeout,
+  isReadableStream,
+  requestUrl,
+  sendChecked,
+  bodyReader,
+  invalidBody,
+  cancelBody,
+  untilAborted,
+  checkResponse,
+  originOf,
+  abortableDelay,
+  abortError,
+  IdleTimer,
+  connectionError,
+  limitError,
+} = require('./eventsource.cjs').shared;
+
+// Validates everything before returning, so bad options throw at the call.
+function stream(url, init = undefined) {
+  const options = checkObject(init, 'the stream() options');
+  const signal = options.signal ?? null;
+  if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('ssekit: signal must be an AbortSignal');
+  const parsed = parseUrl(url, 'ssekit stream()');
+  // One request only, so any body fetch() takes will do, a stream too.
+  const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), { sentOnce: true });
+  const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
+  const lastEventId = checkLastEventId(options.lastEventId);
+  const limits = { maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
+  // Checks the limits now rather than at the first chunk.
+  core().createParser(limits).close();
+  const refusal = urlRefusal(parsed);
+  // Sending the request again: only after a refusal (see EventStream#open).
+  const retry = {
+    hook: checkAttemptHook(options),
+    hookTimeout: checkHookTimeout(options),
+    retryServerErrors: options.retryServerErrors === true,
+    replayBody: options.replayBody === true,
+    reconnectionTime: checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME),
+    backoff: checkBackoff(options.backoff),
+  };
+  if ((retry.hook !== null || retry.retryServerErrors) && isReadableStream(plan.body)) {
+    throw new TypeError('ssekit: with onAttempt or retryServerErrors a request may be sent again; pass a string, bytes or a Blob body, not a ReadableStream');
+  }
+  return new EventStream(plan, signal, idleTimeout, lastEventId, limits, refusal, retry);
+}
+
+// The async iterator stream() returns. One read of the body (one "resume")
+// parses a whole chunk; next() then hands out its events from a queue
+// without reading again, so many small events in one chunk cost one await
+// each, not an async generator's resume each. Errors come after the events
+// that came before them; after an error or the end, next() says done.
+class EventStream {
+  #plan;
+  #signal;
+  #idleTimeout;
+  #lastEventId;
+  #limits;
+  #refusal;
+  #queue = [];
+  #at = 0;
+  #error = null;      // thrown once the queue is empty
+  #finished = false;  // the request is over (cleaned up)
+  #reported = false;  // the error or the end was handed out
+  #started = false;
+  #pending = 0;       // next() calls waiting in #chain
+  #chain = Promise.resolve();
+  #controller = new AbortController();
+  #idle = null;
+  #parser = null;
+  #reader = null;
+  #onAbort = null;
+  #wait = untilAborted(this.#controller.signal, cancelBody);
+  #retry;
+
+  constructor(plan, signal, idleTimeout, lastEventId, limits, refusal, retry) {
+    this.#retry = retry;
+    this.#plan = plan;
+    this.#signal = signal;
+    this.#idleTimeout = idleTimeout;
+    this.#lastEventId = lastEventId;
+    this.#limits = limits;
+    this.#refusal = refusal;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  next() {
+    // Once the end, an error or return() was handed out, done at once (as
+    // an async generator), however many events were still queued.
+    if (this.#reported) return Promise.resolve({ value: undefined, done: true });
+    if (this.#pending === 0 && this.#at < this.#queue.length) return Promise.resolve({ value: this.#take(), done: false });
+    this.#pending++;
+    const result = this.#chain.then(() => this.#pull());
+    this.#chain = result.then(
+      () => this.#pending--,
+      () => this.#pending--,
+    );
+    return result;
+  }
+
+  // Leaving a for-await loop early: closes the connection at once.
+  return(value) {
+    this.#finish();
+    this.#reported = true;
+    return this.#chain.then(() => {
+      this.#drop();
+      return { value, done: true };
+    });
+  }
+
+  throw(error) {
+    this.#finish();
+    this.#reported = true;
+    return this.#chain.then(() => {
+      this.#drop();
+      return Promise.reject(error);
+    });
+  }
+
+  // The events left queued after return() or throw(): next() hands out none.
+  #drop() {
+    this.#queue.length = 0;
+    this.#at = 0;
+  }
+
+  #take() {
+    const value = this.#queue[this.#at];
+    this.#queue[this.#at++] = undefined;
+    if (this.#at === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#at = 0;
+    }
+    return value;
+  }
+
+  async #pull() {
+    for (;;) {
+      if (this.#at < this.#queue.length) return { value: this.#take(), done: false };
+      if (this.#finished || this.#error !== null) {
+        this.#finish();
+        if (this.#error !== null && !this.#reported) {
+          this.#reported = true;
+          throw this.#error;
+        }
+        this.#reported = true;
+        return { value: undefined, done: true };
+      }
+      try {
+        if (!this.#started) await this.#open();
+        else await this.#readChunk();
+      } catch (e) {
+        this.#error = this.#failure(e);
+      }
+    }
+  }
+
+  #failure(e) {
+    if (this.#signal?.aborted) return abortError(this.#signal);
+    if (e instanceof SseError) return e;
+    return connectionError(e, this.#controller, this.#plan.url);
+  }
+
+  async #open() {
+    this.#started = true;
+    this.#signal?.throwIfAborted();
+    if (this.#refusal !== null) throw this.#refusal;
+    const controller = this.#controller;
+    if (this.#signal !== null) {
+      this.#onAbort = () => controller.abort(abortError(this.#signal));
+      this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    const id = this.#lastEventId;
+    // One stream; the request goes again only after a refusal that came
+    // before the server acted on it (the EventSource's rule): a 429 or 5xx
+    // with retryServerErrors, a 401 with onAttempt, each waiting the
+    // backoff or Retry-After. A request with a body is sent again only for
+    // a refusal status (429, 502, 503, 504; 401 with the hook) unless replayBody.
+    let response;
+    for (let attempt = 1, failures = 0, previous = { reason: null, status: 0 }; ; attempt++) {
+      let plan = this.#plan;
+      let url = plan.url;
+      if (this.#retry.hook !== null) {
+        const info = { kind: attempt === 1 ? 'first' : 'reconnect', number: attempt, failures, previousReason: previous.reason, previousStatus: previous.status };
+        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info)));
+        this.#plan = plan;
+        if (controller.signal.aborted) throw controller.signal.reason;
+      }
+      this.#idle?.stop();
+      this.#idle = new IdleTimer(this.#idleTimeout, controller, url);
+      response = await this.#wait(sendChecked(plan, requestUrl(plan, url, id), id, controller.signal));
+      this.#idle.touch();
+      const refusal = await checkResponse(response, url, controller.signal);
+      if (refusal === null) break;
+      const hasHook = this.#retry.hook !== null;
+      const again = refusal.reason === 'http_status' && reconnectsAfterStatus(refusal.status, this.#retry.retryServerErrors, hasHook) &&
+        (plan.body === null || this.#retry.replayBody || isRefusalStatus(refusal.status, hasHook));
+      if (!again) throw refusal;
+      this.#idle.stop();
+      failures = Math.min(failures + 1, MAX_FAILURES);
+      previous = { reason: refusal.reason, status: refusal.status };
+      const wait = Math.max(reconnectDelay(this.#retry.reconnectionTime, failures, this.#retry.backoff, randomUpTo), retryAfter(response.headers) ?? 0);
+      await abortableDelay(wait, controller.signal);
+    }
+    this.#reader = bodyReader(response.body ?? null);
+    if (this.#reader === null) throw invalidBody(response.body, this.#plan.url);
+    const origin = originOf(response.url || this.#plan.url);
+    // The WebAssembly is compiled asynchronously (browsers); no-op once done.
+    await core().ready();
+    const queue = this.#queue;
+    this.#parser = core().createParser({
+      ...this.#limits,
+      [core().COLLECT_EVENT]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
+    });
+    if (id !== '') this.#parser.lastEventId = id;
+  }
+
+  async #readChunk() {
+    const { done, value } = await this.#wait(this.#reader.read());
+    if (this.#finished) return;
+    if (done) {
+      this.#finish();
+      return;
+    }
+    this.#idle.touch();
+    try {
+      this.#parser.feed(value);
+    } catch (e) {
+      // What came before a parse error is delivered first (it is queued).
+      if (e instanceof core().SseParseError) throw limitError(e, this.#plan.url);
+      throw new SseError('invalid_response', `the response body gave a chunk that is not bytes: ${e.message}`, { cause: e, url: this.#plan.url });
+    }
+  }
+
+  #finish() {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#idle?.stop();
+    if (this.#onAbort !== null) this.#signal.removeEventListener('abort', this.#onAbort);
+    this.#parser?.close();
+    this.#reader?.cancel().catch(() => {});
+    if (!this.#controller.signal.aborted) this.#controller.abort();
+  }
+}
+
+module.exports = { stream };
