@@ -389,6 +389,9 @@ class client {
   // From any thread, at any moment. When it returns, no handler is running
   // (except the one calling close()) and none will run again; pending
   // operations finish in the background without calling anything.
+  // It waits for a handler running on another thread: two clients whose
+  // handlers close each other, on two threads at once, wait for each other
+  // for ever. Post such a close() (asio::post) instead of calling it there.
   void close();
 
   // Ends the current connection (or the wait before a reconnect) and
