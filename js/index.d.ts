@@ -174,8 +174,8 @@ export interface RequestOptions {
   /** Default GET. CONNECT, TRACE and TRACK (which fetch() never sends) throw a TypeError, as does a body with GET or HEAD. */
   method?: string;
   body?: BodyInit | null;
-  /** Default globalThis.fetch. Its response's body may also be a Node stream or any async iterable of bytes or strings. */
-  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Default globalThis.fetch. `init.headers` is a plain object (lower-case names), which `{ ...init.headers }` copies. Its response's body may also be a Node stream or any async iterable of bytes or strings. */
+  fetch?: (url: string, init: RequestInit & { headers: Record<string, string> }) => Promise<Response>;
   /** Also send the last event id in this URL query parameter (UTF-8, percent-encoded): for cross-origin servers that can't answer the preflight Last-Event-ID needs. */
   lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */

@@ -515,10 +515,10 @@ describe('EventSource: options the browser lacks', () => {
     assert.equal(attempts, 1);
   });
 
-  it('a custom fetch gets the URL and the request init', async () => {
+  it('a custom fetch gets the URL and the request init, its headers a plain object (lower-case names)', async () => {
     const seen = [];
     const fetch = async (url, init) => {
-      seen.push([url, init.method, init.headers.get('accept'), init.headers.get('x-token')]);
+      seen.push([url, init.method, init.headers.accept, init.headers['x-token']]);
       return new Response('data: via custom fetch\n\n', { headers: { 'content-type': 'text/event-stream' } });
     };
     const { source, rec } = open('http://example.test/s', { fetch, headers: [['X-Token', 'abc']] });
