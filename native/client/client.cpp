@@ -254,6 +254,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void on_event(const event& ev) override {
+    // After close() the rest of the piece is still parsed: not delivered,
+    // so not counted (stats().events counts events delivered).
+    if (closed_.load(std::memory_order_relaxed)) return;
     got_event_ = true;
     bump(events_, 1);
     if (handlers_.on_event) {

@@ -368,6 +368,30 @@ TEST(Client, BacksOffWhenConnectionsKeepFailing) {
   EXPECT_GE(errors[3] - errors[2], 80ms);
 }
 
+TEST(Client, StatsCountOnlyTheEventsDeliveredBeforeClose) {
+  // 100 events in one write: one read, parsed in one piece. close() at the
+  // third stops delivery; the rest of the piece is parsed but not counted.
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    std::string body = stream_header();
+    for (int i = 1; i <= 100; ++i) body += "id: " + std::to_string(i) + "\ndata: x\n\n";
+    c.write(body);
+    c.wait_for_client_close(5s);
+  });
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  int delivered = 0;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) {
+    if (++delivered == 3) c->close();
+  };
+  c.emplace(io.get_executor(), options_for(server.url()), h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_EQ(delivered, 3);
+  EXPECT_EQ(c->stats().events, 3u);
+}
+
 TEST(Client, RestartReconnectsAtOnceWithTheLastEventIdAndNoError) {
   std::promise<void> first_closed;
   script_server server([&](script_server::connection& c) {
