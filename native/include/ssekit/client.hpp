@@ -410,6 +410,8 @@ class client {
   client_state state() const noexcept;
   client_stats stats() const noexcept;
   // The last event id (as sent in Last-Event-ID on the next reconnect).
+  // Brought up to date at the end of each read, not per event: inside
+  // on_event, the event's own last_event_id is the current one.
   std::string last_event_id() const;
   std::uint64_t reconnects() const noexcept;
 
