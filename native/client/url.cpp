@@ -54,22 +54,23 @@ std::string without_dot_segments(std::string_view path) {
   return out.empty() ? "/" : out;
 }
 
-// A parsed absolute http(s) URL as the client uses it, or null, and then
-// *why (when asked) says what is wrong, for the options' error message.
+// No URL, and *why (when asked for) says why, for the options' error message.
+std::optional<url> refused(std::string* why, const char* reason) {
+  if (why) *why = reason;
+  return std::nullopt;
+}
+
+// A parsed absolute http(s) URL as the client uses it, or null (see refused()).
 std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = nullptr) {
-  const auto refuse = [why](const char* reason) -> std::optional<url> {
-    if (why) *why = reason;
-    return std::nullopt;
-  };
   if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https)
-    return refuse("the scheme is not http or https");
-  if (!u.has_authority()) return refuse("no host (http://host/...)");
+    return refused(why, "the scheme is not http or https");
+  if (!u.has_authority()) return refused(why, "no host (http://host/...)");
   // Credentials go in headers, not in URLs (fetch refuses them too).
-  if (u.has_userinfo()) return refuse("credentials in a URL (user:password@) are not sent: use an Authorization header");
+  if (u.has_userinfo()) return refused(why, "credentials in a URL (user:password@) are not sent: use an Authorization header");
   // Boost.URL 1.81 reads "http://a:b:80/" as authority "a:" and path
   // "b:80/"; after an authority, RFC 3986 allows only an empty path or one
   // starting with '/' (path-abempty).
-  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return refuse("the port is not a number from 1 to 65535");
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return refused(why, "the port is not a number from 1 to 65535");
   url out;
   out.scheme = u.scheme_id() == urls::scheme::https ? "https" : "http";
   switch (u.host_type()) {
@@ -78,13 +79,13 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
     case urls::host_type::name: {
       // A percent-encoded or empty name can't be looked up (no IDNA here).
       const auto name = u.encoded_host();
-      if (name.empty()) return refuse("no host (http://host/...)");
-      if (name.find('%') != urls::string_view::npos) return refuse("a percent-encoded host name (use the name itself; no IDNA here)");
+      if (name.empty()) return refused(why, "no host (http://host/...)");
+      if (name.find('%') != urls::string_view::npos) return refused(why, "a percent-encoded host name (use the name itself; no IDNA here)");
       out.host.assign(name.data(), name.size());
       std::transform(out.host.begin(), out.host.end(), out.host.begin(), lower);
       break;
     }
-    default: return refuse("an IPvFuture host");  // none is not an http URL
+    default: return refused(why, "an IPvFuture host");  // none is not an http URL
   }
   out.port = out.tls() ? 443 : 80;
   if (u.has_port() && !u.port().empty()) {  // "http://host:/" is the default port (RFC 3986 6.2.3)
@@ -93,7 +94,7 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
     unsigned value = 0;
     const auto r = std::from_chars(port.data(), port.data() + port.size(), value);
     if (r.ec != std::errc() || r.ptr != port.data() + port.size() || value == 0 || value > 65535)
-      return refuse("the port is not a number from 1 to 65535");
+      return refused(why, "the port is not a number from 1 to 65535");
     out.port = static_cast<std::uint16_t>(value);
   }
   const auto path = u.encoded_path();
@@ -183,17 +184,13 @@ std::string url::authority() const {
 std::string url::origin() const { return scheme + "://" + authority(); }
 
 std::optional<url> parse_url(std::string_view text, std::string* why) {
-  const auto refuse = [why](const char* reason) -> std::optional<url> {
-    if (why) *why = reason;
-    return std::nullopt;
-  };
-  if (text.empty()) return refuse("empty");
-  if (text.size() > max_url_length) return refuse("too long");
+  if (text.empty()) return refused(why, "empty");
+  if (text.size() > max_url_length) return refused(why, "too long");
   if (std::any_of(text.begin(), text.end(), is_space_or_control))
-    return refuse("a space or control byte in it (percent-encode it)");
-  if (text.find("://") == std::string_view::npos) return refuse("no http:// or https:// in front");
+    return refused(why, "a space or control byte in it (percent-encode it)");
+  if (text.find("://") == std::string_view::npos) return refused(why, "no http:// or https:// in front");
   const auto parsed = urls::parse_uri(urls::string_view(text.data(), text.size()));
-  if (!parsed) return refuse("not a URL by RFC 3986");
+  if (!parsed) return refused(why, "not a URL by RFC 3986");
   return from_boost(*parsed, why);
 }
 
