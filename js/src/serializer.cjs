@@ -1,6 +1,6 @@
 'use strict';
 // The serializers: every function goes through the core (no JS copy of the
-// rules). They share one instance (wasm.cjs Core); an instance a big event
+// rules). They share one instance (wasm.cjs acquire()); an instance a big event
 // made large is dropped after the call, so its memory comes back.
 
 const wasm = require('./wasm.cjs');
@@ -20,7 +20,9 @@ class SseSerializeError extends Error {
 let instance = null;
 
 function core() {
-  if (instance === null || instance.broken) instance = new wasm.Core(wasm.compileSync());
+  // acquire(): past the engine's limit on memories it shares the parsers'
+  // fallback instance instead of asking again (or throws SseLoadError).
+  if (instance === null || instance.broken) instance = wasm.acquire();
   return instance;
 }
 

@@ -196,26 +196,56 @@ class Core {
   }
 }
 
-// An instance for one parser: from the pool, or new. When the engine has
-// no room for another memory (V8 reserves address space per memory: about
-// 13,000 per process), parsers share a live instance instead.
+// Private instances made, and collected (their memory freed with them).
+let made = 0;
+let collected = 0;
+const collections = new FinalizationRegistry(() => {
+  ++collected;
+});
+// How many private instances were alive when the engine last refused a
+// memory. V8 refuses only after full collections and retries: 3-4 s each
+// time in Node 20 (past about 12,900 live memories), a stall of the whole
+// event loop per new parser if every one asked. So once refused, parsers
+// share while the live count is within a margin of that one (16, or an
+// eighth where the engine has room for few), and make their own again once
+// collections have made room.
+let capacity = Infinity;
+const hasRoom = () => made - collected < capacity - Math.min(16, capacity >> 3);
+
+// The live instance parsers share once the engine refuses another memory.
+function fallback() {
+  let core = shared?.deref();
+  if (core === undefined || core.broken) core = lastMade?.deref();
+  return core === undefined || core.broken ? undefined : core;
+}
+
+// An instance for one parser: from the pool, or new, or the shared one
+// when the engine has no room for another memory (V8 reserves address
+// space per memory: about 13,000 per process).
 function acquire() {
   const module = compileSync();
   const pooled = pool.pop();
   if (pooled !== undefined) return pooled;
-  try {
-    const core = new Core(module);
-    lastMade = new WeakRef(core);
-    return core;
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    let core = shared?.deref();
-    if (core === undefined || core.broken) core = lastMade?.deref();
-    if (core === undefined || core.broken) throw new SseLoadError('out_of_memory', 'ssekit: no memory for another WebAssembly instance', e);
-    core.shared = true;
-    shared = new WeakRef(core);
-    return core;
+  let refusal;
+  // With nothing to share, asking again is the only way on.
+  if (hasRoom() || fallback() === undefined) {
+    try {
+      const core = new Core(module);
+      ++made;
+      collections.register(core, null);
+      lastMade = new WeakRef(core);
+      return core;
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      capacity = made - collected;
+      refusal = e;
+    }
   }
+  const core = fallback();
+  if (core === undefined) throw new SseLoadError('out_of_memory', 'ssekit: no memory for another WebAssembly instance', refusal);
+  core.shared = true;
+  shared = new WeakRef(core);
+  return core;
 }
 
 // After the core freed the parser: a small instance is kept for reuse.
