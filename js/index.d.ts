@@ -1,4 +1,15 @@
 // Types for ssekit (CommonJS and, through index.d.mts, ESM).
+// Only names that both the DOM library and @types/node declare (Event,
+// EventTarget, Headers, Response, RequestInit, ReadableStream, URL,
+// AbortSignal): a Node project without "dom" in its lib type-checks too.
+
+/** A request body, as fetch() takes it. */
+type RequestBody = RequestInit['body'];
+/** Headers, as `new Headers()` takes them. */
+type HeadersInput = ConstructorParameters<typeof Headers>[0];
+type ListenerObject = Parameters<EventTarget['addEventListener']>[1];
+type ListenerOptions = Parameters<EventTarget['addEventListener']>[2];
+type RemoveListenerOptions = Parameters<EventTarget['removeEventListener']>[2];
 
 /** One dispatched event. A fresh object per event: keep it if you like. */
 export interface SseEvent {
@@ -152,7 +163,7 @@ export interface AttemptRequest {
   url: string;
   method: string;
   headers: Headers;
-  body: BodyInit | null;
+  body: RequestBody;
 }
 
 /** Which attempt the onAttempt hook runs before (the C++ client's attempt_info). */
@@ -167,15 +178,26 @@ export interface AttemptInfo {
   readonly previousStatus: number;
 }
 
+/** What a custom fetch may give instead of a Response (e.g. node-fetch's, or a hand-made one). */
+export interface ResponseLike {
+  readonly status: number;
+  readonly statusText?: string;
+  readonly headers: { get(name: string): string | null };
+  /** A Node stream is an AsyncIterable of Buffers (Uint8Arrays). */
+  readonly body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string> | null;
+  /** Where redirects led, if any. */
+  readonly url?: string;
+}
+
 /** Options of every request, for EventSource and stream(). */
 export interface RequestOptions {
   /** Sent with every request; `Accept: text/event-stream` and `Last-Event-ID` are set by ssekit. */
-  headers?: HeadersInit;
+  headers?: HeadersInput;
   /** Default GET. CONNECT, TRACE and TRACK (which fetch() never sends) throw a TypeError, as does a body with GET or HEAD. */
   method?: string;
-  body?: BodyInit | null;
-  /** Default globalThis.fetch. `init.headers` is a plain object (lower-case names), which `{ ...init.headers }` copies. Its response's body may also be a Node stream or any async iterable of bytes or strings. */
-  fetch?: (url: string, init: RequestInit & { headers: Record<string, string> }) => Promise<Response>;
+  body?: RequestBody;
+  /** Default globalThis.fetch. `init.headers` is a plain object (lower-case names), which `{ ...init.headers }` copies. May give a Response or any object with `status`, `headers.get()` and a body that is a ReadableStream, a Node stream or an async iterable of bytes or strings. */
+  fetch?: (url: string, init: RequestInit & { headers: Record<string, string> }) => Promise<Response | ResponseLike>;
   /** Also send the last event id in this URL query parameter (UTF-8, percent-encoded): for cross-origin servers that can't answer the preflight Last-Event-ID needs. */
   lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */
@@ -222,9 +244,24 @@ export interface SseErrorEvent extends Event {
   readonly reconnectDelay: number | null;
 }
 
+/**
+ * A `message` event, or one of another type the stream names: a MessageEvent
+ * (`instanceof MessageEvent` holds at run time) whose data is a string. Declared
+ * here, not as MessageEvent<string>, because @types/node's MessageEvent is not
+ * generic; a handler typed `(e: MessageEvent) => ...` still fits.
+ */
+export interface SseMessageEvent extends Event {
+  readonly data: string;
+  readonly origin: string;
+  readonly lastEventId: string;
+  readonly source: null;
+  readonly ports: ReadonlyArray<never>;
+  initMessageEvent(type: string, bubbles?: boolean, cancelable?: boolean, data?: any, origin?: string, lastEventId?: string, source?: unknown, ports?: Iterable<unknown>): void;
+}
+
 export interface EventSourceEventMap {
   open: Event;
-  message: MessageEvent<string>;
+  message: SseMessageEvent;
   error: SseErrorEvent;
 }
 
@@ -239,25 +276,31 @@ export class EventSource extends EventTarget {
   readonly CLOSED: 2;
   readonly url: string;
   readonly withCredentials: boolean;
-  readonly readyState: 0 | 1 | 2;
-  onopen: ((this: EventSource, event: Event) => unknown) | null;
-  onmessage: ((this: EventSource, event: MessageEvent<string>) => unknown) | null;
-  onerror: ((this: EventSource, event: SseErrorEvent) => unknown) | null;
+  /** CONNECTING, OPEN or CLOSED (typed number, as the platform's, so ssekit's EventSource fits where the platform's is expected). */
+  readonly readyState: number;
+  // Set with ssekit's event types; read back typed loosely, as handlers the
+  // platform's EventSource type can hold.
+  get onopen(): ((this: EventSource, event: any) => any) | null;
+  set onopen(handler: ((this: EventSource, event: Event) => unknown) | null);
+  get onmessage(): ((this: EventSource, event: any) => any) | null;
+  set onmessage(handler: ((this: EventSource, event: SseMessageEvent) => unknown) | null);
+  get onerror(): ((this: EventSource, event: any) => any) | null;
+  set onerror(handler: ((this: EventSource, event: SseErrorEvent) => unknown) | null);
   close(): void;
   addEventListener<K extends keyof EventSourceEventMap>(
     type: K,
     listener: (this: EventSource, event: EventSourceEventMap[K]) => unknown,
-    options?: boolean | AddEventListenerOptions,
+    options?: ListenerOptions,
   ): void;
-  addEventListener(type: string, listener: (this: EventSource, event: MessageEvent<string>) => unknown, options?: boolean | AddEventListenerOptions): void;
-  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: (this: EventSource, event: SseMessageEvent) => unknown, options?: ListenerOptions): void;
+  addEventListener(type: string, listener: ListenerObject, options?: ListenerOptions): void;
   removeEventListener<K extends keyof EventSourceEventMap>(
     type: K,
     listener: (this: EventSource, event: EventSourceEventMap[K]) => unknown,
-    options?: boolean | EventListenerOptions,
+    options?: RemoveListenerOptions,
   ): void;
-  removeEventListener(type: string, listener: (this: EventSource, event: MessageEvent<string>) => unknown, options?: boolean | EventListenerOptions): void;
-  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: (this: EventSource, event: SseMessageEvent) => unknown, options?: RemoveListenerOptions): void;
+  removeEventListener(type: string, listener: ListenerObject, options?: RemoveListenerOptions): void;
 }
 
 export interface StreamOptions extends RequestOptions {

@@ -57,7 +57,7 @@ const source = new EventSource('http://localhost/s', {
   replayBody: true,
   fetch: (url, init) => fetch(url, init),
 });
-const state: 0 | 1 | 2 = source.readyState;
+const state: number = source.readyState;
 const open: 1 = EventSource.OPEN;
 source.onmessage = (e) => void e.data.toUpperCase();
 source.onerror = function (e) {

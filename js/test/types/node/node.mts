@@ -1,0 +1,21 @@
+// Compiled by test/types.test.mjs only, without the DOM library (lib
+// es2022 + @types/node, as a Node project has): what Node users write.
+import { Readable } from 'node:stream';
+import { EventSource, stream } from 'ssekit';
+import type { SseMessageEvent } from 'ssekit';
+
+const source = new EventSource('http://localhost/s', {
+  // A custom fetch may give a Node stream as the body.
+  fetch: async () => ({ status: 200, headers: new Headers({ 'content-type': 'text/event-stream' }), body: Readable.from(['data: x\n\n']) }),
+});
+source.onmessage = (e) => {
+  const data: string = e.data;
+  // @ts-expect-error data is a string, not any
+  const n: number = e.data;
+  void [data, n];
+};
+source.addEventListener('news', (e: SseMessageEvent) => void e.origin);
+source.addEventListener('message', () => {}, { once: true });
+for await (const ev of stream('http://localhost/s', { fetch: async () => ({ status: 200, headers: { get: () => 'text/event-stream' }, body: (async function* () { yield 'data: y\n\n'; })() }) })) {
+  void ev.data.toUpperCase();
+}
