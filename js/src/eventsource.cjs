@@ -59,6 +59,9 @@ class SseError extends Error {
     this.url = details.url ?? '';
   }
 }
+// Bundlers that hoist modules into one scope rename classes whose names
+// clash (SseError2); the name users see must not depend on that.
+Object.defineProperty(SseError, 'name', { value: 'SseError' });
 
 // --- Options shared by EventSource and stream()
 

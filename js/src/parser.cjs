@@ -104,6 +104,8 @@ class SseParseError extends Error {
     this.offset = offset;
   }
 }
+// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
+Object.defineProperty(SseParseError, 'name', { value: 'SseParseError' });
 
 // Only for parsers on the shared fallback instance (wasm.cjs acquire()):
 // an own instance goes with its parser. Only a safety net: when it runs is

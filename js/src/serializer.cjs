@@ -16,6 +16,8 @@ class SseSerializeError extends Error {
     this.code = code;
   }
 }
+// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
+Object.defineProperty(SseSerializeError, 'name', { value: 'SseSerializeError' });
 
 let instance = null;
 

@@ -30,6 +30,8 @@ class SseLoadError extends Error {
     this.code = code;
   }
 }
+// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
+Object.defineProperty(SseLoadError, 'name', { value: 'SseLoadError' });
 
 let compiled = null;  // WebAssembly.Module
 let compiling = null;  // Promise of it, from ready()
@@ -116,7 +118,9 @@ function compileError(e) {
 // serializers never compile after it has resolved. Call it before the first
 // createParser() on a browser's main thread. Rejects with SseLoadError.
 function ready() {
-  if (compiled !== null) return Promise.resolve();
+  // The same promise every time (the README says so), also after a
+  // synchronous compile.
+  if (compiling === null && compiled !== null) compiling = Promise.resolve();
   if (compiling === null) {
     compiling = (async () => {
       checkAllowed();

@@ -45,4 +45,11 @@ describe('bundles', () => {
     }
     assert.ok(pkg.files.includes('dist/ssekit.browser.js'));
   });
+
+  it('classes keep their names in the one-scope bundle (dist/ssekit.browser.mjs), not SseError2', async () => {
+    const bundle = await import('../dist/ssekit.browser.mjs');
+    for (const name of ['EventSource', 'SseError', 'SseLoadError', 'SseParseError', 'SseSerializeError']) {
+      assert.equal(bundle[name].name, name);
+    }
+  });
 });

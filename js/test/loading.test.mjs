@@ -103,6 +103,21 @@ describe('loading the WebAssembly', () => {
     }
   });
 
+  it('ready() gives the same promise every time, before and after compiling, and after a synchronous compile', async () => {
+    const out = await runScript(`
+      const first = ssekit.ready();
+      const same = first === ssekit.ready();
+      await first;
+      const after = first === ssekit.ready();
+      return { same, after };`);
+    assert.deepEqual(out, { same: true, after: true });
+    const sync = await runScript(`
+      ssekit.createParser().feed('data: x\\n\\n');
+      const first = ssekit.ready();
+      return { same: first === ssekit.ready(), compiles: counts };`);
+    assert.deepEqual(sync, { same: true, compiles: { sync: 1, async: 0 } });
+  });
+
   it('when the engine refuses another WebAssembly memory, parsers share one instance and still parse apart', async () => {
     // V8 throws a RangeError once its address space for memories is used up
     // (about 13,000 in a process); simulated after the first instance.
