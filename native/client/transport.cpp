@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <type_traits>
 
 #include "tls_socket.hpp"
@@ -183,7 +184,11 @@ struct tls_options {
   bool insecure_skip_tls_verification = false;
   std::string ca_file;
   std::string ca_directory;
-  auto operator<=>(const tls_options&) const = default;
+  // Not a defaulted <=>: libc++ 14's std::string has none, which deletes it.
+  friend bool operator<(const tls_options& a, const tls_options& b) {
+    return std::tie(a.insecure_skip_tls_verification, a.ca_file, a.ca_directory) <
+           std::tie(b.insecure_skip_tls_verification, b.ca_file, b.ca_directory);
+  }
 };
 
 std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {

@@ -299,7 +299,8 @@ TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
        "malformed response body: bad chunk"},
   };
   for (const auto& [response, message] : cases) {
-    script_server server([&response](script_server::connection& c) {
+    // Not [&response]: clang before 16 can't capture a structured binding.
+    script_server server([&response = response](script_server::connection& c) {
       request r;
       if (!c.read_request(r)) return;
       c.write(response);

@@ -483,7 +483,7 @@ TEST_F(ContractService, ManyEventsKeepTheirOrderAndASplitBomIsDropped) {
   streams_.send(0, body);
   const auto got = receiver_.wait("/cb", count);
   ASSERT_EQ(got.size(), static_cast<std::size_t>(count));
-  for (int i = 0; i < count; ++i) {
+  for (std::size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].path, "/cb/" + std::to_string(i + 1));
     EXPECT_EQ(field(got[i], "data"), "event " + std::to_string(i));
   }
@@ -748,7 +748,7 @@ TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt)
   receiver_.release();
   const auto got = receiver_.wait("/cb", count);
   ASSERT_EQ(got.size(), static_cast<std::size_t>(count));  // none dropped
-  for (int i = 0; i < count; i += 73) EXPECT_EQ(field(got[i], "data").substr(0, std::to_string(i).size() + 1), std::to_string(i) + ' ');
+  for (std::size_t i = 0; i < got.size(); i += 73) EXPECT_EQ(field(got[i], "data").substr(0, std::to_string(i).size() + 1), std::to_string(i) + ' ');
   // Paused at 64 KiB: what was in flight is on top, far from the 4 MiB.
   EXPECT_LT(service_->peak_queued_callback_bytes(), 1024u * 1024u);
 }

@@ -1,6 +1,8 @@
 #include "support/json.hpp"
 
 #include <charconv>
+#include <locale>
+#include <sstream>
 #include <string>
 #include <system_error>
 
@@ -88,6 +90,24 @@ class json_reader {
     }
     throw json_error("JSON: line " + std::to_string(line) + ", column " + std::to_string(column) +
                      " (byte " + std::to_string(at) + "): " + what);
+  }
+
+  // A literal that already matched JSON's number grammar, as a double.
+  double to_double(std::size_t start, std::string_view literal) const {
+    double d = 0;
+#if defined(__cpp_lib_to_chars)
+    const auto [end, ec] = std::from_chars(literal.data(), literal.data() + literal.size(), d);
+    if (ec == std::errc::result_out_of_range) fail_at(start, "number out of range");
+    if (ec != std::errc{} || end != literal.data() + literal.size()) fail_at(start, "invalid number");
+#else
+    // libc++ 14 has no floating-point from_chars; a stream in the classic
+    // locale reads the same grammar (and fails on overflow).
+    std::istringstream in{std::string(literal)};
+    in.imbue(std::locale::classic());
+    in >> d;
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) fail_at(start, "number out of range");
+#endif
+    return d;
   }
 
   bool at_end() const noexcept { return pos_ >= text_.size(); }
@@ -221,11 +241,7 @@ class json_reader {
         v.uint_ = u;
       }
     }
-    double d = 0;
-    const auto [end, ec] = std::from_chars(literal.data(), literal.data() + literal.size(), d);
-    if (ec == std::errc::result_out_of_range) fail_at(start, "number out of range");
-    if (ec != std::errc{} || end != literal.data() + literal.size()) fail_at(start, "invalid number");
-    v.double_ = d;
+    v.double_ = to_double(start, literal);
     return v;
   }
 

@@ -38,7 +38,7 @@ writer::writer(int fd, int wake_fd, std::size_t capacity)
     : fd_(fd),
       wake_fd_(wake_fd),
       capacity_(capacity < min_capacity ? min_capacity : capacity),
-      buffer_(std::make_unique_for_overwrite<char[]>(capacity_)),
+      buffer_(new char[capacity_]),  // uninitialised; libc++ 14 lacks make_unique_for_overwrite
       never_blocks_(never_blocks(fd)) {}
 
 void writer::append_large(std::string_view bytes) {
