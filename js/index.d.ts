@@ -150,7 +150,7 @@ export class SseError extends Error {
   readonly reason: SseErrorReason;
   /** The response's status; 0 when there was no response. */
   readonly status: number;
-  /** The response's headers; null when there was no response. */
+  /** The response's headers; null when there was no response. With a custom fetch, whatever headers object its response had (only get() is certain). */
   readonly headers: Headers | null;
   /** For http_status and wrong_content_type: the first KiB of the body. */
   readonly body: string;
