@@ -84,6 +84,8 @@ export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'compile_failed
 
 /** The WebAssembly could not be loaded; 'csp_blocked': the page's Content-Security-Policy lacks 'wasm-unsafe-eval'. */
 export class SseLoadError extends Error {
+  /** Made by the package; exported for `instanceof`. */
+  private constructor();
   readonly name: 'SseLoadError';
   readonly code: SseLoadErrorCode;
 }
@@ -92,6 +94,8 @@ export type SseParseErrorCode = 'line_too_long' | 'event_too_large' | 'feed_afte
 export type SseSerializeErrorCode = 'invalid_event_type' | 'invalid_event_id' | 'invalid_comment';
 
 export class SseParseError extends Error {
+  /** Made by the parser; exported for `instanceof`. */
+  private constructor();
   readonly name: 'SseParseError';
   /** The core's error name. */
   readonly code: SseParseErrorCode;
@@ -100,6 +104,8 @@ export class SseParseError extends Error {
 }
 
 export class SseSerializeError extends Error {
+  /** Made by the serializers; exported for `instanceof`. */
+  private constructor();
   readonly name: 'SseSerializeError';
   /** The core's error name. */
   readonly code: SseSerializeErrorCode;
@@ -108,12 +114,12 @@ export class SseSerializeError extends Error {
 export interface OutgoingEvent {
   /** Always written; CR, LF and CRLF inside split it over several `data:` lines. */
   data: string;
-  /** Omitted or "": no `event:` line. Must not contain CR or LF. */
-  type?: string;
-  /** Omitted: no `id:` line. "" resets the reader's last event id. Must not contain CR, LF or NUL. */
-  id?: string;
+  /** Omitted (or undefined) or "": no `event:` line. Must not contain CR or LF. */
+  type?: string | undefined;
+  /** Omitted (or undefined): no `id:` line. "" resets the reader's last event id. Must not contain CR, LF or NUL. */
+  id?: string | undefined;
   /** Milliseconds, 0 to 2^64-1: a `retry:` line before the event. */
-  retry?: number | bigint;
+  retry?: number | bigint | undefined;
 }
 
 /** One complete event, ending with an empty line. Throws SseSerializeError for a type or id that cannot be written. */

@@ -1,7 +1,7 @@
 'use strict';
 // The serializers: every function goes through the core (no JS copy of the
-// rules). They share one instance (wasm.cjs acquire()); an instance a big event
-// made large is dropped after the call, so its memory comes back.
+// rules). They share one instance (wasm.cjs acquire()); an instance big events
+// made large is dropped a second later, so its memory comes back.
 
 const wasm = require('./wasm.cjs');
 const { encoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT } = wasm;
@@ -20,12 +20,27 @@ class SseSerializeError extends Error {
 Object.defineProperty(SseSerializeError, 'name', { value: 'SseSerializeError' });
 
 let instance = null;
+// An instance a call left larger than POOL_MEMORY_LIMIT is dropped (its
+// memory freed with it) this long after, not at once: dropping it after
+// every call made each event over ~450 KB pay for a new instance (3x slower).
+const LARGE_INSTANCE_MS = 1000;
+let dropping = null;
 
 function core() {
   // acquire(): past the engine's limit on memories it shares the parsers'
   // fallback instance instead of asking again (or throws SseLoadError).
-  if (instance === null || instance.broken) instance = wasm.acquire();
+  if (instance === null || instance.broken) instance = wasm.acquire(false);
   return instance;
+}
+
+// After every call, a refused one too.
+function settle(c) {
+  if (c.bytes <= wasm.POOL_MEMORY_LIMIT || dropping !== null) return;
+  dropping = setTimeout(() => {
+    dropping = null;
+    if (instance !== null && instance.bytes > wasm.POOL_MEMORY_LIMIT) instance = null;
+  }, LARGE_INSTANCE_MS);
+  dropping.unref?.();  // Node: the timer keeps no process alive
 }
 
 function u64Parts(value, what) {
@@ -42,15 +57,14 @@ function u64Parts(value, what) {
 }
 
 function output(c, status) {
+  settle(c);
   if (status !== 0) {
     const { name, message } = errorInfo(status);
     throw new SseSerializeError(name, message);
   }
   const header = c.exports.ssekit_output_header() >>> 2;
   const u32 = c.words();
-  const text = decodeAt(c.heap(), u32[header], u32[header + 1]);
-  if (c.bytes > wasm.POOL_MEMORY_LIMIT) instance = null;
-  return text;
+  return decodeAt(c.heap(), u32[header], u32[header + 1]);
 }
 
 // Stages several strings one after another in the input region.

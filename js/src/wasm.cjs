@@ -37,8 +37,11 @@ let compiled = null;  // WebAssembly.Module
 let compiling = null;  // Promise of it, from ready()
 let allowed = null;   // true, or the CompileError that forbade WebAssembly
 const pool = [];
-// The instance made last, and the one parsers share once the engine refuses
-// another memory (weak: live parsers keep them alive, nothing else does).
+// The instance made last for a parser (until that parser releases it), and
+// the one parsers share once the engine refuses another memory (weak: the
+// parsers sharing it keep it alive). Not a WeakRef per instance: a WeakRef
+// keeps its target alive until the current job ends, so a loop of big
+// events would hold every dropped instance's memory until it returns.
 let lastMade = null;
 let shared = null;
 
@@ -219,14 +222,15 @@ const hasRoom = () => made - collected < capacity - Math.min(16, capacity >> 3);
 // The live instance parsers share once the engine refuses another memory.
 function fallback() {
   let core = shared?.deref();
-  if (core === undefined || core.broken) core = lastMade?.deref();
+  if (core === undefined || core.broken) core = lastMade ?? undefined;
   return core === undefined || core.broken ? undefined : core;
 }
 
-// An instance for one parser: from the pool, or new, or the shared one
-// when the engine has no room for another memory (V8 reserves address
-// space per memory: about 13,000 per process).
-function acquire() {
+// An instance for one parser (or for the serializers: forParser false), from
+// the pool, or new, or the shared one when the engine has no room for
+// another memory (V8 reserves address space per memory: about 13,000 per
+// process).
+function acquire(forParser = true) {
   const module = compileSync();
   const pooled = pool.pop();
   if (pooled !== undefined) return pooled;
@@ -237,7 +241,7 @@ function acquire() {
       const core = new Core(module);
       ++made;
       collections.register(core, null);
-      lastMade = new WeakRef(core);
+      if (forParser) lastMade = core;
       return core;
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
@@ -254,6 +258,7 @@ function acquire() {
 
 // After the core freed the parser: a small instance is kept for reuse.
 function release(core) {
+  if (core === lastMade) lastMade = null;
   if (core.shared === true || core.broken) return;
   if (core.bytes <= POOL_MEMORY_LIMIT && pool.length < POOL_SIZE) pool.push(core);
 }

@@ -118,6 +118,21 @@ describe('loading the WebAssembly', () => {
     assert.deepEqual(sync, { same: true, compiles: { sync: 1, async: 0 } });
   });
 
+  it('a run of big serialized events reuses one instance (dropping it after each made every one pay for a new instance)', async () => {
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let made = 0;
+      WebAssembly.Instance = function (module, imports) {
+        ++made;
+        return new Instance(module, imports);
+      };
+      const data = 'x'.repeat(1 << 20);
+      let length = 0;
+      for (let i = 0; i < 10; ++i) length += ssekit.serializeEvent({ data }).length;
+      return { made, length };`);
+    assert.deepEqual(out, { made: 1, length: 10 * ((1 << 20) + 8) });
+  });
+
   it('when the engine refuses another WebAssembly memory, parsers share one instance and still parse apart', async () => {
     // V8 throws a RangeError once its address space for memories is used up
     // (about 13,000 in a process); simulated after the first instance.

@@ -1,7 +1,7 @@
 // Compiled by test/types.test.mjs only, without the DOM library (lib
 // es2022 + @types/node, as a Node project has): what Node users write.
 import { Readable } from 'node:stream';
-import { EventSource, stream } from 'ssekit';
+import { EventSource, serializeEvent, SseParseError, stream } from 'ssekit';
 import type { SseMessageEvent } from 'ssekit';
 
 const source = new EventSource('http://localhost/s', {
@@ -19,3 +19,8 @@ source.addEventListener('message', () => {}, { once: true });
 for await (const ev of stream('http://localhost/s', { fetch: async () => ({ status: 200, headers: { get: () => 'text/event-stream' }, body: (async function* () { yield 'data: y\n\n'; })() }) })) {
   void ev.data.toUpperCase();
 }
+
+// Fields given as undefined count as omitted (exactOptionalPropertyTypes is on here).
+void serializeEvent({ data: 'x', type: undefined, id: undefined, retry: undefined });
+// @ts-expect-error the parser makes these
+void new SseParseError('line_too_long');
