@@ -4,7 +4,7 @@
 // made large is dropped a second later, so its memory comes back.
 
 const wasm = require('./wasm.cjs');
-const { encoder, decodeAt, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT } = wasm;
+const { encoder, decodeAt, errorInfo, stage, describe, requireString, ENCODE_IN_PLACE_LIMIT } = wasm;
 
 const MAX_U64 = (1n << 64n) - 1n;
 
@@ -50,9 +50,13 @@ function u64Parts(value, what) {
   } else if (typeof value === 'number' && Number.isInteger(value)) {
     big = BigInt(value);
   } else {
-    throw new TypeError(`ssekit: ${what} must be a non-negative integer (number or bigint), got ${String(value)}`);
+    throw new TypeError(`ssekit: ${what} must be a non-negative integer (number or bigint), got ${describe(value)}`);
   }
-  if (big < 0n || big > MAX_U64) throw new RangeError(`ssekit: ${what} must be between 0 and 2^64-1, got ${String(value)}`);
+  if (big < 0n || big > MAX_U64) {
+    // A number that large is already rounded: say so, and what to pass instead.
+    const rounded = typeof value === 'number' && !Number.isSafeInteger(value) ? ' (a number above 2^53 is rounded: pass a bigint)' : '';
+    throw new RangeError(`ssekit: ${what} must be between 0 and 2^64-1, got ${describe(value)}${rounded}`);
+  }
   return [Number(big & 0xffffffffn), Number(big >> 32n)];
 }
 
@@ -89,6 +93,9 @@ function stageAll(c, strings) {
 
 function serializeEvent(event) {
   if (event === null || typeof event !== 'object') throw new TypeError('ssekit: serializeEvent() takes an object {data, type?, id?, retry?}');
+  // eventsource-parser and many tutorials call the type `event`: refused,
+  // not silently sent as a message.
+  if (event.event !== undefined) throw new TypeError('ssekit: serializeEvent() takes the event type as `type`, not `event`');
   const data = requireString(event.data, 'data');
   const type = event.type === undefined ? '' : requireString(event.type, 'type');
   const hasId = event.id !== undefined;

@@ -361,11 +361,19 @@ function stage(core, bytes) {
   return [ptr, bytes.length];
 }
 
+// What a wrong argument was, for messages (never an object's own toString).
+function describe(value) {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (typeof value === 'object' || typeof value === 'function') return `a ${typeof value}`;
+  return `${typeof value} ${String(value)}`;
+}
+
 function requireString(value, what) {
-  if (typeof value !== 'string') throw new TypeError(`ssekit: ${what} must be a string`);
+  if (typeof value !== 'string') throw new TypeError(`ssekit: ${what} must be a string, got ${describe(value)}`);
   return value;
 }
 
 module.exports = { ready, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
-  abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, requireString, ENCODE_IN_PLACE_LIMIT,
+  abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, describe, requireString, ENCODE_IN_PLACE_LIMIT,
 };
