@@ -221,9 +221,9 @@ const hasRoom = () => made - collected < capacity - Math.min(16, capacity >> 3);
 
 // The live instance parsers share once the engine refuses another memory.
 function fallback() {
-  let core = shared?.deref();
-  if (core === undefined || core.broken) core = lastMade ?? undefined;
-  return core === undefined || core.broken ? undefined : core;
+  const core = shared?.deref();
+  if (core !== undefined && !core.broken) return core;
+  return lastMade !== null && !lastMade.broken ? lastMade : undefined;
 }
 
 // An instance for one parser (or for the serializers: forParser false), from
