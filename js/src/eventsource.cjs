@@ -72,12 +72,15 @@ function checkObject(value, what) {
   return value;
 }
 
+// Only on the error path: the EventSource loads the core lazily.
+const describe = (value) => require('./wasm.cjs').describe(value);
+
 // A duration option, as an integer number of milliseconds: fractions are
 // dropped and it saturates at what setTimeout() can wait.
 function checkMilliseconds(value, name, fallback) {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-    throw new RangeError(`ssekit: ${name} must be a non-negative number of milliseconds, got ${String(value)}`);
+    throw new RangeError(`ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
   }
   return Math.min(Math.floor(value), MAX_TIMER_DELAY);
 }
@@ -86,7 +89,7 @@ function checkMilliseconds(value, name, fallback) {
 // backoff arithmetic below is integer arithmetic.
 function thousandths(value, name, min, max) {
   if (typeof value !== 'number' || !(value >= min && value <= max)) {
-    throw new RangeError(`ssekit: ${name} must be a number from ${min} to ${max}, got ${String(value)}`);
+    throw new RangeError(`ssekit: ${name} must be a number from ${min} to ${max}, got ${describe(value)}`);
   }
   return Math.round(value * 1000);
 }

@@ -201,7 +201,9 @@ describe('input', () => {
   it('checks options', () => {
     assert.throws(() => createParser({ maxLineLength: -1 }), RangeError);
     assert.throws(() => createParser({ maxEventSize: 1.5 }), RangeError);
-    assert.throws(() => createParser({ maxEventSize: '10' }), RangeError);
+    assert.throws(() => createParser({ maxEventSize: '10' }), { name: 'RangeError', message: /got the string "10"$/ });
+    // An object without toString is named, not a TypeError from the message itself.
+    assert.throws(() => createParser({ maxLineLength: Object.create(null) }), { name: 'RangeError', message: /got an object$/ });
     assert.throws(() => createParser({ onEvent: 'no' }), TypeError);
     assert.throws(() => createParser(null), TypeError);
     createParser({ maxLineLength: 2 ** 40 }).close();  // clamped to what 32-bit WebAssembly can hold

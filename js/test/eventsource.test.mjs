@@ -587,7 +587,9 @@ describe('EventSource: reconnection time and backoff', () => {
     // Each error event says how long until the next attempt.
     assert.deepEqual(delays, [250, 250, 250]);
     assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: -1 }), RangeError);
-    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), RangeError);
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), { name: 'RangeError', message: /got the string "soon"$/ });
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: Object.create(null) }), { name: 'RangeError', message: /got an object$/ });
+    assert.throws(() => new EventSource('http://example.test/', { backoff: { jitter: Symbol('j') } }), { name: 'RangeError', message: /got symbol Symbol\(j\)$/ });
   });
 
   it('by default the wait after an outage stays within 10 s, whatever the jitter', { timeout: 20000 }, async (t) => {
