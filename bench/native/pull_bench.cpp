@@ -117,23 +117,39 @@ run_result run_callback(const config& cfg, const std::string& url) {
   return r;
 }
 
+// How the coroutine takes items: async_next(token), an owned item per call,
+// or async_next(item, token), one item filled again and again.
+enum class pull { owned, into };
+
 // Takes every item with co_await async_next on `io` until the stream ends:
 // counts events (and their data bytes) and reads X-Ssekit-Events from the
 // open item (stream_options::opens).
-void drain(asio::io_context& io, ssekit::event_stream& stream, run_result& r) {
+void drain(asio::io_context& io, ssekit::event_stream& stream, run_result& r, pull how) {
   bool done = false;
+  const auto count = [&r](const ssekit::stream_item& item) {
+    if (item.kind == ssekit::stream_item_kind::open) {
+      r.announced = events_header(item.response->headers);
+    } else {
+      ++r.events;
+      r.data_bytes += item.data.size();
+    }
+  };
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        for (;;) {
-          auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
-          if (ec) break;
-          if (item.kind == ssekit::stream_item_kind::open) {
-            r.announced = events_header(item.response->headers);
-            continue;
+        if (how == pull::into) {
+          ssekit::stream_item item;
+          for (;;) {
+            auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            count(item);
           }
-          ++r.events;
-          r.data_bytes += item.data.size();
+        } else {
+          for (;;) {
+            auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            count(item);
+          }
         }
         done = true;
       },
@@ -145,7 +161,7 @@ void drain(asio::io_context& io, ssekit::event_stream& stream, run_result& r) {
   else if (const auto e = stream.final_error()) end_with(r, *e);
 }
 
-run_result run_pull(const config& cfg, const std::string& url) {
+run_result run_pull(const config& cfg, const std::string& url, pull how) {
   asio::io_context io(1);
   run_result r;
   ssekit::stream_options so;
@@ -153,7 +169,7 @@ run_result run_pull(const config& cfg, const std::string& url) {
   const auto start = clock_type::now();
   const double cpu_start = thread_cpu_seconds();
   ssekit::event_stream stream(io.get_executor(), options_for(cfg, url), so);
-  drain(io, stream, r);
+  drain(io, stream, r, how);
   r.seconds = std::chrono::duration<double>(clock_type::now() - start).count();
   r.cpu_seconds = thread_cpu_seconds() - cpu_start;
   return r;
@@ -172,35 +188,70 @@ bool check(const char* what, const run_result& r) {
   return true;
 }
 
+// What Asio's coroutines cost alone: co_await of an awaitable that
+// completes at once, `n` times in a row (what async_next does per item when
+// items wait, minus taking the item). Seconds.
+double co_await_floor(std::uint64_t n) {
+  asio::io_context io(1);
+  std::uint64_t sum = 0;
+  double seconds = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto ready = [](std::uint64_t i) -> asio::awaitable<std::uint64_t> { co_return i; };
+        const auto start = clock_type::now();
+        for (std::uint64_t i = 0; i < n; ++i) sum += co_await ready(i);
+        seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+      },
+      asio::detached);
+  io.run();
+  if (sum != n * (n - 1) / 2) std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: co_await floor summed %llu\n", ull(sum));
+  return seconds;
+}
+
 int throughput(const config& cfg) {
   ssekit::bench::serve_process server(cfg.serve, {"--heartbeat-ms", "0"});
   const std::string url = server.base_url() + "/bench?bytes=" + std::to_string(cfg.size) + "&workload=" + cfg.workload;
   std::printf("# ssekit-pull-bench: %s build%s; workload %s, %llu bytes, best of %d; one io_context, one thread\n", SSEKIT_BENCH_CONFIG,
               SSEKIT_BENCH_SANITIZE ? " with sanitizers (numbers meaningless)" : "", cfg.workload.c_str(), ull(cfg.size), cfg.reps);
-  double best_cb = 1e300, best_pull = 1e300, best_cb_cpu = 1e300, best_pull_cpu = 1e300;
-  run_result cb, pull;
+  struct path {
+    const char* name;
+    run_result last;
+    double best = 1e300, best_cpu = 1e300;
+  };
+  path cb{"callback (client_handlers)", {}}, into{"async_next(item, use_awaitable)", {}}, owned{"async_next(use_awaitable)", {}};
+  const auto keep = [](path& p, run_result r) {
+    p.best = std::min(p.best, r.seconds);
+    p.best_cpu = std::min(p.best_cpu, r.cpu_seconds);
+    p.last = std::move(r);
+  };
   for (int i = 0; i < cfg.reps; ++i) {
-    cb = run_callback(cfg, url);
-    pull = run_pull(cfg, url);
-    if (!check("callback", cb) || !check("async_next", pull)) return 1;
-    if (cb.events != pull.events || cb.data_bytes != pull.data_bytes) {
-      std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: callback and async_next saw different streams\n");
-      return 1;
+    keep(cb, run_callback(cfg, url));
+    keep(into, run_pull(cfg, url, pull::into));
+    keep(owned, run_pull(cfg, url, pull::owned));
+    if (!check("callback", cb.last) || !check("async_next(item)", into.last) || !check("async_next", owned.last)) return 1;
+    for (const path* p : {&into, &owned}) {
+      if (p->last.events != cb.last.events || p->last.data_bytes != cb.last.data_bytes) {
+        std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: callback and %s saw different streams\n", p->name);
+        return 1;
+      }
     }
-    best_cb = std::min(best_cb, cb.seconds);
-    best_pull = std::min(best_pull, pull.seconds);
-    best_cb_cpu = std::min(best_cb_cpu, cb.cpu_seconds);
-    best_pull_cpu = std::min(best_pull_cpu, pull.cpu_seconds);
   }
-  const double ev = static_cast<double>(cb.events);
-  const double ratio = best_pull / best_cb;
-  std::printf("%-34s %12s %10s\n", "path", "events/s", "MB/s");
-  std::printf("%-34s %12.0f %10.1f\n", "callback (client_handlers)", ev / best_cb, static_cast<double>(cfg.size) / best_cb / 1e6);
-  std::printf("%-34s %12.0f %10.1f\n", "async_next (co_await use_awaitable)", ev / best_pull,
-              static_cast<double>(cfg.size) / best_pull / 1e6);
-  std::printf("async_next/callback time ratio: %.2fx (%llu events each)\n", ratio, ull(cb.events));
-  std::printf("async_next/callback CPU time ratio: %.2fx (client thread: %.3f s / %.3f s)\n", best_pull_cpu / best_cb_cpu,
-              best_pull_cpu, best_cb_cpu);
+  const std::uint64_t events = cb.last.events;
+  const double ev = static_cast<double>(events);
+  std::printf("%-34s %12s %10s %12s %12s\n", "path", "events/s", "MB/s", "time ratio", "CPU ratio");
+  for (const path* p : {&cb, &into, &owned}) {
+    std::printf("%-34s %12.0f %10.1f %11.2fx %11.2fx\n", p->name, ev / p->best, static_cast<double>(cfg.size) / p->best / 1e6,
+                p->best / cb.best, p->best_cpu / cb.best_cpu);
+  }
+  const double ratio = into.best / cb.best;
+  std::printf("async_next(item)/callback time ratio: %.2fx (%llu events each; CPU %.3f s / %.3f s)\n", ratio, ull(events),
+              into.best_cpu, cb.best_cpu);
+  std::printf("async_next/callback time ratio: %.2fx (owned items; CPU %.3f s)\n", owned.best / cb.best, owned.best_cpu);
+  double floor = 1e300;
+  for (int i = 0; i < cfg.reps; ++i) floor = std::min(floor, co_await_floor(events));
+  std::printf("co_await of a ready awaitable alone: %.1f ns per event, %.2fx the callback path's whole time per event\n",
+              floor / ev * 1e9, floor / cb.best);
   if (cfg.max_ratio > 0 && ratio > cfg.max_ratio) {
     std::fprintf(stderr, "ssekit-pull-bench: async_next is %.2fx slower than the callback path (gate %.2fx)\n", ratio, cfg.max_ratio);
     return 3;
@@ -251,7 +302,7 @@ int stall(const config& cfg) {
   }
   // Resume: everything arrives.
   run_result r;
-  drain(io, stream, r);
+  drain(io, stream, r, pull::into);
   if (!check("resumed stream", r)) status = 1;
   // max_buffered_items + the events of one 64 KiB read (at 7+ bytes each: "data:x\n\n").
   const std::size_t bound = cfg.buffered + slack_bytes / 7 + 1;

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <limits>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -23,9 +25,49 @@
 #include <vector>
 
 namespace ssekit {
-
 namespace asio = boost::asio;
 using boost::system::error_code;
+}  // namespace ssekit
+
+namespace ssekit::detail {
+
+// async_next(into, token) when it has to wait: an ordinary async_next whose
+// item is copied into the caller's (keeping its strings' capacity). The
+// associator below gives it the user's executor, allocator and
+// cancellation slot.
+struct into_handler {
+  asio::any_completion_handler<next_into_signature> handler;
+  stream_item* into;
+  void operator()(error_code ec, stream_item item) {
+    if (!ec) {
+      into->kind = item.kind;
+      into->type.assign(item.type);
+      into->data.assign(item.data);
+      into->id.assign(item.id);
+      into->retry = item.retry;
+      into->response = std::move(item.response);
+      into->error = std::move(item.error);
+    }
+    std::move(handler)(ec);
+  }
+};
+
+}  // namespace ssekit::detail
+
+template <template <class, class> class Associator, class Candidate>
+struct boost::asio::associator<Associator, ssekit::detail::into_handler, Candidate>
+    : Associator<boost::asio::any_completion_handler<ssekit::detail::next_into_signature>, Candidate> {
+  using inner = boost::asio::any_completion_handler<ssekit::detail::next_into_signature>;
+  static typename Associator<inner, Candidate>::type get(const ssekit::detail::into_handler& h) noexcept {
+    return Associator<inner, Candidate>::get(h.handler);
+  }
+  static auto get(const ssekit::detail::into_handler& h, const Candidate& c) noexcept
+      -> decltype(Associator<inner, Candidate>::get(h.handler, c)) {
+    return Associator<inner, Candidate>::get(h.handler, c);
+  }
+};
+
+namespace ssekit {
 
 std::string_view stream_item_kind_name(stream_item_kind kind) noexcept {
   switch (kind) {
@@ -42,47 +84,71 @@ namespace detail {
 
 using next_handler = asio::any_completion_handler<next_signature>;
 
-// Waiting items in a row: each one's strings are a range of one byte buffer.
-// Storage is reused from batch to batch, and an item's own strings are made
-// only when it is taken: staging a read's events allocates nothing, and the
-// allocation for an item comes right after the consumer freed the previous
-// one (a hot cache), not dozens of allocations then dozens of frees.
+// Waiting items in a row: their strings are consecutive runs of one byte
+// buffer (type, data, id), and a record holds only their sizes and kind; the
+// rarer parts (retry, response, error) wait in a side queue. Storage is
+// reused from batch to batch: staging a read's events allocates nothing, and
+// taking an item into an item whose strings are large enough allocates
+// nothing either. Sizes, not offsets: moving bytes (compact, append) needs
+// no fix-up of the records.
 class batch {
  public:
   bool empty() const { return head_ == records_.size(); }
   std::size_t size() const { return records_.size() - head_; }
   void clear() {
     records_.clear();
+    extras_.clear();
     bytes_.clear();
-    head_ = 0;
+    head_ = extras_head_ = at_ = 0;
   }
 
   void add(stream_item_kind kind, std::string_view type, std::string_view data, std::string_view id) {
-    record& r = records_.emplace_back();
-    r.kind = kind;
-    r.type = put(type);
-    r.data = put(data);
-    r.id = put(id);
+    const std::size_t n = type.size() + data.size() + id.size();
+    char* p = bytes_.grow(n);
+    p = put(p, type);
+    p = put(p, data);
+    put(p, id);
+    try {
+      records_.push_back(record{type.size(), data.size(), id.size(), kind, false});
+    } catch (...) {
+      bytes_.shrink(n);  // no bytes without their record
+      throw;
+    }
   }
+  // An item without strings (retry, open, error).
   void add(stream_item item) {
-    record& r = records_.emplace_back();
-    r.type = r.data = r.id = range{bytes_.size(), 0};  // keeps the records in byte order
-    r.kind = item.kind;
-    r.retry = item.retry;
-    r.response = std::move(item.response);
-    r.error = std::move(item.error);
+    extras_.push_back(extra{item.retry, std::move(item.response), std::move(item.error)});
+    try {
+      records_.push_back(record{0, 0, 0, item.kind, true});
+    } catch (...) {
+      extras_.pop_back();
+      throw;
+    }
   }
 
-  // The front item, owned.
+  // The front item, into `out` (whose strings keep their capacity). If a
+  // string cannot grow (bad_alloc), the item stays at the front.
   void take(stream_item& out) {
-    record& r = records_[head_++];
+    const record& r = records_[head_];
+    const char* p = bytes_.data() + at_;
+    set(out.type, p, r.type);
+    p += r.type;
+    set(out.data, p, r.data);
+    p += r.data;
+    set(out.id, p, r.id);
     out.kind = r.kind;
-    out.type.assign(bytes_, r.type.at, r.type.size);
-    out.data.assign(bytes_, r.data.at, r.data.size);
-    out.id.assign(bytes_, r.id.at, r.id.size);
-    out.retry = r.retry;
-    out.response = std::move(r.response);
-    out.error = std::move(r.error);
+    if (r.has_extra) {
+      extra& e = extras_[extras_head_++];
+      out.retry = e.retry;
+      out.response = std::move(e.response);
+      out.error = std::move(e.error);
+    } else {
+      out.retry = 0;
+      out.response.reset();
+      out.error.reset();
+    }
+    at_ += r.type + r.data + r.id;
+    ++head_;
     if (empty()) clear();
   }
 
@@ -91,57 +157,96 @@ class batch {
   // about twice what waits.
   void append(batch& other) {
     if (head_ > 0 && head_ >= size()) compact();
-    const std::size_t shift = bytes_.size();
-    bytes_.append(other.bytes_);
-    for (std::size_t i = other.head_; i < other.records_.size(); ++i) {
-      record& r = records_.emplace_back(std::move(other.records_[i]));
-      r.type.at += shift;
-      r.data.at += shift;
-      r.id.at += shift;
-    }
+    const std::size_t n = other.bytes_.size() - other.at_;
+    if (n > 0) std::memcpy(bytes_.grow(n), other.bytes_.data() + other.at_, n);  // a batch of retries has no bytes at all
+    records_.insert(records_.end(), other.records_.begin() + static_cast<std::ptrdiff_t>(other.head_), other.records_.end());
+    for (std::size_t i = other.extras_head_; i < other.extras_.size(); ++i) extras_.push_back(std::move(other.extras_[i]));
     other.clear();
   }
 
   void swap(batch& other) noexcept {
     records_.swap(other.records_);
+    extras_.swap(other.extras_);
     bytes_.swap(other.bytes_);
     std::swap(head_, other.head_);
+    std::swap(extras_head_, other.extras_head_);
+    std::swap(at_, other.at_);
   }
 
  private:
-  struct range {
-    std::size_t at = 0;
-    std::size_t size = 0;
-  };
   struct record {
-    stream_item_kind kind = stream_item_kind::event;
-    range type, data, id;
+    std::size_t type, data, id;  // sizes of the item's runs in bytes_
+    stream_item_kind kind;
+    bool has_extra;  // its retry/response/error wait in extras_
+  };
+  struct extra {
     std::uint64_t retry = 0;
     std::shared_ptr<const response_info> response;
     std::shared_ptr<const client_error> error;
   };
+  // Bytes without std::string's zero fill on growth or its checks on append.
+  class bytes {
+   public:
+    const char* data() const { return data_.get(); }
+    std::size_t size() const { return size_; }
+    void clear() { size_ = 0; }
+    // Room for n more bytes at the end, to be written by the caller.
+    char* grow(std::size_t n) {
+      if (n > capacity_ - size_) reserve(n);
+      char* p = data_.get() + size_;
+      size_ += n;
+      return p;
+    }
+    void shrink(std::size_t n) { size_ -= std::min(n, size_); }
+    void erase_front(std::size_t n) {
+      if (n < size_) std::memmove(data_.get(), data_.get() + n, size_ - n);
+      size_ -= std::min(n, size_);
+    }
+    void swap(bytes& other) noexcept {
+      data_.swap(other.data_);
+      std::swap(size_, other.size_);
+      std::swap(capacity_, other.capacity_);
+    }
 
-  range put(std::string_view text) {
-    const range r{bytes_.size(), text.size()};
-    bytes_.append(text);
-    return r;
+   private:
+    void reserve(std::size_t n) {
+      if (n > std::numeric_limits<std::size_t>::max() / 2 - size_) throw std::length_error("event_stream: buffer too large");
+      const std::size_t capacity = std::max<std::size_t>({size_ + n, capacity_ * 2, 4096});
+      std::unique_ptr<char[]> grown(new char[capacity]);
+      if (size_ > 0) std::memcpy(grown.get(), data_.get(), size_);
+      data_ = std::move(grown);
+      capacity_ = capacity;
+    }
+    std::unique_ptr<char[]> data_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+  };
+
+  // assign() without its overlap checks (libstdc++'s _M_replace: 60
+  // instructions per string, a third of taking a small event).
+  static void set(std::string& s, const char* p, std::size_t n) {
+    s.clear();
+    if (n > 0) s.append(p, n);
+  }
+
+  static char* put(char* p, std::string_view text) {
+    if (!text.empty()) std::memcpy(p, text.data(), text.size());
+    return p + text.size();
   }
 
   void compact() {
-    const std::size_t base = records_[head_].type.at;  // records are in byte order
-    bytes_.erase(0, base);
+    bytes_.erase_front(at_);
     records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(head_));
-    for (record& r : records_) {
-      r.type.at -= base;
-      r.data.at -= base;
-      r.id.at -= base;
-    }
-    head_ = 0;
+    extras_.erase(extras_.begin(), extras_.begin() + static_cast<std::ptrdiff_t>(extras_head_));
+    head_ = extras_head_ = at_ = 0;
   }
 
   std::vector<record> records_;
-  std::string bytes_;
-  std::size_t head_ = 0;
+  std::vector<extra> extras_;
+  bytes bytes_;
+  std::size_t head_ = 0;         // the front record
+  std::size_t extras_head_ = 0;  // the front extra
+  std::size_t at_ = 0;           // the front record's first byte
 };
 
 class stream_state : public std::enable_shared_from_this<stream_state> {
@@ -303,7 +408,12 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       taken_.swap(queue_);
       taken_left_.store(taken_.size(), std::memory_order_relaxed);
     }
-    taken_.take(out);
+    try {
+      taken_.take(out);
+    } catch (...) {  // bad_alloc growing the caller's strings: the item stays first
+      taker_busy_.clear(std::memory_order_release);
+      throw;
+    }
     const std::size_t left = taken_.size();
     taken_left_.store(left, std::memory_order_relaxed);
     // Below half: the reading may resume. paused_hint_ may be late; the
@@ -480,6 +590,11 @@ bool try_next(stream_state* state, stream_item& out) {
 
 std::shared_ptr<stream_state> share(stream_state* state) { return state->shared_from_this(); }
 
+void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
+                     asio::any_completion_handler<next_into_signature> handler) {
+  start_next(state, next_handler(into_handler{std::move(handler), into}));
+}
+
 }  // namespace detail
 
 event_stream::event_stream(executor_type executor, client_options options, stream_options stream)
@@ -513,3 +628,4 @@ std::size_t event_stream::max_buffered_seen() const { return state_->max_buffere
 std::shared_ptr<const client_error> event_stream::final_error() const { return state_->final_error(); }
 
 }  // namespace ssekit
+

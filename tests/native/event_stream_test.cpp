@@ -64,6 +64,16 @@ script_server::script numbered(int n) {
   };
 }
 
+// Sends `body` after the head, then ends the stream.
+script_server::script sends(std::string body) {
+  return [body = std::move(body)](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + body);
+    c.close();
+  };
+}
+
 // Opens a stream and sends nothing until the client closes.
 script_server::script silent() {
   return [](script_server::connection& c) {
@@ -394,12 +404,7 @@ TEST(EventStream, CloseCompletesAPendingNext) {
 }
 
 TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
-  script_server server([](script_server::connection& c) {
-    ssekit::testing::request r;
-    if (!c.read_request(r)) return;
-    c.write(stream_header() + ": hi\nretry: 7\ndata: x\n\n");
-    c.close();
-  });
+  script_server server(sends(": hi\nretry: 7\ndata: x\n\n"));
   asio::io_context io;
   ssekit::stream_options so;
   so.comments = so.retries = so.opens = so.errors = true;
@@ -428,8 +433,10 @@ TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
 // --- backpressure
 
 // The consumer resumes with callbacks (every item posted) or with a
-// coroutine (items that wait are taken without suspending).
-void stalled_consumer_loses_nothing(bool coroutine) {
+// coroutine (items that wait are taken without suspending), which takes
+// owned items or fills one item again and again.
+enum class consumer { callbacks, coroutine, coroutine_into };
+void stalled_consumer_loses_nothing(consumer how) {
   const std::string pad(86, 'x');
   constexpr std::size_t max_items = 16;
   // The server writes until the socket takes no more: how much that is
@@ -509,7 +516,7 @@ void stalled_consumer_loses_nothing(bool coroutine) {
     ++next;
     if (on_item_next) stream.async_next(on_item);
   };
-  if (coroutine) {
+  if (how == consumer::coroutine) {
     on_item_next = false;
     asio::co_spawn(
         io,
@@ -517,6 +524,19 @@ void stalled_consumer_loses_nothing(bool coroutine) {
           for (;;) {
             auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
             on_item(ec, std::move(item));
+            if (ec) co_return;
+          }
+        },
+        asio::detached);
+  } else if (how == consumer::coroutine_into) {
+    on_item_next = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          stream_item item;
+          for (;;) {
+            auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+            on_item(ec, item);
             if (ec) co_return;
           }
         },
@@ -532,8 +552,227 @@ void stalled_consumer_loses_nothing(bool coroutine) {
   EXPECT_EQ(stream.get_client().stats().events, static_cast<std::uint64_t>(total.load()));
 }
 
-TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(false); }
-TEST(EventStream, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(true); }
+TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::callbacks); }
+TEST(EventStream, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::coroutine); }
+TEST(EventStream, StalledCoroutineIntoOneItemBoundsTheBufferAndLosesNothing) {
+  stalled_consumer_loses_nothing(consumer::coroutine_into);
+}
+
+// --- async_next(item, token)
+
+// One item filled again and again: every kind arrives complete (nothing
+// left over from the kind before), and once its strings are large enough
+// they are not reallocated: the item's data keeps its buffer.
+TEST(EventStreamInto, OneItemTakesEveryKindAndKeepsItsBuffers) {
+  const std::string big(1000, 'b');
+  script_server server(sends("event: big\nid: 7\ndata: " + big + "\n\n: hi\nretry: 9\ndata: x\n\ndata: yy\n\n"));
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.comments = so.retries = so.opens = so.errors = true;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  std::vector<std::string> got;
+  std::vector<const char*> buffers;  // item.data's buffer after each event past the big one
+  const char* big_buffer = nullptr;
+  error_code end;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        stream_item item;
+        for (;;) {
+          auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            end = ec;
+            break;
+          }
+          std::string line(ssekit::stream_item_kind_name(item.kind));
+          line += " type=" + item.type + " id=" + item.id + " data=" + (item.data.size() > 10 ? "big" : item.data);
+          line += " retry=" + std::to_string(item.retry);
+          line += item.response ? " response=" + std::to_string(item.response->status) : std::string(" response=none");
+          line += item.error ? std::string(" error=") + std::string(ssekit::client_error_reason_name(item.error->reason))
+                             : std::string(" error=none");
+          got.push_back(line);
+          if (item.data == big) big_buffer = item.data.data();
+          else if (big_buffer && item.kind == stream_item_kind::event) buffers.push_back(item.data.data());
+        }
+        done = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "open type= id= data= retry=0 response=200 error=none",
+                     "event type=big id=7 data=big retry=0 response=none error=none",
+                     "comment type= id= data= hi retry=0 response=none error=none",
+                     "retry type= id= data= retry=9 response=none error=none",
+                     "event type=message id=7 data=x retry=0 response=none error=none",
+                     "event type=message id=7 data=yy retry=0 response=none error=none",
+                     "error type= id= data= retry=0 response=none error=end_of_stream",
+                 }));
+  EXPECT_EQ(end, asio::error::eof);
+  ASSERT_NE(big_buffer, nullptr);
+  EXPECT_EQ(buffers, (std::vector<const char*>{big_buffer, big_buffer})) << "the item's data was reallocated";
+}
+
+// A read that brings only a retry: (no bytes to stage) joins items that
+// already wait; order and values hold for both forms of async_next.
+TEST(EventStreamInto, ARetryAloneJoinsWaitingEvents) {
+  std::promise<void> retry_go, last_go;
+  script_server server([retry = retry_go.get_future().share(), last = last_go.get_future().share()](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "id: a\ndata: 1\n\ndata: 2\n\n");
+    if (retry.wait_for(10s) != std::future_status::ready) return;
+    c.write("retry: 5\n\n");
+    if (last.wait_for(10s) != std::future_status::ready) return;
+    c.write("data: 3\n\n");
+    c.close();
+  });
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.retries = true;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  run_until(io, [&] { return stream.buffered() == 2; });
+  retry_go.set_value();
+  run_until(io, [&] { return stream.buffered() == 3; });  // the retry's read joined the waiting events
+  last_go.set_value();
+  run_until(io, [&] { return stream.buffered() == 4; });
+  std::vector<std::string> got;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        stream_item item;
+        for (bool into = true;; into = !into) {  // both forms, in turn
+          error_code ec;
+          if (into) {
+            std::tie(ec) = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+          } else {
+            std::tie(ec, item) = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+          }
+          if (ec) break;
+          got.push_back(std::string(ssekit::stream_item_kind_name(item.kind)) + " " + item.data + " " + item.id + " " +
+                        std::to_string(item.retry));
+        }
+        done = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(got, (std::vector<std::string>{"event 1 a 0", "event 2 a 0", "retry   5", "event 3 a 0"}));
+}
+
+TEST(EventStreamInto, UseAwaitableThrowsAndLeavesTheItem) {
+  script_server server(numbered(1));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  stream_item item;
+  error_code thrown;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await stream.async_next(item, asio::use_awaitable);
+        EXPECT_EQ(item.data, "0");
+        try {
+          co_await stream.async_next(item, asio::use_awaitable);
+        } catch (const boost::system::system_error& e) {
+          thrown = e.code();
+        }
+      },
+      asio::detached);
+  run_until(io, [&] { return bool(thrown); });
+  EXPECT_EQ(thrown, asio::error::eof);
+  EXPECT_EQ(item.data, "0") << "an error leaves the item as it was";
+  EXPECT_EQ(item.id, "0");
+}
+
+TEST(EventStreamInto, FutureFromAnotherThread) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  {
+    ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+    stream_item item;
+    for (int i = 0; i < 3; ++i) {
+      std::future<void> f = stream.async_next(item, asio::use_future);
+      ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+      EXPECT_NO_THROW(f.get());
+      EXPECT_EQ(item.data, std::to_string(i));
+    }
+    std::future<void> last = stream.async_next(item, asio::use_future);
+    ASSERT_EQ(last.wait_for(10s), std::future_status::ready);
+    try {
+      last.get();
+      ADD_FAILURE() << "no error at the end";
+    } catch (const boost::system::system_error& e) {
+      EXPECT_EQ(e.code(), asio::error::eof);
+    }
+    EXPECT_EQ(item.data, "2");
+  }
+  guard.reset();
+  runner.join();
+}
+
+// A plain callback, a deferred operation and a handler bound to a strand:
+// the handler's executor is honoured through the item-filling wrapper.
+TEST(EventStreamInto, CallbackDeferredAndAssociatedExecutor) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  auto strand = asio::make_strand(io);
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  stream_item item;
+  std::vector<std::string> got;
+  bool on_strand = false;
+  auto op = stream.async_next(item, asio::deferred);
+  run_until(io, [&] { return stream.buffered() == 3; });  // nothing taken before the deferred operation runs
+  std::move(op)([&](error_code ec) {
+    EXPECT_FALSE(ec);
+    got.push_back(item.data);
+    stream.async_next(item, asio::bind_executor(strand, [&](error_code ec2) {
+      EXPECT_FALSE(ec2);
+      on_strand = strand.running_in_this_thread();
+      got.push_back(item.data);
+      stream.async_next(item, [&](error_code ec3) {
+        EXPECT_FALSE(ec3);
+        got.push_back(item.data);
+      });
+    }));
+  });
+  run_until(io, [&] { return got.size() == 3; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_TRUE(on_strand);
+}
+
+// Cancelled through the handler's slot (the wrapper forwards it): the item
+// is untouched and the next call gets the next event.
+TEST(EventStreamInto, CancelledNextLeavesTheItemAndTheStream) {
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  asio::cancellation_signal signal;
+  stream_item item;
+  item.data = "before";
+  error_code cancelled;
+  bool called = false;
+  stream.async_next(item, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) {
+    cancelled = ec;
+    called = true;
+  }));
+  run_until(io, [&] { return server.connections() == 1; });
+  signal.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return called; });
+  EXPECT_EQ(cancelled, asio::error::operation_aborted);
+  EXPECT_EQ(item.data, "before");
+  bool got = false;
+  stream.async_next(item, asio::bind_cancellation_slot(signal.slot(), [&](error_code ec) {
+    EXPECT_FALSE(ec);
+    got = true;
+  }));
+  gate.allow(1);
+  run_until(io, [&] { return got; });
+  EXPECT_EQ(item.data, "0");
+  gate.finish();
+}
 
 // Items that already wait complete co_await async_next without suspending
 // the coroutine: a handler posted before the awaits has not run after them.
