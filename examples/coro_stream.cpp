@@ -30,16 +30,17 @@ namespace {
 // Reads up to `max_events`; returns the exit status.
 asio::awaitable<int> pull(ssekit::event_stream& stream, unsigned long max_events, std::chrono::milliseconds timeout) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  ssekit::stream_item item;  // filled again and again: no allocation per event
   for (unsigned long n = 0; n < max_events; ++n) {
     timer.expires_after(timeout);
     // Whichever finishes first wins; the other is cancelled through its
     // cancellation slot. A cancelled async_next loses nothing.
-    auto next = co_await (stream.async_next(asio::as_tuple(asio::use_awaitable)) || timer.async_wait(asio::use_awaitable));
+    auto next = co_await (stream.async_next(item, asio::as_tuple(asio::use_awaitable)) || timer.async_wait(asio::use_awaitable));
     if (next.index() == 1) {
       std::cerr << "timeout: no event within " << timeout.count() << " ms\n";
       co_return 3;
     }
-    auto [ec, item] = std::get<0>(std::move(next));
+    auto [ec] = std::get<0>(next);
     if (ec) {
       // eof: the client closed for good; final_error() says why.
       const auto why = stream.final_error();
