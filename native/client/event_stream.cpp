@@ -31,25 +31,13 @@ using boost::system::error_code;
 
 namespace ssekit::detail {
 
-// async_next(into, token) when it has to wait: an ordinary async_next whose
-// item is copied into the caller's (keeping its strings' capacity). The
-// associator below gives it the user's executor, allocator and
-// cancellation slot.
+// async_next(into, token) on the generic path: the stream fills `into`
+// itself (no owned item in between) and completes this handler with an
+// empty item, which it drops. The associator below gives it the user's
+// executor, allocator and cancellation slot.
 struct into_handler {
   asio::any_completion_handler<next_into_signature> handler;
-  stream_item* into;
-  void operator()(error_code ec, stream_item item) {
-    if (!ec) {
-      into->kind = item.kind;
-      into->type.assign(item.type);
-      into->data.assign(item.data);
-      into->id.assign(item.id);
-      into->retry = item.retry;
-      into->response = std::move(item.response);
-      into->error = std::move(item.error);
-    }
-    std::move(handler)(ec);
-  }
+  void operator()(error_code ec, stream_item) { std::move(handler)(ec); }
 };
 
 }  // namespace ssekit::detail
@@ -297,14 +285,16 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
 
   // --- async_next
 
-  void next(next_handler handler) {
+  // `into`: the caller's item to fill (async_next(item, token)); null: the
+  // item goes to the handler.
+  void next(next_handler handler, stream_item* into = nullptr) {
     if (taker_busy_.test_and_set(std::memory_order_acquire)) {
       // A call on another thread is taking an item right now.
       return post(std::move(handler), asio::error::already_started, {});
     }
     stream_item item;
     bool resume = false;
-    if (take(item, resume)) {
+    if (take(into ? *into : item, resume)) {
       if (resume) client_->resume_reading();
       return post(std::move(handler), {}, std::move(item));
     }
@@ -315,7 +305,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       return post(std::move(handler), asio::error::already_started, {});
     }
     if (!queue_.empty()) {
-      item = pop(resume);
+      pop(into ? *into : item, resume);
       lock.unlock();
       if (resume) client_->resume_reading();
       return post(std::move(handler), {}, std::move(item));
@@ -330,6 +320,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     // Keeps the handler's executor (its io_context) from running out of work.
     work_.emplace(asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked));
     pending_.emplace(std::move(handler));
+    pending_into_ = into;
   }
 
   // The ready path of async_next with a coroutine token: the front item when
@@ -430,11 +421,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // Items waiting: the queue and what async_next took but not handed out.
   // mutex_ held.
   std::size_t waiting() const { return queue_.size() + taken_left_.load(std::memory_order_relaxed); }
-  stream_item pop(bool& resume) {
-    stream_item item;
-    queue_.take(item);
+  void pop(stream_item& out, bool& resume) {
+    queue_.take(out);
     resume = resume_due();
-    return item;
   }
   bool resume_due() {
     if (!paused_ || waiting() > options_.max_buffered_items / 2) return false;
@@ -500,7 +489,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     error_code ec;
     bool resume = false;
     if (!queue_.empty()) {
-      item = pop(resume);
+      pop(pending_into_ ? *pending_into_ : item, resume);
     } else if (ended_) {
       ec = asio::error::eof;
     } else {
@@ -543,6 +532,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (!pending_) return out;
     out.emplace(std::move(*pending_));
     pending_.reset();
+    pending_into_ = nullptr;
     work_.reset();
     return out;
   }
@@ -568,6 +558,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   mutable std::mutex mutex_;
   batch queue_;  // waiting items, after taken_'s
   std::optional<next_handler> pending_;
+  stream_item* pending_into_ = nullptr;  // the pending async_next's item to fill, if it has one
   std::optional<asio::any_completion_executor> work_;
   std::uint64_t generation_ = 0;
   std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for
@@ -592,7 +583,8 @@ std::shared_ptr<stream_state> share(stream_state* state) { return state->shared_
 
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
                      asio::any_completion_handler<next_into_signature> handler) {
-  start_next(state, next_handler(into_handler{std::move(handler), into}));
+  if (!state) throw std::logic_error("async_next on a moved-from event_stream");
+  state->next(next_handler(into_handler{std::move(handler)}), into);
 }
 
 }  // namespace detail

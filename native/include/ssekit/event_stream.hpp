@@ -11,7 +11,7 @@
 // The same call takes use_future, deferred, a plain callback or as_tuple.
 // Items are owned copies (they outlive the call). async_next(item, token)
 // fills the caller's item instead, reusing its strings' capacity: the
-// fastest way to pull, with no allocation per event. Backpressure: items wait
+// fastest way to pull (no allocation for the item). Backpressure: items wait
 // in a bounded buffer; when it holds max_buffered_items the client stops
 // reading from the socket (after the read in progress) until async_next
 // takes items again, so a stalled consumer makes TCP slow the server down;
@@ -195,7 +195,11 @@ class event_stream {
   // waits completes the co_await at once, without suspending the coroutine;
   // as with Asio's I/O objects, the stream must still exist when the result
   // is co_awaited (it may have been moved).
+  //
+  // Asio's default token (when none is given) is deferred from Boost 1.82
+  // on; with Boost 1.81 pass one.
   template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+    requires(!std::is_base_of_v<stream_item, std::remove_cvref_t<CompletionToken>>)  // an item is not a token: see below
   auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
@@ -210,9 +214,12 @@ class event_stream {
   // The same, into the caller's item: completes with the error code only
   // (use_awaitable: co_await returns nothing and throws on error). On
   // success `into` holds the next item; its strings keep their capacity, so
-  // a loop that reuses one item allocates nothing per event (the fastest
-  // way to pull). On error `into` is left as it was. `into` must live until
-  // the operation completes.
+  // once they are large enough taking an item allocates nothing (the
+  // fastest way to pull). With use_awaitable an item that already waits
+  // costs no allocation at all; other tokens allocate only what Asio needs
+  // for the operation itself. On error `into` is left as it was. `into`
+  // must live until the operation completes, and not be read or written
+  // before then (the stream may fill it before the handler runs).
   template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
   auto async_next(stream_item& into, CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
