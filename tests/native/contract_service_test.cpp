@@ -646,6 +646,10 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       {"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + std::string(9000, 'y') + "\r\n\r\n", 431},
       {post + "Content-Length: " + std::to_string(2 * 1024 * 1024) + "\r\n\r\n{}", 413},
       {post + "Transfer-Encoding: chunked\r\n\r\n200001\r\n", 413},
+      // Chunk metadata that never ends: the read buffer is capped (1 MiB
+      // body + 8 KiB head + 4 KiB); it grew until the request timed out.
+      {post + "Transfer-Encoding: chunked\r\n\r\n1;e=" + std::string(1'200'000, 'a'), 413},
+      {post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + std::string(1'200'000, 'a'), 413},
       {"GET / HTTP/2.5\r\nHost: x\r\n\r\n", 400},
       {post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
       {post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},

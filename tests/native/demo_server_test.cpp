@@ -1201,6 +1201,34 @@ TEST_F(DemoServer, ATransferEncodingOtherThanChunkedIsRefused) {
   EXPECT_EQ(chunked.status(), 200);
 }
 
+// Chunk metadata is bounded too: body_limit counts chunk data only, and
+// Beast buffers what it cannot parse yet, so an extension, a size line or
+// a trailer section that never ended grew the server's memory until the
+// request timed out (no answer). Now 413, with the read buffer capped.
+TEST_F(DemoServer, ChunkedFramingThatNeverEndsIsRefused) {
+  start();
+  const std::string head = "POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string short_trailers;
+  for (int i = 0; i < 30000; ++i) short_trailers += "a:\r\n";
+  const std::pair<const char*, std::string> cases[] = {
+      {"extension", "1;e=" + std::string(120'000, 'a')},
+      {"size line", std::string(120'000, '0')},
+      {"trailer", "0\r\nX-T: " + std::string(120'000, 'a')},
+      {"trailers", "0\r\n" + short_trailers},
+  };
+  for (const auto& [what, body] : cases) {
+    http_client c(port());
+    c.send_raw(head + body);
+    ASSERT_TRUE(c.read_head()) << what;
+    EXPECT_EQ(c.status(), 413) << what;
+    EXPECT_TRUE(c.read_to_end()) << what;
+  }
+  http_client ok(port());  // an extension and a trailer of ordinary size are fine
+  ok.send_raw(head + "2;name=value\r\nhi\r\n0\r\nX-Trailer: 1\r\n\r\n");
+  ASSERT_TRUE(ok.read_head());
+  EXPECT_EQ(ok.status(), 200);
+}
+
 TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {
   start();
   // Fetch lets browsers send these (only NUL, CR and LF are forbidden);

@@ -62,11 +62,22 @@ std::string_view host_field_problem(const boost::beast::http::request_header<Fie
   return {};
 }
 
+// The most a server's read buffer may hold for one request: its head and
+// body limits and one read more. Beast keeps in the buffer what it cannot
+// parse yet, and its body_limit counts chunk data only: uncapped, a chunk
+// extension, a chunk-size line or a trailer section that never ends grew
+// the buffer until the request timed out (a gigabyte in 8 s). Give it to
+// the flat_buffer's constructor; at the cap a read ends with
+// http::error::buffer_overflow (413).
+constexpr std::size_t request_buffer_limit(std::size_t head_limit, std::uint64_t body_limit) {
+  return head_limit + static_cast<std::size_t>(body_limit) + 4096;
+}
+
 // The status for a request the parser refused: 431 (head too large), 413
-// (body too large) or 400.
+// (body, or its chunked framing, too large) or 400.
 inline unsigned refused_request_status(const boost::system::error_code& ec) {
   if (ec == boost::beast::http::error::header_limit) return 431;
-  if (ec == boost::beast::http::error::body_limit) return 413;
+  if (ec == boost::beast::http::error::body_limit || ec == boost::beast::http::error::buffer_overflow) return 413;
   return 400;
 }
 

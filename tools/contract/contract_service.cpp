@@ -260,7 +260,7 @@ class session : public std::enable_shared_from_this<session> {
 
   std::shared_ptr<service::state> svc_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{tools::request_buffer_limit(max_request_header, max_request_body)};
   std::optional<http::request_parser<http::string_body>> request_;
   std::size_t head_consumed_ = 0;
   std::uint64_t waiting_since_ = 0;

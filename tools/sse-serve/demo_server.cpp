@@ -178,7 +178,7 @@ struct body_plan {
 };
 
 struct request_reader {
-  boost::beast::flat_buffer buffer;
+  boost::beast::flat_buffer buffer{tools::request_buffer_limit(max_request_header, max_request_body)};
   std::optional<http::request_parser<http::string_body>> parser;
   std::size_t head_consumed = 0;  // for tools::put_head (Beast's limit is per put())
   // tolerate_controls' progress through the head in `buffer`.
