@@ -1182,6 +1182,37 @@ TEST_F(DemoServer, HeadGetsTheHeadWithoutTheBodyAndStreamsRefuseIt) {
   EXPECT_EQ(server_->stats().streams, 0u);
 }
 
+// RFC 9110 9.1: an unknown method gets 501, a known one an endpoint does
+// not take 405 with the endpoint's Allow. Any method used to be served as
+// GET (POST /clock started a stream, DELETE /stats answered 200).
+TEST_F(DemoServer, MethodsAreCheckedPerEndpoint) {
+  start();
+  const struct {
+    const char* request_line;
+    unsigned status;
+    const char* allow;
+  } cases[] = {
+      {"FOO /stats", 501, ""},
+      {"get /stats", 501, ""},  // method names are case-sensitive
+      {"DELETE /stats", 405, "GET, HEAD"},
+      {"PUT /", 405, "GET, HEAD"},
+      {"POST /clock", 405, "GET"},
+      {"OPTIONS /feed", 405, "GET"},
+      {"GET /broadcast", 405, "POST"},
+      {"DELETE /nope", 404, ""},
+      {"GET /stats", 200, ""},
+  };
+  for (const auto& k : cases) {
+    http_client c(port());
+    c.send_raw(std::string(k.request_line) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(c.read_head()) << k.request_line;
+    EXPECT_EQ(c.status(), k.status) << k.request_line;
+    EXPECT_EQ(c.header("Allow"), k.allow) << k.request_line;
+    EXPECT_TRUE(c.read_to_end()) << k.request_line;
+  }
+  EXPECT_EQ(server_->stats().streams, 0u);
+}
+
 TEST_F(DemoServer, ATransferEncodingOtherThanChunkedIsRefused) {
   start();
   // RFC 9112 6.3: 400 and close; the "body" must not be taken for a request.

@@ -84,6 +84,26 @@ constexpr std::size_t fault_window = 16 * 1024;
 
 std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
+// The methods an endpoint takes, as its 405 lists them in Allow; empty for
+// a path that is not an endpoint (404 whatever the method).
+std::string_view allowed_methods(std::string_view path) noexcept {
+  if (path == "/" || path == "/stats") return "GET, HEAD";
+  if (path == "/broadcast") return "POST";
+  if (path == "/clock" || path == "/random" || path == "/feed" || path == "/events" || path == "/fault" || path == "/bench")
+    return "GET";
+  return {};
+}
+
+bool allows(std::string_view allow, http::verb method) noexcept {
+  const std::string_view name = sv(http::to_string(method));
+  for (std::size_t at = 0; at < allow.size();) {
+    const std::size_t end = std::min(allow.find(", ", at), allow.size());
+    if (allow.substr(at, end - at) == name) return true;
+    at = end + 2;
+  }
+  return false;
+}
+
 std::string hex(std::uint64_t value) {
   char digits[20];
   const auto result = std::to_chars(digits, digits + sizeof digits, value, 16);
@@ -540,6 +560,10 @@ class session : public std::enable_shared_from_this<session> {
       keep_alive_ = false;
       return bad_request(std::string(host));
     }
+    // RFC 9110 9.1: a method the server does not know (Beast knows the
+    // registered ones; names are case-sensitive, "get" is not GET).
+    if (req.method() == http::verb::unknown)
+      return plain(501, "text/plain", "method not implemented: " + std::string(sv(req.method_string())) + "\n");
     const auto parsed = parse_target(sv(req.target()));
     if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (RFC 3986 origin-form)\n");
     const target& t = *parsed;
@@ -547,11 +571,12 @@ class session : public std::enable_shared_from_this<session> {
     // mistake in the request.
     if (const auto name = t.repeated()) return bad_request("parameter " + *name + " given more than once");
 
-    // HEAD gets what GET would, without the body (plain()); the endpoints
-    // that answer with a stream or a body plan refuse it rather than start one.
-    if (head_request_ && (t.path == "/clock" || t.path == "/random" || t.path == "/feed" || t.path == "/events" ||
-                          t.path == "/fault" || t.path == "/bench"))
-      return plain(405, "text/plain", "use GET\n", "Allow: GET\r\n");
+    // RFC 9110 9.1 and 15.5.6: each endpoint takes its methods and says
+    // which in Allow (405). HEAD gets what GET would, without the body
+    // (plain()); the endpoints that answer with a stream or a body plan
+    // refuse it rather than start one.
+    if (const std::string_view allow = allowed_methods(t.path); !allow.empty() && !allows(allow, req.method()))
+      return plain(405, "text/plain", "use " + std::string(allow) + "\n", "Allow: " + std::string(allow) + "\r\n");
 
     if (t.path == "/") return plain(200, "text/plain; charset=utf-8", std::string(endpoint_help));
     if (t.path == "/stats") return plain(200, "application/json", srv_->stats_json());
@@ -596,7 +621,6 @@ class session : public std::enable_shared_from_this<session> {
 
   void handle_broadcast(const target& t) {
     const auto& req = reader_->parser->get();
-    if (req.method() != http::verb::post) return plain(405, "text/plain", "use POST\n", "Allow: POST\r\n");
     const std::string* type = t.find("event");
     const std::string_view event_type = type ? std::string_view(*type) : std::string_view{};
     if (event_type.find_first_of("\r\n") != std::string_view::npos) return bad_request("event type with a line break");
