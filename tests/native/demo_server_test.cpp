@@ -682,6 +682,11 @@ TEST_F(DemoServer, FaultStatusAnswersTheGivenStatus) {
   EXPECT_EQ(no_content->status(), 204);
   EXPECT_TRUE(no_content->body().empty());
 
+  auto reset_content = fetch("/fault?status=205");  // RFC 9110 15.3.6: no content either
+  EXPECT_EQ(reset_content->status(), 205);
+  EXPECT_EQ(reset_content->header("Content-Length"), "0");
+  EXPECT_TRUE(reset_content->body().empty());
+
   auto typed = fetch("/fault?status=500&content_type=text/event-stream");
   EXPECT_EQ(typed->status(), 500);
   EXPECT_EQ(typed->header("Content-Type"), "text/event-stream");
@@ -1258,6 +1263,43 @@ TEST_F(DemoServer, ChunkedFramingThatNeverEndsIsRefused) {
   ok.send_raw(head + "2;name=value\r\nhi\r\n0\r\nX-Trailer: 1\r\n\r\n");
   ASSERT_TRUE(ok.read_head());
   EXPECT_EQ(ok.status(), 200);
+}
+
+// RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is answered, then the
+// connection closes (a request after it was answered too); RFC 9110
+// 10.1.1: no 100 Continue to an HTTP/1.0 client.
+TEST_F(DemoServer, Http10FramingAndExpectationFollowTheRfc) {
+  start();
+  http_client chunked(port());
+  chunked.send_raw("POST /broadcast HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "2\r\nhi\r\n0\r\n\r\nGET /stats HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_TRUE(chunked.read_head());
+  EXPECT_EQ(chunked.status(), 200);
+  EXPECT_EQ(chunked.header("Connection"), "close");
+  EXPECT_TRUE(chunked.read_to_end());
+  EXPECT_FALSE(chunked.read_head()) << "a second request was answered on a connection with faulty framing";
+
+  http_client expect(port());
+  expect.send_raw("POST /broadcast HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
+  ASSERT_TRUE(expect.read_head());
+  EXPECT_EQ(expect.status(), 200) << "an HTTP/1.0 client got a 1xx";
+}
+
+// A target past the head's limit is 414, not 431 (RFC 9112 3); an event
+// stream is UTF-8, so /broadcast refuses anything else (it went out as is).
+TEST_F(DemoServer, LongTargetsAndBroadcastsThatAreNotUtf8AreRefused) {
+  start();
+  http_client long_target(port());
+  long_target.send_raw("GET /stats?x=" + std::string(9000, 'y') + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(long_target.read_head());
+  EXPECT_EQ(long_target.status(), 414);
+  for (const std::string& request : {std::string("POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n\xff\xfe"),
+                                     std::string("POST /broadcast?event=%ff HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")}) {
+    http_client c(port());
+    c.send_raw(request);
+    ASSERT_TRUE(c.read_head());
+    EXPECT_EQ(c.status(), 400) << request;
+  }
 }
 
 TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {

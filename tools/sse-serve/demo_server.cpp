@@ -47,6 +47,7 @@
 #include "content.hpp"
 #include "request_head.hpp"
 #include "ssekit/serializer.hpp"
+#include "ssekit/utf8.hpp"
 #include "tool_args.hpp"
 
 namespace ssekit::demo {
@@ -502,6 +503,11 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_header(error_code ec) {
     if (closed_) return;
+    // RFC 9112 3: a request line past the head's limit is a target too long.
+    if (ec == http::error::header_limit && reader_->lines == 0) {
+      keep_alive_ = false;
+      return plain(414, "text/plain", "request target too long (the head may have 8 KiB)\n");
+    }
     if (ec) return on_read_error(ec);
     auto& parser = *reader_->parser;
     // RFC 9112 6.3: Beast ignores a transfer coding other than a final
@@ -513,7 +519,8 @@ class session : public std::enable_shared_from_this<session> {
     if (parser.is_done()) return on_request();
     // curl sends `Expect: 100-continue` before a large body and waits for it.
     const auto expect = parser.get()[http::field::expect];
-    if (boost::beast::iequals(expect, "100-continue")) {
+    // RFC 9110 10.1.1: not to an HTTP/1.0 client (which may not know 1xx).
+    if (boost::beast::iequals(expect, "100-continue") && parser.get().version() >= 11) {
       writing_ = true;
       static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
       with_stream([&](auto& stream) {
@@ -555,6 +562,10 @@ class session : public std::enable_shared_from_this<session> {
     const auto& req = reader_->parser->get();
     keep_alive_ = req.keep_alive();
     http10_ = req.version() < 11;
+    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+    // framing: answer, then close (a proxy in front may have framed it
+    // otherwise).
+    if (http10_ && req.count(http::field::transfer_encoding) != 0) keep_alive_ = false;
     head_request_ = req.method() == http::verb::head;
     if (const auto host = tools::host_field_problem(req); !host.empty()) {
       keep_alive_ = false;
@@ -601,6 +612,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void plain(unsigned code, std::string_view content_type, std::string body, std::string extra_headers = {}) {
     const bool bodiless = code == 204 || code == 304;
+    if (code == 205) body.clear();  // RFC 9110 15.3.6: no content (Content-Length: 0)
     std::string head = status_line(code);
     if (!bodiless) {
       head += "Content-Type: ";
@@ -624,6 +636,9 @@ class session : public std::enable_shared_from_this<session> {
     const std::string* type = t.find("event");
     const std::string_view event_type = type ? std::string_view(*type) : std::string_view{};
     if (event_type.find_first_of("\r\n") != std::string_view::npos) return bad_request("event type with a line break");
+    // An event stream is UTF-8 (WHATWG HTML 9.2.5): what is sent must be.
+    if (!ssekit::utf8_is_valid(event_type)) return bad_request("event type that is not UTF-8");
+    if (!ssekit::utf8_is_valid(sv(req.body()))) return bad_request("a body that is not UTF-8");
     const std::size_t clients = srv_->broadcast(req.body(), event_type);
     plain(200, "application/json", "{\"clients\":" + std::to_string(clients) + "}\n");
   }
