@@ -57,9 +57,18 @@ expect_exit "bad number exits 2" 2 "bad value 'x' for --max-line-length: must be
 expect_exit "a number past 64 bits exits 2" 2 "must be a whole number" "$cat_bin" --max-events 18446744073709551616 -
 expect_exit "a float timeout exits 2" 2 "number of seconds" "$cat_bin" --idle-timeout 1e300 http://127.0.0.1:9/
 big=$(head -c 70000 /dev/zero | tr '\0' 'a')
-expect_exit "an over-long --last-event-id exits 2" 2 "the id is 70000 bytes; at most 65535" "$cat_bin" --last-event-id "$big" http://127.0.0.1:9/
-expect_exit "an over-long header value exits 2" 2 "header value is 70000 bytes" "$cat_bin" -H "X-Big: $big" http://127.0.0.1:9/
-expect_exit "an over-long header name exits 2" 2 "header name is 70000 bytes" "$cat_bin" -H "$big: v" http://127.0.0.1:9/
+# The client's own limits, named by sse-cat's option (the client refused
+# past 4096 / 16384 / 256 bytes with its own setting's name; --help said 65535).
+expect_exit "an over-long --last-event-id exits 2" 2 "--last-event-id: the id is 4097 bytes; at most 4096" "$cat_bin" --last-event-id "${big:0:4097}" http://127.0.0.1:9/
+expect_exit "an over-long header value exits 2" 2 "header value is 16385 bytes; at most 16384" "$cat_bin" -H "X-Big: ${big:0:16385}" http://127.0.0.1:9/
+expect_exit "an over-long header name exits 2" 2 "header name is 257 bytes; at most 256" "$cat_bin" -H "${big:0:257}: v" http://127.0.0.1:9/
+expect_exit "headers over 32768 bytes in all exit 2" 2 "32768 bytes in all" "$cat_bin" -H "A: ${big:0:16000}" -H "B: ${big:0:16000}" -H "C: ${big:0:16000}" http://127.0.0.1:9/
+expect_exit "an Accept other than text/event-stream exits 2 (it was dropped silently)" 2 "always sends Accept: text/event-stream" "$cat_bin" -H 'Accept: text/plain' http://127.0.0.1:9/
+expect_exit "--connect-timeout 0 exits 2 naming the option" 2 "--connect-timeout: must be more than 0" "$cat_bin" --connect-timeout 0 http://127.0.0.1:9/
+# Files and standard descriptors: errors, not an abort or a hang.
+expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/
+expect_exit "a closed standard output exits 3 (it hung)" 3 "writing standard output: Bad file descriptor" timeout 20 bash -c '"$0" - >&-' "$cat_bin"
+expect_exit "a closed standard input with - exits 3 (it hung)" 3 "reading standard input: Bad file descriptor" timeout 20 bash -c '"$0" - <&-' "$cat_bin"
 # sse-serve's options are range-checked too.
 expect_exit "sse-serve --scale 1e300 exits 2" 2 "bad value '1e300' for --scale" "$serve_bin" --scale 1e300
 expect_exit "sse-serve --port 70000 exits 2" 2 "from 0 to 65535" "$serve_bin" --port 70000
@@ -222,6 +231,8 @@ else
   printf '{"q":1}' >"$tmp/body.json"
   expect_exit "POST with -d @file and -H reaches the server (which answers JSON: exit 4)" 4 "wrong_content_type" \
     timeout 20 "$cat_bin" -H 'Content-Type: application/json' -d @"$tmp/body.json" "$base/broadcast"
+  expect_exit "-d @- reads the body from standard input (curl's form)" 4 "wrong_content_type" \
+    timeout 20 bash -c '"$0" -H "Content-Type: application/json" -d @- "$1" <"$2"' "$cat_bin" "$base/broadcast" "$tmp/body.json"
   # Proxies: port 9 on loopback is closed, so a proxy there fails, naming itself.
   expect_exit "http_proxy is honoured (and named when it fails)" 5 "can't connect to the proxy http://127.0.0.1:9 (environment http_proxy)" \
     env http_proxy=127.0.0.1:9 timeout 20 "$cat_bin" --no-reconnect "$base/feed"

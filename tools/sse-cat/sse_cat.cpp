@@ -12,6 +12,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -19,7 +20,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <optional>
 #include <sstream>
@@ -44,9 +44,6 @@ constexpr int exit_refused = 4;       // the server refused the stream (status, 
 constexpr int exit_network = 5;       // network, TLS or timeout failure, and no reconnect
 constexpr int exit_signal_base = 128;  // + the signal: 130 SIGINT, 143 SIGTERM
 
-// A request header's name or value at most (Beast's limit per field; most
-// servers refuse far less).
-constexpr std::size_t max_header_field = 65535;
 // The client's limits on proxy settings (its constructor checks them too).
 constexpr std::size_t max_proxy_arg = 2048;
 constexpr std::size_t max_noproxy_arg = 8192;
@@ -68,11 +65,13 @@ Output:
   --max-events N         exit 0 after N events (URL and demo server modes)
 Output is buffered and written within 5 ms (or when the buffer fills).
 Request:
-  -H, --header 'Name: value'   add a request header (repeatable; name and
-                         value at most 65535 bytes each)
+  -H, --header 'Name: value'   add a request header (repeatable; a name at
+                         most 256 bytes, a value 16384, all 32768)
   -X, --request METHOD   request method (default GET, or POST with -d)
   -d, --data BODY        request body; --data @FILE reads it from FILE
-  --last-event-id ID     resume from ID (sent as Last-Event-ID)
+                         (@-: from standard input)
+  --last-event-id ID     resume from ID (sent as Last-Event-ID; at most
+                         4096 bytes)
   --replay-body          send the body again on reconnects (off: a stream
                          with a body ends sse-cat when it ends)
   --compressed           ask for gzip or deflate and decode it (the default:
@@ -82,7 +81,8 @@ Request:
 Connection:
   --no-reconnect         exit when the stream ends or fails
   --idle-timeout SECONDS reconnect when nothing (not even a comment) arrives
-  --connect-timeout SECONDS    (default 10)
+                         for that long (default 0: never)
+  --connect-timeout SECONDS    (default 10; more than 0)
                          (SECONDS: e.g. 2 or 0.25, at most three decimals)
   --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After)
   --cacert FILE          trust the CA certificates in FILE (PEM)
@@ -490,11 +490,41 @@ int run_demo(options opts) {
   return code;
 }
 
-std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_view what, std::string_view text) {
-  if (text.size() > max_header_field)
-    args.fail(std::string(what) + " is " + std::to_string(text.size()) + " bytes; at most " +
-              std::to_string(max_header_field));
+// --help states these.
+static_assert(ssekit::max_header_name_length == 256 && ssekit::max_header_value_length == 16384 &&
+              ssekit::max_request_headers_size == 32768);
+
+
+// The client's own limits (ssekit/client.hpp), checked here to name the
+// option in the message.
+std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_view what, std::string_view text, std::size_t limit) {
+  if (text.size() > limit)
+    args.fail(std::string(what) + " is " + std::to_string(text.size()) + " bytes; at most " + std::to_string(limit));
   return text.size();
+}
+
+// The whole of file `path` ("-": standard input, as curl's -d @-) into
+// `out`; 0 or the errno. POSIX reads, not std::ifstream: a directory opens
+// as a stream and then throws from inside the read (sse-cat aborted).
+int read_whole(const std::string& path, std::string& out) {
+  const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return errno;
+  out.clear();
+  char buffer[65536];
+  int error = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      out.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0) {
+      break;
+    } else if (errno != EINTR || stop_signal != 0) {
+      error = errno;
+      break;
+    }
+  }
+  if (fd != STDIN_FILENO) ::close(fd);
+  return error;
 }
 
 // Returns exit_ok to run, -1 after --help, or an exit status.
@@ -520,8 +550,15 @@ int parse_args(int argc, char** argv, options& opts) {
       if (colon == std::string_view::npos || colon == 0) args.fail("a header is 'Name: value', got '" + std::string(v.substr(0, 200)) + "'");
       std::string_view header_value = v.substr(colon + 1);
       while (!header_value.empty() && (header_value.front() == ' ' || header_value.front() == '\t')) header_value.remove_prefix(1);
-      checked_field(args, "the header name", v.substr(0, colon));
-      checked_field(args, "the header value", header_value);
+      checked_field(args, "the header name", v.substr(0, colon), ssekit::max_header_name_length);
+      checked_field(args, "the header value", header_value, ssekit::max_header_value_length);
+      // The client sends these itself and drops the user's: say so rather
+      // than send something else than asked (the same value is fine).
+      for (const auto& [name, fixed] : {std::pair<std::string_view, std::string_view>{"Accept", "text/event-stream"},
+                                        std::pair<std::string_view, std::string_view>{"Cache-Control", "no-cache"}}) {
+        if (boost::beast::iequals(v.substr(0, colon), name) && header_value != fixed)
+          args.fail("sse-cat always sends " + std::string(name) + ": " + std::string(fixed));
+      }
       opts.client.headers.emplace_back(std::string(v.substr(0, colon)), std::string(header_value));
     } else if (args.is("-X", "--request")) {
       opts.client.method = std::string(args.value());
@@ -530,19 +567,18 @@ int parse_args(int argc, char** argv, options& opts) {
       const std::string_view v = args.value();
       if (v.starts_with("@")) {
         const std::string path(v.substr(1));
-        std::ifstream file(path, std::ios::binary);
-        if (!file) {
-          std::fprintf(stderr, "sse-cat: can't read %s: %s\n", path.c_str(), std::strerror(errno));
+        if (const int error = read_whole(path, opts.client.body); error != 0) {
+          if (error == EINTR) return signal_exit_code();  // SIGINT while reading standard input
+          std::fprintf(stderr, "sse-cat: can't read %s: %s\n", path == "-" ? "standard input" : path.c_str(), std::strerror(error));
           return exit_io;
         }
-        opts.client.body.assign(std::istreambuf_iterator<char>(file), {});
       } else {
         opts.client.body = std::string(v);
       }
       opts.body_given = true;
     } else if (args.is("--last-event-id")) {
       const std::string_view v = args.value();
-      checked_field(args, "the id", v);
+      checked_field(args, "the id", v, opts.client.max_id_length);  // 4096, as --help says
       opts.client.last_event_id = std::string(v);
     } else if (args.is("--replay-body")) {
       opts.client.replay_body = true;
@@ -560,6 +596,7 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.client.idle_timeout = args.seconds_value(max_timeout);
     } else if (args.is("--connect-timeout")) {
       opts.client.connect_timeout = args.seconds_value(max_timeout);
+      if (opts.client.connect_timeout.count() == 0) args.fail("must be more than 0 (at least 0.001)");
     } else if (args.is("--cacert")) {
       opts.client.ca_file = std::string(args.value());
     } else if (args.is("--insecure")) {
@@ -587,9 +624,26 @@ int parse_args(int argc, char** argv, options& opts) {
 
 }  // namespace
 
+// Whether standard descriptor `fd` is closed. A closed one is then opened on
+// /dev/null: else the next descriptor made (the stop signal's pipe) takes
+// its number, and sse-cat would write its output into its own pipe and
+// wait for ever to be able to write more.
+bool reserve_if_closed(int fd) {
+  if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) return false;
+  const int null_fd = ::open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+  if (null_fd != -1 && null_fd != fd) {
+    ::dup2(null_fd, fd);
+    ::close(null_fd);
+  }
+  return true;
+}
+
 int main(int argc, char** argv) {
   // A closed pipe (sse-cat ... | head) is an output error, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
+  const bool stdin_closed = reserve_if_closed(STDIN_FILENO);
+  const bool stdout_closed = reserve_if_closed(STDOUT_FILENO);
+  reserve_if_closed(STDERR_FILENO);
   install_stop_signals();
   options opts;
   try {
@@ -599,6 +653,15 @@ int main(int argc, char** argv) {
   }
   if (opts.body_given && !opts.method_given) opts.client.method = "POST";
   if (opts.read_stdin && opts.url) return usage_error("give a URL or '-', not both");
+  // As cat does: a closed standard output (or input, for '-') is an error.
+  if (stdout_closed) {
+    std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(EBADF));
+    return exit_io;
+  }
+  if (opts.read_stdin && stdin_closed) {
+    std::fprintf(stderr, "sse-cat: reading standard input: %s\n", std::strerror(EBADF));
+    return exit_io;
+  }
   if (opts.read_stdin) return run(opts);
   if (!opts.url) return run_demo(std::move(opts));
   boost::asio::io_context io;
