@@ -231,6 +231,10 @@ else
   printf '{"q":1}' >"$tmp/body.json"
   expect_exit "POST with -d @file and -H reaches the server (which answers JSON: exit 4)" 4 "wrong_content_type" \
     timeout 20 "$cat_bin" -H 'Content-Type: application/json' -d @"$tmp/body.json" "$base/broadcast"
+  expect_exit "--max-compression-ratio sets the client's limit and is named when it is passed" 1 "(see --max-compression-ratio)" \
+    timeout 20 "$cat_bin" --no-reconnect --max-compression-ratio 2 "$base/bench?bytes=4000000&encoding=gzip"
+  check "--max-compression-ratio 0: no limit" \
+    timeout 20 "$cat_bin" --no-reconnect --max-compression-ratio 0 "$base/bench?bytes=4000000&encoding=gzip"
   expect_exit "-d @- reads the body from standard input (curl's form)" 4 "wrong_content_type" \
     timeout 20 bash -c '"$0" -H "Content-Type: application/json" -d @- "$1" <"$2"' "$cat_bin" "$base/broadcast" "$tmp/body.json"
   # Proxies: port 9 on loopback is closed, so a proxy there fails, naming itself.

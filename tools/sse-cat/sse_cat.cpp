@@ -99,6 +99,9 @@ Connection:
 Limits:
   --max-line-length N    longest accepted line in bytes (default 33554432)
   --max-event-size N     largest accepted event data in bytes (default 33554432)
+  --max-compression-ratio N    most decoded bytes per compressed byte of a
+                         gzip/deflate stream, after its first MiB (default
+                         100; 0: no limit)
   -h, --help             show this help
 
 Without --json the events are printed as an event stream again. On a
@@ -443,6 +446,9 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
       std::string detail;
       if (e.reason == ssekit::client_error_reason::limit_exceeded && e.code.category() == ssekit::error_category())
         detail = limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);  // the message has the offset
+      // The decoder names the client's setting; sse-cat's option sets it.
+      else if (e.reason == ssekit::client_error_reason::decode_error && e.message.ends_with("(max_compression_ratio)"))
+        detail = " (see --max-compression-ratio)";
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
                    ssekit::cli::terminal_safe(e.message).c_str(), detail.c_str(), reconnect_text(e).c_str());
@@ -540,6 +546,8 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.all = true;
     } else if (args.is("--max-line-length")) {
       opts.parser.max_line_length = args.number<std::size_t>(1);
+    } else if (args.is("--max-compression-ratio")) {
+      opts.client.max_compression_ratio = args.number<std::uint64_t>(0);
     } else if (args.is("--max-event-size")) {
       opts.parser.max_event_size = args.number<std::size_t>(1);
     } else if (args.is("--max-events")) {
