@@ -235,6 +235,10 @@ else
     timeout 20 "$cat_bin" --no-reconnect --max-compression-ratio 2 "$base/bench?bytes=4000000&encoding=gzip"
   check "--max-compression-ratio 0: no limit" \
     timeout 20 "$cat_bin" --no-reconnect --max-compression-ratio 0 "$base/bench?bytes=4000000&encoding=gzip"
+  # An id with a control byte is not sent: said once, without the
+  # "(reconnecting in 0 ms)" it had (the wait was told with the end before).
+  expect_exit "an id that can't be sent is reported without a reconnect time" 0 "is not sent in Last-Event-ID$" \
+    timeout 20 "$cat_bin" --max-events 2 "$base/fault?raw=72657472793a2031300a69643a206101620a646174613a20780a0a"
   expect_exit "-d @- reads the body from standard input (curl's form)" 4 "wrong_content_type" \
     timeout 20 bash -c '"$0" -H "Content-Type: application/json" -d @- "$1" <"$2"' "$cat_bin" "$base/broadcast" "$tmp/body.json"
   # Proxies: port 9 on loopback is closed, so a proxy there fails, naming itself.

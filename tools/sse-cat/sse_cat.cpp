@@ -293,7 +293,9 @@ int exit_code_for(const ssekit::client_error& e) {
 // " (reconnecting in 3 s)": when, not only whether (a server's Retry-After
 // or retry: may make it a day).
 std::string reconnect_text(const ssekit::client_error& e) {
-  if (!e.will_reconnect) return {};
+  // id_not_sent comes as the attempt starts (its delay is 0): the wait was
+  // told with the error before it.
+  if (!e.will_reconnect || e.reason == ssekit::client_error_reason::id_not_sent) return {};
   const std::int64_t ms = e.reconnect_delay.count();
   if (ms < 10'000) return " (reconnecting in " + std::to_string(ms) + " ms)";
   if (ms < 600'000) return " (reconnecting in " + std::to_string(ms / 1000) + " s)";
