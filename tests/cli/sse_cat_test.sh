@@ -66,6 +66,7 @@ expect_exit "headers over 32768 bytes in all exit 2" 2 "32768 bytes in all" "$ca
 expect_exit "an Accept other than text/event-stream exits 2 (it was dropped silently)" 2 "always sends Accept: text/event-stream" "$cat_bin" -H 'Accept: text/plain' http://127.0.0.1:9/
 expect_exit "--connect-timeout 0 exits 2 naming the option" 2 "--connect-timeout: must be more than 0" "$cat_bin" --connect-timeout 0 http://127.0.0.1:9/
 # Files and standard descriptors: errors, not an abort or a hang.
+expect_exit "an unreadable --cacert exits 3, named as sse-cat's option" 3 "can't read --cacert $tmp/none: No such file" "$cat_bin" --cacert "$tmp/none" https://127.0.0.1:9/
 expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/
 expect_exit "a closed standard output exits 3 (it hung)" 3 "writing standard output: Bad file descriptor" timeout 20 bash -c '"$0" - >&-' "$cat_bin"
 expect_exit "a closed standard input with - exits 3 (it hung)" 3 "reading standard input: Bad file descriptor" timeout 20 bash -c '"$0" - <&-' "$cat_bin"

@@ -535,6 +535,17 @@ int read_whole(const std::string& path, std::string& out) {
   return error;
 }
 
+// 0 when file `path` can be read (its first byte), else the errno: a
+// directory opens but does not read.
+int unreadable(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd == -1) return errno;
+  char byte;
+  const int error = ::read(fd, &byte, 1) < 0 ? errno : 0;
+  ::close(fd);
+  return error;
+}
+
 // Returns exit_ok to run, -1 after --help, or an exit status.
 int parse_args(int argc, char** argv, options& opts) {
   ssekit::tools::arg_reader args(argc, argv);
@@ -609,6 +620,12 @@ int parse_args(int argc, char** argv, options& opts) {
       if (opts.client.connect_timeout.count() == 0) args.fail("must be more than 0 (at least 0.001)");
     } else if (args.is("--cacert")) {
       opts.client.ca_file = std::string(args.value());
+      // A file that can't be read is an I/O error (exit 3), as for -d @FILE,
+      // and is named as sse-cat's; the client checks what it holds.
+      if (const int error = unreadable(opts.client.ca_file)) {
+        std::fprintf(stderr, "sse-cat: can't read --cacert %s: %s\n", opts.client.ca_file.c_str(), std::strerror(error));
+        return exit_io;
+      }
     } else if (args.is("--insecure")) {
       opts.client.insecure_skip_tls_verification = true;
     } else if (args.is("-x") || args.is("--proxy")) {
