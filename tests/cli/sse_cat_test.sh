@@ -77,6 +77,7 @@ expect_exit "sse-serve --history past 64 bits exits 2" 2 "for --history" "$serve
 expect_exit "sse-serve --max-connections 0 exits 2" 2 "for --max-connections" "$serve_bin" --max-connections 0
 expect_exit "sse-serve: an unknown host name exits 3" 3 "cannot listen on no-such-host.invalid" "$serve_bin" --address no-such-host.invalid --port 0
 expect_exit "a URL and - exits 2" 2 "not both" "$cat_bin" http://127.0.0.1:9/ -
+check "-- ends the options" bash -c '"$0" --json -- - <"$1" | cmp - "$2"' "$cat_bin" "$feed" "$root/tests/cli/feed.expected.jsonl"
 expect_exit "a header without a colon exits 2" 2 "Name: value" "$cat_bin" -H nocolon http://127.0.0.1:9/
 expect_exit "a header with CR LF exits 2" 2 "CR, LF" "$cat_bin" -H $'X-A: a\r\nX-B: b' http://127.0.0.1:9/
 expect_exit "a bad URL exits 2" 2 "URL" "$cat_bin" ftp://example.com/

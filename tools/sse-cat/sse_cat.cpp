@@ -51,7 +51,7 @@ constexpr std::size_t max_noproxy_arg = 8192;
 constexpr std::chrono::milliseconds flush_delay{5};
 constexpr auto max_timeout = std::chrono::milliseconds(std::chrono::hours(24 * 365));
 
-constexpr std::string_view usage = R"(usage: sse-cat [options] [URL | -]
+constexpr std::string_view usage = R"(usage: sse-cat [options] [--] [URL | -]
 
 Prints the events of a text/event-stream: from URL (reconnecting as a
 browser's EventSource does), from standard input with '-', or with neither
@@ -549,8 +549,14 @@ int unreadable(const std::string& path) {
 // Returns exit_ok to run, -1 after --help, or an exit status.
 int parse_args(int argc, char** argv, options& opts) {
   ssekit::tools::arg_reader args(argc, argv);
+  bool options_done = false;  // after "--": a URL (or "-") only, even one that starts with '-'
   while (args.next()) {
-    if (args.is("-h", "--help")) {
+    if (options_done && !args.is("-")) {
+      if (opts.url) throw ssekit::tools::usage_error("one URL only");
+      opts.url = std::string(args.arg());
+    } else if (args.is("--") && !options_done) {
+      options_done = true;
+    } else if (args.is("-h", "--help")) {
       std::fwrite(usage.data(), 1, usage.size(), stdout);
       return -1;
     } else if (args.is("--json")) {
