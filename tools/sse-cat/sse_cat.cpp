@@ -502,7 +502,6 @@ int run_demo(options opts) {
 static_assert(ssekit::max_header_name_length == 256 && ssekit::max_header_value_length == 16384 &&
               ssekit::max_request_headers_size == 32768);
 
-
 // The client's own limits (ssekit/client.hpp), checked here to name the
 // option in the message.
 std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_view what, std::string_view text, std::size_t limit) {
@@ -655,8 +654,6 @@ int parse_args(int argc, char** argv, options& opts) {
   return exit_ok;
 }
 
-}  // namespace
-
 // Whether standard descriptor `fd` is closed. A closed one is then opened on
 // /dev/null: else the next descriptor made (the stop signal's pipe) takes
 // its number, and sse-cat would write its output into its own pipe and
@@ -670,6 +667,8 @@ bool reserve_if_closed(int fd) {
   }
   return true;
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // A closed pipe (sse-cat ... | head) is an output error, not a signal.
