@@ -1302,6 +1302,27 @@ TEST_F(DemoServer, LongTargetsAndBroadcastsThatAreNotUtf8AreRefused) {
   }
 }
 
+// RFC 9112 3.2.2: a server must accept the absolute-form; its path and
+// query count (an empty path is "/"). Another scheme is still a 400.
+TEST_F(DemoServer, AbsoluteFormTargetsAreAccepted) {
+  start();
+  const std::string authority = "127.0.0.1:" + std::to_string(port());
+  const std::pair<std::string, unsigned> cases[] = {
+      {"http://" + authority + "/stats", 200},
+      {"HTTP://" + authority + "/fault?status=503", 503},
+      {"http://" + authority, 200},  // "/": the endpoint list
+      {"ftp://" + authority + "/stats", 400},
+      {"http:/stats", 400},  // no authority
+  };
+  for (const auto& [target, status] : cases) {
+    http_client c(port());
+    c.send_raw("GET " + target + " HTTP/1.1\r\nHost: " + authority + "\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(c.read_head()) << target;
+    EXPECT_EQ(c.status(), status) << target;
+    EXPECT_TRUE(c.read_to_end()) << target;
+  }
+}
+
 TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {
   start();
   // Fetch lets browsers send these (only NUL, CR and LF are forbidden);

@@ -30,9 +30,10 @@ struct target {
   // The name of a parameter given more than once (nullopt: none is).
   std::optional<std::string> repeated() const;
 };
-// An origin-form request target ("/path?query"), parsed and percent-decoded
-// by Boost.URL (request_target.cpp; '+' in the query is a space); nullopt
-// when it is not a valid origin-form target.
+// A request target, origin-form ("/path?query") or http/https
+// absolute-form (its path and query; an empty path is "/"), parsed and
+// percent-decoded by Boost.URL (request_target.cpp; '+' in the query is a
+// space); nullopt when it is neither.
 std::optional<target> parse_target(std::string_view raw);
 
 // Pairs of hex digits, case-insensitive: "0a3A" -> "\n:". nullopt if odd or not hex.

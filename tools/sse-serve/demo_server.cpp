@@ -576,7 +576,7 @@ class session : public std::enable_shared_from_this<session> {
     if (req.method() == http::verb::unknown)
       return plain(501, "text/plain", "method not implemented: " + std::string(sv(req.method_string())) + "\n");
     const auto parsed = parse_target(sv(req.target()));
-    if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (RFC 3986 origin-form)\n");
+    if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (origin-form, or http/https absolute-form)\n");
     const target& t = *parsed;
     // Every endpoint: taking the first (or last) of two values would hide a
     // mistake in the request.
