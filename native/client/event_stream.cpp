@@ -569,10 +569,13 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::shared_ptr<const client_error> final_error_;
 };
 
-void start_next(const std::shared_ptr<stream_state>& state, next_handler handler) {
+// The state of a stream that still has one.
+stream_state& live(const std::shared_ptr<stream_state>& state) {
   if (!state) throw std::logic_error("async_next on a moved-from event_stream");
-  state->next(std::move(handler));
+  return *state;
 }
+
+void start_next(const std::shared_ptr<stream_state>& state, next_handler handler) { live(state).next(std::move(handler)); }
 
 bool try_next(stream_state* state, stream_item& out) {
   if (!state) throw std::logic_error("async_next on a moved-from event_stream");
@@ -583,8 +586,7 @@ std::shared_ptr<stream_state> share(stream_state* state) { return state->shared_
 
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
                      asio::any_completion_handler<next_into_signature> handler) {
-  if (!state) throw std::logic_error("async_next on a moved-from event_stream");
-  state->next(next_handler(into_handler{std::move(handler)}), into);
+  live(state).next(next_handler(into_handler{std::move(handler)}), into);
 }
 
 }  // namespace detail
