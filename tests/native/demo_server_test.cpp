@@ -963,6 +963,9 @@ TEST_F(DemoServer, OptionsOutOfRangeAreRefused) {
   o = fast_options();
   o.max_connections = 0;
   EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
+  o = fast_options();
+  o.write_timeout = 0ms;
+  EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
 }
 
 TEST_F(DemoServer, ListensOnAHostName) {
@@ -1120,6 +1123,45 @@ TEST_F(DemoServer, ASlowSubscriberIsDroppedAndItsConnectionClosed) {
   ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.dropped_streams == 1 && s.streams == 0; }));
   EXPECT_TRUE(slow.wait_until([&] { return slow.closed(); }));
   EXPECT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.buffered_bytes == 0; }));
+}
+
+TEST_F(DemoServer, AClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
+  auto o = fast_options();
+  o.write_timeout = 100ms;
+  o.max_pending_bytes = 64 * 1024 * 1024;  // the stream below stalls, it is not dropped
+  start(o);
+  // An idle stream is not writing: the timeout leaves it alone.
+  auto idle = std::make_unique<http_client>(port());
+  idle->get("/events");
+  ASSERT_TRUE(idle->read_head());
+  // Two bodies whose sockets stop taking bytes. (Their
+  // clients are not read to the end: through a 4 KiB window the kernel
+  // sends what it holds at the pace of zero-window probes.)
+  http_client body(port()), other(port());
+  for (auto* c : {&body, &other}) {
+    c->shrink_receive_buffer();
+    c->get(c == &body ? "/bench?bytes=64000000&workload=llm" : "/bench?bytes=64000000&workload=big&framing=length");
+    ASSERT_TRUE(c->read_head());
+  }
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.write_timeouts == 2 && s.connections == 1; }))
+      << server_->stats().write_timeouts;
+  // At least 100 ms have passed: the idle stream is still open.
+  server_->broadcast("still here");
+  ASSERT_TRUE(idle->wait_events(1));
+  EXPECT_FALSE(idle->closed());
+  idle.reset();
+  // A live stream: more than the kernel's buffers take.
+  http_client stream(port());
+  stream.shrink_receive_buffer();
+  stream.get("/events");
+  ASSERT_TRUE(stream.read_head());
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.streams == 1; }));
+  const std::string chunk(64 * 1024, 'y');
+  for (int i = 0; i < 128; ++i) server_->broadcast(chunk);
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.write_timeouts == 3 && s.connections == 0; }))
+      << server_->stats().write_timeouts;
+  EXPECT_EQ(server_->stats().dropped_streams, 0u);
+  EXPECT_NE(fetch("/stats")->body().find("\"write_timeouts\":3"), std::string::npos);
 }
 
 TEST_F(DemoServer, ReplayOfALargeBacklogStreamsWithBackpressure) {

@@ -271,6 +271,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   void tick_clock();
   void tick_feed(bool emit);
   void tick_heartbeat(bool emit);
+  void sweep_writes();
   std::size_t broadcast(std::string_view data, std::string_view type);
   void make_room();
   std::string stats_json() const;
@@ -290,6 +291,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   net::steady_timer clock_timer_;
   net::steady_timer feed_timer_;
   net::steady_timer heartbeat_timer_;
+  net::steady_timer write_sweep_;
   std::uint16_t port_ = 0;
   std::string host_;  // for url(): the address, bracketed if IPv6
   bool stopped_ = false;
@@ -310,6 +312,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   std::atomic<std::uint64_t> request_timeouts_{0};
   std::atomic<std::uint64_t> shed_connections_{0};
   std::atomic<std::uint64_t> dropped_streams_{0};
+  std::atomic<std::uint64_t> write_timeouts_{0};
   std::shared_ptr<accounting> buffers_ = std::make_shared<accounting>();
   std::size_t open_ = 0;               // connections not yet closed (the strand's)
   std::uint64_t request_sequence_ = 0;  // orders the waits for a request
@@ -387,6 +390,10 @@ class session : public std::enable_shared_from_this<session> {
   bool replaying() const noexcept { return replay_next_ != 0; }
   // Waiting for (the rest of) a request, since request_since().
   bool waiting_request() const noexcept { return waiting_request_ && !closed_; }
+  // A write has waited at least `limit` for the socket to take a byte.
+  bool write_stalled(std::chrono::steady_clock::time_point now, std::chrono::milliseconds limit) const noexcept {
+    return writing_ && !closed_ && now - write_progress_ >= limit;
+  }
   std::uint64_t request_since() const noexcept { return request_since_; }
 
   // Live streams: queue bytes of the event stream, framed for this response
@@ -935,10 +942,10 @@ class session : public std::enable_shared_from_this<session> {
       }
     }
     p.writing_through = buffers[0].size() + buffers[1].size();
-    writing_ = true;
+    start_writing();
     // The buffers live in the plan, which lives as long as the session.
     with_stream([&](auto& stream) {
-      net::async_write(stream, buffers, [self = shared_from_this()](error_code ec, std::size_t n) {
+      net::async_write(stream, buffers, noting_progress(), [self = shared_from_this()](error_code ec, std::size_t n) {
         if (auto& plan = self->plan_) {
           if (n >= plan->writing_through) self->count_events(plan->writing_events);
           plan->window.reset();
@@ -957,20 +964,34 @@ class session : public std::enable_shared_from_this<session> {
   void queue(std::string bytes, std::uint64_t events = 0) {
     queue(make_buffer(srv_->buffers_, std::move(bytes)), events);
   }
+  void start_writing() {
+    writing_ = true;
+    write_progress_ = std::chrono::steady_clock::now();
+  }
+  // async_write's completion condition: transfer_all's, noting when the
+  // socket took bytes, for the write_timeout sweep. The session outlives
+  // the operation (its handler holds it).
+  auto noting_progress() {
+    return [this](const error_code& ec, std::size_t n) -> std::size_t {
+      if (n != 0) write_progress_ = std::chrono::steady_clock::now();
+      return ec ? 0 : std::size_t{64 * 1024};
+    };
+  }
   void count_events(std::uint64_t events) { srv_->events_sent_.fetch_add(events, std::memory_order_relaxed); }
 
   // Hands everything queued to one gathered async_write.
   void flush() {
     if (writing_ || closed_) return;
     if (queue_.empty()) return drained();
-    writing_ = true;
+    start_writing();
     in_flight_.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
     queue_.clear();
     queued_bytes_ = 0;
     gather_.clear();
     for (const auto& b : in_flight_) gather_.push_back(net::buffer(*b.bytes));
     with_stream([&](auto& stream) {
-      net::async_write(stream, gather_, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
+      net::async_write(stream, gather_, noting_progress(),
+                       [self = shared_from_this()](error_code ec, std::size_t n) { self->on_written(ec, n); });
     });
   }
 
@@ -1070,6 +1091,7 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t queued_bytes_ = 0;
   std::vector<queued> in_flight_;  // being written
   std::vector<net::const_buffer> gather_;
+  std::chrono::steady_clock::time_point write_progress_;  // when a write began or the socket last took bytes
   std::uint64_t replay_next_ = 0;  // the next feed id to replay; 0: not replaying
   std::uint64_t request_since_ = 0;
   framing framing_ = framing::chunked;
@@ -1108,11 +1130,15 @@ server::state::state(net::any_io_executor executor, server_options options)
       clock_timer_(strand_),
       feed_timer_(strand_),
       heartbeat_timer_(strand_),
+      write_sweep_(strand_),
       feed_(pick_seed(options_.seed)),
       rng_(pick_seed(options_.seed) ^ 0x9e3779b97f4a7c15u) {
   if (options_.interval_scale_ppm == 0 || options_.interval_scale_ppm > max_scale_ppm)
     throw std::invalid_argument("ssekit::demo::server: interval_scale_ppm must be 1 to 1000000000");
   if (options_.request_timeout.count() <= 0) throw std::invalid_argument("ssekit::demo::server: request_timeout must be > 0");
+  if (options_.write_timeout.count() <= 0) throw std::invalid_argument("ssekit::demo::server: write_timeout must be > 0");
+  // Compared with steady_clock's nanoseconds, which overflow past 292 years.
+  options_.write_timeout = std::min<std::chrono::milliseconds>(options_.write_timeout, std::chrono::hours(24));
   if (options_.max_connections == 0) throw std::invalid_argument("ssekit::demo::server: max_connections must be > 0");
   if (options_.tls_certificate_file.empty() != options_.tls_key_file.empty())
     throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
@@ -1141,6 +1167,7 @@ void server::state::start() {
   tick_clock();
   tick_feed(false);  // the feed's first event comes one interval in
   tick_heartbeat(false);
+  sweep_writes();
 }
 
 void server::state::stop_now() {
@@ -1152,6 +1179,7 @@ void server::state::stop_now() {
   clock_timer_.cancel();
   feed_timer_.cancel();
   heartbeat_timer_.cancel();
+  write_sweep_.cancel();
   for_each_session([](session& s) { s.abort(); });
 }
 
@@ -1248,6 +1276,24 @@ void server::state::tick_heartbeat(bool emit) {
   });
 }
 
+// Closes the connections whose socket took nothing of a write for
+// write_timeout. One timer for the server, not one per write: a write
+// costs a clock read, not a timer's arming and cancelling.
+void server::state::sweep_writes() {
+  if (stopped_) return;
+  const auto now = std::chrono::steady_clock::now();
+  for_each_session([&](session& s) {
+    if (s.write_stalled(now, options_.write_timeout)) {
+      write_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      s.abort();
+    }
+  });
+  write_sweep_.expires_after(std::max<std::chrono::milliseconds>(options_.write_timeout / 4, std::chrono::milliseconds(1)));
+  write_sweep_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->sweep_writes();
+  });
+}
+
 std::size_t server::state::broadcast(std::string_view data, std::string_view type) {
   if (stopped_) return 0;
   std::string ev;
@@ -1269,7 +1315,8 @@ std::string server::state::stats_json() const {
                      ",\"total_connections\":" + n(total_connections_) + ",\"events_sent\":" + n(events_sent_) +
                      ",\"bytes_sent\":" + n(bytes_sent_) + ",\"last_feed_id\":" + n(last_feed_id_) +
                      ",\"request_timeouts\":" + n(request_timeouts_) + ",\"shed_connections\":" + n(shed_connections_) +
-                     ",\"dropped_streams\":" + n(dropped_streams_) + ",\"buffered_bytes\":" + n(buffers_->bytes) +
+                     ",\"dropped_streams\":" + n(dropped_streams_) +
+                     ",\"write_timeouts\":" + n(write_timeouts_) + ",\"buffered_bytes\":" + n(buffers_->bytes) +
                      ",\"history\":{\"size\":" + std::to_string(history_.size());
   if (!history_.empty())
     json += ",\"first_id\":" + std::to_string(history_.front().id) + ",\"last_id\":" + std::to_string(history_.back().id);
@@ -1346,6 +1393,7 @@ server_stats server::stats() const noexcept {
   out.request_timeouts = s.request_timeouts_.load(std::memory_order_relaxed);
   out.shed_connections = s.shed_connections_.load(std::memory_order_relaxed);
   out.dropped_streams = s.dropped_streams_.load(std::memory_order_relaxed);
+  out.write_timeouts = s.write_timeouts_.load(std::memory_order_relaxed);
   out.buffered_bytes = s.buffers_->bytes.load(std::memory_order_relaxed);
   out.peak_buffered_bytes = s.buffers_->peak.load(std::memory_order_relaxed);
   return out;

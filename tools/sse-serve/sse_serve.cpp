@@ -27,6 +27,7 @@ constexpr int exit_listen = 3;
 // Durations above these saturate (see tool_args.hpp).
 constexpr auto max_heartbeat = std::chrono::milliseconds(24h);
 constexpr auto max_request_timeout = std::chrono::milliseconds(24h);
+constexpr auto max_write_timeout = std::chrono::milliseconds(24h);
 
 constexpr std::string_view usage = R"(usage: sse-serve [options]
 
@@ -47,6 +48,9 @@ Prints "listening on URL" once it accepts connections.
   --seed N             seed for generated content (default: random)
   --request-timeout-ms N  close a connection that has not sent a complete
                        request within N ms (default 10000; at least 1)
+  --write-timeout-ms N close a connection whose socket takes no byte of a
+                       response for N ms: a client that stopped reading
+                       (default 60000; at least 1)
   --max-connections N  open connections at most; at the limit the one waiting
                        longest for a request is closed (default 20000)
   --tls-cert FILE      serve https with this PEM certificate chain (with --tls-key)
@@ -109,6 +113,9 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
     } else if (args.is("--request-timeout-ms")) {
       options.request_timeout = args.millis_value(max_request_timeout);
       if (options.request_timeout.count() == 0) args.fail("must be at least 1");
+    } else if (args.is("--write-timeout-ms")) {
+      options.write_timeout = args.millis_value(max_write_timeout);
+      if (options.write_timeout.count() == 0) args.fail("must be at least 1");
     } else if (args.is("--max-connections")) {
       options.max_connections = args.number<std::size_t>(1, 10'000'000);
     } else if (args.is("--tls-cert")) {

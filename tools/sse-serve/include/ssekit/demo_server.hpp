@@ -62,6 +62,12 @@ struct server_options {
   // when every connection is a stream or a response, the new one is
   // closed. At least 1.
   std::size_t max_connections = 20000;
+  // A connection whose socket takes no byte of a response for this long
+  // is closed: a client that stops reading a body or a stream does not hold
+  // its connection for ever (nginx's send_timeout). Checked four times per
+  // period, so such a connection goes within 1.25x of it. At least 1 ms;
+  // longer than a day counts as a day.
+  std::chrono::milliseconds write_timeout{60000};
   // https: a PEM certificate chain and its private key (both or neither);
   // url() then says https. The constructor throws std::invalid_argument
   // when they can't be loaded.
@@ -80,6 +86,7 @@ struct server_stats {
   std::uint64_t request_timeouts = 0;   // connections closed by request_timeout
   std::uint64_t shed_connections = 0;   // connections closed by max_connections
   std::uint64_t dropped_streams = 0;    // streams closed for exceeding max_pending_bytes
+  std::uint64_t write_timeouts = 0;     // connections closed by write_timeout
   // Bytes of output buffers alive now and at most so far. A buffer shared
   // by several connections (a broadcast, a feed event) counts once.
   std::uint64_t buffered_bytes = 0;
