@@ -474,10 +474,16 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     const std::uint64_t generation = handing_over_ = generation_;
     const auto ex = asio::get_associated_executor(*pending_, executor_);
     lock.unlock();
-    // Inline when the handler's executor allows (e.g. a coroutine on the
-    // same io_context): the last thing done here, as the handler may
-    // destroy the stream.
-    asio::dispatch(ex, [self = shared_from_this(), generation] { self->hand_over(generation); });
+    // Posted, never inline: here the client holds its handler lock, which
+    // close() waits for, so the user's code must not run under it. Inline,
+    // a completion that waited for a mutex held by a thread calling close()
+    // (or two coroutines closing each other's streams) deadlocked. One
+    // post per read, not per event: the items of a read go together. To the
+    // stream's executor, then dispatched to the handler's (an
+    // any_completion_executor can't be posted to in Boost 1.81).
+    asio::post(executor_, [self = shared_from_this(), generation, ex] {
+      asio::dispatch(ex, [self, generation] { self->hand_over(generation); });
+    });
   }
 
   // On the handler's executor: completes the pending async_next, if it is

@@ -403,6 +403,53 @@ TEST(EventStream, CloseCompletesAPendingNext) {
   EXPECT_TRUE(server.wait_for_connections(1, 1s));
 }
 
+// A completion that waits for the user's mutex, held by a thread that
+// calls close(): the completion must not run under the client's handler
+// lock, which close() waits for. (It did, inline from the end of a read:
+// a deadlock, found by an adopter's probe.) Bounded either way: the mutex
+// is released after the deadline, which frees a deadlocked close().
+TEST(EventStream, CloseFromAThreadHoldingAMutexTheCompletionWaitsFor) {
+  for (const bool coroutine : {false, true}) {
+    gated_server gate;
+    script_server server(gate.script());
+    asio::io_context io;
+    auto stream = std::make_unique<ssekit::event_stream>(io.get_executor(), options_for(server.url()));
+    std::mutex user_mutex;
+    std::unique_lock held(user_mutex);
+    std::promise<void> started;
+    std::atomic<bool> completed{false};
+    const auto consume = [&] {
+      started.set_value();
+      std::lock_guard lock(user_mutex);
+      completed = true;
+    };
+    stream_item item;
+    if (coroutine) {
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        auto [ec] = co_await stream->async_next(item, asio::as_tuple(asio::use_awaitable));
+        if (!ec) consume();
+      }, asio::detached);
+    } else {
+      stream->async_next(item, [&](error_code ec) {
+        if (!ec) consume();
+      });
+    }
+    std::thread runner([&] { io.run_for(20s); });
+    gate.allow(1);  // the event completes the pending async_next
+    ASSERT_EQ(started.get_future().wait_for(10s), std::future_status::ready) << coroutine;
+    auto closing = std::async(std::launch::async, [&] { stream->close(); });
+    const bool closed = closing.wait_for(10s) == std::future_status::ready;
+    held.unlock();
+    closing.wait();
+    EXPECT_TRUE(closed) << "close() waited for a completion running under the client's lock; coroutine: " << coroutine;
+    while (!completed) std::this_thread::yield();
+    gate.finish();
+    stream.reset();
+    io.stop();
+    runner.join();
+  }
+}
+
 TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
   script_server server(sends(": hi\nretry: 7\ndata: x\n\n"));
   asio::io_context io;
