@@ -148,6 +148,8 @@ export type SseErrorReason =
   | 'invalid_url'
   /** Browsers: another origin answered but does not allow this one to read the stream (CORS); the connection fails, as the browser's does. */
   | 'cors_refused'
+  /** Node: a redirect to a scheme fetch() does not follow (ftp:, javascript:, ...); the connection fails, as Chromium's does. (In browsers fetch() does not say why, and it stays a network_error.) */
+  | 'redirect_refused'
   /** The onAttempt hook threw, rejected, gave a request that can't be sent, or took longer than attemptHookTimeout: nothing was sent; EventSource backs off and tries again. */
   | 'attempt_hook_failed';
 

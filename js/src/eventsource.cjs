@@ -40,7 +40,11 @@ const MAX_RETRY_AFTER = 24 * 3600 * 1000;
 // require this file, so a bundle of the EventSource has no serializer.
 const core = () => require('./parser.cjs');
 
-class SseError extends Error {
+// A named class expression, as every class the package exports: a
+// bundler renames the binding (esbuild: SseError2) but not the class's own
+// name, which `.name`, V8's messages ("Class constructor X cannot be
+// invoked without 'new'") and private-member errors use.
+const SseError = class SseError extends Error {
   constructor(reason, message, details = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'SseError';
@@ -49,7 +53,8 @@ class SseError extends Error {
     // 'invalid_response' (a custom fetch() gave no usable response or body),
     // 'invalid_url' (user:pass@ or a scheme fetch() refuses; see urlRefusal()),
     // 'cors_refused' (browsers: another origin answered without allowing
-    // this one to read the stream; see sendChecked()).
+    // this one to read the stream; see sendChecked()),
+    // 'redirect_refused' (Node: a redirect to a scheme fetch() does not follow).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -58,10 +63,7 @@ class SseError extends Error {
     this.body = details.body ?? '';
     this.url = details.url ?? '';
   }
-}
-// Bundlers that hoist modules into one scope rename classes whose names
-// clash (SseError2); the name users see must not depend on that.
-Object.defineProperty(SseError, 'name', { value: 'SseError' });
+};
 
 // --- Options shared by EventSource and stream()
 
@@ -191,15 +193,35 @@ function checkLastEventId(value) {
   return value;
 }
 
+// The EventSource's first id: the lastEventId option, else a Last-Event-ID
+// in the headers option, which then leaves the headers: from there on the
+// header is the stream's last event ID (a reconnect after the server
+// cleared the id sends none, not the option's value again). A header value
+// is a byte string: UTF-8 bytes are read back as the id they encode.
+function initialLastEventId(option, headers) {
+  const header = headers.get('last-event-id');
+  headers.delete('last-event-id');
+  if (option !== undefined || header === null) return checkLastEventId(option);
+  const bytes = Uint8Array.from(header, (c) => c.charCodeAt(0));
+  let id = header;
+  try {
+    id = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {}
+  return checkLastEventId(id);
+}
+
 // The request every connection of one EventSource or stream() sends;
 // validated once, up front, so a bad header throws from the constructor.
+// An HTTP token (RFC 9110 5.6.2): methods, MIME types and subtypes.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
   const fetchFunction = options.fetch === undefined ? globalThis.fetch : options.fetch;
   if (typeof fetchFunction !== 'function') {
     throw new TypeError('ssekit: no fetch() here; pass one as the `fetch` option');
   }
   const method = options.method === undefined ? 'GET' : String(options.method);
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
+  if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
   // fetch() refuses these on every attempt (forbidden methods).
   if (/^(?:CONNECT|TRACE|TRACK)$/i.test(method)) throw new TypeError(`ssekit: fetch() never sends the method ${method}`);
   // Headers refuses names and values with CR, LF or NUL, before anything is sent.
@@ -321,23 +343,31 @@ function attemptRequest(plan, url) {
 }
 
 // Runs the attempt hook within `timeout` ms; resolves to the plan and URL
-// to send, rejects with an attempt_hook_failed SseError. A hook that
-// rejects late (after the timeout) is caught here: never unhandled.
-async function runAttemptHook(hook, timeout, plan, url, info) {
+// to send, rejects with an attempt_hook_failed SseError, or with the abort
+// reason once `signal` aborts (close(), abort()): its timer goes at once
+// then, so a hook that never answers does not keep Node running. A hook
+// that rejects late (after the timeout or the abort) is caught here: never
+// unhandled.
+async function runAttemptHook(hook, timeout, plan, url, info, signal) {
   const request = attemptRequest(plan, url);
   let timer = null;
+  let onAbort = null;
   const answer = Promise.resolve().then(() => hook(request, info));
   const late = new Promise((resolve, reject) => {
     timer = setTimeout(() => reject(new SseError('attempt_hook_failed', `the attempt hook did not answer within ${timeout} ms`, { url })), timeout);
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
   let result;
   try {
     result = await Promise.race([answer, late]);
   } catch (e) {
-    if (e instanceof SseError) throw e;
+    if (e instanceof SseError || signal.aborted) throw e;
     throw new SseError('attempt_hook_failed', `the attempt hook failed: ${e?.message ?? String(e)}`, { cause: e, url });
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
     answer.catch(() => {});
   }
   const changed = result !== null && typeof result === 'object' ? result : request;
@@ -465,10 +495,43 @@ async function send(plan, url, lastEventId, signal) {
   });
 }
 
+// Fetch's "extract a MIME type" (the C++ extract_mime_essence()): the
+// header's values (several Content-Type headers come combined, ", "-joined)
+// split at commas outside quotes; the last one that parses, other than
+// */*, counts. Parameters (charset=...) are allowed. So
+// `text/html, text/event-stream` is a stream, as for Chromium's EventSource.
+function mimeEssence(value) {
+  const slash = value.indexOf('/');
+  if (slash < 0) return '';
+  const type = value.slice(0, slash).trim();
+  const subtype = value.slice(slash + 1).split(';', 1)[0].trim();
+  return TOKEN.test(type) && TOKEN.test(subtype) ? `${type}/${subtype}`.toLowerCase() : '';
+}
+// A header value's comma-separated values, commas inside quoted strings
+// kept (the C++ split_values()).
+function splitValues(combined) {
+  const out = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < combined.length; i++) {
+    const c = combined[i];
+    if (quoted && c === '\\') i++;
+    else if (c === '"') quoted = !quoted;
+    else if (c === ',' && !quoted) {
+      out.push(combined.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  out.push(combined.slice(start).trim());
+  return out;
+}
 function isEventStream(contentType) {
   if (typeof contentType !== 'string') return false;
-  // The MIME type's essence; parameters (charset=...) are allowed.
-  const essence = contentType.split(';', 1)[0].trim().toLowerCase();
+  let essence = '';
+  for (const value of splitValues(contentType)) {
+    const e = mimeEssence(value);
+    if (e !== '' && e !== '*/*') essence = e;
+  }
   return essence === 'text/event-stream';
 }
 
@@ -648,6 +711,13 @@ function connectionError(e, controller, url) {
   if (controller.signal.aborted && controller.signal.reason instanceof SseError) return controller.signal.reason;
   if (e instanceof SseError) return e;
   const why = innermostReason(e);
+  // Node's fetch refuses a redirect to ftp:, javascript:, ... with this
+  // cause (undici's text; a browser's TypeError says nothing, and there
+  // such a redirect stays a network error). Trying again is futile, as
+  // Chromium's EventSource knows: the connection fails.
+  if (/scheme must be a HTTP\(S\) scheme/.test(why)) {
+    return new SseError('redirect_refused', `a redirect to a URL that is not http(s) (${why})`, { cause: e, url });
+  }
   return new SseError('network_error', `network error: ${e?.message ?? String(e)}${why === '' ? '' : ` (${why})`}`, { cause: e, url });
 }
 
@@ -735,7 +805,13 @@ function errorEvent(error, reconnectDelay = null) {
   return event;
 }
 
-class EventSource extends EventTarget {
+// Events go through EventTarget's own dispatchEvent, as the browser's
+// EventSource fires them: a subclass's dispatchEvent does not see them, as
+// it does not see Chromium's.
+const dispatch = EventTarget.prototype.dispatchEvent;
+
+// A named class expression (see SseError above).
+const EventSource = class EventSource extends EventTarget {
   #url;
   #withCredentials;
   #readyState = CONNECTING;
@@ -786,7 +862,7 @@ class EventSource extends EventTarget {
     this.#retryServerErrors = options.retryServerErrors === true;
     this.#onAttempt = checkAttemptHook(options);
     this.#attemptHookTimeout = checkHookTimeout(options);
-    const lastEventId = checkLastEventId(options.lastEventId);
+    const lastEventId = initialLastEventId(options.lastEventId, this.#plan.headers);
     this.#parser = core().createParser({
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
@@ -804,11 +880,16 @@ class EventSource extends EventTarget {
       this.#parser.close();
       this.#timer = setTimeout(() => {
         this.#timer = null;
-        this.dispatchEvent(errorEvent(refusal));
+        dispatch.call(this, errorEvent(refusal));
       }, 0);
       return;
     }
-    this.#start();
+    // The request starts after the constructor's task, as the browser's
+    // does: `new EventSource(u)` then close() in the same task sends nothing
+    // (React's StrictMode mounts, unmounts and mounts again in one go).
+    queueMicrotask(() => {
+      if (this.#readyState !== CLOSED) this.#start();
+    });
   }
 
   get url() {
@@ -924,7 +1005,7 @@ class EventSource extends EventTarget {
         previousStatus: this.#previous.status,
       };
       try {
-        const next = await runAttemptHook(this.#onAttempt, this.#attemptHookTimeout, this.#plan, this.#requestUrl, info);
+        const next = await runAttemptHook(this.#onAttempt, this.#attemptHookTimeout, this.#plan, this.#requestUrl, info, controller.signal);
         if (!current()) return;
         this.#plan = next.plan;
         this.#requestUrl = next.url;
@@ -943,8 +1024,9 @@ class EventSource extends EventTarget {
       idle.stop();
       if (!current()) return;
       const error = connectionError(e, controller, this.#url);
-      // A CORS refusal fails the connection; a network error reconnects.
-      if (error.reason === 'cors_refused') this.#fail(error);
+      // A CORS refusal or a redirect out of http(s) fails the connection;
+      // a network error reconnects.
+      if (error.reason === 'cors_refused' || error.reason === 'redirect_refused') this.#fail(error);
       else this.#reestablish(error, { sent: !neverSent(e) });
       return;
     }
@@ -975,16 +1057,20 @@ class EventSource extends EventTarget {
       }
       return;
     }
-    if (response.url) {
-      // Reconnects go straight to where a redirect led. fetch() dropped the
-      // credentials when it left the origin; so must they.
+    if (response.url && response.redirected !== false && this.#plan.body === null && /^(?:GET|HEAD)$/i.test(this.#plan.method)) {
+      // Reconnects go straight to where a redirect led, as Chromium's. A
+      // request with a body goes through the redirect again instead:
+      // fetch() may have made it a GET (303; 301/302 after POST) and
+      // response.url does not say, so resending the body there would send
+      // what the server never asked for. fetch() dropped the credentials
+      // when it left the origin; so must they.
       if (originOf(response.url) !== originOf(this.#requestUrl)) this.#plan = withoutCredentials(this.#plan);
       this.#requestUrl = response.url;
     }
     this.#origin = originOf(this.#requestUrl);
     this.#readyState = OPEN;
     const progress = { sent: true, opened: true };
-    this.dispatchEvent(new Event('open'));
+    dispatch.call(this, new Event('open'));
     let ending = null;
     try {
       // The WebAssembly is compiled asynchronously (browsers); no-op once done.
@@ -1019,7 +1105,7 @@ class EventSource extends EventTarget {
   #dispatchMessage(type, data, lastEventId) {
     if (this.#readyState === CLOSED) return;
     this.#gotEvent = true;
-    this.dispatchEvent(new SseMessageEvent(type, data, this.#origin, lastEventId));
+    dispatch.call(this, new SseMessageEvent(type, data, this.#origin, lastEventId));
   }
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
@@ -1028,7 +1114,7 @@ class EventSource extends EventTarget {
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();
-    this.dispatchEvent(errorEvent(error));
+    dispatch.call(this, errorEvent(error));
   }
 
   // Whether the request may go again after this attempt (the C++
@@ -1059,21 +1145,19 @@ class EventSource extends EventTarget {
     this.#readyState = CONNECTING;
     this.#parser.reset();
     const delay = Math.max(reconnectDelay(this.#reconnectionTime, this.#failures, this.#backoff, randomUpTo), progress.retryAfter ?? 0);
-    this.dispatchEvent(errorEvent(error, delay));
+    dispatch.call(this, errorEvent(error, delay));
     if (this.#readyState !== CONNECTING || this.#timer !== null || this.#controller !== null) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (this.#readyState === CONNECTING) this.#start();
     }, delay);
   }
-}
+};
 
 // WebIDL's shape, as the browser's class has it: operations enumerable,
 // attributes enumerable accessors, the constants read-only data properties
 // on the class and the prototype, and the toString tag.
 Object.defineProperty(EventSource.prototype, 'close', { enumerable: true });
-// Bundlers rename a class that shadows a global (esbuild: EventSource2).
-Object.defineProperty(EventSource, 'name', { value: 'EventSource' });
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSED', CLOSED]]) {
   const constant = { value, enumerable: true, writable: false, configurable: false };
   Object.defineProperty(EventSource, name, constant);

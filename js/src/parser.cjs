@@ -94,7 +94,8 @@ function callbackOption(options, name) {
   return value;
 }
 
-class SseParseError extends Error {
+// A named class expression (see SseError in eventsource.cjs).
+const SseParseError = class SseParseError extends Error {
   constructor(code, offset, message) {
     super(`${message} (${code} at byte ${offset})`);
     this.name = 'SseParseError';
@@ -103,9 +104,7 @@ class SseParseError extends Error {
     // Bytes from the start of the stream (a BOM included) to the start of the offending line.
     this.offset = offset;
   }
-}
-// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
-Object.defineProperty(SseParseError, 'name', { value: 'SseParseError' });
+};
 
 // Only for parsers on the shared fallback instance (wasm.cjs acquire()):
 // an own instance goes with its parser. Only a safety net: when it runs is

@@ -8,16 +8,15 @@ const { encoder, decodeAt, errorInfo, stage, describe, requireString, ENCODE_IN_
 
 const MAX_U64 = (1n << 64n) - 1n;
 
-class SseSerializeError extends Error {
+// A named class expression (see SseError in eventsource.cjs).
+const SseSerializeError = class SseSerializeError extends Error {
   constructor(code, message) {
     super(`${message} (${code})`);
     this.name = 'SseSerializeError';
     // The core's error_name(): 'invalid_event_type', 'invalid_event_id', 'invalid_comment'.
     this.code = code;
   }
-}
-// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
-Object.defineProperty(SseSerializeError, 'name', { value: 'SseSerializeError' });
+};
 
 let instance = null;
 // An instance a call left larger than POOL_MEMORY_LIMIT is dropped (its

@@ -208,7 +208,7 @@ class EventStream {
       let url = plan.url;
       if (this.#retry.hook !== null) {
         const info = { kind: attempt === 1 ? 'first' : 'reconnect', number: attempt, failures, previousReason: previous.reason, previousStatus: previous.status };
-        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info)));
+        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info, controller.signal)));
         this.#plan = plan;
         if (controller.signal.aborted) throw controller.signal.reason;
       }

@@ -21,7 +21,8 @@ const POOL_SIZE = 8;
 // compile WebAssembly at all, without the cost of compiling the core.
 const EMPTY_MODULE = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
 
-class SseLoadError extends Error {
+// A named class expression (see SseError in eventsource.cjs).
+const SseLoadError = class SseLoadError extends Error {
   constructor(code, message, cause) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'SseLoadError';
@@ -29,9 +30,7 @@ class SseLoadError extends Error {
     // 'compile_failed', 'out_of_memory'.
     this.code = code;
   }
-}
-// Not left to bundlers, which may rename it (see SseError in eventsource.cjs).
-Object.defineProperty(SseLoadError, 'name', { value: 'SseLoadError' });
+};
 
 let compiled = null;  // WebAssembly.Module
 let compiling = null;  // Promise of it, from ready()

@@ -241,4 +241,30 @@ describe('stream(): the attempt hook and refusals', () => {
     );
     assert.equal(s.requests.length, 2);
   });
+
+  it('a hook that never answers: close() and abort() clear its timer (Node can exit), EventSource and stream() alike', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    let called;
+    const hookCalled = new Promise((resolve) => {
+      called = resolve;
+    });
+    const hook = () => {
+      called();
+      return new Promise(() => {});
+    };
+    const source = new EventSource('http://127.0.0.1:9/', { onAttempt: hook, attemptHookTimeout: 600_000 });
+    await hookCalled;
+    assert.equal(timers(), before + 1, 'the hook timeout runs');
+    source.close();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(timers(), before, 'close() left the hook timeout running');
+
+    const controller = new AbortController();
+    const pulled = stream('http://127.0.0.1:9/', { onAttempt: hook, attemptHookTimeout: 600_000, signal: controller.signal }).next();
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await assert.rejects(pulled, (e) => e.name === 'AbortError');
+    assert.equal(timers(), before, 'abort() left the hook timeout running');
+  });
 });

@@ -40,7 +40,7 @@ const screenshotDir = path.resolve(here, '../../build/js-browser');
 // all are served. Cases that expect a parser-limit error are compared
 // between the two EventSources but not with their `expect` (which stops at
 // the error): ssekit's EventSource runs with its default (32 MiB) limits
-// there, like the browser's.
+// there, which these cases stay far below (the browser's has none).
 const cases = load().parserCases;
 // Every recording listens for every event type some case names.
 const eventTypes = [...new Set(cases.flatMap((c) => c.expect.filter((r) => 'type' in r).map((r) => r.type)))];

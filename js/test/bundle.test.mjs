@@ -50,6 +50,8 @@ describe('bundles', () => {
     const bundle = await import('../dist/ssekit.browser.mjs');
     for (const name of ['EventSource', 'SseError', 'SseLoadError', 'SseParseError', 'SseSerializeError']) {
       assert.equal(bundle[name].name, name);
+      // V8's own messages use the class's name, not the binding's.
+      assert.throws(() => bundle[name](), new RegExp(`^TypeError: Class constructor ${name} cannot be invoked without 'new'$`));
     }
   });
 });

@@ -80,6 +80,24 @@ describe('EventSource: the browser surface', () => {
     assert.equal(source.onopen, null);
   });
 
+  it("dispatches through EventTarget's own dispatchEvent: a subclass's override does not see the events (as with the browser's)", async () => {
+    const s = await server((req, res) => sendStream(res, 'data: x\n\n', { end: false }));
+    const seen = [];
+    class Spy extends EventSource {
+      dispatchEvent(e) {
+        seen.push(e.type);
+        return super.dispatchEvent(e);
+      }
+    }
+    const source = new Spy(s.url);
+    const got = await new Promise((resolve) => {
+      source.onmessage = (e) => resolve(e.data);
+    });
+    source.close();
+    assert.equal(got, 'x');
+    assert.deepEqual(seen, []);
+  });
+
   it("message events: ports is one frozen empty array per event, as the browser's; source is null; constructor is MessageEvent", async () => {
     const s = await server((req, res) => sendStream(res, 'data: a\n\ndata: b\n\n', { end: false }));
     const source = new EventSource(s.url);
@@ -208,6 +226,7 @@ describe('EventSource: reconnection', () => {
       const { source, rec } = open('http://example.test/', { fetch, backoff: { factor: 2, maxDelay: 10000, jitter: 0.5 } });
       // Checks that attempt n+1 starts exactly `ms` after the error of attempt n.
       const reconnectsAfter = async (ms) => {
+        await flush();  // the first attempt starts after the constructor's task
         const n = attempts;
         await rec.until(() => rec.count('error') === n, `the error of attempt ${n}`);
         mock.timers.tick(ms - 1);
@@ -315,6 +334,25 @@ describe('EventSource: reconnection', () => {
     }
   });
 
+  it('close() in the task that made it: no request at all, as the browser\'s (which starts it in a later task)', async () => {
+    let calls = 0;
+    const source = new EventSource('http://127.0.0.1:9/never', {
+      fetch: () => {
+        calls++;
+        return new Promise(() => {});
+      },
+    });
+    source.close();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(calls, 0);
+    // Not closed: the request goes once the constructor's task is over.
+    const other = new EventSource('http://127.0.0.1:9/never', { fetch: () => (calls++, new Promise(() => {})) });
+    assert.equal(calls, 0);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(calls, 1);
+    other.close();
+  });
+
   it('close() while connecting: no event at all', async () => {
     let respond;
     const s = await server((req, res) => {
@@ -378,6 +416,27 @@ describe('EventSource: responses that fail the connection', () => {
     source.close();
   });
 
+  // Fetch's "extract a MIME type": the last valid value of the combined
+  // header counts, as for Chromium's EventSource.
+  for (const [name, value, opens] of [
+    ['two Content-Type headers, the stream last', ['text/html', 'text/event-stream'], true],
+    ['a list, the stream last', 'text/plain, text/event-stream;charset=utf-8', true],
+    ['a list, */* ignored', 'text/event-stream, */*', true],
+    ['a list, the stream first', 'text/event-stream, text/html', false],
+    ['a comma inside a quoted parameter', 'text/event-stream; x="a,b"', true],
+  ]) {
+    it(`content type: ${name}`, async () => {
+      const s = await server((req, res) => {
+        res.setHeader('Content-Type', value);
+        res.writeHead(200).end('data: x\n\n');
+      });
+      const { source, rec } = open(s.url);
+      await rec.until((log) => log.length >= (opens ? 2 : 1), 'the first entries');
+      source.close();
+      assert.deepEqual(rec.log.slice(0, 2), opens ? ['open 1', 'message "x" id=""'] : ['error 2 wrong_content_type']);
+    });
+  }
+
   it('the error body is cut at 1 KiB', async () => {
     const s = await server((req, res) => res.writeHead(503).end('x'.repeat(100_000)));
     const { source } = open(s.url);
@@ -426,6 +485,36 @@ describe('EventSource: redirects', () => {
     assert.equal(s.requests.length, 1);
     assert.equal(target.requests[1].headers['last-event-id'], '1');
     assert.equal(source.url, s.url);
+  });
+
+  it('a POST redirected by 303 (fetch made it a GET) reconnects through the redirect, not as a POST to where it led', async () => {
+    const target = await server((req, res) => (req.method === 'GET' ? sendStream(res, 'retry: 10\ndata: answer\n\n') : res.writeHead(405).end()));
+    const s = await server((req, res) => res.writeHead(303, { Location: target.url }).end());
+    const { source, rec } = open(s.url, { method: 'POST', body: 'prompt', replayBody: true });
+    await rec.until(() => rec.count('message') === 2, 'two answers');
+    source.close();
+    assert.deepEqual(s.requests.slice(0, 2).map((r) => [r.method, r.body]), [['POST', 'prompt'], ['POST', 'prompt']]);
+    assert.deepEqual(target.requests.slice(0, 2).map((r) => [r.method, r.body]), [['GET', ''], ['GET', '']]);
+  });
+
+  it('a redirect to ftp: or javascript: fails the connection (redirect_refused), as Chromium\'s: one request, no reconnect', async (t) => {
+    for (const location of ['ftp://127.0.0.1/x', 'javascript:alert(1)']) {
+      mock.timers.enable({ apis: ['setTimeout'] });
+      t.after(() => mock.timers.reset());
+      const s = await server((req, res) => res.writeHead(302, { Location: location }).end());
+      const { source, rec } = open(s.url);
+      let error;
+      source.onerror = (e) => {
+        error = e.error;
+      };
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      assert.deepEqual(rec.log, ['error 2 redirect_refused'], location);
+      assert.match(error.message, /not http\(s\)/);
+      mock.timers.tick(600_000);
+      await flush();
+      assert.equal(s.requests.length, 1, location);
+      mock.timers.reset();
+    }
   });
 
   it('a redirect to a failing response fails the connection', async () => {
@@ -480,6 +569,26 @@ describe('EventSource: options the browser lacks', () => {
     await rec.until(() => rec.count('message') === 2, 'two messages');
     assert.equal(s.requests[0].headers['last-event-id'], 'resume-1');
     assert.deepEqual(rec.log.slice(1), ['message "a" id="resume-1"', 'message "b" id="2"']);
+  });
+
+  it('a Last-Event-ID in the headers option is the first id: sent, then replaced or cleared by the stream', async () => {
+    const s = await server((req, res, n) => sendStream(res, n === 1 ? 'retry: 10\ndata: a\n\n' : n === 2 ? 'id: 5\ndata: b\n\n' : n === 3 ? 'id\ndata: c\n\n' : '', { end: n < 4 }));
+    const { source, rec } = open(s.url, { headers: { 'Last-Event-ID': 'from-option' } });
+    await s.waitForRequests(4);
+    source.close();
+    assert.deepEqual(
+      s.requests.slice(0, 4).map((r) => r.headers['last-event-id']),
+      ['from-option', 'from-option', '5', undefined],
+    );
+    assert.ok(rec.log.includes('message "a" id="from-option"'), rec.log.join('; '));
+    // The lastEventId option wins over the header; UTF-8 bytes in the header are the id they encode.
+    const both = open(s.url, { headers: { 'Last-Event-ID': 'header' }, lastEventId: 'option' });
+    const utf8 = open(s.url, { headers: { 'Last-Event-ID': Buffer.from('é-😀').toString('latin1') } });
+    await s.waitForRequests(6);
+    both.source.close();
+    utf8.source.close();
+    const sent = s.requests.slice(4, 6).map((r) => Buffer.from(r.headers['last-event-id'], 'latin1').toString('utf8')).sort();
+    assert.deepEqual(sent, ['option', 'é-😀']);
   });
 
   it('idleTimeout: a silent connection is dropped and reconnected; comments count as traffic', async () => {
@@ -564,6 +673,7 @@ describe('EventSource: reconnection time and backoff', () => {
   };
   // Checks that attempt n+1 starts exactly `ms` after the error of attempt n.
   const reconnectsAfter = async (state, rec, ms) => {
+    await flush();  // the first attempt starts after the constructor's task
     const n = state.attempts;
     await rec.until(() => rec.count('error') === n, `the error of attempt ${n}`);
     mock.timers.tick(ms - 1);
