@@ -103,7 +103,6 @@ void attempt_done::fail(std::string why) const {
 namespace {
 
 constexpr std::size_t error_body_limit = 1024;
-constexpr std::size_t max_header_size = 64 * 1024;
 // A refused response's body is read for the report for at most this long
 // (or connect_timeout, if shorter): a trickling body can't hold the client.
 constexpr milliseconds error_body_timeout{2000};
@@ -381,7 +380,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (closed_.load()) return;
     // A new connection object: the old one lives on in the handlers of
     // operations still completing on it (its transport is closed).
-    conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, max_header_size));
+    conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, detail::max_response_head));
     conn_->io = transport_->make(strand_, plan_.target);
     route_ = detail::choose_proxy(proxy_settings_, plan_.target);
     new_response();
@@ -406,7 +405,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void new_response() {
     conn_->response.emplace();
     conn_->response->body_limit(boost::none);
-    conn_->response->header_limit(static_cast<std::uint32_t>(max_header_size));
+    conn_->response->header_limit(static_cast<std::uint32_t>(detail::max_response_head));
     // RFC 9110 9.3.2: a HEAD response's Content-Length announces no body.
     conn_->response->skip(plan_.method == "HEAD");
   }
@@ -489,48 +488,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   // --- the response head
 
-  // "HTTP/1.1 200\r\n" becomes "HTTP/1.1 200 \r\n" in the buffer, which
-  // Beast refuses without the space; false when the head is not one such.
-  bool add_missing_reason_space() {
-    auto& b = conn_->buffer;
-    const auto bytes = b.data();
-    const auto at = detail::missing_reason_space({static_cast<const char*>(bytes.data()), bytes.size()});
-    if (!at || b.size() >= b.max_size()) return false;
-    b.commit(beast::net::buffer_copy(b.prepare(1), beast::net::buffer(" ", 1)));
-    char* p = static_cast<char*>(b.data().data());
-    std::memmove(p + *at + 1, p + *at, b.size() - 1 - *at);
-    p[*at] = ' ';
-    return true;
-  }
-
-  // A head with bare LF line ends, all in the buffer, gets CRLFs there.
-  bool add_missing_carriage_returns() {
-    auto& b = conn_->buffer;
-    const auto bytes = b.data();
-    const std::string_view buffered(static_cast<const char*>(bytes.data()), bytes.size());
-    auto fixed = detail::head_with_crlf(buffered);
-    if (!fixed) return false;
-    const std::size_t grow = fixed->head.size() - fixed->size;
-    if (b.size() + grow > b.max_size()) return false;
-    std::string rest(buffered.substr(fixed->size));  // the body's first bytes
-    b.consume(b.size());
-    b.commit(beast::net::buffer_copy(b.prepare(fixed->head.size() + rest.size()),
-                                     std::array{beast::net::buffer(fixed->head), beast::net::buffer(rest)}));
-    return true;
-  }
-
   void on_header(unsigned attempt, beast::error_code ec) {
     if (stale(attempt)) return;
-    if (is_http_error(ec) && add_missing_carriage_returns()) {
-      new_response();
-      return read_header(attempt);
-    }
-    if (ec == http::error::bad_status && add_missing_reason_space()) {
-      new_response();
-      return read_header(attempt);
-    }
     if (ec) {
       if (write_error_) return fail_network(write_error_, "can't send the request");
+      if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering");
+      if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head");
       return fail_network(ec, is_http_error(ec) ? "malformed response head" : "no response header");
     }
     const auto& res = conn_->response->get();
@@ -556,6 +519,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                      .message = "the server answered 204 No Content: the stream is over",
                      .status = status});
       case verdict_kind::unsupported_encoding:
+        if (v.stacked) {
+          return fail({.reason = client_error_reason::unsupported_encoding,
+                       .message = std::string("the stream has ") + (v.transfer_coding ? "Transfer-Encoding " : "Content-Encoding ") +
+                                  detail::escape_text(v.encoding) + ", a coding applied twice, which the client can't decode (one at most)",
+                       .status = status});
+        }
         if (v.transfer_coding) {
           return fail({.reason = client_error_reason::unsupported_encoding,
                        .message = "the stream has Transfer-Encoding " + detail::escape_text(v.encoding) +

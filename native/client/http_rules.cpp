@@ -275,6 +275,16 @@ std::optional<crlf_head> head_with_crlf(std::string_view buffered) {
   }
 }
 
+std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept {
+  for (std::size_t at = 0;;) {
+    const std::size_t lf = buffered.find('\n', at);
+    if (lf == std::string_view::npos) return std::nullopt;
+    const bool blank = lf == at || (lf == at + 1 && buffered[at] == '\r');
+    if (blank && at != 0) return lf + 1;  // a blank first line is no head: Beast refuses it
+    at = lf + 1;
+  }
+}
+
 verdict judge_response(int status, const header_list& headers, bool compression) {
   verdict v;
   v.content_type = combined(headers, "Content-Type");
@@ -310,11 +320,15 @@ verdict judge_response(int status, const header_list& headers, bool compression)
   // A transfer coding other than chunked (gzip, chunked; or one that makes
   // Beast read to the close) would reach the parser still encoded: the
   // events would be lost without an error.
+  // chunked twice (RFC 9112 7: a sender must not) would be undone once by
+  // Beast and reach the parser still framed: the events corrupted, silently.
   const std::string transfer_codings = combined(headers, "Transfer-Encoding");  // outlives the views
+  bool chunked = false;
   for (const auto name : split_values(transfer_codings)) {
-    if (name.empty() || iequals(name, "chunked")) continue;
+    if (name.empty() || (iequals(name, "chunked") && !std::exchange(chunked, true))) continue;
     v.kind = verdict_kind::unsupported_encoding;
-    v.encoding = std::string(name);
+    v.stacked = iequals(name, "chunked");
+    v.encoding = v.stacked ? transfer_codings : std::string(name);
     v.transfer_coding = true;
     return v;
   }
@@ -325,7 +339,8 @@ verdict judge_response(int status, const header_list& headers, bool compression)
     // One coding at most: a stack (gzip, gzip) is no server's habit.
     if (!compression || !coding || v.coding != content_coding::identity) {
       v.kind = verdict_kind::unsupported_encoding;
-      v.encoding = coding && v.coding != content_coding::identity ? codings : std::string(name);
+      v.stacked = compression && coding && v.coding != content_coding::identity;
+      v.encoding = v.stacked ? codings : std::string(name);
       return v;
     }
     v.coding = *coding;

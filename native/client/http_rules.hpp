@@ -75,6 +75,7 @@ struct verdict {
   std::string content_type;  // the combined Content-Type as received
   std::string encoding;      // unsupported_encoding: the coding
   bool transfer_coding = false;  // unsupported_encoding: in Transfer-Encoding, not Content-Encoding
+  bool stacked = false;          // unsupported_encoding: codings applied more than once (gzip, gzip; chunked, chunked)
   content_coding coding = content_coding::identity;  // open: how to decode the body
 };
 // `compression`: gzip and deflate are accepted (one coding; identity
@@ -96,6 +97,11 @@ struct crlf_head {
   std::string head;
 };
 std::optional<crlf_head> head_with_crlf(std::string_view buffered);
+
+// The length of the response head at the start of `buffered`, through the
+// blank line that ends it, lines ended by CRLF or a bare LF; nullopt while
+// it is not all there.
+std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept;
 
 // The Accept-Encoding the client sends.
 std::string_view accept_encoding(bool compression);

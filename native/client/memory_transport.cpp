@@ -6,6 +6,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "head_reader.hpp"
+
 namespace ssekit::detail {
 namespace {
 
@@ -40,7 +42,7 @@ class memory_transport final : public transport {
 
   void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
     if (inject(handler)) return;
-    http::async_read_header(client_, buffer, parser, std::move(handler));
+    async_read_head(client_, buffer, parser, max_response_head, std::move(handler));
   }
 
   void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "head_reader.hpp"
 #include "tls_socket.hpp"
 
 namespace ssekit::detail {
@@ -322,7 +323,7 @@ class network_transport final : public transport {
 
   void async_write(request_message& request, io_handler handler) override { http::async_write(stream_, request, std::move(handler)); }
   void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
-    http::async_read_header(stream_, buffer, parser, std::move(handler));
+    async_read_head(stream_, buffer, parser, max_response_head, std::move(handler));
   }
   void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
     http::async_read_some(stream_, buffer, parser, std::move(handler));
@@ -379,11 +380,15 @@ class network_transport final : public transport {
     connect_response_.emplace();
     connect_response_->header_limit(64 * 1024);
     connect_response_->body_limit(boost::none);
-    http::async_read_header(lowest(), connect_buffer_, *connect_response_,
+    async_read_head(lowest(), connect_buffer_, *connect_response_, max_response_head,
                             [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
   }
 
   void on_connect_response(open_handler& handler, beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection without answering CONNECT");
+    if (ec == http::error::partial_message) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection in the middle of its answer to CONNECT");
+    if (ec == http::error::header_limit) return fail_network(handler, ec, "the answer to CONNECT from " + peer() + " is too long");
+    if (ec && ec.category() == http::make_error_code(http::error::bad_status).category()) return fail_network(handler, ec, "a malformed answer to CONNECT from " + peer());
     if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());
     const int status = static_cast<int>(connect_response_->get().result_int());
     // RFC 9110 15.2: 1xx answers precede the final one; skipped as on the

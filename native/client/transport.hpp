@@ -60,6 +60,8 @@ using response_parser = http::response_parser<sink_body>;
 // 1xx responses skipped before the final one (from the origin or a
 // proxy's CONNECT); more is a broken server.
 constexpr int max_interim_responses = 32;
+// A response head (or a CONNECT answer) longer than this is refused.
+constexpr std::size_t max_response_head = 64 * 1024;
 using request_message = http::request<http::string_body>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;
 
@@ -89,6 +91,8 @@ class transport {
     async_open(target, std::move(handler));
   }
   virtual void async_write(request_message& request, io_handler handler) = 0;
+  // The head, read whole first (head_reader.hpp: bare LF line ends and a
+  // missing reason space are repaired before Beast parses it).
   virtual void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
   virtual void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
   virtual void close() = 0;

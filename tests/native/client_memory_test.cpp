@@ -132,6 +132,50 @@ TEST(ClientMemory, SkipsInterimResponses) {
   EXPECT_EQ(r.log, (std::vector<std::string>{"open 200", "event a#", "error end_of_stream closed"}));
 }
 
+// RFC 9112 2.2 and 4: bare LF line ends and a missing reason phrase are
+// read, however the head is split across reads (the whole head is read
+// before Beast parses it; before, a head split so failed or stalled). A
+// head whose lines are not one response is refused, not re-read from its
+// second line (a "404" line, then "HTTP/1.1 200 OK", was a 200 stream).
+TEST(ClientMemory, HeadsWithBareLineFeedsAreReadHoweverTheyAreSplit) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"HTTP/1.1 200 OK\nContent-Type: text/event-stream\n\ndata: a\n\n", "event a#"},
+      {"HTTP/1.1 200 OK\r\nX-A: 1\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n", "event a#"},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\ndata: a\n\n", "event a#"},
+      {"HTTP/1.1 103 Early Hints\nLink: </x>\n\nHTTP/1.1 200\nContent-Type: text/event-stream\n\ndata: a\n\n", "event a#"},
+      {"HTTP/1.1 404 Not Found\r\nHTTP/1.1 200 OK\nContent-Type: text/event-stream\n\ndata: smuggled\n\n",
+       "error network_error closed"},
+      {"", "error network_error closed"},
+      {"HTTP/1.1 200 OK\r\nContent-", "error network_error closed"},
+  };
+  for (const std::size_t read_size : {std::size_t{1}, std::size_t{7}, SIZE_MAX}) {
+    for (const auto& [response, second] : cases) {
+      auto server = std::make_shared<memory_server>();
+      server->respond = [&response = response](int, const std::string&) { return response; };
+      server->read_size = read_size;
+      auto o = memory_options();
+      o.reconnect = false;
+      const auto r = run_memory(server, o);
+      const bool opens = second.starts_with("event");
+      ASSERT_GE(r.log.size(), opens ? 2u : 1u) << response;
+      EXPECT_EQ(r.log[opens ? 1 : 0], second) << read_size << ": " << response;
+      if (opens) {
+        EXPECT_EQ(r.log[0], "open 200");
+      }
+      ASSERT_EQ(r.errors.size(), 1u);
+      if (response.empty()) {
+        EXPECT_NE(r.errors[0].message.find("closed the connection without answering"), std::string::npos) << r.errors[0].message;
+      }
+      if (response.ends_with("Content-")) {
+        EXPECT_NE(r.errors[0].message.find("in the middle of the response head"), std::string::npos) << r.errors[0].message;
+      }
+      if (response.starts_with("HTTP/1.1 404")) {
+        EXPECT_NE(r.errors[0].message.find("malformed response head"), std::string::npos) << r.errors[0].message;
+      }
+    }
+  }
+}
+
 // compression = false: identity only, as before compression existed.
 TEST(ClientMemory, IdentityOnlyRefusesAnyCoding) {
   auto server = std::make_shared<memory_server>();

@@ -293,6 +293,21 @@ TEST(ClientRules, VerdictOnStatusTypeAndEncoding) {
   header_list id = sse;
   id.emplace_back("Content-Encoding", "identity");
   EXPECT_EQ(judge_response(200, id).kind, verdict_kind::open);
+  // chunked once, however written; twice (one header or two) is refused:
+  // Beast undoes it once and the parser would get chunk framing as events.
+  const auto te = [&](std::initializer_list<const char*> codings) {
+    header_list h = sse;
+    for (const char* c : codings) h.emplace_back("Transfer-Encoding", c);
+    return judge_response(200, h);
+  };
+  EXPECT_EQ(te({"chunked"}).kind, verdict_kind::open);
+  EXPECT_EQ(te({"Chunked, "}).kind, verdict_kind::open);
+  for (const auto& twice : {te({"chunked, chunked"}), te({"chunked", "chunked"})}) {
+    EXPECT_EQ(twice.kind, verdict_kind::unsupported_encoding);
+    EXPECT_TRUE(twice.transfer_coding);
+    EXPECT_TRUE(twice.stacked);
+    EXPECT_EQ(twice.encoding, "chunked, chunked");
+  }
 }
 
 TEST(ClientRules, VerdictOnContentCodingsWithCompression) {
@@ -316,6 +331,8 @@ TEST(ClientRules, VerdictOnContentCodingsWithCompression) {
   const verdict twice = with({"gzip, gzip"});
   EXPECT_EQ(twice.kind, verdict_kind::unsupported_encoding);
   EXPECT_EQ(twice.encoding, "gzip, gzip");
+  EXPECT_TRUE(twice.stacked);
+  EXPECT_FALSE(br.stacked);
   EXPECT_EQ(with({"deflate", "gzip"}).kind, verdict_kind::unsupported_encoding);
   // Without compression, gzip is refused as before.
   header_list gz = sse;

@@ -79,6 +79,8 @@ class forward_proxy {
   std::uint16_t port() const { return port_; }
   // Bytes sent before a CONNECT's 200 (e.g. 1xx answers); set before use.
   void precede_connect_answer(std::string bytes) { connect_preface_ = std::move(bytes); }
+  // The CONNECT answer itself (a 200 head); set before use.
+  void answer_connect_with(std::string head) { connect_answer_ = std::move(head); }
   // The request heads the proxy received (absolute-form requests and CONNECTs).
   std::vector<request> requests() const {
     std::lock_guard lock(mutex_);
@@ -224,7 +226,7 @@ class forward_proxy {
       if (port == 0) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
       const int origin = connect_origin(port);
       if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
-      if (!send_all(fd, connect_preface_ + "HTTP/1.1 200 Connection Established\r\n\r\n") || !send_all(origin, rest)) {
+      if (!send_all(fd, connect_preface_ + connect_answer_) || !send_all(origin, rest)) {
         ::close(origin);
         return;
       }
@@ -254,6 +256,7 @@ class forward_proxy {
   std::string authorization_;
   int refuse_ = 0;
   std::string connect_preface_;
+  std::string connect_answer_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -437,6 +440,24 @@ TEST_F(ProxyTls, InterimAnswersBeforeTheConnectAnswerAreSkipped) {
   for (const auto& e : rec.errors) EXPECT_NE(e.reason, ssekit::client_error_reason::proxy_refused) << e.message;
 }
 
+// The CONNECT answer is read as a response head is: no reason phrase and
+// bare LF line ends are accepted (they were "bad status", "bad reason").
+TEST_F(ProxyTls, ConnectAnswersWithoutAReasonOrWithBareLineFeedsOpenTheTunnel) {
+  const auto env = clean_env();
+  for (const std::string answer : {"HTTP/1.1 200\r\n\r\n", "HTTP/1.1 200 Connection established\n\n", "HTTP/1.0 200\n\n"}) {
+    script_server origin(one_event("tunnelled"), ssekit::testing::server_tls_context(*pki_));
+    forward_proxy proxy;
+    proxy.precede_connect_answer("HTTP/1.1 100 Continue\n\n");
+    proxy.answer_connect_with(answer);
+    auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"}) << answer;
+    for (const auto& e : rec.errors) EXPECT_EQ(e.reason, ssekit::client_error_reason::end_of_stream) << answer << ": " << e.message;
+  }
+}
+
 TEST_F(ProxyTls, TheOriginsCertificateIsVerifiedThroughTheTunnel) {
   const auto env = clean_env();
   script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
@@ -520,7 +541,8 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
   rec = run(o);
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
-  EXPECT_NE(rec.errors[0].message.find("no answer to CONNECT from the proxy " + o.proxy.value()), std::string::npos) << rec.errors[0].message;
+  EXPECT_NE(rec.errors[0].message.find("the answer to CONNECT from the proxy " + o.proxy.value() + " (option proxy) is too long"), std::string::npos)
+      << rec.errors[0].message;
 }
 
 // ---- the environment, the options, NO_PROXY
