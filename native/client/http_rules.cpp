@@ -354,7 +354,9 @@ redirect_outcome follow_redirect(const request_plan& current, int status, std::s
   redirect_outcome out;
   const auto target = resolve_url(current.target, location);
   if (!target) {
-    out.refusal = "bad redirect Location: " + escape_text(location);
+    out.refusal = location.size() > max_url_length
+                      ? "a redirect Location longer than " + std::to_string(max_url_length) + " bytes"
+                      : "bad redirect Location: " + escape_text(location);
     return out;
   }
   if (redirects_done >= options.max_redirects) {

@@ -395,6 +395,9 @@ TEST(ClientRules, RedirectRules) {
   EXPECT_NE(r.refusal.find("https to http"), std::string::npos);
   o.max_redirects = 2;
   EXPECT_FALSE(follow_redirect(post, 302, "/z", 2, o).next);
+  r = follow_redirect(post, 302, "/" + std::string(ssekit::max_url_length, 'a'), 0, o);
+  EXPECT_FALSE(r.next);
+  EXPECT_EQ(r.refusal, "a redirect Location longer than " + std::to_string(ssekit::max_url_length) + " bytes");
   r = follow_redirect(post, 302, "gopher:\x1b[2J", 0, o);
   EXPECT_FALSE(r.next);
   EXPECT_EQ(r.refusal.find('\x1b'), std::string::npos) << "escaped";
