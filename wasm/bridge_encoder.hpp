@@ -330,7 +330,14 @@ class bridge_parser final : public ssekit::handler {
     // Round robin: a stream with many types just misses the cache.
     const std::uint32_t slot = next_type_slot_;
     next_type_slot_ = (next_type_slot_ + 1) % TYPE_SLOTS;
-    types_[slot].assign(type);
+    if (type.size() <= max_cached_type) {
+      types_[slot].assign(type);
+    } else {
+      // Not kept: eight long types held here made the memory grow with
+      // each new one (a 1 MiB type cost 1 MiB more, up to 8). The slot is
+      // emptied, which no type matches, so JS's copy is never used.
+      std::string().swap(types_[slot]);
+    }
     return put(at, type, 0) | type_slot(slot);
   }
 
@@ -343,6 +350,7 @@ class bridge_parser final : public ssekit::handler {
   std::string last_id_;           // id of the last event record (ID_SAME)
   bool have_id_ = false;
   // Mirrors JS's type slots. Empty types never reach here ("message").
+  static constexpr std::size_t max_cached_type = 256;
   std::string types_[TYPE_SLOTS];
   std::uint32_t next_type_slot_ = 0;
   take_function take_;

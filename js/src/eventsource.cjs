@@ -196,18 +196,12 @@ function checkLastEventId(value) {
 // The EventSource's first id: the lastEventId option, else a Last-Event-ID
 // in the headers option, which then leaves the headers: from there on the
 // header is the stream's last event ID (a reconnect after the server
-// cleared the id sends none, not the option's value again). A header value
-// is a byte string: UTF-8 bytes are read back as the id they encode.
+// cleared the id sends none, not the option's value again). The header's
+// value is taken as the id itself (a non-ASCII id goes in lastEventId).
 function initialLastEventId(option, headers) {
   const header = headers.get('last-event-id');
   headers.delete('last-event-id');
-  if (option !== undefined || header === null) return checkLastEventId(option);
-  const bytes = Uint8Array.from(header, (c) => c.charCodeAt(0));
-  let id = header;
-  try {
-    id = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {}
-  return checkLastEventId(id);
+  return checkLastEventId(option ?? header ?? undefined);
 }
 
 // The request every connection of one EventSource or stream() sends;
@@ -374,6 +368,8 @@ async function runAttemptHook(hook, timeout, plan, url, info, signal) {
   try {
     const next = new URL(String(changed.url));
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${next.href}`);
+    const refusal = urlRefusal(next);
+    if (refusal !== null) throw refusal;
     const options = { fetch: plan.fetchFunction, method: changed.method, headers: changed.headers, body: changed.body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
     return { plan: requestPlan(next.href, options, plan.withCredentials, { sentOnce: true }), url: next.href };
   } catch (e) {
@@ -538,11 +534,16 @@ function isEventStream(contentType) {
 // A reader over a response body: a WHATWG ReadableStream (fetch), or, from
 // a custom fetch (node-fetch and the like), a Node stream or any async
 // iterable. { read() -> {done, value}, cancel() }; null for anything else.
-function bodyReader(body) {
+function bodyReader(body, url = '') {
   if (body === null || typeof body !== 'object') return null;
   // A ReadableStream, or one from another realm or polyfill.
   if (typeof body.getReader === 'function') {
-    const reader = body.getReader();
+    let reader;
+    try {
+      reader = body.getReader();
+    } catch (e) {
+      throw new SseError('invalid_response', `the response body is locked or already read (${e?.message})`, { cause: e, url });
+    }
     return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
   }
   if (typeof body[Symbol.asyncIterator] === 'function') {
@@ -1035,18 +1036,28 @@ const EventSource = class EventSource extends EventTarget {
       if (response !== null && typeof response === 'object') cancelBody(response);
       return;
     }
-    idle.touch();
+    // Not while a refused response's body is read for the report: that has
+    // its own deadline, and a 503's reconnect must not become an idle_timeout.
+    idle.stop();
     let failure;
     try {
       failure = await checkResponse(response, this.#url, controller.signal);
     } catch (e) {
       failure = connectionError(e, controller, this.#url);
     }
+    idle.touch();
     if (!current()) {
       idle.stop();
       return;
     }
-    const reader = failure === null ? bodyReader(response.body ?? null) : null;
+    let reader = null;
+    if (failure === null) {
+      try {
+        reader = bodyReader(response.body ?? null, this.#url);
+      } catch (e) {
+        failure = e;
+      }
+    }
     if (failure === null && reader === null) failure = invalidBody(response.body, this.#url);
     if (failure !== null) {
       idle.stop();

@@ -402,7 +402,8 @@ class Parser {
     } finally {
       this.#busy = false;
     }
-    if (this.#error !== null) throw this.#error;
+    // A callback that closed the parser stopped it: the chunk's error too.
+    if (this.#error !== null && !this.#closed) throw this.#error;
   }
 }
 

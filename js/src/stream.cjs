@@ -193,7 +193,11 @@ class EventStream {
     if (this.#refusal !== null) throw this.#refusal;
     const controller = this.#controller;
     if (this.#signal !== null) {
-      this.#onAbort = () => controller.abort(abortError(this.#signal));
+      // The events still queued go too: abort() ends the loop now.
+      this.#onAbort = () => {
+        this.#drop();
+        controller.abort(abortError(this.#signal));
+      };
       this.#signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     const id = this.#lastEventId;
@@ -215,7 +219,9 @@ class EventStream {
       this.#idle?.stop();
       this.#idle = new IdleTimer(this.#idleTimeout, controller, url);
       response = await this.#wait(sendChecked(plan, requestUrl(plan, url, id), id, controller.signal));
-      this.#idle.touch();
+      // Not while a refused response's body is read for the report (it has
+      // its own deadline): a 503 that is retried must not end as idle_timeout.
+      this.#idle.stop();
       const refusal = await checkResponse(response, url, controller.signal);
       if (refusal === null) break;
       const hasHook = this.#retry.hook !== null;
@@ -228,11 +234,17 @@ class EventStream {
       const wait = Math.max(reconnectDelay(this.#retry.reconnectionTime, failures, this.#retry.backoff, randomUpTo), retryAfter(response.headers) ?? 0);
       await abortableDelay(wait, controller.signal);
     }
-    this.#reader = bodyReader(response.body ?? null);
-    if (this.#reader === null) throw invalidBody(response.body, this.#plan.url);
-    const origin = originOf(response.url || this.#plan.url);
     // The WebAssembly is compiled asynchronously (browsers); no-op once done.
     await core().ready();
+    // return() (or throw()) came while the response was checked: it has
+    // cleaned up already, so what it could not see is released here.
+    if (this.#finished) {
+      cancelBody(response);
+      return;
+    }
+    this.#reader = bodyReader(response.body ?? null, this.#plan.url);
+    if (this.#reader === null) throw invalidBody(response.body, this.#plan.url);
+    const origin = originOf(response.url || this.#plan.url);
     const queue = this.#queue;
     this.#parser = core().createParser({
       ...this.#limits,
@@ -241,14 +253,22 @@ class EventStream {
     if (id !== '') this.#parser.lastEventId = id;
   }
 
+  // The idle timeout runs only while a read waits: the time the consumer
+  // takes over its events is not silence from the server.
   async #readChunk() {
-    const { done, value } = await this.#wait(this.#reader.read());
+    this.#idle.touch();
+    let chunk;
+    try {
+      chunk = await this.#wait(this.#reader.read());
+    } finally {
+      this.#idle.stop();
+    }
+    const { done, value } = chunk;
     if (this.#finished) return;
     if (done) {
       this.#finish();
       return;
     }
-    this.#idle.touch();
     try {
       this.#parser.feed(value);
     } catch (e) {

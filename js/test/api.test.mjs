@@ -342,6 +342,10 @@ describe('lifetime', () => {
     p.feed('data: a\n\ndata: b\n\ndata: c\n\n');
     assert.deepEqual(events, ['a', 'b']);
     assert.equal(p.closed, true);
+    // The chunk's parse error goes with the rest of it.
+    const q = createParser({ maxLineLength: 10, onEvent: () => q.close() });
+    q.feed(`data: a\n\ndata: ${'x'.repeat(100)}\n\n`);
+    assert.equal(q.closed, true);
   });
 
   it('refuses feed(), finish() and reset() from its own callbacks, but other parsers may be fed', () => {

@@ -581,14 +581,11 @@ describe('EventSource: options the browser lacks', () => {
       ['from-option', 'from-option', '5', undefined],
     );
     assert.ok(rec.log.includes('message "a" id="from-option"'), rec.log.join('; '));
-    // The lastEventId option wins over the header; UTF-8 bytes in the header are the id they encode.
+    // The lastEventId option wins over the header.
     const both = open(s.url, { headers: { 'Last-Event-ID': 'header' }, lastEventId: 'option' });
-    const utf8 = open(s.url, { headers: { 'Last-Event-ID': Buffer.from('é-😀').toString('latin1') } });
-    await s.waitForRequests(6);
+    await s.waitForRequests(5);
     both.source.close();
-    utf8.source.close();
-    const sent = s.requests.slice(4, 6).map((r) => Buffer.from(r.headers['last-event-id'], 'latin1').toString('utf8')).sort();
-    assert.deepEqual(sent, ['option', 'é-😀']);
+    assert.equal(s.requests[4].headers['last-event-id'], 'option');
   });
 
   it('idleTimeout: a silent connection is dropped and reconnected; comments count as traffic', async () => {

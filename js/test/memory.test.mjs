@@ -80,6 +80,18 @@ describe('WebAssembly memory', () => {
     small.close();
   });
 
+  it('events with long types, each different, do not ratchet up (the type cache keeps short types only)', () => {
+    const p = createParser({ maxLineLength: Infinity, onEvent: () => {} });
+    const sizes = [];
+    for (let i = 0; i < 10; ++i) {
+      p.feed(`event: ${String.fromCharCode(97 + i)}${'x'.repeat(MiB)}\ndata: a\n\n`);
+      sizes.push(p.memoryBytes);
+    }
+    p.close();
+    // Eight slots each kept their 1 MiB type: +1 MiB per new one, up to 8.
+    assert.equal(sizes.at(-1), sizes[1], `memory after each event: ${sizes.map((s) => (s / MiB).toFixed(1)).join(', ')} MiB`);
+  });
+
   it('a long-lived stream of big events does not ratchet up', () => {
     const p = createParser({ maxEventSize: Infinity, maxLineLength: Infinity });
     const sizes = [];

@@ -200,12 +200,106 @@ describe('stream()', () => {
       (r) => (outcome = r),
       (e) => (outcome = e),
     );
+    await flush();  // the read waits: the idle timeout counts from here
     mock.timers.tick(49);
     await flush();
     assert.equal(outcome, null, 'ended before the idle timeout');
     mock.timers.tick(1);
     await pending;
     assert.ok(outcome instanceof SseError && outcome.reason === 'idle_timeout', String(outcome));
+  });
+
+  it("idleTimeout counts only while a read waits: a slow loop body is not the server's silence", async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const fetch = async (url, init) =>
+      new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('data: first\n\n'));
+            c.enqueue(new TextEncoder().encode('data: second\n\n'));
+            init.signal.addEventListener('abort', () => c.error(init.signal.reason));
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    const iterator = stream('http://example.test/', { fetch, idleTimeout: 50 });
+    assert.equal((await iterator.next()).value.data, 'first');
+    // The loop's body takes a second over "first".
+    mock.timers.tick(1000);
+    await flush();
+    assert.equal((await iterator.next()).value.data, 'second');
+    await iterator.return();
+  });
+
+  it('abort() drops the events still queued: the next next() rejects with its reason', async () => {
+    let text = '';
+    for (let i = 0; i < 100; i++) text += `data: ${i}\n\n`;
+    const fetch = async () => new Response(text, { headers: { 'content-type': 'text/event-stream' } });
+    const controller = new AbortController();
+    const iterator = stream('http://example.test/', { fetch, signal: controller.signal });
+    assert.equal((await iterator.next()).value.data, '0');
+    controller.abort();
+    await assert.rejects(iterator.next(), (e) => e.name === 'AbortError');
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+  });
+
+  it('return() while the response is checked: the body is cancelled, nothing is left open', async () => {
+    let cancelled = false;
+    let iterator;
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('data: x\n\n'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    // A custom fetch that ignores the signal; the loop is left while its
+    // response's headers are read.
+    const headers = {
+      get(name) {
+        if (name.toLowerCase() === 'content-type') iterator.return();
+        return name.toLowerCase() === 'content-type' ? 'text/event-stream' : null;
+      },
+    };
+    iterator = stream('http://example.test/', { fetch: async () => ({ status: 200, headers, url: '', body }) });
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    await flush();
+    assert.ok(cancelled, 'the body was not cancelled');
+  });
+
+  it('with retryServerErrors, a 503 whose body never ends is retried, not ended by idleTimeout', async () => {
+    let calls = 0;
+    const fetch = async (url, init) => {
+      calls++;
+      if (calls === 1) {
+        // The report reads the refused body for at most 2 s (its own deadline).
+        const never = new ReadableStream({
+          start(c) {
+            init.signal.addEventListener('abort', () => c.error(init.signal.reason));
+          },
+        });
+        return new Response(never, { status: 503, headers: { 'retry-after': '0' } });
+      }
+      return new Response('data: after the 503\n\n', { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const events = await collect(stream('http://example.test/', { fetch, idleTimeout: 50, retryServerErrors: true, reconnectionTime: 1, backoff: { minDelay: 1, jitter: 0 } }));
+    assert.deepEqual(events.map((e) => e.data), ['after the 503']);
+    assert.equal(calls, 2);
+  });
+
+  it('a hook that gives a user:pass@ URL, or a locked body: the documented reasons, not network_error', async () => {
+    await assert.rejects(
+      stream('http://example.test/', { fetch: async () => assert.fail('sent'), onAttempt: (r) => ({ ...r, url: 'http://u:p@example.test/' }) }).next(),
+      (e) => e instanceof SseError && e.reason === 'attempt_hook_failed' && /user:pass@/.test(e.message),
+    );
+    const locked = new ReadableStream();
+    locked.getReader();
+    await assert.rejects(
+      stream('http://example.test/', { fetch: async () => ({ status: 200, headers: new Headers({ 'content-type': 'text/event-stream' }), url: '', body: locked }) }).next(),
+      (e) => e instanceof SseError && e.reason === 'invalid_response' && /locked/.test(e.message),
+    );
   });
 
   it('lastEventId is sent and carried', async () => {
