@@ -15,6 +15,18 @@ async function server(handle) {
   return s;
 }
 
+// A custom fetch whose body gives `texts`, then stays open until aborted.
+const staysOpen = (...texts) => async (url, init) =>
+  new Response(
+    new ReadableStream({
+      start(c) {
+        for (const text of texts) c.enqueue(new TextEncoder().encode(text));
+        init.signal.addEventListener('abort', () => c.error(init.signal.reason));
+      },
+    }),
+    { headers: { 'content-type': 'text/event-stream' } },
+  );
+
 async function collect(iterable, limit = 10_000) {
   const out = [];
   for await (const ev of iterable) {
@@ -183,17 +195,7 @@ describe('stream()', () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     t.after(() => mock.timers.reset());
     // One event, then silence on a body that stays open.
-    const fetch = async (url, init) =>
-      new Response(
-        new ReadableStream({
-          start(c) {
-            c.enqueue(new TextEncoder().encode('data: first\n\n'));
-            init.signal.addEventListener('abort', () => c.error(init.signal.reason));
-          },
-        }),
-        { headers: { 'content-type': 'text/event-stream' } },
-      );
-    const iterator = stream('http://example.test/', { fetch, idleTimeout: 50 });
+    const iterator = stream('http://example.test/', { fetch: staysOpen('data: first\n\n'), idleTimeout: 50 });
     assert.deepEqual((await iterator.next()).value.data, 'first');
     let outcome = null;
     const pending = iterator.next().then(
@@ -212,18 +214,7 @@ describe('stream()', () => {
   it("idleTimeout counts only while a read waits: a slow loop body is not the server's silence", async (t) => {
     mock.timers.enable({ apis: ['setTimeout'] });
     t.after(() => mock.timers.reset());
-    const fetch = async (url, init) =>
-      new Response(
-        new ReadableStream({
-          start(c) {
-            c.enqueue(new TextEncoder().encode('data: first\n\n'));
-            c.enqueue(new TextEncoder().encode('data: second\n\n'));
-            init.signal.addEventListener('abort', () => c.error(init.signal.reason));
-          },
-        }),
-        { headers: { 'content-type': 'text/event-stream' } },
-      );
-    const iterator = stream('http://example.test/', { fetch, idleTimeout: 50 });
+    const iterator = stream('http://example.test/', { fetch: staysOpen('data: first\n\n', 'data: second\n\n'), idleTimeout: 50 });
     assert.equal((await iterator.next()).value.data, 'first');
     // The loop's body takes a second over "first".
     mock.timers.tick(1000);
