@@ -472,7 +472,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (!pending_ || closed_.load() || handing_over_ == generation_) return;
     if (queue_.empty() && !ended_) return;
     const std::uint64_t generation = handing_over_ = generation_;
-    const auto ex = asio::get_associated_executor(*pending_, executor_);
+    auto ex = asio::get_associated_executor(*pending_, executor_);
     lock.unlock();
     // Posted, never inline: here the client holds its handler lock, which
     // close() waits for, so the user's code must not run under it. Inline,
@@ -481,7 +481,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     // post per read, not per event: the items of a read go together. To the
     // stream's executor, then dispatched to the handler's (an
     // any_completion_executor can't be posted to in Boost 1.81).
-    asio::post(executor_, [self = shared_from_this(), generation, ex] {
+    asio::post(executor_, [self = shared_from_this(), generation, ex = std::move(ex)] {
       asio::dispatch(ex, [self, generation] { self->hand_over(generation); });
     });
   }
