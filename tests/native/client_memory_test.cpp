@@ -143,6 +143,7 @@ TEST(ClientMemory, HeadsWithBareLineFeedsAreReadHoweverTheyAreSplit) {
       {"HTTP/1.1 200 OK\r\nX-A: 1\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n", "event a#"},
       {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\ndata: a\n\n", "event a#"},
       {"HTTP/1.1 103 Early Hints\nLink: </x>\n\nHTTP/1.1 200\nContent-Type: text/event-stream\n\ndata: a\n\n", "event a#"},
+      {"HTTP/1.2 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n", "event a#"},  // RFC 9110 2.5
       {"HTTP/1.1 404 Not Found\r\nHTTP/1.1 200 OK\nContent-Type: text/event-stream\n\ndata: smuggled\n\n",
        "error network_error closed"},
       {"", "error network_error closed"},

@@ -911,6 +911,19 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
+  void start_writing() {
+    writing_ = true;
+    write_progress_ = std::chrono::steady_clock::now();
+  }
+  // async_write's completion condition: transfer_all's, noting when the
+  // socket took bytes, for the write_timeout sweep. The session outlives
+  // the operation (its handler holds it).
+  auto noting_progress() {
+    return [this](const error_code& ec, std::size_t n) -> std::size_t {
+      if (n != 0) write_progress_ = std::chrono::steady_clock::now();
+      return ec ? 0 : std::size_t{64 * 1024};
+    };
+  }
   void write_piece() {
     body_plan& p = *plan_;
     const bool chunked = framing_ == framing::chunked;
@@ -963,19 +976,6 @@ class session : public std::enable_shared_from_this<session> {
   }
   void queue(std::string bytes, std::uint64_t events = 0) {
     queue(make_buffer(srv_->buffers_, std::move(bytes)), events);
-  }
-  void start_writing() {
-    writing_ = true;
-    write_progress_ = std::chrono::steady_clock::now();
-  }
-  // async_write's completion condition: transfer_all's, noting when the
-  // socket took bytes, for the write_timeout sweep. The session outlives
-  // the operation (its handler holds it).
-  auto noting_progress() {
-    return [this](const error_code& ec, std::size_t n) -> std::size_t {
-      if (n != 0) write_progress_ = std::chrono::steady_clock::now();
-      return ec ? 0 : std::size_t{64 * 1024};
-    };
   }
   void count_events(std::uint64_t events) { srv_->events_sent_.fetch_add(events, std::memory_order_relaxed); }
 
