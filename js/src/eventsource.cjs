@@ -491,11 +491,7 @@ async function send(plan, url, lastEventId, signal) {
   });
 }
 
-// Fetch's "extract a MIME type" (the C++ extract_mime_essence()): the
-// header's values (several Content-Type headers come combined, ", "-joined)
-// split at commas outside quotes; the last one that parses, other than
-// */*, counts. Parameters (charset=...) are allowed. So
-// `text/html, text/event-stream` is a stream, as for Chromium's EventSource.
+// One MIME type's essence (lower case "type/subtype"), or ''.
 function mimeEssence(value) {
   const slash = value.indexOf('/');
   if (slash < 0) return '';
@@ -521,6 +517,11 @@ function splitValues(combined) {
   out.push(combined.slice(start).trim());
   return out;
 }
+// Fetch's "extract a MIME type" (the C++ extract_mime_essence()): the
+// header's values (several Content-Type headers come combined, ", "-joined)
+// split at commas outside quotes; the last one that parses, other than
+// */*, counts. Parameters (charset=...) are allowed. So
+// `text/html, text/event-stream` is a stream, as for Chromium's EventSource.
 function isEventStream(contentType) {
   if (typeof contentType !== 'string') return false;
   let essence = '';
@@ -1068,9 +1069,9 @@ const EventSource = class EventSource extends EventTarget {
       }
       return;
     }
-    if (response.url && response.redirected !== false && this.#plan.body === null && /^(?:GET|HEAD)$/i.test(this.#plan.method)) {
-      // Reconnects go straight to where a redirect led, as Chromium's. A
-      // request with a body goes through the redirect again instead:
+    if (response.url && response.redirected !== false && /^(?:GET|HEAD)$/i.test(this.#plan.method)) {
+      // Reconnects go straight to where a redirect led, as Chromium's. Any
+      // other method (a POST, with its body) goes through the redirect again:
       // fetch() may have made it a GET (303; 301/302 after POST) and
       // response.url does not say, so resending the body there would send
       // what the server never asked for. fetch() dropped the credentials

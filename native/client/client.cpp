@@ -494,7 +494,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (write_error_) return fail_network(write_error_, "can't send the request");
       if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering");
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head");
-      return fail_network(ec, is_http_error(ec) ? "malformed response head" : "no response header");
+      return fail_network(ec, detail::is_http_error(ec) ? "malformed response head" : "no response header");
     }
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
@@ -753,7 +753,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                      .offset = limit_error_.offset});
       }
       if (ec == http::error::end_of_stream) return end_of_stream();
-      return fail_network(ec, is_http_error(ec) ? "malformed response body" : "the stream broke off");
+      return fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
     }
     arm_idle(attempt);
     read_body(attempt);
@@ -790,11 +790,6 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   // --- reestablish the connection, or fail it
-
-  // Beast's HTTP errors name only the rule broken ("bad version").
-  static bool is_http_error(beast::error_code ec) {
-    return ec.category() == make_error_code(http::error::bad_version).category();
-  }
 
   void fail_network(beast::error_code ec, const std::string& what) {
     fail({.reason = client_error_reason::network_error, .message = what + ": " + ec.message(), .code = ec, .retryable = true});

@@ -26,8 +26,9 @@
 
 namespace ssekit::detail {
 
-// The head at the start of `buffered` with CRLF line ends, HTTP/1.1 for a
-// higher minor version and the reason space, in place. Leaves the buffer alone when the fix would not fit.
+// The head at the start of `b` with CRLF line ends, HTTP/1.1 for a higher
+// minor version and the reason space, in place. A fix that would not fit
+// is left out (Beast then refuses the head).
 inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
   namespace net = boost::asio;
   {
@@ -45,9 +46,8 @@ inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
   const auto bytes = b.data();
   // RFC 9110 2.5: a higher minor version (HTTP/1.2) is read as the highest
   // one known, 1.1; Beast refuses it ("bad version").
-  if (char* v = static_cast<char*>(bytes.data()); bytes.size() > 9 && std::memcmp(v, "HTTP/1.", 7) == 0 && v[7] >= '2' && v[7] <= '9' && v[8] == ' ') {
-    v[7] = '1';
-  }
+  char* v = static_cast<char*>(bytes.data());
+  if (bytes.size() > 9 && std::memcmp(v, "HTTP/1.", 7) == 0 && v[7] >= '2' && v[7] <= '9' && v[8] == ' ') v[7] = '1';
   const auto at = missing_reason_space({static_cast<const char*>(bytes.data()), bytes.size()});
   if (!at || b.size() >= b.max_size()) return;
   b.commit(net::buffer_copy(b.prepare(1), net::buffer(" ", 1)));

@@ -378,17 +378,17 @@ class network_transport final : public transport {
 
   void read_connect_response(open_handler& handler) {
     connect_response_.emplace();
-    connect_response_->header_limit(64 * 1024);
+    connect_response_->header_limit(static_cast<std::uint32_t>(max_response_head));
     connect_response_->body_limit(boost::none);
     async_read_head(lowest(), connect_buffer_, *connect_response_, max_response_head,
-                            [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
+                    [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
   }
 
   void on_connect_response(open_handler& handler, beast::error_code ec) {
     if (ec == http::error::end_of_stream) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection without answering CONNECT");
     if (ec == http::error::partial_message) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection in the middle of its answer to CONNECT");
     if (ec == http::error::header_limit) return fail_network(handler, ec, "the answer to CONNECT from " + peer() + " is too long");
-    if (ec && ec.category() == http::make_error_code(http::error::bad_status).category()) return fail_network(handler, ec, "a malformed answer to CONNECT from " + peer());
+    if (is_http_error(ec)) return fail_network(handler, ec, "a malformed answer to CONNECT from " + peer());
     if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());
     const int status = static_cast<int>(connect_response_->get().result_int());
     // RFC 9110 15.2: 1xx answers precede the final one; skipped as on the

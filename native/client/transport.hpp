@@ -11,6 +11,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -62,6 +63,10 @@ using response_parser = http::response_parser<sink_body>;
 constexpr int max_interim_responses = 32;
 // A response head (or a CONNECT answer) longer than this is refused.
 constexpr std::size_t max_response_head = 64 * 1024;
+// Beast's HTTP errors (they name only the rule broken: "bad version").
+inline bool is_http_error(beast::error_code ec) {
+  return ec.category() == make_error_code(http::error::bad_version).category();
+}
 using request_message = http::request<http::string_body>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;
 
