@@ -151,8 +151,9 @@ run_result run_callback(const config& cfg, const std::string& url) {
 
 // How items are taken: a coroutine with async_next(token), an owned item
 // per call, or with async_next(item, token), one item filled again and
-// again; or plain callbacks with async_next(item, callback).
-enum class pull { owned, into, into_callback };
+// again, or with async_next_batch(token), every waiting item at once, in
+// place; or plain callbacks with async_next(item, callback).
+enum class pull { owned, into, batch, into_callback };
 
 // async_next(item, callback) in a chain: each completion asks for the next.
 struct callback_chain {
@@ -192,7 +193,20 @@ void drain(asio::io_context& io, ssekit::event_stream& stream, run_result& r, pu
   else asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        if (how == pull::into) {
+        if (how == pull::batch) {
+          for (;;) {
+            auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+            if (ec) break;
+            for (const ssekit::stream_item_view item : batch) {
+              if (item.kind == ssekit::stream_item_kind::open) {
+                r.announced = events_header(item.response->headers);
+              } else {
+                ++r.events;
+                r.data_bytes += item.data.size();
+              }
+            }
+          }
+        } else if (how == pull::into) {
           ssekit::stream_item item;
           for (;;) {
             auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
@@ -277,7 +291,7 @@ int throughput(const config& cfg) {
     double best = 1e300, best_cpu = 1e300;
   };
   path cb{"callback (client_handlers)", {}}, into{"async_next(item, use_awaitable)", {}}, owned{"async_next(use_awaitable)", {}},
-      into_cb{"async_next(item, callback)", {}};
+      into_cb{"async_next(item, callback)", {}}, batched{"async_next_batch(use_awaitable)", {}};
   const auto keep = [](path& p, run_result r) {
     p.best = std::min(p.best, r.seconds);
     p.best_cpu = std::min(p.best_cpu, r.cpu_seconds);
@@ -288,11 +302,12 @@ int throughput(const config& cfg) {
     keep(into, run_pull(cfg, url, pull::into));
     keep(owned, run_pull(cfg, url, pull::owned));
     keep(into_cb, run_pull(cfg, url, pull::into_callback));
+    keep(batched, run_pull(cfg, url, pull::batch));
     if (!check("callback", cb.last) || !check("async_next(item)", into.last) || !check("async_next", owned.last) ||
-        !check("async_next(item, callback)", into_cb.last)) {
+        !check("async_next(item, callback)", into_cb.last) || !check("async_next_batch", batched.last)) {
       return 1;
     }
-    for (const path* p : {&into, &owned, &into_cb}) {
+    for (const path* p : {&into, &owned, &into_cb, &batched}) {
       if (p->last.events != cb.last.events || p->last.data_bytes != cb.last.data_bytes) {
         std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: callback and %s saw different streams\n", p->name);
         return 1;
@@ -302,7 +317,7 @@ int throughput(const config& cfg) {
   const std::uint64_t events = cb.last.events;
   const double ev = static_cast<double>(events);
   std::printf("%-34s %12s %10s %12s %12s %12s\n", "path", "events/s", "MB/s", "time ratio", "CPU ratio", "allocs/event");
-  for (const path* p : {&cb, &into, &owned, &into_cb}) {
+  for (const path* p : {&cb, &into, &owned, &batched, &into_cb}) {
     std::printf("%-34s %12.0f %10.1f %11.2fx %11.2fx %12.2f\n", p->name, ev / p->best, static_cast<double>(cfg.size) / p->best / 1e6,
                 p->best / cb.best, p->best_cpu / cb.best_cpu, static_cast<double>(p->last.allocations) / ev);
   }
@@ -310,6 +325,7 @@ int throughput(const config& cfg) {
   std::printf("async_next(item)/callback time ratio: %.2fx (%llu events each; CPU %.3f s / %.3f s)\n", ratio, ull(events),
               into.best_cpu, cb.best_cpu);
   std::printf("async_next/callback time ratio: %.2fx (owned items; CPU %.3f s)\n", owned.best / cb.best, owned.best_cpu);
+  std::printf("async_next_batch/callback time ratio: %.2fx (items in place; CPU %.3f s)\n", batched.best / cb.best, batched.best_cpu);
   double floor = 1e300;
   for (int i = 0; i < cfg.reps; ++i) floor = std::min(floor, co_await_floor(events));
   std::printf("co_await of a ready awaitable alone: %.1f ns per event, %.2fx the callback path's whole time per event\n",

@@ -21,6 +21,8 @@
 #include <boost/asio/prefer.hpp>
 #include <mutex>
 #include <optional>
+#include <type_traits>
+#include <variant>
 #include <stdexcept>
 #include <vector>
 
@@ -71,6 +73,31 @@ std::string_view stream_item_kind_name(stream_item_kind kind) noexcept {
 namespace detail {
 
 using next_handler = asio::any_completion_handler<next_signature>;
+using batch_handler = asio::any_completion_handler<batch_signature>;
+
+// A pending async_next (owned item, or the caller's `into`) or
+// async_next_batch.
+struct pending_op {
+  std::variant<next_handler, batch_handler> handler;
+  stream_item* into = nullptr;
+
+  bool batch() const { return handler.index() == 1; }
+  asio::any_completion_executor executor(const asio::any_io_executor& fallback) const {
+    return std::visit([&](const auto& h) -> asio::any_completion_executor { return asio::get_associated_executor(h, fallback); },
+                      handler);
+  }
+  // Runs the handler on its executor (dispatch, or post for completions
+  // from an initiating call).
+  template <class Launch>
+  void complete(Launch launch, const asio::any_completion_executor& ex, error_code ec, stream_item item, stream_batch batch) && {
+    std::visit(
+        [&](auto& h) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(h)>, next_handler>) launch(ex, asio::append(std::move(h), ec, std::move(item)));
+          else launch(ex, asio::append(std::move(h), ec, batch));
+        },
+        handler);
+  }
+};
 
 // Waiting items in a row: their strings are consecutive runs of one byte
 // buffer (type, data, id), and a record holds only their sizes and kind; the
@@ -91,13 +118,16 @@ class batch {
   }
 
   void add(stream_item_kind kind, std::string_view type, std::string_view data, std::string_view id) {
+    // The usual type is not copied: a call to memcpy less per event.
+    const bool message = kind == stream_item_kind::event && type == message_type;
+    if (message) type = {};
     const std::size_t n = type.size() + data.size() + id.size();
     char* p = bytes_.grow(n);
     p = put(p, type);
     p = put(p, data);
     put(p, id);
     try {
-      records_.push_back(record{type.size(), data.size(), id.size(), kind, false});
+      records_.push_back(batch_record{type.size(), data.size(), id.size(), kind, false, message});
     } catch (...) {
       bytes_.shrink(n);  // no bytes without their record
       throw;
@@ -105,9 +135,9 @@ class batch {
   }
   // An item without strings (retry, open, error).
   void add(stream_item item) {
-    extras_.push_back(extra{item.retry, std::move(item.response), std::move(item.error)});
+    extras_.push_back(batch_extra{item.retry, std::move(item.response), std::move(item.error)});
     try {
-      records_.push_back(record{0, 0, 0, item.kind, true});
+      records_.push_back(batch_record{0, 0, 0, item.kind, true, false});
     } catch (...) {
       extras_.pop_back();
       throw;
@@ -117,16 +147,17 @@ class batch {
   // The front item, into `out` (whose strings keep their capacity). If a
   // string cannot grow (bad_alloc), the item stays at the front.
   void take(stream_item& out) {
-    const record& r = records_[head_];
+    const batch_record& r = records_[head_];
     const char* p = bytes_.data() + at_;
-    set(out.type, p, r.type);
+    if (r.message_type) set(out.type, message_type.data(), message_type.size());
+    else set(out.type, p, r.type);
     p += r.type;
     set(out.data, p, r.data);
     p += r.data;
     set(out.id, p, r.id);
     out.kind = r.kind;
     if (r.has_extra) {
-      extra& e = extras_[extras_head_++];
+      batch_extra& e = extras_[extras_head_++];
       out.retry = e.retry;
       out.response = std::move(e.response);
       out.error = std::move(e.error);
@@ -152,6 +183,23 @@ class batch {
     other.clear();
   }
 
+  // Every waiting item, viewed where it lies, and taken: the batch is empty
+  // after, but its storage keeps the items until clear() (a swap moves the
+  // storage, and the view with it).
+  struct parts {
+    const batch_record* records;
+    std::size_t size;
+    const char* bytes;
+    const batch_extra* extras;
+  };
+  parts take_all() {
+    const parts out{records_.data() + head_, size(), bytes_.data() + at_, extras_.data() + extras_head_};
+    head_ = records_.size();
+    extras_head_ = extras_.size();
+    at_ = bytes_.size();
+    return out;
+  }
+
   void swap(batch& other) noexcept {
     records_.swap(other.records_);
     extras_.swap(other.extras_);
@@ -162,16 +210,6 @@ class batch {
   }
 
  private:
-  struct record {
-    std::size_t type, data, id;  // sizes of the item's runs in bytes_
-    stream_item_kind kind;
-    bool has_extra;  // its retry/response/error wait in extras_
-  };
-  struct extra {
-    std::uint64_t retry = 0;
-    std::shared_ptr<const response_info> response;
-    std::shared_ptr<const client_error> error;
-  };
   // Bytes without std::string's zero fill on growth or its checks on append.
   class bytes {
    public:
@@ -229,8 +267,8 @@ class batch {
     head_ = extras_head_ = at_ = 0;
   }
 
-  std::vector<record> records_;
-  std::vector<extra> extras_;
+  std::vector<batch_record> records_;
+  std::vector<batch_extra> extras_;
   bytes bytes_;
   std::size_t head_ = 0;         // the front record
   std::size_t extras_head_ = 0;  // the front extra
@@ -314,13 +352,49 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       lock.unlock();
       return post(std::move(handler), asio::error::eof, {});
     }
-    const std::uint64_t generation = ++generation_;
-    auto slot = asio::get_associated_cancellation_slot(handler);
-    if (slot.is_connected()) slot.emplace<canceller>(weak_from_this(), generation);
-    // Keeps the handler's executor (its io_context) from running out of work.
-    work_.emplace(asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked));
-    pending_.emplace(std::move(handler));
-    pending_into_ = into;
+    make_pending(std::move(handler), into);
+  }
+
+  // async_next_batch: every waiting item, viewed in handed_.
+  void next_batch(batch_handler handler) {
+    if (taker_busy_.test_and_set(std::memory_order_acquire)) {
+      return post(std::move(handler), asio::error::already_started, {});
+    }
+    stream_batch batch;
+    bool resume = false;
+    if (take_batch(batch, resume)) {
+      if (resume) client_->resume_reading();
+      return post(std::move(handler), {}, batch);
+    }
+    // Nothing waited: look again under mutex_ (items may have come since),
+    // as next() does.
+    std::unique_lock lock(mutex_);
+    taker_busy_.clear(std::memory_order_release);
+    if (pending_) {
+      lock.unlock();
+      return post(std::move(handler), asio::error::already_started, {});
+    }
+    if (!queue_.empty()) {
+      batch = hand_queue(resume);
+      lock.unlock();
+      if (resume) client_->resume_reading();
+      return post(std::move(handler), {}, batch);
+    }
+    if (closed_ || ended_) {
+      lock.unlock();
+      return post(std::move(handler), asio::error::eof, {});
+    }
+    make_pending(std::move(handler), nullptr);
+  }
+
+  // The ready path of async_next_batch with a coroutine token (try_next's).
+  bool try_next_batch(stream_batch& out) {
+    if (taker_busy_.test_and_set(std::memory_order_acquire)) return false;
+    bool resume = false;
+    const bool took = take_batch(out, resume);
+    if (!took) taker_busy_.clear(std::memory_order_release);
+    if (resume) client_->resume_reading();
+    return took;
   }
 
   // The ready path of async_next with a coroutine token: the front item when
@@ -340,12 +414,12 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (closed_.load()) return;
     closed_.store(true);
     queue_.clear();
-    std::optional<next_handler> handler = take_pending();
+    std::optional<pending_op> op = take_pending();
     lock.unlock();
     // Never with mutex_ held: close() waits for a handler running on another
     // thread, which may be waiting for mutex_.
     if (client_) client_->close();
-    if (handler) post(std::move(*handler), asio::error::operation_aborted, {});
+    if (op) post(std::move(*op), asio::error::operation_aborted);
   }
 
   std::size_t buffered() const {
@@ -379,9 +453,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   void cancel(std::uint64_t generation) {
     std::unique_lock lock(mutex_);
     if (!pending_ || generation != generation_) return;
-    std::optional<next_handler> handler = take_pending();
+    std::optional<pending_op> op = take_pending();
     lock.unlock();
-    post(std::move(*handler), asio::error::operation_aborted, {});
+    post(std::move(*op), asio::error::operation_aborted);
   }
 
   // Taking without mutex_: async_next moves every waiting item into
@@ -417,6 +491,41 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     return true;
   }
+
+  // take() for a batch: what async_next left in taken_, else the queue, into
+  // handed_, whose storage then holds the view until the next batch. Same
+  // flag rules as take().
+  bool take_batch(stream_batch& out, bool& resume) {
+    if (closed_.load(std::memory_order_relaxed)) return false;
+    if (!taken_.empty()) {
+      // No async_next can be pending while taken_ holds items (one is
+      // left pending only when taken_ and the queue are empty), so no
+      // hand_over writes handed_ now.
+      handed_.clear();
+      handed_.swap(taken_);
+      taken_left_.store(0, std::memory_order_relaxed);
+      out = view(handed_.take_all());
+      taker_busy_.clear(std::memory_order_release);
+      if (paused_hint_.load(std::memory_order_relaxed)) {
+        std::lock_guard lock(mutex_);
+        resume = resume_due();
+      }
+      return true;
+    }
+    std::lock_guard lock(mutex_);
+    if (pending_ || queue_.empty()) return false;
+    out = hand_queue(resume);
+    taker_busy_.clear(std::memory_order_release);
+    return true;
+  }
+  // The whole queue into handed_, viewed. mutex_ held.
+  stream_batch hand_queue(bool& resume) {
+    handed_.clear();
+    handed_.swap(queue_);
+    resume = resume_due();
+    return view(handed_.take_all());
+  }
+  static stream_batch view(const batch::parts& p) { return stream_batch(p.records, p.size, p.bytes, p.extras); }
 
   // Items waiting: the queue and what async_next took but not handed out.
   // mutex_ held.
@@ -472,7 +581,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (!pending_ || closed_.load() || handing_over_ == generation_) return;
     if (queue_.empty() && !ended_) return;
     const std::uint64_t generation = handing_over_ = generation_;
-    auto ex = asio::get_associated_executor(*pending_, executor_);
+    auto ex = pending_->executor(executor_);
     lock.unlock();
     // Posted, never inline: here the client holds its handler lock, which
     // close() waits for, so the user's code must not run under it. Inline,
@@ -492,21 +601,23 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     std::unique_lock lock(mutex_);
     if (!pending_ || generation != generation_ || closed_.load()) return;
     stream_item item;
+    stream_batch batch;
     error_code ec;
     bool resume = false;
     if (!queue_.empty()) {
-      pop(pending_into_ ? *pending_into_ : item, resume);
+      if (pending_->batch()) batch = hand_queue(resume);
+      else pop(pending_->into ? *pending_->into : item, resume);
     } else if (ended_) {
       ec = asio::error::eof;
     } else {
       handing_over_ = 0;  // nothing to hand over (not expected): the next batch tries again
       return;
     }
-    std::optional<next_handler> handler = take_pending();
+    std::optional<pending_op> op = take_pending();
     lock.unlock();
     if (resume) client_->resume_reading();
-    const auto ex = asio::get_associated_executor(*handler, executor_);
-    asio::dispatch(ex, asio::append(std::move(*handler), ec, std::move(item)));
+    const auto ex = op->executor(executor_);
+    std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch);
   }
 
   void on_error(const client_error& error) {
@@ -533,20 +644,37 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // executor), and clearing it from the client's strand or close()'s thread
   // freed the canceller while the user's signal ran it. A stale canceller
   // does nothing (generation_).
-  std::optional<next_handler> take_pending() {
-    std::optional<next_handler> out;
+  std::optional<pending_op> take_pending() {
+    std::optional<pending_op> out;
     if (!pending_) return out;
     out.emplace(std::move(*pending_));
     pending_.reset();
-    pending_into_ = nullptr;
     work_.reset();
     return out;
+  }
+
+  // Leaves an async_next (or batch) pending. mutex_ held.
+  template <class Handler>
+  void make_pending(Handler handler, stream_item* into) {
+    const std::uint64_t generation = ++generation_;
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.template emplace<canceller>(weak_from_this(), generation);
+    // Keeps the handler's executor (its io_context) from running out of work.
+    work_.emplace(asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked));
+    pending_.emplace(pending_op{std::move(handler), into});
   }
   // From async_next itself or another thread: never inline. Posted to the
   // stream's executor, then dispatched to the handler's (as Asio's own
   // operations complete).
   void post(next_handler handler, error_code ec, stream_item item) {
     asio::post(executor_, asio::append(std::move(handler), ec, std::move(item)));
+  }
+  void post(batch_handler handler, error_code ec, stream_batch batch) {
+    asio::post(executor_, asio::append(std::move(handler), ec, batch));
+  }
+  // A pending operation's error completion.
+  void post(pending_op op, error_code ec) {
+    std::move(op).complete([this](const auto&, auto&& f) { asio::post(executor_, std::move(f)); }, {}, ec, {}, {});
   }
 
   asio::any_io_executor executor_;
@@ -563,8 +691,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
 
   mutable std::mutex mutex_;
   batch queue_;  // waiting items, after taken_'s
-  std::optional<next_handler> pending_;
-  stream_item* pending_into_ = nullptr;  // the pending async_next's item to fill, if it has one
+  std::optional<pending_op> pending_;
+  batch handed_;  // the items of the last async_next_batch; under mutex_ with pending_, else under taker_busy_
   std::optional<asio::any_completion_executor> work_;
   std::uint64_t generation_ = 0;
   std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for
@@ -589,6 +717,15 @@ bool try_next(stream_state* state, stream_item& out) {
 }
 
 std::shared_ptr<stream_state> share(stream_state* state) { return state->shared_from_this(); }
+
+void start_next_batch(const std::shared_ptr<stream_state>& state, asio::any_completion_handler<batch_signature> handler) {
+  live(state).next_batch(std::move(handler));
+}
+
+bool try_next_batch(stream_state* state, stream_batch& out) {
+  if (!state) throw std::logic_error("async_next_batch on a moved-from event_stream");
+  return state->try_next_batch(out);
+}
 
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
                      asio::any_completion_handler<next_into_signature> handler) {

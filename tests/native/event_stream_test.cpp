@@ -482,7 +482,7 @@ TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
 // The consumer resumes with callbacks (every item posted) or with a
 // coroutine (items that wait are taken without suspending), which takes
 // owned items or fills one item again and again.
-enum class consumer { callbacks, coroutine, coroutine_into };
+enum class consumer { callbacks, coroutine, coroutine_into, coroutine_batch };
 void stalled_consumer_loses_nothing(consumer how) {
   const std::string pad(86, 'x');
   constexpr std::size_t max_items = 16;
@@ -588,6 +588,28 @@ void stalled_consumer_loses_nothing(consumer how) {
           }
         },
         asio::detached);
+  } else if (how == consumer::coroutine_batch) {
+    on_item_next = false;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (;;) {
+            auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+            if (!ec) {
+              EXPECT_FALSE(batch.empty());
+            }
+            for (const ssekit::stream_item_view v : batch) {
+              stream_item item;
+              item.data = v.data;
+              on_item({}, std::move(item));
+            }
+            if (ec) {
+              on_item(ec, {});
+              co_return;
+            }
+          }
+        },
+        asio::detached);
   } else {
     stream.async_next(on_item);
   }
@@ -603,6 +625,211 @@ TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) { stalled_consu
 TEST(EventStream, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::coroutine); }
 TEST(EventStream, StalledCoroutineIntoOneItemBoundsTheBufferAndLosesNothing) {
   stalled_consumer_loses_nothing(consumer::coroutine_into);
+}
+TEST(EventStreamBatch, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::coroutine_batch); }
+
+// --- async_next_batch(token)
+
+// A view as the line NotificationsBecomeItemsWhenAskedFor writes for an item.
+std::string describe(const ssekit::stream_item_view& v) {
+  std::string line(ssekit::stream_item_kind_name(v.kind));
+  if (v.kind == stream_item_kind::open) (line += ' ') += std::to_string(v.response->status);
+  if (v.kind == stream_item_kind::retry) (line += ' ') += std::to_string(v.retry);
+  if (v.kind == stream_item_kind::error) line += std::string(" ") + std::string(ssekit::client_error_reason_name(v.error->reason));
+  if (v.kind == stream_item_kind::event) line += " " + std::string(v.type) + " " + std::string(v.id) + " " + std::string(v.data);
+  if (v.kind == stream_item_kind::comment) line += " " + std::string(v.data);
+  return line;
+}
+
+TEST(EventStreamBatch, EveryKindInOrderThenEof) {
+  const std::string big(3000, 'b');
+  script_server server(sends("event: big\nid: 7\ndata: " + big + "\n\n: hi\nretry: 9\ndata: x\n\nevent: message\ndata: yy\n\nid\ndata: z\n\n"));
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.comments = so.retries = so.opens = so.errors = true;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  std::vector<std::string> got;
+  error_code end;
+  bool finished = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (;;) {
+          auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+          if (ec) {
+            end = ec;
+            break;
+          }
+          EXPECT_FALSE(batch.empty());
+          std::size_t n = 0;
+          for (auto v : batch) {
+            got.push_back(describe(v));
+            ++n;
+          }
+          EXPECT_EQ(n, batch.size());
+        }
+        finished = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return finished; });
+  EXPECT_EQ(end, asio::error::eof);
+  EXPECT_EQ(got, (std::vector<std::string>{"open 200", "event big 7 " + big, "comment  hi", "retry 9", "event message 7 x",
+                                           "event message 7 yy", "event message  z", "error end_of_stream"}));
+}
+
+// The batch lies in the stream's storage, which the client keeps filling:
+// it must stay as it was until the next call, however much arrives
+// meanwhile (the sanitizer builds also catch a view into freed storage).
+TEST(EventStreamBatch, ABatchStaysValidUntilTheNextCallWhileMoreArrives) {
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.max_buffered_items = 1000;  // all of them wait: reading does not pause
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  gate.allow(3);
+  run_until(io, [&] { return stream.buffered() == 3; });
+  ssekit::stream_batch batch;
+  bool taken = false;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch b) {
+    EXPECT_FALSE(ec);
+    batch = b;
+    taken = true;
+  });
+  run_until(io, [&] { return taken; });
+  const auto texts = [](const ssekit::stream_batch& b) {
+    std::vector<std::string> out;
+    for (auto v : b) out.push_back(std::string(v.type) + ":" + std::string(v.data));
+    return out;
+  };
+  const std::vector<std::string> first{"message:0", "message:1", "message:2"};
+  EXPECT_EQ(texts(batch), first);
+  EXPECT_EQ(stream.buffered(), 0u) << "a batch's items leave the buffer";
+  // Hundreds of events arrive, in many reads, while the batch is held.
+  gate.allow(600);
+  run_until(io, [&] { return stream.get_client().stats().events == 600; });
+  EXPECT_EQ(stream.buffered(), 597u);
+  EXPECT_EQ(texts(batch), first);
+  // The next calls get the rest, in order.
+  int next = 3;
+  bool done = false;
+  std::function<void(error_code, ssekit::stream_batch)> on_batch = [&](error_code ec, ssekit::stream_batch b) {
+    ASSERT_FALSE(ec);
+    for (auto v : b) EXPECT_EQ(v.data, std::to_string(next++));
+    if (next < 600) stream.async_next_batch(on_batch);
+    else done = true;
+  };
+  stream.async_next_batch(on_batch);
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(next, 600);
+  gate.finish();
+}
+
+// async_next and async_next_batch share one order: a batch after async_next
+// took one of six waiting items holds the other five.
+TEST(EventStreamBatch, MixedWithAsyncNextInOneOrder) {
+  script_server server(numbered(6));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  run_until(io, [&] { return stream.buffered() == 6 && stream.final_error(); });
+  std::vector<std::string> got;
+  bool finished = false;
+  error_code end;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        stream_item item;
+        co_await stream.async_next(item, asio::use_awaitable);
+        got.push_back(item.data);
+        ssekit::stream_batch batch = co_await stream.async_next_batch(asio::use_awaitable);
+        EXPECT_EQ(batch.size(), 5u);
+        for (auto v : batch) got.push_back(std::string(v.data));
+        try {
+          co_await stream.async_next_batch(asio::use_awaitable);
+          ADD_FAILURE() << "no error at the end";
+        } catch (const boost::system::system_error& e) {
+          end = e.code();
+        }
+        finished = true;
+      },
+      asio::detached);
+  run_until(io, [&] { return finished; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2", "3", "4", "5"}));
+  EXPECT_EQ(end, asio::error::eof);
+}
+
+TEST(EventStreamBatch, PendingBatchIsRefusedTwiceCancellableAndClosed) {
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  asio::cancellation_signal signal;
+  error_code cancelled, refused, refused_batch;
+  bool called = false;
+  stream.async_next_batch(asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, ssekit::stream_batch b) {
+    cancelled = ec;
+    EXPECT_TRUE(b.empty());
+    called = true;
+  }));
+  stream.async_next([&](error_code ec, stream_item) { refused = ec; });
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch) { refused_batch = ec; });
+  run_until(io, [&] { return server.connections() == 1 && refused && refused_batch; });
+  EXPECT_EQ(refused, asio::error::already_started);
+  EXPECT_EQ(refused_batch, asio::error::already_started);
+  signal.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return called; });
+  EXPECT_EQ(cancelled, asio::error::operation_aborted);
+
+  // Usable after the cancellation: a pending batch completes when items come.
+  std::vector<std::string> got;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch b) {
+    EXPECT_FALSE(ec);
+    for (auto v : b) got.push_back(std::string(v.data));
+  });
+  gate.allow(1);
+  run_until(io, [&] { return got.size() == 1; });
+  EXPECT_EQ(got, std::vector<std::string>{"0"});
+
+  // close() completes a pending batch; later calls get eof.
+  error_code closed, after;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch) { closed = ec; });
+  std::thread other([&] { stream.close(); });
+  other.join();
+  run_until(io, [&] { return bool(closed); });
+  EXPECT_EQ(closed, asio::error::operation_aborted);
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch) { after = ec; });
+  run_until(io, [&] { return bool(after); });
+  EXPECT_EQ(after, asio::error::eof);
+  gate.finish();
+}
+
+TEST(EventStreamBatch, FutureFromAnotherThreadAndAssociatedExecutor) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  {
+    ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+    std::vector<std::string> got;
+    while (got.size() < 3) {
+      std::future<ssekit::stream_batch> f = stream.async_next_batch(asio::use_future);
+      ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+      for (auto v : f.get()) got.push_back(std::string(v.data));
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+    // The handler runs on its associated executor: a strand of the same io.
+    auto strand = asio::make_strand(io);
+    std::promise<bool> on_strand;
+    stream.async_next_batch(asio::bind_executor(strand, [&](error_code ec, ssekit::stream_batch) {
+      EXPECT_EQ(ec, asio::error::eof);
+      on_strand.set_value(strand.running_in_this_thread());
+    }));
+    auto result = on_strand.get_future();
+    ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+    EXPECT_TRUE(result.get());
+  }
+  guard.reset();
+  runner.join();
 }
 
 // --- async_next(item, token)

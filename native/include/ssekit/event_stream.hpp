@@ -10,9 +10,11 @@
 //
 // The same call takes use_future, deferred, a plain callback or as_tuple.
 // Items are owned copies (they outlive the call). async_next(item, token)
-// fills the caller's item instead, reusing its strings' capacity: the
-// fastest way to pull (no allocation for the item). Backpressure: items wait
-// in a bounded buffer; when it holds max_buffered_items the client stops
+// fills the caller's item instead, reusing its strings' capacity (no
+// allocation for the item). async_next_batch takes every waiting item at
+// once, viewed where the stream keeps it (no copy out): the fastest.
+// Backpressure: items wait in a bounded buffer; when it holds
+// max_buffered_items the client stops
 // reading from the socket (after the read in progress) until async_next
 // takes items again, so a stalled consumer makes TCP slow the server down;
 // nothing is dropped. Built on ssekit::client (same reconnection, same
@@ -34,6 +36,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -64,6 +68,105 @@ struct stream_item {
   std::shared_ptr<const client_error> error;      // error
 };
 
+namespace detail {
+class stream_state;
+// How the items of a stream_batch lie in the stream's storage
+// (event_stream.cpp's batch): a record per item; its strings are
+// consecutive runs of one byte buffer (type, data, id), and the rarer parts
+// (retry, response, error) sit in a side array, one per record that has them.
+struct batch_record {
+  std::size_t type, data, id;  // sizes of the item's runs
+  stream_item_kind kind;
+  bool has_extra;     // its retry/response/error are the next batch_extra
+  bool message_type;  // an event of type "message" (the usual one), not stored: type is 0
+};
+inline constexpr std::string_view message_type = "message";
+struct batch_extra {
+  std::uint64_t retry = 0;
+  std::shared_ptr<const response_info> response;
+  std::shared_ptr<const client_error> error;
+};
+}  // namespace detail
+
+// One item of a stream_batch, seen where it lies: the fields of
+// stream_item, as views.
+struct stream_item_view {
+  stream_item_kind kind = stream_item_kind::event;
+  std::string_view type;
+  std::string_view data;
+  std::string_view id;
+  std::uint64_t retry = 0;
+  const response_info* response = nullptr;  // open
+  const client_error* error = nullptr;      // error
+};
+
+// The items one async_next_batch took, in stream order, viewed in the
+// stream's own storage: nothing is copied. Valid until the next async_next or
+// async_next_batch on the same stream, or the stream's destruction (close()
+// leaves it valid); copy what must live longer (stream_item_view's strings
+// into a stream_item, say). A forward range of stream_item_view.
+class stream_batch {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = stream_item_view;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = stream_item_view;
+
+    iterator() = default;
+    stream_item_view operator*() const noexcept {
+      stream_item_view v;
+      v.kind = record_->kind;
+      v.type = record_->message_type ? detail::message_type : std::string_view(bytes_, record_->type);
+      v.data = std::string_view(bytes_ + record_->type, record_->data);
+      v.id = std::string_view(bytes_ + record_->type + record_->data, record_->id);
+      if (record_->has_extra) {
+        v.retry = extra_->retry;
+        v.response = extra_->response.get();
+        v.error = extra_->error.get();
+      }
+      return v;
+    }
+    iterator& operator++() noexcept {
+      bytes_ += record_->type + record_->data + record_->id;
+      if (record_->has_extra) ++extra_;
+      ++record_;
+      return *this;
+    }
+    iterator operator++(int) noexcept {
+      iterator before = *this;
+      ++*this;
+      return before;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) noexcept { return a.record_ == b.record_; }
+
+   private:
+    friend class stream_batch;
+    iterator(const detail::batch_record* record, const char* bytes, const detail::batch_extra* extra) noexcept
+        : record_(record), bytes_(bytes), extra_(extra) {}
+    const detail::batch_record* record_ = nullptr;
+    const char* bytes_ = nullptr;
+    const detail::batch_extra* extra_ = nullptr;
+  };
+
+  stream_batch() = default;
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  iterator begin() const noexcept { return iterator(records_, bytes_, extras_); }
+  iterator end() const noexcept { return iterator(records_ + size_, nullptr, nullptr); }
+
+ private:
+  friend class detail::stream_state;
+  stream_batch(const detail::batch_record* records, std::size_t size, const char* bytes, const detail::batch_extra* extras) noexcept
+      : records_(records), size_(size), bytes_(bytes), extras_(extras) {}
+  const detail::batch_record* records_ = nullptr;
+  std::size_t size_ = 0;
+  const char* bytes_ = nullptr;
+  const detail::batch_extra* extras_ = nullptr;
+};
+
 struct stream_options {
   // Items kept for a consumer that does not ask; at least 1. Reading stops
   // when the buffer holds this many and resumes when it is down to half. The
@@ -82,7 +185,6 @@ struct stream_options {
 
 namespace detail {
 using next_signature = void(boost::system::error_code, stream_item);
-class stream_state;
 // Starts one async_next (native/client/event_stream.cpp).
 void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler);
 // Takes the front item if one waits and no async_next is pending.
@@ -103,6 +205,17 @@ struct next_into_initiation {
   void operator()(boost::asio::any_completion_handler<next_into_signature> handler, std::shared_ptr<stream_state> state,
                   stream_item* into) const {
     start_next_into(state, into, std::move(handler));
+  }
+};
+
+// async_next_batch: completes with the items waiting, viewed in place.
+using batch_signature = void(boost::system::error_code, stream_batch);
+void start_next_batch(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<batch_signature> handler);
+// Takes the waiting items if some wait and no async_next is pending.
+bool try_next_batch(stream_state* state, stream_batch& out);
+struct next_batch_initiation {
+  void operator()(boost::asio::any_completion_handler<batch_signature> handler, std::shared_ptr<stream_state> state) const {
+    start_next_batch(state, std::move(handler));
   }
 };
 
@@ -157,6 +270,23 @@ boost::asio::awaitable<std::tuple<boost::system::error_code>, Executor> next_int
   if (try_next(state, into)) co_return std::tuple<boost::system::error_code>{};
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>,
                                                  next_into_signature>(next_into_initiation{}, token, share(state), &into);
+}
+
+// The same for async_next_batch: waiting items complete the co_await at once.
+template <class Executor>
+boost::asio::awaitable<stream_batch, Executor> next_batch_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
+  stream_batch batch;
+  if (try_next_batch(state, batch)) co_return batch;
+  co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, batch_signature>(next_batch_initiation{}, token,
+                                                                                                       share(state));
+}
+template <class Executor>
+boost::asio::awaitable<std::tuple<boost::system::error_code, stream_batch>, Executor> next_batch_awaitable(
+    stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
+  stream_batch batch;
+  if (try_next_batch(state, batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
+  co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, batch_signature>(
+      next_batch_initiation{}, token, share(state));
 }
 #endif
 }  // namespace detail
@@ -230,6 +360,27 @@ class event_stream {
     {
       return boost::asio::async_initiate<CompletionToken, detail::next_into_signature>(detail::next_into_initiation{}, token, state_,
                                                                                       &into);
+    }
+  }
+
+  // Completes with every item that waits (at least one), in stream order,
+  // viewed in the stream's storage: no copy, and one completion for many
+  // items (the fastest way to pull). The batch is valid until the next
+  // async_next or async_next_batch on this stream. Results, errors, tokens,
+  // executor, allocator, cancellation and the one-at-a-time rule are
+  // async_next's (shared with it: an async_next_batch pending refuses an
+  // async_next, and the reverse). The items taken leave the buffer at once
+  // (reading resumes as for async_next), but their bytes stay until the next
+  // call: memory holds at most one batch besides the buffer's bound.
+  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  auto async_next_batch(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+    if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
+      return detail::next_batch_awaitable(state_.get(), std::forward<CompletionToken>(token));
+    } else
+#endif
+    {
+      return boost::asio::async_initiate<CompletionToken, detail::batch_signature>(detail::next_batch_initiation{}, token, state_);
     }
   }
 
