@@ -42,7 +42,32 @@ struct into_handler {
   void operator()(error_code ec, stream_item) { std::move(handler)(ec); }
 };
 
+// A batch on its way to the handler: the views point into the stream's
+// state, so the state lives until the handler ran (or was dropped), even if
+// the user destroys the stream in between. Associations as into_handler's.
+struct batch_completion {
+  asio::any_completion_handler<batch_signature> handler;
+  std::shared_ptr<stream_state> keep;
+  void operator()(error_code ec, stream_batch batch) {
+    auto h = std::move(handler);
+    std::move(h)(ec, batch);
+  }
+};
+
 }  // namespace ssekit::detail
+
+template <template <class, class> class Associator, class Candidate>
+struct boost::asio::associator<Associator, ssekit::detail::batch_completion, Candidate>
+    : Associator<boost::asio::any_completion_handler<ssekit::detail::batch_signature>, Candidate> {
+  using inner = boost::asio::any_completion_handler<ssekit::detail::batch_signature>;
+  static typename Associator<inner, Candidate>::type get(const ssekit::detail::batch_completion& h) noexcept {
+    return Associator<inner, Candidate>::get(h.handler);
+  }
+  static auto get(const ssekit::detail::batch_completion& h, const Candidate& c) noexcept
+      -> decltype(Associator<inner, Candidate>::get(h.handler, c)) {
+    return Associator<inner, Candidate>::get(h.handler, c);
+  }
+};
 
 template <template <class, class> class Associator, class Candidate>
 struct boost::asio::associator<Associator, ssekit::detail::into_handler, Candidate>
@@ -89,11 +114,14 @@ struct pending_op {
   // Runs the handler on its executor (dispatch, or post for completions
   // from an initiating call).
   template <class Launch>
-  void complete(Launch launch, const asio::any_completion_executor& ex, error_code ec, stream_item item, stream_batch batch) && {
+  // `keep`: the state, which a batch's views point into.
+  void complete(Launch launch, const asio::any_completion_executor& ex, error_code ec, stream_item item, stream_batch batch,
+                std::shared_ptr<stream_state> keep = nullptr) && {
     std::visit(
         [&](auto& h) {
           if constexpr (std::is_same_v<std::decay_t<decltype(h)>, next_handler>) launch(ex, asio::append(std::move(h), ec, std::move(item)));
-          else launch(ex, asio::append(std::move(h), ec, batch));
+          else if (batch.empty()) launch(ex, asio::append(std::move(h), ec, batch));
+          else launch(ex, asio::append(batch_completion{std::move(h), std::move(keep)}, ec, batch));
         },
         handler);
   }
@@ -617,7 +645,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     lock.unlock();
     if (resume) client_->resume_reading();
     const auto ex = op->executor(executor_);
-    std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch);
+    std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch,
+                            shared_from_this());
   }
 
   void on_error(const client_error& error) {
@@ -670,7 +699,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     asio::post(executor_, asio::append(std::move(handler), ec, std::move(item)));
   }
   void post(batch_handler handler, error_code ec, stream_batch batch) {
-    asio::post(executor_, asio::append(std::move(handler), ec, batch));
+    if (batch.empty()) return asio::post(executor_, asio::append(std::move(handler), ec, batch));
+    asio::post(executor_, asio::append(batch_completion{std::move(handler), shared_from_this()}, ec, batch));
   }
   // A pending operation's error completion.
   void post(pending_op op, error_code ec) {

@@ -803,6 +803,26 @@ TEST(EventStreamBatch, PendingBatchIsRefusedTwiceCancellableAndClosed) {
   gate.finish();
 }
 
+// A batch already on its way to its handler when the user destroys the
+// stream: the handler still reads it (the sanitizer build catches a view
+// into freed storage).
+TEST(EventStreamBatch, ABatchOutlivesAStreamDestroyedBeforeItsHandlerRuns) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  auto stream = std::make_unique<ssekit::event_stream>(io.get_executor(), options_for(server.url()));
+  run_until(io, [&] { return stream->buffered() == 3; });
+  std::vector<std::string> got;
+  bool called = false;
+  stream->async_next_batch([&](error_code ec, ssekit::stream_batch b) {
+    EXPECT_FALSE(ec);
+    for (auto v : b) got.push_back(std::string(v.type) + ":" + std::string(v.data) + ":" + std::string(v.id));
+    called = true;
+  });
+  stream.reset();
+  run_until(io, [&] { return called; });
+  EXPECT_EQ(got, (std::vector<std::string>{"message:0:0", "message:1:1", "message:2:2"}));
+}
+
 TEST(EventStreamBatch, FutureFromAnotherThreadAndAssociatedExecutor) {
   script_server server(numbered(3));
   asio::io_context io;
