@@ -35,7 +35,7 @@ namespace ssekit::detail {
 
 // async_next(into, token) on the generic path: the stream fills `into`
 // itself (no owned item in between) and completes this handler with an
-// empty item, which it drops. The associator below gives it the user's
+// empty item, which it drops. inner_associator below gives it the user's
 // executor, allocator and cancellation slot.
 struct into_handler {
   asio::any_completion_handler<next_into_signature> handler;
@@ -54,33 +54,25 @@ struct batch_completion {
   }
 };
 
+// The associations of a wrapper are those of the user's handler inside it
+// (executor, allocator, cancellation slot).
+template <template <class, class> class Associator, class Wrapper, class Candidate>
+struct inner_associator : Associator<decltype(Wrapper::handler), Candidate> {
+  using inner = decltype(Wrapper::handler);
+  static typename Associator<inner, Candidate>::type get(const Wrapper& h) noexcept { return Associator<inner, Candidate>::get(h.handler); }
+  static auto get(const Wrapper& h, const Candidate& c) noexcept -> decltype(Associator<inner, Candidate>::get(h.handler, c)) {
+    return Associator<inner, Candidate>::get(h.handler, c);
+  }
+};
+
 }  // namespace ssekit::detail
 
 template <template <class, class> class Associator, class Candidate>
-struct boost::asio::associator<Associator, ssekit::detail::batch_completion, Candidate>
-    : Associator<boost::asio::any_completion_handler<ssekit::detail::batch_signature>, Candidate> {
-  using inner = boost::asio::any_completion_handler<ssekit::detail::batch_signature>;
-  static typename Associator<inner, Candidate>::type get(const ssekit::detail::batch_completion& h) noexcept {
-    return Associator<inner, Candidate>::get(h.handler);
-  }
-  static auto get(const ssekit::detail::batch_completion& h, const Candidate& c) noexcept
-      -> decltype(Associator<inner, Candidate>::get(h.handler, c)) {
-    return Associator<inner, Candidate>::get(h.handler, c);
-  }
-};
-
-template <template <class, class> class Associator, class Candidate>
 struct boost::asio::associator<Associator, ssekit::detail::into_handler, Candidate>
-    : Associator<boost::asio::any_completion_handler<ssekit::detail::next_into_signature>, Candidate> {
-  using inner = boost::asio::any_completion_handler<ssekit::detail::next_into_signature>;
-  static typename Associator<inner, Candidate>::type get(const ssekit::detail::into_handler& h) noexcept {
-    return Associator<inner, Candidate>::get(h.handler);
-  }
-  static auto get(const ssekit::detail::into_handler& h, const Candidate& c) noexcept
-      -> decltype(Associator<inner, Candidate>::get(h.handler, c)) {
-    return Associator<inner, Candidate>::get(h.handler, c);
-  }
-};
+    : ssekit::detail::inner_associator<Associator, ssekit::detail::into_handler, Candidate> {};
+template <template <class, class> class Associator, class Candidate>
+struct boost::asio::associator<Associator, ssekit::detail::batch_completion, Candidate>
+    : ssekit::detail::inner_associator<Associator, ssekit::detail::batch_completion, Candidate> {};
 
 namespace ssekit {
 
