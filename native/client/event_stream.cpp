@@ -584,7 +584,13 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   void end_batch() {
     std::unique_lock lock(mutex_);
     unstage();
-    if (!paused_ && waiting() >= options_.max_buffered_items) {
+    // A consumer that waits since the buffer ran empty takes these items
+    // now: pausing for it would stop and restart the reading once per read
+    // for nothing (a read of small events holds more than the default 256).
+    // The buffer so holds at most the larger of max_buffered_items and one
+    // read's items, plus one read's: the next read pauses as usual.
+    const bool waited_for = pending_ && handing_over_ != generation_;
+    if (!paused_ && !waited_for && waiting() >= options_.max_buffered_items) {
       set_paused(true);
       client_->pause_reading();
     }

@@ -533,7 +533,9 @@ void stalled_consumer_loses_nothing(consumer how) {
   so.max_buffered_items = max_items;
   ssekit::event_stream stream(io.get_executor(), o, so);
   // The documented bound: max_buffered_items plus the events of one read;
-  // the first read (with the head) may take 64 KiB.
+  // the first read (with the head) may take 64 KiB. (Resuming, on one
+  // thread, the consumer takes a read's items before the next read ends, so
+  // the stricter bound of a consumer that does not wait holds throughout.)
   const std::size_t bound = max_items + 65536 / 100 + 1;
 
   // The consumer asks for nothing until the server's socket is full.
