@@ -169,8 +169,9 @@ class batch {
   void take(stream_item& out) {
     const batch_record& r = records_[head_];
     const char* p = bytes_.data() + at_;
-    if (r.message_type) set(out.type, message_type.data(), message_type.size());
-    else set(out.type, p, r.type);
+    // An item filled again and again usually holds the type already.
+    if (!r.message_type) set(out.type, p, r.type);
+    else if (out.type != message_type) set(out.type, message_type.data(), message_type.size());
     p += r.type;
     set(out.data, p, r.data);
     p += r.data;
@@ -183,8 +184,8 @@ class batch {
       out.error = std::move(e.error);
     } else {
       out.retry = 0;
-      out.response.reset();
-      out.error.reset();
+      if (out.response) out.response.reset();
+      if (out.error) out.error.reset();
     }
     at_ += r.type + r.data + r.id;
     ++head_;
