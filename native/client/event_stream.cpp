@@ -103,10 +103,10 @@ struct pending_op {
     return std::visit([&](const auto& h) -> asio::any_completion_executor { return asio::get_associated_executor(h, fallback); },
                       handler);
   }
-  // Runs the handler on its executor (dispatch, or post for completions
-  // from an initiating call).
+  // Runs the handler with `launch` (dispatch to ex, or a post for
+  // completions from an initiating call). `keep`: the state, which a
+  // batch's views point into.
   template <class Launch>
-  // `keep`: the state, which a batch's views point into.
   void complete(Launch launch, const asio::any_completion_executor& ex, error_code ec, stream_item item, stream_batch batch,
                 std::shared_ptr<stream_state> keep = nullptr) && {
     std::visit(
