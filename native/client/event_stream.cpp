@@ -45,13 +45,12 @@ struct into_handler {
 // A batch on its way to the handler: the views point into the stream's
 // state, so the state lives until the handler ran (or was dropped), even if
 // the user destroys the stream in between. Associations as into_handler's.
+// It also marks the batch in flight until then (stream_state::delivered):
+// a batch call in between is refused.
 struct batch_completion {
   asio::any_completion_handler<batch_signature> handler;
   std::shared_ptr<stream_state> keep;
-  void operator()(error_code ec, stream_batch batch) {
-    auto h = std::move(handler);
-    std::move(h)(ec, batch);
-  }
+  void operator()(error_code ec, stream_batch batch);  // after stream_state
 };
 
 // The associations of a wrapper are those of the user's handler inside it
@@ -92,11 +91,19 @@ namespace detail {
 using next_handler = asio::any_completion_handler<next_signature>;
 using batch_handler = asio::any_completion_handler<batch_signature>;
 
+// stream_state::delivering (defined after it).
+batch_completion delivering(stream_state* state, batch_handler handler);
+
 // A pending async_next (owned item, or the caller's `into`) or
 // async_next_batch.
 struct pending_op {
   std::variant<next_handler, batch_handler> handler;
   stream_item* into = nullptr;
+  // Keeps the handler's executor (its io_context) from running out of work
+  // until the completion is posted or dispatched: released with the op,
+  // after that. (Released when the op was taken, a close() from another
+  // thread let run() return before its post, stranding the handler.)
+  std::optional<asio::any_completion_executor> work;
 
   bool batch() const { return handler.index() == 1; }
   asio::any_completion_executor executor(const asio::any_io_executor& fallback) const {
@@ -108,12 +115,12 @@ struct pending_op {
   // batch's views point into.
   template <class Launch>
   void complete(Launch launch, const asio::any_completion_executor& ex, error_code ec, stream_item item, stream_batch batch,
-                std::shared_ptr<stream_state> keep = nullptr) && {
+                stream_state* keep = nullptr) && {
     std::visit(
         [&](auto& h) {
           if constexpr (std::is_same_v<std::decay_t<decltype(h)>, next_handler>) launch(ex, asio::append(std::move(h), ec, std::move(item)));
           else if (batch.empty()) launch(ex, asio::append(std::move(h), ec, batch));
-          else launch(ex, asio::append(batch_completion{std::move(h), std::move(keep)}, ec, batch));
+          else launch(ex, asio::append(delivering(keep, std::move(h)), ec, batch));
         },
         handler);
   }
@@ -378,7 +385,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
 
   // async_next_batch: every waiting item, viewed in handed_.
   void next_batch(batch_handler handler) {
-    if (taker_busy_.test_and_set(std::memory_order_acquire)) {
+    // A batch on its way to its handler is still the operation in progress
+    // (as Asio counts): a second one would reuse its storage under it.
+    if (batch_in_flight_.load(std::memory_order_acquire) || taker_busy_.test_and_set(std::memory_order_acquire)) {
       return post(std::move(handler), asio::error::already_started, {});
     }
     stream_batch batch;
@@ -518,19 +527,20 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // flag rules as take().
   bool take_batch(stream_batch& out, bool& resume) {
     if (closed_.load(std::memory_order_relaxed)) return false;
+    if (batch_in_flight_.load(std::memory_order_acquire)) return false;  // the caller refuses it
     if (!taken_.empty()) {
-      // No async_next can be pending while taken_ holds items (one is
+      // What async_next left, then the queue behind it: every waiting
+      // item. No async_next can be pending while taken_ holds items (one is
       // left pending only when taken_ and the queue are empty), so no
       // hand_over writes handed_ now.
       handed_.clear();
       handed_.swap(taken_);
       taken_left_.store(0, std::memory_order_relaxed);
+      std::lock_guard lock(mutex_);
+      if (!queue_.empty()) handed_.append(queue_);
+      resume = resume_due();
       out = view(handed_.take_all());
       taker_busy_.clear(std::memory_order_release);
-      if (paused_hint_.load(std::memory_order_relaxed)) {
-        std::lock_guard lock(mutex_);
-        resume = resume_due();
-      }
       return true;
     }
     std::lock_guard lock(mutex_);
@@ -644,8 +654,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     lock.unlock();
     if (resume) client_->resume_reading();
     const auto ex = op->executor(executor_);
-    std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch,
-                            shared_from_this());
+    std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch, this);
   }
 
   void on_error(const client_error& error) {
@@ -677,7 +686,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (!pending_) return out;
     out.emplace(std::move(*pending_));
     pending_.reset();
-    work_.reset();
     return out;
   }
 
@@ -687,9 +695,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     const std::uint64_t generation = ++generation_;
     auto slot = asio::get_associated_cancellation_slot(handler);
     if (slot.is_connected()) slot.template emplace<canceller>(weak_from_this(), generation);
-    // Keeps the handler's executor (its io_context) from running out of work.
-    work_.emplace(asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked));
-    pending_.emplace(pending_op{std::move(handler), into});
+    asio::any_completion_executor work =
+        asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked);
+    pending_.emplace(pending_op{std::move(handler), into, std::move(work)});
   }
   // From async_next itself or another thread: never inline. Posted to the
   // stream's executor, then dispatched to the handler's (as Asio's own
@@ -699,8 +707,18 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
   void post(batch_handler handler, error_code ec, stream_batch batch) {
     if (batch.empty()) return asio::post(executor_, asio::append(std::move(handler), ec, batch));
-    asio::post(executor_, asio::append(batch_completion{std::move(handler), shared_from_this()}, ec, batch));
+    asio::post(executor_, asio::append(delivering(std::move(handler)), ec, batch));
   }
+ public:
+  // A batch's handler, wrapped to keep the storage alive and to mark the
+  // batch in flight until the handler runs.
+  batch_completion delivering(batch_handler handler) {
+    batch_in_flight_.store(true, std::memory_order_release);
+    return batch_completion{std::move(handler), shared_from_this()};
+  }
+  void delivered() { batch_in_flight_.store(false, std::memory_order_release); }
+
+ private:
   // A pending operation's error completion.
   void post(pending_op op, error_code ec) {
     std::move(op).complete([this](const auto&, auto&& f) { asio::post(executor_, std::move(f)); }, {}, ec, {}, {});
@@ -721,8 +739,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   mutable std::mutex mutex_;
   batch queue_;  // waiting items, after taken_'s
   std::optional<pending_op> pending_;
+  std::atomic<bool> batch_in_flight_{false};  // a batch's completion is posted, its handler not yet run
   batch handed_;  // the items of the last async_next_batch; under mutex_ with pending_, else under taker_busy_
-  std::optional<asio::any_completion_executor> work_;
   std::uint64_t generation_ = 0;
   std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for
   std::size_t high_water_ = 0;
@@ -731,6 +749,14 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::atomic<bool> closed_{false};  // close(); written under mutex_
   std::shared_ptr<const client_error> final_error_;
 };
+
+void batch_completion::operator()(error_code ec, stream_batch batch) {
+  auto h = std::move(handler);
+  keep->delivered();  // first: the handler may ask for the next batch
+  std::move(h)(ec, batch);
+}
+
+batch_completion delivering(stream_state* state, batch_handler handler) { return state->delivering(std::move(handler)); }
 
 // The state of a stream that still has one.
 stream_state& live(const std::shared_ptr<stream_state>& state) {

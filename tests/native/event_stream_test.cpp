@@ -825,6 +825,108 @@ TEST(EventStreamBatch, ABatchOutlivesAStreamDestroyedBeforeItsHandlerRuns) {
   EXPECT_EQ(got, (std::vector<std::string>{"message:0:0", "message:1:1", "message:2:2"}));
 }
 
+// async_next after items waited leaves the rest in the consumer's hands;
+// a batch then takes those and everything queued behind them.
+TEST(EventStreamBatch, TakesWhatAsyncNextLeftAndEverythingBehindIt) {
+  gated_server gate;
+  script_server server(gate.script());
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.max_buffered_items = 1000;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  gate.allow(3);
+  run_until(io, [&] { return stream.buffered() == 3; });
+  stream_item first;
+  bool took = false;
+  stream.async_next(first, [&](error_code ec) {
+    EXPECT_FALSE(ec);
+    took = true;
+  });
+  run_until(io, [&] { return took; });
+  EXPECT_EQ(first.data, "0");
+  gate.allow(6);
+  run_until(io, [&] { return stream.get_client().stats().events == 6; });
+  EXPECT_EQ(stream.buffered(), 5u);
+  std::vector<std::string> got;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch b) {
+    EXPECT_FALSE(ec);
+    for (auto v : b) got.push_back(std::string(v.data));
+  });
+  run_until(io, [&] { return !got.empty(); });
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  EXPECT_EQ(stream.buffered(), 0u);
+  gate.finish();
+}
+
+// A batch posted to its handler is the operation in progress until the
+// handler runs: a second call before then is refused, not handed storage
+// the first batch still lies in.
+TEST(EventStreamBatch, ASecondCallBeforeTheFirstHandlerRanIsRefused) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  run_until(io, [&] { return stream.buffered() == 3; });
+  std::vector<std::string> got;
+  error_code second;
+  bool first_ran = false, second_ran = false;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch b) {
+    EXPECT_FALSE(ec);
+    for (auto v : b) got.push_back(std::string(v.data));
+    first_ran = true;
+  });
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch) {
+    second = ec;
+    second_ran = true;
+  });
+  run_until(io, [&] { return first_ran && second_ran; });
+  EXPECT_EQ(second, asio::error::already_started);
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+  // Once the handler ran, the next call is taken.
+  error_code after;
+  stream.async_next_batch([&](error_code ec, ssekit::stream_batch) { after = ec; });
+  run_until(io, [&] { return bool(after); });
+  EXPECT_EQ(after, asio::error::eof);
+}
+
+// close() from another thread while an async_next or a batch is pending:
+// the handler runs (operation_aborted) before run() returns. (The pending
+// operation's hold on the io_context was dropped before its completion was
+// posted, so run() could end first and strand the handler: about 1 round in
+// 150.)
+TEST(EventStreamBatch, CloseFromAnotherThreadCompletesThePendingOperationWithinRun) {
+  script_server server(silent());
+  for (int round = 0; round < 300; ++round) {
+    asio::io_context io;
+    ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+    std::atomic<bool> called{false};
+    if (round % 2 == 0) {
+      stream.async_next_batch([&](error_code ec, ssekit::stream_batch) {
+        EXPECT_EQ(ec, asio::error::operation_aborted);
+        called = true;
+      });
+    } else {
+      stream.async_next([&](error_code ec, stream_item) {
+        EXPECT_EQ(ec, asio::error::operation_aborted);
+        called = true;
+      });
+    }
+    std::atomic<bool> ran_out{false};
+    std::thread runner([&] {
+      io.run_for(ssekit::testing::hang_limit);
+      ran_out = true;
+    });
+    // Closed once the stream is open, so the client has reads to finish.
+    const auto deadline = std::chrono::steady_clock::now() + ssekit::testing::hang_limit;
+    while (stream.get_client().state() != ssekit::client_state::open && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    stream.close();
+    runner.join();
+    ASSERT_TRUE(ran_out.load());
+    ASSERT_TRUE(called.load()) << "round " << round << ": run() returned before the pending operation's handler ran";
+  }
+}
+
 TEST(EventStreamBatch, FutureFromAnotherThreadAndAssociatedExecutor) {
   script_server server(numbered(3));
   asio::io_context io;

@@ -372,7 +372,9 @@ class event_stream {
   // async_next or async_next_batch on this stream. Results, errors, tokens,
   // executor, allocator, cancellation and the one-at-a-time rule are
   // async_next's (shared with it: an async_next_batch pending refuses an
-  // async_next, and the reverse). The items taken leave the buffer at once
+  // async_next, and the reverse). A batch is in progress until its handler
+  // has run: another async_next_batch before then completes with
+  // already_started. The items taken leave the buffer at once
   // (reading resumes as for async_next), but their bytes stay until the next
   // call: memory holds at most one batch besides the buffer's bound.
   template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
