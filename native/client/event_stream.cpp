@@ -359,28 +359,10 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       return post(std::move(handler), asio::error::already_started, {});
     }
     stream_item item;
-    bool resume = false;
-    if (take(into ? *into : item, resume)) {
-      if (resume) client_->resume_reading();
-      return post(std::move(handler), {}, std::move(item));
-    }
-    std::unique_lock lock(mutex_);
-    taker_busy_.clear(std::memory_order_release);
-    if (pending_) {
-      lock.unlock();
-      return post(std::move(handler), asio::error::already_started, {});
-    }
-    if (!queue_.empty()) {
-      pop(into ? *into : item, resume);
-      lock.unlock();
-      if (resume) client_->resume_reading();
-      return post(std::move(handler), {}, std::move(item));
-    }
-    if (closed_ || ended_) {
-      lock.unlock();
-      return post(std::move(handler), asio::error::eof, {});
-    }
-    make_pending(std::move(handler), into);
+    stream_item& target = into ? *into : item;
+    start(
+        std::move(handler), item, [&](bool& resume) { return take(target, resume); }, [&](bool& resume) { pop(target, resume); },
+        into);
   }
 
   // async_next_batch: every waiting item, viewed in handed_.
@@ -391,13 +373,24 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       return post(std::move(handler), asio::error::already_started, {});
     }
     stream_batch batch;
+    start(
+        std::move(handler), batch, [&](bool& resume) { return take_batch(batch, resume); },
+        [&](bool& resume) { batch = hand_queue(resume); }, nullptr);
+  }
+
+  // The rest of next() and next_batch(), taker_busy_ held: what waits
+  // completes at once (posted: never inside the initiating call). If
+  // nothing did, look again under mutex_ (items may have come since): a
+  // pending operation refuses this one; a closed stream gives eof; else it
+  // is left pending. `take` takes without mutex_ into `result` (releasing
+  // taker_busy_ when it took), `take_locked` under it.
+  template <class Handler, class Result, class Take, class TakeLocked>
+  void start(Handler handler, Result& result, Take take, TakeLocked take_locked, stream_item* into) {
     bool resume = false;
-    if (take_batch(batch, resume)) {
+    if (take(resume)) {
       if (resume) client_->resume_reading();
-      return post(std::move(handler), {}, batch);
+      return post(std::move(handler), {}, std::move(result));
     }
-    // Nothing waited: look again under mutex_ (items may have come since),
-    // as next() does.
     std::unique_lock lock(mutex_);
     taker_busy_.clear(std::memory_order_release);
     if (pending_) {
@@ -405,16 +398,16 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       return post(std::move(handler), asio::error::already_started, {});
     }
     if (!queue_.empty()) {
-      batch = hand_queue(resume);
+      take_locked(resume);
       lock.unlock();
       if (resume) client_->resume_reading();
-      return post(std::move(handler), {}, batch);
+      return post(std::move(handler), {}, std::move(result));
     }
     if (closed_ || ended_) {
       lock.unlock();
       return post(std::move(handler), asio::error::eof, {});
     }
-    make_pending(std::move(handler), nullptr);
+    make_pending(std::move(handler), into);
   }
 
   // The ready path of async_next_batch with a coroutine token (try_next's).
