@@ -367,9 +367,12 @@ class event_stream {
   }
 
   // Completes with every item that waits (at least one), in stream order,
-  // viewed in the stream's storage: no copy, and one completion for many
-  // items (the fastest way to pull). The batch is valid until the next
-  // async_next or async_next_batch on this stream. Results, errors, tokens,
+  // viewed in the stream's storage: no copy out, and one completion for
+  // many items (the fastest way to pull; with use_awaitable, waiting items
+  // complete the co_await without suspending). The batch is valid until the
+  // next async_next or async_next_batch on this stream, or its
+  // destruction (a batch on its way to a handler keeps the storage alive).
+  // Results, errors, tokens,
   // executor, allocator, cancellation and the one-at-a-time rule are
   // async_next's (shared with it: an async_next_batch pending refuses an
   // async_next, and the reverse). A batch is in progress until its handler
