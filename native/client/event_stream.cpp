@@ -101,8 +101,9 @@ struct pending_op {
   stream_item* into = nullptr;
   // Keeps the handler's executor (its io_context) from running out of work
   // until the completion is posted or dispatched: released with the op,
-  // after that. (Released when the op was taken, a close() from another
-  // thread let run() return before its post, stranding the handler.)
+  // after that. (Released when the op was taken, it let run() return
+  // between a close() from another thread and its post: the handler was
+  // stranded.)
   std::optional<asio::any_completion_executor> work;
 
   bool batch() const { return handler.index() == 1; }
@@ -410,23 +411,24 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     make_pending(std::move(handler), into);
   }
 
-  // The ready path of async_next_batch with a coroutine token (try_next's).
-  bool try_next_batch(stream_batch& out) {
-    if (taker_busy_.test_and_set(std::memory_order_acquire)) return false;
-    bool resume = false;
-    const bool took = take_batch(out, resume);
-    if (!took) taker_busy_.clear(std::memory_order_release);
-    if (resume) client_->resume_reading();
-    return took;
-  }
-
   // The ready path of async_next with a coroutine token: the front item when
   // one waits and no async_next is pending, else false (the caller starts an
   // ordinary async_next, which keeps the order and the one-at-a-time rule).
   bool try_next(stream_item& out) {
+    return try_ready([&](bool& resume) { return take(out, resume); });
+  }
+  // The same for async_next_batch (refused while a batch is in flight).
+  bool try_next_batch(stream_batch& out) {
+    if (batch_in_flight_.load(std::memory_order_acquire)) return false;
+    return try_ready([&](bool& resume) { return take_batch(out, resume); });
+  }
+  // `take` under taker_busy_ (take()'s flag rules), then resumes the
+  // reading if the buffer went down far enough.
+  template <class Take>
+  bool try_ready(Take take) {
     if (taker_busy_.test_and_set(std::memory_order_acquire)) return false;
     bool resume = false;
-    const bool took = take(out, resume);
+    const bool took = take(resume);
     if (!took) taker_busy_.clear(std::memory_order_release);
     if (resume) client_->resume_reading();
     return took;
@@ -520,7 +522,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // flag rules as take().
   bool take_batch(stream_batch& out, bool& resume) {
     if (closed_.load(std::memory_order_relaxed)) return false;
-    if (batch_in_flight_.load(std::memory_order_acquire)) return false;  // the caller refuses it
     if (!taken_.empty()) {
       // What async_next left, then the queue behind it: every waiting
       // item. No async_next can be pending while taken_ holds items (one is
