@@ -367,22 +367,27 @@ int stall(const config& cfg) {
   const std::uint64_t rss_before = rss_kib();
   // Stalled: nobody asks. Run until the buffer is full (reading paused)...
   const auto deadline = clock_type::now() + std::chrono::seconds(60);
-  while (stream.buffered() < cfg.buffered && clock_type::now() < deadline) io.run_one_for(std::chrono::milliseconds(100));
+  while (stream.buffered() < cfg.buffered && stream.buffered_bytes() < so.max_buffered_bytes && clock_type::now() < deadline) {
+    io.run_one_for(std::chrono::milliseconds(100));
+  }
   // ...then let the server keep sending while the client handles everything
   // the io_context has: the checks below are counts, whatever the time.
   const std::uint64_t read_when_full = stream.get_client().stats().bytes;
   io.run_for(std::chrono::milliseconds(500));
   const std::uint64_t read_after = stream.get_client().stats().bytes;
   const std::size_t buffered = stream.buffered();
+  const std::size_t buffered_bytes = stream.buffered_bytes();
   const std::uint64_t rss_stalled = rss_kib();
   // The documented bound: max_buffered_items + the events of one read (the
   // first read may take 64 KiB); bytes: one read past the full buffer.
   const std::uint64_t slack_bytes = std::max<std::uint64_t>(cfg.read_buffer, 64 * 1024);
-  std::printf("# ssekit-pull-bench --stall: %s build; workload %s, server sends %llu bytes; max_buffered_items %zu\n",
-              SSEKIT_BENCH_CONFIG, cfg.workload.c_str(), ull(cfg.size), cfg.buffered);
-  std::printf("stalled: %zu items buffered (high water %zu), client read %llu bytes (%llu when the buffer filled), RSS %llu KiB "
-              "(%llu before)\n",
-              buffered, stream.max_buffered_seen(), ull(read_after), ull(read_when_full), ull(rss_stalled), ull(rss_before));
+  std::printf("# ssekit-pull-bench --stall: %s build; workload %s, server sends %llu bytes; max_buffered_items %zu, "
+              "max_buffered_bytes %zu\n",
+              SSEKIT_BENCH_CONFIG, cfg.workload.c_str(), ull(cfg.size), cfg.buffered, so.max_buffered_bytes);
+  std::printf("stalled: %zu items, %zu bytes buffered (high water %zu, %zu), client read %llu bytes (%llu when the buffer filled), "
+              "RSS %llu KiB (%llu before)\n",
+              buffered, buffered_bytes, stream.max_buffered_seen(), stream.max_buffered_bytes_seen(), ull(read_after),
+              ull(read_when_full), ull(rss_stalled), ull(rss_before));
   int status = 0;
   if (read_after > read_when_full + slack_bytes || read_after >= cfg.size) {
     std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: the client kept reading for a stalled consumer\n");
@@ -397,8 +402,13 @@ int stall(const config& cfg) {
   // each: "data:x\n\n"), plus one read's.
   const std::size_t per_read = slack_bytes / 7 + 1;
   const std::size_t bound = std::max<std::size_t>(cfg.buffered, per_read) + per_read;
-  std::printf("resumed: %llu events, all of them; buffer high water %zu (bound %zu)\n", ull(r.events), stream.max_buffered_seen(), bound);
-  if (stream.max_buffered_seen() > bound) {
+  // In bytes: max_buffered_bytes plus the events one read completes (a
+  // read's bytes, and an event begun before it: the workloads' events are
+  // at most 64 KiB).
+  const std::size_t bytes_bound = so.max_buffered_bytes + slack_bytes + 64 * 1024;
+  std::printf("resumed: %llu events, all of them; buffer high water %zu (bound %zu), %zu bytes (bound %zu)\n", ull(r.events),
+              stream.max_buffered_seen(), bound, stream.max_buffered_bytes_seen(), bytes_bound);
+  if (stream.max_buffered_seen() > bound || stream.max_buffered_bytes_seen() > bytes_bound) {
     std::fprintf(stderr, "ssekit-pull-bench: CHECK FAILED: the buffer went over its bound\n");
     status = 1;
   }

@@ -138,6 +138,8 @@ class batch {
  public:
   bool empty() const { return head_ == records_.size(); }
   std::size_t size() const { return records_.size() - head_; }
+  // The waiting items' string bytes.
+  std::size_t waiting_bytes() const { return bytes_.size() - at_; }
   void clear() {
     records_.clear();
     extras_.clear();
@@ -309,6 +311,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   stream_state(asio::any_io_executor executor, stream_options options)
       : executor_(std::move(executor)), options_(options) {
     if (options_.max_buffered_items == 0) throw client_options_error("stream_options::max_buffered_items must be at least 1");
+    if (options_.max_buffered_bytes == 0) throw client_options_error("stream_options::max_buffered_bytes must be at least 1");
   }
 
   ~stream_state() { close(); }
@@ -455,6 +458,14 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     std::lock_guard lock(mutex_);
     return high_water_;
   }
+  std::size_t buffered_bytes() const {
+    std::lock_guard lock(mutex_);
+    return closed_.load() ? 0 : waiting_bytes();
+  }
+  std::size_t max_buffered_bytes_seen() const {
+    std::lock_guard lock(mutex_);
+    return high_water_bytes_;
+  }
   std::shared_ptr<const client_error> final_error() const {
     std::lock_guard lock(mutex_);
     return final_error_;
@@ -497,6 +508,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       taken_.clear();
       taken_.swap(queue_);
       taken_left_.store(taken_.size(), std::memory_order_relaxed);
+      taken_bytes_left_.store(taken_.waiting_bytes(), std::memory_order_relaxed);
     }
     try {
       taken_.take(out);
@@ -505,10 +517,13 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       throw;
     }
     const std::size_t left = taken_.size();
+    const std::size_t left_bytes = taken_.waiting_bytes();
     taken_left_.store(left, std::memory_order_relaxed);
+    taken_bytes_left_.store(left_bytes, std::memory_order_relaxed);
     // Below half: the reading may resume. paused_hint_ may be late; the
     // exact check under mutex_ runs at the latest when taken_ is empty.
-    const bool check = left <= options_.max_buffered_items / 2 && paused_hint_.load(std::memory_order_relaxed);
+    const bool check = left <= options_.max_buffered_items / 2 && left_bytes <= options_.max_buffered_bytes / 2 &&
+                       paused_hint_.load(std::memory_order_relaxed);
     taker_busy_.clear(std::memory_order_release);
     if (check) {
       std::lock_guard lock(mutex_);
@@ -530,6 +545,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       handed_.clear();
       handed_.swap(taken_);
       taken_left_.store(0, std::memory_order_relaxed);
+      taken_bytes_left_.store(0, std::memory_order_relaxed);
       std::lock_guard lock(mutex_);
       if (!queue_.empty()) handed_.append(queue_);
       resume = resume_due();
@@ -555,12 +571,14 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // Items waiting: the queue and what async_next took but not handed out.
   // mutex_ held.
   std::size_t waiting() const { return queue_.size() + taken_left_.load(std::memory_order_relaxed); }
+  std::size_t waiting_bytes() const { return queue_.waiting_bytes() + taken_bytes_left_.load(std::memory_order_relaxed); }
+  bool full() const { return waiting() >= options_.max_buffered_items || waiting_bytes() >= options_.max_buffered_bytes; }
   void pop(stream_item& out, bool& resume) {
     queue_.take(out);
     resume = resume_due();
   }
   bool resume_due() {
-    if (!paused_ || waiting() > options_.max_buffered_items / 2) return false;
+    if (!paused_ || waiting() > options_.max_buffered_items / 2 || waiting_bytes() > options_.max_buffered_bytes / 2) return false;
     set_paused(false);
     return true;
   }
@@ -582,7 +600,11 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     } else {
       queue_.append(staged_);
     }
+    note_high_water();
+  }
+  void note_high_water() {
     high_water_ = std::max(high_water_, waiting());
+    high_water_bytes_ = std::max(high_water_bytes_, waiting_bytes());
   }
 
   // On the client's strand, at the end of a read (before the next one).
@@ -595,7 +617,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     // The buffer so holds at most the larger of max_buffered_items and one
     // read's items, plus one read's: the next read pauses as usual.
     const bool waited_for = pending_ && handing_over_ != generation_;
-    if (!paused_ && !waited_for && waiting() >= options_.max_buffered_items) {
+    if (!paused_ && !waited_for && full()) {
       set_paused(true);
       client_->pause_reading();
     }
@@ -665,7 +687,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       item.kind = stream_item_kind::error;
       item.error = std::make_shared<const client_error>(error);
       queue_.add(std::move(item));
-      high_water_ = std::max(high_water_, waiting());
+      note_high_water();
     }
     complete_pending(lock);
   }
@@ -728,6 +750,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::atomic_flag taker_busy_;
   batch taken_;
   std::atomic<std::size_t> taken_left_{0};  // for the producer's count
+  std::atomic<std::size_t> taken_bytes_left_{0};
   std::atomic<bool> paused_hint_{false};    // paused_, read without mutex_
 
   mutable std::mutex mutex_;
@@ -738,6 +761,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::uint64_t generation_ = 0;
   std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for
   std::size_t high_water_ = 0;
+  std::size_t high_water_bytes_ = 0;
   bool paused_ = false;
   bool ended_ = false;   // the client closed for good
   std::atomic<bool> closed_{false};  // close(); written under mutex_
@@ -811,6 +835,8 @@ void event_stream::close() { state_->close(); }
 client& event_stream::get_client() noexcept { return state_->get_client(); }
 std::size_t event_stream::buffered() const { return state_->buffered(); }
 std::size_t event_stream::max_buffered_seen() const { return state_->max_buffered_seen(); }
+std::size_t event_stream::buffered_bytes() const { return state_->buffered_bytes(); }
+std::size_t event_stream::max_buffered_bytes_seen() const { return state_->max_buffered_bytes_seen(); }
 std::shared_ptr<const client_error> event_stream::final_error() const { return state_->final_error(); }
 
 }  // namespace ssekit

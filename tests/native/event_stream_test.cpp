@@ -630,6 +630,132 @@ TEST(EventStream, StalledCoroutineIntoOneItemBoundsTheBufferAndLosesNothing) {
 }
 TEST(EventStreamBatch, StalledCoroutineBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::coroutine_batch); }
 
+// Large events: the item count alone would let 256 events of 256 KiB (64
+// MiB) wait, and a server's events may be up to max_event_size (32 MiB by
+// default) each. The default max_buffered_bytes stops the reading instead.
+void stalled_consumer_bounds_bytes(consumer how) {
+  constexpr std::size_t event_bytes = 256 * 1024;
+  // The server offers this much (blocking writes: it waits while the client
+  // does not read), far more than the bound and the kernel's buffers.
+  constexpr std::uint64_t offered = std::uint64_t{32} << 20;
+  std::atomic<std::uint64_t> written{0};
+  std::atomic<int> total{0};
+  const auto event_text = [&](int i) { return "data: " + std::to_string(100000 + i) + std::string(event_bytes, 'y') + "\n\n"; };
+  script_server server([&](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    if (!c.write(stream_header())) return;
+    int events = 0;
+    while (written.load() < offered) {
+      const std::string piece = event_text(events++);
+      if (!c.write(piece)) return;
+      written += piece.size();
+    }
+    total = events;
+    c.close();
+  });
+  asio::io_context io;
+  const ssekit::stream_options so;  // the defaults protect
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  // The documented bound: max_buffered_bytes plus the events one read
+  // completes (here at most one event, and a read's worth of bytes).
+  const std::size_t item_bytes = 6 + event_bytes;
+  const std::size_t bound = so.max_buffered_bytes + item_bytes + 65536;
+
+  // The consumer asks for nothing. A stream that reached its byte limit
+  // has paused; one without a limit lets the server write everything.
+  run_until(io, [&] { return stream.buffered_bytes() >= so.max_buffered_bytes || written.load() >= offered; }, 60s);
+  io.poll();  // a client that still reads would read now
+  const std::uint64_t read_while_stalled = stream.get_client().stats().bytes;
+  EXPECT_LT(written.load(), offered) << "the client kept reading for a consumer that does not ask";
+  EXPECT_LE(stream.buffered_bytes(), bound);
+  EXPECT_LE(read_while_stalled, bound + 65536) << "the client kept reading for a consumer that does not ask";
+  EXPECT_LT(stream.buffered(), so.max_buffered_items) << "the bytes, not the count, stopped the reading";
+  std::printf("stalled: %zu items, %zu bytes buffered (bound %zu), client read %llu bytes, server wrote %llu\n", stream.buffered(),
+              stream.buffered_bytes(), bound, static_cast<unsigned long long>(read_while_stalled),
+              static_cast<unsigned long long>(written.load()));
+
+  int next = 0;
+  bool done = false;
+  error_code end;
+  const auto check = [&](std::string_view data) {
+    EXPECT_EQ(data.size(), item_bytes) << "event " << next;
+    EXPECT_EQ(data.substr(0, 6), std::to_string(100000 + next)) << "event " << next;
+    ++next;
+  };
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      end = ec;
+      done = true;
+      return;
+    }
+    check(item.data);
+    stream.async_next(on_item);
+  };
+  if (how == consumer::coroutine_into) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          stream_item item;
+          for (;;) {
+            auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+              end = ec;
+              done = true;
+              co_return;
+            }
+            check(item.data);
+          }
+        },
+        asio::detached);
+  } else if (how == consumer::coroutine_batch) {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (;;) {
+            auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+              end = ec;
+              done = true;
+              co_return;
+            }
+            for (const ssekit::stream_item_view v : batch) check(v.data);
+          }
+        },
+        asio::detached);
+  } else {
+    stream.async_next(on_item);
+  }
+  run_until(io, [&] { return done; }, 120s);
+  EXPECT_EQ(end, asio::error::eof);
+  EXPECT_EQ(next, total.load());
+  EXPECT_LE(stream.max_buffered_bytes_seen(), bound);
+}
+
+TEST(EventStream, ZeroBufferLimitsAreRefusedWithTheirName) {
+  asio::io_context io;
+  const auto message_of = [&](ssekit::stream_options so) -> std::string {
+    try {
+      ssekit::event_stream stream(io.get_executor(), options_for("http://127.0.0.1:9/"), so);
+    } catch (const ssekit::client_options_error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  ssekit::stream_options items;
+  items.max_buffered_items = 0;
+  EXPECT_NE(message_of(items).find("max_buffered_items must be at least 1"), std::string::npos) << message_of(items);
+  ssekit::stream_options bytes;
+  bytes.max_buffered_bytes = 0;
+  EXPECT_NE(message_of(bytes).find("max_buffered_bytes must be at least 1"), std::string::npos) << message_of(bytes);
+}
+
+TEST(EventStream, StalledConsumerBoundsTheBufferedBytesOfLargeEvents) { stalled_consumer_bounds_bytes(consumer::callbacks); }
+TEST(EventStream, StalledCoroutineIntoOneItemBoundsTheBufferedBytesOfLargeEvents) {
+  stalled_consumer_bounds_bytes(consumer::coroutine_into);
+}
+TEST(EventStreamBatch, StalledCoroutineBoundsTheBufferedBytesOfLargeEvents) { stalled_consumer_bounds_bytes(consumer::coroutine_batch); }
+
 // --- async_next_batch(token)
 
 // A view as the line NotificationsBecomeItemsWhenAskedFor writes for an item.
