@@ -23,10 +23,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "support/client_options.hpp"
@@ -483,6 +485,53 @@ TEST(EventStream, NotificationsBecomeItemsWhenAskedFor) {
 // coroutine (items that wait are taken without suspending), which takes
 // owned items or fills one item again and again.
 enum class consumer { callbacks, coroutine, coroutine_into, coroutine_batch };
+// Takes every item with the `how` consumer until the stream ends; `check`
+// sees each event's data in order. Returns the ending error (eof normally).
+error_code drain(asio::io_context& io, ssekit::event_stream& stream, consumer how, const std::function<void(std::string_view)>& check) {
+  bool done = false;
+  error_code end;
+  const auto finish = [&](error_code ec) {
+    end = ec;
+    done = true;
+  };
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) return finish(ec);
+    check(item.data);
+    stream.async_next(on_item);
+  };
+  if (how == consumer::callbacks) {
+    stream.async_next(on_item);
+  } else {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          stream_item item;  // coroutine_into: filled again and again
+          for (;;) {
+            error_code ec;
+            if (how == consumer::coroutine) {
+              std::tie(ec, item) = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
+              if (!ec) check(item.data);
+            } else if (how == consumer::coroutine_into) {
+              std::tie(ec) = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+              if (!ec) check(item.data);
+            } else {
+              ssekit::stream_batch batch;
+              std::tie(ec, batch) = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+              if (!ec) {
+                EXPECT_FALSE(batch.empty());
+              }
+              for (const ssekit::stream_item_view v : batch) check(v.data);
+            }
+            if (ec) co_return finish(ec);
+          }
+        },
+        asio::detached);
+  }
+  // A deadline for slow sanitizer builds on a busy machine, not a timing.
+  run_until(io, [&] { return done; }, 120s);
+  return end;
+}
+
 void stalled_consumer_loses_nothing(consumer how) {
   const std::string pad(86, 'x');
   constexpr std::size_t max_items = 16;
@@ -552,71 +601,10 @@ void stalled_consumer_loses_nothing(consumer how) {
 
   // Resume: every event, in order, then eof.
   int next = 0;
-  bool done = false;
-  bool on_item_next = true;  // on_item asks for the next item itself
-  error_code end;
-  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
-    if (ec) {
-      end = ec;
-      done = true;
-      return;
-    }
-    EXPECT_EQ(item.data, std::to_string(100000 + next) + pad) << "event " << next;
+  const error_code end = drain(io, stream, how, [&](std::string_view data) {
+    EXPECT_EQ(data, std::to_string(100000 + next) + pad) << "event " << next;
     ++next;
-    if (on_item_next) stream.async_next(on_item);
-  };
-  if (how == consumer::coroutine) {
-    on_item_next = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          for (;;) {
-            auto [ec, item] = co_await stream.async_next(asio::as_tuple(asio::use_awaitable));
-            on_item(ec, std::move(item));
-            if (ec) co_return;
-          }
-        },
-        asio::detached);
-  } else if (how == consumer::coroutine_into) {
-    on_item_next = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          stream_item item;
-          for (;;) {
-            auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
-            on_item(ec, item);
-            if (ec) co_return;
-          }
-        },
-        asio::detached);
-  } else if (how == consumer::coroutine_batch) {
-    on_item_next = false;
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          for (;;) {
-            auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
-            if (!ec) {
-              EXPECT_FALSE(batch.empty());
-            }
-            for (const ssekit::stream_item_view v : batch) {
-              stream_item item;
-              item.data = v.data;
-              on_item({}, std::move(item));
-            }
-            if (ec) {
-              on_item(ec, {});
-              co_return;
-            }
-          }
-        },
-        asio::detached);
-  } else {
-    stream.async_next(on_item);
-  }
-  // A deadline for slow sanitizer builds on a busy machine, not a timing.
-  run_until(io, [&] { return done; }, 120s);
+  });
   EXPECT_EQ(end, asio::error::eof);
   EXPECT_EQ(next, total.load());
   EXPECT_LE(stream.max_buffered_seen(), bound);
@@ -676,57 +664,11 @@ void stalled_consumer_bounds_bytes(consumer how) {
               static_cast<unsigned long long>(written.load()));
 
   int next = 0;
-  bool done = false;
-  error_code end;
-  const auto check = [&](std::string_view data) {
+  const error_code end = drain(io, stream, how, [&](std::string_view data) {
     EXPECT_EQ(data.size(), item_bytes) << "event " << next;
     EXPECT_EQ(data.substr(0, 6), std::to_string(100000 + next)) << "event " << next;
     ++next;
-  };
-  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
-    if (ec) {
-      end = ec;
-      done = true;
-      return;
-    }
-    check(item.data);
-    stream.async_next(on_item);
-  };
-  if (how == consumer::coroutine_into) {
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          stream_item item;
-          for (;;) {
-            auto [ec] = co_await stream.async_next(item, asio::as_tuple(asio::use_awaitable));
-            if (ec) {
-              end = ec;
-              done = true;
-              co_return;
-            }
-            check(item.data);
-          }
-        },
-        asio::detached);
-  } else if (how == consumer::coroutine_batch) {
-    asio::co_spawn(
-        io,
-        [&]() -> asio::awaitable<void> {
-          for (;;) {
-            auto [ec, batch] = co_await stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
-            if (ec) {
-              end = ec;
-              done = true;
-              co_return;
-            }
-            for (const ssekit::stream_item_view v : batch) check(v.data);
-          }
-        },
-        asio::detached);
-  } else {
-    stream.async_next(on_item);
-  }
-  run_until(io, [&] { return done; }, 120s);
+  });
   EXPECT_EQ(end, asio::error::eof);
   EXPECT_EQ(next, total.load());
   EXPECT_LE(stream.max_buffered_bytes_seen(), bound);
