@@ -175,6 +175,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // Paused again meanwhile: stay parked (the next resume_reading() posts
       // again); clearing parked_attempt_ here would lose the read for good.
       if (self->read_paused_.load()) return;
+      const unsigned due = std::exchange(self->parked_reconnect_, 0u);
+      if (due != 0 && !self->stale(due)) return self->reconnect_now();
       const unsigned attempt = std::exchange(self->parked_attempt_, 0u);
       if (attempt == 0 || self->stale(attempt)) return;
       self->arm_idle(attempt);
@@ -859,10 +861,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([self = shared_from_this(), attempt](beast::error_code ec) {
       if (ec || self->stale(attempt)) return;
-      self->reconnects_.fetch_add(1);
-      self->connect(attempt_kind::reconnect);
-      self->after_handlers();
+      // Paused: the consumer takes nothing, so no new attempt either (a
+      // server refusing every attempt would fill its buffer with errors).
+      if (self->read_paused_.load()) {
+        self->parked_reconnect_ = attempt;
+        return;
+      }
+      self->reconnect_now();
     });
+  }
+  void reconnect_now() {
+    reconnects_.fetch_add(1);
+    connect(attempt_kind::reconnect);
+    after_handlers();
   }
 
   // Closes the connection; completions still in flight see a new attempt number.
@@ -938,6 +949,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::atomic<bool> read_paused_{false};
   std::uint64_t events_timed_ = 0;    // events_ when last_event_time_ was taken
   unsigned parked_attempt_ = 0;       // the attempt whose read waits for resume_reading()
+  unsigned parked_reconnect_ = 0;     // the attempt whose due reconnect waits for it
   std::uint64_t attempt_number_ = 0;  // diagnostics: attempts so far
   milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt
   std::recursive_mutex handler_mutex_;

@@ -138,13 +138,16 @@ class batch {
  public:
   bool empty() const { return head_ == records_.size(); }
   std::size_t size() const { return records_.size() - head_; }
-  // The waiting items' string bytes.
-  std::size_t waiting_bytes() const { return bytes_.size() - at_; }
+  // The waiting items' bytes: their strings, and what an open or error
+  // item holds (a server's many small headers cost far more than their
+  // text: extra_size()).
+  std::size_t waiting_bytes() const { return bytes_.size() - at_ + extra_bytes_; }
   void clear() {
     records_.clear();
     extras_.clear();
     bytes_.clear();
     head_ = extras_head_ = at_ = 0;
+    extra_bytes_ = 0;
   }
 
   void add(stream_item_kind kind, std::string_view type, std::string_view data, std::string_view id) {
@@ -172,6 +175,7 @@ class batch {
       extras_.pop_back();
       throw;
     }
+    extra_bytes_ += extra_size(extras_.back());
   }
 
   // The front item, into `out` (whose strings keep their capacity). If a
@@ -189,6 +193,7 @@ class batch {
     out.kind = r.kind;
     if (r.has_extra) {
       batch_extra& e = extras_[extras_head_++];
+      extra_bytes_ -= extra_size(e);
       out.retry = e.retry;
       out.response = std::move(e.response);
       out.error = std::move(e.error);
@@ -211,6 +216,7 @@ class batch {
     if (n > 0) std::memcpy(bytes_.grow(n), other.bytes_.data() + other.at_, n);  // a batch of retries has no bytes at all
     records_.insert(records_.end(), other.records_.begin() + static_cast<std::ptrdiff_t>(other.head_), other.records_.end());
     for (std::size_t i = other.extras_head_; i < other.extras_.size(); ++i) extras_.push_back(std::move(other.extras_[i]));
+    extra_bytes_ += other.extra_bytes_;
     other.clear();
   }
 
@@ -228,6 +234,7 @@ class batch {
     head_ = records_.size();
     extras_head_ = extras_.size();
     at_ = bytes_.size();
+    extra_bytes_ = 0;
     return out;
   }
 
@@ -238,6 +245,7 @@ class batch {
     std::swap(head_, other.head_);
     std::swap(extras_head_, other.extras_head_);
     std::swap(at_, other.at_);
+    std::swap(extra_bytes_, other.extra_bytes_);
   }
 
  private:
@@ -286,6 +294,24 @@ class batch {
     if (n > 0) s.append(p, n);
   }
 
+  // What an open or error item holds, counted as its headers' and texts'
+  // bytes plus a std::pair of strings per header.
+  static std::size_t extra_size(const batch_extra& e) {
+    std::size_t n = 0;
+    const auto add_headers = [&n](const header_list& headers) {
+      for (const auto& [name, value] : headers) n += sizeof(header_list::value_type) + name.size() + value.size();
+    };
+    if (e.response) {
+      add_headers(e.response->headers);
+      n += e.response->url.size() + e.response->proxy.url.size() + e.response->proxy.source.size();
+    }
+    if (e.error) {
+      add_headers(e.error->headers);
+      n += e.error->message.size() + e.error->body.size() + e.error->proxy.url.size() + e.error->proxy.source.size();
+    }
+    return n;
+  }
+
   static char* put(char* p, std::string_view text) {
     if (!text.empty()) std::memcpy(p, text.data(), text.size());
     return p + text.size();
@@ -304,6 +330,7 @@ class batch {
   std::size_t head_ = 0;         // the front record
   std::size_t extras_head_ = 0;  // the front extra
   std::size_t at_ = 0;           // the front record's first byte
+  std::size_t extra_bytes_ = 0;  // extra_size() of the waiting extras
 };
 
 class stream_state : public std::enable_shared_from_this<stream_state> {
@@ -611,17 +638,20 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   void end_batch() {
     std::unique_lock lock(mutex_);
     unstage();
-    // A consumer that waits since the buffer ran empty takes these items
-    // now: pausing for it would stop and restart the reading once per read
-    // for nothing (a read of small events holds more than the default 256).
-    // The buffer so holds at most the larger of max_buffered_items and one
-    // read's items, plus one read's: the next read pauses as usual.
+    pause_if_full();
+    complete_pending(lock);
+  }
+  // A consumer that waits since the buffer ran empty takes these items
+  // now: pausing for it would stop and restart the reading once per read
+  // for nothing (a read of small events holds more than the default 256).
+  // The buffer so holds at most the larger of max_buffered_items and one
+  // read's items, plus one read's: the next read pauses as usual.
+  void pause_if_full() {
     const bool waited_for = pending_ && handing_over_ != generation_;
     if (!paused_ && !waited_for && full()) {
       set_paused(true);
       client_->pause_reading();
     }
-    complete_pending(lock);
   }
 
   // A pending async_next takes the front item, or eof once the client closed
@@ -688,6 +718,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       item.error = std::make_shared<const client_error>(error);
       queue_.add(std::move(item));
       note_high_water();
+      // A paused client does not reconnect either: a server that refuses
+      // every attempt can't fill the buffer of a consumer that takes nothing.
+      pause_if_full();
     }
     complete_pending(lock);
   }

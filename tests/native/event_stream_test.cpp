@@ -674,6 +674,66 @@ void stalled_consumer_bounds_bytes(consumer how) {
   EXPECT_LE(stream.max_buffered_bytes_seen(), bound);
 }
 
+// A client that refuses to reconnect while its stream is paused: the open
+// and error items of attempts that never read a body count toward
+// max_buffered_bytes too (headers included), and a paused client makes no
+// new attempt. Before, a server refusing every attempt (503 with many
+// headers) piled up error items without bound: 2.4 GB in 20 s.
+void stalled_consumer_bounds_attempts(bool refuse) {
+  std::string head_fields;  // about 2,000 small headers: ~130 KiB per item as held
+  for (int i = 0; i < 2000; ++i) head_fields += "x-h" + std::to_string(i) + ": v\r\n";
+  std::atomic<int> attempts{0};
+  script_server server([&](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    ++attempts;
+    if (refuse) {
+      c.write("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n" + head_fields + "\r\n");
+    } else {
+      c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + head_fields + "\r\nretry: 0\ndata: x\n\n");
+    }
+    c.close();
+  });
+  asio::io_context io;
+  ssekit::client_options o = options_for(server.url());
+  o.reconnect = true;
+  o.retry_server_errors = true;
+  o.reconnection_time = 1ms;
+  o.backoff.min_delay = 1ms;
+  o.backoff.max_delay = 1ms;
+  ssekit::stream_options so;
+  so.errors = so.opens = true;
+  so.max_buffered_bytes = 1 << 20;
+  ssekit::event_stream stream(io.get_executor(), o, so);
+  // Without the byte count the 256 items would hold ~33 MiB; without the
+  // pause the attempts go on for ever.
+  constexpr int many = 64;
+  run_until(io, [&] { return stream.buffered_bytes() >= so.max_buffered_bytes || attempts.load() >= many; }, 60s);
+  const int at_pause = attempts.load();
+  EXPECT_LT(at_pause, many) << "the items' headers did not count toward max_buffered_bytes";
+  // A client that still reconnected (1 ms apart) would do so many times
+  // here; a slow machine only makes fewer, so this can't fail for speed.
+  io.run_for(300ms);
+  EXPECT_EQ(attempts.load(), at_pause) << "a paused client went on reconnecting";
+  EXPECT_LE(stream.buffered_bytes(), so.max_buffered_bytes + 2 * 200 * 1024);
+  EXPECT_LT(stream.buffered(), so.max_buffered_items);
+  // Taking the items resumes the attempts.
+  stream_item item;
+  int taken = 0;
+  std::function<void(error_code)> take = [&](error_code ec) {
+    if (ec) return;
+    ++taken;
+    if (attempts.load() <= at_pause + 2) stream.async_next(item, take);
+  };
+  stream.async_next(item, take);
+  run_until(io, [&] { return attempts.load() > at_pause + 2; }, 60s);
+  EXPECT_GT(attempts.load(), at_pause + 2);
+  stream.close();
+}
+
+TEST(EventStream, RefusedAttemptsOfAStalledConsumerStopAtTheByteBound) { stalled_consumer_bounds_attempts(true); }
+TEST(EventStream, OpensWithManyHeadersOfAStalledConsumerStopAtTheByteBound) { stalled_consumer_bounds_attempts(false); }
+
 TEST(EventStream, ZeroBufferLimitsAreRefusedWithTheirName) {
   asio::io_context io;
   const auto message_of = [&](ssekit::stream_options so) -> std::string {

@@ -403,7 +403,8 @@ class client {
   // Flow control: after pause_reading() the client stops reading the
   // stream once the read in progress completes (TCP flow control then
   // slows the server); resume_reading() goes on. No idle timeout runs while
-  // paused. From any thread; event_stream uses them for its backpressure.
+  // paused, and a reconnect that comes due waits for resume_reading() too.
+  // From any thread; event_stream uses them for its backpressure.
   void pause_reading();
   void resume_reading();
 

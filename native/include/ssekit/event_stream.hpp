@@ -179,13 +179,17 @@ struct stream_options {
   // one read's. event_stream::max_buffered_seen() reports the high-water
   // mark.
   std::size_t max_buffered_items = 256;
-  // The same in bytes of the waiting items' strings (type, data, id); at
-  // least 1. Reading also stops when this many wait, and resumes when both
-  // counts are down to half. Without it a server's large events (up to
-  // client_options::limits.max_event_size each, three times that after
-  // UTF-8 repair) would fill max_buffered_items. The buffer holds at most
+  // The same in bytes of the waiting items: their strings (type, data, id),
+  // and an open or error item's headers (counted with a std::pair of
+  // strings each) and texts. At least 1. Reading also stops when this many
+  // wait, and resumes when both counts are down to half. Without it a
+  // server's large events (up to client_options::limits.max_event_size
+  // each, three times that after UTF-8 repair), or heads of thousands of
+  // small headers, would fill max_buffered_items. The buffer holds at most
   // this plus the events one read completes: those begun in earlier reads
-  // (each within the limits) and a read's worth more.
+  // (each within the limits) and a read's worth more, or plus one open or
+  // error item. A paused client makes no new attempt either (its reconnect
+  // waits), so a server that refuses every attempt can't fill it.
   // event_stream::max_buffered_bytes_seen() reports the high-water mark.
   std::size_t max_buffered_bytes = 4 * 1024 * 1024;
   // Notifications that become items, besides events.
@@ -414,7 +418,7 @@ class event_stream {
 
   std::size_t buffered() const;                 // items waiting now
   std::size_t max_buffered_seen() const;        // the most that ever waited
-  std::size_t buffered_bytes() const;           // their strings' bytes (max_buffered_bytes)
+  std::size_t buffered_bytes() const;           // their bytes, as max_buffered_bytes counts them
   std::size_t max_buffered_bytes_seen() const;  // the most bytes that ever waited
   // The error that closed the client for good, or null while it runs.
   std::shared_ptr<const client_error> final_error() const;
