@@ -66,6 +66,19 @@ TEST(BridgeEncoder, MoreTypesThanSlots) {
   expect_same_all_ways(stream, {}, "types");
 }
 
+// Long types are not stored (no TYPE_STORE) in the slot they pass through,
+// here or in JS; the short types around them still come from their slots.
+TEST(BridgeEncoder, LongTypesAreNotKeptInTheirSlots) {
+  std::string stream;
+  for (int round = 0; round < 3; ++round) {
+    for (int t = 0; t < 6; ++t) {
+      stream += "event: short" + std::to_string(t) + "\ndata: a\n\n";
+      stream += "event: " + std::string(300, static_cast<char>('k' + t)) + "\ndata: b\n\n";
+    }
+  }
+  expect_same_all_ways(stream, {}, "long and short types");
+}
+
 TEST(BridgeEncoder, IdsCarriedOverAndChanged) {
   const std::string stream =
       "id: 1\ndata: a\n\ndata: b\n\nid: ü€\ndata: c\n\ndata: d\n\nid\ndata: e\n\nid: 😀\n\ndata: f\n\nid: x\0y\ndata: g\n\n";

@@ -67,18 +67,23 @@ std::string_view view(const char* p, std::uint32_t n) { return {n ? p : "", n}; 
 
 }  // namespace
 
+// The calls made once per parser or per chunk, not per byte: compiled for
+// size (-O3 inlined the parser's internals into each; 32 bytes of gzip of
+// the EventSource's 25 kB budget, js/test/bundle.test.mjs).
+#define SSEKIT_COLD EMSCRIPTEN_KEEPALIVE __attribute__((minsize))
+
 extern "C" {
 
 // The shared input region, at least `size` bytes. The address changes when
 // it grows; JS asks again before every copy.
-EMSCRIPTEN_KEEPALIVE char* ssekit_input(std::uint32_t size) {
+SSEKIT_COLD char* ssekit_input(std::uint32_t size) {
   if (input_region.size() < size) input_region.resize(size);
   return input_region.data();
 }
 
 // size_t is 32 bits here: 0xffffffff is SIZE_MAX, i.e. no limit but memory.
 // Returns null when out of memory. No raw_bytes: the texts need valid UTF-8.
-EMSCRIPTEN_KEEPALIVE wasm_parser* ssekit_parser_create(std::uint32_t max_line_length, std::uint32_t max_event_size) {
+SSEKIT_COLD wasm_parser* ssekit_parser_create(std::uint32_t max_line_length, std::uint32_t max_event_size) {
   ssekit::parser_options options;
   options.max_line_length = max_line_length;
   options.max_event_size = max_event_size;
@@ -91,22 +96,22 @@ EMSCRIPTEN_KEEPALIVE header* ssekit_parser_header(wasm_parser* p) { return &p->h
 EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_parser_feed(wasm_parser* p, const char* data, std::uint32_t size) {
   return p->end(p->encoder.feed(view(data, size)));
 }
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_parser_finish(wasm_parser* p) { return p->end(p->encoder.finish()); }
-EMSCRIPTEN_KEEPALIVE void ssekit_parser_reset(wasm_parser* p) {
+SSEKIT_COLD std::uint32_t ssekit_parser_finish(wasm_parser* p) { return p->end(p->encoder.finish()); }
+SSEKIT_COLD void ssekit_parser_reset(wasm_parser* p) {
   p->encoder.reset();
   p->end({});
 }
 // Puts the last event id's address and length into the header.
-EMSCRIPTEN_KEEPALIVE void ssekit_parser_last_event_id(wasm_parser* p) {
+SSEKIT_COLD void ssekit_parser_last_event_id(wasm_parser* p) {
   const std::string_view id = p->encoder.last_event_id();
   p->head.string_ptr = address(id.data());
   p->head.string_len = static_cast<std::uint32_t>(id.size());
 }
 // The id is in the input region (JS encodes it there).
-EMSCRIPTEN_KEEPALIVE void ssekit_parser_set_last_event_id(wasm_parser* p, const char* id, std::uint32_t len) {
+SSEKIT_COLD void ssekit_parser_set_last_event_id(wasm_parser* p, const char* id, std::uint32_t len) {
   p->encoder.set_last_event_id(view(id, len));
 }
-EMSCRIPTEN_KEEPALIVE void ssekit_parser_free(wasm_parser* p) { delete p; }
+SSEKIT_COLD void ssekit_parser_free(wasm_parser* p) { delete p; }
 
 // Serializer: inputs are in WASM memory (JS encodes them into the input
 // region); the result replaces `output` and is described by output_header.

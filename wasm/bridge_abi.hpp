@@ -21,6 +21,7 @@
   X(TYPE_MESSAGE, 1u << 8)  /* the type is "message" */                                     \
   X(ID_SAME, 1u << 9)       /* the id is the previous event record's */                     \
   X(TYPE_CACHED, 1u << 10)  /* the type is the one in slot tag >> TYPE_SLOT_SHIFT */        \
+  X(TYPE_STORE, 1u << 11)   /* keep this type in slot tag >> TYPE_SLOT_SHIFT (short ones) */ \
   X(WIDE_TYPE, 1u << 12)    /* the type (or a comment) is in the non-ASCII text */          \
   X(WIDE_DATA, 1u << 13)                                                                   \
   X(WIDE_ID, 1u << 14)                                                                     \

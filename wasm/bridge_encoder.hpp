@@ -28,7 +28,9 @@
 // start and length are 0), ID_SAME (the id equals the one of this parser's
 // previous event record; start and length are 0) and TYPE_CACHED (the type
 // equals the one JS stored in slot tag >> TYPE_SLOT_SHIFT; start and length
-// are 0); a type sent as text is stored in slot tag >> TYPE_SLOT_SHIFT.
+// are 0); a type sent as text with TYPE_STORE is stored in slot
+// tag >> TYPE_SLOT_SHIFT (short types only: a long one stored there would
+// stay held, up to TYPE_SLOTS of them, for as long as the parser lives).
 // So JS reuses its strings for the common repeated ones.
 //
 // Big data (TAKEN, data_taken_min bytes or more) is not copied into a text:
@@ -332,12 +334,12 @@ class bridge_parser final : public ssekit::handler {
     next_type_slot_ = (next_type_slot_ + 1) % TYPE_SLOTS;
     if (type.size() <= max_cached_type) {
       types_[slot].assign(type);
-    } else {
-      // Not kept: eight long types held here made the memory grow with
-      // each new one (a 1 MiB type cost 1 MiB more, up to 8). The slot is
-      // emptied, which no type matches, so JS's copy is never used.
-      std::string().swap(types_[slot]);
+      return put(at, type, 0) | TYPE_STORE | type_slot(slot);
     }
+    // Not kept, here or in JS (no TYPE_STORE): eight long types held made
+    // the memory grow with each new one (a 1 MiB type cost 1 MiB more, up
+    // to 8). The slot is emptied, which no type matches.
+    std::string().swap(types_[slot]);
     return put(at, type, 0) | type_slot(slot);
   }
 

@@ -28,6 +28,7 @@ const {
   TYPE_MESSAGE,
   ID_SAME,
   TYPE_CACHED,
+  TYPE_STORE,
   WIDE_TYPE,  // also a comment's text
   WIDE_DATA,
   WIDE_ID,
@@ -361,7 +362,9 @@ class Parser {
             type = this.#types[tag >>> TYPE_SLOT_SHIFT];
           } else if (!(tag & TYPE_MESSAGE)) {
             type = slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
-            this.#types[tag >>> TYPE_SLOT_SHIFT] = type;
+            // Stored as a copy of its own: a slice would keep the call's
+            // whole text (up to 64 KiB) alive for as long as the slot.
+            if (tag & TYPE_STORE) this.#types[tag >>> TYPE_SLOT_SHIFT] = (' ' + type).slice(1);
           }
           if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
           if (wantEvents) {

@@ -92,6 +92,24 @@ describe('WebAssembly memory', () => {
     assert.equal(sizes.at(-1), sizes[1], `memory after each event: ${sizes.map((s) => (s / MiB).toFixed(1)).join(', ')} MiB`);
   });
 
+  it('the JS side keeps no long type either (8 different 4 MiB types)', () => {
+    const heapUsed = () => {
+      gc();
+      return process.memoryUsage().heapUsed;
+    };
+    let events = 0;
+    const p = createParser({ maxLineLength: Infinity, maxEventSize: Infinity, onEvent: () => ++events });
+    const before = heapUsed();
+    // Eight different 4 MiB types, one per slot of the type cache.
+    for (let i = 0; i < 8; ++i) p.feed(`event: ${String.fromCharCode(97 + i)}${'x'.repeat(4 * MiB)}\ndata: a\n\n`);
+    p.feed('event: short\ndata: a\n\nevent: short\ndata: b\n\n');
+    const grown = heapUsed() - before;
+    assert.equal(events, 10);
+    // Each slot held its 4 MiB type for the parser's life: 32 MiB.
+    assert.ok(grown < 4 * MiB, `the open parser holds ${(grown / MiB).toFixed(1)} MiB more of JS heap`);
+    p.close();
+  });
+
   it('a long-lived stream of big events does not ratchet up', () => {
     const p = createParser({ maxEventSize: Infinity, maxLineLength: Infinity });
     const sizes = [];

@@ -91,7 +91,7 @@ class bridge_decoder {
           type = types_[slot];
         } else if (!(tag & TYPE_MESSAGE)) {
           type = slice(tag, WIDE_TYPE, w[i + 1], w[i + 2]);
-          types_[slot] = type;
+          if (tag & TYPE_STORE) types_[slot] = type;
         }
         if (!(tag & ID_SAME)) id_ = slice(tag, WIDE_ID, w[i + 5], w[i + 6]);
         std::string data;
