@@ -29,6 +29,7 @@ struct proxy_endpoint {
   std::string host;    // lower case; IPv6 without brackets
   std::uint16_t port = default_proxy_port;
   std::string authorization;  // "Basic ..." from user:pass@, or empty
+  bool tls() const { return scheme == "https"; }
   // scheme://host:port, no credentials: what errors and proxy_choice show.
   std::string display() const;
 };
