@@ -434,8 +434,8 @@ class network_transport final : public transport {
   }
 
   void on_connect_response(open_handler& handler, beast::error_code ec) {
-    if (ec == http::error::end_of_stream) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection without answering CONNECT");
-    if (ec == http::error::partial_message) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection in the middle of its answer to CONNECT");
+    if (ec == http::error::end_of_stream) return fail_network(handler, ec, peer() + " closed the connection without answering CONNECT");
+    if (ec == http::error::partial_message) return fail_network(handler, ec, peer() + " closed the connection in the middle of its answer to CONNECT");
     if (ec == http::error::header_limit) return fail_network(handler, ec, "the answer to CONNECT from " + peer() + " is too long");
     if (is_http_error(ec)) return fail_network(handler, ec, "a malformed answer to CONNECT from " + peer());
     if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());

@@ -619,6 +619,28 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
       << rec.errors[0].message;
 }
 
+// A proxy that hangs up instead of answering CONNECT: a network error that
+// names it once ("the proxy the proxy ..." before), over TCP or TLS.
+TEST_F(ProxyTls, AProxyThatHangsUpOnConnectIsNamedOnce) {
+  const auto env = clean_env();
+  const auto hang_up = [](script_server::connection& c) {
+    request r;
+    if (c.read_head(r)) c.close();
+  };
+  for (const bool tls : {false, true}) {
+    script_server proxy(hang_up, tls ? ssekit::testing::server_tls_context(*pki_) : nullptr);
+    auto o = options_for("https://localhost:1/events");
+    o.proxy = proxy.url("");
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << tls;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(rec.errors[0].message.find("the proxy " + proxy.url("") + " (option proxy) closed the connection"), std::string::npos)
+        << rec.errors[0].message;
+    EXPECT_EQ(rec.errors[0].message.find("the proxy the proxy"), std::string::npos) << rec.errors[0].message;
+  }
+}
+
 // ---- the environment, the options, NO_PROXY
 
 TEST(ProxyLoopback, TheEnvironmentIsHonouredAndTheOptionsOverrideIt) {
