@@ -334,7 +334,7 @@ class network_transport final : public transport {
   static constexpr bool is_tls = !std::is_same_v<Stream, plain_stream>;
 
   network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls, bool insecure)
-      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)), refusal_timer_(strand), insecure_(insecure) {}
+      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)), insecure_(insecure) {}
 
   void async_open(const url& target, open_handler handler) override { async_open(target, proxy_route{}, std::move(handler)); }
 
@@ -362,7 +362,7 @@ class network_transport final : public transport {
   }
   void close() override {
     resolver_.cancel();
-    refusal_timer_.cancel();
+    if (refusal_timer_) refusal_timer_->cancel();
     beast::error_code ignored;
     lowest().socket().close(ignored);
   }
@@ -466,8 +466,11 @@ class network_transport final : public transport {
   // cancels that wait instead.
   void bound_refusal(std::chrono::steady_clock::duration limit) {
     if (!proxy_tls()) return lowest().expires_after(limit);
-    refusal_timer_.expires_after(limit);
-    refusal_timer_.async_wait([this, alive = std::weak_ptr<int>(alive_)](beast::error_code ec) {
+    // Made here, not for every transport: idle connections stay small.
+    refusal_timer_.emplace(resolver_.get_executor());
+    alive_ = std::make_shared<int>(0);
+    refusal_timer_->expires_after(limit);
+    refusal_timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](beast::error_code ec) {
       if (ec || alive.expired()) return;
       beast::error_code ignored;
       lowest().socket().cancel(ignored);
@@ -485,7 +488,7 @@ class network_transport final : public transport {
   }
 
   void refused(open_handler& handler) {
-    refusal_timer_.cancel();
+    if (refusal_timer_) refusal_timer_->cancel();
     const auto& res = connect_response_->get();
     open_failure f;
     f.reason = client_error_reason::proxy_refused;
@@ -576,8 +579,8 @@ class network_transport final : public transport {
   beast::flat_buffer connect_buffer_;
   std::string connect_excerpt_;
   int connect_interim_ = 0;
-  asio::steady_timer refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // expired: the timer's handler outlived this
+  std::optional<asio::steady_timer> refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
+  std::shared_ptr<int> alive_;  // expired: the timer's handler outlived this transport
   bool insecure_;
 };
 
