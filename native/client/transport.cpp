@@ -508,7 +508,7 @@ class network_transport final : public transport {
       handler(nullptr);
     } else {
       if (proxy_tls() && !stream_.start_inner()) {
-        open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection inside the proxy's (out of memory)", false};
+        open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection inside the proxy's TLS session (out of memory)", false};
         return handler(&f);
       }
       handshake(handler, false);
