@@ -133,7 +133,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
     has_hook_ = handlers_.on_attempt || handlers_.on_attempt_async;
     has_batch_end_ = static_cast<bool>(handlers_.on_batch_end);
-    transport_ = transport ? std::move(transport) : detail::make_network_factory(options_);
+    transport_ = transport ? std::move(transport) : detail::make_network_factory(options_, proxy_settings_);
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
     reconnection_time_ = options_.reconnection_time;
@@ -383,8 +383,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // A new connection object: the old one lives on in the handlers of
     // operations still completing on it (its transport is closed).
     conn_ = std::make_shared<connection>(std::max(options_.read_buffer_size, detail::max_response_head));
-    conn_->io = transport_->make(strand_, plan_.target);
     route_ = detail::choose_proxy(proxy_settings_, plan_.target);
+    conn_->io = transport_->make(strand_, plan_.target, route_);
     new_response();
     arm_deadline(attempt, options_.connect_timeout, [this] {
       // Which side stalled: the connection (TCP, a proxy, the TLS

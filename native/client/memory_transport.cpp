@@ -82,7 +82,7 @@ class memory_transport final : public transport {
 class memory_factory final : public transport_factory {
  public:
   explicit memory_factory(std::shared_ptr<memory_server> server) : server_(std::move(server)) {}
-  std::unique_ptr<transport> make(const asio::any_io_executor& strand, const url&) override {
+  std::unique_ptr<transport> make(const asio::any_io_executor& strand, const url&, const proxy_route&) override {
     return std::make_unique<memory_transport>(strand, server_);
   }
 

@@ -148,12 +148,9 @@ std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string
     return std::nullopt;
   }
   const urls::url_view& u = *parsed;
-  if (u.scheme_id() == urls::scheme::https) {
-    why = "https:// proxies (TLS to the proxy) are not supported; use an http:// proxy (https:// targets are still TLS end to end through it)";
-    return std::nullopt;
-  }
-  if (u.scheme_id() != urls::scheme::http) {
-    why = "unsupported proxy scheme " + lowered(std::string(u.scheme())) + ":// (only http://)";
+  const bool tls = u.scheme_id() == urls::scheme::https;
+  if (!tls && u.scheme_id() != urls::scheme::http) {
+    why = "unsupported proxy scheme " + lowered(std::string(u.scheme())) + ":// (only http:// and https://)";
     return std::nullopt;
   }
   const auto path = u.encoded_path();
@@ -162,7 +159,8 @@ std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string
     return std::nullopt;
   }
   proxy_endpoint out;
-  out.scheme = "http";
+  out.scheme = tls ? "https" : "http";
+  out.port = tls ? default_https_proxy_port : default_proxy_port;
   switch (u.host_type()) {
     case urls::host_type::ipv4: out.host = u.host_ipv4_address().to_string(); break;
     case urls::host_type::ipv6: out.host = u.host_ipv6_address().to_string(); break;

@@ -17,27 +17,31 @@
 
 namespace ssekit::detail {
 
-// curl's default proxy port (CURL_DEFAULT_PROXY_PORT) when the proxy URL has none.
+// curl's default proxy ports when the proxy URL has none: CURL_DEFAULT_PROXY_PORT
+// for http://, CURL_DEFAULT_HTTPS_PROXY_PORT for https://.
 constexpr std::uint16_t default_proxy_port = 1080;
+constexpr std::uint16_t default_https_proxy_port = 443;
 // Longest proxy URL and NO_PROXY list accepted (options or environment).
 constexpr std::size_t max_proxy_url_length = 2048;
 constexpr std::size_t max_no_proxy_length = 8192;
 
 // A usable proxy: where to connect, and what to tell it.
 struct proxy_endpoint {
-  std::string scheme;  // "http" (an https:// proxy is refused, see parse_proxy_url)
+  std::string scheme;  // "http", or "https": TLS to the proxy itself (transport.cpp)
   std::string host;    // lower case; IPv6 without brackets
   std::uint16_t port = default_proxy_port;
   std::string authorization;  // "Basic ..." from user:pass@, or empty
+  bool tls() const { return scheme == "https"; }
   // scheme://host:port, no credentials: what errors and proxy_choice show.
   std::string display() const;
 };
 
-// A proxy URL as curl takes it: "http://[user[:pass]@]host[:port][/]", or
-// without a scheme ("host:port" means http://). user and pass are
-// percent-decoded, then sent as Basic. Null with `why` set for anything
-// else: other schemes (https://, socks5://...), a path, query or fragment,
-// a bad port, control bytes, over max_proxy_url_length.
+// A proxy URL as curl takes it: "http://[user[:pass]@]host[:port][/]" or
+// "https://..." (TLS to the proxy, port 443 by default), or without a
+// scheme ("host:port" means http://). user and pass are percent-decoded,
+// then sent as Basic. Null with `why` set for anything else: other schemes
+// (socks5://...), a path, query or fragment, a bad port, control bytes,
+// over max_proxy_url_length.
 std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string& why);
 
 // curl's NO_PROXY rules (lib/noproxy.c, documented in curl(1) --noproxy

@@ -10,6 +10,15 @@
 // Meets Beast's AsyncReadStream / AsyncWriteStream; one read and one write
 // may be pending at once; completions run on the handler's executor, never
 // inside the initiating call. Included by transport.cpp only.
+//
+// TLS in TLS (an https:// proxy, then an https:// origin through its
+// CONNECT tunnel): start_inner() adds a second session whose BIO is a
+// BIO_f_ssl over the first (curl's way with OpenSSL). The inner session's
+// records become the outer one's plaintext; both end on the one
+// non-blocking socket, so an inner WANT_READ / WANT_WRITE means what it
+// means now (the outer SSL call under it wants the socket) and is waited
+// for the same way. What must not be waited for: bytes either session has
+// already buffered (idle() and the read gathering look at both).
 #pragma once
 
 #include <openssl/err.h>
@@ -43,7 +52,16 @@ class tls_socket {
 
   executor_type get_executor() { return next_.get_executor(); }
   next_layer_type& next_layer() noexcept { return next_; }
-  SSL* native_handle() noexcept { return ssl_; }
+  // The session reads, writes and handshakes use: the inner one once
+  // start_inner() made it.
+  SSL* native_handle() noexcept { return inner_ != nullptr ? inner_ : ssl_; }
+
+  // After the outer session's handshake (and, for a tunnel, the proxy's
+  // 2xx to CONNECT read through it): a second session, from the same
+  // context, inside the first; native_handle() is then the new one, to be
+  // set up and handshaken as the first was. False when OpenSSL can't
+  // allocate it.
+  bool start_inner();
 
   // After the TCP connect: the client handshake (SNI, host name and ALPN
   // are set on native_handle() before).
@@ -105,11 +123,15 @@ class tls_socket {
   step failure(int ret, boost::beast::error_code& ec);
   step try_handshake(boost::beast::error_code& ec);
   step try_transfer(bool read, void* data, std::size_t size, boost::beast::error_code& ec, std::size_t& n);
+  // Either session holds received bytes (decrypted or not): an SSL_read
+  // may make progress without the socket.
+  bool buffered() const noexcept { return SSL_has_pending(ssl_) != 0 || (inner_ != nullptr && SSL_has_pending(inner_) != 0); }
   // Connected, OpenSSL holds no received bytes (decrypted or not), and no
   // SSL_read (in try_transfer's gathering) stopped because it had to write
   // first: that one must be called again, not waited on for bytes.
   bool idle() const noexcept {
-    return attached_ && SSL_has_pending(ssl_) == 0 && !deferred_read_error_ && SSL_want_write(ssl_) == 0;
+    return attached_ && !buffered() && !deferred_read_error_ && SSL_want_write(ssl_) == 0 &&
+           (inner_ == nullptr || SSL_want_write(inner_) == 0);
   }
 
   struct handshake_op {
@@ -169,7 +191,9 @@ class tls_socket {
   };
 
   next_layer_type next_;
-  SSL* ssl_ = nullptr;
+  SSL_CTX* context_;       // for the inner session (the transport holds the context)
+  SSL* ssl_ = nullptr;     // on the socket
+  SSL* inner_ = nullptr;   // inside ssl_ (start_inner), or none
   bool attached_ = false;  // the socket is the SSL's BIO (after connect)
   int last_errno_ = 0;     // the socket's last failure, for SSL_ERROR_SYSCALL
   boost::beast::error_code deferred_read_error_;  // met after a read's first record (try_transfer)

@@ -12,6 +12,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -68,26 +69,56 @@ struct socket_bio {
   static long ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
 };
 
-tls_socket::tls_socket(const executor_type& executor, boost::asio::ssl::context& context)
-    : next_(executor), ssl_(SSL_new(context.native_handle())) {
-  if (ssl_ == nullptr) return;
+namespace {
+
+// The modes both sessions (outer and inner) run with.
+void set_session_modes(SSL* ssl, std::size_t read_ahead_bytes) {
   // Partial writes: async_write_some's contract. Released buffers: an idle
   // stream holds no record buffer. Read-ahead: one recv per socket read,
   // not a header and then a body per record.
-  SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-  SSL_set_read_ahead(ssl_, 1);
+  SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  SSL_set_read_ahead(ssl, 1);
   // Up to 64 KiB per recv (the client's default read size) instead of
   // about one record; released when empty, so idle streams do not hold it.
-  SSL_set_default_read_buffer_len(ssl_, tls_read_ahead_bytes);
+  SSL_set_default_read_buffer_len(ssl, read_ahead_bytes);
+}
+
+}  // namespace
+
+tls_socket::tls_socket(const executor_type& executor, boost::asio::ssl::context& context)
+    : next_(executor), context_(context.native_handle()), ssl_(SSL_new(context_)) {
+  if (ssl_ == nullptr) return;
+  set_session_modes(ssl_, tls_read_ahead_bytes);
 }
 
 tls_socket::~tls_socket() {
+  // The inner session first: its BIO refers to the outer one (BIO_NOCLOSE:
+  // freeing it leaves the outer session alone).
+  if (inner_ != nullptr) SSL_free(inner_);
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too
+}
+
+bool tls_socket::start_inner() {
+  if (ssl_ == nullptr || !attached_ || inner_ != nullptr) return false;
+  SSL* inner = SSL_new(context_);
+  BIO* bio = inner == nullptr ? nullptr : BIO_new(BIO_f_ssl());
+  if (bio == nullptr) {
+    if (inner != nullptr) SSL_free(inner);
+    return false;
+  }
+  // BIO_set_ssl also chains the outer session's socket BIO (one more
+  // reference, which SSL_free(inner) releases with the BIO chain).
+  BIO_set_ssl(bio, ssl_, BIO_NOCLOSE);
+  SSL_set_bio(inner, bio, bio);
+  set_session_modes(inner, tls_read_ahead_bytes);
+  SSL_set_connect_state(inner);
+  inner_ = inner;
+  return true;
 }
 
 tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
   namespace asio = boost::asio;
-  const int error = SSL_get_error(ssl_, ret);
+  const int error = SSL_get_error(native_handle(), ret);
   if (error == SSL_ERROR_WANT_READ) return step::want_read;
   if (error == SSL_ERROR_WANT_WRITE) return step::want_write;
   const unsigned long queued = ERR_get_error();
@@ -123,7 +154,7 @@ tls_socket::step tls_socket::try_handshake(beast::error_code& ec) {
   }
   ERR_clear_error();
   last_errno_ = 0;
-  const int ret = SSL_do_handshake(ssl_);
+  const int ret = SSL_do_handshake(native_handle());
   return ret == 1 ? step::done : failure(ret, ec);
 }
 
@@ -139,7 +170,7 @@ tls_socket::step tls_socket::try_transfer(bool read, void* data, std::size_t siz
   if (!read) {
     ERR_clear_error();
     last_errno_ = 0;
-    const int ret = SSL_write_ex(ssl_, data, size, &n);
+    const int ret = SSL_write_ex(native_handle(), data, size, &n);
     return ret == 1 ? step::done : failure(ret, ec);
   }
   if (deferred_read_error_) {
@@ -156,14 +187,14 @@ tls_socket::step tls_socket::try_transfer(bool read, void* data, std::size_t siz
     std::size_t got = 0;
     ERR_clear_error();
     last_errno_ = 0;
-    const int ret = SSL_read_ex(ssl_, static_cast<char*>(data) + n, size - n, &got);
+    const int ret = SSL_read_ex(native_handle(), static_cast<char*>(data) + n, size - n, &got);
     if (ret != 1) {
       if (n == 0) return failure(ret, ec);
       if (failure(ret, deferred_read_error_) != step::done) deferred_read_error_ = {};
       return step::done;
     }
     n += got;
-    if (n == size || SSL_has_pending(ssl_) != 1) return step::done;
+    if (n == size || !buffered()) return step::done;
   }
 }
 
@@ -295,7 +326,8 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
   return f;
 }
 
-// One attempt over TCP (Stream = tcp_stream) or TLS (tls_socket).
+// One attempt over TCP (Stream = tcp_stream) or TLS (tls_socket): TLS with
+// an https:// origin, with an https:// proxy, or both (TLS in TLS).
 template <class Stream>
 class network_transport final : public transport {
  public:
@@ -330,6 +362,7 @@ class network_transport final : public transport {
   }
   void close() override {
     resolver_.cancel();
+    if (refusal_timer_) refusal_timer_->cancel();
     beast::error_code ignored;
     lowest().socket().close(ignored);
   }
@@ -340,6 +373,17 @@ class network_transport final : public transport {
     else return Stream(strand);
   }
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  // TLS to the proxy itself (an https:// proxy).
+  bool proxy_tls() const { return route_.proxy && route_.proxy->tls(); }
+  // What CONNECT is written to and its answer read from: the TCP stream,
+  // or the TLS session with an https:// proxy. `f` is called once.
+  template <class F>
+  void with_proxy_stream(F&& f) {
+    if constexpr (is_tls) {
+      if (proxy_tls()) return f(stream_);
+    }
+    f(lowest());
+  }
 
   void fail_network(open_handler& handler, beast::error_code ec, const std::string& what) {
     open_failure f{client_error_reason::network_error, ec, what + ": " + ec.message(), true};
@@ -358,6 +402,7 @@ class network_transport final : public transport {
     // Without idle_timeout (the default, as in browsers) a peer that vanished
     // (NAT drop, power loss) is still found, by the kernel's probes.
     lowest().socket().set_option(asio::socket_base::keep_alive(true), ec);
+    if (proxy_tls()) return handshake(handler, true);
     if (route_.tunnel(target_)) return send_connect(handler);
     start_tls(handler);
   }
@@ -370,9 +415,11 @@ class network_transport final : public transport {
     connect_request_->target(head.target);
     connect_request_->version(11);
     for (const auto& [name, value] : head.fields) connect_request_->insert(name, value);
-    http::async_write(lowest(), *connect_request_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
-      if (ec) return fail_network(handler, ec, "can't send CONNECT to " + peer());
-      read_connect_response(handler);
+    with_proxy_stream([&](auto& s) {
+      http::async_write(s, *connect_request_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
+        if (ec) return fail_network(handler, ec, "can't send CONNECT to " + peer());
+        read_connect_response(handler);
+      });
     });
   }
 
@@ -380,13 +427,15 @@ class network_transport final : public transport {
     connect_response_.emplace();
     connect_response_->header_limit(static_cast<std::uint32_t>(max_response_head));
     connect_response_->body_limit(boost::none);
-    async_read_head(lowest(), connect_buffer_, *connect_response_, max_response_head,
-                    [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
+    with_proxy_stream([&](auto& s) {
+      async_read_head(s, connect_buffer_, *connect_response_, max_response_head,
+                      [this, handler = std::move(handler)](beast::error_code e, std::size_t) mutable { on_connect_response(handler, e); });
+    });
   }
 
   void on_connect_response(open_handler& handler, beast::error_code ec) {
-    if (ec == http::error::end_of_stream) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection without answering CONNECT");
-    if (ec == http::error::partial_message) return fail_network(handler, ec, "the proxy " + peer() + " closed the connection in the middle of its answer to CONNECT");
+    if (ec == http::error::end_of_stream) return fail_network(handler, ec, peer() + " closed the connection without answering CONNECT");
+    if (ec == http::error::partial_message) return fail_network(handler, ec, peer() + " closed the connection in the middle of its answer to CONNECT");
     if (ec == http::error::header_limit) return fail_network(handler, ec, "the answer to CONNECT from " + peer() + " is too long");
     if (is_http_error(ec)) return fail_network(handler, ec, "a malformed answer to CONNECT from " + peer());
     if (ec) return fail_network(handler, ec, "no answer to CONNECT from " + peer());
@@ -408,19 +457,38 @@ class network_transport final : public transport {
       connect_excerpt_.append(bytes.substr(0, excerpt_limit - std::min(excerpt_limit, connect_excerpt_.size())));
       return beast::error_code{};
     };
-    lowest().expires_after(std::chrono::seconds(2));
+    bound_refusal(std::chrono::seconds(2));
     read_refusal(handler);
+  }
+
+  // The time the refusal's body may take. tcp_stream's own timeout covers
+  // reads on it; the TLS session waits on the socket itself, so a timer
+  // cancels that wait instead.
+  void bound_refusal(std::chrono::steady_clock::duration limit) {
+    if (!proxy_tls()) return lowest().expires_after(limit);
+    // Made here, not for every transport: idle connections stay small.
+    refusal_timer_.emplace(resolver_.get_executor());
+    alive_ = std::make_shared<int>(0);
+    refusal_timer_->expires_after(limit);
+    refusal_timer_->async_wait([this, alive = std::weak_ptr<int>(alive_)](beast::error_code ec) {
+      if (ec || alive.expired()) return;
+      beast::error_code ignored;
+      lowest().socket().cancel(ignored);
+    });
   }
 
   void read_refusal(open_handler& handler) {
     if (connect_response_->is_done() || connect_excerpt_.size() >= excerpt_limit) return refused(handler);
-    http::async_read_some(lowest(), connect_buffer_, *connect_response_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
-      if (ec && ec != http::error::need_buffer) return refused(handler);
-      read_refusal(handler);
+    with_proxy_stream([&](auto& s) {
+      http::async_read_some(s, connect_buffer_, *connect_response_, [this, handler = std::move(handler)](beast::error_code ec, std::size_t) mutable {
+        if (ec && ec != http::error::need_buffer) return refused(handler);
+        read_refusal(handler);
+      });
     });
   }
 
   void refused(open_handler& handler) {
+    if (refusal_timer_) refusal_timer_->cancel();
     const auto& res = connect_response_->get();
     open_failure f;
     f.reason = client_error_reason::proxy_refused;
@@ -433,43 +501,68 @@ class network_transport final : public transport {
     handler(&f);
   }
 
+  // TLS with the origin: on the socket, or inside the proxy's TLS session
+  // (an https:// proxy's tunnel) as a second session.
   void start_tls(open_handler& handler) {
     if constexpr (!is_tls) {
       handler(nullptr);
+    } else {
+      if (proxy_tls() && !stream_.start_inner()) {
+        open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection inside the proxy's TLS session (out of memory)", false};
+        return handler(&f);
+      }
+      handshake(handler, false);
+    }
+  }
+
+  // The TLS handshake with the origin, or (`with_proxy`) with an https://
+  // proxy: the same context, verification, SNI and ALPN, for that peer's
+  // name; failures name it. After the proxy's: CONNECT (https:// targets),
+  // or open (http:// targets go to the proxy in absolute-form inside it).
+  void handshake(open_handler& handler, bool with_proxy) {
+    if constexpr (!is_tls) {
+      // The factory makes a TLS transport for every route through an https:// proxy.
+      open_failure f{client_error_reason::tls_error, {}, "no TLS for the proxy " + peer(), false};
+      handler(&f);
     } else {
       SSL* ssl = stream_.native_handle();
       if (ssl == nullptr) {
         open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection (out of memory)", false};
         return handler(&f);
       }
+      const std::string& host = with_proxy ? route_.proxy->host : target_.host;
       beast::error_code address_ec;
-      asio::ip::make_address(target_.host, address_ec);
+      asio::ip::make_address(host, address_ec);
       const bool by_name = static_cast<bool>(address_ec);
       // SNI is for host names only (RFC 6066). OpenSSL checks the name (or
       // IP) itself, so a mismatch shows up in SSL_get_verify_result.
-      if (by_name && !SSL_set_tlsext_host_name(ssl, target_.host.c_str())) {
+      if (by_name && !SSL_set_tlsext_host_name(ssl, host.c_str())) {
         open_failure f{client_error_reason::tls_error, {}, "can't set the TLS server name", false};
         return handler(&f);
       }
       // Per connection, so that a user's context gets them too: ALPN (some
-      // servers and load balancers require it; h2 is not offered) and peer
-      // verification unless turned off (a verify callback stays).
+      // servers and load balancers require it; h2 is not offered; a proxy
+      // hears that HTTP/1.1 comes) and peer verification unless turned off
+      // (a verify callback stays).
       if (SSL_set_alpn_protos(ssl, alpn_http11, sizeof alpn_http11) != 0) {
         open_failure f{client_error_reason::tls_error, {}, "can't set ALPN", false};
         return handler(&f);
       }
       SSL_set_verify(ssl, insecure_ ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-      const int set = by_name ? X509_VERIFY_PARAM_set1_host(param, target_.host.c_str(), target_.host.size())
-                              : X509_VERIFY_PARAM_set1_ip_asc(param, target_.host.c_str());
+      const int set = by_name ? X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size())
+                              : X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
       if (set != 1) {
         open_failure f{client_error_reason::tls_error, {}, "can't set the host name to verify", false};
         return handler(&f);
       }
-      stream_.async_handshake([this, handler = std::move(handler)](beast::error_code e) mutable {
-        if (!e) return handler(nullptr);
-        const open_failure f = handshake_failure(stream_.native_handle(), e, target_.authority());
-        handler(&f);
+      stream_.async_handshake([this, with_proxy, handler = std::move(handler)](beast::error_code e) mutable {
+        if (e) {
+          const open_failure f = handshake_failure(stream_.native_handle(), e, with_proxy ? peer() : target_.authority());
+          return handler(&f);
+        }
+        if (with_proxy && route_.tunnel(target_)) return send_connect(handler);
+        handler(nullptr);
       });
     }
   }
@@ -486,6 +579,8 @@ class network_transport final : public transport {
   beast::flat_buffer connect_buffer_;
   std::string connect_excerpt_;
   int connect_interim_ = 0;
+  std::optional<asio::steady_timer> refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
+  std::shared_ptr<int> alive_;  // expired: the timer's handler outlived this transport
   bool insecure_;
 };
 
@@ -511,7 +606,7 @@ class failed_transport final : public transport {
 
 class network_factory final : public transport_factory {
  public:
-  explicit network_factory(const client_options& options)
+  network_factory(const client_options& options, const proxy_settings& proxies)
       : options_{options.insecure_skip_tls_verification, options.ca_file, options.ca_directory},
         tls_(options.tls_context) {
     if (tls_ && (!options.ca_file.empty() || !options.ca_directory.empty())) {
@@ -520,14 +615,18 @@ class network_factory final : public transport_factory {
     // Got now when it will be needed, so a bad CA file throws in the
     // constructor; an http stream redirected to https gets it later.
     const auto target = parse_url(options.url);
-    if (!tls_ && ((target && target->tls()) || !options.ca_file.empty() || !options.ca_directory.empty())) {
+    const bool tls_proxy = (proxies.http && proxies.http->tls()) || (proxies.https && proxies.https->tls());
+    if (!tls_ && ((target && target->tls()) || tls_proxy || !options.ca_file.empty() || !options.ca_directory.empty())) {
       tls_ = contexts().get(options_);
     }
   }
 
-  std::unique_ptr<transport> make(const asio::any_io_executor& strand, const url& target) override {
+  std::unique_ptr<transport> make(const asio::any_io_executor& strand, const url& target, const proxy_route& route) override {
     const bool insecure = options_.insecure_skip_tls_verification;
-    if (!target.tls()) return std::make_unique<network_transport<plain_stream>>(strand, nullptr, insecure);
+    // TLS with the origin, or with an https:// proxy (even for http:// targets).
+    if (!target.tls() && !(route.proxy && route.proxy->tls())) {
+      return std::make_unique<network_transport<plain_stream>>(strand, nullptr, insecure);
+    }
     if (!tls_) {
       try {
         tls_ = contexts().get(options_);
@@ -545,8 +644,8 @@ class network_factory final : public transport_factory {
 
 }  // namespace
 
-std::shared_ptr<transport_factory> make_network_factory(const client_options& options) {
-  return std::make_shared<network_factory>(options);
+std::shared_ptr<transport_factory> make_network_factory(const client_options& options, const proxy_settings& proxies) {
+  return std::make_shared<network_factory>(options, proxies);
 }
 
 std::uint64_t tls_trust_loads() noexcept { return g_trust_loads.load(std::memory_order_relaxed); }

@@ -89,8 +89,9 @@ class transport {
   virtual void async_open(const url& target, open_handler handler) = 0;
   // Through route.proxy when it has one: connected to the proxy (http://
   // targets), or through a CONNECT tunnel to `target` (https://: TLS with
-  // the origin inside). Transports without a network (in-memory) have no
-  // proxy to go through and ignore it.
+  // the origin inside); with an https:// proxy, all of that inside a TLS
+  // session with the proxy. Transports without a network (in-memory) have
+  // no proxy to go through and ignore it.
   virtual void async_open(const url& target, const proxy_route& route, open_handler handler) {
     (void)route;
     async_open(target, std::move(handler));
@@ -106,15 +107,18 @@ class transport {
 class transport_factory {
  public:
   virtual ~transport_factory() = default;
-  // A transport for one attempt to `target`, completing on `strand`.
-  virtual std::unique_ptr<transport> make(const boost::asio::any_io_executor& strand, const url& target) = 0;
+  // A transport for one attempt to `target` by `route` (the same route is
+  // given to async_open), completing on `strand`.
+  virtual std::unique_ptr<transport> make(const boost::asio::any_io_executor& strand, const url& target, const proxy_route& route) = 0;
 };
 
 // TCP, and TLS (certificates and host names verified unless options say
 // otherwise; SNI; ALPN http/1.1) with options.tls_context or the context
-// shared by every client with the same TLS options. Throws
-// client_options_error when the CA file or directory can't be loaded.
-std::shared_ptr<transport_factory> make_network_factory(const client_options& options);
+// shared by every client with the same TLS options, for origins and
+// https:// proxies alike. Throws client_options_error when the CA file or
+// directory can't be loaded (when TLS is sure to be needed: an https://
+// URL or proxy, or a CA option).
+std::shared_ptr<transport_factory> make_network_factory(const client_options& options, const proxy_settings& proxies);
 
 // How many times this process has loaded a trust store (the system's CA
 // store, a ca_file or a ca_directory) into a context: for tests.

@@ -1,14 +1,17 @@
 // ssekit::client through a forward proxy on loopback: absolute-form for
 // http://, CONNECT for https:// (TLS to the origin with a CA made in the
 // test), Basic credentials, refusals, the environment vs the options,
-// redirects and reconnects. The proxy only ever connects to 127.0.0.1 (a
+// redirects and reconnects; the same through an https:// proxy (TLS to the
+// proxy, and TLS in TLS for https:// origins). The proxy only ever connects to 127.0.0.1 (a
 // target host other than 127.0.0.1 or localhost is refused with 403), so
 // no test resolves a made-up name; origins listen on other ports and record
 // what reached them.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -38,15 +42,21 @@ using ssekit::testing::request;
 using ssekit::testing::script_server;
 using ssekit::testing::stream_header;
 
-// ---- a forward proxy: absolute-form and CONNECT, optional Basic auth.
-// Blocking sockets, one thread per connection, every wait bounded (poll
-// with a timeout; a connection idle for 5 s is dropped); the destructor
-// wakes and joins everything.
+// ---- a forward proxy: absolute-form and CONNECT, optional Basic auth,
+// optionally TLS with its clients (an https:// proxy). Blocking sockets, one
+// thread per connection, every wait bounded (poll with a timeout, and
+// socket timeouts under OpenSSL's blocking calls; a connection idle for 5 s
+// is dropped); the destructor wakes and joins everything.
 class forward_proxy {
  public:
   // `authorization`: the Proxy-Authorization value required (empty: none).
   // `refuse`: answer every request with this status instead (0: never).
-  explicit forward_proxy(std::string authorization = "", int refuse = 0) : authorization_(std::move(authorization)), refuse_(refuse) {
+  // `tls`: the server context (certificate) of an https:// proxy; null: http://.
+  explicit forward_proxy(std::string authorization = "", int refuse = 0, std::shared_ptr<boost::asio::ssl::context> tls = nullptr)
+      : authorization_(std::move(authorization)), refuse_(refuse), tls_(std::move(tls)) {
+    // OpenSSL's socket BIO writes with write(): a client that went away
+    // must be an error, not SIGPIPE for the whole test.
+    if (tls_) ::signal(SIGPIPE, SIG_IGN);
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -73,8 +83,8 @@ class forward_proxy {
   forward_proxy(const forward_proxy&) = delete;
   forward_proxy& operator=(const forward_proxy&) = delete;
 
-  std::string url(const std::string& userinfo = "") const {
-    return "http://" + userinfo + (userinfo.empty() ? "" : "@") + "127.0.0.1:" + std::to_string(port_);
+  std::string url(const std::string& userinfo = "", const std::string& host = "127.0.0.1") const {
+    return std::string(tls_ ? "https://" : "http://") + userinfo + (userinfo.empty() ? "" : "@") + host + ":" + std::to_string(port_);
   }
   std::uint16_t port() const { return port_; }
   // Bytes sent before a CONNECT's 200 (e.g. 1xx answers); set before use.
@@ -86,8 +96,39 @@ class forward_proxy {
     std::lock_guard lock(mutex_);
     return requests_;
   }
+  // https:// proxy: the SNI of each completed handshake ("" without one),
+  // and how many handshakes failed.
+  std::vector<std::string> tls_server_names() const {
+    std::lock_guard lock(mutex_);
+    return tls_server_names_;
+  }
+  int failed_handshakes() const {
+    std::lock_guard lock(mutex_);
+    return failed_handshakes_;
+  }
 
  private:
+  // The client's side of a connection: the socket, and its TLS session
+  // when the proxy is https://.
+  struct peer {
+    int fd = -1;
+    SSL* ssl = nullptr;
+    // Bytes decrypted or received, 0 at the end, < 0 on error.
+    ssize_t recv(char* bytes, std::size_t size) const {
+      if (ssl == nullptr) return ::recv(fd, bytes, size, 0);
+      const int n = SSL_read(ssl, bytes, static_cast<int>(size));
+      return n > 0 ? n : (SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN ? 0 : -1);
+    }
+    bool send_all(std::string_view bytes) const {
+      if (ssl == nullptr) return forward_proxy::send_all(fd, bytes);
+      return bytes.empty() || SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())) == static_cast<int>(bytes.size());
+    }
+    // Something to read now (OpenSSL may hold decrypted bytes the socket no longer shows).
+    bool buffered() const { return ssl != nullptr && SSL_pending(ssl) > 0; }
+    // Waits up to 5 s for something to read.
+    bool readable() const { return buffered() || forward_proxy::readable(fd); }
+  };
+
   void accept_loop() {
     while (!stopping_) {
       const int fd = ::accept(listener_, nullptr, nullptr);
@@ -98,8 +139,12 @@ class forward_proxy {
         return;
       }
       live_.push_back(fd);
+      // OpenSSL's blocking reads and writes end within 5 s too.
+      const timeval limit{5, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+      ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
       threads_.emplace_back([this, fd] {
-        serve(fd);
+        serve_connection(fd);
         std::lock_guard l(mutex_);
         std::erase(live_, fd);
         ::close(fd);
@@ -122,13 +167,13 @@ class forward_proxy {
   }
 
   // Reads a request head (at most 64 KiB); what came after it stays in `rest`.
-  static bool read_head(int fd, request& out, std::string& rest) {
+  static bool read_head(const peer& client, request& out, std::string& rest) {
     std::string buffer;
     std::size_t end;
     while ((end = buffer.find("\r\n\r\n")) == std::string::npos) {
-      if (buffer.size() > 64 * 1024 || !readable(fd)) return false;
+      if (buffer.size() > 64 * 1024 || !client.readable()) return false;
       char bytes[4096];
-      const ssize_t n = ::recv(fd, bytes, sizeof bytes, 0);
+      const ssize_t n = client.recv(bytes, sizeof bytes);
       if (n <= 0) return false;
       buffer.append(bytes, static_cast<std::size_t>(n));
     }
@@ -178,20 +223,26 @@ class forward_proxy {
 
   // Copies bytes both ways until either side ends, an error, 5 s of
   // silence, or the proxy stops.
-  void relay(int client, int origin) {
+  void relay(const peer& client, int origin) {
     {
       std::lock_guard lock(mutex_);
       live_.push_back(origin);
     }
     char bytes[16 * 1024];
     while (!stopping_) {
-      pollfd p[2] = {{client, POLLIN, 0}, {origin, POLLIN, 0}};
-      if (::poll(p, 2, 5000) <= 0) break;
+      pollfd p[2] = {{client.fd, POLLIN, 0}, {origin, POLLIN, 0}};
+      // Decrypted bytes waiting in OpenSSL: the socket may show nothing.
+      const bool pending = client.buffered();
+      if (::poll(p, 2, pending ? 0 : 5000) < 0 || (!pending && p[0].revents == 0 && p[1].revents == 0)) break;
+      if (pending) p[0].revents |= POLLIN;
       bool done = false;
-      for (int i = 0; i < 2 && !done; ++i) {
-        if (p[i].revents == 0) continue;
-        const ssize_t n = ::recv(p[i].fd, bytes, sizeof bytes, 0);
-        done = n <= 0 || !send_all(p[1 - i].fd, std::string_view(bytes, static_cast<std::size_t>(n)));
+      if (p[0].revents != 0) {
+        const ssize_t n = client.recv(bytes, sizeof bytes);
+        done = n <= 0 || !send_all(origin, std::string_view(bytes, static_cast<std::size_t>(n)));
+      }
+      if (!done && p[1].revents != 0) {
+        const ssize_t n = ::recv(origin, bytes, sizeof bytes, 0);
+        done = n <= 0 || !client.send_all(std::string_view(bytes, static_cast<std::size_t>(n)));
       }
       if (done) break;
     }
@@ -205,42 +256,62 @@ class forward_proxy {
            "\r\nConnection: close\r\n\r\n" + body;
   }
 
-  void serve(int fd) {
+  // TLS first for an https:// proxy, then the requests inside it.
+  void serve_connection(int fd) {
+    if (!tls_) return serve(peer{fd, nullptr});
+    SSL* ssl = SSL_new(tls_->native_handle());
+    if (ssl == nullptr) return;
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) {
+      std::lock_guard lock(mutex_);
+      ++failed_handshakes_;
+    } else {
+      const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+      {
+        std::lock_guard lock(mutex_);
+        tls_server_names_.push_back(sni ? sni : "");
+      }
+      serve(peer{fd, ssl});
+    }
+    SSL_free(ssl);
+  }
+
+  void serve(const peer& client) {
     request r;
     std::string rest;
-    if (!read_head(fd, r, rest)) return;
+    if (!read_head(client, r, rest)) return;
     {
       std::lock_guard lock(mutex_);
       requests_.push_back(r);
     }
     if (refuse_ != 0) {
-      send_all(fd, answer(refuse_, "Refused", "X-Proxy: test\r\n", "refused by the test proxy"));
+      client.send_all(answer(refuse_, "Refused", "X-Proxy: test\r\n", "refused by the test proxy"));
       return;
     }
     if (!authorization_.empty() && r.header("proxy-authorization") != authorization_) {
-      send_all(fd, answer(407, "Proxy Authentication Required", "Proxy-Authenticate: Basic realm=\"test\"\r\n", "credentials, please"));
+      client.send_all(answer(407, "Proxy Authentication Required", "Proxy-Authenticate: Basic realm=\"test\"\r\n", "credentials, please"));
       return;
     }
     if (r.method == "CONNECT") {
       const std::uint16_t port = loopback_port(r.target);
-      if (port == 0) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
+      if (port == 0) return void(client.send_all(answer(403, "Forbidden", "", "loopback only")));
       const int origin = connect_origin(port);
-      if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
-      if (!send_all(fd, connect_preface_ + connect_answer_) || !send_all(origin, rest)) {
+      if (origin < 0) return void(client.send_all(answer(502, "Bad Gateway", "", "origin unreachable")));
+      if (!client.send_all(connect_preface_ + connect_answer_) || !send_all(origin, rest)) {
         ::close(origin);
         return;
       }
-      return relay(fd, origin);
+      return relay(client, origin);
     }
     // Absolute-form: http://host:port/path, forwarded in origin-form
     // without the proxy's own headers.
-    if (r.target.rfind("http://", 0) != 0) return void(send_all(fd, answer(400, "Bad Request", "", "absolute-form only")));
+    if (r.target.rfind("http://", 0) != 0) return void(client.send_all(answer(400, "Bad Request", "", "absolute-form only")));
     const std::string rest_of_url = r.target.substr(7);
     const auto slash = rest_of_url.find('/');
     const std::uint16_t port = loopback_port(rest_of_url.substr(0, slash));
-    if (port == 0 || slash == std::string::npos) return void(send_all(fd, answer(403, "Forbidden", "", "loopback only")));
+    if (port == 0 || slash == std::string::npos) return void(client.send_all(answer(403, "Forbidden", "", "loopback only")));
     const int origin = connect_origin(port);
-    if (origin < 0) return void(send_all(fd, answer(502, "Bad Gateway", "", "origin unreachable")));
+    if (origin < 0) return void(client.send_all(answer(502, "Bad Gateway", "", "origin unreachable")));
     std::string forwarded = r.method + " " + rest_of_url.substr(slash) + " HTTP/1.1\r\n";
     for (const auto& [name, value] : r.headers) {
       if (name != "proxy-authorization" && name != "proxy-connection") forwarded += name + ": " + value + "\r\n";
@@ -250,11 +321,14 @@ class forward_proxy {
       ::close(origin);
       return;
     }
-    relay(fd, origin);
+    relay(client, origin);
   }
 
   std::string authorization_;
   int refuse_ = 0;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+  std::vector<std::string> tls_server_names_;
+  int failed_handshakes_ = 0;
   std::string connect_preface_;
   std::string connect_answer_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
   int listener_ = -1;
@@ -545,6 +619,28 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
       << rec.errors[0].message;
 }
 
+// A proxy that hangs up instead of answering CONNECT: a network error that
+// names it once ("the proxy the proxy ..." before), over TCP or TLS.
+TEST_F(ProxyTls, AProxyThatHangsUpOnConnectIsNamedOnce) {
+  const auto env = clean_env();
+  const auto hang_up = [](script_server::connection& c) {
+    request r;
+    if (c.read_head(r)) c.close();
+  };
+  for (const bool tls : {false, true}) {
+    script_server proxy(hang_up, tls ? ssekit::testing::server_tls_context(*pki_) : nullptr);
+    auto o = options_for("https://localhost:1/events");
+    o.proxy = proxy.url("");
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << tls;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(rec.errors[0].message.find("the proxy " + proxy.url("") + " (option proxy) closed the connection"), std::string::npos)
+        << rec.errors[0].message;
+    EXPECT_EQ(rec.errors[0].message.find("the proxy the proxy"), std::string::npos) << rec.errors[0].message;
+  }
+}
+
 // ---- the environment, the options, NO_PROXY
 
 TEST(ProxyLoopback, TheEnvironmentIsHonouredAndTheOptionsOverrideIt) {
@@ -586,7 +682,7 @@ TEST(ProxyLoopback, TheEnvironmentIsHonouredAndTheOptionsOverrideIt) {
   }
   {
     const auto env = clean_env();
-    const scoped_env set{{"http_proxy", "https://127.0.0.1:1"}};
+    const scoped_env set{{"http_proxy", "socks5://127.0.0.1:1"}};
     EXPECT_THROW(ssekit::run_client(options_for(origin.url()), nullptr, 1s), ssekit::client_options_error);
   }
 }
@@ -667,6 +763,295 @@ TEST(ProxyLoopback, TheAttemptHookSeesTheProxyChoice) {
   for (const auto& choice : seen) {
     EXPECT_EQ(choice.url, proxy.url());
     EXPECT_EQ(choice.source, "option proxy");
+  }
+}
+
+// ---- an https:// proxy: TLS with the proxy, then absolute-form or CONNECT
+// inside it (TLS in TLS for https:// origins)
+
+class HttpsProxy : public ssekit::testing::tls_fixture {
+ protected:
+  // The proxy's certificate: the fixture's ("localhost" and 127.0.0.1, from its CA).
+  static std::shared_ptr<boost::asio::ssl::context> proxy_tls() { return ssekit::testing::server_tls_context(*pki_); }
+  static std::string https_origin(const script_server& origin) { return "https://localhost:" + std::to_string(origin.port()) + "/events"; }
+};
+
+TEST_F(HttpsProxy, HttpTargetsGoInAbsoluteFormInsideTheProxysTls) {
+  const auto env = clean_env();
+  script_server origin(one_event("via an https proxy"));
+  forward_proxy proxy(user_auth, 0, proxy_tls());
+  auto o = options_for(origin.url("/events?x=1"));
+  o.proxy = proxy.url(user_info, "localhost");
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"via an https proxy"});
+  EXPECT_EQ(proxy.tls_server_names(), std::vector<std::string>{"localhost"});  // SNI: the proxy's name
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  const request seen = proxy.requests()[0];
+  EXPECT_EQ(seen.method, "GET");
+  EXPECT_EQ(seen.target, origin.url("/events?x=1"));
+  EXPECT_EQ(seen.header("proxy-authorization"), user_auth);
+  ASSERT_EQ(origin.requests().size(), 1u);
+  EXPECT_EQ(origin.requests()[0].target, "/events?x=1");
+  EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, proxy.url("", "localhost"));  // no credentials
+  EXPECT_EQ(rec.opens[0].proxy.source, "option proxy");
+}
+
+TEST_F(HttpsProxy, HttpsTargetsTunnelWithTlsInsideTheProxysTls) {
+  const auto env = clean_env();
+  std::mutex m;
+  std::string sni;
+  // Many events, some bigger than a TLS record, in one write: the inner
+  // session's records arrive several to one outer record and split across
+  // them, so both sessions hold buffered bytes at times.
+  std::string body;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 40; ++i) {
+    std::string data = std::to_string(i);
+    data.append(i % 4 == 0 ? 40000 : 100, 'x');
+    body += "data: " + data + "\n\n";
+    expected.push_back(std::move(data));
+  }
+  script_server origin(
+      [&](script_server::connection& c) {
+        {
+          std::lock_guard lock(m);
+          sni = c.tls_server_name;
+        }
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + body);
+        c.close();
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy(user_auth, 0, proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.proxy = proxy.url(user_info);  // by IP: no SNI, the certificate's IP address is verified
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, expected);
+  EXPECT_EQ(proxy.tls_server_names(), std::vector<std::string>{""});
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  const request connect = proxy.requests()[0];
+  EXPECT_EQ(connect.method, "CONNECT");
+  EXPECT_EQ(connect.target, "localhost:" + std::to_string(origin.port()));
+  EXPECT_EQ(connect.header("proxy-authorization"), user_auth);
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(sni, "localhost");  // the origin's name, inside the tunnel
+  }
+  ASSERT_EQ(origin.requests().size(), 1u);
+  EXPECT_EQ(origin.requests()[0].target, "/events");
+  EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());
+  for (const auto& e : rec.errors) EXPECT_EQ(e.reason, client_error_reason::end_of_stream) << e.message;
+}
+
+// A request body far bigger than the socket buffers: the origin's session
+// writes through the proxy's, which often can't take a whole record at
+// once (WANT_WRITE from under the inner session, the write resumed).
+TEST_F(HttpsProxy, BigRequestBodiesGoThroughTlsInTls) {
+  const auto env = clean_env();
+  std::string big(4 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7 + i / 4093) % 26);
+  script_server origin(
+      [](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + "data: " + std::to_string(r.body.size()) + "\n\n");
+        c.close();
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy("", 0, proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.proxy = proxy.url("", "localhost");
+  o.ca_file = *ca_path_;
+  o.method = "POST";
+  o.body = big;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{std::to_string(big.size())});
+  ASSERT_EQ(origin.requests().size(), 1u);
+  EXPECT_TRUE(origin.requests()[0].body == big);
+}
+
+TEST_F(HttpsProxy, TheProxysCertificateIsVerifiedAndAFailureNamesTheProxy) {
+  const auto env = clean_env();
+  script_server origin(one_event("by IP"));
+  script_server tls_origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  // Unknown issuer: the proxy's certificate is from the test CA, and no ca_file.
+  for (const std::string& target : {origin.url(), https_origin(tls_origin)}) {
+    forward_proxy proxy("", 0, proxy_tls());
+    auto o = options_for(target);
+    o.proxy = proxy.url("", "localhost");
+    o.reconnect = true;  // a verification failure is final anyway
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << target;
+    const auto& e = rec.errors[0];
+    EXPECT_EQ(e.reason, client_error_reason::tls_error);
+    EXPECT_FALSE(e.will_reconnect);
+    EXPECT_EQ(e.proxy.url, proxy.url("", "localhost"));
+    EXPECT_NE(e.message.find("TLS handshake with the proxy " + proxy.url("", "localhost") + " (option proxy) failed: certificate verify failed"),
+              std::string::npos)
+        << e.message;
+    EXPECT_TRUE(proxy.requests().empty());  // nothing was sent to it
+  }
+  // The wrong name: a certificate for "otherhost" (and 127.0.0.1) from a
+  // trusted CA, for a proxy reached as localhost. (Only that CA: both test
+  // CAs have one subject name. The https origin uses it too, by IP.)
+  const auto other = ssekit::testing::make_test_pki("otherhost");
+  const std::string other_ca = ::testing::TempDir() + "ssekit-proxy-ca-" + std::to_string(::getpid()) + ".pem";
+  std::ofstream(other_ca) << other.ca_cert;
+  script_server other_origin(one_event("by IP"), ssekit::testing::server_tls_context(other));
+  for (const std::string& target : {origin.url(), other_origin.url()}) {
+    forward_proxy proxy("", 0, ssekit::testing::server_tls_context(other));
+    auto o = options_for(target);
+    o.proxy = proxy.url("", "localhost");
+    o.ca_file = other_ca;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << target;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error);
+    EXPECT_NE(rec.errors[0].message.find("TLS handshake with the proxy " + proxy.url("", "localhost")), std::string::npos) << rec.errors[0].message;
+    EXPECT_NE(rec.errors[0].message.find("hostname mismatch"), std::string::npos) << rec.errors[0].message;
+    EXPECT_TRUE(proxy.requests().empty());
+    // The same certificate is good for 127.0.0.1 (its IP address entry).
+    o.proxy = proxy.url();
+    const recording by_ip = run(o);
+    EXPECT_EQ(by_ip.events, std::vector<std::string>{"by IP"}) << target << ": " << (by_ip.errors.empty() ? "" : by_ip.errors[0].message);
+    EXPECT_EQ(proxy.requests().size(), 1u);
+  }
+  std::remove(other_ca.c_str());
+  EXPECT_EQ(origin.requests().size(), 1u);  // only through the proxy reached by IP
+  EXPECT_EQ(other_origin.requests().size(), 1u);
+  EXPECT_EQ(tls_origin.connections(), 0);
+}
+
+TEST_F(HttpsProxy, TheOriginsCertificateIsStillVerifiedThroughTheTunnel) {
+  const auto env = clean_env();
+  // The origin's certificate is from another CA, which the client doesn't trust; the proxy's is fine.
+  const auto other = ssekit::testing::make_test_pki("localhost");
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(other));
+  forward_proxy proxy("", 0, proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.proxy = proxy.url("", "localhost");
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  const auto& e = rec.errors[0];
+  EXPECT_EQ(e.reason, client_error_reason::tls_error);
+  EXPECT_NE(e.message.find("TLS handshake with localhost:" + std::to_string(origin.port()) + " failed: certificate verify failed"),
+            std::string::npos)
+      << e.message;
+  EXPECT_EQ(e.message.find("proxy"), std::string::npos) << e.message;
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  EXPECT_EQ(proxy.requests()[0].method, "CONNECT");
+  EXPECT_TRUE(rec.events.empty());
+}
+
+TEST_F(HttpsProxy, RefusedConnectsAndStallsBehaveAsWithAnHttpProxy) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  {
+    forward_proxy proxy(user_auth, 0, proxy_tls());
+    auto o = options_for(https_origin(origin));
+    o.proxy = proxy.url("user:wrong", "localhost");
+    o.ca_file = *ca_path_;
+    o.reconnect = true;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u);
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+    EXPECT_EQ(rec.errors[0].status, 407);
+    EXPECT_EQ(rec.errors[0].body, "credentials, please");
+    EXPECT_FALSE(rec.errors[0].will_reconnect);
+  }
+  for (const int status : {403, 502}) {
+    forward_proxy proxy("", status, proxy_tls());
+    auto o = options_for(https_origin(origin));
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << status;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+    EXPECT_EQ(rec.errors[0].status, status);
+    EXPECT_EQ(rec.errors[0].body, "refused by the test proxy");
+    EXPECT_NE(rec.errors[0].message.find(proxy.url()), std::string::npos) << rec.errors[0].message;
+  }
+  EXPECT_EQ(origin.connections(), 0);
+  // A 407 whose body never ends, through TLS: reported with what came
+  // within 2 s, long before connect_timeout.
+  script_server stalling(
+      [](script_server::connection& c) {
+        request r;
+        if (!c.read_head(r)) return;
+        c.write("HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\n\r\npartial");
+        c.wait_for_client_close(20s);
+      },
+      proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.proxy = stalling.url("");
+  o.ca_file = *ca_path_;
+  o.connect_timeout = 60s;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+  EXPECT_EQ(rec.errors[0].body, "partial");
+}
+
+TEST_F(HttpsProxy, TheEnvironmentFormWorks) {
+  script_server origin(one_event("from the environment"));
+  script_server tls_origin(one_event("from the environment"), ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy("", 0, proxy_tls());
+  const auto env = clean_env();
+  const scoped_env set{{"https_proxy", proxy.url("", "localhost").c_str()}, {"http_proxy", proxy.url().c_str()}};
+  auto o = options_for(https_origin(tls_origin));
+  o.ca_file = *ca_path_;
+  recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"from the environment"});
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.url, proxy.url("", "localhost"));
+  EXPECT_EQ(rec.opens[0].proxy.source, "environment https_proxy");
+  o = options_for(origin.url());
+  o.ca_file = *ca_path_;
+  rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"from the environment"});
+  ASSERT_EQ(rec.opens.size(), 1u);
+  EXPECT_EQ(rec.opens[0].proxy.source, "environment http_proxy");
+  ASSERT_EQ(proxy.requests().size(), 2u);
+  EXPECT_EQ(proxy.requests()[0].method, "CONNECT");
+  EXPECT_EQ(proxy.requests()[1].target, origin.url());
+  EXPECT_EQ(proxy.tls_server_names(), (std::vector<std::string>{"localhost", ""}));
+}
+
+TEST_F(HttpsProxy, ReconnectsGoThroughTheTlsProxyAgain) {
+  const auto env = clean_env();
+  auto numbered = [](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "id: " + std::to_string(c.number) + "\ndata: " + std::to_string(c.number) + "\n\n");
+    c.close();
+  };
+  script_server origin(numbered);
+  script_server tls_origin(numbered, ssekit::testing::server_tls_context(*pki_));
+  for (const std::string& target : {origin.url(), https_origin(tls_origin)}) {
+    forward_proxy proxy("", 0, proxy_tls());
+    auto o = options_for(target);
+    o.proxy = proxy.url("", "localhost");
+    o.ca_file = *ca_path_;
+    o.reconnect = true;
+    const recording rec = run(o, 2);
+    EXPECT_EQ(rec.events, (std::vector<std::string>{"1", "2"})) << target;
+    ASSERT_GE(proxy.requests().size(), 2u) << target;
+    EXPECT_GE(proxy.tls_server_names().size(), 2u) << target;  // a TLS session with the proxy per attempt
+    if (target == origin.url()) {
+      EXPECT_EQ(proxy.requests()[1].target, origin.url());
+      EXPECT_EQ(proxy.requests()[1].header("last-event-id"), "1");
+    } else {
+      EXPECT_EQ(proxy.requests()[1].method, "CONNECT");
+      ASSERT_GE(tls_origin.requests().size(), 2u);
+      EXPECT_EQ(tls_origin.requests()[1].header("last-event-id"), "1");
+    }
   }
 }
 

@@ -180,8 +180,30 @@ TEST(ProxyUrl, ParsesAsCurlDoes) {
   EXPECT_EQ(p->authorization, "Basic dXNAZXI6cDpzcw==");  // "us@er:p:ss"
 }
 
+// https:// proxies: TLS to the proxy (curl's HTTPS-proxy), port 443 by
+// default (curl's CURL_DEFAULT_HTTPS_PROXY_PORT), credentials as for http://.
+TEST(ProxyUrl, HttpsProxies) {
+  std::string why;
+  auto p = parse_proxy_url("HTTPS://Proxy.Example", why);
+  ASSERT_TRUE(p) << why;
+  EXPECT_TRUE(p->tls());
+  EXPECT_EQ(p->scheme, "https");
+  EXPECT_EQ(p->host, "proxy.example");
+  EXPECT_EQ(p->port, 443);
+  EXPECT_EQ(p->display(), "https://proxy.example:443");
+  p = parse_proxy_url("https://Aladdin:open%20sesame@[::1]:8443/", why);
+  ASSERT_TRUE(p) << why;
+  EXPECT_EQ(p->host, "::1");
+  EXPECT_EQ(p->port, 8443);
+  EXPECT_EQ(p->authorization, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  EXPECT_EQ(p->display(), "https://[::1]:8443");
+  p = parse_proxy_url("proxy:3128", why);  // no scheme is still http://
+  ASSERT_TRUE(p) << why;
+  EXPECT_FALSE(p->tls());
+}
+
 TEST(ProxyUrl, RefusesWhatItCantUse) {
-  for (const std::string& bad : std::vector<std::string>{"", "https://proxy:443", "socks5://proxy:1080", "ftp://proxy", "http://proxy:0", "http://proxy:65536", "http://proxy:99999999999",
+  for (const std::string& bad : std::vector<std::string>{"", "socks5://proxy:1080", "https://proxy/path", "https://proxy:0", "ftp://proxy", "http://proxy:0", "http://proxy:65536", "http://proxy:99999999999",
         "http://proxy/path", "http://proxy?q", "http://proxy#f", "http://pro xy", "http://proxy\r\n", "http://", "http://us%3Aer:p@proxy",
         "http://u:p%0a@proxy", "http://%41bc", std::string(max_proxy_url_length + 1, 'a')}) {
     std::string why;
@@ -189,8 +211,8 @@ TEST(ProxyUrl, RefusesWhatItCantUse) {
     EXPECT_FALSE(why.empty()) << bad;
   }
   std::string why;
-  EXPECT_FALSE(parse_proxy_url("https://proxy:443", why));
-  EXPECT_NE(why.find("https:// proxies"), std::string::npos) << why;
+  EXPECT_FALSE(parse_proxy_url("socks5://proxy:1080", why));
+  EXPECT_NE(why.find("only http:// and https://"), std::string::npos) << why;
   EXPECT_TRUE(parse_proxy_url(std::string(max_proxy_url_length - 7, 'a').insert(0, "http://"), why)) << why;
 }
 
@@ -254,7 +276,7 @@ TEST(ProxyEnvironment, OptionsOverrideIt) {
 
 TEST(ProxyEnvironment, RefusesUnusableProxiesNamingTheSource) {
   try {
-    read_proxy_settings({}, fake_env({{"https_proxy", "https://p:443"}}));
+    read_proxy_settings({}, fake_env({{"https_proxy", "socks5://p:1080"}}));
     FAIL() << "no throw";
   } catch (const client_options_error& e) {
     EXPECT_NE(std::string(e.what()).find("environment https_proxy"), std::string::npos) << e.what();
@@ -262,6 +284,9 @@ TEST(ProxyEnvironment, RefusesUnusableProxiesNamingTheSource) {
   client_options o;
   o.proxy = "socks5://p";
   EXPECT_THROW(read_proxy_settings(o, fake_env({})), client_options_error);
+  // An https:// proxy is usable, from the environment or the options.
+  EXPECT_TRUE(read_proxy_settings({}, fake_env({{"https_proxy", "https://p"}})).https->tls());
+  EXPECT_TRUE(read_proxy_settings({}, fake_env({{"http_proxy", "https://p"}})).http->tls());
   o.proxy.reset();
   o.no_proxy = std::string(max_no_proxy_length + 1, 'a');
   EXPECT_THROW(read_proxy_settings(o, fake_env({})), client_options_error);

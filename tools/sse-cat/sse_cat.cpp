@@ -88,7 +88,9 @@ Connection:
   --insecure             do NOT verify the server's certificate
   -x, --proxy URL        use this proxy: http://[user:password@]host[:port]
                          (no scheme: http://, port 1080 by default; at most
-                         2048 bytes); '' = no proxy, even from the environment.
+                         2048 bytes) or https://... (TLS to the proxy, port
+                         443 by default, verified as servers are: --cacert,
+                         --insecure); '' = no proxy, even from the environment.
                          Without it, http_proxy, https_proxy / HTTPS_PROXY and
                          all_proxy / ALL_PROXY apply as in curl. https://
                          targets tunnel with CONNECT (TLS to the server).

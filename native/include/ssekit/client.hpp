@@ -77,7 +77,7 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 // every redirect and reconnect, from client_options::proxy / no_proxy or
 // the environment).
 struct proxy_choice {
-  std::string url;     // "http://host:port" of the proxy (no credentials); empty: direct
+  std::string url;     // "http://host:port" or "https://host:port" of the proxy (no credentials); empty: direct
   std::string source;  // why: "option proxy", "environment https_proxy", "environment NO_PROXY matches host"...
 };
 
@@ -289,12 +289,14 @@ struct client_options {
   // environment (http_proxy; https_proxy, HTTPS_PROXY; all_proxy,
   // ALL_PROXY; no_proxy, NO_PROXY; lower case first, HTTP_PROXY never).
   // proxy: "http://[user:password@]host[:port]" (no scheme: http://; port
-  // 1080 by default) for every target, overriding the environment; "" = no
+  // 1080 by default) or "https://..." (TLS to the proxy, port 443 by
+  // default; its certificate and name verified as an origin's, with the
+  // same CA settings) for every target, overriding the environment; "" = no
   // proxy at all. http:// targets go to the proxy in absolute-form,
-  // https:// ones through a CONNECT tunnel with TLS to the origin. user and
-  // password (percent-decoded) go to the proxy only, as Basic. https://
-  // proxies are refused (client_options_error), as is any unusable proxy
-  // URL, from the options or the environment.
+  // https:// ones through a CONNECT tunnel with TLS to the origin (inside
+  // the TLS to an https:// proxy). user and password (percent-decoded) go
+  // to the proxy only, as Basic. Any unusable proxy URL (socks5://...),
+  // from the options or the environment, is refused (client_options_error).
   // no_proxy: hosts that go direct (comma-separated: "*", host, .domain,
   // host:port, IP, IP/bits), overriding no_proxy / NO_PROXY.
   std::optional<std::string> proxy;
