@@ -262,6 +262,40 @@ else
   expect_exit "a refused connection with --no-reconnect exits 5" 5 "network_error" timeout 20 "$cat_bin" --no-reconnect "$base/feed"
   serve_pid=
 fi
+# --data @-: a body over 256 MiB is refused, not held (`yes | sse-cat -d @-`
+# grew until the machine ran out of memory). Nothing is sent (port 9).
+check "a --data body over 256 MiB is refused" \
+  bash -c "head -c \$((256 * 1024 * 1024 + 1)) /dev/zero | '$cat_bin' --no-reconnect -d @- http://127.0.0.1:9/ 2>&1 >/dev/null | grep -q 'over 256 MiB'; test \"\${PIPESTATUS[1]}\" = 3"
+# SIGTERM while --data @- reads a body that keeps coming. A read() that
+# returns data never fails with EINTR, so the flag must be checked after
+# every read (before, sse-cat read on for ever). Made deterministic: once
+# sse-cat waits on the empty pipe it is stopped, a few bytes and SIGTERM
+# arrive, and it goes on: its read() returns those bytes with the signal
+# handled. The writer (fd 5) stays open, so only the flag can end it.
+rm -f "$tmp/body.fifo"; mkfifo "$tmp/body.fifo"; exec 5<>"$tmp/body.fifo"
+printf 'x' >&5
+"$cat_bin" --no-reconnect -d @- http://127.0.0.1:9/ <"$tmp/body.fifo" >/dev/null 2>&1 5>&- &
+body_pid=$!
+waiting=0
+for _ in $(seq 1 1200); do
+  case "$(cat /proc/$body_pid/wchan 2>/dev/null)" in *pipe_read*|pipe_wait*) waiting=1; break ;; esac
+  kill -0 "$body_pid" 2>/dev/null || break
+  sleep 0.05
+done
+if [ "$waiting" = 1 ]; then
+  kill -STOP "$body_pid"; printf 'more' >&5; kill -TERM "$body_pid"; kill -CONT "$body_pid"
+  for _ in $(seq 1 600); do kill -0 "$body_pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$body_pid" 2>/dev/null; then
+    kill -KILL "$body_pid"; wait "$body_pid" 2>/dev/null; failed=$((failed + 1)); echo "FAIL: SIGTERM did not stop sse-cat reading a --data @- body"
+  else
+    wait "$body_pid"; rc=$?
+    if [ "$rc" = 143 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: SIGTERM while reading the body: exit $rc, want 143"; fi
+  fi
+else
+  kill -KILL "$body_pid" 2>/dev/null; wait "$body_pid" 2>/dev/null
+  failed=$((failed + 1)); echo "FAIL: sse-cat never waited on the body's pipe ($(cat /proc/$body_pid/wchan 2>/dev/null))"
+fi
+exec 5>&-
 check "with no URL, the embedded demo server's feed" \
   test "$(timeout 30 "$cat_bin" --json --max-events 2 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 2
 

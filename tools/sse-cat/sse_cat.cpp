@@ -68,7 +68,7 @@ Request:
                          most 256 bytes, a value 16384, all 32768)
   -X, --request METHOD   request method (default GET, or POST with -d)
   -d, --data BODY        request body; --data @FILE reads it from FILE
-                         (@-: from standard input)
+                         (@-: from standard input), at most 256 MiB
   --last-event-id ID     resume from ID (sent as Last-Event-ID; at most
                          4096 bytes)
   --replay-body          send the body again on reconnects (off: a stream
@@ -514,22 +514,27 @@ std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_vie
 // The whole of file `path` ("-": standard input, as curl's -d @-) into
 // `out`; 0 or the errno. POSIX reads, not std::ifstream: a directory opens
 // as a stream and then throws from inside the read (sse-cat aborted).
+// A --data @FILE body past this is refused (EFBIG): the client holds a
+// request body a few times over, and `yes | sse-cat -d @- URL` must not
+// take the machine's memory.
+constexpr std::size_t max_body_bytes = std::size_t{256} << 20;
+
+// The whole of `path` ("-": standard input) into `out`: 0, EINTR when a
+// stop signal came (checked after every read: input that keeps coming
+// never makes read() fail), EFBIG past max_body_bytes, or read()'s errno.
 int read_whole(const std::string& path, std::string& out) {
   const int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd == -1) return errno;
   out.clear();
   char buffer[65536];
   int error = 0;
-  for (;;) {
+  while (error == 0) {
     const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n > 0) {
-      out.append(buffer, static_cast<std::size_t>(n));
-    } else if (n == 0) {
-      break;
-    } else if (errno != EINTR || stop_signal != 0) {
-      error = errno;
-      break;
-    }
+    if (n == 0) break;
+    if (n < 0 && errno != EINTR) error = errno;
+    else if (stop_signal != 0) error = EINTR;
+    else if (n > 0 && static_cast<std::size_t>(n) > max_body_bytes - out.size()) error = EFBIG;
+    else if (n > 0) out.append(buffer, static_cast<std::size_t>(n));
   }
   if (fd != STDIN_FILENO) ::close(fd);
   return error;
@@ -595,8 +600,13 @@ int parse_args(int argc, char** argv, options& opts) {
       if (v.starts_with("@")) {
         const std::string path(v.substr(1));
         if (const int error = read_whole(path, opts.client.body); error != 0) {
-          if (error == EINTR) return signal_exit_code();  // SIGINT while reading standard input
-          std::fprintf(stderr, "sse-cat: can't read %s: %s\n", path == "-" ? "standard input" : path.c_str(), std::strerror(error));
+          if (error == EINTR) return signal_exit_code();  // SIGINT or SIGTERM while reading the body
+          const char* const what = path == "-" ? "standard input" : path.c_str();
+          if (error == EFBIG) {
+            std::fprintf(stderr, "sse-cat: the body in %s is over %zu MiB, the most --data takes\n", what, max_body_bytes >> 20);
+          } else {
+            std::fprintf(stderr, "sse-cat: can't read %s: %s\n", what, std::strerror(error));
+          }
           return exit_io;
         }
       } else {
