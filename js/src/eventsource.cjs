@@ -537,23 +537,24 @@ function isEventStream(contentType) {
 // iterable. { read() -> {done, value}, cancel() }; null for anything else.
 function bodyReader(body, url = '') {
   if (body === null || typeof body !== 'object') return null;
-  // A ReadableStream, or one from another realm or polyfill.
-  if (typeof body.getReader === 'function') {
-    let reader;
-    try {
-      reader = body.getReader();
-    } catch (e) {
-      throw new SseError('invalid_response', `the response body is locked or already read (${e?.message})`, { cause: e, url });
+  // What a custom fetch's body throws here (a locked stream, an iterator
+  // that fails at once) is the response's fault, reported as such.
+  try {
+    // A ReadableStream, or one from another realm or polyfill.
+    if (typeof body.getReader === 'function') {
+      const reader = body.getReader();
+      return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
     }
-    return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
-  }
-  if (typeof body[Symbol.asyncIterator] === 'function') {
-    const iterator = body[Symbol.asyncIterator]();
-    return {
-      read: () => iterator.next(),
-      // return() closes the source (a Node stream is destroyed).
-      cancel: () => Promise.resolve().then(() => iterator.return?.()),
-    };
+    if (typeof body[Symbol.asyncIterator] === 'function') {
+      const iterator = body[Symbol.asyncIterator]();
+      return {
+        read: () => iterator.next(),
+        // return() closes the source (a Node stream is destroyed).
+        cancel: () => Promise.resolve().then(() => iterator.return?.()),
+      };
+    }
+  } catch (e) {
+    throw new SseError('invalid_response', `the response body can't be read (locked, already read, or its iterator failed: ${e?.message})`, { cause: e, url });
   }
   return null;
 }
@@ -567,7 +568,12 @@ function invalidBody(body, url) {
 // most ERROR_BODY_TIME ms and not past an abort of `signal`, then cancels
 // the rest.
 async function bodyExcerpt(response, signal) {
-  const reader = bodyReader(response.body ?? null);
+  let reader = null;
+  try {
+    reader = bodyReader(response.body ?? null);
+  } catch {
+    // Best effort, as below: a 503 stays a 503.
+  }
   if (reader === null) return '';
   const decoder = new TextDecoder();
   let text = '';

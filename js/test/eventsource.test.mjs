@@ -843,6 +843,34 @@ describe('EventSource: custom fetch() bodies', () => {
     });
   }
 
+  it('a body whose iterator or reader throws at once: error (invalid_response, an SseError), CLOSED', async () => {
+    const throwing = [
+      { [Symbol.asyncIterator]() { throw new Error('iter'); } },
+      { getReader() { throw new TypeError('locked'); } },
+    ];
+    for (const body of throwing) {
+      const fetch = async () => ({ status: 200, statusText: 'OK', headers: streamHeaders(), body });
+      const { rec, errors } = open('http://example.test/', { fetch });
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      assert.deepEqual(rec.log, ['error 2 invalid_response']);
+      assert.ok(errors[0].error instanceof SseError, String(errors[0].error));
+      assert.match(errors[0].error.message, /can't be read/);
+    }
+  });
+
+  it('a 503 whose body throws at once is still a 503: reconnected with retryServerErrors', async () => {
+    let attempts = 0;
+    const fetch = async () => {
+      attempts++;
+      if (attempts === 1) return { status: 503, statusText: 'Busy', headers: new Headers(), body: { [Symbol.asyncIterator]() { throw new Error('iter'); } } };
+      return { status: 204, statusText: '', headers: new Headers(), body: null };
+    };
+    const { rec } = open('http://example.test/', { fetch, retryServerErrors: true, reconnectionTime: 1, backoff: false });
+    await rec.until(() => rec.count('error') === 2, 'the 503, then the 204');
+    assert.deepEqual(rec.log, ['error 0 http_status', 'error 2 no_content']);
+    assert.equal(attempts, 2);
+  });
+
   it('a fetch() that resolves to something other than a response fails the connection', async () => {
     for (const response of [undefined, 'ok', { status: 'x' }]) {
       const { rec } = open('http://example.test/', { fetch: async () => response });

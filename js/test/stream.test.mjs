@@ -334,6 +334,8 @@ describe('stream()', () => {
       { status: 200, headers },
       { status: 200, headers, body: null },
       { status: 200, headers, body: (async function* () { yield 42; })() },
+      // An iterator that throws at once (was a network_error).
+      { status: 200, headers, body: { [Symbol.asyncIterator]() { throw new Error('iter'); } } },
       undefined,
       'a string',
     ]) {
