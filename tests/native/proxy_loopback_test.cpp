@@ -546,15 +546,17 @@ TEST_F(ProxyTls, TheOriginsCertificateIsVerifiedThroughTheTunnel) {
   EXPECT_TRUE(rec.events.empty());
 }
 
-TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
-  const auto env = clean_env();
-  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
-  const std::string origin_url = "https://localhost:" + std::to_string(origin.port()) + "/events";
+// A refused CONNECT (407 with bad credentials, 403, 502) to an https://
+// origin, through an http:// proxy (proxy_tls null) or an https:// one:
+// proxy_refused with the proxy's status, headers and body, the proxy
+// named, no reconnect after a 407, and the origin never reached.
+void expect_refused_connects(const script_server& origin, const std::string& origin_url, const std::string& ca_file,
+                             const std::shared_ptr<boost::asio::ssl::context>& proxy_tls, const std::string& proxy_host) {
   {
-    forward_proxy proxy(user_auth);
+    forward_proxy proxy(user_auth, 0, proxy_tls);
     auto o = options_for(origin_url);
-    o.proxy = proxy.url("user:wrong");
-    o.ca_file = *ca_path_;
+    o.proxy = proxy.url("user:wrong", proxy_host);
+    o.ca_file = ca_file;
     o.reconnect = true;
     const recording rec = run(o);
     ASSERT_EQ(rec.errors.size(), 1u);
@@ -564,21 +566,27 @@ TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
     EXPECT_FALSE(rec.errors[0].will_reconnect);
   }
   for (const int status : {403, 502}) {
-    forward_proxy proxy("", status);
+    forward_proxy proxy("", status, proxy_tls);
     auto o = options_for(origin_url);
-    o.proxy = proxy.url();
-    o.ca_file = *ca_path_;
+    o.proxy = proxy.url("", proxy_host);
+    o.ca_file = ca_file;
     const recording rec = run(o);
     ASSERT_EQ(rec.errors.size(), 1u) << status;
     const auto& e = rec.errors[0];
     EXPECT_EQ(e.reason, client_error_reason::proxy_refused);
     EXPECT_EQ(e.status, status);
     EXPECT_EQ(e.body, "refused by the test proxy");
-    EXPECT_EQ(e.proxy.url, proxy.url());
-    EXPECT_NE(e.message.find(proxy.url()), std::string::npos) << e.message;
+    EXPECT_EQ(e.proxy.url, proxy.url("", proxy_host));
+    EXPECT_NE(e.message.find(proxy.url("", proxy_host)), std::string::npos) << e.message;
     EXPECT_NE(std::find(e.headers.begin(), e.headers.end(), std::pair<std::string, std::string>("X-Proxy", "test")), e.headers.end());
   }
   EXPECT_EQ(origin.connections(), 0);
+}
+
+TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  expect_refused_connects(origin, "https://localhost:" + std::to_string(origin.port()) + "/events", *ca_path_, nullptr, "127.0.0.1");
 }
 
 TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
@@ -953,32 +961,7 @@ TEST_F(HttpsProxy, TheOriginsCertificateIsStillVerifiedThroughTheTunnel) {
 TEST_F(HttpsProxy, RefusedConnectsAndStallsBehaveAsWithAnHttpProxy) {
   const auto env = clean_env();
   script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
-  {
-    forward_proxy proxy(user_auth, 0, proxy_tls());
-    auto o = options_for(https_origin(origin));
-    o.proxy = proxy.url("user:wrong", "localhost");
-    o.ca_file = *ca_path_;
-    o.reconnect = true;
-    const recording rec = run(o);
-    ASSERT_EQ(rec.errors.size(), 1u);
-    EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
-    EXPECT_EQ(rec.errors[0].status, 407);
-    EXPECT_EQ(rec.errors[0].body, "credentials, please");
-    EXPECT_FALSE(rec.errors[0].will_reconnect);
-  }
-  for (const int status : {403, 502}) {
-    forward_proxy proxy("", status, proxy_tls());
-    auto o = options_for(https_origin(origin));
-    o.proxy = proxy.url();
-    o.ca_file = *ca_path_;
-    const recording rec = run(o);
-    ASSERT_EQ(rec.errors.size(), 1u) << status;
-    EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
-    EXPECT_EQ(rec.errors[0].status, status);
-    EXPECT_EQ(rec.errors[0].body, "refused by the test proxy");
-    EXPECT_NE(rec.errors[0].message.find(proxy.url()), std::string::npos) << rec.errors[0].message;
-  }
-  EXPECT_EQ(origin.connections(), 0);
+  expect_refused_connects(origin, https_origin(origin), *ca_path_, proxy_tls(), "localhost");
   // A 407 whose body never ends, through TLS: reported with what came
   // within 2 s, long before connect_timeout.
   script_server stalling(
