@@ -162,9 +162,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       self->reconnect_timer_.cancel();
       self->sync_last_event_id();
       self->parser_.reset();
-      self->reconnects_.fetch_add(1);
-      self->connect(attempt_kind::reconnect);
-      self->after_handlers();
+      self->reconnect_now();
     });
   }
 

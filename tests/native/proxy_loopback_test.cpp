@@ -461,6 +461,15 @@ TEST(ProxyLoopback, A407ForAnHttpTargetIsTheProxysRefusal) {
 
 // ---- https:// through a CONNECT tunnel
 
+// The proxy got one request: CONNECT to the origin by name, with the credentials.
+void expect_one_connect(const forward_proxy& proxy, const script_server& origin) {
+  ASSERT_EQ(proxy.requests().size(), 1u);
+  const request connect = proxy.requests()[0];
+  EXPECT_EQ(connect.method, "CONNECT");
+  EXPECT_EQ(connect.target, "localhost:" + std::to_string(origin.port()));
+  EXPECT_EQ(connect.header("proxy-authorization"), user_auth);
+}
+
 class ProxyTls : public ssekit::testing::tls_fixture {};
 
 TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
@@ -483,11 +492,7 @@ TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
   o.ca_file = *ca_path_;
   const recording rec = run(o);
   EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"});
-  ASSERT_EQ(proxy.requests().size(), 1u);
-  const request connect = proxy.requests()[0];
-  EXPECT_EQ(connect.method, "CONNECT");
-  EXPECT_EQ(connect.target, "localhost:" + std::to_string(origin.port()));
-  EXPECT_EQ(connect.header("proxy-authorization"), user_auth);
+  expect_one_connect(proxy, origin);
   {
     std::lock_guard lock(m);
     EXPECT_EQ(sni, "localhost");  // the origin's name, not the proxy's
@@ -841,11 +846,7 @@ TEST_F(HttpsProxy, HttpsTargetsTunnelWithTlsInsideTheProxysTls) {
   const recording rec = run(o);
   EXPECT_EQ(rec.events, expected);
   EXPECT_EQ(proxy.tls_server_names(), std::vector<std::string>{""});
-  ASSERT_EQ(proxy.requests().size(), 1u);
-  const request connect = proxy.requests()[0];
-  EXPECT_EQ(connect.method, "CONNECT");
-  EXPECT_EQ(connect.target, "localhost:" + std::to_string(origin.port()));
-  EXPECT_EQ(connect.header("proxy-authorization"), user_auth);
+  expect_one_connect(proxy, origin);
   {
     std::lock_guard lock(m);
     EXPECT_EQ(sni, "localhost");  // the origin's name, inside the tunnel
