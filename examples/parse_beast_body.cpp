@@ -28,9 +28,12 @@
 namespace http = boost::beast::http;
 
 struct printer : ssekit::handler {
+  unsigned long max_events = 0;  // 0: no limit
   unsigned long events = 0;
   // The views are borrowed: valid only during the call.
   void on_event(const ssekit::event& ev) override {
+    // One read may complete several events: those past the limit are not printed.
+    if (max_events != 0 && events == max_events) return;
     ++events;
     std::cout << ev.type << ": " << ev.data << " (id " << ev.last_event_id << ")\n" << std::flush;
   }
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
     }
 
     printer events;
+    events.max_events = max_events;
     ssekit::parser parser{events};
     char chunk[4096];
     while (!response.is_done() && (max_events == 0 || events.events < max_events)) {

@@ -30,7 +30,7 @@ export interface ParserOptions {
   onRetry?: (milliseconds: number) => void;
   /** Longest accepted line in bytes, line end excluded. Default 32 MiB; Infinity for no limit. */
   maxLineLength?: number;
-  /** Largest accepted event data in bytes (data lines joined by LF). Default 32 MiB; Infinity for no limit. */
+  /** Largest accepted event in bytes: its data (data lines joined by LF), type and id, as received. Default 32 MiB; Infinity for no limit. */
   maxEventSize?: number;
 }
 
@@ -210,7 +210,7 @@ export interface RequestOptions {
   lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */
   withCredentials?: boolean;
-  /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. CR, LF or NUL throw a TypeError. */
+  /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. A control character other than tab (it goes in a header) throws a TypeError. */
   lastEventId?: string;
   /** Milliseconds without a byte (comments count) after which the connection is treated as dead. Default 0: never. In stream() it counts only while a read waits, not while the loop's body runs. */
   idleTimeout?: number;

@@ -16,7 +16,7 @@ struct error_info {
 constexpr std::array<error_info, 7> error_table{{
     {errc::ok, "ok", "no error"},
     {errc::line_too_long, "line_too_long", "a line is longer than the parser's max_line_length"},
-    {errc::event_too_large, "event_too_large", "an event's data is larger than the parser's max_event_size"},
+    {errc::event_too_large, "event_too_large", "an event (its data, type and id) is larger than the parser's max_event_size"},
     {errc::feed_after_finish, "feed_after_finish", "feed() was called after finish() without reset()"},
     {errc::invalid_event_type, "invalid_event_type", "an event type must not contain CR or LF"},
     {errc::invalid_event_id, "invalid_event_id", "an event id must not contain CR, LF or NUL"},

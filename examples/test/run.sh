@@ -82,6 +82,10 @@ check "parse_beast_body vs tiny_server: 3 events, to the end of the body" \
   "0 tick: tick 1|of 3 (id 1)|tick: tick 2|of 3 (id 2)|tick: tick 3|of 3 (id 3)" "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 out=$(timeout 30 "$parse" 127.0.0.1 "$port" / 1 2>&1); code=$?
 check "parse_beast_body: stops after MAX_EVENTS" "0 tick: tick 1|of 3 (id 1)" "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+# Five events that arrive in one read: MAX_EVENTS still counts each.
+port=${base##*:}
+out=$(timeout 30 "$parse" 127.0.0.1 "$port" /burst 2 2>&1); code=$?
+check "parse_beast_body: MAX_EVENTS within one read" "0 message: 1 (id )|message: 2 (id )" "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 kill -INT "$tiny_pid"
 wait_exit "$tiny_pid"; code=$?
 check "tiny_server: exits 0 on SIGINT" 0 "$code"

@@ -5,6 +5,7 @@
 //                   slow-down" gets 429, anything else 401, each with a
 //                   JSON error body.
 //   GET /feed/NAME  event NAME, data "NAME N", every 20 ms, up to 500.
+//   GET /burst      five events (data "N") in one write, then the end.
 //   GET /tokens/issue  the current token (text) for /tokens/feed.
 //   GET /tokens/feed   with "Bearer <current token>": the next 3 events
 //                   after Last-Event-ID (id N, data "event N"), then the
@@ -18,6 +19,10 @@ const server = http.createServer((req, res) => {
   if (req.method === 'POST' && url.pathname === '/v1/chat') return chat(req, res);
   const feed = /^\/feed\/([a-z]+)$/.exec(url.pathname);
   if (req.method === 'GET' && feed) return ticker(res, feed[1]);
+  if (req.method === 'GET' && url.pathname === '/burst') {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    return res.end([1, 2, 3, 4, 5].map((n) => `data: ${n}\n\n`).join(''));
+  }
   if (req.method === 'GET' && url.pathname === '/tokens/issue') return res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tok-${generation}\n`);
   if (req.method === 'GET' && url.pathname === '/tokens/feed') return tokenFeed(req, res);
   res.writeHead(404).end();

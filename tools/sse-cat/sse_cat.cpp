@@ -99,7 +99,8 @@ Connection:
                          IP/bits (at most 8192 bytes)
 Limits:
   --max-line-length N    longest accepted line in bytes (default 33554432)
-  --max-event-size N     largest accepted event data in bytes (default 33554432)
+  --max-event-size N     largest accepted event in bytes: data, type and id
+                         (default 33554432)
   --max-compression-ratio N    most decoded bytes per compressed byte of a
                          gzip/deflate stream, after its first MiB (default
                          100; 0: no limit)

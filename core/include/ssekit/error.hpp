@@ -19,8 +19,8 @@ enum class errc : int {
   // Parser: a line (field name, colon and value, without its line end) is
   // longer than parser_options::max_line_length bytes.
   line_too_long,
-  // Parser: the data of one event (its data lines joined by LF) would exceed
-  // parser_options::max_event_size bytes.
+  // Parser: one event (its data lines joined by LF, its type and its id, as
+  // received) would exceed parser_options::max_event_size bytes.
   event_too_large,
   // Parser: feed() after finish() without reset() in between.
   feed_after_finish,
