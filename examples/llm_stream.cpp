@@ -5,6 +5,8 @@
 //
 //   llm_stream URL API_KEY PROMPT
 //   exit status: 0 done, 1 refused or failed, 2 usage
+//   (a server that can't be reached is retried with backoff, quietly, until
+//   the 5-minute bound below: connection refused is a refusal worth retrying)
 #include <ssekit/client.hpp>
 
 #include <chrono>
