@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -60,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   ssekit::client_options options;
   options.url = base->str();
-  const ssekit::detail::request_plan plan{*base, "POST", "body", {{"Authorization", "x"}}};
+  const ssekit::detail::request_plan plan{*base, "POST", std::make_shared<const std::string>("body"), {{"Authorization", "x"}}};
   for (const int status : {301, 303, 307}) {
     const auto outcome = ssekit::detail::follow_redirect(plan, status, location, 0, options);
     if (!outcome.next) continue;

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include "http_rules.hpp"
 #include "transport.hpp"
@@ -116,17 +117,27 @@ header_list headers_of(const http::fields& fields) {
 }  // namespace
 
 class client::impl final : public std::enable_shared_from_this<impl>, private handler {
+  // All of `o` but its body, which stays in `o` for the request plan: a
+  // body may be tens of megabytes, and options_ need not hold it too.
+  static client_options without_body(client_options& o) {
+    std::string body = std::move(o.body);
+    client_options rest = std::move(o);
+    o.body = std::move(body);
+    return rest;
+  }
+
  public:
   impl(asio::any_io_executor executor, client_options options, client_handlers handlers,
        std::shared_ptr<detail::transport_factory> transport)
       : strand_(asio::make_strand(executor)),
-        options_(std::move(options)),
+        options_(without_body(options)),
         handlers_(std::move(handlers)),
         parser_(*this, options_.limits),
         deadline_(strand_),
         reconnect_timer_(strand_),
         random_(std::random_device{}()) {
-    reconnect_plan_ = detail::check_options(options_);
+    // The plan holds the body (once, shared by every attempt).
+    reconnect_plan_ = detail::check_options(options_, std::move(options.body));
     proxy_settings_ = detail::read_proxy_settings(options_, detail::process_environment());
     if (handlers_.on_attempt && handlers_.on_attempt_async) {
       throw client_options_error("ssekit::client: set on_attempt or on_attempt_async, not both");
@@ -458,7 +469,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     req.target(head.target);
     for (const auto& [name, value] : head.fields) req.insert(name, value);
     if (head.has_body) {
-      req.body() = plan_.body;
+      conn_->body = plan_.body;
+      if (conn_->body) req.body() = {conn_->body->data(), conn_->body->size()};
       req.prepare_payload();
     }
     conn_->io->async_write(req, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
@@ -474,7 +486,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // A server may answer (413, 401...) and close before taking the whole
     // body: the write fails, but its response may be readable. Read it;
     // only without one is the write error reported.
-    if (ec && plan_.body.empty()) return fail_network(ec, "can't send the request");
+    if (ec && !plan_.body) return fail_network(ec, "can't send the request");
     write_error_ = ec;
     read_header(attempt);
   }
@@ -819,7 +831,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         e.reason == client_error_reason::proxy_refused)
       error.body = excerpt_;
     error.proxy = route_.choice;
-    const bool again = detail::may_send_again(!plan_.body.empty(), options_.replay_body, {request_sent_, opened_, e.status}, has_hook_);
+    const bool again = detail::may_send_again(static_cast<bool>(plan_.body), options_.replay_body, {request_sent_, opened_, e.status}, has_hook_);
     error.will_reconnect = e.retryable && options_.reconnect && again;
     if (e.retryable && options_.reconnect && !again) {
       error.message += opened_ ? "; the request (with a body) is not sent again after its stream opened: set replay_body to resend it"
@@ -913,6 +925,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     beast::flat_buffer buffer;
     std::optional<detail::response_parser> response;
     std::optional<detail::request_message> request;
+    std::shared_ptr<const std::string> body;  // what request's body views
     header_list response_headers;
     bool opened = false;  // connected (through the proxy, TLS handshake done)
   };

@@ -154,7 +154,7 @@ namespace {
 // The checks on what a request sends, shared by the options and the
 // attempt hook's requests.
 request_plan check_request(const std::string& url_text, const std::string& method, const header_list& headers,
-                           const std::string& body) {
+                           std::string body) {
   if (url_text.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
   std::string why;
   const auto target = parse_url(url_text, &why);
@@ -171,13 +171,15 @@ request_plan check_request(const std::string& url_text, const std::string& metho
     total += name.size() + value.size();
   }
   if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");
-  return {*target, method, body, headers};
+  return {*target, method, body.empty() ? nullptr : std::make_shared<const std::string>(std::move(body)), headers};
 }
 
 }  // namespace
 
-request_plan check_options(const client_options& o) {
-  request_plan plan = check_request(o.url, o.method, o.headers, o.body);
+request_plan check_options(const client_options& o) { return check_options(o, o.body); }
+
+request_plan check_options(const client_options& o, std::string body) {
+  request_plan plan = check_request(o.url, o.method, o.headers, std::move(body));
   if (o.max_id_length == 0 || o.max_id_length > 32 * 1024) refuse("max_id_length must be in 1..32768");
   if (!is_field_value(o.last_event_id)) refuse("last_event_id has a control byte (CR, LF, NUL...)");
   if (o.last_event_id.size() > o.max_id_length) refuse("last_event_id is longer than max_id_length");
@@ -206,7 +208,9 @@ hook_outcome check_attempt_request(const attempt_request& r) {
   return out;
 }
 
-attempt_request to_attempt_request(const request_plan& plan) { return {plan.target.str(), plan.method, plan.headers, plan.body}; }
+attempt_request to_attempt_request(const request_plan& plan) {
+  return {plan.target.str(), plan.method, plan.headers, plan.body ? *plan.body : std::string()};
+}
 
 bool sendable_id(std::string_view id, std::size_t max_id_length) { return id.size() <= max_id_length && is_field_value(id); }
 
@@ -231,7 +235,7 @@ request_head build_request(const request_plan& plan, std::string_view last_event
   head.fields.emplace_back("Cache-Control", "no-cache");
   head.fields.emplace_back("Accept-Encoding", std::string(accept_encoding(plan.compression)));
   if (!last_event_id_to_send.empty()) head.fields.emplace_back("Last-Event-ID", std::string(last_event_id_to_send));
-  head.has_body = !plan.body.empty() || plan.method == "POST" || plan.method == "PUT" || plan.method == "PATCH";
+  head.has_body = plan.body || plan.method == "POST" || plan.method == "PUT" || plan.method == "PATCH";
   return head;
 }
 
@@ -373,7 +377,7 @@ redirect_outcome follow_redirect(const request_plan& current, int status, std::s
   // without a body.
   if ((status == 303 && current.method != "HEAD") || ((status == 301 || status == 302) && current.method == "POST")) {
     next.method = "GET";
-    next.body.clear();
+    next.body.reset();
     std::erase_if(next.headers, [](const auto& h) {
       return iequals(h.first, "Content-Type") || iequals(h.first, "Content-Encoding") || iequals(h.first, "Content-Language") ||
              iequals(h.first, "Content-Location");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,7 +35,10 @@ std::string escape_text(std::string_view s, std::size_t max = 256);
 struct request_plan {
   url target;
   std::string method;
-  std::string body;
+  // Shared, not copied: plans are copied per attempt and per redirect, and
+  // the request in flight points into it, while a body may be tens of
+  // megabytes (an LLM request with images). Null: no body.
+  std::shared_ptr<const std::string> body;
   header_list headers;  // the user's, checked by check_options
   bool compression = true;  // client_options::compression
 };
@@ -42,6 +46,9 @@ struct request_plan {
 // Checks every option (throws client_options_error) and returns the first
 // request.
 request_plan check_options(const client_options& options);
+// The same with the body given apart (the client moves its options' body
+// in, so that it is held once).
+request_plan check_options(const client_options& options, std::string body);
 
 // Whether `id` can go out as Last-Event-ID: a field value of at most
 // max_id_length bytes.

@@ -14,7 +14,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/optional.hpp>
 
 #include <functional>
@@ -67,7 +68,8 @@ constexpr std::size_t max_response_head = 64 * 1024;
 inline bool is_http_error(beast::error_code ec) {
   return ec.category() == make_error_code(http::error::bad_version).category();
 }
-using request_message = http::request<http::string_body>;
+// The body is a view of the request plan's (kept alive by the connection).
+using request_message = http::request<http::span_body<const char>>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;
 
 // Why opening (resolve, connect, TLS handshake) failed, already classified.

@@ -232,7 +232,7 @@ std::string field(const request_head& h, std::string_view name) {
 }
 
 TEST(ClientRules, RequestHeadOwnsFramingAndLetsTheUserReplaceHostAndAgent) {
-  request_plan plan{*parse_url("http://h:81/e"), "GET", "", {{"User-Agent", "mine"}, {"Host", "front"}, {"Accept", "x/y"}, {"X", "1"}}};
+  request_plan plan{*parse_url("http://h:81/e"), "GET", nullptr, {{"User-Agent", "mine"}, {"Host", "front"}, {"Accept", "x/y"}, {"X", "1"}}};
   const request_head h = build_request(plan, "42");
   EXPECT_EQ(field(h, "Host"), "front");
   EXPECT_EQ(field(h, "User-Agent"), "mine");
@@ -380,15 +380,16 @@ TEST(ClientRules, EscapesControlsInServerText) {
 
 TEST(ClientRules, RedirectRules) {
   ssekit::client_options o = valid();
-  const request_plan post{*parse_url("https://a/x"), "POST", "b", {{"Authorization", "t"}, {"Content-Type", "j"}, {"Host", "h"}}};
+  const request_plan post{*parse_url("https://a/x"), "POST", std::make_shared<const std::string>("b"), {{"Authorization", "t"}, {"Content-Type", "j"}, {"Host", "h"}}};
   auto r = follow_redirect(post, 303, "/y", 0, o);
   ASSERT_TRUE(r.next);
   EXPECT_EQ(r.next->method, "GET");
-  EXPECT_EQ(r.next->body, "");
+  EXPECT_EQ(r.next->body, nullptr);
   EXPECT_EQ(r.next->headers.size(), 2u);  // Content-Type gone
   r = follow_redirect(post, 307, "https://b/y", 0, o);
   ASSERT_TRUE(r.next);
   EXPECT_EQ(r.next->method, "POST");
+  EXPECT_EQ(r.next->body, post.body);  // the same bytes, not a copy
   EXPECT_EQ(r.next->headers.size(), 1u);  // credentials and Host stay behind
   r = follow_redirect(post, 307, "http://a/y", 0, o);
   EXPECT_FALSE(r.next);

@@ -515,9 +515,8 @@ std::size_t checked_field(const ssekit::tools::arg_reader& args, std::string_vie
 // The whole of file `path` ("-": standard input, as curl's -d @-) into
 // `out`; 0 or the errno. POSIX reads, not std::ifstream: a directory opens
 // as a stream and then throws from inside the read (sse-cat aborted).
-// A --data @FILE body past this is refused (EFBIG): the client holds a
-// request body a few times over, and `yes | sse-cat -d @- URL` must not
-// take the machine's memory.
+// A --data @FILE body past this is refused (EFBIG): `yes | sse-cat -d @-
+// URL` must not take the machine's memory.
 constexpr std::size_t max_body_bytes = std::size_t{256} << 20;
 
 // The whole of `path` ("-": standard input) into `out`: 0, EINTR when a

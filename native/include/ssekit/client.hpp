@@ -226,6 +226,9 @@ struct client_options {
   // Host and User-Agent replace the client's (one of each is sent); a Host
   // is dropped on a redirect to another origin.
   header_list headers;
+  // Held once from construction on (moved in options are not copied; each
+  // attempt and redirect shares it), except that an attempt hook gets a
+  // copy of it in its attempt_request.
   std::string body;
   // When a request with a body is sent again:
   //  - always, after an attempt the server refused before acting on it: no

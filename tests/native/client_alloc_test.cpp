@@ -1,0 +1,130 @@
+// What the client allocates, counted (operator new replaced in this binary,
+// so it has one of its own), never timed: a request body of tens of
+// megabytes (an LLM request with images) must be held once, not once per
+// copy of the options, the request plan and the message in flight.
+#include <gtest/gtest.h>
+#include <malloc.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ssekit/client.hpp"
+
+namespace {
+// Atomic: Asio resolves names on a thread of its own.
+std::atomic<std::size_t> live_bytes{0};
+std::atomic<std::size_t> peak_bytes{0};
+
+void* counted(std::size_t size) {
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p == nullptr) throw std::bad_alloc();
+  const std::size_t now = live_bytes.fetch_add(malloc_usable_size(p), std::memory_order_relaxed) + malloc_usable_size(p);
+  std::size_t peak = peak_bytes.load(std::memory_order_relaxed);
+  while (now > peak && !peak_bytes.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+  return p;
+}
+void uncounted(void* p) noexcept {
+  if (p == nullptr) return;
+  live_bytes.fetch_sub(malloc_usable_size(p), std::memory_order_relaxed);
+  std::free(p);
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return counted(size); }
+void* operator new[](std::size_t size) { return counted(size); }
+void operator delete(void* p) noexcept { uncounted(p); }
+void operator delete[](void* p) noexcept { uncounted(p); }
+void operator delete(void* p, std::size_t) noexcept { uncounted(p); }
+void operator delete[](void* p, std::size_t) noexcept { uncounted(p); }
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+// Reads a request head and `body_size` body bytes into one small buffer
+// (nothing kept), then answers with one event and closes.
+class discarding_server {
+ public:
+  discarding_server(asio::io_context& io, std::size_t body_size)
+      : acceptor_(io, {asio::ip::address_v4::loopback(), 0}), socket_(io), body_left_(body_size) {
+    acceptor_.async_accept(socket_, [this](boost::system::error_code ec) {
+      if (!ec) read();
+    });
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  bool answered() const { return answered_; }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(chunk_), [this](boost::system::error_code ec, std::size_t n) {
+      if (ec) return;
+      std::string_view got(chunk_.data(), n);
+      if (!head_done_) {
+        head_ += got;  // a head is small; the body's bytes after it are counted below
+        const auto end = head_.find("\r\n\r\n");
+        if (end == std::string::npos) return read();
+        head_done_ = true;
+        got = std::string_view(head_).substr(end + 4);
+      }
+      body_left_ -= std::min(body_left_, got.size());
+      if (body_left_ != 0) return read();
+      answered_ = true;
+      asio::async_write(socket_, asio::buffer(answer_), [this](boost::system::error_code, std::size_t) { socket_.close(); });
+    });
+  }
+
+  tcp::acceptor acceptor_;
+  tcp::socket socket_;
+  std::array<char, 65536> chunk_{};
+  std::string head_;
+  bool head_done_ = false;
+  std::size_t body_left_;
+  bool answered_ = false;
+  const std::string answer_ = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 9\r\n\r\ndata: a\n\n";
+};
+
+TEST(ClientAllocations, ARequestBodyIsHeldOnce) {
+  constexpr std::size_t body_size = 16u << 20;
+  asio::io_context io;
+  discarding_server server(io, body_size);
+  ssekit::client_options o;
+  o.url = "http://127.0.0.1:" + std::to_string(server.port()) + "/v1/chat";
+  o.method = "POST";
+  o.body.assign(body_size, 'x');
+  o.connect_timeout = 30s;
+  int events = 0;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) {
+    ++events;
+    EXPECT_EQ(ev.data, "a");
+    c->close();
+  };
+  const std::size_t before = live_bytes.load();  // the body is in here already
+  peak_bytes = before;
+  c.emplace(io.get_executor(), std::move(o), std::move(h));
+  // Moved in: the client holds the caller's bytes, no copy of them.
+  EXPECT_LT(peak_bytes - before, body_size / 4) << "constructing the client copied the body";
+  io.run_for(60s);
+  ASSERT_TRUE(server.answered());
+  ASSERT_EQ(events, 1);
+  // Everything the client allocated while it sent the body and read the
+  // answer (buffers, the head, the event): far less than one more body.
+  EXPECT_LT(peak_bytes - before, body_size / 4) << "sending the request copied the body";
+}
+
+}  // namespace
