@@ -1,4 +1,4 @@
-// The contract between the WebAssembly bridge (bridge.cpp, bridge_encoder.hpp)
+// The contract between the WebAssembly bridge (bridge_parser.cpp, bridge_encoder.hpp)
 // and js/src/parser.cjs: record kinds and flags, record sizes, and the word
 // offsets of a parser's header. This is its one source: gen_abi.cpp prints
 // these lists (and the core's error table) as js/dist/bridge-abi.cjs at build

@@ -1,7 +1,7 @@
 // The bridge's encoder: the core's parser, with what one call produced laid
 // out for js/src/parser.cjs. Portable C++ (the WASM SIMD paths have scalar
 // fallbacks), so tests/bridge_encoder_test.cpp and fuzz/fuzz_bridge.cpp run
-// it natively against the core; bridge.cpp exports it to JS. The constants
+// it natively against the core; bridge_parser.cpp exports it to JS. The constants
 // and the header's word offsets are in bridge_abi.hpp.
 //
 // One call per chunk: JS copies the chunk into the shared input region

@@ -1,18 +1,17 @@
-// Flat C ABI over ssekit::core for the npm package (js/src/parser.cjs and
-// serializer.cjs): the exports JS calls, on the encoder of
-// bridge_encoder.hpp (layout and rules there, constants in bridge_abi.hpp).
-#include <emscripten/emscripten.h>
-
+// The parser's WebAssembly module (ssekit_parser.wasm): a flat C ABI over
+// ssekit::core's parser for the npm package (js/src/parser.cjs), on the
+// encoder of bridge_encoder.hpp (layout and rules there, constants in
+// bridge_abi.hpp). The serializer is a module of its own
+// (bridge_serializer.cpp), so a program that only parses (the EventSource)
+// does not download it.
 #include <cstdint>
 #include <new>
-#include <string>
 #include <string_view>
-#include <vector>
 
 #include "bridge_abi.hpp"
+#include "bridge_common.hpp"
 #include "bridge_encoder.hpp"
 #include "ssekit/error.hpp"
-#include "ssekit/serializer.hpp"
 
 // Provided by js/src/wasm.cjs: decodes [p, p + n) (valid UTF-8) now and
 // returns its index in the current call's list (TAKEN).
@@ -20,10 +19,10 @@ extern "C" __attribute__((import_module("env"), import_name("ssekit_take"))) std
 
 namespace {
 
+using ssekit::bridge::address;
 using ssekit::bridge::bridge_parser;
 using ssekit::bridge::header;
-
-std::uint32_t address(const void* p) { return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(p)); }
+using ssekit::bridge::view;
 
 std::uint32_t take(void*, std::string_view data) { return ssekit_take(data.data(), static_cast<std::uint32_t>(data.size())); }
 
@@ -50,36 +49,9 @@ struct wasm_parser {
   header head{};
 };
 
-std::vector<char> input_region;
-std::string output;
-// Serializer result, read by JS: [address, length] of `output`.
-std::uint32_t output_header[2];
-
-std::uint32_t finish_output(ssekit::errc code) {
-  output_header[0] = address(output.data());
-  output_header[1] = static_cast<std::uint32_t>(output.size());
-  return static_cast<std::uint32_t>(code);
-}
-
-std::uint64_t u64(std::uint32_t low, std::uint32_t high) { return (std::uint64_t{high} << 32) | low; }
-
-std::string_view view(const char* p, std::uint32_t n) { return {n ? p : "", n}; }
-
 }  // namespace
 
-// The calls made once per parser or per chunk, not per byte: compiled for
-// size (-O3 inlined the parser's internals into each; 32 bytes of gzip of
-// the EventSource's 25 kB budget, js/test/bundle.test.mjs).
-#define SSEKIT_COLD EMSCRIPTEN_KEEPALIVE __attribute__((minsize))
-
 extern "C" {
-
-// The shared input region, at least `size` bytes. The address changes when
-// it grows; JS asks again before every copy.
-SSEKIT_COLD char* ssekit_input(std::uint32_t size) {
-  if (input_region.size() < size) input_region.resize(size);
-  return input_region.data();
-}
 
 // size_t is 32 bits here: 0xffffffff is SIZE_MAX, i.e. no limit but memory.
 // Returns null when out of memory. No raw_bytes: the texts need valid UTF-8.
@@ -112,37 +84,5 @@ SSEKIT_COLD void ssekit_parser_set_last_event_id(wasm_parser* p, const char* id,
   p->encoder.set_last_event_id(view(id, len));
 }
 SSEKIT_COLD void ssekit_parser_free(wasm_parser* p) { delete p; }
-
-// Serializer: inputs are in WASM memory (JS encodes them into the input
-// region); the result replaces `output` and is described by output_header.
-// Error names and messages are in js/dist/bridge-abi.cjs (gen_abi.cpp).
-EMSCRIPTEN_KEEPALIVE std::uint32_t* ssekit_output_header() { return output_header; }
-
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_serialize_event(const char* data, std::uint32_t data_len, const char* type,
-                                                          std::uint32_t type_len, const char* id, std::uint32_t id_len,
-                                                          int has_id, int has_retry, std::uint32_t retry_low,
-                                                          std::uint32_t retry_high) {
-  ssekit::outgoing_event ev;
-  ev.data = view(data, data_len);
-  ev.type = view(type, type_len);
-  if (has_id) ev.id = view(id, id_len);
-  if (has_retry) ev.retry = u64(retry_low, retry_high);
-  output.clear();
-  return finish_output(ssekit::serialize_event(output, ev));
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_serialize_comment(const char* text, std::uint32_t len) {
-  output.clear();
-  return finish_output(ssekit::serialize_comment(output, view(text, len)));
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_serialize_retry(std::uint32_t low, std::uint32_t high) {
-  output.clear();
-  ssekit::serialize_retry(output, u64(low, high));
-  return finish_output(ssekit::errc::ok);
-}
-EMSCRIPTEN_KEEPALIVE std::uint32_t ssekit_serialize_heartbeat() {
-  output.clear();
-  ssekit::serialize_heartbeat(output);
-  return finish_output(ssekit::errc::ok);
-}
 
 }  // extern "C"
