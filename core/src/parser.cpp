@@ -733,6 +733,7 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
     ++last_event_id_version_;
     if (id_.borrowed()) {
       last_event_id_.assign(id_.view(), true);  // feed() makes it owned before it returns
+      id_.clear();  // spent: feed()'s end copies it no more (one copy of a long id, not two)
     } else if (id_.size() <= kept_capacity) {
       last_event_id_.assign(id_.view(), false);  // small: a copy keeps both buffers' capacity
     } else {
