@@ -14,7 +14,7 @@
 #include "ssekit/error.hpp"
 
 // Provided by js/src/wasm.cjs: decodes [p, p + n) (valid UTF-8) now and
-// returns its index in the current call's list (TAKEN).
+// returns its index in the current call's list (TAKEN_TYPE, TAKEN_DATA, TAKEN_ID).
 extern "C" __attribute__((import_module("env"), import_name("ssekit_take"))) std::uint32_t ssekit_take(const char* p, std::uint32_t n);
 
 namespace {

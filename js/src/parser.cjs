@@ -40,7 +40,9 @@ const {
   WIDE_TYPE,  // also a comment's text
   WIDE_DATA,
   WIDE_ID,
-  TAKEN,  // the data is core.taken[start]
+  TAKEN_TYPE,  // the type is core.taken[start]
+  TAKEN_DATA,  // the data, likewise
+  TAKEN_ID,  // the id, likewise
   TYPE_SLOT_SHIFT,
   HEADER_RECORDS,
   HEADER_WORDS,
@@ -369,14 +371,14 @@ class Parser {
           if (tag & TYPE_CACHED) {
             type = this.#types[tag >>> TYPE_SLOT_SHIFT];
           } else if (!(tag & TYPE_MESSAGE)) {
-            type = slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
+            type = tag & TAKEN_TYPE ? whole(core.taken[u32[i + 1]]) : slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
             // Stored as a copy of its own: a slice would keep the call's
             // whole text (up to 64 KiB) alive for as long as the slot.
             if (tag & TYPE_STORE) this.#types[tag >>> TYPE_SLOT_SHIFT] = (' ' + type).slice(1);
           }
-          if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
+          if (!(tag & ID_SAME)) this.#eventId = tag & TAKEN_ID ? whole(core.taken[u32[i + 5]]) : slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
           if (wantEvents) {
-            const data = tag & TAKEN ? whole(core.taken[u32[i + 3]]) : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
+            const data = tag & TAKEN_DATA ? whole(core.taken[u32[i + 3]]) : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
             if (collectEvent !== null) collectEvent(type, data, this.#eventId);
             else out.push(RECORD_EVENT, type, data, this.#eventId);
           }

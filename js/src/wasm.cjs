@@ -212,8 +212,8 @@ class Core {
           this.u8 = null;
           this.u32 = null;
         },
-        // Big data, decoded during the call (TAKEN in wasm/bridge_encoder.hpp);
-        // the parser's module only.
+        // Big data, types and ids, decoded during the call (TAKEN_* in
+        // wasm/bridge_encoder.hpp); the parser's module only.
         ssekit_take: (ptr, len) => {
           this.taken.push(decodeText(this.heap(), null, ptr, len, 0, 0));
           return this.taken.length - 1;
