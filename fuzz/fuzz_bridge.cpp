@@ -20,7 +20,7 @@ using namespace ssekit::fuzz;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   fuzz_setup setup = read_setup(data, size);
   setup.options.raw_bytes = false;
-  const std::size_t take_min = size > 1 && (data[0] & 8) ? 1 + data[1] % 64 : ssekit::bridge::data_taken_min;
+  const std::size_t take_min = size > 1 && (data[0] & 8) ? 1 + data[1] % 64 : ssekit::bridge::taken_min;
   const ssekit::test::bridge_run ours = ssekit::test::run_bridge(setup.stream, setup.chunks, setup.options, take_min);
   const ssekit::test::bridge_run core = ssekit::test::run_core(setup.stream, setup.chunks, setup.options);
   if (!ours.problem.empty()) fail(ours.problem.c_str(), setup.stream, setup.options);

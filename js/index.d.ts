@@ -77,7 +77,7 @@ export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk
  */
 export function createParser(options?: ParserOptions): Parser;
 
-/** Compiles the WebAssembly asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
+/** Compiles the WebAssembly (the parser's and the serializer's modules, those imported) asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
 export function ready(): Promise<void>;
 
 export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'compile_failed' | 'out_of_memory';

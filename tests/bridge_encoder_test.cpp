@@ -3,11 +3,13 @@
 // it must deliver exactly what the core's parser delivers on the same
 // chunks, for every conformance case and for streams made to reach every
 // part of the layout (type slots, ids carried over, the non-ASCII text and
-// its cuts, surrogate pairs, taken data, 64-bit retry values).
+// its cuts, surrogate pairs, taken data, types and ids, 64-bit retry values).
 #include <gtest/gtest.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/bridge_decoder.hpp"
@@ -38,7 +40,7 @@ void expect_same(const std::string& stream, const std::vector<std::size_t>& chun
 }
 
 void expect_same_all_ways(const std::string& stream, ssekit::parser_options options, const std::string& what) {
-  for (const std::size_t take_min : {std::size_t{1}, std::size_t{7}, ssekit::bridge::data_taken_min}) {
+  for (const std::size_t take_min : {std::size_t{1}, std::size_t{7}, ssekit::bridge::taken_min}) {
     expect_same(stream, whole(stream), options, take_min, what + " whole");
     expect_same(stream, every(stream, 1), options, take_min, what + " byte by byte");
     expect_same(stream, every(stream, 13), options, take_min, what + " in 13-byte chunks");
@@ -105,8 +107,57 @@ TEST(BridgeEncoder, TakenDataAndRetries) {
   stream += "data: short\n\ndata: " + std::string(2000, 'z') + "\n\n";
   expect_same_all_ways(stream, {}, "taken");
   // The real threshold: one event over 1 MiB goes through take.
-  const std::string big = "data: " + std::string(ssekit::bridge::data_taken_min + 5, 'q') + "\n\ndata: after\n\n";
-  expect_same(big, every(big, 65536), {}, ssekit::bridge::data_taken_min, "a 1 MiB event");
+  const std::string big = "data: " + std::string(ssekit::bridge::taken_min + 5, 'q') + "\n\ndata: after\n\n";
+  expect_same(big, every(big, 65536), {}, ssekit::bridge::taken_min, "a 1 MiB event");
+}
+
+TEST(BridgeEncoder, TakenTypesAndIds) {
+  // Long types (past the cache's 256 bytes) and ids, ASCII and not; an id
+  // carried over, the same long id sent again, an empty id after a taken
+  // one (the copy kept for ID_SAME is empty then), short ids sent twice.
+  const std::string t(300, 't');
+  const std::string i(2000, 'i');
+  std::string stream = "event: " + t + "\ndata: a\n\nid: " + i + "\ndata: b\n\ndata: c\n\n";
+  stream += "id: " + i + "\ndata: d\n\nid\ndata: e\n\nid: 5\ndata: f\n\nid: 5\ndata: g\n\n";
+  std::string wide_type = "ñ";
+  std::string wide_id = "é";
+  for (int k = 0; k < 300; ++k) wide_type += "é", wide_id += "𝄞";
+  stream += "event: " + wide_type + "\nid: " + wide_id + "\ndata: h\n\nevent: " + t + "\ndata: k\n\n";
+  expect_same_all_ways(stream, {}, "taken types and ids");
+  // The real threshold: a 1 MiB type and id go through take, as data does.
+  const std::string big_type(ssekit::bridge::taken_min + 3, 'T');
+  const std::string big_id(ssekit::bridge::taken_min + 1, 'I');
+  const std::string big = "event: " + big_type + "\nid: " + big_id + "\ndata: x\n\ndata: y\n\nid: " + big_id + "\ndata: z\n\n";
+  expect_same(big, every(big, 65536), {}, ssekit::bridge::taken_min, "a 1 MiB type and id");
+  expect_same(big, whole(big), {}, ssekit::bridge::taken_min, "a 1 MiB type and id, whole");
+}
+
+// Taken, not copied: the texts stay small, the type and the id are taken
+// once each, and an id set from outside after a taken one is read back.
+TEST(BridgeEncoder, LongTypesAndIdsAreNotCopiedIntoTheTexts) {
+  std::vector<std::string> taken;
+  const auto take = [](void* context, std::string_view data) {
+    auto& list = *static_cast<std::vector<std::string>*>(context);
+    list.emplace_back(data);
+    return static_cast<std::uint32_t>(list.size() - 1);
+  };
+  ssekit::bridge::bridge_parser p({}, take, &taken);
+  ssekit::test::bridge_decoder decoder;
+  std::vector<ssekit::test::record> records;
+  const std::string big_type(ssekit::bridge::taken_min, 'T');
+  const std::string big_id(ssekit::bridge::taken_min, 'I');
+  ASSERT_FALSE(p.feed("event: " + big_type + "\nid: " + big_id + "\ndata: x\n\ndata: y\n\n"));
+  EXPECT_LT(p.ascii().size() + p.wide().size(), 16u);
+  ASSERT_EQ(taken.size(), 2u);  // the id once, though two events carry it
+  ASSERT_EQ(decoder.decode(p, taken, records), "");
+  taken.clear();
+  p.set_last_event_id(big_id.substr(1));
+  ASSERT_FALSE(p.feed("data: z\n\n"));
+  ASSERT_EQ(decoder.decode(p, taken, records), "");
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0], ssekit::test::record::make_event(big_type, "x", big_id));
+  EXPECT_EQ(records[1], ssekit::test::record::make_event("message", "y", big_id));
+  EXPECT_EQ(records[2], ssekit::test::record::make_event("message", "z", big_id.substr(1)));
 }
 
 TEST(BridgeEncoder, LimitErrors) {

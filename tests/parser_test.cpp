@@ -125,6 +125,28 @@ TEST(Parser, SetLastEventIdIsUsedByFollowingEvents) {
   EXPECT_EQ(p.last_event_id(), "start-7");
 }
 
+// The WebAssembly bridge tells "the same id as the last event's" by this
+// count, without a copy of a long id: it must move whenever the id is set
+// (to the same value too), and only then.
+TEST(Parser, LastEventIdVersionCountsEverySetAndNothingElse) {
+  recorder rec;
+  parser p{rec};
+  const auto v0 = p.last_event_id_version();
+  EXPECT_FALSE(p.feed("data: a\n\ndata: b\n\n: comment\nretry: 5\n\n"));
+  EXPECT_EQ(p.last_event_id_version(), v0);
+  EXPECT_FALSE(p.feed("id: 1\ndata: c\n"));
+  EXPECT_EQ(p.last_event_id_version(), v0) << "an id field counts at its dispatch";
+  EXPECT_FALSE(p.feed("\n"));
+  EXPECT_EQ(p.last_event_id_version(), v0 + 1);
+  EXPECT_FALSE(p.feed("id: 1\ndata: d\n\ndata: e\n\nid: 1\n\n" + std::string("id: \0x\ndata: f\n\n", 16)));
+  EXPECT_EQ(p.last_event_id_version(), v0 + 3) << "the same id again counts; an event without one and an ignored id (NUL) do not";
+  p.reset();
+  EXPECT_EQ(p.last_event_id_version(), v0 + 3);
+  p.set_last_event_id("1");
+  EXPECT_EQ(p.last_event_id_version(), v0 + 4);
+  EXPECT_EQ(p.last_event_id(), "1");
+}
+
 TEST(Parser, LineTooLongReportsOffsetOfTheLineAndIsSticky) {
   recorder rec;
   parser_options options;

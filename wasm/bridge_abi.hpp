@@ -1,4 +1,4 @@
-// The contract between the WebAssembly bridge (bridge.cpp, bridge_encoder.hpp)
+// The contract between the WebAssembly bridge (bridge_parser.cpp, bridge_encoder.hpp)
 // and js/src/parser.cjs: record kinds and flags, record sizes, and the word
 // offsets of a parser's header. This is its one source: gen_abi.cpp prints
 // these lists (and the core's error table) as js/dist/bridge-abi.cjs at build
@@ -25,8 +25,10 @@
   X(WIDE_TYPE, 1u << 12)    /* the type (or a comment) is in the non-ASCII text */          \
   X(WIDE_DATA, 1u << 13)                                                                   \
   X(WIDE_ID, 1u << 14)                                                                     \
-  X(TAKEN, 1u << 15)        /* the data went to JS through ssekit_take; start = its index */ \
-  X(TYPE_SLOT_SHIFT, 16u)                                                                  \
+  X(TAKEN_TYPE, 1u << 15)   /* the type went to JS through ssekit_take; start = its index */ \
+  X(TAKEN_DATA, 1u << 16)   /* the data, likewise */                                        \
+  X(TAKEN_ID, 1u << 17)     /* the id, likewise */                                          \
+  X(TYPE_SLOT_SHIFT, 18u)                                                                  \
   X(TYPE_SLOTS, 8u)
 
 // X(NAME, field): the parser's header, one uint32 word each, in this order.
@@ -53,12 +55,15 @@ SSEKIT_BRIDGE_CONSTANTS(SSEKIT_BRIDGE_CONSTANT)
 
 // WIDE_TYPE, WIDE_DATA, WIDE_ID by field: 0 type or comment, 1 data, 2 id.
 constexpr std::uint32_t wide_flag(int field) { return WIDE_TYPE << field; }
+// TAKEN_TYPE, TAKEN_DATA, TAKEN_ID by field, as wide_flag.
+constexpr std::uint32_t taken_flag(int field) { return TAKEN_TYPE << field; }
 constexpr std::uint32_t type_slot(std::uint32_t slot) { return slot << TYPE_SLOT_SHIFT; }
 
 static_assert(WIDE_DATA == wide_flag(1) && WIDE_ID == wide_flag(2));
+static_assert(TAKEN_DATA == taken_flag(1) && TAKEN_ID == taken_flag(2));
 static_assert((RECORD_EVENT | RECORD_COMMENT | RECORD_RETRY) <= RECORD_KIND_MASK);
 static_assert(TYPE_SLOTS <= (1u << (32 - TYPE_SLOT_SHIFT)));
-static_assert((TAKEN >> TYPE_SLOT_SHIFT) == 0, "flags must stay below the type slot");
+static_assert((TAKEN_ID >> TYPE_SLOT_SHIFT) == 0, "flags must stay below the type slot");
 
 // Word indexes into the header: HEADER_STATUS, HEADER_RECORDS, ...
 enum header_word : std::uint32_t {

@@ -1,7 +1,7 @@
 // The bridge's encoder: the core's parser, with what one call produced laid
 // out for js/src/parser.cjs. Portable C++ (the WASM SIMD paths have scalar
 // fallbacks), so tests/bridge_encoder_test.cpp and fuzz/fuzz_bridge.cpp run
-// it natively against the core; bridge.cpp exports it to JS. The constants
+// it natively against the core; bridge_parser.cpp exports it to JS. The constants
 // and the header's word offsets are in bridge_abi.hpp.
 //
 // One call per chunk: JS copies the chunk into the shared input region
@@ -33,11 +33,15 @@
 // stay held, up to TYPE_SLOTS of them, for as long as the parser lives).
 // So JS reuses its strings for the common repeated ones.
 //
-// Big data (TAKEN, data_taken_min bytes or more) is not copied into a text:
-// the encoder hands the core's view to JS at once (ssekit_take, an import in
-// the WASM build), JS decodes it during the call, and the record's data
-// start is the string's index in that call's list. One copy less keeps a
-// parser's peak memory for a huge event near twice its size, not three times.
+// Big strings (taken_min bytes or more: data, TAKEN_DATA; a type that is
+// not cached, TAKEN_TYPE; an id, TAKEN_ID) are not copied into a text: the
+// encoder hands the core's view to JS at once (ssekit_take, an import in the
+// WASM build), JS decodes it during the call, and the record's start is the
+// string's index in that call's list (length 0). One copy less keeps a
+// parser's peak memory for a huge event near twice its size, not three
+// times; for a long type or id it was four (a copy in the text, and for the
+// id one more kept to compare the next event's with: ID_SAME for a taken id
+// comes from the core's last_event_id_version() instead).
 #pragma once
 
 #if defined(__wasm_simd128__)
@@ -59,7 +63,7 @@
 
 namespace ssekit::bridge {
 
-constexpr std::size_t data_taken_min = 1 << 20;
+constexpr std::size_t taken_min = 1 << 20;
 
 struct text_size {
   std::uint32_t units;  // UTF-16 length
@@ -225,8 +229,8 @@ class cut_finder {
   bool slow_ = false;    // the current piece has a byte >= 0x80
 };
 
-// Takes data of data_taken_min bytes or more during the call (the view is
-// valid only then) and returns its index in the call's list (TAKEN).
+// Takes a string of taken_min bytes or more during the call (the view is
+// valid only then) and returns its index in the call's list (TAKEN_*).
 using take_function = std::uint32_t (*)(void* context, std::string_view data);
 
 // The core's parser with the bridge's encoding: after each feed() or
@@ -234,9 +238,9 @@ using take_function = std::uint32_t (*)(void* context, std::string_view data);
 // produced, valid until the next call.
 class bridge_parser final : public ssekit::handler {
  public:
-  // `take_min`: data of this many bytes or more goes to `take` (tests lower it).
+  // `take_min`: strings of this many bytes or more go to `take` (tests lower it).
   bridge_parser(ssekit::parser_options options, take_function take, void* take_context,
-                std::size_t take_min = data_taken_min)
+                std::size_t take_min = taken_min)
       : parser_(*this, options), take_(take), take_context_(take_context), take_min_(take_min) {}
 
   ssekit::parse_error feed(std::string_view chunk) {
@@ -267,20 +271,21 @@ class bridge_parser final : public ssekit::handler {
     } else {
       flags |= put_type(at + 1, ev.type);
     }
-    if (ev.data.size() >= take_min_) {
-      records_[at + 3] = take_(take_context_, ev.data);
-      records_[at + 4] = 0;
-      flags |= TAKEN;
-    } else {
-      flags |= put(at + 3, ev.data, 1);
-    }
-    if (have_id_ && ev.last_event_id == last_id_) {
+    flags |= place(at + 3, ev.data, 1);
+    // The id of the previous event record: not set since (its version), or
+    // set again to the same short id (a copy is kept of short ones only).
+    const std::uint64_t version = parser_.last_event_id_version();
+    if (have_id_ && (version == id_version_ || (!id_taken_ && ev.last_event_id == last_id_))) {
       flags |= ID_SAME;
     } else {
-      last_id_.assign(ev.last_event_id);
+      const std::uint32_t placed = place(at + 5, ev.last_event_id, 2);
+      id_taken_ = placed == TAKEN_ID;
+      if (id_taken_) std::string().swap(last_id_);
+      else last_id_.assign(ev.last_event_id);
       have_id_ = true;
-      flags |= put(at + 5, ev.last_event_id, 2);
+      flags |= placed;
     }
+    id_version_ = version;
     records_[at] = flags;
   }
   void on_comment(std::string_view text) override {
@@ -325,6 +330,18 @@ class bridge_parser final : public ssekit::handler {
     return wide_flag(field);
   }
 
+  // put(), or for a string of take_min_ bytes or more, take_: its index at
+  // records_[at] and length 0. Returns the flag.
+  std::uint32_t place(std::size_t at, std::string_view s, int field) {
+    if (s.size() < take_min_) return put(at, s, field);
+    return give(at, s, field);
+  }
+  [[gnu::noinline]] std::uint32_t give(std::size_t at, std::string_view s, int field) {  // cold (bundle size)
+    records_[at] = take_(take_context_, s);
+    records_[at + 1] = 0;
+    return taken_flag(field);
+  }
+
   std::uint32_t put_type(std::size_t at, std::string_view type) {
     for (std::uint32_t slot = 0; slot < TYPE_SLOTS; ++slot) {
       if (types_[slot] == type) return TYPE_CACHED | type_slot(slot);
@@ -340,7 +357,7 @@ class bridge_parser final : public ssekit::handler {
     // the memory grow with each new one (a 1 MiB type cost 1 MiB more, up
     // to 8). The slot is emptied, which no type matches.
     std::string().swap(types_[slot]);
-    return put(at, type, 0) | type_slot(slot);
+    return place(at, type, 0) | type_slot(slot);
   }
 
   ssekit::parser parser_;
@@ -349,8 +366,10 @@ class bridge_parser final : public ssekit::handler {
   byte_buffer wide_;
   std::uint32_t wide_units_ = 0;  // UTF-16 length of wide_
   cut_finder cuts_;               // in wide_
-  std::string last_id_;           // id of the last event record (ID_SAME)
+  std::string last_id_;           // id of the last event record (ID_SAME), unless taken
   bool have_id_ = false;
+  bool id_taken_ = false;         // that id went to JS through take_: last_id_ is empty
+  std::uint64_t id_version_ = 0;  // the core's last_event_id_version() at that record
   // Mirrors JS's type slots. Empty types never reach here ("message").
   static constexpr std::size_t max_cached_type = 256;
   std::string types_[TYPE_SLOTS];

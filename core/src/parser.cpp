@@ -277,6 +277,7 @@ parser::parser(handler& h, parser_options options) : handler_(h), options_(optio
 
 void parser::set_last_event_id(std::string_view id) {
   id_changed_ = false;
+  ++last_event_id_version_;
   if (options_.raw_bytes) last_event_id_.assign(id, false);
   else last_event_id_.assign_repaired(id);
 }
@@ -308,6 +309,7 @@ parse_error parser::feed(std::string_view chunk) {
       last_event_id_.own();
     } catch (...) {
       last_event_id_.clear();  // out of memory: better no id than a dangling one
+      ++last_event_id_version_;
     }
     throw;
   }
@@ -728,8 +730,10 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
   // The last event id is updated even when no event is delivered.
   if (id_changed_) {
     id_changed_ = false;
+    ++last_event_id_version_;
     if (id_.borrowed()) {
       last_event_id_.assign(id_.view(), true);  // feed() makes it owned before it returns
+      id_.clear();  // spent: feed()'s end copies it no more (one copy of a long id, not two)
     } else if (id_.size() <= kept_capacity) {
       last_event_id_.assign(id_.view(), false);  // small: a copy keeps both buffers' capacity
     } else {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the core to WebAssembly (wasm/) and inlines the module (as text that
-# gzips like the binary: scripts/inline-wasm.cjs) into js/dist/ssekit-wasm.cjs,
-# which js/src/wasm.cjs loads; then bundles the package for browsers with esbuild
+# Builds the core to WebAssembly (wasm/): two modules, the parser's and the
+# serializer's, each inlined (as text that gzips like the binary:
+# scripts/inline-wasm.cjs) into a file of its own, js/dist/ssekit-parser-wasm.cjs
+# (loaded by src/parser.cjs) and js/dist/ssekit-serializer-wasm.cjs (by
+# src/serializer.cjs), so a bundle carries only the one it imports; then bundles the package for browsers with esbuild
 # (a devDependency: run `npm ci` first): dist/ssekit.browser.mjs (ES module)
 # and dist/ssekit.browser.js (classic script, global `ssekit`). Needs
 # Debian's emscripten package (apt-get install emscripten); BUILD_DIR
@@ -18,10 +20,14 @@ names=OFF; [ "${SSEKIT_WASM_NAMES:-0}" = 1 ] && names=ON
 (cd "$root/wasm" && cmake --preset wasm -B "$build" -DSSEKIT_WASM_NAMES=$names >/dev/null)
 cmake --build "$build"
 mkdir -p "$root/js/dist"
-node "$root/js/scripts/inline-wasm.cjs" "$build/ssekit.wasm" "$root/js/dist/ssekit-wasm.cjs" "$names"
+# An earlier build's single module, which nothing loads any more.
+rm -f "$root/js/dist/ssekit-wasm.cjs"
+for part in parser serializer; do
+  node "$root/js/scripts/inline-wasm.cjs" "$build/ssekit_$part.wasm" "$root/js/dist/ssekit-$part-wasm.cjs" "$names" "$part"
+  echo "build-wasm.sh: $(wc -c < "$build/ssekit_$part.wasm") bytes of WebAssembly -> js/dist/ssekit-$part-wasm.cjs ($(wc -c < "$root/js/dist/ssekit-$part-wasm.cjs") bytes)"
+done
 # The bridge's constants and the error table, generated from wasm/bridge_abi.hpp.
 cp "$build/bridge-abi.cjs" "$root/js/dist/bridge-abi.cjs"
-echo "build-wasm.sh: $(wc -c < "$build/ssekit.wasm") bytes of WebAssembly -> js/dist/ssekit-wasm.cjs ($(wc -c < "$root/js/dist/ssekit-wasm.cjs") bytes)"
 
 # The browser bundles, for pages without a bundler (a bundler takes src/
 # through package.json's "browser" condition). The loader has no Node-only

@@ -36,7 +36,7 @@ const DEFAULT_ATTEMPT_HOOK_TIMEOUT = 10_000;
 // The longest Retry-After honoured, as the C++ client's max_reconnection_time.
 const MAX_RETRY_AFTER = 24 * 3600 * 1000;
 
-// The parser (createParser, SseParseError, ready); parser.cjs does not
+// The parser (createParser, SseParseError, prepare); parser.cjs does not
 // require this file, so a bundle of the EventSource has no serializer.
 const core = () => require('./parser.cjs');
 
@@ -1091,8 +1091,8 @@ const EventSource = class EventSource extends EventTarget {
     dispatch.call(this, new Event('open'));
     let ending = null;
     try {
-      // The WebAssembly is compiled asynchronously (browsers); no-op once done.
-      await core().ready();
+      // The parser's WebAssembly is compiled asynchronously (browsers); no-op once done.
+      await core().prepare();
       while (current()) {
         const { done, value } = await wait(reader.read());
         if (!current()) break;

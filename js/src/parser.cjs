@@ -1,6 +1,7 @@
 'use strict';
 // createParser(): the C++ core's parser, compiled to WebAssembly
-// (wasm/bridge.cpp is the other side of every call here; wasm.cjs loads it).
+// (wasm/bridge_parser.cpp is the other side of every call here; its module
+// is dist/ssekit-parser-wasm.cjs, which wasm.cjs loads).
 //
 // Rules that keep this correct:
 // - One WASM call per chunk. Everything it produced (events, comments,
@@ -14,6 +15,13 @@
 
 const wasm = require('./wasm.cjs');
 const { decodeAt, decodeText, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
+
+// The parser's module. Required here, not in wasm.cjs, so that only a
+// bundle with the parser carries it.
+const PARSER = wasm.defineModule('dist/ssekit-parser-wasm.cjs', () => require('../dist/ssekit-parser-wasm.cjs'));
+// The parser's module compiled asynchronously (the EventSource and stream()
+// await it on a browser's main thread; ready() compiles every module).
+const prepare = () => wasm.prepare(PARSER);
 
 // The record layout and header offsets (wasm/bridge_encoder.hpp), generated
 // from wasm/bridge_abi.hpp at build time.
@@ -32,7 +40,9 @@ const {
   WIDE_TYPE,  // also a comment's text
   WIDE_DATA,
   WIDE_ID,
-  TAKEN,  // the data is core.taken[start]
+  TAKEN_TYPE,  // the type is core.taken[start]
+  TAKEN_DATA,  // the data, likewise
+  TAKEN_ID,  // the id, likewise
   TYPE_SLOT_SHIFT,
   HEADER_RECORDS,
   HEADER_WORDS,
@@ -144,12 +154,12 @@ class Parser {
     this.#collectEvent = callbackOption(options, COLLECT_EVENT);
     this.#onComment = callbackOption(options, 'onComment');
     this.#onRetry = callbackOption(options, 'onRetry');
-    if (!wasm.onMainThread || wasm.isCompiled()) {
+    if (!wasm.onMainThread || wasm.isCompiled(PARSER)) {
       this.#attach();
     } else {
       // Compiles off the main thread's long tasks; a feed() before it is
       // done compiles synchronously (await ready() to avoid that).
-      ready().catch(() => {});
+      prepare().catch(() => {});
     }
   }
 
@@ -158,7 +168,7 @@ class Parser {
       if (this.#core.broken) throw new SseLoadError('out_of_memory', 'ssekit: this parser ran out of WebAssembly memory');
       return this.#core;
     }
-    const core = wasm.acquire();
+    const core = wasm.acquire(PARSER);
     const x = core.exports;
     const handle = x.ssekit_parser_create(this.#maxLineLength ?? DEFAULT_MAX_LINE_LENGTH, this.#maxEventSize ?? DEFAULT_MAX_EVENT_SIZE);
     if (handle === 0) throw new SseLoadError('out_of_memory', 'ssekit: out of WebAssembly memory');
@@ -271,7 +281,7 @@ class Parser {
   // closes the parser.
   async readFrom(source) {
     this.#checkOpen('readFrom()');
-    if (this.#core === null) await ready();
+    if (this.#core === null) await prepare();
     if (typeof Response !== 'undefined' && source instanceof Response) source = source.body;
     if (source === null || typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
       if (source !== null) this.feed(source);
@@ -361,14 +371,14 @@ class Parser {
           if (tag & TYPE_CACHED) {
             type = this.#types[tag >>> TYPE_SLOT_SHIFT];
           } else if (!(tag & TYPE_MESSAGE)) {
-            type = slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
+            type = tag & TAKEN_TYPE ? whole(core.taken[u32[i + 1]]) : slice(tag & WIDE_TYPE ? wide : ascii, u32[i + 1], u32[i + 2]);
             // Stored as a copy of its own: a slice would keep the call's
             // whole text (up to 64 KiB) alive for as long as the slot.
             if (tag & TYPE_STORE) this.#types[tag >>> TYPE_SLOT_SHIFT] = (' ' + type).slice(1);
           }
-          if (!(tag & ID_SAME)) this.#eventId = slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
+          if (!(tag & ID_SAME)) this.#eventId = tag & TAKEN_ID ? whole(core.taken[u32[i + 5]]) : slice(tag & WIDE_ID ? wide : ascii, u32[i + 5], u32[i + 6]);
           if (wantEvents) {
-            const data = tag & TAKEN ? whole(core.taken[u32[i + 3]]) : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
+            const data = tag & TAKEN_DATA ? whole(core.taken[u32[i + 3]]) : slice(tag & WIDE_DATA ? wide : ascii, u32[i + 3], u32[i + 4]);
             if (collectEvent !== null) collectEvent(type, data, this.#eventId);
             else out.push(RECORD_EVENT, type, data, this.#eventId);
           }
@@ -415,4 +425,4 @@ function createParser(options = {}) {
   return new Parser(options);
 }
 
-module.exports = { createParser, SseParseError, SseLoadError, ready, ON_EVENT_FIELDS, COLLECT_EVENT };
+module.exports = { createParser, SseParseError, SseLoadError, ready, prepare, ON_EVENT_FIELDS, COLLECT_EVENT };

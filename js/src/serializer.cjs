@@ -1,10 +1,16 @@
 'use strict';
 // The serializers: every function goes through the core (no JS copy of the
-// rules). They share one instance (wasm.cjs acquire()); an instance big events
-// made large is dropped a second later, so its memory comes back.
+// rules), in a WebAssembly module of its own (wasm/bridge_serializer.cpp,
+// dist/ssekit-serializer-wasm.cjs), so a bundle with only the parser or the
+// EventSource does not carry it. They share one instance (wasm.cjs
+// acquire()); an instance big events made large is dropped a second later,
+// so its memory comes back.
 
 const wasm = require('./wasm.cjs');
 const { encoder, decodeAt, errorInfo, stage, describe, requireString, ENCODE_IN_PLACE_LIMIT } = wasm;
+
+// Required here, not in wasm.cjs, so that only a bundle with the serializers carries it.
+const SERIALIZER = wasm.defineModule('dist/ssekit-serializer-wasm.cjs', () => require('../dist/ssekit-serializer-wasm.cjs'));
 
 const MAX_U64 = (1n << 64n) - 1n;
 
@@ -26,9 +32,9 @@ const LARGE_INSTANCE_MS = 1000;
 let dropping = null;
 
 function core() {
-  // acquire(): past the engine's limit on memories it shares the parsers'
-  // fallback instance instead of asking again (or throws SseLoadError).
-  if (instance === null || instance.broken) instance = wasm.acquire(false);
+  // acquire(): past the engine's limit on memories, an SseLoadError
+  // (out_of_memory) if the engine refuses this module's instance too.
+  if (instance === null || instance.broken) instance = wasm.acquire(SERIALIZER, false);
   return instance;
 }
 

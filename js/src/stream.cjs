@@ -234,8 +234,8 @@ class EventStream {
       const wait = Math.max(reconnectDelay(this.#retry.reconnectionTime, failures, this.#retry.backoff, randomUpTo), retryAfter(response.headers) ?? 0);
       await abortableDelay(wait, controller.signal);
     }
-    // The WebAssembly is compiled asynchronously (browsers); no-op once done.
-    await core().ready();
+    // The parser's WebAssembly is compiled asynchronously (browsers); no-op once done.
+    await core().prepare();
     // return() (or throw()) came while the response was checked: it has
     // cleaned up already, so what it could not see is released here.
     if (this.#finished) {

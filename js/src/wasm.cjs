@@ -1,10 +1,14 @@
 'use strict';
-// Loads the core's WebAssembly (wasm/bridge.cpp, built with
-// -sSTANDALONE_WASM: no Emscripten glue, three imports, provided below).
+// Loads the core's WebAssembly: two modules, the parser's
+// (wasm/bridge_parser.cpp) and the serializer's (wasm/bridge_serializer.cpp),
+// built with -sSTANDALONE_WASM: no Emscripten glue, three imports at most,
+// provided below. parser.cjs and serializer.cjs each define theirs
+// (defineModule), so a bundle carries only the module it imports.
 //
-// - The module is compiled once per program: asynchronously by ready()
-//   (browsers: no long task on the main thread), or synchronously on first
-//   use where that is cheap and allowed (Node, workers).
+// - Each module is compiled once per program: asynchronously by ready()
+//   (all of them; browsers: no long task on the main thread), or
+//   synchronously on first use where that is cheap and allowed (Node,
+//   workers).
 // - Every parser gets an instance with its own memory, so one huge event
 //   enlarges only that parser's memory, and close() gives it back: WASM
 //   memory never shrinks, but an instance nobody references is collected
@@ -32,17 +36,38 @@ const SseLoadError = class SseLoadError extends Error {
   }
 };
 
-let compiled = null;  // WebAssembly.Module
-let compiling = null;  // Promise of it, from ready()
 let allowed = null;   // true, or the CompileError that forbade WebAssembly
-const pool = [];
-// The instance made last for a parser (until that parser releases it), and
-// the one parsers share once the engine refuses another memory (weak: the
-// parsers sharing it keep it alive). Not a WeakRef per instance: a WeakRef
-// keeps its target alive until the current job ends, so a loop of big
-// events would hold every dropped instance's memory until it returns.
-let lastMade = null;
-let shared = null;
+
+// One of the package's WebAssembly modules and its instances. `load`
+// requires its dist/ file, so that file is bundled with the module that
+// defines it, not with this one.
+class CoreModule {
+  constructor(file, load) {
+    this.file = file;  // for messages
+    this.load = load;
+    this.compiled = null;  // WebAssembly.Module
+    this.compiling = null;  // Promise of it, from prepare()
+    this.pool = [];
+    // The instance made last for a parser (until that parser releases it),
+    // and the one parsers share once the engine refuses another memory
+    // (weak: the parsers sharing it keep it alive). Not a WeakRef per
+    // instance: a WeakRef keeps its target alive until the current job
+    // ends, so a loop of big events would hold every dropped instance's
+    // memory until it returns.
+    this.lastMade = null;
+    this.shared = null;
+    this.refused = false;  // the engine refused this module's last instance
+  }
+}
+
+// Every module defined so far: the ones this program imported.
+const modules = [];
+
+function defineModule(file, load) {
+  const m = new CoreModule(file, load);
+  modules.push(m);
+  return m;
+}
 
 function cspError(cause) {
   return new SseLoadError(
@@ -81,7 +106,7 @@ const WASM_ALPHABET = Array.from({ length: 95 }, (_, i) => String.fromCharCode(3
   .filter((c) => !'"\'`\\<'.includes(c))
   .join('');
 
-function decodeWasm({ size, singles, text }) {
+function decodeWasm({ size, singles, text }, file = 'the inlined module') {
   const digit = new Uint8Array(128);
   for (let i = 0; i < WASM_ALPHABET.length; ++i) digit[WASM_ALPHABET.charCodeAt(i)] = i;
   // values[code]: the byte a code stands for.
@@ -97,18 +122,18 @@ function decodeWasm({ size, singles, text }) {
     const d = digit[text.charCodeAt(i)];
     bytes[at++] = d < n ? values[d] : values[n + (d - n) * base + digit[text.charCodeAt(++i)]];
   }
-  if (at !== size) throw new Error(`dist/ssekit-wasm.cjs is damaged: ${at} of ${size} bytes`);
+  if (at !== size) throw new Error(`${file} is damaged: ${at} of ${size} bytes`);
   return bytes;
 }
 
-function binary() {
+function binary(m) {
   let inlined;
   try {
-    inlined = require('../dist/ssekit-wasm.cjs');
+    inlined = m.load();
   } catch (e) {
-    throw new SseLoadError('missing_build', 'ssekit: dist/ssekit-wasm.cjs is missing; build it with `npm run build` in js/', e);
+    throw new SseLoadError('missing_build', `ssekit: ${m.file} is missing; build it with \`npm run build\` in js/`, e);
   }
-  return decodeWasm(inlined);
+  return decodeWasm(inlined, m.file);
 }
 
 function compileError(e) {
@@ -116,48 +141,70 @@ function compileError(e) {
   return new SseLoadError('compile_failed', `ssekit: the WebAssembly core did not compile: ${e?.message ?? String(e)}`, e);
 }
 
-// Compiles the core asynchronously (once); createParser() and the
-// serializers never compile after it has resolved. Call it before the first
-// createParser() on a browser's main thread. Rejects with SseLoadError.
-function ready() {
-  // The same promise every time (the README says so), also after a
-  // synchronous compile.
-  if (compiling === null && compiled !== null) compiling = Promise.resolve();
-  if (compiling === null) {
-    compiling = (async () => {
+// Compiles one module asynchronously (once). Rejects with SseLoadError.
+function prepare(m) {
+  if (m.compiling === null && m.compiled !== null) m.compiling = Promise.resolve();
+  if (m.compiling === null) {
+    m.compiling = (async () => {
       checkAllowed();
-      const module = await WebAssembly.compile(binary());
-      if (compiled === null) compiled = module;
+      const module = await WebAssembly.compile(binary(m));
+      if (m.compiled === null) m.compiled = module;
     })().catch((e) => {
-      compiling = null;  // a later call tries again
+      m.compiling = null;  // a later call tries again
       throw compileError(e);
     });
   }
-  return compiling;
+  return m.compiling;
+}
+
+let readied = null;  // ready()'s promise
+let readiedFor = 0;  // how many modules it covers
+
+// Compiles every module the program imported (the parser's, the
+// serializer's) asynchronously, once; createParser() and the serializers
+// never compile after it has resolved. Call it before the first
+// createParser() on a browser's main thread. Rejects with SseLoadError.
+function ready() {
+  // The same promise every time (the README says so), also after a
+  // synchronous compile; a new one only if it failed, or if a module was
+  // defined after it (not through the package's entry points, which load
+  // them all first).
+  if (readied === null || readiedFor !== modules.length) {
+    readiedFor = modules.length;
+    const promise = Promise.all(modules.map(prepare)).then(
+      () => {},
+      (e) => {
+        if (readied === promise) readied = null;  // a later call tries again
+        throw e;
+      },
+    );
+    readied = promise;
+  }
+  return readied;
 }
 
 // On a browser's main thread a synchronous compile is a long task, so a
-// parser there waits for ready() (see Parser in parser.cjs).
+// parser there waits for its module (see Parser in parser.cjs).
 const onMainThread = typeof window === 'object' && typeof document === 'object';
 
-function isCompiled() {
-  return compiled !== null;
+function isCompiled(m) {
+  return m.compiled !== null;
 }
 
-function compileSync() {
-  if (compiled !== null) return compiled;
+function compileSync(m) {
+  if (m.compiled !== null) return m.compiled;
   checkAllowed();
   try {
-    compiled = new WebAssembly.Module(binary());
+    m.compiled = new WebAssembly.Module(binary(m));
   } catch (e) {
     throw compileError(e);
   }
-  return compiled;
+  return m.compiled;
 }
 
-// One instance of the core: its exports, memory and views of it.
+// One instance of a module (CoreModule): its exports, memory and views of it.
 class Core {
-  constructor(module) {
+  constructor(owner) {
     const imports = {
       env: {
         // Growing detaches the old views; they are remade when next read.
@@ -165,7 +212,8 @@ class Core {
           this.u8 = null;
           this.u32 = null;
         },
-        // Big data, decoded during the call (TAKEN in wasm/bridge_encoder.hpp).
+        // Big data, types and ids, decoded during the call (TAKEN_* in
+        // wasm/bridge_encoder.hpp); the parser's module only.
         ssekit_take: (ptr, len) => {
           this.taken.push(decodeText(this.heap(), null, ptr, len, 0, 0));
           return this.taken.length - 1;
@@ -180,7 +228,8 @@ class Core {
         },
       },
     };
-    const instance = new WebAssembly.Instance(module, imports);
+    const instance = new WebAssembly.Instance(owner.compiled, imports);
+    this.owner = owner;
     this.exports = instance.exports;
     this.memory = instance.exports.memory;
     this.u8 = null;
@@ -218,48 +267,55 @@ const collections = new FinalizationRegistry(() => {
 let capacity = Infinity;
 const hasRoom = () => made - collected < capacity - Math.min(16, capacity >> 3);
 
-// The live instance parsers share once the engine refuses another memory.
-function fallback() {
-  const core = shared?.deref();
+// The live instance of module m that parsers share once the engine refuses
+// another memory.
+function fallback(m) {
+  const core = m.shared?.deref();
   if (core !== undefined && !core.broken) return core;
-  return lastMade !== null && !lastMade.broken ? lastMade : undefined;
+  return m.lastMade !== null && !m.lastMade.broken ? m.lastMade : undefined;
 }
 
-// An instance for one parser (or for the serializers: forParser false), from
-// the pool, or new, or the shared one when the engine has no room for
-// another memory (V8 reserves address space per memory: about 13,000 per
-// process).
-function acquire(forParser = true) {
-  const module = compileSync();
-  const pooled = pool.pop();
+// An instance of module m for one parser (or for the serializers: forParser
+// false), from the pool, or new, or the shared one when the engine has no
+// room for another memory (V8 reserves address space per memory: about
+// 13,000 per process). The serializers' module has no parsers' instance to
+// share: past that limit its instance is asked for once, and after a
+// refusal not again until collections have made room (each refusal stalls
+// V8 for seconds); meanwhile the serializers throw SseLoadError.
+function acquire(m, forParser = true) {
+  compileSync(m);
+  const pooled = m.pool.pop();
   if (pooled !== undefined) return pooled;
   let refusal;
-  // With nothing to share, asking again is the only way on.
-  if (hasRoom() || fallback() === undefined) {
+  // With nothing to share, asking again is the only way on for a parser.
+  if (hasRoom() || (fallback(m) === undefined && (forParser || !m.refused))) {
     try {
-      const core = new Core(module);
+      const core = new Core(m);
       ++made;
       collections.register(core, null);
-      if (forParser) lastMade = core;
+      if (forParser) m.lastMade = core;
+      m.refused = false;
       return core;
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       capacity = made - collected;
+      m.refused = true;
       refusal = e;
     }
   }
-  const core = fallback();
+  const core = fallback(m);
   if (core === undefined) throw new SseLoadError('out_of_memory', 'ssekit: no memory for another WebAssembly instance', refusal);
   core.shared = true;
-  shared = new WeakRef(core);
+  m.shared = new WeakRef(core);
   return core;
 }
 
 // After the core freed the parser: a small instance is kept for reuse.
 function release(core) {
-  if (core === lastMade) lastMade = null;
+  const m = core.owner;
+  if (core === m.lastMade) m.lastMade = null;
   if (core.shared === true || core.broken) return;
-  if (core.bytes <= POOL_MEMORY_LIMIT && pool.length < POOL_SIZE) pool.push(core);
+  if (core.bytes <= POOL_MEMORY_LIMIT && m.pool.length < POOL_SIZE) m.pool.push(core);
 }
 
 // --- Helpers for parser.cjs and serializer.cjs.
@@ -374,6 +430,6 @@ function requireString(value, what) {
   return value;
 }
 
-module.exports = { ready, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
+module.exports = { ready, prepare, defineModule, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
   abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, describe, requireString, ENCODE_IN_PLACE_LIMIT,
 };

@@ -101,7 +101,9 @@ const readThree = (url) =>
 
 function errorOf(what) {
   try {
-    what === 'EventSource' ? new window.ssekit.EventSource('/stream') : window.ssekit.createParser({});
+    if (what === 'EventSource') new window.ssekit.EventSource('/stream');
+    else if (what === 'createParser') window.ssekit.createParser({});
+    else window.ssekit.serializeEvent({ data: 'x' });
     return 'no error';
   } catch (e) {
     return { name: e.name, code: e.code, isLoadError: e instanceof window.ssekit.SseLoadError, message: e.message };
@@ -135,23 +137,26 @@ if (skip) {
       assert.deepEqual(await page.evaluate(() => ({ ...window.compileCounts })), { sync: 0, async: 0 }, 'nothing compiles at load');
       const events = await page.evaluate(readThree, `${origin}/stream`);
       assert.deepEqual(events, ['one', 'two', 'three']);
-      // After ready(), createParser() uses the compiled module.
+      // The EventSource compiled the parser's module only.
+      assert.deepEqual(await page.evaluate(() => ({ ...window.compileCounts })), { sync: 0, async: 1 });
+      // After ready() (which compiles the serializer's module too),
+      // createParser() and the serializers use the compiled modules.
       const parsed = await page.evaluate(async () => {
         await window.ssekit.ready();
         const seen = [];
         const p = window.ssekit.createParser({ onEvent: (e) => seen.push(e.data) });
-        p.feed('data: four\n\n');
+        p.feed(window.ssekit.serializeEvent({ data: 'four' }));
         p.close();
         return seen;
       });
       assert.deepEqual(parsed, ['four']);
-      assert.deepEqual(await page.evaluate(() => ({ ...window.compileCounts })), { sync: 0, async: 1 });
+      assert.deepEqual(await page.evaluate(() => ({ ...window.compileCounts })), { sync: 0, async: 2 });
       await page.close();
     });
 
-    it("a CSP without 'wasm-unsafe-eval': the constructor and createParser() throw SseLoadError naming the fix", async () => {
+    it("a CSP without 'wasm-unsafe-eval': the constructor, createParser() and the serializers throw SseLoadError naming the fix", async () => {
       const page = await openPage('strict');
-      for (const what of ['EventSource', 'createParser']) {
+      for (const what of ['EventSource', 'createParser', 'serializeEvent']) {
         const e = await page.evaluate(errorOf, what);
         assert.equal(typeof e, 'object', `${what}: ${e}`);
         assert.equal(e.name, 'SseLoadError', what);

@@ -1,13 +1,16 @@
 // What a browser app's bundler takes from the package (esbuild, through
 // package.json's exports with its "browser" condition and "sideEffects":
 // false; scripts/bundle-sizes.mjs): importing the parser or the serializer
-// alone leaves the EventSource out, and the EventSource alone stays within
-// its budget of 25 kB gzip.
+// alone leaves the EventSource out, each carries only its own WebAssembly
+// module (dist/ssekit-parser-wasm.cjs, dist/ssekit-serializer-wasm.cjs), and
+// the EventSource alone stays within its budget of 25 kB gzip.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { before, describe, it } from 'node:test';
 
 import { measure } from '../scripts/bundle-sizes.mjs';
+
+const require = createRequire(import.meta.url);
 
 let sizes;
 
@@ -16,26 +19,48 @@ describe('bundles', () => {
     sizes = await measure();
   });
 
-  it('the parser alone: no EventSource, no serializer', () => {
-    assert.deepEqual(sizes['parser only'].modules, ['bridge-abi.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+  it('the parser alone: no EventSource, no serializer, not its WebAssembly', () => {
+    assert.deepEqual(sizes['parser only'].modules, ['bridge-abi.cjs', 'index.mjs', 'parser.cjs', 'ssekit-parser-wasm.cjs', 'wasm.cjs']);
   });
 
-  it('the serializer alone: no EventSource, no parser', () => {
-    assert.deepEqual(sizes['serializer only'].modules, ['bridge-abi.cjs', 'index.mjs', 'serializer.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+  it("the serializer alone: no EventSource, no parser, not the parser's WebAssembly", () => {
+    assert.deepEqual(sizes['serializer only'].modules, ['bridge-abi.cjs', 'index.mjs', 'serializer.cjs', 'ssekit-serializer-wasm.cjs', 'wasm.cjs']);
+    assert.ok(sizes['serializer only'].gzip < sizes['parser only'].gzip / 2, `${sizes['serializer only'].gzip} bytes gzip`);
   });
 
-  it('the EventSource alone: no serializer, no stream(), at most 25 kB gzip', () => {
-    assert.deepEqual(sizes['EventSource only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'wasm.cjs']);
+  it("the EventSource alone: no serializer (nor its WebAssembly), no stream(), at most 25 kB gzip", () => {
+    assert.deepEqual(sizes['EventSource only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-parser-wasm.cjs', 'wasm.cjs']);
     assert.ok(sizes['EventSource only'].gzip <= 25_000, `${sizes['EventSource only'].gzip} bytes gzip`);
     assert.ok(sizes['parser only'].gzip < sizes['EventSource only'].gzip);
   });
 
   it('stream() alone: the EventSource module (the rules they share) and its own', () => {
-    assert.deepEqual(sizes['stream() only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-wasm.cjs', 'stream.cjs', 'wasm.cjs']);
+    assert.deepEqual(sizes['stream() only'].modules, ['bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'ssekit-parser-wasm.cjs', 'stream.cjs', 'wasm.cjs']);
+  });
+
+  it("everything: both WebAssembly modules", () => {
+    assert.deepEqual(sizes.everything.modules, [
+      'bridge-abi.cjs', 'eventsource.cjs', 'index.mjs', 'parser.cjs', 'serializer.cjs', 'ssekit-parser-wasm.cjs', 'ssekit-serializer-wasm.cjs', 'stream.cjs', 'wasm.cjs',
+    ]);
+  });
+
+  it("each WebAssembly module has only its own part's code: the parser's no serializer, the serializer's no parser", () => {
+    const { decodeWasm } = require('../src/wasm.cjs');
+    const exportsOf = (file) => WebAssembly.Module.exports(new WebAssembly.Module(decodeWasm(require(file), file))).map((e) => e.name);
+    const parser = exportsOf('../dist/ssekit-parser-wasm.cjs');
+    const serializer = exportsOf('../dist/ssekit-serializer-wasm.cjs');
+    assert.ok(parser.includes('ssekit_parser_feed'), parser.join(' '));
+    assert.deepEqual(parser.filter((name) => /serialize|output/.test(name)), []);
+    assert.ok(serializer.includes('ssekit_serialize_event'), serializer.join(' '));
+    assert.deepEqual(serializer.filter((name) => /parser/.test(name)), []);
+    // The serializer's module is small: the parser's code (the scan, the
+    // encoder, the UTF-8 repair) is not linked into it.
+    const bytes = (file) => require(file).size;
+    assert.ok(bytes('../dist/ssekit-serializer-wasm.cjs') < bytes('../dist/ssekit-parser-wasm.cjs') / 2);
   });
 
   it("browsers get the browser build: the 'browser' condition, and CDNs' default file", () => {
-    const pkg = createRequire(import.meta.url)('../package.json');
+    const pkg = require('../package.json');
     assert.equal(pkg.sideEffects, false);
     assert.equal(Object.keys(pkg.exports['.'])[0], 'browser', "'browser' must come before 'import' and 'require'");
     assert.equal(pkg.exports['.'].browser.default, './src/index.mjs');

@@ -36,16 +36,19 @@ function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000 }
 }
 
 describe('loading the WebAssembly', () => {
-  it('Node: createParser() compiles synchronously on first use, once', async () => {
+  it('Node: createParser() and the serializers compile their modules synchronously on first use, once each', async () => {
     const out = await runScript(`
       const events = [];
       const p = ssekit.createParser({ onEvent: (e) => events.push(e.data) });
       p.feed('data: a\\n\\n');
       ssekit.createParser({}).close();
+      const afterParsers = { ...counts };
       ssekit.serializeEvent({ data: 'b' });
+      ssekit.serializeComment('c');
       await ssekit.ready();
-      return { events, counts };`);
-    assert.deepEqual(out, { events: ['a'], counts: { sync: 1, async: 0 } });
+      return { events, afterParsers, counts };`);
+    // The parser's module, then the serializer's; ready() has nothing left to compile.
+    assert.deepEqual(out, { events: ['a'], afterParsers: { sync: 1, async: 0 }, counts: { sync: 2, async: 0 } });
   });
 
   it("a browser's main thread: nothing compiles synchronously when ready() is awaited first", async () => {
@@ -61,11 +64,13 @@ describe('loading the WebAssembly', () => {
       again.feed('data: b\\n\\n');
       again.close();
       p.close();
-      return { beforeReady, events, counts };`,
+      const written = ssekit.serializeEvent({ data: 'c' });
+      return { beforeReady, events, written, counts };`,
       { mainThread: true },
     );
-    // The parser started the asynchronous compile itself.
-    assert.deepEqual(out, { beforeReady: { sync: 0, async: 1, id: 'resume' }, events: ['a resume'], counts: { sync: 0, async: 1 } });
+    // The parser started the asynchronous compile of its own module;
+    // ready() compiled the serializer's too.
+    assert.deepEqual(out, { beforeReady: { sync: 0, async: 1, id: 'resume' }, events: ['a resume'], written: 'data: c\n\n', counts: { sync: 0, async: 2 } });
   });
 
   it("a browser's main thread: feed() before ready() still works (it compiles synchronously)", async () => {
@@ -114,8 +119,12 @@ describe('loading the WebAssembly', () => {
     const sync = await runScript(`
       ssekit.createParser().feed('data: x\\n\\n');
       const first = ssekit.ready();
-      return { same: first === ssekit.ready(), compiles: counts };`);
-    assert.deepEqual(sync, { same: true, compiles: { sync: 1, async: 0 } });
+      const same = first === ssekit.ready();
+      await first;
+      ssekit.serializeHeartbeat();
+      return { same, after: first === ssekit.ready(), compiles: counts };`);
+    // The parser's module synchronously; ready() compiles only the serializer's, which is then used.
+    assert.deepEqual(sync, { same: true, after: true, compiles: { sync: 1, async: 1 } });
   });
 
   it('a run of big serialized events reuses one instance (dropping it after each made every one pay for a new instance)', async () => {
@@ -187,25 +196,30 @@ describe('loading the WebAssembly', () => {
         }
       };
       open(100);
-      // The serializers' instance too: no raw RangeError, no asking again.
-      const written = ssekit.serializeEvent({ data: 'y' });
+      // The serializers' module has no parsers' instance to share: its
+      // instance is asked for once, and the refusal is an SseLoadError, not a
+      // raw RangeError; a second call does not ask again.
+      const write = () => { try { return ssekit.serializeEvent({ data: 'y' }); } catch (e) { return e.name + ' ' + e.code; } };
+      const written = [write(), write()];
       const full = { asked, refused, live, written };
-      // Closing them frees nothing until the collector runs; 8 stay pooled,
-      // and the serializers keep the one they share.
+      // Closing them frees nothing until the collector runs; 8 stay pooled.
       for (const p of parsers) p.close();
       parsers = [];
-      for (let round = 0; round < 200 && live > 9; ++round) {
+      for (let round = 0; round < 200 && live > 8; ++round) {
         gc();
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
       const collected = { live };
       asked = 0;
       open(30);
-      return { full, collected, again: { asked, refused, live } };`, { nodeArgs: ['--expose-gc'] });
-    assert.deepEqual(out.full, { asked: 41, refused: 1, live: 40, written: 'data: y\n\n' });
-    assert.equal(out.collected.live, 9, 'the test could not get the instances collected');
-    // 8 from the pool, 22 new: below the remembered 40 less the margin (5).
-    assert.deepEqual(out.again, { asked: 22, refused: 1, live: 31 });
+      // Room again: the serializers get their instance.
+      const later = write();
+      return { full, collected, again: { asked, refused, live, later } };`, { nodeArgs: ['--expose-gc'] });
+    const refusedWrite = 'SseLoadError out_of_memory';
+    assert.deepEqual(out.full, { asked: 42, refused: 2, live: 40, written: [refusedWrite, refusedWrite] });
+    assert.equal(out.collected.live, 8, 'the test could not get the instances collected');
+    // 8 from the pool, 22 new, and the serializers' one: below the remembered 40 less the margin (5).
+    assert.deepEqual(out.again, { asked: 23, refused: 2, live: 31, later: 'data: y\n\n' });
   });
 
   it("past V8's own limit on memories, one refusal is paid, not one per parser", async (t) => {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import * as esbuild from 'esbuild';
 
 const pkgDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const built = ['dist/ssekit-wasm.cjs', 'dist/ssekit.browser.mjs', 'dist/ssekit.browser.js'];
+const built = ['dist/ssekit-parser-wasm.cjs', 'dist/ssekit-serializer-wasm.cjs', 'dist/bridge-abi.cjs', 'dist/ssekit.browser.mjs', 'dist/ssekit.browser.js'];
 
 // Child npm and node runs must not inherit `npm test`'s own package
 // context (npm_package_*, npm_config_local_prefix, ...); the cache and

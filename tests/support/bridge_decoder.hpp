@@ -1,7 +1,7 @@
 // Reads what the WebAssembly bridge's encoder (wasm/bridge_encoder.hpp)
 // produced the way js/src/parser.cjs does: strings sliced out of the texts
 // by UTF-16 offsets, types from their slots, ids carried over,
-// big data from the take list. Natively, so tests/bridge_encoder_test.cpp
+// big data, types and ids from the take list. Natively, so tests/bridge_encoder_test.cpp
 // and fuzz/fuzz_bridge.cpp can compare the result with the core's own
 // parser on the same chunks. It also checks the layout rules JS relies on
 // (ranges, cuts at character boundaries, the ASCII text being ASCII) and
@@ -77,6 +77,15 @@ class bridge_decoder {
       }
       return s;
     };
+    // A string from the take list, or from a text.
+    const auto string = [&](std::uint32_t tag, int field, std::uint32_t start, std::uint32_t length) {
+      if (!(tag & taken_flag(field))) return slice(tag, wide_flag(field), start, length);
+      if (start >= taken.size() || length != 0) {
+        problem = "a taken index out of range";
+        return std::string();
+      }
+      return taken[start];
+    };
     for (std::size_t i = 0; i < w.size() && problem.empty();) {
       const std::uint32_t tag = w[i];
       const std::uint32_t kind = tag & RECORD_KIND_MASK;
@@ -90,17 +99,12 @@ class bridge_decoder {
         if (tag & TYPE_CACHED) {
           type = types_[slot];
         } else if (!(tag & TYPE_MESSAGE)) {
-          type = slice(tag, WIDE_TYPE, w[i + 1], w[i + 2]);
+          if ((tag & TYPE_STORE) && (tag & TAKEN_TYPE)) return "a taken type to store";
+          type = string(tag, 0, w[i + 1], w[i + 2]);
           if (tag & TYPE_STORE) types_[slot] = type;
         }
-        if (!(tag & ID_SAME)) id_ = slice(tag, WIDE_ID, w[i + 5], w[i + 6]);
-        std::string data;
-        if (tag & TAKEN) {
-          if (w[i + 3] >= taken.size()) return "a taken index out of range";
-          data = taken[w[i + 3]];
-        } else {
-          data = slice(tag, WIDE_DATA, w[i + 3], w[i + 4]);
-        }
+        if (!(tag & ID_SAME)) id_ = string(tag, 2, w[i + 5], w[i + 6]);
+        const std::string data = string(tag, 1, w[i + 3], w[i + 4]);
         out.push_back(record::make_event(type, data, id_));
       } else if (kind == RECORD_COMMENT) {
         out.push_back(record::make_comment(slice(tag, WIDE_TYPE, w[i + 1], w[i + 2])));
@@ -127,7 +131,7 @@ struct bridge_run {
 // Feeds `chunks` (sizes) of `stream` through the encoder and decodes every
 // call, as parser.cjs does; stops at the first error, as feed() throws.
 inline bridge_run run_bridge(std::string_view stream, const std::vector<std::size_t>& chunks, ssekit::parser_options options,
-                             std::size_t take_min = bridge::data_taken_min) {
+                             std::size_t take_min = bridge::taken_min) {
   std::vector<std::string> taken;
   const auto take = [](void* context, std::string_view data) {
     auto& list = *static_cast<std::vector<std::string>*>(context);

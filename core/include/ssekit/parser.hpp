@@ -92,6 +92,11 @@ class parser {
   std::string_view last_event_id() const noexcept { return last_event_id_.view(); }
   // Sets the last event id, e.g. the one a client was told to start from.
   void set_last_event_id(std::string_view id);
+  // Counts the times the last event id was set (by a dispatch after an `id:`
+  // field, or set_last_event_id()), even to the same value: while it stays
+  // the same, so does the id, and a consumer that keeps a long id needs no
+  // copy of it to tell (the WebAssembly bridge hands one to JS only once).
+  std::uint64_t last_event_id_version() const noexcept { return last_event_id_version_; }
 
   // Bytes fed since construction or the last reset(); once feed() has
   // returned an error, later chunks are not counted.
@@ -213,6 +218,7 @@ class parser {
   std::size_t type_size_ = 0;   // raw bytes of the event type in event_size_
   std::size_t id_size_ = 0;     // raw bytes of the id in event_size_
   field_buffer last_event_id_;  // the standard's "last event ID string"
+  std::uint64_t last_event_id_version_ = 0;  // last_event_id_version()
 
   // Scratch space for UTF-8 repair (reused).
   std::string repaired_comment_;
