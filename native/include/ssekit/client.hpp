@@ -266,7 +266,8 @@ struct client_options {
   bool allow_https_to_http_redirect = false;
 
   // TLS: certificates and host names are verified against the system's CAs,
-  // or the given file / directory. SNI is always sent, and ALPN offers
+  // or the given file / directory. SNI carries the host name (none for an
+  // IP address, as RFC 6066 says), and ALPN offers
   // http/1.1. A failed verification is final (tls_error, saying why:
   // expired, host name mismatch, unknown issuer, self-signed...); a
   // handshake cut by the peer is a network_error and is retried.
@@ -279,7 +280,7 @@ struct client_options {
   // Your own context (as Beast programs make one), instead of ca_file /
   // ca_directory (both set: client_options_error). Its trust store, client
   // certificate, ciphers and options are used as they are, by every client
-  // given it; each connection still sends SNI, offers ALPN http/1.1 and
+  // given it; each connection still sends SNI (for a host name), offers ALPN http/1.1 and
   // verifies the certificate and host name (a verify callback of the
   // context stays in effect) unless insecure_skip_tls_verification. The
   // clients hold it (shared_ptr) as long as they may connect; don't change
