@@ -62,6 +62,10 @@ class tls_socket {
   // set up and handshaken as the first was. False when OpenSSL can't
   // allocate it.
   bool start_inner();
+  // After start_inner(): the outer session (the proxy's) met a fatal error,
+  // e.g. a broken record from the proxy while the inner handshake ran;
+  // OpenSSL puts a failed session back "in init" (its error state).
+  bool outer_failed() const noexcept { return inner_ != nullptr && SSL_in_init(ssl_) != 0; }
 
   // After the TCP connect: the client handshake (SNI, host name and ALPN
   // are set on native_handle() before).

@@ -558,7 +558,18 @@ class network_transport final : public transport {
       }
       stream_.async_handshake([this, with_proxy, handler = std::move(handler)](beast::error_code e) mutable {
         if (e) {
-          const open_failure f = handshake_failure(stream_.native_handle(), e, with_proxy ? peer() : target_.authority());
+          SSL* failed = stream_.native_handle();
+          if (!with_proxy && stream_.outer_failed() && SSL_get_verify_result(failed) == X509_V_OK) {
+            // The proxy's session broke under the origin's handshake: the
+            // proxy's fault (retried, as the same fault one step earlier
+            // while reading its CONNECT answer), not the origin's.
+            open_failure f{client_error_reason::network_error, e,
+                           "the TLS session with " + peer() + " failed during the TLS handshake with " + target_.authority() +
+                               " inside it: " + e.message(),
+                           true};
+            return handler(&f);
+          }
+          const open_failure f = handshake_failure(failed, e, with_proxy ? peer() : target_.authority());
           return handler(&f);
         }
         if (with_proxy && route_.tunnel(target_)) return send_connect(handler);

@@ -983,6 +983,42 @@ TEST_F(HttpsProxy, RefusedConnectsAndStallsBehaveAsWithAnHttpProxy) {
   EXPECT_EQ(rec.errors[0].body, "partial");
 }
 
+// The proxy's own session breaks (a record longer than TLS allows, sent
+// under its TLS) while the origin's handshake runs inside it: the proxy's
+// failure, retried like the same fault while its CONNECT answer is read,
+// not the origin's "did not answer in TLS" (final, advising http://).
+TEST_F(HttpsProxy, ABrokenProxySessionDuringTheTunnelsHandshakeIsTheProxys) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  script_server proxy(
+      [](script_server::connection& c) {
+        request r;
+        if (!c.read_head(r)) return;
+        if (c.number > 1) {  // the retry: refused, which ends the run
+          c.write("HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n");
+          return c.close();
+        }
+        c.write("HTTP/1.1 200 Connection established\r\n\r\n");
+        c.read_some();  // the origin's ClientHello, inside this session
+        c.write_raw(std::string("\x17\x03\x03\xff\xff", 5) + std::string(64, 'x'));
+        c.wait_for_client_close(20s);
+      },
+      proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.reconnect = true;
+  o.proxy = proxy.url("");
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 2u);
+  const ssekit::client_error& broken = rec.errors[0];
+  EXPECT_EQ(broken.reason, client_error_reason::network_error) << broken.message;
+  EXPECT_TRUE(broken.will_reconnect) << broken.message;
+  EXPECT_NE(broken.message.find("the TLS session with the proxy " + proxy.url("")), std::string::npos) << broken.message;
+  EXPECT_EQ(broken.message.find("use http://"), std::string::npos) << broken.message;
+  EXPECT_EQ(rec.errors[1].reason, client_error_reason::proxy_refused) << rec.errors[1].message;
+  EXPECT_TRUE(origin.requests().empty());
+}
+
 TEST_F(HttpsProxy, TheEnvironmentFormWorks) {
   script_server origin(one_event("from the environment"));
   script_server tls_origin(one_event("from the environment"), ssekit::testing::server_tls_context(*pki_));
