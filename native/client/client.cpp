@@ -506,6 +506,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (write_error_) return fail_network(write_error_, "can't send the request");
       if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering");
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head");
+      if (detail::is_client_certificate_refusal(ec)) {
+        return fail({.reason = client_error_reason::tls_error,
+                     .message = "the server refused this client's TLS certificate (or its lack of one): " + ec.message(),
+                     .code = ec});
+      }
       return fail_network(ec, detail::is_http_error(ec) ? "malformed response head" : "no response header");
     }
     const auto& res = conn_->response->get();

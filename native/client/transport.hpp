@@ -69,6 +69,13 @@ inline bool is_http_error(beast::error_code ec) {
   return ec.category() == make_error_code(http::error::bad_version).category();
 }
 // The body is a view of the request plan's (kept alive by the connection).
+// A TLS alert by which a server refused this client's certificate (or its
+// lack of one). TLS 1.3 sends it after the client's side of the handshake
+// is done, so it fails the first read, not the handshake; it is as final
+// as the same refusal during a TLS 1.2 handshake (tls_error), not a
+// network error to retry for ever.
+bool is_client_certificate_refusal(beast::error_code ec);
+// The body is a view of the request plan's (kept alive by the connection).
 using request_message = http::request<http::span_body<const char>>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;
 
