@@ -93,7 +93,7 @@ function checkAllowed() {
   if (allowed !== true) throw cspError(allowed);
 }
 
-// dist/ssekit-wasm.cjs holds the module as text that gzip compresses about
+// dist/ssekit-{parser,serializer}-wasm.cjs hold each module as text that gzip compresses about
 // as well as the binary. Base64 does not: it cuts the module's repeated byte
 // runs at three different bit offsets, so gzip finds few of them (4.4 kB more
 // in every bundle). Here each byte is one character of WASM_ALPHABET (the
