@@ -910,7 +910,9 @@ TEST_F(ClientTls, AServerThatRequiresAClientCertificateIsAFinalTlsError) {
     EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error) << rec.errors[0].message;
     EXPECT_FALSE(rec.errors[0].will_reconnect);
     // (OpenSSL's TLS 1.2 server says only "handshake failure".)
-    if (tls13) EXPECT_NE(rec.errors[0].message.find("refused this client's TLS certificate"), std::string::npos) << rec.errors[0].message;
+    if (tls13) {
+      EXPECT_NE(rec.errors[0].message.find("refused this client's TLS certificate"), std::string::npos) << rec.errors[0].message;
+    }
   }
 }
 
