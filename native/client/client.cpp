@@ -368,7 +368,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // The hook's answer: the request to send, or why there is none.
   void hooked(attempt_kind kind, std::optional<attempt_request> request, const std::string& failure) {
     if (!request) return fail({.reason = client_error_reason::attempt_hook_failed, .message = failure, .retryable = true});
-    detail::hook_outcome checked = detail::check_attempt_request(*request);
+    detail::hook_outcome checked = detail::check_attempt_request(std::move(*request));
     if (!checked.plan) return fail({.reason = client_error_reason::attempt_hook_failed, .message = checked.refusal, .retryable = true});
     checked.plan->compression = plan_.compression;  // an option, not the hook's
     plan_ = std::move(*checked.plan);

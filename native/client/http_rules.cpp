@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace ssekit::detail {
@@ -198,10 +199,10 @@ request_plan check_options(const client_options& o, std::string body) {
   return plan;
 }
 
-hook_outcome check_attempt_request(const attempt_request& r) {
+hook_outcome check_attempt_request(attempt_request r) {
   hook_outcome out;
   try {
-    out.plan = check_request(r.url, r.method, r.headers, r.body);
+    out.plan = check_request(r.url, r.method, r.headers, std::move(r.body));
   } catch (const client_options_error& e) {
     out.refusal = std::string("the attempt hook's request can't be sent: ") + e.what();
   }

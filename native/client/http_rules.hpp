@@ -179,7 +179,8 @@ struct hook_outcome {
   std::optional<request_plan> plan;
   std::string refusal;  // when !plan
 };
-hook_outcome check_attempt_request(const attempt_request& request);
+// Taken by value: its body moves into the plan (it may be tens of megabytes).
+hook_outcome check_attempt_request(attempt_request request);
 // The request a hook is shown for `plan`.
 attempt_request to_attempt_request(const request_plan& plan);
 
