@@ -605,7 +605,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     std::optional<milliseconds> at_least;
     if (retryable) at_least = detail::retry_after(conn_->response_headers);
     fail({.reason = client_error_reason::http_status,
-          .message = "the server answered " + std::to_string(status) + " " + detail::escape_text(std::string(res.reason())),
+          .message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason())),
           .retryable = retryable,
           .status = status,
           .at_least = at_least});

@@ -120,6 +120,12 @@ bool is_field_value(std::string_view s) {
   });
 }
 
+std::string status_digits(int status) {
+  std::string digits = std::to_string(status);
+  if (digits.size() < 3) digits.insert(0, 3 - digits.size(), '0');
+  return digits;
+}
+
 std::string escape_text(std::string_view s, std::size_t max) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
@@ -556,7 +562,9 @@ bool may_send_again(bool has_body, bool replay_body, const attempt_progress& p, 
 
 bool reconnects_after_status(int status, bool retry_server_errors, bool has_attempt_hook) {
   if (status == 401) return has_attempt_hook;
-  return retry_server_errors && (status >= 500 || status == 429);
+  // RFC 9110 15: a status outside 100..599 is invalid and is processed as a
+  // 5xx (Beast reads any three digits, so 000..099 and 600..999 arrive here).
+  return retry_server_errors && (status >= 500 || status < 100 || status == 429);
 }
 
 milliseconds reconnect_delay(const backoff_options& b, milliseconds reconnection_time, std::uint64_t failures,

@@ -30,6 +30,10 @@ bool is_field_value(std::string_view s);
 // of input (then "...").
 std::string escape_text(std::string_view s, std::size_t max = 256);
 
+// A status line's three digits as the server sent them ("099", not "99"):
+// Beast reads any three, so an invalid one is shown as it came.
+std::string status_digits(int status);
+
 // The request the client sends: what connect() replays, changed by
 // redirects.
 struct request_plan {

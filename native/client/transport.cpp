@@ -496,7 +496,7 @@ class network_transport final : public transport {
     f.status = static_cast<int>(res.result_int());
     for (const auto& field : res) f.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     f.body = connect_excerpt_;
-    f.message = peer() + " refused the tunnel to " + target_.authority() + ": " + std::to_string(f.status) + " " +
+    f.message = peer() + " refused the tunnel to " + target_.authority() + ": " + status_digits(f.status) + " " +
                 escape_text(std::string(res.reason()));
     handler(&f);
   }

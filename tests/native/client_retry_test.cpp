@@ -372,3 +372,24 @@ TEST(ClientRetry, APostSentAndLeftUnansweredIsNotSentAgain) {
 }
 
 }  // namespace
+
+// RFC 9110 15: a status outside 100..599 is invalid and processed as a 5xx;
+// the message shows the digits as sent ("099" used to read "answered 99").
+TEST(ClientRetry, AnInvalidStatusIsAServerError) {
+  for (const char* line : {"HTTP/1.1 099 Odd", "HTTP/1.1 000 Zero", "HTTP/1.1 600 High"}) {
+    for (const bool retry : {false, true}) {
+      script_server server([line](script_server::connection& c) {
+        if (c.number == 1) serve(c, std::string(line) + "\r\nContent-Length: 0\r\n\r\n");
+        else serve(c, stream_header() + "data: ok\n\n");
+      });
+      auto o = options_for(server.url());
+      o.retry_server_errors = retry;
+      const recording rec = run(o, retry ? 1 : 0);
+      ASSERT_EQ(rec.errors.size(), 1u) << line;
+      EXPECT_EQ(rec.errors[0].reason, client_error_reason::http_status) << line;
+      EXPECT_EQ(rec.errors[0].will_reconnect, retry) << line;
+      EXPECT_NE(rec.errors[0].message.find(std::string("answered ") + (line + 9)), std::string::npos) << rec.errors[0].message;
+      EXPECT_EQ(rec.events, retry ? std::vector<std::string>{"message:ok#"} : std::vector<std::string>{}) << line;
+    }
+  }
+}

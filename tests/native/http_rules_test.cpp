@@ -486,7 +486,8 @@ TEST(ClientRules, WhichAttemptsMaySendTheirBodyAgain) {
 }
 
 TEST(ClientRules, WhichStatusesReconnect) {
-  for (int s : {429, 500, 502, 503, 504, 599}) {
+  // 0..99 and 600..999 are invalid statuses, processed as 5xx (RFC 9110 15).
+  for (int s : {0, 99, 429, 500, 502, 503, 504, 599, 600, 999}) {
     EXPECT_TRUE(reconnects_after_status(s, true, false)) << s;
     EXPECT_FALSE(reconnects_after_status(s, false, false)) << s;
   }

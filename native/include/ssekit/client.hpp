@@ -250,8 +250,9 @@ struct client_options {
   std::chrono::milliseconds reconnection_time{3000};  // until the server sends retry:
   backoff_options backoff;
   bool reconnect = true;             // false: any end or failure closes the client
-  // 5xx and 429 answers reconnect (honouring Retry-After) instead of closing.
-  // Other statuses close, except 401 with an attempt hook (to refresh a token).
+  // 5xx and 429 answers reconnect (honouring Retry-After) instead of closing;
+  // so do invalid statuses (000-099, 600-999: RFC 9110 15 says to process
+  // them as 5xx). Other statuses close, except 401 with an attempt hook (to refresh a token).
   bool retry_server_errors = false;
   // How long an async attempt hook (on_attempt_async) may take; then the
   // attempt fails (attempt_hook_failed) and backs off. Must be > 0.
