@@ -560,20 +560,43 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     refused_content_type_ = v.content_type;
     // Read the start of the body for the report, within its own deadline.
     excerpt_.clear();
+    excerpt_sent_.clear();
+    excerpt_decoder_.reset();
+    // The client asked for gzip and deflate: a refusal's JSON (an LLM API's
+    // 429) is shown decoded, not as compressed bytes.
+    if (const auto coding = detail::excerpt_coding(conn_->response_headers, plan_.compression)) excerpt_decoder_.emplace(*coding, error_body_limit);
     // Beast calls a sink when a read completes, before the read's handler:
     // after restart() or a failure, a read of the old connection that had
     // already completed must not reach the new attempt's state.
     conn_->response->get().body().sink = [this, attempt](std::string_view bytes) {
       if (stale(attempt)) return beast::error_code(asio::error::operation_aborted);
-      excerpt_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_.size())));
+      take_excerpt(bytes);
       return beast::error_code{};
     };
     arm_deadline(attempt, std::min(options_.connect_timeout, error_body_timeout), [this, attempt] { refuse(attempt); });
     read_excerpt(attempt);
   }
 
+  // Keeps the first error_body_limit bytes of a refused body, decoded when
+  // it is compressed: the bytes as sent too (bounded alike), for a body
+  // that is not what its Content-Encoding says.
+  void take_excerpt(std::string_view bytes) {
+    const auto room = [this] { return error_body_limit - std::min(error_body_limit, excerpt_.size()); };
+    excerpt_sent_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_sent_.size())));
+    if (!excerpt_decoder_) return excerpt_.append(bytes.substr(0, room())), void();
+    if (room() == 0 || excerpt_decoder_->failed()) return;
+    excerpt_decoder_->input(bytes);
+    for (auto piece = excerpt_decoder_->next(); !piece.empty() && room() != 0; piece = excerpt_decoder_->next()) excerpt_.append(piece.substr(0, room()));
+  }
+  bool excerpt_complete() const {
+    // A compressed body is read until its decoded KiB is there, it proves
+    // broken, or 64 KiB of it came (one that decodes to almost nothing).
+    if (excerpt_.size() >= error_body_limit) return true;
+    return excerpt_decoder_ && (excerpt_decoder_->failed() || excerpt_decoder_->compressed_offset() >= 64 * error_body_limit);
+  }
+
   void read_excerpt(unsigned attempt) {
-    if (conn_->response->is_done() || excerpt_.size() >= error_body_limit) return refuse(attempt);
+    if (conn_->response->is_done() || excerpt_complete()) return refuse(attempt);
     conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
       if (!self->stale(attempt)) {
         if (ec && ec != http::error::need_buffer) self->refuse(attempt);
@@ -586,6 +609,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // "Fail the connection": a response that is not a stream.
   void refuse(unsigned attempt) {
     if (stale(attempt)) return;
+    // Not what its Content-Encoding says: shown as sent.
+    if (excerpt_decoder_ && excerpt_decoder_->failed() && excerpt_.empty()) excerpt_ = std::move(excerpt_sent_);
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
     if (status == 200) {
@@ -935,7 +960,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     bool opened = false;  // connected (through the proxy, TLS handshake done)
   };
   std::shared_ptr<connection> conn_;
-  std::string excerpt_;
+  std::string excerpt_;                                     // a refused body's start, decoded
+  std::string excerpt_sent_;                                // ... as sent
+  std::optional<detail::content_decoder> excerpt_decoder_;  // ... when it is compressed
   std::string refused_content_type_;  // of the response being refused
   beast::error_code write_error_;  // a failed body write whose response is still read
 

@@ -360,6 +360,19 @@ verdict judge_response(int status, const header_list& headers, bool compression)
   return v;
 }
 
+std::optional<content_coding> excerpt_coding(const header_list& headers, bool compression) {
+  if (!compression) return std::nullopt;
+  const std::string codings = combined(headers, "Content-Encoding");
+  std::optional<content_coding> found;
+  for (const auto name : split_values(codings)) {
+    const auto coding = coding_from_name(name);
+    if (coding == content_coding::identity) continue;
+    if (!coding || found) return std::nullopt;  // unknown, or stacked: shown as sent
+    found = coding;
+  }
+  return found;
+}
+
 redirect_outcome follow_redirect(const request_plan& current, int status, std::string_view location, int redirects_done,
                                  const client_options& options) {
   redirect_outcome out;

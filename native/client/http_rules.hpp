@@ -93,6 +93,11 @@ struct verdict {
 // entries are ignored); otherwise only identity.
 verdict judge_response(int status, const header_list& headers, bool compression = false);
 
+// How to decode a refused response's body for client_error::body: its one
+// Content-Encoding the client asked for (`compression`), identity entries
+// ignored; nullopt when it has none, or codings the client can't undo.
+std::optional<content_coding> excerpt_coding(const header_list& headers, bool compression);
+
 // Where a status line that has no reason phrase and no space before its end
 // ("HTTP/1.1 200\r\n") needs the space Beast requires; nullopt for any
 // other start. Such lines are sent by some servers and read by curl and

@@ -195,6 +195,47 @@ TEST(ClientCompression, ACodingTheClientDidNotAdvertiseIsRefused) {
   EXPECT_EQ(server.connections(), 1);
 }
 
+// A refused response's body excerpt (client_error::body) is decoded, as
+// its coding is one the client asked for: an LLM API's gzipped 429 JSON is
+// readable. A body that is not what its Content-Encoding says, a coding
+// the client did not ask for, and compression = false show the bytes as sent.
+TEST(ClientCompression, ARefusedResponsesBodyIsShownDecoded) {
+  const std::string json = R"({"error":{"type":"rate_limit","message":"slow down"}})";
+  const std::string big(5000, 'x');  // longer than the excerpt: cut at 1 KiB of decoded text
+  struct refusal {
+    std::string headers;
+    std::string body;
+    bool compression;
+    std::string expected;
+  };
+  const std::string gz = zlib_writer::stream({json}, zlib_writer::gzip);
+  const refusal cases[] = {
+      {"Content-Encoding: gzip\r\n", gz, true, json},
+      {"Content-Encoding: deflate\r\n", zlib_writer::stream({json}, zlib_writer::zlib), true, json},
+      {"Content-Encoding: identity, gzip\r\n", gz, true, json},
+      {"Content-Encoding: gzip\r\n", zlib_writer::stream({big}, zlib_writer::gzip), true, big.substr(0, 1024)},
+      {"Content-Encoding: gzip\r\n", "not gzip", true, "not gzip"},
+      {"Content-Encoding: gzip, gzip\r\n", gz, true, gz},
+      {"Content-Encoding: br\r\n", "brotli?", true, "brotli?"},
+      {"Content-Encoding: gzip\r\n", gz, false, gz},
+  };
+  for (const auto& r : cases) {
+    script_server server([&r](script_server::connection& c) {
+      request q;
+      if (!c.read_request(q)) return;
+      c.write("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n" + r.headers +
+              "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n" + r.body);
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.compression = r.compression;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << r.headers;
+    EXPECT_EQ(rec.errors[0].status, 429);
+    EXPECT_EQ(rec.errors[0].body, r.expected) << r.headers << " compression " << r.compression;
+  }
+}
+
 // compression = false: Accept-Encoding: identity, and gzip is refused as
 // before compression existed.
 TEST(ClientCompression, IdentityOnlyRefusesGzip) {

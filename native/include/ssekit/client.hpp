@@ -137,7 +137,9 @@ struct client_error {
   std::error_code code;     // the underlying error, when there is one
   int status = 0;           // the HTTP status, 0 without a response
   header_list headers;      // the response's headers, if any
-  std::string body;         // http_status / wrong_content_type: the first KiB of the body
+  // http_status / wrong_content_type: the first KiB of the body, decoded
+  // when it is gzip or deflate (which the client asked for), else as sent.
+  std::string body;
   bool will_reconnect = false;
   // will_reconnect: the wait before the next attempt (Retry-After, if
   // longer, included), and when it starts (steady clock). Without a
