@@ -154,6 +154,8 @@ export type SseErrorReason =
   | 'attempt_hook_failed';
 
 export class SseError extends Error {
+  /** Made by the package; public so that tests and custom fetches can make one (`details.cause` becomes `cause`). */
+  constructor(reason: SseErrorReason, message: string, details?: { status?: number; headers?: Headers | null; body?: string; url?: string; cause?: unknown });
   readonly name: 'SseError';
   readonly reason: SseErrorReason;
   /** The response's status; 0 when there was no response. */
@@ -245,7 +247,11 @@ export interface BackoffOptions {
 
 export interface EventSourceOptions extends RequestOptions {}
 
-/** An `error` event; `error` says why. */
+/**
+ * The `error` event ssekit dispatches; `error` says why. A server's own
+ * `event: error` reaches the same listeners as an SseMessageEvent, whose
+ * `error` is undefined: test `e.error` (EventSourceEventMap['error'] is both).
+ */
 export interface SseErrorEvent extends Event {
   readonly error: SseError;
   /** Milliseconds until the next attempt; null when the connection is closed. */
@@ -265,12 +271,16 @@ export interface SseMessageEvent extends Event {
   readonly source: null;
   readonly ports: ReadonlyArray<never>;
   initMessageEvent(type: string, bubbles?: boolean, cancelable?: boolean, data?: any, origin?: string, lastEventId?: string, source?: unknown, ports?: Iterable<unknown>): void;
+  /** Never set: lets an `error` listener tell a server's `event: error` from ssekit's SseErrorEvent by `e.error`. */
+  readonly error?: undefined;
+  readonly reconnectDelay?: undefined;
 }
 
 export interface EventSourceEventMap {
   open: Event;
   message: SseMessageEvent;
-  error: SseErrorEvent;
+  /** ssekit's SseErrorEvent, or a server's `event: error` (an SseMessageEvent; its `error` is undefined). */
+  error: SseErrorEvent | SseMessageEvent;
 }
 
 /** The browser's EventSource, plus the options it lacks. */
@@ -286,14 +296,15 @@ export class EventSource extends EventTarget {
   readonly withCredentials: boolean;
   /** CONNECTING, OPEN or CLOSED (typed number, as the platform's, so ssekit's EventSource fits where the platform's is expected). */
   readonly readyState: number;
-  // Set with ssekit's event types; read back typed loosely, as handlers the
-  // platform's EventSource type can hold.
-  get onopen(): ((this: EventSource, event: any) => any) | null;
+  // Set with ssekit's event types; read back as `any` (the handler or
+  // null), which the platform's EventSource type takes whichever library
+  // declares it: the DOM's handlers are nullable, @types/node's are not.
+  get onopen(): any;
   set onopen(handler: ((this: EventSource, event: Event) => unknown) | null);
-  get onmessage(): ((this: EventSource, event: any) => any) | null;
+  get onmessage(): any;
   set onmessage(handler: ((this: EventSource, event: SseMessageEvent) => unknown) | null);
-  get onerror(): ((this: EventSource, event: any) => any) | null;
-  set onerror(handler: ((this: EventSource, event: SseErrorEvent) => unknown) | null);
+  get onerror(): any;
+  set onerror(handler: ((this: EventSource, event: SseErrorEvent | SseMessageEvent) => unknown) | null);
   close(): void;
   addEventListener<K extends keyof EventSourceEventMap>(
     type: K,

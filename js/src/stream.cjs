@@ -289,4 +289,21 @@ class EventStream {
   }
 }
 
+// The object stream() returns inherits from the platform's
+// %AsyncIteratorPrototype%, as an async generator does: where engines give
+// it [Symbol.asyncDispose] (explicit resource management: `await using`)
+// or async iterator helpers, they work on it too. Where the symbol exists
+// but the prototype lacks the method (Node 20), it is defined here.
+const asyncIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((async function* () {}).prototype));
+Object.setPrototypeOf(EventStream.prototype, asyncIteratorPrototype);
+if (typeof Symbol.asyncDispose === 'symbol' && !(Symbol.asyncDispose in asyncIteratorPrototype)) {
+  Object.defineProperty(EventStream.prototype, Symbol.asyncDispose, {
+    value: function dispose() {
+      return this.return(undefined).then(() => undefined);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
 module.exports = { stream };

@@ -451,6 +451,25 @@ function suite() {
       await within(5000, 'the held-open connections to close', Promise.all(requests.map((r) => r.closed)));
     });
 
+    it('stream() under `await using`: leaving the block closes the connection', async () => {
+      const u = at('/http/held-open');
+      // A string: Node 20 can't parse `await using` in this file.
+      const result = await page.evaluate(`(async () => {
+        let kept;
+        {
+          await using events = window.harness.stream(${JSON.stringify(u.href)});
+          kept = events;
+          const first = await events.next();
+          if (first.done || first.value.data !== 'one') return 'not the first event';
+        }
+        return (await kept.next()).done ? 'done' : 'still open';
+      })()`);
+      assert.equal(result, 'done');
+      const requests = server.requestsFor(u.pathname, u.searchParams.get('run'));
+      assert.equal(requests.length, 1);
+      await within(5000, 'the held-open connection to close', requests[0].closed);
+    });
+
     it('no errors on the page', () => {
       assert.deepEqual(pageErrors, []);
     });

@@ -223,6 +223,21 @@ describe('stream()', () => {
     await iterator.return();
   });
 
+  it('is an async iterator as async generators are: it inherits %AsyncIteratorPrototype%, and disposing it closes it', async () => {
+    const asyncIteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf((async function* () {}).prototype));
+    let cancelled = false;
+    const body = new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('data: first\n\n')), cancel: () => void (cancelled = true) });
+    const iterator = stream('http://example.test/', { fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } }) });
+    assert.ok(asyncIteratorPrototype.isPrototypeOf(iterator));
+    assert.equal((await iterator.next()).value.data, 'first');
+    // `await using` calls [Symbol.asyncDispose] (Node 20 has the symbol, not the syntax).
+    const dispose = iterator[Symbol.asyncDispose];
+    assert.equal(typeof dispose, 'function');
+    assert.equal(await dispose.call(iterator), undefined);
+    assert.ok(cancelled, 'the body was cancelled');
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+  });
+
   it('abort() drops the events still queued: the next next() rejects with its reason', async () => {
     let text = '';
     for (let i = 0; i < 100; i++) text += `data: ${i}\n\n`;

@@ -17,4 +17,4 @@ follow(source);
 const Platform: typeof globalThis.EventSource = EventSource;
 void new Platform('http://localhost/s', { withCredentials: true });
 // Set with ssekit's types: the error event's reason is typed.
-source.onerror = (e) => void e.error.reason;
+source.onerror = (e) => void e.error?.reason;

@@ -61,6 +61,9 @@ const state: number = source.readyState;
 const open: 1 = EventSource.OPEN;
 source.onmessage = (e) => void e.data.toUpperCase();
 source.onerror = function (e) {
+  // @ts-expect-error a server's `event: error` has no `error`: test it first
+  void e.error.reason;
+  if (e.error === undefined) return void e.data;  // the server's event: error
   const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' | 'cors_refused' | 'redirect_refused' | 'attempt_hook_failed' = e.error.reason;
   const status: number = e.error.status;
   const wait: number | null = e.reconnectDelay;

@@ -24,3 +24,13 @@ for await (const ev of stream('http://localhost/s', { fetch: async () => ({ stat
 void serializeEvent({ data: 'x', type: undefined, id: undefined, retry: undefined });
 // @ts-expect-error the parser makes these
 void new SseParseError('line_too_long');
+
+// @types/node's EventSource declares readyState 0 | 1 | 2, where the DOM's
+// (and ssekit's) say number: code typed against it needs a cast (README).
+function follow(es: globalThis.EventSource): void {
+  es.onmessage = (e) => void e.data;
+}
+// @ts-expect-error readyState: number is not 0 | 1 | 2
+follow(source);
+follow(source as unknown as globalThis.EventSource);
+source.addEventListener('error', (e) => void (e.error ? e.error.reason : e.data));
