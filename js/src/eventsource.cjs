@@ -212,7 +212,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
   const fetchFunction = options.fetch === undefined ? globalThis.fetch : options.fetch;
   if (typeof fetchFunction !== 'function') {
-    throw new TypeError('ssekit: no fetch() here; pass one as the `fetch` option');
+    throw new TypeError(options.fetch === undefined ? 'ssekit: no fetch() here; pass one as the `fetch` option'
+                                                    : `ssekit: the \`fetch\` option must be a function, got ${describe(options.fetch)}`);
   }
   const method = options.method === undefined ? 'GET' : String(options.method);
   if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);

@@ -539,6 +539,8 @@ describe('EventSource: options the browser lacks', () => {
     assert.throws(() => new EventSource(s.url, { headers: { 'X-A': 'a\r\nX-B: b' } }), TypeError);
     assert.throws(() => new EventSource(s.url, { headers: { 'X\nA': 'a' } }), TypeError);
     assert.throws(() => new EventSource(s.url, { method: 'GET X' }), TypeError);
+    // A fetch option that is not a function is named as such (it read "no fetch() here").
+    assert.throws(() => new EventSource(s.url, { fetch: null }), { name: 'TypeError', message: 'ssekit: the `fetch` option must be a function, got null' });
     assert.equal(s.requests.length, 1);
   });
 
