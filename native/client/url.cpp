@@ -60,6 +60,54 @@ std::optional<url> refused(std::string* why, const char* reason) {
   return std::nullopt;
 }
 
+// The WHATWG URL standard's IPv4 forms that RFC 3986 reads as a name
+// ("127.1", "0x7f000001", "0177.0.0.1", "127.0.0.1."): a host whose last
+// label is a number is an IPv4 address, canonical dotted decimal here, as
+// browsers send it in Host and match it against a certificate (the
+// resolver would connect to the address, but Host said "0x7f000001").
+// Boost.URL 1.81 has no such parser. nullopt: not such a host; "": one that
+// is no valid address (the URL is refused, as browsers refuse it).
+std::optional<std::string> whatwg_ipv4(std::string_view host) {
+  std::vector<std::string_view> parts;
+  for (std::size_t at = 0;;) {
+    const std::size_t dot = host.find('.', at);
+    parts.push_back(host.substr(at, dot == std::string_view::npos ? std::string_view::npos : dot - at));
+    if (dot == std::string_view::npos) break;
+    at = dot + 1;
+  }
+  if (parts.size() > 1 && parts.back().empty()) parts.pop_back();
+  // One part's number, or nullopt; more than 2^32 is 2^32 (too big anyway).
+  const auto number = [](std::string_view p) -> std::optional<std::uint64_t> {
+    unsigned radix = 10;
+    if (p.size() >= 2 && p[0] == '0' && lower(p[1]) == 'x') radix = 16, p.remove_prefix(2);
+    else if (p.size() >= 2 && p[0] == '0') radix = 8, p.remove_prefix(1);
+    std::uint64_t value = 0;
+    for (const char c : p) {
+      const unsigned digit = c >= '0' && c <= '9' ? static_cast<unsigned>(c - '0')
+                             : lower(c) >= 'a' && lower(c) <= 'f' ? static_cast<unsigned>(lower(c) - 'a' + 10) : 16;
+      if (digit >= radix) return std::nullopt;
+      value = std::min<std::uint64_t>(value * radix + digit, std::uint64_t{1} << 32);
+    }
+    return value;
+  };
+  const std::string_view last = parts.back();
+  const bool ends_in_number = !last.empty() && (std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+                                                (last.size() >= 2 && last[0] == '0' && lower(last[1]) == 'x' && number(last)));
+  if (!ends_in_number) return std::nullopt;
+  if (parts.size() > 4) return std::string();
+  std::uint64_t address = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto n = parts[i].empty() ? std::nullopt : number(parts[i]);
+    if (!n) return std::string();
+    const bool is_last = i + 1 == parts.size();
+    // The last part fills the bytes the others left: below 256^(5 - parts).
+    if (is_last ? *n >= (std::uint64_t{1} << (8 * (5 - parts.size()))) : *n > 255) return std::string();
+    address = is_last ? address + *n : address + (*n << (8 * (3 - i)));
+  }
+  return std::to_string(address >> 24) + '.' + std::to_string((address >> 16) & 255) + '.' + std::to_string((address >> 8) & 255) + '.' +
+         std::to_string(address & 255);
+}
+
 // A parsed absolute http(s) URL as the client uses it, or null (see refused()).
 std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = nullptr) {
   if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https)
@@ -70,7 +118,8 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
   // Boost.URL 1.81 reads "http://a:b:80/" as authority "a:" and path
   // "b:80/"; after an authority, RFC 3986 allows only an empty path or one
   // starting with '/' (path-abempty).
-  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return refused(why, "the port is not a number from 1 to 65535");
+  // So is "http://1.2.3.4.5/" (address "1.2.3.4", path ".5/").
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') return refused(why, "a malformed host or port (the port is a number from 1 to 65535)");
   url out;
   out.scheme = u.scheme_id() == urls::scheme::https ? "https" : "http";
   switch (u.host_type()) {
@@ -83,6 +132,10 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
       if (name.find('%') != urls::string_view::npos) return refused(why, "a percent-encoded host name (use the name itself; no IDNA here)");
       out.host.assign(name.data(), name.size());
       std::transform(out.host.begin(), out.host.end(), out.host.begin(), lower);
+      if (auto ipv4 = whatwg_ipv4(out.host)) {
+        if (ipv4->empty()) return refused(why, "a host that ends in a number and is no IPv4 address");
+        out.host = std::move(*ipv4);
+      }
       break;
     }
     default: return refused(why, "an IPvFuture host");  // none is not an http URL

@@ -44,6 +44,35 @@ TEST(ClientUrl, RefusesMalformedHostsPortsAndCredentials) {
   EXPECT_FALSE(parse_url("http://h/" + std::string(max_url_length, 'a')));
 }
 
+// The WHATWG URL standard's IPv4 host parser (examples from its "host
+// parsing" section and WPT's url tests): a host whose last label is a
+// number is an address, sent in Host in dotted decimal, or the URL fails.
+TEST(ClientUrl, ReadsIpv4FormsAsBrowsersDo) {
+  const std::pair<const char*, const char*> good[] = {
+      {"http://0x7f000001/", "127.0.0.1"}, {"http://127.1/", "127.0.0.1"},       {"http://0177.0.0.1/", "127.0.0.1"},
+      {"http://127.0.1./", "127.0.0.1"},   {"http://4294967295/", "255.255.255.255"}, {"http://0x/", "0.0.0.0"},
+      {"http://1.2.0x305/", "1.2.3.5"}  ,  {"http://192.168.257/", "192.168.1.1"},  {"http://0XA.0.0.1/", "10.0.0.1"},
+      {"http://example.com/", "example.com"}, {"http://09.com/", "09.com"},          {"http://a.0x1g/", "a.0x1g"},
+  };
+  for (const auto& [text, host] : good) {
+    std::string why;
+    const auto u = parse_url(text, &why);
+    ASSERT_TRUE(u) << text << ": " << why;
+    EXPECT_EQ(u->host, host) << text;
+  }
+  EXPECT_EQ(parse_url("http://0x7f000001:8080/x")->authority(), "127.0.0.1:8080");
+  for (const char* bad : {"http://1.2.3.256/", "http://256.0.0.1/", "http://1.2.3.4.5/", "http://example.123/", "http://4294967296/",
+                          "http://0xffffffff1/", "http://08/", "http://1..2/", "http://foo.0x/", "http://0x100000000000000000001/"}) {
+    std::string why;
+    EXPECT_FALSE(parse_url(bad, &why)) << bad;
+    EXPECT_TRUE(why.find("ends in a number") != std::string::npos || why.find("malformed host") != std::string::npos) << bad << ": " << why;
+  }
+  // A redirect to such a host too.
+  const auto resolved = resolve_url(*parse_url("http://example.com/"), "//0x7f000001:99/p");
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(resolved->authority(), "127.0.0.1:99");
+}
+
 TEST(ClientUrl, ResolvesLocationsAndPercentEncodesNonAscii) {
   const url base = *parse_url("http://h:81/a/b?q");
   EXPECT_EQ(resolve_url(base, "c")->str(), "http://h:81/a/c");
@@ -201,7 +230,7 @@ TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
       {"http:///x", "no host"},
       {"http://127.0.0.1:0/", "the port is not a number from 1 to 65535"},
       {"http://127.0.0.1:65536/", "the port is not a number from 1 to 65535"},
-      {"http://a:b:80/", "the port is not a number from 1 to 65535"},
+      {"http://a:b:80/", "a malformed host or port (the port is a number from 1 to 65535)"},
       {"http://ex%61mple/", "a percent-encoded host name"},
       {"http://h/a b", "a space or control byte in it"},
       {"localhost:8080/feed", "no http:// or https:// in front"},
