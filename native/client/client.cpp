@@ -265,13 +265,15 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void on_event(const event& ev) override {
     // After close() the rest of the piece is still parsed: not delivered,
-    // so not counted (stats().events counts events delivered).
-    if (closed_.load(std::memory_order_relaxed)) return;
+    // so not counted (stats().events counts events delivered), and the id
+    // stays the last delivered event's (freeze_last_event_id()).
+    if (closed_.load(std::memory_order_relaxed)) return freeze_last_event_id(nullptr);
     got_event_ = true;
     bump(events_, 1);
     if (handlers_.on_event) {
       batch_open_ = has_batch_end_;
       call([&] { handlers_.on_event(ev); });
+      if (closed_.load(std::memory_order_relaxed)) freeze_last_event_id(&ev.last_event_id);
     }
   }
   void on_comment(std::string_view text) override {
@@ -289,7 +291,21 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
   }
 
+  // Closed while the parser still has events of the read to go: last_event_id()
+  // must not move past the last event delivered (a program that saves it
+  // to resume from would skip the rest). `delivered`: that event's id,
+  // when known; else (close() from another thread between two events) the
+  // id stays where the last read's end left it, at or before the last
+  // delivered event: resuming from it may repeat events, never skips one.
+  void freeze_last_event_id(const std::string_view* delivered) {
+    if (std::exchange(id_frozen_, true)) return;
+    if (!delivered || *delivered == last_event_id_) return;
+    std::lock_guard lock(id_mutex_);
+    last_event_id_.assign(*delivered);
+  }
+
   void sync_last_event_id() {
+    if (id_frozen_) return;
     const std::string_view id = parser_.last_event_id();
     if (id == last_event_id_) return;
     std::lock_guard lock(id_mutex_);
@@ -997,6 +1013,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt
   std::recursive_mutex handler_mutex_;
   bool feeding_ = false;  // feed_parser() holds handler_mutex_; the strand only
+  bool id_frozen_ = false;  // closed: last_event_id_ is the last delivered event's for good
   mutable std::mutex id_mutex_;
   std::string last_event_id_;  // copy of the parser's, for last_event_id() from any thread
 };

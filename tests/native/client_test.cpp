@@ -368,9 +368,11 @@ TEST(Client, BacksOffWhenConnectionsKeepFailing) {
   EXPECT_GE(errors[3] - errors[2], 80ms);
 }
 
-TEST(Client, StatsCountOnlyTheEventsDeliveredBeforeClose) {
+TEST(Client, StatsAndTheLastEventIdCountOnlyTheEventsDeliveredBeforeClose) {
   // 100 events in one write: one read, parsed in one piece. close() at the
-  // third stops delivery; the rest of the piece is parsed but not counted.
+  // third stops delivery; the rest of the piece is parsed but not counted,
+  // and last_event_id() stays the third's (it said 100: a program saving it
+  // to resume from would have skipped 97 events).
   script_server server([](script_server::connection& c) {
     request r;
     if (!c.read_request(r)) return;
@@ -390,6 +392,7 @@ TEST(Client, StatsCountOnlyTheEventsDeliveredBeforeClose) {
   io.run_for(ssekit::testing::hang_limit);
   EXPECT_EQ(delivered, 3);
   EXPECT_EQ(c->stats().events, 3u);
+  EXPECT_EQ(c->last_event_id(), "3");
 }
 
 TEST(Client, RestartReconnectsAtOnceWithTheLastEventIdAndNoError) {

@@ -421,7 +421,10 @@ class client {
   client_stats stats() const noexcept;
   // The last event id (as sent in Last-Event-ID on the next reconnect).
   // Brought up to date at the end of each read, not per event: inside
-  // on_event, the event's own last_event_id is the current one.
+  // on_event, the event's own last_event_id is the current one. After
+  // close() it never passes the last event delivered: closed from inside
+  // on_event, it is that event's; closed from another thread, it may be
+  // an earlier one's (resuming from it may repeat events, never skip one).
   std::string last_event_id() const;
   std::uint64_t reconnects() const noexcept;
 

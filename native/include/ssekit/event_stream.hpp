@@ -411,6 +411,9 @@ class event_stream {
   void close();
 
   // The client underneath: restart(), state(), stats(), last_event_id().
+  // Its last_event_id() is the last event the client read, which may be
+  // past items still buffered (and dropped by close()): to resume where
+  // the consumer stopped, keep the last taken item's last_event_id.
   // Its pause_reading()/resume_reading() belong to the stream, and so does
   // closing: call event_stream::close(), not get_client().close(), which
   // would leave a pending async_next waiting for ever.
