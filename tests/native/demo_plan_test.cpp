@@ -53,6 +53,17 @@ TEST(FaultPlan, EventsContinueFromLastEventIdAndEndCleanly) {
   EXPECT_TRUE(p.reusable);
 }
 
+// retry=0 is a retry: field like any other value (it was left out: the
+// README's "retry: 0 is no storm" could not be shown with the demo server).
+TEST(FaultPlan, RetryWritesItsFieldZeroIncluded) {
+  for (const char* ms : {"0", "1500"}) {
+    const auto p = plan_fault(query({{"events", "1"}, {"retry", ms}}), "", 1h);
+    ASSERT_EQ(p.what, fault_plan::action::body);
+    EXPECT_EQ(make(p.body).bytes, std::string("retry: ") + ms + "\nid: 1\ndata: event 1\n\n");
+  }
+  EXPECT_EQ(make(plan_fault(query({{"events", "1"}}), "", 1h).body).bytes, "id: 1\ndata: event 1\n\n");
+}
+
 TEST(FaultPlan, DropAfterDeclaresOneEventMoreThanItSends) {
   const auto p = plan_fault(query({{"drop_after", "1"}}), "", 1h);
   EXPECT_EQ(make(p.body).bytes, "id: 1\ndata: event 1\n\n");

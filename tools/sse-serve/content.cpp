@@ -197,7 +197,7 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
     if (!bytes) return fail("raw must be pairs of hex digits");
     prefix = std::move(*bytes);
   } else {
-    if (retry != 0) serialize_retry(prefix, retry);
+    if (t.has("retry")) serialize_retry(prefix, retry);  // retry=0 too: the storm case
     count = drop ? drop_after : events;
     // When dropping, a Content-Length counts one event more than is sent,
     // so that the body visibly stops short.
