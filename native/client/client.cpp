@@ -993,7 +993,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   bool request_sent_ = false;  // this attempt's request was written whole
   bool opened_ = false;        // this attempt's stream opened
   std::uint64_t attempts_ = 0;
-  client_error_reason previous_reason_ = client_error_reason::network_error;
+  std::optional<client_error_reason> previous_reason_;  // none before the first attempt ends
   int previous_status_ = 0;
   milliseconds reconnection_time_{3000};
   std::string unsendable_id_reported_;

@@ -148,6 +148,8 @@ TEST(ClientAttemptHook, RefreshesAnExpiredTokenAndTheStreamGoesOnWithLastEventId
   ASSERT_GE(rec.attempts.size(), 5u);
   EXPECT_EQ(rec.attempts[0].kind, attempt_kind::first);
   EXPECT_EQ(rec.attempts[0].number, 1u);
+  // No reason before the first attempt (it said network_error).
+  EXPECT_EQ(rec.attempts[0].previous_reason, std::nullopt);
   EXPECT_EQ(rec.attempts[1].kind, attempt_kind::reconnect);
   EXPECT_EQ(rec.attempts[1].previous_reason, client_error_reason::end_of_stream);
   EXPECT_EQ(rec.attempts[2].previous_status, 401);

@@ -104,8 +104,9 @@ struct attempt_info {
   std::uint64_t number = 1;    // 1 for the first attempt; every attempt counts
   std::uint64_t failures = 0;  // attempts in a row that ended without an event
   // reconnect: why the previous attempt ended (its reason and HTTP status,
-  // 0 without one); a 401 here is the cue to refresh a token.
-  client_error_reason previous_reason = client_error_reason::network_error;
+  // 0 without one); a 401 here is the cue to refresh a token. No reason
+  // before the first attempt (the npm package's previousReason: null).
+  std::optional<client_error_reason> previous_reason;
   int previous_status = 0;
   // The proxy the request as it stands would go through (empty url:
   // direct); chosen again if the hook changes the URL.
