@@ -165,7 +165,7 @@ request_plan check_request(const std::string& url_text, const std::string& metho
   if (url_text.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
   std::string why;
   const auto target = parse_url(url_text, &why);
-  if (!target) refuse("not an absolute http or https URL (" + why + "): " + escape_text(url_text));
+  if (!target) refuse("the URL can't be used (" + why + "): " + escape_text(url_text));
   if (!is_token(method) || method.size() > 64) refuse("invalid method: " + escape_text(method));
   std::size_t total = 0;
   for (const auto& [name, value] : headers) {
