@@ -593,16 +593,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     read_excerpt(attempt);
   }
 
+  static void append_within_limit(std::string& to, std::string_view bytes) {
+    to.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, to.size())));
+  }
   // Keeps the first error_body_limit bytes of a refused body, decoded when
-  // it is compressed: the bytes as sent too (bounded alike), for a body
-  // that is not what its Content-Encoding says.
+  // it is compressed; then the bytes as sent too, for a body that is not
+  // what its Content-Encoding says.
   void take_excerpt(std::string_view bytes) {
-    const auto room = [this] { return error_body_limit - std::min(error_body_limit, excerpt_.size()); };
-    excerpt_sent_.append(bytes.substr(0, error_body_limit - std::min(error_body_limit, excerpt_sent_.size())));
-    if (!excerpt_decoder_) return excerpt_.append(bytes.substr(0, room())), void();
-    if (room() == 0 || excerpt_decoder_->failed()) return;
+    if (!excerpt_decoder_) return append_within_limit(excerpt_, bytes);
+    append_within_limit(excerpt_sent_, bytes);
+    if (excerpt_.size() >= error_body_limit || excerpt_decoder_->failed()) return;
     excerpt_decoder_->input(bytes);
-    for (auto piece = excerpt_decoder_->next(); !piece.empty() && room() != 0; piece = excerpt_decoder_->next()) excerpt_.append(piece.substr(0, room()));
+    for (auto piece = excerpt_decoder_->next(); !piece.empty() && excerpt_.size() < error_body_limit; piece = excerpt_decoder_->next())
+      append_within_limit(excerpt_, piece);
   }
   bool excerpt_complete() const {
     // A compressed body is read until its decoded KiB is there, it proves

@@ -2,6 +2,7 @@
 // boost_url.cpp). Only the http(s) rules the client adds live here.
 #include "url.hpp"
 
+#include <boost/url/ipv4_address.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 
@@ -61,7 +62,7 @@ std::optional<url> refused(std::string* why, const char* reason) {
 }
 
 // The WHATWG URL standard's IPv4 forms that RFC 3986 reads as a name
-// ("127.1", "0x7f000001", "0177.0.0.1", "127.0.0.1."): a host whose last
+// ("127.1", "0x7f000001", "0177.0.0.1", "127.0.1."): a host whose last
 // label is a number is an IPv4 address, canonical dotted decimal here, as
 // browsers send it in Host and match it against a certificate (the
 // resolver would connect to the address, but Host said "0x7f000001").
@@ -91,8 +92,9 @@ std::optional<std::string> whatwg_ipv4(std::string_view host) {
     return value;
   };
   const std::string_view last = parts.back();
-  const bool ends_in_number = !last.empty() && (std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-                                                (last.size() >= 2 && last[0] == '0' && lower(last[1]) == 'x' && number(last)));
+  // All digits ("08" too, though no octal), or any number form (then hex).
+  const bool ends_in_number =
+      !last.empty() && (std::all_of(last.begin(), last.end(), [](char c) { return c >= '0' && c <= '9'; }) || number(last));
   if (!ends_in_number) return std::nullopt;
   if (parts.size() > 4) return std::string();
   std::uint64_t address = 0;
@@ -104,8 +106,7 @@ std::optional<std::string> whatwg_ipv4(std::string_view host) {
     if (is_last ? *n >= (std::uint64_t{1} << (8 * (5 - parts.size()))) : *n > 255) return std::string();
     address = is_last ? address + *n : address + (*n << (8 * (3 - i)));
   }
-  return std::to_string(address >> 24) + '.' + std::to_string((address >> 16) & 255) + '.' + std::to_string((address >> 8) & 255) + '.' +
-         std::to_string(address & 255);
+  return urls::ipv4_address(static_cast<std::uint32_t>(address)).to_string();
 }
 
 // A parsed absolute http(s) URL as the client uses it, or null (see refused()).
