@@ -75,7 +75,7 @@ export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk
  * `await ready()` first: otherwise the first feed() compiles the WebAssembly synchronously.
  * Throws SseLoadError when the page's CSP forbids WebAssembly.
  */
-export function createParser(options?: ParserOptions): Parser;
+export function createParser(options?: ParserOptions | null): Parser;
 
 /** Compiles the WebAssembly (the parser's and the serializer's modules, those imported) asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
 export function ready(): Promise<void>;

@@ -79,8 +79,16 @@ const describe = (value) => require('./wasm.cjs').describe(value);
 
 // A duration option, as an integer number of milliseconds: fractions are
 // dropped and it saturates at what setTimeout() can wait.
+// Options of ssekit's own that are flags: a boolean or nothing (withCredentials
+// is the standard's, converted as WebIDL does).
+function checkFlag(value, name) {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw new TypeError(`ssekit: ${name} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 function checkMilliseconds(value, name, fallback) {
-  if (value === undefined) return fallback;
+  if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
     throw new RangeError(`ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
   }
@@ -107,8 +115,8 @@ function checkBackoff(value) {
   // No growth and no jitter; the floor stays (a server can't storm).
   if (value === false) return { ...backoff, factor: 1000, jitter: 0 };
   const given = checkObject(value, 'backoff');
-  if (given.factor !== undefined) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
-  if (given.jitter !== undefined) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
+  if (given.factor !== undefined && given.factor !== null) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
+  if (given.jitter !== undefined && given.jitter !== null) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
   backoff.maxDelay = checkMilliseconds(given.maxDelay, 'backoff.maxDelay', backoff.maxDelay);
   backoff.minDelay = checkMilliseconds(given.minDelay, 'backoff.minDelay', backoff.minDelay);
   if (backoff.minDelay < 1) throw new RangeError('ssekit: backoff.minDelay must be at least 1 ms');
@@ -187,7 +195,7 @@ function urlRefusal(url) {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\0-\x08\n-\x1f\x7f]/;
 function checkLastEventId(value) {
-  if (value === undefined) return '';
+  if (value === undefined || value === null) return '';
   if (typeof value !== 'string') throw new TypeError('ssekit: lastEventId must be a string');
   if (CONTROL.test(value)) throw new TypeError('ssekit: lastEventId must not contain control characters (it goes in a header)');
   return value;
@@ -210,29 +218,27 @@ function initialLastEventId(option, headers) {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
-  const fetchFunction = options.fetch === undefined ? globalThis.fetch : options.fetch;
+  const fetchOption = options.fetch;
+  const fetchFunction = fetchOption ?? globalThis.fetch;
   if (typeof fetchFunction !== 'function') {
-    throw new TypeError(options.fetch === undefined ? 'ssekit: no fetch() here; pass one as the `fetch` option'
-                                                    : `ssekit: the \`fetch\` option must be a function, got ${describe(options.fetch)}`);
+    throw new TypeError(fetchOption === undefined || fetchOption === null ? 'ssekit: no fetch() here; pass one as the `fetch` option'
+                                                                         : `ssekit: the \`fetch\` option must be a function, got ${describe(fetchOption)}`);
   }
-  const method = options.method === undefined ? 'GET' : String(options.method);
+  const method = options.method === undefined || options.method === null ? 'GET' : String(options.method);
   if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
   // fetch() refuses these on every attempt (forbidden methods).
   if (/^(?:CONNECT|TRACE|TRACK)$/i.test(method)) throw new TypeError(`ssekit: fetch() never sends the method ${method}`);
   // Headers refuses names and values with CR, LF or NUL, before anything is sent.
-  const headers = new Headers(options.headers);
+  const headers = new Headers(options.headers ?? undefined);
   headers.set('accept', 'text/event-stream');
   const body = options.body === undefined || options.body === null ? null : options.body;
   if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);
   if (!sentOnce && isReadableStream(body)) {
     throw new TypeError('ssekit: a ReadableStream body cannot be sent again on reconnect; pass a string, bytes or a Blob');
   }
-  let lastEventIdQuery = null;
-  if (options.lastEventIdQuery !== undefined && options.lastEventIdQuery !== null) {
-    if (typeof options.lastEventIdQuery !== 'string' || options.lastEventIdQuery === '') {
-      throw new TypeError('ssekit: lastEventIdQuery must be the name of a URL query parameter');
-    }
-    lastEventIdQuery = options.lastEventIdQuery;
+  const lastEventIdQuery = options.lastEventIdQuery ?? null;
+  if (lastEventIdQuery !== null && (typeof lastEventIdQuery !== 'string' || lastEventIdQuery === '')) {
+    throw new TypeError('ssekit: lastEventIdQuery must be the name of a URL query parameter');
   }
   return { url, fetchFunction, method, headers, body, withCredentials, lastEventIdQuery };
 }
@@ -867,8 +873,8 @@ const EventSource = class EventSource extends EventTarget {
     // A request with a body is sent again only when asked (replaying a
     // POST may repeat its effect, or its bill), or after a refusal that came
     // before the server acted on it (see #mayReconnect()).
-    this.#replayBody = options.replayBody === true;
-    this.#retryServerErrors = options.retryServerErrors === true;
+    this.#replayBody = checkFlag(options.replayBody, 'replayBody');
+    this.#retryServerErrors = checkFlag(options.retryServerErrors, 'retryServerErrors');
     this.#onAttempt = checkAttemptHook(options);
     this.#attemptHookTimeout = checkHookTimeout(options);
     const lastEventId = initialLastEventId(options.lastEventId, this.#plan.headers);
@@ -1196,6 +1202,7 @@ module.exports.shared = {
   SseError,
   checkObject,
   checkMilliseconds,
+  checkFlag,
   checkBackoff,
   reconnectDelay,
   randomUpTo,

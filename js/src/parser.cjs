@@ -80,7 +80,7 @@ function asBytes(chunk) {
 // undefined: the core's default (DEFAULT_MAX_*, generated from the core).
 function limitOption(options, name) {
   const value = options[name];
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   if (value === Infinity) return MAX_U32;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new RangeError(`ssekit: ${name} must be a non-negative integer or Infinity, got ${wasm.describe(value)}`);
@@ -420,8 +420,9 @@ class Parser {
   }
 }
 
-function createParser(options = {}) {
-  if (options === null || typeof options !== 'object') throw new TypeError('ssekit: createParser() options must be an object');
+function createParser(options = undefined) {
+  if (options === undefined || options === null) return new Parser({});
+  if (typeof options !== 'object' && typeof options !== 'function') throw new TypeError('ssekit: createParser() options must be an object');
   return new Parser(options);
 }
 

@@ -11,6 +11,7 @@ const {
   SseError,
   checkObject,
   checkMilliseconds,
+  checkFlag,
   checkBackoff,
   reconnectDelay,
   randomUpTo,
@@ -58,8 +59,8 @@ function stream(url, init = undefined) {
   const retry = {
     hook: checkAttemptHook(options),
     hookTimeout: checkHookTimeout(options),
-    retryServerErrors: options.retryServerErrors === true,
-    replayBody: options.replayBody === true,
+    retryServerErrors: checkFlag(options.retryServerErrors, 'retryServerErrors'),
+    replayBody: checkFlag(options.replayBody, 'replayBody'),
     reconnectionTime: checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME),
     backoff: checkBackoff(options.backoff),
   };

@@ -205,7 +205,8 @@ describe('input', () => {
     // An object without toString is named, not a TypeError from the message itself.
     assert.throws(() => createParser({ maxLineLength: Object.create(null) }), { name: 'RangeError', message: /got an object$/ });
     assert.throws(() => createParser({ onEvent: 'no' }), TypeError);
-    assert.throws(() => createParser(null), TypeError);
+    assert.throws(() => createParser(1), TypeError);
+    createParser(null).close();  // as the EventSource's options: null is none
     createParser({ maxLineLength: 2 ** 40 }).close();  // clamped to what 32-bit WebAssembly can hold
   });
 

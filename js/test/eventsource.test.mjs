@@ -3,7 +3,7 @@
 // waits are on events, bounded by timeouts, never fixed sleeps.
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
-import { EventSource, SseError } from '../src/index.mjs';
+import { EventSource, SseError, stream, createParser } from '../src/index.mjs';
 import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
 
@@ -540,8 +540,41 @@ describe('EventSource: options the browser lacks', () => {
     assert.throws(() => new EventSource(s.url, { headers: { 'X\nA': 'a' } }), TypeError);
     assert.throws(() => new EventSource(s.url, { method: 'GET X' }), TypeError);
     // A fetch option that is not a function is named as such (it read "no fetch() here").
-    assert.throws(() => new EventSource(s.url, { fetch: null }), { name: 'TypeError', message: 'ssekit: the `fetch` option must be a function, got null' });
+    assert.throws(() => new EventSource(s.url, { fetch: 42 }), { name: 'TypeError', message: 'ssekit: the `fetch` option must be a function, got number 42' });
     assert.equal(s.requests.length, 1);
+  });
+
+  it('an option that is null takes its default; flags must be booleans', async () => {
+    const s = await server((req, res) => sendStream(res, 'data: ok\n\n', { end: false }));
+    const nulls = {
+      withCredentials: null, fetch: null, method: null, headers: null, body: null, lastEventIdQuery: null,
+      idleTimeout: null, reconnectionTime: null, backoff: null, replayBody: null, retryServerErrors: null,
+      onAttempt: null, attemptHookTimeout: null, lastEventId: null, maxLineLength: null, maxEventSize: null,
+    };
+    // It sent the method "null" and threw fetch's own TypeError for the headers.
+    const { rec } = open(s.url, nulls);
+    await rec.until(() => rec.count('message') === 1, 'the message');
+    assert.equal(s.requests[0].method, 'GET');
+    assert.equal(s.requests[0].headers['last-event-id'], undefined);
+    const events = [];
+    for await (const e of stream(s.url, { ...nulls, signal: null })) {
+      events.push(e.data);
+      break;
+    }
+    assert.deepEqual(events, ['ok']);
+    assert.equal(s.requests[1].method, 'GET');
+    new EventSource(s.url, { backoff: { factor: null, jitter: null, minDelay: null, maxDelay: null } }).close();
+    const parsed = [];
+    const parser = createParser({ maxLineLength: null, maxEventSize: null, onEvent: (e) => parsed.push(e.data), onRetry: null });
+    parser.feed('data: a\n\n');
+    assert.deepEqual(parsed, ['a']);
+    createParser(null).close();
+    // A flag given as a string was silently false.
+    for (const name of ['replayBody', 'retryServerErrors']) {
+      assert.throws(() => new EventSource(s.url, { [name]: 'yes' }), { name: 'TypeError', message: `ssekit: ${name} must be true or false, got the string "yes"` });
+      assert.throws(() => stream(s.url, { [name]: 1 }), { name: 'TypeError', message: `ssekit: ${name} must be true or false, got number 1` });
+    }
+    assert.throws(() => createParser('x'), { name: 'TypeError' });
   });
 
   it('a request with a body is not replayed by default: the end of the stream closes it', async (t) => {
