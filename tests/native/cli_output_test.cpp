@@ -9,6 +9,7 @@
 
 #include "output.hpp"
 #include "ssekit/parser.hpp"
+#include "ssekit/serializer.hpp"
 
 namespace ssekit::cli {
 namespace {
@@ -120,6 +121,36 @@ TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {
     p.on_event(event{"message", "", "7"});
   });
   EXPECT_EQ(got, "retry: 5\n: hi\nid: 7\nevent: news\ndata: line 1\ndata: line 2\ndata:\ndata:  x\n\ndata:\n\n");
+}
+
+TEST(CliOutput, DataLinesAreTheSerializersAtEveryOffsetAndLevel) {
+  // Multi-line data goes through a copy in 16-byte blocks (above the
+  // portable level): LFs at every offset of a block, empty lines, lines
+  // longer than a block, a leading and a trailing LF, through buffers
+  // smaller and larger than a line.
+  std::vector<std::string> values;
+  for (std::size_t first = 0; first < 40; ++first) {
+    values.push_back(std::string(first, 'a') + "\n" + std::string(first % 17, 'b'));
+    values.push_back(std::string(first, 'c') + "\n\n" + std::string(40 - first, 'd') + "\n");
+  }
+  values.push_back("\n");
+  values.push_back("\n\n\nx");
+  values.push_back(std::string(1000, 'e') + "\n" + std::string(3, 'f') + "\n" + std::string(700, 'g'));
+  std::string many;
+  for (int i = 0; i < 300; ++i) many += std::string(static_cast<std::size_t>(i % 37), 'h') + "\n";
+  values.push_back(many);
+  for (const simd_level level : simd_levels()) {
+    set_simd_level(level);
+    for (const std::size_t capacity : {std::size_t{writer::min_capacity}, std::size_t{300}, std::size_t{4096}}) {
+      for (const std::string& value : values) {
+        std::string expected;
+        ASSERT_EQ(serialize_event(expected, {.data = value}), errc::ok);
+        EXPECT_EQ(through_pipe([&](writer& out) { printer(out, output_format::event_stream, false).on_event(event{"message", value, ""}); }, capacity),
+                  expected)
+            << "simd level " << static_cast<int>(level) << " capacity " << capacity << " value of " << value.size() << " bytes";
+      }
+    }
+  }
 }
 
 TEST(CliOutput, JsonLinesWithTheUsualAndOtherTypesAndIds) {

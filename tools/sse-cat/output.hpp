@@ -84,8 +84,9 @@ class writer {
 // 16 with SSSE3, else byte by byte.
 void append_json_string(writer& out, std::string_view text);
 
-// The instruction sets the JSON escaper may use: by default
-// the best the CPU has; tests lower it to check every path on one machine.
+// The instruction sets the JSON escaper may use (and, above portable, the
+// event stream's copy of multi-line data, SSE2): by default the best the
+// CPU has; tests lower it to check every path on one machine.
 enum class simd_level : std::uint8_t { portable, ssse3, avx512 };
 simd_level cpu_simd_level() noexcept;
 // At most cpu_simd_level() (a higher one is lowered to it).
