@@ -694,14 +694,36 @@ TEST_F(ContractService, HeadGetsTheHeadWithoutTheBody) {
 // A second service with small limits, on the same io_context.
 class ContractServiceLimits : public ContractService {
  protected:
-  std::unique_ptr<contract::service> limited(std::chrono::milliseconds timeout, std::size_t connections) {
+  std::unique_ptr<contract::service> limited(std::chrono::milliseconds timeout, std::size_t connections, std::size_t streams = 100) {
     contract::service_options o;
     o.port = 0;
     o.request_timeout = timeout;
     o.max_connections = connections;
+    o.max_streams = streams;
     return std::make_unique<contract::service>(service_io_.get_executor(), o);
   }
 };
+
+// Each entity holds a client and its connections: unbounded, they used up
+// the descriptors, and then not even DELETE got in.
+TEST_F(ContractServiceLimits, StreamEntitiesAreBounded) {
+  const auto svc = limited(10s, 256, 2);
+  json::object p;
+  p["streamUrl"] = "http://127.0.0.1:1/never";  // nothing listens: the client keeps retrying
+  p["callbackUrl"] = "http://127.0.0.1:1/callbacks";
+  std::vector<std::string> created;
+  for (int i = 0; i < 2; ++i) {
+    const http_message r = call(svc->port(), "POST", "/", json::serialize(p));
+    EXPECT_EQ(r.status, 201) << r.body;
+    created.push_back(r.header("location").substr(svc->url("").size()));
+  }
+  const http_message refused = call(svc->port(), "POST", "/", json::serialize(p));
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(refused.body, "too many streams (max 2): DELETE one first\n");
+  EXPECT_EQ(call(svc->port(), "DELETE", created[0]).status, 204);
+  EXPECT_EQ(call(svc->port(), "POST", "/", json::serialize(p)).status, 201);
+}
+
 
 TEST_F(ContractServiceLimits, IdleAndIncompleteRequestsAreClosedAfterTheRequestTimeout) {
   const auto svc = limited(100ms, 256);

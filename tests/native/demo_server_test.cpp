@@ -1020,6 +1020,40 @@ TEST_F(DemoServer, IdleSocketsCannotLockOutLegitimateRequests) {
   EXPECT_EQ(stream.events()[0].data, "still here");
 }
 
+// Each compressed stream holds a compressor and costs its own compression
+// of every broadcast: thousands took gigabytes and stalled the server.
+TEST_F(DemoServer, CompressedStreamsAreBounded) {
+  auto o = fast_options();
+  o.max_compressed_streams = 2;
+  start(o);
+  std::vector<std::unique_ptr<http_client>> zipped;
+  for (const char* coding : {"gzip", "deflate"}) {
+    zipped.push_back(std::make_unique<http_client>(port()));
+    zipped.back()->get(std::string("/events?encoding=") + coding);
+    ASSERT_TRUE(zipped.back()->read_head());
+    EXPECT_EQ(zipped.back()->status(), 200);
+    EXPECT_EQ(zipped.back()->header("Content-Encoding"), coding);
+  }
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.compressed_streams == 2; }));
+  auto refused = fetch("/feed?encoding=gzip");
+  EXPECT_EQ(refused->status(), 503);
+  EXPECT_EQ(refused->header("Retry-After"), "5");
+  EXPECT_NE(refused->body().find("too many compressed streams (max 2)"), std::string::npos) << refused->body();
+  http_client plain(port());  // uncompressed streams are not counted
+  plain.get("/events");
+  ASSERT_TRUE(plain.read_head());
+  EXPECT_EQ(plain.status(), 200);
+  zipped.pop_back();  // a closed one makes room
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.compressed_streams == 1; }));
+  http_client again(port());
+  again.get("/clock?encoding=gzip");
+  ASSERT_TRUE(again.read_head());
+  EXPECT_EQ(again.status(), 200);
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.compressed_streams == 2; }));
+  o.max_compressed_streams = 0;
+  EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
+}
+
 TEST_F(DemoServer, ABroadcastIsOneBufferSharedByEverySubscriber) {
   start();
   constexpr std::size_t subscribers = 20;

@@ -368,6 +368,13 @@ service::state::reply service::state::status(const http::request<http::string_bo
 }
 
 service::state::reply service::state::create(const http::request<http::string_body>& req) {
+  if (entities_.size() >= options_.max_streams) {
+    log("POST /: 503, " + std::to_string(entities_.size()) + " streams open");
+    auto res = make_response(http::status::service_unavailable,
+                             "too many streams (max " + std::to_string(options_.max_streams) + "): DELETE one first\n");
+    res.set(http::field::retry_after, "1");
+    return {std::move(res), {}};
+  }
   stream_params params;
   if (auto err = parse_stream_params(req.body(), params); !err.empty()) {
     log("POST /: 400, " + err);

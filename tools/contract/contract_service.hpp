@@ -53,6 +53,10 @@ struct service_options {
   // Open connections at most; at the limit the one that has waited longest
   // for a request is closed to make room (the harness uses a few).
   std::size_t max_connections = 256;
+  // Stream entities at most (each holds a client, its connection and a
+  // callback connection); past it POST / is a 503, so a flood of them can't
+  // use up the descriptors that DELETE needs to get in. The harness holds a few.
+  std::size_t max_streams = 100;
   // A stream's client stops reading while this many bytes of callback
   // messages wait to be posted, and reads again below half of it
   // (backpressure on the stream instead of an unbounded queue).

@@ -305,6 +305,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
 
   std::atomic<std::uint64_t> connections_{0};
   std::atomic<std::uint64_t> streams_{0};
+  std::atomic<std::uint64_t> compressed_streams_{0};
   std::atomic<std::uint64_t> total_connections_{0};
   std::atomic<std::uint64_t> events_sent_{0};
   std::atomic<std::uint64_t> bytes_sent_{0};
@@ -358,6 +359,7 @@ class session : public std::enable_shared_from_this<session> {
     srv_->unlink(this);
     srv_->connections_.fetch_sub(1, std::memory_order_relaxed);
     if (kind_ != stream_kind::none) srv_->streams_.fetch_sub(1, std::memory_order_relaxed);
+    if (zip_) srv_->compressed_streams_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   // Over TLS the handshake comes first, under the request timeout.
@@ -685,8 +687,18 @@ class session : public std::enable_shared_from_this<session> {
 
     std::string coding_header;
     if (const std::string* encoding = t.find("encoding"); encoding && *encoding != "identity") {
+      if (*encoding != "gzip" && *encoding != "deflate") return bad_request("encoding must be identity, gzip or deflate");
+      // Bounded: each holds a compressor, and a broadcast compresses once
+      // per stream on this one thread (thousands stalled the server for seconds).
+      if (srv_->compressed_streams_.load(std::memory_order_relaxed) >= srv_->options_.max_compressed_streams) {
+        return plain(503, "text/plain",
+                     "too many compressed streams (max " + std::to_string(srv_->options_.max_compressed_streams) +
+                         "); try again later, or without encoding=\n",
+                     "Retry-After: 5\r\n");
+      }
       zip_ = event_compressor::make(*encoding);
-      if (!zip_) return bad_request("encoding must be identity, gzip or deflate");
+      if (!zip_) return plain(500, "text/plain", "the compressor could not be made\n");
+      srv_->compressed_streams_.fetch_add(1, std::memory_order_relaxed);
       coding_header = "Content-Encoding: " + *encoding + "\r\n";
     }
 
@@ -1140,6 +1152,7 @@ server::state::state(net::any_io_executor executor, server_options options)
   // Compared with steady_clock's nanoseconds, which overflow past 292 years.
   options_.write_timeout = std::min<std::chrono::milliseconds>(options_.write_timeout, std::chrono::hours(24));
   if (options_.max_connections == 0) throw std::invalid_argument("ssekit::demo::server: max_connections must be > 0");
+  if (options_.max_compressed_streams == 0) throw std::invalid_argument("ssekit::demo::server: max_compressed_streams must be > 0");
   if (options_.tls_certificate_file.empty() != options_.tls_key_file.empty())
     throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
   if (!options_.tls_certificate_file.empty()) {
@@ -1312,6 +1325,7 @@ std::size_t server::state::broadcast(std::string_view data, std::string_view typ
 std::string server::state::stats_json() const {
   const auto n = [](const std::atomic<std::uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
   std::string json = "{\"connections\":" + n(connections_) + ",\"streams\":" + n(streams_) +
+                     ",\"compressed_streams\":" + n(compressed_streams_) +
                      ",\"total_connections\":" + n(total_connections_) + ",\"events_sent\":" + n(events_sent_) +
                      ",\"bytes_sent\":" + n(bytes_sent_) + ",\"last_feed_id\":" + n(last_feed_id_) +
                      ",\"request_timeouts\":" + n(request_timeouts_) + ",\"shed_connections\":" + n(shed_connections_) +
@@ -1386,6 +1400,7 @@ server_stats server::stats() const noexcept {
   server_stats out;
   out.connections = s.connections_.load(std::memory_order_relaxed);
   out.streams = s.streams_.load(std::memory_order_relaxed);
+  out.compressed_streams = s.compressed_streams_.load(std::memory_order_relaxed);
   out.total_connections = s.total_connections_.load(std::memory_order_relaxed);
   out.events_sent = s.events_sent_.load(std::memory_order_relaxed);
   out.bytes_sent = s.bytes_sent_.load(std::memory_order_relaxed);

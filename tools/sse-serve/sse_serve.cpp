@@ -53,6 +53,8 @@ Prints "listening on URL" once it accepts connections.
                        (default 60000; at least 1)
   --max-connections N  open connections at most; at the limit the one waiting
                        longest for a request is closed (default 20000)
+  --max-compressed-streams N  live streams with encoding=gzip or deflate at
+                       most; past it such a request is a 503 (default 256)
   --tls-cert FILE      serve https with this PEM certificate chain (with --tls-key)
   --tls-key FILE       the certificate's PEM private key
   -h, --help           show this help
@@ -118,6 +120,8 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
       if (options.write_timeout.count() == 0) args.fail("must be at least 1");
     } else if (args.is("--max-connections")) {
       options.max_connections = args.number<std::size_t>(1, 10'000'000);
+    } else if (args.is("--max-compressed-streams")) {
+      options.max_compressed_streams = args.number<std::size_t>(1, 10'000'000);
     } else if (args.is("--tls-cert")) {
       options.tls_certificate_file = args.value();
     } else if (args.is("--tls-key")) {

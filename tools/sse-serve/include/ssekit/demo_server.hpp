@@ -62,6 +62,11 @@ struct server_options {
   // when every connection is a stream or a response, the new one is
   // closed. At least 1.
   std::size_t max_connections = 20000;
+  // Live streams with encoding=gzip or deflate at most (each holds a
+  // compressor, about 64 KiB, and a broadcast is compressed once per such
+  // stream on the server's one thread). Past it such a request is a 503
+  // with Retry-After. At least 1.
+  std::size_t max_compressed_streams = 256;
   // A connection whose socket takes no byte of a response for this long
   // is closed: a client that stops reading a body or a stream does not hold
   // its connection for ever (nginx's send_timeout). Checked four times per
@@ -79,6 +84,7 @@ struct server_options {
 struct server_stats {
   std::uint64_t connections = 0;        // open client connections
   std::uint64_t streams = 0;            // of those, live streams (clock, random, feed, events)
+  std::uint64_t compressed_streams = 0; // of those, with encoding=gzip or deflate
   std::uint64_t total_connections = 0;  // accepted since start
   std::uint64_t events_sent = 0;        // events written to sockets (whole), each client counted
   std::uint64_t bytes_sent = 0;         // bytes written to sockets, HTTP framing included
