@@ -99,17 +99,43 @@ TEST(FaultPlan, DurationsSaturateAndNumbersAreRangeChecked) {
   EXPECT_EQ(make(plan_fault(query({{"events", "1"}}), "18446744073709551615", 1h).body).bytes, "id: 1\ndata: event 1\n\n");
 }
 
-TEST(FaultPlan, PrecedenceIsStallRedirectStatusBody) {
-  EXPECT_EQ(plan_fault(query({{"stall", ""}, {"redirect", "/x"}}), "", 1h).what, fault_plan::action::stall_forever);
-  const auto r = plan_fault(query({{"redirect", "/x"}, {"code", "307"}, {"status", "500"}}), "", 1h);
+TEST(FaultPlan, EachAnswerTakesOnlyItsOwnParameters) {
+  EXPECT_EQ(plan_fault(query({{"stall", ""}}), "", 1h).what, fault_plan::action::stall_forever);
+  const auto r = plan_fault(query({{"redirect", "/x"}, {"code", "307"}}), "", 1h);
   EXPECT_EQ(r.what, fault_plan::action::redirect);
   EXPECT_EQ(r.code, 307u);
   EXPECT_EQ(r.location, "/x");
-  const auto s = plan_fault(query({{"status", "503"}, {"retry_after", "7"}}), "", 1h);
+  const auto s = plan_fault(query({{"status", "503"}, {"retry_after", "7"}, {"content_type", "text/html"}}), "", 1h);
   EXPECT_EQ(s.what, fault_plan::action::status);
   EXPECT_EQ(s.code, 503u);
   EXPECT_EQ(s.retry_after, "7");
   EXPECT_EQ(plan_fault(query({{"redirect", "/a\r\nX: y"}}), "", 1h).what, fault_plan::action::bad_request);
+  // Raw bytes above 0x7F went out in the header.
+  EXPECT_EQ(plan_fault(query({{"redirect", "http://a/\xff\xfe x\xc3\xa9"}}), "", 1h).location, "http://a/%FF%FE%20x%C3%A9");
+  // A parameter the answer would ignore was taken (a hostile-client probe):
+  // now a 400 naming it. Precedence: stall, redirect, status, body.
+  const std::pair<params, std::string> refused[] = {
+      {{{"stall", ""}, {"redirect", "/x"}}, "redirect has no effect with stall"},
+      {{{"stall", ""}, {"events", "3"}}, "events has no effect with stall"},
+      {{{"redirect", "/x"}, {"status", "500"}}, "status has no effect with redirect="},
+      {{{"redirect", "/x"}, {"framing", "length"}}, "framing has no effect with redirect="},
+      {{{"redirect", "/x"}, {"chunk", "2"}}, "chunk has no effect with redirect="},
+      {{{"status", "500"}, {"events", "3"}}, "events has no effect with status="},
+      {{{"status", "500"}, {"rst", "1"}}, "rst has no effect with status="},
+      {{{"status", "500"}, {"interval_ms", "5"}}, "interval_ms has no effect with status="},
+      {{{"status", "204"}, {"content_type", "text/plain"}}, "content_type has no effect with a status without a body"},
+      {{{"status", "304"}, {"raw", "41"}}, "raw has no effect with a status without a body"},
+      {{{"events", "0"}, {"chunk", "5"}}, "chunk has no effect with an empty body"},
+      {{{"interval_ms", "5"}}, "interval_ms has no effect with an empty body"},
+  };
+  for (const auto& [given, message] : refused) {
+    const auto p = plan_fault(query(given), "", 1h);
+    EXPECT_EQ(p.what, fault_plan::action::bad_request) << message;
+    EXPECT_EQ(p.message, message);
+  }
+  // What an empty body still takes: its framing, its end, a stall after it.
+  EXPECT_EQ(plan_fault(query({{"events", "0"}, {"stall_ms", "5"}, {"rst", "1"}, {"framing", "close"}}), "", 1h).what,
+            fault_plan::action::body);
 }
 
 TEST(FaultBody, IsMadeAsItIsReadAndItsSizeIsKnownBeforehand) {

@@ -2,11 +2,14 @@
 
 #include <zlib.h>
 
+#include <vector>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <vector>
 
 #include "ssekit/serializer.hpp"
 #include "tool_args.hpp"
@@ -164,6 +167,27 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
     });
   };
 
+  // Each kind of answer takes its own parameters (precedence: stall,
+  // redirect, status, body); one that the answer would ignore is refused.
+  {
+    static constexpr std::array<std::string_view, 15> all = {"events", "drop_after", "rst", "interval_ms", "stall_ms",
+                                                             "stall", "status", "retry_after", "redirect", "code",
+                                                             "raw", "chunk", "content_type", "framing", "retry"};
+    std::vector<std::string_view> takes;
+    std::string_view answer;
+    if (t.has("stall")) takes = {"stall"}, answer = "stall";
+    else if (location) takes = {"redirect", "code"}, answer = "redirect=";
+    else if (status == 204 || status == 304) takes = {"status"}, answer = "a status without a body";
+    else if (status != 200) takes = {"status", "retry_after", "content_type"}, answer = "status=";
+    // A body with no bytes: nothing to cut into pieces or to space out.
+    else if (!t.has("raw") && !t.has("retry") && (t.has("drop_after") ? drop_after : events) == 0)
+      takes = {"events", "drop_after", "rst", "stall_ms", "status", "content_type", "framing"}, answer = "an empty body";
+    for (const std::string_view name : all) {
+      if (!answer.empty() && t.has(name) && std::find(takes.begin(), takes.end(), name) == takes.end())
+        return fail(std::string(name) + " has no effect with " + std::string(answer));
+    }
+  }
+
   if (t.has("stall")) {
     plan.what = fault_plan::action::stall_forever;
     plan.reusable = false;
@@ -174,7 +198,19 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
     if (has_control(*location)) return fail("a control character in redirect");
     plan.what = fault_plan::action::redirect;
     plan.code = static_cast<unsigned>(code);
-    plan.location = *location;
+    // A Location is a URI reference (RFC 9110 10.2.2): the decoded
+    // parameter's other bytes go out percent-encoded, not raw.
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (const char c : *location) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u > 0x7f || u == ' ') {
+        plan.location += '%';
+        plan.location += hex[u >> 4];
+        plan.location += hex[u & 0xf];
+      } else {
+        plan.location += c;
+      }
+    }
     return plan;
   }
   if (const std::string* type = t.find("content_type")) {
