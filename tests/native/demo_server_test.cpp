@@ -1242,6 +1242,31 @@ TEST_F(DemoServer, HeadsOverTheLimitAreRefusedHoweverTheirFieldsAreCut) {
   EXPECT_EQ(ok.status(), 200);
 }
 
+// RFC 9112 2.2: a server SHOULD ignore empty lines before a request line,
+// such as a client's stray CRLF after a POST body. They were a 400.
+TEST_F(DemoServer, EmptyLinesBeforeARequestAreSkipped) {
+  start();
+  http_client c(port());
+  c.send_raw("\r\n\nGET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  ASSERT_TRUE(c.read_to_end());
+  c.send_raw("POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi\r");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  ASSERT_TRUE(c.read_to_end());
+  c.send_raw("\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");  // the CR's LF came in the next packet
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 404);
+  ASSERT_TRUE(c.read_to_end());
+  EXPECT_FALSE(c.closed());
+  // Only empty lines: they count against the head's limit.
+  http_client flood(port());
+  flood.send_raw(std::string(20000, '\n'));
+  ASSERT_TRUE(flood.read_head());
+  EXPECT_EQ(flood.status(), 431);
+}
+
 TEST_F(DemoServer, HeadGetsTheHeadWithoutTheBodyAndStreamsRefuseIt) {
   start();
   http_client c(port());

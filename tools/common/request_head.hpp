@@ -28,6 +28,19 @@ namespace ssekit::tools {
 template <class Parser, class Buffer>
 boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& consumed, std::size_t limit) {
   boost::system::error_code ec = boost::beast::http::error::need_more;
+  // RFC 9112 2.2: empty lines before a request line (a client's stray CRLF
+  // after a body) are skipped, not a 400; they count against the limit.
+  while (!parser.got_some() && buffer.size() != 0) {
+    const auto* p = static_cast<const char*>(buffer.data().data());
+    const std::size_t n = p[0] == '\n' ? 1 : p[0] == '\r' && buffer.size() >= 2 && p[1] == '\n' ? 2 : 0;
+    if (n == 0) break;
+    buffer.consume(n);
+    consumed += n;
+  }
+  if (!parser.got_some() && buffer.size() == 1 && *static_cast<const char*>(buffer.data().data()) == '\r') {
+    if (consumed + 1 >= limit) return boost::beast::http::error::header_limit;
+    return ec;  // CR: its LF may come next
+  }
   if (buffer.size() != 0) {
     const std::size_t used = parser.put(buffer.data(), ec);
     buffer.consume(used);
