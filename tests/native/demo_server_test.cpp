@@ -1384,6 +1384,20 @@ TEST_F(DemoServer, Http10FramingAndExpectationFollowTheRfc) {
   expect.send_raw("POST /broadcast HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi");
   ASSERT_TRUE(expect.read_head());
   EXPECT_EQ(expect.status(), 200) << "an HTTP/1.0 client got a 1xx";
+
+  // A kept HTTP/1.0 connection says so (RFC 9112 C.2.2): it said nothing,
+  // and a 1.0 client then waited for the close. Without keep-alive: close.
+  for (const char* target : {"/stats", "/fault?events=1&framing=length"}) {
+    http_client kept(port());
+    kept.send_raw(std::string("GET ") + target + " HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ASSERT_TRUE(kept.read_head());
+    EXPECT_EQ(kept.status(), 200);
+    EXPECT_EQ(kept.header("Connection"), "keep-alive") << target;
+    http_client once(port());
+    once.send_raw(std::string("GET ") + target + " HTTP/1.0\r\n\r\n");
+    ASSERT_TRUE(once.read_head());
+    EXPECT_EQ(once.header("Connection"), "close") << target;
+  }
 }
 
 // A target past the head's limit is 414, not 431 (RFC 9112 3); an event

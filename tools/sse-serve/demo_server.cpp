@@ -630,12 +630,19 @@ class session : public std::enable_shared_from_this<session> {
     }
     head += "Cache-Control: no-cache\r\n";
     head += extra_headers;
-    if (!keep_alive_) head += "Connection: close\r\n";
+    head += connection_header();
     head += "\r\n";
     if (!bodiless && !head_request_) head += body;  // HEAD: Content-Length says what GET would send
     queue(std::move(head));
     drain_action_ = keep_alive_ ? after_drain::next_request : after_drain::close;
     flush();
+  }
+
+  // HTTP/1.0 persists only when the answer says so (RFC 9112 C.2.2): a
+  // kept 1.0 connection without it left the client waiting for the close.
+  std::string_view connection_header() const {
+    if (!keep_alive_) return "Connection: close\r\n";
+    return http10_ ? "Connection: keep-alive\r\n" : "";
   }
 
   void bad_request(std::string message) { plain(400, "text/plain", "bad request: " + message + "\n"); }
@@ -872,7 +879,7 @@ class session : public std::enable_shared_from_this<session> {
     head += "\r\nCache-Control: no-cache\r\n";
     head += extra_headers;
     head += framing_header(f, plan->total() + plan->declared_extra);
-    if (!keep_alive_) head += "Connection: close\r\n";
+    head += connection_header();
     head += "\r\n";
     queue(std::move(head));
     plan_ = std::move(plan);
