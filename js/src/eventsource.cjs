@@ -890,11 +890,12 @@ const EventSource = class EventSource extends EventTarget {
     const refusal = urlRefusal(parsed);
     if (refusal !== null) {
       // Fails at once, in a task as a browser's failure would (listeners
-      // added right after the constructor see the error).
-      this.#readyState = CLOSED;
-      this.#parser.close();
+      // added right after the constructor see the error): CONNECTING until
+      // then, as Chromium's (close() before it: no error).
       this.#timer = setTimeout(() => {
         this.#timer = null;
+        this.#readyState = CLOSED;
+        this.#parser.close();
         dispatch.call(this, errorEvent(refusal));
       }, 0);
       return;

@@ -815,7 +815,7 @@ describe('EventSource: ids and URLs fetch() would refuse', () => {
       throw new TypeError('Request cannot be constructed from a URL that includes credentials');
     };
     const { source, rec } = open('http://user:secret@example.test/events', { fetch });
-    assert.equal(source.readyState, EventSource.CLOSED);
+    assert.equal(source.readyState, EventSource.CONNECTING);  // as Chromium's, until the error's task
     let error;
     source.onerror = (e) => {
       error = e.error;

@@ -266,7 +266,7 @@ describe('network errors say why', () => {
 
 describe('URLs fetch() refuses for their scheme', () => {
   for (const url of ['ftp://127.0.0.1/', 'file:///etc/hostname', 'ws://127.0.0.1:1/', 'javascript:1', 'about:blank']) {
-    it(`${url}: CLOSED at once, one invalid_url error, nothing sent`, async (t) => {
+    it(`${url}: CLOSED in the next task, one invalid_url error, nothing sent`, async (t) => {
       mock.timers.enable({ apis: ['setTimeout'] });
       t.after(() => mock.timers.reset());
       let attempts = 0;
@@ -275,7 +275,7 @@ describe('URLs fetch() refuses for their scheme', () => {
         throw new TypeError('fetch failed');
       };
       const { source, rec } = open(url, { fetch });
-      assert.equal(source.readyState, EventSource.CLOSED);
+      assert.equal(source.readyState, EventSource.CONNECTING);  // as Chromium's, until the error's task
       mock.timers.tick(0);
       await flush();
       mock.timers.tick(600_000);
@@ -285,6 +285,17 @@ describe('URLs fetch() refuses for their scheme', () => {
       assert.equal(attempts, 0);
     });
   }
+
+  it('close() before the failure: no error, CLOSED', async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const { source, rec } = open('ftp://127.0.0.1/', { fetch: async () => { throw new TypeError('fetch failed'); } });
+    source.close();
+    assert.equal(source.readyState, EventSource.CLOSED);
+    mock.timers.tick(10);
+    await flush();
+    assert.deepEqual(rec.log, []);
+  });
 
   it('data: URLs still work (fetch() reads them)', async () => {
     const { source, rec } = open('data:text/event-stream,data:%20d%0A%0A');
