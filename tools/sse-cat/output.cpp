@@ -302,8 +302,9 @@ SSEKIT_AVX512 void escape_json_avx512(cursor& out, const char* src, std::size_t 
       const std::size_t len = n < 32 ? n : 32;
       const __mmask32 valid = static_cast<__mmask32>(_bzhi_u32(~0u, static_cast<unsigned>(len)));
       // Masked only for the last, short block (no read past src + n): a
-      // masked byte load in every block halved the escaper's speed on AMD
-      // Zen (4.3 against 8 GB/s, llm payloads).
+      // masked byte load in every block made the escaper alone 1.3-1.6x
+      // slower on AMD Zen (llm payloads in memory; sse-cat end to end did
+      // not move: its 64-byte stores bound it there).
       const __m256i v = len == 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)) : _mm256_maskz_loadu_epi8(valid, src);
       const __mmask32 is_lf = _mm256_mask_cmpeq_epi8_mask(valid, v, lf);
       const __mmask32 is_cr = _mm256_mask_cmpeq_epi8_mask(valid, v, cr);
