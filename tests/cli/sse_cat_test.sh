@@ -27,6 +27,19 @@ expect_exit() {  # expect_exit NAME CODE STDERR_PATTERN COMMAND... (stdin from $
   else failed=$((failed + 1)); echo "FAIL: $name (exit $got, want $code; stderr: $(cat "$tmp/err"))"; fi
 }
 
+# Out of memory for one big event (30 MB, under the default limits): a
+# message and exit 3, not an abort. Not under sanitizers, which reserve
+# more address space than the limit lets them start with (the probe).
+sanitized=1
+(ulimit -v 60000; "$cat_bin" --help) >/dev/null 2>&1 && sanitized=0
+if [ "$sanitized" = 0 ]; then
+  { printf 'data: '; head -c 30000000 /dev/zero | tr '\0' a; printf '\n\n'; } >"$tmp/big.sse"
+  bash -c 'ulimit -v 60000; exec "$1" -' sh "$cat_bin" <"$tmp/big.sse" >/dev/null 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" = 3 ] && grep -q "out of memory" "$tmp/err"; then passed=$((passed + 1))
+  else failed=$((failed + 1)); echo "FAIL: out of memory: exit $rc, $(cat "$tmp/err")"; fi
+  rm -f "$tmp/big.sse"
+fi
 check "json matches golden file" diff <("$cat_bin" --json - <"$feed") "$root/tests/cli/feed.expected.jsonl"
 check "event-stream output parses to the same events" \
   diff <("$cat_bin" - <"$feed" | "$cat_bin" --json -) "$root/tests/cli/feed.expected.jsonl"
@@ -226,6 +239,25 @@ else
       else failed=$((failed + 1)); echo "FAIL: $mode: reader gone: exit $rc, $(cat "$tmp/gone.err")"; fi
     fi
     exec 5<&- 2>/dev/null
+  done
+  # A full disk: the write that fails may be the one an event's own bytes
+  # force (output above the 256 KiB buffer); it exited 0 with nothing said.
+  for bytes in 100000 300000 3000000; do
+    expect_exit "a full output device ($bytes bytes) exits 3" 3 "writing standard output: No space left on device" \
+      sh -c 'exec timeout 20 "$1" --no-reconnect "$2" >/dev/full' sh "$cat_bin" "$base/bench?bytes=$bytes"
+  done
+  # Out of descriptors: a message and exit 3, not an abort (uncaught
+  # system_error from Asio's epoll, the wake pipe's dup, a socket). The
+  # limit is the descriptors already open (ctest may pass some) plus $3.
+  with_free_fds() {  # with_free_fds N URL: sse-cat with N descriptors free
+    bash -c 'ulimit -n $(( $(ls /proc/$$/fd | wc -l) - 1 + $3 )) && exec "$1" --no-reconnect "$2"' sh "$cat_bin" "$2" "$1"
+  }
+  # Not under sanitizers: their runtime fails first without descriptors.
+  [ "$sanitized" = 0 ] && expect_exit "one descriptor free (no wake pipe): exit 3" 3 "Too many open files" with_free_fds 1 "$base/fault?events=1"
+  [ "$sanitized" = 0 ] && for n in 2 3 4 5 6 7; do
+    timeout 20 bash -c "$(declare -f with_free_fds); cat_bin='$cat_bin'; with_free_fds $n '$base/fault?events=1'" >/dev/null 2>"$tmp/err"
+    rc=$?
+    if [ "$rc" -lt 124 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $n descriptors free: exit $rc: $(cat "$tmp/err")"; fi
   done
   expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
   expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"

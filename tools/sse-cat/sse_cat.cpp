@@ -13,6 +13,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/system/system_error.hpp>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -115,7 +117,8 @@ SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 went away (| head -1) ends it, exit 3, even while the stream is silent.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
-limit or could not be decoded; 2 bad usage; 3 an input or output error; 4
+limit or could not be decoded; 2 bad usage; 3 an input or output error,
+or the system refused memory or file descriptors; 4
 the server refused the stream (HTTP status, content type, content coding,
 redirect) or the proxy refused it (407, 403, 502...); 5 a network, TLS or
 timeout failure without reconnect; 130 SIGINT; 143 SIGTERM.
@@ -149,10 +152,12 @@ extern "C" void on_stop_signal(int sig) {
   errno = saved;
 }
 
-void install_stop_signals() {
+// False (and a message) when the wake pipe can't be made: without it a stop
+// signal could not end a blocked write.
+bool install_stop_signals() {
   if (::pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-    std::perror("sse-cat: pipe");
-    return;
+    std::fprintf(stderr, "sse-cat: can't set up stop signals: pipe: %s\n", std::strerror(errno));
+    return false;
   }
   struct sigaction action {};
   action.sa_handler = on_stop_signal;
@@ -160,6 +165,7 @@ void install_stop_signals() {
   action.sa_flags = 0;  // no SA_RESTART: interrupt a blocked read or write
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
+  return true;
 }
 
 int signal_exit_code() { return exit_signal_base + static_cast<int>(stop_signal); }
@@ -362,7 +368,11 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   std::string state = "connecting";
   std::optional<ssekit::client> client;
   boost::asio::posix::stream_descriptor wake(io);
-  if (wake_pipe[0] >= 0) wake.assign(::dup(wake_pipe[0]));
+  if (wake_pipe[0] >= 0) {
+    const int fd = ::dup(wake_pipe[0]);
+    if (fd < 0) throw boost::system::system_error(errno, boost::system::generic_category(), "dup");
+    wake.assign(fd);
+  }
   boost::asio::posix::stream_descriptor output(io);  // watched for its reader going away
   if (output_has_reader()) {
     const int fd = ::dup(STDOUT_FILENO);
@@ -386,7 +396,9 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   };
   // Writes what the printer buffered; the status line goes around it.
   const auto flush = [&] {
-    if (out.empty()) return true;
+    // A write that failed while an event filled the buffer left it empty:
+    // the error still stops sse-cat (it exited 0 with nothing written).
+    if (out.empty() && out.error() == 0) return true;
     status.before_output();
     if (!out.flush()) {
       status.clear();
@@ -687,7 +699,7 @@ int main(int argc, char** argv) {
   const bool stdin_closed = reserve_if_closed(STDIN_FILENO);
   const bool stdout_closed = reserve_if_closed(STDOUT_FILENO);
   reserve_if_closed(STDERR_FILENO);
-  install_stop_signals();
+  if (!install_stop_signals()) return exit_io;
   options opts;
   try {
     if (const int status = parse_args(argc, argv, opts); status != exit_ok) return status < 0 ? exit_ok : status;
@@ -705,9 +717,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sse-cat: reading standard input: %s\n", std::strerror(EBADF));
     return exit_io;
   }
-  if (opts.read_stdin) return run(opts);
-  if (!opts.url) return run_demo(std::move(opts));
-  boost::asio::io_context io;
-  const std::string url = *opts.url;
-  return run_url(std::move(opts), url, io);
+  // What the system refuses (memory for a huge event, descriptors, a
+  // thread) ends sse-cat with a message and exit 3, not an abort.
+  try {
+    if (opts.read_stdin) return run(opts);
+    if (!opts.url) return run_demo(std::move(opts));
+    boost::asio::io_context io;
+    const std::string url = *opts.url;
+    return run_url(std::move(opts), url, io);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "sse-cat: out of memory\n");
+  } catch (const boost::system::system_error& e) {
+    std::fprintf(stderr, "sse-cat: %s\n", ssekit::cli::terminal_safe(e.what()).c_str());
+  }
+  return exit_io;
 }
