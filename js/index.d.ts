@@ -80,7 +80,7 @@ export function createParser(options?: ParserOptions | null): Parser;
 /** Compiles the WebAssembly (the parser's and the serializer's modules, those imported) asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
 export function ready(): Promise<void>;
 
-export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'compile_failed' | 'out_of_memory';
+export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'load_failed' | 'compile_failed' | 'out_of_memory';
 
 /** The WebAssembly could not be loaded; 'csp_blocked': the page's Content-Security-Policy lacks 'wasm-unsafe-eval'. */
 export class SseLoadError extends Error {

@@ -31,6 +31,7 @@ const SseLoadError = class SseLoadError extends Error {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'SseLoadError';
     // 'csp_blocked' (the page's CSP forbids WebAssembly), 'missing_build',
+    // 'load_failed' (the file is there but could not be read: EMFILE, EACCES),
     // 'compile_failed', 'out_of_memory'.
     this.code = code;
   }
@@ -126,12 +127,20 @@ function decodeWasm({ size, singles, text }, file = 'the inlined module') {
   return bytes;
 }
 
+// Only a file that is not there is a missing build: out of descriptors
+// (EMFILE) or a permission said "build it" of a file that was built.
+function loadFailed(file, e) {
+  if (e !== null && typeof e === 'object' && e.code === 'MODULE_NOT_FOUND')
+    return new SseLoadError('missing_build', `ssekit: ${file} is missing; build it with \`npm run build\` in js/`, e);
+  return new SseLoadError('load_failed', `ssekit: can't load ${file}: ${e !== null && typeof e === 'object' ? e.message : String(e)}`, e);
+}
+
 function binary(m) {
   let inlined;
   try {
     inlined = m.load();
   } catch (e) {
-    throw new SseLoadError('missing_build', `ssekit: ${m.file} is missing; build it with \`npm run build\` in js/`, e);
+    throw loadFailed(m.file, e);
   }
   return decodeWasm(inlined, m.file);
 }
@@ -392,7 +401,7 @@ function abi() {
   try {
     return require('../dist/bridge-abi.cjs');
   } catch (e) {
-    throw new SseLoadError('missing_build', 'ssekit: dist/bridge-abi.cjs is missing; build it with `npm run build` in js/', e);
+    throw loadFailed('dist/bridge-abi.cjs', e);
   }
 }
 

@@ -36,6 +36,34 @@ function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000 }
 }
 
 describe('loading the WebAssembly', () => {
+  it('Node: a build file that exists but cannot be read is load_failed with the reason, not missing_build; a later try works', async () => {
+    const out = await runScript(`
+      const Module = require('node:module');
+      const load = Module._load;
+      let refuse = 'EMFILE';
+      Module._load = function (request, ...rest) {
+        if (refuse !== null && /ssekit-parser-wasm/.test(request)) {
+          const e = refuse === 'EMFILE' ? new Error("EMFILE: too many open files, open 'x'") : new Error("Cannot find module 'x'");
+          e.code = refuse === 'EMFILE' ? 'EMFILE' : 'MODULE_NOT_FOUND';
+          throw e;
+        }
+        return load.call(this, request, ...rest);
+      };
+      const attempt = () => { try { ssekit.createParser(); return 'created'; } catch (e) { return [e.name, e.code, e.message, e.cause && e.cause.code]; } };
+      const emfile = attempt();
+      refuse = 'MODULE_NOT_FOUND';
+      const missing = attempt();
+      refuse = null;
+      return { emfile, missing, later: attempt() };`);
+    assert.equal(out.emfile[0], 'SseLoadError');
+    assert.equal(out.emfile[1], 'load_failed');
+    assert.match(out.emfile[2], /can't load dist\/ssekit-parser-wasm\.cjs: EMFILE/);
+    assert.equal(out.emfile[3], 'EMFILE');
+    assert.deepEqual(out.missing.slice(0, 2), ['SseLoadError', 'missing_build']);
+    assert.match(out.missing[2], /is missing; build it/);
+    assert.equal(out.later, 'created');
+  });
+
   it('Node: createParser() and the serializers compile their modules synchronously on first use, once each', async () => {
     const out = await runScript(`
       const events = [];
