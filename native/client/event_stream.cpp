@@ -415,18 +415,37 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // pending operation refuses this one; a closed stream gives eof; else it
   // is left pending. `take` takes without mutex_ into `result` (releasing
   // taker_busy_ when it took), `take_locked` under it.
+  //
+  // A handler that can be cancelled (`async_next(...) || timer`, a parallel
+  // group) is left pending even when items wait, and takes them on its own
+  // executor as it runs (hand_over): a race decided before then cancels an
+  // operation that took nothing. Taken here and posted, the item went with
+  // a completion the group drops.
   template <class Handler, class Result, class Take, class TakeLocked>
   void start(Handler handler, Result& result, Take take, TakeLocked take_locked, stream_item* into) {
     bool resume = false;
-    if (take(resume)) {
+    const bool cancellable = asio::get_associated_cancellation_slot(handler).is_connected();
+    if (!cancellable && take(resume)) {
       if (resume) client_->resume_reading();
       return post(std::move(handler), {}, std::move(result));
     }
     std::unique_lock lock(mutex_);
+    if (cancellable) {
+      try {
+        give_back_taken();
+      } catch (...) {  // bad_alloc joining the two: both keep their items
+        taker_busy_.clear(std::memory_order_release);
+        throw;
+      }
+    }
     taker_busy_.clear(std::memory_order_release);
     if (pending_) {
       lock.unlock();
       return post(std::move(handler), asio::error::already_started, {});
+    }
+    if (!queue_.empty() && cancellable) {
+      make_pending(std::move(handler), into);
+      return complete_pending(lock);
     }
     if (!queue_.empty()) {
       take_locked(resume);
@@ -557,6 +576,18 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       resume = resume_due();
     }
     return true;
+  }
+
+  // What async_next took but did not hand out goes back to the front of
+  // the queue (hand_over takes from the queue only). taker_busy_ and mutex_
+  // held.
+  void give_back_taken() {
+    if (taken_.empty()) return;
+    taken_.append(queue_);
+    queue_.swap(taken_);
+    taken_.clear();
+    taken_left_.store(0, std::memory_order_relaxed);
+    taken_bytes_left_.store(0, std::memory_order_relaxed);
   }
 
   // take() for a batch: what async_next left in taken_, else the queue, into

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -16,6 +17,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,9 +28,12 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "support/client_options.hpp"
@@ -382,6 +387,105 @@ TEST(EventStream, TimeoutsRacingItemsOnAStrandWithTwoThreadsLoseNothing) {
   EXPECT_EQ(end, asio::error::eof);
   EXPECT_TRUE(gaps.empty()) << gaps.front();
   EXPECT_GT(timeouts, 0u);  // the race was run
+}
+
+// Races an async_next (`next`, a deferred operation) against a post in a
+// parallel group, `next` asked first or second; `done(next_won, results...)`.
+template <class Next, class Done>
+void race_with_post(asio::io_context& io, Next next, bool next_first, Done done) {
+  namespace ex = asio::experimental;
+  if (next_first) {
+    ex::make_parallel_group(std::move(next), asio::post(io, asio::deferred))
+        .async_wait(ex::wait_for_one(), [done](std::array<std::size_t, 2> order, auto... r) { done(order[0] == 0, r...); });
+  } else {
+    ex::make_parallel_group(asio::post(io, asio::deferred), std::move(next))
+        .async_wait(ex::wait_for_one(), [done](std::array<std::size_t, 2> order, auto... r) { done(order[0] == 1, r...); });
+  }
+}
+
+// The same in a coroutine, with `||`: the winner's result, or "lost".
+template <class Next, class Result>
+asio::awaitable<void> race_with_post(asio::io_context& io, Next next, bool next_first, Result result, bool& done) {
+  using namespace asio::experimental::awaitable_operators;
+  auto other = asio::post(io, asio::use_awaitable);
+  if (next_first) {
+    auto r = co_await (std::move(next) || std::move(other));
+    if (r.index() == 0) result(std::get<0>(std::move(r)));
+    else result(std::nullopt);
+  } else {
+    auto r = co_await (std::move(other) || std::move(next));
+    if (r.index() == 1) result(std::get<1>(std::move(r)));
+    else result(std::nullopt);
+  }
+  done = true;
+}
+
+std::string joined(const ssekit::stream_batch& batch) {
+  std::string out;
+  for (const auto& item : batch) out += std::string(item.data) + ",";
+  return out;
+}
+
+// An operation that loses a race (a parallel group or `||` whose other
+// operation completes first) takes nothing: the group drops the loser's
+// result, so an item it took would be lost. Single-threaded and
+// deterministic: the other operation is a post, queued before async_next is
+// asked (it loses) or after (it wins), with items waiting all along. Every
+// flavour: callback and coroutine, owned item, into, batch. (Taken at
+// initiation, an item was lost in every lost race.)
+TEST(EventStream, AnOperationThatLosesARaceTakesNothing) {
+  script_server server(numbered(8));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  run_until(io, [&] { return stream.buffered() == 8 && stream.final_error(); });
+  std::vector<std::string> got;
+  stream_item into;
+  bool done = false;
+  const auto tally = [&](bool next_won, error_code ec, const std::string& data) {
+    if (!next_won) EXPECT_EQ(ec, asio::error::operation_aborted);
+    else EXPECT_FALSE(ec);
+    got.push_back(next_won ? data : "lost");
+    done = true;
+  };
+  const auto coroutine_result = [&](const auto& r) {
+    using value = typename std::decay_t<decltype(r)>::value_type;
+    if (!r) got.push_back("lost");
+    else if constexpr (std::is_same_v<value, stream_item>) got.push_back(r->data);
+    else if constexpr (std::is_same_v<value, ssekit::stream_batch>) got.push_back(joined(*r));
+    else got.push_back(into.data);  // into: nothing is returned
+  };
+  const auto run = [&](auto start) {
+    start();
+    run_until(io, [&] { return done; });
+    done = false;
+  };
+  for (const bool next_first : {false, true}) {
+    run([&] {
+      race_with_post(io, stream.async_next(asio::deferred), next_first, [&](bool won, error_code ec, stream_item item) { tally(won, ec, item.data); });
+    });
+    run([&] { race_with_post(io, stream.async_next(into, asio::deferred), next_first, [&](bool won, error_code ec) { tally(won, ec, into.data); }); });
+    run([&] {
+      asio::co_spawn(io, race_with_post(io, stream.async_next(asio::use_awaitable), next_first, [&](std::optional<stream_item> r) { coroutine_result(r); }, done),
+                     asio::detached);
+    });
+    run([&] {
+      asio::co_spawn(io, race_with_post(io, stream.async_next(into, asio::use_awaitable), next_first, [&](std::optional<std::monostate> r) { coroutine_result(r); }, done),
+                     asio::detached);
+    });
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"lost", "lost", "lost", "lost", "0", "1", "2", "3"}));
+  // A batch takes every waiting item, or none.
+  run([&] {
+    asio::co_spawn(io, race_with_post(io, stream.async_next_batch(asio::use_awaitable), false, [&](std::optional<ssekit::stream_batch> r) { coroutine_result(r); }, done),
+                   asio::detached);
+  });
+  for (const bool next_first : {false, true}) {
+    run([&] {
+      race_with_post(io, stream.async_next_batch(asio::deferred), next_first,
+                     [&](bool won, error_code ec, ssekit::stream_batch batch) { tally(won, ec, joined(batch)); });
+    });
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"lost", "lost", "lost", "lost", "0", "1", "2", "3", "lost", "lost", "4,5,6,7,"}));
 }
 
 TEST(EventStream, CloseCompletesAPendingNext) {

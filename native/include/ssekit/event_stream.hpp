@@ -30,6 +30,8 @@
 #include <boost/asio/async_result.hpp>
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #endif
 #include <boost/system/error_code.hpp>
@@ -249,6 +251,13 @@ struct awaitable_token<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Exec
   static constexpr bool tuple = true;
 };
 
+// Whether the coroutine can be cancelled (it runs in `||` or a parallel
+// group, say): then it takes no item without suspending, as the group may
+// drop its result (the generic path takes it as the coroutine resumes).
+// (Called with co_await this_coro::cancellation_state, in a statement of its
+// own: inside `&&`, GCC 12 compiled the co_await to an illegal instruction.)
+inline bool cancellable(const boost::asio::cancellation_state& coroutine) noexcept { return coroutine.slot().is_connected(); }
+
 // async_next for a coroutine: an item that already waits is returned without
 // suspending (no handler, no post: nothing can run inline in an initiating
 // call, as there is none); otherwise an ordinary async_next. Same results,
@@ -257,7 +266,8 @@ struct awaitable_token<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Exec
 template <class Executor>
 boost::asio::awaitable<stream_item, Executor> next_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
   stream_item item;
-  if (try_next(state, item)) co_return std::move(item);
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next(state, item)) co_return std::move(item);
   co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, next_signature>(next_initiation{}, token,
                                                                                                        share(state));
 }
@@ -265,7 +275,8 @@ template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code, stream_item>, Executor> next_awaitable(
     stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
   std::tuple<boost::system::error_code, stream_item> result;
-  if (try_next(state, std::get<1>(result))) co_return std::move(result);
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next(state, std::get<1>(result))) co_return std::move(result);
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, next_signature>(
       next_initiation{}, token, share(state));
 }
@@ -276,14 +287,16 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, stream_item>, Execu
 template <class Executor>
 boost::asio::awaitable<void, Executor> next_into_awaitable(stream_state* state, stream_item& into,
                                                            boost::asio::use_awaitable_t<Executor> token) {
-  if (try_next(state, into)) co_return;
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next(state, into)) co_return;
   co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, next_into_signature>(next_into_initiation{}, token,
                                                                                                  share(state), &into);
 }
 template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code>, Executor> next_into_awaitable(
     stream_state* state, stream_item& into, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
-  if (try_next(state, into)) co_return std::tuple<boost::system::error_code>{};
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next(state, into)) co_return std::tuple<boost::system::error_code>{};
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>,
                                                  next_into_signature>(next_into_initiation{}, token, share(state), &into);
 }
@@ -292,7 +305,8 @@ boost::asio::awaitable<std::tuple<boost::system::error_code>, Executor> next_int
 template <class Executor>
 boost::asio::awaitable<stream_batch, Executor> next_batch_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
   stream_batch batch;
-  if (try_next_batch(state, batch)) co_return batch;
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next_batch(state, batch)) co_return batch;
   co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, batch_signature>(next_batch_initiation{}, token,
                                                                                                        share(state));
 }
@@ -300,7 +314,8 @@ template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code, stream_batch>, Executor> next_batch_awaitable(
     stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
   stream_batch batch;
-  if (try_next_batch(state, batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
+  const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
+  if (direct && try_next_batch(state, batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, batch_signature>(
       next_batch_initiation{}, token, share(state));
 }
@@ -333,6 +348,9 @@ class event_stream {
   //   (asio::error::eof, {})              the client closed for good and every item was taken (final_error() says why)
   //   (asio::error::operation_aborted, {}) cancelled through the handler's cancellation slot
   //                                        (any type: nothing is lost, the stream stays usable), or close()
+  //                                        A handler whose slot is connected takes its item on its executor
+  //                                        as it runs, so one that loses `async_next(...) || timer` (or a
+  //                                        parallel group) took nothing.
   //   (asio::error::already_started, {})  another async_next is still pending (one at a time)
   // The handler runs on its associated executor (default: the stream's);
   // its associated allocator holds the pending operation. Call from any thread.
