@@ -328,6 +328,49 @@ else
   failed=$((failed + 1)); echo "FAIL: sse-cat never waited on the body's pipe ($(cat /proc/$body_pid/wchan 2>/dev/null))"
 fi
 exec 5>&-
+# --- sse-serve under resource limits (not under sanitizers, whose runtime
+# needs more address space and descriptors than these limits leave).
+# serve_limited LIMITS OUT ARGS...: sse-serve in the background under a
+# ulimit; sets limited_pid and limited_port once it listens.
+serve_limited() {
+  local limits=$1 out=$2; shift 2
+  bash -c "$limits"' && exec "$0" "$@"' "$serve_bin" "$@" >"$out" 2>&1 &
+  limited_pid=$! limited_port=
+  for _ in $(seq 1 100); do
+    limited_port=$(sed -n 's/.*listening on http:[^ ]*:\([0-9]*\)\/.*/\1/p' "$out")
+    [ -n "$limited_port" ] && break
+    sleep 0.1
+  done
+}
+if [ "$sanitized" = 0 ]; then
+  # Out of memory in a handler (the feed's history outgrows the limit, about
+  # 2.5 MB a second): a message and exit 3, not an abort. The limit is the
+  # size it starts with plus 12 MiB.
+  serve_limited : "$tmp/serve-size.out" --port 0 --history 1000000 --scale 0.000001
+  start_kib=$(awk '/^VmSize/ {print $2}' "/proc/$limited_pid/status")
+  kill "$limited_pid"; wait "$limited_pid" 2>/dev/null
+  expect_exit "sse-serve out of memory: a message and exit 3 (it aborted)" 3 "sse-serve: out of memory" \
+    bash -c 'ulimit -v $(( $1 + 12288 )) && exec timeout 120 "$0" --port 0 --history 1000000 --scale 0.000001' "$serve_bin" "$start_kib"
+  # A descriptor limit at or below sse-serve's reserve of 32 lowers
+  # --max-connections too (it kept 20000): idle connections past it are shed
+  # and a new client is served. Before, accept() failed with EMFILE and the
+  # request waited in the backlog until a 60 s request timeout.
+  serve_limited 'ulimit -n 24' "$tmp/serve-fds.out" --port 0 --request-timeout-ms 60000
+  if [ -z "$limited_port" ]; then
+    failed=$((failed + 1)); echo "FAIL: sse-serve under ulimit -n 24 did not start: $(cat "$tmp/serve-fds.out")"
+  else
+    check "sse-serve under ulimit -n 24 says it lowered --max-connections" grep -q "max-connections lowered to 12 (RLIMIT_NOFILE 24)" "$tmp/serve-fds.out"
+    idle=()
+    for _ in $(seq 1 20); do exec {fd}<>"/dev/tcp/127.0.0.1/$limited_port" && idle+=("$fd"); done
+    exec {q}<>"/dev/tcp/127.0.0.1/$limited_port"
+    printf 'GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >&"$q"
+    check "sse-serve under ulimit -n 24 serves a client after 20 idle ones" bash -c 'timeout 20 head -c 15 <&'"$q"' | grep -q "^HTTP/1.1 200"'
+    exec {q}>&-
+    for fd in "${idle[@]}"; do exec {fd}>&-; done
+  fi
+  kill "$limited_pid" 2>/dev/null; wait "$limited_pid" 2>/dev/null
+fi
+
 check "with no URL, the embedded demo server's feed" \
   test "$(timeout 30 "$cat_bin" --json --max-events 2 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 2
 

@@ -6,7 +6,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <csignal>
+#include <exception>
+#include <new>
+#include <optional>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -22,7 +26,7 @@ using namespace std::chrono_literals;
 
 constexpr int exit_ok = 0;
 constexpr int exit_usage = 2;
-constexpr int exit_listen = 3;
+constexpr int exit_failure = 3;  // cannot listen, out of memory
 
 // Durations above these saturate (see tool_args.hpp).
 constexpr auto max_heartbeat = std::chrono::milliseconds(24h);
@@ -59,7 +63,8 @@ Prints "listening on URL" once it accepts connections.
   --tls-key FILE       the certificate's PEM private key
   -h, --help           show this help
 
-Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen.
+Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen, or
+the system refused memory or descriptors.
 
 )";
 
@@ -79,9 +84,12 @@ void raise_open_file_limit(ssekit::demo::server_options& options) {
       limit.rlim_cur = soft;
     }
   }
-  constexpr rlim_t reserved = 32;
-  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur <= reserved) return;
-  const rlim_t usable = limit.rlim_cur - reserved;
+  if (limit.rlim_cur == RLIM_INFINITY) return;
+  // Under a tiny limit, half for connections, never none. (A limit at or
+  // below the reserve kept the default: no shedding, and new clients were
+  // refused while idle ones held every descriptor until their timeouts.)
+  const rlim_t reserved = std::min<rlim_t>(32, limit.rlim_cur / 2);
+  const rlim_t usable = std::max<rlim_t>(1, limit.rlim_cur - reserved);
   if (options.max_connections > usable) {
     options.max_connections = static_cast<std::size_t>(usable);
     std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
@@ -147,22 +155,37 @@ int main(int argc, char** argv) {
 
   raise_open_file_limit(options);
   boost::asio::io_context io(1);
+  std::optional<ssekit::demo::server> server;
   try {
-    ssekit::demo::server server(io.get_executor(), options);
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int) {
-      if (!ec) server.stop();
-    });
-    std::printf("sse-serve: listening on %s\n", server.url("/").c_str());
-    std::fflush(stdout);
-    io.run();
+    server.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
     std::fprintf(stderr, "sse-serve: cannot listen on %s port %u: %s\n", options.address.c_str(),
                  static_cast<unsigned>(options.port), e.code().message().c_str());
-    return exit_listen;
+    return exit_failure;
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "sse-serve: %s\n", e.what());
     return exit_usage;
+  } catch (const std::bad_alloc&) {
+    std::fputs("sse-serve: out of memory\n", stderr);
+    return exit_failure;
+  }
+  // A handler that throws (out of memory, say) leaves the server part-way:
+  // a timer chain it broke would stop the clock or the accepting for good.
+  // So it ends the program, with a message, not an abort.
+  try {
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+      if (!ec) server->stop();
+    });
+    std::printf("sse-serve: listening on %s\n", server->url("/").c_str());
+    std::fflush(stdout);
+    io.run();
+  } catch (const std::bad_alloc&) {
+    std::fputs("sse-serve: out of memory\n", stderr);
+    return exit_failure;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sse-serve: %s\n", e.what());
+    return exit_failure;
   }
   return exit_ok;
 }
