@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,7 @@ namespace {
 constexpr int exit_ok = 0;
 constexpr int exit_usage = 2;
 constexpr int exit_listen = 3;
+constexpr int exit_failure = 1;  // out of memory or another failure while running
 
 constexpr std::string_view usage = R"(usage: ssekit-contract-service [options]
 
@@ -32,6 +35,11 @@ Prints "listening on URL" once it accepts connections.
   -h, --help       show this help
 
 )";
+
+int failed(const char* what) {
+  std::fprintf(stderr, "ssekit-contract-service: %s\n", what);
+  return exit_failure;
+}
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "ssekit-contract-service: %s\nTry 'ssekit-contract-service --help'.\n", message.c_str());
@@ -64,23 +72,38 @@ int main(int argc, char** argv) {
   }
 
   boost::asio::io_context io;
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  // The service's strand runs on this one thread, as do the signals.
-  options.on_stop = [&signals] { signals.cancel(); };
+  std::optional<boost::asio::signal_set> signals;
+  std::optional<ssekit::contract::service> service;
   try {
-    ssekit::contract::service service(io.get_executor(), options);
-    signals.async_wait([&service](const boost::system::error_code& ec, int) {
-      if (!ec) service.stop();
-    });
-    std::cout << "ssekit-contract-service: listening on " << service.url() << std::endl;
-    io.run();
+    signals.emplace(io, SIGINT, SIGTERM);
+  } catch (const std::exception& e) {  // out of descriptors
+    return failed(e.what());
+  }
+  // The service's strand runs on this one thread, as do the signals.
+  options.on_stop = [&signals] { signals->cancel(); };
+  try {
+    service.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
     std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n", options.address.c_str(),
                  static_cast<unsigned>(options.port), e.what());
     return exit_listen;
+  } catch (const std::bad_alloc&) {
+    return failed("out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ssekit-contract-service: %s\n", e.what());
-    return 1;
+    return failed(e.what());
+  }
+  // A handler that throws (out of memory, say) ends the service with a
+  // message: the loop it broke would not go on.
+  try {
+    signals->async_wait([&service](const boost::system::error_code& ec, int) {
+      if (!ec) service->stop();
+    });
+    std::cout << "ssekit-contract-service: listening on " << service->url() << std::endl;
+    io.run();
+  } catch (const std::bad_alloc&) {
+    return failed("out of memory");
+  } catch (const std::exception& e) {
+    return failed(e.what());
   }
   return exit_ok;
 }
