@@ -347,7 +347,9 @@ class network_transport final : public transport {
     resolver_.async_resolve(host, std::to_string(port),
                             [this, handler = std::move(handler)](beast::error_code ec, tcp::resolver::results_type results) mutable {
                               if (ec) return fail_network(handler, ec, "can't resolve " + peer());
-                              lowest().async_connect(results, [this, handler = std::move(handler)](beast::error_code e, const tcp::endpoint&) mutable {
+                              const tcp::endpoint first = results.empty() ? tcp::endpoint() : results.begin()->endpoint();
+                              lowest().async_connect(results, [this, first, handler = std::move(handler)](beast::error_code e, const tcp::endpoint&) mutable {
+                                if (e == asio::error::operation_aborted && !closed_) e = why_no_socket(first, e);
                                 on_connect(handler, e);
                               });
                             });
@@ -361,6 +363,7 @@ class network_transport final : public transport {
     http::async_read_some(stream_, buffer, parser, std::move(handler));
   }
   void close() override {
+    closed_ = true;
     resolver_.cancel();
     if (refusal_timer_) refusal_timer_->cancel();
     beast::error_code ignored;
@@ -383,6 +386,16 @@ class network_transport final : public transport {
       if (proxy_tls()) return f(stream_);
     }
     f(lowest());
+  }
+
+  // Asio's range connect reports a socket it could not open (EMFILE, say)
+  // as operation_aborted, as if closed (its `!is_open()` check). When
+  // close() did not do it, opening one says why.
+  beast::error_code why_no_socket(const tcp::endpoint& endpoint, beast::error_code aborted) {
+    tcp::socket probe(resolver_.get_executor());
+    beast::error_code ec;
+    probe.open(endpoint.protocol(), ec);
+    return ec ? ec : aborted;
   }
 
   void fail_network(open_handler& handler, beast::error_code ec, const std::string& what) {
@@ -593,6 +606,7 @@ class network_transport final : public transport {
   std::optional<asio::steady_timer> refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
   std::shared_ptr<int> alive_;  // expired: the timer's handler outlived this transport
   bool insecure_;
+  bool closed_ = false;  // close() was called
 };
 
 // A transport whose open fails: TLS needed but its context can't be made.

@@ -257,7 +257,10 @@ else
   [ "$sanitized" = 0 ] && for n in 2 3 4 5 6 7; do
     timeout 20 bash -c "$(declare -f with_free_fds); cat_bin='$cat_bin'; with_free_fds $n '$base/fault?events=1'" >/dev/null 2>"$tmp/err"
     rc=$?
-    if [ "$rc" -lt 124 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $n descriptors free: exit $rc: $(cat "$tmp/err")"; fi
+    # A socket that can't be opened is named as such: Asio's connect
+    # reported it as "Operation canceled".
+    if [ "$rc" -lt 124 ] && ! grep -q "Operation canceled" "$tmp/err"; then passed=$((passed + 1))
+    else failed=$((failed + 1)); echo "FAIL: $n descriptors free: exit $rc: $(cat "$tmp/err")"; fi
   done
   expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
   expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"
