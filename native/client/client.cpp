@@ -751,6 +751,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       deadline_.cancel();
       return;
     }
+    // Beast reads what the buffer's capacity leaves free, and the head's
+    // reads (16 KiB at a time) may have grown it past a small
+    // read_buffer_size: back to what it holds, so that body reads start at
+    // 512 B and grow only up to read_buffer_size (on_body). Reads of 16 KiB
+    // broke the bound event_stream documents from read_buffer_size.
+    auto& buffer = conn_->buffer;
+    if (buffer.capacity() > options_.read_buffer_size && buffer.size() < options_.read_buffer_size) buffer.shrink_to_fit();
     conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t n) {
       self->on_body(attempt, ec, n);
       self->after_handlers();

@@ -190,6 +190,38 @@ TEST(ClientHostile, TinyChunksInOneBurstAreParsedInFewReads) {
   EXPECT_LT(reads, 200u);
 }
 
+// A small read_buffer_size bounds every body read, also after the head's
+// reads (16 KiB at a time) grew the buffer: reads stayed at 16 KiB, and
+// event_stream's buffer bound, which counts one read's items, with them.
+TEST(ClientHostile, ReadsAfterTheHeadKeepToReadBufferSize) {
+  std::string body;
+  for (int i = 0; i < 4000; ++i) body += "data: " + std::to_string(100000 + i) + "\n\n";  // 14 bytes each
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n" + body);
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.read_buffer_size = 1024;
+  boost::asio::io_context io;
+  std::size_t events = 0;
+  std::vector<std::size_t> reads;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) { ++events; };
+  h.on_diagnostic = [&](const ssekit::diagnostic& d) {
+    if (d.kind == ssekit::diagnostic_kind::bytes_received) reads.push_back(d.bytes);
+  };
+  ssekit::client c(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(events, 4000u);
+  ASSERT_GT(reads.size(), 1u);
+  // The first holds what came with the head (documented: up to 64 KiB).
+  for (std::size_t i = 1; i < reads.size(); ++i) ASSERT_LE(reads[i], 1024u) << "read " << i;
+}
+
 // Each chunk the server sends, then waits on, completes its read: the
 // read's end is where a batch ends (async_next hands items over there), the
 // byte counters move and idle_timeout is re-armed. An eager Beast parser
