@@ -399,14 +399,24 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // async_next_batch: every waiting item, viewed in handed_.
   void next_batch(batch_handler handler) {
     // A batch on its way to its handler is still the operation in progress
-    // (as Asio counts): a second one would reuse its storage under it.
-    if (batch_in_flight_.load(std::memory_order_acquire) || taker_busy_.test_and_set(std::memory_order_acquire)) {
+    // (as Asio counts): a second one would reuse its storage under it. The
+    // flag is set before taker_busy_ or mutex_ is let go (take_batch,
+    // hand_over), so it is read after taking the first (and under the
+    // second in start): read before, a batch taken on another thread just
+    // then went unseen.
+    if (taker_busy_.test_and_set(std::memory_order_acquire)) return post(std::move(handler), asio::error::already_started, {});
+    if (batch_in_flight_.load(std::memory_order_acquire)) {
+      taker_busy_.clear(std::memory_order_release);
       return post(std::move(handler), asio::error::already_started, {});
     }
     stream_batch batch;
     start(
-        std::move(handler), batch, [&](bool& resume) { return take_batch(batch, resume); },
-        [&](bool& resume) { batch = hand_queue(resume); }, nullptr);
+        std::move(handler), batch, [&](bool& resume) { return take_batch(batch, resume, true); },
+        [&](bool& resume) {
+          batch = hand_queue(resume);
+          batch_in_flight_.store(true, std::memory_order_release);
+        },
+        nullptr);
   }
 
   // The rest of next() and next_batch(), taker_busy_ held: what waits
@@ -439,7 +449,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       }
     }
     taker_busy_.clear(std::memory_order_release);
-    if (pending_) {
+    if (pending_ || (std::is_same_v<Handler, batch_handler> && batch_in_flight_.load(std::memory_order_relaxed))) {
       lock.unlock();
       return post(std::move(handler), asio::error::already_started, {});
     }
@@ -468,8 +478,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
   // The same for async_next_batch (refused while a batch is in flight).
   bool try_next_batch(stream_batch& out) {
-    if (batch_in_flight_.load(std::memory_order_acquire)) return false;
-    return try_ready([&](bool& resume) { return take_batch(out, resume); });
+    return try_ready([&](bool& resume) { return !batch_in_flight_.load(std::memory_order_acquire) && take_batch(out, resume, false); });
   }
   // `take` under taker_busy_ (take()'s flag rules), then resumes the
   // reading if the buffer went down far enough.
@@ -593,7 +602,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // take() for a batch: what async_next left in taken_, else the queue, into
   // handed_, whose storage then holds the view until the next batch. Same
   // flag rules as take().
-  bool take_batch(stream_batch& out, bool& resume) {
+  // `in_flight`: for a handler, which marks the batch in flight until it
+  // runs (a coroutine taking it directly has none).
+  bool take_batch(stream_batch& out, bool& resume, bool in_flight) {
     if (closed_.load(std::memory_order_relaxed)) return false;
     if (!taken_.empty()) {
       // What async_next left, then the queue behind it: every waiting
@@ -608,12 +619,14 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       if (!queue_.empty()) handed_.append(queue_);
       resume = resume_due();
       out = view(handed_.take_all());
+      if (in_flight) batch_in_flight_.store(true, std::memory_order_release);
       taker_busy_.clear(std::memory_order_release);
       return true;
     }
     std::lock_guard lock(mutex_);
-    if (pending_ || queue_.empty()) return false;
+    if (pending_ || queue_.empty() || batch_in_flight_.load(std::memory_order_relaxed)) return false;
     out = hand_queue(resume);
+    if (in_flight) batch_in_flight_.store(true, std::memory_order_release);
     taker_busy_.clear(std::memory_order_release);
     return true;
   }
@@ -719,7 +732,10 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     error_code ec;
     bool resume = false;
     if (!queue_.empty()) {
-      if (pending_->batch()) batch = hand_queue(resume);
+      if (pending_->batch()) {
+        batch = hand_queue(resume);
+        batch_in_flight_.store(true, std::memory_order_release);  // before mutex_ is let go: next_batch
+      }
       else pop(pending_->into ? *pending_->into : item, resume);
     } else if (ended_) {
       ec = asio::error::eof;
