@@ -212,16 +212,17 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // --- handlers (user callbacks)
 
   // A handler that throws closes the client at once (no more handlers);
-  // after_handlers() rethrows once the strand's step is done.
+  // after_handlers() rethrows once the strand's step is done. False when
+  // the handler did not run: closed, maybe by another thread just now.
   template <class F>
-  void call(F&& f) {
+  bool call(F&& f) {
     if (feeding_) return call_locked(f);  // feed_parser() holds the lock
     std::lock_guard lock(handler_mutex_);
-    call_locked(f);
+    return call_locked(f);
   }
   template <class F>
-  void call_locked(F& f) {
-    if (closed_.load()) return;
+  bool call_locked(F& f) {
+    if (closed_.load()) return false;
     try {
       f();
     } catch (...) {
@@ -229,6 +230,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       closed_.store(true);
       state_.store(client_state::closed);
     }
+    return true;
   }
 
   // At the end of every completion on the strand.
@@ -272,7 +274,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     bump(events_, 1);
     if (handlers_.on_event) {
       batch_open_ = has_batch_end_;
-      call([&] { handlers_.on_event(ev); });
+      // close() from another thread may come between the check above and
+      // the handler: then this event was not delivered either.
+      if (!call([&] { handlers_.on_event(ev); })) {
+        events_.store(events_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        return freeze_last_event_id(nullptr);
+      }
       if (closed_.load(std::memory_order_relaxed)) freeze_last_event_id(&ev.last_event_id);
     }
   }
