@@ -9,6 +9,9 @@
 //   }
 //
 // The same call takes use_future, deferred, a plain callback or as_tuple.
+// A consumer on another thread (use_future) keeps the io_context running
+// with a work guard: a client paused by a full buffer has no operation
+// outstanding, so run() would return.
 // Items are owned copies (they outlive the call). async_next(item, token)
 // fills the caller's item instead, reusing its strings' capacity (no
 // allocation for the item). async_next_batch takes every waiting item at
