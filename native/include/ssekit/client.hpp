@@ -186,7 +186,7 @@ struct diagnostic {
 // Counters a service can export; read from any thread (client::stats()).
 struct client_stats {
   std::uint64_t events = 0;        // events delivered
-  std::uint64_t bytes = 0;         // stream body bytes received
+  std::uint64_t bytes = 0;         // stream body bytes received, as sent: chunk framing and compressed bytes included
   std::uint64_t reconnects = 0;    // as client::reconnects()
   // The time of the read that delivered the last event; the epoch before one.
   std::chrono::system_clock::time_point last_event_time{};
