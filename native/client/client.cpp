@@ -597,7 +597,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       return beast::error_code{};
     };
     arm_deadline(attempt, std::min(options_.connect_timeout, error_body_timeout), [this, attempt] { refuse(attempt); });
-    read_excerpt(attempt);
+    start_body();
+    on_excerpt(attempt, {});  // what came with the head first
   }
 
   static void append_within_limit(std::string& to, std::string_view bytes) {
@@ -621,13 +622,14 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     return excerpt_decoder_ && (excerpt_decoder_->failed() || excerpt_decoder_->compressed_offset() >= 64 * error_body_limit);
   }
 
-  void read_excerpt(unsigned attempt) {
+  void on_excerpt(unsigned attempt, beast::error_code ec) {
+    if (stale(attempt)) return;
+    std::size_t consumed = 0;
+    ec = parse_read(ec, consumed);
+    if (ec && ec != http::error::need_buffer) return refuse(attempt);
     if (conn_->response->is_done() || excerpt_complete()) return refuse(attempt);
-    conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
-      if (!self->stale(attempt)) {
-        if (ec && ec != http::error::need_buffer) self->refuse(attempt);
-        else self->read_excerpt(attempt);
-      }
+    conn_->io->async_read_some(conn_->buffer, [self = shared_from_this(), c = conn_, attempt](beast::error_code e, std::size_t) {
+      self->on_excerpt(attempt, e);
       self->after_handlers();
     });
   }
@@ -732,6 +734,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       batch_open_ = has_batch_end_;
       end_batch();
     }
+    start_body();
     arm_idle(attempt);
     read_body(attempt);
   }
@@ -765,24 +768,58 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // broke the bound event_stream documents from read_buffer_size.
     auto& buffer = conn_->buffer;
     if (buffer.capacity() > options_.read_buffer_size && buffer.size() < options_.read_buffer_size) buffer.shrink_to_fit();
-    conn_->io->async_read_some(conn_->buffer, *conn_->response, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t n) {
+    // What came with the head, first (also after a pause in on_open).
+    if (conn_->unparsed) return on_body(attempt, {}, 0);
+    conn_->io->async_read_some(conn_->buffer, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t n) {
       self->on_body(attempt, ec, n);
       self->after_handlers();
     });
   }
 
-  // Parses the chunks the buffer already holds. Beast's read completes
-  // after each chunk header or body, so a server sending 1-byte chunks cost
-  // an io_context round per chunk (100x the CPU). Not eager(): an eager
-  // read goes on reading until a chunk ends exactly at the end of what
-  // arrived, so a live stream's read (and its batch, its stats) would not
-  // complete. Adds the bytes parsed to `consumed`.
+  // Before a body's first bytes (some may have come with the head).
+  void start_body() {
+    conn_->unparsed = conn_->buffer.size() != 0;
+    conn_->framing.reset();
+    conn_->framed = 0;
+    conn_->added_crs = 0;
+    if (conn_->response->chunked()) conn_->framing.emplace();
+  }
+
+  // Puts a CR before each bare LF that ends a chunk's framing line in the
+  // bytes the buffer got since the last call (chunk_framing says why).
+  void repair_framing() {
+    auto& c = *conn_;
+    if (!c.framing) return;
+    const auto bytes = c.buffer.data();
+    const std::string_view all(static_cast<const char*>(bytes.data()), bytes.size());
+    const std::size_t keep = std::min(c.framed, all.size());
+    if (const auto fixed = c.framing->repair(all.substr(keep))) {
+      const std::size_t grow = fixed->size() - (all.size() - keep);
+      if (grow > c.buffer.max_size() - c.buffer.size()) {
+        c.framing.reset();  // no room: Beast refuses the bare LF
+        return;
+      }
+      c.buffer.prepare(grow);  // keeps the bytes (maybe moved)
+      c.buffer.commit(grow);
+      std::memcpy(static_cast<char*>(c.buffer.data().data()) + keep, fixed->data(), fixed->size());
+      c.added_crs += grow;
+    }
+    c.framed = c.buffer.size();
+  }
+
+  // Parses everything the buffer holds (one put() takes one chunk header
+  // or body: a server sending 1-byte chunks cost an io_context round per
+  // chunk when Beast's read parsed them). Adds the bytes parsed to
+  // `consumed`.
   beast::error_code parse_buffered(std::size_t& consumed) {
     auto& parser = *conn_->response;
+    conn_->unparsed = false;
+    repair_framing();
     while (conn_->buffer.size() != 0 && !parser.is_done()) {
       beast::error_code ec;
       const std::size_t used = parser.put(conn_->buffer.data(), ec);
       conn_->buffer.consume(used);
+      conn_->framed -= std::min(used, conn_->framed);
       consumed += used;
       if (ec == http::error::need_more) return {};
       if (ec || used == 0) return ec;
@@ -790,10 +827,29 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     return {};
   }
 
-  void on_body(unsigned attempt, beast::error_code ec, std::size_t consumed) {
+  // After a body read that ended with `ec`: parses what it brought. At the
+  // end of the stream, a body that runs to the close is complete and any
+  // other is cut short (Beast's partial_message), as Beast's own read does.
+  beast::error_code parse_read(beast::error_code ec, std::size_t& consumed) {
+    if (ec && ec != asio::error::eof) return ec;
+    const bool at_end = static_cast<bool>(ec);
+    ec = parse_buffered(consumed);
+    if (ec || !at_end || conn_->response->is_done()) return ec;
+    conn_->response->put_eof(ec);
+    return ec;
+  }
+
+  void on_body(unsigned attempt, beast::error_code ec, std::size_t read) {
     if (stale(attempt)) return;
-    if (!ec) ec = parse_buffered(consumed);
-    // Beast reads at most the buffer's free capacity (512 B at least), and
+    // Before parsing: whether the read filled the buffer (below).
+    const bool filled = read > 0 && conn_->buffer.size() + 64 >= conn_->buffer.capacity();
+    std::size_t consumed = 0;
+    ec = parse_read(ec, consumed);
+    // Counted as sent: without the CRs repair_framing added.
+    const std::size_t added = std::min(consumed, conn_->added_crs);
+    conn_->added_crs -= added;
+    consumed -= added;
+    // A read takes at most the buffer's free capacity (512 B at least), and
     // the buffer only grows when a read asks for more than it has: left
     // alone it stays at the 512 B of the first read, one recv() per 512 B.
     // A read that filled it says the socket had more, so grow it toward
@@ -808,10 +864,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       }
       diagnose([&] { return diagnostic{.kind = diagnostic_kind::bytes_received, .url = plan_.target.str(), .bytes = consumed, .attempt = attempt_number_}; });
     }
-    if (!ec) {
+    if (!ec && filled) {
       auto& buffer = conn_->buffer;
-      if (buffer.capacity() < options_.read_buffer_size && consumed + 64 >= buffer.capacity())
-        buffer.reserve(std::min(options_.read_buffer_size, buffer.capacity() * 4));
+      if (buffer.capacity() < options_.read_buffer_size) buffer.reserve(std::min(options_.read_buffer_size, buffer.capacity() * 4));
     }
     sync_last_event_id();
     // Before the next read: a consumer that pauses reading there stops it.
@@ -991,6 +1046,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     std::shared_ptr<const std::string> body;  // what request's body views
     header_list response_headers;
     bool opened = false;  // connected (through the proxy, TLS handshake done)
+    // A chunked body's framing, set right before Beast parses it
+    // (repair_framing): the buffer's first `framed` bytes are done, and
+    // `added_crs` CRs it added are not yet counted off client_stats::bytes.
+    std::optional<detail::chunk_framing> framing;
+    std::size_t framed = 0;
+    std::size_t added_crs = 0;
+    bool unparsed = false;  // the buffer has bytes parse_buffered has not seen
   };
   std::shared_ptr<connection> conn_;
   std::string excerpt_;                                     // a refused body's start, decoded

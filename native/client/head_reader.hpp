@@ -7,11 +7,14 @@
 // head without its status line (a "404" line followed by "HTTP/1.1 200"
 // read as a 200), and a head split across reads failed or waited for a
 // CRLF CRLF that never came. Used for origin responses and CONNECT answers.
+// Bodies are read as bytes (async_read_bytes) for the client to parse: it
+// sets bare-LF chunk framing right first (chunk_framing, http_rules.hpp).
 #pragma once
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 
@@ -85,6 +88,24 @@ void async_read_head(Stream& stream, boost::beast::flat_buffer& buffer, Parser& 
     if (ec == boost::asio::error::eof) ec = buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
     if (ec) return handler(ec, std::size_t{0});
     async_read_head(stream, buffer, parser, limit, std::move(handler));
+  });
+}
+
+// Reads what arrives into `buffer`, unparsed: at most 64 KiB and what its
+// capacity leaves free (512 B at least), as Beast's own read_some sizes its
+// reads. A full buffer is http::error::buffer_overflow, as with Beast.
+// `stream` and `buffer` must outlive the operation.
+template <class Stream, class Handler>
+void async_read_bytes(Stream& stream, boost::beast::flat_buffer& buffer, Handler handler) {
+  const std::size_t size = boost::beast::read_size(buffer, 64 * 1024);
+  if (size == 0) {
+    return boost::asio::post(stream.get_executor(), [handler = std::move(handler)]() mutable {
+      handler(boost::beast::http::error::buffer_overflow, std::size_t{0});
+    });
+  }
+  stream.async_read_some(buffer.prepare(size), [&buffer, handler = std::move(handler)](boost::beast::error_code ec, std::size_t n) mutable {
+    buffer.commit(n);
+    handler(ec, n);
   });
 }
 

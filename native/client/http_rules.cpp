@@ -286,6 +286,87 @@ std::optional<crlf_head> head_with_crlf(std::string_view buffered) {
   }
 }
 
+std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
+  std::string out;
+  std::size_t copied = 0;  // of fresh, into out
+  // A bare LF at fresh[i]: a CR goes before it.
+  const auto add_cr = [&](std::size_t i) {
+    out.append(fresh.substr(copied, i - copied));
+    out += '\r';
+    copied = i;
+  };
+  const auto finish = [&]() -> std::optional<std::string> {
+    if (out.empty()) return std::nullopt;
+    out.append(fresh.substr(copied));
+    return out;
+  };
+  // Framing it can't follow: Beast refuses it; nothing more is changed.
+  const auto give_up = [&] {
+    at_ = place::done;
+    return finish();
+  };
+  for (std::size_t i = 0; i < fresh.size(); ++i) {
+    const char c = fresh[i];
+    switch (at_) {
+      case place::size: {
+        const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (digit >= 0) {
+          if (left_ > (std::numeric_limits<std::uint64_t>::max() >> 4)) return give_up();
+          left_ = left_ * 16 + static_cast<unsigned>(digit);
+          digits_ = true;
+          break;
+        }
+        if (!digits_) return give_up();
+        at_ = place::line;
+        [[fallthrough]];
+      }
+      case place::line:  // after the size: extensions, then the line end
+        if (c == '\n') {
+          if (!cr_) add_cr(i);
+          cr_ = false;
+          at_ = left_ == 0 ? place::trailer : place::data;
+          line_ = 0;
+        } else {
+          cr_ = c == '\r';
+        }
+        break;
+      case place::data: {
+        const std::size_t skip = static_cast<std::size_t>(std::min<std::uint64_t>(left_, fresh.size() - i));
+        left_ -= skip;
+        i += skip - 1;
+        if (left_ == 0) at_ = place::data_end;
+        break;
+      }
+      case place::data_end:
+        if (c == '\r') {
+          at_ = place::data_end_lf;
+          break;
+        }
+        if (c != '\n') return give_up();
+        add_cr(i);
+        [[fallthrough]];
+      case place::data_end_lf:
+        if (c != '\n') return give_up();
+        at_ = place::size;
+        digits_ = false;
+        break;
+      case place::trailer:
+        if (c == '\n') {
+          if (!cr_) add_cr(i);
+          cr_ = false;
+          if (line_ == 0) at_ = place::done;
+          line_ = 0;
+        } else {
+          cr_ = c == '\r';
+          if (!cr_) ++line_;
+        }
+        break;
+      case place::done: return finish();  // what follows the message is not its framing
+    }
+  }
+  return finish();
+}
+
 std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept {
   for (std::size_t at = 0;;) {
     const std::size_t lf = buffered.find('\n', at);

@@ -119,6 +119,30 @@ std::optional<crlf_head> head_with_crlf(std::string_view buffered);
 // it is not all there.
 std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept;
 
+// Chunked framing (RFC 9112 7.1) whose lines end in a bare LF, set right
+// for Beast's parser, which waits for a CRLF (1.81) and so fails the stream
+// at the close ("partial message"). Chromium and curl read such framing
+// (checked: LF after a chunk size with or without an extension, after chunk
+// data, in the last chunk and the trailer), as RFC 9112 2.2 allows for a
+// head's lines. Sees each body byte once, in order, and keeps none: data is
+// skipped by its size, so the cost is per framing byte.
+class chunk_framing {
+ public:
+  // The bytes after those given before. nullopt when they need no change;
+  // else `fresh` with a CR before each bare LF that ends a framing line.
+  // Framing it can't follow (no chunk size, a size past 2^64) is left to
+  // Beast to refuse, and nothing after it is changed.
+  std::optional<std::string> repair(std::string_view fresh);
+
+ private:
+  enum class place { size, line, data, data_end, data_end_lf, trailer, done };
+  place at_ = place::size;
+  std::uint64_t left_ = 0;   // the chunk size being read, then its data bytes to skip
+  bool digits_ = false;      // the size line has a hex digit
+  bool cr_ = false;          // the line's last byte was a CR
+  std::size_t line_ = 0;     // a trailer line's bytes before its end
+};
+
 // The Accept-Encoding the client sends.
 std::string_view accept_encoding(bool compression);
 

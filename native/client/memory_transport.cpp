@@ -45,9 +45,9 @@ class memory_transport final : public transport {
     async_read_head(client_, buffer, parser, max_response_head, std::move(handler));
   }
 
-  void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
+  void async_read_some(beast::flat_buffer& buffer, io_handler handler) override {
     if (inject(handler)) return;
-    http::async_read_some(client_, buffer, parser, std::move(handler));
+    async_read_bytes(client_, buffer, std::move(handler));
   }
 
   void close() override { client_.close(); }

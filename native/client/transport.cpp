@@ -359,9 +359,7 @@ class network_transport final : public transport {
   void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
     async_read_head(stream_, buffer, parser, max_response_head, std::move(handler));
   }
-  void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) override {
-    http::async_read_some(stream_, buffer, parser, std::move(handler));
-  }
+  void async_read_some(beast::flat_buffer& buffer, io_handler handler) override { async_read_bytes(stream_, buffer, std::move(handler)); }
   void close() override {
     closed_ = true;
     resolver_.cancel();
@@ -621,7 +619,7 @@ class failed_transport final : public transport {
   }
   void async_write(request_message&, io_handler) override {}
   void async_read_header(beast::flat_buffer&, response_parser&, io_handler) override {}
-  void async_read_some(beast::flat_buffer&, response_parser&, io_handler) override {}
+  void async_read_some(beast::flat_buffer&, io_handler) override {}
   void close() override {}
 
  private:

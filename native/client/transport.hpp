@@ -109,7 +109,10 @@ class transport {
   // The head, read whole first (head_reader.hpp: bare LF line ends and a
   // missing reason space are repaired before Beast parses it).
   virtual void async_read_header(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
-  virtual void async_read_some(beast::flat_buffer& buffer, response_parser& parser, io_handler handler) = 0;
+  // A body's bytes, into `buffer` and not parsed (head_reader.hpp's
+  // async_read_bytes): the client parses them. The end of the stream is
+  // asio::error::eof.
+  virtual void async_read_some(beast::flat_buffer& buffer, io_handler handler) = 0;
   virtual void close() = 0;
 };
 

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -260,6 +261,48 @@ TEST(ClientHostile, EachChunkOfALiveStreamCompletesItsRead) {
   io.run_for(ssekit::testing::hang_limit);
   EXPECT_TRUE(io.stopped());
   EXPECT_EQ(events, (std::vector<std::string>{"1", "2", "3"}));
+}
+
+// Chunk framing whose lines end in a bare LF (sizes, extensions, after the
+// data, the last chunk, the trailer), in small pieces: Chromium and curl
+// read it; Beast alone waited for a CRLF and failed at the close.
+TEST(ClientHostile, ChunkFramingWithBareLineFeedsIsRead) {
+  std::string body;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) {
+    expected.push_back("event " + std::to_string(i));
+    const std::string event = "data: " + expected.back() + "\n\n";
+    std::ostringstream size;
+    size << std::hex << event.size();
+    body += size.str() + (i % 2 ? ";n=" + std::to_string(i) : "") + (i % 3 ? "\n" : "\r\n") + event + (i % 5 ? "\n" : "\r\n");
+  }
+  body += "0\nX-Trailer: 1\n\n";
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (std::size_t at = 0; at < body.size(); at += 7) {
+      if (!c.write(body.substr(at, 7))) return;
+    }
+    c.wait_for_client_close(5s);
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  std::vector<std::string> events;
+  std::vector<ssekit::client_error> errors;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event& ev) { events.emplace_back(ev.data); };
+  h.on_error = [&](const ssekit::client_error& e) { errors.push_back(e); };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped());
+  EXPECT_EQ(events, expected);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].reason, client_error_reason::end_of_stream) << errors[0].message;
+  // The body as sent, not with the CRs the client put in.
+  EXPECT_EQ(c->stats().bytes, body.size());
 }
 
 // "HTTP/1.1 200\r\n": no reason phrase and no space before it. curl and

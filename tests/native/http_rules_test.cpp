@@ -646,3 +646,47 @@ TEST(ClientRules, TimerWaitsSaturateBelowTheClocksRange) {
   EXPECT_GT(now + timer_wait(std::chrono::milliseconds{9'300'000'000'000}), now);
   EXPECT_GT(now + timer_wait(std::chrono::milliseconds::max()), now);
 }
+
+// Every split of `body` into pieces of `size` bytes (the last shorter), as
+// reads deliver them: the pieces repaired, joined.
+static std::string repair_in_pieces(std::string_view body, std::size_t size) {
+  chunk_framing framing;
+  std::string out;
+  for (std::size_t at = 0; at < body.size(); at += size) {
+    const std::string_view piece = body.substr(at, size);
+    const auto fixed = framing.repair(piece);
+    out += fixed ? std::string_view(*fixed) : piece;
+  }
+  return out;
+}
+
+// Chromium and curl read chunk framing ended by bare LFs; Beast needs CRLF.
+TEST(ClientRules, BareLineFeedsInChunkFramingGetCarriageReturnsAtEverySplit) {
+  // Chunk data keeps its own LFs (an event's), and CRs stay where they are.
+  const std::string bare = "d\ndata: hello\n\n\nd;ext=1\ndata: hello\n\n\n5\r\nab\ncd\n6\nx\r\ny\rz\r\n0\nTrailer: x\n\n";
+  const std::string crlf = "d\r\ndata: hello\n\n\r\nd;ext=1\r\ndata: hello\n\n\r\n5\r\nab\ncd\r\n6\r\nx\r\ny\rz\r\n0\r\nTrailer: x\r\n\r\n";
+  for (std::size_t size = 1; size <= bare.size(); ++size) EXPECT_EQ(repair_in_pieces(bare, size), crlf) << "pieces of " << size;
+  // Already CRLF: never a change.
+  for (std::size_t size = 1; size <= crlf.size(); ++size) {
+    chunk_framing framing;
+    for (std::size_t at = 0; at < crlf.size(); at += size) EXPECT_FALSE(framing.repair(std::string_view(crlf).substr(at, size))) << size;
+  }
+  // Upper-case hex, and a last chunk with no trailer.
+  EXPECT_EQ(repair_in_pieces("A\n0123456789\n0\n\n", 3), "A\r\n0123456789\r\n0\r\n\r\n");
+  // 1-byte chunks, 40,000 of them, in 64 KiB reads.
+  std::string tiny, tiny_crlf;
+  for (int i = 0; i < 40000; ++i) tiny += "1\nx\n", tiny_crlf += "1\r\nx\r\n";
+  EXPECT_EQ(repair_in_pieces(tiny + "0\n\n", 65536), tiny_crlf + "0\r\n\r\n");
+}
+
+TEST(ClientRules, ChunkFramingItCantFollowIsLeftToBeastWhole) {
+  // No size, a size past 2^64, data not followed by a line end: nothing
+  // from there on changes (Beast refuses it).
+  for (const std::string_view body : {"zz\ndata\n\n", "10000000000000000\nx\n", "1\r\nxy\n0\n\n"}) {
+    for (std::size_t size = 1; size <= body.size(); ++size) EXPECT_EQ(repair_in_pieces(body, size), body) << body;
+  }
+  // After the last chunk and its trailer, bytes are not framing.
+  EXPECT_EQ(repair_in_pieces("0\n\n5\nhello\n", 2), "0\r\n\r\n5\nhello\n");
+  // A 2^64-1 size is followed (its data never ends here).
+  EXPECT_EQ(repair_in_pieces("ffffffffffffffff\nab\n", 4), "ffffffffffffffff\r\nab\n");
+}
