@@ -1280,7 +1280,7 @@ TEST_F(DemoServer, HeadGetsTheHeadWithoutTheBodyAndStreamsRefuseIt) {
   c.expect_no_body();
   ASSERT_TRUE(c.read_head());
   EXPECT_EQ(c.status(), 405);
-  EXPECT_EQ(c.header("Allow"), "GET");
+  EXPECT_EQ(c.header("Allow"), "GET, OPTIONS");
   ASSERT_TRUE(c.read_head());
   EXPECT_EQ(c.status(), 404);
   ASSERT_TRUE(c.read_to_end());
@@ -1300,11 +1300,15 @@ TEST_F(DemoServer, MethodsAreCheckedPerEndpoint) {
   } cases[] = {
       {"FOO /stats", 501, ""},
       {"get /stats", 501, ""},  // method names are case-sensitive
-      {"DELETE /stats", 405, "GET, HEAD"},
-      {"PUT /", 405, "GET, HEAD"},
-      {"POST /clock", 405, "GET"},
-      {"OPTIONS /feed", 405, "GET"},
-      {"GET /broadcast", 405, "POST"},
+      {"DELETE /stats", 405, "GET, HEAD, OPTIONS"},
+      {"PUT /", 405, "GET, HEAD, OPTIONS"},
+      {"POST /clock", 405, "GET, OPTIONS"},
+      {"OPTIONS /feed", 204, "GET, OPTIONS"},
+      {"OPTIONS /broadcast", 204, "POST, OPTIONS"},
+      {"OPTIONS *", 204, "GET, HEAD, POST, OPTIONS"},
+      {"GET *", 400, ""},
+      {"OPTIONS /nope", 404, ""},
+      {"GET /broadcast", 405, "POST, OPTIONS"},
       {"DELETE /nope", 404, ""},
       {"GET /stats", 200, ""},
   };
@@ -1316,6 +1320,37 @@ TEST_F(DemoServer, MethodsAreCheckedPerEndpoint) {
     EXPECT_EQ(c.header("Allow"), k.allow) << k.request_line;
     EXPECT_TRUE(c.read_to_end()) << k.request_line;
   }
+  EXPECT_EQ(server_->stats().streams, 0u);
+}
+
+// A CORS preflight from a page on another origin: a fetch-based
+// EventSource resuming with Last-Event-ID sends one, and the streams allow
+// any origin. It got 405, so the id could not be sent.
+TEST_F(DemoServer, CorsPreflightsOfTheStreamsAreAnswered) {
+  start();
+  http_client c(port());
+  c.send_raw("OPTIONS /feed HTTP/1.1\r\nHost: x\r\nOrigin: http://other.example\r\nAccess-Control-Request-Method: GET\r\n"
+             "Access-Control-Request-Headers: last-event-id, x-token\r\n\r\n"
+             "OPTIONS /feed HTTP/1.1\r\nHost: x\r\nOrigin: http://other.example\r\nAccess-Control-Request-Method: GET\r\n"
+             "Access-Control-Request-Headers: a(b\r\n\r\n"
+             "OPTIONS /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 204);
+  EXPECT_EQ(c.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(c.header("Access-Control-Allow-Methods"), "GET, OPTIONS");
+  EXPECT_EQ(c.header("Access-Control-Allow-Headers"), "last-event-id, x-token");
+  EXPECT_EQ(c.header("Access-Control-Max-Age"), "600");
+  // Not a list of header names: not echoed.
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 204);
+  EXPECT_EQ(c.header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(c.header("Access-Control-Allow-Headers"), "");
+  // Not a preflight: only Allow.
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 204);
+  EXPECT_EQ(c.header("Allow"), "GET, HEAD, OPTIONS");
+  EXPECT_EQ(c.header("Access-Control-Allow-Origin"), "");
+  EXPECT_FALSE(c.closed());
   EXPECT_EQ(server_->stats().streams, 0u);
 }
 

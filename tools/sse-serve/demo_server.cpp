@@ -88,11 +88,25 @@ std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.
 // The methods an endpoint takes, as its 405 lists them in Allow; empty for
 // a path that is not an endpoint (404 whatever the method).
 std::string_view allowed_methods(std::string_view path) noexcept {
-  if (path == "/" || path == "/stats") return "GET, HEAD";
-  if (path == "/broadcast") return "POST";
+  if (path == "/" || path == "/stats") return "GET, HEAD, OPTIONS";
+  if (path == "/broadcast") return "POST, OPTIONS";
   if (path == "/clock" || path == "/random" || path == "/feed" || path == "/events" || path == "/fault" || path == "/bench")
-    return "GET";
+    return "GET, OPTIONS";
   return {};
+}
+
+// A CORS preflight's Access-Control-Request-Headers, when it is a list of
+// header names (RFC 9110 5.6.1 list of tokens), to allow as asked.
+bool header_name_list(std::string_view list) noexcept {
+  bool any = false;
+  for (const char c : list) {
+    if (c == ',' || c == ' ' || c == '\t') continue;
+    const bool tchar = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                       std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!tchar) return false;
+    any = true;
+  }
+  return any;
 }
 
 bool allows(std::string_view allow, http::verb method) noexcept {
@@ -584,6 +598,11 @@ class session : public std::enable_shared_from_this<session> {
     // registered ones; names are case-sensitive, "get" is not GET).
     if (req.method() == http::verb::unknown)
       return plain(501, "text/plain", "method not implemented: " + std::string(sv(req.method_string())) + "\n");
+    // RFC 9112 3.2.4: the asterisk-form asks about the server itself.
+    if (sv(req.target()) == "*") {
+      if (req.method() != http::verb::options) return bad_request("the target * is for OPTIONS only");
+      return plain(204, "", "", "Allow: GET, HEAD, POST, OPTIONS\r\n");
+    }
     const auto parsed = parse_target(sv(req.target()));
     if (!parsed) return plain(400, "text/plain", "bad request: not a valid request target (origin-form, or http/https absolute-form)\n");
     const target& t = *parsed;
@@ -597,6 +616,7 @@ class session : public std::enable_shared_from_this<session> {
     // refuse it rather than start one.
     if (const std::string_view allow = allowed_methods(t.path); !allow.empty() && !allows(allow, req.method()))
       return plain(405, "text/plain", "use " + std::string(allow) + "\n", "Allow: " + std::string(allow) + "\r\n");
+    if (req.method() == http::verb::options && !allowed_methods(t.path).empty()) return options(allowed_methods(t.path));
 
     if (t.path == "/") return plain(200, "text/plain; charset=utf-8", std::string(endpoint_help));
     if (t.path == "/stats") return plain(200, "application/json", srv_->stats_json());
@@ -646,6 +666,23 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void bad_request(std::string message) { plain(400, "text/plain", "bad request: " + message + "\n"); }
+
+  // RFC 9110 9.3.7: the methods the endpoint takes; to a CORS preflight
+  // (fetch: Access-Control-Request-Method) also what a page on another
+  // origin may send. The streams allow any origin, and a fetch-based
+  // EventSource (ssekit's npm package) sends Last-Event-ID on a reconnect,
+  // which needs this preflight; without it the id was not sent.
+  void options(std::string_view allow) {
+    const auto& req = reader_->parser->get();
+    std::string headers = "Allow: " + std::string(allow) + "\r\n";
+    if (req.find(http::field::access_control_request_method) != req.end()) {
+      headers += "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: " + std::string(allow) + "\r\n";
+      const std::string_view asked = sv(req[http::field::access_control_request_headers]);
+      if (!asked.empty() && header_name_list(asked)) headers += "Access-Control-Allow-Headers: " + std::string(asked) + "\r\n";
+      headers += "Access-Control-Max-Age: 600\r\n";
+    }
+    plain(204, "", "", std::move(headers));
+  }
 
   void handle_broadcast(const target& t) {
     const auto& req = reader_->parser->get();
