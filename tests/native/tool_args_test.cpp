@@ -2,6 +2,8 @@
 // range checks, overflow, saturating durations, and the messages.
 #include <gtest/gtest.h>
 
+#include <boost/system/system_error.hpp>
+
 #include <array>
 #include <string>
 
@@ -112,6 +114,15 @@ TEST(ToolArgs, NextIsNumberPeeksWithoutMoving) {
   ASSERT_TRUE(r.next());
   EXPECT_TRUE(r.is("--x"));
   EXPECT_FALSE(r.next());
+}
+
+// Boost's system_error what() ends in " [category:value]".
+TEST(ToolArgs, ReadableErrorDropsBoostsCodeSuffixOnly) {
+  const boost::system::system_error e(boost::system::error_code(EMFILE, boost::system::system_category()), "dup");
+  EXPECT_EQ(readable_error(e.what()), "dup: Too many open files");
+  EXPECT_EQ(readable_error("bind: Address already in use [system:98]"), "bind: Address already in use");
+  EXPECT_EQ(readable_error("x [asio.misc:-2]"), "x");
+  for (const char* kept : {"a [b]", "a [system:]", "a [:1]", "a [system:1x]", "plain", "", " []"}) EXPECT_EQ(readable_error(kept), kept);
 }
 
 }  // namespace

@@ -145,6 +145,19 @@ std::uint64_t arg_reader::fixed_value(unsigned decimals, std::uint64_t min, std:
   return take(parse_fixed(text, decimals, min, max), text);
 }
 
+std::string readable_error(std::string what) {
+  const auto at = what.rfind(" [");
+  if (at == std::string::npos || what.back() != ']') return what;
+  const std::string_view code = std::string_view(what).substr(at + 2, what.size() - at - 3);
+  const auto colon = code.rfind(':');
+  // "category:digits" (a negative value too), nothing else.
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == code.size()) return what;
+  const std::string_view number = code.substr(colon + 1 + (code[colon + 1] == '-' ? 1 : 0));
+  if (number.empty() || number.find_first_not_of("0123456789") != std::string_view::npos) return what;
+  what.resize(at);
+  return what;
+}
+
 void arg_reader::unknown() const {
   if (arg().starts_with("-")) throw usage_error("unknown option '" + std::string(arg()) + "'");
   throw usage_error("unexpected argument '" + std::string(arg()) + "'");

@@ -41,6 +41,10 @@ parsed<std::chrono::milliseconds> parse_seconds(std::string_view text, std::chro
 // within [min, max] units.
 parsed<std::uint64_t> parse_fixed(std::string_view text, unsigned decimals, std::uint64_t min, std::uint64_t max);
 
+// An exception's what() for a person: without the " [system:24]" that
+// Boost's system_error appends (its category and number).
+std::string readable_error(std::string what);
+
 // Thrown by arg_reader; a program prints "PROGRAM: what()" and exits 2.
 class usage_error : public std::runtime_error {
  public:

@@ -37,7 +37,7 @@ Prints "listening on URL" once it accepts connections.
 )";
 
 int failed(const char* what) {
-  std::fprintf(stderr, "ssekit-contract-service: %s\n", what);
+  std::fprintf(stderr, "ssekit-contract-service: %s\n", ssekit::tools::readable_error(what).c_str());
   return exit_failure;
 }
 
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     service.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
     std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n", options.address.c_str(),
-                 static_cast<unsigned>(options.port), e.what());
+                 static_cast<unsigned>(options.port), ssekit::tools::readable_error(e.what()).c_str());
     return exit_listen;
   } catch (const std::bad_alloc&) {
     return failed("out of memory");

@@ -728,11 +728,7 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "sse-cat: out of memory\n");
   } catch (const boost::system::system_error& e) {
-    // what() ends with the code's category and value ("... [system:24]"):
-    // noise in a message for people.
-    std::string what = e.what();
-    if (const auto at = what.rfind(" ["); at != std::string::npos && what.back() == ']') what.resize(at);
-    std::fprintf(stderr, "sse-cat: %s\n", ssekit::cli::terminal_safe(what).c_str());
+    std::fprintf(stderr, "sse-cat: %s\n", ssekit::cli::terminal_safe(ssekit::tools::readable_error(e.what())).c_str());
   }
   return exit_io;
 }

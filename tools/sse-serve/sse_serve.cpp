@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     std::fputs("sse-serve: out of memory\n", stderr);
     return exit_failure;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sse-serve: %s\n", e.what());
+    std::fprintf(stderr, "sse-serve: %s\n", ssekit::tools::readable_error(e.what()).c_str());
     return exit_failure;
   }
   return exit_ok;
