@@ -122,6 +122,10 @@ TEST(ToolArgs, ReadableErrorDropsBoostsCodeSuffixOnly) {
   EXPECT_EQ(readable_error(e.what()), "dup: Too many open files");
   EXPECT_EQ(readable_error("bind: Address already in use [system:98]"), "bind: Address already in use");
   EXPECT_EQ(readable_error("x [asio.misc:-2]"), "x");
+  // With the source location Boost adds where the error was thrown.
+  EXPECT_EQ(readable_error("bind: Address already in use [system:98 at /usr/include/boost/asio/detail/x.hpp:161:5 in function "
+                           "'f(a [b], c)']"),
+            "bind: Address already in use");
   for (const char* kept : {"a [b]", "a [system:]", "a [:1]", "a [system:1x]", "plain", "", " []"}) EXPECT_EQ(readable_error(kept), kept);
 }
 

@@ -1,5 +1,7 @@
 #include "tool_args.hpp"
 
+#include <cctype>
+
 namespace ssekit::tools {
 
 namespace {
@@ -146,15 +148,23 @@ std::uint64_t arg_reader::fixed_value(unsigned decimals, std::uint64_t min, std:
 }
 
 std::string readable_error(std::string what) {
-  const auto at = what.rfind(" [");
-  if (at == std::string::npos || what.back() != ']') return what;
-  const std::string_view code = std::string_view(what).substr(at + 2, what.size() - at - 3);
-  const auto colon = code.rfind(':');
-  // "category:digits" (a negative value too), nothing else.
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == code.size()) return what;
-  const std::string_view number = code.substr(colon + 1 + (code[colon + 1] == '-' ? 1 : 0));
-  if (number.empty() || number.find_first_not_of("0123456789") != std::string_view::npos) return what;
-  what.resize(at);
+  if (what.empty() || what.back() != ']') return what;
+  // " [category:value]" or " [category:value at file:line:column in function '...']",
+  // from the first such bracket (a function's signature may hold more).
+  for (auto at = what.find(" ["); at != std::string::npos; at = what.find(" [", at + 1)) {
+    std::size_t i = at + 2;
+    const std::size_t name = i;
+    while (i < what.size() && (std::isalnum(static_cast<unsigned char>(what[i])) || what[i] == '.' || what[i] == '_' || what[i] == '-')) ++i;
+    if (i == name || i == what.size() || what[i] != ':') continue;
+    if (++i < what.size() && what[i] == '-') ++i;
+    const std::size_t digits = i;
+    while (i < what.size() && what[i] >= '0' && what[i] <= '9') ++i;
+    if (i == digits) continue;
+    if (i + 1 == what.size() || what.compare(i, 4, " at ") == 0) {
+      what.resize(at);
+      return what;
+    }
+  }
   return what;
 }
 
