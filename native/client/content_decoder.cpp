@@ -52,7 +52,11 @@ std::optional<content_coding> coding_from_name(std::string_view name) {
   if (name.empty() || iequals(name, "identity")) return content_coding::identity;
   if (iequals(name, "gzip") || iequals(name, "x-gzip")) return content_coding::gzip;
   if (iequals(name, "deflate")) return content_coding::deflate;
-  return std::nullopt;
+  // The rest of IANA's HTTP Content Coding Registry (2024).
+  for (const std::string_view registered : {"aes128gcm", "br", "compress", "dcb", "dcz", "exi", "pack200-gzip", "x-compress", "zstd"}) {
+    if (iequals(name, registered)) return std::nullopt;
+  }
+  return content_coding::identity;
 }
 
 content_decoder::content_decoder(content_coding coding, std::size_t chunk_size)

@@ -28,7 +28,10 @@ namespace ssekit::detail {
 enum class content_coding { identity, gzip, deflate };
 
 // The coding named by one Content-Encoding value (case-insensitive; x-gzip
-// is gzip, RFC 9110 8.4.1.3), or nothing for one the client can't decode.
+// is gzip, RFC 9110 8.4.1.3), or nothing for a registered coding the client
+// can't decode (br, zstd, compress...). A name that is no coding at all
+// ("none", "UTF-8", which some servers send) is identity: browsers read
+// such a body as it is.
 std::optional<content_coding> coding_from_name(std::string_view name);
 
 class content_decoder {

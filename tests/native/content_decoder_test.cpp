@@ -53,6 +53,10 @@ TEST(ContentDecoder, Names) {
   EXPECT_EQ(coding_from_name("identity"), content_coding::identity);
   EXPECT_EQ(coding_from_name("br"), std::nullopt);
   EXPECT_EQ(coding_from_name("compress"), std::nullopt);
+  EXPECT_EQ(coding_from_name("ZSTD"), std::nullopt);
+  // No coding at all (WordPress behind nginx sends "none"): read as it is.
+  EXPECT_EQ(coding_from_name("none"), content_coding::identity);
+  EXPECT_EQ(coding_from_name("UTF-8"), content_coding::identity);
 }
 
 // Every split point, and every pair of split points, of each format.
