@@ -499,11 +499,15 @@ async function send(plan, url, lastEventId, signal) {
 }
 
 // One MIME type's essence (lower case "type/subtype"), or ''.
+// MIME Sniffing's "parse a MIME type": white space around the whole and
+// after the subtype only ("text / event-stream" is no type; Chromium and
+// the C++ client refuse it).
 function mimeEssence(value) {
-  const slash = value.indexOf('/');
+  const trimmed = value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+  const slash = trimmed.indexOf('/');
   if (slash < 0) return '';
-  const type = value.slice(0, slash).trim();
-  const subtype = value.slice(slash + 1).split(';', 1)[0].trim();
+  const type = trimmed.slice(0, slash);
+  const subtype = trimmed.slice(slash + 1).split(';', 1)[0].replace(/[\t\n\r ]+$/, '');
   return TOKEN.test(type) && TOKEN.test(subtype) ? `${type}/${subtype}`.toLowerCase() : '';
 }
 // A header value's comma-separated values, commas inside quoted strings

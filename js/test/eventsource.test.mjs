@@ -424,6 +424,9 @@ describe('EventSource: responses that fail the connection', () => {
     ['a list, */* ignored', 'text/event-stream, */*', true],
     ['a list, the stream first', 'text/event-stream, text/html', false],
     ['a comma inside a quoted parameter', 'text/event-stream; x="a,b"', true],
+    ['white space around the slash', 'text / event-stream', false],
+    ['white space after the slash', 'text/ event-stream', false],
+    ['white space around the whole', ' text/event-stream ', true],
   ]) {
     it(`content type: ${name}`, async () => {
       const s = await server((req, res) => {
