@@ -1,5 +1,6 @@
 // Reads an HTTP response head for Beast's parser, tolerating what curl and
-// browsers tolerate: bare LF line ends (RFC 9112 2.2) and a status line
+// browsers tolerate: bare LF line ends (RFC 9112 2.2), malformed field
+// lines and framing fields (repaired_head, http_rules.hpp) and a status line
 // without the space before an empty reason (RFC 9112 4). The whole head is
 // read first (bounded), set right in the buffer, and only then parsed.
 // Letting Beast parse first and repairing after its error was wrong: Beast
@@ -29,17 +30,17 @@
 
 namespace ssekit::detail {
 
-// The head at the start of `b` with CRLF line ends, HTTP/1.1 for a higher
-// minor version and the reason space, in place. A fix that would not fit
-// is left out (Beast then refuses the head).
+// The head at the start of `b` as repaired_head() sets it right, and the
+// reason space, in place. A fix that would not fit is left out (Beast then
+// refuses the head).
 inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
   namespace net = boost::asio;
   {
     const auto bytes = b.data();
     const std::string_view buffered(static_cast<const char*>(bytes.data()), bytes.size());
-    if (auto fixed = head_with_crlf(buffered.substr(0, head_size))) {
-      const std::size_t grow = fixed->head.size() - fixed->size;
-      if (b.size() + grow > b.max_size()) return;
+    if (auto fixed = repaired_head(buffered.substr(0, head_size))) {
+      // Longer (CRs added) or shorter (lines dropped).
+      if (fixed->head.size() > fixed->size && fixed->head.size() - fixed->size > b.max_size() - b.size()) return;
       std::string rest(buffered.substr(fixed->size));  // the body's first bytes
       b.consume(b.size());
       b.commit(net::buffer_copy(b.prepare(fixed->head.size() + rest.size()),
@@ -47,10 +48,6 @@ inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
     }
   }
   const auto bytes = b.data();
-  // RFC 9110 2.5: a higher minor version (HTTP/1.2) is read as the highest
-  // one known, 1.1; Beast refuses it ("bad version").
-  char* v = static_cast<char*>(bytes.data());
-  if (bytes.size() > 9 && std::memcmp(v, "HTTP/1.", 7) == 0 && v[7] >= '2' && v[7] <= '9' && v[8] == ' ') v[7] = '1';
   const auto at = missing_reason_space({static_cast<const char*>(bytes.data()), bytes.size()});
   if (!at || b.size() >= b.max_size()) return;
   b.commit(net::buffer_copy(b.prepare(1), net::buffer(" ", 1)));

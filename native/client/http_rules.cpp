@@ -267,23 +267,128 @@ std::optional<std::size_t> missing_reason_space(std::string_view s) noexcept {
   return at;
 }
 
-std::optional<crlf_head> head_with_crlf(std::string_view buffered) {
-  crlf_head out;
-  bool bare = false;
+std::optional<repaired> repaired_head(std::string_view buffered) {
+  std::vector<std::string_view> lines;  // without their ends
+  bool changed = false;
+  std::size_t size = 0;
   for (std::size_t at = 0;;) {
     const std::size_t lf = buffered.find('\n', at);
     if (lf == std::string_view::npos) return std::nullopt;  // not all there
     const bool cr = lf > at && buffered[lf - 1] == '\r';
-    bare = bare || !cr;
+    changed = changed || !cr;
     const std::string_view line = buffered.substr(at, lf - at - (cr ? 1 : 0));
-    out.head.append(line).append("\r\n");
     at = lf + 1;
+    if (line.empty() && lines.empty()) {  // before the status line: skipped
+      changed = true;
+      continue;
+    }
     if (line.empty()) {  // the blank line that ends the head
-      if (!bare) return std::nullopt;
-      out.size = at;
-      return out;
+      size = at;
+      break;
+    }
+    lines.push_back(line);
+  }
+  // "http/1.1" (the name is case-insensitive to Chromium) and versions
+  // above 1.1 ("HTTP/2 200" over HTTP/1 framing) read as HTTP/1.1 (RFC
+  // 9110 2.5); HTTP/0.9 and 1.0 stay (Beast refuses 0.9, as Chromium does).
+  std::string status_line(lines[0]);
+  if (status_line.size() > 5 && iequals(std::string_view(status_line).substr(0, 5), "HTTP/")) {
+    std::size_t i = 5;
+    unsigned major = 0;
+    unsigned minor = 0;
+    while (i < status_line.size() && status_line[i] >= '0' && status_line[i] <= '9' && major < 100) major = major * 10 + static_cast<unsigned>(status_line[i++] - '0');
+    const bool has_minor = i + 1 < status_line.size() && status_line[i] == '.' && status_line[i + 1] >= '0' && status_line[i + 1] <= '9';
+    if (has_minor) {
+      ++i;
+      while (i < status_line.size() && status_line[i] >= '0' && status_line[i] <= '9' && minor < 100) minor = minor * 10 + static_cast<unsigned>(status_line[i++] - '0');
+    }
+    if (i > 5 && i < status_line.size() && status_line[i] == ' ') {
+      std::string version = status_line.substr(0, i);
+      if (major >= 2 || (major == 1 && has_minor && minor >= 2)) version = "HTTP/1.1";
+      version.replace(0, 5, "HTTP/");
+      if (version != std::string_view(status_line).substr(0, i)) {
+        status_line.replace(0, i, version);
+        changed = true;
+      }
     }
   }
+  struct field {
+    std::string_view name;  // empty: an obs-fold line, kept as it came
+    std::string value;
+  };
+  std::vector<field> fields;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view line = lines[i];
+    if (line[0] == ' ' || line[0] == '\t') {
+      fields.push_back({{}, std::string(line)});
+      continue;
+    }
+    const std::size_t colon = line.find(':');
+    const std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
+    const std::size_t name_end = name.find_last_not_of(" \t") + 1;  // npos + 1 == 0
+    if (name_end == 0 || !is_token(name.substr(0, name_end))) {
+      changed = true;
+      continue;
+    }
+    changed = changed || name_end != name.size();
+    std::string value(line.substr(colon + 1));
+    for (char& c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      if ((u < 0x20 && u != '\t' && u != 0) || u == 0x7f) {
+        c = ' ';
+        changed = true;
+      }
+    }
+    fields.push_back({name.substr(0, name_end), std::move(value)});
+  }
+  // Transfer-Encoding's codings, as the client reads them.
+  std::vector<std::string_view> codings;
+  std::size_t te_fields = 0;
+  for (const field& f : fields) {
+    if (!iequals(f.name, "Transfer-Encoding")) continue;
+    ++te_fields;
+    for (const auto coding : split_values(f.value)) codings.push_back(coding);
+  }
+  std::string te;
+  for (std::size_t i = 0; i < codings.size(); ++i) {
+    const auto c = codings[i];
+    const bool later_chunked = std::any_of(codings.begin() + static_cast<std::ptrdiff_t>(i) + 1, codings.end(),
+                                           [](std::string_view n) { return iequals(n, "chunked"); });
+    if (c.empty() || iequals(c, "identity") || (iequals(c, "chunked") && later_chunked)) {
+      changed = true;
+      continue;
+    }
+    te += te.empty() ? "" : ", ";
+    te += c;
+  }
+  changed = changed || te_fields > 1;
+  bool te_written = false;
+  std::string out;
+  out.append(status_line).append("\r\n");
+  for (const field& f : fields) {
+    if (f.name.empty()) {
+      out.append(f.value).append("\r\n");
+      continue;
+    }
+    if (iequals(f.name, "Transfer-Encoding")) {
+      if (!te.empty() && !std::exchange(te_written, true)) out.append("Transfer-Encoding: ").append(te).append("\r\n");
+      continue;
+    }
+    if (iequals(f.name, "Content-Length")) {
+      const std::string_view n = trim(f.value);
+      const bool number = !n.empty() && n.size() <= 18 && n.find_first_not_of("0123456789") == std::string_view::npos;
+      // A list ("5, 5") is Beast's to judge.
+      const bool list = n.find(',') != std::string_view::npos;
+      if (!te.empty() || (!number && !list)) {
+        changed = true;
+        continue;
+      }
+    }
+    out.append(f.name).append(":").append(f.value).append("\r\n");
+  }
+  if (!changed) return std::nullopt;
+  out.append("\r\n");
+  return repaired{size, std::move(out)};
 }
 
 std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
@@ -385,7 +490,9 @@ verdict judge_response(int status, const header_list& headers, bool compression)
     return v;
   }
   if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
-    if (const std::string* location = first_value(headers, "Location")) {
+    // An empty Location is none (Chromium): followed, it went back to the
+    // same URL until the redirect limit.
+    if (const std::string* location = first_value(headers, "Location"); location && !trim(*location).empty()) {
       v.kind = verdict_kind::redirect;
       v.location = *location;
       // fetch reads one Location; Chrome fails a response whose Locations

@@ -104,15 +104,27 @@ std::optional<content_coding> excerpt_coding(const header_list& headers, bool co
 // browsers (RFC 9112 4: a client ignores the reason phrase).
 std::optional<std::size_t> missing_reason_space(std::string_view head_start) noexcept;
 
-// A whole response head at the start of `buffered` that ends lines with a
-// bare LF (RFC 9112 2.2: a recipient may read it as a line end; curl and
-// browsers do, Beast does not): its length in `buffered` and the same head
-// with CRLFs. nullopt when the head is not all there or has no bare LF.
-struct crlf_head {
+// A whole response head at the start of `buffered`, set right where Beast
+// refuses what browsers read (Chromium, checked): its length in `buffered`
+// and the new head, CRLF line ends. nullopt when the head is not all there
+// or needs nothing. What it changes:
+// - bare LF line ends get a CR (RFC 9112 2.2: a recipient may read them);
+// - field lines without a colon, or whose name is empty or no token
+//   ("X Foo: 1"), are dropped; white space before the colon is dropped
+//   (RFC 9112 5.1 lets a client do so);
+// - control bytes in a value other than HTAB and NUL become SP (RFC 9110
+//   5.5 allows either; a NUL stays, and Beast and Chromium refuse it);
+// - framing (RFC 9112 6.3): Transfer-Encoding codings `identity` (gone from
+//   the registry) and repeats of `chunked` (a duplicated header; no sender
+//   may chunk twice) are dropped; with a Transfer-Encoding left, every
+//   Content-Length is dropped (it overrides them); without one, a
+//   Content-Length that is no number ("-1", "abc", 19+ digits) is dropped
+//   (the body runs to the close).
+struct repaired {
   std::size_t size = 0;
   std::string head;
 };
-std::optional<crlf_head> head_with_crlf(std::string_view buffered);
+std::optional<repaired> repaired_head(std::string_view buffered);
 
 // The length of the response head at the start of `buffered`, through the
 // blank line that ends it, lines ended by CRLF or a bare LF; nullopt while

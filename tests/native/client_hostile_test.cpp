@@ -305,6 +305,58 @@ TEST(ClientHostile, ChunkFramingWithBareLineFeedsIsRead) {
   EXPECT_EQ(c->stats().bytes, body.size());
 }
 
+// Heads Chromium streams and Beast refused (malformed field, bad
+// Transfer-Encoding, bad Content-Length): each was a network_error and a
+// reconnect for ever, or a final unsupported_encoding.
+TEST(ClientHostile, HeadsBrowsersReadAreRead) {
+  const std::string chunked_body = "9\r\ndata: a\n\n\r\n0\r\n\r\n";
+  const std::string ok = "HTTP/1.1 200 OK\r\n";
+  const std::string cases[] = {
+      // WordPress behind nginx: "none" is no coding.
+      ok + "Content-Type: text/event-stream\r\nContent-Encoding: none\r\n\r\ndata: a\n\n",
+      ok + "Content-Type: text/event-stream\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body,
+      ok + "Content-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked_body,
+      ok + "Content-Type: text/event-stream\r\nTransfer-Encoding: identity\r\n\r\ndata: a\n\n",
+      ok + "Content-Type: text/event-stream\r\nTransfer-Encoding: chunked, identity\r\n\r\n" + chunked_body,
+      ok + "Content-Type : text/event-stream\r\nX Foo: bar\r\nno colon\r\n: no name\r\nX-C: a\x01z\r\n\r\ndata: a\n\n",
+      ok + "Content-Type: text/event-stream\r\nContent-Length: -1\r\n\r\ndata: a\n\n",
+      "http/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+      "HTTP/2 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+      "\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+  };
+  for (const std::string& head : cases) {
+    script_server server([&head](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(head);
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    EXPECT_EQ(out.events, std::vector<std::string>{"a"}) << head;
+    ASSERT_EQ(out.errors.size(), 1u) << head;
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << head << ": " << out.errors[0].message;
+  }
+}
+
+// An empty Location is no redirect (Chromium): it was followed back to the
+// same URL 20 times, then "more than 20 redirects".
+TEST(ClientHostile, ARedirectWithAnEmptyLocationIsRefusedNotFollowed) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 0\r\n\r\n");
+    c.wait_for_client_close(5s);
+  });
+  const outcome out = run(options_for(server.url()));
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::http_status) << out.errors[0].message;
+  EXPECT_EQ(out.errors[0].status, 302);
+  EXPECT_FALSE(out.errors[0].will_reconnect);
+  EXPECT_EQ(server.connections(), 1);
+}
+
 // "HTTP/1.1 200\r\n": no reason phrase and no space before it. curl and
 // browsers read it; Beast alone refuses it as a bad status.
 TEST(ClientHostile, AStatusLineWithoutReasonPhraseIsRead) {
@@ -368,7 +420,7 @@ TEST(ClientHostile, AHeadWithBareLineFeedsIsRead) {
 // message says whether the head or the body was malformed.
 TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
   const std::pair<std::string, std::string> cases[] = {
-      {"HTTP/9.9 200 OK\r\n\r\n", "malformed response head: bad version"},
+      {"HTTP/1.1 2x0 OK\r\n\r\n", "malformed response head: bad status"},
       {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
        "5\r\ndata:\r\nzz\r\n",
        "malformed response body: bad chunk"},

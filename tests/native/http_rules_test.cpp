@@ -302,6 +302,8 @@ TEST(ClientRules, VerdictOnStatusTypeAndEncoding) {
   EXPECT_EQ(judge_response(204, {}).kind, verdict_kind::no_content);
   EXPECT_EQ(judge_response(404, sse).kind, verdict_kind::refused_status);
   EXPECT_EQ(judge_response(302, {}).kind, verdict_kind::refused_status);  // no Location
+  EXPECT_EQ(judge_response(302, {{"Location", ""}}).kind, verdict_kind::refused_status);
+  EXPECT_EQ(judge_response(307, {{"Location", " "}}).kind, verdict_kind::refused_status);
   const verdict r = judge_response(302, {{"Location", "/x"}});
   EXPECT_EQ(r.kind, verdict_kind::redirect);
   EXPECT_EQ(r.location, "/x");
@@ -323,6 +325,12 @@ TEST(ClientRules, VerdictOnStatusTypeAndEncoding) {
   header_list id = sse;
   id.emplace_back("Content-Encoding", "identity");
   EXPECT_EQ(judge_response(200, id).kind, verdict_kind::open);
+  // A name that is no coding: read as it is, with or without compression.
+  for (const bool compression : {false, true}) {
+    const verdict none = judge_response(200, {{"Content-Type", "text/event-stream"}, {"Content-Encoding", "none"}}, compression);
+    EXPECT_EQ(none.kind, verdict_kind::open);
+    EXPECT_EQ(none.coding, content_coding::identity);
+  }
   // chunked once, however written; twice (one header or two) is refused:
   // Beast undoes it once and the parser would get chunk framing as events.
   const auto te = [&](std::initializer_list<const char*> codings) {
@@ -610,17 +618,67 @@ TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {
 }  // namespace
 
 TEST(ClientRules, AWholeHeadWithBareLineFeedsGetsCarriageReturns) {
-  const auto fixed = head_with_crlf("HTTP/1.1 200 OK\nContent-Type: text/event-stream\r\nX: y\n\ndata: a\n\n");
+  const auto fixed = repaired_head("HTTP/1.1 200 OK\nContent-Type: text/event-stream\r\nX: y\n\ndata: a\n\n");
   ASSERT_TRUE(fixed);
   EXPECT_EQ(fixed->head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX: y\r\n\r\n");
   EXPECT_EQ(fixed->size, std::string_view("HTTP/1.1 200 OK\nContent-Type: text/event-stream\r\nX: y\n\n").size());
-  const auto blank_crlf = head_with_crlf("HTTP/1.1 204 No Content\n\r\n");
+  const auto blank_crlf = repaired_head("HTTP/1.1 204 No Content\n\r\n");
   ASSERT_TRUE(blank_crlf);
   EXPECT_EQ(blank_crlf->head, "HTTP/1.1 204 No Content\r\n\r\n");
   // Already CRLF (Beast's error is something else), or not all there yet.
-  EXPECT_FALSE(head_with_crlf("HTTP/1.1 200 OK\r\nX: y\r\n\r\ndata: a\n\n"));
-  EXPECT_FALSE(head_with_crlf("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n"));
-  EXPECT_FALSE(head_with_crlf(""));
+  EXPECT_FALSE(repaired_head("HTTP/1.1 200 OK\r\nX: y\r\n\r\ndata: a\n\n"));
+  EXPECT_FALSE(repaired_head("HTTP/1.1 200 OK\nContent-Type: text/event-stream\n"));
+  EXPECT_FALSE(repaired_head(""));
+}
+
+// What Chromium reads and Beast refuses, set right before Beast parses it.
+TEST(ClientRules, FieldLinesBeastRefusesAreSetRightOrDropped) {
+  const auto fixed = [](std::string_view fields) -> std::string {
+    const std::string head = "HTTP/1.1 200 OK\r\n" + std::string(fields) + "\r\n";
+    const auto r = repaired_head(head + "data: x\n\n");
+    if (!r) return "(unchanged)";
+    EXPECT_EQ(r->size, head.size());
+    return r->head.substr(17, r->head.size() - 19);  // the fields
+  };
+  // Loose field lines: dropped, or the space before the colon dropped;
+  // control bytes other than NUL become SP.
+  EXPECT_EQ(fixed("Content-Type : text/event-stream\r\nX Foo: bar\r\nno colon\r\n: no name\r\nX-C: a\x01" "b\x7f\r\n"),
+            "Content-Type: text/event-stream\r\nX-C: a b \r\n");
+  EXPECT_EQ(fixed(std::string("X-N: a\0b\r\n", 10)), "(unchanged)");  // Beast refuses it, as Chromium does
+  EXPECT_EQ(fixed("Content-Type: text/event-stream\r\nX-Fold: a\r\n b\r\n"), "(unchanged)");
+  // Transfer-Encoding overrides Content-Length (RFC 9112 6.3).
+  EXPECT_EQ(fixed("Content-Length: 5\r\nTransfer-Encoding: chunked\r\nX: 1\r\n"), "Transfer-Encoding: chunked\r\nX: 1\r\n");
+  // chunked repeated (a header sent twice), identity: dropped.
+  EXPECT_EQ(fixed("Transfer-Encoding: chunked\r\nX: 1\r\nTransfer-Encoding: chunked\r\n"), "Transfer-Encoding: chunked\r\nX: 1\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: chunked, identity\r\n"), "Transfer-Encoding: chunked\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: identity\r\nContent-Length: 3\r\n"), "Content-Length: 3\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: gzip, chunked\r\n"), "(unchanged)");  // refused by the verdict, by name
+  // A Content-Length that is no number: the body runs to the close.
+  for (const char* bad : {"-1", "+52", "abc", "99999999999999999999999", ""})
+    EXPECT_EQ(fixed(std::string("Content-Length: ") + bad + "\r\nX: 1\r\n"), "X: 1\r\n") << bad;
+  EXPECT_EQ(fixed("Content-Length: 5, 5\r\n"), "(unchanged)");  // Beast's to judge
+  EXPECT_EQ(fixed("Content-Length: 007\r\n"), "(unchanged)");
+}
+
+TEST(ClientRules, StatusLinesChromiumReadsAreSetRight) {
+  const auto status = [](std::string_view head) -> std::string {
+    const auto r = repaired_head(std::string(head) + "X: 1\r\n\r\n");
+    return r ? r->head.substr(0, r->head.find("\r\n")) : "(unchanged)";
+  };
+  EXPECT_EQ(status("http/1.1 200 OK\r\n"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("HTTP/2 200 OK\r\n"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("HTTP/2.0 200\r\n"), "HTTP/1.1 200");
+  EXPECT_EQ(status("HTTP/1.2 200 OK\r\n"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("Http/1.0 200 OK\r\n"), "HTTP/1.0 200 OK");
+  EXPECT_EQ(status("HTTP/1.1 200 OK\r\n"), "(unchanged)");
+  EXPECT_EQ(status("HTTP/1.0 200 OK\r\n"), "(unchanged)");
+  EXPECT_EQ(status("HTTP/0.9 200 OK\r\n"), "(unchanged)");  // refused, as Chromium refuses it
+  EXPECT_EQ(status("HTTPS/1.1 200 OK\r\n"), "(unchanged)");
+  // One blank line before the status line is skipped (RFC 9112 2.2).
+  const auto r = repaired_head("\r\nHTTP/1.1 200 OK\r\nX: 1\r\n\r\ndata: a\n\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->head, "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n");
+  EXPECT_EQ(r->size, 27u);
 }
 
 TEST(ClientRules, AStatusLineWithoutReasonGetsTheSpaceBeastNeeds) {
