@@ -349,12 +349,15 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
     ++te_fields;
     for (const auto coding : split_values(f.value)) codings.push_back(coding);
   }
+  // One pass (a 64 KiB head holds thousands): the last chunked is kept.
+  std::size_t last_chunked = codings.size();
+  for (std::size_t i = 0; i < codings.size(); ++i) {
+    if (iequals(codings[i], "chunked")) last_chunked = i;
+  }
   std::string te;
   for (std::size_t i = 0; i < codings.size(); ++i) {
     const auto c = codings[i];
-    const bool later_chunked = std::any_of(codings.begin() + static_cast<std::ptrdiff_t>(i) + 1, codings.end(),
-                                           [](std::string_view n) { return iequals(n, "chunked"); });
-    if (c.empty() || iequals(c, "identity") || (iequals(c, "chunked") && later_chunked)) {
+    if (c.empty() || iequals(c, "identity") || (iequals(c, "chunked") && i != last_chunked)) {
       changed = true;
       continue;
     }
