@@ -781,12 +781,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     conn_->unparsed = conn_->buffer.size() != 0;
     conn_->framing.reset();
     conn_->framed = 0;
-    conn_->added_crs = 0;
+    conn_->added = 0;
     if (conn_->response->chunked()) conn_->framing.emplace();
   }
 
-  // Puts a CR before each bare LF that ends a chunk's framing line in the
-  // bytes the buffer got since the last call (chunk_framing says why).
+  // Sets chunk framing Beast would refuse right (a CR before a bare LF,
+  // blanks and extensions in a size line) in the bytes the buffer got since
+  // the last call; chunk_framing says why.
   void repair_framing() {
     auto& c = *conn_;
     if (!c.framing) return;
@@ -802,7 +803,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       c.buffer.prepare(grow);  // keeps the bytes (maybe moved)
       c.buffer.commit(grow);
       std::memcpy(static_cast<char*>(c.buffer.data().data()) + keep, fixed->data(), fixed->size());
-      c.added_crs += grow;
+      c.added += grow;
     }
     c.framed = c.buffer.size();
   }
@@ -845,9 +846,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const bool filled = read > 0 && conn_->buffer.size() + 64 >= conn_->buffer.capacity();
     std::size_t consumed = 0;
     ec = parse_read(ec, consumed);
-    // Counted as sent: without the CRs repair_framing added.
-    const std::size_t added = std::min(consumed, conn_->added_crs);
-    conn_->added_crs -= added;
+    // Counted as sent: without the bytes repair_framing added.
+    const std::size_t added = std::min(consumed, conn_->added);
+    conn_->added -= added;
     consumed -= added;
     // A read takes at most the buffer's free capacity (512 B at least), and
     // the buffer only grows when a read asks for more than it has: left
@@ -1048,10 +1049,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     bool opened = false;  // connected (through the proxy, TLS handshake done)
     // A chunked body's framing, set right before Beast parses it
     // (repair_framing): the buffer's first `framed` bytes are done, and
-    // `added_crs` CRs it added are not yet counted off client_stats::bytes.
+    // `added` bytes it added are not yet counted off client_stats::bytes.
     std::optional<detail::chunk_framing> framing;
     std::size_t framed = 0;
-    std::size_t added_crs = 0;
+    std::size_t added = 0;
     bool unparsed = false;  // the buffer has bytes parse_buffered has not seen
   };
   std::shared_ptr<connection> conn_;

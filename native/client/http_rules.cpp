@@ -396,15 +396,17 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
 
 std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
   std::string out;
+  bool changed = false;
   std::size_t copied = 0;  // of fresh, into out
-  // A bare LF at fresh[i]: a CR goes before it.
-  const auto add_cr = [&](std::size_t i) {
+  // `text` goes in before fresh[i]; with `replace`, it takes fresh[i]'s place.
+  const auto put = [&](std::size_t i, std::string_view text, bool replace = false) {
     out.append(fresh.substr(copied, i - copied));
-    out += '\r';
-    copied = i;
+    out.append(text);
+    copied = replace ? i + 1 : i;
+    changed = true;
   };
   const auto finish = [&]() -> std::optional<std::string> {
-    if (out.empty()) return std::nullopt;
+    if (!changed) return std::nullopt;
     out.append(fresh.substr(copied));
     return out;
   };
@@ -426,16 +428,41 @@ std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
         }
         if (!digits_) return give_up();
         at_ = place::line;
+        line_ = 0;
         [[fallthrough]];
       }
-      case place::line:  // after the size: extensions, then the line end
-        if (c == '\n') {
-          if (!cr_) add_cr(i);
-          cr_ = false;
+      case place::line:  // after the size: blanks, an extension, then the line end
+        if (cr_ && c != '\n') return give_up();  // a CR inside the line
+        if (c == '\r' || c == '\n') {
+          // Spaces alone ("5 ") get an extension, as Chromium reads them (a
+          // tab there it refuses); an extension with no name ("5;") a name;
+          // a bare LF its CR.
+          if (!cr_ && tab_ && !ext_) return give_up();
+          const std::string_view add = cr_ ? "" : ext_ && line_ == 0 ? "x" : blanks_ && !ext_ ? ";x" : "";
+          if (c == '\r') {
+            if (!add.empty()) put(i, add);
+            cr_ = true;
+            break;
+          }
+          if (!cr_) {
+            put(i, add);
+            put(i, "\r");
+          }
+          cr_ = ext_ = blanks_ = tab_ = false;
           at_ = left_ == 0 ? place::trailer : place::data;
           line_ = 0;
+        } else if (ext_) {
+          // Its content is ignored (RFC 9112 7.1.1): what Beast's grammar
+          // would refuse (a quoted string, blanks) becomes a token.
+          if (!is_token_char(c)) put(i, "x", true);
+          ++line_;
+        } else if (c == ';') {
+          ext_ = true;
+        } else if (c == ' ' || c == '\t') {
+          blanks_ = true;
+          tab_ = tab_ || c == '\t';
         } else {
-          cr_ = c == '\r';
+          return give_up();
         }
         break;
       case place::data: {
@@ -451,7 +478,7 @@ std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
           break;
         }
         if (c != '\n') return give_up();
-        add_cr(i);
+        put(i, "\r");
         [[fallthrough]];
       case place::data_end_lf:
         if (c != '\n') return give_up();
@@ -460,7 +487,7 @@ std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
         break;
       case place::trailer:
         if (c == '\n') {
-          if (!cr_) add_cr(i);
+          if (!cr_) put(i, "\r");
           cr_ = false;
           if (line_ == 0) at_ = place::done;
           line_ = 0;

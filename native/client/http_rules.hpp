@@ -131,19 +131,30 @@ std::optional<repaired> repaired_head(std::string_view buffered);
 // it is not all there.
 std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept;
 
-// Chunked framing (RFC 9112 7.1) whose lines end in a bare LF, set right
-// for Beast's parser, which waits for a CRLF (1.81) and so fails the stream
-// at the close ("partial message"). Chromium and curl read such framing
-// (checked: LF after a chunk size with or without an extension, after chunk
-// data, in the last chunk and the trailer), as RFC 9112 2.2 allows for a
-// head's lines. Sees each body byte once, in order, and keeps none: data is
-// skipped by its size, so the cost is per framing byte.
+// Chunked framing (RFC 9112 7.1) that Beast's parser (1.81) refuses and
+// browsers read, set right before Beast parses it:
+// - lines ended by a bare LF: Beast waits for a CRLF, and so failed the
+//   stream at the close ("partial message"). Chromium and curl read them
+//   (checked: after a chunk size with or without an extension, after chunk
+//   data, in the last chunk and the trailer), as RFC 9112 2.2 allows for a
+//   head's lines;
+// - spaces after a chunk size ("5 \r\n", from some servers and proxies)
+//   and extensions Beast's grammar refuses (";a=b ", ";", a bad quoted
+//   string): Chromium ignores spaces there and everything after a ';'. A
+//   client ignores extensions (RFC 9112 7.1.1), so they become a token.
+//   Blanks before a ';' may hold tabs (RFC 9112's BWS); blanks alone may
+//   not (Chromium refuses them).
+// Sees each body byte once, in order, and keeps none: data is skipped by
+// its size, so the cost is per framing byte.
 class chunk_framing {
  public:
   // The bytes after those given before. nullopt when they need no change;
-  // else `fresh` with a CR before each bare LF that ends a framing line.
-  // Framing it can't follow (no chunk size, a size past 2^64) is left to
-  // Beast to refuse, and nothing after it is changed.
+  // else `fresh` set right: a CR before each bare LF that ends a framing
+  // line, and ";x" or 'x's put into a size line as said above (so it can
+  // grow, never shrink). Framing it can't follow (no chunk size, a size past
+  // 2^64, a size followed by anything but blanks, ';' or a line end, a CR
+  // inside a size line, blanks with a tab and no ';') is
+  // left to Beast to refuse, and nothing after it is changed.
   std::optional<std::string> repair(std::string_view fresh);
 
  private:
@@ -151,8 +162,11 @@ class chunk_framing {
   place at_ = place::size;
   std::uint64_t left_ = 0;   // the chunk size being read, then its data bytes to skip
   bool digits_ = false;      // the size line has a hex digit
+  bool blanks_ = false;      // the size line has blanks after the size
+  bool tab_ = false;         // one of them a tab
+  bool ext_ = false;         // the size line has a ';'
   bool cr_ = false;          // the line's last byte was a CR
-  std::size_t line_ = 0;     // a trailer line's bytes before its end
+  std::size_t line_ = 0;     // an extension's bytes after its ';', a trailer line's bytes
 };
 
 // The Accept-Encoding the client sends.

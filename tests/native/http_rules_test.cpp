@@ -721,8 +721,8 @@ static std::string repair_in_pieces(std::string_view body, std::size_t size) {
 // Chromium and curl read chunk framing ended by bare LFs; Beast needs CRLF.
 TEST(ClientRules, BareLineFeedsInChunkFramingGetCarriageReturnsAtEverySplit) {
   // Chunk data keeps its own LFs (an event's), and CRs stay where they are.
-  const std::string bare = "d\ndata: hello\n\n\nd;ext=1\ndata: hello\n\n\n5\r\nab\ncd\n6\nx\r\ny\rz\r\n0\nTrailer: x\n\n";
-  const std::string crlf = "d\r\ndata: hello\n\n\r\nd;ext=1\r\ndata: hello\n\n\r\n5\r\nab\ncd\r\n6\r\nx\r\ny\rz\r\n0\r\nTrailer: x\r\n\r\n";
+  const std::string bare = "d\ndata: hello\n\n\nd;ext\ndata: hello\n\n\n5\r\nab\ncd\n6\nx\r\ny\rz\r\n0\nTrailer: x\n\n";
+  const std::string crlf = "d\r\ndata: hello\n\n\r\nd;ext\r\ndata: hello\n\n\r\n5\r\nab\ncd\r\n6\r\nx\r\ny\rz\r\n0\r\nTrailer: x\r\n\r\n";
   for (std::size_t size = 1; size <= bare.size(); ++size) EXPECT_EQ(repair_in_pieces(bare, size), crlf) << "pieces of " << size;
   // Already CRLF: never a change.
   for (std::size_t size = 1; size <= crlf.size(); ++size) {
@@ -737,10 +737,33 @@ TEST(ClientRules, BareLineFeedsInChunkFramingGetCarriageReturnsAtEverySplit) {
   EXPECT_EQ(repair_in_pieces(tiny + "0\n\n", 65536), tiny_crlf + "0\r\n\r\n");
 }
 
+// Chromium ignores blanks after a chunk size and everything after a ';'
+// in its line; Beast refused both ("bad chunk extension").
+TEST(ClientRules, BlanksAndExtensionsInChunkSizeLinesBecomeATokenAtEverySplit) {
+  const std::pair<std::string_view, std::string_view> lines[] = {
+      {"3 \r\n", "3 ;x\r\n"},
+      {"3   \n", "3   ;x\r\n"},
+      {"3 \t;\n", "3 \t;x\r\n"},
+      {"3;\r\n", "3;x\r\n"},
+      {"3 ;\n", "3 ;x\r\n"},
+      {"3;a=b\r\n", "3;axb\r\n"},
+      {"3 ; a = \"q q\" \r\n", "3 ;xaxxxxqxqxx\r\n"},
+      {"3;\x01\xff\"\n", "3;xxx\r\n"},
+  };
+  for (const auto& [size_line, fixed] : lines) {
+    // The line, its data, and a last chunk with the same line.
+    const std::string body = std::string(size_line) + "abc\r\n" + std::string(size_line).replace(0, 1, "0") + "\r\n";
+    const std::string want = std::string(fixed) + "abc\r\n" + std::string(fixed).replace(0, 1, "0") + "\r\n";
+    for (std::size_t size = 1; size <= body.size(); ++size) EXPECT_EQ(repair_in_pieces(body, size), want) << size_line << " in pieces of " << size;
+  }
+}
+
 TEST(ClientRules, ChunkFramingItCantFollowIsLeftToBeastWhole) {
-  // No size, a size past 2^64, data not followed by a line end: nothing
-  // from there on changes (Beast refuses it).
-  for (const std::string_view body : {"zz\ndata\n\n", "10000000000000000\nx\n", "1\r\nxy\n0\n\n"}) {
+  // No size, a size past 2^64, data not followed by a line end, a size
+  // followed by anything but blanks or ';', a CR inside a size line,
+  // blanks with a tab and no ';' (Chromium refuses all of these):
+  // nothing from there on changes (Beast refuses it).
+  for (const std::string_view body : {"zz\ndata\n\n", "10000000000000000\nx\n", "1\r\nxy\n0\n\n", "1x\nx\n", "1\rx\nx\n", " 1\nx\n", "1 x\nx\n", "1\t\nx\n", "1 \t\r\nx\n", "1;a\rb\r\nx\n"}) {
     for (std::size_t size = 1; size <= body.size(); ++size) EXPECT_EQ(repair_in_pieces(body, size), body) << body;
   }
   // After the last chunk and its trailer, bytes are not framing.
