@@ -267,6 +267,24 @@ std::optional<std::size_t> missing_reason_space(std::string_view s) noexcept {
   return at;
 }
 
+namespace {
+
+// Control bytes other than HTAB and NUL in text[from...] become spaces, as
+// Chromium reads them (NUL it refuses, and Beast does); whether any did.
+bool blank_controls(std::string& text, std::size_t from) {
+  bool any = false;
+  for (std::size_t i = from; i < text.size(); ++i) {
+    const auto u = static_cast<unsigned char>(text[i]);
+    if ((u < 0x20 && u != '\t' && u != 0) || u == 0x7f) {
+      text[i] = ' ';
+      any = true;
+    }
+  }
+  return any;
+}
+
+}  // namespace
+
 std::optional<repaired> repaired_head(std::string_view buffered) {
   std::vector<std::string_view> lines;  // without their ends
   bool changed = false;
@@ -312,6 +330,18 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
       }
     }
   }
+  // After the version: more than one space before the code is one, and
+  // control bytes other than NUL in the reason phrase are spaces (Chromium
+  // reads "HTTP/1.1  200" and "404 Not\x1bFound"; Beast refuses both, and
+  // a 404 was then a malformed head retried for ever).
+  if (const std::size_t gap = status_line.find(' '); gap != std::string::npos) {
+    const std::size_t code = status_line.find_first_not_of(' ', gap);
+    if (code != std::string::npos && code > gap + 1) {
+      status_line.erase(gap + 1, code - gap - 1);
+      changed = true;
+    }
+    changed = blank_controls(status_line, gap + 1) || changed;
+  }
   struct field {
     std::string_view name;  // empty: an obs-fold line, kept as it came
     std::string value;
@@ -332,13 +362,7 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
     }
     changed = changed || name_end != name.size();
     std::string value(line.substr(colon + 1));
-    for (char& c : value) {
-      const auto u = static_cast<unsigned char>(c);
-      if ((u < 0x20 && u != '\t' && u != 0) || u == 0x7f) {
-        c = ' ';
-        changed = true;
-      }
-    }
+    changed = blank_controls(value, 0) || changed;
     fields.push_back({name.substr(0, name_end), std::move(value)});
   }
   // Transfer-Encoding's codings, as the client reads them.

@@ -112,8 +112,9 @@ std::optional<std::size_t> missing_reason_space(std::string_view head_start) noe
 // - field lines without a colon, or whose name is empty or no token
 //   ("X Foo: 1"), are dropped; white space before the colon is dropped
 //   (RFC 9112 5.1 lets a client do so);
-// - control bytes in a value other than HTAB and NUL become SP (RFC 9110
-//   5.5 allows either; a NUL stays, and Beast and Chromium refuse it);
+// - control bytes in a value or the reason phrase other than HTAB and NUL
+//   become SP (RFC 9110 5.5 allows either; a NUL stays, and Beast and
+//   Chromium refuse it), and spaces before the status code are one;
 // - framing (RFC 9112 6.3): Transfer-Encoding codings `identity` (gone from
 //   the registry) and repeats of `chunked` (a duplicated header; no sender
 //   may chunk twice) are dropped; with a Transfer-Encoding left, every

@@ -326,6 +326,7 @@ TEST(ClientHostile, HeadsBrowsersReadAreRead) {
       "http/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
       "HTTP/2 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
       "\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+      "HTTP/1.1  200 O\x1bK\x7f\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
   };
   for (const std::string& head : cases) {
     script_server server([&head](script_server::connection& c) {
@@ -341,6 +342,22 @@ TEST(ClientHostile, HeadsBrowsersReadAreRead) {
     ASSERT_EQ(out.errors.size(), 1u) << head;
     EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << head << ": " << out.errors[0].message;
   }
+}
+
+// A 404 whose reason phrase holds a control byte is that 404 (Chromium): it
+// was a malformed head, a network_error retried for ever.
+TEST(ClientHostile, AStatusWithAControlByteInItsReasonIsThatStatus) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write("HTTP/1.1 404 Not\x1b" "Found\r\nContent-Length: 0\r\n\r\n");
+    c.wait_for_client_close(5s);
+  });
+  const outcome out = run(options_for(server.url()), 2);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::http_status) << out.errors[0].message;
+  EXPECT_EQ(out.errors[0].status, 404);
+  EXPECT_FALSE(out.errors[0].will_reconnect);
 }
 
 // An empty Location is no redirect (Chromium): it was followed back to the

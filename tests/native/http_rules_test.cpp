@@ -674,6 +674,12 @@ TEST(ClientRules, StatusLinesChromiumReadsAreSetRight) {
   EXPECT_EQ(status("HTTP/1.0 200 OK\r\n"), "(unchanged)");
   EXPECT_EQ(status("HTTP/0.9 200 OK\r\n"), "(unchanged)");  // refused, as Chromium refuses it
   EXPECT_EQ(status("HTTPS/1.1 200 OK\r\n"), "(unchanged)");
+  // Spaces before the code, controls in the reason (not NUL: refused).
+  EXPECT_EQ(status("HTTP/1.1   200 OK\r\n"), "HTTP/1.1 200 OK");
+  EXPECT_EQ(status("HTTP/1.1 404 Not\x1b\x7f" "Found\r\n"), "HTTP/1.1 404 Not  Found");
+  EXPECT_EQ(status("http/1.1  200 O\x01K\r\n"), "HTTP/1.1 200 O K");
+  EXPECT_EQ(status("HTTP/1.1 200 O\tK \x80\r\n"), "(unchanged)");
+  EXPECT_EQ(status(std::string("HTTP/1.1 200 O\0K\r\n", 18)), "(unchanged)");
   // One blank line before the status line is skipped (RFC 9112 2.2).
   const auto r = repaired_head("\r\nHTTP/1.1 200 OK\r\nX: 1\r\n\r\ndata: a\n\n");
   ASSERT_TRUE(r);
