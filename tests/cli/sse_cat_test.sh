@@ -61,6 +61,14 @@ printf 'id: %s\ndata: a\n\ndata: b\n\nid: x\ndata: c\n\n' "$longid" >"$tmp/longi
 check "a long id (not kept, so written again) round-trips" \
   diff <("$cat_bin" - <"$tmp/longid.sse" | "$cat_bin" --json -) <("$cat_bin" --json - <"$tmp/longid.sse")
 check "empty input prints nothing" test -z "$("$cat_bin" --json - </dev/null)"
+# --max-events on standard input (it was ignored there): the events after
+# the limit in the same read are not printed, nor an error after them.
+check "--max-events 2 on standard input prints two events and exits 0" \
+  test "$(printf 'data: a\n\n:c\ndata: b\n\ndata: c\n\n' | "$cat_bin" --json --all --max-events 2 -; echo "exit $?")" = \
+  "$(printf '%s\n' '{"type":"message","data":"a","lastEventId":""}' '{"comment":"c"}' '{"type":"message","data":"b","lastEventId":""}' 'exit 0')"
+check "--max-events stops before a later parse error" \
+  test "$(printf 'data: a\n\ndata: 123456789\n\n' | "$cat_bin" --max-line-length 10 --max-events 1 --json -; echo "exit $?")" = \
+  "$(printf '%s\n' '{"type":"message","data":"a","lastEventId":""}' 'exit 0')"
 
 printf 'data: ok\n\ndata: 123456789\n\n' >"$tmp/in"
 expect_exit "limit exceeded exits 1" 1 "line_too_long at byte 10" "$cat_bin" --max-line-length 10 -
@@ -69,6 +77,8 @@ expect_exit "unknown option exits 2" 2 "unknown option" "$cat_bin" --bogus -
 expect_exit "bad number exits 2" 2 "bad value 'x' for --max-line-length: must be a whole number" "$cat_bin" --max-line-length x -
 expect_exit "a number past 64 bits exits 2" 2 "must be a whole number" "$cat_bin" --max-events 18446744073709551616 -
 expect_exit "a float timeout exits 2" 2 "number of seconds" "$cat_bin" --idle-timeout 1e300 http://127.0.0.1:9/
+# Durations past an option's limit were taken as the limit, silently.
+expect_exit "a timeout past a year exits 2" 2 "--idle-timeout: must be at most 31536000 seconds" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 99999999999999999999 http://127.0.0.1:9/
 big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 # The client's own limits, named by sse-cat's option (the client refused
 # past 4096 / 16384 / 256 bytes with its own setting's name; --help said 65535).
@@ -86,6 +96,8 @@ expect_exit "a closed standard input with - exits 3 (it hung)" 3 "reading standa
 # sse-serve's options are range-checked too.
 expect_exit "sse-serve --scale 1e300 exits 2" 2 "bad value '1e300' for --scale" "$serve_bin" --scale 1e300
 expect_exit "sse-serve --port 70000 exits 2" 2 "from 0 to 65535" "$serve_bin" --port 70000
+expect_exit "sse-serve --heartbeat-ms past a day exits 2" 2 "--heartbeat-ms: must be at most 86400000 ms" timeout 20 "$serve_bin" --heartbeat-ms 86400001 --port 0
+expect_exit "sse-serve --request-timeout-ms past 64 bits exits 2" 2 "--request-timeout-ms: must be at most 86400000 ms" timeout 20 "$serve_bin" --request-timeout-ms 99999999999999999999999 --port 0
 expect_exit "sse-serve --history past 64 bits exits 2" 2 "for --history" "$serve_bin" --history 99999999999999999999
 expect_exit "sse-serve --max-connections 0 exits 2" 2 "for --max-connections" "$serve_bin" --max-connections 0
 expect_exit "sse-serve: an unknown host name exits 3" 3 "cannot listen on no-such-host.invalid" "$serve_bin" --address no-such-host.invalid --port 0

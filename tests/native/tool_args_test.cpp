@@ -81,6 +81,7 @@ std::string usage_message(std::initializer_list<const char*> args) {
     while (r.next()) {
       if (r.is("--port")) (void)r.number<std::uint16_t>();
       else if (r.is("--timeout")) (void)r.seconds_value(1h);
+      else if (r.is("--wait-ms")) (void)r.millis_value(1500ms);
       else if (r.is("--name")) (void)r.value();
       else if (r.is("--even")) {
         if (r.uint_value(0, 100) % 2 != 0) r.fail("must be even");
@@ -99,6 +100,14 @@ TEST(ToolArgs, ReaderWalksOptionsAndNamesTheOptionInEveryMessage) {
   EXPECT_EQ(usage_message({"prog", "--timeout", "1e9"}),
             "bad value '1e9' for --timeout: must be a number of seconds (e.g. 2 or 0.25, at most three decimals)");
   EXPECT_EQ(usage_message({"prog", "--even", "3"}), "--even: must be even");
+  // Durations above the option's limit are refused, however many digits.
+  EXPECT_EQ(usage_message({"prog", "--timeout", "3600", "--wait-ms", "1500"}), "");
+  EXPECT_EQ(usage_message({"prog", "--timeout", "3600.001"}), "bad value '3600.001' for --timeout: must be at most 3600 seconds");
+  EXPECT_EQ(usage_message({"prog", "--timeout", "99999999999999999999999"}),
+            "bad value '99999999999999999999999' for --timeout: must be at most 3600 seconds");
+  EXPECT_EQ(usage_message({"prog", "--wait-ms", "1501"}), "bad value '1501' for --wait-ms: must be at most 1500 ms");
+  EXPECT_EQ(usage_message({"prog", "--wait-ms", "18446744073709551616"}),
+            "bad value '18446744073709551616' for --wait-ms: must be at most 1500 ms");
   EXPECT_EQ(usage_message({"prog", "--bogus"}), "unknown option '--bogus'");
   EXPECT_EQ(usage_message({"prog", "stray"}), "unexpected argument 'stray'");
 }

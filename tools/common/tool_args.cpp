@@ -29,6 +29,11 @@ std::uint64_t millis_cap(std::chrono::milliseconds max) noexcept {
   return max.count() < 0 ? 0 : static_cast<std::uint64_t>(max.count());
 }
 
+// The next duration after `max` (so a value above it can be told apart).
+std::chrono::milliseconds above(std::chrono::milliseconds max) noexcept {
+  return max < std::chrono::milliseconds::max() ? max + std::chrono::milliseconds(1) : max;
+}
+
 // 12345 with 3 decimals: "12.345" (trailing zeros dropped).
 std::string fixed_text(std::uint64_t units, unsigned decimals) {
   std::string digits = std::to_string(units);
@@ -132,14 +137,20 @@ std::uint64_t arg_reader::uint_value(std::uint64_t min, std::uint64_t max) {
   return take(parse_uint(text, min, max), text);
 }
 
+// An option's duration above its `max` is refused, not saturated: the user
+// asked for something else, and the help names the limit.
 std::chrono::milliseconds arg_reader::millis_value(std::chrono::milliseconds max) {
   const auto text = value();
-  return take(parse_millis(text, max), text);
+  auto p = parse_millis(text, above(max));
+  if (p && *p.value > max) p = {std::nullopt, "must be at most " + std::to_string(max.count()) + " ms"};
+  return take(p, text);
 }
 
 std::chrono::milliseconds arg_reader::seconds_value(std::chrono::milliseconds max) {
   const auto text = value();
-  return take(parse_seconds(text, max), text);
+  auto p = parse_seconds(text, above(max));
+  if (p && *p.value > max) p = {std::nullopt, "must be at most " + fixed_text(millis_cap(max), 3) + " seconds"};
+  return take(p, text);
 }
 
 std::uint64_t arg_reader::fixed_value(unsigned decimals, std::uint64_t min, std::uint64_t max) {

@@ -83,6 +83,7 @@ class arg_reader {
     static_assert(std::numeric_limits<T>::is_integer && !std::numeric_limits<T>::is_signed);
     return static_cast<T>(uint_value(min, max));
   }
+  // Durations up to `max` (parse_millis, parse_seconds); above it, refused.
   std::chrono::milliseconds millis_value(std::chrono::milliseconds max);
   std::chrono::milliseconds seconds_value(std::chrono::milliseconds max);
   std::uint64_t fixed_value(unsigned decimals, std::uint64_t min, std::uint64_t max);

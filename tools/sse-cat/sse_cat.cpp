@@ -63,7 +63,7 @@ Output:
   --json                 one JSON object per line: {"type","data","lastEventId"}
   --all                  also print retry fields and comments, in stream order
                          ({"retry":N} and {"comment":"..."} with --json)
-  --max-events N         exit 0 after N events (URL and demo server modes)
+  --max-events N         exit 0 after N events
 Output is buffered and written within 5 ms (or when the buffer fills).
 Request:
   -H, --header 'Name: value'   add a request header (repeatable; a name at
@@ -84,7 +84,8 @@ Connection:
   --idle-timeout SECONDS reconnect when nothing (not even a comment) arrives
                          for that long (default 0: never)
   --connect-timeout SECONDS    (default 10; more than 0)
-                         (SECONDS: e.g. 2 or 0.25, at most three decimals)
+                         (SECONDS: e.g. 2 or 0.25, at most three decimals
+                         and a year)
   --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After)
   --cacert FILE          trust the CA certificates in FILE (PEM)
   --insecure             do NOT verify the server's certificate
@@ -250,10 +251,36 @@ input_wait wait_for_input() {
   }
 }
 
+// Passes events (and comments, retry hints) on until `max` events went
+// through (0: no limit), then nothing: the parser has no way to stop
+// within a chunk.
+class event_limit : public ssekit::handler {
+ public:
+  event_limit(ssekit::handler& next, std::uint64_t max) : next_(next), max_(max) {}
+  void on_event(const ssekit::event& ev) override {
+    if (reached()) return;
+    ++events_;
+    next_.on_event(ev);
+  }
+  void on_comment(std::string_view text) override {
+    if (!reached()) next_.on_comment(text);
+  }
+  void on_retry(std::uint64_t milliseconds) override {
+    if (!reached()) next_.on_retry(milliseconds);
+  }
+  bool reached() const noexcept { return max_ != 0 && events_ >= max_; }
+
+ private:
+  ssekit::handler& next_;
+  std::uint64_t max_;
+  std::uint64_t events_ = 0;
+};
+
 int run(const options& opts) {
   ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
   ssekit::cli::printer printer{out, opts.format, opts.all};
-  ssekit::parser parser{printer, opts.parser};
+  event_limit limit{printer, opts.max_events};
+  ssekit::parser parser{limit, opts.parser};
   std::vector<char> buffer(64 * 1024);
   for (;;) {
     switch (wait_for_input()) {
@@ -271,6 +298,7 @@ int run(const options& opts) {
         n == 0 ? parser.finish() : parser.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
     // Print what was parsed before any error, and promptly for live streams.
     if (!out.flush()) return output_error(out);
+    if (limit.reached()) return exit_ok;  // an error after the last event is not reported
     if (err) return report_stream_error(err, opts.parser);
     if (n == 0) return exit_ok;
   }

@@ -51,10 +51,10 @@ Prints "listening on URL" once it accepts connections.
   --retry-ms N         the retry: hint of /feed and /events (default 3000)
   --seed N             seed for generated content (default: random)
   --request-timeout-ms N  close a connection that has not sent a complete
-                       request within N ms (default 10000; at least 1)
+                       request within N ms (default 10000; 1 to a day)
   --write-timeout-ms N close a connection whose socket takes no byte of a
                        response for N ms: a client that stopped reading
-                       (default 60000; at least 1)
+                       (default 60000; 1 to a day)
   --max-connections N  open connections at most; at the limit the one waiting
                        longest for a request is closed (default 20000)
   --max-compressed-streams N  live streams with encoding=gzip or deflate at
