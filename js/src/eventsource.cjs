@@ -76,6 +76,7 @@ function checkObject(value, what) {
 
 // Only on the error path: the EventSource loads the core lazily.
 const describe = (value) => require('./wasm.cjs').describe(value);
+const numberError = (value, message) => require('./wasm.cjs').numberError(value, message);
 
 // A duration option, as an integer number of milliseconds: fractions are
 // dropped and it saturates at what setTimeout() can wait.
@@ -90,7 +91,7 @@ function checkFlag(value, name) {
 function checkMilliseconds(value, name, fallback) {
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
-    throw new RangeError(`ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
+    throw numberError(value, `ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
   }
   return Math.min(Math.floor(value), MAX_TIMER_DELAY);
 }
@@ -99,7 +100,7 @@ function checkMilliseconds(value, name, fallback) {
 // backoff arithmetic below is integer arithmetic.
 function thousandths(value, name, min, max) {
   if (typeof value !== 'number' || !(value >= min && value <= max)) {
-    throw new RangeError(`ssekit: ${name} must be a number from ${min} to ${max}, got ${describe(value)}`);
+    throw numberError(value, `ssekit: ${name} must be a number from ${min} to ${max}, got ${describe(value)}`);
   }
   return Math.round(value * 1000);
 }
@@ -224,12 +225,19 @@ function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
     throw new TypeError(fetchOption === undefined || fetchOption === null ? 'ssekit: no fetch() here; pass one as the `fetch` option'
                                                                          : `ssekit: the \`fetch\` option must be a function, got ${describe(fetchOption)}`);
   }
-  const method = options.method === undefined || options.method === null ? 'GET' : String(options.method);
+  const method = options.method === undefined || options.method === null ? 'GET' : options.method;
+  if (typeof method !== 'string') throw new TypeError(`ssekit: method must be a string, got ${describe(method)}`);
   if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
   // fetch() refuses these on every attempt (forbidden methods).
   if (/^(?:CONNECT|TRACE|TRACK)$/i.test(method)) throw new TypeError(`ssekit: fetch() never sends the method ${method}`);
-  // Headers refuses names and values with CR, LF or NUL, before anything is sent.
-  const headers = new Headers(options.headers ?? undefined);
+  // Headers refuses names and values with CR, LF or NUL, before anything is
+  // sent; its message does not name the option.
+  let headers;
+  try {
+    headers = new Headers(options.headers ?? undefined);
+  } catch (e) {
+    throw new TypeError(`ssekit: headers: ${e.message}`, { cause: e });
+  }
   headers.set('accept', 'text/event-stream');
   const body = options.body === undefined || options.body === null ? null : options.body;
   if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);

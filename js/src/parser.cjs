@@ -83,7 +83,7 @@ function limitOption(options, name) {
   if (value === undefined || value === null) return undefined;
   if (value === Infinity) return MAX_U32;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new RangeError(`ssekit: ${name} must be a non-negative integer or Infinity, got ${wasm.describe(value)}`);
+    throw wasm.numberError(value, `ssekit: ${name} must be a non-negative integer or Infinity, got ${wasm.describe(value)}`);
   }
   // 32-bit WebAssembly: nothing larger fits in memory anyway.
   return Math.min(value, MAX_U32);

@@ -434,11 +434,17 @@ function describe(value) {
   return `${typeof value} ${String(value)}`;
 }
 
+// For an option that is a number: a wrong type is a TypeError, a number
+// out of range a RangeError (Node's own convention).
+function numberError(value, message) {
+  return typeof value === 'number' ? new RangeError(message) : new TypeError(message);
+}
+
 function requireString(value, what) {
   if (typeof value !== 'string') throw new TypeError(`ssekit: ${what} must be a string, got ${describe(value)}`);
   return value;
 }
 
 module.exports = { ready, prepare, defineModule, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, compileSync, SseLoadError, POOL_MEMORY_LIMIT,
-  abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, describe, requireString, ENCODE_IN_PLACE_LIMIT,
+  abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, describe, numberError, requireString, ENCODE_IN_PLACE_LIMIT,
 };

@@ -201,9 +201,11 @@ describe('input', () => {
   it('checks options', () => {
     assert.throws(() => createParser({ maxLineLength: -1 }), RangeError);
     assert.throws(() => createParser({ maxEventSize: 1.5 }), RangeError);
-    assert.throws(() => createParser({ maxEventSize: '10' }), { name: 'RangeError', message: /got the string "10"$/ });
+    assert.throws(() => createParser({ maxEventSize: '10' }), { name: 'TypeError', message: /got the string "10"$/ });
     // An object without toString is named, not a TypeError from the message itself.
-    assert.throws(() => createParser({ maxLineLength: Object.create(null) }), { name: 'RangeError', message: /got an object$/ });
+    assert.throws(() => createParser({ maxLineLength: Object.create(null) }), { name: 'TypeError', message: /got an object$/ });
+    assert.throws(() => createParser({ maxLineLength: true }), { name: 'TypeError', message: /^ssekit: maxLineLength must be/ });
+    assert.throws(() => createParser({ maxLineLength: NaN }), RangeError);
     assert.throws(() => createParser({ onEvent: 'no' }), TypeError);
     assert.throws(() => createParser(1), TypeError);
     createParser(null).close();  // as the EventSource's options: null is none

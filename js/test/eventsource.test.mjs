@@ -732,9 +732,17 @@ describe('EventSource: reconnection time and backoff', () => {
     // Each error event says how long until the next attempt.
     assert.deepEqual(delays, [250, 250, 250]);
     assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: -1 }), RangeError);
-    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), { name: 'RangeError', message: /got the string "soon"$/ });
-    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: Object.create(null) }), { name: 'RangeError', message: /got an object$/ });
-    assert.throws(() => new EventSource('http://example.test/', { backoff: { jitter: Symbol('j') } }), { name: 'RangeError', message: /got symbol Symbol\(j\)$/ });
+    // A wrong type is a TypeError, a number out of range a RangeError, as
+    // the README says; each names the option.
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: 'soon' }), { name: 'TypeError', message: /^ssekit: reconnectionTime .*got the string "soon"$/ });
+    assert.throws(() => new EventSource('http://example.test/', { reconnectionTime: Object.create(null) }), { name: 'TypeError', message: /got an object$/ });
+    assert.throws(() => new EventSource('http://example.test/', { backoff: { jitter: Symbol('j') } }), { name: 'TypeError', message: /^ssekit: backoff.jitter .*got symbol Symbol\(j\)$/ });
+    assert.throws(() => new EventSource('http://example.test/', { idleTimeout: NaN }), { name: 'RangeError', message: /^ssekit: idleTimeout / });
+    assert.throws(() => new EventSource('http://example.test/', { attemptHookTimeout: 'x', onAttempt: () => {} }), { name: 'TypeError', message: /^ssekit: attemptHookTimeout / });
+    assert.throws(() => new EventSource('http://example.test/', { maxEventSize: '1' }), { name: 'TypeError', message: /^ssekit: maxEventSize / });
+    assert.throws(() => new EventSource('http://example.test/', { method: 5 }), { name: 'TypeError', message: /^ssekit: method must be a string, got number 5$/ });
+    assert.throws(() => new EventSource('http://example.test/', { headers: 5 }), { name: 'TypeError', message: /^ssekit: headers: / });
+    assert.throws(() => new EventSource('http://example.test/', { headers: { 'a b': 'c' } }), { name: 'TypeError', message: /^ssekit: headers: / });
   });
 
   it('by default the wait after an outage stays within 10 s, whatever the jitter', { timeout: 20000 }, async (t) => {

@@ -417,7 +417,7 @@ describe('stream()', () => {
     assert.throws(() => stream('http://example.test/', { signal: 'no' }), TypeError);
     assert.throws(() => stream('http://example.test/', { headers: { 'X-A': 'a\nb' } }), TypeError);
     assert.throws(() => stream('http://example.test/', { maxLineLength: -1 }), RangeError);
-    assert.throws(() => stream('http://example.test/', { idleTimeout: 'soon' }), RangeError);
+    assert.throws(() => stream('http://example.test/', { idleTimeout: 'soon' }), TypeError);
   });
 });
 
