@@ -832,6 +832,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   // end of the stream, a body that runs to the close is complete and any
   // other is cut short (Beast's partial_message), as Beast's own read does.
   beast::error_code parse_read(beast::error_code ec, std::size_t& consumed) {
+    // A FIN without TLS's close_notify ends a body that runs to the close,
+    // as over TCP (many TLS servers end so; browsers and curl read it so);
+    // any other body is cut short either way.
+    if (detail::is_tls_truncation(ec)) ec = asio::error::eof;
     if (ec && ec != asio::error::eof) return ec;
     const bool at_end = static_cast<bool>(ec);
     ec = parse_buffered(consumed);
@@ -884,7 +888,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                      .offset = limit_error_.offset});
       }
       if (ec == http::error::end_of_stream) return end_of_stream();
-      return fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
+      // partial_message: the connection closed inside a chunk or before a
+      // Content-Length's end, which is no malformed body.
+      return fail_network(ec, detail::is_http_error(ec) && ec != http::error::partial_message ? "malformed response body" : "the stream broke off");
     }
     arm_idle(attempt);
     read_body(attempt);

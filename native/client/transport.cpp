@@ -314,6 +314,20 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
       f.message = prefix + "no common TLS version (TLS 1.2 or later is required): " + ec.message();
       return f;
     }
+    // An internal_error alert says the server failed, not that it refuses
+    // this client: retried like a connection it cut (a load balancer in
+    // trouble must not end a long-lived client for good).
+    if (reason == SSL_R_TLSV1_ALERT_INTERNAL_ERROR) {
+      f.reason = client_error_reason::network_error;
+      f.retryable = true;
+      f.message = prefix + "the server failed (" + ec.message() + ")";
+      return f;
+    }
+    if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {
+      f.message = prefix + "a handshake message from the server is larger than OpenSSL takes (a certificate chain over 100 KiB?): " +
+                  ec.message();
+      return f;
+    }
     // The answer to the ClientHello was not a TLS record: most often an
     // HTTP error page from a plain-HTTP port.
     if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
@@ -541,10 +555,14 @@ class network_transport final : public transport {
         open_failure f{client_error_reason::tls_error, {}, "can't make a TLS connection (out of memory)", false};
         return handler(&f);
       }
-      const std::string& host = with_proxy ? route_.proxy->host : target_.host;
+      std::string host = with_proxy ? route_.proxy->host : target_.host;
       beast::error_code address_ec;
       asio::ip::make_address(host, address_ec);
       const bool by_name = static_cast<bool>(address_ec);
+      // "example.com." is example.com, absolute: SNI has no trailing dot
+      // (RFC 6066 3), and certificates name the host without it (browsers
+      // and curl drop it for both too).
+      if (by_name && host.size() > 1 && host.back() == '.') host.pop_back();
       // SNI is for host names only (RFC 6066). OpenSSL checks the name (or
       // IP) itself, so a mismatch shows up in SSL_get_verify_result.
       if (by_name && !SSL_set_tlsext_host_name(ssl, host.c_str())) {
@@ -666,6 +684,8 @@ class network_factory final : public transport_factory {
 };
 
 }  // namespace
+
+bool is_tls_truncation(beast::error_code ec) { return ec == boost::asio::ssl::error::stream_truncated; }
 
 bool is_client_certificate_refusal(beast::error_code ec) {
   if (ec.category() != asio::error::get_ssl_category()) return false;

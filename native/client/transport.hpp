@@ -75,6 +75,8 @@ inline bool is_http_error(beast::error_code ec) {
 // as the same refusal during a TLS 1.2 handshake (tls_error), not a
 // network error to retry for ever.
 bool is_client_certificate_refusal(beast::error_code ec);
+// A FIN without TLS's close_notify.
+bool is_tls_truncation(beast::error_code ec);
 // The body is a view of the request plan's (kept alive by the connection).
 using request_message = http::request<http::span_body<const char>>;
 using io_handler = std::function<void(beast::error_code, std::size_t)>;

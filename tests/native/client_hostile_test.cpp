@@ -344,6 +344,33 @@ TEST(ClientHostile, HeadsBrowsersReadAreRead) {
   }
 }
 
+// A server that answers the ClientHello with a fatal TLS alert: an
+// internal_error is the server's failure, retried (it ended the client for
+// good); handshake_failure refuses this client, final.
+TEST(ClientHostile, ATlsInternalErrorAlertIsRetriedAndAHandshakeFailureIsFinal) {
+  for (const char alert : {'\x50', '\x28'}) {
+    script_server server([alert](script_server::connection& c) {
+      if (c.read_some().empty()) return;  // the ClientHello
+      c.write(std::string("\x15\x03\x03\x00\x02\x02", 6) + alert);
+      c.wait_for_client_close(5s);
+    });
+    auto o = options_for("https://127.0.0.1:" + std::to_string(server.port()) + "/");
+    o.backoff.min_delay = 1ms;
+    o.reconnection_time = 1ms;
+    const outcome out = run(o, 2);
+    if (alert == '\x50') {
+      ASSERT_EQ(out.errors.size(), 2u);
+      EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error) << out.errors[0].message;
+      EXPECT_TRUE(out.errors[0].will_reconnect);
+      EXPECT_NE(out.errors[0].message.find("internal error"), std::string::npos) << out.errors[0].message;
+    } else {
+      ASSERT_EQ(out.errors.size(), 1u);
+      EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error) << out.errors[0].message;
+      EXPECT_FALSE(out.errors[0].will_reconnect);
+    }
+  }
+}
+
 // A 404 whose reason phrase holds a control byte is that 404 (Chromium): it
 // was a malformed head, a network_error retried for ever.
 TEST(ClientHostile, AStatusWithAControlByteInItsReasonIsThatStatus) {

@@ -846,6 +846,40 @@ TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
   EXPECT_FALSE(rec.result.ended);
 }
 
+// Many TLS servers end a response with a FIN and no close_notify. A body
+// that runs to the close then ended as it does over plain TCP (browsers
+// and curl read it so) instead of a network_error ("stream truncated");
+// a chunked body cut so broke off, and the message says so.
+TEST_F(ClientTls, AFinWithoutCloseNotifyEndsACloseDelimitedBody) {
+  for (const bool chunked : {false, true}) {
+    script_server server(
+        [&](script_server::connection& c) {
+          request r;
+          if (!c.read_request(r)) return;
+          if (chunked) {
+            c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "e\r\ndata: one\n\ndat\r\n");
+          } else {
+            c.write(stream_header() + "data: one\n\ndat");
+          }
+          c.cut();
+        },
+        ssekit::testing::server_tls_context(*pki_));
+    const recording rec = run_once(server);
+    EXPECT_EQ(rec.events(), std::vector<std::string>{"message:one#"});
+    if (chunked) {
+      ASSERT_EQ(rec.errors.size(), 1u);
+      EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+      EXPECT_EQ(rec.errors[0].message.find("malformed"), std::string::npos) << rec.errors[0].message;
+      EXPECT_NE(rec.errors[0].message.find("broke off"), std::string::npos) << rec.errors[0].message;
+      EXPECT_FALSE(rec.result.ended);
+    } else {
+      EXPECT_TRUE(rec.errors.empty()) << rec.errors[0].message;
+      EXPECT_TRUE(rec.result.ended);
+    }
+  }
+}
+
 // A TLS 1.2 server that renegotiates mid-stream: the client answers the
 // handshake while it reads (its reads stop gathering records there) and the
 // stream goes on.

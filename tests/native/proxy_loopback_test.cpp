@@ -202,7 +202,7 @@ class forward_proxy {
 
   // A loopback port for "127.0.0.1:P" / "localhost:P" / "[::1]"-free hosts; 0 otherwise.
   static std::uint16_t loopback_port(const std::string& authority) {
-    for (const std::string host : {"127.0.0.1:", "localhost:"}) {
+    for (const std::string host : {"127.0.0.1:", "localhost:", "localhost.:"}) {
       if (authority.rfind(host, 0) == 0) return static_cast<std::uint16_t>(std::atoi(authority.c_str() + host.size()));
     }
     return 0;
@@ -502,6 +502,34 @@ TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
   EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
   ASSERT_EQ(rec.opens.size(), 1u);
   EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());
+}
+
+// A fully qualified name ("localhost.", "api.example.com.") was sent as SNI
+// with its dot and checked against the certificate so: a final "hostname
+// mismatch". Browsers and curl drop the dot for both. (Through the proxy:
+// the resolver here has no "localhost.".)
+TEST_F(ProxyTls, ATrailingDotIsNoPartOfTheNameTlsSendsAndVerifies) {
+  const auto env = clean_env();
+  std::mutex m;
+  std::string sni;
+  script_server origin(
+      [&](script_server::connection& c) {
+        {
+          std::lock_guard lock(m);
+          sni = c.tls_server_name;
+        }
+        one_event("absolute")(c);
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy(user_auth);
+  auto o = options_for("https://localhost.:" + std::to_string(origin.port()) + "/events");
+  o.proxy = proxy.url(user_info);
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"absolute"});
+  for (const auto& e : rec.errors) EXPECT_NE(e.reason, client_error_reason::tls_error) << e.message;
+  std::lock_guard lock(m);
+  EXPECT_EQ(sni, "localhost");
 }
 
 // RFC 9110 15.2: a client reads 1xx answers before the final one; a proxy

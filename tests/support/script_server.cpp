@@ -143,6 +143,13 @@ class stream_connection final : public script_server::connection {
     close_socket();
   }
 
+  void cut() override {
+    boost::system::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    wait_for_client_close(std::chrono::milliseconds(2000));
+    close_socket();
+  }
+
   void reset() override {
     boost::system::error_code ec;
     socket().set_option(asio::socket_base::linger(true, 0), ec);

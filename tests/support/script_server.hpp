@@ -61,6 +61,9 @@ class script_server {
     virtual void close() = 0;
     // Abortive close (RST): the client sees a network error.
     virtual void reset() = 0;
+    // A FIN without TLS's close_notify (on a plain connection, close()):
+    // how many TLS servers end a response.
+    virtual void cut() = 0;
     // Waits until the client closes the connection (EOF), up to `timeout`.
     virtual bool wait_for_client_close(std::chrono::milliseconds timeout) = 0;
     int number = 0;  // 1 for the first connection
