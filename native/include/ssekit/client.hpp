@@ -271,10 +271,13 @@ struct client_options {
 
   // TLS: certificates and host names are verified against the system's CAs,
   // or the given file / directory. SNI carries the host name (none for an
-  // IP address, as RFC 6066 says), and ALPN offers
-  // http/1.1. A failed verification is final (tls_error, saying why:
-  // expired, host name mismatch, unknown issuer, self-signed...); a
-  // handshake cut by the peer is a network_error and is retried.
+  // IP address, as RFC 6066 says; a trailing dot dropped, as for the name
+  // verified), and ALPN offers http/1.1. OpenSSL's name check accepts a
+  // certificate naming the host only in its CN when it has no DNS names
+  // (as curl does; browsers refuse it). A failed verification is final
+  // (tls_error, saying why: expired, host name mismatch, unknown issuer,
+  // self-signed...); a handshake cut by the peer or answered with an
+  // internal_error alert is a network_error and is retried.
   // Clients with the same ca_file, ca_directory and
   // insecure_skip_tls_verification share one TLS context (one parsed CA
   // store) while any of them holds it; the system's store is loaded once
