@@ -527,6 +527,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (stale(attempt)) return;
     if (ec) {
       if (write_error_) return fail_network(write_error_, "can't send the request");
+      // A FIN without close_notify says what a FIN over TCP says.
+      if (detail::is_tls_truncation(ec)) ec = conn_->buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
       if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering");
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head");
       if (detail::is_client_certificate_refusal(ec)) {

@@ -849,8 +849,21 @@ TEST_F(ClientTls, BytesThatAreNoRecordFailTheStreamAfterTheEventsBeforeThem) {
 // Many TLS servers end a response with a FIN and no close_notify. A body
 // that runs to the close then ended as it does over plain TCP (browsers
 // and curl read it so) instead of a network_error ("stream truncated");
-// a chunked body cut so broke off, and the message says so.
+// a chunked body cut so broke off, and the message says so; no answer at
+// all is said as over TCP ("no response header: stream truncated").
 TEST_F(ClientTls, AFinWithoutCloseNotifyEndsACloseDelimitedBody) {
+  {
+    script_server server(
+        [](script_server::connection& c) {
+          request r;
+          if (c.read_request(r)) c.cut();
+        },
+        ssekit::testing::server_tls_context(*pki_));
+    const recording rec = run_once(server);
+    ASSERT_EQ(rec.errors.size(), 1u);
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(rec.errors[0].message.find("closed the connection without answering"), std::string::npos) << rec.errors[0].message;
+  }
   for (const bool chunked : {false, true}) {
     script_server server(
         [&](script_server::connection& c) {
