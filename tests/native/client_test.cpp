@@ -7,7 +7,10 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -1185,6 +1188,56 @@ TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
   EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
   so.tls_key_file.clear();
   EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
+
+// Found by a hostile-client probe: plain HTTP on the https port was closed
+// without a word, and an h2-only client finished its handshake to fail at
+// the HTTP layer. Now a 400 that says why, and ALPN as nginx does it.
+TEST_F(ClientTls, TheDemoServersHttpsPortAnswersPlainHttpAndNegotiatesAlpn) {
+  const std::string dir = ::testing::TempDir() + "ssekit-demo-alpn-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/cert.pem") << pki_->server_cert;
+  std::ofstream(dir + "/key.pem") << pki_->server_key;
+  ssekit::demo::server_options so;
+  so.tls_certificate_file = dir + "/cert.pem";
+  so.tls_key_file = dir + "/key.pem";
+  boost::asio::io_context server_io;
+  ssekit::demo::server demo(server_io.get_executor(), so);
+  std::thread server_thread([&] { server_io.run(); });
+  std::string url = demo.url("/feed");
+  url.replace(0, 5, "http");  // https:// -> http://
+  auto o = options_for(url);
+  o.reconnect = false;
+  const recording plain = run(o);
+  ASSERT_EQ(plain.errors.size(), 1u);
+  EXPECT_EQ(plain.errors[0].reason, client_error_reason::http_status) << plain.errors[0].message;
+  EXPECT_EQ(plain.errors[0].status, 400);
+  EXPECT_NE(plain.errors[0].body.find("use https://"), std::string::npos) << plain.errors[0].body;
+
+  // The ALPN list a client offers, and what the handshake gave: the
+  // protocol chosen, or the error.
+  const auto offer = [&](std::string_view protocols) -> std::string {
+    boost::asio::io_context io;
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
+    boost::asio::ssl::stream<boost::asio::ip::tcp::socket> tls(io, ctx);
+    boost::system::error_code ec;
+    tls.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), demo.port()}, ec);
+    if (ec) return "connect: " + ec.message();
+    SSL_set_alpn_protos(tls.native_handle(), reinterpret_cast<const unsigned char*>(protocols.data()), static_cast<unsigned>(protocols.size()));
+    tls.handshake(boost::asio::ssl::stream_base::client, ec);
+    if (ec) return "error: " + ec.message();
+    const unsigned char* chosen = nullptr;
+    unsigned int size = 0;
+    SSL_get0_alpn_selected(tls.native_handle(), &chosen, &size);
+    return std::string(reinterpret_cast<const char*>(chosen), size);
+  };
+  EXPECT_EQ(offer(std::string_view("\x02h2\x08http/1.1", 12)), "http/1.1");
+  EXPECT_EQ(offer(std::string_view("\x08http/1.1", 9)), "http/1.1");
+  const std::string h2_only = offer(std::string_view("\x02h2", 3));
+  EXPECT_NE(h2_only.find("no application protocol"), std::string::npos) << h2_only;
+  demo.stop();
+  server_thread.join();
   std::filesystem::remove_all(dir);
 }
 

@@ -37,6 +37,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <optional>
@@ -376,15 +377,37 @@ class session : public std::enable_shared_from_this<session> {
     if (zip_) srv_->compressed_streams_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  // Over TLS the handshake comes first, under the request timeout.
+  // Over TLS the handshake comes first, under the request timeout. The TLS
+  // stream (~50 KiB with OpenSSL's and Asio's buffers) is made once the
+  // client sends a byte: connections that send nothing cost what plain
+  // ones do. A first byte that can't start a TLS record is a plain HTTP
+  // request on the https port: a 400 that says so (as nginx answers).
   void start() {
     if (!srv_->tls_) return read_request();
-    tls_ = std::make_unique<tls_stream>(socket_, *srv_->tls_);
     start_request_timer();
-    tls_->async_handshake(net::ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
       if (self->closed_) return;
-      if (ec) return self->abort();
-      self->read_request();
+      unsigned char first = 0;
+      if (!ec) self->socket_.receive(net::buffer(&first, 1), tcp::socket::message_peek, ec);
+      if (ec) return self->abort();  // EOF or reset before a byte
+      if (first != 0x16) return self->refuse_plain_http();  // 0x16: a handshake record
+      self->tls_ = std::make_unique<tls_stream>(self->socket_, *self->srv_->tls_);
+      self->tls_->async_handshake(net::ssl::stream_base::server, [self](error_code e) {
+        if (self->closed_) return;
+        if (e) return self->abort();
+        self->read_request(false);  // the handshake's time counts
+      });
+    });
+  }
+
+  void refuse_plain_http() {
+    static constexpr std::string_view answer =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 49\r\n\r\n"
+        "this port speaks https: use https:// to reach it\n";
+    net::async_write(socket_, net::buffer(answer), [self = shared_from_this()](error_code, std::size_t) {
+      error_code ignored;
+      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      self->abort();
     });
   }
 
@@ -456,7 +479,9 @@ class session : public std::enable_shared_from_this<session> {
 
   // Reads the head with our own loop instead of http::async_read_header,
   // to let tolerate_controls() see the bytes before Beast's parser does.
-  void read_request() {
+  // `restart_timer`: the request timeout starts now (false: the one
+  // started before the TLS handshake goes on).
+  void read_request(bool restart_timer = true) {
     if (closed_) return;
     if (!reader_) reader_ = std::make_unique<request_reader>();
     auto& r = *reader_;
@@ -466,7 +491,7 @@ class session : public std::enable_shared_from_this<session> {
     r.scanned = r.line_length = r.lines = r.head_consumed = 0;
     r.head_end = false;
     head_request_ = false;
-    start_request_timer();
+    if (restart_timer) start_request_timer();
     parse_head();  // a pipelined request may be buffered already
   }
 
@@ -1201,8 +1226,29 @@ server::state::state(net::any_io_executor executor, server_options options)
     throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
   if (!options_.tls_certificate_file.empty()) {
     tls_ = std::make_unique<net::ssl::context>(net::ssl::context::tls_server);
+    // No renegotiation: a client could make the server do handshakes for
+    // ever (OpenSSL 3 refuses it anyway; 1.1.1 did not).
     tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1);
+                      net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                      SSL_OP_NO_RENEGOTIATION);
+    // ALPN: http/1.1 when the client offers it; a client that offers only
+    // other protocols (h2) gets no_application_protocol (RFC 7301 3.2)
+    // rather than a handshake that fails later at the HTTP layer.
+    SSL_CTX_set_alpn_select_cb(
+        tls_->native_handle(),
+        [](SSL*, const unsigned char** out, unsigned char* out_size, const unsigned char* in, unsigned int in_size, void*) {
+          for (unsigned int i = 0; i < in_size;) {
+            const unsigned int n = in[i];
+            if (n == 8 && i + 1 + n <= in_size && std::memcmp(in + i + 1, "http/1.1", 8) == 0) {
+              *out = in + i + 1;
+              *out_size = 8;
+              return SSL_TLSEXT_ERR_OK;
+            }
+            i += 1 + n;
+          }
+          return SSL_TLSEXT_ERR_ALERT_FATAL;
+        },
+        nullptr);
     error_code ec;
     tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
     if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_certificate_file + ": " + ec.message());
