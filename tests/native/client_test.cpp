@@ -1160,52 +1160,57 @@ TEST_F(ClientTls, OwnContextsOfferAlpnHttp11) {
   EXPECT_EQ(alpn.offers, std::vector<std::string>{std::string("\x08http/1.1")});
 }
 
+// The demo server over TLS with the test PKI's certificate, in files, on
+// its own thread while this lives.
+struct demo_over_tls {
+  demo_over_tls(const ssekit::testing::test_pki& pki, const std::string& name)
+      : dir(::testing::TempDir() + "ssekit-demo-" + name + "-" + std::to_string(::getpid())) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/cert.pem") << pki.server_cert;
+    std::ofstream(dir + "/key.pem") << pki.server_key;
+    options.tls_certificate_file = dir + "/cert.pem";
+    options.tls_key_file = dir + "/key.pem";
+    demo.emplace(io.get_executor(), options);
+    thread = std::thread([this] { io.run(); });
+  }
+  ~demo_over_tls() {
+    demo->stop();
+    thread.join();
+    std::filesystem::remove_all(dir);
+  }
+  std::string dir;
+  ssekit::demo::server_options options;
+  boost::asio::io_context io;
+  std::optional<ssekit::demo::server> demo;
+  std::thread thread;
+};
+
 TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
-  const std::string dir = ::testing::TempDir() + "ssekit-demo-tls-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/cert.pem") << pki_->server_cert;
-  std::ofstream(dir + "/key.pem") << pki_->server_key;
-  ssekit::demo::server_options so;
-  so.tls_certificate_file = dir + "/cert.pem";
-  so.tls_key_file = dir + "/key.pem";
-  boost::asio::io_context server_io;
-  ssekit::demo::server demo(server_io.get_executor(), so);
-  std::thread server_thread([&] { server_io.run(); });
-  EXPECT_EQ(demo.url("/x").rfind("https://127.0.0.1:", 0), 0u) << demo.url("/x");
+  demo_over_tls server(*pki_, "tls");
+  EXPECT_EQ(server.demo->url("/x").rfind("https://127.0.0.1:", 0), 0u) << server.demo->url("/x");
   // Drops (a FIN without close_notify) and reconnects, over TLS.
-  auto o = options_for(demo.url("/fault?drop_after=3&retry=1"));
+  auto o = options_for(server.demo->url("/fault?drop_after=3&retry=1"));
   o.ca_file = *ca_path_;
   o.reconnection_time = 1ms;
   const recording rec = run(o, 9);
-  demo.stop();
-  server_thread.join();
   std::vector<std::string> expected;
   for (int i = 1; i <= 9; ++i) expected.push_back("message:event " + std::to_string(i) + "#" + std::to_string(i));
   EXPECT_EQ(rec.events(), expected);
   EXPECT_GE(rec.result.reconnects, 2u);
 
-  so.tls_key_file = dir + "/missing.pem";
-  EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
+  auto so = server.options;
+  so.tls_key_file = server.dir + "/missing.pem";
+  EXPECT_THROW(ssekit::demo::server(server.io.get_executor(), so), std::invalid_argument);
   so.tls_key_file.clear();
-  EXPECT_THROW(ssekit::demo::server(server_io.get_executor(), so), std::invalid_argument);
-  std::filesystem::remove_all(dir);
+  EXPECT_THROW(ssekit::demo::server(server.io.get_executor(), so), std::invalid_argument);
 }
 
 // Found by a hostile-client probe: plain HTTP on the https port was closed
 // without a word, and an h2-only client finished its handshake to fail at
 // the HTTP layer. Now a 400 that says why, and ALPN as nginx does it.
 TEST_F(ClientTls, TheDemoServersHttpsPortAnswersPlainHttpAndNegotiatesAlpn) {
-  const std::string dir = ::testing::TempDir() + "ssekit-demo-alpn-" + std::to_string(::getpid());
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/cert.pem") << pki_->server_cert;
-  std::ofstream(dir + "/key.pem") << pki_->server_key;
-  ssekit::demo::server_options so;
-  so.tls_certificate_file = dir + "/cert.pem";
-  so.tls_key_file = dir + "/key.pem";
-  boost::asio::io_context server_io;
-  ssekit::demo::server demo(server_io.get_executor(), so);
-  std::thread server_thread([&] { server_io.run(); });
-  std::string url = demo.url("/feed");
+  demo_over_tls server(*pki_, "alpn");
+  std::string url = server.demo->url("/feed");
   url.replace(0, 5, "http");  // https:// -> http://
   auto o = options_for(url);
   o.reconnect = false;
@@ -1222,7 +1227,7 @@ TEST_F(ClientTls, TheDemoServersHttpsPortAnswersPlainHttpAndNegotiatesAlpn) {
     boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
     boost::asio::ssl::stream<boost::asio::ip::tcp::socket> tls(io, ctx);
     boost::system::error_code ec;
-    tls.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), demo.port()}, ec);
+    tls.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), server.demo->port()}, ec);
     if (ec) return "connect: " + ec.message();
     SSL_set_alpn_protos(tls.native_handle(), reinterpret_cast<const unsigned char*>(protocols.data()), static_cast<unsigned>(protocols.size()));
     tls.handshake(boost::asio::ssl::stream_base::client, ec);
@@ -1236,9 +1241,6 @@ TEST_F(ClientTls, TheDemoServersHttpsPortAnswersPlainHttpAndNegotiatesAlpn) {
   EXPECT_EQ(offer(std::string_view("\x08http/1.1", 9)), "http/1.1");
   const std::string h2_only = offer(std::string_view("\x02h2", 3));
   EXPECT_NE(h2_only.find("no application protocol"), std::string::npos) << h2_only;
-  demo.stop();
-  server_thread.join();
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ClientTls, AContextAndACaFileExcludeEachOther) {

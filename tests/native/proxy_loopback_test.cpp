@@ -472,19 +472,31 @@ void expect_one_connect(const forward_proxy& proxy, const script_server& origin)
 
 class ProxyTls : public ssekit::testing::tls_fixture {};
 
-TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
-  const auto env = clean_env();
+// An https origin that sends one event and notes the SNI it was sent.
+struct sni_origin {
+  sni_origin(const ssekit::testing::test_pki& pki, std::string event)
+      : server(
+            [this, event](script_server::connection& c) {
+              {
+                std::lock_guard lock(m);
+                sni = c.tls_server_name;
+              }
+              one_event(event)(c);
+            },
+            ssekit::testing::server_tls_context(pki)) {}
+  std::string sent_sni() {
+    std::lock_guard lock(m);
+    return sni;
+  }
   std::mutex m;
   std::string sni;
-  script_server origin(
-      [&](script_server::connection& c) {
-        {
-          std::lock_guard lock(m);
-          sni = c.tls_server_name;
-        }
-        one_event("tunnelled")(c);
-      },
-      ssekit::testing::server_tls_context(*pki_));
+  script_server server;  // last: stopped before what its script uses
+};
+
+TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
+  const auto env = clean_env();
+  sni_origin tls_origin(*pki_, "tunnelled");
+  script_server& origin = tls_origin.server;
   forward_proxy proxy(user_auth);
   const std::string origin_url = "https://localhost:" + std::to_string(origin.port()) + "/events";
   auto o = options_for(origin_url);
@@ -493,10 +505,7 @@ TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
   const recording rec = run(o);
   EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"});
   expect_one_connect(proxy, origin);
-  {
-    std::lock_guard lock(m);
-    EXPECT_EQ(sni, "localhost");  // the origin's name, not the proxy's
-  }
+  EXPECT_EQ(tls_origin.sent_sni(), "localhost");  // the origin's name, not the proxy's
   ASSERT_EQ(origin.requests().size(), 1u);
   EXPECT_EQ(origin.requests()[0].target, "/events");  // origin-form inside the tunnel
   EXPECT_FALSE(origin.requests()[0].has("proxy-authorization"));
@@ -510,26 +519,15 @@ TEST_F(ProxyTls, HttpsTunnelsWithConnectAndVerifiesTheOrigin) {
 // the resolver here has no "localhost.".)
 TEST_F(ProxyTls, ATrailingDotIsNoPartOfTheNameTlsSendsAndVerifies) {
   const auto env = clean_env();
-  std::mutex m;
-  std::string sni;
-  script_server origin(
-      [&](script_server::connection& c) {
-        {
-          std::lock_guard lock(m);
-          sni = c.tls_server_name;
-        }
-        one_event("absolute")(c);
-      },
-      ssekit::testing::server_tls_context(*pki_));
+  sni_origin origin(*pki_, "absolute");
   forward_proxy proxy(user_auth);
-  auto o = options_for("https://localhost.:" + std::to_string(origin.port()) + "/events");
+  auto o = options_for("https://localhost.:" + std::to_string(origin.server.port()) + "/events");
   o.proxy = proxy.url(user_info);
   o.ca_file = *ca_path_;
   const recording rec = run(o);
   EXPECT_EQ(rec.events, std::vector<std::string>{"absolute"});
   for (const auto& e : rec.errors) EXPECT_NE(e.reason, client_error_reason::tls_error) << e.message;
-  std::lock_guard lock(m);
-  EXPECT_EQ(sni, "localhost");
+  EXPECT_EQ(origin.sent_sni(), "localhost");
 }
 
 // RFC 9110 15.2: a client reads 1xx answers before the final one; a proxy
