@@ -390,24 +390,16 @@ class session : public std::enable_shared_from_this<session> {
       unsigned char first = 0;
       if (!ec) self->socket_.receive(net::buffer(&first, 1), tcp::socket::message_peek, ec);
       if (ec) return self->abort();  // EOF or reset before a byte
-      if (first != 0x16) return self->refuse_plain_http();  // 0x16: a handshake record
+      if (first != 0x16) {  // 0x16: a handshake record
+        self->keep_alive_ = false;
+        return self->bad_request("this port speaks https: use https:// to reach it");
+      }
       self->tls_ = std::make_unique<tls_stream>(self->socket_, *self->srv_->tls_);
       self->tls_->async_handshake(net::ssl::stream_base::server, [self](error_code e) {
         if (self->closed_) return;
         if (e) return self->abort();
         self->read_request(false);  // the handshake's time counts
       });
-    });
-  }
-
-  void refuse_plain_http() {
-    static constexpr std::string_view answer =
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 49\r\n\r\n"
-        "this port speaks https: use https:// to reach it\n";
-    net::async_write(socket_, net::buffer(answer), [self = shared_from_this()](error_code, std::size_t) {
-      error_code ignored;
-      self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
-      self->abort();
     });
   }
 
