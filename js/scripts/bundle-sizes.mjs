@@ -3,6 +3,9 @@
 // ssekit -> js/), so package.json's exports, "browser" condition and
 // "sideEffects" all apply. Prints raw and gzip bytes per import; with
 // --json prints them as JSON (test/bundle.test.mjs uses that).
+// measure({ exports: false }) reaches the package as a resolver that ignores
+// "exports" does (Parcel 2 by default, webpack 4): through the top-level
+// "browser", "module" and "main" fields.
 //   node scripts/bundle-sizes.mjs
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,11 +25,20 @@ export const imports = {
   everything: "import * as ssekit from 'ssekit'; globalThis.out = ssekit;",
 };
 
-export async function measure() {
+export async function measure({ exports = true } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssekit-bundle-'));
   try {
     fs.mkdirSync(path.join(dir, 'node_modules'));
-    fs.symlinkSync(pkgDir, path.join(dir, 'node_modules', 'ssekit'), 'dir');
+    const linked = path.join(dir, 'node_modules', 'ssekit');
+    if (exports) {
+      fs.symlinkSync(pkgDir, linked, 'dir');
+    } else {
+      fs.mkdirSync(linked);
+      for (const sub of ['src', 'dist']) fs.symlinkSync(path.join(pkgDir, sub), path.join(linked, sub), 'dir');
+      const pkg = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+      delete pkg.exports;
+      fs.writeFileSync(path.join(linked, 'package.json'), JSON.stringify(pkg));
+    }
     const sizes = {};
     for (const [name, code] of Object.entries(imports)) {
       const result = await esbuild.build({
@@ -35,6 +47,7 @@ export async function measure() {
         bundle: true,
         minify: true,
         platform: 'browser',
+        mainFields: ['browser', 'module', 'main'],  // esbuild's for browsers, said here: they are what exports: false is about
         format: 'esm',
         target: 'es2022',
         write: false,

@@ -73,7 +73,7 @@ function defineModule(file, load) {
 function cspError(cause) {
   return new SseLoadError(
     'csp_blocked',
-    "ssekit: this page's Content-Security-Policy does not allow WebAssembly, which ssekit's parser is. " +
+    "ssekit: this page's Content-Security-Policy does not allow WebAssembly, which ssekit runs on. " +
       "Add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
       `The browser said: ${cause?.message ?? String(cause)}`,
     cause,

@@ -59,6 +59,12 @@ describe('bundles', () => {
     assert.ok(bytes('../dist/ssekit-serializer-wasm.cjs') < bytes('../dist/ssekit-parser-wasm.cjs') / 2);
   });
 
+  it('a bundler that ignores "exports" (Parcel 2 by default, webpack 4) gets the ES entry and only what is imported', async () => {
+    const legacy = await measure({ exports: false });
+    for (const name of Object.keys(sizes)) assert.deepEqual(legacy[name].modules, sizes[name].modules, name);
+    assert.ok(legacy['EventSource only'].gzip <= 25_000, `${legacy['EventSource only'].gzip} bytes gzip`);
+  });
+
   it("browsers get the browser build: the 'browser' condition, and CDNs' default file", () => {
     const pkg = require('../package.json');
     assert.equal(pkg.sideEffects, false);
