@@ -433,9 +433,7 @@ function isCrossOrigin(url) {
 // server answers. True: the server is up.
 async function serverAnswers(plan, url, error, signal) {
   if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return false;
-  const probe = new AbortController();
-  const stop = () => probe.abort();
-  signal.addEventListener('abort', stop, { once: true });
+  const probe = follower(signal);
   try {
     const { fetchFunction } = plan;
     await fetchFunction(url, {
@@ -450,7 +448,7 @@ async function serverAnswers(plan, url, error, signal) {
   } catch {
     return false;
   } finally {
-    signal.removeEventListener('abort', stop);
+    probe.unfollow();
     probe.abort();
   }
 }
@@ -597,11 +595,9 @@ async function bodyExcerpt(response, signal) {
   const decoder = new TextDecoder();
   let text = '';
   let size = 0;
-  // Ends at the deadline or at the connection's abort (its signal is the attempt's own).
-  const deadline = new AbortController();
-  const stop = () => deadline.abort();
-  const timer = setTimeout(stop, ERROR_BODY_TIME);
-  signal.addEventListener('abort', stop);
+  // Ends at the deadline or at the connection's abort.
+  const deadline = follower(signal);
+  const timer = setTimeout(() => deadline.abort(), ERROR_BODY_TIME);
   const wait = untilAborted(deadline.signal);
   try {
     while (size < ERROR_BODY_LIMIT) {
@@ -614,6 +610,7 @@ async function bodyExcerpt(response, signal) {
     // The excerpt is best effort: the status already says what went wrong.
   } finally {
     clearTimeout(timer);
+    deadline.unfollow();
     reader.cancel().catch(() => {});
   }
   return text + decoder.decode();
@@ -696,6 +693,18 @@ function abortableDelay(ms, signal) {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// An AbortController that aborts when `signal` does, with its reason, until
+// unfollow(): what a short-lived request (and fetch()'s listeners on it)
+// hangs on, so nothing piles up on a signal that lives for many requests.
+function follower(signal) {
+  const controller = new AbortController();
+  const follow = () => controller.abort(signal.reason);
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  controller.unfollow = () => signal.removeEventListener('abort', follow);
+  return controller;
 }
 
 function abortError(signal) {
@@ -1239,6 +1248,7 @@ module.exports.shared = {
   checkResponse,
   originOf,
   abortableDelay,
+  follower,
   abortError,
   IdleTimer,
   connectionError,

@@ -35,6 +35,7 @@ const {
   checkResponse,
   originOf,
   abortableDelay,
+  follower,
   abortError,
   IdleTimer,
   connectionError,
@@ -209,22 +210,26 @@ class EventStream {
     // a refusal status (429, 502, 503, 504; 401 with the hook) unless replayBody.
     let response;
     for (let attempt = 1, failures = 0, previous = { reason: null, status: 0 }; ; attempt++) {
+      // The attempt's own signal, following the stream's: fetch() and the
+      // refusal's excerpt hang listeners on it, which went on the stream's
+      // signal and piled up, a few per refusal, over hours of 503s.
+      const attemptController = follower(controller.signal);
       let plan = this.#plan;
       let url = plan.url;
       if (this.#retry.hook !== null) {
         const info = { kind: attempt === 1 ? 'first' : 'reconnect', number: attempt, failures, previousReason: previous.reason, previousStatus: previous.status };
-        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info, controller.signal)));
+        ({ plan, url } = await this.#wait(runAttemptHook(this.#retry.hook, this.#retry.hookTimeout, plan, url, info, attemptController.signal)));
         this.#plan = plan;
         if (controller.signal.aborted) throw controller.signal.reason;
       }
       this.#idle?.stop();
       this.#idle = new IdleTimer(this.#idleTimeout, controller, url);
-      response = await this.#wait(sendChecked(plan, requestUrl(plan, url, id), id, controller.signal));
+      response = await this.#wait(sendChecked(plan, requestUrl(plan, url, id), id, attemptController.signal));
       // Not while a refused response's body is read for the report (it has
       // its own deadline): a 503 that is retried must not end as idle_timeout.
       this.#idle.stop();
-      const refusal = await checkResponse(response, url, controller.signal);
-      if (refusal === null) break;
+      const refusal = await checkResponse(response, url, attemptController.signal);
+      if (refusal === null) break;  // the stream's abort goes on reaching this response's body
       const hasHook = this.#retry.hook !== null;
       const again = refusal.reason === 'http_status' && reconnectsAfterStatus(refusal.status, this.#retry.retryServerErrors, hasHook) &&
         (plan.body === null || this.#retry.replayBody || isRefusalStatus(refusal.status, hasHook));
@@ -233,6 +238,7 @@ class EventStream {
       failures = Math.min(failures + 1, MAX_FAILURES);
       previous = { reason: refusal.reason, status: refusal.status };
       const wait = Math.max(reconnectDelay(this.#retry.reconnectionTime, failures, this.#retry.backoff, randomUpTo), retryAfter(response.headers) ?? 0);
+      attemptController.unfollow();
       await abortableDelay(wait, controller.signal);
     }
     // The parser's WebAssembly is compiled asynchronously (browsers); no-op once done.

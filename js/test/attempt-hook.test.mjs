@@ -4,6 +4,7 @@
 // client (tests/native/client_retry_test.cpp). Waits are on events,
 // bounded by timeouts, never fixed sleeps.
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { EventSource, SseError, stream } from '../src/index.mjs';
 import { sendStream, testFixtures } from './eventsource-server.mjs';
@@ -229,6 +230,28 @@ describe('stream(): the attempt hook and refusals', () => {
     assert.deepEqual(events, ['Hel', 'lo']);
     assert.deepEqual(s.requests.map((r) => [r.body, r.headers.authorization]), [['prompt', 'Bearer 1'], ['prompt', 'Bearer 2']]);
     assert.deepEqual(infos, [['first', 0], ['reconnect', 429]]);
+  });
+
+  it('hours of 503s: listeners do not pile up on the signal a request is sent with, a few per refusal', async () => {
+    const refusals = 40;
+    const s = await server((req, res, n) => {
+      if (n <= refusals) res.writeHead(503, { 'Retry-After': '0' }).end('down for maintenance');
+      else sendStream(res, 'data: up\n\n');
+    });
+    const signals = [];
+    const fetch = (url, init) => {
+      signals.push(init.signal);
+      return globalThis.fetch(url, init);
+    };
+    const events = [];
+    for await (const ev of stream(s.url, { ...quick, retryServerErrors: true, fetch })) {
+      events.push(ev.data);
+      // While the answer streams: its request's signal holds fetch()'s and
+      // the stream's own listeners, not those of the 40 refused requests.
+      assert.ok(getEventListeners(signals.at(-1), 'abort').length < 8, `${getEventListeners(signals.at(-1), 'abort').length} listeners`);
+    }
+    assert.deepEqual(events, ['up']);
+    assert.equal(signals.length, refusals + 1);
   });
 
   it('without retryServerErrors a 503 throws; a 500 on a POST throws even with it; a rejected hook throws', async () => {
