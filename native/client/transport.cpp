@@ -358,7 +358,7 @@ class network_transport final : public transport {
     // Through a proxy, the TCP connection goes to the proxy.
     const std::string& host = route_.proxy ? route_.proxy->host : target_.host;
     const std::uint16_t port = route_.proxy ? route_.proxy->port : target_.port;
-    resolver_.async_resolve(host, std::to_string(port),
+    resolver_.async_resolve(resolver_host(host), std::to_string(port),
                             [this, handler = std::move(handler)](beast::error_code ec, tcp::resolver::results_type results) mutable {
                               if (ec) return fail_network(handler, ec, "can't resolve " + peer());
                               const tcp::endpoint first = results.empty() ? tcp::endpoint() : results.begin()->endpoint();

@@ -42,4 +42,11 @@ std::optional<url> parse_url(std::string_view text, std::string* why = nullptr);
 // to an http(s) URL. Non-ASCII bytes are percent-encoded first, as browsers do.
 std::optional<url> resolve_url(const url& base, std::string_view reference);
 
+// The name the resolver is asked for: "localhost" for "localhost." and
+// names under it ("app.localhost"), which browsers and curl take to
+// loopback without asking DNS (RFC 6761 6.3: DNS has no answer for them,
+// nor /etc/hosts for most); `host` itself otherwise. Host, SNI and the
+// certificate check keep the name as written.
+std::string_view resolver_host(std::string_view host);
+
 }  // namespace ssekit::detail

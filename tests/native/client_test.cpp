@@ -114,6 +114,25 @@ TEST(Client, OpensAndDeliversEventsCommentsAndIds) {
   EXPECT_EQ(r.header("host"), "127.0.0.1:" + std::to_string(server.port()));
 }
 
+// "app.localhost" and "localhost." reach loopback without DNS, which has no
+// answer for them here (nor /etc/hosts), as in browsers and curl; the
+// request still names the host as written.
+TEST(Client, LocalhostNamesReachLoopback) {
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: here\n\n"); });
+  const std::string port = std::to_string(server.port());
+  for (const std::string host : {"app.localhost", "localhost.", "API.Localhost."}) {
+    auto o = options_for("http://" + host + ":" + port + "/events");
+    o.reconnect = false;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events(), std::vector<std::string>{"message:here#"}) << host << ": " << (rec.errors.empty() ? "" : rec.errors[0].message);
+  }
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].header("host"), "app.localhost:" + port);
+  EXPECT_EQ(requests[1].header("host"), "localhost.:" + port);
+  EXPECT_EQ(requests[2].header("host"), "api.localhost.:" + port);
+}
+
 TEST(Client, PostsHeadersAndBody) {
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: ok\n\n"); });
   auto o = options_for(server.url("/chat?x=1"));

@@ -44,6 +44,17 @@ TEST(ClientUrl, RefusesMalformedHostsPortsAndCredentials) {
   EXPECT_FALSE(parse_url("http://h/" + std::string(max_url_length, 'a')));
 }
 
+// Localhost names (RFC 6761 6.3) are resolved as "localhost", as browsers
+// and curl do; hosts merely containing the word are not.
+TEST(ClientUrl, LocalhostNamesAreResolvedAsLocalhost) {
+  for (const char* host : {"localhost", "localhost.", "app.localhost", "a.b.localhost.", "localhost.localhost"}) {
+    EXPECT_EQ(resolver_host(host), "localhost") << host;
+  }
+  for (const char* host : {"localhost.example", "mylocalhost", ".localhost", "localhost..", "example.com.", "127.0.0.1", "::1"}) {
+    EXPECT_EQ(resolver_host(host), host) << host;
+  }
+}
+
 // The WHATWG URL standard's IPv4 host parser (examples from its "host
 // parsing" section and WPT's url tests): a host whose last label is a
 // number is an address, sent in Host in dotted decimal, or the URL fails.

@@ -219,7 +219,10 @@ inline constexpr std::size_t max_header_value_length = 16 * 1024;
 inline constexpr std::size_t max_request_headers_size = 32 * 1024;  // names + values of the user's headers
 
 struct client_options {
-  std::string url;                   // http:// or https://, at most max_url_length
+  // http:// or https://, at most max_url_length. "localhost." and names
+  // under localhost ("app.localhost") reach loopback, resolved as
+  // "localhost" without DNS, as in browsers and curl (RFC 6761 6.3).
+  std::string url;
   std::string method = "GET";
   // Names are tokens; values are RFC 9110 field values (no control byte but
   // HTAB). The client owns the framing and protocol headers: Content-Length,
