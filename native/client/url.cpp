@@ -295,8 +295,8 @@ std::optional<url> resolve_url(const url& base, std::string_view reference) {
 std::string_view resolver_host(std::string_view host) {
   std::string_view name = host;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  constexpr std::string_view localhost = "localhost", under = ".localhost";
-  const bool under_localhost = name.size() > under.size() && name.substr(name.size() - under.size()) == under;
+  constexpr std::string_view localhost = "localhost";
+  const bool under_localhost = name.size() > localhost.size() + 1 && name.ends_with(".localhost");
   return name == localhost || under_localhost ? localhost : host;
 }
 
