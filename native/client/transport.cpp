@@ -9,7 +9,6 @@
 
 #include <cerrno>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "connect_race.hpp"
 #include "head_reader.hpp"
 #include "tls_socket.hpp"
 
@@ -361,11 +361,12 @@ class network_transport final : public transport {
     resolver_.async_resolve(resolver_host(host), std::to_string(port),
                             [this, handler = std::move(handler)](beast::error_code ec, tcp::resolver::results_type results) mutable {
                               if (ec) return fail_network(handler, ec, "can't resolve " + peer());
-                              const tcp::endpoint first = results.empty() ? tcp::endpoint() : results.begin()->endpoint();
-                              lowest().async_connect(results, [this, first, handler = std::move(handler)](beast::error_code e, const tcp::endpoint&) mutable {
-                                if (e == asio::error::operation_aborted && !closed_) e = why_no_socket(first, e);
-                                on_connect(handler, e);
-                              });
+                              race_ = connect_race::start(resolver_.get_executor(), interleave_families(results),
+                                                          [this, handler = std::move(handler)](beast::error_code e, tcp::socket socket) mutable {
+                                                            race_.reset();
+                                                            if (!e) lowest().socket() = std::move(socket);
+                                                            on_connect(handler, e);
+                                                          });
                             });
   }
 
@@ -377,6 +378,7 @@ class network_transport final : public transport {
   void close() override {
     closed_ = true;
     resolver_.cancel();
+    if (race_) race_->cancel();
     if (refusal_timer_) refusal_timer_->cancel();
     beast::error_code ignored;
     lowest().socket().close(ignored);
@@ -398,16 +400,6 @@ class network_transport final : public transport {
       if (proxy_tls()) return f(stream_);
     }
     f(lowest());
-  }
-
-  // Asio's range connect reports a socket it could not open (EMFILE, say)
-  // as operation_aborted, as if closed (its `!is_open()` check). When
-  // close() did not do it, opening one says why.
-  beast::error_code why_no_socket(const tcp::endpoint& endpoint, beast::error_code aborted) {
-    tcp::socket probe(resolver_.get_executor());
-    beast::error_code ec;
-    probe.open(endpoint.protocol(), ec);
-    return ec ? ec : aborted;
   }
 
   void fail_network(open_handler& handler, beast::error_code ec, const std::string& what) {
@@ -610,6 +602,7 @@ class network_transport final : public transport {
   static constexpr std::size_t excerpt_limit = 1024;
 
   tcp::resolver resolver_;
+  std::shared_ptr<connect_race> race_;  // while connecting
   std::shared_ptr<ssl::context> tls_;
   Stream stream_;
   url target_;

@@ -1,10 +1,11 @@
-// The callback poster (callback_poster.hpp) on Beast: a resolver, one
-// kept-alive tcp_stream, a queue. Everything runs on the service's strand;
+// The callback poster (callback_poster.hpp) on Beast: a resolver, the
+// client's connection race, one kept-alive tcp_stream, a queue. Everything runs on the service's strand;
 // pending operations keep the poster alive, and after close() their
 // completions only return.
 #include "callback_poster.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
@@ -17,6 +18,8 @@
 #include <optional>
 #include <ostream>
 #include <utility>
+
+#include "connect_race.hpp"
 
 namespace ssekit::contract {
 
@@ -40,7 +43,8 @@ class poster final : public callback_poster, public std::enable_shared_from_this
         max_queued_bytes_(max_queued_bytes),
         on_backlog_(std::move(on_backlog)),
         resolver_(strand),
-        stream_(strand) {}
+        stream_(strand),
+        connect_deadline_(strand) {}
 
   void post(std::string body) override {
     if (closed_) return;
@@ -61,6 +65,8 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     queue_.clear();
     queued_bytes_ = 0;
     resolver_.cancel();
+    if (race_) race_->cancel();
+    connect_deadline_.cancel();
     drop_connection();
   }
 
@@ -81,13 +87,26 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               if (self->closed_) return;
                               if (ec) return self->failed(ec, "resolve");
-                              self->stream_.expires_after(self->timeout_);
-                              self->stream_.async_connect(results, [self](beast::error_code e, const tcp::endpoint&) {
-                                if (self->closed_) return;
-                                if (e) return self->failed(e, "connect");
-                                self->connected_ = true;
-                                self->buffer_.clear();
-                                self->send();
+                              // The client's connection race: a first address that drops
+                              // SYNs does not hold up the next (connect_race.hpp).
+                              self->race_ = ssekit::detail::connect_race::start(
+                                  self->stream_.get_executor(), ssekit::detail::interleave_families(results),
+                                  [self](beast::error_code e, tcp::socket socket) {
+                                    self->race_.reset();
+                                    self->connect_deadline_.cancel();
+                                    if (self->closed_) return;
+                                    if (e) return self->failed(self->connect_timed_out_ ? beast::error::timeout : e, "connect");
+                                    self->stream_.socket() = std::move(socket);
+                                    self->connected_ = true;
+                                    self->buffer_.clear();
+                                    self->send();
+                                  });
+                              self->connect_timed_out_ = false;
+                              self->connect_deadline_.expires_after(self->timeout_);
+                              self->connect_deadline_.async_wait([self](beast::error_code e) {
+                                if (e || !self->race_) return;
+                                self->connect_timed_out_ = true;
+                                self->race_->cancel();
                               });
                             });
   }
@@ -168,6 +187,9 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   const backlog_handler on_backlog_;
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
+  std::shared_ptr<ssekit::detail::connect_race> race_;  // while connecting
+  net::steady_timer connect_deadline_;
+  bool connect_timed_out_ = false;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> answer_;

@@ -1,0 +1,194 @@
+// connect_race.hpp: a name's addresses tried as RFC 8305 section 5 says,
+// on loopback. A first address that drops SYNs must not keep the attempt
+// from the next one (Asio's range connect waited on it for minutes).
+#include "connect_race.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <optional>
+#include <thread>
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using ssekit::detail::connect_race;
+using ssekit::detail::interleave_families;
+using namespace std::chrono_literals;
+
+tcp::endpoint v4(unsigned short port) { return {asio::ip::make_address("127.0.0.1"), port}; }
+tcp::endpoint v6(unsigned short port) { return {asio::ip::make_address("::1"), port}; }
+
+// A loopback port that drops SYNs: a listener with a backlog of 0 whose
+// accept queue already holds a connection nobody accepts. Linux drops a
+// SYN to a full accept queue (tcp_conn_request), so a connect to it waits
+// for the kernel's SYN retries, like a host that is down or filtered.
+class dropping_port {
+ public:
+  explicit dropping_port(asio::io_context& io) : filler_(io) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof a;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 0) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &size) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    filler_.connect(v4(port_));
+    // The queue is full once the filler's handshake is in it: for a
+    // listener, TCP_INFO's tcpi_unacked is the accept queue's length.
+    for (int i = 0; i < 10000 && queued() < 1; ++i) std::this_thread::yield();
+  }
+  ~dropping_port() { ::close(fd_); }
+  unsigned short port() const { return port_; }
+  unsigned queued() const {
+    tcp_info info{};
+    socklen_t size = sizeof info;
+    return ::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 ? info.tcpi_unacked : 0;
+  }
+
+ private:
+  int fd_ = -1;
+  unsigned short port_ = 0;
+  tcp::socket filler_;
+};
+
+struct outcome {
+  int calls = 0;
+  boost::system::error_code ec;
+  std::optional<tcp::endpoint> remote;
+};
+
+connect_race::handler_type recorder(outcome& out) {
+  return [&out](boost::system::error_code ec, tcp::socket socket) {
+    ++out.calls;
+    out.ec = ec;
+    boost::system::error_code ignored;
+    if (!ec) out.remote = socket.remote_endpoint(ignored);
+  };
+}
+
+// Runs until the race's handler ran, within a deadline that only guards
+// against a hang (the outcome is what is checked).
+void run_until(asio::io_context& io, const outcome& out) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (out.calls == 0 && std::chrono::steady_clock::now() < deadline) io.run_one_for(100ms);
+  io.poll();  // what the race left to complete (cancelled attempts)
+}
+
+TEST(ConnectRace, FamiliesAlternateFromTheFirstAnswersOn) {
+  const std::vector<tcp::endpoint> answers = {v6(1), v6(2), v6(3), v4(4), v4(5)};
+  EXPECT_EQ(interleave_families(answers), (std::vector<tcp::endpoint>{v6(1), v4(4), v6(2), v4(5), v6(3)}));
+  const std::vector<tcp::endpoint> v4_first = {v4(1), v6(2), v6(3)};
+  EXPECT_EQ(interleave_families(v4_first), (std::vector<tcp::endpoint>{v4(1), v6(2), v6(3)}));
+  EXPECT_TRUE(interleave_families(std::vector<tcp::endpoint>{}).empty());
+}
+
+// The case the helper's probe found: "localhost" or a dual-stack name whose
+// first address drops SYNs. The second address is tried after the attempt
+// delay while the first still waits, and wins.
+TEST(ConnectRace, AnAddressThatDropsSynsDoesNotHoldUpTheNext) {
+  asio::io_context io;
+  dropping_port dead(io);
+  ASSERT_NE(dead.port(), 0);
+  ASSERT_GE(dead.queued(), 1u) << "the listener's accept queue did not fill";
+  tcp::acceptor alive(io, v4(0));
+  // A lone connect to the dropping port, to show it still waits when the
+  // race has ended (so the race did not win by that port refusing).
+  tcp::socket probe(io);
+  bool probe_done = false;
+  probe.async_connect(v4(dead.port()), [&](boost::system::error_code) { probe_done = true; });
+
+  outcome out;
+  auto race = connect_race::start(io.get_executor(), {v4(dead.port()), alive.local_endpoint()}, recorder(out), 50ms);
+  run_until(io, out);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.ec) << out.ec.message();
+  EXPECT_EQ(out.remote, alive.local_endpoint());
+  EXPECT_FALSE(probe_done) << "the dropping port answered: this test shows nothing";
+  probe.close();
+  io.poll();
+}
+
+TEST(ConnectRace, ARefusedAddressStartsTheNextAtOnce) {
+  asio::io_context io;
+  tcp::acceptor alive(io, v4(0));
+  tcp::endpoint refused;
+  {
+    tcp::acceptor closed(io, v4(0));
+    refused = closed.local_endpoint();
+  }
+  outcome out;
+  // A delay far beyond the test's deadline: only the refusal can start the
+  // second attempt.
+  auto race = connect_race::start(io.get_executor(), {refused, alive.local_endpoint()}, recorder(out), 50ms);
+  run_until(io, out);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_FALSE(out.ec) << out.ec.message();
+  EXPECT_EQ(out.remote, alive.local_endpoint());
+}
+
+TEST(ConnectRace, EveryAddressRefusedReportsTheRefusal) {
+  asio::io_context io;
+  std::vector<tcp::endpoint> refused;
+  for (int i = 0; i < 3; ++i) {
+    tcp::acceptor closed(io, v4(0));
+    refused.push_back(closed.local_endpoint());
+  }
+  outcome out;
+  auto race = connect_race::start(io.get_executor(), refused, recorder(out), 10ms);
+  run_until(io, out);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_EQ(out.ec, asio::error::connection_refused);
+}
+
+TEST(ConnectRace, CancelEndsEveryAttemptAndCallsTheHandlerOnce) {
+  asio::io_context io;
+  dropping_port dead(io);
+  ASSERT_GE(dead.queued(), 1u);
+  outcome out;
+  // Two attempts in flight (the delay passed), and one not started.
+  auto race = connect_race::start(io.get_executor(), {v4(dead.port()), v4(dead.port()), v4(dead.port())}, recorder(out), 20ms);
+  asio::steady_timer later(io, 100ms);
+  later.async_wait([&](boost::system::error_code) { race->cancel(); });
+  run_until(io, out);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_EQ(out.ec, asio::error::operation_aborted);
+  race->cancel();  // again, after the end: nothing happens
+  io.restart();
+  io.poll();
+  EXPECT_EQ(out.calls, 1);
+}
+
+// The handler never runs inside start() or cancel() (the transport's
+// callers are not reentrant).
+TEST(ConnectRace, TheHandlerNeverRunsInsideTheCall) {
+  asio::io_context io;
+  outcome none;
+  auto empty = connect_race::start(io.get_executor(), {}, recorder(none));
+  EXPECT_EQ(none.calls, 0);
+  run_until(io, none);
+  EXPECT_EQ(none.calls, 1);
+  EXPECT_EQ(none.ec, asio::error::host_not_found);
+
+  tcp::acceptor alive(io, v4(0));
+  outcome cancelled;
+  io.restart();
+  auto race = connect_race::start(io.get_executor(), {alive.local_endpoint()}, recorder(cancelled));
+  race->cancel();
+  EXPECT_EQ(cancelled.calls, 0);
+  run_until(io, cancelled);
+  EXPECT_EQ(cancelled.calls, 1);
+  EXPECT_EQ(cancelled.ec, asio::error::operation_aborted);
+}
+
+}  // namespace
