@@ -421,8 +421,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     arm_deadline(attempt, options_.connect_timeout, [this] {
       // Which side stalled: the connection (TCP, a proxy, the TLS
       // handshake) or the server's answer to the request.
+      const std::string peer = plan_.target.authority() + (route_.proxy ? " through the proxy " + route_.proxy->display() : "");
       fail({.reason = client_error_reason::connect_timeout,
-            .message = std::string(conn_->opened ? "no response" : "no connection (TCP, proxy or TLS handshake)") +
+            .message = (conn_->opened ? "no response from " + peer : "no connection (TCP, proxy or TLS handshake) to " + peer) +
                        " within " + std::to_string(options_.connect_timeout.count()) + " ms",
             .code = asio::error::timed_out,
             .retryable = true});
@@ -891,8 +892,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       }
       if (ec == http::error::end_of_stream) return end_of_stream();
       // partial_message: the connection closed inside a chunk or before a
-      // Content-Length's end, which is no malformed body.
-      return fail_network(ec, detail::is_http_error(ec) && ec != http::error::partial_message ? "malformed response body" : "the stream broke off");
+      // Content-Length's end, which is no malformed body. Said in words:
+      // Beast's "partial message" read as if an event had been cut.
+      if (ec == http::error::partial_message) {
+        return fail({.reason = client_error_reason::network_error,
+                     .message = "the stream broke off: the connection closed in the middle of an HTTP chunk or before the "
+                                "Content-Length's end",
+                     .code = ec,
+                     .retryable = true});
+      }
+      return fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
     }
     arm_idle(attempt);
     read_body(attempt);

@@ -264,7 +264,9 @@ struct client_options {
   // attempt fails (attempt_hook_failed) and backs off. Must be > 0.
   std::chrono::milliseconds attempt_hook_timeout{10000};
 
-  // resolve + connect + TLS + response header; must be > 0. A refused
+  // resolve + connect + TLS + response header; must be > 0. A name's
+  // addresses race as RFC 8305 5 says (the next one after 250 ms or a
+  // failure; the first connection wins). A refused
   // response's body excerpt has its own deadline: min(connect_timeout, 2 s).
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds idle_timeout{0};         // 0: none; any byte (a comment too) counts
