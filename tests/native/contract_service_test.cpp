@@ -796,3 +796,30 @@ TEST_F(ContractService, DeleteRootStopsTheService) {
 }
 
 }  // namespace
+
+// --address takes what sse-serve's takes (tools/common/listen_endpoint.hpp):
+// a host name, and an IP literal as a URL writes it, in brackets. Both were
+// "can't listen ...: Invalid argument".
+TEST(ContractServiceAddress, TakesHostNamesAndBracketedLiterals) {
+  std::vector<std::pair<std::string, std::string>> cases = {{"localhost", "127.0.0.1"}, {"[127.0.0.1]", "127.0.0.1"}};
+  {
+    net::io_context probe;
+    boost::system::error_code ec;
+    net::ip::tcp::acceptor v6(probe);
+    v6.open(net::ip::tcp::v6(), ec);
+    if (!ec) v6.bind({net::ip::make_address("::1"), 0}, ec);
+    if (!ec) cases.emplace_back("[::1]", "[::1]");  // where the machine has IPv6 loopback
+  }
+  for (const auto& [address, host] : cases) {
+    net::io_context io;
+    contract::service_options options;
+    options.address = address;
+    options.port = 0;
+    options.log = nullptr;
+    contract::service svc(io.get_executor(), options);
+    EXPECT_NE(svc.port(), 0) << address;
+    EXPECT_EQ(svc.url("/"), "http://" + host + ":" + std::to_string(svc.port()) + "/") << address;
+    svc.stop();
+    io.run_for(5s);
+  }
+}

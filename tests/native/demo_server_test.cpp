@@ -976,6 +976,15 @@ TEST_F(DemoServer, ListensOnAHostName) {
   EXPECT_EQ(fetch("/stats")->status(), 200);
 }
 
+// An address as a URL writes it (brackets) is taken; it was "Host not found".
+TEST_F(DemoServer, ListensOnABracketedAddress) {
+  auto o = fast_options();
+  o.address = "[127.0.0.1]";
+  start(o);
+  EXPECT_EQ(server_->url("/"), "http://127.0.0.1:" + std::to_string(port()) + "/");
+  EXPECT_EQ(fetch("/stats")->status(), 200);
+}
+
 TEST_F(DemoServer, AConnectionThatNeverCompletesItsRequestIsClosed) {
   auto o = fast_options();
   o.request_timeout = 50ms;

@@ -1,12 +1,15 @@
 // The programs' shared argument and number parsing (tools/common):
-// range checks, overflow, saturating durations, and the messages.
+// range checks, overflow, saturating durations, the messages, and the
+// servers' listen address (listen_endpoint.hpp).
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <array>
 #include <string>
 
+#include "listen_endpoint.hpp"
 #include "tool_args.hpp"
 
 namespace ssekit::tools {
@@ -136,6 +139,25 @@ TEST(ToolArgs, ReadableErrorDropsBoostsCodeSuffixOnly) {
                            "'f(a [b], c)']"),
             "bind: Address already in use");
   for (const char* kept : {"a [b]", "a [system:]", "a [:1]", "a [system:1x]", "plain", "", " []"}) EXPECT_EQ(readable_error(kept), kept);
+}
+
+// The servers' "listening on URL" line: an IPv6 host in brackets, a zone's
+// '%' as "%25" (RFC 6874; it printed "[fe80::1%lo]", no valid URL).
+TEST(ListenEndpoint, UrlHostBracketsIpv6AndEscapesAZone) {
+  namespace ip = boost::asio::ip;
+  EXPECT_EQ(url_host(ip::make_address("127.0.0.1")), "127.0.0.1");
+  EXPECT_EQ(url_host(ip::make_address("::1")), "[::1]");
+  ip::address_v6 zoned = ip::make_address_v6("fe80::1");
+  zoned.scope_id(1);
+  EXPECT_EQ(url_host(zoned), "[fe80::1%25" + zoned.to_string().substr(zoned.to_string().find('%') + 1) + "]");
+}
+
+TEST(ListenEndpoint, TakesBracketedLiteralsAndNames) {
+  boost::asio::io_context io;
+  EXPECT_EQ(resolve_listen_endpoint(io.get_executor(), "[::1]", 80).address(), boost::asio::ip::make_address("::1"));
+  EXPECT_EQ(resolve_listen_endpoint(io.get_executor(), "127.0.0.1", 80).port(), 80);
+  EXPECT_TRUE(resolve_listen_endpoint(io.get_executor(), "localhost", 80).address().is_v4());
+  EXPECT_THROW(resolve_listen_endpoint(io.get_executor(), "[]", 80), boost::system::system_error);
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include <ostream>
 #include <utility>
 
+#include "listen_endpoint.hpp"
 #include "request_head.hpp"
 #include "ssekit/client.hpp"
 
@@ -84,12 +85,13 @@ class service::state : public std::enable_shared_from_this<state> {
       : strand_(net::make_strand(std::move(executor))), options_(std::move(options)), acceptor_(strand_), accept_retry_(strand_) {}
 
   void listen() {
-    const tcp::endpoint endpoint{net::ip::make_address(options_.address), options_.port};
+    const tcp::endpoint endpoint = ssekit::tools::resolve_listen_endpoint(strand_, options_.address, options_.port);
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(net::socket_base::max_listen_connections);
     port_ = acceptor_.local_endpoint().port();
+    host_ = ssekit::tools::url_host(endpoint.address());
     accept();
   }
 
@@ -98,7 +100,8 @@ class service::state : public std::enable_shared_from_this<state> {
   }
 
   std::uint16_t port() const noexcept { return port_; }
-  const std::string& address() const noexcept { return options_.address; }
+  // The address listened on, as a URL's host.
+  const std::string& host() const noexcept { return host_; }
   std::size_t streams() const noexcept { return streams_.load(); }
   std::size_t peak_queued() const noexcept { return peak_queued_.load(); }
 
@@ -134,6 +137,7 @@ class service::state : public std::enable_shared_from_this<state> {
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
   std::uint16_t port_ = 0;
+  std::string host_;
   std::uint64_t wait_sequence_ = 0;
   bool stopped_ = false;
   std::map<session*, std::weak_ptr<session>> sessions_;
@@ -487,9 +491,7 @@ service::~service() { stop(); }
 std::uint16_t service::port() const noexcept { return state_->port(); }
 
 std::string service::url(std::string_view path) const {
-  const std::string& a = state_->address();
-  const std::string host = a.find(':') == std::string::npos ? a : '[' + a + ']';
-  return "http://" + host + ':' + std::to_string(state_->port()) + std::string(path);
+  return "http://" + state_->host() + ':' + std::to_string(state_->port()) + std::string(path);
 }
 
 void service::stop() { state_->stop(); }

@@ -34,7 +34,8 @@
 namespace ssekit::contract {
 
 struct service_options {
-  // Where to listen. Port 0 picks a free port; port() tells which.
+  // Where to listen: an IP address or a host name (tools/common's
+  // resolve_listen_endpoint). Port 0 picks a free port; port() tells which.
   std::string address = "127.0.0.1";
   std::uint16_t port = 8111;
   // One line per created or closed stream, command, client error and

@@ -29,7 +29,9 @@ The test service of the SSE contract tests (github.com/launchdarkly/sse-contract
 for ssekit::client. Runs until the harness sends DELETE /, or SIGINT / SIGTERM.
 Prints "listening on URL" once it accepts connections.
 
-  --address ADDR   listen address (default 127.0.0.1; 0.0.0.0 or :: for all)
+  --address ADDR   listen address: an IP address or a host name (its first
+                   IPv4 address, else its first); default 127.0.0.1, 0.0.0.0
+                   or :: for all
   --port N         listen port (default 8111; 0 picks a free one)
   --quiet          no log lines on standard error
   -h, --help       show this help

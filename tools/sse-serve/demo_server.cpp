@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "content.hpp"
+#include "listen_endpoint.hpp"
 #include "request_head.hpp"
 #include "ssekit/serializer.hpp"
 #include "ssekit/utf8.hpp"
@@ -335,24 +336,6 @@ class server::state : public std::enable_shared_from_this<server::state> {
 };
 
 namespace {
-
-// An IP literal as is; a name (localhost) resolved, preferring its first
-// IPv4 address (what "localhost" clients try first), else its first.
-// Throws boost::system::system_error when the name does not resolve.
-tcp::endpoint resolve_listen_endpoint(const net::any_io_executor& executor, const std::string& address,
-                                      std::uint16_t port) {
-  error_code ec;
-  const auto ip = net::ip::make_address(address, ec);
-  if (!ec) return {ip, port};
-  tcp::resolver resolver(executor);
-  const auto results = resolver.resolve(address, std::to_string(port),
-                                        tcp::resolver::passive | tcp::resolver::numeric_service);
-  for (const auto& entry : results) {
-    if (entry.endpoint().address().is_v4()) return entry.endpoint();
-  }
-  if (results.empty()) throw boost::system::system_error(net::error::host_not_found);
-  return results.begin()->endpoint();
-}
 
 std::uint64_t pick_seed(std::uint64_t seed) {
   if (seed != 0) return seed;
@@ -1247,13 +1230,13 @@ server::state::state(net::any_io_executor executor, server_options options)
     tls_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
     if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file + ": " + ec.message());
   }
-  const tcp::endpoint endpoint = resolve_listen_endpoint(strand_, options_.address, options_.port);
+  const tcp::endpoint endpoint = ssekit::tools::resolve_listen_endpoint(strand_, options_.address, options_.port);
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
   acceptor_.listen(net::socket_base::max_listen_connections);
   port_ = acceptor_.local_endpoint().port();
-  host_ = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]" : endpoint.address().to_string();
+  host_ = ssekit::tools::url_host(endpoint.address());
 }
 
 void server::state::start() {

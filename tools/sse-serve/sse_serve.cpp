@@ -38,9 +38,9 @@ constexpr std::string_view usage = R"(usage: sse-serve [options]
 Serves demo event streams over HTTP/1.1 until interrupted (SIGINT, SIGTERM).
 Prints "listening on URL" once it accepts connections.
 
-  --address ADDR       listen address: an IP address or a host name (the first
-                       address it resolves to); default 127.0.0.1, 0.0.0.0 or
-                       :: for all
+  --address ADDR       listen address: an IP address or a host name (its first
+                       IPv4 address, else its first); default 127.0.0.1,
+                       0.0.0.0 or :: for all
   --port N             listen port, 0-65535 (default 8080; 0 picks a free one)
   --history N          feed events kept for Last-Event-ID replay, 0-1000000
                        (default 1000)

@@ -101,8 +101,8 @@ struct server_stats {
 
 class server {
  public:
-  // Resolves the address (an IP literal or a host name such as localhost:
-  // the first address it resolves to), opens, binds and listens
+  // Resolves the address (an IP literal, also in brackets, or a host name
+  // such as localhost: its first IPv4 address, else its first), opens, binds and listens
   // synchronously (throws boost::system::system_error on failure, e.g. a
   // port in use or a name that does not resolve; std::invalid_argument for
   // options out of range), then accepts on `executor`.
