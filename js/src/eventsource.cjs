@@ -754,7 +754,9 @@ function connectionError(e, controller, url) {
   if (/scheme must be a HTTP\(S\) scheme/.test(why)) {
     return new SseError('redirect_refused', `a redirect to a URL that is not http(s) (${why})`, { cause: e, url });
   }
-  return new SseError('network_error', `network error: ${e?.message ?? String(e)}${why === '' ? '' : ` (${why})`}`, { cause: e, url });
+  // Chromium's body read fails with the words "network error" alone.
+  const text = e?.message ?? String(e);
+  return new SseError('network_error', `${/^network error/i.test(text) ? '' : 'network error: '}${text}${why === '' ? '' : ` (${why})`}`, { cause: e, url });
 }
 
 function limitError(e, url) {

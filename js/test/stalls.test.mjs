@@ -253,6 +253,21 @@ describe('network errors say why', () => {
     assert.equal(error.cause, failure);
   });
 
+  // Chromium fails a body read that the connection cut with a TypeError
+  // whose whole message is "network error": said once, not "network error:
+  // network error".
+  it("a browser's bare 'network error' is not said twice", async () => {
+    const body = new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('data: a\n\n')), pull: (c) => c.error(new TypeError('network error')) });
+    const fetch = async () => new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    const { source, rec } = open('http://feed.test/', { fetch, reconnectionTime: 60_000 });
+    let error;
+    source.onerror = (e) => (error = e.error);
+    await rec.until(() => rec.count('error') > 0, 'the error');
+    source.close();
+    assert.equal(error.reason, 'network_error');
+    assert.equal(error.message, 'network error');
+  });
+
   it("a port fetch() blocks (bad port): named, and a POST counts as not sent, so it reconnects", async () => {
     const { source, rec } = open('http://127.0.0.1:9/', { method: 'POST', body: 'q', reconnectionTime: 1, backoff: { minDelay: 1 } });
     const errors = [];

@@ -82,7 +82,8 @@ Request:
 Connection:
   --no-reconnect         exit when the stream ends or fails
   --idle-timeout SECONDS reconnect when nothing (not even a comment) arrives
-                         for that long (default 0: never)
+                         on the stream for that long (default 0: never); the
+                         wait for the response head is --connect-timeout's
   --connect-timeout SECONDS    (default 10; more than 0)
                          (SECONDS: e.g. 2 or 0.25, at most three decimals
                          and a year)
