@@ -241,12 +241,17 @@ TEST(ClientMemory, ATricklingErrorBodyEndsAsHttpStatusWithinItsDeadline) {
   auto o = memory_options();
   o.connect_timeout = 100ms;  // the excerpt deadline is min(connect_timeout, 2 s)
   const auto r = run_memory(server, o);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].reason, client_error_reason::http_status);
-  EXPECT_EQ(r.errors[0].status, 404);
-  EXPECT_EQ(r.errors[0].body, "not he");
-  EXPECT_FALSE(r.errors[0].will_reconnect);
-  EXPECT_EQ(server->connections, 1);
+  // A machine that stalls the test for 100 ms before the head is read
+  // ends an attempt as connect_timeout first (retried): only the last
+  // attempt is this test's.
+  ASSERT_GE(r.errors.size(), 1u);
+  for (std::size_t i = 0; i + 1 < r.errors.size(); ++i) EXPECT_EQ(r.errors[i].reason, client_error_reason::connect_timeout);
+  const auto& last = r.errors.back();
+  EXPECT_EQ(last.reason, client_error_reason::http_status);
+  EXPECT_EQ(last.status, 404);
+  EXPECT_EQ(last.body, "not he");
+  EXPECT_FALSE(last.will_reconnect);
+  EXPECT_EQ(static_cast<std::size_t>(server->connections), r.errors.size());
 }
 
 TEST(ClientMemory, ALimitErrorCarriesTheByteOffset) {
