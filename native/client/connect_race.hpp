@@ -9,7 +9,9 @@
 //
 // Header-only: the client's transport and the contract service's callback
 // poster use it. Everything runs on the executor given to start() (a
-// strand); cancel() must be called there too.
+// strand); cancel() must be called there too. The race's pending
+// operations own it: an owner whose handler it holds must keep only a
+// weak_ptr, or the two keep each other alive when the io_context stops.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -71,7 +73,8 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
   }
 
   // Closes every attempt; the handler then gets operation_aborted (unless
-  // it already ran).
+  // it already ran), when the last attempt completes: until done, at least
+  // one is pending (the check below only guards that rule).
   void cancel() {
     if (done_) return;
     cancelled_ = true;
@@ -144,8 +147,8 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
     }
   }
 
-  // `posted`: called from start() or cancel(), where the caller must not
-  // see its handler run inside the call. A failure hands over a socket
+  // `posted`: called from start() or cancel() (and what they call), where
+  // the caller must not see its handler run inside the call. A failure hands over a socket
   // that was never opened.
   void finish(boost::system::error_code ec, bool posted, std::optional<socket_type> socket = std::nullopt) {
     if (done_) return;

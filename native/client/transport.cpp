@@ -363,7 +363,6 @@ class network_transport final : public transport {
                               if (ec) return fail_network(handler, ec, "can't resolve " + peer());
                               race_ = connect_race::start(resolver_.get_executor(), interleave_families(results),
                                                           [this, handler = std::move(handler)](beast::error_code e, tcp::socket socket) mutable {
-                                                            race_.reset();
                                                             if (!e) lowest().socket() = std::move(socket);
                                                             on_connect(handler, e);
                                                           });
@@ -378,7 +377,7 @@ class network_transport final : public transport {
   void close() override {
     closed_ = true;
     resolver_.cancel();
-    if (race_) race_->cancel();
+    if (const auto race = race_.lock()) race->cancel();
     if (refusal_timer_) refusal_timer_->cancel();
     beast::error_code ignored;
     lowest().socket().close(ignored);
@@ -602,7 +601,11 @@ class network_transport final : public transport {
   static constexpr std::size_t excerpt_limit = 1024;
 
   tcp::resolver resolver_;
-  std::shared_ptr<connect_race> race_;  // while connecting
+  // While connecting. Weak: the race's handler holds this transport (through
+  // the client's connection), so owning it would be a cycle that an
+  // io_context stopped or destroyed mid-connect never breaks (a leaked
+  // socket per run_client() timeout); its pending operations own it.
+  std::weak_ptr<connect_race> race_;
   std::shared_ptr<ssl::context> tls_;
   Stream stream_;
   url target_;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "support/client_options.hpp"
+#include "support/dropping_port.hpp"
 #include "support/script_server.hpp"
 #include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
@@ -642,6 +643,30 @@ TEST(Client, ConnectTimeoutNamesAStalledConnection) {
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
   EXPECT_EQ(rec.errors[0].message, "no connection (TCP, proxy or TLS handshake) to 127.0.0.1:" + std::to_string(server.port()) + " within 100 ms");
+}
+
+// A run that ends while the client is still connecting leaves nothing
+// behind. The connection race's handler holds the client's connection, so
+// a transport that owned the race was a cycle that a stopped io_context
+// never broke: one socket and ~7 KB per run_client() timeout (a helper's
+// probe of the race).
+TEST(Client, ARunEndedWhileConnectingLeavesNoSocket) {
+  boost::asio::io_context io;
+  const ssekit::testing::dropping_port dead(io);
+  ASSERT_GE(dead.queued(), 1u);
+  const auto descriptors = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const auto run = [&] {
+    const auto r = ssekit::run_client(options_for(dead.url()), [](const ssekit::event&) { return true; }, 50ms);
+    EXPECT_TRUE(r.timed_out);
+  };
+  run();  // once first: what a first run sets up for good
+  const std::size_t before = descriptors();
+  for (int i = 0; i < 3; ++i) run();
+  EXPECT_EQ(descriptors(), before);
 }
 
 // Interim responses are skipped, up to a bound that the message names.

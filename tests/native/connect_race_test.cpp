@@ -3,18 +3,15 @@
 // from the next one (Asio's range connect waited on it for minutes).
 #include "connect_race.hpp"
 
+#include "support/dropping_port.hpp"
+
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <optional>
-#include <thread>
 
 namespace {
 
@@ -22,45 +19,11 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using ssekit::detail::connect_race;
 using ssekit::detail::interleave_families;
+using ssekit::testing::dropping_port;
 using namespace std::chrono_literals;
 
 tcp::endpoint v4(unsigned short port) { return {asio::ip::make_address("127.0.0.1"), port}; }
 tcp::endpoint v6(unsigned short port) { return {asio::ip::make_address("::1"), port}; }
-
-// A loopback port that drops SYNs: a listener with a backlog of 0 whose
-// accept queue already holds a connection nobody accepts. Linux drops a
-// SYN to a full accept queue (tcp_conn_request), so a connect to it waits
-// for the kernel's SYN retries, like a host that is down or filtered.
-class dropping_port {
- public:
-  explicit dropping_port(asio::io_context& io) : filler_(io) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t size = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 0) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &size) != 0)
-      return;
-    port_ = ntohs(a.sin_port);
-    filler_.connect(v4(port_));
-    // The queue is full once the filler's handshake is in it: for a
-    // listener, TCP_INFO's tcpi_unacked is the accept queue's length.
-    for (int i = 0; i < 10000 && queued() < 1; ++i) std::this_thread::yield();
-  }
-  ~dropping_port() { ::close(fd_); }
-  unsigned short port() const { return port_; }
-  unsigned queued() const {
-    tcp_info info{};
-    socklen_t size = sizeof info;
-    return ::getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &size) == 0 ? info.tcpi_unacked : 0;
-  }
-
- private:
-  int fd_ = -1;
-  unsigned short port_ = 0;
-  tcp::socket filler_;
-};
 
 struct outcome {
   int calls = 0;
@@ -167,6 +130,26 @@ TEST(ConnectRace, CancelEndsEveryAttemptAndCallsTheHandlerOnce) {
   io.restart();
   io.poll();
   EXPECT_EQ(out.calls, 1);
+}
+
+// A race still waiting when its io_context goes is freed with the
+// io_context's handlers, and its handler with it: the race's owner (the
+// client's transport) keeps only a weak_ptr, as the handler holds it.
+TEST(ConnectRace, APendingRaceGoesWithItsIoContext) {
+  std::weak_ptr<connect_race> race;
+  auto held = std::make_shared<int>(0);
+  const std::weak_ptr<int> held_by_handler = held;
+  {
+    asio::io_context io;
+    dropping_port dead(io);
+    ASSERT_GE(dead.queued(), 1u);
+    race = connect_race::start(io.get_executor(), {v4(dead.port())}, [held](boost::system::error_code, tcp::socket) {});
+    held.reset();
+    io.poll();
+    EXPECT_FALSE(race.expired());
+  }
+  EXPECT_TRUE(race.expired());
+  EXPECT_TRUE(held_by_handler.expired());
 }
 
 // The handler never runs inside start() or cancel() (the transport's

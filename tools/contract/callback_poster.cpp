@@ -65,7 +65,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     queue_.clear();
     queued_bytes_ = 0;
     resolver_.cancel();
-    if (race_) race_->cancel();
+    if (const auto race = race_.lock()) race->cancel();
     connect_deadline_.cancel();
     drop_connection();
   }
@@ -92,7 +92,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                               self->race_ = ssekit::detail::connect_race::start(
                                   self->stream_.get_executor(), ssekit::detail::interleave_families(results),
                                   [self](beast::error_code e, tcp::socket socket) {
-                                    self->race_.reset();
+                                    self->race_.reset();  // a later deadline finds no race to cancel
                                     self->connect_deadline_.cancel();
                                     if (self->closed_) return;
                                     if (e) return self->failed(self->connect_timed_out_ ? beast::error::timeout : e, "connect");
@@ -104,9 +104,10 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                               self->connect_timed_out_ = false;
                               self->connect_deadline_.expires_after(self->timeout_);
                               self->connect_deadline_.async_wait([self](beast::error_code e) {
-                                if (e || !self->race_) return;
+                                const auto race = self->race_.lock();
+                                if (e || !race) return;
                                 self->connect_timed_out_ = true;
-                                self->race_->cancel();
+                                race->cancel();
                               });
                             });
   }
@@ -187,7 +188,9 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   const backlog_handler on_backlog_;
   tcp::resolver resolver_;
   beast::tcp_stream stream_;
-  std::shared_ptr<ssekit::detail::connect_race> race_;  // while connecting
+  // While connecting; weak, as the client's transport holds it: the
+  // race's handler holds this poster.
+  std::weak_ptr<ssekit::detail::connect_race> race_;
   net::steady_timer connect_deadline_;
   bool connect_timed_out_ = false;
   beast::flat_buffer buffer_;
