@@ -56,7 +56,7 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
  public:
   using socket_type = boost::asio::ip::tcp::socket;
   // Called once: the connected socket, or the last attempt's error when
-  // every address failed (operation_aborted after cancel()).
+  // every address failed (cancel()'s reason after it).
   using handler_type = std::function<void(boost::system::error_code, socket_type)>;
 
   // `delay` is RFC 8305's Connection Attempt Delay (a parameter for tests).
@@ -72,14 +72,14 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
     return race;
   }
 
-  // Closes every attempt; the handler then gets operation_aborted (unless
-  // it already ran), when the last attempt completes: until done, at least
+  // Closes every attempt; the handler then gets `reason` (unless it
+  // already ran), when the last attempt completes: until done, at least
   // one is pending (the check below only guards that rule).
-  void cancel() {
+  void cancel(boost::system::error_code reason = boost::asio::error::operation_aborted) {
     if (done_) return;
-    cancelled_ = true;
+    cancelled_ = reason;
     close_all();
-    if (pending_ == 0) finish(boost::asio::error::operation_aborted, true);
+    if (pending_ == 0) finish(reason, true);
   }
 
  private:
@@ -125,10 +125,8 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
       close_all();  // the other attempts (they complete as aborted) and the timer
       return finish({}, false, std::move(winner));
     }
-    last_error_ = cancelled_ ? boost::asio::error::operation_aborted : ec;
-    boost::system::error_code ignored;
-    sockets_[i]->close(ignored);
-    sockets_[i].reset();
+    last_error_ = cancelled_ ? cancelled_ : ec;
+    sockets_[i].reset();  // closes it
     if (cancelled_) {
       if (pending_ == 0) finish(last_error_, false);
       return;
@@ -168,7 +166,7 @@ class connect_race : public std::enable_shared_from_this<connect_race> {
   std::size_t pending_ = 0;  // connects not yet completed
   unsigned timer_generation_ = 0;
   boost::system::error_code last_error_ = boost::asio::error::host_not_found;
-  bool cancelled_ = false;
+  boost::system::error_code cancelled_;  // cancel()'s reason
   bool done_ = false;
 };
 

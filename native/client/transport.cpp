@@ -375,7 +375,6 @@ class network_transport final : public transport {
   }
   void async_read_some(beast::flat_buffer& buffer, io_handler handler) override { async_read_bytes(stream_, buffer, std::move(handler)); }
   void close() override {
-    closed_ = true;
     resolver_.cancel();
     if (const auto race = race_.lock()) race->cancel();
     if (refusal_timer_) refusal_timer_->cancel();
@@ -618,7 +617,6 @@ class network_transport final : public transport {
   std::optional<asio::steady_timer> refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
   std::shared_ptr<int> alive_;  // expired: the timer's handler outlived this transport
   bool insecure_;
-  bool closed_ = false;  // close() was called
 };
 
 // A transport whose open fails: TLS needed but its context can't be made.

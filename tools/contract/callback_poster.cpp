@@ -95,19 +95,16 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                                     self->race_.reset();  // a later deadline finds no race to cancel
                                     self->connect_deadline_.cancel();
                                     if (self->closed_) return;
-                                    if (e) return self->failed(self->connect_timed_out_ ? beast::error::timeout : e, "connect");
+                                    if (e) return self->failed(e, "connect");
                                     self->stream_.socket() = std::move(socket);
                                     self->connected_ = true;
                                     self->buffer_.clear();
                                     self->send();
                                   });
-                              self->connect_timed_out_ = false;
                               self->connect_deadline_.expires_after(self->timeout_);
                               self->connect_deadline_.async_wait([self](beast::error_code e) {
                                 const auto race = self->race_.lock();
-                                if (e || !race) return;
-                                self->connect_timed_out_ = true;
-                                race->cancel();
+                                if (!e && race) race->cancel(beast::error::timeout);
                               });
                             });
   }
@@ -192,7 +189,6 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   // race's handler holds this poster.
   std::weak_ptr<ssekit::detail::connect_race> race_;
   net::steady_timer connect_deadline_;
-  bool connect_timed_out_ = false;
   beast::flat_buffer buffer_;
   http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> answer_;
