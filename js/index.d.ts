@@ -73,16 +73,16 @@ export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk
 /**
  * A parser. In Node and workers it is ready at once. On a browser's main thread call
  * `await ready()` first: otherwise the first feed() compiles the WebAssembly synchronously.
- * Throws SseLoadError when the page's CSP forbids WebAssembly.
+ * Throws SseLoadError when the page's CSP forbids WebAssembly or the engine has none.
  */
 export function createParser(options?: ParserOptions | null): Parser;
 
 /** Compiles the WebAssembly (the parser's and the serializer's modules, those imported) asynchronously, once; later calls resolve at once. Rejects with SseLoadError. */
 export function ready(): Promise<void>;
 
-export type SseLoadErrorCode = 'csp_blocked' | 'missing_build' | 'load_failed' | 'compile_failed' | 'out_of_memory';
+export type SseLoadErrorCode = 'csp_blocked' | 'wasm_unavailable' | 'missing_build' | 'load_failed' | 'compile_failed' | 'out_of_memory';
 
-/** The WebAssembly could not be loaded; 'csp_blocked': the page's Content-Security-Policy lacks 'wasm-unsafe-eval'. */
+/** The WebAssembly could not be loaded; 'csp_blocked': the page's Content-Security-Policy lacks 'wasm-unsafe-eval'; 'wasm_unavailable': the engine has WebAssembly turned off. */
 export class SseLoadError extends Error {
   /** Made by the package; exported for `instanceof`. */
   private constructor();

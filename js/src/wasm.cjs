@@ -15,7 +15,8 @@
 //   with its memory. Closed parsers' instances that stayed small are kept in
 //   a small pool, because instantiating costs more than creating a parser.
 // - A Content-Security-Policy without 'wasm-unsafe-eval' is reported as
-//   such (SseLoadError), not as a raw CompileError.
+//   such (SseLoadError), not as a raw CompileError; so is an engine with
+//   WebAssembly turned off, which no CSP source can fix.
 
 // A WASM page is 64 KiB. An instance whose memory stayed at or below this
 // goes back to the pool; a larger one is dropped (and its memory freed).
@@ -30,14 +31,15 @@ const SseLoadError = class SseLoadError extends Error {
   constructor(code, message, cause) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'SseLoadError';
-    // 'csp_blocked' (the page's CSP forbids WebAssembly), 'missing_build',
+    // 'csp_blocked' (the page's CSP forbids WebAssembly), 'wasm_unavailable'
+    // (the engine has none), 'missing_build',
     // 'load_failed' (the file is there but could not be read: EMFILE, EACCES),
     // 'compile_failed', 'out_of_memory'.
     this.code = code;
   }
 };
 
-let allowed = null;   // true, or the CompileError that forbade WebAssembly
+let allowed = null;   // true, or the error that forbade WebAssembly
 
 // One of the package's WebAssembly modules and its instances. `load`
 // requires its dist/ file, so that file is bundled with the module that
@@ -80,6 +82,16 @@ function cspError(cause) {
   );
 }
 
+// Node's --jitless and Safari's Lockdown Mode leave no WebAssembly global
+// at all: naming a CSP source there sent users after a policy they don't have.
+function unavailableError(cause) {
+  return new SseLoadError(
+    'wasm_unavailable',
+    `ssekit runs on WebAssembly, which this JavaScript engine has turned off (e.g. Node's --jitless, Safari's Lockdown Mode). The engine said: ${cause?.message ?? String(cause)}`,
+    cause,
+  );
+}
+
 // Under a CSP without 'wasm-unsafe-eval' (or 'unsafe-eval') every compile
 // throws; a valid empty module fails for no other reason.
 function checkAllowed() {
@@ -91,7 +103,7 @@ function checkAllowed() {
       allowed = e;
     }
   }
-  if (allowed !== true) throw cspError(allowed);
+  if (allowed !== true) throw typeof WebAssembly === 'object' ? cspError(allowed) : unavailableError(allowed);
 }
 
 // dist/ssekit-{parser,serializer}-wasm.cjs hold each module as text that gzip compresses about

@@ -71,9 +71,11 @@ let browser = null;
 let server = null;
 let origin = '';
 
-async function openPage(csp) {
+async function openPage(csp, { withoutWasm = false } = {}) {
   const page = await browser.newPage();
-  await page.addInitScript(spyOnCompiles);
+  // Safari's Lockdown Mode (and V8's --jitless) leave no WebAssembly global.
+  if (withoutWasm) await page.addInitScript(() => delete globalThis.WebAssembly);
+  else await page.addInitScript(spyOnCompiles);
   await page.goto(`${origin}/page.html${csp ? `?csp=${csp}` : ''}`);
   await page.waitForFunction(() => typeof window.ssekit === 'object', null, { timeout: 15_000 });
   return page;
@@ -165,6 +167,41 @@ if (skip) {
         assert.match(e.message, /'wasm-unsafe-eval'/, what);
         assert.match(e.message, /script-src/, what);
       }
+      await page.close();
+    });
+
+    it('an engine without WebAssembly: SseLoadError wasm_unavailable (no CSP to fix), and the README\'s fallback to the browser\'s EventSource streams', async () => {
+      const page = await openPage(null, { withoutWasm: true });
+      for (const what of ['EventSource', 'createParser', 'serializeEvent']) {
+        const e = await page.evaluate(errorOf, what);
+        assert.equal(typeof e, 'object', `${what}: ${e}`);
+        assert.equal(e.name, 'SseLoadError', what);
+        assert.equal(e.code, 'wasm_unavailable', what);
+        assert.equal(e.isLoadError, true, what);
+        assert.match(e.message, /WebAssembly, which this JavaScript engine has turned off/, what);
+        assert.doesNotMatch(e.message, /Content-Security-Policy|wasm-unsafe-eval/, what);
+      }
+      // The fallback the README shows: ready() rejects, the page uses the
+      // browser's own class.
+      const out = await page.evaluate(async (url) => {
+        const EventSource = await window.ssekit.ready().then(
+          () => window.ssekit.EventSource,
+          (e) => (e.code === 'wasm_unavailable' || e.code === 'csp_blocked' ? globalThis.EventSource : Promise.reject(e)),
+        );
+        return new Promise((resolve) => {
+          const seen = [];
+          const source = new EventSource(url);
+          source.onmessage = (e) => {
+            seen.push(e.data);
+            if (seen.length === 3) {
+              source.close();
+              resolve({ native: EventSource === globalThis.EventSource, seen });
+            }
+          };
+          source.onerror = () => resolve({ error: true, seen });
+        });
+      }, `${origin}/stream`);
+      assert.deepEqual(out, { native: true, seen: ['one', 'two', 'three'] });
       await page.close();
     });
 

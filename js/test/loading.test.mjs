@@ -14,11 +14,13 @@ const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src
 // Counts compiles of more than the 8-byte probe module.
 const spy = `
   const counts = { sync: 0, async: 0 };
-  const Module = WebAssembly.Module;
-  WebAssembly.Module = function (bytes) { if (bytes.byteLength > 8) counts.sync++; return new Module(bytes); };
-  WebAssembly.Module.imports = Module.imports; WebAssembly.Module.exports = Module.exports;
-  const compile = WebAssembly.compile;
-  WebAssembly.compile = (bytes) => { counts.async++; return compile(bytes); };
+  if (typeof WebAssembly === 'object') {
+    const Module = WebAssembly.Module;
+    WebAssembly.Module = function (bytes) { if (bytes.byteLength > 8) counts.sync++; return new Module(bytes); };
+    WebAssembly.Module.imports = Module.imports; WebAssembly.Module.exports = Module.exports;
+    const compile = WebAssembly.compile;
+    WebAssembly.compile = (bytes) => { counts.async++; return compile(bytes); };
+  }
 `;
 
 function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000 } = {}) {
@@ -133,6 +135,37 @@ describe('loading the WebAssembly', () => {
       assert.match(e.message, /Content-Security-Policy/);
       assert.match(e.message, /'wasm-unsafe-eval'/);
       assert.match(e.message, /script-src/);
+    }
+  });
+
+  it('an engine without WebAssembly (--jitless): SseLoadError wasm_unavailable, not a CSP to fix', async () => {
+    // Node's --jitless, like Safari's Lockdown Mode, leaves no WebAssembly
+    // global; the message used to name a Content-Security-Policy source.
+    for (const nodeArgs of [['--jitless'], ['--no-expose-wasm']]) {
+      const out = await runScript(
+        `
+        const seen = [];
+        // Not the EventSource: its Headers loads Node's fetch, which needs
+        // WebAssembly itself and crashes the process without it (Node's
+        // own; browser-loading.test.mjs checks ours in Chromium).
+        for (const f of [() => ssekit.createParser({}), () => ssekit.serializeRetry(1)]) {
+          try { f(); seen.push('no error'); } catch (e) { seen.push({ name: e.name, code: e.code, cls: e instanceof ssekit.SseLoadError, cause: e.cause?.name, message: e.message }); }
+        }
+        const rejected = await ssekit.ready().then(() => 'resolved', (e) => e.code);
+        return { wasm: typeof WebAssembly, seen, rejected };`,
+        { nodeArgs },
+      );
+      assert.equal(out.wasm, 'undefined', nodeArgs[0]);
+      assert.equal(out.rejected, 'wasm_unavailable', nodeArgs[0]);
+      assert.equal(out.seen.length, 2);
+      for (const e of out.seen) {
+        assert.equal(e.name, 'SseLoadError', nodeArgs[0]);
+        assert.equal(e.code, 'wasm_unavailable', nodeArgs[0]);
+        assert.equal(e.cls, true);
+        assert.equal(e.cause, 'ReferenceError');
+        assert.match(e.message, /WebAssembly, which this JavaScript engine has turned off/);
+        assert.doesNotMatch(e.message, /Content-Security-Policy|wasm-unsafe-eval/);
+      }
     }
   });
 

@@ -107,7 +107,7 @@ async function loaded(): Promise<number> {
     createParser();
   } catch (e) {
     if (e instanceof SseLoadError) {
-      const code: 'csp_blocked' | 'missing_build' | 'load_failed' | 'compile_failed' | 'out_of_memory' = e.code;
+      const code: 'csp_blocked' | 'wasm_unavailable' | 'missing_build' | 'load_failed' | 'compile_failed' | 'out_of_memory' = e.code;
       void code;
     }
   }
