@@ -1006,18 +1006,26 @@ const EventSource = class EventSource extends EventTarget {
   // that answers no CORS preflight (a tutorial server with only
   // Access-Control-Allow-Origin) makes fetch() reject when the header is
   // there, where the browser's EventSource sends it without a preflight.
-  // Then the same request goes once more without it; if that one gets an
-  // answer, the header was the trouble: later requests leave it out, and
-  // the console says so once (the id can still go in the URL, see
-  // `lastEventIdQuery`). Never a retry loop: one extra request, once.
+  // Then the same request goes once more with it (a refused preflight fails
+  // every time, a network blip seldom twice: one must not cost the header
+  // for good), then without it; if that one gets an answer, the header was
+  // the trouble: later requests leave it out, and the console says so once
+  // (the id can still go in the URL, see `lastEventIdQuery`). Never a retry
+  // loop: two extra requests, once.
   async #request(signal) {
     const id = this.#parser.lastEventId;
     const url = requestUrl(this.#plan, this.#requestUrl, id);
     const withHeader = this.#idHeader && id !== '';
+    const refused = (e) => withHeader && !signal.aborted && e instanceof TypeError && isCrossOrigin(url);
     try {
       return await (withHeader ? send : sendChecked)(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {
-      if (!withHeader || signal.aborted || !(e instanceof TypeError) || !isCrossOrigin(url)) throw e;
+      if (!refused(e)) throw e;
+      try {
+        return await send(this.#plan, url, id, signal);
+      } catch (again) {
+        if (!refused(again)) throw again;
+      }
       const response = await sendChecked(this.#plan, url, '', signal);
       this.#idHeader = false;
       const where = originOf(url);

@@ -150,6 +150,13 @@ export async function startServers(cases) {
         // ends; later requests answer with an event naming the id they were
         // sent, so the reconnect shows in the events as well.
         const n = connection();
+        // ?flaky=1: the first request that carries Last-Event-ID fails once
+        // (as /http/reset-first), a network blip, not a refused preflight.
+        if (url.searchParams.get('flaky') === '1' && req.headers['last-event-id'] !== undefined &&
+            requests.filter((r) => r.method === 'GET' && r.path === route && r.side === side && r.run === entry.run && r.headers['last-event-id'] !== undefined).length === 1) {
+          req.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+          return;
+        }
         res.writeHead(200, STREAM_HEADERS);
         // ?id=... sets the id the first stream sends; a lastEventId query
         // parameter (ssekit's lastEventIdQuery option) shows in the event.
