@@ -69,7 +69,8 @@ describe('bundles', () => {
     const pkg = require('../package.json');
     assert.equal(pkg.sideEffects, false);
     assert.equal(Object.keys(pkg.exports['.'])[0], 'browser', "'browser' must come before 'import' and 'require'");
-    assert.equal(pkg.exports['.'].browser.default, './src/index.mjs');
+    assert.equal(pkg.exports['.'].browser.default.default, './src/index.mjs');
+    assert.equal(pkg.exports['.'].browser.require.default, './src/index.cjs');
     // <script src="https://unpkg.com/ssekit"> (or jsDelivr) loads the classic-script bundle.
     for (const field of ['unpkg', 'jsdelivr']) {
       assert.equal(pkg[field], './dist/ssekit.browser.js', field);

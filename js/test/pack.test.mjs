@@ -95,6 +95,21 @@ describe('npm pack', () => {
     assert.equal(out.script, path.join(fs.realpathSync(project), 'node_modules/ssekit/dist/ssekit.browser.js'));
   });
 
+  // Jest's jsdom environment resolves require() with the "browser"
+  // condition; when that condition led only to the ES entry, Jest failed
+  // on its `export` (a helper's probe). Node's -C does the same resolution.
+  it('require("ssekit") under the browser condition (Jest with jsdom) gets the CommonJS entry', async () => {
+    const script = `
+      const ssekit = require('ssekit');
+      const p = ssekit.createParser({});
+      p.close();
+      console.log(JSON.stringify({ resolved: require.resolve('ssekit'), eventSource: typeof ssekit.EventSource }));`;
+    const out = JSON.parse(await run(process.execPath, ['-C', 'browser', '-e', script], project));
+    assert.deepEqual(out, { resolved: path.join(fs.realpathSync(project), 'node_modules/ssekit/src/index.cjs'), eventSource: 'function' });
+    const esm = await run(process.execPath, ['-C', 'browser', '--input-type=module', '-e', "console.log(import.meta.resolve('ssekit'))"], project);
+    assert.equal(esm.trim(), new URL(`file://${fs.realpathSync(project)}/node_modules/ssekit/src/index.mjs`).href);
+  });
+
   it('import from "ssekit" works in the installed project, sharing the CommonJS instance', async () => {
     const script = `
       import { createParser, serializeRetry, EventSource, SseParseError } from 'ssekit';
