@@ -68,7 +68,9 @@ const SseError = class SseError extends Error {
 // --- Options shared by EventSource and stream()
 
 function checkObject(value, what) {
-  if (value === undefined || value === null) return {};
+  // Absent: as WebIDL's empty dictionary, nothing inherited is read (a page
+  // that set Object.prototype.method made every EventSource a POST).
+  if (value === undefined || value === null) return Object.create(null);
   // WebIDL dictionaries: a function is an object too (the browser's takes one).
   if (typeof value !== 'object' && typeof value !== 'function') throw new TypeError(`ssekit: ${what} must be an object`);
   return value;
@@ -902,6 +904,7 @@ const EventSource = class EventSource extends EventTarget {
     this.#attemptHookTimeout = checkHookTimeout(options);
     const lastEventId = initialLastEventId(options.lastEventId, this.#plan.headers);
     this.#parser = core().createParser({
+      __proto__: null,  // no inherited onComment (see checkObject)
       maxLineLength: options.maxLineLength,
       maxEventSize: options.maxEventSize,
       [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => this.#dispatchMessage(type, data, lastEventId),

@@ -421,7 +421,7 @@ class Parser {
 }
 
 function createParser(options = undefined) {
-  if (options === undefined || options === null) return new Parser({});
+  if (options === undefined || options === null) return new Parser(Object.create(null));
   if (typeof options !== 'object' && typeof options !== 'function') throw new TypeError('ssekit: createParser() options must be an object');
   return new Parser(options);
 }

@@ -52,7 +52,8 @@ function stream(url, init = undefined) {
   const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), { sentOnce: true });
   const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
   const lastEventId = checkLastEventId(options.lastEventId);
-  const limits = { maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
+  // No prototype: the parser must not find an inherited onComment (see checkObject).
+  const limits = { __proto__: null, maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
   // Checks the limits now rather than at the first chunk.
   core().createParser(limits).close();
   const refusal = urlRefusal(parsed);
@@ -254,6 +255,7 @@ class EventStream {
     const origin = originOf(response.url || this.#plan.url);
     const queue = this.#queue;
     this.#parser = core().createParser({
+      __proto__: null,
       ...this.#limits,
       [core().COLLECT_EVENT]: (type, data, lastEventId) => queue.push({ type, data, lastEventId, origin }),
     });
