@@ -1,6 +1,6 @@
 // What a browser app's bundler takes from the package (esbuild, through
-// package.json's exports with its "browser" condition and "sideEffects":
-// false; scripts/bundle-sizes.mjs): importing the parser or the serializer
+// package.json's exports with its "browser" condition and "sideEffects"
+// (none but the Workers entry); scripts/bundle-sizes.mjs): importing the parser or the serializer
 // alone leaves the EventSource out, each carries only its own WebAssembly
 // module (dist/ssekit-parser-wasm.cjs, dist/ssekit-serializer-wasm.cjs), and
 // the EventSource alone stays within its budget of 25 kB gzip.
@@ -67,8 +67,11 @@ describe('bundles', () => {
 
   it("browsers get the browser build: the 'browser' condition, and CDNs' default file", () => {
     const pkg = require('../package.json');
-    assert.equal(pkg.sideEffects, false);
-    assert.equal(Object.keys(pkg.exports['.'])[0], 'browser', "'browser' must come before 'import' and 'require'");
+    // Only the Workers entry does something at import (test/workerd.test.mjs).
+    assert.deepEqual(pkg.sideEffects, ['./src/workerd.mjs']);
+    // The first condition a bundler sets wins: wrangler sets both 'workerd'
+    // and 'browser', browser bundlers 'browser' and 'import' or 'require'.
+    assert.deepEqual(Object.keys(pkg.exports['.']), ['workerd', 'browser', 'import', 'require']);
     assert.equal(pkg.exports['.'].browser.default.default, './src/index.mjs');
     assert.equal(pkg.exports['.'].browser.require.default, './src/index.cjs');
     // <script src="https://unpkg.com/ssekit"> (or jsDelivr) loads the classic-script bundle.

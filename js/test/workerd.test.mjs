@@ -1,0 +1,186 @@
+// The package in Cloudflare's Workers runtime (workerd, the devDependency's
+// binary), bundled as wrangler bundles a Worker (esbuild, conditions
+// workerd, worker, browser): the EventSource, stream(), the parser and the
+// serializers used at request time, where workerd compiles no WebAssembly;
+// each handler attribute called once per event; a non-ASCII Last-Event-ID
+// sent as its UTF-8 bytes once. A Node server on loopback is the upstream;
+// workerd listens on a Unix socket in a temporary directory.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+
+import * as esbuild from 'esbuild';
+import workerd from 'workerd';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pkg = path.resolve(here, '..');
+const ID = 'é✓-2';
+
+// The upstream: /es answers its first request with an id and an event, the
+// second with the Last-Event-ID it got (as UTF-8), the third with 204 (the
+// EventSource's end); /stream with one event.
+let upstream;
+const requests = [];
+function startUpstream() {
+  upstream = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    const idBytes = req.headers['last-event-id'];
+    const id = idBytes === undefined ? null : Buffer.from(idBytes, 'latin1').toString('utf8');
+    requests.push({ path: url.pathname, id });
+    const n = requests.filter((r) => r.path === url.pathname).length;
+    if (url.pathname === '/stream') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end('id: s\ndata: from stream()\n\n');
+    } else if (n === 1) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end(`retry: 20\nid: ${ID}\ndata: one\n\n`);
+    } else if (n === 2) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end(`data: resumed from ${id}\n\n`);
+    } else {
+      res.writeHead(204).end();
+    }
+  });
+  return new Promise((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+}
+
+const worker = `
+import { EventSource, stream, createParser, serializeEvent } from 'ssekit';
+
+function run(url) {
+  return new Promise((resolve) => {
+    const log = [];
+    const source = new EventSource(url);
+    source.onopen = () => log.push('open');
+    source.onmessage = (e) => log.push(e.data + ' | ' + e.lastEventId);
+    source.addEventListener('message', (e) => log.push('listener ' + e.data));
+    source.onerror = (e) => {
+      log.push('error ' + source.readyState + ' ' + e.error?.reason);
+      if (source.readyState === EventSource.CLOSED) resolve(log);
+    };
+    setTimeout(() => { source.close(); log.push('timed out'); resolve(log); }, 20000);
+  });
+}
+
+export default {
+  async fetch(request) {
+    const upstream = new URL(request.url).searchParams.get('upstream');
+    const out = {};
+    try {
+      out.eventSource = await run(upstream + '/es');
+      out.stream = [];
+      for await (const e of stream(upstream + '/stream')) out.stream.push(e.data + ' | ' + e.lastEventId);
+      const parsed = [];
+      const parser = createParser({ onEvent: (e) => parsed.push(e.data) });
+      parser.feed(serializeEvent({ data: 'a\\nb', id: '${ID}' }));
+      parser.close();
+      out.parsed = parsed;
+    } catch (e) {
+      out.error = e.name + ' ' + e.code + ': ' + e.message;
+    }
+    return Response.json(out);
+  },
+};
+`;
+
+let dir;
+let child;
+let stderr = '';
+
+async function startWorkerd() {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssekit-workerd-'));
+  fs.mkdirSync(path.join(dir, 'node_modules'));
+  fs.symlinkSync(pkg, path.join(dir, 'node_modules', 'ssekit'));
+  fs.writeFileSync(path.join(dir, 'worker.mjs'), worker);
+  // What wrangler does: esbuild with the Workers conditions.
+  await esbuild.build({
+    entryPoints: [path.join(dir, 'worker.mjs')],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    conditions: ['workerd', 'worker', 'browser'],
+    outfile: path.join(dir, 'bundle.mjs'),
+    logLevel: 'silent',
+  });
+  const socket = path.join(dir, 'workerd.sock');
+  fs.writeFileSync(
+    path.join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "loopback", network = (allow = ["local"])),
+  ],
+  sockets = [ (name = "http", address = "unix:${socket}", http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+  modules = [ (name = "worker", esModule = embed "bundle.mjs") ],
+  compatibilityDate = "${workerd.compatibilityDate}",
+  globalOutbound = "loopback",
+);
+`,
+  );
+  child = spawn(workerd.default, ['serve', path.join(dir, 'config.capnp')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  // Ready once the socket answers; a bounded wait, not a sleep per test.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const code = await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 100, 'running'))]);
+    if (code !== 'running') throw new Error(`workerd exited (${code}): ${stderr}`);
+    if (fs.existsSync(socket)) return socket;
+    if (Date.now() > deadline) throw new Error(`workerd did not listen within 60 s: ${stderr}`);
+  }
+}
+
+function get(socket, requestPath) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: socket, path: requestPath, headers: { host: 'worker' }, timeout: 60_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer from workerd within 60 s')));
+    req.on('error', reject);
+  });
+}
+
+describe('Cloudflare Workers (workerd)', () => {
+  let socket;
+  before(async () => {
+    await startUpstream();
+    socket = await startWorkerd();
+  });
+
+  after(async () => {
+    child?.kill();
+    await new Promise((resolve) => upstream.close(resolve));
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('at request time: events, one call per handler, the UTF-8 id resumed once-encoded, stream(), parser and serializer', async () => {
+    const { port } = upstream.address();
+    const { status, body } = await get(socket, `/?upstream=${encodeURIComponent(`http://127.0.0.1:${port}`)}`);
+    assert.equal(status, 200, `${body}\n${stderr}`);
+    const out = JSON.parse(body);
+    assert.deepEqual(out, {
+      eventSource: [
+        'open',
+        `one | ${ID}`,
+        'listener one',
+        'error 0 end_of_stream',
+        'open',
+        `resumed from ${ID} | ${ID}`,
+        `listener resumed from ${ID}`,
+        'error 0 end_of_stream',
+        'error 2 no_content',
+      ],
+      stream: ['from stream() | s'],
+      parsed: ['a\nb'],
+    });
+    assert.deepEqual(requests.filter((r) => r.path === '/es').map((r) => r.id), [null, ID, ID]);
+  });
+});
