@@ -75,9 +75,11 @@ function defineModule(file, load) {
 function cspError(cause) {
   return new SseLoadError(
     'csp_blocked',
-    "ssekit: this page's Content-Security-Policy does not allow WebAssembly, which ssekit runs on. " +
-      "Add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
-      `The browser said: ${cause?.message ?? String(cause)}`,
+    // Not "this page's": a worker has a policy too, and other embedders
+    // refuse for reasons of their own (the engine's words say which).
+    "ssekit: WebAssembly, which ssekit runs on, was refused here; in a page or worker, by its Content-Security-Policy: " +
+      "add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
+      `The engine said: ${cause?.message ?? String(cause)}`,
     cause,
   );
 }
