@@ -77,7 +77,7 @@ function cspError(cause) {
     'csp_blocked',
     // Not "this page's": a worker has a policy too, and other embedders
     // refuse for reasons of their own (the engine's words say which).
-    "ssekit: WebAssembly, which ssekit runs on, was refused here; in a page or worker, by its Content-Security-Policy: " +
+    "ssekit: its WebAssembly was refused; in a page or worker, by the Content-Security-Policy: " +
       "add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
       `The engine said: ${cause?.message ?? String(cause)}`,
     cause,
@@ -89,7 +89,7 @@ function cspError(cause) {
 function unavailableError(cause) {
   return new SseLoadError(
     'wasm_unavailable',
-    `ssekit runs on WebAssembly, which this JavaScript engine has turned off (e.g. Node's --jitless, Safari's Lockdown Mode). The engine said: ${cause?.message ?? String(cause)}`,
+    `ssekit runs on WebAssembly, which this engine has turned off (e.g. Node's --jitless, Safari's Lockdown Mode). The engine said: ${cause?.message ?? String(cause)}`,
     cause,
   );
 }
