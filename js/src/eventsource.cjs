@@ -1014,12 +1014,13 @@ const EventSource = class EventSource extends EventTarget {
   // for good), then without it; if that one gets an answer, the header was
   // the trouble: later requests leave it out, and the console says so once
   // (the id can still go in the URL, see `lastEventIdQuery`). Never a retry
-  // loop: two extra requests, once.
+  // loop: two extra requests, once. Not with a body that may not be sent
+  // again (see #mayReconnect()): after a blip it may have reached the server.
   async #request(signal) {
     const id = this.#parser.lastEventId;
     const url = requestUrl(this.#plan, this.#requestUrl, id);
     const withHeader = this.#idHeader && id !== '';
-    const refused = (e) => withHeader && !signal.aborted && e instanceof TypeError && isCrossOrigin(url);
+    const refused = (e) => withHeader && !signal.aborted && e instanceof TypeError && isCrossOrigin(url) && (this.#plan.body === null || this.#replayBody);
     try {
       return await (withHeader ? send : sendChecked)(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {

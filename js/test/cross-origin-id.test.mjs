@@ -1,0 +1,65 @@
+// The Last-Event-ID rule for cross-origin requests (README "Cross-origin
+// streams and Last-Event-ID"), with the page's origin and fetch()'s
+// failures played in Node: a failed request with the header is sent once
+// more with it before once without it; a body that may not be sent again
+// is never part of that. (browser.test.mjs runs the same against Chromium's
+// CORS.) Each case runs in a child process: `location` is global.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+
+const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
+
+// `fails(n, init)`: whether the n-th request (1-based) fails as fetch()
+// fails for CORS and for the network alike (a TypeError).
+function run(options, fails) {
+  const script = `
+    globalThis.location = { origin: 'http://page.test', href: 'http://page.test/' };
+    const { EventSource } = require(${JSON.stringify(index)});
+    const calls = [];
+    const warnings = [];
+    console.warn = (m) => warnings.push(m);
+    const fails = ${fails};
+    const fetch = async (url, init) => {
+      calls.push(init.method + ' ' + init.mode + ' ' + (init.headers['last-event-id'] ?? '-'));
+      if (fails(calls.length, init)) throw new TypeError('Failed to fetch');
+      return new Response('data: ok\\n\\n', { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const source = new EventSource('http://api.test/s', { fetch, lastEventId: '5', ...${JSON.stringify(options)} });
+    new Promise((resolve) => {
+      const log = [];
+      source.onmessage = (e) => { log.push(e.data); source.close(); resolve(log); };
+      source.onerror = (e) => { log.push('error ' + source.readyState + ' ' + e.error?.reason); source.close(); resolve(log); };
+    }).then((log) => console.log(JSON.stringify({ log, calls, warnings: warnings.length })));`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+describe('cross-origin Last-Event-ID', () => {
+  it('one failed request with the header (a blip): sent once more with it, no warning', async () => {
+    const out = await run({}, '(n) => n === 1');
+    assert.deepEqual(out, { log: ['ok'], calls: ['GET cors 5', 'GET cors 5'], warnings: 0 });
+  });
+
+  it('failing with the header only (a refused preflight): then without it, one warning', async () => {
+    const out = await run({}, "(n, init) => init.headers['last-event-id'] !== undefined");
+    assert.deepEqual(out, { log: ['ok'], calls: ['GET cors 5', 'GET cors 5', 'GET cors -'], warnings: 1 });
+  });
+
+  it('a POST body that may not be sent again: one request, then the error, not a second POST', async () => {
+    const out = await run({ method: 'POST', body: 'charge=1' }, '() => true');
+    assert.deepEqual(out.calls, ['POST cors 5']);
+    assert.deepEqual(out.log, ['error 2 network_error']);
+  });
+
+  it('with replayBody the POST goes as a GET would', async () => {
+    const out = await run({ method: 'POST', body: 'x', replayBody: true }, "(n, init) => init.headers['last-event-id'] !== undefined");
+    assert.deepEqual(out, { log: ['ok'], calls: ['POST cors 5', 'POST cors 5', 'POST cors -'], warnings: 1 });
+  });
+});
