@@ -89,7 +89,7 @@ function cspError(cause) {
 function unavailableError(cause) {
   return new SseLoadError(
     'wasm_unavailable',
-    `ssekit runs on WebAssembly, which this engine has turned off (e.g. Node's --jitless, Safari's Lockdown Mode). The engine said: ${cause?.message ?? String(cause)}`,
+    `ssekit: WebAssembly, which ssekit runs on, is turned off in this engine (e.g. Node's --jitless, Safari's Lockdown Mode). The engine said: ${cause?.message ?? String(cause)}`,
     cause,
   );
 }

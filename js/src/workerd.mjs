@@ -17,8 +17,10 @@ import { EventSource as BaseEventSource, stream as baseStream, createParser, ser
 
 export * from './index.mjs';
 
-// 1. A failure here (a runtime that refuses even at startup) is reported by
-// the first call that needs the module, as everywhere else.
+// 1. Both modules, whatever the Worker imports: which it uses is not known
+// here, and a compile at request time fails. A failure here (a runtime that
+// refuses even at startup) is reported by the first call that needs the
+// module, as everywhere else.
 try {
   createParser().close();
   serializeHeartbeat();
@@ -78,22 +80,30 @@ function textIdFetch(fetchFunction) {
 }
 
 // The options with that fetch(); anything else as given, so the package's
-// own checks see it (and name it) as before.
+// own checks see it (and name it) as before. A Proxy, not an object that
+// inherits from the options: their getters then run on them (a getter of a
+// private field threw on the heir).
 function withTextIds(init) {
   if (init !== undefined && init !== null && typeof init !== 'object' && typeof init !== 'function') return init;
   const given = init?.fetch ?? globalThis.fetch;
   if (typeof given !== 'function') return init;
-  return { __proto__: init ?? null, fetch: textIdFetch(given) };
+  const fetch = textIdFetch(given);
+  if (init === undefined || init === null) return { __proto__: null, fetch };
+  return new Proxy(init, { get: (target, key) => (key === 'fetch' ? fetch : Reflect.get(target, key)) });
 }
 
-const EventSource = textHeaders
-  ? class EventSource extends BaseEventSource {
-    constructor(...args) {
-      if (args.length > 0) args[1] = withTextIds(args[1]);
-      super(...args);
+let EventSource = BaseEventSource;
+if (textHeaders) {
+  EventSource = class EventSource extends BaseEventSource {
+    constructor(url, init = undefined) {
+      // Without arguments, the base's WebIDL error.
+      if (arguments.length === 0) super();
+      else super(url, withTextIds(init));
     }
-  }
-  : BaseEventSource;
+  };
+  // A bundler may rename a module's top-level class (EventSource3).
+  Object.defineProperty(EventSource, 'name', { value: 'EventSource' });
+}
 
 const stream = textHeaders ? (url, init = undefined) => baseStream(url, withTextIds(init)) : baseStream;
 

@@ -178,7 +178,7 @@ if (skip) {
         assert.equal(e.name, 'SseLoadError', what);
         assert.equal(e.code, 'wasm_unavailable', what);
         assert.equal(e.isLoadError, true, what);
-        assert.match(e.message, /WebAssembly, which this engine has turned off/, what);
+        assert.match(e.message, /WebAssembly, which ssekit runs on, is turned off in this engine/, what);
         assert.doesNotMatch(e.message, /Content-Security-Policy|wasm-unsafe-eval/, what);
       }
       // The fallback the README shows: ready() rejects, the page uses the

@@ -163,7 +163,7 @@ describe('loading the WebAssembly', () => {
         assert.equal(e.code, 'wasm_unavailable', nodeArgs[0]);
         assert.equal(e.cls, true);
         assert.equal(e.cause, 'ReferenceError');
-        assert.match(e.message, /WebAssembly, which this engine has turned off/);
+        assert.match(e.message, /WebAssembly, which ssekit runs on, is turned off in this engine/);
         assert.doesNotMatch(e.message, /Content-Security-Policy|wasm-unsafe-eval/);
       }
     }
