@@ -118,6 +118,11 @@ export interface OutgoingEvent {
   type?: string | undefined;
   /** Omitted (or undefined): no `id:` line. "" resets the reader's last event id. Must not contain CR, LF or NUL. */
   id?: string | undefined;
+  /**
+   * An event as `stream()` and the parsers give it (`serializeEvent(e)` in a relay): its id,
+   * written when `id` is omitted; "" writes no `id:` line.
+   */
+  lastEventId?: string | undefined;
   /** Milliseconds, 0 to 2^64-1: a `retry:` line before the event. */
   retry?: number | bigint | undefined;
 }

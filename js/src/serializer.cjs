@@ -103,8 +103,13 @@ function serializeEvent(event) {
   if (event.event !== undefined) throw new TypeError('ssekit: serializeEvent() takes the event type as `type`, not `event`');
   const data = requireString(event.data, 'data');
   const type = event.type === undefined ? '' : requireString(event.type, 'type');
-  const hasId = event.id !== undefined;
-  const id = hasId ? requireString(event.id, 'id') : '';
+  // An event as stream() and the parsers give it has its id as
+  // `lastEventId`: a relay's serializeEvent(e) dropped every id (a helper's
+  // probe), so the reader behind it could not resume. Taken when there is
+  // no `id`; '' (no id seen) writes no `id:` line.
+  const received = event.id === undefined && event.lastEventId !== undefined && event.lastEventId !== '';
+  const hasId = event.id !== undefined || received;
+  const id = received ? requireString(event.lastEventId, 'lastEventId') : hasId ? requireString(event.id, 'id') : '';
   const hasRetry = event.retry !== undefined;
   const [retryLow, retryHigh] = hasRetry ? u64Parts(event.retry, 'retry') : [0, 0];
   const c = core();

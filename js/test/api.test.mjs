@@ -509,6 +509,18 @@ describe('serializer', () => {
     assert.throws(() => serializeComment(undefined), TypeError);
   });
 
+  // A relay: for await (const e of stream(url)) res.write(serializeEvent(e)).
+  it('takes an event as the parser gives it: its lastEventId is the id (when there is no id)', () => {
+    const received = collect(['id: 1\ndata: a\n\nevent: t\ndata: b\n\n']);
+    const relayed = collect(received.map((e) => serializeEvent(e)));
+    assert.deepEqual(relayed, received);
+    assert.equal(serializeEvent({ data: 'x', lastEventId: '' }), 'data: x\n\n');
+    assert.equal(serializeEvent({ data: 'x', lastEventId: '', id: '' }), 'id:\ndata: x\n\n');
+    assert.equal(serializeEvent({ data: 'x', id: 'a', lastEventId: 'b' }), 'id: a\ndata: x\n\n');
+    assert.throws(() => serializeEvent({ data: 'x', lastEventId: 5 }), { name: 'TypeError', message: /lastEventId must be a string/ });
+    assert.throws(() => serializeEvent({ data: 'x', lastEventId: 'a\nb' }), { code: 'invalid_event_id' });
+  });
+
   it('round-trips through the parser, also for long and non-ASCII values', () => {
     const cases = [
       { data: 'plain' },
