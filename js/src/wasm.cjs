@@ -441,7 +441,7 @@ function stage(core, bytes) {
 
 // What a wrong argument was, for messages (never an object's own toString).
 function describe(value) {
-  if (value === null) return 'null';
+  if (value === null || value === undefined) return String(value);
   if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'function') return 'a function';

@@ -496,7 +496,8 @@ describe('serializer', () => {
 
   it('checks argument types', () => {
     assert.throws(() => serializeEvent(), TypeError);
-    assert.throws(() => serializeEvent({}), TypeError);
+    assert.throws(() => serializeEvent({}), { name: 'TypeError', message: 'ssekit: data must be a string, got undefined' });
+    assert.throws(() => serializeRetry(undefined), { name: 'TypeError', message: /, got undefined$/ });
     assert.throws(() => serializeEvent({ data: 1 }), { name: 'TypeError', message: 'ssekit: data must be a string, got number 1' });
     assert.throws(() => serializeEvent({ data: 'a', event: 'tick' }), { name: 'TypeError', message: /as `type`, not `event`/ });
     assert.throws(() => serializeEvent({ data: 'a', retry: '5' }), { name: 'TypeError', message: /got the string "5"$/ });
