@@ -45,7 +45,9 @@ const core = () => require('./parser.cjs');
 // name, which `.name`, V8's messages ("Class constructor X cannot be
 // invoked without 'new'") and private-member errors use.
 const SseError = class SseError extends Error {
-  constructor(reason, message, details = {}) {
+  constructor(reason, message, given = undefined) {
+    // Own properties only: nothing inherited from Object.prototype.
+    const details = { __proto__: null, ...given };
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'SseError';
     // Why: 'network_error', 'http_status', 'no_content' (204),
@@ -220,7 +222,8 @@ function initialLastEventId(option, headers) {
 // An HTTP token (RFC 9110 5.6.2): methods, MIME types and subtypes.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-function requestPlan(url, options, withCredentials, { sentOnce = false } = {}) {
+// sentOnce: the request goes once (stream()), so a stream body will do.
+function requestPlan(url, options, withCredentials, sentOnce = false) {
   const fetchOption = options.fetch;
   const fetchFunction = fetchOption ?? globalThis.fetch;
   if (typeof fetchFunction !== 'function') {
@@ -388,7 +391,7 @@ async function runAttemptHook(hook, timeout, plan, url, info, signal) {
     const refusal = urlRefusal(next);
     if (refusal !== null) throw refusal;
     const options = { fetch: plan.fetchFunction, method: changed.method, headers: changed.headers, body: changed.body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
-    return { plan: requestPlan(next.href, options, plan.withCredentials, { sentOnce: true }), url: next.href };
+    return { plan: requestPlan(next.href, options, plan.withCredentials, true), url: next.href };
   } catch (e) {
     throw new SseError('attempt_hook_failed', `the attempt hook's request can't be sent: ${e?.message ?? String(e)}`, { cause: e, url });
   }
@@ -1194,7 +1197,8 @@ const EventSource = class EventSource extends EventTarget {
   // reconnection time (longer after failures in a row) a new request.
   // `progress`: how far the attempt got ({ sent, opened, status }), for
   // the rule on sending a body again; `retryAfter`: the server's wait (ms).
-  #reestablish(error, progress = { sent: true, opened: true }) {
+  #reestablish(error, given = { sent: true, opened: true }) {
+    const progress = { __proto__: null, ...given };  // nothing inherited
     if (!this.#mayReconnect(progress)) {
       error.message += `; the request (with a body) ${progress.opened ? 'is not sent again after its stream opened' : 'was sent and not refused, so it is not sent again'}: set replayBody to resend it`;
       this.#fail(error);

@@ -49,7 +49,7 @@ function stream(url, init = undefined) {
   if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('ssekit: signal must be an AbortSignal');
   const parsed = parseUrl(url, 'ssekit stream()');
   // One request only, so any body fetch() takes will do, a stream too.
-  const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), { sentOnce: true });
+  const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), true);
   const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
   const lastEventId = checkLastEventId(options.lastEventId);
   // No prototype: the parser must not find an inherited onComment (see checkObject).

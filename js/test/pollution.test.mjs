@@ -28,6 +28,11 @@ const polluted = {
   lastEventIdQuery: 'polluted',
 };
 
+// Read by the package from objects of its own: an error's details, how far
+// an attempt got, the plan's one-request flag. (`status` also breaks Node's
+// fetch() for any response: only where no response comes.)
+const pollutedInside = { status: 503, retryAfter: 123456, opened: false, sentOnce: true };
+
 let server;
 let base;
 const seen = [];
@@ -44,10 +49,10 @@ before(async () => {
 
 after(() => new Promise((resolve) => server.close(resolve)));
 
-function runPolluted(body) {
+function runPolluted(body, extra = {}) {
   const script = `
     const calls = [];
-    const pollution = ${JSON.stringify(polluted)};
+    const pollution = ${JSON.stringify({ ...polluted, ...extra })};
     for (const [k, v] of Object.entries(pollution)) Object.prototype[k] = v;
     for (const name of ['onAttempt', 'onComment', 'onRetry', 'onEvent', 'fetch']) {
       Object.prototype[name] = function () { calls.push(name); throw new Error('polluted ' + name); };
@@ -76,6 +81,29 @@ describe('Object.prototype pollution', () => {
       return { event, withCredentials: source.withCredentials };`);
     assert.deepEqual(out, { event: { data: 'a long enough line of data', id: '1' }, withCredentials: false, calls: [] });
     assert.deepEqual(seen, [{ method: 'GET', url: '/es', polluted: null, id: null }]);
+  });
+
+  it("the package's own objects: a refused connection's error, its reconnect delay, a stream body's refusal", async () => {
+    const out = await runPolluted(`
+      const blocked = require('node:net').createServer();
+      await new Promise((resolve) => blocked.listen(0, '127.0.0.1', resolve));
+      const port = blocked.address().port;
+      await new Promise((resolve) => blocked.close(resolve));
+      // Options with no prototype: given ones read inherited members, as
+      // WebIDL's dictionaries do.
+      const source = new ssekit.EventSource('http://127.0.0.1:' + port + '/', Object.create(null));
+      const error = await new Promise((resolve) => (source.onerror = (e) => resolve({
+        reason: e.error.reason, status: e.error.status, headers: e.error.headers, delay: e.reconnectDelay < 60000, state: source.readyState })));
+      source.close();
+      let streamBody;
+      try {
+        new ssekit.EventSource('${base}/es', Object.assign(Object.create(null), { method: 'POST', body: new ReadableStream() })).close();
+        streamBody = 'taken';
+      } catch (e) {
+        streamBody = e.name;
+      }
+      return { error, streamBody };`, pollutedInside);
+    assert.deepEqual(out, { error: { reason: 'network_error', status: 0, headers: null, delay: true, state: 0 }, streamBody: 'TypeError', calls: [] });
   });
 
   it('stream() without options, and a parser without options', async () => {
