@@ -107,9 +107,9 @@ function serializeEvent(event) {
   // `lastEventId`: a relay's serializeEvent(e) dropped every id (a helper's
   // probe), so the reader behind it could not resume. Taken when there is
   // no `id`; '' (no id seen) writes no `id:` line.
-  const received = event.id === undefined && event.lastEventId !== undefined && event.lastEventId !== '';
-  const hasId = event.id !== undefined || received;
-  const id = received ? requireString(event.lastEventId, 'lastEventId') : hasId ? requireString(event.id, 'id') : '';
+  const [given, name] = event.id === undefined && event.lastEventId !== '' ? [event.lastEventId, 'lastEventId'] : [event.id, 'id'];
+  const hasId = given !== undefined;
+  const id = hasId ? requireString(given, name) : '';
   const hasRetry = event.retry !== undefined;
   const [retryLow, retryHigh] = hasRetry ? u64Parts(event.retry, 'retry') : [0, 0];
   const c = core();

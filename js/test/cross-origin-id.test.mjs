@@ -5,10 +5,11 @@
 // is never part of that. (browser.test.mjs runs the same against Chromium's
 // CORS.) Each case runs in a child process: `location` is global.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+
+import { runNodeScript } from './node-script.mjs';
 
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
 
@@ -33,12 +34,7 @@ function run(options, fails) {
       source.onmessage = (e) => { log.push(e.data); source.close(); resolve(log); };
       source.onerror = (e) => { log.push('error ' + source.readyState + ' ' + e.error?.reason); source.close(); resolve(log); };
     }).then((log) => console.log(JSON.stringify({ log, calls, warnings: warnings.length })));`;
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
+  return runNodeScript(script);
 }
 
 describe('cross-origin Last-Event-ID', () => {

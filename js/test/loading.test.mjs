@@ -4,10 +4,11 @@
 // compiles are counted by wrapping WebAssembly's functions, not timed.
 // (test/browser-loading.test.mjs checks the same in Chromium.)
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+
+import { runNodeScript } from './node-script.mjs';
 
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
 
@@ -29,12 +30,7 @@ function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000 }
     ${spy}
     const ssekit = require(${JSON.stringify(index)});
     (async () => { ${body} })().then((out) => console.log(JSON.stringify(out)), (e) => { console.error(e); process.exit(1); });`;
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeArgs, '-e', script], { timeout }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
+  return runNodeScript(script, { nodeArgs, timeout });
 }
 
 describe('loading the WebAssembly', () => {

@@ -6,11 +6,12 @@
 // `onComment` ran for the stream's comments). Runs in a child process, so the
 // pollution stays there.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+
+import { runNodeScript } from './node-script.mjs';
 
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
 
@@ -60,12 +61,7 @@ function runPolluted(body, extra = {}) {
     const ssekit = require(${JSON.stringify(index)});
     (async () => { ${body} })().then((out) => { console.log(JSON.stringify({ ...out, calls })); process.exit(0); },
       (e) => { console.error(e); process.exit(1); });`;
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['-e', script], { timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${error.message}\n${stderr}`));
-      else resolve(JSON.parse(stdout));
-    });
-  });
+  return runNodeScript(script);
 }
 
 describe('Object.prototype pollution', () => {
