@@ -259,6 +259,88 @@ TEST(Parser, ThrowingHandlerThenResetLeavesAUsableParser) {
   EXPECT_EQ(h.records[0], record::make_event("message", "y", ""));
 }
 
+// A call back into the parser from its own callback would change the state
+// the running feed() is in the middle of (a data buffer still being
+// delivered, a chunk half read): the call is refused, the running feed()
+// stops with the same error, nothing is delivered twice or mixed, and a
+// reset() afterwards leaves a parser that works.
+TEST(Parser, CallsFromItsOwnCallbacksAreRefused) {
+  enum class call { feed, finish, reset };
+  for (const call what : {call::feed, call::finish, call::reset}) {
+    struct reentrant : recorder {
+      parser* p = nullptr;
+      call what = call::feed;
+      parse_error inner;
+      void on_event(const event& ev) override {
+        recorder::on_event(ev);
+        if (ev.data != "a\nb") return;
+        switch (what) {
+          case call::feed: inner = p->feed("data: inner\n\n"); break;
+          case call::finish: inner = p->finish(); break;
+          case call::reset:
+            p->reset();
+            inner = p->finish();  // reports the parser's error, still the refusal
+            break;
+        }
+      }
+    } h;
+    h.what = what;
+    parser p{h};
+    h.p = &p;
+    const std::string stream = "id: 1\ndata: a\ndata: b\n\ndata: after\n\n";
+    const parse_error outer = p.feed(stream);
+    const int index = static_cast<int>(what);
+    EXPECT_EQ(h.inner.code, errc::called_from_callback) << index;
+    EXPECT_EQ(outer.code, errc::called_from_callback) << index;
+    EXPECT_EQ(p.feed("data: more\n\n").code, errc::called_from_callback) << index;  // sticky
+    ASSERT_EQ(h.records.size(), 1u) << index;
+    EXPECT_EQ(h.records[0], record::make_event("message", "a\nb", "1")) << index;
+
+    p.reset();
+    EXPECT_FALSE(p.feed("data: next\n\n")) << index;
+    ASSERT_EQ(h.records.size(), 2u) << index;
+    EXPECT_EQ(h.records[1], record::make_event("message", "next", "1")) << index;
+  }
+}
+
+TEST(Parser, CommentAndRetryCallbacksMayNotCallBackEither) {
+  struct reentrant : recorder {
+    parser* p = nullptr;
+    void on_comment(std::string_view text) override {
+      recorder::on_comment(text);
+      p->reset();
+    }
+    void on_retry(std::uint64_t ms) override {
+      recorder::on_retry(ms);
+      EXPECT_EQ(p->feed(": x\n").code, errc::called_from_callback);
+    }
+  } h;
+  parser p{h};
+  h.p = &p;
+  EXPECT_EQ(p.feed("retry: 5\ndata: a\n\n").code, errc::called_from_callback);
+  p.reset();
+  EXPECT_EQ(p.feed(": c\ndata: b\n\n").code, errc::called_from_callback);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[0], record::make_retry(5));
+  EXPECT_EQ(h.records[1], record::make_comment(" c"));
+}
+
+// Another parser is another parser: feeding it from a callback is fine
+// (a relay that parses an inner stream carried in events does this).
+TEST(Parser, AnotherParserMayBeFedFromACallback) {
+  recorder inner_rec;
+  parser inner{inner_rec};
+  struct outer_handler : handler {
+    parser* inner = nullptr;
+    void on_event(const event& ev) override { EXPECT_FALSE(inner->feed(std::string(ev.data) + "\n\n")); }
+  } h;
+  h.inner = &inner;
+  parser outer{h};
+  EXPECT_FALSE(outer.feed("data: data: one\n\ndata: data: two\n\n"));
+  ASSERT_EQ(inner_rec.records.size(), 2u);
+  EXPECT_EQ(inner_rec.records[1], record::make_event("message", "two", ""));
+}
+
 // The last event id may point into the chunk while feed() runs; it must be
 // the parser's own copy once feed() is left, by a return, an error or a
 // handler's exception (ASan sees a view into the freed chunk).
@@ -308,7 +390,7 @@ TEST(Parser, NoReadPastTheEndOfAnyChunk) {
 }
 
 TEST(Errors, EveryCodeHasANameAndAMessage) {
-  for (int code = 0; code <= static_cast<int>(errc::invalid_comment); ++code) {
+  for (int code = 0; code <= static_cast<int>(errc::called_from_callback); ++code) {
     const auto e = static_cast<errc>(code);
     EXPECT_NE(error_name(e), "unknown") << code;
     EXPECT_FALSE(error_message(e).empty());

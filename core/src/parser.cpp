@@ -21,6 +21,12 @@
 #define SSEKIT_HOT_INLINE inline
 #endif
 
+#if defined(__EMSCRIPTEN__)
+#define SSEKIT_REFUSE_REENTRY 0
+#else
+#define SSEKIT_REFUSE_REENTRY 1
+#endif
+
 namespace ssekit {
 
 #if defined(SSEKIT_WORK_COUNTERS)
@@ -284,6 +290,17 @@ void parser::set_last_event_id(std::string_view id) {
 
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
 
+// feed(), finish() or reset() from a callback would change the state the
+// running feed() is in the middle of: the call fails instead, and so does
+// the feed() that made the callback, once the callback returns.
+// The WebAssembly build leaves the check out: its one caller, the JS parser
+// (js/src/parser.cjs, #enter), refuses such calls before they reach the
+// module, and the EventSource's bundle has no bytes to spare.
+parse_error parser::refuse_reentry() noexcept {
+  fail(errc::called_from_callback, stream_offset_);
+  return error_;
+}
+
 std::uint64_t parser::line_offset(const char* chunk_line) const noexcept {
   // Only asked on an error: the hot loop passes pointers, not offsets.
   return chunk_line != nullptr ? stream_offset_ - static_cast<std::uint64_t>(chunk_end_ - chunk_line) : line_start_;
@@ -297,6 +314,17 @@ parse_error parser::feed_chunk(std::string_view chunk) {
 }
 
 parse_error parser::feed(std::string_view chunk) {
+#if SSEKIT_REFUSE_REENTRY
+  if (busy_) return refuse_reentry();
+  // Cleared on every way out, an exception from a callback included.
+  struct busy_scope {
+    bool& busy;
+    explicit busy_scope(bool& b) noexcept : busy(b) { busy = true; }
+    ~busy_scope() { busy = false; }
+    busy_scope(const busy_scope&) = delete;
+    busy_scope& operator=(const busy_scope&) = delete;
+  } scope{busy_};
+#endif
   // dispatch() lets the last event id borrow from the chunk (one copy per
   // chunk, not per event); it must own it before the chunk goes away, on
   // every way out, since it outlives reset().
@@ -399,6 +427,9 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
     // compare rules out almost every other line: field names are letters.)
     if (static_cast<unsigned char>(*p) <= '\r' && (*p == '\n' || *p == '\r')) {
       dispatch();
+#if SSEKIT_REFUSE_REENTRY
+      if (error_) return error_;  // only a refused call from the callback
+#endif
       p = after_line_end(p);
       continue;
     }
@@ -768,6 +799,9 @@ void parser::deliver_comment(std::string_view text, bool ascii) {
 }
 
 parse_error parser::finish() {
+#if SSEKIT_REFUSE_REENTRY
+  if (busy_) return refuse_reentry();
+#endif
   if (error_) return error_;
   // Bytes held as a possible BOM turned out to be a line; the limit applies
   // to it as to any other unterminated line.
@@ -787,6 +821,12 @@ parse_error parser::finish() {
 }
 
 void parser::reset() {
+#if SSEKIT_REFUSE_REENTRY
+  if (busy_) {
+    refuse_reentry();
+    return;
+  }
+#endif
   stream_offset_ = 0;
   line_start_ = 0;
   error_ = {};

@@ -30,6 +30,9 @@ enum class errc : int {
   invalid_event_id,
   // Serializer: the comment contains CR or LF.
   invalid_comment,
+  // Parser: feed(), finish() or reset() was called from inside one of that
+  // parser's own handler callbacks (bad use: the parser is mid-chunk).
+  called_from_callback,
 };
 
 // Short stable identifier, e.g. "line_too_long"; "unknown" for values outside the enum.

@@ -30,7 +30,9 @@ struct event {
 
 // Receives what the parser finds, in stream order. The default
 // implementations ignore everything. Callbacks must not call feed(),
-// finish() or reset() on the parser that is calling them. An exception
+// finish() or reset() on the parser that is calling them: such a call does
+// nothing but fail with errc::called_from_callback, and so does the feed()
+// that made the callback (call reset() after it returns). An exception
 // thrown by a callback propagates out of feed(); call reset() before
 // feeding that parser again.
 class handler {
@@ -170,6 +172,7 @@ class parser {
   void dispatch();
   void deliver_comment(std::string_view text, bool ascii);
   void fail(errc code, std::uint64_t offset) noexcept;
+  parse_error refuse_reentry() noexcept;
   // Stream offset of a line: `chunk_line` points at its start in the chunk
   // being fed, or is nullptr for the line assembled in partial_line_.
   std::uint64_t line_offset(const char* chunk_line) const noexcept;
@@ -214,6 +217,7 @@ class parser {
   field_buffer id_;
   field_buffer id_line_;        // an id line's value until its end shows no NUL
   bool id_changed_ = false;     // an id field arrived since the last dispatch
+  bool busy_ = false;           // inside feed(), callbacks included (here, it fills padding)
   std::size_t event_size_ = 0;  // raw bytes that count against max_event_size
   std::size_t type_size_ = 0;   // raw bytes of the event type in event_size_
   std::size_t id_size_ = 0;     // raw bytes of the id in event_size_
