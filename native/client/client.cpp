@@ -1136,14 +1136,23 @@ client& client::operator=(client&& other) noexcept {
   return *this;
 }
 
-void client::pause_reading() { impl_->pause_reading(); }
-void client::resume_reading() { impl_->resume_reading(); }
-client_stats client::stats() const noexcept { return impl_->stats(); }
-void client::close() { impl_->close(); }
-void client::restart() { impl_->restart(); }
-client_state client::state() const noexcept { return impl_->state(); }
-std::string client::last_event_id() const { return impl_->last_event_id(); }
-std::uint64_t client::reconnects() const noexcept { return impl_->reconnects(); }
+// A moved-from client has no impl_ and behaves as a closed one.
+void client::pause_reading() {
+  if (impl_) impl_->pause_reading();
+}
+void client::resume_reading() {
+  if (impl_) impl_->resume_reading();
+}
+client_stats client::stats() const noexcept { return impl_ ? impl_->stats() : client_stats{}; }
+void client::close() {
+  if (impl_) impl_->close();
+}
+void client::restart() {
+  if (impl_) impl_->restart();
+}
+client_state client::state() const noexcept { return impl_ ? impl_->state() : client_state::closed; }
+std::string client::last_event_id() const { return impl_ ? impl_->last_event_id() : std::string(); }
+std::uint64_t client::reconnects() const noexcept { return impl_ ? impl_->reconnects() : 0; }
 
 blocking_result run_client(client_options options, const std::function<bool(const event&)>& on_event, milliseconds timeout,
                            client_handlers extra) {

@@ -911,13 +911,21 @@ event_stream& event_stream::operator=(event_stream&& other) noexcept {
   return *this;
 }
 
-void event_stream::close() { state_->close(); }
-client& event_stream::get_client() noexcept { return state_->get_client(); }
-std::size_t event_stream::buffered() const { return state_->buffered(); }
-std::size_t event_stream::max_buffered_seen() const { return state_->max_buffered_seen(); }
-std::size_t event_stream::buffered_bytes() const { return state_->buffered_bytes(); }
-std::size_t event_stream::max_buffered_bytes_seen() const { return state_->max_buffered_bytes_seen(); }
-std::shared_ptr<const client_error> event_stream::final_error() const { return state_->final_error(); }
+// A moved-from stream has no state_: it behaves as a closed one whose items
+// were all taken (async_next on it throws std::logic_error, above).
+void event_stream::close() {
+  if (state_) state_->close();
+}
+client& event_stream::get_client() noexcept {
+  if (state_) return state_->get_client();
+  static client none;  // moved-from too: every call on it does nothing
+  return none;
+}
+std::size_t event_stream::buffered() const { return state_ ? state_->buffered() : 0; }
+std::size_t event_stream::max_buffered_seen() const { return state_ ? state_->max_buffered_seen() : 0; }
+std::size_t event_stream::buffered_bytes() const { return state_ ? state_->buffered_bytes() : 0; }
+std::size_t event_stream::max_buffered_bytes_seen() const { return state_ ? state_->max_buffered_bytes_seen() : 0; }
+std::shared_ptr<const client_error> event_stream::final_error() const { return state_ ? state_->final_error() : nullptr; }
 
 }  // namespace ssekit
 

@@ -1539,6 +1539,26 @@ TEST(EventStream, MovedStreamKeepsWorking) {
   });
   run_until(io, [&] { return !data.empty(); });
   EXPECT_EQ(data, "0");
+
+  // The moved-from ones behave as closed streams with nothing buffered
+  // (they dereferenced a null state before).
+  for (ssekit::event_stream* gone : {&first, &moved}) {
+    gone->close();
+    EXPECT_EQ(gone->buffered(), 0u);
+    EXPECT_EQ(gone->buffered_bytes(), 0u);
+    EXPECT_EQ(gone->max_buffered_seen(), 0u);
+    EXPECT_EQ(gone->max_buffered_bytes_seen(), 0u);
+    EXPECT_EQ(gone->final_error(), nullptr);
+    ssekit::client& none = gone->get_client();
+    EXPECT_EQ(none.state(), ssekit::client_state::closed);
+    none.restart();
+    none.pause_reading();
+    none.resume_reading();
+    none.close();
+    EXPECT_EQ(none.stats().events, 0u);
+    EXPECT_EQ(none.last_event_id(), "");
+    EXPECT_THROW(gone->async_next([](error_code, stream_item) {}), std::logic_error);
+  }
 }
 
 TEST(ClientLifetime, ClientDestroyedInsideOnEvent) {
@@ -1564,6 +1584,16 @@ TEST(ClientLifetime, MovedClientKeepsItsHandlers) {
   h.on_event = [&](const ssekit::event&) { ++seen; };
   ssekit::client a(io.get_executor(), options_for(server.url()), h);
   ssekit::client b(std::move(a));
+  // The moved-from client behaves as a closed one (it dereferenced a null
+  // state before) and leaves the moved-to one alone.
+  a.close();
+  a.restart();
+  a.pause_reading();
+  a.resume_reading();
+  EXPECT_EQ(a.state(), ssekit::client_state::closed);
+  EXPECT_EQ(a.stats().bytes, 0u);
+  EXPECT_EQ(a.reconnects(), 0u);
+  EXPECT_EQ(a.last_event_id(), "");
   run_until(io, [&] { return b.state() == ssekit::client_state::closed; });
   EXPECT_EQ(seen, 2);
 }

@@ -393,8 +393,9 @@ class client {
   //
   // Lifetime: the client is a handle the user holds; its connection state
   // lives in a shared object that pending operations keep alive. It may be
-  // moved (a moved-from client may only be destroyed or assigned to) and
-  // destroyed anywhere, also inside one of its own handlers: destruction
+  // moved (a moved-from client behaves as a closed one: its functions do
+  // nothing, state() is closed, the counts are 0, last_event_id() is
+  // empty) and destroyed anywhere, also inside one of its own handlers: destruction
   // closes, no handler runs afterwards. Destroy it before its io_context
   // (destroying the io_context first leaves the client's timers dangling);
   // after io_context::stop() or once run() has returned is fine.
@@ -438,6 +439,9 @@ class client {
   std::uint64_t reconnects() const noexcept;
 
  private:
+  friend class event_stream;  // a moved-from stream's get_client()
+  client() noexcept = default;  // a client without a connection, as a moved-from one
+
   class impl;
   std::shared_ptr<impl> impl_;
 };

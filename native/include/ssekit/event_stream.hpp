@@ -337,7 +337,9 @@ class event_stream {
                std::shared_ptr<detail::transport_factory> transport);
   // Closes (see close()). Lifetime as client's: movable, may be destroyed
   // inside a completion handler of its own async_next, and must be
-  // destroyed before its io_context.
+  // destroyed before its io_context. A moved-from stream behaves as a
+  // closed one with nothing buffered, except that async_next and
+  // async_next_batch on it throw std::logic_error.
   ~event_stream();
   event_stream(event_stream&& other) noexcept;
   event_stream& operator=(event_stream&& other) noexcept;
