@@ -93,6 +93,8 @@ class parser {
   // a dispatch (an empty line), even if that dispatch delivered no event.
   std::string_view last_event_id() const noexcept { return last_event_id_.view(); }
   // Sets the last event id, e.g. the one a client was told to start from.
+  // Allowed from a callback, where it ends the validity of the event's
+  // last_event_id view (copy that first if it is still needed).
   void set_last_event_id(std::string_view id);
   // Counts the times the last event id was set (by a dispatch after an `id:`
   // field, or set_last_event_id()), even to the same value: while it stays
