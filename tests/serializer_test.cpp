@@ -37,6 +37,33 @@ TEST(Serializer, RefusedInputAppendsNothing) {
   EXPECT_EQ(out, "kept");
 }
 
+// Values that view the output buffer itself (bytes already in it, framed
+// again): each append may move the buffer, so the serializer must not read
+// them from it afterwards (ASan saw a use after free). The buffer is filled
+// to its capacity, so the first append moves it.
+TEST(Serializer, ValuesInsideTheOutputBufferAreCopiedBeforeItGrows) {
+  std::string out = "line one\r\nline two and then some more text: ";
+  out.append(out.capacity() - out.size(), 'x');
+  const std::string before = out;
+  const std::string_view all(out);
+  EXPECT_EQ(serialize_event(out, {.data = all, .type = all.substr(0, 4), .id = all.substr(5, 3), .retry = 9}), errc::ok);
+  std::string expected = before;
+  const std::string_view copy(before);
+  EXPECT_EQ(serialize_event(expected, {.data = copy, .type = copy.substr(0, 4), .id = copy.substr(5, 3), .retry = 9}), errc::ok);
+  EXPECT_EQ(out, expected);
+
+  // Refused, it still appends nothing.
+  const std::string kept = out;
+  EXPECT_EQ(serialize_event(out, {.data = std::string_view(out), .id = std::string_view(out).substr(8, 2)}), errc::invalid_event_id);
+  EXPECT_EQ(out, kept);
+
+  std::string comment = "a comment";
+  comment.append(comment.capacity() - comment.size(), 'y');
+  const std::string comment_before = comment;
+  EXPECT_EQ(serialize_comment(comment, comment), errc::ok);
+  EXPECT_EQ(comment, comment_before + ":" + comment_before + "\n");
+}
+
 TEST(Serializer, RoundTripKeepsSpacesColonsAndLineStructure) {
   const std::string data = " leading space\n\nmiddle: colon\r\n  two spaces\rlast ";
   std::string out;

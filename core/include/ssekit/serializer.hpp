@@ -1,5 +1,7 @@
 // Event-stream serializer: writes what any conforming parser reads back
 // exactly. Every function APPENDS to `out`; on error nothing is appended.
+// Values may view `out` itself (bytes already in it, framed again), as with
+// std::string::append.
 #pragma once
 
 #include <cstdint>
