@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "caller_checks.hpp"
 #include "scan.hpp"
 #include "ssekit/utf8.hpp"
 #include "work_counters.hpp"
@@ -19,12 +20,6 @@
 #define SSEKIT_HOT_INLINE [[gnu::always_inline]] inline
 #else
 #define SSEKIT_HOT_INLINE inline
-#endif
-
-#if defined(__EMSCRIPTEN__)
-#define SSEKIT_REFUSE_REENTRY 0
-#else
-#define SSEKIT_REFUSE_REENTRY 1
 #endif
 
 namespace ssekit {
@@ -282,6 +277,15 @@ void parser::field_buffer::swap(field_buffer& other) noexcept {
 parser::parser(handler& h, parser_options options) : handler_(h), options_(options) {}
 
 void parser::set_last_event_id(std::string_view id) {
+  // Part of the id in force (e.g. last_event_id() trimmed): the assignment
+  // would overwrite what it copies from.
+#if SSEKIT_CHECK_CALLER
+  if (detail::views_into(last_event_id_.view(), id)) {
+    const std::string own(id);
+    set_last_event_id(own);
+    return;
+  }
+#endif
   id_changed_ = false;
   ++last_event_id_version_;
   if (options_.raw_bytes) last_event_id_.assign(id, false);
@@ -293,9 +297,7 @@ void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, of
 // feed(), finish() or reset() from a callback would change the state the
 // running feed() is in the middle of: the call fails instead, and so does
 // the feed() that made the callback, once the callback returns.
-// The WebAssembly build leaves the check out: its one caller, the JS parser
-// (js/src/parser.cjs, #enter), refuses such calls before they reach the
-// module, and the EventSource's bundle has no bytes to spare.
+// Not in the WebAssembly build (caller_checks.hpp says why).
 parse_error parser::refuse_reentry() noexcept {
   fail(errc::called_from_callback, stream_offset_);
   return error_;
@@ -314,7 +316,7 @@ parse_error parser::feed_chunk(std::string_view chunk) {
 }
 
 parse_error parser::feed(std::string_view chunk) {
-#if SSEKIT_REFUSE_REENTRY
+#if SSEKIT_CHECK_CALLER
   if (busy_) return refuse_reentry();
   // Cleared on every way out, an exception from a callback included.
   struct busy_scope {
@@ -427,7 +429,7 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
     // compare rules out almost every other line: field names are letters.)
     if (static_cast<unsigned char>(*p) <= '\r' && (*p == '\n' || *p == '\r')) {
       dispatch();
-#if SSEKIT_REFUSE_REENTRY
+#if SSEKIT_CHECK_CALLER
       if (error_) return error_;  // only a refused call from the callback
 #endif
       p = after_line_end(p);
@@ -799,7 +801,7 @@ void parser::deliver_comment(std::string_view text, bool ascii) {
 }
 
 parse_error parser::finish() {
-#if SSEKIT_REFUSE_REENTRY
+#if SSEKIT_CHECK_CALLER
   if (busy_) return refuse_reentry();
 #endif
   if (error_) return error_;
@@ -821,7 +823,7 @@ parse_error parser::finish() {
 }
 
 void parser::reset() {
-#if SSEKIT_REFUSE_REENTRY
+#if SSEKIT_CHECK_CALLER
   if (busy_) {
     refuse_reentry();
     return;

@@ -1,9 +1,9 @@
 #include "ssekit/serializer.hpp"
 
 #include <charconv>
-#include <cstdint>
 #include <cstring>
 
+#include "caller_checks.hpp"
 #include "scan.hpp"
 
 namespace ssekit {
@@ -30,14 +30,10 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.push_back('\n');
 }
 
+#if SSEKIT_CHECK_CALLER
 // A value that views `out` itself (bytes already in the buffer, framed
-// again) would dangle once an append grows the buffer. Such a call writes
-// into a buffer of its own first, as std::string::append does for itself.
-// Integer compares: pointers into different objects can't be compared.
-bool views_into(const std::string& out, std::string_view value) noexcept {
-  const auto offset = reinterpret_cast<std::uintptr_t>(value.data()) - reinterpret_cast<std::uintptr_t>(out.data());
-  return offset < out.size();  // below out.data() wraps around to a large value
-}
+// again) would dangle once an append grows the buffer.
+using detail::views_into;
 
 // Out of line: its string would cost the common path a frame and cleanup.
 [[gnu::noinline, gnu::cold]] void append_copied(std::string& out, const outgoing_event& ev) {
@@ -45,6 +41,7 @@ bool views_into(const std::string& out, std::string_view value) noexcept {
   serialize_event(own, ev);
   out.append(own);
 }
+#endif
 
 }  // namespace
 
@@ -60,10 +57,12 @@ errc serialize_event(std::string& out, const outgoing_event& ev) {
   if (ev.id && (has_line_break(*ev.id) || (!ev.id->empty() && std::memchr(ev.id->data(), 0, ev.id->size()) != nullptr)))
     return errc::invalid_event_id;
 
+#if SSEKIT_CHECK_CALLER
   if (!out.empty() && (views_into(out, ev.data) || views_into(out, ev.type) || (ev.id && views_into(out, *ev.id)))) [[unlikely]] {
     append_copied(out, ev);
     return errc::ok;
   }
+#endif
 
   if (ev.retry) serialize_retry(out, *ev.retry);
   if (ev.id) append_field(out, "id", *ev.id);
@@ -84,10 +83,12 @@ errc serialize_event(std::string& out, const outgoing_event& ev) {
 
 errc serialize_comment(std::string& out, std::string_view text) {
   if (has_line_break(text)) return errc::invalid_comment;
+#if SSEKIT_CHECK_CALLER
   if (views_into(out, text)) {
     const std::string own(text);
     return serialize_comment(out, own);
   }
+#endif
   out.push_back(':');
   out.append(text);
   out.push_back('\n');
