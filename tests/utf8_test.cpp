@@ -58,6 +58,17 @@ TEST(Utf8, RepairAppends) {
   EXPECT_EQ(out, "x" + R + "y");
 }
 
+// The bytes may view `out` itself: the resize moved `out` before they
+// were read (ASan, a helper's probe). Filled to capacity so it must move.
+TEST(Utf8, RepairAppendsBytesThatViewTheOutputItself) {
+  std::string out(100, '\xFF');
+  out.append(out.capacity() - out.size(), 'a');
+  std::string expected = out;
+  utf8_append_replacing_invalid(expected, std::string(out));
+  utf8_append_replacing_invalid(out, out);
+  EXPECT_EQ(out, expected);
+}
+
 TEST(Utf8, EveryTwoByteCombinationAgreesWithValidity) {
   // Exhaustive over all 2-byte inputs: valid exactly when repair is the identity.
   for (int a = 0; a < 256; ++a) {

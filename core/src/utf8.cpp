@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "caller_checks.hpp"
 #include "scan.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -250,6 +251,13 @@ char* utf8_copy_replacing_invalid(char* out, std::string_view bytes) noexcept {
 }
 
 void utf8_append_replacing_invalid(std::string& out, std::string_view bytes) {
+#if SSEKIT_CHECK_CALLER
+  if (detail::views_into(out, bytes)) {  // the resize may move `out`
+    const std::string own(bytes);
+    utf8_append_replacing_invalid(out, own);
+    return;
+  }
+#endif
   const std::size_t at = out.size();
   out.resize(at + utf8_repaired_size(bytes));
   utf8_copy_replacing_invalid(out.data() + at, bytes);

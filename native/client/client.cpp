@@ -119,6 +119,12 @@ header_list headers_of(const http::fields& fields) {
 class client::impl final : public std::enable_shared_from_this<impl>, private handler {
   // All of `o` but its body, which stays in `o` for the request plan: a
   // body may be tens of megabytes, and options_ need not hold it too.
+  // A default-constructed executor would crash in make_strand.
+  static const asio::any_io_executor& usable(const asio::any_io_executor& executor) {
+    if (!executor) throw client_options_error("ssekit::client: the executor is empty (a default-constructed any_io_executor)");
+    return executor;
+  }
+
   static client_options without_body(client_options& o) {
     std::string body = std::move(o.body);
     client_options rest = std::move(o);
@@ -129,7 +135,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
  public:
   impl(asio::any_io_executor executor, client_options options, client_handlers handlers,
        std::shared_ptr<detail::transport_factory> transport)
-      : strand_(asio::make_strand(executor)),
+      : strand_(asio::make_strand(usable(executor))),
         options_(without_body(options)),
         handlers_(std::move(handlers)),
         parser_(*this, options_.limits),
@@ -1034,11 +1040,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     end_attempt();
     reconnect_timer_.cancel();
     conn_.reset();
+    // closed_ is set on every way here, so no handler runs again: let go of
+    // them and what they hold now, not when the last pending operation
+    // ends. On the strand, where they are read, and none is running. A
+    // handler that holds its client's owner (a session that owns the client
+    // and is captured by its on_event) would otherwise keep both alive for
+    // ever. What they hold may close this client again: close() only posts.
+    client_handlers released = std::move(handlers_);
+    handlers_ = {};
   }
 
   asio::strand<asio::any_io_executor> strand_;
   const client_options options_;
-  const client_handlers handlers_;
+  client_handlers handlers_;  // released by shutdown()
   std::shared_ptr<detail::transport_factory> transport_;
   parser parser_;
   asio::steady_timer deadline_;         // connect timeout, error body, then idle timeout
@@ -1182,8 +1196,9 @@ blocking_result run_client(client_options options, const std::function<bool(cons
     }
   };
   asio::steady_timer timer(io);
-  if (timeout.count() > 0) {
-    timer.expires_after(detail::timer_wait(timeout));
+  if (timeout.count() != 0) {
+    // Below 0 (a deadline minus now, once it passed): it times out at once.
+    timer.expires_after(detail::timer_wait(std::max(timeout, milliseconds(0))));
     timer.async_wait([&](beast::error_code ec) {
       if (ec) return;
       result.timed_out = true;

@@ -26,6 +26,7 @@
 #include "tls_fixture.hpp"
 #include "ssekit/client.hpp"
 #include "ssekit/demo_server.hpp"
+#include "ssekit/event_stream.hpp"
 #include "transport.hpp"
 
 namespace {
@@ -667,6 +668,30 @@ TEST(Client, ARunEndedWhileConnectingLeavesNoSocket) {
   const std::size_t before = descriptors();
   for (int i = 0; i < 3; ++i) run();
   EXPECT_EQ(descriptors(), before);
+}
+
+// A timeout below 0 (a deadline minus now, once the deadline passed) has
+// passed: run_client returns at once, timed out. It meant "no timeout" and
+// waited as long as the client ran (a helper's probe).
+TEST(Client, RunClientWithANegativeTimeoutTimesOutAtOnce) {
+  boost::asio::io_context io;
+  const ssekit::testing::dropping_port dead(io);
+  auto o = options_for(dead.url());
+  o.reconnect = false;
+  o.connect_timeout = 3s;  // without the rule: a connect_timeout error instead
+  for (const auto timeout : {std::chrono::milliseconds(-10), std::chrono::milliseconds::min()}) {
+    const auto r = ssekit::run_client(o, [](const ssekit::event&) { return true; }, timeout);
+    EXPECT_TRUE(r.timed_out) << timeout.count();
+    EXPECT_EQ(r.error, nullptr) << timeout.count();
+  }
+}
+
+// A default-constructed executor is refused like any option that can't
+// work; make_strand crashed on it (a helper's probe).
+TEST(Client, AnEmptyExecutorIsRefused) {
+  const auto o = options_for("http://127.0.0.1:9/");
+  EXPECT_THROW(ssekit::client(boost::asio::any_io_executor(), o, {}), ssekit::client_options_error);
+  EXPECT_THROW(ssekit::event_stream(boost::asio::any_io_executor(), o), ssekit::client_options_error);
 }
 
 // Interim responses are skipped, up to a bound that the message names.

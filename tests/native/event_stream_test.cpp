@@ -1598,6 +1598,38 @@ TEST(ClientLifetime, MovedClientKeepsItsHandlers) {
   EXPECT_EQ(seen, 2);
 }
 
+// The client lets go of its handlers once it has closed, by close() or
+// for good by itself: a session that owns its client and is captured by
+// the client's handler (the README's "a handler reaches it through
+// whatever holds it") was kept alive for ever, with the client (LSan, a
+// helper's probe).
+TEST(ClientLifetime, HandlersAreReleasedWhenTheClientCloses) {
+  struct session {
+    std::optional<ssekit::client> c;
+    int events = 0;
+  };
+  for (const bool by_close : {true, false}) {
+    script_server server(numbered(2));
+    asio::io_context io;
+    std::weak_ptr<session> watch;
+    {
+      auto s = std::make_shared<session>();
+      watch = s;
+      ssekit::client_handlers h;
+      h.on_event = [s](const ssekit::event&) { ++s->events; };
+      auto o = options_for(server.url());
+      o.reconnect = false;  // by_close false: the stream's end closes it
+      s->c.emplace(io.get_executor(), o, h);
+      if (by_close) {
+        run_until(io, [&] { return s->events >= 1; });
+        s->c->close();
+      }
+    }
+    run_until(io, [&] { return watch.expired(); });
+    EXPECT_TRUE(watch.expired()) << by_close;
+  }
+}
+
 // --- diagnostics and counters
 
 // close() from another thread while events stream: last_event_id() never

@@ -20,7 +20,7 @@ bool utf8_is_valid(std::string_view bytes) noexcept;
 // Appends `bytes` to `out`, replacing every maximal invalid subpart with
 // U+FFFD (EF BF BD): the same number of replacement characters as
 // TextDecoder("utf-8") without `fatal`. A leading BOM is kept (the parser
-// strips the stream's BOM itself).
+// strips the stream's BOM itself). `bytes` may view `out` itself.
 void utf8_append_replacing_invalid(std::string& out, std::string_view bytes);
 
 // The size of `bytes` once repaired as above (never smaller: U+FFFD is 3

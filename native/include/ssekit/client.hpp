@@ -375,7 +375,8 @@ struct client_handlers {
 
 // Thrown by the constructor for options that can't work (bad URL, header
 // with a control byte or over a limit, a framing header, unknown scheme,
-// connect_timeout 0, both attempt hook forms): nothing is sent.
+// connect_timeout 0, both attempt hook forms, an empty executor): nothing
+// is sent.
 class client_options_error : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
@@ -448,7 +449,8 @@ class client {
 
 // Blocking convenience for tools and tests: runs a client on its own
 // io_context in the calling thread until it closes, `on_event` returns
-// false, or `timeout` passes (0: no timeout). Returns the error that closed
+// false, or `timeout` passes (0: no timeout; below 0, as a deadline minus
+// now once it passed: at once). Returns the error that closed
 // it, or nothing when stopped by on_event, the timeout or the normal end
 // (`ended`; run_client always sets on_end, so extra_handlers.on_error
 // never sees it).
