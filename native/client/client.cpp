@@ -117,14 +117,14 @@ header_list headers_of(const http::fields& fields) {
 }  // namespace
 
 class client::impl final : public std::enable_shared_from_this<impl>, private handler {
-  // All of `o` but its body, which stays in `o` for the request plan: a
-  // body may be tens of megabytes, and options_ need not hold it too.
   // A default-constructed executor would crash in make_strand.
   static const asio::any_io_executor& usable(const asio::any_io_executor& executor) {
     if (!executor) throw client_options_error("ssekit::client: the executor is empty (a default-constructed any_io_executor)");
     return executor;
   }
 
+  // All of `o` but its body, which stays in `o` for the request plan: a
+  // body may be tens of megabytes, and options_ need not hold it too.
   static client_options without_body(client_options& o) {
     std::string body = std::move(o.body);
     client_options rest = std::move(o);
