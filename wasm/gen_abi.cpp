@@ -50,7 +50,7 @@ int main() {
   // errc values are 0, 1, 2, ...; error_name() says "unknown" past the last.
   // called_from_callback, the last, never comes from the module: the JS
   // parser refuses such calls itself (the module leaves that check out,
-  // core/src/parser.cpp), and the bundle has no bytes for its message.
+  // core/src/caller_checks.hpp), and the bundle has no bytes for its message.
   std::printf("  // [name, message] by errc value.\n  ERRORS: [\n");
   for (int code = 0;; ++code) {
     const auto e = static_cast<ssekit::errc>(code);

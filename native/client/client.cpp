@@ -1046,8 +1046,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // handler that holds its client's owner (a session that owns the client
     // and is captured by its on_event) would otherwise keep both alive for
     // ever. What they hold may close this client again: close() only posts.
-    client_handlers released = std::move(handlers_);
-    handlers_ = {};
+    const client_handlers released = std::exchange(handlers_, {});
   }
 
   asio::strand<asio::any_io_executor> strand_;
