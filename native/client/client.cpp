@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "http_rules.hpp"
+#include "state_cell.hpp"
 #include "transport.hpp"
 
 namespace ssekit {
@@ -165,7 +166,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void close() {
     closed_.store(true);
-    state_.store(client_state::closed);
+    state_.close();
     // Waits for a handler running on another thread; recursive, so close()
     // from inside a handler does not deadlock.
     { std::lock_guard lock(handler_mutex_); }
@@ -234,7 +235,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     } catch (...) {
       handler_exception_ = std::current_exception();
       closed_.store(true);
-      state_.store(client_state::closed);
+      state_.close();
     }
     return true;
   }
@@ -248,8 +249,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   }
 
   void set_state(client_state s) {
-    if (closed_.load() || state_.load() == s) return;
-    state_.store(s);
+    if (closed_.load() || !state_.move_to(s)) return;
     if (handlers_.on_state) call([&] { handlers_.on_state(s); });
   }
 
@@ -1110,7 +1110,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::exception_ptr handler_exception_;
 
   std::atomic<bool> closed_{false};
-  std::atomic<client_state> state_{client_state::connecting};
+  detail::state_cell state_;
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> bytes_{0};

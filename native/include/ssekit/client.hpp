@@ -428,6 +428,7 @@ class client {
   void pause_reading();
   void resume_reading();
 
+  // closed from the moment close() is called, for good.
   client_state state() const noexcept;
   client_stats stats() const noexcept;
   // The last event id (as sent in Last-Event-ID on the next reconnect).
