@@ -170,11 +170,19 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // Waits for a handler running on another thread; recursive, so close()
     // from inside a handler does not deadlock.
     { std::lock_guard lock(handler_mutex_); }
-    asio::post(strand_, [self = shared_from_this()] { self->shutdown(); });
+    // One shutdown from close() is enough (a loop calling close() queued
+    // one per call).
+    if (close_posted_.exchange(true)) return;
+    post_once(close_posted_, [self = shared_from_this()] { self->shutdown(); });
   }
 
+  // Calls before the posted restart runs are one restart: each queued a
+  // reconnect of its own, without bound (a loop calling restart() from
+  // another thread queued 31,000 and starved the stream; a helper's probe).
   void restart() {
-    asio::post(strand_, [self = shared_from_this()] {
+    if (restart_posted_.exchange(true)) return;
+    post_once(restart_posted_, [self = shared_from_this()] {
+      self->restart_posted_.store(false);
       if (self->closed_.load()) return;
       self->end_attempt();
       self->reconnect_timer_.cancel();
@@ -183,11 +191,26 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       self->reconnect_now();
     });
   }
+  // Posts f, whose `posted` flag the caller set; a post that throws
+  // (bad_alloc) clears it, or no call would ever post again.
+  template <class F>
+  void post_once(std::atomic<bool>& posted, F&& f) {
+    try {
+      asio::post(strand_, std::forward<F>(f));
+    } catch (...) {
+      posted.store(false);
+      throw;
+    }
+  }
 
   void pause_reading() { read_paused_.store(true); }
   void resume_reading() {
     read_paused_.store(false);
-    asio::post(strand_, [self = shared_from_this()] {
+    // One queued at a time, as restart(): the queued one reads read_paused_
+    // as it runs, after this store.
+    if (resume_posted_.exchange(true)) return;
+    post_once(resume_posted_, [self = shared_from_this()] {
+      self->resume_posted_.store(false);
       // Paused again meanwhile: stay parked (the next resume_reading() posts
       // again); clearing parked_attempt_ here would lose the read for good.
       if (self->read_paused_.load()) return;
@@ -1111,6 +1134,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   std::atomic<bool> closed_{false};
   detail::state_cell state_;
+  std::atomic<bool> restart_posted_{false};  // a restart() is queued on the strand
+  std::atomic<bool> resume_posted_{false};   // a resume_reading() is
+  std::atomic<bool> close_posted_{false};    // close() posted shutdown()
   std::atomic<std::uint64_t> reconnects_{0};
   std::atomic<std::uint64_t> events_{0};
   std::atomic<std::uint64_t> bytes_{0};

@@ -5,6 +5,21 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SSEKIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SSEKIT_ASAN 1
+#endif
+#endif
+#ifndef SSEKIT_ASAN
+#define SSEKIT_ASAN 0
+#endif
+#if SSEKIT_ASAN
+// The sanitizer runtime's (GCC installs no header for it).
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
+#endif
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -50,6 +65,16 @@ void operator delete(void* p, std::size_t) noexcept { uncounted(p); }
 void operator delete[](void* p, std::size_t) noexcept { uncounted(p); }
 
 namespace {
+
+// Every byte on the heap, however allocated: Asio takes its handlers'
+// memory with aligned_alloc, which the operator new above does not see.
+std::size_t heap_in_use() {
+#if SSEKIT_ASAN
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  return mallinfo2().uordblks;
+#endif
+}
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -125,6 +150,43 @@ TEST(ClientAllocations, ARequestBodyIsHeldOnce) {
   // Everything the client allocated while it sent the body and read the
   // answer (buffers, the head, the event): far less than one more body.
   EXPECT_LT(peak_bytes - before, body_size / 4) << "sending the request copied the body";
+}
+
+// restart(), resume_reading() and close() called again before the handler
+// the first one queued has run queue nothing more: each call queued a
+// handler of its own on the client's strand, without bound (a loop calling
+// restart() from another thread queued 31,000 reconnects and starved the
+// stream; a helper's TSan probe). Counted in bytes held while the
+// io_context does not run (a strand runs its queue as one handler, so
+// poll() would count one), and for restart() in reconnects.
+TEST(ClientAllocations, RepeatedCallsQueueOneHandler) {
+  enum { restart, resume, close } const calls[] = {restart, resume, close};
+  for (const auto call : calls) {
+    asio::io_context io;
+    ssekit::client_options o;
+    o.url = "http://127.0.0.1:9/";  // refused; nothing needs to answer
+    o.reconnection_time = std::chrono::hours(1);  // no reconnect of its own comes due here
+    o.backoff.min_delay = std::chrono::hours(1);
+    ssekit::client c(io.get_executor(), o, {});
+    c.restart();  // the first call's handler counts as the client's
+    c.resume_reading();
+    if (call == close) c.close();
+    const std::size_t before = heap_in_use();
+    for (int i = 0; i < 1000; ++i) {
+      if (call == restart) c.restart();
+      else if (call == resume) c.resume_reading();
+      else c.close();
+    }
+    const std::size_t grown = heap_in_use() - before;
+    EXPECT_LT(grown, 8192u) << "call " << call << " queued a handler per call";
+    io.poll();
+    if (call == restart) {
+      EXPECT_EQ(c.reconnects(), 1u);  // the calls were one restart
+    }
+    c.restart();  // its handler has run: a later call is a restart again
+    io.poll();
+    EXPECT_EQ(c.reconnects(), call == restart ? 2u : call == resume ? 2u : 0u) << call;
+  }
 }
 
 }  // namespace

@@ -417,7 +417,9 @@ class client {
   // Ends the current connection (or the wait before a reconnect) and
   // connects again at once, with Last-Event-ID; no error is reported. Keeps
   // the reconnection time, the backoff state and a redirected URL. From any
-  // thread; does nothing after close().
+  // thread; does nothing after close(). Calls made before the restart has
+  // run are that one restart (so restart() from on_event takes effect after
+  // the events of the read in progress, once however often it was called).
   void restart();
 
   // Flow control: after pause_reading() the client stops reading the
