@@ -518,6 +518,35 @@ TEST(EventStream, CloseCompletesAPendingNext) {
   EXPECT_TRUE(server.wait_for_connections(1, 1s));
 }
 
+// An async_next that can be cancelled (`|| timer`), after close(), while
+// items an earlier async_next took from the queue were still left: they
+// went back to the closed stream's queue and the operation went pending
+// for ever (eof never came; with `|| timer` every turn timed out). A
+// helper's review.
+TEST(EventStream, ACancellableNextAfterCloseCompletesWithEof) {
+  script_server server(numbered(5));
+  asio::io_context io;
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  ssekit::event_stream stream(io.get_executor(), o);
+  run_until(io, [&] { return stream.buffered() == 5; });
+  std::string first;
+  stream.async_next([&](error_code ec, stream_item item) {  // takes the five, hands out "0"
+    EXPECT_FALSE(ec);
+    first = item.data;
+  });
+  run_until(io, [&] { return !first.empty(); });
+  ASSERT_EQ(first, "0");
+  stream.close();
+  asio::cancellation_signal signal;  // connected, never emitted
+  std::optional<error_code> after;
+  stream.async_next(asio::bind_cancellation_slot(signal.slot(), [&](error_code ec, stream_item) { after = ec; }));
+  run_until(io, [&] { return after.has_value(); }, std::chrono::seconds(10));  // pending for ever before
+  ASSERT_TRUE(after.has_value()) << "still pending";
+  EXPECT_EQ(*after, asio::error::eof);
+  EXPECT_EQ(stream.buffered(), 0u);
+}
+
 // A completion that waits for the user's mutex, held by a thread that
 // calls close(): the completion must not run under the client's handler
 // lock, which close() waits for. (It did, inline from the end of a read:
