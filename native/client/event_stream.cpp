@@ -392,8 +392,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     stream_item item;
     stream_item& target = into ? *into : item;
     start(
-        std::move(handler), item, [&](bool& resume) { return take(target, resume); }, [&](bool& resume) { pop(target, resume); },
-        into);
+        std::move(handler), item, [&] { return take(target); }, [&] { pop(target); }, into);
   }
 
   // async_next_batch: every waiting item, viewed in handed_.
@@ -411,9 +410,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     stream_batch batch;
     start(
-        std::move(handler), batch, [&](bool& resume) { return take_batch(batch, resume, true); },
-        [&](bool& resume) {
-          batch = hand_queue(resume);
+        std::move(handler), batch, [&] { return take_batch(batch, true); },
+        [&] {
+          batch = hand_queue();
           batch_in_flight_.store(true, std::memory_order_release);
         },
         nullptr);
@@ -433,12 +432,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // a completion the group drops.
   template <class Handler, class Result, class Take, class TakeLocked>
   void start(Handler handler, Result& result, Take take, TakeLocked take_locked, stream_item* into) {
-    bool resume = false;
     const bool cancellable = asio::get_associated_cancellation_slot(handler).is_connected();
-    if (!cancellable && take(resume)) {
-      if (resume) client_->resume_reading();
-      return post(std::move(handler), {}, std::move(result));
-    }
+    if (!cancellable && take()) return post(std::move(handler), {}, std::move(result));
     std::unique_lock lock(mutex_);
     if (cancellable) {
       try {
@@ -458,9 +453,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       return complete_pending(lock);
     }
     if (!queue_.empty()) {
-      take_locked(resume);
+      take_locked();
       lock.unlock();
-      if (resume) client_->resume_reading();
       return post(std::move(handler), {}, std::move(result));
     }
     if (closed_ || ended_) {
@@ -474,21 +468,18 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // one waits and no async_next is pending, else false (the caller starts an
   // ordinary async_next, which keeps the order and the one-at-a-time rule).
   bool try_next(stream_item& out) {
-    return try_ready([&](bool& resume) { return take(out, resume); });
+    return try_ready([&] { return take(out); });
   }
   // The same for async_next_batch (refused while a batch is in flight).
   bool try_next_batch(stream_batch& out) {
-    return try_ready([&](bool& resume) { return !batch_in_flight_.load(std::memory_order_acquire) && take_batch(out, resume, false); });
+    return try_ready([&] { return !batch_in_flight_.load(std::memory_order_acquire) && take_batch(out, false); });
   }
-  // `take` under taker_busy_ (take()'s flag rules), then resumes the
-  // reading if the buffer went down far enough.
+  // `take` under taker_busy_ (take()'s flag rules).
   template <class Take>
   bool try_ready(Take take) {
     if (taker_busy_.test_and_set(std::memory_order_acquire)) return false;
-    bool resume = false;
-    const bool took = take(resume);
+    const bool took = take();
     if (!took) taker_busy_.clear(std::memory_order_release);
-    if (resume) client_->resume_reading();
     return took;
   }
 
@@ -554,7 +545,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // flag, as one async_next runs at a time; a second one at the same moment
   // is refused like one that overlaps a pending one). Sets taker_busy_ free
   // when it took an item; held (and left held) on entry.
-  bool take(stream_item& out, bool& resume) {
+  bool take(stream_item& out) {
     if (closed_.load(std::memory_order_relaxed)) return false;
     if (taken_.empty()) {
       std::lock_guard lock(mutex_);
@@ -582,7 +573,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     taker_busy_.clear(std::memory_order_release);
     if (check) {
       std::lock_guard lock(mutex_);
-      resume = resume_due();
+      resume_if_due();
     }
     return true;
   }
@@ -614,7 +605,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // flag rules as take().
   // `in_flight`: for a handler, which marks the batch in flight until it
   // runs (a coroutine taking it directly has none).
-  bool take_batch(stream_batch& out, bool& resume, bool in_flight) {
+  bool take_batch(stream_batch& out, bool in_flight) {
     if (closed_.load(std::memory_order_relaxed)) return false;
     if (!taken_.empty()) {
       // What async_next left, then the queue behind it: every waiting
@@ -627,7 +618,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       taken_bytes_left_.store(0, std::memory_order_relaxed);
       std::lock_guard lock(mutex_);
       if (!queue_.empty()) handed_.append(queue_);
-      resume = resume_due();
+      resume_if_due();
       out = view(handed_.take_all());
       if (in_flight) batch_in_flight_.store(true, std::memory_order_release);
       taker_busy_.clear(std::memory_order_release);
@@ -635,16 +626,16 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     std::lock_guard lock(mutex_);
     if (pending_ || queue_.empty() || batch_in_flight_.load(std::memory_order_relaxed)) return false;
-    out = hand_queue(resume);
+    out = hand_queue();
     if (in_flight) batch_in_flight_.store(true, std::memory_order_release);
     taker_busy_.clear(std::memory_order_release);
     return true;
   }
   // The whole queue into handed_, viewed. mutex_ held.
-  stream_batch hand_queue(bool& resume) {
+  stream_batch hand_queue() {
     handed_.clear();
     handed_.swap(queue_);
-    resume = resume_due();
+    resume_if_due();
     return view(handed_.take_all());
   }
   static stream_batch view(const batch::parts& p) { return stream_batch(p.records, p.size, p.bytes, p.extras); }
@@ -654,14 +645,19 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::size_t waiting() const { return queue_.size() + taken_left_.load(std::memory_order_relaxed); }
   std::size_t waiting_bytes() const { return queue_.waiting_bytes() + taken_bytes_left_.load(std::memory_order_relaxed); }
   bool full() const { return waiting() >= options_.max_buffered_items || waiting_bytes() >= options_.max_buffered_bytes; }
-  void pop(stream_item& out, bool& resume) {
+  void pop(stream_item& out) {
     queue_.take(out);
-    resume = resume_due();
+    resume_if_due();
   }
-  bool resume_due() {
-    if (!paused_ || waiting() > options_.max_buffered_items / 2 || waiting_bytes() > options_.max_buffered_bytes / 2) return false;
+  // Resumes the reading once the buffer is down to half. mutex_ held, as
+  // for pause_if_full's pause: called after the lock was let go, a resume
+  // could land after a pause that came between, and leave the client
+  // reading while the stream thought it paused (the buffer's bound gone; a
+  // helper's review).
+  void resume_if_due() {
+    if (!paused_ || waiting() > options_.max_buffered_items / 2 || waiting_bytes() > options_.max_buffered_bytes / 2) return;
+    client_->resume_reading();  // first: if it throws, paused_ stays and the next take tries again
     set_paused(false);
-    return true;
   }
   void set_paused(bool paused) {
     paused_ = paused;
@@ -740,13 +736,12 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     stream_item item;
     stream_batch batch;
     error_code ec;
-    bool resume = false;
     if (!queue_.empty()) {
       if (pending_->batch()) {
-        batch = hand_queue(resume);
+        batch = hand_queue();
         batch_in_flight_.store(true, std::memory_order_release);  // before mutex_ is let go: next_batch
       }
-      else pop(pending_->into ? *pending_->into : item, resume);
+      else pop(pending_->into ? *pending_->into : item);
     } else if (ended_) {
       ec = asio::error::eof;
     } else {
@@ -755,7 +750,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     std::optional<pending_op> op = take_pending();
     lock.unlock();
-    if (resume) client_->resume_reading();
     const auto ex = op->executor(executor_);
     std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch, this);
   }

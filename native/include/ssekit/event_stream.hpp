@@ -355,7 +355,10 @@ class event_stream {
   //                                        (any type: nothing is lost, the stream stays usable), or close()
   //                                        A handler whose slot is connected takes its item on its executor
   //                                        as it runs, so one that loses `async_next(...) || timer` (or a
-  //                                        parallel group) took nothing.
+  //                                        parallel group) took nothing, when that executor runs one handler
+  //                                        at a time (a strand, or an io_context on one thread). On several
+  //                                        threads without a strand, the timer may win while the item is
+  //                                        being taken, and the group drops it.
   //   (asio::error::already_started, {})  another async_next is still pending (one at a time)
   // The handler runs on its associated executor (default: the stream's);
   // its associated allocator holds the pending operation. Call from any thread.
