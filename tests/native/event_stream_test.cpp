@@ -1590,6 +1590,64 @@ TEST(EventStream, MovedStreamKeepsWorking) {
   }
 }
 
+// Move assignment onto a live stream closes the one it replaces (its
+// pending async_next completes with operation_aborted); the stream moved in
+// carries on; assigning a stream to itself changes nothing.
+TEST(EventStream, MoveAssignmentClosesTheStreamItReplaces) {
+  script_server quiet(silent());
+  script_server server(numbered(2));
+  asio::io_context io;
+  ssekit::event_stream target(io.get_executor(), options_for(quiet.url()));
+  std::optional<error_code> replaced;
+  target.async_next([&](error_code ec, stream_item) { replaced = ec; });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  ssekit::event_stream source(io.get_executor(), o);
+  target = std::move(source);
+  ssekit::event_stream& same = target;
+  target = std::move(same);
+  run_until(io, [&] { return replaced.has_value(); });
+  ASSERT_TRUE(replaced.has_value());
+  EXPECT_EQ(*replaced, asio::error::operation_aborted);
+  std::vector<std::string> data;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      data.push_back(ec == asio::error::eof ? "eof" : ec.message());
+      return;
+    }
+    data.push_back(item.data);
+    target.async_next(on_item);
+  };
+  target.async_next(on_item);
+  run_until(io, [&] { return !data.empty() && data.back() == "eof"; });
+  EXPECT_EQ(data, (std::vector<std::string>{"0", "1", "eof"}));
+  EXPECT_EQ(source.buffered(), 0u);  // moved from: a closed stream
+}
+
+// A client replaced by move assignment inside its own on_event (a session
+// swapping in a client with new options): the old one closes there, so the
+// rest of its read is not delivered, and the new one streams.
+TEST(ClientLifetime, MoveAssignedInsideItsOwnHandler) {
+  script_server first(numbered(50));
+  script_server second(numbered(2));
+  asio::io_context io;
+  std::optional<ssekit::client> c;
+  int old_events = 0, new_events = 0;
+  ssekit::client_handlers new_h;
+  new_h.on_event = [&](const ssekit::event&) { ++new_events; };
+  ssekit::client_handlers old_h;
+  old_h.on_event = [&](const ssekit::event&) {
+    ++old_events;
+    auto o = options_for(second.url());
+    o.reconnect = false;
+    *c = ssekit::client(io.get_executor(), o, new_h);
+  };
+  c.emplace(io.get_executor(), options_for(first.url()), old_h);
+  run_until(io, [&] { return c->state() == ssekit::client_state::closed && new_events == 2; });
+  EXPECT_EQ(old_events, 1);
+  EXPECT_EQ(new_events, 2);
+}
+
 TEST(ClientLifetime, ClientDestroyedInsideOnEvent) {
   script_server server(numbered(50));
   asio::io_context io;
