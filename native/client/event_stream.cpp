@@ -583,18 +583,14 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // held.
   void give_back_taken() {
     if (taken_.empty()) return;
-    if (closed_.load()) {
-      // close() dropped the queue and can't reach taken_ (the consumer's):
-      // given back, its leftovers made a closed stream's queue non-empty,
-      // and a cancellable async_next went pending on it for ever instead of
-      // completing with eof (a helper's review).
-      taken_.clear();
-      taken_left_.store(0, std::memory_order_relaxed);
-      taken_bytes_left_.store(0, std::memory_order_relaxed);
-      return;
+    // Closed: dropped instead. close() cleared the queue and can't reach
+    // taken_ (the consumer's): given back, its leftovers made a closed
+    // stream's queue non-empty, and a cancellable async_next went pending
+    // on it for ever instead of completing with eof (a helper's review).
+    if (!closed_.load()) {
+      taken_.append(queue_);
+      queue_.swap(taken_);
     }
-    taken_.append(queue_);
-    queue_.swap(taken_);
     taken_.clear();
     taken_left_.store(0, std::memory_order_relaxed);
     taken_bytes_left_.store(0, std::memory_order_relaxed);
