@@ -219,7 +219,7 @@ export interface RequestOptions {
   withCredentials?: boolean;
   /** The id to resume from: sent as Last-Event-ID on the first request, carried by events until the stream sets one. A control character other than tab (it goes in a header) throws a TypeError. */
   lastEventId?: string;
-  /** Milliseconds without a byte (comments count) after which the connection is treated as dead. Default 0: never. In stream() it counts only while a read waits, not while the loop's body runs. */
+  /** Milliseconds without a byte (comments count) after which the connection is treated as dead. Default 0: never. It counts only while a read waits: not while the listeners (EventSource) or the loop's body (stream()) run. */
   idleTimeout?: number;
   /** Parser limits, as in createParser(); exceeding one fails with reason limit_exceeded. */
   maxLineLength?: number;

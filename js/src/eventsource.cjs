@@ -1140,13 +1140,17 @@ const EventSource = class EventSource extends EventTarget {
       // The parser's WebAssembly is compiled asynchronously (browsers); no-op once done.
       await core().prepare();
       while (current()) {
+        // Counts from here, while the read waits: the time the listeners
+        // took over the last chunk is not the server's silence (touched
+        // before them, a timer due when they returned fired before the
+        // bytes that came meanwhile were read).
+        idle.touch();
         const { done, value } = await wait(reader.read());
         if (!current()) break;
         if (done) {
           ending = new SseError('end_of_stream', 'the server ended the stream', { url: this.#url });
           break;
         }
-        idle.touch();
         try {
           this.#parser.feed(value);
         } catch (e) {

@@ -631,19 +631,64 @@ describe('EventSource: options the browser lacks', () => {
       if (n === 1) {
         // Comments keep it alive for a while, then silence.
         sendStream(res, 'retry: 10\n', { end: false });
+        // 600 ms of comments, longer than the idle timeout; margins wide
+        // enough that a busy machine's pauses are not silence.
         let beats = 0;
         const beat = setInterval(() => {
-          if (++beats === 5) clearInterval(beat);
+          if (++beats === 12) clearInterval(beat);
           else res.write(':\n');
-        }, 20);
+        }, 50);
         res.on('close', () => clearInterval(beat));
       } else {
         sendStream(res, 'data: second\n\n', { end: false });
       }
     });
-    const { rec } = open(s.url, { idleTimeout: 60 });
+    const { rec } = open(s.url, { idleTimeout: 400 });
     await rec.until(() => rec.count('message') === 1, 'the second connection');
     assert.deepEqual(rec.log, ['open 1', 'error 0 idle_timeout', 'open 1', 'message "second" id=""']);
+  });
+
+
+  it('idleTimeout: a listener that takes longer than it is not silence from a server that keeps sending', async () => {
+    // Each chunk comes in a later turn of the event loop (setImmediate), as a
+    // socket's would: after the timers that came due meanwhile.
+    const encoder = new TextEncoder();
+    let chunks = 0;
+    let requests = 0;
+    let cancelled = false;
+    const fetch = async () => {
+      requests++;
+      const body = new ReadableStream(
+        {
+          pull: (controller) =>
+            new Promise((resolve) =>
+              setImmediate(() => {
+                if (!cancelled) controller.enqueue(encoder.encode(`data: ${++chunks}\n\n`));
+                resolve();
+              }),
+            ),
+          cancel: () => {
+            cancelled = true;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 1000 });
+    let blocked = false;
+    source.addEventListener('message', () => {
+      if (blocked) return;
+      blocked = true;
+      const end = performance.now() + 1100;  // longer than the idle timeout
+      while (performance.now() < end);
+    });
+    await rec.until(() => rec.count('message') >= 5, 'five messages');
+    source.close();
+    // Touched before the listeners ran, the timer came due during them and
+    // fired before the next chunk was read: idle_timeout, and a reconnect.
+    assert.deepEqual(errorsIn(rec.log), []);
+    assert.equal(requests, 1);
   });
 
   it('idleTimeout also covers a server that never answers', async () => {
