@@ -183,7 +183,7 @@ function urlRefusal(url) {
   if (url.username !== '' || url.password !== '') {
     return new SseError(
       'invalid_url',
-      `the URL ${url.origin} has a user name or password (user:pass@), which fetch() refuses; send credentials in the headers option (Authorization) instead`,
+      `the URL ${url.origin} has user:pass@, which fetch() refuses; send credentials in the headers option (Authorization)`,
       { url: url.href },
     );
   }
@@ -477,7 +477,7 @@ async function sendChecked(plan, url, lastEventId, signal) {
     throw new SseError(
       'cors_refused',
       `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
-        `or a failed CORS preflight): the connection is closed, as the browser's EventSource does`,
+        `or a failed CORS preflight): the connection is closed, as the browser's`,
       { cause: e, url },
     );
   }
@@ -712,8 +712,21 @@ function follower(signal) {
   return controller;
 }
 
-function abortError(signal) {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+// Runs `fn` in a task of its own after the current one, as the browser's
+// EventSource starts its fetch: close() anywhere in the constructor's task,
+// after an `await` too, sends nothing. A MessageChannel, not setTimeout(0):
+// not throttled in background tabs, and the fake timers of Jest, Vitest and
+// node:test leave it alone. The port is closed once used: open, it would
+// keep Node or Deno running. Without MessageChannel (Jest's jsdom), a
+// microtask, which still sends nothing on close() right after new.
+function afterTask(fn) {
+  if (typeof MessageChannel !== 'function') return queueMicrotask(fn);
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = () => {
+    port1.close();
+    fn();
+  };
+  port2.postMessage(0);
 }
 
 // Aborts `controller` with an idle_timeout SseError when touch() was not
@@ -921,18 +934,15 @@ const EventSource = class EventSource extends EventTarget {
       // Fails at once, in a task as a browser's failure would (listeners
       // added right after the constructor see the error): CONNECTING until
       // then, as Chromium's (close() before it: no error).
-      this.#timer = setTimeout(() => {
-        this.#timer = null;
-        this.#readyState = CLOSED;
-        this.#parser.close();
-        dispatch.call(this, errorEvent(refusal));
-      }, 0);
+      afterTask(() => {
+        if (this.#readyState !== CLOSED) this.#fail(refusal);
+      });
       return;
     }
     // The request starts after the constructor's task, as the browser's
     // does: `new EventSource(u)` then close() in the same task sends nothing
     // (React's StrictMode mounts, unmounts and mounts again in one go).
-    queueMicrotask(() => {
+    afterTask(() => {
       if (this.#readyState !== CLOSED) this.#start();
     });
   }
@@ -1271,7 +1281,6 @@ module.exports.shared = {
   originOf,
   abortableDelay,
   follower,
-  abortError,
   IdleTimer,
   connectionError,
   limitError,

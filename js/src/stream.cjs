@@ -36,11 +36,14 @@ const {
   originOf,
   abortableDelay,
   follower,
-  abortError,
   IdleTimer,
   connectionError,
   limitError,
 } = require('./eventsource.cjs').shared;
+
+function abortError(signal) {
+  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+}
 
 // Validates everything before returning, so bad options throw at the call.
 function stream(url, init = undefined) {

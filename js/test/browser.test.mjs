@@ -467,6 +467,55 @@ function suite() {
       await within(5000, 'the held-open connections to close', Promise.all(requests.map((r) => r.closed)));
     });
 
+    it('close() later in the task that made it, after awaits: no request from either, as Chromium\'s', async () => {
+      const u = at('/http/held-open');
+      const fence = at('/http/held-open');
+      const calls = await within(
+        15_000,
+        'the fence connections to open',
+        page.evaluate(
+          async ({ url, fenceUrl }) => {
+            let calls = 0;
+            const counted = (...args) => (calls++, fetch(...args));
+            const make = (side, href, options) => {
+              const target = new URL(href);
+              target.searchParams.set('side', side);
+              return side === 'native' ? new EventSource(target.href) : new window.harness.sides.ssekit(target.href, options);
+            };
+            for (const side of ['native', 'ssekit']) {
+              for (let i = 0; i < 5; i++) {
+                const source = make(side, url, { fetch: counted });
+                await null;
+                await Promise.resolve();
+                source.close();
+              }
+            }
+            // Sources that stay open: each side's earlier starts, had they
+            // been due, came before these.
+            await Promise.all(
+              ['native', 'ssekit'].map(
+                (side) =>
+                  new Promise((resolve) => {
+                    const source = make(side, fenceUrl, { fetch: counted });
+                    source.onopen = () => {
+                      source.close();
+                      resolve();
+                    };
+                  }),
+              ),
+            );
+            return calls;
+          },
+          { url: u.href, fenceUrl: fence.href },
+        ),
+      );
+      assert.equal(calls, harnessCheck ? 0 : 1);  // the fence's (the harness check puts Chromium's on both sides)
+      for (const side of ['native', 'ssekit']) {
+        assert.equal(server.requestsFor(fence.pathname, fence.searchParams.get('run'), side).length, 1, side);
+        assert.equal(server.requestsFor(u.pathname, u.searchParams.get('run'), side).length, 0, side);
+      }
+    });
+
     it('stream() under `await using`: leaving the block closes the connection', async () => {
       const u = at('/http/held-open');
       // A string: Node 20 can't parse `await using` in this file.

@@ -6,6 +6,7 @@ import { describe, it, mock } from 'node:test';
 import { EventSource, SseError, stream, createParser } from '../src/index.mjs';
 import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
+import { runNodeScript } from './node-script.mjs';
 
 const { server, open, sources } = testFixtures();
 
@@ -335,22 +336,52 @@ describe('EventSource: reconnection', () => {
   });
 
   it('close() in the task that made it: no request at all, as the browser\'s (which starts it in a later task)', async () => {
-    let calls = 0;
-    const source = new EventSource('http://127.0.0.1:9/never', {
-      fetch: () => {
-        calls++;
-        return new Promise(() => {});
-      },
-    });
-    source.close();
+    const urls = [];
+    let called;
+    const fetch = (url) => {
+      urls.push(String(url));
+      called();
+      return new Promise(() => {});
+    };
+    const fetched = () => new Promise((resolve) => (called = resolve));
+    let wait = fetched();
+    const first = new EventSource('http://127.0.0.1:9/first', { fetch });
+    first.close();
+    // Later in the same task, after awaits (microtasks): still nothing sent.
+    const second = new EventSource('http://127.0.0.1:9/second', { fetch });
+    await null;
+    await Promise.resolve();
+    assert.deepEqual(urls, []);
+    second.close();
+    // Not closed: the request goes once the constructor's task is over. The
+    // starts keep their order, so the earlier ones would have gone first.
+    const third = new EventSource('http://127.0.0.1:9/third', { fetch });
+    assert.deepEqual(urls, []);
+    await wait;
+    assert.deepEqual(urls, ['http://127.0.0.1:9/third']);
+    third.close();
+    // The same from a later task (a timer's): the earlier start is not lost.
+    wait = fetched();
     await new Promise((resolve) => setTimeout(resolve, 0));
-    assert.equal(calls, 0);
-    // Not closed: the request goes once the constructor's task is over.
-    const other = new EventSource('http://127.0.0.1:9/never', { fetch: () => (calls++, new Promise(() => {})) });
-    assert.equal(calls, 0);
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    assert.equal(calls, 1);
-    other.close();
+    const fourth = new EventSource('http://127.0.0.1:9/fourth', { fetch });
+    await wait;
+    assert.deepEqual(urls, ['http://127.0.0.1:9/third', 'http://127.0.0.1:9/fourth']);
+    fourth.close();
+  });
+
+  it('a script that only makes an EventSource runs until it is done, and exits once it is closed', async () => {
+    // No socket or timer of the script's own keeps Node running: the start
+    // in a later task must, and must not after close().
+    const out = await runNodeScript(`
+      const { EventSource } = require(${JSON.stringify(new URL('../src/index.cjs', import.meta.url).pathname)});
+      const fetch = async () => new Response('data: one\\n\\n', { headers: { 'content-type': 'text/event-stream' } });
+      const source = new EventSource('http://example.test/', { fetch });
+      source.onmessage = (e) => {
+        source.close();
+        process.stdout.write(JSON.stringify({ data: e.data }));
+      };
+    `, { timeout: 20_000 });
+    assert.deepEqual(out, { data: 'one' });
   });
 
   it('close() while connecting: no event at all', async () => {
