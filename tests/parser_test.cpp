@@ -421,5 +421,19 @@ TEST(Errors, EveryCodeHasANameAndAMessage) {
   EXPECT_EQ(ec.message(), std::string(error_message(errc::event_too_large)));
 }
 
+// A value over 64 KiB (the large branch of the UTF-8 repair) split across
+// chunks, with an invalid byte in the later chunk: repaired to U+FFFD like a
+// short one (found by mutation: dropping the repaired bytes passed every
+// other test).
+TEST(Parser, AHugeDataLineSplitAcrossChunksIsRepaired) {
+  recorder rec;
+  parser p{rec};
+  const std::string big(70000, 'a');
+  EXPECT_FALSE(p.feed("data: " + big));
+  EXPECT_FALSE(p.feed("\xff\n\n"));
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0], record::make_event("message", big + "\xEF\xBF\xBD", ""));
+}
+
 }  // namespace
 }  // namespace ssekit::test

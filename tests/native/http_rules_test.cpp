@@ -788,3 +788,55 @@ TEST(ClientRules, ChunkFramingItCantFollowIsLeftToBeastWhole) {
   // A 2^64-1 size is followed (its data never ends here).
   EXPECT_EQ(repair_in_pieces("ffffffffffffffff\nab\n", 4), "ffffffffffffffff\r\nab\n");
 }
+
+// Found by mutating http_rules.cpp: each of these passed with the code
+// changed in one place (the comment says where).
+
+// lower() must fold 'Z' too: "AUTHORIZATION" stays behind on a redirect to
+// another origin (fetch drops credentials there).
+TEST(ClientRules, CredentialsInAnyCaseStayBehindOnACrossOriginRedirect) {
+  ssekit::client_options o = valid();
+  const request_plan get{*parse_url("https://a/x"), "GET", nullptr, {{"AUTHORIZATION", "secret"}, {"X-Keep", "1"}}};
+  const auto r = follow_redirect(get, 307, "https://b/y", 0, o);
+  ASSERT_TRUE(r.next);
+  ASSERT_EQ(r.next->headers.size(), 1u);
+  EXPECT_EQ(r.next->headers[0].first, "X-Keep");
+}
+
+// A backslash escapes only inside a quoted string (fetch's "collect an HTTP
+// quoted string"): `\"` keeps it open, and the comma after it splits.
+TEST(ClientRules, AnEscapedQuoteInAContentTypeParameterKeepsTheStringOpen) {
+  const header_list h = {{"Content-Type", R"(text/event-stream;x="\"", text/html)"}};
+  EXPECT_EQ(judge_response(200, h, false).kind, verdict_kind::wrong_content_type);
+}
+
+// The limit is "longer than": a value of exactly the limit goes.
+TEST(ClientRules, AHeaderValueOfExactlyTheLimitIsAccepted) {
+  ssekit::client_options o = valid();
+  o.headers = {{"X-Big", std::string(ssekit::max_header_value_length, 'v')}};
+  EXPECT_NO_THROW(check_options(o));
+  o.headers[0].second += 'v';
+  EXPECT_THROW(check_options(o), ssekit::client_options_error);
+}
+
+// Every digit is a digit ('9' too), and the byte after the version must be
+// a space.
+TEST(ClientRules, MissingReasonSpaceDigitsAndTheSpaceAfterTheVersion) {
+  EXPECT_EQ(missing_reason_space("HTTP/1.1 599\r\n"), 12u);
+  EXPECT_EQ(missing_reason_space("HTTP/1.9 200\r\n"), 12u);
+  EXPECT_EQ(missing_reason_space("HTTP/1.1X200\r\n"), std::nullopt);
+}
+
+// Only C2 followed by 80..9F is a two-byte C1 control: the byte before a
+// lone C1 byte shows as it is (and nothing is read past the end).
+TEST(ClientRules, TheByteBeforeALoneC1ByteIsNotEscaped) { EXPECT_EQ(escape_text("A\x85", 100), "A\\x85"); }
+
+// A head that starts with a bare LF: nothing before the view is read (here
+// a CR lies there).
+TEST(ClientRules, ABlankFirstLineIsSkippedWithoutReadingBeforeTheHead) {
+  const std::string buffer = "\r\nHTTP/1.1 200 OK\r\nX: y\r\n\r\n";
+  const auto fixed = repaired_head(std::string_view(buffer).substr(1));
+  ASSERT_TRUE(fixed);
+  EXPECT_EQ(fixed->head, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n");
+  EXPECT_EQ(fixed->size, buffer.size() - 1);
+}
