@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -227,7 +228,12 @@ SSEKIT_AVX2_TARGET inline void copy_blocks_avx2(char* dst, const char* src, std:
   }
 }
 
+// SSEKIT_NO_AVX2 set in the environment (to anything but "" or "0") takes
+// the SSE2 path, as a CPU without AVX2 does: the tests and fuzzers run it
+// that way too, on machines that have AVX2 (tests/CMakeLists.txt).
 inline const bool cpu_has_avx2 = [] {
+  const char* off = std::getenv("SSEKIT_NO_AVX2");
+  if (off != nullptr && off[0] != '\0' && !(off[0] == '0' && off[1] == '\0')) return false;
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") != 0;
 }();
