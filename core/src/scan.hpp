@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
+// SSEKIT_PORTABLE: the code of other CPUs (the SWAR scan), so that x86
+// machines test it too (tests/portability/portable.sh).
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(SSEKIT_PORTABLE)
 #include <immintrin.h>
 #define SSEKIT_X86 1
 #elif defined(__wasm_simd128__)

@@ -10,7 +10,7 @@
 #include "caller_checks.hpp"
 #include "scan.hpp"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(SSEKIT_PORTABLE)  // SSEKIT_PORTABLE: see scan.hpp
 #include <immintrin.h>
 #define SSEKIT_X86 1
 #endif
