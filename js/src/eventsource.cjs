@@ -120,8 +120,8 @@ function checkBackoff(value) {
   // No growth and no jitter; the floor stays (a server can't storm).
   if (value === false) return { ...backoff, factor: 1000, jitter: 0 };
   const given = checkObject(value, 'backoff');
-  if (given.factor !== undefined && given.factor !== null) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
-  if (given.jitter !== undefined && given.jitter !== null) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
+  if (given.factor != null) backoff.factor = thousandths(given.factor, 'backoff.factor', 1, 100);
+  if (given.jitter != null) backoff.jitter = thousandths(given.jitter, 'backoff.jitter', 0, 1);
   backoff.maxDelay = checkMilliseconds(given.maxDelay, 'backoff.maxDelay', backoff.maxDelay);
   backoff.minDelay = checkMilliseconds(given.minDelay, 'backoff.minDelay', backoff.minDelay);
   if (backoff.minDelay < 1) throw new RangeError('ssekit: backoff.minDelay must be at least 1 ms');
@@ -230,7 +230,7 @@ function requestPlan(url, options, withCredentials, sentOnce = false) {
     throw new TypeError(fetchOption === undefined || fetchOption === null ? 'ssekit: no fetch() here; pass one as the `fetch` option'
                                                                          : `ssekit: the \`fetch\` option must be a function, got ${describe(fetchOption)}`);
   }
-  const method = options.method === undefined || options.method === null ? 'GET' : options.method;
+  const method = options.method ?? 'GET';
   if (typeof method !== 'string') throw new TypeError(`ssekit: method must be a string, got ${describe(method)}`);
   if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
   // fetch() refuses these on every attempt (forbidden methods).
@@ -244,7 +244,7 @@ function requestPlan(url, options, withCredentials, sentOnce = false) {
     throw new TypeError(`ssekit: headers: ${e.message}`, { cause: e });
   }
   headers.set('accept', 'text/event-stream');
-  const body = options.body === undefined || options.body === null ? null : options.body;
+  const body = options.body ?? null;
   if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);
   if (!sentOnce && isReadableStream(body)) {
     throw new TypeError('ssekit: a ReadableStream body cannot be sent again on reconnect; pass a string, bytes or a Blob');

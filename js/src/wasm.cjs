@@ -78,7 +78,7 @@ function cspError(cause) {
     // Not "this page's": a worker has a policy too, and other embedders
     // refuse for reasons of their own (the engine's words say which).
     "ssekit: its WebAssembly was refused; in a page or worker, by the Content-Security-Policy: " +
-      "add 'wasm-unsafe-eval' to the script-src directive (e.g. Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval'). " +
+      "add 'wasm-unsafe-eval' to the script-src directive (e.g. script-src 'self' 'wasm-unsafe-eval'). " +
       `The engine said: ${cause?.message ?? String(cause)}`,
     cause,
   );
@@ -424,6 +424,10 @@ function errorInfo(code) {
   return { name, message };
 }
 
+// A Uint8Array's real length: `length` can be an own property or a
+// subclass's getter that lies, and set() copies the real one.
+const realLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length').get;
+
 // Copies `bytes` (a string is UTF-8 encoded) into the instance's input
 // region. Returns [address, length]; valid until the next call into it.
 function stage(core, bytes) {
@@ -434,9 +438,10 @@ function stage(core, bytes) {
     const { written } = encoder.encodeInto(bytes, core.heap().subarray(ptr, ptr + capacity));
     return [ptr, written];
   }
-  const ptr = core.exports.ssekit_input(bytes.length);
+  const n = realLength.call(bytes);
+  const ptr = core.exports.ssekit_input(n);
   core.heap().set(bytes, ptr);
-  return [ptr, bytes.length];
+  return [ptr, n];
 }
 
 // What a wrong argument was, for messages (never an object's own toString).

@@ -45,6 +45,28 @@ describe('input', () => {
     assert.deepEqual(collect([text.slice(0, 10), bytes.subarray(utf8.encode(text.slice(0, 10)).length)]), expected);
   });
 
+  it('reads the bytes a Uint8Array holds, whatever its length property says', () => {
+    // An own `length` (or a subclass's getter) that lies sized the copy into
+    // WebAssembly memory: too small, the bytes overwrote the parser's state;
+    // too large, stale memory (another parser's input) was parsed.
+    const fill = new Uint8Array(1 << 16).fill(0x41);
+    Object.defineProperty(fill, 'length', { value: 0 });
+    assert.deepEqual(collect(['id: 1\nevent: pending\ndata: half', fill, '\n\n']), [
+      { type: 'pending', data: `half${'A'.repeat(1 << 16)}`, lastEventId: '1' },
+    ]);
+    const earlier = createParser({ onEvent() {} });
+    earlier.feed('data: secret of another parser\n\n');
+    earlier.close();
+    const short = utf8.encode('data:');
+    Object.defineProperty(short, 'length', { value: 28 });
+    class Liar extends Uint8Array {
+      get length() {
+        return 3;
+      }
+    }
+    assert.deepEqual(collect([short, new Liar(utf8.encode(' x\n\n'))]), [{ type: 'message', data: 'x', lastEventId: '' }]);
+  });
+
   it('rejects other chunk types', () => {
     const p = createParser();
     for (const bad of [undefined, null, 42, {}, [1, 2]]) assert.throws(() => p.feed(bad), TypeError);
