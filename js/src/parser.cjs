@@ -185,7 +185,7 @@ class Parser {
   }
 
   feed(chunk) {
-    this.#enter('feed');
+    this.#enter('feed()');
     let bytes = asBytes(chunk);
     if (this.#error !== null) throw this.#error;
     if (typeof bytes === 'string' || this.#highSurrogate !== '') bytes = this.#joinSurrogates(bytes);
@@ -195,7 +195,7 @@ class Parser {
   }
 
   finish() {
-    this.#enter('finish');
+    this.#enter('finish()');
     if (this.#error !== null) throw this.#error;
     // A high surrogate that no low one followed is U+FFFD, as TextEncoder makes it.
     if (this.#highSurrogate !== '') this.feed(new Uint8Array(0));
@@ -204,7 +204,7 @@ class Parser {
   }
 
   reset() {
-    this.#enter('reset');
+    this.#enter('reset()');
     this.#highSurrogate = '';
     this.#attach().exports.ssekit_parser_reset(this.#handle);
     this.#error = null;
@@ -263,8 +263,11 @@ class Parser {
 
   // Sets the id events carry until the stream sends an `id:` field (e.g.
   // the id a client resumes from).
+  // Not from a callback: they run after the core has read the whole chunk,
+  // so the id would land after the `id:` fields the chunk has further on,
+  // and what later events carry would depend on where chunks were cut.
   set lastEventId(id) {
-    this.#checkOpen('lastEventId');
+    this.#enter('setting lastEventId');
     requireString(id, 'lastEventId');
     const core = this.#core;
     if (core === null) {
@@ -325,8 +328,8 @@ class Parser {
   }
 
   #enter(what) {
-    this.#checkOpen(`${what}()`);
-    if (this.#busy) throw new Error(`ssekit: ${what}() called from inside one of this parser's callbacks`);
+    this.#checkOpen(what);
+    if (this.#busy) throw new Error(`ssekit: ${what} called from inside one of this parser's callbacks`);
   }
 
   // Decodes what the call produced, then delivers it; throws the parse

@@ -373,13 +373,16 @@ describe('lifetime', () => {
     assert.equal(q.closed, true);
   });
 
-  it('refuses feed(), finish() and reset() from its own callbacks, but other parsers may be fed', () => {
+  it('refuses feed(), finish(), reset() and setting lastEventId from its own callbacks, but other parsers may be fed', () => {
     const inner = [];
     const other = createParser({ onEvent: (ev) => inner.push(ev.data) });
     const errors = [];
     const p = createParser({
       onEvent: (ev) => {
-        for (const call of [() => p.feed('x'), () => p.finish(), () => p.reset()]) {
+        const setId = () => {
+          p.lastEventId = 'X';
+        };
+        for (const call of [() => p.feed('x'), () => p.finish(), () => p.reset(), setId]) {
           try {
             call();
           } catch (e) {
@@ -389,10 +392,13 @@ describe('lifetime', () => {
         other.feed(`data: ${ev.data}!\n\n`);
       },
     });
-    p.feed('data: a\n\ndata: b\n\n');
-    assert.equal(errors.length, 6);
+    p.feed('data: a\n\nid: 2\ndata: b\n\n');
+    assert.equal(errors.length, 8);
     for (const m of errors) assert.match(m, /called from inside one of this parser's callbacks/);
     assert.deepEqual(inner, ['a!', 'b!']);
+    // Set there, the id landed after the chunk's later id: field (the core
+    // reads the whole chunk before the callbacks run): 'X', not '2'.
+    assert.equal(p.lastEventId, '2');
     p.close();
     other.close();
   });
