@@ -18,7 +18,7 @@ const within = (ms, what, promise) => {
     clearTimeout(timer));
 };
 
-// The upstream: /ids sends three events with ids and ends; /endless sends
+// The upstream: /ids sends four events with ids (the last resets it) and ends; /endless sends
 // 1 KiB events, up to 256 MiB, and reports each time it must wait for its
 // client (and the wait's end), the end of those 256 MiB, and the request's
 // close.
@@ -30,7 +30,7 @@ function startUpstream() {
   upstream = http.createServer(async (req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     if (req.url === '/ids') {
-      res.end('id: 1\ndata: one\n\nevent: named\ndata: two\n\nid: 3\ndata: three\n\n');
+      res.end('id: 1\ndata: one\n\nevent: named\ndata: two\n\nid: 3\ndata: three\n\nid\ndata: four\n\n');
       return;
     }
     const closed = once(res, 'close');
@@ -63,9 +63,12 @@ function startRelay() {
     res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
     const gone = new AbortController();
     res.on('close', () => gone.abort());
+    let sentId = '';
     try {
       for await (const e of stream(upstreamUrl + req.url, { signal: gone.signal })) {
-        if (!res.write(serializeEvent(e))) await once(res, 'drain', { signal: gone.signal });
+        const id = e.lastEventId === sentId ? undefined : e.lastEventId;
+        sentId = e.lastEventId;
+        if (!res.write(serializeEvent({ type: e.type, data: e.data, id }))) await once(res, 'drain', { signal: gone.signal });
         relayState.buffered = Math.max(relayState.buffered, res.writableLength);
       }
     } catch (e) {
@@ -87,7 +90,7 @@ describe('the README relay', () => {
     await Promise.all([new Promise((resolve) => relay.close(resolve)), new Promise((resolve) => upstream.close(resolve))]);
   });
 
-  it('passes the events on with their ids', async () => {
+  it('passes the events on with their ids, a reset included', async () => {
     const response = await fetch(`${relayUrl}/ids`);
     const events = [];
     const parser = createParser({ onEvent: (e) => events.push(e) });
@@ -97,6 +100,7 @@ describe('the README relay', () => {
       { type: 'message', data: 'one', lastEventId: '1' },
       { type: 'named', data: 'two', lastEventId: '1' },
       { type: 'message', data: 'three', lastEventId: '3' },
+      { type: 'message', data: 'four', lastEventId: '' },  // the upstream's reset, relayed
     ]);
   });
 
