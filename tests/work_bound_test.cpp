@@ -142,5 +142,23 @@ TEST(WorkBound, NoAllocationPerEventInSteadyState) {
   EXPECT_EQ(w.allocations, 0u);
 }
 
+// reset() gives back buffers over 64 KiB (an idle client does not keep a
+// huge event's memory across reconnects) and keeps smaller ones: the same
+// huge event after reset() allocates again, a small one does not.
+TEST(WorkBound, ResetReleasesLargeBuffersAndKeepsSmallOnes) {
+  const std::string huge = "data: " + std::string(256 * 1024, 'x') + "\ndata: y\n\n";
+  const std::string small = "data: " + std::string(1000, 'x') + "\ndata: y\n\n";
+  counting_handler h;
+  parser p{h};
+  feed_in_chunks(p, small, 97);
+  p.reset();
+  EXPECT_EQ(feed_in_chunks(p, small, 97).allocations, 0u);
+  p.reset();
+  feed_in_chunks(p, huge, 4096);
+  p.reset();
+  EXPECT_GT(feed_in_chunks(p, huge, 4096).allocations, 0u);
+  EXPECT_EQ(h.events, 4u);
+}
+
 }  // namespace
 }  // namespace ssekit::test
