@@ -49,7 +49,7 @@ export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 echo "== fuzz (${FUZZ_SECONDS} s per target)"
 bash fuzz/run.sh
 echo "== fuzz the core's SSE2 path too (SSEKIT_NO_AVX2: the path of CPUs without AVX2)"
-SSEKIT_NO_AVX2=1 bash fuzz/run.sh fuzz_differential fuzz_roundtrip
+SSEKIT_NO_AVX2=1 FUZZ_SECONDS=10 bash fuzz/run.sh fuzz_differential fuzz_roundtrip
 
 echo "== benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
