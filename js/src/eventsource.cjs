@@ -790,6 +790,7 @@ function limitError(e, url) {
 // attribute is an own getter here (data, origin, lastEventId, source: null,
 // ports: empty), so none of the browser's getters, which would refuse an
 // object that isn't a native MessageEvent, is ever reached.
+let dispatching = null;  // the message event the EventSource is dispatching
 class SseMessageEvent extends Event {
   #data;
   #origin;
@@ -821,9 +822,11 @@ class SseMessageEvent extends Event {
   }
   // The legacy initializer, for code that still calls it. As the DOM's:
   // nothing changes while the event is being dispatched (eventPhase is
-  // NONE only outside a dispatch). `source` stays null (ours never have one).
+  // NONE only outside a dispatch; Node 20's EventTarget says NONE to every
+  // listener after the first, hence `dispatching`). `source` stays null
+  // (ours never have one).
   initMessageEvent(type, bubbles = false, cancelable = false, data = null, origin = '', lastEventId = '', source = null, ports = []) {
-    if (this.eventPhase !== Event.NONE) return;
+    if (this.eventPhase || this === dispatching) return;  // not NONE (0), or ours in dispatch
     this.initEvent(type, bubbles, cancelable);
     this.#data = data;
     this.#origin = String(origin);
@@ -1183,7 +1186,8 @@ const EventSource = class EventSource extends EventTarget {
   #dispatchMessage(type, data, lastEventId) {
     if (this.#readyState === CLOSED) return;
     this.#gotEvent = true;
-    dispatch.call(this, new SseMessageEvent(type, data, this.#origin, lastEventId));
+    dispatch.call(this, (dispatching = new SseMessageEvent(type, data, this.#origin, lastEventId)));
+    dispatching = null;
   }
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
