@@ -1,0 +1,73 @@
+// createParser()'s edges a mutation run found untested: limits above
+// 2^32-1, views with an offset, U+D800 at a chunk's end, readFrom()'s lock
+// and close() from a callback, memoryBytes after close().
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createParser } from '../src/index.mjs';
+
+describe('parser: edges', () => {
+  it('a limit above 2^32-1 is clamped, not wrapped: 2^32 + 4 still allows a 5-byte line', () => {
+    const events = [];
+    const p = createParser({ maxLineLength: 2 ** 32 + 4, maxEventSize: 2 ** 32 + 4, onEvent: (ev) => events.push(ev.data) });
+    p.feed('data: hello\n\n');
+    assert.deepEqual(events, ['hello']);
+    p.close();
+  });
+
+  it('an ArrayBufferView with an offset is read from its offset and length only', () => {
+    const events = [];
+    const p = createParser({ onEvent: (ev) => events.push(ev.data) });
+    const bytes = new TextEncoder().encode('xxdata: a\n\nyy');
+    p.feed(new DataView(bytes.buffer, 2, 9));
+    assert.deepEqual(events, ['a']);
+    p.close();
+  });
+
+  it('a string chunk that ends with U+D800 is held for the low surrogate of the next chunk', () => {
+    const events = [];
+    const p = createParser({ onEvent: (ev) => events.push(ev.data) });
+    p.feed('data: \uD800');
+    p.feed('\uDC00\n\n');
+    assert.deepEqual(events, ['\u{10000}']);
+    p.close();
+  });
+
+  it('readFrom() releases the lock of a ReadableStream it read to the end', async () => {
+    const source = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('data: x\n\n'));
+        c.close();
+      },
+    });
+    const events = [];
+    await createParser({ onEvent: (ev) => events.push(ev.data) }).readFrom(source);
+    assert.deepEqual(events, ['x']);
+    assert.equal(source.locked, false);
+  });
+
+  it('close() from a callback ends readFrom() quietly, for an async iterable and for one chunk', async () => {
+    async function* chunks() {
+      yield 'data: 1\n\n';
+      yield 'data: 2\n\n';
+    }
+    for (const source of [chunks(), 'data: 1\n\n']) {
+      const events = [];
+      const p = createParser({
+        onEvent: (ev) => {
+          events.push(ev.data);
+          p.close();
+        },
+      });
+      await p.readFrom(source);
+      assert.deepEqual(events, ['1']);
+      assert.equal(p.closed, true);
+    }
+  });
+
+  it('memoryBytes is 0 once closed, as documented', () => {
+    const p = createParser();
+    p.feed('data: x\n\n');
+    p.close();
+    assert.equal(p.memoryBytes, 0);
+  });
+});
