@@ -9,38 +9,12 @@
 #include <new>
 #include <string>
 
-#include <malloc.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SSEKIT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SSEKIT_ASAN 1
-#endif
-#endif
-#ifndef SSEKIT_ASAN
-#define SSEKIT_ASAN 0
-#endif
-#if SSEKIT_ASAN
-// The sanitizer runtime's (GCC installs no header for it).
-extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
-#endif
-
 #include "../core/src/work_counters.hpp"
 #include "ssekit/parser.hpp"
+#include "support/heap_in_use.hpp"
 
 namespace {
 std::atomic<std::uint64_t> allocations{0};
-
-// Every byte on the heap, however allocated (malloc too).
-std::size_t heap_in_use() {
-#if SSEKIT_ASAN
-  return __sanitizer_get_current_allocated_bytes();
-#else
-  const struct mallinfo2 m = mallinfo2();
-  return m.uordblks + m.hblkhd;  // hblkhd: blocks too big for the arena, mmap'd
-#endif
-}
 }  // namespace
 
 void* operator new(std::size_t size) {

@@ -3,22 +3,6 @@
 // megabytes (an LLM request with images) must be held once, not once per
 // copy of the options, the request plan and the message in flight.
 #include <gtest/gtest.h>
-#include <malloc.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SSEKIT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SSEKIT_ASAN 1
-#endif
-#endif
-#ifndef SSEKIT_ASAN
-#define SSEKIT_ASAN 0
-#endif
-#if SSEKIT_ASAN
-// The sanitizer runtime's (GCC installs no header for it).
-extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
-#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,6 +18,7 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #include <string>
 #include <string_view>
 
+#include "../support/heap_in_use.hpp"
 #include "ssekit/client.hpp"
 
 namespace {
@@ -66,15 +51,7 @@ void operator delete[](void* p, std::size_t) noexcept { uncounted(p); }
 
 namespace {
 
-// Every byte on the heap, however allocated: Asio takes its handlers'
-// memory with aligned_alloc, which the operator new above does not see.
-std::size_t heap_in_use() {
-#if SSEKIT_ASAN
-  return __sanitizer_get_current_allocated_bytes();
-#else
-  return mallinfo2().uordblks;
-#endif
-}
+using ssekit::test::heap_in_use;  // Asio takes its handlers' memory with aligned_alloc
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
