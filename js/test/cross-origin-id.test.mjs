@@ -14,8 +14,10 @@ import { runNodeScript } from './node-script.mjs';
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
 
 // `fails(n, init)`: whether the n-th request (1-based) fails as fetch()
-// fails for CORS and for the network alike (a TypeError).
-function run(options, fails) {
+// fails for CORS and for the network alike (a TypeError). The run ends at
+// the `messages`-th message or at an error; with `reconnect`, only at an
+// error that closes the source.
+function run(options, fails, { messages = 1, reconnect = false } = {}) {
   const script = `
     globalThis.location = { origin: 'http://page.test', href: 'http://page.test/' };
     const { EventSource } = require(${JSON.stringify(index)});
@@ -24,15 +26,18 @@ function run(options, fails) {
     console.warn = (m) => warnings.push(m);
     const fails = ${fails};
     const fetch = async (url, init) => {
-      calls.push(init.method + ' ' + init.mode + ' ' + (init.headers['last-event-id'] ?? '-'));
+      calls.push(init.method + ' ' + init.mode + ' ' + ((init.headers ?? {})['last-event-id'] ?? '-'));
       if (fails(calls.length, init)) throw new TypeError('Failed to fetch');
       return new Response('data: ok\\n\\n', { headers: { 'content-type': 'text/event-stream' } });
     };
     const source = new EventSource('http://api.test/s', { fetch, lastEventId: '5', ...${JSON.stringify(options)} });
     new Promise((resolve) => {
       const log = [];
-      source.onmessage = (e) => { log.push(e.data); source.close(); resolve(log); };
-      source.onerror = (e) => { log.push('error ' + source.readyState + ' ' + e.error?.reason); source.close(); resolve(log); };
+      source.onmessage = (e) => { log.push(e.data); if (log.length === ${messages}) { source.close(); resolve(log); } };
+      source.onerror = (e) => {
+        if (${reconnect} && source.readyState !== 2) return;
+        log.push('error ' + source.readyState + ' ' + e.error?.reason); source.close(); resolve(log);
+      };
     }).then((log) => console.log(JSON.stringify({ log, calls, warnings: warnings.length })));`;
   return runNodeScript(script);
 }
@@ -57,5 +62,19 @@ describe('cross-origin Last-Event-ID', () => {
   it('with replayBody the POST goes as a GET would', async () => {
     const out = await run({ method: 'POST', body: 'x', replayBody: true }, "(n, init) => init.headers['last-event-id'] !== undefined");
     assert.deepEqual(out, { log: ['ok'], calls: ['POST cors 5', 'POST cors 5', 'POST cors -'], warnings: 1 });
+  });
+});
+
+// Over several reconnects (found untested by a mutation run).
+describe('cross-origin Last-Event-ID over reconnects', () => {
+  const quick = { reconnectionTime: 1, backoff: { minDelay: 1, jitter: 0 } };
+  it('after a refused preflight, reconnects go without the header at once: no more failed requests, one warning', async () => {
+    const out = await run(quick, "(n, init) => (init.headers ?? {})['last-event-id'] !== undefined", { messages: 2, reconnect: true });
+    assert.deepEqual(out, { log: ['ok', 'ok'], calls: ['GET cors 5', 'GET cors 5', 'GET cors -', 'GET cors -'], warnings: 1 });
+  });
+
+  it('no id to send: a CORS refusal is found by the no-cors probe, with no retry for a header that was never there', async () => {
+    const out = await run({ ...quick, lastEventId: null }, "(n, init) => init.mode === 'cors'", { reconnect: true });
+    assert.deepEqual(out, { log: ['error 2 cors_refused'], calls: ['GET cors -', 'GET no-cors -', 'GET cors -'], warnings: 0 });
   });
 });
