@@ -67,6 +67,36 @@ TEST(ToolArgs, FixedIsAnIntegerCountOfUnits) {
   }
 }
 
+// A limit at either end of the 64 bits: the cap arithmetic must not wrap.
+TEST(ToolArgs, LimitsAtTheEndsOfTheRangeDoNotWrap) {
+  // Caps under one digit: 5 ms with a 2 ms cap is 2 ms, not 5.
+  EXPECT_EQ(parse_millis("5", 2ms).value, 2ms);
+  EXPECT_EQ(parse_millis("7777777777777777777", 2ms).value, 2ms);
+  EXPECT_EQ(parse_millis("1", 2ms).value, 1ms);
+  EXPECT_EQ(parse_millis("9", 0ms).value, 0ms);
+  EXPECT_EQ(parse_seconds("7", 2000ms).value, 2000ms);
+  EXPECT_EQ(parse_seconds("99999999999999999999", 2000ms).value, 2000ms);
+  // Whole units with the whole 64-bit range (max / unit + 1 wrapped to 0).
+  EXPECT_EQ(parse_fixed("10", 0, 0, u64_max).value, 10u);
+  EXPECT_EQ(parse_fixed("18446744073709551615", 0, 0, u64_max).value, u64_max);
+  EXPECT_FALSE(parse_fixed("18446744073709551616", 0, 0, u64_max));
+  EXPECT_FALSE(parse_fixed("99999999999999999999", 1, 0, u64_max));
+  // The last whole number with a fraction that would carry past 64 bits.
+  EXPECT_EQ(parse_fixed("1844674407370955161.5", 1, 0, u64_max).value, u64_max);
+  EXPECT_FALSE(parse_fixed("1844674407370955161.6", 1, 0, u64_max));
+  EXPECT_FALSE(parse_fixed("1844674407370955161.9", 1, 0, u64_max));
+  EXPECT_EQ(parse_uint("18446744073709551615", 0, u64_max).value, u64_max);
+  EXPECT_FALSE(parse_uint("9", 0, 5));
+}
+
+TEST(ToolArgs, FixedRefusesMoreDecimalsAndNamesItsRange) {
+  EXPECT_FALSE(parse_fixed("1.0000001", 6, 1, 1'000'000'000));
+  EXPECT_FALSE(parse_fixed("1.0000000", 6, 1, 1'000'000'000));
+  EXPECT_EQ(parse_fixed("0.1", 6, 100'000, 1'000'000).value, 100'000u);
+  EXPECT_EQ(parse_fixed("0", 6, 100'000, 1'000'000).error, "must be a number from 0.1 to 1 with at most 6 decimals");
+  EXPECT_EQ(parse_fixed("x", 0, 0, 5).error, "must be a number from 0 to 5 with at most 0 decimals");
+}
+
 struct argv_of {
   explicit argv_of(std::initializer_list<const char*> args) {
     for (const char* a : args) storage.emplace_back(a);
@@ -125,6 +155,7 @@ TEST(ToolArgs, NextIsNumberPeeksWithoutMoving) {
   EXPECT_FALSE(r.next_is_number());
   ASSERT_TRUE(r.next());
   EXPECT_TRUE(r.is("--x"));
+  EXPECT_FALSE(r.next_is_number());  // the last argument: nothing after it to read
   EXPECT_FALSE(r.next());
 }
 

@@ -16,7 +16,22 @@ std::optional<std::uint64_t> saturating_digits(std::string_view text, std::uint6
   for (const char c : text) {
     if (!is_digit(c)) return std::nullopt;
     const auto digit = static_cast<std::uint64_t>(c - '0');
-    value = value > (cap - digit) / 10 ? cap : value * 10 + digit;
+    // digit > cap first: cap - digit would wrap.
+    value = digit > cap || value > (cap - digit) / 10 ? cap : value * 10 + digit;
+  }
+  return value;
+}
+
+// Digits as an integer no greater than `max`; nullopt when `text` is empty,
+// not all digits, or above `max` (however many digits).
+std::optional<std::uint64_t> bounded_digits(std::string_view text, std::uint64_t max) noexcept {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t value = 0;
+  for (const char c : text) {
+    if (!is_digit(c)) return std::nullopt;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (digit > max || value > (max - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
   }
   return value;
 }
@@ -48,17 +63,8 @@ std::string fixed_text(std::uint64_t units, unsigned decimals) {
 }  // namespace
 
 parsed<std::uint64_t> parse_uint(std::string_view text, std::uint64_t min, std::uint64_t max) {
-  bool ok = !text.empty();
-  std::uint64_t value = 0;
-  for (const char c : text) {
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    if (!is_digit(c) || value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) {
-      ok = false;  // not a digit, or more than 64 bits
-      break;
-    }
-    value = value * 10 + digit;
-  }
-  if (!ok || value < min || value > max) return {std::nullopt, range_text(min, max)};
+  const auto value = bounded_digits(text, max);
+  if (!value || *value < min) return {std::nullopt, range_text(min, max)};
   return {value, {}};
 }
 
@@ -102,8 +108,8 @@ parsed<std::uint64_t> parse_fixed(std::string_view text, unsigned decimals, std:
   const std::string_view whole = text.substr(0, dot);
   const std::string_view fraction = dot == std::string_view::npos ? std::string_view{} : text.substr(dot + 1);
   if (fraction.size() > decimals || (dot != std::string_view::npos && fraction.empty())) return fail();
-  // Saturates just above max / unit, so the product stays in range.
-  const auto w = saturating_digits(whole, max / unit + 1);
+  // At most max / unit, so the product stays in range.
+  const auto w = bounded_digits(whole, max / unit);
   if (!w) return fail();
   std::uint64_t frac = 0;
   for (unsigned i = 0; i < decimals; ++i) {
@@ -111,9 +117,10 @@ parsed<std::uint64_t> parse_fixed(std::string_view text, unsigned decimals, std:
     if (!is_digit(c)) return fail();
     frac = frac * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  if (*w > max / unit) return fail();
+  // frac is checked against what is left: w * unit + frac could wrap.
+  if (frac > max - *w * unit) return fail();
   const std::uint64_t v = *w * unit + frac;
-  if (v < min || v > max) return fail();
+  if (v < min) return fail();
   return {v, {}};
 }
 
