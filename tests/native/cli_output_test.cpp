@@ -27,6 +27,33 @@ TEST(TerminalSafe, EscapesControlsEscAndC1ButNotUtf8OrBackslashes) {
   EXPECT_EQ(terminal_safe("\xe2\x82"), "\\xe2\\x82");                  // truncated
 }
 
+// Only well-formed UTF-8 (RFC 3629 section 4) is kept; a byte that starts no
+// sequence, or one outside U+0000-U+10FFFF, must not carry a raw C1 byte
+// such as 0x9B (CSI) through.
+TEST(TerminalSafe, EscapesEveryMalformedSequenceByteByByte) {
+  EXPECT_EQ(terminal_safe("\xf8\x9b\x80" "31m"), "\\xf8\\x9b\\x8031m");  // 0xF5-0xFF start nothing
+  EXPECT_EQ(terminal_safe("\xf8\x80\x80"), "\\xf8\\x80\\x80");
+  EXPECT_EQ(terminal_safe("\xff\xbf\xbf"), "\\xff\\xbf\\xbf");
+  EXPECT_EQ(terminal_safe("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
+  EXPECT_EQ(terminal_safe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");          // overlong, 3 bytes
+  EXPECT_EQ(terminal_safe("\xf0\x80\x80\xaf"), "\\xf0\\x80\\x80\\xaf");  // overlong, 4 bytes
+  EXPECT_EQ(terminal_safe("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  EXPECT_EQ(terminal_safe("\xc3\xc3"), "\\xc3\\xc3");                      // no continuation byte
+  EXPECT_EQ(terminal_safe("\xc2\x9f"), "\\u009f");                          // the last C1 control
+  // The edges of each range are kept.
+  EXPECT_EQ(terminal_safe("\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf"),
+            "\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf");
+  // A byte that starts no sequence (a continuation byte, 0xC0, 0xC1,
+  // 0xF5-0xFF) is escaped alone, whatever follows it.
+  static constexpr char hex[] = "0123456789abcdef";
+  for (int lead = 0x80; lead <= 0xff; ++lead) {
+    if (lead >= 0xc2 && lead <= 0xf4) continue;
+    const std::string escaped = std::string("\\x") + hex[lead >> 4] + hex[lead & 0xf];
+    for (const char* tail : {"\x9b\x80", "\x80\x80\x80", "\xbf\xbf"})
+      EXPECT_EQ(terminal_safe(static_cast<char>(lead) + std::string(tail)).substr(0, 4), escaped) << std::hex << lead;
+  }
+}
+
 // Writes through a pipe and returns what came out.
 template <class F>
 std::string through_pipe(F&& f, std::size_t capacity = 16) {
@@ -110,6 +137,47 @@ TEST(CliOutput, JsonEscapingMatchesTheByteByByteReferenceAtEveryOffset) {
     const std::string lines(1000, '\n');  // every byte 2x, no \u00XX
     EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, lines); }), json_reference(lines)) << where;
   }
+}
+
+// A quote or backslash, and no control, at every place of every length up
+// to three blocks: the blocks' halves and the tail's length.
+TEST(CliOutput, JsonEscapesAQuoteAtEveryPlaceOfEveryLength) {
+  for (const simd_level level : simd_levels()) {
+    set_simd_level(level);
+    for (std::size_t length = 1; length <= 48; ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        for (const char special : {'"', '\\'}) {
+          std::string text(length, 'a');
+          text[at] = special;
+          EXPECT_EQ(through_pipe([&](writer& out) { append_json_string(out, text); }, 4096), json_reference(text))
+              << "length " << length << " at " << at << " simd level " << static_cast<int>(level);
+        }
+      }
+    }
+  }
+}
+
+// An id too long to keep is written again with the next event; the one
+// after that, back to an earlier id, must say so too.
+TEST(CliOutput, AnIdBackFromALongOneIsWrittenAgain) {
+  const std::string long_id(5000, 'L');
+  const std::string got = through_pipe([&](writer& out) {
+    printer p(out, output_format::event_stream, false);
+    p.on_event(event{"message", "1", "A"});
+    p.on_event(event{"message", "2", long_id});
+    p.on_event(event{"message", "3", "A"});
+    p.on_event(event{"message", "4", "A"});
+  });
+  EXPECT_EQ(got, "id: A\ndata: 1\n\nid: " + long_id + "\ndata: 2\n\nid: A\ndata: 3\n\ndata: 4\n\n");
+  // What a reader makes of it: the same ids.
+  struct id_recorder : handler {
+    std::vector<std::string> ids;
+    void on_event(const event& e) override { ids.emplace_back(e.last_event_id); }
+  } recorder;
+  parser reader(recorder);
+  ASSERT_FALSE(reader.feed(got));
+  const auto& ids = recorder.ids;
+  EXPECT_EQ(ids, (std::vector<std::string>{"A", long_id, "A", "A"}));
 }
 
 TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {

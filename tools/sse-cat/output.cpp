@@ -557,7 +557,7 @@ std::string terminal_safe(std::string_view text) {
     }
     // A well-formed UTF-8 sequence (shortest form, no surrogates) is kept,
     // except U+0080-U+009F (C1 controls: 0xC2 0x80-0x9F).
-    std::size_t length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+    std::size_t length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
     if (length == 0 || i + length > text.size()) length = 0;
     for (std::size_t k = 1; k < length; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) length = 0;
