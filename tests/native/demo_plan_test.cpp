@@ -1,6 +1,7 @@
 // The demo server's /fault and /bench planning (tools/sse-serve/content.hpp),
 // without sockets: parameters in, the planned response out.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "content.hpp"
 
@@ -187,6 +188,88 @@ TEST(FaultPlan, MeaninglessParametersAreRefusedWithAReason) {
   EXPECT_EQ(plan_fault(query({{"content_type", "a\tb"}}), "", 1h).content_type, "a\tb");  // HTAB is field content
   EXPECT_EQ(plan_fault(query({{"rst", "1"}, {"drop_after", "1"}}), "", 1h).end, fault_plan::ending::reset);
   EXPECT_EQ(plan_fault(query({{"stall", ""}}), "", 1h).what, fault_plan::action::stall_forever);
+}
+
+// Cases mutation testing showed missing: each pins one check of plan_fault.
+TEST(FaultPlan, EdgesOfItsChecks) {
+  // The largest Last-Event-ID that leaves room for 100,000 ids, and the
+  // next one, which counts as none (ids from 1, not wrapped past 2^64).
+  constexpr std::uint64_t largest = UINT64_MAX - max_fault_events - 1;
+  const auto last = make(plan_fault(query({{"events", "100000"}}), std::to_string(largest), 1h).body, 1 << 20);
+  EXPECT_EQ(last.events, 100000u);
+  EXPECT_TRUE(last.bytes.ends_with("id: 18446744073709551614\ndata: event 18446744073709551614\n\n"));
+  const auto above = make(plan_fault(query({{"events", "100000"}}), std::to_string(largest + 1), 1h).body, 1 << 20);
+  EXPECT_EQ(above.events, 100000u);
+  EXPECT_TRUE(above.bytes.starts_with("id: 1\ndata: event 1\n\n"));
+  // drop_after is a body with events: interval_ms means something there.
+  const auto paced = plan_fault(query({{"drop_after", "2"}, {"interval_ms", "5"}}), "", 1h);
+  EXPECT_EQ(paced.what, fault_plan::action::body);
+  EXPECT_EQ(make(paced.body).pieces.size(), 2u);
+  // A stall after the body holds the connection: not reused.
+  const auto stalled = plan_fault(query({{"events", "1"}, {"stall_ms", "5"}}), "", 1h);
+  EXPECT_EQ(stalled.stall, 5ms);
+  EXPECT_FALSE(stalled.reusable);
+  // Hex in either case; raw bytes are no events.
+  const auto raw = make(plan_fault(query({{"raw", "4a6B"}}), "", 1h).body);
+  EXPECT_EQ(raw.bytes, "Jk");
+  EXPECT_EQ(raw.events, 0u);
+  EXPECT_EQ(make(plan_fault(query({{"raw", "6869"}}), "", 1h).body).events, 0u);
+  EXPECT_EQ(plan_fault(query({{"raw", "4g"}}), "", 1h).what, fault_plan::action::bad_request);
+  // The last control byte below space, in a Location.
+  EXPECT_EQ(plan_fault(query({{"redirect", "/a\x1f"}}), "", 1h).what, fault_plan::action::bad_request);
+  EXPECT_EQ(plan_fault(query({{"redirect", "/a "}}), "", 1h).location, "/a%20");
+}
+
+TEST(Target, RepeatedFindsANameGivenTwiceAnywhere) {
+  target t;
+  t.params = {{"topics", "news"}, {"x", "1"}, {"topics", "stock"}};
+  EXPECT_EQ(t.repeated(), "topics");
+  t.params = {{"b", "1"}, {"a", "1"}, {"c", "1"}};
+  EXPECT_EQ(t.repeated(), std::nullopt);
+}
+
+TEST(Content, UtcTimestampHasMilliseconds) {
+  const std::chrono::system_clock::time_point epoch{};
+  EXPECT_EQ(utc_timestamp(epoch + 1234ms), "1970-01-01T00:00:01.234Z");
+  EXPECT_EQ(utc_timestamp(epoch + 86'400'000ms + 59ms), "1970-01-02T00:00:00.059Z");
+}
+
+std::string inflate_all(std::string_view in, int window_bits) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, window_bits), Z_OK);
+  std::string out;
+  char buf[1024];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
+  int ret = Z_OK;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    ret = inflate(&z, Z_SYNC_FLUSH);
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (ret == Z_OK && (z.avail_in != 0 || z.avail_out == 0));
+  inflateEnd(&z);
+  return out;
+}
+
+// A write larger than the compressor's 4 KiB output buffer comes out whole
+// and flushed: everything written so far inflates at once.
+TEST(EventCompressor, EveryWriteInflatesWholeWhateverItsSize) {
+  std::string random;
+  rng r(7);
+  while (random.size() < 20'000) random.push_back(static_cast<char>(r.next()));
+  for (const auto& [coding, bits] : {std::pair{"gzip", 16 + MAX_WBITS}, std::pair{"deflate", MAX_WBITS}}) {
+    const auto c = event_compressor::make(coding);
+    ASSERT_NE(c, nullptr);
+    std::string sent;
+    std::string expected;
+    for (const std::string_view piece : {std::string_view(random), std::string_view("data: x\n\n"), std::string_view(random).substr(7)}) {
+      sent += c->write(piece);
+      expected += piece;
+      EXPECT_EQ(inflate_all(sent, bits), expected) << coding;
+    }
+  }
+  EXPECT_EQ(event_compressor::make("br"), nullptr);
 }
 
 TEST(BenchPlan, RepeatsCoverTheRequestedBytes) {
