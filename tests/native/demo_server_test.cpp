@@ -1251,6 +1251,39 @@ TEST_F(DemoServer, HeadsOverTheLimitAreRefusedHoweverTheirFieldsAreCut) {
   EXPECT_EQ(ok.status(), 200);
 }
 
+// A head whose parsed fields and unparsed rest together pass the limit is
+// refused when the rest arrives, not after the request timeout: the
+// fields Beast consumed count with the bytes it is still holding.
+TEST_F(DemoServer, AHeadPastTheLimitInPartsIsRefusedAtOnce) {
+  start();
+  std::string fields;
+  for (int i = 0; i < 2000; ++i) fields += "a:\r\n";  // 8,000 bytes, consumed by the parser
+  http_client c(port());
+  c.send_raw("GET /stats HTTP/1.1\r\nHost: x\r\n" + fields + "X: " + std::string(300, 'y'));  // no line end, then silence
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 431);
+  EXPECT_EQ(server_->stats().request_timeouts, 0u);
+}
+
+// The read buffer's cap counts the head and the body: a head near its
+// limit with a body at its limit is a request like any other.
+TEST_F(DemoServer, AHeadAndABodyEachAtTheirLimitAreTaken) {
+  start();
+  std::string fields;
+  for (int i = 0; i < 1900; ++i) fields += "a:\r\n";
+  const std::string body(64 * 1024, 'z');
+  http_client c(port());
+  c.send_raw("POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + fields +
+             "\r\n" + body);
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  http_client over(port());
+  over.send_raw("POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size() + 1) + "\r\n\r\n" +
+                body + "z");
+  ASSERT_TRUE(over.read_head());
+  EXPECT_EQ(over.status(), 413);
+}
+
 // RFC 9112 2.2: a server SHOULD ignore empty lines before a request line,
 // such as a client's stray CRLF after a POST body. They were a 400.
 TEST_F(DemoServer, EmptyLinesBeforeARequestAreSkipped) {

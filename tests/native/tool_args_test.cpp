@@ -1,15 +1,21 @@
 // The programs' shared argument and number parsing (tools/common):
-// range checks, overflow, saturating durations, the messages, and the
-// servers' listen address (listen_endpoint.hpp).
+// range checks, overflow, saturating durations, the messages, the
+// servers' listen address (listen_endpoint.hpp) and their request-head
+// limit (request_head.hpp).
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <array>
+#include <cstring>
 #include <string>
 
 #include "listen_endpoint.hpp"
+#include "request_head.hpp"
 #include "tool_args.hpp"
 
 namespace ssekit::tools {
@@ -189,6 +195,43 @@ TEST(ListenEndpoint, TakesBracketedLiteralsAndNames) {
   EXPECT_EQ(resolve_listen_endpoint(io.get_executor(), "127.0.0.1", 80).port(), 80);
   EXPECT_TRUE(resolve_listen_endpoint(io.get_executor(), "localhost", 80).address().is_v4());
   EXPECT_THROW(resolve_listen_endpoint(io.get_executor(), "[]", 80), boost::system::system_error);
+}
+
+// put_head() over `bytes`, given whole: what it answers, as a server that
+// has read them and waits for more would get it.
+boost::system::error_code put_all(std::string_view bytes, std::size_t limit) {
+  namespace http = boost::beast::http;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(1 << 20);  // put_head's own limit is the one tested
+  boost::beast::flat_buffer buffer;
+  const auto to = buffer.prepare(bytes.size());
+  std::memcpy(to.data(), bytes.data(), bytes.size());
+  buffer.commit(bytes.size());
+  std::size_t consumed = 0;
+  boost::system::error_code ec = http::error::need_more;
+  for (int i = 0; i < 4 && ec == http::error::need_more; ++i) ec = put_head(parser, buffer, consumed, limit);
+  return ec;
+}
+
+// The limit is on the whole head: an incomplete one of `limit` bytes would
+// pass it with its next byte; one byte less may still end within it.
+TEST(RequestHead, LimitCountsConsumedFieldsAndHeldBytes) {
+  namespace http = boost::beast::http;
+  constexpr std::size_t limit = 1024;
+  const std::string start = "GET / HTTP/1.1\r\nHost: x\r\n";
+  std::string fields;
+  while (start.size() + fields.size() + 4 <= limit - 100) fields += "a:\r\n";
+  const std::string head = start + fields;  // complete fields, parsed and consumed
+  const auto pad = [&](std::size_t total) { return head + "X: " + std::string(total - head.size() - 3, 'y'); };
+  EXPECT_EQ(put_all(pad(limit - 1), limit), http::error::need_more);
+  EXPECT_EQ(put_all(pad(limit), limit), http::error::header_limit);
+  EXPECT_EQ(put_all(head + "\r\n", limit), boost::system::error_code{});
+  // Empty lines before the request line count too; a CR alone may wait
+  // for its LF only while that LF would still fit.
+  EXPECT_EQ(put_all(std::string(limit - 2, '\n') + "\r", limit), http::error::need_more);
+  EXPECT_EQ(put_all(std::string(limit - 1, '\n') + "\r", limit), http::error::header_limit);
+  EXPECT_EQ(put_all(std::string(limit, '\n'), limit), http::error::header_limit);
+  EXPECT_EQ(put_all("\r\n\n" + start + "\r\n", limit), boost::system::error_code{});
 }
 
 }  // namespace
