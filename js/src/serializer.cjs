@@ -34,7 +34,7 @@ let dropping = null;
 function core() {
   // acquire(): past the engine's limit on memories, an SseLoadError
   // (out_of_memory) if the engine refuses this module's instance too.
-  if (instance === null || instance.broken) instance = wasm.acquire(SERIALIZER, false);
+  if (instance === null) instance = wasm.acquire(SERIALIZER, false);
   return instance;
 }
 
@@ -65,8 +65,18 @@ function u64Parts(value, what) {
   return [Number(big & 0xffffffffn), Number(big >> 32n)];
 }
 
-function output(c, status) {
-  settle(c);
+// call(c) stages its input and calls the core, which writes the output.
+function run(call) {
+  const c = core();
+  let status;
+  try {
+    status = call(c);
+  } finally {
+    // A core that aborted (out of memory) is dropped now, not at the next
+    // call: its memory, up to 2 GiB, goes with it.
+    if (c.broken) instance = null;
+    else settle(c);
+  }
   if (status !== 0) {
     const { name, message } = errorInfo(status);
     throw new SseSerializeError(name, message);
@@ -112,34 +122,26 @@ function serializeEvent(event) {
   const id = hasId ? requireString(given, name) : '';
   const hasRetry = event.retry !== undefined;
   const [retryLow, retryHigh] = hasRetry ? u64Parts(event.retry, 'retry') : [0, 0];
-  const c = core();
-  const [[dataPtr, dataLen], [typePtr, typeLen], [idPtr, idLen]] = stageAll(c, [data, type, id]);
-  return output(
-    c,
-    c.exports.ssekit_serialize_event(dataPtr, dataLen, typePtr, typeLen, idPtr, idLen, hasId ? 1 : 0, hasRetry ? 1 : 0, retryLow, retryHigh),
-  );
+  return run((c) => {
+    const [[dataPtr, dataLen], [typePtr, typeLen], [idPtr, idLen]] = stageAll(c, [data, type, id]);
+    return c.exports.ssekit_serialize_event(dataPtr, dataLen, typePtr, typeLen, idPtr, idLen, hasId ? 1 : 0, hasRetry ? 1 : 0, retryLow, retryHigh);
+  });
 }
 
 function serializeComment(text) {
   requireString(text, 'the comment');
-  const c = core();
-  const [ptr, len] = stage(c, text);
-  return output(c, c.exports.ssekit_serialize_comment(ptr, len));
+  return run((c) => c.exports.ssekit_serialize_comment(...stage(c, text)));
 }
 
 function serializeRetry(milliseconds) {
   const [low, high] = u64Parts(milliseconds, 'retry');
-  const c = core();
-  return output(c, c.exports.ssekit_serialize_retry(low, high));
+  return run((c) => c.exports.ssekit_serialize_retry(low, high));
 }
 
 let heartbeat = null;
 
 function serializeHeartbeat() {
-  if (heartbeat === null) {
-    const c = core();
-    heartbeat = output(c, c.exports.ssekit_serialize_heartbeat());
-  }
+  if (heartbeat === null) heartbeat = run((c) => c.exports.ssekit_serialize_heartbeat());
   return heartbeat;
 }
 

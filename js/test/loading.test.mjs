@@ -199,6 +199,60 @@ describe('loading the WebAssembly', () => {
     assert.deepEqual(out, { made: 1, length: 10 * ((1 << 20) + 8) });
   });
 
+  it('big serialized events with pauses between them still share one instance, and its drop timer holds no process open', async () => {
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let made = 0;
+      WebAssembly.Instance = function (module, imports) {
+        ++made;
+        return new Instance(module, imports);
+      };
+      const data = 'x'.repeat(2 << 20);
+      const timers = [];
+      for (let i = 0; i < 5; ++i) {
+        ssekit.serializeEvent({ data });
+        timers.push(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length);
+        await new Promise((r) => setImmediate(r));
+        await new Promise((r) => setImmediate(r));
+      }
+      return { made, timers };`);
+    assert.deepEqual(out, { made: 1, timers: [0, 0, 0, 0, 0] });
+  });
+
+  it('a serializer core that aborted (out of memory) is let go at once, not kept until the next call', async () => {
+    // The core's abort (proc_exit) is simulated, in the staging of the input
+    // and in the call; a WeakRef sees whether the aborted instance is held.
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let failIn = '';
+      const refs = [];
+      WebAssembly.Instance = function (module, imports) {
+        const real = new Instance(module, imports);
+        const exports = { ...real.exports };
+        for (const name of ['ssekit_input', 'ssekit_serialize_event']) {
+          exports[name] = (...a) => {
+            if (failIn === name) { failIn = ''; imports.wasi_snapshot_preview1.proc_exit(1); }
+            return real.exports[name](...a);
+          };
+        }
+        refs.push(new WeakRef(exports));  // what the package holds of an instance
+        return { exports };
+      };
+      const settle = async () => { for (let i = 0; i < 3; ++i) { await new Promise((r) => setTimeout(r, 10)); globalThis.gc(); } };
+      const results = [];
+      for (const name of ['ssekit_serialize_event', 'ssekit_input']) {
+        ssekit.serializeEvent({ data: 'warm' });
+        failIn = name;
+        let error = null;
+        try { ssekit.serializeEvent({ data: 'x' }); } catch (e) { error = [e.name, e.code, 'cause' in e]; }
+        await settle();
+        results.push({ error, held: refs.filter((r) => r.deref() !== undefined).length, after: ssekit.serializeEvent({ data: 'after' }) });
+      }
+      return { results, made: refs.length };`, { nodeArgs: ['--expose-gc'] });
+    const each = { error: ['SseLoadError', 'out_of_memory', false], held: 0, after: 'data: after\n\n' };
+    assert.deepEqual(out, { results: [each, { ...each, held: 0 }], made: 3 });
+  });
+
   it('when the engine refuses another WebAssembly memory, parsers share one instance and still parse apart', async () => {
     // V8 throws a RangeError once its address space for memories is used up
     // (about 13,000 in a process); simulated after the first instance.
