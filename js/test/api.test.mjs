@@ -538,6 +538,34 @@ describe('serializer', () => {
     assert.throws(() => serializeComment(undefined), TypeError);
   });
 
+  // Cases mutation testing showed missing: each pins one check.
+  it('names what is wrong with each argument, null included', () => {
+    for (const bad of [null, 'x', 5, undefined]) {
+      assert.throws(() => serializeEvent(bad), { name: 'TypeError', message: /takes an object/ }, String(bad));
+    }
+    // `event` present at all, even empty, is the mistake.
+    assert.throws(() => serializeEvent({ data: 'a', event: '' }), { name: 'TypeError', message: /as `type`, not `event`/ });
+    // null is no missing value: an id or retry of null is refused, not dropped.
+    assert.throws(() => serializeEvent({ data: 'a', id: null }), { name: 'TypeError', message: /id must be a string, got null$/ });
+    assert.throws(() => serializeEvent({ data: 'a', retry: null }), { name: 'TypeError', message: /retry must be .*got null$/ });
+    for (const bad of [new Uint8Array([97]), 5, null]) {
+      assert.throws(() => serializeComment(bad), { name: 'TypeError', message: /the comment must be a string/ });
+    }
+    // Only a number already rounded is said to be.
+    assert.throws(() => serializeRetry(-1), (e) => e instanceof RangeError && !/rounded/.test(e.message));
+    assert.throws(() => serializeRetry(2n ** 64n), (e) => e instanceof RangeError && !/rounded/.test(e.message));
+    // A function's source is not shown.
+    assert.throws(() => serializeEvent({ data() { /* secret */ } }), (e) => e instanceof TypeError && /got a function$/.test(e.message) && !/secret/.test(e.message));
+  });
+
+  it('writes retries of every size: both 32-bit halves', () => {
+    assert.equal(serializeRetry(2n ** 32n), 'retry: 4294967296\n');
+    assert.equal(serializeRetry(2n ** 32n - 1n), 'retry: 4294967295\n');
+    assert.equal(serializeRetry(2 ** 40 + 3), 'retry: 1099511627779\n');
+    assert.ok(serializeEvent({ data: 'a', retry: 2 ** 40 }).startsWith('retry: 1099511627776\n'));
+    assert.equal(serializeRetry(Number.MAX_SAFE_INTEGER), 'retry: 9007199254740991\n');
+  });
+
   // A relay: for await (const e of stream(url)) res.write(serializeEvent(e)).
   it('takes an event as the parser gives it: its lastEventId is the id (when there is no id)', () => {
     const received = collect(['id: 1\ndata: a\n\nevent: t\ndata: b\n\n']);
@@ -556,6 +584,9 @@ describe('serializer', () => {
       { data: ' leading space', type: ' t', id: ' i' },
       { data: 'a\r\nb\rc\nd\n', type: 'é', id: '日本' },
       { data: '\ufeff😀', id: '' },
+      // Encoded in place (under 64K each), three bytes for every character.
+      { data: '日'.repeat(3000), type: '本'.repeat(3000), id: '語'.repeat(3000) },
+      { data: '日'.repeat(21000), type: '本'.repeat(21000), id: '語'.repeat(21000) },
       { data: 'é'.repeat(70000), type: 'x'.repeat(70000), id: 'ü'.repeat(70000), retry: 5 },
     ];
     for (const ev of cases) {
