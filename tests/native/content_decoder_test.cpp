@@ -100,6 +100,39 @@ TEST(ContentDecoder, FlushedPiecesDecodeAtOnce) {
   }
 }
 
+// Output zlib still holds once every input byte is taken must come out:
+// fixed-Huffman blocks decode to far more than their size, so with small
+// output pieces the input runs out first.
+TEST(ContentDecoder, OutputHeldAfterTheLastInputByteComesOut) {
+  std::string plain;
+  for (int i = 0; i < 10; ++i) plain += "abc";
+  z_stream z{};
+  ASSERT_EQ(deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_FIXED), Z_OK);
+  std::string raw(256, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(plain.data());
+  z.avail_in = static_cast<uInt>(plain.size());
+  z.next_out = reinterpret_cast<Bytef*>(raw.data());
+  z.avail_out = static_cast<uInt>(raw.size());
+  ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  raw.resize(raw.size() - z.avail_out);
+  deflateEnd(&z);
+  for (std::size_t chunk = 1; chunk <= 5; ++chunk) {
+    const result r = decode(content_coding::deflate, raw, {}, chunk);
+    EXPECT_EQ(r.decoded, plain) << chunk;
+    EXPECT_TRUE(r.finished) << chunk << ": " << r.error;
+  }
+}
+
+// Raw deflate whose first two bytes pass the zlib header's other checks
+// but not its checksum (RFC 1950 2.2: CMF*256 + FLG a multiple of 31): a
+// stored block (padding bits set), then an empty final block.
+TEST(ContentDecoder, RawDeflateThatLooksLikeZlibIsStillRaw) {
+  const std::string raw("\x78\x02\x00\xfd\xff" "hi" "\x03\x00", 9);
+  const result r = decode(content_coding::deflate, raw, {});
+  EXPECT_EQ(r.decoded, "hi");
+  EXPECT_TRUE(r.finished) << r.error;
+}
+
 TEST(ContentDecoder, ConcatenatedGzipMembers) {
   const std::string z = compress({"data: a\n\n"}, 16 + 15) + compress({"data: b\n\n"}, 16 + 15);
   for (std::size_t i = 0; i <= z.size(); ++i) {

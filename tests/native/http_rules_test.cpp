@@ -99,6 +99,28 @@ TEST(ClientUrl, ResolvesLocationsAndPercentEncodesNonAscii) {
   EXPECT_FALSE(resolve_url(base, std::string_view("/a\0b", 4)));
 }
 
+// Cases mutation testing showed missing, each at the edge of one check.
+TEST(ClientUrl, EdgesOfItsChecks) {
+  // Five parts that end in a number: no IPv4 address (at most four parts).
+  EXPECT_FALSE(parse_url("http://01.2.3.4.0/"));
+  EXPECT_FALSE(parse_url("http://1.2.3.4.5/"));
+  // An empty port is the default one (RFC 3986 6.2.3).
+  const auto empty_port = parse_url("http://host:/");
+  ASSERT_TRUE(empty_port);
+  EXPECT_EQ(empty_port->port, 80);
+  EXPECT_EQ(empty_port->str(), "http://host/");
+  // The longest URL taken, and one byte more.
+  const std::string prefix = "http://h/";
+  EXPECT_TRUE(parse_url(prefix + std::string(max_url_length - prefix.size(), 'a')));
+  EXPECT_FALSE(parse_url(prefix + std::string(max_url_length - prefix.size() + 1, 'a')));
+  // A Location: tabs in its authority are dropped (WHATWG URL strips them
+  // everywhere), and an escape at its very end is an escape, not a '%'.
+  const url base = *parse_url("http://a/b");
+  EXPECT_EQ(resolve_url(base, "//ex\tample.com/x")->str(), "http://example.com/x");
+  EXPECT_EQ(resolve_url(base, "/x%41")->str(), "http://a/x%41");
+  EXPECT_EQ(resolve_url(base, "/x%4")->str(), "http://a/x%254");
+}
+
 // Dot segments go as in WHATWG URL ("%2e" is a dot); nothing else is
 // decoded: "%2F" is not a separator (Boost.URL's normalize_path made it one).
 TEST(ClientUrl, RemovesDotSegmentsAndDecodesNothingElse) {

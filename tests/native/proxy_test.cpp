@@ -143,6 +143,7 @@ TEST(NoProxy, PortEntriesMatchThatPortOnly) {
   EXPECT_FALSE(no_proxy_matches("example.com", 80, "example.com:65536"));
   EXPECT_FALSE(no_proxy_matches("example.com", 80, "example.com:"));
   EXPECT_FALSE(no_proxy_matches("::1", 80, "[::1]x"));
+  EXPECT_FALSE(no_proxy_matches("::1", 80, "[::1]x80"));  // a port after "]:" only
   EXPECT_FALSE(no_proxy_matches("::1", 80, "[::1"));
 }
 
@@ -213,6 +214,8 @@ TEST(ProxyUrl, RefusesWhatItCantUse) {
   std::string why;
   EXPECT_FALSE(parse_proxy_url("socks5://proxy:1080", why));
   EXPECT_NE(why.find("only http:// and https://"), std::string::npos) << why;
+  EXPECT_FALSE(parse_proxy_url("http://pro xy", why));
+  EXPECT_EQ(why, "it has a space or control byte");
   EXPECT_TRUE(parse_proxy_url(std::string(max_proxy_url_length - 7, 'a').insert(0, "http://"), why)) << why;
 }
 
@@ -243,6 +246,8 @@ TEST(ProxyEnvironment, FollowsCurlsOrder) {
   EXPECT_EQ(route_for({{"HTTPS_PROXY", "http://S:2"}}, "https://a/").choice.source, "environment HTTPS_PROXY");
   EXPECT_EQ(route_for({{"all_proxy", "http://x:3"}, {"ALL_PROXY", "http://y:4"}}, "http://a/").choice.url, "http://x:3");
   EXPECT_EQ(route_for({{"ALL_PROXY", "http://y:4"}}, "https://a/").choice.url, "http://y:4");
+  EXPECT_EQ(route_for({{"all_proxy", "http://x:3"}, {"ALL_PROXY", "http://y:4"}}, "https://a/").choice.url, "http://x:3");
+  EXPECT_EQ(route_for({{"all_proxy", "http://x:3"}}, "https://a/").choice.source, "environment all_proxy");
   EXPECT_EQ(route_for({{"https_proxy", "http://s:1"}, {"all_proxy", "http://x:3"}}, "https://a/").choice.url, "http://s:1");
   EXPECT_EQ(route_for({{"https_proxy", "http://s:1"}, {"all_proxy", "http://x:3"}}, "http://a/").choice.url, "http://x:3");
   // Set but empty ends the search: direct.
