@@ -3,7 +3,10 @@
 // workerd, worker, browser): the EventSource, stream(), the parser and the
 // serializers used at request time, where workerd compiles no WebAssembly;
 // each handler attribute called once per event; a non-ASCII Last-Event-ID
-// sent as its UTF-8 bytes once. A Node server on loopback is the upstream;
+// sent as its UTF-8 bytes once, by the user's fetch() when given, with the
+// request's other headers; the handler attributes null at first and for a
+// non-callable, and bad options refused with the package's own TypeErrors.
+// A Node server on loopback is the upstream;
 // workerd listens on a Unix socket in a temporary directory.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -33,7 +36,11 @@ function startUpstream() {
     const id = idBytes === undefined ? null : Buffer.from(idBytes, 'latin1').toString('utf8');
     requests.push({ path: url.pathname, id });
     const n = requests.filter((r) => r.path === url.pathname).length;
-    if (url.pathname === '/stream') {
+    if (url.pathname === '/echo') {
+      // What the request carried: the Last-Event-ID's bytes, and the other headers.
+      const seen = { id: idBytes === undefined ? null : Buffer.from(idBytes, 'latin1').toString('hex'), xa: req.headers['x-a'] ?? null, accept: req.headers.accept ?? null };
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end(`data: ${JSON.stringify(seen)}\n\n`);
+    } else if (url.pathname === '/stream') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end('id: s\ndata: from stream()\n\n');
     } else if (n === 1) {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' }).end(`retry: 20\nid: ${ID}\ndata: one\n\n`);
@@ -84,6 +91,29 @@ export default {
       const options = new (class { #h = { 'x-a': 'b' }; get headers() { return this.#h; } })();
       new EventSource(upstream + '/es', options).close();
       out.shape = { name: EventSource.name, length: EventSource.length, noArguments, closed: EventSource.CLOSED };
+      // The handler attributes as the standard has them: null at first, and
+      // null when set to what is neither a function nor an object.
+      const source = new EventSource(upstream + '/es');
+      const initial = source.onopen;
+      source.onmessage = 5;
+      out.attributes = { initial, set5: source.onmessage };
+      source.close();
+      // Options the Workers entry passes on: the user's fetch() is the one
+      // called, a bad fetch or options object is refused as everywhere.
+      const thrown = (f) => { try { f(); return 'no error'; } catch (e) { return e.name + ': ' + e.message; } };
+      out.refused = {
+        fetch5: thrown(() => new EventSource(upstream + '/es', { fetch: 5 })),
+        options5: thrown(() => new EventSource(upstream + '/es', 5)),
+        streamFetch5: thrown(() => stream(upstream + '/es', { fetch: 5 })),
+        streamOptions5: thrown(() => stream(upstream + '/es', 5)),
+      };
+      // stream() with a non-ASCII lastEventId, other headers and the user's
+      // fetch(): the id's UTF-8 bytes once, the other headers kept.
+      const fetched = [];
+      const userFetch = (url, init) => { fetched.push(init.headers['last-event-id']); return fetch(url, init); };
+      out.echo = [];
+      for await (const e of stream(upstream + '/echo', { lastEventId: '${ID}', headers: { 'x-a': 'b' }, fetch: userFetch })) out.echo.push(JSON.parse(e.data));
+      out.fetched = fetched;
     } catch (e) {
       out.error = e.name + ' ' + e.code + ': ' + e.message;
     }
@@ -192,6 +222,16 @@ describe('Cloudflare Workers (workerd)', { skip }, () => {
       stream: ['from stream() | s'],
       parsed: ['a\nb'],
       shape: { name: 'EventSource', length: 1, noArguments: "TypeError: Failed to construct 'EventSource': 1 argument required, but only 0 present.", closed: 2 },
+      attributes: { initial: null, set5: null },
+      refused: {
+        fetch5: 'TypeError: ssekit: the `fetch` option must be a function, got number 5',
+        options5: 'TypeError: ssekit: the EventSource options must be an object',
+        streamFetch5: 'TypeError: ssekit: the `fetch` option must be a function, got number 5',
+        streamOptions5: 'TypeError: ssekit: the stream() options must be an object',
+      },
+      // The id's UTF-8 bytes, sent once-encoded (not C3 83 C2 A9 ...).
+      echo: [{ id: Buffer.from(ID, 'utf8').toString('hex'), xa: 'b', accept: 'text/event-stream' }],
+      fetched: [ID],
     });
     assert.deepEqual(requests.filter((r) => r.path === '/es').map((r) => r.id), [null, ID, ID]);
   });
