@@ -4,13 +4,16 @@
 // compiles are counted by wrapping WebAssembly's functions, not timed.
 // (test/browser-loading.test.mjs checks the same in Chromium.)
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 
 import { runNodeScript } from './node-script.mjs';
 
-const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
+const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src');
+const index = path.join(src, 'index.cjs');
+const require = createRequire(import.meta.url);
 
 // Counts compiles of more than the 8-byte probe module.
 const spy = `
@@ -24,11 +27,11 @@ const spy = `
   }
 `;
 
-function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000 } = {}) {
+function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000, entry = index } = {}) {
   const script = `
     ${mainThread ? 'globalThis.window = globalThis; globalThis.document = {};' : ''}
     ${spy}
-    const ssekit = require(${JSON.stringify(index)});
+    const ssekit = require(${JSON.stringify(entry)});
     (async () => { ${body} })().then((out) => console.log(JSON.stringify(out)), (e) => { console.error(e); process.exit(1); });`;
   return runNodeScript(script, { nodeArgs, timeout });
 }
@@ -367,5 +370,183 @@ describe('loading the WebAssembly', () => {
     assert.equal(out.refused, 1, JSON.stringify(out));
     assert.equal(out.parsers, out.made + 300);
     assert.ok(out.last, 'every parser parsed its own event');
+  });
+
+  it('a damaged inlined module is an error naming the file and how many of its bytes it held', () => {
+    const { decodeWasm } = require('../src/wasm.cjs');
+    assert.throws(() => decodeWasm({ size: 10, singles: '', text: 'a' }, 'f'), { name: 'Error', message: 'f is damaged: 1 of 10 bytes' });
+  });
+
+  it('ready() resolves with nothing; after it failed (EMFILE), a later ready() is a new promise that compiles', async () => {
+    const out = await runScript(`
+      const Module = require('node:module');
+      const load = Module._load;
+      let refuse = true;
+      Module._load = function (request, ...rest) {
+        if (refuse && /ssekit-parser-wasm/.test(request)) {
+          const e = new Error("EMFILE: too many open files, open 'x'");
+          e.code = 'EMFILE';
+          throw e;
+        }
+        return load.call(this, request, ...rest);
+      };
+      const first = ssekit.ready();
+      const failed = await first.then(() => 'resolved', (e) => [e.name, e.code]);
+      refuse = false;
+      const second = ssekit.ready();
+      const value = await second;
+      return { failed, renewed: second !== first, value: value === undefined ? 'undefined' : JSON.stringify(value), same: second === ssekit.ready(), counts };`);
+    assert.deepEqual(out, { failed: ['SseLoadError', 'load_failed'], renewed: true, value: 'undefined', same: true, counts: { sync: 0, async: 2 } });
+  });
+
+  it("ready() covers a module defined after it resolved: a browser's main thread then compiles nothing synchronously", async () => {
+    // The parser alone first, the serializer imported later (a lazy import).
+    const out = await runScript(
+      `
+      await ssekit.ready();
+      const serializer = require(${JSON.stringify(path.join(src, 'serializer.cjs'))});
+      await ssekit.ready();
+      const written = serializer.serializeEvent({ data: 'x' });
+      return { written, counts };`,
+      { mainThread: true, entry: path.join(src, 'parser.cjs') },
+    );
+    assert.deepEqual(out, { written: 'data: x\n\n', counts: { sync: 0, async: 2 } });
+  });
+
+  it('an instance the engine fails to make for another reason than memory (a LinkError) is that error, not a shared instance', async () => {
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let made = 0;
+      WebAssembly.Instance = function (module, imports) {
+        if (++made > 1) throw new WebAssembly.LinkError('x');
+        return new Instance(module, imports);
+      };
+      const events = [];
+      const a = ssekit.createParser({ onEvent: (e) => events.push(e.data) });
+      a.feed('data: a\\n\\n');
+      let error = 'no error';
+      try {
+        const b = ssekit.createParser({ onEvent: (e) => events.push(e.data) });
+        b.feed('data: b\\n\\n');
+      } catch (e) {
+        error = [e.name, e.message, e instanceof WebAssembly.LinkError];
+      }
+      return { events, error };`);
+    assert.deepEqual(out, { events: ['a'], error: ['LinkError', 'x', true] });
+  });
+
+  it('an instance that aborted (out of memory) is neither pooled nor shared, nor is an instance parsers share pooled', async () => {
+    // The core's abort in feed() is simulated (proc_exit), and so is the
+    // engine's refusal of another memory.
+    const run = (body) => runScript(`
+      const Instance = WebAssembly.Instance;
+      let refuse = false, failNext = false;
+      WebAssembly.Instance = function (module, imports) {
+        if (refuse) throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance');
+        const real = new Instance(module, imports);
+        const exports = { ...real.exports };
+        exports.ssekit_parser_feed = (...a) => {
+          if (failNext) { failNext = false; imports.wasi_snapshot_preview1.proc_exit(1); }
+          return real.exports.ssekit_parser_feed(...a);
+        };
+        return { exports };
+      };
+      const seen = [];
+      const parser = (name) => ssekit.createParser({ onEvent: (e) => seen.push(name + ':' + e.data) });
+      const attempt = (f) => { try { f(); return 'ok'; } catch (e) { return e.code + ': ' + e.message; } };
+      const abort = (p) => { failNext = true; return attempt(() => p.feed('data: y\\n\\n')); };
+      ${body}`);
+    const aborted = 'out_of_memory: ssekit: the WebAssembly core aborted (exit 1): out of memory';
+    const noMemory = 'out_of_memory: ssekit: no memory for another WebAssembly instance';
+    // Closed, the aborted instance is not pooled: the next parser gets a new one.
+    const pooled = await run(`
+      const a = parser('a');
+      a.feed('data: warm\\n\\n');
+      const error = abort(a);
+      a.close();
+      const b = parser('b');
+      return { error, next: attempt(() => b.feed('data: x\\n\\n')), seen };`);
+    assert.deepEqual(pooled, { error: aborted, next: 'ok', seen: ['a:warm', 'b:x'] });
+    // The engine refuses another memory: the parser made last, aborted, is
+    // not shared.
+    const lastMade = await run(`
+      const a = parser('a');
+      const error = abort(a);
+      refuse = true;
+      return { error, next: attempt(() => parser('b').feed('data: x\\n\\n')), seen };`);
+    assert.deepEqual(lastMade, { error: aborted, next: noMemory, seen: [] });
+    // Nor is the shared instance once it aborted; and when the parser it was
+    // made for closes, the parsers sharing it keep it out of the pool.
+    const shared = await run(`
+      const a = parser('a');
+      refuse = true;
+      const b = parser('b');
+      b.feed('data: shared\\n\\n');
+      a.close();
+      const error = abort(b);
+      return { error, next: attempt(() => parser('c').feed('data: x\\n\\n')), seen };`);
+    assert.deepEqual(shared, { error: aborted, next: noMemory, seen: ['b:shared'] });
+  });
+
+  it("the serializers' refusal is forgotten once they get an instance: after an abort they ask again while the engine has room", async () => {
+    // The engine's refusal and the serializer core's abort (proc_exit) are
+    // simulated. After the refusal the package counts the engine's room as
+    // the live instances then (10 parsers), less a margin; here the engine
+    // has room again all along.
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let refuse = false, failNext = false, asked = 0, live = 0;
+      const freed = new FinalizationRegistry(() => --live);
+      WebAssembly.Instance = function (module, imports) {
+        ++asked;
+        if (refuse) throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance');
+        const real = new Instance(module, imports);
+        ++live;
+        freed.register(real, null);
+        const exports = { ...real.exports };
+        if (exports.ssekit_serialize_event) {
+          exports.ssekit_serialize_event = (...a) => {
+            if (failNext) { failNext = false; imports.wasi_snapshot_preview1.proc_exit(1); }
+            return real.exports.ssekit_serialize_event(...a);
+          };
+        }
+        return { exports };
+      };
+      const write = (data) => { try { return ssekit.serializeEvent({ data }); } catch (e) { return e.code + ': ' + e.message; } };
+      let parsers = [];
+      const open = (n) => { for (let i = 0; i < n; ++i) { const p = ssekit.createParser({}); p.feed('data: x\\n\\n'); parsers.push(p); } };
+      open(10);
+      refuse = true;
+      const refused = write('a');
+      refuse = false;
+      const notAskedAgain = write('b');
+      // Unclosed parsers' instances are collected with them (the last one
+      // made stays held), which makes room.
+      parsers = [];
+      for (let round = 0; round < 200 && live > 1; ++round) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const collected = live;
+      const room = write('c');
+      // No room by the package's count again (past 10 live), and the
+      // serializers' instance aborts: they ask for another one.
+      open(20);
+      failNext = true;
+      const aborted = write('d');
+      asked = 0;
+      const again = write('e');
+      return { refused, notAskedAgain, collected, room, aborted, again, asked };`, { nodeArgs: ['--expose-gc'] });
+    const noMemory = 'out_of_memory: ssekit: no memory for another WebAssembly instance';
+    assert.equal(out.collected, 1, 'the test could not get the instances collected');
+    assert.deepEqual(out, {
+      refused: noMemory,
+      notAskedAgain: noMemory,
+      collected: 1,
+      room: 'data: c\n\n',
+      aborted: 'out_of_memory: ssekit: the WebAssembly core aborted (exit 1): out of memory',
+      again: 'data: e\n\n',
+      asked: 1,
+    });
   });
 });
