@@ -373,6 +373,77 @@ TEST(ClientRetry, APostSentAndLeftUnansweredIsNotSentAgain) {
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
+// --- redirects and reconnects
+
+// /start answers 307 to /events; /events answers 503 `refusals` times, then
+// a stream with one event. The requests' targets, in order, are recorded.
+script_server::script redirect_then_refusals(int refusals, std::atomic<int>& refused) {
+  return [refusals, &refused](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    if (r.target == "/start") c.write("HTTP/1.1 307 Temporary Redirect\r\nLocation: /events\r\nContent-Length: 0\r\n\r\n");
+    else if (refused.fetch_add(1) < refusals) c.write("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+    else c.write(stream_header() + "data: in\n\n");
+    c.close();
+  };
+}
+
+std::vector<std::string> targets(const std::vector<request>& requests) {
+  std::vector<std::string> out;
+  for (const auto& r : requests) out.push_back(r.target);
+  return out;
+}
+
+// Each attempt may follow max_redirects redirects: the count starts again
+// at every reconnect, it does not add up across them (mutation testing
+// showed this untested).
+TEST(ClientRedirect, TheRedirectLimitCountsPerAttemptNotAcrossReconnects) {
+  std::atomic<int> refused{0};
+  script_server server(redirect_then_refusals(3, refused));
+  auto o = options_for(server.url("/start"));
+  o.max_redirects = 2;
+  o.retry_server_errors = true;
+  const recording rec = run(o, 1);
+  EXPECT_EQ(rec.events, std::vector<std::string>{"message:in#"});
+  ASSERT_EQ(rec.errors.size(), 3u);
+  for (const auto& e : rec.errors) {
+    EXPECT_EQ(e.status, 503) << e.message;
+    EXPECT_NE(e.reason, client_error_reason::redirect_refused) << e.message;
+    EXPECT_TRUE(e.will_reconnect);
+  }
+  // One redirect per attempt: four attempts, each /start then /events.
+  EXPECT_EQ(targets(server.requests()),
+            (std::vector<std::string>{"/start", "/events", "/start", "/events", "/start", "/events", "/start", "/events"}));
+}
+
+// With an attempt hook too, a redirect's request becomes the reconnect's
+// only once its stream opens: after a redirect whose target answered 503,
+// the reconnect asks the original URL again (mutation testing showed this
+// untested).
+TEST(ClientRedirect, AReconnectAfterARedirectWhoseStreamNeverOpenedGoesToTheOriginalUrl) {
+  std::atomic<int> refused{0};
+  script_server server(redirect_then_refusals(1, refused));
+  auto o = options_for(server.url("/start"));
+  o.retry_server_errors = true;
+  std::vector<std::string> urls;
+  const recording rec = run(o, 1, [&](ssekit::client_handlers& h, recording& r) {
+    h.on_attempt = [&](ssekit::attempt_request& req, const ssekit::attempt_info& info) {
+      r.attempts.push_back(info);
+      urls.push_back(req.url);
+    };
+  });
+  EXPECT_EQ(rec.events, std::vector<std::string>{"message:in#"});
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].status, 503);
+  EXPECT_EQ(targets(server.requests()), (std::vector<std::string>{"/start", "/events", "/start", "/events"}));
+  ASSERT_EQ(rec.attempts.size(), 4u);
+  EXPECT_EQ(rec.attempts[0].kind, attempt_kind::first);
+  EXPECT_EQ(rec.attempts[1].kind, attempt_kind::redirect);
+  EXPECT_EQ(rec.attempts[2].kind, attempt_kind::reconnect);
+  EXPECT_EQ(rec.attempts[3].kind, attempt_kind::redirect);
+  EXPECT_EQ(urls[2], server.url("/start")) << "the hook is offered the original URL";
+}
+
 }  // namespace
 
 // RFC 9110 15: a status outside 100..599 is invalid and processed as a 5xx;
