@@ -463,6 +463,36 @@ TEST(ClientHostile, AHeadWithBareLineFeedsIsRead) {
   EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
 }
 
+// RFC 9110 15.2: interim (1xx) responses may precede the response; the
+// client reads 32 of them and refuses a 33rd (mutation testing showed the
+// limit's boundary untested).
+TEST(ClientHostile, ThirtyTwoInterimResponsesAreReadAndAThirtyThirdIsRefused) {
+  for (const int interim : {32, 33}) {
+    SCOPED_TRACE(interim);
+    script_server server([interim](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      std::string bytes;
+      for (int i = 0; i < interim; ++i) bytes += "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      c.write(bytes + stream_header() + "data: hi\n\n");
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    ASSERT_EQ(out.errors.size(), 1u);
+    if (interim == 32) {
+      EXPECT_EQ(out.events, std::vector<std::string>{"hi"});
+      EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
+    } else {
+      EXPECT_TRUE(out.events.empty());
+      EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error);
+      EXPECT_NE(out.errors[0].message.find("more than 32 interim (1xx) responses"), std::string::npos) << out.errors[0].message;
+    }
+    EXPECT_EQ(server.requests().size(), 1u);
+  }
+}
+
 // Beast names only the rule broken ("bad version", "bad chunk"): the
 // message says whether the head or the body was malformed.
 TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
