@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -618,6 +619,39 @@ TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
   const auto env = clean_env();
   script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
   expect_refused_connects(origin, "https://localhost:" + std::to_string(origin.port()) + "/events", *ca_path_, nullptr, "127.0.0.1");
+}
+
+// A proxy's 429 to CONNECT is a server error like its 5xx: with
+// retry_server_errors the client tries again through the proxy (mutation
+// testing showed the 429 untested). The client stops at the second refusal.
+TEST_F(ProxyTls, A429ToConnectIsRetriedWithRetryServerErrors) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy("", 429);
+  auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+  o.proxy = proxy.url();
+  o.ca_file = *ca_path_;
+  o.reconnect = true;
+  o.retry_server_errors = true;
+  std::vector<ssekit::client_error> errors;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_error = [&](const ssekit::client_error& e) {
+    errors.push_back(e);
+    if (errors.size() == 2) c->close();
+  };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
+  ASSERT_EQ(errors.size(), 2u);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.reason, client_error_reason::proxy_refused) << e.message;
+    EXPECT_EQ(e.status, 429);
+    EXPECT_TRUE(e.will_reconnect);
+  }
+  EXPECT_EQ(proxy.requests().size(), 2u);
+  EXPECT_EQ(origin.connections(), 0);
 }
 
 TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
