@@ -25,9 +25,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -875,6 +877,122 @@ void stalled_consumer_bounds_attempts(bool refuse) {
 
 TEST(EventStream, RefusedAttemptsOfAStalledConsumerStopAtTheByteBound) { stalled_consumer_bounds_attempts(true); }
 TEST(EventStream, OpensWithManyHeadersOfAStalledConsumerStopAtTheByteBound) { stalled_consumer_bounds_attempts(false); }
+
+// The test lets a server write its next event only once the client has
+// taken the one before into the buffer: each read holds one event, and the
+// buffer grows one item at a time.
+class pacing {
+ public:
+  void allow(int n) {
+    {
+      std::lock_guard lock(mutex_);
+      allowed_ = n;
+    }
+    changed_.notify_all();
+  }
+  // Waits until event `n` may go out (false after 20 s: the test failed).
+  bool wait(int n) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, 20s, [&] { return allowed_ >= n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int allowed_ = 0;
+};
+
+// Writes events 1..`paced`, one each time the test allows it (the first
+// with the head), then, when allowed, what `then` writes.
+script_server::script paced_events(pacing& pace, int paced, std::function<void(script_server::connection&)> then) {
+  return [&pace, paced, then = std::move(then)](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    for (int i = 1; i <= paced; ++i) {
+      if (!pace.wait(i)) return;
+      const std::string event = "data: " + std::to_string(i) + "\n\n";
+      if (!c.write(i == 1 ? stream_header() + event : event)) return;
+    }
+    if (!pace.wait(paced + 1)) return;
+    then(c);
+  };
+}
+
+// The buffer is full at max_buffered_items, not one more: with three
+// items waiting the client reads no further, however much the server
+// sends (mutation testing showed the bound's boundary untested).
+TEST(EventStream, TheClientPausesWithExactlyMaxBufferedItemsWaiting) {
+  pacing pace;
+  std::atomic<bool> full{false}, gave_up{false};
+  script_server server(paced_events(pace, 3, [&](script_server::connection& c) {
+    // Events until the socket takes no more: the client stopped reading.
+    std::string piece;
+    for (int i = 0; i < 10; ++i) piece += "data: more\n\n";
+    std::uint64_t written = 0;
+    std::size_t taken = 0;
+    for (;;) {
+      const auto n = c.write_now(std::string_view(piece).substr(taken));
+      if (!n) return;
+      if (*n == 0) break;
+      taken = (taken + *n) % piece.size();
+      written += *n;
+      if (written > (std::uint64_t{512} << 20)) return void(gave_up = true);
+    }
+    full = true;
+    c.wait_for_client_close(20s);
+  }));
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.max_buffered_items = 3;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  for (int i = 1; i <= 3; ++i) {
+    pace.allow(i);
+    run_until(io, [&] { return stream.buffered() == static_cast<std::size_t>(i); });
+  }
+  pace.allow(4);  // the flood
+  run_until(io, [&] { return full.load() || gave_up.load(); });
+  ASSERT_FALSE(gave_up.load()) << "the client kept reading for a consumer that does not ask";
+  io.poll();  // a client that still reads would read now
+  EXPECT_EQ(stream.buffered(), 3u);
+  EXPECT_EQ(stream.max_buffered_seen(), 3u);
+  EXPECT_EQ(stream.get_client().stats().events, 3u);
+}
+
+// A paused client reads again once the buffer is down to half of
+// max_buffered_items, not only once it is empty (mutation testing showed
+// this untested): of ten waiting items the consumer takes five, and the
+// next event arrives while the other five still wait.
+TEST(EventStream, ReadingResumesWhenTheBufferIsDownToHalf) {
+  pacing pace;
+  script_server server(paced_events(pace, 10, [](script_server::connection& c) {
+    if (!c.write("data: 11\n\n")) return;
+    c.wait_for_client_close(20s);
+  }));
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.max_buffered_items = 10;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  for (int i = 1; i <= 10; ++i) {
+    pace.allow(i);
+    run_until(io, [&] { return stream.buffered() == static_cast<std::size_t>(i); });
+  }
+  // Full: the client paused. Event 11 is written now and waits in the kernel.
+  pace.allow(11);
+  std::vector<std::string> got;
+  for (int i = 1; i <= 5; ++i) {
+    bool taken = false;
+    stream.async_next([&](error_code ec, stream_item item) {
+      EXPECT_FALSE(ec) << ec.message();
+      got.push_back(item.data);
+      taken = true;
+    });
+    run_until(io, [&] { return taken; });
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  // Five still wait; the resumed client reads event 11 behind them.
+  run_until(io, [&] { return stream.get_client().stats().events == 11; }, 20s);
+  EXPECT_EQ(stream.buffered(), 6u);
+}
 
 TEST(EventStream, ZeroBufferLimitsAreRefusedWithTheirName) {
   asio::io_context io;
