@@ -48,6 +48,28 @@ TEST(ContractProtocol, DefaultsWhenOptionalFieldsAreAbsentOrNull) {
   EXPECT_EQ(p.options.idle_timeout, 0ms);
   EXPECT_EQ(p.callback.port, "80");
   EXPECT_EQ(p.callback.path, "");
+  // README.md: an optional field that is null is the same as absent, the
+  // millisecond fields as well as the strings.
+  contract::stream_params q;
+  ASSERT_EQ(contract::parse_stream_params(
+                R"({"streamUrl":"http://h/s","callbackUrl":"http://h","initialDelayMs":null,"readTimeoutMs":null})", q),
+            "");
+  EXPECT_EQ(q.options.reconnection_time, 3000ms);
+  EXPECT_EQ(q.options.idle_timeout, 0ms);
+}
+
+TEST(ContractProtocol, ZeroMillisecondsIsAcceptedInEveryJsonForm) {
+  // The harness sends "initialDelayMs":0 to keep reconnect tests fast:
+  // 0 is non-negative, as an integer and as a double.
+  for (const char* zero : {"0", "0.0", "-0.0"}) {
+    contract::stream_params p;
+    p.options.reconnection_time = 1234ms;
+    ASSERT_EQ(contract::parse_stream_params(
+                  std::string(R"({"streamUrl":"http://h/s","callbackUrl":"http://h","initialDelayMs":)") + zero + "}", p),
+              "")
+        << zero;
+    EXPECT_EQ(p.options.reconnection_time, 0ms) << zero;
+  }
 }
 
 TEST(ContractProtocol, BadStreamParamsSayWhatIsWrong) {
@@ -62,6 +84,10 @@ TEST(ContractProtocol, BadStreamParamsSayWhatIsWrong) {
   EXPECT_EQ(error(R"({"streamUrl":1,"callbackUrl":"http://h"})"), "streamUrl is not a string");
   EXPECT_EQ(error(R"({"streamUrl":"http://h","callbackUrl":"http://h","initialDelayMs":-1})"),
             "initialDelayMs is not a non-negative integer");
+  EXPECT_EQ(error(R"({"streamUrl":"http://h","callbackUrl":"http://h","initialDelayMs":-1.0})"),
+            "initialDelayMs is not a non-negative integer");  // a negative double, not only int64
+  EXPECT_EQ(error(R"({"streamUrl":"http://h","callbackUrl":"http://h","readTimeoutMs":-1000.0})"),
+            "readTimeoutMs is not a non-negative integer");
   EXPECT_EQ(error(R"({"streamUrl":"http://h","callbackUrl":"http://h","readTimeoutMs":1.5})"),
             "readTimeoutMs is not a non-negative integer");
   EXPECT_EQ(error(R"({"streamUrl":"http://h","callbackUrl":"http://h","readTimeoutMs":18446744073709551615})"),
@@ -76,8 +102,18 @@ TEST(ContractProtocol, CallbackUrls) {
   EXPECT_TRUE(contract::parse_http_url("http://[::1]:8080/x"));
   EXPECT_EQ(contract::parse_http_url("http://[::1]:8080/x")->host, "::1");
   EXPECT_EQ(contract::parse_http_url("http://a:65535")->port, "65535");
+  // RFC 3986 3.2.3: an empty port (after the colon) is the scheme's default.
+  const auto empty_port = contract::parse_http_url("http://a:/x");
+  ASSERT_TRUE(empty_port);
+  EXPECT_EQ(empty_port->host, "a");
+  EXPECT_EQ(empty_port->port, "80");
+  EXPECT_EQ(empty_port->path, "/x");
+  // Every trailing '/' goes (callback n is path + "/n"), not only the last.
+  EXPECT_EQ(contract::parse_http_url("http://h/cb//")->path, "/cb");
+  EXPECT_EQ(contract::parse_http_url("http://h///")->path, "");
   for (const char* bad : {"http://a:65536", "http://a:0", "http://a:99999999999999999999", "http://a:b:80/",
-                          "http://a/?q", "http://a/#f", "http://u@a/", "ftp://a/", "http:/a", "http://a%41/"}) {
+                          "http://a/?q", "http://a/#f", "http://u@a/", "ftp://a/", "http:/a", "http://a%41/",
+                          "http:///x", "http://:80/x"}) {  // no host
     EXPECT_FALSE(contract::parse_http_url(bad)) << bad;
   }
 }
