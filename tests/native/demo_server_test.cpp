@@ -1502,6 +1502,7 @@ TEST_F(DemoServer, AbsoluteFormTargetsAreAccepted) {
   const std::pair<std::string, unsigned> cases[] = {
       {"http://" + authority + "/stats", 200},
       {"HTTP://" + authority + "/fault?status=503", 503},
+      {"https://" + authority + "/stats", 200},  // the scheme names no port: this server's target
       {"http://" + authority, 200},  // "/": the endpoint list
       {"ftp://" + authority + "/stats", 400},
       {"http:/stats", 400},  // no authority
@@ -1513,6 +1514,18 @@ TEST_F(DemoServer, AbsoluteFormTargetsAreAccepted) {
     EXPECT_EQ(c.status(), status) << target;
     EXPECT_TRUE(c.read_to_end()) << target;
   }
+}
+
+// "?&a", "?a&" and "?&&": an empty piece between '&'s is no parameter, so
+// it is neither an unknown one nor one given more than once.
+TEST_F(DemoServer, EmptyQueryPiecesAreIgnored) {
+  start();
+  for (const char* target : {"/stats?&&", "/stats?&", "/stats?"}) {
+    auto c = fetch(target);
+    EXPECT_EQ(c->status(), 200) << target << ": " << c->body();
+  }
+  auto fault = fetch("/fault?&status=503&&");
+  EXPECT_EQ(fault->status(), 503) << fault->body();
 }
 
 TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {
