@@ -104,6 +104,7 @@ expect_exit "sse-serve: an unknown host name exits 3" 3 "cannot listen on no-suc
 expect_exit "a URL and - exits 2" 2 "not both" "$cat_bin" http://127.0.0.1:9/ -
 check "-- ends the options" bash -c '"$0" --json -- - <"$1" | cmp - "$2"' "$cat_bin" "$feed" "$root/tests/cli/feed.expected.jsonl"
 expect_exit "a header without a colon exits 2" 2 "Name: value" "$cat_bin" -H nocolon http://127.0.0.1:9/
+expect_exit "a header without a name exits 2" 2 "Name: value" "$cat_bin" -H ': v' http://127.0.0.1:9/
 expect_exit "a header with CR LF exits 2" 2 "CR, LF" "$cat_bin" -H $'X-A: a\r\nX-B: b' http://127.0.0.1:9/
 expect_exit "a bad URL exits 2" 2 "URL" "$cat_bin" ftp://example.com/
 expect_exit "a socks proxy exits 2" 2 "unsupported proxy scheme socks5" "$cat_bin" -x socks5://127.0.0.1:9 http://127.0.0.1:9/
@@ -138,6 +139,12 @@ else
          <(printf '%s\n' 1 2 3 4 5 6)
   check "--last-event-id is sent" \
     test "$(timeout 20 "$cat_bin" --json --max-events 1 --last-event-id 41 "$base/fault?events=1" | sed 's/.*"lastEventId":"\([0-9]*\)".*/\1/')" = 42
+  # At the limits, not past them: an id of exactly 4096 bytes, and the
+  # headers sse-cat sends itself when given with the same value.
+  check "a --last-event-id of 4096 bytes is accepted" \
+    timeout 20 "$cat_bin" --no-reconnect --last-event-id "${big:0:4096}" "$base/fault?events=1"
+  check "-H with the Accept and Cache-Control sse-cat sends is accepted" \
+    timeout 20 "$cat_bin" --no-reconnect -H 'Accept: text/event-stream' -H 'cache-control: no-cache' "$base/fault?events=1"
   check "--no-reconnect ends with the stream, exit 0" \
     test "$(timeout 20 "$cat_bin" --no-reconnect "$base/fault?events=2" | grep -c '^data:')" = 2
   check "--all prints the retry field" \
