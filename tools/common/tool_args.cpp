@@ -1,5 +1,6 @@
 #include "tool_args.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace ssekit::tools {
@@ -7,20 +8,6 @@ namespace ssekit::tools {
 namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-// Digits as an integer that stops growing at `cap` (so any number of digits
-// is fine); nullopt when `text` is empty or not all digits.
-std::optional<std::uint64_t> saturating_digits(std::string_view text, std::uint64_t cap) noexcept {
-  if (text.empty()) return std::nullopt;
-  std::uint64_t value = 0;
-  for (const char c : text) {
-    if (!is_digit(c)) return std::nullopt;
-    const auto digit = static_cast<std::uint64_t>(c - '0');
-    // digit > cap first: cap - digit would wrap.
-    value = digit > cap || value > (cap - digit) / 10 ? cap : value * 10 + digit;
-  }
-  return value;
-}
 
 // Digits as an integer no greater than `max`; nullopt when `text` is empty,
 // not all digits, or above `max` (however many digits).
@@ -30,10 +17,18 @@ std::optional<std::uint64_t> bounded_digits(std::string_view text, std::uint64_t
   for (const char c : text) {
     if (!is_digit(c)) return std::nullopt;
     const auto digit = static_cast<std::uint64_t>(c - '0');
+    // digit > max first: max - digit would wrap.
     if (digit > max || value > (max - digit) / 10) return std::nullopt;
     value = value * 10 + digit;
   }
   return value;
+}
+
+// Digits as an integer that stops growing at `cap` (so any number of digits
+// is fine); nullopt when `text` is empty or not all digits.
+std::optional<std::uint64_t> saturating_digits(std::string_view text, std::uint64_t cap) noexcept {
+  if (text.empty() || !std::all_of(text.begin(), text.end(), is_digit)) return std::nullopt;
+  return bounded_digits(text, cap).value_or(cap);
 }
 
 std::string range_text(std::uint64_t min, std::uint64_t max) {
