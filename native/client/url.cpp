@@ -253,14 +253,27 @@ std::optional<url> resolve_url(const url& base, std::string_view reference) {
   while (!reference.empty() && (reference.front() == ' ' || reference.front() == '\t')) reference.remove_prefix(1);
   while (!reference.empty() && (reference.back() == ' ' || reference.back() == '\t')) reference.remove_suffix(1);
   if (reference.size() > max_url_length) return std::nullopt;
-  // WHATWG URL: "http:x" or "http:/x" against an http URL is relative (only
-  // "http://" starts a new authority); RFC 3986 would make it a URL with
-  // no host.
-  if (reference.size() > base.scheme.size() && iequals_ascii(reference.substr(0, base.scheme.size()), base.scheme) &&
-      reference[base.scheme.size()] == ':') {
-    const auto rest = reference.substr(base.scheme.size() + 1);
+  // WHATWG URL, for the special schemes: "http:x" or "http:/x" against an
+  // http URL is relative (only "http://" starts a new authority); against
+  // another scheme, and after "//", any number of slashes comes before the
+  // authority ("https:x" and "http:///x" name the hosts x). RFC 3986 would
+  // make each a URL with no host, which is refused.
+  std::string authority_form;
+  for (const std::string_view scheme : {std::string_view("http"), std::string_view("https")}) {
+    if (reference.size() <= scheme.size() || !iequals_ascii(reference.substr(0, scheme.size()), scheme) ||
+        reference[scheme.size()] != ':')
+      continue;
+    std::string_view rest = reference.substr(scheme.size() + 1);
     const auto is_slash = [](char c) { return c == '/' || c == '\\'; };
-    if (!(rest.size() >= 2 && is_slash(rest[0]) && is_slash(rest[1]))) reference = rest;
+    const bool two_slashes = rest.size() >= 2 && is_slash(rest[0]) && is_slash(rest[1]);
+    if (scheme == base.scheme && !two_slashes) {
+      reference = rest;
+    } else {
+      while (!rest.empty() && is_slash(rest.front())) rest.remove_prefix(1);
+      authority_form.assign(scheme).append("://").append(rest);
+      reference = authority_form;
+    }
+    break;
   }
   const auto encoded = encode_as_browsers_do(reference);
   if (!encoded || encoded->size() > max_url_length) return std::nullopt;

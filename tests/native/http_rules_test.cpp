@@ -183,6 +183,18 @@ TEST(ClientUrl, ResolvesLocationsAsBrowsersDo) {
   EXPECT_EQ(resolve_url(base, "http:/final")->str(), "http://h:81/final");
   EXPECT_EQ(resolve_url(base, "HTTP:final?x")->str(), "http://h:81/a/final?x");
   EXPECT_EQ(resolve_url(base, "http:\\\\s/y")->str(), "http://s/y");
+  // Another special scheme, or "//": slashes, any number, then the host
+  // (WHATWG URL's special authority ignore slashes state; the cases follow
+  // web-platform-tests' url/resources/urltestdata.json).
+  EXPECT_EQ(resolve_url(base, "https:s")->str(), "https://s/");
+  EXPECT_EQ(resolve_url(base, "https:/s/y?q")->str(), "https://s/y?q");
+  EXPECT_EQ(resolve_url(base, "HTTPS:s:8443/y")->str(), "https://s:8443/y");
+  EXPECT_EQ(resolve_url(base, "https:////s/y")->str(), "https://s/y");
+  EXPECT_EQ(resolve_url(base, "http:///s/y")->str(), "http://s/y");
+  EXPECT_EQ(resolve_url(*parse_url("https://h/a"), "http:example.com/")->str(), "http://example.com/");
+  EXPECT_EQ(resolve_url(*parse_url("https://h/a"), "http:/example.com/")->str(), "http://example.com/");
+  EXPECT_FALSE(resolve_url(base, "https:"));
+  EXPECT_FALSE(resolve_url(base, "https:///"));
 }
 
 // --- options
