@@ -302,8 +302,8 @@ TEST(Client, RestartWhileAStreamFlowsParsesNothingOfTheOldConnection) {
   // parser: they were delivered as duplicated, skipped and spliced events.
   // (The calls of one read are one restart, which runs after the read's
   // events and a read of the old connection that may be queued before it:
-  // with reads of 4 KiB, some 40 events, a restart comes every 50-140
-  // events.)
+  // with reads of 4 KiB, up to 195 events of 21 bytes, a restart comes
+  // every 50 to about 440 events, so at least some 27 of them.)
   boost::asio::io_context server_io;
   ssekit::demo::server demo(server_io.get_executor());
   std::thread server_thread([&] { server_io.run(); });
@@ -329,7 +329,7 @@ TEST(Client, RestartWhileAStreamFlowsParsesNothingOfTheOldConnection) {
   demo.stop();
   server_thread.join();
   EXPECT_EQ(events, 12000u);
-  EXPECT_GE(c->reconnects(), 40u);
+  EXPECT_GE(c->reconnects(), 20u);  // 35 on a busy CI machine; 40 failed there
   EXPECT_TRUE(bad.empty()) << bad.front();
 }
 
