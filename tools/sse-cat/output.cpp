@@ -16,6 +16,7 @@
 #endif
 
 #include "ssekit/serializer.hpp"
+#include "ssekit/utf8.hpp"
 
 namespace ssekit::cli {
 
@@ -555,18 +556,11 @@ std::string terminal_safe(std::string_view text) {
       ++i;
       continue;
     }
-    // A well-formed UTF-8 sequence (shortest form, no surrogates) is kept,
-    // except U+0080-U+009F (C1 controls: 0xC2 0x80-0x9F).
-    std::size_t length = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
-    if (length == 0 || i + length > text.size()) length = 0;
-    for (std::size_t k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) length = 0;
-    }
-    if (length >= 3) {
-      const auto c1 = static_cast<unsigned char>(text[i + 1]);
-      if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 >= 0x90))
-        length = 0;
-    }
+    // A well-formed UTF-8 sequence (the core's check: shortest form, no
+    // surrogates, nothing above U+10FFFF) is kept, except U+0080-U+009F
+    // (C1 controls: 0xC2 0x80-0x9F). The lead byte gives the length to check.
+    std::size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (length == 0 || i + length > text.size() || !utf8_is_valid(text.substr(i, length))) length = 0;
     if (length == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
       out += "\\u00";
       const auto c1 = static_cast<unsigned char>(text[i + 1]);
