@@ -90,5 +90,26 @@ kill -INT "$tiny_pid"
 wait_exit "$tiny_pid"; code=$?
 check "tiny_server: exits 0 on SIGINT" 0 "$code"
 
+# tiny_server against clients that connect and send nothing, more than its
+# file descriptors allow: it keeps accepting once descriptors are free again,
+# and drops a silent client after its deadline (5 s).
+(ulimit -n 16 && exec "$tiny" 0 1) >"$tmp/tiny2.out" 2>&1 &
+tiny_pid=$!
+pids+=("$tiny_pid")
+wait_for "$tmp/tiny2.out" '^listening on ' || exit 1
+port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$tmp/tiny2.out")
+silent=()
+for _ in $(seq 1 16); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && silent+=("$fd"); done
+wait_for "$tmp/tiny2.out" '^accept: .* (retrying)$'
+timeout 30 cat <&"${silent[0]}" >/dev/null; code=$?
+check "tiny_server: closes a client that sends no request" 0 "$code"
+for fd in "${silent[@]}"; do exec {fd}>&-; done
+out=$(timeout 30 "$parse" 127.0.0.1 "$port" / 2>&1); code=$?
+check "tiny_server: serves again after running out of descriptors" "0 tick: tick 1|of 1 (id 1)" \
+  "$code $(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+kill -INT "$tiny_pid"
+wait_exit "$tiny_pid"; code=$?
+check "tiny_server: exits 0 on SIGINT after that" 0 "$code"
+
 echo "examples: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
