@@ -12,13 +12,15 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <charconv>
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -37,6 +39,7 @@ std::string fetch_token(const std::string& host, const std::string& port) {
   if (line.rfind("HTTP/1.1 200", 0) != 0 && line.rfind("HTTP/1.0 200", 0) != 0) throw std::runtime_error("token service: " + line);
   while (std::getline(s, line) && line != "\r") {}  // headers
   std::getline(s, token);
+  if (!token.empty() && token.back() == '\r') token.pop_back();  // a body that ends in CRLF
   if (token.empty()) throw std::runtime_error("token service: empty token");
   return token;
 }
@@ -59,8 +62,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string host = argv[1], port = argv[2];
-  const long wanted = std::strtol(argv[3], nullptr, 10);
-  if (wanted < 1 || wanted > 1000000) {
+  const std::string_view count(argv[3]);
+  long wanted = 0;
+  const auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), wanted);
+  if (ec != std::errc{} || end != count.data() + count.size() || wanted < 1 || wanted > 1000000) {
     std::cerr << "EVENTS must be in 1..1000000\n";
     return 2;
   }

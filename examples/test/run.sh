@@ -70,6 +70,9 @@ check "token_refresh: 9 events across two expired tokens, exit 0" \
 check "token_refresh: a token for the first attempt and after each 401" "3 2" \
   "$(grep -c 'fetching a token' "$tmp/token.err") $(grep -c '^http_status 401: .*(reconnecting)$' "$tmp/token.err")"
 
+timeout 30 "$token" 127.0.0.1 "$port" 9x >"$tmp/out" 2>"$tmp/err"; code=$?
+check "token_refresh: a count with trailing junk is a usage error" "2 EVENTS must be in 1..1000000" "$code $(cat "$tmp/err")"
+
 # tiny_server (the serializer) read by parse_beast_body (the parser over
 # Beast's body bytes): 3 events, each a two-line data, then the end.
 "$tiny" 0 3 >"$tmp/tiny.out" 2>&1 &
@@ -92,15 +95,20 @@ check "tiny_server: exits 0 on SIGINT" 0 "$code"
 
 # tiny_server against clients that connect and send nothing, more than its
 # file descriptors allow: it keeps accepting once descriptors are free again,
-# and drops a silent client after its deadline (5 s).
-(ulimit -n 16 && exec "$tiny" 0 1) >"$tmp/tiny2.out" 2>&1 &
+# and drops a silent client after its deadline (5 s). The descriptor limit
+# only without sanitizers, whose runtime misreports once it has none left
+# (UBSan's vptr check needs a pipe): a sanitized build can't reserve its
+# shadow memory under ulimit -v.
+(ulimit -v 60000; "$tiny" x) >/dev/null 2>&1
+if [ $? = 2 ]; then fd_limit=16; else fd_limit=$(ulimit -n); fi
+(ulimit -n "$fd_limit" && exec "$tiny" 0 1) >"$tmp/tiny2.out" 2>&1 &
 tiny_pid=$!
 pids+=("$tiny_pid")
 wait_for "$tmp/tiny2.out" '^listening on ' || exit 1
 port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)/$|\1|p' "$tmp/tiny2.out")
 silent=()
 for _ in $(seq 1 16); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && silent+=("$fd"); done
-wait_for "$tmp/tiny2.out" '^accept: .* (retrying)$'
+[ "$fd_limit" = 16 ] && wait_for "$tmp/tiny2.out" '^accept: .* (retrying)$'
 timeout 30 cat <&"${silent[0]}" >/dev/null; code=$?
 check "tiny_server: closes a client that sends no request" 0 "$code"
 for fd in "${silent[@]}"; do exec {fd}>&-; done

@@ -23,7 +23,7 @@ const server = http.createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/event-stream' });
     return res.end([1, 2, 3, 4, 5].map((n) => `data: ${n}\n\n`).join(''));
   }
-  if (req.method === 'GET' && url.pathname === '/tokens/issue') return res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tok-${generation}\n`);
+  if (req.method === 'GET' && url.pathname === '/tokens/issue') return res.writeHead(200, { 'Content-Type': 'text/plain' }).end(`tok-${generation}\r\n`);
   if (req.method === 'GET' && url.pathname === '/tokens/feed') return tokenFeed(req, res);
   res.writeHead(404).end();
 });
