@@ -29,6 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing: ${missing[*]}"
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # A fresh machine may still be running its own apt (unattended upgrades)
+  # and the archive may drop a download: wait for the lock, retry fetches.
+  apt_opts=(-q -o Acquire::Retries=3 -o DPkg::Lock::Timeout=600)
+  "${sudo_cmd[@]}" apt-get "${apt_opts[@]}" update
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}"
 fi
