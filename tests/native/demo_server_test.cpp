@@ -1559,5 +1559,69 @@ TEST_F(DemoServer, ALastEventIdWithControlBytesIsAccepted) {
   EXPECT_EQ(nul.status(), 400);
 }
 
+// At the limit with every connection streaming there is nothing to shed:
+// the next connection is closed unanswered, so the limit holds exactly.
+TEST_F(DemoServer, AtTheConnectionLimitWithEveryConnectionStreamingTheNextIsRefused) {
+  auto o = fast_options();
+  o.max_connections = 2;
+  start(o);
+  http_client first(port());
+  first.get("/events");
+  ASSERT_TRUE(first.read_head());
+  http_client second(port());
+  second.get("/events");
+  ASSERT_TRUE(second.read_head());
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.streams == 2; }));
+  http_client third(port());
+  third.get("/stats");
+  EXPECT_FALSE(third.read_head());
+  EXPECT_TRUE(third.closed());
+  EXPECT_EQ(server_->stats().shed_connections, 1u);
+  EXPECT_EQ(server_->stats().connections, 2u);
+}
+
+// At the limit the connection that has waited longest for its request is
+// the one shed: a newer one keeps its place and is answered.
+TEST_F(DemoServer, AtTheConnectionLimitTheOldestWaitingConnectionIsShed) {
+  auto o = fast_options();
+  o.max_connections = 3;
+  o.request_timeout = 60s;
+  start(o);
+  http_client stream(port());
+  stream.get("/events");
+  ASSERT_TRUE(stream.read_head());
+  http_client older(port());
+  older.send_raw("GET /stats HTTP/1.1\r\n");
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.total_connections == 2; }));
+  http_client newer(port());
+  newer.send_raw("GET /stats HTTP/1.1\r\n");
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.total_connections == 3; }));
+  auto c = fetch("/stats");
+  EXPECT_EQ(c->status(), 200);
+  EXPECT_TRUE(older.wait_until([&] { return older.closed(); }));
+  newer.send_raw("Host: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(newer.read_head());
+  EXPECT_EQ(newer.status(), 200);
+  EXPECT_FALSE(stream.closed());
+}
+
+// /fault?stall never answers: at the limit such a connection is shed like
+// any other waiting for an answer, so stalls can't lock clients out.
+TEST_F(DemoServer, StalledFaultsAreShedAtTheConnectionLimit) {
+  auto o = fast_options();
+  o.max_connections = 2;
+  o.request_timeout = 60s;
+  start(o);
+  http_client a(port());
+  a.get("/fault?stall");
+  http_client b(port());
+  b.get("/fault?stall");
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.total_connections == 2; }));
+  auto c = fetch("/stats");
+  EXPECT_EQ(c->status(), 200);
+  EXPECT_TRUE(a.wait_until([&] { return a.closed(); }));
+  EXPECT_GE(server_->stats().shed_connections, 1u);
+}
+
 }  // namespace
 }  // namespace ssekit::test
