@@ -1623,5 +1623,35 @@ TEST_F(DemoServer, StalledFaultsAreShedAtTheConnectionLimit) {
   EXPECT_GE(server_->stats().shed_connections, 1u);
 }
 
+// A 304 has no body whatever its fields say (RFC 9110 15.4.5): bytes after
+// its head would be read as the start of the next response.
+TEST_F(DemoServer, AFault304HasNoBodyAndTheConnectionGoesOn) {
+  start();
+  http_client c(port());
+  c.get("/fault?status=304");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 304);
+  EXPECT_FALSE(c.has_header("Content-Length"));
+  c.get("/stats");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  ASSERT_TRUE(c.read_to_end());
+  EXPECT_EQ(c.body().rfind("{\"connections\":", 0), 0u) << c.body();
+}
+
+// RFC 9112 7.1: chunked is HTTP/1.1's; an HTTP/1.0 client asking for it is
+// refused rather than sent a framing it can't read.
+TEST_F(DemoServer, Http10CannotAskForChunkedFraming) {
+  start();
+  for (const char* target : {"/events?framing=chunked", "/fault?events=1&framing=chunked"}) {
+    http_client c(port());
+    c.send_raw(std::string("GET ") + target + " HTTP/1.0\r\n\r\n");
+    ASSERT_TRUE(c.read_head()) << target;
+    EXPECT_EQ(c.status(), 400) << target;
+    ASSERT_TRUE(c.read_to_end()) << target;
+    EXPECT_NE(c.body().find("HTTP/1.1 only"), std::string::npos) << c.body();
+  }
+}
+
 }  // namespace
 }  // namespace ssekit::test
