@@ -1225,6 +1225,8 @@ TEST_F(DemoServer, ReplayOfALargeBacklogStreamsWithBackpressure) {
   EXPECT_LE(ids.front(), newest - 2000);  // most of the backlog, whatever the history trimmed
   for (std::size_t i = 1; i < ids.size(); ++i) ASSERT_EQ(ids[i], ids[i - 1] + 1) << i;  // none lost, none twice
   EXPECT_EQ(server_->stats().dropped_streams, 0u);
+  // Queued a batch at a time: never the whole backlog at once.
+  EXPECT_LT(server_->stats().peak_buffered_bytes, 64u * 1024u);
 }
 
 TEST_F(DemoServer, HeadsOverTheLimitAreRefusedHoweverTheirFieldsAreCut) {
@@ -1651,6 +1653,40 @@ TEST_F(DemoServer, Http10CannotAskForChunkedFraming) {
     ASSERT_TRUE(c.read_to_end()) << target;
     EXPECT_NE(c.body().find("HTTP/1.1 only"), std::string::npos) << c.body();
   }
+}
+
+// The edges of a replay: from the newest event but one, the newest is
+// replayed (not left for a live event that may never come); from just
+// before the history's first event, the replay is complete and says
+// nothing. Events that arrive meanwhile only move the edges further on.
+TEST_F(DemoServer, AReplayAtTheEdgesOfTheHistoryIsExact) {
+  auto o = fast_options();
+  o.interval_scale_ppm = 100'000;  // a feed event every 100 ms
+  o.history_size = 3;
+  start(o);
+  http_client a(port());
+  a.get("/feed");
+  ASSERT_TRUE(a.read_head());
+  ASSERT_TRUE(a.wait_until([&] { return !a.events().empty() && ids_of(a.events()).back() >= 4; }));
+  const std::uint64_t newest = ids_of(a.events()).back();
+
+  http_client b(port());
+  b.get("/feed", "Last-Event-ID: " + std::to_string(newest - 1) + "\r\n");
+  ASSERT_TRUE(b.read_head());
+  ASSERT_TRUE(b.wait_events(1));
+  EXPECT_EQ(ids_of(b.events()).front(), newest);
+
+  const std::uint64_t first = newest - 2;  // the history holds first..newest
+  http_client c(port());
+  c.get("/feed", "Last-Event-ID: " + std::to_string(first - 1) + "\r\n");
+  ASSERT_TRUE(c.read_head());
+  ASSERT_TRUE(c.wait_events(1));
+  for (const auto& r : c.comments())
+    EXPECT_EQ(r.comment.find("history starts at id " + std::to_string(first)), std::string::npos) << r.comment;
+  EXPECT_GE(ids_of(c.events()).front(), first);
+  // The history holds history_size events, no fewer.
+  auto stats = fetch("/stats");
+  EXPECT_NE(stats->body().find("\"history\":{\"size\":3,"), std::string::npos) << stats->body();
 }
 
 }  // namespace
