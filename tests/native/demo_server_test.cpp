@@ -1689,5 +1689,42 @@ TEST_F(DemoServer, AReplayAtTheEdgesOfTheHistoryIsExact) {
   EXPECT_NE(stats->body().find("\"history\":{\"size\":3,"), std::string::npos) << stats->body();
 }
 
+// Heartbeats are for streams: a kept-alive connection between requests
+// gets none (unframed bytes there would be read as the next response).
+TEST_F(DemoServer, HeartbeatsSkipConnectionsBetweenRequests) {
+  auto options = fast_options();
+  options.heartbeat_interval = 10ms;
+  start(options);
+  http_client kept(port());
+  kept.get("/stats");
+  ASSERT_TRUE(kept.read_head());
+  ASSERT_TRUE(kept.read_to_end());
+  http_client stream(port());
+  stream.get("/events");
+  ASSERT_TRUE(stream.read_head());
+  ASSERT_TRUE(stream.wait_until([&] { return stream.comments().size() >= 2; }));  // heartbeats went out meanwhile
+  kept.get("/stats");
+  ASSERT_TRUE(kept.read_head());
+  EXPECT_EQ(kept.status(), 200);
+}
+
+// A stream's client may send more bytes (a pipelined request, say): they
+// are discarded and the stream goes on; only the client's close ends it.
+TEST_F(DemoServer, BytesSentOnAStreamAreDiscardedAndTheStreamGoesOn) {
+  start();
+  http_client c(port());
+  c.get("/events");
+  ASSERT_TRUE(c.read_head());
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.streams == 1; }));
+  c.get("/stats");
+  server_->broadcast("one");
+  ASSERT_TRUE(c.wait_events(1));
+  EXPECT_EQ(fetch("/stats")->status(), 200);  // the server has been round its loop since
+  server_->broadcast("two");
+  ASSERT_TRUE(c.wait_events(2));
+  EXPECT_EQ(c.events()[1].data, "two");
+  EXPECT_FALSE(c.closed());
+}
+
 }  // namespace
 }  // namespace ssekit::test
