@@ -754,6 +754,40 @@ TEST_F(ContractServiceLimits, IdleConnectionsCannotLockOutTheHarness) {
   EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
 }
 
+// At the limit with no connection waiting for a request (each lingers after
+// a refusal) there is nothing to shed: the next connection is closed
+// unanswered, so the limit holds exactly.
+TEST_F(ContractServiceLimits, AtTheLimitWithNoConnectionWaitingTheNextIsRefused) {
+  const auto svc = limited(60s, 2);
+  net::io_context io;
+  std::vector<tcp::socket> lingering;
+  for (int i = 0; i < 2; ++i) {
+    lingering.emplace_back(io);
+    tcp::socket& s = lingering.back();
+    s.connect({net::ip::make_address("127.0.0.1"), svc->port()});
+    net::write(s, net::buffer(std::string("NOT HTTP\r\n\r\n")));
+    // The 400, then the service's FIN; the socket stays open (the session lingers).
+    std::string in;
+    boost::system::error_code ec = net::error::timed_out;
+    net::async_read(s, net::dynamic_buffer(in), [&](boost::system::error_code e, std::size_t) { ec = e; });
+    io.restart();
+    io.run_for(wait_limit);
+    EXPECT_EQ(ec, net::error::eof) << ec.message();
+    EXPECT_EQ(first_response(in).status, 400) << in;
+  }
+  tcp::socket third(io);
+  third.connect({net::ip::make_address("127.0.0.1"), svc->port()});
+  boost::system::error_code wec;
+  net::write(third, net::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), wec);
+  std::string in;
+  boost::system::error_code ec = net::error::timed_out;
+  net::async_read(third, net::dynamic_buffer(in), [&](boost::system::error_code e, std::size_t) { ec = e; });
+  io.restart();
+  io.run_for(wait_limit);
+  EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+  EXPECT_EQ(in, "");  // closed unanswered
+}
+
 TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt) {
   // Replaced by one with a small callback queue, made first: with no
   // service for a moment, the service's io_context could run out of work
