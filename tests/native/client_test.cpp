@@ -9,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <chrono>
@@ -1293,8 +1295,10 @@ TEST_F(ClientTls, OwnContextsOfferAlpnHttp11) {
 // The demo server over TLS with the test PKI's certificate, in files, on
 // its own thread while this lives.
 struct demo_over_tls {
-  demo_over_tls(const ssekit::testing::test_pki& pki, const std::string& name)
+  demo_over_tls(const ssekit::testing::test_pki& pki, const std::string& name,
+                std::chrono::milliseconds request_timeout = std::chrono::seconds(10))
       : dir(::testing::TempDir() + "ssekit-demo-" + name + "-" + std::to_string(::getpid())) {
+    options.request_timeout = request_timeout;
     std::filesystem::create_directories(dir);
     std::ofstream(dir + "/cert.pem") << pki.server_cert;
     std::ofstream(dir + "/key.pem") << pki.server_key;
@@ -1371,6 +1375,42 @@ TEST_F(ClientTls, TheDemoServersHttpsPortAnswersPlainHttpAndNegotiatesAlpn) {
   EXPECT_EQ(offer(std::string_view("\x08http/1.1", 9)), "http/1.1");
   const std::string h2_only = offer(std::string_view("\x02h2", 3));
   EXPECT_NE(h2_only.find("no application protocol"), std::string::npos) << h2_only;
+}
+
+// Over TLS the request timeout runs from the connection, before any byte:
+// a client that connects and sends nothing (no TLS session is made for it
+// yet) is closed as a plain one is, not held for ever.
+TEST_F(ClientTls, TheDemoServersHttpsPortClosesAConnectionThatSendsNothing) {
+  demo_over_tls server(*pki_, "idle", std::chrono::milliseconds(50));
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), server.demo->port()});
+  char byte = 0;
+  boost::system::error_code ec = boost::asio::error::timed_out;
+  s.async_read_some(boost::asio::buffer(&byte, 1), [&](boost::system::error_code e, std::size_t) { ec = e; });
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+  EXPECT_EQ(server.demo->stats().request_timeouts, 1u);
+}
+
+// Plain HTTP on the https port gets its 400 and the close: the request was
+// only peeked at, and a kept connection would then serve it, and any
+// after it, in cleartext.
+TEST_F(ClientTls, TheDemoServersHttpsPortClosesAfterRefusingPlainHttp) {
+  demo_over_tls server(*pki_, "plain");
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), server.demo->port()});
+  const std::string request = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  boost::asio::write(s, boost::asio::buffer(request));
+  std::string in;
+  boost::system::error_code ec = boost::asio::error::timed_out;
+  boost::asio::async_read(s, boost::asio::dynamic_buffer(in), [&](boost::system::error_code e, std::size_t) { ec = e; });
+  io.run_for(std::chrono::seconds(10));
+  EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
+  EXPECT_EQ(in.rfind("HTTP/1.1 400 ", 0), 0u) << in;
+  EXPECT_NE(in.find("Connection: close\r\n"), std::string::npos) << in;
+  EXPECT_EQ(in.find("HTTP/1.1 200"), std::string::npos) << in;
 }
 
 TEST_F(ClientTls, AContextAndACaFileExcludeEachOther) {
