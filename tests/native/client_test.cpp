@@ -1388,7 +1388,7 @@ TEST_F(ClientTls, TheDemoServersHttpsPortClosesAConnectionThatSendsNothing) {
   char byte = 0;
   boost::system::error_code ec = boost::asio::error::timed_out;
   s.async_read_some(boost::asio::buffer(&byte, 1), [&](boost::system::error_code e, std::size_t) { ec = e; });
-  io.run_for(std::chrono::seconds(10));
+  io.run_for(ssekit::testing::hang_limit);
   EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
   EXPECT_EQ(server.demo->stats().request_timeouts, 1u);
 }
@@ -1406,7 +1406,7 @@ TEST_F(ClientTls, TheDemoServersHttpsPortClosesAfterRefusingPlainHttp) {
   std::string in;
   boost::system::error_code ec = boost::asio::error::timed_out;
   boost::asio::async_read(s, boost::asio::dynamic_buffer(in), [&](boost::system::error_code e, std::size_t) { ec = e; });
-  io.run_for(std::chrono::seconds(10));
+  io.run_for(ssekit::testing::hang_limit);
   EXPECT_EQ(ec, boost::asio::error::eof) << ec.message();
   EXPECT_EQ(in.rfind("HTTP/1.1 400 ", 0), 0u) << in;
   EXPECT_NE(in.find("Connection: close\r\n"), std::string::npos) << in;
