@@ -26,12 +26,16 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "callback_poster.hpp"
 #include "contract_service.hpp"
+#include "support/client_options.hpp"
 #include "support/http_head.hpp"
+#include "support/script_server.hpp"
 
 namespace {
 
@@ -861,4 +865,111 @@ TEST(ContractServiceAddress, TakesHostNamesAndBracketedLiterals) {
     svc.stop();
     io.run_for(5s);
   }
+}
+
+// --- the callback poster alone, against a scripted receiver (support/script_server.hpp)
+
+namespace {
+
+// Runs a poster on its own io_context thread, posts `count` messages, and
+// waits until the receiver has read `requests` of them; returns the targets
+// read, in order, and the poster's log.
+struct poster_run {
+  std::vector<std::string> targets;
+  std::string log;
+};
+poster_run post_callbacks(const ssekit::testing::script_server& receiver, int count, std::size_t requests,
+                          std::chrono::milliseconds timeout) {
+  net::io_context io;
+  auto work = net::make_work_guard(io);
+  const auto strand = net::make_strand(io.get_executor());
+  std::ostringstream log;
+  const contract::http_target target{"127.0.0.1", std::to_string(receiver.port()),
+                                     "127.0.0.1:" + std::to_string(receiver.port()), "/cb"};
+  const auto poster = contract::callback_poster::make(strand, target, timeout, &log, "s1");
+  net::post(strand, [&] {
+    for (int i = 1; i <= count; ++i) poster->post("{\"n\":" + std::to_string(i) + "}");
+  });
+  std::thread runner([&] { io.run(); });
+  const bool got = receiver.wait_for_requests(requests, ssekit::testing::hang_limit);
+  EXPECT_TRUE(got) << "the receiver read " << receiver.requests().size() << " of " << requests << " requests";
+  std::promise<void> closed;
+  net::post(strand, [&] {
+    poster->close();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  work.reset();
+  runner.join();
+  poster_run run;
+  for (const auto& r : receiver.requests()) run.targets.push_back(r.target);
+  run.log = log.str();
+  return run;
+}
+
+const std::string ok_answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+}  // namespace
+
+// A message whose connection fails is sent once more on a new connection,
+// then dropped and logged; a success in between starts the count again,
+// so each message gets its one retry.
+TEST(CallbackPoster, AFailedMessageIsTriedOnceMoreThenDropped) {
+  ssekit::testing::script_server receiver([](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    switch (c.number) {
+      case 1:  // 1 answered, 2 read and the connection dropped unanswered
+        if (c.read_request(r)) c.write(ok_answer);
+        if (c.read_request(r)) c.reset();
+        break;
+      case 2:  // 2 again, answered; 3 dropped
+        if (c.read_request(r)) c.write(ok_answer);
+        if (c.read_request(r)) c.reset();
+        break;
+      case 3:  // 3 again, dropped again: given up
+        if (c.read_request(r)) c.reset();
+        break;
+      default:  // 4 and on
+        while (c.read_request(r)) c.write(ok_answer);
+    }
+  });
+  const auto run = post_callbacks(receiver, 4, 6, 10s);
+  EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/2", "/cb/2", "/cb/3", "/cb/3", "/cb/4"}));
+  EXPECT_NE(run.log.find("s1: callback 3 dropped, can't read the answer"), std::string::npos) << run.log;
+  EXPECT_EQ(run.log.find("callback 2 dropped"), std::string::npos) << run.log;
+}
+
+// A receiver that takes the request and never answers costs the stream one
+// timeout per try, not the rest of its callbacks.
+TEST(CallbackPoster, AReceiverThatNeverAnswersTimesOut) {
+  ssekit::testing::script_server receiver([](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    if (c.number <= 2) {  // 1, then 1 again: read, never answered
+      if (c.read_request(r)) c.wait_for_client_close(ssekit::testing::hang_limit);
+      return;
+    }
+    while (c.read_request(r)) c.write(ok_answer);
+  });
+  auto run = post_callbacks(receiver, 2, 3, 200ms);
+  run.targets.resize(3);  // a machine too slow for 200 ms may time out /cb/2 as well
+  EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/1", "/cb/2"}));
+  EXPECT_NE(run.log.find("s1: callback 1 dropped, can't read the answer: "), std::string::npos) << run.log;
+}
+
+// The receiver's answer is read up to 64 KiB: a larger one is a failed
+// callback, not a buffer the receiver sizes.
+TEST(CallbackPoster, AnAnswerOver64KiBIsAFailure) {
+  ssekit::testing::script_server receiver([](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    if (c.number <= 2) {
+      if (c.read_request(r)) c.write("HTTP/1.1 200 OK\r\nContent-Length: 65537\r\n\r\n" + std::string(65537, 'x'));
+      c.wait_for_client_close(ssekit::testing::hang_limit);
+      return;
+    }
+    while (c.read_request(r)) c.write("HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n" + std::string(65536, 'x'));
+  });
+  const auto run = post_callbacks(receiver, 3, 4, 10s);
+  EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/1", "/cb/2", "/cb/3"}));
+  EXPECT_NE(run.log.find("s1: callback 1 dropped, can't read the answer: "), std::string::npos) << run.log;
+  EXPECT_EQ(run.log.find("callback 2"), std::string::npos) << run.log;
 }
