@@ -225,6 +225,9 @@ TEST(Client, AcceptsAResponseHeaderLargerThanTheReadBuffer) {
   script_server server([&](script_server::connection& c) { serve(c, stream_header("text/event-stream", cookie) + "data: ok\n\n"); });
   auto o = options_for(server.url());
   o.reconnect = false;
+  // Ten times the head: with the default 64 KiB the head was not larger,
+  // and a buffer bounded by read_buffer_size alone passed (mutation testing).
+  o.read_buffer_size = 4096;
   EXPECT_EQ(run(o).events(), std::vector<std::string>{"message:ok#"});
 }
 
@@ -1028,6 +1031,64 @@ TEST_F(ClientTls, AFinWithoutCloseNotifyEndsACloseDelimitedBody) {
   }
 }
 
+// A reset (RST) in a close-delimited body over TLS breaks the stream: it is
+// no end, though the body runs to the close. The socket's errno is what
+// tells it from a FIN without close_notify (both are SSL_ERROR_SYSCALL);
+// without it the reset read as a FIN, the end of a complete body (mutation
+// testing: socket_bio::read dropping last_errno_ survived).
+TEST_F(ClientTls, AResetInACloseDelimitedBodyIsANetworkErrorNotItsEnd) {
+  std::promise<void> delivered;
+  const std::shared_future<void> event_seen = delivered.get_future().share();
+  script_server server(
+      [event_seen](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + "data: one\n\n");
+        // Once the client has the event: the reset comes in the body, not before the head.
+        if (event_seen.wait_for(ssekit::testing::hang_limit) == std::future_status::ready) c.reset();
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.ca_file = *ca_path_;
+  std::vector<ssekit::client_error> errors;
+  ssekit::client_handlers h;
+  h.on_error = [&](const ssekit::client_error& e) { errors.push_back(e); };
+  int events = 0;
+  const auto result = ssekit::run_client(
+      o,
+      [&](const ssekit::event& ev) {
+        EXPECT_EQ(ev.data, "one");
+        if (++events == 1) delivered.set_value();
+        return true;
+      },
+      ssekit::testing::hang_limit, h);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(events, 1);
+  EXPECT_FALSE(result.ended);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].reason, client_error_reason::network_error) << errors[0].message;
+}
+
+// A FIN without close_notify in the middle of the response head is said
+// as over TCP: the head was cut, not unanswered (mutation testing: calling
+// every TLS truncation before the head "without answering" survived).
+TEST_F(ClientTls, AFinWithoutCloseNotifyInTheHeadIsACutHead) {
+  script_server server(
+      [](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
+        c.cut();
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  const recording rec = run_once(server);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("the server closed the connection in the middle of the response head"), std::string::npos)
+      << rec.errors[0].message;
+}
+
 // A TLS 1.2 server that renegotiates mid-stream: the client answers the
 // handshake while it reads (its reads stop gathering records there) and the
 // stream goes on.
@@ -1418,6 +1479,11 @@ TEST_F(ClientTls, AContextAndACaFileExcludeEachOther) {
   o.tls_context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
   o.ca_file = *ca_path_;
   boost::asio::io_context io;
+  EXPECT_THROW(ssekit::client(io.get_executor(), o, {}), ssekit::client_options_error);
+  // A CA directory too: the user's context would ignore it as it would the
+  // file (mutation testing: checking only ca_file survived).
+  o.ca_file.clear();
+  o.ca_directory = ::testing::TempDir();
   EXPECT_THROW(ssekit::client(io.get_executor(), o, {}), ssekit::client_options_error);
 }
 
