@@ -463,6 +463,39 @@ TEST(ClientHostile, AHeadWithBareLineFeedsIsRead) {
   EXPECT_EQ(out.errors[0].reason, client_error_reason::end_of_stream) << out.errors[0].message;
 }
 
+// Heads within the 64 KiB limit whose repair would not fit in the buffer
+// (it holds 64 KiB): CRs for 8,000 bare LFs in a 63 KiB head, or the
+// missing reason space in a head of exactly 64 KiB. The repair is left out
+// and the head refused as malformed, a network error; growing the buffer
+// past its maximum threw std::length_error out of the client's completion
+// handler instead (mutation testing: both fit checks in repair_head
+// survived).
+TEST(ClientHostile, HeadsFillingTheBufferWhoseRepairWouldNotFitAreRefused) {
+  std::string bare = "HTTP/1.1 200 OK\nContent-Type: text/event-stream\n";
+  while (bare.size() < 63 * 1024) bare += "X-A: 12\n";
+  bare += "\n";
+  std::string spaceless = "HTTP/1.1 200\r\nContent-Type: text/event-stream\r\n";
+  const std::string line = "X-Filler: " + std::string(90, 'f') + "\r\n";
+  while (spaceless.size() + line.size() + 32 <= 64 * 1024) spaceless += line;  // room for X-Last's 20 bytes or more
+  spaceless += "X-Last: " + std::string(64 * 1024 - spaceless.size() - 2 - 10, 'l') + "\r\n\r\n";
+  ASSERT_EQ(spaceless.size(), 64u * 1024);
+  for (const std::string* head : {&bare, &spaceless}) {
+    SCOPED_TRACE(head->size());
+    script_server server([head](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(*head + "data: hi\n\n");
+      c.wait_for_client_close(5s);
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    EXPECT_TRUE(out.events.empty());
+    ASSERT_EQ(out.errors.size(), 1u);
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error) << out.errors[0].message;
+  }
+}
+
 // RFC 9110 15.2: interim (1xx) responses may precede the response; the
 // client reads 32 of them and refuses a 33rd (mutation testing showed the
 // limit's boundary untested).
@@ -633,6 +666,23 @@ TEST(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
     EXPECT_TRUE(e.will_reconnect);
   }
   EXPECT_GE(server.connections(), 2);
+}
+
+// A reset (RST) in the handshake is the network's failure, as a FIN there
+// is: retried, not a final TLS error (mutation testing: dropping
+// connection_reset from handshake_failure's cut connections survived).
+TEST(ClientHostileTls, AHandshakeCutByResetIsANetworkErrorAndRetried) {
+  script_server server([](script_server::connection& c) {
+    if (!c.read_some().empty()) c.reset();
+  });
+  auto o = options_for("https://127.0.0.1:" + std::to_string(server.port()) + "/events");
+  const outcome out = run(o, 2);
+  ASSERT_EQ(out.errors.size(), 2u);
+  for (const auto& e : out.errors) {
+    EXPECT_EQ(e.reason, client_error_reason::network_error) << e.message;
+    EXPECT_TRUE(e.will_reconnect);
+    EXPECT_NE(e.message.find("the connection was closed during the handshake"), std::string::npos) << e.message;
+  }
 }
 
 TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
