@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -623,35 +624,39 @@ TEST_F(ProxyTls, RefusedConnectsAreProxyRefusedWithTheProxysAnswer) {
 
 // A proxy's 429 to CONNECT is a server error like its 5xx: with
 // retry_server_errors the client tries again through the proxy (mutation
-// testing showed the 429 untested). The client stops at the second refusal.
-TEST_F(ProxyTls, A429ToConnectIsRetriedWithRetryServerErrors) {
+// testing showed the 429 untested, then the 500 boundary: "> 500"
+// survived). The client stops at the second refusal.
+TEST_F(ProxyTls, A429OrA500ToConnectIsRetriedWithRetryServerErrors) {
   const auto env = clean_env();
-  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
-  forward_proxy proxy("", 429);
-  auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
-  o.proxy = proxy.url();
-  o.ca_file = *ca_path_;
-  o.reconnect = true;
-  o.retry_server_errors = true;
-  std::vector<ssekit::client_error> errors;
-  boost::asio::io_context io;
-  std::optional<ssekit::client> c;
-  ssekit::client_handlers h;
-  h.on_error = [&](const ssekit::client_error& e) {
-    errors.push_back(e);
-    if (errors.size() == 2) c->close();
-  };
-  c.emplace(io.get_executor(), o, h);
-  io.run_for(ssekit::testing::hang_limit);
-  EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
-  ASSERT_EQ(errors.size(), 2u);
-  for (const auto& e : errors) {
-    EXPECT_EQ(e.reason, client_error_reason::proxy_refused) << e.message;
-    EXPECT_EQ(e.status, 429);
-    EXPECT_TRUE(e.will_reconnect);
+  for (const int status : {429, 500}) {
+    SCOPED_TRACE(status);
+    script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+    forward_proxy proxy("", status);
+    auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    o.reconnect = true;
+    o.retry_server_errors = true;
+    std::vector<ssekit::client_error> errors;
+    boost::asio::io_context io;
+    std::optional<ssekit::client> c;
+    ssekit::client_handlers h;
+    h.on_error = [&](const ssekit::client_error& e) {
+      errors.push_back(e);
+      if (errors.size() == 2) c->close();
+    };
+    c.emplace(io.get_executor(), o, h);
+    io.run_for(ssekit::testing::hang_limit);
+    EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
+    ASSERT_EQ(errors.size(), 2u);
+    for (const auto& e : errors) {
+      EXPECT_EQ(e.reason, client_error_reason::proxy_refused) << e.message;
+      EXPECT_EQ(e.status, status);
+      EXPECT_TRUE(e.will_reconnect);
+    }
+    EXPECT_EQ(proxy.requests().size(), 2u);
+    EXPECT_EQ(origin.connections(), 0);
   }
-  EXPECT_EQ(proxy.requests().size(), 2u);
-  EXPECT_EQ(origin.connections(), 0);
 }
 
 TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
@@ -690,6 +695,113 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
   EXPECT_NE(rec.errors[0].message.find("the answer to CONNECT from the proxy " + o.proxy.value() + " (option proxy) is too long"), std::string::npos)
       << rec.errors[0].message;
+}
+
+// RFC 9110 9.3.6: any 2xx to CONNECT opens the tunnel, not only 200
+// (mutation testing: "status == 200" survived).
+TEST_F(ProxyTls, Any2xxAnswerToConnectOpensTheTunnel) {
+  const auto env = clean_env();
+  for (const std::string answer : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 299 Fine\r\n\r\n"}) {
+    script_server origin(one_event("tunnelled"), ssekit::testing::server_tls_context(*pki_));
+    forward_proxy proxy;
+    proxy.answer_connect_with(answer);
+    auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"}) << answer;
+    for (const auto& e : rec.errors) EXPECT_EQ(e.reason, client_error_reason::end_of_stream) << answer << ": " << e.message;
+  }
+}
+
+// A 101 to CONNECT is no interim answer to skip (no tunnel comes after it):
+// the proxy's refusal, with its status (mutation testing: reading a next
+// answer after it survived).
+TEST_F(ProxyTls, A101AnswerToConnectIsARefusal) {
+  const auto env = clean_env();
+  script_server proxy([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    c.close();
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused) << rec.errors[0].message;
+  EXPECT_EQ(rec.errors[0].status, 101);
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+}
+
+// As on the direct path, 32 interim answers are skipped and a 33rd ends
+// the attempt (mutation testing: the bound moved by one survived).
+TEST_F(ProxyTls, ThirtyTwoInterimAnswersToConnectAreSkippedAndAThirtyThirdIsRefused) {
+  const auto env = clean_env();
+  std::string interims;
+  for (int i = 0; i < 32; ++i) interims += "HTTP/1.1 100 Continue\r\n\r\n";
+  {
+    script_server origin(one_event("tunnelled"), ssekit::testing::server_tls_context(*pki_));
+    forward_proxy proxy;
+    proxy.precede_connect_answer(interims);
+    auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+    o.proxy = proxy.url();
+    o.ca_file = *ca_path_;
+    const recording rec = run(o);
+    EXPECT_EQ(rec.events, std::vector<std::string>{"tunnelled"});
+  }
+  script_server proxy([&](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write(interims + "HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 Connection established\r\n\r\n");
+    c.close();
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("too many 1xx answers to CONNECT from the proxy " + proxy.url("")), std::string::npos)
+      << rec.errors[0].message;
+}
+
+// Bytes after the 2xx to CONNECT, before the ClientHello, are not the
+// origin's (it speaks only after it): the tunnel fails instead of dropping
+// them (mutation testing: dropping the check survived).
+TEST_F(ProxyTls, BytesAfterTheConnectAnswerFailTheTunnel) {
+  const auto env = clean_env();
+  script_server origin(one_event("never"), ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy;
+  proxy.answer_connect_with("HTTP/1.1 200 Connection established\r\n\r\ninjected");
+  auto o = options_for("https://localhost:" + std::to_string(origin.port()) + "/events");
+  o.proxy = proxy.url();
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  EXPECT_TRUE(rec.events.empty());
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("data after the CONNECT answer from the proxy " + proxy.url()), std::string::npos)
+      << rec.errors[0].message;
+}
+
+// A refusal's body is kept to its first KiB, however much the proxy sends
+// (mutation testing: keeping all of it survived).
+TEST_F(ProxyTls, ARefusalsBodyIsKeptToItsFirstKiB) {
+  const auto env = clean_env();
+  const std::string body(3000, 'b');
+  script_server proxy([&](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 403 Forbidden\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.wait_for_client_close(ssekit::testing::hang_limit);
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::proxy_refused);
+  EXPECT_EQ(rec.errors[0].status, 403);
+  EXPECT_EQ(rec.errors[0].body, body.substr(0, 1024));
 }
 
 // A proxy that hangs up instead of answering CONNECT: a network error that
@@ -917,6 +1029,49 @@ TEST_F(HttpsProxy, HttpsTargetsTunnelWithTlsInsideTheProxysTls) {
   ASSERT_EQ(rec.opens.size(), 1u);
   EXPECT_EQ(rec.opens[0].proxy.url, proxy.url());
   for (const auto& e : rec.errors) EXPECT_EQ(e.reason, client_error_reason::end_of_stream) << e.message;
+}
+
+// An event bigger than the client's reads (1 KiB with read_buffer_size
+// 1024), in 16 KiB TLS records of the origin: the rest of a record waits
+// decrypted in the inner session while the socket has nothing. The client reads it without waiting
+// for the socket; the origin sends its next event only once the first has
+// arrived. Looking only at the outer session's bytes, the client waited
+// for the socket until the proxy's relay timed out (mutation testing:
+// buffered() without the inner session survived).
+TEST_F(HttpsProxy, BytesTheInnerSessionHoldsAreReadWithoutWaitingForTheSocket) {
+  const auto env = clean_env();
+  std::promise<void> first_delivered;
+  const std::shared_future<void> first_seen = first_delivered.get_future().share();
+  const std::string big(20000, 'b');
+  script_server origin(
+      [&big, first_seen](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + "data: " + big + "\n\n");
+        if (first_seen.wait_for(ssekit::testing::hang_limit) != std::future_status::ready) return;
+        c.write("data: second\n\n");
+        c.close();
+      },
+      ssekit::testing::server_tls_context(*pki_));
+  forward_proxy proxy("", 0, proxy_tls());
+  auto o = options_for(https_origin(origin));
+  o.proxy = proxy.url();
+  o.ca_file = *ca_path_;
+  o.read_buffer_size = 1024;
+  std::vector<std::string> events;
+  ssekit::client_handlers h;
+  const auto result = ssekit::run_client(
+      o,
+      [&](const ssekit::event& ev) {
+        events.emplace_back(ev.data);
+        if (events.size() == 1) first_delivered.set_value();
+        return true;
+      },
+      ssekit::testing::hang_limit, h);
+  EXPECT_FALSE(result.timed_out);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_TRUE(events[0] == big) << events[0].size() << " bytes";
+  EXPECT_EQ(events[1], "second");
 }
 
 // A request body far bigger than the socket buffers: the origin's session
