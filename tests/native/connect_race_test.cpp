@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 
 #include <chrono>
 #include <optional>
@@ -130,6 +131,21 @@ TEST(ConnectRace, CancelEndsEveryAttemptAndCallsTheHandlerOnce) {
   io.restart();
   io.poll();
   EXPECT_EQ(out.calls, 1);
+}
+
+// cancel(reason): the handler gets that reason (the contract service's
+// poster cancels with a timeout), not the aborted attempts' own error
+// (mutation testing: reporting operation_aborted survived).
+TEST(ConnectRace, CancelWithAReasonReportsThatReason) {
+  asio::io_context io;
+  dropping_port dead(io);
+  ASSERT_GE(dead.queued(), 1u);
+  outcome out;
+  auto race = connect_race::start(io.get_executor(), {v4(dead.port())}, recorder(out));
+  asio::post(io, [&] { race->cancel(asio::error::timed_out); });
+  run_until(io, out);
+  EXPECT_EQ(out.calls, 1);
+  EXPECT_EQ(out.ec, asio::error::timed_out);
 }
 
 // A race still waiting when its io_context goes is freed with the
