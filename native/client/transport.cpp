@@ -121,7 +121,13 @@ tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
   const int error = SSL_get_error(native_handle(), ret);
   if (error == SSL_ERROR_WANT_READ) return step::want_read;
   if (error == SSL_ERROR_WANT_WRITE) return step::want_write;
-  const unsigned long queued = ERR_get_error();
+  // The first error queued is what failed first, but a refused certificate
+  // may queue the errors of its checks (X509, EVP) before the SSL library's
+  // "certificate verify failed", which is the one that says what happened
+  // (and which handshake_failure looks for).
+  unsigned long queued = ERR_get_error();
+  for (unsigned long next = queued; next != 0; next = ERR_get_error())
+    if (ERR_GET_LIB(next) == ERR_LIB_SSL && ERR_GET_REASON(next) == SSL_R_CERTIFICATE_VERIFY_FAILED) queued = next;
   if (error == SSL_ERROR_ZERO_RETURN) {
     ec = asio::error::eof;  // close_notify, as asio::ssl::stream reports it
   } else if (queued != 0 && ERR_GET_REASON(queued) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -284,17 +290,29 @@ context_cache& contexts() {
   return *cache;
 }
 
+// The handshake failed because the server's certificate was refused, by
+// OpenSSL's verification or by the user's verify callback. Not
+// SSL_get_verify_result alone: OpenSSL verifies and keeps the result also
+// when nothing acts on it (insecure_skip_tls_verification, a callback that
+// accepts a pinned certificate), so a handshake cut after such a
+// certificate would read as a final certificate error.
+bool is_verify_failure(beast::error_code ec) {
+  return ec.category() == asio::error::get_ssl_category() &&
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+}
+
 // Why a handshake failed, in words a user can act on.
 open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string& authority) {
   open_failure f;
   f.code = ec;
   const std::string prefix = "TLS handshake with " + authority + " failed: ";
-  const long verify = SSL_get_verify_result(ssl);
-  if (verify != X509_V_OK) {
+  if (is_verify_failure(ec)) {
     // Expired, host name mismatch, unknown issuer, self-signed...: final.
     f.reason = client_error_reason::tls_error;
     f.retryable = false;
-    f.message = prefix + "certificate verify failed: " + X509_verify_cert_error_string(verify);
+    const long verify = SSL_get_verify_result(ssl);
+    f.message = prefix + "certificate verify failed: " +
+                (verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "refused by the verify callback");
     return f;
   }
   if (ec == ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -578,7 +596,7 @@ class network_transport final : public transport {
       stream_.async_handshake([this, with_proxy, handler = std::move(handler)](beast::error_code e) mutable {
         if (e) {
           SSL* failed = stream_.native_handle();
-          if (!with_proxy && stream_.outer_failed() && SSL_get_verify_result(failed) == X509_V_OK) {
+          if (!with_proxy && stream_.outer_failed() && !is_verify_failure(e)) {
             // The proxy's session broke under the origin's handshake: the
             // proxy's fault (retried, as the same fault one step earlier
             // while reading its CONNECT answer), not the origin's.

@@ -685,6 +685,82 @@ TEST(ClientHostileTls, AHandshakeCutByResetIsANetworkErrorAndRetried) {
   }
 }
 
+// A relay in front of a real TLS 1.3 server that passes on the server's
+// first flight without its last record (Finished), then a FIN: the
+// handshake is cut after the client has the server's certificate.
+struct cut_after_certificate {
+  test_ca ca;
+  std::atomic<int> cuts{0};  // flights passed on without their Finished
+  script_server tls_server{[](script_server::connection& c) { c.wait_for_client_close(5s); },
+                           ssekit::testing::server_tls_context(ca.pki)};
+  script_server relay{[this, port = tls_server.port()](script_server::connection& c) {
+    const std::string hello = c.read_some();
+    if (hello.empty()) return;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const timeval limit{5, 0};  // no read waits for ever
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return void(::close(fd));
+    ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
+    // TLS 1.3: ServerHello, ChangeCipherSpec, then EncryptedExtensions,
+    // Certificate, CertificateVerify and Finished, a record each.
+    std::string flight;
+    std::vector<std::size_t> ends;
+    while (ends.size() < 6) {
+      for (std::size_t at = ends.empty() ? 0 : ends.back(); flight.size() >= at + 5;) {
+        const std::size_t length = std::size_t{static_cast<unsigned char>(flight[at + 3])} << 8 |
+                                   static_cast<unsigned char>(flight[at + 4]);
+        if (flight.size() < at + 5 + length) break;
+        at += 5 + length;
+        ends.push_back(at);
+      }
+      if (ends.size() >= 6) break;
+      char buffer[16384];
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      flight.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    if (ends.size() >= 6 && c.write(flight.substr(0, ends[4]))) ++cuts;
+    c.close();
+  }};
+  std::string url() const { return "https://127.0.0.1:" + std::to_string(relay.port()) + "/events"; }
+};
+
+void expect_retried_cuts(const outcome& out) {
+  ASSERT_EQ(out.errors.size(), 2u);
+  for (const auto& e : out.errors) {
+    EXPECT_EQ(e.reason, client_error_reason::network_error) << e.message;
+    EXPECT_TRUE(e.will_reconnect) << e.message;
+    EXPECT_EQ(e.message.find("certificate verify failed"), std::string::npos) << e.message;
+  }
+}
+
+// With verification off, OpenSSL still checks the chain and keeps the
+// result: a handshake cut after an untrusted certificate was read as a
+// final "certificate verify failed", ending the client for good.
+TEST(ClientHostileTls, AHandshakeCutAfterTheCertificateIsRetriedWithVerificationOff) {
+  const cut_after_certificate server;
+  auto o = options_for(server.url());
+  o.insecure_skip_tls_verification = true;
+  expect_retried_cuts(run(o, 2));
+  EXPECT_GE(server.cuts.load(), 2);
+}
+
+// The same with the user's context whose verify callback accepts the
+// certificate (pinning): the callback's yes stands.
+TEST(ClientHostileTls, AHandshakeCutAfterACertificateTheVerifyCallbackAcceptedIsRetried) {
+  const cut_after_certificate server;
+  auto o = options_for(server.url());
+  o.tls_context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  SSL_CTX_set_verify(o.tls_context->native_handle(), SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  expect_retried_cuts(run(o, 2));
+  EXPECT_GE(server.cuts.load(), 2);
+}
+
 TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   struct failing {
     std::string name;
