@@ -1162,6 +1162,28 @@ TEST_F(ClientTls, AServerThatRequiresAClientCertificateIsAFinalTlsError) {
   }
 }
 
+TEST_F(ClientTls, AClientCertificateFromAnIssuerTheServerDoesNotKnowIsAFinalTlsError) {
+  // TLS 1.3: the server's unknown_ca alert comes after the client's
+  // handshake, as the answer to the request; it refuses this client for
+  // good, like certificate_required.
+  auto context = ssekit::testing::server_tls_context(*pki_);
+  context->set_verify_mode(boost::asio::ssl::verify_peer | boost::asio::ssl::verify_fail_if_no_peer_cert);
+  context->add_certificate_authority(boost::asio::buffer(pki_->ca_cert));
+  script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); }, context);
+  const auto stranger = ssekit::testing::make_self_signed_pki("client.example");
+  auto client = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+  client->add_certificate_authority(boost::asio::buffer(pki_->ca_cert));
+  client->use_certificate_chain(boost::asio::buffer(stranger.server_cert));
+  client->use_private_key(boost::asio::buffer(stranger.server_key), boost::asio::ssl::context::pem);
+  auto o = options_for(server.url());
+  o.tls_context = client;
+  const recording rec = run(o);  // reconnect on: a retried error would show as a second one
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::tls_error) << rec.errors[0].message;
+  EXPECT_FALSE(rec.errors[0].will_reconnect);
+  EXPECT_NE(rec.errors[0].message.find("refused this client's TLS certificate"), std::string::npos) << rec.errors[0].message;
+}
+
 TEST_F(ClientTls, HostNameMismatchFails) {
   const auto other = ssekit::testing::make_test_pki("other.example");
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: x\n\n"); },
