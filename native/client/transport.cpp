@@ -297,8 +297,9 @@ context_cache& contexts() {
 // accepts a pinned certificate), so a handshake cut after such a
 // certificate would read as a final certificate error.
 bool is_verify_failure(beast::error_code ec) {
-  return ec.category() == asio::error::get_ssl_category() &&
-         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
+  const auto code = static_cast<unsigned long>(ec.value());
+  return ec.category() == asio::error::get_ssl_category() && ERR_GET_LIB(code) == ERR_LIB_SSL &&
+         ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED;
 }
 
 // Why a handshake failed, in words a user can act on.
