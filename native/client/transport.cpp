@@ -702,7 +702,10 @@ bool is_tls_truncation(beast::error_code ec) { return ec == boost::asio::ssl::er
 
 bool is_client_certificate_refusal(beast::error_code ec) {
   if (ec.category() != asio::error::get_ssl_category()) return false;
-  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+  // A reason number means something only within its library.
+  const auto code = static_cast<unsigned long>(ec.value());
+  if (ERR_GET_LIB(code) != ERR_LIB_SSL) return false;
+  switch (ERR_GET_REASON(code)) {
     case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
     case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
     case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:

@@ -3,8 +3,11 @@
 // responses, a failure injected at every I/O step in turn, throwing
 // handlers. No sockets, no sleeps; waits are bounded by run_for.
 #include <gtest/gtest.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/_experimental/test/error.hpp>
 
 #include <chrono>
@@ -416,6 +419,22 @@ TEST(ClientMemory, CloseAtEveryIoStepLeavesNothingRunningAndCallsNothing) {
     EXPECT_EQ(r.state, ssekit::client_state::closed) << k;
     EXPECT_EQ(server->steps, k + 1) << k << ": I/O went on after close()";
   }
+}
+
+// A refused client certificate is known by the TLS alert's reason in the SSL
+// library; the same number from another library (X509, EVP) is something else.
+TEST(TlsFailureClass, ACertificateRefusalIsTheSslLibrarysAlertOnly) {
+  const auto ssl_error = [](int lib, int reason) {
+    return boost::system::error_code(static_cast<int>(ERR_PACK(lib, 0, reason)), boost::asio::error::get_ssl_category());
+  };
+  EXPECT_TRUE(ssekit::detail::is_client_certificate_refusal(ssl_error(ERR_LIB_SSL, SSL_R_TLSV1_ALERT_UNKNOWN_CA)));
+  EXPECT_TRUE(ssekit::detail::is_client_certificate_refusal(ssl_error(ERR_LIB_SSL, SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)));
+  EXPECT_FALSE(ssekit::detail::is_client_certificate_refusal(ssl_error(ERR_LIB_X509, SSL_R_TLSV1_ALERT_UNKNOWN_CA)));
+  EXPECT_FALSE(ssekit::detail::is_client_certificate_refusal(ssl_error(ERR_LIB_EVP, SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED)));
+  EXPECT_FALSE(ssekit::detail::is_client_certificate_refusal(ssl_error(ERR_LIB_SSL, SSL_R_CERTIFICATE_VERIFY_FAILED)));
+  // The same value in another category (a system error) is not TLS's.
+  EXPECT_FALSE(ssekit::detail::is_client_certificate_refusal(
+      boost::system::error_code(static_cast<int>(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_TLSV1_ALERT_UNKNOWN_CA)), boost::system::system_category())));
 }
 
 }  // namespace
