@@ -39,6 +39,12 @@ if [ "$sanitized" = 0 ]; then
   if [ "$rc" = 3 ] && grep -q "out of memory" "$tmp/err"; then passed=$((passed + 1))
   else failed=$((failed + 1)); echo "FAIL: out of memory: exit $rc, $(cat "$tmp/err")"; fi
   rm -f "$tmp/big.sse"
+  # -d @FILE past the memory there is: exit 3, not an abort.
+  : >"$tmp/in"
+  head -c 100000000 /dev/zero >"$tmp/big.body"
+  expect_exit "-d @FILE without the memory for it: exit 3" 3 "out of memory" \
+    bash -c 'ulimit -v 60000; exec "$1" -d @"$2" http://127.0.0.1:9/' sh "$cat_bin" "$tmp/big.body"
+  rm -f "$tmp/big.body"
 fi
 check "json matches golden file" diff <("$cat_bin" --json - <"$feed") "$root/tests/cli/feed.expected.jsonl"
 check "event-stream output parses to the same events" \
@@ -90,6 +96,17 @@ expect_exit "an Accept other than text/event-stream exits 2 (it was dropped sile
 expect_exit "--connect-timeout 0 exits 2 naming the option" 2 "--connect-timeout: must be more than 0" "$cat_bin" --connect-timeout 0 http://127.0.0.1:9/
 # Files and standard descriptors: errors, not an abort or a hang.
 expect_exit "an unreadable --cacert exits 3, named as sse-cat's option" 3 "can't read --cacert $tmp/none: No such file" "$cat_bin" --cacert "$tmp/none" https://127.0.0.1:9/
+# Options that only a URL's request uses have no effect with '-': refused.
+for opt in "-H X-A:1" "-d x" "-X PUT" "--no-reconnect" "--idle-timeout 1" "--cacert /dev/null" "--insecure" "--proxy ''" "--noproxy x"; do
+  eval "set -- $opt"
+  expect_exit "$1 with - exits 2 (it was ignored)" 2 "$1 applies to a URL's request" "$cat_bin" "$@" -
+done
+expect_exit "-H Proxy-Authorization exits 2 (it was dropped silently)" 2 "Proxy-Authorization is sent only to a proxy" \
+  timeout 20 "$cat_bin" --no-reconnect -H 'Proxy-Authorization: Basic eDp5' http://127.0.0.1:9/
+expect_exit "-H Host twice exits 2 (the second was dropped silently)" 2 "one host header only" \
+  timeout 20 "$cat_bin" --no-reconnect -H 'Host: a' -H 'host: b' http://127.0.0.1:9/
+expect_exit "-H User-Agent twice exits 2 (the second was dropped silently)" 2 "one User-Agent header only" \
+  timeout 20 "$cat_bin" --no-reconnect -H 'User-Agent: a' -H 'User-Agent: b' http://127.0.0.1:9/
 expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/
 expect_exit "a closed standard output exits 3 (it hung)" 3 "writing standard output: Bad file descriptor" timeout 20 bash -c '"$0" - >&-' "$cat_bin"
 expect_exit "a closed standard input with - exits 3 (it hung)" 3 "reading standard input: Bad file descriptor" timeout 20 bash -c '"$0" - <&-' "$cat_bin"
@@ -296,6 +313,87 @@ else
     timeout 20 "$cat_bin" --max-events 2 "$base/fault?raw=72657472793a2031300a69643a206101620a646174613a20780a0a"
   expect_exit "-d @- reads the body from standard input (curl's form)" 4 "wrong_content_type" \
     timeout 20 bash -c '"$0" -H "Content-Type: application/json" -d @- "$1" <"$2"' "$cat_bin" "$base/broadcast" "$tmp/body.json"
+  # --cacert from a pipe (<(cmd), /dev/stdin): its check read the first
+  # byte, and the client then found no certificate in the rest.
+  # (A self-signed certificate made for this test; the client loads the
+  # file as it starts, whatever the URL's scheme.)
+  cat >"$tmp/ca.pem" <<'PEM'
+-----BEGIN CERTIFICATE-----
+MIIBizCCATGgAwIBAgIULlsZivpRoEEtgvBB6FTYLzyCDm8wCgYIKoZIzj0EAwIw
+GjEYMBYGA1UEAwwPc3NlLWNhdCB0ZXN0IENBMCAXDTI2MTIwNTIzNTk1OFoYDzIx
+MjYxMTExMjM1OTU4WjAaMRgwFgYDVQQDDA9zc2UtY2F0IHRlc3QgQ0EwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAAQOJUGnjxx7sTtju6SJxr0H6YJfiQNDi82UbTN9
+t2mgyNk0X+zy18CUmDn1rFJtMsYtNzFQr6+Z2owyMj0DRppko1MwUTAdBgNVHQ4E
+FgQUThmNA2vVGvpwUIXYG2SU7jgPNeQwHwYDVR0jBBgwFoAUThmNA2vVGvpwUIXY
+G2SU7jgPNeQwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiEA2yUb
+arjGP6gz/Qu2z4+oPR2yMWvJgnmb7uWhPMaPGcUCIGEkqM88tI5R30OzBCwUtvi5
+wKWArZ0Z0XKkEvcoEuUb
+-----END CERTIFICATE-----
+PEM
+  check "--cacert <(cmd) is read whole" \
+    timeout 20 bash -c '"$0" --no-reconnect --cacert <(cat "$1") "$2"' "$cat_bin" "$tmp/ca.pem" "$base/fault?events=1"
+  check "--cacert /dev/stdin from a pipe is read whole" \
+    timeout 20 bash -c 'cat "$1" | "$0" --no-reconnect --cacert /dev/stdin "$2"' "$cat_bin" "$tmp/ca.pem" "$base/fault?events=1"
+  # Events printed just before SIGTERM are written: with --flush-delay of an
+  # hour the one event waits in sse-cat's buffer. The wait is for the server
+  # to have sent it (events_sent in /stats) and for sse-cat to have read it
+  # (nothing unread on its connection, /proc/net/tcp); it is parsed in the
+  # same handler as it is read.
+  port=${base##*:}
+  stats_events_sent() {
+    local fd
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" || return 1
+    printf 'GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >&"$fd"
+    sed -n 's/.*"events_sent":\([0-9]*\).*/\1/p' <&"$fd"
+    exec {fd}<&-
+  }
+  read_everything() {  # read_everything PID PORT: its connection to PORT has nothing unread
+    local inodes
+    inodes=$(find /proc/"$1"/fd -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n')
+    [ -n "$inodes" ] || return 1
+    awk -v inodes="$inodes" -v port="$(printf '%04X' "$2")" '
+      BEGIN { n = split(inodes, list, "\n"); for (i = 1; i <= n; i++) mine[list[i]] = 1 }
+      ($10 in mine) && $4 == "01" && substr($3, index($3, ":") + 1) == port {
+        found = 1; if (substr($5, index($5, ":") + 1) !~ /^0+$/) unread = 1 }
+      END { exit !(found && !unread) }' /proc/net/tcp
+  }
+  # Standard output a file (written whole) and a pipe (what it takes without waiting).
+  mkfifo "$tmp/tail.fifo"
+  for into in file pipe; do
+    rm -f "$tmp/tail.out"
+    reader_pid=
+    if [ "$into" = pipe ]; then
+      cat <"$tmp/tail.fifo" >"$tmp/tail.out" &
+      reader_pid=$!
+      out="$tmp/tail.fifo"
+    else
+      out="$tmp/tail.out"
+    fi
+    sent=$(stats_events_sent)
+    "$cat_bin" --flush-delay 3600 "$base/fault?events=1&stall_ms=3600000" >"$out" 2>/dev/null &
+    tail_pid=$!
+    synced=0
+    for _ in $(seq 1 400); do
+      now=$(stats_events_sent)
+      if [ "${now:-0}" -gt "${sent:-0}" ] && read_everything "$tail_pid" "$port"; then synced=1; break; fi
+      sleep 0.05
+    done
+    kill -TERM "$tail_pid"; wait "$tail_pid"; rc=$?
+    [ -n "$reader_pid" ] && wait "$reader_pid"
+    check "the wait for the event to be read ended ($into)" test "$synced" = 1
+    check "SIGTERM: exit 143, and the event printed before it is written ($into)" \
+      bash -c 'test "$0" = 143 && grep -q "^data: event" "$1"' "$rc" "$tmp/tail.out"
+  done
+  # SIGTERM while --cacert waits for a FIFO's writer: the signal's exit code.
+  mkfifo "$tmp/ca.fifo"
+  "$cat_bin" --cacert "$tmp/ca.fifo" "$base/fault?events=1" >/dev/null 2>"$tmp/fifo.err" &
+  fifo_pid=$!
+  for _ in $(seq 1 400); do
+    grep -q '^257 ' /proc/"$fifo_pid"/syscall 2>/dev/null && break  # openat(), blocked
+    sleep 0.05
+  done
+  kill -TERM "$fifo_pid"; wait "$fifo_pid"; rc=$?
+  check "SIGTERM while --cacert waits for a FIFO: exit 143 (it was 3)" test "$rc" = 143
   # Proxies: port 9 on loopback is closed, so a proxy there fails, naming itself.
   expect_exit "http_proxy is honoured (and named when it fails)" 5 "can't connect to the proxy http://127.0.0.1:9 (environment http_proxy)" \
     env http_proxy=127.0.0.1:9 timeout 20 "$cat_bin" --no-reconnect "$base/feed"

@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <optional>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,6 +57,24 @@ void writer::append_large(std::string_view bytes) {
 bool writer::flush() {
   write_buffer();
   return error_ == 0;
+}
+
+void writer::flush_without_waiting() {
+  std::string_view bytes(buffer_.get(), used_);
+  used_ = 0;
+  while (error_ == 0 && !bytes.empty()) {
+    std::size_t piece = bytes.size();
+    if (!never_blocks_) {
+      // Room for PIPE_BUF bytes when poll says so: such a write does not block.
+      pollfd out{fd_, POLLOUT, 0};
+      if (::poll(&out, 1, 0) != 1 || (out.revents & POLLOUT) == 0) return;
+      piece = std::min<std::size_t>(piece, PIPE_BUF);
+    }
+    const ssize_t n = ::write(fd_, bytes.data(), piece);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
 }
 
 void writer::write_buffer() {

@@ -59,6 +59,9 @@ class writer {
   std::size_t capacity() const noexcept { return capacity_; }
   // Writes what is buffered. False after any failure (error() says which).
   bool flush();
+  // Writes what of the buffer the output takes without waiting (as sse-cat
+  // stops on a signal), then empties it.
+  void flush_without_waiting();
   bool empty() const noexcept { return used_ == 0; }
   // 0, an errno value, or EINTR when the wake descriptor ended a write.
   int error() const noexcept { return error_; }

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/system/system_error.hpp>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -48,8 +49,9 @@ constexpr int exit_signal_base = 128;  // + the signal: 130 SIGINT, 143 SIGTERM
 // The client's limits on proxy settings (its constructor checks them too).
 constexpr std::size_t max_proxy_arg = 2048;
 constexpr std::size_t max_noproxy_arg = 8192;
-// How long printed events may wait in the output buffer (see flush_soon).
-constexpr std::chrono::milliseconds flush_delay{5};
+// How long printed events may wait in the output buffer by default (see
+// flush_soon).
+constexpr std::chrono::milliseconds default_flush_delay{5};
 constexpr auto max_timeout = std::chrono::milliseconds(std::chrono::hours(24 * 365));
 
 constexpr std::string_view usage = R"(usage: sse-cat [options] [--] [URL | -]
@@ -64,7 +66,9 @@ Output:
   --all                  also print retry fields and comments, in stream order
                          ({"retry":N} and {"comment":"..."} with --json)
   --max-events N         exit 0 after N events
-Output is buffered and written within 5 ms (or when the buffer fills).
+  --flush-delay SECONDS  longest that printed events wait in the output
+                         buffer (default 0.005; 0: written at once; the
+                         buffer is also written when it fills)
 Request:
   -H, --header 'Name: value'   add a request header (repeatable; a name at
                          most 256 bytes, a value 16384, all 32768)
@@ -107,7 +111,8 @@ Limits:
                          (default 33554432)
   --max-compression-ratio N    most decoded bytes per compressed byte of a
                          gzip/deflate stream, after its first MiB (default
-                         100; 0: no limit)
+                         100; 0: no limit); a stream past it is a decode
+                         error, reconnected unless --no-reconnect
   -h, --help             show this help
 
 Without --json the events are printed as an event stream again. On a
@@ -115,7 +120,8 @@ terminal, a status line on standard error shows the state, the events and
 the reconnects (cleared around output when standard output is the same
 terminal).
 SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
-(a consumer that stopped reading): exit 130 and 143. A pipe whose reader
+(a consumer that stopped reading): exit 130 and 143. What was printed
+before the signal is still written if the output takes it without waiting. A pipe whose reader
 went away (| head -1) ends it, exit 3, even while the stream is silent.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
@@ -131,6 +137,9 @@ struct options {
   bool all = false;
   bool read_stdin = false;
   std::uint64_t max_events = 0;  // 0: no limit
+  std::chrono::milliseconds flush_delay = default_flush_delay;
+  // The first option given that only a URL's request uses (refused with '-').
+  std::string request_option;
   ssekit::parser_options parser;
   std::optional<std::string> url;
   ssekit::client_options client;
@@ -442,13 +451,13 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   // and a fast one is written in big pieces, not one write (and one poll)
   // per socket read, which cost a third of sse-cat's time at 1 GB/s.
   const auto flush_soon = [&] {
-    if (out.interrupted() || out.error() != 0) {
+    if (out.interrupted() || out.error() != 0 || opts.flush_delay.count() == 0) {
       flush();
       return;
     }
     if (flush_posted) return;
     flush_posted = true;
-    flush_timer.expires_after(flush_delay);
+    flush_timer.expires_after(opts.flush_delay);
     flush_timer.async_wait([&](const boost::system::error_code& ec) {
       flush_posted = false;
       if (!ec && !stopped) flush();
@@ -506,6 +515,8 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   try {
     client.emplace(io.get_executor(), std::move(opts.client), std::move(h));
   } catch (const ssekit::client_options_error& e) {
+    // A stop signal interrupted reading a file it names (--cacert on a FIFO).
+    if (stop_signal != 0) return signal_exit_code();
     return usage_error(e.what());
   }
   if (wake.is_open()) {
@@ -525,6 +536,9 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   if (stop_signal != 0) stop(signal_exit_code());
   io.run();
   if (!stopped) flush();
+  // Events printed just before a stop signal (still waiting for the flush
+  // timer) are not lost when the output can take them now.
+  else if (stop_signal != 0) out.flush_without_waiting();
   status.clear();
   return exit_code;
 }
@@ -582,8 +596,14 @@ int read_whole(const std::string& path, std::string& out) {
 }
 
 // 0 when file `path` can be read (its first byte), else the errno: a
-// directory opens but does not read.
+// directory opens but does not read. A pipe, FIFO or device is not opened
+// here: the byte read would be gone for the client, which reads it next
+// (--cacert <(cmd)), and a FIFO's writer may write once and leave.
 int unreadable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno;
+  if (S_ISDIR(st.st_mode)) return EISDIR;
+  if (!S_ISREG(st.st_mode)) return 0;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd == -1) return errno;
   char byte;
@@ -596,7 +616,18 @@ int unreadable(const std::string& path) {
 int parse_args(int argc, char** argv, options& opts) {
   ssekit::tools::arg_reader args(argc, argv);
   bool options_done = false;  // after "--": a URL (or "-") only, even one that starts with '-'
+  // The options that shape a URL's request or connection: with '-' they
+  // would have no effect, which is refused rather than ignored.
+  constexpr std::array<std::string_view, 18> request_options{
+      "-H", "--header", "-X", "--request", "-d", "--data", "--last-event-id", "--replay-body", "--compressed",
+      "--no-compressed", "--no-reconnect", "--retry-server-errors", "--idle-timeout", "--connect-timeout", "--cacert",
+      "--insecure", "-x", "--proxy"};
   while (args.next()) {
+    if (!options_done && opts.request_option.empty() &&
+        (std::find(request_options.begin(), request_options.end(), args.arg()) != request_options.end() ||
+         args.is("--noproxy", "--max-compression-ratio"))) {
+      opts.request_option = std::string(args.arg());
+    }
     if (options_done && !args.is("-")) {
       if (opts.url) throw ssekit::tools::usage_error("one URL only");
       opts.url = std::string(args.arg());
@@ -617,6 +648,8 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.parser.max_event_size = args.number<std::size_t>(1);
     } else if (args.is("--max-events")) {
       opts.max_events = args.number<std::uint64_t>(1);
+    } else if (args.is("--flush-delay")) {
+      opts.flush_delay = args.seconds_value(max_timeout);
     } else if (args.is("-H", "--header")) {
       const std::string_view v = args.value();
       const auto colon = v.find(':');
@@ -632,7 +665,18 @@ int parse_args(int argc, char** argv, options& opts) {
         if (boost::beast::iequals(v.substr(0, colon), name) && header_value != fixed)
           args.fail("sse-cat always sends " + std::string(name) + ": " + std::string(fixed));
       }
-      opts.client.headers.emplace_back(std::string(v.substr(0, colon)), std::string(header_value));
+      const std::string_view name = v.substr(0, colon);
+      // The client never sends it to a server (a proxy's credentials go in
+      // its URL): refused rather than dropped without a word.
+      if (boost::beast::iequals(name, "Proxy-Authorization"))
+        args.fail("Proxy-Authorization is sent only to a proxy, from its URL: --proxy http://user:password@host:port");
+      // The client sends one of each (the first): a second is refused, not
+      // dropped without a word.
+      if ((boost::beast::iequals(name, "Host") || boost::beast::iequals(name, "User-Agent")) &&
+          std::any_of(opts.client.headers.begin(), opts.client.headers.end(),
+                      [&](const auto& h) { return boost::beast::iequals(h.first, name); }))
+        args.fail("one " + std::string(name) + " header only: the request has one");
+      opts.client.headers.emplace_back(std::string(name), std::string(header_value));
     } else if (args.is("-X", "--request")) {
       opts.client.method = std::string(args.value());
       opts.method_given = true;
@@ -680,6 +724,7 @@ int parse_args(int argc, char** argv, options& opts) {
       // A file that can't be read is an I/O error (exit 3), as for -d @FILE,
       // and is named as sse-cat's; the client checks what it holds.
       if (const int error = unreadable(opts.client.ca_file)) {
+        if (error == EINTR && stop_signal != 0) return signal_exit_code();
         std::fprintf(stderr, "sse-cat: can't read --cacert %s: %s\n", opts.client.ca_file.c_str(), std::strerror(error));
         return exit_io;
       }
@@ -734,9 +779,14 @@ int main(int argc, char** argv) {
     if (const int status = parse_args(argc, argv, opts); status != exit_ok) return status < 0 ? exit_ok : status;
   } catch (const ssekit::tools::usage_error& e) {
     return usage_error(e.what());
+  } catch (const std::bad_alloc&) {  // -d @FILE
+    std::fprintf(stderr, "sse-cat: out of memory\n");
+    return exit_io;
   }
   if (opts.body_given && !opts.method_given) opts.client.method = "POST";
   if (opts.read_stdin && opts.url) return usage_error("give a URL or '-', not both");
+  if (opts.read_stdin && !opts.request_option.empty())
+    return usage_error(opts.request_option + " applies to a URL's request; standard input ('-') has none");
   // As cat does: a closed standard output (or input, for '-') is an error.
   if (stdout_closed) {
     std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(EBADF));
