@@ -14,6 +14,7 @@
 
 #include "support/bridge_decoder.hpp"
 #include "support/conformance.hpp"
+#include "support/heap_in_use.hpp"
 
 namespace {
 
@@ -166,6 +167,95 @@ TEST(BridgeEncoder, LimitErrors) {
   small.max_event_size = 24;
   expect_same_all_ways("data: ok\n\ndata: 0123456789abcdef0123\n\n", small, "line limit");
   expect_same_all_ways("data: 0123456789\ndata: 0123456789\ndata: 0123456789\n\n", small, "event limit");
+}
+
+// More records in one call than the record buffer's first allocation (1024
+// words): the buffer grows with the records already in it.
+TEST(BridgeEncoder, ManyRecordsInOneCall) {
+  std::string stream;
+  for (int i = 0; i < 400; ++i) {
+    stream += "id: " + std::to_string(i % 3) + "\nevent: t" + std::to_string(i % 11) + "\ndata: " + std::to_string(i) + "\n\n";
+    stream += ": c" + std::to_string(i) + "\nretry: " + std::to_string(i) + "\n";
+  }
+  expect_same(stream, whole(stream), {}, ssekit::bridge::taken_min, "many records");
+}
+
+// The layout rules the decoder does not need but JS's speed does: a string
+// goes to the ASCII text exactly when it is ASCII; a "message" type and an
+// ID_SAME id leave their words 0, whatever the buffer held before.
+TEST(BridgeEncoder, AsciiStringsGoToTheAsciiText) {
+  const auto take = [](void*, std::string_view) { return std::uint32_t{0}; };
+  ssekit::bridge::bridge_parser p({}, take, nullptr);
+  ASSERT_FALSE(p.feed("event: abc\nid: XYZ\ndata: 0123 hello world\n\n"));
+  EXPECT_EQ(p.ascii(), "abc0123 hello worldXYZ");
+  EXPECT_EQ(p.wide(), "");
+  ASSERT_FALSE(p.feed("data: h\xc3\xa9llo\n\n"));
+  EXPECT_EQ(p.ascii(), "");
+  EXPECT_EQ(p.wide(), "h\xc3\xa9llo");
+  ASSERT_EQ(p.records().size(), ssekit::bridge::EVENT_WORDS);
+  EXPECT_EQ(p.records()[0] & (ssekit::bridge::TYPE_MESSAGE | ssekit::bridge::ID_SAME), ssekit::bridge::TYPE_MESSAGE | ssekit::bridge::ID_SAME);
+  EXPECT_EQ(p.records()[1], 0u);  // type start and length
+  EXPECT_EQ(p.records()[2], 0u);
+  EXPECT_EQ(p.records()[5], 0u);  // id start and length
+  EXPECT_EQ(p.records()[6], 0u);
+}
+
+// cut_finder: a cut where an ASCII run of min_ascii_run (256) bytes or more
+// that follows a non-ASCII byte is followed by another; none for a shorter run.
+TEST(BridgeEncoder, CutsAtLongAsciiRunsOnly) {
+  const auto take = [](void*, std::string_view) { return std::uint32_t{0}; };
+  ssekit::bridge::bridge_parser p({}, take, nullptr);
+  for (const std::size_t run : {std::size_t{255}, std::size_t{256}}) {
+    ASSERT_FALSE(p.feed("data: \xc3\xa9" + std::string(run, 'a') + "\xc3\xa9\n\n"));
+    if (run < 256) EXPECT_TRUE(p.cuts().empty()) << run;
+    else EXPECT_EQ(p.cuts(), std::vector<std::uint32_t>{2}) << run;
+  }
+}
+
+// One call's big texts and record buffer (more than 1 MiB, or 1 Mi words)
+// are not kept after the next call.
+TEST(BridgeEncoder, BigTextsAreNotKeptAfterTheNextCall) {
+  const auto take = [](void*, std::string_view) { return std::uint32_t{0}; };
+  ssekit::parser_options unlimited;
+  unlimited.max_line_length = SIZE_MAX;
+  unlimited.max_event_size = SIZE_MAX;
+  std::string ascii_events;
+  std::string wide_events;
+  for (int i = 0; i < 48; ++i) {
+    ascii_events += "data: " + std::string(64 * 1024, 'a') + "\n\n";
+    wide_events += "data: \xc3\xa9" + std::string(64 * 1024, 'a') + "\n\n";
+  }
+  std::string many;
+  for (int i = 0; i < 400'000; ++i) many += ":\n";  // 3 words each, 1.2 Mi words
+  for (const std::string* chunk : {&ascii_events, &wide_events, &many}) {
+    ssekit::bridge::bridge_parser p(unlimited, take, nullptr);
+    ASSERT_FALSE(p.feed("data: warm up\n\n"));
+    const std::size_t before = ssekit::test::heap_in_use();
+    ASSERT_FALSE(p.feed(*chunk));
+    ASSERT_FALSE(p.feed("data: x\n\n"));
+    EXPECT_LT(ssekit::test::heap_in_use(), before + 512 * 1024) << chunk->substr(0, 8);
+  }
+}
+
+// The type cache: all TYPE_SLOTS slots are looked up, and a type of
+// max_cached_type (256) bytes is still stored; a longer one is not.
+TEST(BridgeEncoder, TypeSlotsAndTheCachedTypeLength) {
+  using namespace ssekit::bridge;
+  const auto take = [](void*, std::string_view) { return std::uint32_t{0}; };
+  bridge_parser p({}, take, nullptr);
+  std::string types;
+  for (std::uint32_t t = 0; t < TYPE_SLOTS; ++t) types += "event: t" + std::to_string(t) + "\ndata: x\n\n";
+  ASSERT_FALSE(p.feed(types));
+  ASSERT_FALSE(p.feed(types));
+  ASSERT_EQ(p.records().size(), TYPE_SLOTS * EVENT_WORDS);
+  for (std::uint32_t t = 0; t < TYPE_SLOTS; ++t) EXPECT_TRUE(p.records()[t * EVENT_WORDS] & TYPE_CACHED) << "t" << t;
+  for (const std::size_t n : {std::size_t{256}, std::size_t{257}}) {
+    const std::string event = "event: " + std::string(n, 'L') + "\ndata: x\n\n";
+    ASSERT_FALSE(p.feed(event));
+    EXPECT_EQ((p.records()[0] & TYPE_STORE) != 0, n <= 256) << n;
+    ASSERT_FALSE(p.feed(event));
+    EXPECT_EQ((p.records()[0] & TYPE_CACHED) != 0, n <= 256) << n;
+  }
 }
 
 }  // namespace

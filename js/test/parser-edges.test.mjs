@@ -1,6 +1,7 @@
 // createParser()'s edges a mutation run found untested: limits above
-// 2^32-1, views with an offset, U+D800 at a chunk's end, readFrom()'s lock
-// and close() from a callback, memoryBytes after close().
+// 2^32-1, error offsets past 4 GiB, views with an offset, U+D800 at a
+// chunk's end, readFrom()'s lock and close() from a callback, memoryBytes
+// after close().
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createParser } from '../src/index.mjs';
@@ -11,6 +12,18 @@ describe('parser: edges', () => {
     const p = createParser({ maxLineLength: 2 ** 32 + 4, maxEventSize: 2 ** 32 + 4, onEvent: (ev) => events.push(ev.data) });
     p.feed('data: hello\n\n');
     assert.deepEqual(events, ['hello']);
+    p.close();
+  });
+
+  // The error offset is a 64-bit stream offset: JS joins the header's two
+  // 32-bit halves (ERROR_LOW, ERROR_HIGH). 4 GiB of ignored 1 KiB lines
+  // (a field name without a colon) before a line over the limit.
+  it('an error past 4 GiB of stream reports its offset with both 32-bit halves', () => {
+    const p = createParser({ maxLineLength: 1024 });
+    const chunk = new Uint8Array(64 * 2 ** 20).fill(0x78);
+    for (let i = 1023; i < chunk.length; i += 1024) chunk[i] = 0x0a;
+    for (let i = 0; i < 65; ++i) p.feed(chunk);
+    assert.throws(() => p.feed(`data: ${'y'.repeat(1100)}\n`), { code: 'line_too_long', offset: 65 * 2 ** 26 });
     p.close();
   });
 
