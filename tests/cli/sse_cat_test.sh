@@ -103,6 +103,8 @@ for opt in "-H X-A:1" "-d x" "-X PUT" "--no-reconnect" "--idle-timeout 1" "--cac
 done
 expect_exit "-H Proxy-Authorization exits 2 (it was dropped silently)" 2 "Proxy-Authorization is sent only to a proxy" \
   timeout 20 "$cat_bin" --no-reconnect -H 'Proxy-Authorization: Basic eDp5' http://127.0.0.1:9/
+expect_exit "--help into a full disk exits 3 (it said 0)" 3 "writing standard output: No space left" \
+  bash -c '"$0" --help >/dev/full' "$cat_bin"
 expect_exit "-H Host twice exits 2 (the second was dropped silently)" 2 "one host header only" \
   timeout 20 "$cat_bin" --no-reconnect -H 'Host: a' -H 'host: b' http://127.0.0.1:9/
 expect_exit "-H User-Agent twice exits 2 (the second was dropped silently)" 2 "one User-Agent header only" \
@@ -162,6 +164,8 @@ else
     timeout 20 "$cat_bin" --no-reconnect --last-event-id "${big:0:4096}" "$base/fault?events=1"
   check "-H with the Accept and Cache-Control sse-cat sends is accepted" \
     timeout 20 "$cat_bin" --no-reconnect -H 'Accept: text/event-stream' -H 'cache-control: no-cache' "$base/fault?events=1"
+  check "... in any case, and with white space after it" \
+    timeout 20 "$cat_bin" --no-reconnect -H 'Accept: TEXT/Event-Stream ' -H 'cache-control: No-Cache' "$base/fault?events=1"
   check "--no-reconnect ends with the stream, exit 0" \
     test "$(timeout 20 "$cat_bin" --no-reconnect "$base/fault?events=2" | grep -c '^data:')" = 2
   check "--all prints the retry field" \

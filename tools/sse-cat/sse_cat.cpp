@@ -634,7 +634,11 @@ int parse_args(int argc, char** argv, options& opts) {
     } else if (args.is("--") && !options_done) {
       options_done = true;
     } else if (args.is("-h", "--help")) {
-      std::fwrite(usage.data(), 1, usage.size(), stdout);
+      // As for events: output that could not be written is an error (exit 3).
+      if (std::fwrite(usage.data(), 1, usage.size(), stdout) != usage.size() || std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(errno));
+        return exit_io;
+      }
       return -1;
     } else if (args.is("--json")) {
       opts.format = ssekit::cli::output_format::json;
@@ -662,7 +666,11 @@ int parse_args(int argc, char** argv, options& opts) {
       // than send something else than asked (the same value is fine).
       for (const auto& [name, fixed] : {std::pair<std::string_view, std::string_view>{"Accept", "text/event-stream"},
                                         std::pair<std::string_view, std::string_view>{"Cache-Control", "no-cache"}}) {
-        if (boost::beast::iequals(v.substr(0, colon), name) && header_value != fixed)
+        // Both values are case-insensitive (a media type, a cache directive);
+        // white space after a value is not part of it.
+        std::string_view given = header_value;
+        while (!given.empty() && (given.back() == ' ' || given.back() == '\t')) given.remove_suffix(1);
+        if (boost::beast::iequals(v.substr(0, colon), name) && !boost::beast::iequals(given, fixed))
           args.fail("sse-cat always sends " + std::string(name) + ": " + std::string(fixed));
       }
       const std::string_view name = v.substr(0, colon);
