@@ -26,6 +26,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <vector>
 
@@ -316,6 +317,9 @@ int run(const options& opts) {
 
 int exit_code_for(const ssekit::client_error& e) {
   using r = ssekit::client_error_reason;
+  // The system refused a descriptor (for a socket): exit 3, as --help says,
+  // whatever the client calls the attempt that failed.
+  if (e.code == std::errc::too_many_files_open || e.code == std::errc::too_many_files_open_in_system) return exit_io;
   switch (e.reason) {
     case r::no_content:
     case r::end_of_stream: return exit_ok;
