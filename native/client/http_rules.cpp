@@ -167,6 +167,10 @@ request_plan check_request(const std::string& url_text, const std::string& metho
   const auto target = parse_url(url_text, &why);
   if (!target) refuse("the URL can't be used (" + why + "): " + escape_text(url_text));
   if (!is_token(method) || method.size() > 64) refuse("invalid method: " + escape_text(method));
+  // Fetch's forbidden methods, refused as the npm package refuses them: a
+  // tunnel (CONNECT's target is host:port, not a path) or an echo, never a stream.
+  if (iequals(method, "CONNECT") || iequals(method, "TRACE") || iequals(method, "TRACK"))
+    refuse(std::string("the method ").append(method).append(" can't open a stream (fetch forbids it too)"));
   std::size_t total = 0;
   for (const auto& [name, value] : headers) {
     if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));

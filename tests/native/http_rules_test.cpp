@@ -600,6 +600,10 @@ TEST(ClientRules, AnAttemptHooksRequestIsCheckedLikeTheOptions) {
            [](auto& x) { x.url = "ftp://x/"; },
            [](auto& x) { x.url = std::string(9000, 'a'); },
            [](auto& x) { x.method = "GE T"; },
+           // Fetch's forbidden methods, in any case.
+           [](auto& x) { x.method = "CONNECT"; },
+           [](auto& x) { x.method = "trace"; },
+           [](auto& x) { x.method = "Track"; },
            [](auto& x) { x.headers.emplace_back("X", "a\r\nInjected: 1"); },
            [](auto& x) { x.headers.emplace_back("Content-Length", "5"); },
            [](auto& x) { x.headers.emplace_back("Bad Name", "v"); }}) {

@@ -223,6 +223,7 @@ struct client_options {
   // under localhost ("app.localhost") reach loopback, resolved as
   // "localhost" without DNS, as in browsers and curl (RFC 6761 6.3).
   std::string url;
+  // A token; not CONNECT, TRACE or TRACK (fetch's forbidden methods).
   std::string method = "GET";
   // Names are tokens; values are RFC 9110 field values (no control byte but
   // HTAB). The client owns the framing and protocol headers: Content-Length,
