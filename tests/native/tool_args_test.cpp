@@ -1,4 +1,5 @@
-// The programs' shared argument and number parsing (tools/common):
+// The programs' shared argument and number parsing (tools/common), their
+// standard descriptors and non-blocking log (tool_io.hpp):
 // range checks, overflow, saturating durations, the messages, the
 // servers' listen address (listen_endpoint.hpp) and their request-head
 // limit (request_head.hpp).
@@ -17,6 +18,10 @@
 #include "listen_endpoint.hpp"
 #include "request_head.hpp"
 #include "tool_args.hpp"
+#include "tool_io.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ssekit::tools {
 namespace {
@@ -176,6 +181,59 @@ TEST(ToolArgs, ReadableErrorDropsBoostsCodeSuffixOnly) {
                            "'f(a [b], c)']"),
             "bind: Address already in use");
   for (const char* kept : {"a [b]", "a [system:]", "a [:1]", "a [system:1x]", "plain", "", " []"}) EXPECT_EQ(readable_error(kept), kept);
+}
+
+// A closed standard descriptor (any number here) is opened on /dev/null,
+// so the next descriptor made can't take it.
+TEST(ToolIo, ReserveIfClosedOpensDevNullOnAClosedDescriptor) {
+  const int fd = ::dup(1);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(reserve_if_closed(fd));  // open: left as it is
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_TRUE(reserve_if_closed(fd));
+  std::array<char, 64> target{};
+  const auto n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target.data(), target.size() - 1);
+  EXPECT_EQ(std::string(target.data(), n > 0 ? static_cast<std::size_t>(n) : 0), "/dev/null");
+  ::close(fd);
+}
+
+// What a pipe holds now, read without waiting.
+std::string drain(int fd) {
+  std::string text;
+  std::array<char, 65536> buf{};
+  for (ssize_t n; (n = ::read(fd, buf.data(), buf.size())) > 0;) text.append(buf.data(), static_cast<std::size_t>(n));
+  return text;
+}
+
+// The contract service's log: a pipe nobody reads froze its event loop in
+// write(2). Lines are dropped while the pipe is full (this returns, not
+// blocks), counted, escaped, and cut to 1 KiB.
+TEST(ToolIo, LineLogDropsWhatAFullPipeCantTakeAndSaysHowMany) {
+  std::array<int, 2> p{};
+  ASSERT_EQ(::pipe2(p.data(), O_NONBLOCK), 0);  // our own pipe; the log's end is made blocking below
+  std::string fill(4096, 'f');
+  while (::write(p[1], fill.data(), fill.size()) > 0) {
+  }
+  ASSERT_EQ(::fcntl(p[1], F_SETFL, 0), 0);  // as a shared fd 2: blocking
+  line_log_stream log(p[1]);
+  log << "one" << '\n' << "two\n" << std::flush;  // would block for ever
+  EXPECT_EQ(log.log().dropped(), 2u);
+  (void)drain(p[0]);
+  const std::string tag = "\x1b]0;title\x07\x1b[2J" + std::string(9000, 't');
+  const std::string line = "stream 1 (" + tag + "): GET /";
+  log << line << '\n';
+  log << "\xc2\x9b" "31m caf\xc3\xa9\n";
+  const std::string text = drain(p[0]);
+  EXPECT_EQ(text.rfind("(2 log lines dropped: their reader was not keeping up)\nstream 1 (\\x1b]0;title\\x07\\x1b[2Jttt", 0), 0u) << text;
+  EXPECT_EQ(text.find('\x1b'), std::string::npos);
+  const auto first = text.find('\n') + 1;
+  const auto second = text.find('\n', first);
+  EXPECT_LE(second - first, line_log::max_line + 40);
+  EXPECT_NE(text.find(" [cut; the line had " + std::to_string(line.size()) + " bytes]\n"), std::string::npos) << text;
+  EXPECT_EQ(text.substr(second + 1), "\\u009b31m caf\xc3\xa9\n");
+  EXPECT_EQ(log.log().dropped(), 2u);
+  ::close(p[0]);
+  ::close(p[1]);
 }
 
 // The servers' "listening on URL" line: an IPv6 host in brackets, a zone's

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "ssekit/parser.hpp"
+#include "tool_io.hpp"
 
 namespace ssekit::cli {
 
@@ -115,11 +116,8 @@ class printer : public handler {
   std::uint64_t events_ = 0;
 };
 
-// Server-controlled text (a reason phrase, a header, an error body) made
-// safe for a terminal: C0 controls, DEL, C1 controls (raw or UTF-8 encoded)
-// and bytes that are not UTF-8 become \xNN or \u00NN; ESC cannot start an
-// escape sequence. Backslashes are left as they are (text the client
-// already escaped is not escaped twice).
-std::string terminal_safe(std::string_view text);
+// Server-controlled text made safe for a terminal (tools/common, which the
+// servers' logs share).
+using ssekit::tools::terminal_safe;
 
 }  // namespace ssekit::cli

@@ -35,6 +35,7 @@
 #include "ssekit/demo_server.hpp"
 #include "ssekit/parser.hpp"
 #include "tool_args.hpp"
+#include "tool_io.hpp"
 
 namespace {
 
@@ -763,19 +764,9 @@ int parse_args(int argc, char** argv, options& opts) {
   return exit_ok;
 }
 
-// Whether standard descriptor `fd` is closed. A closed one is then opened on
-// /dev/null: else the next descriptor made (the stop signal's pipe) takes
-// its number, and sse-cat would write its output into its own pipe and
-// wait for ever to be able to write more.
-bool reserve_if_closed(int fd) {
-  if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) return false;
-  const int null_fd = ::open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
-  if (null_fd != -1 && null_fd != fd) {
-    ::dup2(null_fd, fd);
-    ::close(null_fd);
-  }
-  return true;
-}
+// Opens /dev/null on a closed standard descriptor, so that the stop
+// signal's pipe can't take its number (tools/common).
+using ssekit::tools::reserve_if_closed;
 
 }  // namespace
 

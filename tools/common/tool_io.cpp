@@ -1,0 +1,137 @@
+#include "tool_io.hpp"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "ssekit/utf8.hpp"
+
+namespace ssekit::tools {
+
+bool reserve_if_closed(int fd) {
+  if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) return false;
+  const int null_fd = ::open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+  if (null_fd != -1 && null_fd != fd) {
+    ::dup2(null_fd, fd);
+    ::close(null_fd);
+  }
+  return true;
+}
+
+std::string terminal_safe(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  const auto escape_byte = [&](unsigned char c) {
+    out += "\\x";
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 0xf]);
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      escape_byte(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (the core's check: shortest form, no
+    // surrogates, nothing above U+10FFFF) is kept, except U+0080-U+009F
+    // (C1 controls: 0xC2 0x80-0x9F). The lead byte gives the length to check.
+    std::size_t length = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    if (length == 0 || i + length > text.size() || !utf8_is_valid(text.substr(i, length))) length = 0;
+    if (length == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0) {
+      out += "\\u00";
+      const auto c1 = static_cast<unsigned char>(text[i + 1]);
+      out.push_back(hex[c1 >> 4]);
+      out.push_back(hex[c1 & 0xf]);
+      i += 2;
+      continue;
+    }
+    if (length == 0) {
+      escape_byte(c);
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, length));
+    i += length;
+  }
+  return out;
+}
+
+// A line, its cut marker and the dropped-lines notice fit in one atomic write.
+static_assert(line_log::max_line + 160 <= PIPE_BUF);
+
+void line_log::write(std::string_view line, std::size_t more) {
+  const std::size_t full = line.size() + more;
+  std::string text = terminal_safe(line.substr(0, max_line));
+  bool cut = full > max_line;
+  if (text.size() > max_line) {
+    // Not inside a UTF-8 sequence the escaping kept.
+    std::size_t end = max_line;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) --end;
+    text.resize(end);
+    cut = true;
+  }
+  std::string out;
+  if (dropped_ != 0) {
+    out += '(';
+    out += std::to_string(dropped_);
+    out += dropped_ == 1 ? " log line" : " log lines";
+    out += " dropped: their reader was not keeping up)\n";
+  }
+  out += text;
+  if (cut) {
+    out += " [cut; the line had ";
+    out += std::to_string(full);
+    out += " bytes]";
+  }
+  out += '\n';
+  // Only when a write can't block: POLLOUT on a pipe means room for a
+  // PIPE_BUF write. POLLERR (a pipe nobody can read) would be SIGPIPE.
+  pollfd p{fd_, POLLOUT, 0};
+  const bool writable = ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0 && (p.revents & POLLOUT) != 0;
+  if (writable && ::write(fd_, out.data(), out.size()) >= 0) {
+    dropped_ = 0;  // a short write (a full disk) is not retried
+    return;
+  }
+  ++dropped_;
+  ++dropped_total_;
+}
+
+void line_log_stream::buffer::end_line() {
+  log.write(line, cut);
+  line.clear();
+  cut = 0;
+}
+
+line_log_stream::buffer::int_type line_log_stream::buffer::overflow(int_type c) {
+  if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+  const char ch = traits_type::to_char_type(c);
+  xsputn(&ch, 1);
+  return c;
+}
+
+std::streamsize line_log_stream::buffer::xsputn(const char* s, std::streamsize n) {
+  std::string_view rest(s, static_cast<std::size_t>(n));
+  while (!rest.empty()) {
+    const auto end = rest.find('\n');
+    const auto piece = rest.substr(0, end);
+    const std::size_t room = line.size() < line_log::max_line ? line_log::max_line - line.size() : 0;
+    line.append(piece.substr(0, room));
+    cut += piece.size() > room ? piece.size() - room : 0;
+    if (end == std::string_view::npos) break;
+    end_line();
+    rest.remove_prefix(end + 1);
+  }
+  return n;
+}
+
+}  // namespace ssekit::tools

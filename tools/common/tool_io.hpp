@@ -1,0 +1,72 @@
+// The programs' standard descriptors and what they print there: a closed
+// one reserved on /dev/null, text escaped for a terminal, and log lines
+// that never block an event loop. POSIX, no Boost.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <string_view>
+
+namespace ssekit::tools {
+
+// If `fd` (0, 1 or 2) is closed, opens /dev/null on it and returns true:
+// else the next descriptor made (an io_context's eventfd, a signal pipe)
+// takes its number, and what the program writes to standard output or
+// error goes into that.
+bool reserve_if_closed(int fd);
+
+// Text from the network (a reason phrase, a header, a tag) made safe for a
+// terminal: C0 controls, DEL, C1 controls (raw or UTF-8 encoded) and bytes
+// that are not UTF-8 become \xNN or \u00NN; ESC cannot start an escape
+// sequence. Backslashes are left as they are (text already escaped is not
+// escaped twice).
+std::string terminal_safe(std::string_view text);
+
+// Log lines for a descriptor (standard error) that nobody may be reading:
+// a line is escaped (terminal_safe), cut to max_line bytes, and written in
+// one write() of at most PIPE_BUF bytes (atomic, and on a pipe that poll()
+// calls writable, not blocking), or dropped when poll() says the
+// descriptor takes nothing now. The next line written says how many were
+// dropped. O_NONBLOCK is not set: the descriptor is shared with the parent.
+// One thread at a time (a strand).
+class line_log {
+ public:
+  static constexpr std::size_t max_line = 1024;
+
+  explicit line_log(int fd = 2) noexcept : fd_(fd) {}
+  // `line` without its '\n'; `more`: bytes of it the caller already cut.
+  void write(std::string_view line, std::size_t more = 0);
+  // Lines dropped so far (in all).
+  std::uint64_t dropped() const noexcept { return dropped_total_; }
+
+ private:
+  int fd_;
+  std::uint64_t dropped_ = 0;  // since the last line written
+  std::uint64_t dropped_total_ = 0;
+};
+
+// A std::ostream over a line_log, for code that logs to an ostream: each
+// '\n' ends a line. Holds at most max_line bytes of a line (and counts
+// the rest, for the cut marker).
+class line_log_stream : public std::ostream {
+ public:
+  explicit line_log_stream(int fd = 2) : std::ostream(&buf_), buf_(fd) {}
+  const line_log& log() const noexcept { return buf_.log; }
+
+ private:
+  struct buffer : std::streambuf {
+    explicit buffer(int fd) : log(fd) {}
+    int_type overflow(int_type c) override;
+    std::streamsize xsputn(const char* s, std::streamsize n) override;
+    void end_line();
+    line_log log;
+    std::string line;
+    std::size_t cut = 0;  // bytes of the line past what `line` holds
+  };
+  buffer buf_;
+};
+
+}  // namespace ssekit::tools
