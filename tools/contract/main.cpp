@@ -15,6 +15,7 @@
 
 #include "contract_service.hpp"
 #include "tool_args.hpp"
+#include "tool_io.hpp"
 
 namespace {
 
@@ -36,10 +37,21 @@ Prints "listening on URL" once it accepts connections.
   --quiet          no log lines on standard error
   -h, --help       show this help
 
+Log lines never wait for standard error: while it takes no writes they are
+dropped, and the next line written says how many. Each is cut to 1 KiB, its
+control characters escaped.
+
 )";
 
 int failed(const char* what) {
   std::fprintf(stderr, "ssekit-contract-service: %s\n", ssekit::tools::readable_error(what).c_str());
+  return exit_failure;
+}
+
+// While the service runs, a message must not wait for standard error either
+// (SIGTERM would find the loop blocked).
+int failed_running(ssekit::tools::line_log_stream& log, const char* what) {
+  log << "ssekit-contract-service: " << ssekit::tools::readable_error(what) << '\n';
   return exit_failure;
 }
 
@@ -51,8 +63,11 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Standard error may be a pipe nobody reads: the log must not block the
+  // event loop (the service's strand runs on this one thread).
+  ssekit::tools::line_log_stream log;
   ssekit::contract::service_options options;
-  options.log = &std::cerr;
+  options.log = &log;
   try {
     ssekit::tools::arg_reader args(argc, argv);
     while (args.next()) {
@@ -103,9 +118,9 @@ int main(int argc, char** argv) {
     std::cout << "ssekit-contract-service: listening on " << service->url() << std::endl;
     io.run();
   } catch (const std::bad_alloc&) {
-    return failed("out of memory");
+    return failed_running(log, "out of memory");
   } catch (const std::exception& e) {
-    return failed(e.what());
+    return failed_running(log, e.what());
   }
   return exit_ok;
 }

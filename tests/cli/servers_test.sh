@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Tests the two servers as programs: sse-serve and ssekit-contract-service
+# with standard error a pipe nobody reads, closed standard descriptors,
+# and options refused up front. Every wait is bounded (hang limit 60 s,
+# which only a hung program reaches); nothing waits on a sleep.
+# usage: servers_test.sh PATH/TO/sse-serve PATH/TO/ssekit-contract-service
+set -u
+serve_bin=$1
+contract_bin=$2
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+hang=60
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+expect_exit() {  # expect_exit NAME CODE STDERR_PATTERN COMMAND...
+  local name=$1 code=$2 pattern=$3; shift 3
+  timeout $hang "$@" </dev/null >/dev/null 2>"$tmp/err"
+  local got=$?
+  if [ "$got" -eq "$code" ] && grep -q -- "$pattern" "$tmp/err"; then pass
+  else fail "$name (exit $got, want $code; stderr: $(head -c 2000 "$tmp/err"))"; fi
+}
+# start NAME STDERR COMMAND...: runs COMMAND in the background with
+# standard output to a pipe, and waits for its "listening on URL" line
+# (read with a bounded wait). Sets pid and url ('' when it did not start).
+start() {
+  local name=$1 err=$2; shift 2
+  rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
+  "$@" >"$tmp/out.fifo" 2>"$err" &
+  pid=$!; pids+=("$pid")
+  exec {out_fd}<"$tmp/out.fifo"
+  url=
+  local line=
+  if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' <<<"$line"); fi
+  url=${url%/}
+  [ -n "$url" ] || fail "$name did not start: $line"
+}
+# stop NAME: SIGTERM, then the process must exit 0 by itself: tail waits
+# for it to end, at most the hang limit; then it is killed (exit 137).
+stop() {
+  local name=$1 rc
+  kill -TERM "$pid"
+  timeout $hang tail --pid="$pid" -f /dev/null
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  rc=$?
+  exec {out_fd}<&-
+  if [ "$rc" -eq 0 ]; then pass; else fail "$name: exit $rc after SIGTERM, want 0"; fi
+}
+
+# request CURL_ARGS...: curl bounded by the hang limit; the status code.
+request() { curl -sS -o /dev/null -w '%{http_code}' --max-time $hang "$@"; }
+
+# --- ssekit-contract-service's log with standard error a pipe nobody reads.
+# Its event loop blocked in write(2) once the pipe was full: every request
+# after hung, and SIGTERM did nothing (a line over 4 KiB, not atomic, waits
+# for the whole line). Lines are now dropped, counted, and the count written
+# once the pipe takes writes again.
+mkfifo "$tmp/err.fifo"
+exec {err_keep}<>"$tmp/err.fifo"  # holds the pipe open; read only where said
+# fill_err: fills the pipe (a descriptor of its own, non-blocking: fd 2's is not).
+fill_err() { dd if=/dev/zero of="$tmp/err.fifo" bs=4096 count=1000 oflag=nonblock status=none 2>/dev/null; }
+# drain_err FILE: what the pipe holds now.
+drain_err() { timeout $hang dd if="$tmp/err.fifo" of="$1" bs=65536 iflag=nonblock status=none 2>/dev/null; }
+tag=$(head -c 9000 /dev/zero | tr '\0' t)
+stream_body() { printf '{"streamUrl":"http://127.0.0.1:9/","callbackUrl":"http://127.0.0.1:9/cb","tag":"%s"}' "$1"; }
+# One page left: a line over it was written in part, and the rest waited
+# for even across SIGTERM (an interrupted write that wrote nothing failed,
+# and the stream went quiet instead).
+fill_err
+dd if="$tmp/err.fifo" of=/dev/null bs=4096 count=1 iflag=nonblock status=none
+start "contract service (stderr full)" "$tmp/err.fifo" "$contract_bin" --port 0
+if [ -n "$url" ]; then
+  code=$(request -X POST --data "$(stream_body "$tag")" "$url/")
+  [ "$code" = 201 ] && pass || fail "contract service with stderr full: POST / answered '$code', want 201"
+  code=$(request -X POST --data 'not json' "$url/")
+  [ "$code" = 400 ] && pass || fail "contract service with stderr full: a second request answered '$code', want 400"
+  code=$(request "$url/")
+  [ "$code" = 200 ] && pass || fail "contract service with stderr full: GET / answered '$code', want 200"
+  stop "contract service with stderr full"  # the pipe still full
+fi
+drain_err /dev/null
+
+# Once the pipe empties, the next line says how many were dropped; the
+# network's tag has its control bytes escaped and the line is cut to 1 KiB.
+fill_err
+start "contract service (stderr full, then read)" "$tmp/err.fifo" "$contract_bin" --port 0
+if [ -n "$url" ]; then
+  code=$(request -X POST --data 'not json' "$url/")
+  [ "$code" = 400 ] && pass || fail "contract service with stderr full: POST / answered '$code', want 400"
+  drain_err /dev/null
+  code=$(request -X POST --data "$(stream_body '\u001b]0;title\u0007\u001b[2J'"$tag")" "$url/")
+  [ "$code" = 201 ] && pass || fail "contract service after the pipe emptied: POST / answered '$code', want 201"
+  stop "contract service with stderr read"
+  drain_err "$tmp/log"  # all it wrote: it has exited
+  if grep -q "^(1 log line dropped: their reader was not keeping up)$" "$tmp/log"; then pass
+  else fail "contract service: no count of dropped lines: $(head -c 3000 "$tmp/log" | cat -v)"; fi
+  if grep -q 'stream 1 (\\x1b\]0;title\\x07\\x1b\[2Jttt' "$tmp/log" && ! grep -q $'\e' "$tmp/log"; then pass
+  else fail "contract service: the tag's control bytes are not escaped: $(head -c 3000 "$tmp/log" | cat -v)"; fi
+  longest=$(awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }' "$tmp/log")
+  if [ "$longest" -le 1100 ] && grep -q "\[cut; the line had 90[0-9][0-9] bytes\]$" "$tmp/log"; then pass
+  else fail "contract service: log lines not cut to 1 KiB (longest $longest bytes)"; fi
+fi
+exec {err_keep}<&-
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
