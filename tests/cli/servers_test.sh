@@ -106,5 +106,17 @@ if [ -n "$url" ]; then
 fi
 exec {err_keep}<&-
 
+# --- a closed standard error: the servers' first descriptors (Asio's
+# eventfd, epoll) took number 2, and log lines went into them.
+for prog in serve contract; do
+  if [ $prog = serve ]; then bin=$serve_bin; else bin=$contract_bin; fi
+  start "$prog with standard error closed" /dev/null bash -c 'exec "$0" --port 0 2>&-' "$bin"
+  if [ -n "$url" ]; then
+    target=$(readlink "/proc/$pid/fd/2")
+    [ "$target" = /dev/null ] && pass || fail "$prog with standard error closed: its fd 2 is $target, want /dev/null"
+    stop "$prog with standard error closed"
+  fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -63,6 +63,9 @@ int usage_error(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Else Asio's first descriptors take their numbers, and the log and the
+  // "listening" line are written into those.
+  for (const int fd : {0, 1, 2}) ssekit::tools::reserve_if_closed(fd);
   // Standard error may be a pipe nobody reads: the log must not block the
   // event loop (the service's strand runs on this one thread).
   ssekit::tools::line_log_stream log;

@@ -19,6 +19,7 @@
 #include "content.hpp"
 #include "ssekit/demo_server.hpp"
 #include "tool_args.hpp"
+#include "tool_io.hpp"
 
 namespace {
 
@@ -144,6 +145,9 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Else Asio's first descriptors take their numbers, and the "listening"
+  // line is written into one of those.
+  for (const int fd : {0, 1, 2}) ssekit::tools::reserve_if_closed(fd);
   ssekit::demo::server_options options;
   options.port = 8080;
   try {
