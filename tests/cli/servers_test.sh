@@ -106,6 +106,14 @@ if [ -n "$url" ]; then
 fi
 exec {err_keep}<&-
 
+# --- options refused up front (they were taken silently)
+expect_exit "contract service --address '' exits 2 (it listened on 0.0.0.0)" 2 "--address: needs an address" \
+  "$contract_bin" --address '' --port 0
+expect_exit "sse-serve --address '' exits 2" 2 "--address: needs an address" "$serve_bin" --address '' --port 0
+expect_exit "sse-serve --tls-cert '' --tls-key '' exits 2 (it served plain HTTP)" 2 "--tls-cert: needs a file" \
+  "$serve_bin" --tls-cert '' --tls-key '' --port 0
+expect_exit "sse-serve --tls-key '' exits 2" 2 "--tls-key: needs a file" "$serve_bin" --tls-cert "$tmp/cert.pem" --tls-key '' --port 0
+
 # --- a closed standard error: the servers' first descriptors (Asio's
 # eventfd, epoll) took number 2, and log lines went into them.
 for prog in serve contract; do

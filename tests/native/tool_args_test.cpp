@@ -127,6 +127,7 @@ std::string usage_message(std::initializer_list<const char*> args) {
       else if (r.is("--timeout")) (void)r.seconds_value(1h);
       else if (r.is("--wait-ms")) (void)r.millis_value(1500ms);
       else if (r.is("--name")) (void)r.value();
+      else if (r.is("--address")) (void)r.nonempty_value("an address");
       else if (r.is("--even")) {
         if (r.uint_value(0, 100) % 2 != 0) r.fail("must be even");
       } else r.unknown();
@@ -152,6 +153,10 @@ TEST(ToolArgs, ReaderWalksOptionsAndNamesTheOptionInEveryMessage) {
   EXPECT_EQ(usage_message({"prog", "--wait-ms", "1501"}), "bad value '1501' for --wait-ms: must be at most 1500 ms");
   EXPECT_EQ(usage_message({"prog", "--wait-ms", "18446744073709551616"}),
             "bad value '18446744073709551616' for --wait-ms: must be at most 1500 ms");
+  // An empty address or path meant "all" or "none" (0.0.0.0, no TLS).
+  EXPECT_EQ(usage_message({"prog", "--address", "::1", "--name", ""}), "");
+  EXPECT_EQ(usage_message({"prog", "--address", ""}), "--address: needs an address");
+  EXPECT_EQ(usage_message({"prog", "--address"}), "missing value for --address");
   EXPECT_EQ(usage_message({"prog", "--bogus"}), "unknown option '--bogus'");
   EXPECT_EQ(usage_message({"prog", "stray"}), "unexpected argument 'stray'");
 }

@@ -128,6 +128,12 @@ std::string_view arg_reader::value() {
   return argv_[++index_];
 }
 
+std::string_view arg_reader::nonempty_value(std::string_view what) {
+  const auto text = value();
+  if (text.empty()) fail("needs " + std::string(what));
+  return text;
+}
+
 template <class T>
 T arg_reader::take(const parsed<T>& p, std::string_view text) const {
   if (!p) throw usage_error("bad value '" + std::string(text) + "' for " + std::string(option_) + ": " + p.error);

@@ -77,6 +77,9 @@ class arg_reader {
 
   // The current option's value; throws if it is the last argument.
   std::string_view value();
+  // value(), refused when empty: "OPTION: needs WHAT" ("an address"). An
+  // empty path or address would otherwise mean "none" or "every one".
+  std::string_view nonempty_value(std::string_view what);
   std::uint64_t uint_value(std::uint64_t min, std::uint64_t max);
   template <class T>
   T number(T min = std::numeric_limits<T>::min(), T max = std::numeric_limits<T>::max()) {

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
       } else if (args.is("--quiet")) {
         options.log = nullptr;
       } else if (args.is("--address")) {
-        options.address = args.value();
+        options.address = args.nonempty_value("an address");  // "" resolved to 0.0.0.0
       } else if (args.is("--port")) {
         options.port = args.number<std::uint16_t>();
       } else {

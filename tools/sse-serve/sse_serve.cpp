@@ -107,8 +107,7 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
       std::fputs(ssekit::demo::detail::endpoint_help.data(), stdout);
       return -1;
     } else if (args.is("--address")) {
-      options.address = args.value();
-      if (options.address.empty()) args.fail("needs an address");
+      options.address = args.nonempty_value("an address");
     } else if (args.is("--port")) {
       options.port = args.number<std::uint16_t>();
     } else if (args.is("--history")) {
@@ -132,9 +131,10 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
     } else if (args.is("--max-compressed-streams")) {
       options.max_compressed_streams = args.number<std::size_t>(1, 10'000'000);
     } else if (args.is("--tls-cert")) {
-      options.tls_certificate_file = args.value();
+      // Both empty meant no TLS: plain HTTP where https was asked for.
+      options.tls_certificate_file = args.nonempty_value("a file");
     } else if (args.is("--tls-key")) {
-      options.tls_key_file = args.value();
+      options.tls_key_file = args.nonempty_value("a file");
     } else {
       args.unknown();
     }
