@@ -113,6 +113,8 @@ expect_exit "sse-serve --address '' exits 2" 2 "--address: needs an address" "$s
 expect_exit "sse-serve --tls-cert '' --tls-key '' exits 2 (it served plain HTTP)" 2 "--tls-cert: needs a file" \
   "$serve_bin" --tls-cert '' --tls-key '' --port 0
 expect_exit "sse-serve --tls-key '' exits 2" 2 "--tls-key: needs a file" "$serve_bin" --tls-cert "$tmp/cert.pem" --tls-key '' --port 0
+if "$contract_bin" --help | tr '\n' ' ' | grep -q "Exit status: 0 .*; 1 .*; 2 bad usage; *3 cannot listen"; then pass
+else fail "contract service --help has no exit status: $("$contract_bin" --help | tail -5)"; fi
 
 # --- a closed standard error: the servers' first descriptors (Asio's
 # eventfd, epoll) took number 2, and log lines went into them.
@@ -125,6 +127,20 @@ for prog in serve contract; do
     stop "$prog with standard error closed"
   fi
 done
+
+# --- sse-serve says it lowered --max-connections only when it was given:
+# the default (20000) is lowered under most hard limits, and it said so on
+# every start.
+start "sse-serve under ulimit -n 64" "$tmp/err" bash -c 'ulimit -n 64 && exec "$0" --port 0' "$serve_bin"
+if [ -n "$url" ]; then
+  stop "sse-serve under ulimit -n 64"
+  [ -s "$tmp/err" ] && fail "sse-serve without --max-connections printed: $(cat "$tmp/err")" || pass
+fi
+start "sse-serve --max-connections 100 under ulimit -n 64" "$tmp/err" bash -c 'ulimit -n 64 && exec "$0" --port 0 --max-connections 100' "$serve_bin"
+if [ -n "$url" ]; then
+  stop "sse-serve --max-connections 100 under ulimit -n 64"
+  grep -q "max-connections lowered to 32 (RLIMIT_NOFILE 64)" "$tmp/err" && pass || fail "sse-serve did not say it lowered --max-connections: $(cat "$tmp/err")"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

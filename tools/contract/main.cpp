@@ -41,6 +41,10 @@ Log lines never wait for standard error: while it takes no writes they are
 dropped, and the next line written says how many. Each is cut to 1 KiB, its
 control characters escaped.
 
+Exit status: 0 after DELETE /, SIGINT or SIGTERM; 1 the system refused
+memory or descriptors, or another failure while running; 2 bad usage;
+3 cannot listen.
+
 )";
 
 int failed(const char* what) {

@@ -73,8 +73,10 @@ the system refused memory or descriptors.
 // of 1024; the hard limit is as far as an unprivileged process may go.
 // max_connections is then kept below it, so that shedding idle connections
 // starts before accept() fails with EMFILE (a few descriptors are the
-// server's own: listener, stdio, epoll, timers, files).
-void raise_open_file_limit(ssekit::demo::server_options& options) {
+// server's own: listener, stdio, epoll, timers, files). Said on standard
+// error only for a --max-connections given: the default is lowered under
+// most hard limits, and a note on every start was noise.
+void raise_open_file_limit(ssekit::demo::server_options& options, bool max_connections_given) {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   if (limit.rlim_cur < limit.rlim_max) {
@@ -93,13 +95,15 @@ void raise_open_file_limit(ssekit::demo::server_options& options) {
   const rlim_t usable = std::max<rlim_t>(1, limit.rlim_cur - reserved);
   if (options.max_connections > usable) {
     options.max_connections = static_cast<std::size_t>(usable);
-    std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
-                 static_cast<unsigned long long>(limit.rlim_cur));
+    if (max_connections_given) {
+      std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
+                   static_cast<unsigned long long>(limit.rlim_cur));
+    }
   }
 }
 
 // Returns exit_ok to run, or an exit status.
-int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
+int parse_args(int argc, char** argv, ssekit::demo::server_options& options, bool& max_connections_given) {
   ssekit::tools::arg_reader args(argc, argv);
   while (args.next()) {
     if (args.is("-h", "--help")) {
@@ -128,6 +132,7 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options) {
       if (options.write_timeout.count() == 0) args.fail("must be at least 1");
     } else if (args.is("--max-connections")) {
       options.max_connections = args.number<std::size_t>(1, 10'000'000);
+      max_connections_given = true;
     } else if (args.is("--max-compressed-streams")) {
       options.max_compressed_streams = args.number<std::size_t>(1, 10'000'000);
     } else if (args.is("--tls-cert")) {
@@ -150,14 +155,16 @@ int main(int argc, char** argv) {
   for (const int fd : {0, 1, 2}) ssekit::tools::reserve_if_closed(fd);
   ssekit::demo::server_options options;
   options.port = 8080;
+  bool max_connections_given = false;
   try {
-    if (const int status = parse_args(argc, argv, options); status != exit_ok) return status < 0 ? exit_ok : status;
+    const int status = parse_args(argc, argv, options, max_connections_given);
+    if (status != exit_ok) return status < 0 ? exit_ok : status;
   } catch (const ssekit::tools::usage_error& e) {
     std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", e.what());
     return exit_usage;
   }
 
-  raise_open_file_limit(options);
+  raise_open_file_limit(options, max_connections_given);
   boost::asio::io_context io(1);
   std::optional<ssekit::demo::server> server;
   try {
