@@ -2,6 +2,8 @@
 // every byte, framing, status and failure is chosen by the test. Waits are
 // on events with timeouts; no sleep is used to synchronise.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
 
@@ -1420,6 +1422,28 @@ TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
   EXPECT_THROW(ssekit::demo::server(server.io.get_executor(), so), std::invalid_argument);
   so.tls_key_file.clear();
   EXPECT_THROW(ssekit::demo::server(server.io.get_executor(), so), std::invalid_argument);
+
+  // An encrypted key is refused, saying so, without asking for its pass
+  // phrase (OpenSSL's default prompts on the terminal).
+  BIO* plain = BIO_new_mem_buf(pki_->server_key.data(), static_cast<int>(pki_->server_key.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(plain, nullptr, nullptr, nullptr);
+  BIO* sealed = BIO_new(BIO_s_mem());
+  char phrase[] = "secret";
+  ASSERT_NE(key, nullptr);
+  ASSERT_EQ(PEM_write_bio_PKCS8PrivateKey(sealed, key, EVP_aes_128_cbc(), nullptr, 0, nullptr, phrase), 1);
+  char* pem = nullptr;
+  const long pem_size = BIO_get_mem_data(sealed, &pem);
+  std::ofstream(server.dir + "/sealed.pem") << std::string(pem, static_cast<std::size_t>(pem_size));
+  BIO_free(sealed);
+  EVP_PKEY_free(key);
+  BIO_free(plain);
+  so.tls_key_file = server.dir + "/sealed.pem";
+  try {
+    ssekit::demo::server refused(server.io.get_executor(), so);
+    ADD_FAILURE() << "an encrypted key was taken";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the key is encrypted"), std::string::npos) << e.what();
+  }
 }
 
 // Found by a hostile-client probe: plain HTTP on the https port was closed

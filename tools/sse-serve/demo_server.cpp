@@ -1227,7 +1227,17 @@ server::state::state(net::any_io_executor executor, server_options options)
     error_code ec;
     tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
     if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_certificate_file + ": " + ec.message());
+    // An encrypted key would make OpenSSL prompt for its pass phrase on the
+    // terminal (or fail with a "UI" error without one): refused, saying why.
+    bool encrypted = false;
+    tls_->set_password_callback([&encrypted](std::size_t, net::ssl::context::password_purpose) {
+      encrypted = true;
+      return std::string();
+    });
     tls_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
+    if (ec && encrypted)
+      throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file +
+                                  ": the key is encrypted; give an unencrypted one (openssl pkey -in KEY -out PLAIN)");
     if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file + ": " + ec.message());
   }
   const tcp::endpoint endpoint = ssekit::tools::resolve_listen_endpoint(strand_, options_.address, options_.port);

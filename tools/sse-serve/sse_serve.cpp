@@ -61,7 +61,7 @@ Prints "listening on URL" once it accepts connections.
   --max-compressed-streams N  live streams with encoding=gzip or deflate at
                        most; past it such a request is a 503 (default 256)
   --tls-cert FILE      serve https with this PEM certificate chain (with --tls-key)
-  --tls-key FILE       the certificate's PEM private key
+  --tls-key FILE       the certificate's PEM private key, unencrypted
   -h, --help           show this help
 
 Exit status: 0 after SIGINT or SIGTERM; 2 bad usage; 3 cannot listen, or
