@@ -113,6 +113,15 @@ expect_exit "sse-serve --address '' exits 2" 2 "--address: needs an address" "$s
 expect_exit "sse-serve --tls-cert '' --tls-key '' exits 2 (it served plain HTTP)" 2 "--tls-cert: needs a file" \
   "$serve_bin" --tls-cert '' --tls-key '' --port 0
 expect_exit "sse-serve --tls-key '' exits 2" 2 "--tls-key: needs a file" "$serve_bin" --tls-cert "$tmp/cert.pem" --tls-key '' --port 0
+# An argument quoted in a message reaches the terminal escaped (an ESC
+# could start an escape sequence there).
+for prog in serve contract; do
+  if [ $prog = serve ]; then bin=$serve_bin; else bin=$contract_bin; fi
+  timeout $hang "$bin" --port $'1\e]0;x\a' </dev/null >/dev/null 2>"$tmp/err"
+  timeout $hang "$bin" --port $'\e[31m' </dev/null >/dev/null 2>>"$tmp/err"
+  if [ "$(grep -c '\\x1b' "$tmp/err")" = 2 ] && ! LC_ALL=C grep -q $'\e' "$tmp/err"; then pass
+  else fail "$prog: an argument in a message is not escaped: $(cat -v "$tmp/err")"; fi
+done
 if "$contract_bin" --help | tr '\n' ' ' | grep -q "Exit status: 0 .*; 1 .*; 2 bad usage; *3 cannot listen"; then pass
 else fail "contract service --help has no exit status: $("$contract_bin" --help | tail -5)"; fi
 

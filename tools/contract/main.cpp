@@ -60,7 +60,9 @@ int failed_running(ssekit::tools::line_log_stream& log, const char* what) {
 }
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "ssekit-contract-service: %s\nTry 'ssekit-contract-service --help'.\n", message.c_str());
+  // The message may quote an argument: escaped, as sse-cat's are.
+  std::fprintf(stderr, "ssekit-contract-service: %s\nTry 'ssekit-contract-service --help'.\n",
+               ssekit::tools::terminal_safe(message).c_str());
   return exit_usage;
 }
 
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
   try {
     service.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
-    std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n", options.address.c_str(),
+    std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n",
+                 ssekit::tools::terminal_safe(options.address).c_str(),
                  static_cast<unsigned>(options.port), ssekit::tools::readable_error(e.what()).c_str());
     return exit_listen;
   } catch (const std::bad_alloc&) {

@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
     const int status = parse_args(argc, argv, options, max_connections_given);
     if (status != exit_ok) return status < 0 ? exit_ok : status;
   } catch (const ssekit::tools::usage_error& e) {
-    std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", e.what());
+    // The message may quote an argument: escaped, as sse-cat's are.
+    std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", ssekit::tools::terminal_safe(e.what()).c_str());
     return exit_usage;
   }
 
@@ -170,11 +171,11 @@ int main(int argc, char** argv) {
   try {
     server.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
-    std::fprintf(stderr, "sse-serve: cannot listen on %s port %u: %s\n", options.address.c_str(),
+    std::fprintf(stderr, "sse-serve: cannot listen on %s port %u: %s\n", ssekit::tools::terminal_safe(options.address).c_str(),
                  static_cast<unsigned>(options.port), e.code().message().c_str());
     return exit_failure;
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sse-serve: %s\n", e.what());
+    std::fprintf(stderr, "sse-serve: %s\n", ssekit::tools::terminal_safe(e.what()).c_str());  // names a file
     return exit_usage;
   } catch (const std::bad_alloc&) {
     std::fputs("sse-serve: out of memory\n", stderr);
