@@ -28,9 +28,9 @@ export interface ParserOptions {
   onComment?: (text: string) => void;
   /** A valid `retry:` field in milliseconds (exact up to 2^53; larger values are rounded). */
   onRetry?: (milliseconds: number) => void;
-  /** Longest accepted line in bytes, line end excluded. Default 32 MiB; Infinity for no limit. */
+  /** Longest accepted line in bytes, line end excluded. Default 32 MiB; Infinity, or any value above 536,870,888 (2^29-24, V8's longest string), means 536,870,888. */
   maxLineLength?: number;
-  /** Largest accepted event in bytes: its data (data lines joined by LF), type and id, as received. Default 32 MiB; Infinity for no limit. */
+  /** Largest accepted event in bytes: its data (data lines joined by LF), type and id, as received. Default 32 MiB; Infinity, or any value above 536,870,888 (2^29-24, V8's longest string), means 536,870,888. */
   maxEventSize?: number;
 }
 

@@ -61,7 +61,7 @@ const {
 } = wasm.abi();
 
 const TWO_32 = 2 ** 32;
-const MAX_U32 = TWO_32 - 1;
+const LONGEST_STRING = 2 ** 29 - 24;
 
 // The string [start, start + length) of a decoded text (wasm.cjs decodeText).
 function slice(text, start, length) {
@@ -81,12 +81,12 @@ function asBytes(chunk) {
 function limitOption(options, name) {
   const value = options[name];
   if (value === undefined || value === null) return undefined;
-  if (value === Infinity) return MAX_U32;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 0)) {
     throw wasm.numberError(value, `ssekit: ${name} must be a non-negative integer or Infinity, got ${wasm.describe(value)}`);
   }
-  // 32-bit WebAssembly: nothing larger fits in memory anyway.
-  return Math.min(value, MAX_U32);
+  // V8's longest string (2^29-24 UTF-16 units; n bytes decode to at most n):
+  // a longer value is the limit's error, not a RangeError mid-feed().
+  return Math.min(value, LONGEST_STRING);
 }
 
 // An option only the package's EventSource and stream() pass: a callback

@@ -27,6 +27,59 @@ describe('parser: edges', () => {
     p.close();
   });
 
+  // V8's longest string is 2^29-24 UTF-16 units (536,870,888), and a value
+  // of n bytes decodes to at most n units: the limits are capped there, so
+  // a longer value is event_too_large (line_too_long) like any other, not a
+  // RangeError halfway through a feed() that left the next events' type and
+  // id wrong.
+  const LONGEST = 2 ** 29 - 24;
+  const feedX = (p, n) => {
+    const block = new Uint8Array(2 ** 24).fill(0x78);
+    for (; n >= block.length; n -= block.length) p.feed(block);
+    p.feed(block.subarray(0, n));
+  };
+
+  // A line is capped there too (field name included), so data this long
+  // comes in two lines.
+  it('Infinity caps data, type and id at the longest string: one byte more is event_too_large', () => {
+    const events = [];
+    const p = createParser({ maxLineLength: Infinity, maxEventSize: Infinity, onEvent: (ev) => events.push(ev) });
+    p.feed('data: ');
+    feedX(p, LONGEST - 6);
+    assert.throws(() => p.feed('\ndata: xxxxxx\n\nevent: foo\nid: 7\ndata: x\n\n'), { name: 'SseParseError', code: 'event_too_large' });
+    p.reset();
+    p.feed('event: foo\nid: 7\ndata: y\n\n');
+    assert.deepEqual(events, [{ type: 'foo', data: 'y', lastEventId: '7' }]);
+    p.close();
+  });
+
+  it('a limit above the longest string is capped too, and data of the longest string arrives whole', () => {
+    const lengths = [];
+    const p = createParser({ maxLineLength: 2 ** 31, maxEventSize: 2 ** 31, onEvent: (ev) => lengths.push(ev.data.length) });
+    p.feed('data: ');
+    feedX(p, LONGEST - 6);
+    p.feed('\ndata: xxxxx\n\n');
+    assert.deepEqual(lengths, [LONGEST]);
+    p.feed('data: ');
+    assert.throws(() => feedX(p, LONGEST - 5), { name: 'SseParseError', code: 'line_too_long' });
+    p.close();
+  });
+
+  it('Infinity caps a line at the longest string: a comment that long arrives, one byte more is line_too_long', () => {
+    const comments = [];
+    const p = createParser({ maxLineLength: Infinity, maxEventSize: Infinity, onComment: (c) => comments.push(c) });
+    p.feed(':');
+    feedX(p, LONGEST - 1);
+    p.feed('\n:');
+    assert.equal(comments.pop().length, LONGEST - 1);
+    feedX(p, LONGEST - 1);
+    assert.throws(() => p.feed('x\n:ok\n'), { name: 'SseParseError', code: 'line_too_long' });
+    p.reset();
+    p.feed(':ok\n');
+    assert.deepEqual(comments, ['ok']);
+    p.close();
+  });
+
   it('an ArrayBufferView with an offset is read from its offset and length only', () => {
     const events = [];
     const p = createParser({ onEvent: (ev) => events.push(ev.data) });
