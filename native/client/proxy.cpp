@@ -252,10 +252,6 @@ proxy_settings read_proxy_settings(const client_options& options, const environm
   } else {
     first_set({"no_proxy", "NO_PROXY"}, s.no_proxy, s.no_proxy_source);
   }
-  if (s.no_proxy.size() > max_no_proxy_length) {
-    throw client_options_error("ssekit::client: " + s.no_proxy_source + " is longer than " + std::to_string(max_no_proxy_length) +
-                               " bytes");
-  }
   auto parse = [](const std::string& text, const std::string& source, std::optional<proxy_endpoint>& out) {
     if (text.empty()) return;
     std::string why;
@@ -264,6 +260,17 @@ proxy_settings read_proxy_settings(const client_options& options, const environm
   };
   parse(s.http_text, s.http_source, s.http);
   parse(s.https_text, s.https_source, s.https);
+  if (s.no_proxy.size() > max_no_proxy_length) {
+    // The environment's list is someone else's setting: it only matters
+    // when a proxy is used. The option is the user's own input.
+    if (!options.no_proxy && !s.http && !s.https) {
+      s.no_proxy.clear();
+      s.no_proxy_source.clear();
+      return s;
+    }
+    throw client_options_error("ssekit::client: " + s.no_proxy_source + " is longer than " + std::to_string(max_no_proxy_length) +
+                               " bytes");
+  }
   return s;
 }
 

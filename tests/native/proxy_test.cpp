@@ -299,6 +299,18 @@ TEST(ProxyEnvironment, RefusesUnusableProxiesNamingTheSource) {
   EXPECT_NO_THROW(read_proxy_settings(o, fake_env({})));
 }
 
+// An environment's no_proxy matters only with a proxy: a long one in a
+// shell without a proxy must not stop every client.
+TEST(ProxyEnvironment, ALongEnvironmentNoProxyIsRefusedOnlyWithAProxy) {
+  const std::string long_list(max_no_proxy_length + 1, 'a');
+  EXPECT_NO_THROW(read_proxy_settings({}, fake_env({{"no_proxy", long_list}})));
+  EXPECT_TRUE(read_proxy_settings({}, fake_env({{"NO_PROXY", long_list}})).no_proxy.empty());
+  EXPECT_THROW(read_proxy_settings({}, fake_env({{"no_proxy", long_list}, {"https_proxy", "http://p:1"}})), client_options_error);
+  client_options o;
+  o.proxy = "http://p:1";
+  EXPECT_THROW(read_proxy_settings(o, fake_env({{"no_proxy", long_list}})), client_options_error);
+}
+
 TEST(ProxyRequest, AbsoluteFormAndCredentialsForHttpOnly) {
   client_options o;
   o.proxy = "http://u:p@proxy:3128";
