@@ -69,6 +69,12 @@ std::string terminal_safe(std::string_view text) {
 // A line, its cut marker and the dropped-lines notice fit in one atomic write.
 static_assert(line_log::max_line + 160 <= PIPE_BUF);
 
+bool writable_now(int fd) {
+  // POLLOUT on a pipe means room for a PIPE_BUF write.
+  pollfd p{fd, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0 && (p.revents & POLLOUT) != 0;
+}
+
 void line_log::write(std::string_view line, std::size_t more) {
   const std::size_t full = line.size() + more;
   std::string text = terminal_safe(line.substr(0, max_line));
@@ -94,11 +100,8 @@ void line_log::write(std::string_view line, std::size_t more) {
     out += " bytes]";
   }
   out += '\n';
-  // Only when a write can't block: POLLOUT on a pipe means room for a
-  // PIPE_BUF write. POLLERR (a pipe nobody can read) would be SIGPIPE.
-  pollfd p{fd_, POLLOUT, 0};
-  const bool writable = ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0 && (p.revents & POLLOUT) != 0;
-  if (writable && ::write(fd_, out.data(), out.size()) >= 0) {
+  // out is at most PIPE_BUF bytes (checked at compile time above).
+  if (writable_now(fd_) && ::write(fd_, out.data(), out.size()) >= 0) {
     dropped_ = 0;  // a short write (a full disk) is not retried
     return;
   }

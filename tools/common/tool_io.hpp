@@ -18,6 +18,11 @@ namespace ssekit::tools {
 // error goes into that.
 bool reserve_if_closed(int fd);
 
+// Whether a write of at most PIPE_BUF bytes to `fd` can't block now: poll()
+// with no wait says POLLOUT, and no POLLERR (a pipe nobody reads: EPIPE),
+// POLLHUP or POLLNVAL.
+bool writable_now(int fd);
+
 // Text from the network (a reason phrase, a header, a tag) made safe for a
 // terminal: C0 controls, DEL, C1 controls (raw or UTF-8 encoded) and bytes
 // that are not UTF-8 become \xNN or \u00NN; ESC cannot start an escape

@@ -65,9 +65,7 @@ void writer::flush_without_waiting() {
   while (error_ == 0 && !bytes.empty()) {
     std::size_t piece = bytes.size();
     if (!never_blocks_) {
-      // Room for PIPE_BUF bytes when poll says so: such a write does not block.
-      pollfd out{fd_, POLLOUT, 0};
-      if (::poll(&out, 1, 0) != 1 || (out.revents & POLLOUT) == 0) return;
+      if (!tools::writable_now(fd_)) return;
       piece = std::min<std::size_t>(piece, PIPE_BUF);
     }
     const ssize_t n = ::write(fd_, bytes.data(), piece);

@@ -623,14 +623,13 @@ int parse_args(int argc, char** argv, options& opts) {
   bool options_done = false;  // after "--": a URL (or "-") only, even one that starts with '-'
   // The options that shape a URL's request or connection: with '-' they
   // would have no effect, which is refused rather than ignored.
-  constexpr std::array<std::string_view, 18> request_options{
+  constexpr std::array<std::string_view, 20> request_options{
       "-H", "--header", "-X", "--request", "-d", "--data", "--last-event-id", "--replay-body", "--compressed",
       "--no-compressed", "--no-reconnect", "--retry-server-errors", "--idle-timeout", "--connect-timeout", "--cacert",
-      "--insecure", "-x", "--proxy"};
+      "--insecure", "-x", "--proxy", "--noproxy", "--max-compression-ratio"};
   while (args.next()) {
     if (!options_done && opts.request_option.empty() &&
-        (std::find(request_options.begin(), request_options.end(), args.arg()) != request_options.end() ||
-         args.is("--noproxy", "--max-compression-ratio"))) {
+        std::find(request_options.begin(), request_options.end(), args.arg()) != request_options.end()) {
       opts.request_option = std::string(args.arg());
     }
     if (options_done && !args.is("-")) {
