@@ -1444,6 +1444,27 @@ TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("the key is encrypted"), std::string::npos) << e.what();
   }
+
+  // A directory, or a file without PEM in it, is named so: OpenSSL says "no
+  // start line" for both.
+  std::ofstream(server.dir + "/junk.pem") << "not a certificate\n";
+  const auto refusal = [&](const std::string& cert, const std::string& key) {
+    auto bad = server.options;
+    bad.tls_certificate_file = cert;
+    bad.tls_key_file = key;
+    try {
+      ssekit::demo::server refused(server.io.get_executor(), bad);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("taken");
+  };
+  EXPECT_EQ(refusal(server.dir, server.options.tls_key_file), "ssekit::demo::server: can't load " + server.dir + ": is a directory");
+  EXPECT_EQ(refusal(server.options.tls_certificate_file, server.dir), "ssekit::demo::server: can't load " + server.dir + ": is a directory");
+  EXPECT_EQ(refusal(server.dir + "/junk.pem", server.options.tls_key_file),
+            "ssekit::demo::server: can't load " + server.dir + "/junk.pem: no PEM certificate in it (-----BEGIN CERTIFICATE-----)");
+  EXPECT_EQ(refusal(server.options.tls_certificate_file, server.dir + "/junk.pem"),
+            "ssekit::demo::server: can't load " + server.dir + "/junk.pem: no PEM private key in it (-----BEGIN PRIVATE KEY-----)");
 }
 
 // Found by a hostile-client probe: plain HTTP on the https port was closed

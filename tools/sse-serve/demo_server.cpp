@@ -33,12 +33,15 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -78,6 +81,24 @@ constexpr std::uint64_t max_bench_bytes = std::uint64_t{1} << 50;
 // max_pending_bytes.
 constexpr std::size_t replay_batch_bytes = 16 * 1024;
 constexpr std::uint64_t max_scale_ppm = 1'000'000'000;
+
+// Why a --tls-cert or --tls-key file did not load. OpenSSL says "no start
+// line" or "unsupported (DECODER routines)" both for a directory and for a
+// file without PEM in it; those two are named. `label`: the PEM label of
+// `what` ("CERTIFICATE" for "certificate").
+std::string tls_file_problem(const std::string& path, const error_code& ec, std::string_view what, std::string_view label) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return ec.message();
+  if (S_ISDIR(st.st_mode)) return "is a directory";
+  // Looked for in the first MiB only: PEM files are a few KiB.
+  std::string head(std::min<std::size_t>(static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)), 1024 * 1024), '\0');
+  std::ifstream in(path, std::ios::binary);
+  if (in && S_ISREG(st.st_mode) && in.read(head.data(), static_cast<std::streamsize>(head.size())) &&
+      head.find("-----BEGIN ") == std::string::npos) {
+    return "no PEM " + std::string(what) + " in it (-----BEGIN " + std::string(label) + "-----)";
+  }
+  return ec.message();
+}
 constexpr std::chrono::seconds linger_limit{2};
 // /fault makes its body this much at a time, when the previous window is
 // written: per connection memory stays bounded (a body is up to 3 MB, and a
@@ -1226,7 +1247,10 @@ server::state::state(net::any_io_executor executor, server_options options)
         nullptr);
     error_code ec;
     tls_->use_certificate_chain_file(options_.tls_certificate_file, ec);
-    if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_certificate_file + ": " + ec.message());
+    if (ec) {
+      throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_certificate_file + ": " +
+                                  tls_file_problem(options_.tls_certificate_file, ec, "certificate", "CERTIFICATE"));
+    }
     // An encrypted key would make OpenSSL prompt for its pass phrase on the
     // terminal (or fail with a "UI" error without one): refused, saying why.
     bool encrypted = false;
@@ -1238,7 +1262,10 @@ server::state::state(net::any_io_executor executor, server_options options)
     if (ec && encrypted)
       throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file +
                                   ": the key is encrypted; give an unencrypted one (openssl pkey -in KEY -out PLAIN)");
-    if (ec) throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file + ": " + ec.message());
+    if (ec) {
+      throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file + ": " +
+                                  tls_file_problem(options_.tls_key_file, ec, "private key", "PRIVATE KEY"));
+    }
   }
   const tcp::endpoint endpoint = ssekit::tools::resolve_listen_endpoint(strand_, options_.address, options_.port);
   acceptor_.open(endpoint.protocol());
