@@ -151,5 +151,34 @@ if [ -n "$url" ]; then
   grep -q "max-connections lowered to 32 (RLIMIT_NOFILE 64)" "$tmp/err" && pass || fail "sse-serve did not say it lowered --max-connections: $(cat "$tmp/err")"
 fi
 
+# --- Both servers under a tiny RLIMIT_NOFILE: their own descriptors
+# (stdio, epoll, eventfd, timers, listener, signal pipe) took all of 9, and
+# they said "listening" while accept() failed for ever. Whatever the limit,
+# each now either refuses to start, saying why (sse-serve exit 3, the
+# contract service 1 or 3), or answers a request.
+for prog in serve contract; do
+  if [ $prog = serve ]; then bin=$serve_bin; path=/stats; codes='^3$'; else bin=$contract_bin; path=/; codes='^[13]$'; fi
+  for n in $(seq 5 14); do
+    rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
+    bash -c 'ulimit -n "$1" && exec "$0" --address 127.0.0.1 --port 0' "$bin" "$n" >"$tmp/out.fifo" 2>"$tmp/err" &
+    pid=$!; pids+=("$pid")
+    exec {out_fd}<"$tmp/out.fifo"
+    url=; line=
+    if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' <<<"$line"); fi
+    url=${url%/}
+    if [ -n "$url" ]; then
+      code=$(request "$url$path")
+      [ "$code" = 200 ] && pass || fail "$prog under ulimit -n $n said it listens on $url, but $path gave '$code'"
+      stop "$prog under ulimit -n $n"
+    else
+      timeout $hang tail --pid="$pid" -f /dev/null
+      wait "$pid"; rc=$?
+      exec {out_fd}<&-
+      if grep -q "$codes" <<<"$rc" && grep -q -i "descriptor\|too many open files" "$tmp/err"; then pass
+      else fail "$prog under ulimit -n $n: exit $rc, want $codes and a word on descriptors: $(head -c 500 "$tmp/err")"; fi
+    fi
+  done
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -69,6 +69,14 @@ std::string terminal_safe(std::string_view text) {
 // A line, its cut marker and the dropped-lines notice fit in one atomic write.
 static_assert(line_log::max_line + 160 <= PIPE_BUF);
 
+int spare_descriptor_error() {
+  // fd 2 is open: reserve_if_closed() saw to that.
+  const int spare = ::fcntl(2, F_DUPFD_CLOEXEC, 0);
+  if (spare < 0) return errno;
+  ::close(spare);
+  return 0;
+}
+
 bool writable_now(int fd) {
   // POLLOUT on a pipe means room for a PIPE_BUF write.
   pollfd p{fd, POLLOUT, 0};

@@ -18,6 +18,12 @@ namespace ssekit::tools {
 // error goes into that.
 bool reserve_if_closed(int fd);
 
+// 0 when the process can open one more descriptor now, else the errno
+// (EMFILE). Under a tiny RLIMIT_NOFILE a server's own descriptors (epoll,
+// eventfd, timers, listener, signal pipe) can take every one: it would say
+// "listening" and never accept.
+int spare_descriptor_error();
+
 // Whether a write of at most PIPE_BUF bytes to `fd` can't block now: poll()
 // with no wait says POLLOUT, and no POLLERR (a pipe nobody reads: EPIPE),
 // POLLHUP or POLLNVAL.

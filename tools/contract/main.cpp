@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <new>
 #include <optional>
@@ -125,6 +126,11 @@ int main(int argc, char** argv) {
     signals->async_wait([&service](const boost::system::error_code& ec, int) {
       if (!ec) service->stop();
     });
+    if (const int error = ssekit::tools::spare_descriptor_error()) {
+      std::fprintf(stderr, "ssekit-contract-service: no file descriptor left for a connection (%s); raise RLIMIT_NOFILE (ulimit -n)\n",
+                   std::strerror(error));
+      return exit_failure;
+    }
     std::cout << "ssekit-contract-service: listening on " << service->url() << std::endl;
     io.run();
   } catch (const std::bad_alloc&) {

@@ -12,6 +12,7 @@
 #include <new>
 #include <optional>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -189,6 +190,11 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const boost::system::error_code& ec, int) {
       if (!ec) server->stop();
     });
+    if (const int error = ssekit::tools::spare_descriptor_error()) {
+      std::fprintf(stderr, "sse-serve: no file descriptor left for a connection (%s); raise RLIMIT_NOFILE (ulimit -n)\n",
+                   std::strerror(error));
+      return exit_failure;
+    }
     std::printf("sse-serve: listening on %s\n", server->url("/").c_str());
     std::fflush(stdout);
     io.run();
