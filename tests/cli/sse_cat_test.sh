@@ -88,6 +88,9 @@ expect_exit "a timeout past a year exits 2" 2 "--idle-timeout: must be at most 3
 big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 # The client's own limits, named by sse-cat's option (the client refused
 # past 4096 / 16384 / 256 bytes with its own setting's name; --help said 65535).
+# The client's own words named its field (last_event_id), not the option.
+expect_exit "a --last-event-id with a control byte exits 2, naming the option" 2 "^sse-cat: --last-event-id: the id has a control byte" \
+  "$cat_bin" --last-event-id "$(printf 'a\001b')" http://127.0.0.1:9/
 expect_exit "an over-long --last-event-id exits 2" 2 "--last-event-id: the id is 4097 bytes; at most 4096" "$cat_bin" --last-event-id "${big:0:4097}" http://127.0.0.1:9/
 expect_exit "an over-long header value exits 2" 2 "header value is 16385 bytes; at most 16384" "$cat_bin" -H "X-Big: ${big:0:16385}" http://127.0.0.1:9/
 expect_exit "an over-long header name exits 2" 2 "header name is 257 bytes; at most 256" "$cat_bin" -H "${big:0:257}: v" http://127.0.0.1:9/
@@ -175,7 +178,13 @@ else
          <(printf '%s\n' '{"type":"message","data":"a","lastEventId":"9"}')
   # script(1) gives sse-cat a terminal on stderr; the status line goes there.
   check "on a terminal, a status line shows state, events and reconnects" \
-    grep -q 'open\] events: 3  reconnects: 1' <(script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
+    grep -q 'open\] events: 3  reconnects: 1' <(TERM=xterm script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
+  # A terminal that takes no escape sequences (TERM=dumb, or none named:
+  # an editor's shell, a CI log) got ESC [K printed raw.
+  check "on a terminal with TERM=dumb, no status line" \
+    test -z "$(TERM=dumb script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | grep 'events:\|\[K')"
+  check "on a terminal without TERM, no status line" \
+    test -z "$(env -u TERM script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | grep 'events:\|\[K')"
   check "without a terminal, no status line" \
     test -z "$(timeout 20 "$cat_bin" --max-events 3 "$base/fault?events=2" 2>&1 >/dev/null | grep 'events:')"
   expect_exit "a reconnect says when" 0 "end_of_stream: .* (reconnecting in [0-9]* ms)" \

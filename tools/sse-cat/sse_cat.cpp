@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <optional>
@@ -118,9 +119,9 @@ Limits:
   -h, --help             show this help
 
 Without --json the events are printed as an event stream again. On a
-terminal, a status line on standard error shows the state, the events and
-the reconnects (cleared around output when standard output is the same
-terminal).
+terminal (but not with TERM=dumb or unset), a status line on standard error
+shows the state, the events and the reconnects (cleared around output when
+standard output is the same terminal).
 SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 (a consumer that stopped reading): exit 130 and 143. What was printed
 before the signal is still written if the output takes it without waiting. A pipe whose reader
@@ -361,6 +362,14 @@ bool same_terminal() {
          ::fstat(STDERR_FILENO, &err) == 0 && out.st_rdev == err.st_rdev;
 }
 
+// Whether standard error is a terminal that takes ESC [K: TERM=dumb (an
+// editor's shell) or no TERM at all (a CI log on a pty) would print it raw.
+// git's rule.
+bool terminal_takes_escapes() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDERR_FILENO) == 1 && term != nullptr && std::strcmp(term, "dumb") != 0;
+}
+
 // The live status line (a terminal on stderr only). When standard output
 // is the same terminal, it is cleared before output and drawn again after,
 // so it never shares a line with an event.
@@ -402,7 +411,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   start_resolver_thread_without_stop_signals(resolver);
   ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
   ssekit::cli::printer printer{out, opts.format, opts.all};
-  status_line status(::isatty(STDERR_FILENO) == 1);
+  status_line status(terminal_takes_escapes());
   int exit_code = exit_ok;
   bool stopped = false;
   bool flush_posted = false;
@@ -713,6 +722,14 @@ int parse_args(int argc, char** argv, options& opts) {
     } else if (args.is("--last-event-id")) {
       const std::string_view v = args.value();
       checked_field(args, "the id", v, opts.client.max_id_length);  // 4096, as --help says
+      // A header value's rule (RFC 9110 5.5), which the client applies too,
+      // but naming its field rather than the option.
+      if (std::any_of(v.begin(), v.end(), [](char c) {
+            const auto b = static_cast<unsigned char>(c);
+            return (b < 0x20 && b != '\t') || b == 0x7f;
+          })) {
+        args.fail("the id has a control byte (CR, LF, NUL...): it goes in a header");
+      }
       opts.client.last_event_id = std::string(v);
     } else if (args.is("--replay-body")) {
       opts.client.replay_body = true;
