@@ -62,7 +62,7 @@ constexpr std::string_view usage = R"(usage: sse-cat [options] [--] [URL | -]
 Prints the events of a text/event-stream: from URL (reconnecting as a
 browser's EventSource does), from standard input with '-', or with neither
 from the embedded demo server's /feed, started in-process on a free
-loopback port.
+loopback port. A URL is http:// or https://, at most 8000 bytes.
 
 Output:
   --json                 one JSON object per line: {"type","data","lastEventId"}
