@@ -192,7 +192,8 @@ std::optional<proxy_endpoint> parse_proxy_url(std::string_view text, std::string
       why = "the user name has a colon, or the credentials a control byte";
       return std::nullopt;
     }
-    out.authorization = "Basic " + base64(user + ":" + password);
+    // "http://@proxy" or "http://:@proxy": no credentials, not an empty pair.
+    if (!user.empty() || !password.empty()) out.authorization = "Basic " + base64(user + ":" + password);
   }
   return out;
 }

@@ -179,6 +179,15 @@ TEST(ProxyUrl, ParsesAsCurlDoes) {
   p = parse_proxy_url("http://us%40er:p%3Ass@proxy", why);
   ASSERT_TRUE(p) << why;
   EXPECT_EQ(p->authorization, "Basic dXNAZXI6cDpzcw==");  // "us@er:p:ss"
+  // Empty credentials are none: "Basic Og==" (":") was sent.
+  for (const char* text : {"http://@proxy", "http://:@proxy"}) {
+    p = parse_proxy_url(text, why);
+    ASSERT_TRUE(p) << why;
+    EXPECT_EQ(p->authorization, "") << text;
+  }
+  p = parse_proxy_url("http://:pass@proxy", why);
+  ASSERT_TRUE(p) << why;
+  EXPECT_EQ(p->authorization, "Basic OnBhc3M=");  // ":pass"
 }
 
 // https:// proxies: TLS to the proxy (curl's HTTPS-proxy), port 443 by
