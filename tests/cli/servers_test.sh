@@ -151,6 +151,14 @@ if [ -n "$url" ]; then
   grep -q "max-connections lowered to 32 (RLIMIT_NOFILE 64)" "$tmp/err" && pass || fail "sse-serve did not say it lowered --max-connections: $(cat "$tmp/err")"
 fi
 
+# --- sse-serve --tls-cert naming a FIFO that holds no PEM: the check that
+# names the problem opened it again and waited for a second writer for ever.
+rm -f "$tmp/cert.fifo"; mkfifo "$tmp/cert.fifo"
+printf 'not a certificate\n' >"$tmp/junk.pem"
+(timeout $hang sh -c 'printf "not a certificate\n" >"$0"' "$tmp/cert.fifo" &)  # bounded: gone even if never read
+expect_exit "sse-serve --tls-cert FIFO without PEM" 2 "can't load $tmp/cert.fifo" \
+  "$serve_bin" --port 0 --tls-cert "$tmp/cert.fifo" --tls-key "$tmp/junk.pem"
+
 # --- Both servers under a tiny RLIMIT_NOFILE: their own descriptors
 # (stdio, epoll, eventfd, timers, listener, signal pipe) took all of 9, and
 # they said "listening" while accept() failed for ever. Whatever the limit,

@@ -43,6 +43,7 @@
 #include <deque>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -90,15 +91,18 @@ std::string tls_file_problem(const std::string& path, const error_code& ec, std:
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return ec.message();
   if (S_ISDIR(st.st_mode)) return "is a directory";
+  // Only a regular file is read again: opening a FIFO would wait for a
+  // second writer (OpenSSL had the first).
+  if (!S_ISREG(st.st_mode)) return ec.message();
   // Looked for in the first MiB only: PEM files are a few KiB.
   std::string head(std::min<std::size_t>(static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)), 1024 * 1024), '\0');
   std::ifstream in(path, std::ios::binary);
-  if (in && S_ISREG(st.st_mode) && in.read(head.data(), static_cast<std::streamsize>(head.size())) &&
-      head.find("-----BEGIN ") == std::string::npos) {
+  if (in && in.read(head.data(), static_cast<std::streamsize>(head.size())) && head.find("-----BEGIN ") == std::string::npos) {
     return "no PEM " + std::string(what) + " in it (-----BEGIN " + std::string(label) + "-----)";
   }
   return ec.message();
 }
+
 constexpr std::chrono::seconds linger_limit{2};
 // /fault makes its body this much at a time, when the previous window is
 // written: per connection memory stays bounded (a body is up to 3 MB, and a
@@ -1253,13 +1257,14 @@ server::state::state(net::any_io_executor executor, server_options options)
     }
     // An encrypted key would make OpenSSL prompt for its pass phrase on the
     // terminal (or fail with a "UI" error without one): refused, saying why.
-    bool encrypted = false;
-    tls_->set_password_callback([&encrypted](std::size_t, net::ssl::context::password_purpose) {
-      encrypted = true;
+    // The callback stays on the context (and its sessions): it owns its flag.
+    const auto encrypted = std::make_shared<bool>(false);
+    tls_->set_password_callback([encrypted](std::size_t, net::ssl::context::password_purpose) {
+      *encrypted = true;
       return std::string();
     });
     tls_->use_private_key_file(options_.tls_key_file, net::ssl::context::pem, ec);
-    if (ec && encrypted)
+    if (ec && *encrypted)
       throw std::invalid_argument("ssekit::demo::server: can't load " + options_.tls_key_file +
                                   ": the key is encrypted; give an unencrypted one (openssl pkey -in KEY -out PLAIN)");
     if (ec) {
