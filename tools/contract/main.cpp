@@ -111,6 +111,11 @@ int main(int argc, char** argv) {
   try {
     service.emplace(io.get_executor(), options);
   } catch (const boost::system::system_error& e) {
+    // Out of descriptors is the system's refusal (exit 1, as --help says),
+    // whichever descriptor it was.
+    if (e.code() == std::errc::too_many_files_open || e.code() == std::errc::too_many_files_open_in_system) {
+      return failed(e.what());
+    }
     std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n",
                  ssekit::tools::terminal_safe(options.address).c_str(),
                  static_cast<unsigned>(options.port), ssekit::tools::readable_error(e.what()).c_str());
