@@ -108,6 +108,8 @@ expect_exit "-H Proxy-Authorization exits 2 (it was dropped silently)" 2 "Proxy-
   timeout 20 "$cat_bin" --no-reconnect -H 'Proxy-Authorization: Basic eDp5' http://127.0.0.1:9/
 expect_exit "--help into a full disk exits 3 (it said 0)" 3 "writing standard output: No space left" \
   bash -c '"$0" --help >/dev/full' "$cat_bin"
+expect_exit "--help into a closed standard output exits 3 (it said 0)" 3 "writing standard output: Bad file descriptor" \
+  bash -c '"$0" --help >&-' "$cat_bin"
 expect_exit "-H Host twice exits 2 (the second was dropped silently)" 2 "one host header only" \
   timeout 20 "$cat_bin" --no-reconnect -H 'Host: a' -H 'host: b' http://127.0.0.1:9/
 expect_exit "-H User-Agent twice exits 2 (the second was dropped silently)" 2 "one User-Agent header only" \

@@ -784,6 +784,11 @@ int parse_args(int argc, char** argv, options& opts) {
 // signal's pipe can't take its number (tools/common).
 using ssekit::tools::reserve_if_closed;
 
+int closed_output() {
+  std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(EBADF));
+  return exit_io;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -795,7 +800,11 @@ int main(int argc, char** argv) {
   if (!install_stop_signals()) return exit_io;
   options opts;
   try {
-    if (const int status = parse_args(argc, argv, opts); status != exit_ok) return status < 0 ? exit_ok : status;
+    if (const int status = parse_args(argc, argv, opts); status != exit_ok) {
+      // --help went to the /dev/null that stands in for a closed stdout.
+      if (status < 0 && stdout_closed) return closed_output();
+      return status < 0 ? exit_ok : status;
+    }
   } catch (const ssekit::tools::usage_error& e) {
     return usage_error(e.what());
   } catch (const std::bad_alloc&) {  // -d @FILE
@@ -807,10 +816,7 @@ int main(int argc, char** argv) {
   if (opts.read_stdin && !opts.request_option.empty())
     return usage_error(opts.request_option + " applies to a URL's request; standard input ('-') has none");
   // As cat does: a closed standard output (or input, for '-') is an error.
-  if (stdout_closed) {
-    std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(EBADF));
-    return exit_io;
-  }
+  if (stdout_closed) return closed_output();
   if (opts.read_stdin && stdin_closed) {
     std::fprintf(stderr, "sse-cat: reading standard input: %s\n", std::strerror(EBADF));
     return exit_io;
