@@ -1,7 +1,14 @@
 // sse-cat's output pieces (tools/sse-cat/output.cpp): the terminal escaping of
 // server-controlled text, and the JSON and event-stream writers.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
 
 #include <cstdio>
 #include <string>
@@ -259,6 +266,49 @@ TEST(CliOutput, WritesToARegularFileAsToAPipe) {
   for (int i = 0; i < 3000; ++i) want += "data: line " + std::to_string(i) + "\n";
   want += "data:\n\nid: 2\nevent: update\ndata: x\n\n";
   EXPECT_EQ(got, want);
+}
+
+// After a stop signal sse-cat writes what the output takes without
+// waiting. On a terminal poll()'s POLLOUT promises only some room, so a
+// PIPE_BUF piece into a nearly full one waited for the reader (a review
+// found it): nothing goes to a terminal then. A repeating timer interrupts
+// a write that blocks, so the test ends either way and counts bytes.
+TEST(CliOutput, TheStopFlushWritesNothingToATerminal) {
+  int master = -1;
+  int slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  const int flags = ::fcntl(slave, F_GETFL);
+  ::fcntl(slave, F_SETFL, flags | O_NONBLOCK);
+  const std::string fill(1024, 'f');
+  while (::write(slave, fill.data(), fill.size()) > 0) {
+  }
+  ::fcntl(slave, F_SETFL, flags);
+  // Read until the terminal says it takes writes again: nearly full.
+  char buf[256];
+  while (!tools::writable_now(slave)) ASSERT_GT(::read(master, buf, sizeof buf), 0);
+
+  struct sigaction on_alarm {};
+  on_alarm.sa_handler = [](int) {};  // no SA_RESTART: a blocked write returns
+  struct sigaction before {};
+  ::sigaction(SIGALRM, &on_alarm, &before);
+  itimerval every_second{{1, 0}, {1, 0}};
+  ::setitimer(ITIMER_REAL, &every_second, nullptr);
+  {
+    writer out(slave, -1, 64 * 1024);
+    out.append(std::string(8192, 'y'));
+    out.flush_without_waiting();
+    EXPECT_TRUE(out.empty());
+  }
+  itimerval off{};
+  ::setitimer(ITIMER_REAL, &off, nullptr);
+  ::sigaction(SIGALRM, &before, nullptr);
+
+  std::size_t written = 0;
+  ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) written += static_cast<std::size_t>(std::count(buf, buf + n, 'y'));
+  EXPECT_EQ(written, 0u);
+  ::close(slave);
+  ::close(master);
 }
 
 }  // namespace

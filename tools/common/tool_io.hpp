@@ -24,9 +24,10 @@ bool reserve_if_closed(int fd);
 // "listening" and never accept.
 int spare_descriptor_error();
 
-// Whether a write of at most PIPE_BUF bytes to `fd` can't block now: poll()
-// with no wait says POLLOUT, and no POLLERR (a pipe nobody reads: EPIPE),
-// POLLHUP or POLLNVAL.
+// Whether a write of at most PIPE_BUF bytes to a pipe or FIFO `fd` can't
+// block now: poll() with no wait says POLLOUT, and no POLLERR (a pipe nobody
+// reads: EPIPE), POLLHUP or POLLNVAL. On a terminal or socket POLLOUT means
+// only some room: a write of PIPE_BUF bytes may still wait.
 bool writable_now(int fd);
 
 // Text from the network (a reason phrase, a header, a tag) made safe for a

@@ -35,6 +35,11 @@ bool never_blocks(int fd) {
          out.st_rdev == null.st_rdev;
 }
 
+bool is_pipe(int fd) {
+  struct stat out {};
+  return ::fstat(fd, &out) == 0 && S_ISFIFO(out.st_mode);
+}
+
 }  // namespace
 
 writer::writer(int fd, int wake_fd, std::size_t capacity)
@@ -42,7 +47,8 @@ writer::writer(int fd, int wake_fd, std::size_t capacity)
       wake_fd_(wake_fd),
       capacity_(capacity < min_capacity ? min_capacity : capacity),
       buffer_(new char[capacity_]),  // uninitialised; libc++ 14 lacks make_unique_for_overwrite
-      never_blocks_(never_blocks(fd)) {}
+      never_blocks_(never_blocks(fd)),
+      is_pipe_(is_pipe(fd)) {}
 
 void writer::append_large(std::string_view bytes) {
   if (error_ != 0) return;
@@ -62,6 +68,9 @@ bool writer::flush() {
 void writer::flush_without_waiting() {
   std::string_view bytes(buffer_.get(), used_);
   used_ = 0;
+  // POLLOUT promises room for PIPE_BUF bytes on a pipe only: on a terminal
+  // or a socket it means some room, and the write could wait for the reader.
+  if (!never_blocks_ && !is_pipe_) return;
   while (error_ == 0 && !bytes.empty()) {
     std::size_t piece = bytes.size();
     if (!never_blocks_) {

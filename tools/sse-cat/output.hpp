@@ -61,7 +61,8 @@ class writer {
   // Writes what is buffered. False after any failure (error() says which).
   bool flush();
   // Writes what of the buffer the output takes without waiting (as sse-cat
-  // stops on a signal), then empties it.
+  // stops on a signal), then empties it: all of it to a file, what poll()
+  // allows to a pipe, nothing to a terminal or socket (no such promise).
   void flush_without_waiting();
   bool empty() const noexcept { return used_ == 0; }
   // 0, an errno value, or EINTR when the wake descriptor ended a write.
@@ -81,6 +82,7 @@ class writer {
   int error_ = 0;
   bool interrupted_ = false;
   bool never_blocks_;
+  bool is_pipe_;  // a pipe or FIFO
 };
 
 // Appends `text` as a JSON string literal (quotes included), escaped in

@@ -124,8 +124,9 @@ shows the state, the events and the reconnects (cleared around output when
 standard output is the same terminal).
 SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
 (a consumer that stopped reading): exit 130 and 143. What was printed
-before the signal is still written if the output takes it without waiting. A pipe whose reader
-went away (| head -1) ends it, exit 3, even while the stream is silent.
+before the signal is still written to a file, or to a pipe that takes it
+without waiting (not to a terminal or socket). A pipe whose reader went
+away (| head -1) ends it, exit 3, even while the stream is silent.
 Exit status: 0 end of input, --max-events reached, or the server ended the
 stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit or could not be decoded; 2 bad usage; 3 an input or output error,
