@@ -281,8 +281,11 @@ function causeChain(error) {
   return chain;
 }
 // The Fetch standard's "bad port" check (undici's network error says it in
-// these words) blocks the request before it connects.
-const neverSent = (error) => causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || (e.code === undefined && e.message === 'bad port'));
+// these words) blocks the request before it connects. An HTTP/2 stream
+// reset with REFUSED_STREAM was "closed prior to any processing" (RFC 9113
+// 8.7); node:http2 names the code only in its message.
+const neverSent = (error) =>
+  causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || (e.code === undefined ? e.message === 'bad port' : /REFUSED_STREAM$/.test(e.message)));
 
 // Node's fetch() rejects with "fetch failed" whatever went wrong; the reason
 // is in the cause chain (bad port, redirect count exceeded, ENOTFOUND, a
@@ -845,7 +848,7 @@ if (typeof MessageEvent === 'function') {
   // userActivation): their value for an event from a server.
   for (const key of Reflect.ownKeys(MessageEvent.prototype)) {
     const d = Object.getOwnPropertyDescriptor(MessageEvent.prototype, key);
-    if (d.get !== undefined && !Object.prototype.hasOwnProperty.call(SseMessageEvent.prototype, key)) {
+    if (d.get !== undefined && !Object.hasOwn(SseMessageEvent.prototype, key)) {
       Object.defineProperty(SseMessageEvent.prototype, key, { get: () => null, enumerable: d.enumerable, configurable: true });
     }
   }
@@ -858,10 +861,10 @@ for (const name of ['data', 'origin', 'lastEventId', 'source', 'ports', 'initMes
 // many milliseconds until the next attempt (null: none, the connection is
 // closed).
 function errorEvent(error, reconnectDelay = null) {
-  const event = new Event('error');
-  Object.defineProperty(event, 'error', { value: error, enumerable: true });
-  Object.defineProperty(event, 'reconnectDelay', { value: reconnectDelay, enumerable: true });
-  return event;
+  return Object.defineProperties(new Event('error'), {
+    error: { value: error, enumerable: true },
+    reconnectDelay: { value: reconnectDelay, enumerable: true },
+  });
 }
 
 // Events go through EventTarget's own dispatchEvent, as the browser's
@@ -1240,13 +1243,13 @@ const EventSource = class EventSource extends EventTarget {
 // WebIDL's shape, as the browser's class has it: operations enumerable,
 // attributes enumerable accessors, the constants read-only data properties
 // on the class and the prototype, and the toString tag.
-Object.defineProperty(EventSource.prototype, 'close', { enumerable: true });
 for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSED', CLOSED]]) {
-  const constant = { value, enumerable: true, writable: false, configurable: false };
+  // New properties: not writable, not configurable unless said.
+  const constant = { value, enumerable: true };
   Object.defineProperty(EventSource, name, constant);
   Object.defineProperty(EventSource.prototype, name, constant);
 }
-for (const name of ['url', 'withCredentials', 'readyState', 'onopen', 'onmessage', 'onerror']) {
+for (const name of ['close', 'url', 'withCredentials', 'readyState', 'onopen', 'onmessage', 'onerror']) {
   Object.defineProperty(EventSource.prototype, name, { enumerable: true });
 }
 Object.defineProperty(EventSource.prototype, Symbol.toStringTag, { value: 'EventSource', configurable: true });
