@@ -857,8 +857,8 @@ void batch_completion::operator()(error_code ec, stream_batch batch) {
 batch_completion delivering(stream_state* state, batch_handler handler) { return state->delivering(std::move(handler)); }
 
 // The state of a stream that still has one.
-stream_state& live(const std::shared_ptr<stream_state>& state) {
-  if (!state) throw std::logic_error("async_next on a moved-from event_stream");
+stream_state& live(const std::shared_ptr<stream_state>& state, const char* call = "async_next") {
+  if (!state) throw std::logic_error(std::string(call) + " on a moved-from event_stream");
   return *state;
 }
 
@@ -872,7 +872,7 @@ bool try_next(stream_state* state, stream_item& out) {
 std::shared_ptr<stream_state> share(stream_state* state) { return state->shared_from_this(); }
 
 void start_next_batch(const std::shared_ptr<stream_state>& state, asio::any_completion_handler<batch_signature> handler) {
-  live(state).next_batch(std::move(handler));
+  live(state, "async_next_batch").next_batch(std::move(handler));
 }
 
 bool try_next_batch(stream_state* state, stream_batch& out) {

@@ -130,7 +130,7 @@ tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
     if (ERR_GET_LIB(next) == ERR_LIB_SSL && ERR_GET_REASON(next) == SSL_R_CERTIFICATE_VERIFY_FAILED) queued = next;
   if (error == SSL_ERROR_ZERO_RETURN) {
     ec = asio::error::eof;  // close_notify, as asio::ssl::stream reports it
-  } else if (queued != 0 && ERR_GET_REASON(queued) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+  } else if (queued != 0 && ERR_GET_LIB(queued) == ERR_LIB_SSL && ERR_GET_REASON(queued) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
     ec = asio::ssl::error::stream_truncated;  // a FIN without close_notify
   } else if (queued != 0) {
     ec = beast::error_code(static_cast<int>(queued), asio::error::get_ssl_category());

@@ -1705,6 +1705,13 @@ TEST(EventStream, MovedStreamKeepsWorking) {
     EXPECT_EQ(none.stats().events, 0u);
     EXPECT_EQ(none.last_event_id(), "");
     EXPECT_THROW(gone->async_next([](error_code, stream_item) {}), std::logic_error);
+    // Each names the call made (the batch's said async_next).
+    try {
+      gone->async_next_batch([](error_code, ssekit::stream_batch) {});
+      ADD_FAILURE() << "async_next_batch on a moved-from stream";
+    } catch (const std::logic_error& e) {
+      EXPECT_STREQ(e.what(), "async_next_batch on a moved-from event_stream");
+    }
   }
 }
 
