@@ -22,33 +22,33 @@ namespace ssekit::cli {
 namespace {
 
 TEST(TerminalSafe, EscapesControlsEscAndC1ButNotUtf8OrBackslashes) {
-  EXPECT_EQ(terminal_safe("plain text / 200 OK"), "plain text / 200 OK");
-  EXPECT_EQ(terminal_safe("\x1b[2Jgone"), "\\x1b[2Jgone");
-  EXPECT_EQ(terminal_safe("a\rb\nc\td\x7f"), "a\\x0db\\x0ac\\x09d\\x7f");
-  EXPECT_EQ(terminal_safe("\xc2\x9b" "31m"), "\\u009b31m");            // C1 CSI, UTF-8 encoded
-  EXPECT_EQ(terminal_safe("\x9b" "31m"), "\\x9b31m");                  // C1 CSI, raw byte
-  EXPECT_EQ(terminal_safe("caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0"), "caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0");
-  EXPECT_EQ(terminal_safe("C:\\path \\x1b"), "C:\\path \\x1b");         // already escaped: left alone
-  EXPECT_EQ(terminal_safe("\xc0\xaf"), "\\xc0\\xaf");                  // overlong
-  EXPECT_EQ(terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");         // surrogate
-  EXPECT_EQ(terminal_safe("\xe2\x82"), "\\xe2\\x82");                  // truncated
+  EXPECT_EQ(tools::terminal_safe("plain text / 200 OK"), "plain text / 200 OK");
+  EXPECT_EQ(tools::terminal_safe("\x1b[2Jgone"), "\\x1b[2Jgone");
+  EXPECT_EQ(tools::terminal_safe("a\rb\nc\td\x7f"), "a\\x0db\\x0ac\\x09d\\x7f");
+  EXPECT_EQ(tools::terminal_safe("\xc2\x9b" "31m"), "\\u009b31m");            // C1 CSI, UTF-8 encoded
+  EXPECT_EQ(tools::terminal_safe("\x9b" "31m"), "\\x9b31m");                  // C1 CSI, raw byte
+  EXPECT_EQ(tools::terminal_safe("caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0"), "caf\xc3\xa9 \xf0\x9f\x98\x80 \xc2\xa0");
+  EXPECT_EQ(tools::terminal_safe("C:\\path \\x1b"), "C:\\path \\x1b");         // already escaped: left alone
+  EXPECT_EQ(tools::terminal_safe("\xc0\xaf"), "\\xc0\\xaf");                  // overlong
+  EXPECT_EQ(tools::terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");         // surrogate
+  EXPECT_EQ(tools::terminal_safe("\xe2\x82"), "\\xe2\\x82");                  // truncated
 }
 
 // Only well-formed UTF-8 (RFC 3629 section 4) is kept; a byte that starts no
 // sequence, or one outside U+0000-U+10FFFF, must not carry a raw C1 byte
 // such as 0x9B (CSI) through.
 TEST(TerminalSafe, EscapesEveryMalformedSequenceByteByByte) {
-  EXPECT_EQ(terminal_safe("\xf8\x9b\x80" "31m"), "\\xf8\\x9b\\x8031m");  // 0xF5-0xFF start nothing
-  EXPECT_EQ(terminal_safe("\xf8\x80\x80"), "\\xf8\\x80\\x80");
-  EXPECT_EQ(terminal_safe("\xff\xbf\xbf"), "\\xff\\xbf\\xbf");
-  EXPECT_EQ(terminal_safe("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
-  EXPECT_EQ(terminal_safe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");          // overlong, 3 bytes
-  EXPECT_EQ(terminal_safe("\xf0\x80\x80\xaf"), "\\xf0\\x80\\x80\\xaf");  // overlong, 4 bytes
-  EXPECT_EQ(terminal_safe("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
-  EXPECT_EQ(terminal_safe("\xc3\xc3"), "\\xc3\\xc3");                      // no continuation byte
-  EXPECT_EQ(terminal_safe("\xc2\x9f"), "\\u009f");                          // the last C1 control
+  EXPECT_EQ(tools::terminal_safe("\xf8\x9b\x80" "31m"), "\\xf8\\x9b\\x8031m");  // 0xF5-0xFF start nothing
+  EXPECT_EQ(tools::terminal_safe("\xf8\x80\x80"), "\\xf8\\x80\\x80");
+  EXPECT_EQ(tools::terminal_safe("\xff\xbf\xbf"), "\\xff\\xbf\\xbf");
+  EXPECT_EQ(tools::terminal_safe("\xf5\x80\x80\x80"), "\\xf5\\x80\\x80\\x80");
+  EXPECT_EQ(tools::terminal_safe("\xe0\x80\xaf"), "\\xe0\\x80\\xaf");          // overlong, 3 bytes
+  EXPECT_EQ(tools::terminal_safe("\xf0\x80\x80\xaf"), "\\xf0\\x80\\x80\\xaf");  // overlong, 4 bytes
+  EXPECT_EQ(tools::terminal_safe("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");  // above U+10FFFF
+  EXPECT_EQ(tools::terminal_safe("\xc3\xc3"), "\\xc3\\xc3");                      // no continuation byte
+  EXPECT_EQ(tools::terminal_safe("\xc2\x9f"), "\\u009f");                          // the last C1 control
   // The edges of each range are kept.
-  EXPECT_EQ(terminal_safe("\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf"),
+  EXPECT_EQ(tools::terminal_safe("\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf"),
             "\xe0\xa0\x80\xed\x9f\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xef\xbf\xbf");
   // A byte that starts no sequence (a continuation byte, 0xC0, 0xC1,
   // 0xF5-0xFF) is escaped alone, whatever follows it.
@@ -57,7 +57,7 @@ TEST(TerminalSafe, EscapesEveryMalformedSequenceByteByByte) {
     if (lead >= 0xc2 && lead <= 0xf4) continue;
     const std::string escaped = std::string("\\x") + hex[lead >> 4] + hex[lead & 0xf];
     for (const char* tail : {"\x9b\x80", "\x80\x80\x80", "\xbf\xbf"})
-      EXPECT_EQ(terminal_safe(static_cast<char>(lead) + std::string(tail)).substr(0, 4), escaped) << std::hex << lead;
+      EXPECT_EQ(tools::terminal_safe(static_cast<char>(lead) + std::string(tail)).substr(0, 4), escaped) << std::hex << lead;
   }
 }
 

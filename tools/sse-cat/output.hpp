@@ -118,8 +118,4 @@ class printer : public handler {
   std::uint64_t events_ = 0;
 };
 
-// Server-controlled text made safe for a terminal (tools/common, which the
-// servers' logs share).
-using ssekit::tools::terminal_safe;
-
 }  // namespace ssekit::cli

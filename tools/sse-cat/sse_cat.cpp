@@ -203,7 +203,7 @@ void start_resolver_thread_without_stop_signals(boost::asio::ip::tcp::resolver& 
 }
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "sse-cat: %s\nTry 'sse-cat --help'.\n", ssekit::cli::terminal_safe(message).c_str());
+  std::fprintf(stderr, "sse-cat: %s\nTry 'sse-cat --help'.\n", ssekit::tools::terminal_safe(message).c_str());
   return exit_usage;
 }
 
@@ -520,7 +520,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
         detail = " (see --max-compression-ratio)";
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
-                   ssekit::cli::terminal_safe(e.message).c_str(), detail.c_str(), reconnect_text(e).c_str());
+                   ssekit::tools::terminal_safe(e.message).c_str(), detail.c_str(), reconnect_text(e).c_str());
     }
     if (!e.will_reconnect) stop(exit_code_for(e));
   };
@@ -833,7 +833,7 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "sse-cat: out of memory\n");
   } catch (const boost::system::system_error& e) {
-    std::fprintf(stderr, "sse-cat: %s\n", ssekit::cli::terminal_safe(ssekit::tools::readable_error(e.what())).c_str());
+    std::fprintf(stderr, "sse-cat: %s\n", ssekit::tools::terminal_safe(ssekit::tools::readable_error(e.what())).c_str());
   }
   return exit_io;
 }
