@@ -426,11 +426,16 @@ function requestUrl(plan, url, lastEventId) {
   return u.href;
 }
 
+// The origin of the page or worker: self.origin, which is "null" in a
+// sandboxed iframe or a data: worker even where location names a server.
+const ownOrigin = () => globalThis.origin ?? globalThis.location?.origin;
+
 // A request to another origin than the page's: fetch() preflights it when
-// it has a header that isn't CORS-safelisted, such as Last-Event-ID.
+// it has a header that isn't CORS-safelisted, such as Last-Event-ID. Every
+// URL is another origin to an opaque ("null") one.
 function isCrossOrigin(url) {
-  const here = globalThis.location?.origin;
-  return typeof here === 'string' && here !== 'null' && originOf(url) !== here;
+  const here = ownOrigin();
+  return typeof here === 'string' && (here === 'null' || originOf(url) !== here);
 }
 
 // fetch() rejects with the same TypeError ("Failed to fetch") whether the
@@ -479,7 +484,7 @@ async function sendChecked(plan, url, lastEventId, signal) {
     if (signal.aborted || !(e instanceof TypeError)) throw e;
     throw new SseError(
       'cors_refused',
-      `${originOf(url)} answered, but does not let ${globalThis.location.origin} read its stream (no matching Access-Control-Allow-Origin, ` +
+      `${originOf(url)} answered, but does not let ${ownOrigin()} read its stream (no matching Access-Control-Allow-Origin, ` +
         `or a failed CORS preflight): the connection is closed, as the browser's`,
       { cause: e, url },
     );

@@ -531,7 +531,12 @@ describe('stream(): many refusals', () => {
 
 // Cross-origin cases run in a child process: `location` is global.
 describe('EventSource: cross-origin checks', () => {
-  it("a page whose origin is 'null' (file:, sandboxed) makes no no-cors probe: nothing is cross-origin to it", { timeout: 10000 }, async () => {
+  // Every URL is another origin to an opaque one (a file: page, a sandboxed
+  // iframe, a data: worker): a failed fetch is checked for CORS there too.
+  // It was taken for no cross-origin at all, so a server without CORS was
+  // retried for ever, and one that fails preflights was never resumed (a
+  // probe in Chromium's workers; test/opaque-origin.test.mjs there).
+  it("a page whose origin is 'null' (file:) probes with no-cors after a failed fetch: every URL is cross-origin to it", { timeout: 10000 }, async () => {
     const out = await runNodeScript(`
       globalThis.location = { origin: 'null', href: 'file:///page.html' };
       const { EventSource } = require(${JSON.stringify(index)});
@@ -543,7 +548,23 @@ describe('EventSource: cross-origin checks', () => {
       };
       const source = new EventSource('http://api.test/s', { fetch, reconnectionTime: 1, backoff: { minDelay: 1 } });
       source.onmessage = () => { source.close(); console.log(JSON.stringify(calls)); };`);
-    assert.deepEqual(out, ['cors', 'cors']);
+    assert.deepEqual(out, ['cors', 'no-cors', 'cors']);
+  });
+
+  it("self.origin 'null' wins over location.origin (a sandboxed iframe from the stream's own server)", { timeout: 10000 }, async () => {
+    const out = await runNodeScript(`
+      globalThis.location = { origin: 'http://api.test', href: 'http://api.test/frame.html' };
+      globalThis.origin = 'null';
+      const { EventSource } = require(${JSON.stringify(index)});
+      const calls = [];
+      const fetch = async (url, init) => {
+        calls.push(init.mode);
+        if (init.mode === 'no-cors') return new Response(null);
+        throw new TypeError('Failed to fetch');
+      };
+      const source = new EventSource('http://api.test/s', { fetch });
+      source.onerror = (e) => { console.log(JSON.stringify([calls, e.error.reason, source.readyState])); source.close(); };`);
+    assert.deepEqual(out, [['cors', 'no-cors', 'cors'], 'cors_refused', 2]);
   });
 
   it('close() during the no-cors probe: no request after it, and the probe is aborted', { timeout: 10000 }, async () => {
