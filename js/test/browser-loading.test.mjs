@@ -13,10 +13,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
+import { browserSkip, launchChromium } from './browser/chromium.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bundle = path.resolve(here, '../dist/ssekit.browser.js');
-const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
-const skip = process.env.SSEKIT_SKIP_BROWSER === '1' ? 'SSEKIT_SKIP_BROWSER=1: the browser tests are skipped' : false;
+const skip = browserSkip;
 
 const policies = {
   strict: "script-src 'self'",
@@ -117,16 +118,10 @@ if (skip) {
 } else {
   describe('browser: loading the WebAssembly (Chromium)', () => {
     before(async () => {
-      assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing (or set SSEKIT_SKIP_BROWSER=1)`);
-      const { chromium } = await import('playwright-core');
       server = await startServer();
       origin = `http://127.0.0.1:${server.address().port}`;
-      browser = await chromium.launch({
-        executablePath: chromiumPath,
-        // --expose-gc: window.gc(), so the memory test need not wait for a collection.
-        args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--js-flags=--expose-gc'],
-        timeout: 60_000,
-      });
+      // --expose-gc: window.gc(), so the memory test need not wait for a collection.
+      browser = await launchChromium(['--js-flags=--expose-gc']);
     });
 
     after(async () => {

@@ -25,14 +25,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 
 import { update, updates } from './browser/demo-feed.mjs';
+import { browserSkip, chromiumPath, launchChromium } from './browser/chromium.mjs';
 import { startServers } from './browser/server.mjs';
 
 const require = createRequire(import.meta.url);
 const { load } = require('./conformance.cjs');
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
-const skip = process.env.SSEKIT_SKIP_BROWSER === '1' ? 'SSEKIT_SKIP_BROWSER=1: the browser tests are skipped' : false;
+const skip = browserSkip;
 const harnessCheck = process.env.SSEKIT_BROWSER_HARNESS_CHECK === '1';
 const screenshotDir = path.resolve(here, '../../build/js-browser');
 
@@ -99,13 +99,8 @@ if (skip) {
 
 function suite() {
   before(async () => {
-    const { chromium } = await import('playwright-core');
     server = await startServers(cases);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(`compare.html: ${e.message}`));
     await page.goto(`${server.origin}/compare.html${harnessCheck ? '?ours=native' : ''}`);

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { after, before, describe, it } from 'node:test';
 import { EventSource } from '../src/index.mjs';
+import { browserSkip, chromiumPath, launchChromium } from './browser/chromium.mjs';
 import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
 
@@ -292,8 +293,7 @@ describe('suites, Node: worker_threads (WPT dedicated-worker/)', () => {
 
 // --- Chromium: ours and the browser's side by side.
 
-const chromiumPath = process.env.SSEKIT_CHROMIUM || '/usr/bin/chromium';
-const skip = process.env.SSEKIT_SKIP_BROWSER === '1' ? 'SSEKIT_SKIP_BROWSER=1: the browser tests are skipped' : !fs.existsSync(chromiumPath) ? `${chromiumPath} is missing` : false;
+const skip = browserSkip || (!fs.existsSync(chromiumPath) && `${chromiumPath} is missing`);
 
 describe('suites, Chromium: ours as the browser\'s own', { skip }, () => {
   let browser = null;
@@ -383,14 +383,9 @@ describe('suites, Chromium: ours as the browser\'s own', { skip }, () => {
   }
 
   before(async () => {
-    const { chromium } = await import('playwright-core');
     main = await server(handle);
     other = await server(handle);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 60_000,
-    });
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(`${main.base}/page.html`);
