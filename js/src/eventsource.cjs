@@ -285,7 +285,7 @@ function causeChain(error) {
 // reset with REFUSED_STREAM was "closed prior to any processing" (RFC 9113
 // 8.7); node:http2 names the code only in its message.
 const neverSent = (error) =>
-  causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || (e.code === undefined ? e.message === 'bad port' : /REFUSED_STREAM$/.test(e.message)));
+  causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || /^bad port$|_REFUSED_STREAM$/.test(e.message));
 
 // Node's fetch() rejects with "fetch failed" whatever went wrong; the reason
 // is in the cause chain (bad port, redirect count exceeded, ENOTFOUND, a
@@ -303,7 +303,7 @@ function innermostReason(error) {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const HTTP_DATES = [
   /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/,
-  /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT$/,
+  /^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT$/,
 ];
 const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) (\d\d| \d) (\d\d):(\d\d):(\d\d) (\d{4})$/;
 function parseHttpDate(text, nowMs) {
@@ -426,16 +426,22 @@ function requestUrl(plan, url, lastEventId) {
   return u.href;
 }
 
-// The origin of the page or worker: self.origin, which is "null" in a
-// sandboxed iframe or a data: worker even where location names a server.
-const ownOrigin = () => globalThis.origin ?? globalThis.location?.origin;
+// The origin of the page or worker. self.origin, but a page's `var origin`
+// replaces that ([Replaceable]): location's, unless either is "null". In a
+// sandboxed iframe self.origin is "null" where location names its server;
+// in an about:srcdoc frame location's is "null", self.origin its parent's.
+function ownOrigin() {
+  const self = globalThis.origin;
+  const here = globalThis.location?.origin;
+  return self === 'null' || here === 'null' ? self ?? here : here;
+}
 
 // A request to another origin than the page's: fetch() preflights it when
 // it has a header that isn't CORS-safelisted, such as Last-Event-ID. Every
 // URL is another origin to an opaque ("null") one.
 function isCrossOrigin(url) {
   const here = ownOrigin();
-  return typeof here === 'string' && (here === 'null' || originOf(url) !== here);
+  return here != null && (here === 'null' || originOf(url) !== here);
 }
 
 // fetch() rejects with the same TypeError ("Failed to fetch") whether the

@@ -567,6 +567,31 @@ describe('EventSource: cross-origin checks', () => {
     assert.deepEqual(out, [['cors', 'no-cors', 'cors'], 'cors_refused', 2]);
   });
 
+  // self.origin is [Replaceable]: a page's `var origin = '<an API's origin>'`
+  // replaced it, and that stream was taken for same-origin (no probe, no
+  // Last-Event-ID fallback: a reconnect loop where Chromium's gives up). An
+  // about:srcdoc frame is the other way round: location's origin is "null",
+  // self.origin its parent's.
+  for (const [where, globals, want] of [
+    ["a page's var origin", "globalThis.location = { origin: 'http://page.test', href: 'http://page.test/' }; globalThis.origin = 'http://api.test';", ['cors', 'no-cors', 'cors']],
+    ['an about:srcdoc frame', "globalThis.location = { origin: 'null', href: 'about:srcdoc' }; globalThis.origin = 'http://api.test';", ['cors']],
+  ]) {
+    it(`the page's origin in ${where}`, { timeout: 10000 }, async () => {
+      const out = await runNodeScript(`
+        ${globals}
+        const { EventSource } = require(${JSON.stringify(index)});
+        const calls = [];
+        const fetch = async (url, init) => {
+          calls.push(init.mode);
+          if (init.mode === 'no-cors') return new Response(null);
+          throw new TypeError('Failed to fetch');
+        };
+        const source = new EventSource('http://api.test/s', { fetch, reconnectionTime: 1, backoff: { minDelay: 1 } });
+        source.onerror = () => { console.log(JSON.stringify(calls)); source.close(); };`);
+      assert.deepEqual(out, want);
+    });
+  }
+
   it('close() during the no-cors probe: no request after it, and the probe is aborted', { timeout: 10000 }, async () => {
     const out = await runNodeScript(`
       globalThis.location = { origin: 'http://page.test', href: 'http://page.test/' };
