@@ -1448,10 +1448,10 @@ TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
   // A directory, or a file without PEM in it, is named so: OpenSSL says "no
   // start line" for both.
   std::ofstream(server.dir + "/junk.pem") << "not a certificate\n";
-  const auto refusal = [&](const std::string& cert, const std::string& key) {
+  const auto refusal = [&](const std::string& cert_file, const std::string& key_file) {
     auto bad = server.options;
-    bad.tls_certificate_file = cert;
-    bad.tls_key_file = key;
+    bad.tls_certificate_file = cert_file;
+    bad.tls_key_file = key_file;
     try {
       ssekit::demo::server refused(server.io.get_executor(), bad);
     } catch (const std::invalid_argument& e) {
