@@ -431,9 +431,9 @@ function requestUrl(plan, url, lastEventId) {
 // sandboxed iframe self.origin is "null" where location names its server;
 // in an about:srcdoc frame location's is "null", self.origin its parent's.
 function ownOrigin() {
-  const self = globalThis.origin;
+  const own = globalThis.origin;
   const here = globalThis.location?.origin;
-  return self === 'null' || here === 'null' ? self ?? here : here;
+  return own === 'null' || here === 'null' ? own ?? here : here;
 }
 
 // A request to another origin than the page's: fetch() preflights it when
