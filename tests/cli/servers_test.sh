@@ -164,7 +164,14 @@ expect_exit "sse-serve --tls-cert FIFO without PEM" 2 "can't load $tmp/cert.fifo
 # they said "listening" while accept() failed for ever. Whatever the limit,
 # each now either refuses to start, saying why (sse-serve exit 3, the
 # contract service 1: the codes their --help give), or answers a request.
+# Not under sanitizers: UBSan's type check opens a pipe to test memory, and
+# without a descriptor for it reports a false "invalid vptr" (seen in Asio's
+# service registry). A sanitizer build can't start under ulimit -v 60000.
+sanitized=1
+{ (ulimit -v 60000; "$serve_bin" --help) >/dev/null; } 2>/dev/null && sanitized=0
+[ "$sanitized" = 1 ] && echo "skipped under sanitizers: both servers under ulimit -n 5-14"
 for prog in serve contract; do
+  [ "$sanitized" = 1 ] && break
   if [ $prog = serve ]; then bin=$serve_bin; path=/stats; codes='^3$'; else bin=$contract_bin; path=/; codes='^1$'; fi
   for n in $(seq 5 14); do
     rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
