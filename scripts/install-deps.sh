@@ -7,8 +7,9 @@ for part in "$@"; do
   case "$part" in
     # native/: Boost.Beast (header-only, from Debian), OpenSSL for https, zlib for gzip.
     build) packages+=(libboost1.81-dev libssl-dev zlib1g-dev) ;;
-    # clang and libc++: tests/portability/libcxx.sh compiles ssekit against LLVM's library.
-    test) packages+=(libgtest-dev clang libc++-dev libc++abi-dev) ;;
+    # clang and libc++: tests/portability/libcxx.sh compiles ssekit against LLVM's library;
+    # curl: tests/cli/servers_test.sh asks the servers for pages (not in a minimal Debian).
+    test) packages+=(libgtest-dev clang libc++-dev libc++abi-dev curl) ;;
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(valgrind) ;;
     wasm)
