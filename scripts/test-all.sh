@@ -16,24 +16,28 @@ jobs=$(nproc)
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
+# Each phase's header gives the time since the start: a full run must stay
+# under 30 minutes on a fresh 2-core machine, and this shows where it goes.
+phase() { echo "== $* [$((SECONDS - start)) s]"; }
+
 run_ctest() {  # run_ctest PRESET
-  echo "== ctest ($1)"
+  phase "ctest ($1)"
   # The client honours the proxy environment; loopback tests must not use the machine's proxy.
   env -u http_proxy -u https_proxy -u HTTPS_PROXY -u all_proxy -u ALL_PROXY ctest --preset "$1" -j "$jobs" --timeout 600 2>&1 | tee -a "$log" | grep -vE '^ +Start |Test +#[0-9]+: .* Passed'
   return "${PIPESTATUS[0]}"
 }
 
-echo "== build (dev: Debug, ASan + UBSan)"
+phase "build (dev: Debug, ASan + UBSan)"
 cmake --preset dev >/dev/null
 cmake --build --preset dev -j "$jobs"
 run_ctest dev
 
-echo "== build (release)"
+phase "build (release)"
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 run_ctest release
 
-echo "== wasm + npm package (node --test)"
+phase "wasm + npm package (node --test)"
 js_log=$(mktemp)
 if (cd js && npm ci --no-audit --no-fund && npm test) >"$js_log" 2>&1; then
   grep -a -E '^# (tests|pass|fail|skipped|todo)' "$js_log"  # -a: failure output may hold NULs
@@ -46,12 +50,12 @@ else
 fi
 
 export FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-echo "== fuzz (${FUZZ_SECONDS} s per target)"
+phase "fuzz (${FUZZ_SECONDS} s per target)"
 bash fuzz/run.sh
-echo "== fuzz the core's SSE2 path too (SSEKIT_NO_AVX2: the path of CPUs without AVX2)"
+phase "fuzz the core's SSE2 path too (SSEKIT_NO_AVX2: the path of CPUs without AVX2)"
 SSEKIT_NO_AVX2=1 FUZZ_SECONDS=10 bash fuzz/run.sh fuzz_differential fuzz_roundtrip
 
-echo "== benchmark (small, not a speed check on this noisy machine)"
+phase "benchmark (small, not a speed check on this noisy machine)"
 build/release/bench/ssekit-bench --size 8388608 --reps 2
 bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and serializer under their ceilings
 
@@ -59,17 +63,17 @@ bash bench/callgrind.sh --check  # deterministic gate: Ir/byte of parser and ser
 # verified) and print their ratios; a busy machine must never fail CI, so
 # there are no wall-clock floors here. The deterministic regression gate is
 # instruction counts (bench/callgrind.sh), not seconds.
-echo "== end-to-end benchmark: ssekit::client vs sse-serve over loopback (counts checked, ratios printed)"
+phase "end-to-end benchmark: ssekit::client vs sse-serve over loopback (counts checked, ratios printed)"
 build/release/bench/ssekit-e2e-bench
-echo "== the same with gzip, and over https (counts checked, gzip/identity and https/http ratios printed)"
+phase "the same with gzip, and over https (counts checked, gzip/identity and https/http ratios printed)"
 build/release/bench/ssekit-e2e-bench --gzip --size 16777216 --conns 0 llm feed
 build/release/bench/ssekit-e2e-bench --tls --size 16777216 --conns 100 llm
-echo "== async_next (co_await) vs the callback path (counts checked, ratio printed)"
+phase "async_next (co_await) vs the callback path (counts checked, ratio printed)"
 build/release/bench/ssekit-pull-bench --size 16777216
-echo "== sse-cat end to end next to the library (event counts checked, ratios printed)"
+phase "sse-cat end to end next to the library (event counts checked, ratios printed)"
 REPS=1 bash bench/native/sse_cat_throughput.sh build/release 16777216  # counts; speed: REPS=3 at 1 GiB
 
-echo "== JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
+phase "JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
 (cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload)
 
 # ctest's and node's own summaries, added up.
