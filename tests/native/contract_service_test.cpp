@@ -438,7 +438,7 @@ TEST_F(ContractService, StatusDeclaresTheCapabilities) {
   for (const auto& c : caps) got.emplace_back(c.as_string());
   EXPECT_EQ(got, contract::capabilities());
   for (const char* expected : {"comments", "headers", "last-event-id", "post", "report", "read-timeout", "restart", "bom",
-                               "server-directed-shutdown-request"}) {
+                               "server-directed-shutdown-request", "empty-or-missing-location"}) {
     EXPECT_NE(std::find(got.begin(), got.end(), expected), got.end()) << expected;
   }
   // Every event type reaches on_event without a listener: not declared.

@@ -33,7 +33,7 @@ const std::vector<std::string>& capabilities() {
   // README.md says why each one is here and why "event-type-listeners" is not.
   static const std::vector<std::string> list{
       "comments", "headers", "last-event-id", "post", "report", "read-timeout", "restart", "bom",
-      "server-directed-shutdown-request", "204", "payload-size-stress-testable",
+      "server-directed-shutdown-request", "204", "payload-size-stress-testable", "empty-or-missing-location",
   };
   return list;
 }
