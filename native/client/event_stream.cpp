@@ -94,6 +94,32 @@ using batch_handler = asio::any_completion_handler<batch_signature>;
 // stream_state::delivering (defined after it).
 batch_completion delivering(stream_state* state, batch_handler handler);
 
+// An async_next completion from an initiating call, on its way.
+struct ready_completion {
+  next_handler handler;
+  error_code ec;
+  stream_item item;
+};
+
+// Plain-callback chains. A handler that asks for the next item as it runs
+// had one post per item, and Asio's scheduler polls the reactor (an
+// epoll_wait) between posted handlers: 16x the callback path's time per
+// event. While a completion of a stream runs on the stream's executor, the
+// completion its handler asks for waits here and is called as soon as that
+// handler returns: never inside the initiating call, in stream order, at
+// most max_chain in a row before a post lets other work in. Only handlers
+// that run on the stream's executor (no executor of their own): those are
+// called directly, so an exception leaves run() at once, as from a posted
+// handler (a dispatch would hold it and run the next one).
+struct chain_slot {
+  stream_state* stream;
+  bool on_stream_executor;  // this thread runs a handler of the stream's executor
+  std::optional<ready_completion> next;
+  chain_slot* outer;
+};
+thread_local chain_slot* current_chain = nullptr;
+constexpr int max_chain = 64;
+
 // A pending async_next (owned item, or the caller's `into`) or
 // async_next_batch.
 struct pending_op {
@@ -747,7 +773,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     std::optional<pending_op> op = take_pending();
     lock.unlock();
     const auto ex = op->executor(executor_);
+    chain_scope chain(*this, is_stream_executor(ex));
     std::move(*op).complete([](const auto& e, auto&& f) { asio::dispatch(e, std::move(f)); }, ex, ec, std::move(item), batch, this);
+    chain.drain();
   }
 
   void on_error(const client_error& error) {
@@ -797,10 +825,80 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
   // From async_next itself or another thread: never inline. Posted to the
   // stream's executor, then dispatched to the handler's (as Asio's own
-  // operations complete).
+  // operations complete); or, asked for by a handler this thread runs in a
+  // chain_scope of this stream, called when that handler returns.
   void post(next_handler handler, error_code ec, stream_item item) {
-    asio::post(executor_, asio::append(std::move(handler), ec, std::move(item)));
+    chain_slot* chain = current_chain;
+    if (chain != nullptr && chain->stream == this) {
+      // Kept only while no posted one waits, which it would overtake.
+      if (!chain->next && chain->on_stream_executor && chain_posts_.load(std::memory_order_acquire) == 0 && runs_here(handler)) {
+        chain->next.emplace(ready_completion{std::move(handler), ec, std::move(item)});
+        return;
+      }
+      if (chain->next) {  // a second call before the first completed: both go by post, in order
+        ready_completion first = std::move(*chain->next);
+        chain->next.reset();
+        post_chain(std::move(first));
+      }
+    }
+    post_chain(ready_completion{std::move(handler), ec, std::move(item)});
   }
+  // (A post dropped unrun, by an io_context that never runs again, leaves
+  // chain_posts_ above 0: this stream's completions then all go by post.)
+  void post_chain(ready_completion c) {
+    chain_posts_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      asio::post(executor_, [self = shared_from_this(), c = std::move(c)]() mutable {
+        self->chain_posts_.fetch_sub(1, std::memory_order_release);
+        chain_scope chain(*self, true);
+        if (self->runs_here(c.handler)) std::move(c.handler)(c.ec, std::move(c.item));
+        else asio::dispatch(self->executor_, asio::append(std::move(c.handler), c.ec, std::move(c.item)));
+        chain.drain();
+      });
+    } catch (...) {
+      chain_posts_.fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
+  }
+  // Whether the handler runs on the stream's executor (has none of its own).
+  bool runs_here(const next_handler& handler) const { return is_stream_executor(asio::get_associated_executor(handler, executor_)); }
+  bool is_stream_executor(const asio::any_completion_executor& ex) const { return ex == asio::any_completion_executor(executor_); }
+
+  // The scope of a completion's run on this thread (post() above).
+  class chain_scope {
+   public:
+    chain_scope(stream_state& stream, bool on_stream_executor)
+        : stream_(stream), slot_{&stream, on_stream_executor, {}, current_chain} {
+      current_chain = &slot_;
+    }
+    ~chain_scope() {
+      current_chain = slot_.outer;
+      if (slot_.next) {  // a handler threw after asking for the next: that one is posted
+        try {
+          stream_.post_chain(std::move(*slot_.next));
+        } catch (...) {  // out of memory while unwinding: dropped, as a failed post would be
+        }
+      }
+    }
+    chain_scope(const chain_scope&) = delete;
+    chain_scope& operator=(const chain_scope&) = delete;
+    // Calls what the handlers ask for, up to max_chain, then posts the rest.
+    void drain() {
+      for (int n = 0; n < max_chain && slot_.next; ++n) {
+        ready_completion c = std::move(*slot_.next);
+        slot_.next.reset();
+        std::move(c.handler)(c.ec, std::move(c.item));
+      }
+      if (!slot_.next) return;
+      ready_completion rest = std::move(*slot_.next);
+      slot_.next.reset();
+      stream_.post_chain(std::move(rest));
+    }
+
+   private:
+    stream_state& stream_;
+    chain_slot slot_;
+  };
   void post(batch_handler handler, error_code ec, stream_batch batch) {
     if (batch.empty()) return asio::post(executor_, asio::append(std::move(handler), ec, batch));
     asio::post(executor_, asio::append(delivering(std::move(handler)), ec, batch));
@@ -837,6 +935,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   batch queue_;  // waiting items, after taken_'s
   std::optional<pending_op> pending_;
   std::atomic<bool> batch_in_flight_{false};  // a batch's completion is posted, its handler not yet run
+  std::atomic<int> chain_posts_{0};  // async_next completions posted, not yet run (post_chain)
   batch handed_;  // the items of the last async_next_batch; under mutex_ with pending_, else under taker_busy_
   std::uint64_t generation_ = 0;
   std::uint64_t handing_over_ = 0;  // the generation a hand_over is on its way for

@@ -1956,3 +1956,140 @@ TEST(ClientDiagnostics, CountersWithoutAHook) {
 }
 
 }  // namespace
+
+// A chain of plain callbacks, each asking for the next item as it runs (the
+// way Asio users write a loop without coroutines). Items are buffered first,
+// so every call finds one waiting.
+struct callback_chain {
+  explicit callback_chain(ssekit::event_stream& s) : stream(s) {}
+  ssekit::event_stream& stream;
+  std::vector<std::string> got;
+  error_code end;
+  bool done = false;
+  bool in_call = false;  // inside async_next: a handler running now ran inline
+  int inline_runs = 0;
+  std::function<void(int)> on_item;  // after item n was recorded, before asking again
+  stream_item item;
+
+  void ask() {
+    in_call = true;
+    stream.async_next(item, [this](error_code ec) { completed(ec); });
+    in_call = false;
+  }
+  void completed(error_code ec) {
+    if (in_call) ++inline_runs;
+    if (ec) {
+      end = ec;
+      done = true;
+      return;
+    }
+    got.push_back(item.data);
+    if (on_item) on_item(static_cast<int>(got.size()) - 1);
+    ask();
+  }
+};
+
+// Waits (running io) until the stream holds `n` items.
+void buffer_items(asio::io_context& io, ssekit::event_stream& stream, std::size_t n) {
+  run_until(io, [&] { return stream.buffered() >= n; });
+}
+
+std::vector<std::string> numbers(int n) {
+  std::vector<std::string> v;
+  for (int i = 0; i < n; ++i) v.push_back(std::to_string(i));
+  return v;
+}
+
+// One post per item made Asio poll the reactor between items (16x the
+// callback path's time in ssekit-pull-bench): items a chain asks for while
+// its handler runs are run as it returns, a bounded number in a row, never
+// inside the call that asked.
+TEST(EventStreamChain, APlainCallbackChainRunsInFewHandlersNeverInlineAndLetsOtherWorkIn) {
+  script_server server(numbered(200));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  buffer_items(io, stream, 200);
+  callback_chain chain(stream);
+  chain.ask();
+  std::size_t seen_by_other_work = 0;
+  asio::post(io, [&] { seen_by_other_work = chain.got.size(); });  // queued behind the chain's first post
+  std::size_t handlers = 0;
+  const auto deadline = std::chrono::steady_clock::now() + ssekit::testing::hang_limit;
+  while (!chain.done && std::chrono::steady_clock::now() < deadline) {
+    handlers += io.poll();
+    if (io.stopped()) io.restart();
+  }
+  ASSERT_TRUE(chain.done);
+  EXPECT_EQ(chain.got, numbers(200));
+  EXPECT_EQ(chain.end, asio::error::eof);
+  EXPECT_EQ(chain.inline_runs, 0);
+  EXPECT_LT(handlers, 30u) << "one handler per item";
+  EXPECT_GT(seen_by_other_work, 0u);
+  EXPECT_LT(seen_by_other_work, 200u) << "the chain ran every item before other work";
+}
+
+// A handler that asks twice before either completed: both calls go by post,
+// and what the first one's handler asks for next comes after the second.
+TEST(EventStreamChain, TwoCallsFromOneHandlerCompleteInStreamOrder) {
+  script_server server(numbered(20));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  buffer_items(io, stream, 20);
+  std::vector<std::string> order;
+  stream_item a, b, c;
+  bool done = false;
+  std::function<void()> first;
+  first = [&] {
+    stream.async_next(a, [&](error_code ec) {
+      ASSERT_FALSE(ec);
+      order.push_back("a=" + a.data);
+      if (a.data != "5") return first();
+      stream.async_next(b, [&](error_code ec2) {
+        ASSERT_FALSE(ec2);
+        order.push_back("b=" + b.data);
+        stream.async_next(a, [&](error_code ec4) {
+          ASSERT_FALSE(ec4);
+          order.push_back("a=" + a.data);
+          done = true;
+        });
+      });
+      stream.async_next(c, [&](error_code ec3) {
+        ASSERT_FALSE(ec3);
+        order.push_back("c=" + c.data);
+      });
+    });
+  };
+  first();
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(order, (std::vector<std::string>{"a=0", "a=1", "a=2", "a=3", "a=4", "a=5", "b=6", "c=7", "a=8"}));
+}
+
+// A handler that throws after asking for the next item: the exception
+// leaves io_context::run(), and the item it asked for still arrives.
+TEST(EventStreamChain, AHandlerThatThrowsAfterAskingLosesNothing) {
+  script_server server(numbered(100));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  buffer_items(io, stream, 100);
+  callback_chain chain(stream);
+  chain.on_item = [&](int n) {
+    if (n % 10 != 3) return;
+    chain.ask();  // asks first, then throws: completed() does not ask again
+    throw std::runtime_error("handler failed");
+  };
+  chain.ask();
+  int thrown = 0;
+  const auto deadline = std::chrono::steady_clock::now() + ssekit::testing::hang_limit;
+  while (!chain.done && std::chrono::steady_clock::now() < deadline) {
+    try {
+      io.run_for(20ms);
+    } catch (const std::runtime_error&) {
+      ++thrown;
+    }
+    if (io.stopped()) io.restart();
+  }
+  ASSERT_TRUE(chain.done);
+  EXPECT_EQ(thrown, 10);
+  EXPECT_EQ(chain.got, numbers(100));
+  EXPECT_EQ(chain.end, asio::error::eof);
+}
