@@ -1158,7 +1158,8 @@ const EventSource = class EventSource extends EventTarget {
       if (originOf(response.url) !== originOf(this.#requestUrl)) this.#plan = withoutCredentials(this.#plan);
       this.#requestUrl = response.url;
     }
-    this.#origin = originOf(this.#requestUrl);
+    // The origin of the URL that answered, whatever the method.
+    this.#origin = originOf(response.url || this.#requestUrl);
     this.#readyState = OPEN;
     const progress = { sent: true, opened: true };
     dispatch.call(this, new Event('open'));

@@ -135,6 +135,19 @@ describe('suites, Node: responses (WPT request-status-error, request-redirect; u
     assert.deepEqual(origins, [origin]);
     assert.equal(s.requests[0].headers.authorization, 'Bearer foo');
   });
+
+  it('a POST redirected to another origin (307): the origin of events is the final one, as for GET', async () => {
+    const target = await server((req, res) => sendStream(res, 'data: x\n\n', { end: false }));
+    const origin = target.base.replace('127.0.0.1', 'localhost');
+    const s = await server((req, res) => res.writeHead(307, { Location: `${origin}/events` }).end());
+    const { source, rec } = open(s.url, { method: 'POST', body: 'q' });
+    const origins = [];
+    source.addEventListener('message', (e) => origins.push(e.origin));
+    await rec.until((log) => log.length >= 2, 'the event');
+    source.close();
+    assert.deepEqual(origins, [origin]);
+    assert.equal(target.requests[0].method, 'POST');
+  });
 });
 
 describe('suites, Node: what fetch() would refuse or leak (undici eventsource-reconnect; eventsource npm)', () => {
