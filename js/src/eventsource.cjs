@@ -300,7 +300,9 @@ function innermostReason(error) {
 // and the obsolete rfc850-date and asctime-date, range-checked as the C++
 // parse_http_date(). Not Date.parse(): it reads asctime as local time and
 // accepts many other shapes.
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+// A month name starts with the only capital letter of its three, so a match
+// of one (the patterns take [A-Z][a-z]{2}) is at a multiple of 3.
+const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec';
 const HTTP_DATES = [
   /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/,
   /^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT$/,
@@ -318,7 +320,7 @@ function parseHttpDate(text, nowMs) {
     if (year > nowYear + 50) year -= 100;
   } else if ((match = ASCTIME.exec(text)) !== null) [, month, day, h, m, sec, year] = match;
   else return null;
-  const mon = MONTHS.indexOf(month);
+  const mon = MONTHS.indexOf(month) / 3;
   [day, year, h, m, sec] = [day, year, h, m, sec].map(Number);
   if (mon < 0 || h > 23 || m > 59 || sec > 60) return null;
   const lastDay = new Date(Date.UTC(2000, mon + 1, 0)).getUTCDate() - (mon === 1 && !isLeap(year) ? 1 : 0);
