@@ -1156,9 +1156,15 @@ const EventSource = class EventSource extends EventTarget {
       // fetch() may have made it a GET (303; 301/302 after POST) and
       // response.url does not say, so resending the body there would send
       // what the server never asked for. fetch() dropped the credentials
-      // when it left the origin; so must they.
-      if (originOf(response.url) !== originOf(this.#requestUrl)) this.#plan = withoutCredentials(this.#plan);
-      this.#requestUrl = response.url;
+      // when it left the origin; so must they. A `fetch` option may add
+      // credentials of its own (an Authorization wrapper, as the
+      // eventsource package documents), which only fetch()'s redirect
+      // drops: then reconnects to another origin go through it again.
+      const crossed = originOf(response.url) !== originOf(this.#requestUrl);
+      if (!crossed || this.#plan.fetchFunction === globalThis.fetch) {
+        if (crossed) this.#plan = withoutCredentials(this.#plan);
+        this.#requestUrl = response.url;
+      }
     }
     // The origin of the URL that answered, whatever the method.
     this.#origin = originOf(response.url || this.#requestUrl);

@@ -171,6 +171,17 @@ describe('suites, Node: what fetch() would refuse or leak (undici eventsource-re
     assert.equal(target.requests.length, 2, 'the reconnect went straight to the redirect target');
   });
 
+  it('a fetch option that adds Authorization itself: a redirect to another origin is followed again on reconnect, so fetch() drops it each time (eventsource npm)', async () => {
+    const target = await server((req, res) => sendStream(res, `retry: 1\ndata: ${req.headers.authorization ?? 'none'}\n\n`));
+    const s = await server((req, res) => res.writeHead(307, { Location: `${target.base.replace('127.0.0.1', 'localhost')}/t` }).end());
+    const { source, rec } = open(s.url, { fetch: (url, init) => fetch(url, { ...init, headers: { ...init.headers, authorization: 'Bearer foo' } }) });
+    await rec.until((log) => log.filter((e) => e.startsWith('message')).length >= 2, 'two messages');
+    source.close();
+    assert.deepEqual(rec.log.filter((e) => e.startsWith('message')).slice(0, 2), ['message "none" id=""', 'message "none" id=""']);
+    assert.equal(s.requests.length, 2, 'the reconnect went through the redirect');
+    assert.equal(s.requests[1].headers.authorization, 'Bearer foo');
+  });
+
   it('a custom fetch that spreads init.headers keeps Accept and Last-Event-ID (eventsource npm)', async () => {
     const s = await server((req, res, n) =>
       sendStream(res, n === 1 ? 'id: 7\nretry: 1\ndata: first\n\n' : `data: ${req.headers.accept} ${req.headers['last-event-id'] ?? 'none'} ${req.headers.authorization}\n\n`),
