@@ -482,9 +482,18 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // A proxy's refusal: its answer is reported as a response's would be.
       conn_->response_headers = failure->headers;
       excerpt_ = failure->body;
-      const bool retry = failure->retryable || (failure->reason == client_error_reason::proxy_refused && options_.retry_server_errors &&
-                                                (failure->status >= 500 || failure->status == 429));
-      return fail({.reason = failure->reason, .message = failure->message, .code = failure->code, .retryable = retry, .status = failure->status});
+      const bool retry_status = failure->reason == client_error_reason::proxy_refused && options_.retry_server_errors &&
+                                (failure->status >= 500 || failure->status == 429);
+      const bool retry = failure->retryable || retry_status;
+      // A refused CONNECT's Retry-After counts as a response's does.
+      std::optional<milliseconds> at_least;
+      if (retry_status) at_least = detail::retry_after(conn_->response_headers);
+      return fail({.reason = failure->reason,
+                   .message = failure->message,
+                   .code = failure->code,
+                   .retryable = retry,
+                   .status = failure->status,
+                   .at_least = at_least});
     }
     conn_->opened = true;
     write_request(attempt);

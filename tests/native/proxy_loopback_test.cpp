@@ -93,6 +93,8 @@ class forward_proxy {
   void precede_connect_answer(std::string bytes) { connect_preface_ = std::move(bytes); }
   // The CONNECT answer itself (a 200 head); set before use.
   void answer_connect_with(std::string head) { connect_answer_ = std::move(head); }
+  // Header lines ("Name: value\r\n") added to the `refuse` answer.
+  void refuse_with_headers(std::string lines) { refuse_headers_ = std::move(lines); }
   // The request heads the proxy received (absolute-form requests and CONNECTs).
   std::vector<request> requests() const {
     std::lock_guard lock(mutex_);
@@ -287,7 +289,7 @@ class forward_proxy {
       requests_.push_back(r);
     }
     if (refuse_ != 0) {
-      client.send_all(answer(refuse_, "Refused", "X-Proxy: test\r\n", "refused by the test proxy"));
+      client.send_all(answer(refuse_, "Refused", "X-Proxy: test\r\n" + refuse_headers_, "refused by the test proxy"));
       return;
     }
     if (!authorization_.empty() && r.header("proxy-authorization") != authorization_) {
@@ -333,6 +335,7 @@ class forward_proxy {
   int failed_handshakes_ = 0;
   std::string connect_preface_;
   std::string connect_answer_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  std::string refuse_headers_;
   int listener_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
@@ -656,6 +659,36 @@ TEST_F(ProxyTls, A429OrA500ToConnectIsRetriedWithRetryServerErrors) {
     }
     EXPECT_EQ(proxy.requests().size(), 2u);
     EXPECT_EQ(origin.connections(), 0);
+  }
+}
+
+// The proxy's Retry-After on a refused CONNECT holds off the next attempt
+// as an origin's does (it was ignored: 3 s, as for any failure, behind
+// haproxy's "429, Retry-After: 20"; a helper's probe with real proxies).
+TEST_F(ProxyTls, ARefusedConnectsRetryAfterSetsTheWait) {
+  const auto env = clean_env();
+  for (const int status : {429, 503}) {
+    SCOPED_TRACE(status);
+    forward_proxy proxy("", status);
+    proxy.refuse_with_headers("Retry-After: 20\r\n");
+    auto o = options_for("https://localhost:1/events");
+    o.proxy = proxy.url();
+    o.reconnect = true;
+    o.retry_server_errors = true;
+    std::vector<ssekit::client_error> errors;
+    boost::asio::io_context io;
+    std::optional<ssekit::client> c;
+    ssekit::client_handlers h;
+    h.on_error = [&](const ssekit::client_error& e) {
+      errors.push_back(e);
+      c->close();
+    };
+    c.emplace(io.get_executor(), o, h);
+    io.run_for(ssekit::testing::hang_limit);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].reason, client_error_reason::proxy_refused) << errors[0].message;
+    EXPECT_TRUE(errors[0].will_reconnect);
+    EXPECT_GE(errors[0].reconnect_delay, 20s) << errors[0].message;
   }
 }
 
