@@ -323,14 +323,12 @@ function parseHttpDate(text, nowMs) {
   const mon = MONTHS.indexOf(month) / 3;
   [day, year, h, m, sec] = [day, year, h, m, sec].map(Number);
   if (mon < 0 || h > 23 || m > 59 || sec > 60) return null;
-  const lastDay = new Date(Date.UTC(2000, mon + 1, 0)).getUTCDate() - (mon === 1 && !isLeap(year) ? 1 : 0);
-  if (day < 1 || day > lastDay) return null;
-  // setUTCFullYear: Date.UTC maps years 0..99 to 1900..1999.
-  const date = new Date(Date.UTC(2000, mon, day, h, m, 0));
+  // setUTCFullYear: Date.UTC maps years 0..99 to 1900..1999. A day the
+  // month lacks (0, 30 February) rolls over into another day of the month.
+  const date = new Date(Date.UTC(2000, 0, 1, h, m, 0));
   date.setUTCFullYear(year, mon, day);
-  return date.getTime() + sec * 1000;
+  return date.getUTCDate() === day ? date.getTime() + sec * 1000 : null;
 }
-const isLeap = (y) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 
 // Retry-After as a wait in ms (the C++ retry_after()): delta-seconds, or an
 // HTTP-date less the response's Date (both the server's clock) or less now;
@@ -1215,7 +1213,6 @@ const EventSource = class EventSource extends EventTarget {
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
   #fail(error) {
-    this.#previous = { reason: error.reason, status: error.status };
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();

@@ -78,7 +78,7 @@ function cspError(cause) {
     // Not "this page's": a worker has a policy too, and other embedders
     // refuse for reasons of their own (the engine's words say which).
     "ssekit: its WebAssembly was refused; in a page or worker, by the Content-Security-Policy: " +
-      "add 'wasm-unsafe-eval' to the script-src directive (e.g. script-src 'self' 'wasm-unsafe-eval'). " +
+      "add 'wasm-unsafe-eval' to script-src (e.g. script-src 'self' 'wasm-unsafe-eval'). " +
       `The engine said: ${cause?.message ?? String(cause)}`,
     cause,
   );
