@@ -898,7 +898,9 @@ const EventSource = class EventSource extends EventTarget {
   #requestUrl;
   #reconnectionTime;
   #failures = 0;       // connections in a row that ended without an event
-  #gotEvent = false;   // the current connection delivered an event
+  // When the current connection opened (performance.now()); Infinity before,
+  // -Infinity once it delivered an event: #reestablish's "no failure".
+  #openedAt = Infinity;
   #controller = null;  // aborts the current connection
   #timer = null;       // the wait before reconnecting
   // False once a cross-origin server refused Last-Event-ID (its preflight
@@ -1074,7 +1076,7 @@ const EventSource = class EventSource extends EventTarget {
   async #connect() {
     const controller = new AbortController();
     this.#controller = controller;
-    this.#gotEvent = false;
+    this.#openedAt = Infinity;
     const current = () => this.#controller === controller;
     this.#attempts++;
     if (this.#onAttempt !== null) {
@@ -1167,6 +1169,7 @@ const EventSource = class EventSource extends EventTarget {
     // The origin of the URL that answered, whatever the method.
     this.#origin = originOf(response.url || this.#requestUrl);
     this.#readyState = OPEN;
+    this.#openedAt = performance.now();
     const progress = { sent: true, opened: true };
     dispatch.call(this, new Event('open'));
     let ending = null;
@@ -1206,7 +1209,7 @@ const EventSource = class EventSource extends EventTarget {
 
   #dispatchMessage(type, data, lastEventId) {
     if (this.#readyState === CLOSED) return;
-    this.#gotEvent = true;
+    this.#openedAt = -Infinity;
     dispatch.call(this, (dispatching = new SseMessageEvent(type, data, this.#origin, lastEventId)));
     dispatching = null;
   }
@@ -1243,7 +1246,14 @@ const EventSource = class EventSource extends EventTarget {
       return;
     }
     this.#stopConnection();
-    this.#failures = this.#gotEvent ? 0 : Math.min(this.#failures + 1, MAX_FAILURES);
+    // No failure either: a stream that stayed open as long as the wait
+    // another failure would bring (no jitter), even without an event. A
+    // proxy that cuts idle streams pushed a quiet, healthy one towards
+    // maxDelay between connections (the C++ client's rule too).
+    this.#failures =
+      performance.now() - this.#openedAt >= reconnectDelay(this.#reconnectionTime, this.#failures + 1, this.#backoff, () => 0)
+        ? 0
+        : Math.min(this.#failures + 1, MAX_FAILURES);
     this.#previous = { reason: error.reason, status: error.status };
     this.#readyState = CONNECTING;
     this.#parser.reset();

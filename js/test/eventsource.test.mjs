@@ -258,6 +258,42 @@ describe('EventSource: reconnection', () => {
     }
   });
 
+  // A proxy or load balancer that cuts idle streams (squid's read_timeout,
+  // nginx's proxy_read_timeout) pushed a quiet, healthy stream towards
+  // maxDelay between connections (a probe with real proxies): a stream that
+  // lived longer than the next wait is no failure, as in the C++ client.
+  it('a stream that lived longer than the next wait and was cut is no failure: the wait stays the reconnection time', { timeout: 20000 }, async () => {
+    const s = await server((req, res) => {
+      sendStream(res, '', { end: false });
+      res.flushHeaders();  // the head now, not with the end
+      setTimeout(() => res.end(), 300);
+    });
+    const { source } = open(s.url, { reconnectionTime: 5, backoff: { minDelay: 1 } });  // 5, 10, 20, 40 ms if each were a failure
+    const delays = [];
+    await within(15000, 'four reconnects', () => new Promise((resolve) => {
+      source.addEventListener('error', (e) => {
+        delays.push([e.error.reason, e.reconnectDelay]);
+        if (delays.length === 4) resolve();
+      });
+    }));
+    source.close();
+    assert.deepEqual(delays, Array(4).fill(['end_of_stream', 5]));
+  });
+
+  it('a stream that ends at once still backs off', { timeout: 20000 }, async () => {
+    const s = await server((req, res) => sendStream(res, ''));
+    const { source } = open(s.url, { reconnectionTime: 200, backoff: { jitter: 0, minDelay: 1 } });
+    const delays = [];
+    await within(15000, 'two reconnects', () => new Promise((resolve) => {
+      source.addEventListener('error', (e) => {
+        delays.push(e.reconnectDelay);
+        if (delays.length === 2) resolve();
+      });
+    }));
+    source.close();
+    assert.deepEqual(delays, [200, 400]);
+  });
+
   it('backoff: false keeps the plain reconnection time after failures', { timeout: 10000 }, async () => {
     mock.timers.enable({ apis: ['setTimeout'] });
     try {

@@ -767,6 +767,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     };
     reconnect_plan_ = plan_;
     opened_ = true;
+    opened_at_ = std::chrono::steady_clock::now();
     set_state(client_state::open);
     if (handlers_.on_open) {
       response_info info{static_cast<int>(conn_->response->get().result_int()), conn_->response_headers, plan_.target.str(),
@@ -1018,7 +1019,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
     end_attempt();
     sync_last_event_id();
-    failures_ = got_event_ ? 0 : failures_ + 1;
+    // A stream that stayed open at least as long as the wait another failure
+    // would bring (without jitter) is not a failure either, even without an
+    // event: a proxy that cuts idle streams (squid read_timeout, tinyproxy
+    // Timeout, nginx proxy_read_timeout, an LB's idle timeout) would
+    // otherwise push a quiet but healthy stream to max_delay between
+    // connections, missing what is sent meanwhile. It was connected at
+    // least half the time; a stream that closes at once still backs off.
+    const bool lived = opened_ && std::chrono::steady_clock::now() - opened_at_ >=
+                                      detail::reconnect_delay(options_.backoff, reconnection_time_, failures_ + 1, 0);
+    failures_ = (got_event_ || lived) ? 0 : failures_ + 1;
     previous_reason_ = e.reason;
     previous_status_ = e.status;
     if (!error.will_reconnect) {
@@ -1139,6 +1149,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   bool batch_open_ = false;     // something was handed out since the last on_batch_end
   bool request_sent_ = false;  // this attempt's request was written whole
   bool opened_ = false;        // this attempt's stream opened
+  std::chrono::steady_clock::time_point opened_at_{};  // when it opened
   std::uint64_t attempts_ = 0;
   std::optional<client_error_reason> previous_reason_;  // none before the first attempt ends
   int previous_status_ = 0;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -465,4 +466,68 @@ TEST(ClientRetry, AnInvalidStatusIsAServerError) {
       EXPECT_EQ(rec.events, retry ? std::vector<std::string>{"message:ok#"} : std::vector<std::string>{}) << line;
     }
   }
+}
+
+namespace {
+
+// Errors of a client reading `server` until `count` arrived (then closed).
+std::vector<ssekit::client_error> errors_of(const script_server& server, ssekit::client_options o, std::size_t count) {
+  o.url = server.url();
+  o.reconnect = true;
+  std::vector<ssekit::client_error> errors;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_error = [&](const ssekit::client_error& e) {
+    errors.push_back(e);
+    if (errors.size() == count) c->close();
+  };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
+  return errors;
+}
+
+// Opens a stream, sends nothing, and ends it after `hold` (or when the client leaves).
+script_server::script quiet_stream_for(std::chrono::milliseconds hold) {
+  return [hold](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header());
+    if (hold.count() > 0) c.wait_for_client_close(hold);
+    c.close();
+  };
+}
+
+}  // namespace
+
+// A stream that stayed open longer than the wait another failure would
+// bring is no failure, even without an event. A proxy or load balancer that
+// cuts idle streams (squid's read_timeout, nginx's proxy_read_timeout)
+// pushed a quiet but healthy stream towards max_delay between connections:
+// behind squid, sse-cat got 1 of 7 broadcasts, a browser-like client 7 (a
+// helper's probe with real proxies). The HTML standard's EventSource waits
+// the reconnection time after every drop.
+TEST(ClientBackoffAfterOpen, AStreamCutAfterLivingLongerThanTheNextWaitKeepsThePlainReconnectionTime) {
+  script_server server(quiet_stream_for(300ms));
+  auto o = ssekit::testing::options_for("");  // 5 ms, x2 per failure: 5, 10, 20, 40 ms
+  const auto errors = errors_of(server, o, 4);
+  ASSERT_EQ(errors.size(), 4u);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.reason, client_error_reason::end_of_stream) << e.message;
+    EXPECT_EQ(e.reconnect_delay, 5ms) << "the stream lived 300 ms: no failure";
+  }
+}
+
+// One that ends at once still backs off (here the first wait is 200 ms and
+// the second 400: a stream ended at once does not live that long).
+TEST(ClientBackoffAfterOpen, AStreamEndedAtOnceStillBacksOff) {
+  script_server server(quiet_stream_for(0ms));
+  auto o = ssekit::testing::options_for("");
+  o.reconnection_time = 200ms;
+  o.backoff.jitter_percent = 0;
+  const auto errors = errors_of(server, o, 2);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].reconnect_delay, 200ms);
+  EXPECT_EQ(errors[1].reconnect_delay, 400ms);
 }

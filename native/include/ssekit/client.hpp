@@ -102,7 +102,7 @@ std::string_view attempt_kind_name(attempt_kind kind) noexcept;
 struct attempt_info {
   attempt_kind kind = attempt_kind::first;
   std::uint64_t number = 1;    // 1 for the first attempt; every attempt counts
-  std::uint64_t failures = 0;  // attempts in a row that ended without an event
+  std::uint64_t failures = 0;  // attempts in a row that ended without an event (see backoff_options)
   // reconnect: why the previous attempt ended (its reason and HTTP status,
   // 0 without one); a 401 here is the cue to refresh a token. No reason
   // before the first attempt (the npm package's previousReason: null).
@@ -196,8 +196,10 @@ struct client_stats {
 //   base  = max(reconnection time, min_delay)
 //   delay = base x (factor_percent/100)^(failures-1), capped at max(max_delay, base),
 //           minus up to jitter_percent of it at random, never below base.
-// `failures` counts attempts in a row that ended without an event; the
-// first reconnect after a stream that delivered events waits `base`.
+// `failures` counts attempts in a row that ended without an event and did
+// not stay open as long as the wait another failure would bring (a quiet
+// stream that a proxy cuts when idle is no failure); the first reconnect
+// after a stream that delivered events, or lived that long, waits `base`.
 // min_delay is the floor of EVERY reconnect, one a server can't lower:
 // `retry: 0` and closing every time (with or without an event) drives at
 // most 1000/min_delay requests a second. The npm package's backoff.minDelay
