@@ -482,8 +482,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // A proxy's refusal: its answer is reported as a response's would be.
       conn_->response_headers = failure->headers;
       excerpt_ = failure->body;
-      const bool retry_status = failure->reason == client_error_reason::proxy_refused && options_.retry_server_errors &&
-                                (failure->status >= 500 || failure->status == 429);
+      // A proxy's 5xx or 429 to CONNECT (it can't reach the origin now, or
+      // is busy) is retried with backoff, as a browser does: to it a refused
+      // tunnel is a network error, which an EventSource reconnects after.
+      // A short outage of the origin stopped the client for good. 407, 403
+      // and the rest stay final.
+      const bool retry_status = failure->reason == client_error_reason::proxy_refused && (failure->status >= 500 || failure->status == 429);
       const bool retry = failure->retryable || retry_status;
       // A refused CONNECT's Retry-After counts as a response's does.
       std::optional<milliseconds> at_least;

@@ -132,7 +132,7 @@ stream for good (204, or an end with --no-reconnect); 1 the stream broke a
 limit or could not be decoded; 2 bad usage; 3 an input or output error,
 or the system refused memory or file descriptors; 4
 the server refused the stream (HTTP status, content type, content coding,
-redirect) or the proxy refused it (407, 403, 502...); 5 a network, TLS or
+redirect) or the proxy refused it (407, 403...); 5 a network, TLS or
 timeout failure without reconnect; 130 SIGINT; 143 SIGTERM.
 )";
 

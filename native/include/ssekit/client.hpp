@@ -59,9 +59,10 @@ enum class client_error_reason {
   // than max_id_length, or a control byte RFC 9110 forbids in a field
   // value). The reconnect goes on without the header; will_reconnect is true.
   id_not_sent,
-  // The proxy refused to open a tunnel (CONNECT answered 407, 403, 502...)
+  // The proxy refused to open a tunnel (CONNECT answered 407, 403, 503...)
   // or answered 407 to a request through it: status, headers and body
-  // excerpt are the proxy's; error.proxy names it. Final.
+  // excerpt are the proxy's; error.proxy names it. Final, except a 5xx or
+  // 429 to CONNECT, which reconnects with backoff (and its Retry-After).
   proxy_refused,
   // The attempt hook threw, called attempt_done::fail(), gave a request
   // that can't be sent (bad URL or header), or did not answer within
