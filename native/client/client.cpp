@@ -702,8 +702,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const bool retryable = detail::reconnects_after_status(status, options_.retry_server_errors, has_hook_);
     std::optional<milliseconds> at_least;
     if (retryable) at_least = detail::retry_after(conn_->response_headers);
+    // Through a proxy, the answer may be the proxy's own (squid's 502 for an
+    // unknown host, its 503 for a refused connection): the message says
+    // which way the request went.
+    std::string message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason()));
+    if (route_.forward(plan_.target)) message += " (through the proxy " + route_.choice.url + ", " + route_.choice.source + ")";
     fail({.reason = client_error_reason::http_status,
-          .message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason())),
+          .message = std::move(message),
           .retryable = retryable,
           .status = status,
           .at_least = at_least});

@@ -442,6 +442,23 @@ TEST(ProxyLoopback, HttpUsesAbsoluteFormAndTheCredentialsStayWithTheProxy) {
   EXPECT_EQ(rec.opens[0].proxy.source, "option proxy");
 }
 
+// An error status for an http:// target through a proxy may be the proxy's
+// own (squid answers 502 for a host it can't resolve, 503 for a refused
+// connection): the message says the request went through the proxy, which
+// it did not (a helper's probe with real proxies).
+TEST(ProxyLoopback, AnErrorStatusThroughAProxySaysSo) {
+  const auto env = clean_env();
+  forward_proxy proxy("", 502);
+  auto o = options_for("http://127.0.0.1:1/events");
+  o.proxy = proxy.url();
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  const auto& e = rec.errors[0];
+  EXPECT_EQ(e.reason, client_error_reason::http_status);
+  EXPECT_EQ(e.status, 502);
+  EXPECT_EQ(e.message, "the server answered 502 Refused (through the proxy " + proxy.url() + ", option proxy)");
+}
+
 TEST(ProxyLoopback, A407ForAnHttpTargetIsTheProxysRefusal) {
   const auto env = clean_env();
   script_server origin(one_event("never"));
