@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_errors.hpp"
 #include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
@@ -474,18 +475,7 @@ namespace {
 std::vector<ssekit::client_error> errors_of(const script_server& server, ssekit::client_options o, std::size_t count) {
   o.url = server.url();
   o.reconnect = true;
-  std::vector<ssekit::client_error> errors;
-  boost::asio::io_context io;
-  std::optional<ssekit::client> c;
-  ssekit::client_handlers h;
-  h.on_error = [&](const ssekit::client_error& e) {
-    errors.push_back(e);
-    if (errors.size() == count) c->close();
-  };
-  c.emplace(io.get_executor(), o, h);
-  io.run_for(ssekit::testing::hang_limit);
-  EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
-  return errors;
+  return ssekit::testing::errors_until(o, count);
 }
 
 // Opens a stream, sends nothing, and ends it after `hold` (or when the client leaves).

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_errors.hpp"
 #include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "tls_fixture.hpp"
@@ -658,17 +659,7 @@ TEST_F(ProxyTls, A429OrA5xxToConnectIsRetriedWithBackoffAndA403IsFinal) {
     o.proxy = proxy.url();
     o.ca_file = *ca_path_;
     o.reconnect = true;
-    std::vector<ssekit::client_error> errors;
-    boost::asio::io_context io;
-    std::optional<ssekit::client> c;
-    ssekit::client_handlers h;
-    h.on_error = [&](const ssekit::client_error& e) {
-      errors.push_back(e);
-      if (errors.size() == 2) c->close();
-    };
-    c.emplace(io.get_executor(), o, h);
-    io.run_for(ssekit::testing::hang_limit);
-    EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
+    const auto errors = ssekit::testing::errors_until(o, 2);
     const std::size_t attempts = status == 403 ? 1 : 2;
     ASSERT_EQ(errors.size(), attempts);
     for (const auto& e : errors) {
@@ -693,16 +684,7 @@ TEST_F(ProxyTls, ARefusedConnectsRetryAfterSetsTheWait) {
     auto o = options_for("https://localhost:1/events");
     o.proxy = proxy.url();
     o.reconnect = true;
-    std::vector<ssekit::client_error> errors;
-    boost::asio::io_context io;
-    std::optional<ssekit::client> c;
-    ssekit::client_handlers h;
-    h.on_error = [&](const ssekit::client_error& e) {
-      errors.push_back(e);
-      c->close();
-    };
-    c.emplace(io.get_executor(), o, h);
-    io.run_for(ssekit::testing::hang_limit);
+    const auto errors = ssekit::testing::errors_until(o, 1);
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].reason, client_error_reason::proxy_refused) << errors[0].message;
     EXPECT_TRUE(errors[0].will_reconnect);
