@@ -10,6 +10,7 @@
 #   FUZZ_SECONDS=600 fuzz/run.sh     # longer
 #   fuzz/run.sh fuzz_utf8 fuzz_parse # some targets only
 #   FUZZ_MERGE=1 fuzz/run.sh         # afterwards, merge new coverage into fuzz/corpus (-merge=1)
+#   FUZZ_JOBS=1 fuzz/run.sh          # one target at a time (default: one per core)
 set -euo pipefail
 
 seconds="${FUZZ_SECONDS:-60}"
@@ -26,18 +27,17 @@ cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/ssekit-fuzz.XXXXXX")"
-failed=()
-summary=()
+# Targets run side by side, one per core (FUZZ_JOBS, default nproc): each
+# still fuzzes for FUZZ_SECONDS on a core of its own, and a full run takes
+# half the time on two cores.
+jobs="${FUZZ_JOBS:-$(nproc)}"
+case $jobs in ''|*[!0-9]*|0) echo "FUZZ_JOBS must be a positive integer" >&2; exit 2 ;; esac
 
-for t in "${targets[@]}"; do
-  bin="build/fuzz/fuzz/$t"
-  [ -x "$bin" ] || { echo "no such fuzz target: $t" >&2; exit 2; }
-  mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
-  cp -R "fuzz/corpus/$t/." "$work/$t/corpus/" 2>/dev/null || true
+# Runs one target; its verdict goes to $work/$t/verdict ("ok ..." or
+# "FAILED ..."), its log to $work/$t/log.txt.
+fuzz_one() {
+  local t=$1 bin="build/fuzz/fuzz/$1" status=0 execs artifacts log
   log="$work/$t/log.txt"
-  echo "== $t: ${seconds}s (log: $log)"
-
-  status=0
   ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
     "$bin" "$work/$t/corpus" \
@@ -57,13 +57,9 @@ for t in "${targets[@]}"; do
   # reports that somehow did not stop the run.
   if [ "$status" -ne 0 ] || [ -n "$artifacts" ] ||
      grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|^\*\*\* ' "$log"; then
-    failed+=("$t")
-    summary+=("$t: FAILED (exit $status), $execs executions")
-    echo "-- $t FAILED; end of log:"
-    tail -n 40 "$log"
-    [ -n "$artifacts" ] && printf 'failing input: %s\n' $artifacts
+    echo "FAILED (exit $status), $execs executions" >"$work/$t/verdict"
   else
-    summary+=("$t: ok, $execs executions")
+    echo "ok, $execs executions" >"$work/$t/verdict"
   fi
 
   if [ "${FUZZ_MERGE:-0}" = "1" ]; then
@@ -72,10 +68,41 @@ for t in "${targets[@]}"; do
     "$bin" -merge=1 -use_counters=0 "fuzz/corpus/$t" "$work/$t/corpus" -max_len=4096 >"$work/$t/merge.txt" 2>&1 ||
       echo "-- merge for $t failed, see $work/$t/merge.txt"
   fi
+}
+
+for t in "${targets[@]}"; do
+  [ -x "build/fuzz/fuzz/$t" ] || { echo "no such fuzz target: $t" >&2; exit 2; }
+done
+running=0
+for t in "${targets[@]}"; do
+  mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
+  cp -R "fuzz/corpus/$t/." "$work/$t/corpus/" 2>/dev/null || true
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  echo "== $t: ${seconds}s (log: $work/$t/log.txt)"
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+wait
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  verdict=$(cat "$work/$t/verdict" 2>/dev/null || echo "FAILED (no verdict)")
+  summary+=("$t: $verdict")
+  if [[ $verdict == FAILED* ]]; then
+    failed+=("$t")
+    echo "-- $t FAILED; end of log:"
+    tail -n 40 "$work/$t/log.txt"
+    artifacts="$(find "$work/$t/artifacts" -type f | sort)"
+    [ -n "$artifacts" ] && printf 'failing input: %s\n' $artifacts
+  fi
 done
 
 echo
-echo "== summary (${seconds}s per target)"
+echo "== summary (${seconds}s per target, ${jobs} at a time)"
 printf '  %s\n' "${summary[@]}"
 
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -5,9 +5,9 @@
 # projects: install prefix, pkg-config, add_subdirectory), the WASM build
 # and the npm package's tests (node, npm pack, headless Chromium), every fuzz
 # target for a bounded time, and a small benchmark run. Exits non-zero on any
-# failure. FUZZ_SECONDS (default 20 here: eight targets, and a full run on a
-# fresh 2-core machine stays under 30 minutes) sets the time per
-# fuzz target.
+# failure. FUZZ_SECONDS (default 20 here: eight targets, one per core at a
+# time, and a full run on a fresh 2-core machine stays under 30 minutes)
+# sets the time per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
