@@ -17,6 +17,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 jobs=2
 
+# For the builds whose code only has to compile and run, not be fast (the
+# add_subdirectory, shared-library and core-only ones): no optimization,
+# which takes a third off each Beast translation unit. The install test's
+# consumer stays Release, with the strict flags that only optimizing
+# compilers warn with.
+unoptimized=-DCMAKE_BUILD_TYPE=
+
 configure() {  # configure SRC BIN [cmake args...]
   local src=$1 bin=$2
   shift 2
@@ -121,7 +128,7 @@ install)
   # gets the SOVERSION MAJOR.MINOR while the major version is 0).
   FIND='find_package(ssekit REQUIRED COMPONENTS native nonsense)'
   expect_failure unknown_component "ssekit has no component 'nonsense'" -DCMAKE_PREFIX_PATH="$prefix"
-  configure "$source" "$tmp/core-only" -DSSEKIT_BUILD_NATIVE=OFF -DSSEKIT_BUILD_TOOLS=OFF -DSSEKIT_BUILD_TESTS=OFF \
+  configure "$source" "$tmp/core-only" "$unoptimized" -DSSEKIT_BUILD_NATIVE=OFF -DSSEKIT_BUILD_TOOLS=OFF -DSSEKIT_BUILD_TESTS=OFF \
     -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=ON
   cmake --build "$tmp/core-only" -j "$jobs" >/dev/null
   cmake --install "$tmp/core-only" --prefix "$tmp/core-prefix" >/dev/null
@@ -151,14 +158,14 @@ endif()'
   # Shared libraries (core and client), installed where the loader does not
   # look: the programs start without LD_LIBRARY_PATH, the client-only one
   # too (libssekit_native finds libssekit_core through its RUNPATH).
-  configure "$source" "$tmp/shared" -DBUILD_SHARED_LIBS=ON -DSSEKIT_BUILD_NATIVE=ON -DSSEKIT_BUILD_TOOLS=OFF \
+  configure "$source" "$tmp/shared" "$unoptimized" -DBUILD_SHARED_LIBS=ON -DSSEKIT_BUILD_NATIVE=ON -DSSEKIT_BUILD_TOOLS=OFF \
     -DSSEKIT_BUILD_TESTS=OFF -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF
   cmake --build "$tmp/shared" -j "$jobs" >"$tmp/shared-build.log" 2>&1 || { cat "$tmp/shared-build.log"; exit 1; }
   cmake --install "$tmp/shared" --prefix "$tmp/shared-prefix" >/dev/null
   native_so=$(find "$tmp/shared-prefix" -name "libssekit_native.so.$version")
   soname=$(objdump -p "$native_so" | awk '/SONAME/ {print $2}')
   test "$soname" = "libssekit_native.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
-  configure "$here" "$tmp/shared-consumer" -DCMAKE_PREFIX_PATH="$tmp/shared-prefix" -DSSEKIT_SOURCE_DIR="$source"
+  configure "$here" "$tmp/shared-consumer" "$unoptimized" -DCMAKE_PREFIX_PATH="$tmp/shared-prefix" -DSSEKIT_SOURCE_DIR="$source"
   cmake --build "$tmp/shared-consumer" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only \
     >"$tmp/shared-consumer.log" 2>&1 || { cat "$tmp/shared-consumer.log"; exit 1; }
   (unset LD_LIBRARY_PATH; run_programs "$tmp/shared-consumer" consumer consumer_asio_header_only consumer_client_only)
@@ -166,7 +173,7 @@ endif()'
   ;;
 subdirectory)
   source=$1 cxx=$2
-  configure "$here" "$tmp/build" -DSSEKIT_CONSUMER_MODE=subdirectory -DSSEKIT_SOURCE_DIR="$source"
+  configure "$here" "$tmp/build" "$unoptimized" -DSSEKIT_CONSUMER_MODE=subdirectory -DSSEKIT_SOURCE_DIR="$source"
   # No options given: the library and nothing else.
   targets=$(cmake --build "$tmp/build" --target help)
   for program in sse-cat sse-serve ssekit-contract-service ssekit_tests ssekit-bench fuzz_parse llm_stream \
@@ -180,7 +187,7 @@ subdirectory)
   # ssekit on its own where Boost is missing, with the README's install
   # options: the parser alone configures and builds (the programs, which
   # need the client, are not asked for by default).
-  configure "$source" "$tmp/no-boost" -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DSSEKIT_BUILD_TESTS=OFF \
+  configure "$source" "$tmp/no-boost" "$unoptimized" -DCMAKE_DISABLE_FIND_PACKAGE_Boost=ON -DSSEKIT_BUILD_TESTS=OFF \
     -DSSEKIT_BUILD_FUZZERS=OFF -DSSEKIT_BUILD_BENCHMARKS=OFF -DSSEKIT_BUILD_EXAMPLES=OFF
   cmake --build "$tmp/no-boost" -j "$jobs" >"$tmp/no-boost-build.log" 2>&1 || { cat "$tmp/no-boost-build.log"; exit 1; }
   if grep -q "ssekit_native" <(cmake --build "$tmp/no-boost" --target help); then
