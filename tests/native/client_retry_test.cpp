@@ -10,7 +10,6 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>

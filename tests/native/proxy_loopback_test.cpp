@@ -445,8 +445,8 @@ TEST(ProxyLoopback, HttpUsesAbsoluteFormAndTheCredentialsStayWithTheProxy) {
 
 // An error status for an http:// target through a proxy may be the proxy's
 // own (squid answers 502 for a host it can't resolve, 503 for a refused
-// connection): the message says the request went through the proxy, which
-// it did not (a helper's probe with real proxies).
+// connection): the message says the request went through the proxy (it
+// did not say so before: a helper's probe with real proxies).
 TEST(ProxyLoopback, AnErrorStatusThroughAProxySaysSo) {
   const auto env = clean_env();
   forward_proxy proxy("", 502);
