@@ -99,6 +99,7 @@ struct ready_completion {
   next_handler handler;
   error_code ec;
   stream_item item;
+  bool on_stream;  // the handler runs on the stream's executor (runs_on_stream)
 };
 
 // Plain-callback chains. A handler that asks for the next item as it runs
@@ -405,20 +406,22 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
 
   client& get_client() { return *client_; }
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
 
   // --- async_next
 
   // `into`: the caller's item to fill (async_next(item, token)); null: the
   // item goes to the handler.
-  void next(next_handler handler, stream_item* into = nullptr) {
+  // `on_stream`: the handler runs on the stream's executor (runs_on_stream).
+  void next(next_handler handler, stream_item* into, bool on_stream) {
     if (taker_busy_.test_and_set(std::memory_order_acquire)) {
       // A call on another thread is taking an item right now.
-      return post(std::move(handler), asio::error::already_started, {});
+      return post(std::move(handler), asio::error::already_started, {}, on_stream);
     }
     stream_item item;
     stream_item& target = into ? *into : item;
     start(
-        std::move(handler), item, [&] { return take(target); }, [&] { pop(target); }, into);
+        std::move(handler), item, [&] { return take(target); }, [&] { pop(target); }, into, on_stream);
   }
 
   // async_next_batch: every waiting item, viewed in handed_.
@@ -441,7 +444,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
           batch = hand_queue();
           batch_in_flight_.store(true, std::memory_order_release);
         },
-        nullptr);
+        nullptr, false);
   }
 
   // The rest of next() and next_batch(), taker_busy_ held: what waits
@@ -457,9 +460,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // operation that took nothing. Taken here and posted, the item went with
   // a completion the group drops.
   template <class Handler, class Result, class Take, class TakeLocked>
-  void start(Handler handler, Result& result, Take take, TakeLocked take_locked, stream_item* into) {
+  void start(Handler handler, Result& result, Take take, TakeLocked take_locked, stream_item* into, bool on_stream) {
     const bool cancellable = asio::get_associated_cancellation_slot(handler).is_connected();
-    if (!cancellable && take()) return post(std::move(handler), {}, std::move(result));
+    if (!cancellable && take()) return post(std::move(handler), {}, std::move(result), on_stream);
     std::unique_lock lock(mutex_);
     if (cancellable) {
       try {
@@ -472,7 +475,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     taker_busy_.clear(std::memory_order_release);
     if (pending_ || (std::is_same_v<Handler, batch_handler> && batch_in_flight_.load(std::memory_order_relaxed))) {
       lock.unlock();
-      return post(std::move(handler), asio::error::already_started, {});
+      return post(std::move(handler), asio::error::already_started, {}, on_stream);
     }
     if (!queue_.empty() && cancellable) {
       make_pending(std::move(handler), into);
@@ -481,11 +484,11 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (!queue_.empty()) {
       take_locked();
       lock.unlock();
-      return post(std::move(handler), {}, std::move(result));
+      return post(std::move(handler), {}, std::move(result), on_stream);
     }
     if (closed_ || ended_) {
       lock.unlock();
-      return post(std::move(handler), asio::error::eof, {});
+      return post(std::move(handler), asio::error::eof, {}, on_stream);
     }
     make_pending(std::move(handler), into);
   }
@@ -827,12 +830,12 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // stream's executor, then dispatched to the handler's (as Asio's own
   // operations complete); or, asked for by a handler this thread runs in a
   // chain_scope of this stream, called when that handler returns.
-  void post(next_handler handler, error_code ec, stream_item item) {
+  void post(next_handler handler, error_code ec, stream_item item, bool on_stream) {
     chain_slot* chain = current_chain;
     if (chain != nullptr && chain->stream == this) {
       // Kept only while no posted one waits, which it would overtake.
-      if (!chain->next && chain->on_stream_executor && chain_posts_.load(std::memory_order_acquire) == 0 && runs_here(handler)) {
-        chain->next.emplace(ready_completion{std::move(handler), ec, std::move(item)});
+      if (!chain->next && chain->on_stream_executor && chain_posts_.load(std::memory_order_acquire) == 0 && on_stream) {
+        chain->next.emplace(ready_completion{std::move(handler), ec, std::move(item), on_stream});
         return;
       }
       if (chain->next) {  // a second call before the first completed: both go by post, in order
@@ -841,7 +844,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
         post_chain(std::move(first));
       }
     }
-    post_chain(ready_completion{std::move(handler), ec, std::move(item)});
+    post_chain(ready_completion{std::move(handler), ec, std::move(item), on_stream});
   }
   // (A post dropped unrun, by an io_context that never runs again, leaves
   // chain_posts_ above 0: this stream's completions then all go by post.)
@@ -851,7 +854,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       asio::post(executor_, [self = shared_from_this(), c = std::move(c)]() mutable {
         self->chain_posts_.fetch_sub(1, std::memory_order_release);
         chain_scope chain(*self, true);
-        if (self->runs_here(c.handler)) std::move(c.handler)(c.ec, std::move(c.item));
+        if (c.on_stream) std::move(c.handler)(c.ec, std::move(c.item));
         else asio::dispatch(self->executor_, asio::append(std::move(c.handler), c.ec, std::move(c.item)));
         chain.drain();
       });
@@ -860,8 +863,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       throw;
     }
   }
-  // Whether the handler runs on the stream's executor (has none of its own).
-  bool runs_here(const next_handler& handler) const { return is_stream_executor(asio::get_associated_executor(handler, executor_)); }
   bool is_stream_executor(const asio::any_completion_executor& ex) const { return ex == asio::any_completion_executor(executor_); }
 
   // The scope of a completion's run on this thread (post() above).
@@ -899,7 +900,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     stream_state& stream_;
     chain_slot slot_;
   };
-  void post(batch_handler handler, error_code ec, stream_batch batch) {
+  void post(batch_handler handler, error_code ec, stream_batch batch, bool = false) {
     if (batch.empty()) return asio::post(executor_, asio::append(std::move(handler), ec, batch));
     asio::post(executor_, asio::append(delivering(std::move(handler)), ec, batch));
   }
@@ -961,7 +962,13 @@ stream_state& live(const std::shared_ptr<stream_state>& state, const char* call 
   return *state;
 }
 
-void start_next(const std::shared_ptr<stream_state>& state, next_handler handler) { live(state).next(std::move(handler)); }
+void start_next(const std::shared_ptr<stream_state>& state, next_handler handler, bool on_stream) {
+  live(state).next(std::move(handler), nullptr, on_stream);
+}
+
+const asio::any_io_executor* stream_executor(const std::shared_ptr<stream_state>& state) noexcept {
+  return state ? &state->executor() : nullptr;
+}
 
 bool try_next(stream_state* state, stream_item& out) {
   if (!state) throw std::logic_error("async_next on a moved-from event_stream");
@@ -980,8 +987,8 @@ bool try_next_batch(stream_state* state, stream_batch& out) {
 }
 
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
-                     asio::any_completion_handler<next_into_signature> handler) {
-  live(state).next(next_handler(into_handler{std::move(handler)}), into);
+                     asio::any_completion_handler<next_into_signature> handler, bool on_stream) {
+  live(state).next(next_handler(into_handler{std::move(handler)}), into, on_stream);
 }
 
 }  // namespace detail

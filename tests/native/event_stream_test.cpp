@@ -2028,6 +2028,55 @@ TEST(EventStreamChain, APlainCallbackChainRunsInFewHandlersNeverInlineAndLetsOth
   EXPECT_LT(seen_by_other_work, 200u) << "the chain ran every item before other work";
 }
 
+// Whether a handler runs on the stream's executor is decided from its
+// associated executor's type and value: one bound to the stream's own
+// io_context executor (another type than the stream's any_io_executor, the
+// same executor) is chained like a plain callback, and one bound to a strand
+// is never called directly: each item reaches it on its strand, in order.
+TEST(EventStreamChain, AHandlerBoundToTheStreamsExecutorChainsOneBoundToAStrandRunsOnIt) {
+  for (const bool on_strand : {false, true}) {
+    SCOPED_TRACE(on_strand ? "strand" : "io_context executor");
+    script_server server(numbered(200));
+    asio::io_context io;
+    ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+    buffer_items(io, stream, 200);
+    auto strand = asio::make_strand(io);
+    stream_item item;
+    std::vector<std::string> got;
+    int off_strand = 0;
+    bool done = false;
+    error_code end;
+    std::function<void()> ask;
+    const auto completed = [&](error_code ec) {
+      if (on_strand && !strand.running_in_this_thread()) ++off_strand;
+      if (ec) {
+        end = ec;
+        done = true;
+        return;
+      }
+      got.push_back(item.data);
+      ask();
+    };
+    ask = [&] {
+      if (on_strand) stream.async_next(item, asio::bind_executor(strand, completed));
+      else stream.async_next(item, asio::bind_executor(io.get_executor(), completed));
+    };
+    ask();
+    std::size_t handlers = 0;
+    const auto deadline = std::chrono::steady_clock::now() + ssekit::testing::hang_limit;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      handlers += io.poll();
+      if (io.stopped()) io.restart();
+    }
+    ASSERT_TRUE(done);
+    EXPECT_EQ(got, numbers(200));
+    EXPECT_EQ(end, asio::error::eof);
+    EXPECT_EQ(off_strand, 0);
+    if (on_strand) EXPECT_GE(handlers, 200u) << "a strand's handler was called directly";
+    else EXPECT_LT(handlers, 30u) << "one handler per item";
+  }
+}
+
 // A handler that asks twice before either completed: both calls go by post,
 // and what the first one's handler asks for next comes after the second.
 TEST(EventStreamChain, TwoCallsFromOneHandlerCompleteInStreamOrder) {

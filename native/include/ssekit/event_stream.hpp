@@ -30,6 +30,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
 #include <boost/asio/awaitable.hpp>
@@ -206,26 +207,48 @@ struct stream_options {
 
 namespace detail {
 using next_signature = void(boost::system::error_code, stream_item);
+// The stream's executor; null for a moved-from stream.
+const boost::asio::any_io_executor* stream_executor(const std::shared_ptr<stream_state>& state) noexcept;
+// Whether a handler runs on the stream's executor (has none of its own, or
+// the same): such a handler may be called directly once the one before it
+// returns (the plain-callback chain). Decided where the handler's type is
+// known: asked of a type-erased handler, the comparison cost two
+// allocations per item.
+template <class Handler>
+bool runs_on_stream(const Handler& handler, const boost::asio::any_io_executor* stream) {
+  if (stream == nullptr) return false;
+  using executor = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+  if constexpr (std::is_same_v<executor, boost::asio::any_io_executor>) {
+    return boost::asio::get_associated_executor(handler, *stream) == *stream;
+  } else {
+    const executor* target = stream->target<executor>();
+    return target != nullptr && *target == boost::asio::get_associated_executor(handler, *stream);
+  }
+}
+
 // Starts one async_next (native/client/event_stream.cpp).
-void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler);
+void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler, bool on_stream);
 // Takes the front item if one waits and no async_next is pending.
 bool try_next(stream_state* state, stream_item& out);
 std::shared_ptr<stream_state> share(stream_state* state);
 
 struct next_initiation {
-  void operator()(boost::asio::any_completion_handler<next_signature> handler, std::shared_ptr<stream_state> state) const {
-    start_next(state, std::move(handler));
+  template <class Handler>
+  void operator()(Handler&& handler, const std::shared_ptr<stream_state>& state) const {
+    const bool on_stream = runs_on_stream(handler, stream_executor(state));
+    start_next(state, std::forward<Handler>(handler), on_stream);
   }
 };
 
 // async_next into the caller's item: completes with the error code only.
 using next_into_signature = void(boost::system::error_code);
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
-                     boost::asio::any_completion_handler<next_into_signature> handler);
+                     boost::asio::any_completion_handler<next_into_signature> handler, bool on_stream);
 struct next_into_initiation {
-  void operator()(boost::asio::any_completion_handler<next_into_signature> handler, std::shared_ptr<stream_state> state,
-                  stream_item* into) const {
-    start_next_into(state, into, std::move(handler));
+  template <class Handler>
+  void operator()(Handler&& handler, const std::shared_ptr<stream_state>& state, stream_item* into) const {
+    const bool on_stream = runs_on_stream(handler, stream_executor(state));
+    start_next_into(state, into, std::forward<Handler>(handler), on_stream);
   }
 };
 
@@ -235,7 +258,7 @@ void start_next_batch(const std::shared_ptr<stream_state>& state, boost::asio::a
 // Takes the waiting items if some wait and no async_next is pending.
 bool try_next_batch(stream_state* state, stream_batch& out);
 struct next_batch_initiation {
-  void operator()(boost::asio::any_completion_handler<batch_signature> handler, std::shared_ptr<stream_state> state) const {
+  void operator()(boost::asio::any_completion_handler<batch_signature> handler, const std::shared_ptr<stream_state>& state) const {
     start_next_batch(state, std::move(handler));
   }
 };
