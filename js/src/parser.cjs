@@ -14,7 +14,7 @@
 //   ready()) at the first call that needs the core.
 
 const wasm = require('./wasm.cjs');
-const { decodeAt, decodeText, errorInfo, stage, requireString, ready, SseLoadError } = wasm;
+const { decodeAt, decodeText, errorInfo, stage, requireString, ready, SseLoadError, realLength } = wasm;
 
 // The parser's module. Required here, not in wasm.cjs, so that only a
 // bundle with the parser carries it.
@@ -61,6 +61,12 @@ const {
 } = wasm.abi();
 
 const TWO_32 = 2 ** 32;
+// A chunk goes to the core in pieces of at most this many bytes. Staged
+// whole, a chunk and the events it completes (written beside it) took
+// about twice its size of WebAssembly memory, kept until close(): one
+// feed() of a 64 MiB recording held 130 MiB. A piece leaves the instance
+// within the pool's limit (wasm.cjs POOL_MEMORY_LIMIT).
+const FEED_PIECE = 256 * 1024;
 const LONGEST_STRING = 2 ** 29 - 24;
 
 // The string [start, start + length) of a decoded text (wasm.cjs decodeText).
@@ -190,8 +196,13 @@ class Parser {
     if (this.#error !== null) throw this.#error;
     if (typeof bytes === 'string' || this.#highSurrogate !== '') bytes = this.#joinSurrogates(bytes);
     const core = this.#attach();
-    const [ptr, len] = stage(core, bytes);
-    this.#run(core, core.exports.ssekit_parser_feed(this.#handle, ptr, len));
+    if (bytes.length > FEED_PIECE && typeof bytes === 'string') bytes = wasm.encoder.encode(bytes);
+    // A callback that closes the parser stops it (#run), here between pieces too.
+    for (let at = 0, n = typeof bytes === 'string' ? 0 : realLength.call(bytes); ; ) {
+      const [ptr, len] = stage(core, n > FEED_PIECE ? bytes.subarray(at, at + FEED_PIECE) : bytes);
+      this.#run(core, core.exports.ssekit_parser_feed(this.#handle, ptr, len));
+      if ((at += FEED_PIECE) >= n || this.#closed) return;
+    }
   }
 
   finish() {

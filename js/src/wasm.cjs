@@ -464,6 +464,6 @@ function requireString(value, what) {
   return value;
 }
 
-module.exports = { ready, prepare, defineModule, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, SseLoadError, POOL_MEMORY_LIMIT,
+module.exports = { realLength, ready, prepare, defineModule, isCompiled, decodeWasm, WASM_ALPHABET, onMainThread, checkAllowed, acquire, release, Core, SseLoadError, POOL_MEMORY_LIMIT,
   abi, encoder, decoder, decodeAt, decodeText, errorInfo, stage, describe, numberError, requireString, ENCODE_IN_PLACE_LIMIT,
 };

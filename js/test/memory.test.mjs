@@ -80,6 +80,29 @@ describe('WebAssembly memory', () => {
     small.close();
   });
 
+  // A chunk was staged whole in WebAssembly memory, and the events it
+  // completed were written beside it: one feed() of a 64 MiB recording held
+  // 130 MiB until close(). Chunks now go to the core in pieces.
+  for (const kind of ['Uint8Array', 'string']) {
+    it(`one feed() of 64 MiB of small events (a ${kind}) leaves a few MiB, not the chunk`, () => {
+      const event = 'id: 7\ndata: {"token":"abc"}\n\n';
+      const text = event.repeat(Math.ceil((64 * MiB) / event.length));
+      let events = 0;
+      let last = null;
+      const p = createParser({
+        onEvent: (e) => {
+          ++events;
+          last = e;
+        },
+      });
+      p.feed(kind === 'string' ? text : encoder.encode(text));
+      assert.equal(events, text.length / event.length);
+      assert.deepEqual(last, { type: 'message', data: '{"token":"abc"}', lastEventId: '7' });
+      assert.ok(p.memoryBytes <= 4 * MiB, `${(p.memoryBytes / MiB).toFixed(1)} MiB of WebAssembly memory after one 64 MiB chunk`);
+      p.close();
+    });
+  }
+
   it('events with long types, each different, do not ratchet up (the type cache keeps short types only)', () => {
     const p = createParser({ maxLineLength: Infinity, onEvent: () => {} });
     const sizes = [];

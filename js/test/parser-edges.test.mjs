@@ -136,4 +136,87 @@ describe('parser: edges', () => {
     p.close();
     assert.equal(p.memoryBytes, 0);
   });
+
+  // A chunk over 256 KiB goes to the core in pieces (parser.cjs FEED_PIECE).
+  // Whatever the cut, one feed() of a whole recording must give what the
+  // same bytes give in small chunks: lines, CRLF pairs and UTF-8 characters
+  // across the pieces' ends, an error's offset, a close() from a callback.
+  describe('one feed() of a chunk larger than a piece', () => {
+    const utf8 = new TextEncoder();
+    // 1.5 MiB: events of every size from 1 to 1,500 bytes, CRLF and CR line
+    // ends, two- and four-byte characters, ids and types, comments.
+    const recording = () => {
+      let text = '\ufeff';
+      for (let i = 0; text.length < 1.5 * 2 ** 20; ++i) {
+        const eol = ['\n', '\r\n', '\r'][i % 3];
+        text += `: c${i}${eol}id: ${i}${eol}event: t${i % 7}${eol}data: ${'é😀x'.repeat(i % 500)}${eol}data: ${i}${eol}${eol}`;
+      }
+      return text;
+    };
+    const parse = (chunks, options = {}) => {
+      const seen = [];
+      const p = createParser({ ...options, onEvent: (e) => seen.push(e), onComment: (c) => seen.push(c) });
+      for (const c of chunks) p.feed(c);
+      p.finish();
+      p.close();
+      return seen;
+    };
+    const inSmallChunks = (bytes, n) => Array.from({ length: Math.ceil(bytes.length / n) }, (_, i) => bytes.subarray(i * n, (i + 1) * n));
+
+    it('gives the events and comments small chunks give, as bytes and as a string', () => {
+      const text = recording();
+      const bytes = utf8.encode(text);
+      const expected = parse(inSmallChunks(bytes, 4093));
+      assert.ok(expected.length > 2000);
+      assert.deepEqual(parse([bytes]), expected);
+      assert.deepEqual(parse([text]), expected);
+      // A piece's end inside a CRLF pair and inside a character, at every
+      // offset near the first cut.
+      for (let shift = 1; shift <= 4; ++shift) assert.deepEqual(parse([bytes.subarray(0, shift), bytes.subarray(shift)]), expected);
+    });
+
+    it('an error in a later piece has the offset small chunks give, after the same events', () => {
+      const bytes = utf8.encode(`${recording()}data: ${'z'.repeat(5000)}\n\n`);
+      const run = (chunks) => {
+        const ids = [];
+        const p = createParser({ maxLineLength: 4096, onEvent: (e) => ids.push(e.lastEventId) });
+        let offset = -1;
+        try {
+          for (const c of chunks) p.feed(c);
+        } catch (e) {
+          assert.equal(e.code, 'line_too_long');
+          offset = e.offset;
+        } finally {
+          p.close();
+        }
+        return { ids, offset };
+      };
+      const whole = run([bytes]);
+      assert.ok(whole.offset > 1.5 * 2 ** 20, `offset ${whole.offset}`);
+      assert.deepEqual(whole, run(inSmallChunks(bytes, 4093)));
+    });
+
+    it('a callback that closes the parser stops it: no later piece is read', () => {
+      const bytes = utf8.encode('data: x\n\n'.repeat(2 ** 17));  // 1.1 MiB
+      let events = 0;
+      const p = createParser({
+        onEvent: () => {
+          if (++events === 3) p.close();
+        },
+      });
+      p.feed(bytes);
+      assert.equal(events, 3);
+      assert.equal(p.closed, true);
+    });
+
+    it('reads the bytes the array holds whatever its length property says, and stops', () => {
+      const bytes = utf8.encode('data: y\n\n'.repeat(2 ** 16));  // 576 KiB
+      Object.defineProperty(bytes, 'length', { value: 2 ** 50 });
+      let events = 0;
+      const p = createParser({ onEvent: () => ++events });
+      p.feed(bytes);
+      p.close();
+      assert.equal(events, 2 ** 16);
+    });
+  });
 });
