@@ -571,11 +571,13 @@ function isEventStream(contentType) {
 // A reader over a response body: a WHATWG ReadableStream (fetch), or, from
 // a custom fetch (node-fetch and the like), a Node stream or any async
 // iterable. { read() -> {done, value}, cancel() }; null for anything else.
-function bodyReader(body, url = '') {
-  if (body === null || typeof body !== 'object') return null;
-  // What a custom fetch's body throws here (a locked stream, an iterator
-  // that fails at once) is the response's fault, reported as such.
+function bodyReader(response, url = '') {
+  // What a custom fetch's response throws here (a body getter, a locked
+  // stream, an iterator that fails at once) is the response's fault,
+  // reported as such.
   try {
+    const body = response.body;
+    if (body === null || typeof body !== 'object') return null;
     // A ReadableStream, or one from another realm or polyfill.
     if (typeof body.getReader === 'function') {
       const reader = body.getReader();
@@ -590,7 +592,7 @@ function bodyReader(body, url = '') {
       };
     }
   } catch (e) {
-    throw new SseError('invalid_response', `the response body can't be read (locked, already read, or its iterator failed: ${e?.message})`, { cause: e, url });
+    throw new SseError('invalid_response', `the response body can't be read (locked, already read, or it threw: ${e?.message})`, { cause: e, url });
   }
   return null;
 }
@@ -606,7 +608,7 @@ function invalidBody(body, url) {
 async function bodyExcerpt(response, signal) {
   let reader = null;
   try {
-    reader = bodyReader(response.body ?? null);
+    reader = bodyReader(response);
   } catch {
     // Best effort, as below: a 503 stays a 503.
   }
@@ -637,7 +639,7 @@ async function bodyExcerpt(response, signal) {
 
 function cancelBody(response) {
   try {
-    bodyReader(response?.body ?? null)?.cancel().catch(() => {});
+    bodyReader(response)?.cancel().catch(() => {});
   } catch {
     // A body already locked is being read, and cancelled by its reader.
   }
@@ -667,27 +669,33 @@ function untilAborted(signal, onLate = null) {
 
 // Null when the response opens the stream (200 and text/event-stream), else
 // the SseError that fails the connection. `signal` stops reading the body
-// excerpt of a refused response.
+// excerpt of a refused response. A custom fetch's response that throws
+// while it is checked (a getter, headers.get()) is invalid_response, not
+// taken for a network error.
 async function checkResponse(response, url, signal) {
-  if (response === null || typeof response !== 'object' || !Number.isInteger(response.status) || typeof response.headers?.get !== 'function') {
-    return new SseError('invalid_response', 'fetch() did not give a Response (an object with status and headers)', { url });
+  try {
+    if (response === null || typeof response !== 'object' || !Number.isInteger(response.status) || typeof response.headers?.get !== 'function') {
+      return new SseError('invalid_response', 'fetch() did not give a Response (an object with status and headers)', { url });
+    }
+    const details = { status: response.status, headers: response.headers, url: response.url || url };
+    if (response.status === 204) {
+      cancelBody(response);
+      return new SseError('no_content', 'the server answered 204 No Content: the stream is over', details);
+    }
+    if (response.status !== 200) {
+      details.body = await bodyExcerpt(response, signal);
+      return new SseError('http_status', `the server answered ${response.status} ${response.statusText ?? ''}`.trimEnd(), details);
+    }
+    const contentType = response.headers.get('content-type');
+    if (!isEventStream(contentType)) {
+      details.body = await bodyExcerpt(response, signal);
+      const got = contentType === null ? 'no content type' : `content type ${contentType}`;
+      return new SseError('wrong_content_type', `the response is not text/event-stream (${got})`, details);
+    }
+    return null;
+  } catch (e) {
+    return new SseError('invalid_response', `the response can't be read: ${e?.message ?? String(e)}`, { cause: e, url });
   }
-  const details = { status: response.status, headers: response.headers, url: response.url || url };
-  if (response.status === 204) {
-    cancelBody(response);
-    return new SseError('no_content', 'the server answered 204 No Content: the stream is over', details);
-  }
-  if (response.status !== 200) {
-    details.body = await bodyExcerpt(response, signal);
-    return new SseError('http_status', `the server answered ${response.status} ${response.statusText ?? ''}`.trimEnd(), details);
-  }
-  const contentType = response.headers.get('content-type');
-  if (!isEventStream(contentType)) {
-    details.body = await bodyExcerpt(response, signal);
-    const got = contentType === null ? 'no content type' : `content type ${contentType}`;
-    return new SseError('wrong_content_type', `the response is not text/event-stream (${got})`, details);
-  }
-  return null;
 }
 
 function originOf(url) {
@@ -1135,7 +1143,7 @@ const EventSource = class EventSource extends EventTarget {
     let reader = null;
     if (failure === null) {
       try {
-        reader = bodyReader(response.body ?? null, this.#url);
+        reader = bodyReader(response, this.#url);
       } catch (e) {
         failure = e;
       }

@@ -253,7 +253,7 @@ class EventStream {
       cancelBody(response);
       return;
     }
-    this.#reader = bodyReader(response.body ?? null, this.#plan.url);
+    this.#reader = bodyReader(response, this.#plan.url);
     if (this.#reader === null) throw invalidBody(response.body, this.#plan.url);
     const origin = originOf(response.url || this.#plan.url);
     const queue = this.#queue;

@@ -1018,6 +1018,31 @@ describe('EventSource: custom fetch() bodies', () => {
     }
   });
 
+  // A probe's finding: a body getter that threw gave the error event the raw
+  // Error (no reason), and a headers.get() that threw closed the connection
+  // as a network_error, a reason that elsewhere reconnects.
+  it('a response whose body getter or headers.get() throws: error (invalid_response, an SseError), CLOSED', async () => {
+    const throwing = [
+      () => ({ status: 200, statusText: 'OK', headers: streamHeaders(), get body() { throw new Error('body getter'); } }),
+      () => ({ status: 200, statusText: 'OK', headers: { get() { throw new Error('get'); } }, body: null }),
+    ];
+    for (const make of throwing) {
+      let attempts = 0;
+      const fetch = async () => {
+        attempts++;
+        return make();
+      };
+      const { rec, errors } = open('http://example.test/', { fetch, reconnectionTime: 1 });
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      await flush();
+      assert.deepEqual(rec.log, ['error 2 invalid_response']);
+      assert.ok(errors[0].error instanceof SseError, String(errors[0].error));
+      assert.match(errors[0].error.message, /can't be read.*(body getter|get)/);
+      assert.equal(errors[0].reconnectDelay, null);
+      assert.equal(attempts, 1);
+    }
+  });
+
   it('a 503 whose body throws at once is still a 503: reconnected with retryServerErrors', async () => {
     let attempts = 0;
     const fetch = async () => {

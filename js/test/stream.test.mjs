@@ -352,11 +352,14 @@ describe('stream()', () => {
       { status: 200, headers, body: (async function* () { yield 42; })() },
       // An iterator that throws at once (was a network_error).
       { status: 200, headers, body: { [Symbol.asyncIterator]() { throw new Error('iter'); } } },
+      // A body getter or headers.get() that throws (were network_error).
+      { status: 200, headers, get body() { throw new Error('body getter'); } },
+      { status: 200, headers: { get() { throw new Error('get'); } }, body: null },
       undefined,
       'a string',
     ]) {
       await assert.rejects(collect(stream('http://example.test/', { fetch: async () => response })), (e) => {
-        assert.ok(e instanceof SseError, `${String(e)} for ${JSON.stringify(response)}`);
+        assert.ok(e instanceof SseError, `${String(e)} for ${typeof response === 'object' ? Object.keys(response).join() : response}`);
         assert.equal(e.reason, 'invalid_response');
         return true;
       });
