@@ -531,11 +531,18 @@ std::optional<std::string> chunk_framing::repair(std::string_view fresh) {
 }
 
 std::optional<std::size_t> response_head_size(std::string_view buffered) noexcept {
+  // Blank lines before the status line are skipped, as repaired_head()
+  // does: the head ends at the first blank line after one that is not.
+  // (Only a first one was: two blank lines were taken for an empty head,
+  // which Beast refused, and the stream was retried for ever.) The caller
+  // bounds `buffered` by the head limit.
+  bool started = false;
   for (std::size_t at = 0;;) {
     const std::size_t lf = buffered.find('\n', at);
     if (lf == std::string_view::npos) return std::nullopt;
     const bool blank = lf == at || (lf == at + 1 && buffered[at] == '\r');
-    if (blank && at != 0) return lf + 1;  // a blank first line is no head: Beast refuses it
+    if (blank && started) return lf + 1;
+    started = started || !blank;
     at = lf + 1;
   }
 }
@@ -624,9 +631,13 @@ redirect_outcome follow_redirect(const request_plan& current, int status, std::s
   redirect_outcome out;
   const auto target = resolve_url(current.target, location);
   if (!target) {
-    out.refusal = location.size() > max_url_length
-                      ? "a redirect Location longer than " + std::to_string(max_url_length) + " bytes"
-                      : "bad redirect Location: " + escape_text(location);
+    const std::string limit = std::to_string(max_url_length) + " bytes";
+    if (location.size() > max_url_length) out.refusal = "a redirect Location longer than " + limit;
+    // resolve_url() also refuses a URL that comes out too long (a long
+    // relative Location on a long URL): that was "bad redirect Location".
+    else if (current.target.str().size() + location.size() > max_url_length)
+      out.refusal = "a redirect Location that is invalid or resolves to a URL longer than " + limit + ": " + escape_text(location);
+    else out.refusal = "bad redirect Location: " + escape_text(location);
     return out;
   }
   if (redirects_done >= options.max_redirects) {

@@ -326,6 +326,8 @@ TEST(ClientHostile, HeadsBrowsersReadAreRead) {
       "http/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
       "HTTP/2 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
       "\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+      "\r\n\r\n\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
+      "HTTP/1.1 100 Continue\r\n\r\n\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
       "HTTP/1.1  200 O\x1bK\x7f\r\nContent-Type: text/event-stream\r\n\r\ndata: a\n\n",
   };
   for (const std::string& head : cases) {

@@ -482,6 +482,14 @@ TEST(ClientRules, RedirectRules) {
   r = follow_redirect(post, 302, "/" + std::string(ssekit::max_url_length, 'a'), 0, o);
   EXPECT_FALSE(r.next);
   EXPECT_EQ(r.refusal, "a redirect Location longer than " + std::to_string(ssekit::max_url_length) + " bytes");
+  // Short enough itself, too long once resolved (a probe's finding: it was
+  // called a bad Location).
+  const std::string near_limit = "/" + std::string(ssekit::max_url_length - 5, 'a');
+  r = follow_redirect(post, 302, near_limit, 0, o);
+  EXPECT_FALSE(r.next);
+  EXPECT_TRUE(r.refusal.starts_with("a redirect Location that is invalid or resolves to a URL longer than " +
+                                    std::to_string(ssekit::max_url_length) + " bytes: /aaa"))
+      << r.refusal.substr(0, 120);
   r = follow_redirect(post, 302, "gopher:\x1b[2J", 0, o);
   EXPECT_FALSE(r.next);
   EXPECT_EQ(r.refusal.find('\x1b'), std::string::npos) << "escaped";
@@ -734,6 +742,18 @@ TEST(ClientRules, StatusLinesChromiumReadsAreSetRight) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->head, "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n");
   EXPECT_EQ(r->size, 27u);
+  // So are more, and the head's size, which the client reads first, agrees:
+  // two blank lines were taken for an empty head (a probe's finding).
+  for (const std::string blanks : {"", "\r\n", "\r\n\r\n", "\n\r\n\n\r\n"}) {
+    const std::string head = blanks + "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n";
+    EXPECT_EQ(response_head_size(head + "data: a\n\n"), head.size()) << blanks.size();
+    if (blanks.empty()) continue;
+    const auto skipped = repaired_head(head + "data: a\n\n");
+    ASSERT_TRUE(skipped) << blanks.size();
+    EXPECT_EQ(skipped->head, "HTTP/1.1 200 OK\r\nX: 1\r\n\r\n");
+    EXPECT_EQ(skipped->size, head.size());
+  }
+  EXPECT_EQ(response_head_size("\r\n\r\n\r\n"), std::nullopt);  // only blank lines: no head yet
 }
 
 TEST(ClientRules, AStatusLineWithoutReasonGetsTheSpaceBeastNeeds) {
