@@ -450,9 +450,14 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     arm_deadline(attempt, options_.connect_timeout, [this] {
       // Which side stalled: the connection (TCP, a proxy, the TLS
       // handshake) or the server's answer to the request.
+      // A head begun and not finished is not "no response" (the bytes of
+      // an unfinished head wait in the buffer).
       const std::string peer = plan_.target.authority() + (route_.proxy ? " through the proxy " + route_.proxy->display() : "");
+      const std::size_t partial = conn_->buffer.size();
       fail({.reason = client_error_reason::connect_timeout,
-            .message = (conn_->opened ? "no response from " + peer : "no connection (TCP, proxy or TLS handshake) to " + peer) +
+            .message = (!conn_->opened ? "no connection (TCP, proxy or TLS handshake) to " + peer
+                        : partial != 0 ? "an unfinished response head (" + std::to_string(partial) + " bytes) from " + peer
+                                       : "no response from " + peer) +
                        " within " + std::to_string(options_.connect_timeout.count()) + " ms",
             .code = asio::error::timed_out,
             .retryable = true});

@@ -645,6 +645,28 @@ TEST(Client, ConnectTimeoutCoversAServerThatNeverAnswers) {
   }
 }
 
+// Part of a head, then silence: the timeout says what came (a probe's
+// finding: it said "no response"). The wait is 2 s so that only a stall of
+// 2 s between the server's write and the client's read could make the
+// bytes arrive after it.
+TEST(Client, ConnectTimeoutAfterPartOfTheHeadSaysSo) {
+  const std::string part = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
+  script_server server([&part](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(part);
+    c.wait_for_client_close(10s);
+  });
+  auto o = options_for(server.url());
+  o.connect_timeout = 2s;
+  o.reconnect = false;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
+  EXPECT_EQ(rec.errors[0].message, "an unfinished response head (" + std::to_string(part.size()) + " bytes) from 127.0.0.1:" +
+                                       std::to_string(server.port()) + " within 2000 ms");
+}
+
 // A connect timeout that came due as the response head arrived: Asio ran
 // the socket's completion first (the stream opened, and with idle_timeout
 // 0 the head's cancel() could not reach a wait that had completed), then
