@@ -87,6 +87,14 @@ std::vector<simd_level> simd_levels() {
   return levels;
 }
 
+// The client's messages name its options; sse-cat's name its flags (a
+// probe's finding: "set replay_body" told sse-cat users of a C++ field).
+TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
+  EXPECT_EQ(ssekit::cli::with_flag_names("stream ended; the request (with a body) is not sent again after its stream opened: set replay_body to resend it"),
+            "stream ended; the request (with a body) is not sent again after its stream opened: pass --replay-body to resend it");
+  EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 500"), "the server answered 500");
+}
+
 TEST(CliOutput, JsonEscapesInRunsAcrossTheBuffer) {
   const std::string text = std::string(40, 'a') + "\"\\\n\x01" + std::string(40, 'b');
   for (const simd_level level : simd_levels()) {

@@ -560,4 +560,10 @@ void printer::on_retry(std::uint64_t milliseconds) {
   }
 }
 
+std::string with_flag_names(std::string message) {
+  constexpr std::string_view option = "set replay_body to resend it";  // native/client/client.cpp
+  if (message.ends_with(option)) message.replace(message.size() - option.size(), option.size(), "pass --replay-body to resend it");
+  return message;
+}
+
 }  // namespace ssekit::cli

@@ -90,6 +90,11 @@ class writer {
 // 16 with SSSE3, else byte by byte.
 void append_json_string(writer& out, std::string_view text);
 
+// A client error's message with the library's option names that sse-cat
+// has a flag for written as that flag ("set replay_body to resend it" ->
+// "pass --replay-body to resend it").
+std::string with_flag_names(std::string message);
+
 // The instruction sets the JSON escaper may use (and, above portable, the
 // event stream's copy of multi-line data, SSE2): by default the best the
 // CPU has; tests lower it to check every path on one machine.

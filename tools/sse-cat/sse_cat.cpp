@@ -94,7 +94,9 @@ Connection:
   --connect-timeout SECONDS    (default 10; more than 0)
                          (SECONDS: e.g. 2 or 0.25, at most three decimals
                          and a year)
-  --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After)
+  --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After;
+                         with a body, only after 429, 502, 503 and 504 unless
+                         --replay-body)
   --cacert FILE          trust the CA certificates in FILE (PEM)
   --insecure             do NOT verify the server's certificate
   -x, --proxy URL        use this proxy: http://[user:password@]host[:port]
@@ -520,7 +522,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
         detail = " (see --max-compression-ratio)";
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
-                   ssekit::tools::terminal_safe(e.message).c_str(), detail.c_str(), reconnect_text(e).c_str());
+                   ssekit::tools::terminal_safe(ssekit::cli::with_flag_names(e.message)).c_str(), detail.c_str(), reconnect_text(e).c_str());
     }
     if (!e.will_reconnect) stop(exit_code_for(e));
   };
