@@ -5,6 +5,10 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -643,6 +648,56 @@ TEST(Client, ConnectTimeoutCoversAServerThatNeverAnswers) {
   if (!server.requests().empty()) {
     EXPECT_EQ(rec.errors[0].message, "no response from 127.0.0.1:" + std::to_string(server.port()) + " within 100 ms");
   }
+}
+
+// This process's TCP socket whose peer is 127.0.0.1:`port`: the client's
+// (the test server's own sockets have that port as their local one).
+int client_socket_to(unsigned short port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_in peer{};
+    socklen_t size = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &size) == 0 && peer.sin_family == AF_INET && ntohs(peer.sin_port) == port) return fd;
+  }
+  return -1;
+}
+
+// Without idle_timeout, TCP keep-alive is what finds a peer that vanished
+// without a FIN; with the kernel's defaults its first probe came after two
+// hours (a probe's finding). Read back from the client's open socket.
+TEST(Client, TcpKeepAliveProbesAfterAMinuteOfSilence) {
+  script_server server([](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header());
+    c.wait_for_client_close(10s);
+  });
+  boost::asio::io_context io;
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  int keepalive = -1, idle = -1, interval = -1;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_open = [&](const ssekit::response_info&) {
+    const int fd = client_socket_to(server.port());
+    socklen_t size = sizeof(int);
+    if (fd >= 0) {
+      getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &size);
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &size);
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, &size);
+    }
+    c->close();
+  };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  EXPECT_EQ(keepalive, 1);
+  EXPECT_EQ(idle, 60);
+  EXPECT_EQ(interval, 60);
 }
 
 // Part of a head, then silence: the timeout says what came (a probe's
