@@ -64,7 +64,7 @@ const TWO_32 = 2 ** 32;
 // A chunk goes to the core in pieces of at most this many bytes. Staged
 // whole, a chunk and the events it completes (written beside it) took
 // about twice its size of WebAssembly memory, kept until close(): one
-// feed() of a 64 MiB recording held 130 MiB. A piece leaves the instance
+// feed() of a 64 MiB recording held 235 MiB. A piece leaves the instance
 // within the pool's limit (wasm.cjs POOL_MEMORY_LIMIT).
 const FEED_PIECE = 256 * 1024;
 const LONGEST_STRING = 2 ** 29 - 24;
