@@ -155,8 +155,8 @@ char* allocate_bytes(std::size_t size) {
 }  // namespace
 
 // Out of line: the slow path of every append, rarely taken once a stream's
-// buffers are large enough. Inlined into each (as -O3 did in WebAssembly),
-// it made up a third of the parser's module.
+// buffers are large enough. -O3 inlined it into each (28 copies of the
+// realloc call in WebAssembly's feed): 1.5 of the module's 26.2 kB.
 [[gnu::noinline]] void parser::field_buffer::grow(std::size_t needed) {
   // Below 2x, so a huge value holds at most a fraction of its size in slack,
   // part of keeping one event's memory near twice its size.
