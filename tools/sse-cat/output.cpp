@@ -561,8 +561,10 @@ void printer::on_retry(std::uint64_t milliseconds) {
 }
 
 std::string with_flag_names(std::string message) {
-  constexpr std::string_view option = "set replay_body to resend it";  // native/client/client.cpp
-  if (message.ends_with(option)) message.replace(message.size() - option.size(), option.size(), "pass --replay-body to resend it");
+  constexpr std::string_view replay = "set replay_body to resend it";  // native/client/client.cpp
+  if (message.ends_with(replay)) message.replace(message.size() - replay.size(), replay.size(), "pass --replay-body to resend it");
+  // The decoder's message ends with the setting's name (content_decoder.cpp).
+  else if (message.ends_with("(max_compression_ratio)")) message += " (see --max-compression-ratio)";
   return message;
 }
 

@@ -517,9 +517,6 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
       std::string detail;
       if (e.reason == ssekit::client_error_reason::limit_exceeded && e.code.category() == ssekit::error_category())
         detail = limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);  // the message has the offset
-      // The decoder names the client's setting; sse-cat's option sets it.
-      else if (e.reason == ssekit::client_error_reason::decode_error && e.message.ends_with("(max_compression_ratio)"))
-        detail = " (see --max-compression-ratio)";
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
                    ssekit::tools::terminal_safe(ssekit::cli::with_flag_names(e.message)).c_str(), detail.c_str(), reconnect_text(e).c_str());
