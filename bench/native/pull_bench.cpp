@@ -10,6 +10,8 @@
 //     ratio, by wall time and by the client thread's CPU time (on a shared
 //     machine the wall time also measures the scheduler); exit 3 when the
 //     wall-time ratio is above --max-ratio (0: no gate).
+//   ssekit-pull-bench --only callback|item|owned|batch|item-callback
+//     that path alone, --reps times, each run's time: for perf or callgrind.
 //   ssekit-pull-bench --stall [--size BYTES] [--buffered N]
 //     memory: a consumer that takes nothing while the server keeps sending;
 //     prints the buffered items, bytes read and RSS, then takes every event
@@ -83,6 +85,7 @@ struct config {
   int reps = 5;
   double max_ratio = 0;
   bool stall = false;
+  std::string only;  // --only: one path alone, for a profiler
   std::size_t buffered = 64;
   std::size_t read_buffer = ssekit::client_options{}.read_buffer_size;  // the library's default
 };
@@ -280,9 +283,34 @@ double co_await_floor(std::uint64_t n) {
   return seconds;
 }
 
+// --only NAME: that path alone, --reps times, for perf or callgrind (no
+// ratio: the callback path does not run).
+int only(const config& cfg, const std::string& url) {
+  struct named {
+    const char* name;
+    bool callback;  // the callback path, not a pull
+    pull how;
+  };
+  const named paths[] = {{"callback", true, pull::into},     {"item", false, pull::into},  {"owned", false, pull::owned},
+                         {"batch", false, pull::batch},      {"item-callback", false, pull::into_callback}};
+  for (const auto& [name, callback, how] : paths) {
+    if (cfg.only != name) continue;
+    for (int i = 0; i < cfg.reps; ++i) {
+      const run_result r = callback ? run_callback(cfg, url) : run_pull(cfg, url, how);
+      if (!check(name, r)) return 1;
+      std::printf("%s: %llu events in %.3f s (CPU %.3f s), %.2f allocations per event\n", name, ull(r.events), r.seconds, r.cpu_seconds,
+                  static_cast<double>(r.allocations) / static_cast<double>(r.events));
+    }
+    return 0;
+  }
+  std::fprintf(stderr, "ssekit-pull-bench: --only takes callback, item, owned, batch or item-callback\n");
+  return 2;
+}
+
 int throughput(const config& cfg) {
   ssekit::bench::serve_process server(cfg.serve, {"--heartbeat-ms", "0"});
   const std::string url = server.base_url() + "/bench?bytes=" + std::to_string(cfg.size) + "&workload=" + cfg.workload;
+  if (!cfg.only.empty()) return only(cfg, url);
   std::printf("# ssekit-pull-bench: %s build%s; workload %s, %llu bytes, best of %d; one io_context, one thread\n", SSEKIT_BENCH_CONFIG,
               SSEKIT_BENCH_SANITIZE ? " with sanitizers (numbers meaningless)" : "", cfg.workload.c_str(), ull(cfg.size), cfg.reps);
   struct path {
@@ -426,6 +454,7 @@ int main(int argc, char** argv) {
     if (a == "--stall") cfg.stall = true;
     else if (a == "--workload" && has_value) cfg.workload = argv[++i];
     else if (a == "--serve" && has_value) cfg.serve = argv[++i];
+    else if (a == "--only" && has_value) cfg.only = argv[++i];
     else if (a == "--size" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= (1ull << 36)) cfg.size = n;
     else if (a == "--reps" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= 100) cfg.reps = static_cast<int>(n);
     else if (a == "--buffered" && has_value && parse_u64(argv[++i], n) && n > 0 && n <= 1000000) cfg.buffered = n;
@@ -438,7 +467,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: ssekit-pull-bench [--workload W] [--size BYTES] [--reps N] [--max-ratio X] [--serve PATH]\n"
-                   "                         [--read-buffer BYTES]\n"
+                   "                         [--read-buffer BYTES] [--only callback|item|owned|batch|item-callback]\n"
                    "       ssekit-pull-bench --stall [--size BYTES] [--buffered N] [--read-buffer BYTES]\n");
       return 2;
     }

@@ -175,6 +175,10 @@ request_plan check_request(const std::string& url_text, const std::string& metho
   for (const auto& [name, value] : headers) {
     if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));
     if (!is_field_value(value)) refuse("header " + name + " has a control byte (CR, LF, NUL...) in its value");
+    // RFC 9112 3.2: with a URL that names a host, Host must name it too.
+    // (curl's -H 'Host:' removes the header; an empty value is no host.)
+    if (iequals(name, "Host") && value.find_first_not_of(" \t") == std::string::npos)
+      refuse("header Host is empty: leave it out and the URL's host is sent");
     if (value.size() > max_header_value_length) {
       refuse("header " + name + " is longer than " + std::to_string(max_header_value_length) + " bytes");
     }

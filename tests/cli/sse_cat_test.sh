@@ -112,6 +112,8 @@ expect_exit "--help into a closed standard output exits 3 (it said 0)" 3 "writin
   bash -c '"$0" --help >&-' "$cat_bin"
 expect_exit "-H Host twice exits 2 (the second was dropped silently)" 2 "one host header only" \
   timeout 20 "$cat_bin" --no-reconnect -H 'Host: a' -H 'host: b' http://127.0.0.1:9/
+expect_exit "-H 'Host:' exits 2 (an empty Host was sent)" 2 "header Host is empty" \
+  timeout 20 "$cat_bin" --no-reconnect -H 'Host:' http://127.0.0.1:9/
 expect_exit "-H User-Agent twice exits 2 (the second was dropped silently)" 2 "one User-Agent header only" \
   timeout 20 "$cat_bin" --no-reconnect -H 'User-Agent: a' -H 'User-Agent: b' http://127.0.0.1:9/
 expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/

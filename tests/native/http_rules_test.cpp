@@ -614,7 +614,10 @@ TEST(ClientRules, AnAttemptHooksRequestIsCheckedLikeTheOptions) {
            [](auto& x) { x.method = "Track"; },
            [](auto& x) { x.headers.emplace_back("X", "a\r\nInjected: 1"); },
            [](auto& x) { x.headers.emplace_back("Content-Length", "5"); },
-           [](auto& x) { x.headers.emplace_back("Bad Name", "v"); }}) {
+           [](auto& x) { x.headers.emplace_back("Bad Name", "v"); },
+           // A Host the server can't use (RFC 9112 3.2).
+           [](auto& x) { x.headers.emplace_back("Host", ""); },
+           [](auto& x) { x.headers.emplace_back("host", " \t"); }}) {
     ssekit::attempt_request bad = to_attempt_request(plan);
     change(bad);
     const auto out = check_attempt_request(bad);
