@@ -774,6 +774,13 @@ class session : public std::enable_shared_from_this<session> {
     framing_ = *f;
     keep_alive_ = false;
     kind_ = kind;
+    if (srv_->options_.stream_send_buffer != 0) {
+      // A small kernel buffer: a client that stops reading reaches
+      // max_pending_bytes (and is dropped) instead of pinning megabytes of
+      // kernel memory that no counter sees. A failure leaves autotuning.
+      boost::system::error_code ignored;
+      socket_.set_option(net::socket_base::send_buffer_size(static_cast<int>(srv_->options_.stream_send_buffer)), ignored);
+    }
     topics_ = topics;
     srv_->streams_.fetch_add(1, std::memory_order_relaxed);
     reader_.reset();  // an idle stream keeps no request buffers
@@ -1222,6 +1229,8 @@ server::state::state(net::any_io_executor executor, server_options options)
   options_.write_timeout = std::min<std::chrono::milliseconds>(options_.write_timeout, std::chrono::hours(24));
   if (options_.max_connections == 0) throw std::invalid_argument("ssekit::demo::server: max_connections must be > 0");
   if (options_.max_compressed_streams == 0) throw std::invalid_argument("ssekit::demo::server: max_compressed_streams must be > 0");
+  if (options_.stream_send_buffer > (std::size_t{1} << 30))
+    throw std::invalid_argument("ssekit::demo::server: stream_send_buffer must be at most 1 GiB");
   if (options_.tls_certificate_file.empty() != options_.tls_key_file.empty())
     throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
   if (!options_.tls_certificate_file.empty()) {

@@ -50,6 +50,12 @@ struct server_options {
   // A stream whose client reads slower than events arrive is closed once
   // this many bytes wait unsent (per connection).
   std::size_t max_pending_bytes = 1024 * 1024;
+  // SO_SNDBUF of a live stream's socket (the kernel doubles it for its
+  // bookkeeping); 0 leaves the kernel's autotuning, which grows it to
+  // tcp_wmem's maximum (4 MiB) for a client that stops reading, before
+  // max_pending_bytes sees a byte. At most 1 GiB. Other responses (/bench,
+  // /fault) keep the autotuning: they are the throughput tests.
+  std::size_t stream_send_buffer = 64 * 1024;
   // Seed for the generated content (feed, /random); 0 picks one at random.
   std::uint64_t seed = 0;
   // A connection must send a complete request (head and body) within this
