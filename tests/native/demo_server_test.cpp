@@ -1196,6 +1196,8 @@ TEST_F(DemoServer, AStreamThatStopsReadingIsDroppedBeforeTheKernelHoldsMegabytes
   }
   EXPECT_EQ(server_->stats().dropped_streams, 1u) << "after " << sent << " broadcasts of 64 KiB";
   EXPECT_TRUE(slow.wait_until([&] { return slow.closed(); }));
+  o.stream_send_buffer = (std::size_t{1} << 30) + 1;  // past what SO_SNDBUF's int takes, doubled
+  EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
 }
 
 TEST_F(DemoServer, AClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
