@@ -643,6 +643,13 @@ std::string many_empty_fields(std::size_t fields) {
   return head + "Connection: close\r\n\r\n";
 }
 
+// `chunks` one-byte chunks with a 1,000-byte extension each, then the end.
+std::string many_extensions(std::size_t chunks) {
+  std::string body;
+  for (std::size_t i = 0; i < chunks; ++i) body += "1;e=" + std::string(1000, 'a') + "\r\nx\r\n";
+  return body + "0\r\n\r\n";
+}
+
 TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
   const std::string post = "POST / HTTP/1.1\r\nHost: x\r\n";
   const std::pair<std::string, int> cases[] = {
@@ -654,6 +661,9 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       // body + 8 KiB head + 4 KiB); it grew until the request timed out.
       {post + "Transfer-Encoding: chunked\r\n\r\n1;e=" + std::string(1'200'000, 'a'), 413},
       {post + "Transfer-Encoding: chunked\r\n\r\n0\r\nX-T: " + std::string(1'200'000, 'a'), 413},
+      // Each line within bounds, the whole past 4 MiB on the wire: read to
+      // the end before.
+      {post + "Transfer-Encoding: chunked\r\n\r\n" + many_extensions(4400), 413},
       {"GET / HTTP/2.5\r\nHost: x\r\n\r\n", 400},
       {post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
       {post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},

@@ -1458,7 +1458,12 @@ TEST_F(DemoServer, ChunkedFramingThatNeverEndsIsRefused) {
   const std::string head = "POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   std::string short_trailers;
   for (int i = 0; i < 30000; ++i) short_trailers += "a:\r\n";
+  // Each line within bounds, the whole far past them: 300 KB of
+  // extensions around a 300-byte body was read to the end (200).
+  std::string many_extensions;
+  for (int i = 0; i < 300; ++i) many_extensions += "1;e=" + std::string(1000, 'a') + "\r\nx\r\n";
   const std::pair<const char*, std::string> cases[] = {
+      {"many extensions", many_extensions + "0\r\n\r\n"},
       {"extension", "1;e=" + std::string(120'000, 'a')},
       {"size line", std::string(120'000, '0')},
       {"trailer", "0\r\nX-T: " + std::string(120'000, 'a')},
@@ -1475,6 +1480,14 @@ TEST_F(DemoServer, ChunkedFramingThatNeverEndsIsRefused) {
   ok.send_raw(head + "2;name=value\r\nhi\r\n0\r\nX-Trailer: 1\r\n\r\n");
   ASSERT_TRUE(ok.read_head());
   EXPECT_EQ(ok.status(), 200);
+  // So is the largest body in small chunks: 64 KiB in 16-byte chunks
+  // (4 bytes of framing per 16 of data).
+  std::string small_chunks;
+  for (int i = 0; i < 64 * 1024 / 16; ++i) small_chunks += "10\r\n" + std::string(16, 'b') + "\r\n";
+  http_client small(port());
+  small.send_raw(head + small_chunks + "0\r\n\r\n");
+  ASSERT_TRUE(small.read_head());
+  EXPECT_EQ(small.status(), 200);
 }
 
 // RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is answered, then the

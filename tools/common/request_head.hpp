@@ -14,8 +14,10 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/read.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <iterator>
 #include <string_view>
 
@@ -49,6 +51,24 @@ boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& 
   if (ec == boost::beast::http::error::need_more && consumed + buffer.size() >= limit)
     ec = boost::beast::http::error::header_limit;
   return ec;
+}
+
+// Reads the rest of a request (after put_head) into `parser`: at most
+// `limit` bytes parsed, chunk-size lines, extensions and trailers
+// included. Beast's body_limit counts chunk data only, and the buffer's
+// cap one line at a time: 60 MB of chunk extensions around a 1,000-byte
+// body were read to the end (a probe). Completes with
+// http::error::body_limit (413) past it.
+template <class Stream, class Buffer, class Parser, class Handler>
+void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t limit, Handler handler, std::uint64_t parsed = 0) {
+  boost::beast::http::async_read_some(
+      stream, buffer, parser,
+      [&stream, &buffer, &parser, limit, parsed, handler = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
+        parsed += n;
+        if (!ec && parsed > limit) ec = boost::beast::http::error::body_limit;
+        if (ec || parser.is_done()) return handler(ec);
+        read_body(stream, buffer, parser, limit, std::move(handler), parsed);
+      });
 }
 
 // Whether a request's body framing is one the servers read: no

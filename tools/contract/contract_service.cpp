@@ -197,7 +197,8 @@ class session : public std::enable_shared_from_this<session> {
     if (!tools::framed_body(request_->get())) return refuse(400, "Transfer-Encoding other than chunked");
     if (const auto host = tools::host_field_problem(request_->get()); !host.empty()) return refuse(400, std::string(host));
     if (request_->is_done()) return on_request();
-    http::async_read(stream_, buffer_, *request_, [self = shared_from_this()](beast::error_code e, std::size_t) {
+    tools::read_body(stream_, buffer_, *request_, 4 * max_request_body,  // chunk framing included (request_head.hpp)
+                      [self = shared_from_this()](beast::error_code e) {
       // Gone, timed out or stopped: close; malformed or too large: say so.
       if (e == http::error::end_of_stream || e == http::error::partial_message ||
           (e && e.category() != http::make_error_code(http::error::bad_target).category()))
