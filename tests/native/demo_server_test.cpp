@@ -930,6 +930,36 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
   }
 }
 
+// RFC 9112 5.2: obs-fold is refused (400 and close), as nginx refuses it:
+// Beast unfolded it, so "Transfer-Encoding:\r\n chunked" framed the body
+// as chunked and the request after it was answered, where a proxy in front
+// that reads the folded line otherwise frames it otherwise.
+TEST_F(DemoServer, AFoldedHeaderLineIsRefused) {
+  start();
+  const char* cases[] = {
+      "POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+      "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+      "POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\t2\r\n\r\nhi",
+      "GET /stats HTTP/1.1\r\nHost:\r\n x\r\n\r\n",
+      "GET /stats HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
+  };
+  for (const char* request : cases) {
+    http_client c(port());
+    c.send_raw(request);
+    ASSERT_TRUE(c.read_head()) << request;
+    EXPECT_EQ(c.status(), 400) << request;
+    ASSERT_TRUE(c.read_to_end()) << request;
+    EXPECT_NE(c.body().find("obs-fold"), std::string::npos) << c.body();
+    EXPECT_EQ(c.header("Connection"), "close") << request;
+    EXPECT_EQ(c.body().find("HTTP/1.1"), std::string::npos) << request << ": a second response";
+  }
+  // White space inside a value is no fold.
+  http_client ok(port());
+  ok.send_raw("GET /stats HTTP/1.1\r\nHost: x\r\nX-A: 1 \t 2\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(ok.read_head());
+  EXPECT_EQ(ok.status(), 200);
+}
+
 TEST_F(DemoServer, HugeFaultDurationsSaturateInsteadOfOverflowing) {
   start();
   for (const char* target : {"/fault?events=2&interval_ms=9223372036854775807",
@@ -1244,6 +1274,10 @@ TEST_F(DemoServer, ReplayOfALargeBacklogStreamsWithBackpressure) {
   o.interval_scale_ppm = 100;  // a feed event every 100 us
   o.history_size = 3000;
   o.max_pending_bytes = 16 * 1024;  // far below the backlog (~3000 x 150 bytes)
+  // The kernel's autotuned buffer: after the replay the live feed comes at
+  // 1.5 MB/s, which a 64 KiB buffer and this 16 KiB cap let through only
+  // while the test's reader never stalls (a stall of ~40 ms dropped it).
+  o.stream_send_buffer = 0;
   start(o);
   ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.last_feed_id >= 3000; }));
   const std::uint64_t newest = server_->stats().last_feed_id;

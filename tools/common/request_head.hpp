@@ -71,6 +71,40 @@ void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t lim
       });
 }
 
+// A request head's lines, scanned as its bytes arrive (before put_head
+// parses them). RFC 9112 5.2 lets a server refuse obs-fold (a field line
+// that starts with SP or HTAB) or unfold it; Beast unfolds, and a proxy in
+// front that reads "Transfer-Encoding:\r\n chunked" otherwise frames the
+// request otherwise (a request-smuggling precondition), so both servers
+// refuse it (400), as nginx does.
+struct head_scan {
+  std::size_t scanned = 0;      // bytes of the buffer looked at
+  std::size_t line_length = 0;  // of the current line, CR not counted
+  std::size_t lines = 0;        // lines ended so far
+  bool head_end = false;
+  bool folded = false;  // a field line started with SP or HTAB
+
+  // Looks at bytes [scanned, size) up to the head's end; `field_byte(b)` is
+  // called for each byte of a line after the first (it may change it).
+  template <class FieldByte>
+  void scan(unsigned char* bytes, std::size_t size, FieldByte field_byte) {
+    for (; scanned < size && !head_end; ++scanned) {
+      unsigned char& c = bytes[scanned];
+      if (c == '\n') {
+        head_end = line_length == 0 && lines > 0;
+        line_length = 0;
+        ++lines;
+      } else if (c != '\r') {
+        if (line_length == 0 && lines > 0 && (c == ' ' || c == '\t')) folded = true;
+        ++line_length;
+        if (lines > 0) field_byte(c);
+      }
+    }
+  }
+  // put_head consumed `n` bytes from the buffer's front.
+  void consumed(std::size_t n) { scanned -= n < scanned ? n : scanned; }
+};
+
 // Whether a request's body framing is one the servers read: no
 // Transfer-Encoding, or one field that is exactly "chunked". RFC 9112 6.3:
 // any other makes the length unknowable (400 and close); Beast ignores a

@@ -175,6 +175,7 @@ class session : public std::enable_shared_from_this<session> {
     request_->header_limit(max_request_header);
     request_->body_limit(max_request_body);
     head_consumed_ = 0;
+    scan_ = {};
     waiting_since_ = svc_->next_wait();
     stream_.expires_after(svc_->options().request_timeout);
     read_head();
@@ -183,7 +184,12 @@ class session : public std::enable_shared_from_this<session> {
   // The head by our own reads: tools::put_head enforces the limit on the
   // whole head, which Beast's async_read would not (request_head.hpp).
   void read_head() {
+    const auto data = buffer_.data();
+    scan_.scan(static_cast<unsigned char*>(data.data()), data.size(), [](unsigned char&) {});
+    const std::size_t before = buffer_.size();
     const beast::error_code ec = tools::put_head(*request_, buffer_, head_consumed_, max_request_header);
+    scan_.consumed(before - buffer_.size());
+    if (scan_.folded) return refuse(400, "a folded header line (obs-fold, RFC 9112 section 5.2)");
     if (ec != http::error::need_more) return on_head(ec);
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code rec, std::size_t n) {
       if (rec) return self->close();  // gone, timed out, or stop()
@@ -268,6 +274,7 @@ class session : public std::enable_shared_from_this<session> {
   beast::flat_buffer buffer_{tools::request_buffer_limit(max_request_header, max_request_body)};
   std::optional<http::request_parser<http::string_body>> request_;
   std::size_t head_consumed_ = 0;
+  tools::head_scan scan_;  // obs-fold (request_head.hpp)
   std::uint64_t waiting_since_ = 0;
   bool head_only_ = false;
   bool refused_ = false;

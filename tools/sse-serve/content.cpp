@@ -57,8 +57,9 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
                          as the socket takes them (N at most 2^50);
                          X-Ssekit-Bytes and X-Ssekit-Events tell what a parser
                          must count
-Numbers are decimal digits; a parameter out of range, given twice or without
-effect is a 400 that says why.
+Numbers are decimal digits; a parameter out of range or given twice, or a
+/fault combination that leaves one without effect, is a 400 that says why;
+a parameter the endpoint does not take is ignored (?t=... cache busting).
   /stats                 JSON counters: connections, streams, events_sent, ...
   /                      this list
 Live streams (/clock, /random, /feed, /events) take framing=chunked|close and

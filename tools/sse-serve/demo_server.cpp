@@ -247,11 +247,7 @@ struct request_reader {
   boost::beast::flat_buffer buffer{tools::request_buffer_limit(max_request_header, max_request_body)};
   std::optional<http::request_parser<http::string_body>> parser;
   std::size_t head_consumed = 0;  // for tools::put_head (Beast's limit is per put())
-  // tolerate_controls' progress through the head in `buffer`.
-  std::size_t scanned = 0;
-  std::size_t line_length = 0;
-  std::size_t lines = 0;
-  bool head_end = false;
+  tools::head_scan scan;  // tolerate_controls' progress through the head in `buffer`
 };
 
 // Output buffers: immutable, shared by every connection that sends the same
@@ -492,8 +488,8 @@ class session : public std::enable_shared_from_this<session> {
     auto& parser = r.parser.emplace();
     parser.header_limit(max_request_header);
     parser.body_limit(max_request_body);
-    r.scanned = r.line_length = r.lines = r.head_consumed = 0;
-    r.head_end = false;
+    r.head_consumed = 0;
+    r.scan = {};
     head_request_ = false;
     if (restart_timer) start_request_timer();
     parse_head();  // a pipelined request may be buffered already
@@ -518,18 +514,9 @@ class session : public std::enable_shared_from_this<session> {
   void tolerate_controls() {
     auto& r = *reader_;
     const auto data = r.buffer.data();
-    auto* bytes = static_cast<unsigned char*>(data.data());
-    for (; r.scanned < data.size() && !r.head_end; ++r.scanned) {
-      const unsigned char c = bytes[r.scanned];
-      if (c == '\n') {
-        r.head_end = r.line_length == 0 && r.lines > 0;
-        r.line_length = 0;
-        ++r.lines;
-      } else if (c != '\r') {
-        ++r.line_length;
-        if (r.lines > 0 && tolerated_control(c)) bytes[r.scanned] = control_stand_in;
-      }
-    }
+    r.scan.scan(static_cast<unsigned char*>(data.data()), data.size(), [](unsigned char& c) {
+      if (tolerated_control(c)) c = control_stand_in;
+    });
   }
 
   void parse_head() {
@@ -537,8 +524,11 @@ class session : public std::enable_shared_from_this<session> {
     tolerate_controls();
     const std::size_t before = r.buffer.size();
     const error_code ec = tools::put_head(*r.parser, r.buffer, r.head_consumed, max_request_header);
-    const std::size_t used = before - r.buffer.size();
-    r.scanned -= used < r.scanned ? used : r.scanned;
+    r.scan.consumed(before - r.buffer.size());
+    if (r.scan.folded) {
+      keep_alive_ = false;
+      return plain(400, "text/plain", "bad request: a folded header line (obs-fold, RFC 9112 section 5.2)\n");
+    }
     if (ec == http::error::need_more) {
       return with_stream([&](auto& stream) {
         stream.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
@@ -556,7 +546,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_header(error_code ec) {
     if (closed_) return;
     // RFC 9112 3: a request line past the head's limit is a target too long.
-    if (ec == http::error::header_limit && reader_->lines == 0) {
+    if (ec == http::error::header_limit && reader_->scan.lines == 0) {
       keep_alive_ = false;
       return plain(414, "text/plain", "request target too long (the head may have 8 KiB)\n");
     }
