@@ -388,7 +388,9 @@ class client_options_error : public std::invalid_argument {
 
 class client {
  public:
-  // Runs every handler on a strand of `executor`. Starts connecting at once.
+  // Runs every handler on a strand of `executor`. Starts connecting at once:
+  // on an io_context other threads run, a handler may run before this
+  // returns (README, "Lifetime").
   client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers);
   // Test seam: connections come from `transport` (e.g. in-memory streams
   // with fault injection) instead of TCP/TLS. Not a stable API.
