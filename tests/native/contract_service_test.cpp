@@ -684,6 +684,37 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
   EXPECT_EQ(first_response(exchange(port(), many_empty_fields(1500), "1500 fields")).status, 200);
 }
 
+// RFC 9110 10.1.1: a client that sends Expect: 100-continue waits for it
+// before the body (curl waits a second, then sends it anyway).
+TEST_F(ContractService, AnExpectationOfContinueIsAnswered) {
+  net::io_context io;
+  tcp::socket socket(io);
+  const std::string body = "{not json";
+  const std::string head = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  std::string in;
+  bool continued = false, done = false;
+  socket.async_connect({net::ip::make_address("127.0.0.1"), port()}, [&](boost::system::error_code ec) {
+    ASSERT_FALSE(ec) << ec.message();
+    net::async_write(socket, net::buffer(head), [&](boost::system::error_code wec, std::size_t) {
+      ASSERT_FALSE(wec) << wec.message();
+      net::async_read_until(socket, net::dynamic_buffer(in), "\r\n\r\n", [&](boost::system::error_code rec, std::size_t n) {
+        ASSERT_FALSE(rec) << rec.message();
+        continued = in.substr(0, n) == "HTTP/1.1 100 Continue\r\n\r\n";
+        in.erase(0, n);
+        net::async_write(socket, net::buffer(body), [&](boost::system::error_code bec, std::size_t) {
+          ASSERT_FALSE(bec) << bec.message();
+          net::async_read(socket, net::dynamic_buffer(in), [&](boost::system::error_code, std::size_t) { done = true; });
+        });
+      });
+    });
+  });
+  io.run_for(wait_limit);
+  EXPECT_TRUE(continued) << in;
+  ASSERT_TRUE(done) << "no answer after the body";
+  EXPECT_EQ(first_response(in).status, 400) << in;  // the body was read: it is not JSON
+}
+
 TEST_F(ContractService, ATransferEncodingOtherThanChunkedIsRefused) {
   // RFC 9112 6.3: 400 and close; the "body" must not be taken for a request.
   for (const std::string coding : {"gzip", "chunked, gzip", "gzip, chunked"}) {

@@ -105,6 +105,15 @@ struct head_scan {
   void consumed(std::size_t n) { scanned -= n < scanned ? n : scanned; }
 };
 
+// Whether to send "100 Continue" before reading the body: the client asked
+// (curl does before a large body, and waits a second without it) and is
+// HTTP/1.1 (RFC 9110 10.1.1: not to HTTP/1.0, which may not know 1xx).
+template <class Fields>
+bool wants_continue(const boost::beast::http::request_header<Fields>& req) {
+  return req.version() >= 11 && boost::beast::iequals(req[boost::beast::http::field::expect], "100-continue");
+}
+inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // Whether a request's body framing is one the servers read: no
 // Transfer-Encoding, or one field that is exactly "chunked". RFC 9112 6.3:
 // any other makes the length unknowable (400 and close); Beast ignores a

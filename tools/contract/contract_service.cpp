@@ -203,6 +203,18 @@ class session : public std::enable_shared_from_this<session> {
     if (!tools::framed_body(request_->get())) return refuse(400, "Transfer-Encoding other than chunked");
     if (const auto host = tools::host_field_problem(request_->get()); !host.empty()) return refuse(400, std::string(host));
     if (request_->is_done()) return on_request();
+    if (tools::wants_continue(request_->get())) {
+      net::async_write(stream_, net::buffer(tools::continue_response.data(), tools::continue_response.size()),
+                       [self = shared_from_this()](beast::error_code e, std::size_t) {
+                         if (e) return self->close();
+                         self->read_body();
+                       });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     tools::read_body(stream_, buffer_, *request_, 4 * max_request_body,  // chunk framing included (request_head.hpp)
                       [self = shared_from_this()](beast::error_code e) {
       // Gone, timed out or stopped: close; malformed or too large: say so.

@@ -559,14 +559,10 @@ class session : public std::enable_shared_from_this<session> {
       return plain(400, "text/plain", "bad request: Transfer-Encoding other than chunked\n");
     }
     if (parser.is_done()) return on_request();
-    // curl sends `Expect: 100-continue` before a large body and waits for it.
-    const auto expect = parser.get()[http::field::expect];
-    // RFC 9110 10.1.1: not to an HTTP/1.0 client (which may not know 1xx).
-    if (boost::beast::iequals(expect, "100-continue") && parser.get().version() >= 11) {
+    if (tools::wants_continue(parser.get())) {
       writing_ = true;
-      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
       with_stream([&](auto& stream) {
-        net::async_write(stream, net::buffer(go_on.data(), go_on.size()),
+        net::async_write(stream, net::buffer(tools::continue_response.data(), tools::continue_response.size()),
                          [self = shared_from_this()](error_code wec, std::size_t) {
                            self->writing_ = false;
                            if (wec || self->closed_) return self->abort();
