@@ -54,6 +54,20 @@ TEST(FaultPlan, EventsContinueFromLastEventIdAndEndCleanly) {
   EXPECT_TRUE(p.reusable);
 }
 
+// Ids near 2^64 continue as long as they fit (they restarted at 1 for
+// any Last-Event-ID within 100,001 of 2^64-1, the largest events value).
+TEST(FaultPlan, IdsNearTheirLimitContinueWhileTheyFit) {
+  const auto near = plan_fault(query({{"events", "2"}}), "18446744073709551611", 1h);  // 2^64 - 5
+  ASSERT_EQ(near.what, fault_plan::action::body);
+  EXPECT_EQ(make(near.body).bytes, "id: 18446744073709551612\ndata: event 18446744073709551612\n\n"
+                                   "id: 18446744073709551613\ndata: event 18446744073709551613\n\n");
+  // The largest id is 2^64-2 (one past it must fit); one more: from 1.
+  const auto past = plan_fault(query({{"events", "4"}}), "18446744073709551611", 1h);
+  EXPECT_EQ(make(past.body).bytes.substr(0, 6), "id: 1\n");
+  const auto dropped = plan_fault(query({{"drop_after", "4"}}), "18446744073709551611", 1h);
+  EXPECT_EQ(make(dropped.body).bytes.substr(0, 6), "id: 1\n");
+}
+
 // retry=0 is a retry: field like any other value (it was left out: the
 // README's "retry: 0 is no storm" could not be shown with the demo server).
 TEST(FaultPlan, RetryWritesItsFieldZeroIncluded) {

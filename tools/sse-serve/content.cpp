@@ -138,8 +138,11 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
   const auto status = number("status", 200, 200, 599);
   const auto retry = number("retry", 0, 0, UINT64_MAX);
   (void)number("retry_after", 0, 0, UINT64_MAX);
-  // Ids go up to Last-Event-ID + events: keep them from wrapping.
-  const auto last_id = tools::parse_uint(last_event_id, 0, UINT64_MAX - max_fault_events - 1).value.value_or(0);
+  // Ids go up to Last-Event-ID + events (or drop_after), and one past the
+  // last must fit (fault_body's end): beyond, they start from 1 instead of
+  // wrapping (only then: the bound was the largest events value's,
+  // whatever the request's).
+  const auto last_id = tools::parse_uint(last_event_id, 0, UINT64_MAX - std::max(events, drop_after) - 1).value.value_or(0);
   if (!error.empty()) return fail(error);
 
   // Values and combinations that would be ignored or mean nothing are
