@@ -672,6 +672,7 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       // RFC 9112 5.2: obs-fold, refused (a request-smuggling precondition).
       {post + "Transfer-Encoding:\r\n chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost:\r\n\tx\r\n\r\n", 400},
+      {"\r\n\r\nGET / HTTP/1.1\r\nHost:\r\n\tx\r\n\r\n", 400},
   };
   for (const auto& [request, status] : cases) {
     const std::string what = request.substr(0, 60);

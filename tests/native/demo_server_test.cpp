@@ -942,6 +942,8 @@ TEST_F(DemoServer, AFoldedHeaderLineIsRefused) {
       "POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\t2\r\n\r\nhi",
       "GET /stats HTTP/1.1\r\nHost:\r\n x\r\n\r\n",
       "GET /stats HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
+      // After empty lines (RFC 9112 2.2 lets a server skip them).
+      "\r\n\r\n\nGET /stats HTTP/1.1\r\nHost:\r\n x\r\n\r\n",
   };
   for (const char* request : cases) {
     http_client c(port());

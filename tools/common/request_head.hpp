@@ -80,7 +80,7 @@ void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t lim
 struct head_scan {
   std::size_t scanned = 0;      // bytes of the buffer looked at
   std::size_t line_length = 0;  // of the current line, CR not counted
-  std::size_t lines = 0;        // lines ended so far
+  std::size_t lines = 0;        // lines ended so far, from the request line
   bool head_end = false;
   bool folded = false;  // a field line started with SP or HTAB
 
@@ -91,7 +91,10 @@ struct head_scan {
     for (; scanned < size && !head_end; ++scanned) {
       unsigned char& c = bytes[scanned];
       if (c == '\n') {
-        head_end = line_length == 0 && lines > 0;
+        // Empty lines before the request line (put_head skips them) are
+        // not the head's end: counted as such, two of them stopped the scan.
+        if (line_length == 0 && lines == 0) continue;
+        head_end = line_length == 0;
         line_length = 0;
         ++lines;
       } else if (c != '\r') {

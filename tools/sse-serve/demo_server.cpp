@@ -546,7 +546,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_header(error_code ec) {
     if (closed_) return;
     // RFC 9112 3: a request line past the head's limit is a target too long.
-    if (ec == http::error::header_limit && reader_->scan.lines == 0) {
+    if (ec == http::error::header_limit && reader_->scan.lines == 0 && reader_->scan.line_length > 0) {
       keep_alive_ = false;
       return plain(414, "text/plain", "request target too long (the head may have 8 KiB)\n");
     }
