@@ -930,6 +930,20 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
   }
 }
 
+// Two ids to resume from are refused, as a parameter given twice is (the
+// first was taken).
+TEST_F(DemoServer, TwoLastEventIdsAreRefused) {
+  start();
+  for (const char* target : {"/feed", "/fault?events=1"}) {
+    http_client c(port());
+    c.send_raw(std::string("GET ") + target + " HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 1\r\nlast-event-id: 50\r\n\r\n");
+    ASSERT_TRUE(c.read_head()) << target;
+    EXPECT_EQ(c.status(), 400) << target;
+    ASSERT_TRUE(c.read_to_end()) << target;
+    EXPECT_NE(c.body().find("more than one Last-Event-ID"), std::string::npos) << c.body();
+  }
+}
+
 // RFC 9112 5.2: obs-fold is refused (400 and close), as nginx refuses it:
 // Beast unfolded it, so "Transfer-Encoding:\r\n chunked" framed the body
 // as chunked and the request after it was answered, where a proxy in front

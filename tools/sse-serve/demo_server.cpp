@@ -609,6 +609,9 @@ class session : public std::enable_shared_from_this<session> {
       keep_alive_ = false;
       return bad_request(std::string(host));
     }
+    // One id to resume from, as for a parameter given twice (the first
+    // one was taken without a word).
+    if (req.count("Last-Event-ID") > 1) return bad_request("more than one Last-Event-ID header");
     // RFC 9110 9.1: a method the server does not know (Beast knows the
     // registered ones; names are case-sensitive, "get" is not GET).
     if (req.method() == http::verb::unknown)
