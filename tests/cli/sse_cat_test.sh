@@ -196,6 +196,8 @@ else
   expect_exit "a limit names its offset once" 1 "limit_exceeded: [^(]*at byte [0-9]*: [^0-9(]* (limit 8 bytes" \
     timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
   expect_exit "404 exits 4" 4 "http_status" timeout 20 "$cat_bin" "$base/fault?status=404"
+  expect_exit "a refusal shows what the server said" 4 "the server said: not found: /nope / (GET / lists the endpoints)" \
+    timeout 20 "$cat_bin" "$base/nope"
   expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"
   expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"
   expect_exit "an over-long line exits 1, with the hint" 1 "limit_exceeded: .*see --max-line-length" timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"

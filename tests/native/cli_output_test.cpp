@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "output.hpp"
+#include "tool_io.hpp"
 #include "ssekit/parser.hpp"
 #include "ssekit/serializer.hpp"
 
@@ -93,6 +94,19 @@ TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
   EXPECT_EQ(ssekit::cli::with_flag_names("stream ended; the request (with a body) is not sent again after its stream opened: set replay_body to resend it"),
             "stream ended; the request (with a body) is not sent again after its stream opened: pass --replay-body to resend it");
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 500"), "the server answered 500");
+}
+
+// A refused response's body on one line of standard error.
+TEST(CliOutput, BodyExcerptIsOneSafeLine) {
+  using ssekit::cli::body_excerpt;
+  EXPECT_EQ(body_excerpt("\n  not found: /nope\r\n(GET / lists the endpoints)\n\n"), "not found: /nope / (GET / lists the endpoints)");
+  EXPECT_EQ(body_excerpt("{\"error\":\"rate limited\"}"), "{\"error\":\"rate limited\"}");
+  EXPECT_EQ(body_excerpt("a\x1b[31mb"), ssekit::tools::terminal_safe("a\x1b[31mb"));  // no terminal escapes
+  EXPECT_EQ(body_excerpt(""), "");
+  // At most 300 bytes, not cut inside a character.
+  const std::string long_body = std::string(299, 'x') + "\xc3\xa9" + std::string(100, 'y');
+  EXPECT_EQ(body_excerpt(long_body), std::string(299, 'x') + "...");
+  EXPECT_EQ(body_excerpt(std::string(400, 'z')), std::string(300, 'z') + "...");
 }
 
 TEST(CliOutput, JsonEscapesInRunsAcrossTheBuffer) {

@@ -19,6 +19,7 @@
 
 #include "ssekit/serializer.hpp"
 #include "ssekit/utf8.hpp"
+#include "tool_io.hpp"
 
 namespace ssekit::cli {
 
@@ -566,6 +567,32 @@ std::string with_flag_names(std::string message) {
   // The decoder's message ends with the setting's name (content_decoder.cpp).
   else if (message.ends_with("(max_compression_ratio)")) message += " (see --max-compression-ratio)";
   return message;
+}
+
+std::string body_excerpt(std::string_view body) {
+  constexpr std::size_t max = 300;
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!body.empty() && space(body.front())) body.remove_prefix(1);
+  bool cut = false;
+  if (body.size() > max) {
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(body[n]) & 0xC0) == 0x80) --n;  // not inside a UTF-8 character
+    body = body.substr(0, n);
+    cut = true;
+  }
+  while (!body.empty() && space(body.back())) body.remove_suffix(1);
+  std::string lines;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (body[i] != '\r' && body[i] != '\n') {
+      lines += body[i];
+      continue;
+    }
+    if (body[i] == '\r' && i + 1 < body.size() && body[i + 1] == '\n') ++i;
+    lines += " / ";
+  }
+  std::string out = tools::terminal_safe(lines);
+  if (cut) out += "...";
+  return out;
 }
 
 }  // namespace ssekit::cli

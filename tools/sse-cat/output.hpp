@@ -96,6 +96,11 @@ void append_json_string(writer& out, std::string_view text);
 // -> "... (see --max-compression-ratio)").
 std::string with_flag_names(std::string message);
 
+// The start of a refused response's body for one line of standard error:
+// at most 300 bytes (cut at a character's start), white space at its ends
+// dropped, line breaks as " / ", other control bytes escaped (terminal_safe).
+std::string body_excerpt(std::string_view body);
+
 // The instruction sets the JSON escaper may use (and, above portable, the
 // event stream's copy of multi-line data, SSE2): by default the best the
 // CPU has; tests lower it to check every path on one machine.

@@ -520,6 +520,9 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
                    ssekit::tools::terminal_safe(ssekit::cli::with_flag_names(e.message)).c_str(), detail.c_str(), reconnect_text(e).c_str());
+      // What the server said about it (a JSON error of an API, a proxy's
+      // page): the start of the refused response's body, as curl shows it.
+      if (!e.body.empty()) std::fprintf(stderr, "sse-cat: the server said: %s\n", ssekit::cli::body_excerpt(e.body).c_str());
     }
     if (!e.will_reconnect) stop(exit_code_for(e));
   };
