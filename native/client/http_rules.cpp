@@ -186,7 +186,13 @@ request_plan check_request(const std::string& url_text, const std::string& metho
     total += name.size() + value.size();
   }
   if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");
-  return {*target, method, body.empty() ? nullptr : std::make_shared<const std::string>(std::move(body)), headers};
+  // Fetch's normalization: these six in any case are sent in upper case
+  // ("get" would reach the server as an unknown method, 501); others as given.
+  std::string sent = method;
+  for (const std::string_view known : {"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"}) {
+    if (iequals(method, known)) sent = known;
+  }
+  return {*target, std::move(sent), body.empty() ? nullptr : std::make_shared<const std::string>(std::move(body)), headers};
 }
 
 }  // namespace

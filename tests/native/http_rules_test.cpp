@@ -587,6 +587,19 @@ TEST(ClientRules, WhichStatusesReconnect) {
   EXPECT_TRUE(reconnects_after_status(401, false, true));
 }
 
+// Fetch's method normalization: six names in any case go out in upper
+// case ("get" reached the server as an unknown method: 501); others as given.
+TEST(ClientRules, MethodsAreNormalizedAsFetchNormalizesThem) {
+  ssekit::client_options o;
+  o.url = "http://example.test/a";
+  for (const auto& [given, sent] : std::vector<std::pair<std::string, std::string>>{
+           {"get", "GET"}, {"Post", "POST"}, {"delete", "DELETE"}, {"head", "HEAD"}, {"options", "OPTIONS"}, {"pUt", "PUT"},
+           {"patch", "patch"}, {"PATCH", "PATCH"}, {"QUERY", "QUERY"}}) {
+    o.method = given;
+    EXPECT_EQ(check_options(o).method, sent) << given;
+  }
+}
+
 TEST(ClientRules, AnAttemptHooksRequestIsCheckedLikeTheOptions) {
   ssekit::client_options o;
   o.url = "http://example.test/a";
