@@ -218,6 +218,33 @@ TEST(EventStream, DeferredStartsWhenInvoked) {
   EXPECT_EQ(stream.buffered(), 1u);
 }
 
+// Without a token, as with Asio's default from Boost 1.82 on: a deferred
+// operation (with 1.81, whose default is void, the call did not compile).
+TEST(EventStream, NoTokenIsDeferred) {
+  script_server server(numbered(3));
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::vector<std::string> got;
+  stream_item into;
+  auto owned = stream.async_next();
+  auto filled = stream.async_next(into);
+  auto batch = stream.async_next_batch();
+  std::move(owned)([&](error_code ec, stream_item item) {
+    EXPECT_FALSE(ec);
+    got.push_back(item.data);
+    std::move(filled)([&](error_code fec) {
+      EXPECT_FALSE(fec);
+      got.push_back(into.data);
+      std::move(batch)([&](error_code bec, ssekit::stream_batch b) {
+        EXPECT_FALSE(bec);
+        for (const auto& view : b) got.emplace_back(view.data);
+      });
+    });
+  });
+  run_until(io, [&] { return got.size() == 3; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "2"}));
+}
+
 TEST(EventStream, HandlerRunsOnItsAssociatedExecutor) {
   script_server server(numbered(1));
   asio::io_context io;

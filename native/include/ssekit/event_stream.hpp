@@ -32,6 +32,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/deferred.hpp>
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_state.hpp>
@@ -206,6 +207,13 @@ struct stream_options {
 };
 
 namespace detail {
+// The token when none is given: Asio's default, or deferred where Asio has
+// none (Boost 1.81's is void, and a call without a token failed to compile
+// with "forming reference to void"); deferred is the default from 1.82 on.
+template <class Executor>
+using default_token_t = std::conditional_t<std::is_void_v<boost::asio::default_completion_token_t<Executor>>, boost::asio::deferred_t,
+                                           boost::asio::default_completion_token_t<Executor>>;
+
 using next_signature = void(boost::system::error_code, stream_item);
 // The stream's executor; null for a moved-from stream.
 const boost::asio::any_io_executor* stream_executor(const std::shared_ptr<stream_state>& state) noexcept;
@@ -391,11 +399,12 @@ class event_stream {
   // as with Asio's I/O objects, the stream must still exist when the result
   // is co_awaited (it may have been moved).
   //
-  // Asio's default token (when none is given) is deferred from Boost 1.82
-  // on; with Boost 1.81 pass one.
-  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
+  // Without a token: asio::deferred (Asio's default from Boost 1.82 on, and
+  // ours with 1.81 too), an operation that starts when it is invoked or
+  // co_awaited.
+  template <class CompletionToken = detail::default_token_t<executor_type>>
     requires(!std::is_base_of_v<stream_item, std::remove_cvref_t<CompletionToken>>)  // an item is not a token: see below
-  auto async_next(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
+  auto async_next(CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
       return detail::next_awaitable(state_.get(), std::forward<CompletionToken>(token));
@@ -415,8 +424,8 @@ class event_stream {
   // for the operation itself. On error `into` is left as it was. `into`
   // must live until the operation completes, and not be read or written
   // before then (the stream may fill it before the handler runs).
-  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_next(stream_item& into, CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
+  template <class CompletionToken = detail::default_token_t<executor_type>>
+  auto async_next(stream_item& into, CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
       return detail::next_into_awaitable(state_.get(), into, std::forward<CompletionToken>(token));
@@ -442,8 +451,8 @@ class event_stream {
   // already_started. The items taken leave the buffer at once
   // (reading resumes as for async_next), but their bytes stay until the next
   // call: memory holds at most one batch besides the buffer's bound.
-  template <class CompletionToken = boost::asio::default_completion_token_t<executor_type>>
-  auto async_next_batch(CompletionToken&& token = boost::asio::default_completion_token_t<executor_type>()) {
+  template <class CompletionToken = detail::default_token_t<executor_type>>
+  auto async_next_batch(CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
       return detail::next_batch_awaitable(state_.get(), std::forward<CompletionToken>(token));
