@@ -182,7 +182,13 @@ request_plan check_request(const std::string& url_text, const std::string& metho
     if (value.size() > max_header_value_length) {
       refuse("header " + name + " is longer than " + std::to_string(max_header_value_length) + " bytes");
     }
-    if (is_owned(name)) refuse("header " + name + " is set by the client itself");
+    if (is_owned(name)) {
+      // Where the user's intent has an option, name it.
+      const char* instead = iequals(name, "Last-Event-ID")     ? " (to resume from an id: client_options::last_event_id)"
+                            : iequals(name, "Accept-Encoding") ? " (client_options::compression chooses it)"
+                                                               : "";
+      refuse("header " + name + " is set by the client itself" + instead);
+    }
     total += name.size() + value.size();
   }
   if (total > max_request_headers_size) refuse("headers longer than " + std::to_string(max_request_headers_size) + " bytes in all");

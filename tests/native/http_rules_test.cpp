@@ -227,6 +227,18 @@ TEST(ClientRules, RefusesOptionsOverLimitsAndFramingHeaders) {
     o.headers = {{name, "1"}};
     EXPECT_TRUE(refused(o)) << name;
   }
+  // Where an option does what the header was meant for, the message names it.
+  for (const auto& [name, option] : {std::pair<const char*, const char*>{"last-event-id", "client_options::last_event_id"},
+                                     {"Accept-Encoding", "client_options::compression"}}) {
+    o = valid();
+    o.headers = {{name, "1"}};
+    try {
+      check_options(o);
+      ADD_FAILURE() << name << " was taken";
+    } catch (const ssekit::client_options_error& e) {
+      EXPECT_NE(std::string_view(e.what()).find(option), std::string_view::npos) << e.what();
+    }
+  }
   o = valid();
   o.headers = {{std::string(300, 'X'), "1"}};
   EXPECT_TRUE(refused(o));
