@@ -930,6 +930,19 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
   }
 }
 
+// A request with a body, as LLM APIs take, can be tried against /fault.
+TEST_F(DemoServer, FaultTakesAPostWithABody) {
+  start();
+  http_client c(port());
+  const std::string body = R"({"prompt":"hi"})";
+  c.send_raw("POST /fault?events=2 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  ASSERT_TRUE(c.read_to_end());
+  EXPECT_EQ(c.events().size(), 2u);
+}
+
 // Two ids to resume from are refused, as a parameter given twice is (the
 // first was taken).
 TEST_F(DemoServer, TwoLastEventIdsAreRefused) {
@@ -1408,6 +1421,8 @@ TEST_F(DemoServer, MethodsAreCheckedPerEndpoint) {
       {"DELETE /stats", 405, "GET, HEAD, OPTIONS"},
       {"PUT /", 405, "GET, HEAD, OPTIONS"},
       {"POST /clock", 405, "GET, OPTIONS"},
+      {"PUT /fault", 405, "GET, POST, OPTIONS"},
+      {"POST /fault", 200, ""},  // a request with a body can be tried (the body is not used)
       {"OPTIONS /feed", 204, "GET, OPTIONS"},
       {"OPTIONS /broadcast", 204, "POST, OPTIONS"},
       {"OPTIONS *", 204, "GET, HEAD, POST, OPTIONS"},

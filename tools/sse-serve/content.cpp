@@ -31,7 +31,8 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
                          the request body becomes an event on every live stream
                          (/clock, /random, /feed, /events); answers 200 with
                          {"clients":N}
-  /fault?...             misbehaviour for client tests; parameters:
+  /fault?...             misbehaviour for client tests (GET, or POST with a
+                         body that is not used); parameters:
       events=N           N events (id = Last-Event-ID + 1, +2, ...) then a clean
                          end; N at most 100000
       drop_after=N       N events then an abrupt end (the body stops short)

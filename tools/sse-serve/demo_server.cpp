@@ -121,8 +121,10 @@ std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.
 std::string_view allowed_methods(std::string_view path) noexcept {
   if (path == "/" || path == "/stats") return "GET, HEAD, OPTIONS";
   if (path == "/broadcast") return "POST, OPTIONS";
-  if (path == "/clock" || path == "/random" || path == "/feed" || path == "/events" || path == "/fault" || path == "/bench")
-    return "GET, OPTIONS";
+  // POST too: a client's request with a body (an LLM API's, its retry
+  // rules) can be tried against it; the body is read and not used.
+  if (path == "/fault") return "GET, POST, OPTIONS";
+  if (path == "/clock" || path == "/random" || path == "/feed" || path == "/events" || path == "/bench") return "GET, OPTIONS";
   return {};
 }
 
