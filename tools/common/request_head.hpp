@@ -53,21 +53,22 @@ boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& 
   return ec;
 }
 
-// Reads the rest of a request (after put_head) into `parser`: at most
-// `limit` bytes parsed, chunk-size lines, extensions and trailers
-// included. Beast's body_limit counts chunk data only, and the buffer's
-// cap one line at a time: 60 MB of chunk extensions around a 1,000-byte
-// body were read to the end (a probe). Completes with
+// Reads the rest of a request (after put_head) into `parser`: at most 4x
+// `body_limit` bytes parsed, chunk-size lines, extensions and trailers
+// included (room for small chunks: a body in 16-byte chunks carries 4 bytes
+// of framing per 16). Beast's body_limit counts chunk data only, and the
+// buffer's cap one line at a time: 60 MB of chunk extensions around a
+// 1,000-byte body were read to the end (a probe). Completes with
 // http::error::body_limit (413) past it.
 template <class Stream, class Buffer, class Parser, class Handler>
-void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t limit, Handler handler, std::uint64_t parsed = 0) {
+void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t body_limit, Handler handler, std::uint64_t parsed = 0) {
   boost::beast::http::async_read_some(
       stream, buffer, parser,
-      [&stream, &buffer, &parser, limit, parsed, handler = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
+      [&stream, &buffer, &parser, body_limit, parsed, handler = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
         parsed += n;
-        if (!ec && parsed > limit) ec = boost::beast::http::error::body_limit;
+        if (!ec && parsed > 4 * body_limit) ec = boost::beast::http::error::body_limit;
         if (ec || parser.is_done()) return handler(ec);
-        read_body(stream, buffer, parser, limit, std::move(handler), parsed);
+        read_body(stream, buffer, parser, body_limit, std::move(handler), parsed);
       });
 }
 

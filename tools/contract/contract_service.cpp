@@ -215,7 +215,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_body() {
-    tools::read_body(stream_, buffer_, *request_, 4 * max_request_body,  // chunk framing included (request_head.hpp)
+    tools::read_body(stream_, buffer_, *request_, max_request_body,  // 4x on the wire, framing included
                       [self = shared_from_this()](beast::error_code e) {
       // Gone, timed out or stopped: close; malformed or too large: say so.
       if (e == http::error::end_of_stream || e == http::error::partial_message ||

@@ -73,10 +73,6 @@ enum class stream_kind : std::uint8_t { none, clock, random, feed, events };
 constexpr std::size_t bench_block_size = 1024 * 1024;
 constexpr std::size_t max_request_header = 8 * 1024;
 constexpr std::uint64_t max_request_body = 64 * 1024;
-// The body on the wire, chunk framing included: room for small chunks
-// (a 64 KiB body in 50-byte chunks carries 8 KiB of size lines), a bound
-// for a flood of extensions or trailers.
-constexpr std::uint64_t max_request_wire_body = 4 * max_request_body;
 // Longer /fault waits saturate to this (interval_ms, stall_ms).
 constexpr std::chrono::milliseconds max_fault_wait = std::chrono::hours(1);
 // /bench bytes at most (2^50: the repeat arithmetic stays far from overflow).
@@ -578,7 +574,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void read_body() {
     with_stream([&](auto& stream) {
-      tools::read_body(stream, reader_->buffer, *reader_->parser, max_request_wire_body, [self = shared_from_this()](error_code ec) {
+      tools::read_body(stream, reader_->buffer, *reader_->parser, max_request_body, [self = shared_from_this()](error_code ec) {
         if (self->closed_) return;
         if (ec) return self->on_read_error(ec);
         self->on_request();
