@@ -33,18 +33,10 @@ using boost::system::error_code;
 
 namespace ssekit::detail {
 
-// async_next(into, token) on the generic path: the stream fills `into`
-// itself (no owned item in between) and completes this handler with an
-// empty item, which it drops. inner_associator below gives it the user's
-// executor, allocator and cancellation slot.
-struct into_handler {
-  asio::any_completion_handler<next_into_signature> handler;
-  void operator()(error_code ec, stream_item) { std::move(handler)(ec); }
-};
-
 // A batch on its way to the handler: the views point into the stream's
 // state, so the state lives until the handler ran (or was dropped), even if
-// the user destroys the stream in between. Associations as into_handler's.
+// the user destroys the stream in between. inner_associator below gives it
+// the user's executor, allocator and cancellation slot.
 // It also marks the batch in flight until then (stream_state::delivered):
 // a batch call in between is refused.
 struct batch_completion {
@@ -67,9 +59,6 @@ struct inner_associator : Associator<decltype(Wrapper::handler), Candidate> {
 }  // namespace ssekit::detail
 
 template <template <class, class> class Associator, class Candidate>
-struct boost::asio::associator<Associator, ssekit::detail::into_handler, Candidate>
-    : ssekit::detail::inner_associator<Associator, ssekit::detail::into_handler, Candidate> {};
-template <template <class, class> class Associator, class Candidate>
 struct boost::asio::associator<Associator, ssekit::detail::batch_completion, Candidate>
     : ssekit::detail::inner_associator<Associator, ssekit::detail::batch_completion, Candidate> {};
 
@@ -89,6 +78,11 @@ std::string_view stream_item_kind_name(stream_item_kind kind) noexcept {
 namespace detail {
 
 using next_handler = asio::any_completion_handler<next_signature>;
+// async_next(item, token)'s: the stream fills the caller's item itself, so
+// only the error code goes to the handler. (Wrapped in a next_handler that
+// dropped an empty item, it cost a second type erasure and some eight moves
+// of an empty stream_item per item: half of that path's instructions.)
+using into_next_handler = asio::any_completion_handler<next_into_signature>;
 using batch_handler = asio::any_completion_handler<batch_signature>;
 
 // stream_state::delivering (defined after it).
@@ -96,10 +90,21 @@ batch_completion delivering(stream_state* state, batch_handler handler);
 
 // An async_next completion from an initiating call, on its way.
 struct ready_completion {
-  next_handler handler;
+  std::variant<next_handler, into_next_handler> handler;
   error_code ec;
-  stream_item item;
+  std::optional<stream_item> item;  // a next_handler's (none for an error); an into_next_handler has none
   bool on_stream;  // the handler runs on the stream's executor (runs_on_stream)
+
+  // Calls the handler here.
+  void call() && {
+    if (auto* into = std::get_if<into_next_handler>(&handler)) return std::move(*into)(ec);
+    std::move(std::get<next_handler>(handler))(ec, item ? std::move(*item) : stream_item{});
+  }
+  // Dispatches it to `ex` (it runs on its own associated executor).
+  void dispatch(const asio::any_io_executor& ex) && {
+    if (auto* into = std::get_if<into_next_handler>(&handler)) return asio::dispatch(ex, asio::append(std::move(*into), ec));
+    asio::dispatch(ex, asio::append(std::move(std::get<next_handler>(handler)), ec, item ? std::move(*item) : stream_item{}));
+  }
 };
 
 // Plain-callback chains. A handler that asks for the next item as it runs
@@ -124,7 +129,7 @@ constexpr int max_chain = 64;
 // A pending async_next (owned item, or the caller's `into`) or
 // async_next_batch.
 struct pending_op {
-  std::variant<next_handler, batch_handler> handler;
+  std::variant<next_handler, batch_handler, into_next_handler> handler;
   stream_item* into = nullptr;
   // Keeps the handler's executor (its io_context) from running out of work
   // until the completion is posted or dispatched: released with the op,
@@ -133,7 +138,7 @@ struct pending_op {
   // stranded.)
   std::optional<asio::any_completion_executor> work;
 
-  bool batch() const { return handler.index() == 1; }
+  bool batch() const { return std::holds_alternative<batch_handler>(handler); }
   asio::any_completion_executor executor(const asio::any_io_executor& fallback) const {
     return std::visit([&](const auto& h) -> asio::any_completion_executor { return asio::get_associated_executor(h, fallback); },
                       handler);
@@ -146,7 +151,9 @@ struct pending_op {
                 stream_state* keep = nullptr) && {
     std::visit(
         [&](auto& h) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(h)>, next_handler>) launch(ex, asio::append(std::move(h), ec, std::move(item)));
+          using handler_type = std::decay_t<decltype(h)>;
+          if constexpr (std::is_same_v<handler_type, next_handler>) launch(ex, asio::append(std::move(h), ec, std::move(item)));
+          else if constexpr (std::is_same_v<handler_type, into_next_handler>) launch(ex, asio::append(std::move(h), ec));
           else if (batch.empty()) launch(ex, asio::append(std::move(h), ec, batch));
           else launch(ex, asio::append(delivering(keep, std::move(h)), ec, batch));
         },
@@ -413,7 +420,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // `into`: the caller's item to fill (async_next(item, token)); null: the
   // item goes to the handler.
   // `on_stream`: the handler runs on the stream's executor (runs_on_stream).
-  void next(next_handler handler, stream_item* into, bool on_stream) {
+  // Handler: next_handler, or into_next_handler with `into`.
+  template <class Handler>
+  void next(Handler handler, stream_item* into, bool on_stream) {
     if (taker_busy_.test_and_set(std::memory_order_acquire)) {
       // A call on another thread is taking an item right now.
       return post(std::move(handler), asio::error::already_started, {}, on_stream);
@@ -830,12 +839,15 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // stream's executor, then dispatched to the handler's (as Asio's own
   // operations complete); or, asked for by a handler this thread runs in a
   // chain_scope of this stream, called when that handler returns.
-  void post(next_handler handler, error_code ec, stream_item item, bool on_stream) {
+  // `item`: a next_handler's item (an into_next_handler's was filled in place).
+  template <class Handler>
+    requires(!std::is_same_v<Handler, batch_handler>)
+  void post(Handler handler, error_code ec, stream_item&& item, bool on_stream) {
     chain_slot* chain = current_chain;
     if (chain != nullptr && chain->stream == this) {
       // Kept only while no posted one waits, which it would overtake.
       if (!chain->next && chain->on_stream_executor && chain_posts_.load(std::memory_order_acquire) == 0 && on_stream) {
-        chain->next.emplace(ready_completion{std::move(handler), ec, std::move(item), on_stream});
+        chain->next.emplace(ready(std::move(handler), ec, std::move(item), on_stream));
         return;
       }
       if (chain->next) {  // a second call before the first completed: both go by post, in order
@@ -844,7 +856,15 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
         post_chain(std::move(first));
       }
     }
-    post_chain(ready_completion{std::move(handler), ec, std::move(item), on_stream});
+    post_chain(ready(std::move(handler), ec, std::move(item), on_stream));
+  }
+  template <class Handler>
+  static ready_completion ready(Handler handler, error_code ec, stream_item&& item, bool on_stream) {
+    ready_completion c{std::move(handler), ec, std::nullopt, on_stream};
+    if constexpr (std::is_same_v<Handler, next_handler>) {
+      if (!ec) c.item.emplace(std::move(item));
+    }
+    return c;
   }
   // (A post dropped unrun, by an io_context that never runs again, leaves
   // chain_posts_ above 0: this stream's completions then all go by post.)
@@ -854,8 +874,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       asio::post(executor_, [self = shared_from_this(), c = std::move(c)]() mutable {
         self->chain_posts_.fetch_sub(1, std::memory_order_release);
         chain_scope chain(*self, true);
-        if (c.on_stream) std::move(c.handler)(c.ec, std::move(c.item));
-        else asio::dispatch(self->executor_, asio::append(std::move(c.handler), c.ec, std::move(c.item)));
+        if (c.on_stream) std::move(c).call();
+        else std::move(c).dispatch(self->executor_);
         chain.drain();
       });
     } catch (...) {
@@ -888,7 +908,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       for (int n = 0; n < max_chain && slot_.next; ++n) {
         ready_completion c = std::move(*slot_.next);
         slot_.next.reset();
-        std::move(c.handler)(c.ec, std::move(c.item));
+        std::move(c).call();
       }
       if (!slot_.next) return;
       ready_completion rest = std::move(*slot_.next);
@@ -988,7 +1008,7 @@ bool try_next_batch(stream_state* state, stream_batch& out) {
 
 void start_next_into(const std::shared_ptr<stream_state>& state, stream_item* into,
                      asio::any_completion_handler<next_into_signature> handler, bool on_stream) {
-  live(state).next(next_handler(into_handler{std::move(handler)}), into, on_stream);
+  live(state).next(std::move(handler), into, on_stream);
 }
 
 }  // namespace detail
