@@ -270,6 +270,16 @@ function reconnectsAfterStatus(status, retryServerErrors, hasHook) {
   return retryServerErrors && (status >= 500 || status === 429);
 }
 
+// A server error (5xx, 429) ends the connection for good unless
+// retryServerErrors: the message names the option (few who meet a 503 know
+// it). The C++ client's message does the same.
+function notRetried(error, retryServerErrors) {
+  if (error.reason === 'http_status' && !retryServerErrors && reconnectsAfterStatus(error.status, true, false)) {
+    error.message += '; not retried: set retryServerErrors to reconnect after it';
+  }
+  return error;
+}
+
 // Network errors that happened before the request could leave (Node's
 // fetch says why in `cause.code`; a browser's TypeError says nothing, so
 // there a failed fetch counts as possibly sent).
@@ -1154,7 +1164,7 @@ const EventSource = class EventSource extends EventTarget {
       if (failure.reason === 'http_status' && reconnectsAfterStatus(failure.status, this.#retryServerErrors, this.#onAttempt !== null)) {
         this.#reestablish(failure, { sent: true, status: failure.status, retryAfter: retryAfter(response.headers) });
       } else {
-        this.#fail(failure);
+        this.#fail(notRetried(failure, this.#retryServerErrors));
       }
       return;
     }
@@ -1301,6 +1311,7 @@ module.exports.shared = {
   checkFlag,
   checkBackoff,
   reconnectDelay,
+  notRetried,
   randomUpTo,
   parseUrl,
   urlRefusal,

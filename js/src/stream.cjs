@@ -21,6 +21,7 @@ const {
   requestPlan,
   isRefusalStatus,
   reconnectsAfterStatus,
+  notRetried,
   retryAfter,
   runAttemptHook,
   checkAttemptHook,
@@ -237,7 +238,7 @@ class EventStream {
       const hasHook = this.#retry.hook !== null;
       const again = refusal.reason === 'http_status' && reconnectsAfterStatus(refusal.status, this.#retry.retryServerErrors, hasHook) &&
         (plan.body === null || this.#retry.replayBody || isRefusalStatus(refusal.status, hasHook));
-      if (!again) throw refusal;
+      if (!again) throw notRetried(refusal, this.#retry.retryServerErrors);
       this.#idle.stop();
       failures = Math.min(failures + 1, MAX_FAILURES);
       previous = { reason: refusal.reason, status: refusal.status };

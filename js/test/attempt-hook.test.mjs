@@ -171,6 +171,18 @@ describe('EventSource: sending a request again', () => {
     get.source.close();
   });
 
+  it('a 503 without retryServerErrors closes, and the message names the option; a 404 does not', async () => {
+    const s = await server((req, res, n) => res.writeHead(n === 1 ? 503 : 404).end());
+    const busy = open(s.url, quick);
+    await busy.rec.until(() => busy.rec.count('error') === 1, 'the 503');
+    assert.equal(busy.source.readyState, EventSource.CLOSED);
+    assert.equal(busy.errors[0].error.status, 503);
+    assert.match(busy.errors[0].error.message, /^the server answered 503 Service Unavailable; not retried: set retryServerErrors to reconnect after it$/);
+    const missing = open(s.url, quick);
+    await missing.rec.until(() => missing.rec.count('error') === 1, 'the 404');
+    assert.equal(missing.errors[0].error.message, 'the server answered 404 Not Found');
+  });
+
   it('a POST that delivered events and then dropped is replayed only with replayBody', async () => {
     const s = await server((req, res) => {
       sendStream(res, `id: ${req.headers['last-event-id'] ?? 0}\ndata: part\n\n`, { end: false });
@@ -258,7 +270,7 @@ describe('stream(): the attempt hook and refusals', () => {
 
   it('without retryServerErrors a 503 throws; a 500 on a POST throws even with it; a rejected hook throws', async () => {
     const s = await server((req, res, n) => res.writeHead(n === 1 ? 503 : 500).end());
-    await assert.rejects(stream(s.url).next(), (e) => e instanceof SseError && e.status === 503);
+    await assert.rejects(stream(s.url).next(), (e) => e instanceof SseError && e.status === 503 && e.message.endsWith('; not retried: set retryServerErrors to reconnect after it'));
     await assert.rejects(stream(s.url, { method: 'POST', body: 'p', retryServerErrors: true }).next(), (e) => e.status === 500);
     await assert.rejects(
       stream(s.url, { onAttempt: () => Promise.reject(new Error('no token')) }).next(),

@@ -712,6 +712,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // which way the request went.
     std::string message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason()));
     if (route_.forward(plan_.target)) message += " (through the proxy " + route_.choice.url + ", " + route_.choice.source + ")";
+    // A server error ends the stream for good unless retry_server_errors:
+    // the message names the option (few who meet a 503 know it).
+    if (!retryable && options_.reconnect && !options_.retry_server_errors && detail::reconnects_after_status(status, true, has_hook_))
+      message += "; not retried: set retry_server_errors to reconnect after it";
     fail({.reason = client_error_reason::http_status,
           .message = std::move(message),
           .retryable = retryable,

@@ -196,6 +196,8 @@ else
   expect_exit "a limit names its offset once" 1 "limit_exceeded: [^(]*at byte [0-9]*: [^0-9(]* (limit 8 bytes" \
     timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
   expect_exit "404 exits 4" 4 "http_status" timeout 20 "$cat_bin" "$base/fault?status=404"
+  expect_exit "a 503 not retried names the flag that would" 4 "answered 503 .*; not retried: pass --retry-server-errors to reconnect after it" \
+    timeout 20 "$cat_bin" "$base/fault?status=503"
   expect_exit "a refusal shows what the server said" 4 "the server said: not found: /nope / (GET / lists the endpoints)" \
     timeout 20 "$cat_bin" "$base/nope"
   expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"

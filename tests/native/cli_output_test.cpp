@@ -94,6 +94,8 @@ TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
   EXPECT_EQ(ssekit::cli::with_flag_names("stream ended; the request (with a body) is not sent again after its stream opened: set replay_body to resend it"),
             "stream ended; the request (with a body) is not sent again after its stream opened: pass --replay-body to resend it");
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 500"), "the server answered 500");
+  EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 503 Busy; not retried: set retry_server_errors to reconnect after it"),
+            "the server answered 503 Busy; not retried: pass --retry-server-errors to reconnect after it");
 }
 
 // A refused response's body on one line of standard error.

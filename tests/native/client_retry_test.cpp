@@ -463,6 +463,9 @@ TEST(ClientRetry, AnInvalidStatusIsAServerError) {
       EXPECT_EQ(rec.errors[0].reason, client_error_reason::http_status) << line;
       EXPECT_EQ(rec.errors[0].will_reconnect, retry) << line;
       EXPECT_NE(rec.errors[0].message.find(std::string("answered ") + (line + 9)), std::string::npos) << rec.errors[0].message;
+      // Not retried: the message names the option that would have.
+      EXPECT_EQ(rec.errors[0].message.ends_with("; not retried: set retry_server_errors to reconnect after it"), !retry)
+          << rec.errors[0].message;
       EXPECT_EQ(rec.events, retry ? std::vector<std::string>{"message:ok#"} : std::vector<std::string>{}) << line;
     }
   }
