@@ -1742,6 +1742,40 @@ TEST(EventStream, MovedStreamKeepsWorking) {
   }
 }
 
+// A coroutine that can be cancelled (in `||`, a parallel group, or spawned
+// with a cancellation slot) skips the ready path, and there a moved-from
+// stream dereferenced its null state (an Asio probe's crash): every
+// awaitable form throws std::logic_error naming its call instead.
+TEST(EventStream, AMovedFromStreamThrowsInACancellableCoroutineToo) {
+  script_server server(numbered(1));
+  asio::io_context io;
+  ssekit::event_stream first(io.get_executor(), options_for(server.url()));
+  ssekit::event_stream kept(std::move(first));
+  std::vector<std::string> thrown;
+  bool done = false;
+  asio::cancellation_signal signal;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const bool cancellable = (co_await asio::this_coro::cancellation_state).slot().is_connected();
+        EXPECT_TRUE(cancellable);
+        stream_item item;
+        const auto note = [&](const std::logic_error& e) { thrown.emplace_back(e.what()); };
+        try { co_await first.async_next(asio::use_awaitable); } catch (const std::logic_error& e) { note(e); }
+        try { co_await first.async_next(asio::as_tuple(asio::use_awaitable)); } catch (const std::logic_error& e) { note(e); }
+        try { co_await first.async_next(item, asio::use_awaitable); } catch (const std::logic_error& e) { note(e); }
+        try { co_await first.async_next(item, asio::as_tuple(asio::use_awaitable)); } catch (const std::logic_error& e) { note(e); }
+        try { co_await first.async_next_batch(asio::use_awaitable); } catch (const std::logic_error& e) { note(e); }
+        try { co_await first.async_next_batch(asio::as_tuple(asio::use_awaitable)); } catch (const std::logic_error& e) { note(e); }
+        done = true;
+      },
+      asio::bind_cancellation_slot(signal.slot(), asio::detached));
+  run_until(io, [&] { return done; });
+  const std::string next = "async_next on a moved-from event_stream";
+  const std::string batch = "async_next_batch on a moved-from event_stream";
+  EXPECT_EQ(thrown, (std::vector<std::string>{next, next, next, next, batch, batch}));
+}
+
 // Move assignment onto a live stream closes the one it replaces (its
 // pending async_next completes with operation_aborted); the stream moved in
 // carries on; assigning a stream to itself changes nothing.

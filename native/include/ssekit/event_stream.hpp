@@ -238,7 +238,9 @@ bool runs_on_stream(const Handler& handler, const boost::asio::any_io_executor* 
 void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_completion_handler<next_signature> handler, bool on_stream);
 // Takes the front item if one waits and no async_next is pending.
 bool try_next(stream_state* state, stream_item& out);
-std::shared_ptr<stream_state> share(stream_state* state);
+// The state of the stream `state` (a plain pointer) as shared; throws
+// std::logic_error naming `call` for a moved-from stream.
+std::shared_ptr<stream_state> share(stream_state* state, const char* call = "async_next");
 
 struct next_initiation {
   template <class Handler>
@@ -342,7 +344,7 @@ boost::asio::awaitable<stream_batch, Executor> next_batch_awaitable(stream_state
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
   if (direct && try_next_batch(state, batch)) co_return batch;
   co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, batch_signature>(next_batch_initiation{}, token,
-                                                                                                       share(state));
+                                                                                                       share(state, "async_next_batch"));
 }
 template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code, stream_batch>, Executor> next_batch_awaitable(
@@ -351,7 +353,7 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, stream_batch>, Exec
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
   if (direct && try_next_batch(state, batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, batch_signature>(
-      next_batch_initiation{}, token, share(state));
+      next_batch_initiation{}, token, share(state, "async_next_batch"));
 }
 #endif
 }  // namespace detail
@@ -389,7 +391,10 @@ class event_stream {
   //                                        parallel group) took nothing, when that executor runs one handler
   //                                        at a time (a strand, or an io_context on one thread). On several
   //                                        threads without a strand, the timer may win while the item is
-  //                                        being taken, and the group drops it.
+  //                                        being taken, and the group drops it. A parallel
+  //                                        group (Boost 1.81) gives async_next no executor
+  //                                        of its own: build the stream on the strand, or
+  //                                        read async_next's result even when the timer won.
   //   (asio::error::already_started, {})  another async_next is still pending (one at a time)
   // The handler runs on its associated executor (default: the stream's);
   // its associated allocator holds the pending operation. Call from any thread.
@@ -471,7 +476,7 @@ class event_stream {
   // The client underneath: restart(), state(), stats(), last_event_id().
   // Its last_event_id() is the last event the client read, which may be
   // past items still buffered (and dropped by close()): to resume where
-  // the consumer stopped, keep the last taken item's last_event_id.
+  // the consumer stopped, keep the last taken item's id.
   // Its pause_reading()/resume_reading() belong to the stream, and so does
   // closing: call event_stream::close(), not get_client().close(), which
   // would leave a pending async_next waiting for ever.
