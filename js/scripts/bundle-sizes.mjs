@@ -25,7 +25,11 @@ export const imports = {
   everything: "import * as ssekit from 'ssekit'; globalThis.out = ssekit;",
 };
 
-export async function measure({ exports = true } = {}) {
+// target: the syntax the bundle may use (esbuild lowers what it can, and
+// fails on what it can't, as Vite's build does for its build.target).
+// keepText: each entry also gets `text`, the bundle itself (with minify:
+// false, as written).
+export async function measure({ exports = true, target = 'es2022', keepText = false, minify = true } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssekit-bundle-'));
   try {
     fs.mkdirSync(path.join(dir, 'node_modules'));
@@ -45,11 +49,11 @@ export async function measure({ exports = true } = {}) {
         stdin: { contents: code, resolveDir: dir, loader: 'js' },
         absWorkingDir: dir,
         bundle: true,
-        minify: true,
+        minify,
         platform: 'browser',
         mainFields: ['browser', 'module', 'main'],  // esbuild's for browsers, said here: they are what exports: false is about
         format: 'esm',
-        target: 'es2022',
+        target,
         write: false,
         logLevel: 'silent',
         metafile: true,
@@ -62,6 +66,7 @@ export async function measure({ exports = true } = {}) {
         .map(([f]) => path.basename(f))
         .sort();
       sizes[name] = { raw: text.length, gzip: zlib.gzipSync(text, { level: 9 }).length, modules };
+      if (keepText) sizes[name].text = Buffer.from(text).toString('utf8');
     }
     return sizes;
   } finally {

@@ -12,7 +12,12 @@ const { encoder, decodeAt, errorInfo, stage, describe, requireString, ENCODE_IN_
 // Required here, not in wasm.cjs, so that only a bundle with the serializers carries it.
 const SERIALIZER = wasm.defineModule('dist/ssekit-serializer-wasm.cjs', () => require('../dist/ssekit-serializer-wasm.cjs'));
 
-const MAX_U64 = (1n << 64n) - 1n;
+// BigInt() calls, not literals (1n): a bundler can't lower a literal for a
+// target before ES2020 (Vite's build.target: 'es2019' failed on them).
+const ZERO = BigInt(0);
+const BITS_32 = BigInt(32);
+const LOW_32 = BigInt(0xffffffff);
+const MAX_U64 = (BigInt(1) << BigInt(64)) - BigInt(1);
 
 // A named class expression (see SseError in eventsource.cjs).
 const SseSerializeError = class SseSerializeError extends Error {
@@ -57,12 +62,12 @@ function u64Parts(value, what) {
   } else {
     throw new TypeError(`ssekit: ${what} must be a non-negative integer (number or bigint), got ${describe(value)}`);
   }
-  if (big < 0n || big > MAX_U64) {
+  if (big < ZERO || big > MAX_U64) {
     // A number that large is already rounded: say so, and what to pass instead.
     const rounded = typeof value === 'number' && !Number.isSafeInteger(value) ? ' (a number above 2^53 is rounded: pass a bigint)' : '';
     throw new RangeError(`ssekit: ${what} must be between 0 and 2^64-1, got ${describe(value)}${rounded}`);
   }
-  return [Number(big & 0xffffffffn), Number(big >> 32n)];
+  return [Number(big & LOW_32), Number(big >> BITS_32)];
 }
 
 // call(c) stages its input and calls the core, which writes the output.
