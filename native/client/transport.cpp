@@ -600,6 +600,10 @@ class network_transport final : public transport {
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
       const int set = by_name ? X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size())
                               : X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+      // The name in a subjectAltName only: not the subject's CN, which
+      // OpenSSL matches when a certificate has no DNS name (browsers refuse
+      // that; RFC 9525 6.3), and no partial wildcards ("f*.example.com").
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
       if (set != 1) {
         open_failure f{client_error_reason::tls_error, {}, "can't set the host name to verify", false};
         return handler(&f);

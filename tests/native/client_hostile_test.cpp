@@ -774,10 +774,14 @@ TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
   const auto expired = ssekit::testing::make_test_pki("localhost", true);
   const auto self_signed = ssekit::testing::make_self_signed_pki("localhost");
   const auto other = ssekit::testing::make_test_pki("other.example");
+  // The name only as the subject's CN, no subjectAltName: browsers refuse
+  // it, and RFC 9525 6.3 says to (OpenSSL matched the CN; a TLS probe).
+  const auto common_name_only = ssekit::testing::make_test_pki("localhost", false, false);
   const std::vector<failing> cases = {
       {"unknown issuer", ssekit::testing::make_test_pki("localhost"), "none", "localhost", {"unable to get local issuer certificate"}},
       {"host name mismatch", other, other.ca_cert, "localhost", {"hostname mismatch", "Hostname mismatch"}},
       {"expired", expired, expired.ca_cert, "localhost", {"certificate has expired"}},
+      {"name only in the CN", common_name_only, common_name_only.ca_cert, "localhost", {"hostname mismatch", "Hostname mismatch"}},
       {"self-signed", self_signed, "none", "localhost", {"self-signed certificate", "self signed certificate"}},
   };
   for (const auto& k : cases) {

@@ -49,7 +49,7 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
 }
 
 x509_ptr make_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, EVP_PKEY* issuer_key, long serial,
-                   bool expired = false, bool self_signed_server = false) {
+                   bool expired = false, bool self_signed_server = false, bool subject_alt_name = true) {
   x509_ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), serial);
@@ -68,7 +68,7 @@ x509_ptr make_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, 
   } else {
     add_extension(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE");
     add_extension(cert.get(), signer, NID_ext_key_usage, "serverAuth");
-    add_extension(cert.get(), signer, NID_subject_alt_name, ("DNS:" + common_name + ",IP:127.0.0.1").c_str());
+    if (subject_alt_name) add_extension(cert.get(), signer, NID_subject_alt_name, ("DNS:" + common_name + ",IP:127.0.0.1").c_str());
   }
   check(X509_sign(cert.get(), issuer_key ? issuer_key : key, EVP_sha256()) > 0, "signing");
   return cert;
@@ -96,11 +96,11 @@ std::string pem(EVP_PKEY* key) {
 
 }  // namespace
 
-test_pki make_test_pki(const std::string& host_name, bool expired) {
+test_pki make_test_pki(const std::string& host_name, bool expired, bool subject_alt_name) {
   const pkey_ptr ca_key = make_key();
   const x509_ptr ca = make_cert(ca_key.get(), "ssekit test CA", nullptr, nullptr, 1);
   const pkey_ptr server_key = make_key();
-  const x509_ptr server = make_cert(server_key.get(), host_name, ca.get(), ca_key.get(), 2, expired);
+  const x509_ptr server = make_cert(server_key.get(), host_name, ca.get(), ca_key.get(), 2, expired, false, subject_alt_name);
   return {pem(ca.get()), pem(server.get()), pem(server_key.get())};
 }
 

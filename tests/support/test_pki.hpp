@@ -16,8 +16,9 @@ struct test_pki {
   std::string server_key;
 };
 // The server certificate is for `host_name` (DNS) and 127.0.0.1 (IP);
-// `expired`: its validity ended a minute ago.
-test_pki make_test_pki(const std::string& host_name, bool expired = false);
+// `expired`: its validity ended a minute ago; without `subject_alt_name`,
+// `host_name` is only its subject's common name (a legacy certificate).
+test_pki make_test_pki(const std::string& host_name, bool expired = false, bool subject_alt_name = true);
 // A self-signed server certificate for `host_name` and 127.0.0.1 (no CA):
 // ca_cert == server_cert.
 test_pki make_self_signed_pki(const std::string& host_name);
