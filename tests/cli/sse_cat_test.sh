@@ -99,6 +99,12 @@ expect_exit "an Accept other than text/event-stream exits 2 (it was dropped sile
 expect_exit "--connect-timeout 0 exits 2 naming the option" 2 "--connect-timeout: must be more than 0" "$cat_bin" --connect-timeout 0 http://127.0.0.1:9/
 # Files and standard descriptors: errors, not an abort or a hang.
 expect_exit "an unreadable --cacert exits 3, named as sse-cat's option" 3 "can't read --cacert $tmp/none: No such file" "$cat_bin" --cacert "$tmp/none" https://127.0.0.1:9/
+# One without a certificate: exit 2, named as sse-cat's option, and no
+# --help hint (it said "ssekit::client: can't load ca_file": a TLS probe).
+echo "not a certificate" >"$tmp/garbage.pem"
+expect_exit "a --cacert without a certificate exits 2, named as sse-cat's option" 2 "^sse-cat: can't load --cacert $tmp/garbage.pem: " \
+  "$cat_bin" --cacert "$tmp/garbage.pem" https://127.0.0.1:9/
+check "... without the --help hint" test "$(grep -c "Try\|ssekit::client" "$tmp/err")" = 0
 # Options that only a URL's request uses have no effect with '-': refused.
 for opt in "-H X-A:1" "-d x" "-X PUT" "--no-reconnect" "--idle-timeout 1" "--cacert /dev/null" "--insecure" "--proxy ''" "--noproxy x"; do
   eval "set -- $opt"
