@@ -67,6 +67,12 @@ class tls_socket {
   // OpenSSL puts a failed session back "in init" (its error state).
   bool outer_failed() const noexcept { return inner_ != nullptr && SSL_in_init(ssl_) != 0; }
 
+  // Before the socket closes: TLS's close_notify alert, so the server sees
+  // a deliberate end (OpenSSL 3 servers log "unexpected eof" without it).
+  // One non-blocking try, never a wait for the server's answer; only after
+  // a finished handshake and no fatal error (when OpenSSL forbids it).
+  void close_notify() noexcept;
+
   // After the TCP connect: the client handshake (SNI, host name and ALPN
   // are set on native_handle() before).
   template <class Token>
@@ -200,6 +206,7 @@ class tls_socket {
   SSL* inner_ = nullptr;   // inside ssl_ (start_inner), or none
   bool attached_ = false;  // the socket is the SSL's BIO (after connect)
   int last_errno_ = 0;     // the socket's last failure, for SSL_ERROR_SYSCALL
+  bool fatal_ = false;     // an SSL call failed for good (SSL_ERROR_SSL or _SYSCALL)
   boost::beast::error_code deferred_read_error_;  // met after a read's first record (try_transfer)
   friend struct socket_bio;
 };

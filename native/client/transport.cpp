@@ -123,6 +123,7 @@ tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
   const int error = SSL_get_error(native_handle(), ret);
   if (error == SSL_ERROR_WANT_READ) return step::want_read;
   if (error == SSL_ERROR_WANT_WRITE) return step::want_write;
+  if (error == SSL_ERROR_SSL || error == SSL_ERROR_SYSCALL) fatal_ = true;
   // The first error queued is what failed first, but a refused certificate
   // may queue the errors of its checks (X509, EVP) before the SSL library's
   // "certificate verify failed", which is the one that says what happened
@@ -142,6 +143,15 @@ tls_socket::step tls_socket::failure(int ret, beast::error_code& ec) {
     ec = asio::ssl::error::stream_truncated;
   }
   return step::done;
+}
+
+void tls_socket::close_notify() noexcept {
+  SSL* s = native_handle();
+  if (!attached_ || fatal_ || s == nullptr || SSL_is_init_finished(s) == 0) return;
+  ERR_clear_error();
+  last_errno_ = 0;
+  (void)SSL_shutdown(s);  // the alert goes out if the socket takes it now
+  ERR_clear_error();
 }
 
 tls_socket::step tls_socket::try_handshake(beast::error_code& ec) {
@@ -399,6 +409,9 @@ class network_transport final : public transport {
     resolver_.cancel();
     if (const auto race = race_.lock()) race->cancel();
     if (refusal_timer_) refusal_timer_->cancel();
+    if constexpr (is_tls) {
+      if (lowest().socket().is_open()) stream_.close_notify();
+    }
     beast::error_code ignored;
     lowest().socket().close(ignored);
   }

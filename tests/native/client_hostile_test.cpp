@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -873,6 +874,33 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   }
   *out = chosen;
   return SSL_TLSEXT_ERR_OK;
+}
+
+// A client that closes (close(), or before a reconnect) sends TLS's
+// close_notify first, as curl and browsers do: without it an OpenSSL 3
+// server logs "unexpected eof while reading" (a TLS probe).
+TEST(ClientHostileTls, ClosingSendsCloseNotify) {
+  const test_ca ca;
+  std::promise<std::string> ended;
+  std::future<std::string> how = ended.get_future();
+  script_server server(
+      [&ended](script_server::connection& c) {
+        request r;
+        if (!c.read_request(r)) return;
+        c.write(stream_header() + "data: one\n\n");
+        ended.set_value(c.read_until_client_end());
+      },
+      ssekit::testing::server_tls_context(ca.pki));
+  auto o = options_for(server.url());
+  o.ca_file = ca.path;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) { c->close(); };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  ASSERT_EQ(how.wait_for(ssekit::testing::hang_limit), std::future_status::ready);
+  EXPECT_EQ(how.get(), "close_notify");
 }
 
 TEST(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {

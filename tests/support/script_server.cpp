@@ -156,6 +156,22 @@ class stream_connection final : public script_server::connection {
     close_socket();
   }
 
+  std::string read_until_client_end() override {
+    buffer_.consume(buffer_.size());
+    char bytes[4096];
+    for (;;) {
+      boost::system::error_code ec;
+      stream_.read_some(asio::buffer(bytes), ec);
+      if (!ec) continue;
+      if constexpr (std::is_same_v<Stream, tcp::socket>) {
+        return ec == asio::error::eof ? "fin" : "error";
+      } else {
+        if (ec == asio::error::eof) return "close_notify";  // Asio's name for SSL_ERROR_ZERO_RETURN
+        return ec == ssl::error::stream_truncated ? "fin" : "error";
+      }
+    }
+  }
+
   bool wait_for_client_close(std::chrono::milliseconds timeout) override {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     if (!socket().is_open()) return true;

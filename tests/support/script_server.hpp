@@ -66,6 +66,10 @@ class script_server {
     virtual void cut() = 0;
     // Waits until the client closes the connection (EOF), up to `timeout`.
     virtual bool wait_for_client_close(std::chrono::milliseconds timeout) = 0;
+    // Reads (and drops) until the client's end, and says how it ended:
+    // "close_notify" (TLS's alert, then EOF), "fin" (EOF, on TLS without
+    // close_notify) or "error" (a reset, or the server stopping).
+    virtual std::string read_until_client_end() = 0;
     int number = 0;  // 1 for the first connection
     std::string tls_server_name;  // the SNI the client sent (TLS only)
   };
