@@ -93,7 +93,8 @@ void append_json_string(writer& out, std::string_view text);
 // A client error's message with the library's option names that sse-cat
 // has a flag for written as that flag ("set replay_body to resend it" ->
 // "pass --replay-body to resend it"), or pointed to it ("(max_compression_ratio)"
-// -> "... (see --max-compression-ratio)").
+// -> "... (see --max-compression-ratio)"; "ca_file" -> "--cacert"). The one
+// place sse-cat maps them.
 std::string with_flag_names(std::string message);
 
 // The start of a refused response's body for one line of standard error:

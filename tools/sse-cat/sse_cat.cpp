@@ -534,14 +534,13 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   } catch (const ssekit::client_options_error& e) {
     // A stop signal interrupted reading a file it names (--cacert on a FIFO).
     if (stop_signal != 0) return signal_exit_code();
-    // --cacert's file holds no certificate: named as sse-cat's option, and
-    // no --help hint (the file is the fault). The client's words: transport.cpp.
-    constexpr std::string_view ca_file = "ssekit::client: can't load ca_file ";
-    if (std::string_view(e.what()).starts_with(ca_file)) {
-      std::fprintf(stderr, "sse-cat: can't load --cacert %s\n", ssekit::tools::terminal_safe(e.what() + ca_file.size()).c_str());
+    const std::string message = ssekit::cli::with_flag_names(e.what());
+    // --cacert's file holds no certificate: the file is the fault, so no --help hint.
+    if (message.starts_with("can't load --cacert ")) {
+      std::fprintf(stderr, "sse-cat: %s\n", ssekit::tools::terminal_safe(message).c_str());
       return exit_usage;
     }
-    return usage_error(e.what());
+    return usage_error(message);
   }
   if (wake.is_open()) {
     wake.async_wait(boost::asio::posix::stream_descriptor::wait_read, [&](const boost::system::error_code& ec) {
