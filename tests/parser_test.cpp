@@ -278,6 +278,95 @@ TEST(Parser, ThrowingHandlerThenResetLeavesAUsableParser) {
   EXPECT_EQ(h.records[0], record::make_event("message", "y", ""));
 }
 
+// An exception leaves feed() in the middle of its chunk: the rest of the
+// chunk was never read, so a later feed() without reset() would join the
+// next chunk to a stream with a hole in it. It fails instead, until reset()
+// (a helper's probe: the event after the hole, and an id, were lost in
+// silence).
+TEST(Parser, AfterAnExceptionFeedFailsUntilReset) {
+  struct thrower : recorder {
+    bool armed = true;
+    void on_event(const event& ev) override {
+      if (armed && ev.data == "a") throw std::runtime_error("handler failed");
+      recorder::on_event(ev);
+    }
+  } h;
+  parser p{h};
+  EXPECT_THROW(p.feed("data: a\n\nid: 7\ndata: b"), std::runtime_error);
+  const parse_error after = p.feed("c\n\n");
+  EXPECT_EQ(after.code, errc::feed_interrupted);
+  EXPECT_EQ(after.offset, 22u) << "the end of the chunk the exception left";
+  EXPECT_EQ(p.finish().code, errc::feed_interrupted);
+  EXPECT_TRUE(h.records.empty());
+  EXPECT_EQ(error_name(errc::feed_interrupted), "feed_interrupted");
+  p.reset();
+  EXPECT_FALSE(p.feed("data: d\n\n"));
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_EQ(h.records[0], record::make_event("message", "d", ""));
+}
+
+// A handler that owns its parser may destroy it, as the stream is over for
+// it: feed() then returns without touching the parser again (it was a
+// use-after-free, a helper's probe). From each of the three callbacks, and
+// destroyed then throwing.
+TEST(Parser, AHandlerMayDestroyItsParser) {
+  enum class where { event, comment, retry, event_then_throw };
+  for (const where w : {where::event, where::comment, where::retry, where::event_then_throw}) {
+    struct owner : recorder {
+      std::unique_ptr<parser> p;
+      where w = where::event;
+      void on_event(const event& ev) override {
+        recorder::on_event(ev);
+        if (w == where::event || w == where::event_then_throw) p.reset();
+        if (w == where::event_then_throw) throw std::runtime_error("after destroying");
+      }
+      void on_comment(std::string_view text) override {
+        recorder::on_comment(text);
+        if (w == where::comment) p.reset();
+      }
+      void on_retry(std::uint64_t ms) override {
+        recorder::on_retry(ms);
+        if (w == where::retry) p.reset();
+      }
+    } h;
+    h.w = w;
+    h.p = std::make_unique<parser>(h);
+    // A multi-line event (owned buffers) and a long id first: more state
+    // for the parser to touch after the callback.
+    const std::string chunk = "id: " + std::string(200, 'i') + "\ndata: a\ndata: b\n\n: c\nretry: 5\ndata: after\n\n";
+    parser& p = *h.p;
+    const auto index = static_cast<int>(w);
+    if (w == where::event_then_throw) {
+      EXPECT_THROW(p.feed(chunk), std::runtime_error) << index;
+    } else {
+      EXPECT_FALSE(p.feed(chunk)) << index;
+    }
+    EXPECT_EQ(h.p, nullptr) << index;
+    const std::size_t expected = w == where::retry ? 3 : w == where::comment ? 2 : 1;
+    EXPECT_EQ(h.records.size(), expected) << index;
+  }
+}
+
+// An id the format can't carry (a line break, or NUL, which the parser
+// ignores in an `id:` field) is refused, as the serializer refuses it:
+// with it, feeding the parser its own id dispatched and overwrote the
+// buffer being read (ASan), and a relay's serialize_event failed later.
+TEST(Parser, SetLastEventIdRefusesWhatTheFormatCantCarry) {
+  recorder rec;
+  parser p{rec};
+  EXPECT_EQ(p.set_last_event_id("ok"), errc::ok);
+  const auto version = p.last_event_id_version();
+  for (const std::string_view bad : {std::string_view("a\nb"), std::string_view("a\rb"), std::string_view("a\0b", 3), std::string_view("\n\n")}) {
+    EXPECT_EQ(p.set_last_event_id(bad), errc::invalid_event_id);
+    EXPECT_EQ(p.last_event_id(), "ok");
+  }
+  EXPECT_EQ(p.last_event_id_version(), version);
+  EXPECT_FALSE(p.feed(p.last_event_id()));
+  EXPECT_FALSE(p.feed("\ndata: x\n\n"));
+  ASSERT_EQ(rec.records.size(), 1u);
+  EXPECT_EQ(rec.records[0].last_event_id, "ok");
+}
+
 // A call back into the parser from its own callback would change the state
 // the running feed() is in the middle of (a data buffer still being
 // delivered, a chunk half read): the call is refused, the running feed()
@@ -409,7 +498,7 @@ TEST(Parser, NoReadPastTheEndOfAnyChunk) {
 }
 
 TEST(Errors, EveryCodeHasANameAndAMessage) {
-  for (int code = 0; code <= static_cast<int>(errc::called_from_callback); ++code) {
+  for (int code = 0; code <= static_cast<int>(errc::feed_interrupted); ++code) {
     const auto e = static_cast<errc>(code);
     EXPECT_NE(error_name(e), "unknown") << code;
     EXPECT_FALSE(error_message(e).empty());

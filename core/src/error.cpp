@@ -13,7 +13,7 @@ struct error_info {
 };
 
 // The one table of error names and messages; indexed by the enum value.
-constexpr std::array<error_info, 8> error_table{{
+constexpr std::array<error_info, 9> error_table{{
     {errc::ok, "ok", "no error"},
     {errc::line_too_long, "line_too_long", "a line is longer than the parser's max_line_length"},
     {errc::event_too_large, "event_too_large", "an event (its data, type and id) is larger than the parser's max_event_size"},
@@ -22,6 +22,7 @@ constexpr std::array<error_info, 8> error_table{{
     {errc::invalid_event_id, "invalid_event_id", "an event id must not contain CR, LF or NUL"},
     {errc::invalid_comment, "invalid_comment", "a comment must not contain CR or LF"},
     {errc::called_from_callback, "called_from_callback", "feed(), finish() or reset() was called from inside one of the parser's own callbacks"},
+    {errc::feed_interrupted, "feed_interrupted", "an exception left feed() in the middle of a chunk; reset() the parser before feeding it again"},
 }};
 
 const error_info* find(errc code) noexcept {

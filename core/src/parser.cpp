@@ -30,6 +30,30 @@ detail::work_counters detail::counters;
 
 namespace {
 
+#if SSEKIT_CHECK_CALLER
+// What a callback did that stops the running feed(), in a byte of feed()'s
+// own frame (parser::stop_ points at it): a refused call (error_ says
+// which), or the parser's destruction, after which nothing of it may be
+// touched.
+enum : unsigned char { go = 0, refused = 1, destroyed = 2 };
+
+// Unwinds from a callback that destroyed its parser to feed(), through
+// frames that touch nothing of the parser on the way.
+struct destroyed_by_handler {};
+[[noreturn, gnu::cold, gnu::noinline]] void throw_destroyed() {
+#if defined(__cpp_exceptions)
+  throw destroyed_by_handler{};
+#else
+  std::abort();  // without exceptions there is no way back to feed() that touches nothing
+#endif
+}
+
+// After a handler call, with `stop` read before it (the parser may be gone).
+inline void after_handler(const unsigned char* stop) {
+  if (*stop == destroyed) [[unlikely]] throw_destroyed();
+}
+#endif
+
 constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
 // Buffers bigger than this are released by reset(), so an idle client that
 // once received a huge event does not keep its memory across reconnects.
@@ -279,20 +303,28 @@ void parser::field_buffer::swap(field_buffer& other) noexcept {
 
 parser::parser(handler& h, parser_options options) : handler_(h), options_(options) {}
 
-void parser::set_last_event_id(std::string_view id) {
+parser::~parser() {
+#if SSEKIT_CHECK_CALLER
+  if (stop_ != nullptr) *stop_ = destroyed;  // by a handler, inside feed()
+#endif
+}
+
+errc parser::set_last_event_id(std::string_view id) {
+  // A line break can't be in an `id:` field, and NUL makes the parser ignore one.
+  if (id.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return errc::invalid_event_id;
   // Part of the id in force (e.g. last_event_id() trimmed): the assignment
   // would overwrite what it copies from.
 #if SSEKIT_CHECK_CALLER
   if (detail::views_into(last_event_id_.view(), id)) {
     const std::string own(id);
-    set_last_event_id(own);
-    return;
+    return set_last_event_id(own);
   }
 #endif
   id_changed_ = false;
   ++last_event_id_version_;
   if (options_.raw_bytes) last_event_id_.assign(id, false);
   else last_event_id_.assign_repaired(id);
+  return errc::ok;
 }
 
 void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, offset}; }
@@ -303,6 +335,9 @@ void parser::fail(errc code, std::uint64_t offset) noexcept { error_ = {code, of
 // Not in the WebAssembly build (caller_checks.hpp says why).
 parse_error parser::refuse_reentry() noexcept {
   fail(errc::called_from_callback, stream_offset_);
+#if SSEKIT_CHECK_CALLER
+  *stop_ = refused;  // only called while busy_, inside feed()
+#endif
   return error_;
 }
 
@@ -321,14 +356,24 @@ parse_error parser::feed_chunk(std::string_view chunk) {
 parse_error parser::feed(std::string_view chunk) {
 #if SSEKIT_CHECK_CALLER
   if (busy_) return refuse_reentry();
-  // Cleared on every way out, an exception from a callback included.
+  unsigned char stop = go;
+  // Cleared on every way out, an exception from a callback included, but
+  // not once a handler destroyed the parser.
   struct busy_scope {
-    bool& busy;
-    explicit busy_scope(bool& b) noexcept : busy(b) { busy = true; }
-    ~busy_scope() { busy = false; }
+    parser& self;
+    const unsigned char& stop;
+    busy_scope(parser& p, unsigned char& s) noexcept : self(p), stop(s) {
+      self.busy_ = true;
+      self.stop_ = &s;
+    }
+    ~busy_scope() {
+      if (stop == destroyed) return;
+      self.busy_ = false;
+      self.stop_ = nullptr;
+    }
     busy_scope(const busy_scope&) = delete;
     busy_scope& operator=(const busy_scope&) = delete;
-  } scope{busy_};
+  } scope{*this, stop};
 #endif
   // dispatch() lets the last event id borrow from the chunk (one copy per
   // chunk, not per event); it must own it before the chunk goes away, on
@@ -337,7 +382,17 @@ parse_error parser::feed(std::string_view chunk) {
   parse_error result;
   try {
     result = feed_chunk(chunk);
+#if SSEKIT_CHECK_CALLER
+  } catch (const destroyed_by_handler&) {
+    return {};
+#endif
   } catch (...) {
+#if SSEKIT_CHECK_CALLER
+    if (stop == destroyed) throw;
+#endif
+    // The rest of the chunk was never read: a feed() without reset() would
+    // go on from a stream with a hole in it.
+    fail(errc::feed_interrupted, stream_offset_);
     try {
       last_event_id_.own();
     } catch (...) {
@@ -371,6 +426,9 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
   const char* const begin = chunk.data();
   const char* const end = begin + chunk.size();
   chunk_end_ = end;
+#if SSEKIT_CHECK_CALLER
+  const unsigned char* const stop = stop_;  // feed()'s, outlives a destroyed parser
+#endif
   const char* p = begin;
   const std::uint64_t base = stream_offset_;
   stream_offset_ += chunk.size();
@@ -433,7 +491,10 @@ SSEKIT_HOT_INLINE parse_error parser::feed_impl(std::string_view chunk) {
     if (static_cast<unsigned char>(*p) <= '\r' && (*p == '\n' || *p == '\r')) {
       dispatch();
 #if SSEKIT_CHECK_CALLER
-      if (error_) return error_;  // only a refused call from the callback
+      if (*stop != go) [[unlikely]] {  // what the callback did
+        after_handler(stop);
+        return error_;
+      }
 #endif
       p = after_line_end(p);
       continue;
@@ -677,7 +738,13 @@ void parser::end_line() {
 
 SSEKIT_HOT_INLINE void parser::process_line(std::string_view line, bool ascii, const char* chunk_line) {
   if (line.empty()) {
+#if SSEKIT_CHECK_CALLER
+    const unsigned char* const stop = stop_;
     dispatch();
+    after_handler(stop);
+#else
+    dispatch();
+#endif
     return;
   }
   // The common "data:" line first, without a call.
@@ -736,7 +803,7 @@ SSEKIT_HOT_INLINE void parser::process_other_line(std::string_view line, bool as
       break;
     case 'r':
       if (std::uint64_t milliseconds = 0; match_field(line, "retry", &value) && parse_retry(value, &milliseconds))
-        handler_.on_retry(milliseconds);
+        deliver_retry(milliseconds);
       break;
     default:
       break;  // any other field is ignored
@@ -786,21 +853,34 @@ SSEKIT_HOT_INLINE void parser::dispatch() {
   }
   std::string_view type = type_.view();
   if (type.empty()) type = "message";
-  // The buffers are cleared after the callback (the views point into them),
-  // also when it throws.
-  struct clear_on_exit {
-    parser& self;
-    ~clear_on_exit() {
-      self.has_data_ = false;
-      self.data_.clear();
-      self.type_.clear();
-    }
-  } guard{*this};
-  handler_.on_event(event{type, data_.view(), last_event_id_.view()});
+  const event ev{type, data_.view(), last_event_id_.view()};
+  // Cleared before the callback: clear() keeps the bytes the views show
+  // (nothing writes them during a callback), and the callback may throw or
+  // destroy the parser, after which nothing of it may be touched.
+  has_data_ = false;
+  data_.clear();
+  type_.clear();
+  handler_.on_event(ev);
 }
 
 void parser::deliver_comment(std::string_view text, bool ascii) {
+#if SSEKIT_CHECK_CALLER
+  const unsigned char* const stop = stop_;
+#endif
   handler_.on_comment(options_.raw_bytes || ascii ? text : as_valid_utf8(text, repaired_comment_));
+#if SSEKIT_CHECK_CALLER
+  after_handler(stop);
+#endif
+}
+
+void parser::deliver_retry(std::uint64_t milliseconds) {
+#if SSEKIT_CHECK_CALLER
+  const unsigned char* const stop = stop_;
+#endif
+  handler_.on_retry(milliseconds);
+#if SSEKIT_CHECK_CALLER
+  after_handler(stop);
+#endif
 }
 
 parse_error parser::finish() {

@@ -33,6 +33,10 @@ enum class errc : int {
   // Parser: feed(), finish() or reset() was called from inside one of that
   // parser's own handler callbacks (bad use: the parser is mid-chunk).
   called_from_callback,
+  // Parser: an exception thrown inside feed() (by a handler, or
+  // std::bad_alloc) left it in the middle of a chunk whose rest was never
+  // read; reset() before feeding again.
+  feed_interrupted,
 };
 
 // Short stable identifier, e.g. "line_too_long"; "unknown" for values outside the enum.
@@ -45,7 +49,9 @@ std::error_code make_error_code(errc code) noexcept;
 
 // What parser::feed() and parser::finish() return. `offset` counts bytes from
 // the first byte ever fed since construction or reset() (a BOM included) and
-// points at the start of the line that caused the error.
+// points at the start of the line that caused the error; for
+// called_from_callback and feed_interrupted, at the end of the chunk whose
+// feed() was interrupted.
 struct parse_error {
   errc code = errc::ok;
   std::uint64_t offset = 0;

@@ -33,8 +33,9 @@ struct event {
 // finish() or reset() on the parser that is calling them: such a call does
 // nothing but fail with errc::called_from_callback, and so does the feed()
 // that made the callback (call reset() after it returns). An exception
-// thrown by a callback propagates out of feed(); call reset() before
-// feeding that parser again.
+// thrown by a callback propagates out of feed(), and that parser's feed()
+// and finish() then fail with errc::feed_interrupted until reset(). A
+// callback may destroy the parser (see ~parser).
 class handler {
  public:
   virtual ~handler() = default;
@@ -69,6 +70,10 @@ struct parser_options {
 class parser {
  public:
   explicit parser(handler& h, parser_options options = {});
+  // A handler may destroy the parser that calls it (its stream is over):
+  // the feed() that made the call then returns at once, ok, touching
+  // nothing of it.
+  ~parser();
   parser(const parser&) = delete;
   parser& operator=(const parser&) = delete;
 
@@ -94,8 +99,11 @@ class parser {
   std::string_view last_event_id() const noexcept { return last_event_id_.view(); }
   // Sets the last event id, e.g. the one a client was told to start from.
   // Allowed from a callback, where it ends the validity of the event's
-  // last_event_id view (copy that first if it is still needed).
-  void set_last_event_id(std::string_view id);
+  // last_event_id view (copy that first if it is still needed). An id the
+  // format can't carry (CR, LF or NUL in it) is refused with
+  // errc::invalid_event_id, as serialize_event() refuses it, and changes
+  // nothing.
+  errc set_last_event_id(std::string_view id);
   // Counts the times the last event id was set (by a dispatch after an `id:`
   // field, or set_last_event_id()), even to the same value: while it stays
   // the same, so does the id, and a consumer that keeps a long id needs no
@@ -173,6 +181,7 @@ class parser {
   void set_id(std::string_view value, bool ascii, const char* chunk_line);
   void dispatch();
   void deliver_comment(std::string_view text, bool ascii);
+  void deliver_retry(std::uint64_t milliseconds);
   void fail(errc code, std::uint64_t offset) noexcept;
   parse_error refuse_reentry() noexcept;
   // Stream offset of a line: `chunk_line` points at its start in the chunk
@@ -220,6 +229,7 @@ class parser {
   field_buffer id_line_;        // an id line's value until its end shows no NUL
   bool id_changed_ = false;     // an id field arrived since the last dispatch
   bool busy_ = false;           // inside feed(), callbacks included (here, it fills padding)
+  unsigned char* stop_ = nullptr;  // inside feed(): its byte that says what a callback did (parser.cpp)
   std::size_t event_size_ = 0;  // raw bytes that count against max_event_size
   std::size_t type_size_ = 0;   // raw bytes of the event type in event_size_
   std::size_t id_size_ = 0;     // raw bytes of the id in event_size_
