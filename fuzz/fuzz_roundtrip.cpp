@@ -4,6 +4,9 @@
 // and must give exactly what was written: data with CRLF/CR turned into LF
 // (the format cannot carry CR), the type ("message" when empty), the id
 // (or the previous one when none was given), comments, retry values.
+// Parsed as text (raw_bytes=false, what every browser reads), it must give
+// the same with each value's invalid UTF-8 replaced as TextDecoder does:
+// what serializer.hpp promises for text that is not valid UTF-8.
 // Refused inputs must return the right errc and append nothing.
 //
 // Recipe: repeated { op byte, then its fields }, op % 4:
@@ -16,6 +19,7 @@
 
 #include "fuzz_common.hpp"
 #include "ssekit/serializer.hpp"
+#include "ssekit/utf8.hpp"
 
 using namespace ssekit::fuzz;
 
@@ -33,6 +37,12 @@ std::string normalize_line_ends(std::string_view s) {
       out += s[i];
     }
   }
+  return out;
+}
+
+std::string repaired(std::string_view s) {
+  std::string out;
+  ssekit::utf8_append_replacing_invalid(out, s);
   return out;
 }
 
@@ -115,5 +125,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ssekit::test::reference_result ref = ssekit::test::reference_parse(wire, o);
   if (ref.records != expected || ref.last_event_id != last_id || ref.error)
     roundtrip_fail("reference parser reads the serialized stream differently", wire);
+
+  // As text: each value repaired on its own is what decoding the whole
+  // stream gives, since the bytes around a value are ASCII (a field name,
+  // a line end), which neither completes nor continues a sequence.
+  for (record& r : expected) {
+    r.type = repaired(r.type);
+    r.data = repaired(r.data);
+    r.last_event_id = repaired(r.last_event_id);
+    r.comment = repaired(r.comment);
+  }
+  const std::string text_id = repaired(last_id);
+  const run_result as_text = run_fast(wire, whole(wire), {});
+  const ssekit::test::reference_result ref_text = ssekit::test::reference_parse(wire, {});
+  if (as_text.error || as_text.records != expected || as_text.last_event_id != text_id) {
+    print_result("expected", expected, text_id, {});
+    print_result("parsed", as_text.records, as_text.last_event_id, as_text.error);
+    fail("parse(serialize(x)) as text != x with invalid UTF-8 replaced", wire, {});
+  }
+  if (ref_text.error || ref_text.records != expected || ref_text.last_event_id != text_id)
+    fail("reference parser reads the serialized stream as text differently", wire, {});
   return 0;
 }

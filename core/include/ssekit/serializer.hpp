@@ -1,7 +1,11 @@
 // Event-stream serializer: writes what any conforming parser reads back
 // exactly. Every function APPENDS to `out`; on error nothing is appended.
 // Values may view `out` itself (bytes already in it, framed again), as with
-// std::string::append.
+// std::string::append. Text is written as given: readers decode the stream
+// as UTF-8, so a value that is not valid UTF-8 reads back with each invalid
+// sequence replaced by U+FFFD, as TextDecoder does (two ids that differ
+// only there read back alike; a parser with raw_bytes reads the bytes as
+// written). utf8_is_valid() tells, if that matters for an id.
 #pragma once
 
 #include <cstdint>
