@@ -60,6 +60,7 @@ export interface Parser {
    * The last event id: the value of the last `id:` field that was followed by a dispatch.
    * Setting it (e.g. to the id a client resumes from) gives later events that id until the stream sends `id:`.
    * Not from inside the parser's callbacks (it throws there, as feed() does): they run after the whole chunk was read.
+   * An id with CR, LF or NUL, which the format can't carry, throws a TypeError with `code` 'invalid_event_id'.
    */
   lastEventId: string;
   /** True after close(). */

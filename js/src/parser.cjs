@@ -280,6 +280,10 @@ class Parser {
   set lastEventId(id) {
     this.#enter('setting lastEventId');
     requireString(id, 'lastEventId');
+    // As the core's set_last_event_id() and the serializer: the format can't carry these.
+    if (/[\r\n\0]/.test(id)) {
+      throw Object.assign(new TypeError('ssekit: lastEventId must not contain CR, LF or NUL (invalid_event_id)'), { code: 'invalid_event_id' });
+    }
     const core = this.#core;
     if (core === null) {
       this.#pendingId = id;

@@ -220,3 +220,25 @@ describe('parser: edges', () => {
     });
   });
 });
+
+// As the core's set_last_event_id (errc::invalid_event_id) and the
+// serializer: an id the format can't carry is refused, before or after the
+// parser has its instance, and the id in force stays (a helper's probe: it
+// was taken, and a relay's serializeEvent() failed on it later).
+describe('parser: lastEventId', () => {
+  for (const attached of [false, true]) {
+    it(`refuses CR, LF and NUL${attached ? ' once the parser has fed' : ' before the first feed()'}`, () => {
+      const ids = [];
+      const p = createParser({ onEvent: (e) => ids.push(e.lastEventId) });
+      if (attached) p.feed(': attach\n');
+      p.lastEventId = 'ok';
+      for (const bad of ['a\nb', 'a\rb', 'a\0b', '\n\n']) {
+        assert.throws(() => { p.lastEventId = bad; }, { name: 'TypeError', code: 'invalid_event_id', message: /must not contain CR, LF or NUL/ });
+      }
+      assert.equal(p.lastEventId, 'ok');
+      p.feed('data: x\n\n');
+      assert.deepEqual(ids, ['ok']);
+      p.close();
+    });
+  }
+});
