@@ -217,7 +217,20 @@ class Parser {
   reset() {
     this.#enter('reset()');
     this.#highSurrogate = '';
-    this.#attach().exports.ssekit_parser_reset(this.#handle);
+    const core = this.#core;
+    // WebAssembly memory can't shrink: an instance a big event enlarged
+    // goes, and the next feed() attaches a fresh one with the id, so a
+    // long-lived EventSource does not hold its largest event's memory
+    // across every later reconnect.
+    if (core !== null && core.shared !== true && !core.broken && core.bytes > wasm.POOL_MEMORY_LIMIT) {
+      const id = this.lastEventId;
+      this.#detach();
+      this.#pendingId = id;
+      this.#eventId = id;
+      this.#types = [];
+    } else {
+      this.#attach().exports.ssekit_parser_reset(this.#handle);
+    }
     this.#error = null;
   }
 
@@ -247,6 +260,10 @@ class Parser {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    this.#detach();
+  }
+
+  #detach() {
     const core = this.#core;
     if (core === null) return;
     this.#core = null;
