@@ -122,7 +122,7 @@ export interface OutgoingEvent {
   id?: string | undefined;
   /**
    * An event as `stream()` and the parsers give it (`serializeEvent(e)` in a relay): its id,
-   * written when `id` is omitted; "" writes no `id:` line.
+   * written when `id` is omitted, "" too (`id:` alone, so a reset upstream resets the reader's id).
    */
   lastEventId?: string | undefined;
   /** Milliseconds, 0 to 2^64-1: a `retry:` line before the event. */

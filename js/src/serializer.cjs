@@ -121,8 +121,9 @@ function serializeEvent(event) {
   // An event as stream() and the parsers give it has its id as
   // `lastEventId`: a relay's serializeEvent(e) dropped every id (a helper's
   // probe), so the reader behind it could not resume. Taken when there is
-  // no `id`; '' (no id seen) writes no `id:` line.
-  const [given, name] = event.id === undefined && event.lastEventId !== '' ? [event.lastEventId, 'lastEventId'] : [event.id, 'id'];
+  // no `id`, '' too: it is the id in force after the event, and an
+  // upstream that reset it ('id:' alone) must reset the reader's as well.
+  const [given, name] = event.id === undefined && event.lastEventId !== undefined ? [event.lastEventId, 'lastEventId'] : [event.id, 'id'];
   const hasId = given !== undefined;
   const id = hasId ? requireString(given, name) : '';
   const hasRetry = event.retry !== undefined;

@@ -571,7 +571,12 @@ describe('serializer', () => {
     const received = collect(['id: 1\ndata: a\n\nevent: t\ndata: b\n\n']);
     const relayed = collect(received.map((e) => serializeEvent(e)));
     assert.deepEqual(relayed, received);
-    assert.equal(serializeEvent({ data: 'x', lastEventId: '' }), 'data: x\n\n');
+    // The upstream resets its id: so does the reader behind the relay.
+    const reset = collect(['id: 5\ndata: a\n\nid:\ndata: b\n\n']);
+    assert.deepEqual(reset.map((e) => e.lastEventId), ['5', '']);
+    assert.deepEqual(collect(reset.map((e) => serializeEvent(e))), reset);
+    // '' is the id in force too: an upstream's reset goes on (a probe's relay kept the old id).
+    assert.equal(serializeEvent({ data: 'x', lastEventId: '' }), 'id:\ndata: x\n\n');
     assert.equal(serializeEvent({ data: 'x', lastEventId: '', id: '' }), 'id:\ndata: x\n\n');
     assert.equal(serializeEvent({ data: 'x', id: 'a', lastEventId: 'b' }), 'id: a\ndata: x\n\n');
     assert.throws(() => serializeEvent({ data: 'x', lastEventId: 5 }), { name: 'TypeError', message: /lastEventId must be a string/ });
