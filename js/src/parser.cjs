@@ -76,11 +76,17 @@ function slice(text, start, length) {
 
 const whole = (text) => slice(text, 0, text.length);
 
+const NO_BYTES = new Uint8Array(0);
+
 function asBytes(chunk) {
-  if (typeof chunk === 'string' || chunk instanceof Uint8Array) return chunk;
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
-  throw new TypeError('ssekit: feed() takes a Uint8Array (or another ArrayBufferView, an ArrayBuffer) or a string');
+  if (typeof chunk === 'string') return chunk;
+  // A detached buffer (transferred away) holds no bytes, as WebIDL reads
+  // it (TextDecoder's decode() too); copying from one would throw V8's own error.
+  if (chunk instanceof Uint8Array) return realLength.call(chunk) === 0 ? NO_BYTES : chunk;
+  // (A detached DataView's byteLength throws; its buffer's is 0.)
+  if (ArrayBuffer.isView(chunk)) return chunk.buffer.byteLength === 0 ? NO_BYTES : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (chunk instanceof ArrayBuffer) return chunk.byteLength === 0 ? NO_BYTES : new Uint8Array(chunk);
+  throw new TypeError(`ssekit: feed() takes a Uint8Array (or another ArrayBufferView, an ArrayBuffer) or a string, got ${wasm.describe(chunk)}`);
 }
 
 // undefined: the core's default (DEFAULT_MAX_*, generated from the core).
@@ -361,7 +367,8 @@ class Parser {
 
   #enter(what) {
     this.#checkOpen(what);
-    if (this.#busy) throw new Error(`ssekit: ${what} called from inside one of this parser's callbacks`);
+    // `code`: the core's name for the same refusal.
+    if (this.#busy) throw Object.assign(new Error(`ssekit: ${what} called from inside one of this parser's callbacks`), { code: 'called_from_callback' });
   }
 
   // Decodes what the call produced, then delivers it; throws the parse

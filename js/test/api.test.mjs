@@ -387,6 +387,7 @@ describe('lifetime', () => {
             call();
           } catch (e) {
             errors.push(e.message);
+            assert.equal(e.code, 'called_from_callback');  // the core's name
           }
         }
         other.feed(`data: ${ev.data}!\n\n`);

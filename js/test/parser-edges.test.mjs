@@ -242,3 +242,28 @@ describe('parser: lastEventId', () => {
     });
   }
 });
+
+// A probe's findings on what feed() is given.
+describe('parser: feed() input', () => {
+  it('a detached buffer (transferred away) is an empty chunk, as WebIDL reads one, not V8\'s own error', () => {
+    const events = [];
+    const p = createParser({ onEvent: (e) => events.push(e.data) });
+    const detach = (buffer) => structuredClone(buffer, { transfer: [buffer] });
+    const u8 = new Uint8Array(16);
+    const big = new Uint8Array(300_000);
+    const view = new DataView(new ArrayBuffer(8));
+    const ab = new ArrayBuffer(8);
+    for (const b of [u8.buffer, big.buffer, view.buffer, ab]) detach(b);
+    for (const chunk of [u8, big, view, ab]) p.feed(chunk);
+    p.feed('data: x\n\n');
+    assert.deepEqual(events, ['x']);
+    p.close();
+  });
+
+  it('a chunk of the wrong type is refused with what it was', () => {
+    const p = createParser({});
+    assert.throws(() => p.feed(5), { name: 'TypeError', message: /takes a Uint8Array .* or a string, got number 5$/ });
+    assert.throws(() => p.feed(null), { name: 'TypeError', message: /got null$/ });
+    p.close();
+  });
+});
