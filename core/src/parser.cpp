@@ -277,7 +277,14 @@ void parser::field_buffer::repair_from(std::size_t start, std::string& scratch) 
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::own() {
-  if (borrowed_) assign(view_, false);
+  if (!borrowed_) return;
+  // Room first: an allocation that fails leaves the value borrowed, as it
+  // was, for feed()'s way out to copy again.
+  if (view_.size() > owned_capacity_) {
+    owned_size_ = 0;  // unused while borrowed: nothing for grow() to keep
+    grow(view_.size());
+  }
+  assign(view_, false);
 }
 
 SSEKIT_HOT_INLINE void parser::field_buffer::clear() noexcept {
@@ -382,6 +389,7 @@ parse_error parser::feed(std::string_view chunk) {
   parse_error result;
   try {
     result = feed_chunk(chunk);
+    last_event_id_.own();  // may throw too (a helper's stress test): then as any exception
 #if SSEKIT_CHECK_CALLER
   } catch (const destroyed_by_handler&) {
     return {};
@@ -403,8 +411,8 @@ parse_error parser::feed(std::string_view chunk) {
   }
 #else
   const parse_error result = feed_chunk(chunk);
-#endif
   last_event_id_.own();
+#endif
   return result;
 }
 

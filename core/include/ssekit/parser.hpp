@@ -72,7 +72,8 @@ class parser {
   explicit parser(handler& h, parser_options options = {});
   // A handler may destroy the parser that calls it (its stream is over):
   // the feed() that made the call then returns at once, ok, touching
-  // nothing of it.
+  // nothing of it. The views the handler got may point into the parser:
+  // copy what it still needs first.
   ~parser();
   parser(const parser&) = delete;
   parser& operator=(const parser&) = delete;
