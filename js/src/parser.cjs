@@ -232,8 +232,7 @@ class Parser {
       const id = this.lastEventId;
       this.#detach();
       this.#pendingId = id;
-      this.#eventId = id;
-      this.#types = [];
+      this.#types = [];  // as the new instance's type cache: empty
     } else {
       this.#attach().exports.ssekit_parser_reset(this.#handle);
     }

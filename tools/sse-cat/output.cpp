@@ -565,7 +565,7 @@ std::string with_flag_names(std::string message) {
   constexpr std::string_view replay = "set replay_body to resend it";  // native/client/client.cpp
   constexpr std::string_view server_errors = "set retry_server_errors to reconnect after it";  // client.cpp too
   constexpr std::string_view ca_file = "ssekit::client: can't load ca_file ";                  // transport.cpp
-  if (message.starts_with(ca_file)) message.replace(0, ca_file.size(), "can't load --cacert ");
+  if (message.starts_with(ca_file)) message.replace(0, ca_file.size(), cacert_load_failure);
   if (message.ends_with(replay)) message.replace(message.size() - replay.size(), replay.size(), "pass --replay-body to resend it");
   else if (message.ends_with(server_errors))
     message.replace(message.size() - server_errors.size(), server_errors.size(), "pass --retry-server-errors to reconnect after it");

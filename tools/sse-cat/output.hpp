@@ -96,6 +96,8 @@ void append_json_string(writer& out, std::string_view text);
 // -> "... (see --max-compression-ratio)"; "ca_file" -> "--cacert"). The one
 // place sse-cat maps them.
 std::string with_flag_names(std::string message);
+// How with_flag_names() starts the message of a --cacert file it can't load.
+inline constexpr std::string_view cacert_load_failure = "can't load --cacert ";
 
 // The start of a refused response's body for one line of standard error:
 // at most 300 bytes (cut at a character's start), white space at its ends

@@ -536,7 +536,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
     if (stop_signal != 0) return signal_exit_code();
     const std::string message = ssekit::cli::with_flag_names(e.what());
     // --cacert's file holds no certificate: the file is the fault, so no --help hint.
-    if (message.starts_with("can't load --cacert ")) {
+    if (message.starts_with(ssekit::cli::cacert_load_failure)) {
       std::fprintf(stderr, "sse-cat: %s\n", ssekit::tools::terminal_safe(message).c_str());
       return exit_usage;
     }
