@@ -75,6 +75,8 @@ REPS=1 bash bench/native/sse_cat_throughput.sh build/release 16777216  # counts;
 
 phase "JS benchmark: ssekit vs eventsource-parser, same chunks (counts checked, ratios printed)"
 (cd js && node bench/parser-bench.mjs --size 8388608 --bin ../build/release/bench/bench-workload)
+phase "JS benchmark: serializeEvent() vs a template literal, same events (outputs checked, ratios printed)"
+(cd js && node bench/serializer-bench.mjs --events 50000 --reps 3)
 
 # ctest's and node's own summaries, added up.
 ctest_passed=$(grep -oE '[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" |

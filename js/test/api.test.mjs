@@ -584,6 +584,34 @@ describe('serializer', () => {
     assert.throws(() => serializeEvent({ data: 'x', lastEventId: 'a\nb' }), { code: 'invalid_event_id' });
   });
 
+  // Short ASCII strings are copied by a loop, others by encodeInto, large
+  // ones encoded first (serializer.cjs place() and stageEvent()): each
+  // string of an event may take another path.
+  it('writes each string as its UTF-8, whichever way it is staged', () => {
+    const expected = (ev) =>
+      `${ev.id === undefined ? '' : ev.id === '' ? 'id:\n' : `id: ${ev.id.toWellFormed()}\n`}${ev.type ? `event: ${ev.type.toWellFormed()}\n` : ''}` +
+      ev.data.split('\n').map((line) => (line === '' ? 'data:\n' : `data: ${line.toWellFormed()}\n`)).join('') + '\n';
+    const strings = ['x'.repeat(31), 'x'.repeat(32), 'x'.repeat(33), 'é', 'aé', 'éa', 'x'.repeat(31) + 'é', 'x'.repeat(32) + 'é',
+      'a\ud800', '\udc00b', '😀', 'a😀b', 'k'.repeat(70000), 'k'.repeat(69999) + 'é', ''];
+    let n = 0;
+    for (const data of strings) {
+      for (const type of strings) {
+        if (type.length > 1000 && data.length > 1000) continue;
+        for (const id of [undefined, ...strings.filter((s) => s.length < 1000)]) {
+          const ev = { data, type, id };
+          assert.equal(serializeEvent(ev), expected(ev), JSON.stringify(ev).slice(0, 200));
+          ++n;
+        }
+      }
+    }
+    assert.ok(n > 2000);
+    // The memory grows under small events' views of it (a 6 MB event), and
+    // they are remade: the next small event is still written right.
+    assert.equal(serializeEvent({ data: 'small', id: '1' }), 'id: 1\ndata: small\n\n');
+    assert.equal(serializeEvent({ data: 'é'.repeat(3 * 1024 * 1024) }).length, 3 * 1024 * 1024 + 8);
+    assert.equal(serializeEvent({ data: 'small', id: '2', type: 't' }), 'id: 2\nevent: t\ndata: small\n\n');
+  });
+
   it('round-trips through the parser, also for long and non-ASCII values', () => {
     const cases = [
       { data: 'plain' },
