@@ -383,7 +383,7 @@ class Parser {
     }
     const words = u32[h + HEADER_WORDS];
     if (words === 0) {
-      core.taken.length = 0;
+      if (core.taken.length !== 0) core.taken.length = 0;  // setting it is a slow builtin call, even to 0
       if (this.#error !== null) throw this.#error;
       return;
     }
@@ -438,7 +438,7 @@ class Parser {
           throw new Error(`ssekit: bad record ${tag}`);  // a bug in the bridge
       }
     }
-    core.taken.length = 0;
+    if (core.taken.length !== 0) core.taken.length = 0;
     this.#busy = true;
     try {
       for (let k = 0; k < out.length && !this.#closed; ) {
