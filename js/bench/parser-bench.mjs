@@ -5,7 +5,8 @@
 //
 //   --workloads llm,feed,big,crlf  which workloads (bench/workloads.cpp)
 //   --size BYTES                   bytes per workload (default 16 MiB)
-//   --chunk BYTES                  chunk size, like network reads (default 64 KiB)
+//   --chunk BYTES|event            chunk size, like network reads (default 64 KiB);
+//                                  event: one chunk per event (an LLM token per read)
 //   --reps N                       timed runs per parser and workload (default 15)
 //   --warmup N                     untimed runs first, for the JIT (default 3)
 //   --min-ratio llm=1.5,feed=2     exit 1 if ours/theirs (MB/s) is below a floor
@@ -63,7 +64,7 @@ function parseArgs(argv) {
     switch (flag) {
       case '--workloads': opts.workloads = value().split(',').filter(Boolean); break;
       case '--size': opts.size = positiveInt(value(), '--size'); break;
-      case '--chunk': opts.chunk = positiveInt(value(), '--chunk'); break;
+      case '--chunk': { const v = value(); opts.chunk = v === 'event' ? v : positiveInt(v, '--chunk'); break; }
       case '--reps': opts.reps = positiveInt(value(), '--reps'); break;
       case '--warmup': opts.warmup = Number(value()); if (!Number.isInteger(opts.warmup) || opts.warmup < 0) fail('--warmup must be a non-negative integer'); break;
       case '--bin': opts.bin = resolve(value()); break;
@@ -77,7 +78,7 @@ function parseArgs(argv) {
         }
         break;
       case '--help': case '-h':
-        console.log('usage: node bench/parser-bench.mjs [--workloads a,b] [--size BYTES] [--chunk BYTES] [--reps N] [--warmup N] [--flatten] [--min-ratio name=x,...] [--bin PATH]');
+        console.log('usage: node bench/parser-bench.mjs [--workloads a,b] [--size BYTES] [--chunk BYTES|event] [--reps N] [--warmup N] [--flatten] [--min-ratio name=x,...] [--bin PATH]');
         process.exit(0);
         break;
       default: fail(`unknown option '${argv[i]}' (see --help)`);
@@ -96,13 +97,38 @@ function runBin(bin, args, maxBuffer) {
   return r.stdout;
 }
 
+// [from, to) of each event: cut after every line end that ends an empty
+// line (LF, CRLF or CR), so each chunk ends with its event's dispatch.
+function eventSpans(bytes) {
+  const spans = [];
+  let from = 0;
+  let lineStart = 0;
+  for (let i = 0; i < bytes.length; ++i) {
+    const b = bytes[i];
+    if (b !== 0x0a && b !== 0x0d) continue;
+    const empty = i === lineStart;
+    if (b === 0x0d && bytes[i + 1] === 0x0a) ++i;
+    lineStart = i + 1;
+    if (empty) {
+      spans.push([from, i + 1]);
+      from = i + 1;
+    }
+  }
+  if (from < bytes.length) spans.push([from, bytes.length]);
+  return spans;
+}
+
 function loadWorkload(opts, name) {
   const bytes = runBin(opts.bin, [name, String(opts.size)], opts.size + 16 * MiB);
   const info = JSON.parse(runBin(opts.bin, ['--info', name, String(opts.size)], MiB).toString());
   if (info.bytes !== bytes.length) fail(`${name}: got ${bytes.length} bytes, --info says ${info.bytes}`);
   // Separate buffers, as network reads are.
   const chunks = [];
-  for (let at = 0; at < bytes.length; at += opts.chunk) chunks.push(new Uint8Array(bytes.subarray(at, at + opts.chunk)));
+  if (opts.chunk === 'event') {
+    for (const [from, to] of eventSpans(bytes)) chunks.push(new Uint8Array(bytes.subarray(from, to)));
+  } else {
+    for (let at = 0; at < bytes.length; at += opts.chunk) chunks.push(new Uint8Array(bytes.subarray(at, at + opts.chunk)));
+  }
   return { name, bytes: bytes.length, events: info.events, chunks };
 }
 
@@ -182,7 +208,7 @@ if (!existsSync(opts.bin)) {
 
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);  // MB = 10^6 bytes, as in bench/
 const fmt = (x, digits = 1) => x.toFixed(digits).padStart(8);
-console.log(`# node ${process.version}; chunks of ${opts.chunk} B; ${opts.reps} reps; MB/s (MB = 10^6 B) and events/s: ` +
+console.log(`# node ${process.version}; chunks of ${opts.chunk === 'event' ? 'one event' : `${opts.chunk} B`}; ${opts.reps} reps; MB/s (MB = 10^6 B) and events/s: ` +
   `median (best); ratio = ssekit / eventsource-parser, of the medians${flatten ? '; --flatten' : ''}`);
 console.log(`${'workload'.padEnd(8)} ${'MiB'.padStart(5)} ${'events'.padStart(8)}  ` +
   `${'ssekit MB/s'.padStart(18)} ${'ev/s'.padStart(10)}  ${'e-p MB/s'.padStart(18)} ${'ev/s'.padStart(10)}  ${'ratio'.padStart(6)}`);
