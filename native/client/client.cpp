@@ -436,9 +436,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     limit_error_ = {};
     set_state(client_state::connecting);
     diagnose([&] {
-      return diagnostic{.kind = diagnostic_kind::attempt_started, .url = plan_.target.str(), .delay = next_delay_, .attempt = attempt_number_ + 1};
+      return diagnostic{.kind = diagnostic_kind::attempt_started, .url = plan_.target.str(), .delay = next_delay_, .attempt = attempts_};
     });
-    ++attempt_number_;
     next_delay_ = milliseconds{0};
     if (closed_.load()) return;
     // A new connection object: the old one lives on in the handlers of
@@ -589,7 +588,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
     conn_->response_headers = headers_of(res);
-    diagnose([&] { return diagnostic{.kind = diagnostic_kind::response, .url = plan_.target.str(), .status = status, .attempt = attempt_number_}; });
+    diagnose([&] { return diagnostic{.kind = diagnostic_kind::response, .url = plan_.target.str(), .status = status, .attempt = attempts_}; });
     const detail::verdict v = detail::judge_response(status, conn_->response_headers, plan_.compression);
     switch (v.kind) {
       case verdict_kind::interim:
@@ -732,7 +731,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     auto outcome = detail::follow_redirect(plan_, status, v.location, redirects_, options_);
     if (!outcome.next) return fail({.reason = client_error_reason::redirect_refused, .message = outcome.refusal, .status = status});
     ++redirects_;
-    diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempt_number_}; });
+    diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempts_}; });
     end_attempt();
     prepare(std::move(*outcome.next), attempt_kind::redirect);
   }
@@ -927,7 +926,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
         events_timed_ = events;
         last_event_time_.store(std::chrono::system_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
       }
-      diagnose([&] { return diagnostic{.kind = diagnostic_kind::bytes_received, .url = plan_.target.str(), .bytes = consumed, .attempt = attempt_number_}; });
+      diagnose([&] { return diagnostic{.kind = diagnostic_kind::bytes_received, .url = plan_.target.str(), .bytes = consumed, .attempt = attempts_}; });
     }
     if (!ec && filled) {
       auto& buffer = conn_->buffer;
@@ -1067,7 +1066,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     next_delay_ = delay;
     diagnose([&] {
       return diagnostic{.kind = diagnostic_kind::reconnect_scheduled, .url = plan_.target.str(), .status = e.status, .delay = delay,
-                        .reason = e.reason, .attempt = attempt_number_};
+                        .reason = e.reason, .attempt = attempts_};
     });
     error.next_attempt = std::chrono::steady_clock::now() + delay;
     set_state(client_state::connecting);
@@ -1168,7 +1167,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   bool request_sent_ = false;  // this attempt's request was written whole
   bool opened_ = false;        // this attempt's stream opened
   std::chrono::steady_clock::time_point opened_at_{};  // when it opened
-  std::uint64_t attempts_ = 0;
+  std::uint64_t attempts_ = 0;  // attempt_info::number and diagnostic::attempt: one count
   std::optional<client_error_reason> previous_reason_;  // none before the first attempt ends
   int previous_status_ = 0;
   milliseconds reconnection_time_{3000};
@@ -1188,7 +1187,6 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   std::uint64_t events_timed_ = 0;    // events_ when last_event_time_ was taken
   unsigned parked_attempt_ = 0;       // the attempt whose read waits for resume_reading()
   unsigned parked_reconnect_ = 0;     // the attempt whose due reconnect waits for it
-  std::uint64_t attempt_number_ = 0;  // diagnostics: attempts so far
   milliseconds next_delay_{0};        // diagnostics: the wait before the next attempt
   std::recursive_mutex handler_mutex_;
   bool feeding_ = false;  // feed_parser() holds handler_mutex_; the strand only

@@ -191,7 +191,11 @@ TEST(ClientAttemptHook, FailuresTimeoutsAndBadRequestsAreReportedAndBackedOff) {
   auto o = options_for(server.url());
   o.attempt_hook_timeout = 50ms;
   std::vector<ssekit::attempt_done> dropped;  // answered never: the timeout ends the attempt
+  std::vector<std::pair<ssekit::diagnostic_kind, std::uint64_t>> diagnostics;  // kind, attempt
   const recording rec = run(o, 1, [&](ssekit::client_handlers& h, recording& r) {
+    h.on_diagnostic = [&](const ssekit::diagnostic& d) {
+      if (d.kind != ssekit::diagnostic_kind::bytes_received) diagnostics.emplace_back(d.kind, d.attempt);
+    };
     h.on_attempt_async = [&](ssekit::attempt_request req, const ssekit::attempt_info& info, ssekit::attempt_done done) {
       r.attempts.push_back(info);
       switch (info.number) {
@@ -214,6 +218,18 @@ TEST(ClientAttemptHook, FailuresTimeoutsAndBadRequestsAreReportedAndBackedOff) {
     EXPECT_EQ(rec.attempts[i + 1].failures, i + 1) << "backoff state is kept";
   }
   EXPECT_GT(rec.errors[3].reconnect_delay, rec.errors[0].reconnect_delay) << "the wait grows";
+  // The diagnostics number attempts as attempt_info does: the four failed
+  // ones are 1 to 4, the one that connected is 5 (it said 1, and the
+  // failures 0: a second count that skipped attempts the hook failed).
+  using kind = ssekit::diagnostic_kind;
+  ASSERT_GE(diagnostics.size(), 6u);
+  diagnostics.resize(6);  // the stream's end may follow, or the close come first
+  EXPECT_EQ(diagnostics, (std::vector<std::pair<kind, std::uint64_t>>{{kind::reconnect_scheduled, 1},
+                                                                      {kind::reconnect_scheduled, 2},
+                                                                      {kind::reconnect_scheduled, 3},
+                                                                      {kind::reconnect_scheduled, 4},
+                                                                      {kind::attempt_started, 5},
+                                                                      {kind::response, 5}}));
   // Nothing was sent for the failed attempts.
   EXPECT_EQ(server.requests().size(), 1u);
   // Late answers to a timed-out attempt do nothing (the client is gone too).

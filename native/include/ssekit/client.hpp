@@ -181,7 +181,7 @@ struct diagnostic {
   std::uint64_t bytes = 0;
   std::chrono::milliseconds delay{0};
   client_error_reason reason = client_error_reason::network_error;  // reconnect_scheduled
-  std::uint64_t attempt = 0;            // 1 for the first attempt, +1 per attempt (redirects included)
+  std::uint64_t attempt = 0;            // attempt_info::number of the attempt (redirects and attempts the hook failed count)
 };
 
 // Counters a service can export; read from any thread (client::stats()).
