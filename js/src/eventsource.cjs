@@ -142,8 +142,11 @@ function reconnectDelay(reconnectionTime, failures, backoff, random) {
   const cap = Math.max(backoff.maxDelay, floor);
   let wait = floor;
   // Each step is exact: wait <= 2^31 and factor <= 100,000 stay below 2^53.
+  // Rounded up, as the C++ client: every step grows at least 1 ms, so the
+  // loop ends at the cap within some 15,000 steps (factor 1.001), where a
+  // step rounded down to no growth ran `failures` times (up to a million).
   for (let i = 1; i < failures && wait < cap && backoff.factor > 1000; i++) {
-    wait = Math.min(Math.floor((wait * backoff.factor) / 1000), cap);
+    wait = Math.min(Math.ceil((wait * backoff.factor) / 1000), cap);
   }
   const jitter = Math.floor((wait * backoff.jitter) / 1000);
   return Math.max(wait - random(jitter), floor);

@@ -859,6 +859,36 @@ describe('EventSource: reconnection time and backoff', () => {
     assert.throws(() => new EventSource('http://example.test/', { headers: { 'a b': 'c' } }), { name: 'TypeError', message: /^ssekit: headers: / });
   });
 
+  // The C++ client's reconnect_delay() has the same cases
+  // (ClientBackoff.GrowsCapsAndJittersInIntegers in http_rules_test.cpp).
+  it('each backoff step rounds up, as the C++ client: 251 ms x 1.5 is 377, then 566', { timeout: 10000 }, async (t) => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    t.after(() => mock.timers.reset());
+    const state = failing();
+    const { source, rec } = open('http://example.test/', { fetch: state.fetch, reconnectionTime: 251, backoff: { factor: 1.5, jitter: 0, minDelay: 1 } });
+    const delays = [];
+    source.addEventListener('error', (e) => delays.push(e.reconnectDelay));
+    await reconnectsAfter(state, rec, 251);
+    await reconnectsAfter(state, rec, 377);
+    await rec.until(() => delays.length === 3, 'the third error');
+    source.close();
+    assert.deepEqual(delays, [251, 377, 566]);
+    // A factor just above 1 still grows, 1 ms a step (rounded down it
+    // never did, and each delay took a loop of `failures` steps).
+    const slow = failing();
+    const s = open('http://example.test/', { fetch: slow.fetch, reconnectionTime: 250, backoff: { factor: 1.001, jitter: 0, minDelay: 1 } });
+    const slowDelays = [];
+    s.source.addEventListener('error', (e) => slowDelays.push(e.reconnectDelay));
+    await reconnectsAfter(slow, s.rec, 250);
+    await reconnectsAfter(slow, s.rec, 251);
+    await s.rec.until(() => slowDelays.length === 3, 'the third error');
+    s.source.close();
+    assert.deepEqual(slowDelays, [250, 251, 252]);
+    // Up to x100, as the C++ client's factor_percent (100..10000).
+    new EventSource('http://example.test/', { fetch: slow.fetch, backoff: { factor: 100 } }).close();
+    assert.throws(() => new EventSource('http://example.test/', { backoff: { factor: 100.001 } }), RangeError);
+  });
+
   it('by default the wait after an outage stays within 10 s, whatever the jitter', { timeout: 20000 }, async (t) => {
     mock.timers.enable({ apis: ['setTimeout'] });
     t.after(() => mock.timers.reset());

@@ -214,7 +214,7 @@ request_plan check_options(const client_options& o, std::string body) {
   if (o.idle_timeout.count() < 0) refuse("idle_timeout must be >= 0 (0: none)");
   if (o.reconnection_time.count() < 0) refuse("reconnection_time must be >= 0");
   const auto& b = o.backoff;
-  if (b.factor_percent < 100 || b.factor_percent > 1000) refuse("backoff.factor_percent must be in 100..1000");
+  if (b.factor_percent < 100 || b.factor_percent > 10000) refuse("backoff.factor_percent must be in 100..10000");
   if (b.jitter_percent > 100) refuse("backoff.jitter_percent must be in 0..100");
   if (b.min_delay.count() < 1) refuse("backoff.min_delay must be >= 1 ms");
   if (b.max_delay.count() < 0) refuse("backoff.max_delay must be >= 0");
@@ -863,7 +863,7 @@ milliseconds reconnect_delay(const backoff_options& b, milliseconds reconnection
   std::uint64_t grown = base;
   // Bounded by the cap, not by `failures`: each round grows by at least
   // 1 ms and 1%, so at most ~2,000 rounds up to 24 h.
-  const std::uint64_t factor = std::clamp<std::uint64_t>(b.factor_percent, 100, 1000);
+  const std::uint64_t factor = std::clamp<std::uint64_t>(b.factor_percent, 100, 10000);
   for (std::uint64_t i = 1; i < failures && grown < cap && factor > 100; ++i) grown = scale(grown, factor, cap);
   grown = std::min(grown, cap);
   // Jitter: subtract up to jitter_percent of it, in 1/1000 steps of `random`,

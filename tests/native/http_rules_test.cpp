@@ -258,6 +258,11 @@ TEST(ClientRules, RefusesOptionsOverLimitsAndFramingHeaders) {
   o.backoff.factor_percent = 99;
   EXPECT_TRUE(refused(o));
   o = valid();
+  o.backoff.factor_percent = 10001;  // x100 at most, as the npm package's factor
+  EXPECT_TRUE(refused(o));
+  o.backoff.factor_percent = 10000;
+  EXPECT_FALSE(refused(o));
+  o = valid();
   o.backoff.jitter_percent = 101;
   EXPECT_TRUE(refused(o));
   o = valid();
@@ -672,6 +677,12 @@ TEST(ClientBackoff, GrowsCapsAndJittersInIntegers) {
   b.factor_percent = 100;
   b.jitter_percent = 100;
   EXPECT_EQ(reconnect_delay(b, 20ms, 5, 1000), 20ms);
+  // Each step rounds up; the npm package's reconnectDelay() has the same
+  // cases (eventsource.test.mjs): 251 x 1.5 = 376.5 -> 377.
+  b.factor_percent = 150;
+  b.jitter_percent = 0;
+  EXPECT_EQ(reconnect_delay(b, 251ms, 2, 0), 377ms);
+  EXPECT_EQ(reconnect_delay(b, 251ms, 3, 0), 566ms);  // 377 x 1.5 = 565.5
 }
 
 TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {
@@ -687,7 +698,7 @@ TEST(ClientBackoff, AServerCantLowerTheFloorOrOverflowIt) {
   }
   // Extremes saturate: 24 h at most, even for a huge base and factor.
   ssekit::backoff_options big;
-  big.factor_percent = 1000;
+  big.factor_percent = 10000;
   big.max_delay = std::chrono::milliseconds::max();
   big.jitter_percent = 0;
   EXPECT_EQ(reconnect_delay(big, std::chrono::milliseconds::max(), ~0ull, 0), max_reconnection_time);

@@ -208,7 +208,7 @@ struct client_stats {
 // retry_server_errors) lengthens the wait, never shortens it.
 struct backoff_options {
   bool enabled = true;                          // false: always `base`
-  std::uint32_t factor_percent = 200;           // 100..1000: x2 per failure
+  std::uint32_t factor_percent = 200;           // 100..10000 (x1..x100, as the npm package's factor): x2 per failure
   std::chrono::milliseconds max_delay{30000};
   std::uint32_t jitter_percent = 50;            // 0..100
   std::chrono::milliseconds min_delay{250};     // >= 1 ms
