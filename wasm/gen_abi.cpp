@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bridge_abi.hpp"
 #include "ssekit/error.hpp"
@@ -31,6 +32,16 @@ std::string quoted(std::string_view s) {
   return out + '"';
 }
 
+// A core message as a JS user reads it: the parser options by their JS
+// names (createParser's maxLineLength, not the C++ max_line_length).
+std::string js_option_names(std::string_view message) {
+  std::string out(message);
+  for (const auto& [cpp, js] : {std::pair<std::string_view, std::string_view>{"max_line_length", "maxLineLength"}, {"max_event_size", "maxEventSize"}}) {
+    for (auto at = out.find(cpp); at != std::string::npos; at = out.find(cpp, at + js.size())) out.replace(at, cpp.size(), js);
+  }
+  return out;
+}
+
 }  // namespace
 
 int main() {
@@ -48,14 +59,16 @@ int main() {
   std::printf("  DEFAULT_MAX_LINE_LENGTH: %llu,\n  DEFAULT_MAX_EVENT_SIZE: %llu,\n",
               static_cast<unsigned long long>(defaults.max_line_length), static_cast<unsigned long long>(defaults.max_event_size));
   // errc values are 0, 1, 2, ...; error_name() says "unknown" past the last.
-  // called_from_callback, the last, never comes from the module: the JS
-  // parser refuses such calls itself (the module leaves that check out,
-  // core/src/caller_checks.hpp), and the bundle has no bytes for its message.
+  // The table stops before called_from_callback: neither it nor
+  // feed_interrupted, after it, comes from the module (the JS parser refuses
+  // calls from callbacks itself, the module leaves that check out,
+  // core/src/caller_checks.hpp, and no exception crosses it), and the
+  // bundle has no bytes for their messages.
   std::printf("  // [name, message] by errc value.\n  ERRORS: [\n");
   for (int code = 0;; ++code) {
     const auto e = static_cast<ssekit::errc>(code);
     if (ssekit::error_name(e) == "unknown" || e == ssekit::errc::called_from_callback) break;
-    std::printf("    [%s, %s],\n", quoted(ssekit::error_name(e)).c_str(), quoted(ssekit::error_message(e)).c_str());
+    std::printf("    [%s, %s],\n", quoted(ssekit::error_name(e)).c_str(), quoted(js_option_names(ssekit::error_message(e))).c_str());
   }
   std::printf("  ],\n};\n");
   return 0;

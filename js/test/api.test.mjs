@@ -217,6 +217,9 @@ describe('input', () => {
   it('enforces maxLineLength and maxEventSize, and accepts Infinity', () => {
     assert.throws(() => collect(['data: 12345\n'], { maxLineLength: 10 }), { name: 'SseParseError', code: 'line_too_long', offset: 0 });
     assert.throws(() => collect(['data: 1\ndata: 2\n'], { maxEventSize: 2 }), { code: 'event_too_large', offset: 8 });
+    // The messages name the options as JS spells them (the core's say max_line_length).
+    assert.throws(() => collect(['data: 12345\n'], { maxLineLength: 10 }), { message: "a line is longer than the parser's maxLineLength (line_too_long at byte 0)" });
+    assert.throws(() => collect(['data: 1\ndata: 2\n'], { maxEventSize: 2 }), { message: /larger than the parser's maxEventSize \(event_too_large at byte 8\)$/ });
     assert.equal(collect([`data: ${'y'.repeat(1000)}\n\n`], { maxLineLength: Infinity, maxEventSize: Infinity })[0].data.length, 1000);
   });
 
