@@ -53,6 +53,7 @@ const SseError = class SseError extends Error {
     // Why: 'network_error', 'http_status', 'no_content' (204),
     // 'wrong_content_type', 'limit_exceeded', 'idle_timeout', 'end_of_stream',
     // 'invalid_response' (a custom fetch() gave no usable response or body),
+    // 'attempt_hook_failed' (onAttempt threw, refused or did not answer),
     // 'invalid_url' (user:pass@ or a scheme fetch() refuses; see urlRefusal()),
     // 'cors_refused' (browsers: another origin answered without allowing
     // this one to read the stream; see sendChecked()),

@@ -40,8 +40,10 @@ class transport_factory;  // the connection seam (native/client/transport.hpp)
 enum class client_state { connecting, open, closed };
 std::string_view client_state_name(client_state state) noexcept;
 
-// Why a connection failed or ended. Same names as the npm package's
-// SseError.reason, plus the ones only a native client has.
+// Why a connection failed or ended. The names both have are the npm
+// package's SseError.reason names; each side also has its own (here: TLS,
+// timeouts, encodings, proxies, id_not_sent; there: invalid_url,
+// invalid_response, cors_refused).
 enum class client_error_reason {
   network_error,       // resolve, connect, read or write failed
   http_status,         // a status other than 200 and 204
@@ -334,7 +336,7 @@ struct client_options {
   // few to a few tens). Over it: decode_error. 0: no limit (browsers set none).
   std::uint64_t max_compression_ratio = 100;
 
-  parser_options limits;             // max_line_length, max_event_size (of the decoded stream)
+  parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too
   // The most one socket read takes. The buffer starts at 512 bytes and grows
   // toward this only while reads fill it, so an idle or slow stream keeps a
   // small one. 64 KiB, not 16: a fast stream then costs a quarter of the

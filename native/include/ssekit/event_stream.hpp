@@ -69,7 +69,7 @@ struct stream_item {
   stream_item_kind kind = stream_item_kind::event;
   std::string type;  // event: its type ("message" by default)
   std::string data;  // event: its data; comment: the text
-  std::string id;    // event: the last event id in force
+  std::string id;    // event: the last event id in force (event::last_event_id; not an id: line to write)
   std::uint64_t retry = 0;
   std::shared_ptr<const response_info> response;  // open
   std::shared_ptr<const client_error> error;      // error
