@@ -40,7 +40,7 @@ export interface Parser {
    * Callbacks run inside feed(), in stream order. Throws SseParseError after delivering
    * what came before the error; the error is sticky: every later feed() and finish()
    * throws it again until reset(). A callback must not call feed(), finish() or reset()
-   * of the same parser (that throws); close() is allowed and stops delivery.
+   * of the same parser (that throws an Error with `code` 'called_from_callback'); close() is allowed and stops delivery.
    */
   feed(chunk: Chunk): void;
   /** End of stream: drops an unterminated event. Throws the sticky error, if any. */
