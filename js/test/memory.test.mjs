@@ -166,9 +166,9 @@ describe('WebAssembly memory', () => {
         p.feed('data: b\n\n');
         const long = field === 'event' ? [`${size} a 0`, '7 b 0'] : [`7 a ${size}`, `7 b ${size}`];
         assert.deepEqual(seen, long);
-        // Data of the same size leaves 9.1 MiB in chunks, 8.1 MiB in one
-        // (the chunk); an id in one chunk needs the core's copy once the
-        // chunk is gone: at most 2x.
+        // feed() hands the core a chunk 256 KiB at a time, so a field in
+        // one chunk costs about what it does in 64 KiB chunks (9.1-9.7 MiB:
+        // the core's own copy of it); 2x is the bound.
         assert.ok(peak <= 2 * size + MiB, `${(peak / MiB).toFixed(1)} MiB of WebAssembly memory for an 8 MiB ${field}`);
         p.close();
       });
