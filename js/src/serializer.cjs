@@ -120,12 +120,12 @@ function place(heap, at, s) {
 // their [address, length] pairs in `placed`, reused (nothing here calls
 // back into user code, so no call can interleave with another).
 const placed = [0, 0, 0, 0, 0, 0];
+const roomFor = (p) => (typeof p === 'string' ? p.length * 3 : p.length);
 function stageEvent(c, data, type, id) {
   const big = data.length > ENCODE_IN_PLACE_LIMIT || type.length > ENCODE_IN_PLACE_LIMIT || id.length > ENCODE_IN_PLACE_LIMIT;
   // Encoded first when large: room for 3 bytes per unit would be too much.
   const parts = big ? [data, type, id].map((s) => (s.length > ENCODE_IN_PLACE_LIMIT ? encoder.encode(s) : s)) : null;
-  const size = (p) => (typeof p === 'string' ? p.length * 3 : p.length);
-  let at = c.exports.ssekit_input(big ? size(parts[0]) + size(parts[1]) + size(parts[2]) : (data.length + type.length + id.length) * 3);
+  let at = c.exports.ssekit_input(big ? roomFor(parts[0]) + roomFor(parts[1]) + roomFor(parts[2]) : (data.length + type.length + id.length) * 3);
   const heap = c.heap();
   for (let k = 0; k < 3; ++k) {
     const p = big ? parts[k] : k === 0 ? data : k === 1 ? type : id;
