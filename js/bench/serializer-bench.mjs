@@ -26,7 +26,7 @@ const opts = { events: 200_000, reps: 9 };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const name = argv[i].replace(/^--/, '');
-  if (!(name in opts)) fail(`unknown option ${argv[i]}`);
+  if (!Object.hasOwn(opts, name)) fail(`unknown option ${argv[i]}`);
   const n = Number(argv[i + 1]);
   if (!Number.isInteger(n) || n <= 0) fail(`--${name} takes a positive integer, got '${argv[i + 1]}'`);
   opts[name] = n;
