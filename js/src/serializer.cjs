@@ -134,7 +134,7 @@ function stageEvent(c, data, type, id) {
       heap.set(p, at);
       len = p.length;
     } else {
-      len = p.length === 0 ? 0 : place(heap, at, p);
+      len = place(heap, at, p);  // "" is 0 bytes: the loop writes none
     }
     placed[2 * k] = at;
     placed[2 * k + 1] = len;
