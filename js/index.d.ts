@@ -47,7 +47,8 @@ export interface Parser {
   finish(): void;
   /**
    * Feeds every chunk of `source`, then calls finish(). Rejects with the parse error (and cancels the source).
-   * Stops early, without finish(), if a callback closes the parser.
+   * Stops early, without finish(), when the parser is closed (from a callback or from outside): a read that
+   * is waiting is abandoned, and the source cancelled (a Node stream destroyed).
    */
   readFrom(source: ChunkSource): Promise<void>;
   /** Prepares for a new stream (a reconnect): clears all stream state and the error, keeps the options and lastEventId. */

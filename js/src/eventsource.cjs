@@ -250,8 +250,8 @@ function requestPlan(url, options, withCredentials, sentOnce = false) {
   headers.set('accept', 'text/event-stream');
   const body = options.body ?? null;
   if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);
-  if (!sentOnce && isReadableStream(body)) {
-    throw new TypeError('ssekit: a ReadableStream body cannot be sent again on reconnect; pass a string, bytes or a Blob');
+  if (!sentOnce && isStreamBody(body)) {
+    throw new TypeError('ssekit: a body that streams (a ReadableStream, a Node stream, an async iterable) cannot be sent again on reconnect; pass a string, bytes or a Blob');
   }
   const lastEventIdQuery = options.lastEventIdQuery ?? null;
   if (lastEventIdQuery !== null && (typeof lastEventIdQuery !== 'string' || lastEventIdQuery === '')) {
@@ -426,17 +426,23 @@ function checkHookTimeout(options) {
   return timeout;
 }
 
-function isReadableStream(body) {
-  return typeof ReadableStream !== 'undefined' && body instanceof ReadableStream;
+// A body of chunks still to come (a ReadableStream, a Node stream, an async
+// generator): it can be sent once only, and fetch() needs duplex: 'half'.
+function isStreamBody(body) {
+  return typeof body?.getReader === 'function' || typeof body?.[Symbol.asyncIterator] === 'function';
 }
 
 // The URL of one request: with `lastEventIdQuery`, the id rides in the
 // query too (replacing a parameter of that name), where any server can read
 // it, as polyfills for old browsers do it.
 function requestUrl(plan, url, lastEventId) {
-  if (plan.lastEventIdQuery === null || lastEventId === '') return url;
+  const name = plan.lastEventIdQuery;
+  if (name === null || lastEventId === '') return url;
   const u = new URL(url);
-  u.searchParams.set(plan.lastEventIdQuery, lastEventId);
+  // The query edited as text: searchParams would write all of it again as
+  // a form (~ as %7E, %20 as +), and a signed URL would stop matching.
+  const pairs = u.search === '' ? [] : u.search.slice(1).split('&');
+  u.search = [...pairs.filter((pair) => new URLSearchParams(pair).keys().next().value !== name), new URLSearchParams([[name, lastEventId]])].join('&');
   return u.href;
 }
 
@@ -533,7 +539,7 @@ async function send(plan, url, lastEventId, signal) {
     mode: 'cors',
     redirect: 'follow',
     // Node's fetch() requires this to send a stream.
-    ...(isReadableStream(plan.body) ? { duplex: 'half' } : {}),
+    ...(isStreamBody(plan.body) ? { duplex: 'half' } : {}),
   });
 }
 
@@ -584,31 +590,17 @@ function isEventStream(contentType) {
 
 // A reader over a response body: a WHATWG ReadableStream (fetch), or, from
 // a custom fetch (node-fetch and the like), a Node stream or any async
-// iterable. { read() -> {done, value}, cancel() }; null for anything else.
+// iterable (parser.cjs chunkReader). null for anything else.
 function bodyReader(response, url = '') {
   // What a custom fetch's response throws here (a body getter, a locked
   // stream, an iterator that fails at once) is the response's fault,
   // reported as such.
   try {
     const body = response.body;
-    if (body === null || typeof body !== 'object') return null;
-    // A ReadableStream, or one from another realm or polyfill.
-    if (typeof body.getReader === 'function') {
-      const reader = body.getReader();
-      return { read: () => reader.read(), cancel: () => Promise.resolve().then(() => reader.cancel()) };
-    }
-    if (typeof body[Symbol.asyncIterator] === 'function') {
-      const iterator = body[Symbol.asyncIterator]();
-      return {
-        read: () => iterator.next(),
-        // return() closes the source (a Node stream is destroyed).
-        cancel: () => Promise.resolve().then(() => iterator.return?.()),
-      };
-    }
+    return body === null || typeof body !== 'object' ? null : core().chunkReader(body);
   } catch (e) {
     throw new SseError('invalid_response', `the response body can't be read (locked, already read, or it threw: ${e?.message})`, { cause: e, url });
   }
-  return null;
 }
 
 function invalidBody(body, url) {
@@ -1327,7 +1319,7 @@ module.exports.shared = {
   runAttemptHook,
   checkAttemptHook,
   checkHookTimeout,
-  isReadableStream,
+  isStreamBody,
   requestUrl,
   sendChecked,
   bodyReader,

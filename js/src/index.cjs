@@ -5,7 +5,8 @@
 
 const { EventSource, SseError } = require('./eventsource.cjs');
 const { stream } = require('./stream.cjs');
-const { createParser, SseParseError } = require('./parser.cjs');
+const { createParser } = require('./create-parser.cjs');
+const { SseParseError } = require('./parser.cjs');
 const { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError } = require('./serializer.cjs');
 const { ready, SseLoadError } = require('./wasm.cjs');
 

@@ -5,6 +5,7 @@
 // EventSource when only the parser is used).
 export { EventSource, SseError } from './eventsource.cjs';
 export { stream } from './stream.cjs';
-export { createParser, SseParseError } from './parser.cjs';
+export { createParser } from './create-parser.cjs';
+export { SseParseError } from './parser.cjs';
 export { serializeEvent, serializeComment, serializeRetry, serializeHeartbeat, SseSerializeError } from './serializer.cjs';
 export { ready, SseLoadError } from './wasm.cjs';

@@ -134,6 +134,35 @@ const SseParseError = class SseParseError extends Error {
 // up to the garbage collector.
 const registry = new FinalizationRegistry(({ core, handle }) => core.exports.ssekit_parser_free(handle));
 
+// A reader over a source of chunks: a ReadableStream (of any realm or
+// polyfill), or a Node stream or other async iterable. { read() ->
+// Promise<{done, value}>, cancel(reason) -> Promise, release?() }; null for
+// anything else. cancel() lets the source go even while a read waits on it:
+// a Node stream is destroyed (an async iterator's return() would wait for
+// that read).
+function chunkReader(source) {
+  if (typeof source.getReader === 'function') {
+    const reader = source.getReader();
+    return {
+      read: () => reader.read(),
+      cancel: (reason) => Promise.resolve().then(() => reader.cancel(reason)),
+      release: () => reader.releaseLock(),
+    };
+  }
+  if (typeof source[Symbol.asyncIterator] === 'function') {
+    const iterator = source[Symbol.asyncIterator]();
+    return {
+      read: () => iterator.next(),
+      cancel: (reason) =>
+        Promise.resolve().then(() => {
+          if (typeof source.destroy === 'function') source.destroy();
+          return iterator.return?.(reason);
+        }),
+    };
+  }
+  return null;
+}
+
 class Parser {
   #core = null;  // wasm.cjs Core, once attached
   #handle = 0;
@@ -315,47 +344,6 @@ class Parser {
     core.exports.ssekit_parser_set_last_event_id(this.#handle, ptr, len);
   }
 
-  // Feeds every chunk of `source`, then calls finish(). A source is a fetch
-  // Response, a ReadableStream, a Node stream, any (async) iterable of
-  // chunks, or one chunk. Stops early, without finish(), if a callback
-  // closes the parser.
-  async readFrom(source) {
-    this.#checkOpen('readFrom()');
-    if (this.#core === null) await prepare();
-    if (typeof Response !== 'undefined' && source instanceof Response) source = source.body;
-    if (source === null || typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
-      if (source !== null) this.feed(source);
-    } else if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) {
-      // getReader() rather than async iteration, which not every browser has.
-      const reader = source.getReader();
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          this.feed(value);
-          if (this.#closed) {
-            reader.cancel().catch(() => {});
-            return;
-          }
-        }
-      } catch (e) {
-        reader.cancel(e).catch(() => {});
-        throw e;
-      } finally {
-        reader.releaseLock();
-      }
-    } else if (source != null && (typeof source[Symbol.asyncIterator] === 'function' || typeof source[Symbol.iterator] === 'function')) {
-      // Leaving the loop early closes the source (return() / destroy()).
-      for await (const chunk of source) {
-        this.feed(chunk);
-        if (this.#closed) return;
-      }
-    } else {
-      throw new TypeError('ssekit: readFrom() takes a Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or a chunk');
-    }
-    if (!this.#closed) this.finish();
-  }
-
   get closed() {
     return this.#closed;
   }
@@ -461,10 +449,11 @@ class Parser {
   }
 }
 
-function createParser(options = undefined) {
-  if (options === undefined || options === null) return new Parser(Object.create(null));
+// Class: the public createParser()'s subclass (create-parser.cjs).
+function createParser(options = undefined, Class = Parser) {
+  if (options === undefined || options === null) return new Class(Object.create(null));
   if (typeof options !== 'object' && typeof options !== 'function') throw new TypeError('ssekit: createParser() options must be an object');
-  return new Parser(options);
+  return new Class(options);
 }
 
-module.exports = { createParser, SseParseError, SseLoadError, ready, prepare, ON_EVENT_FIELDS, COLLECT_EVENT };
+module.exports = { Parser, createParser, SseParseError, SseLoadError, ready, prepare, chunkReader, ON_EVENT_FIELDS, COLLECT_EVENT };

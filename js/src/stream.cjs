@@ -26,7 +26,7 @@ const {
   runAttemptHook,
   checkAttemptHook,
   checkHookTimeout,
-  isReadableStream,
+  isStreamBody,
   requestUrl,
   sendChecked,
   bodyReader,
@@ -42,8 +42,10 @@ const {
   limitError,
 } = require('./eventsource.cjs').shared;
 
+// The reason as given, null too (as fetch() rejects); undefined only where
+// signals have no reason.
 function abortError(signal) {
-  return signal.reason ?? new DOMException('This operation was aborted', 'AbortError');
+  return signal.reason !== undefined ? signal.reason : new DOMException('This operation was aborted', 'AbortError');
 }
 
 // Validates everything before returning, so bad options throw at the call.
@@ -70,8 +72,8 @@ function stream(url, init = undefined) {
     reconnectionTime: checkMilliseconds(options.reconnectionTime, 'reconnectionTime', DEFAULT_RECONNECTION_TIME),
     backoff: checkBackoff(options.backoff),
   };
-  if ((retry.hook !== null || retry.retryServerErrors) && isReadableStream(plan.body)) {
-    throw new TypeError('ssekit: with onAttempt or retryServerErrors a request may be sent again; pass a string, bytes or a Blob body, not a ReadableStream');
+  if ((retry.hook !== null || retry.retryServerErrors) && isStreamBody(plan.body)) {
+    throw new TypeError('ssekit: with onAttempt or retryServerErrors a request may be sent again; pass a string, bytes or a Blob body, not one that streams (a ReadableStream, a Node stream, an async iterable)');
   }
   return new EventStream(plan, signal, idleTimeout, lastEventId, limits, refusal, retry);
 }
@@ -90,7 +92,8 @@ class EventStream {
   #refusal;
   #queue = [];
   #at = 0;
-  #error = null;      // thrown once the queue is empty
+  #failed = false;
+  #error;             // with #failed: thrown once the queue is empty (an abort reason may be null)
   #finished = false;  // the request is over (cleaned up)
   #reported = false;  // the error or the end was handed out
   #started = false;
@@ -170,9 +173,9 @@ class EventStream {
   async #pull() {
     for (;;) {
       if (this.#at < this.#queue.length) return { value: this.#take(), done: false };
-      if (this.#finished || this.#error !== null) {
+      if (this.#finished || this.#failed) {
         this.#finish();
-        if (this.#error !== null && !this.#reported) {
+        if (this.#failed && !this.#reported) {
           this.#reported = true;
           throw this.#error;
         }
@@ -184,6 +187,7 @@ class EventStream {
         else await this.#readChunk();
       } catch (e) {
         this.#error = this.#failure(e);
+        this.#failed = true;
       }
     }
   }

@@ -346,6 +346,25 @@ describe('EventSource: the request', () => {
     assert.deepEqual(urls, ['http://example.test/s?a=1']);
   });
 
+  // searchParams.set() would write the whole query again as a form (~ as
+  // %7E, a%20b as a+b, flag as flag=), and a signed URL would then fail on
+  // every reconnect.
+  it('lastEventIdQuery leaves the rest of the query as it was, byte for byte', { timeout: 10000 }, async () => {
+    const urls = [];
+    const fetch = async (url) => {
+      urls.push(url);
+      return new Response(urls.length === 1 ? 'id: 7 \u00e9\ndata: x\n\n' : 'data: y\n\n', { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const query = "sig=ab~c%2Fd*e&flag&q=a%20b&&last=old&t='x'&last";
+    const { source, rec } = open(`http://example.test/s?${query}`, { fetch, lastEventIdQuery: 'last', reconnectionTime: 1, backoff: { minDelay: 1 } });
+    await rec.until(() => rec.count('message') === 2, 'the second stream');
+    source.close();
+    assert.deepEqual(urls, [
+      "http://example.test/s?sig=ab~c%2Fd*e&flag&q=a%20b&&last=old&t=%27x%27&last",
+      'http://example.test/s?sig=ab~c%2Fd*e&flag&q=a%20b&&t=%27x%27&last=7+%C3%A9',
+    ]);
+  });
+
   it('a blob: URL is fetched (fetch() reads blob: URLs)', { timeout: 10000 }, async () => {
     const urls = [];
     const fetch = async (url) => {

@@ -4,6 +4,7 @@
 // after close().
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { createParser } from '../src/index.mjs';
 
 describe('parser: edges', () => {
@@ -128,6 +129,73 @@ describe('parser: edges', () => {
       assert.deepEqual(events, ['1']);
       assert.equal(p.closed, true);
     }
+  });
+
+  // close() from outside a callback (a timer, an abort handler) while
+  // readFrom() waits on a quiet source: readFrom() resolves, and the source
+  // is let go (cancelled, destroyed, returned), as after a close() from a
+  // callback; a source that keeps sending is not fed into the closed parser.
+  it('close() while readFrom() waits ends it quietly and lets the source go, whatever the source', { timeout: 10000 }, async () => {
+    const first = new TextEncoder().encode('data: 1\n\n');
+    const kinds = {
+      'a quiet ReadableStream': () => {
+        const seen = { released: false };
+        return { seen, source: new ReadableStream({ start: (c) => c.enqueue(first), cancel: () => void (seen.released = true) }) };
+      },
+      'a ReadableStream that keeps sending': () => {
+        const seen = { released: false };
+        return { seen, source: new ReadableStream({ pull: (c) => c.enqueue(first), cancel: () => void (seen.released = true) }, { highWaterMark: 0 }) };
+      },
+      'a quiet Node stream': () => {
+        const seen = { released: false };
+        const source = new Readable({ read() {} });
+        source.push(first);
+        source.on('close', () => (seen.released = true));
+        return { seen, source };
+      },
+      'a quiet async iterator': () => {
+        const seen = { released: false };
+        let calls = 0;
+        const iterator = {
+          next: () => (calls++ === 0 ? Promise.resolve({ done: false, value: first }) : new Promise(() => {})),
+          return: () => {
+            seen.released = true;
+            return Promise.resolve({ done: true });
+          },
+        };
+        return { seen, source: { [Symbol.asyncIterator]: () => iterator } };
+      },
+    };
+    for (const [kind, make] of Object.entries(kinds)) {
+      const { seen, source } = make();
+      const events = [];
+      const p = createParser({
+        onEvent: (ev) => {
+          events.push(ev.data);
+          // After the callback, before the next read settles (a source that
+          // always has a chunk ready never lets a timer run).
+          if (events.length === 1) queueMicrotask(() => p.close());
+        },
+      });
+      await p.readFrom(source);  // resolves: neither hangs nor rejects
+      assert.equal(p.closed, true, kind);
+      assert.equal(events[0], '1', kind);
+      // The source is let go at close(), or soon after (a Node stream's
+      // 'close' comes on a later tick).
+      for (let i = 0; i < 20 && !seen.released; ++i) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(seen.released, true, `${kind}: not released`);
+    }
+  });
+
+  // Other fetch implementations' Responses (undici's own, node-fetch's, another realm's)
+  // are not this realm's Response class: read by their shape, as stream() and the EventSource do.
+  it('readFrom() takes a Response of another fetch implementation', async () => {
+    const { Response: OtherResponse } = await import('undici');
+    const response = new OtherResponse('data: other\n\n');
+    assert.equal(response instanceof Response, false);
+    const events = [];
+    await createParser({ onEvent: (ev) => events.push(ev.data) }).readFrom(response);
+    assert.deepEqual(events, ['other']);
   });
 
   it('memoryBytes is 0 once closed, as documented', () => {

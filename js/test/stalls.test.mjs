@@ -158,6 +158,44 @@ describe('reads and fetches that ignore the abort signal', () => {
     assert.deepEqual(rec.log, ['open 1', 'error 0 idle_timeout']);
   });
 
+  // A custom fetch that ignores the signal, with a Node stream as the body
+  // (as node-fetch gives): an async iterator's return() would wait behind
+  // the read that never settles, so the stream is destroyed instead.
+  it('a Node stream body that goes quiet is destroyed by close(), idleTimeout and stream() return()', async () => {
+    const { Readable } = await import('node:stream');
+    const quiet = () => {
+      const body = new Readable({ read() {} });
+      body.push('data: 1\n\n');
+      return body;
+    };
+    const closed = (body) => within(10000, 'the body destroyed', () => new Promise((resolve) => (body.destroyed ? resolve() : body.once('close', resolve))));
+    {
+      const body = quiet();
+      const { source, rec } = open('http://example.test/', { fetch: async () => ({ status: 200, headers: streamHeaders(), body }) });
+      await rec.until(() => rec.count('message') === 1, 'the event');
+      source.close();
+      await closed(body);
+    }
+    {
+      const bodies = [];
+      const fetch = async () => ({ status: 200, headers: streamHeaders(), body: bodies[bodies.push(quiet()) - 1] });
+      const { source, rec } = open('http://example.test/', { fetch, idleTimeout: 20, reconnectionTime: 60_000 });
+      await rec.until(() => rec.count('error') > 0, 'the timeout');
+      await closed(bodies[0]);
+      source.close();
+    }
+    {
+      const body = quiet();
+      const iterator = stream('http://example.test/', { fetch: async () => ({ status: 200, headers: streamHeaders(), body }) });
+      assert.equal((await iterator.next()).value.data, '1');
+      const pending = iterator.next();
+      await flush();
+      assert.deepEqual(await within(10000, 'return()', () => iterator.return()), { value: undefined, done: true });
+      await pending;
+      await closed(body);
+    }
+  });
+
   it('a fetch() that settles after the timeout: its late rejection is handled, its late body cancelled', async () => {
     const late = [];
     const fetch = () => new Promise((resolve, reject) => late.push({ resolve, reject }));
@@ -235,6 +273,33 @@ describe('options that can never be sent are refused at once', () => {
       assert.throws(() => new EventSource(url, { ...options, fetch }), TypeError);
       assert.throws(() => stream(url, { ...options, fetch }), TypeError);
       assert.equal(attempts, 0);
+    });
+  }
+});
+
+// A body of chunks to come (a ReadableStream, a Node stream, an async
+// generator) is sent once: stream() sends it (fetch() needs duplex: 'half'
+// for it, which stream() adds); the EventSource, which would send it again
+// on reconnect, refuses it at once.
+describe('request bodies that stream', () => {
+  const bodies = {
+    'a ReadableStream': () => new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('up')), c.close()) }),
+    'a Node stream': async () => (await import('node:stream')).Readable.from([Buffer.from('u'), Buffer.from('p')]),
+    'an async generator': () =>
+      (async function* chunks() {
+        yield new TextEncoder().encode('u');
+        yield new TextEncoder().encode('p');
+      })(),
+  };
+  for (const [name, make] of Object.entries(bodies)) {
+    it(`${name}: stream() sends it; the EventSource constructor throws a TypeError`, { timeout: 10000 }, async () => {
+      const s = await server((req, res, n) => sendStream(res, `data: ${s.requests[n - 1].body}\n\n`));
+      const seen = [];
+      for await (const ev of stream(s.url, { method: 'POST', body: await make() })) seen.push(ev.data);
+      assert.deepEqual(seen, ['up']);
+      const body = await make();
+      assert.throws(() => new EventSource(s.url, { method: 'POST', body }), { name: 'TypeError', message: /cannot be sent again on reconnect/ });
+      assert.equal(s.requests.length, 1);
     });
   }
 });

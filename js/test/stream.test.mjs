@@ -130,6 +130,19 @@ describe('stream()', () => {
     await assert.rejects(pending, /user gave up/);
   });
 
+  // As fetch() rejects with the reason as given, null and 0 included.
+  it('abort(reason) ends the loop with that reason, whatever it is', async () => {
+    for (const reason of [null, 0, '', false]) {
+      const s = await server(() => {});
+      const controller = new AbortController();
+      const pending = stream(s.url, { signal: controller.signal }).next();
+      await s.waitForRequests(1);
+      controller.abort(reason);
+      await assert.rejects(pending, (e) => Object.is(e, reason));
+      await assert.rejects(stream(s.url, { signal: AbortSignal.abort(reason) }).next(), (e) => Object.is(e, reason));
+    }
+  });
+
   it('an already aborted signal: nothing is sent', async () => {
     const s = await server((req, res) => sendStream(res, 'data: x\n\n'));
     const iterator = stream(s.url, { signal: AbortSignal.abort() });

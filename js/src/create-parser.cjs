@@ -1,0 +1,77 @@
+'use strict';
+// The public createParser(): parser.cjs's parser with readFrom(). A module
+// of its own, so the EventSource's bundle, which never reads a source this
+// way, leaves readFrom() out.
+
+const base = require('./parser.cjs');
+
+const { chunkReader, prepare } = base;
+
+class Parser extends base.Parser {
+  #stopReading = null;  // ends readFrom()'s waiting read
+
+  // Feeds every chunk of `source`, then calls finish(). A source is a fetch
+  // Response (of any fetch implementation), a ReadableStream, a Node
+  // stream, any (async) iterable of chunks, or one chunk. Stops early,
+  // without finish(), when the parser is closed, from a callback or from
+  // outside: a read that is waiting is abandoned and the source let go.
+  async readFrom(source) {
+    if (this.closed) throw new Error('ssekit: readFrom() on a closed parser');
+    await prepare();
+    // A Response by its shape: other fetch implementations have their own class.
+    if (source?.body !== undefined && typeof source.arrayBuffer === 'function') source = source.body;
+    if (source === null || typeof source === 'string' || ArrayBuffer.isView(source) || source instanceof ArrayBuffer) {
+      if (source !== null && !this.closed) this.feed(source);
+    } else {
+      const reader = source != null && typeof source === 'object' ? chunkReader(source) : null;
+      if (reader !== null) {
+        await this.#readAll(reader);
+      } else if (source != null && typeof source[Symbol.iterator] === 'function') {
+        for await (const chunk of source) {
+          if (this.closed) return;
+          this.feed(chunk);
+        }
+      } else {
+        throw new TypeError('ssekit: readFrom() takes a Response, a ReadableStream, a Node stream, an (async) iterable of chunks, or a chunk');
+      }
+    }
+    if (!this.closed) this.finish();
+  }
+
+  close() {
+    super.close();
+    this.#stopReading?.();
+  }
+
+  async #readAll(reader) {
+    // close() settles `stopped`, which ends a read that is waiting.
+    let stop;
+    const stopped = new Promise((resolve) => (stop = resolve));
+    this.#stopReading = stop;
+    let ended = false;
+    try {
+      while (!this.closed) {
+        const step = await Promise.race([reader.read(), stopped]);
+        if (this.closed) break;
+        if (step.done) {
+          ended = true;
+          break;
+        }
+        this.feed(step.value);
+      }
+    } catch (e) {
+      reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      if (this.#stopReading === stop) this.#stopReading = null;
+    }
+    // Read to its end, the source goes back to the caller unlocked; closed
+    // before that, it is let go.
+    if (ended) reader.release?.();
+    else reader.cancel().catch(() => {});
+  }
+}
+
+const createParser = (options = undefined) => base.createParser(options, Parser);
+
+module.exports = { createParser };
