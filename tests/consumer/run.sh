@@ -97,7 +97,7 @@ install)
   configure "$here" "$tmp/build" -DCMAKE_PREFIX_PATH="$prefix" -DSSEKIT_SOURCE_DIR="$source"
   cmake --build "$tmp/build" -j "$jobs" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
   # shellcheck disable=SC2046
-  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate consumer_client_only public_headers \
+  run_programs "$tmp/build" consumer consumer_asio_header_only consumer_asio_separate consumer_client_only consumer_tls_context public_headers \
     $(readme_programs "$tmp/build")
   check_installed "$prefix" "$build" "$source"
 
@@ -166,9 +166,9 @@ endif()'
   soname=$(objdump -p "$native_so" | awk '/SONAME/ {print $2}')
   test "$soname" = "libssekit_native.so.$want" || { echo "FAIL: SONAME $soname for version $version"; exit 1; }
   configure "$here" "$tmp/shared-consumer" "$unoptimized" -DCMAKE_PREFIX_PATH="$tmp/shared-prefix" -DSSEKIT_SOURCE_DIR="$source"
-  cmake --build "$tmp/shared-consumer" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only \
+  cmake --build "$tmp/shared-consumer" -j "$jobs" --target consumer consumer_asio_header_only consumer_client_only consumer_tls_context \
     >"$tmp/shared-consumer.log" 2>&1 || { cat "$tmp/shared-consumer.log"; exit 1; }
-  (unset LD_LIBRARY_PATH; run_programs "$tmp/shared-consumer" consumer consumer_asio_header_only consumer_client_only)
+  (unset LD_LIBRARY_PATH; run_programs "$tmp/shared-consumer" consumer consumer_asio_header_only consumer_client_only consumer_tls_context)
   echo "-- shared: $soname, programs start from $tmp/shared-prefix"
   ;;
 subdirectory)
