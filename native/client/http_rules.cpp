@@ -363,20 +363,30 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
     changed = blank_controls(status_line, gap + 1) || changed;
   }
   struct field {
-    std::string_view name;  // empty: an obs-fold line, kept as it came
+    std::string_view name;
     std::string value;
   };
   std::vector<field> fields;
+  bool continued = false;  // the field line before is kept: an obs-fold continues it
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const std::string_view line = lines[i];
     if (line[0] == ' ' || line[0] == '\t') {
-      fields.push_back({{}, std::string(line)});
+      // obs-fold (RFC 9112 5.2): read as one SP and the rest of the field
+      // line before it; with that line dropped (or none), it goes too, and
+      // never continues another field.
+      changed = true;
+      if (continued) {
+        std::string part(trim(line));
+        blank_controls(part, 0);
+        fields.back().value.append(" ").append(part);
+      }
       continue;
     }
     const std::size_t colon = line.find(':');
     const std::string_view name = colon == std::string_view::npos ? std::string_view{} : line.substr(0, colon);
     const std::size_t name_end = name.find_last_not_of(" \t") + 1;  // npos + 1 == 0
-    if (name_end == 0 || !is_token(name.substr(0, name_end))) {
+    continued = name_end != 0 && is_token(name.substr(0, name_end));
+    if (!continued) {
       changed = true;
       continue;
     }
@@ -413,10 +423,6 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
   std::string out;
   out.append(status_line).append("\r\n");
   for (const field& f : fields) {
-    if (f.name.empty()) {
-      out.append(f.value).append("\r\n");
-      continue;
-    }
     if (iequals(f.name, "Transfer-Encoding")) {
       if (!te.empty() && !std::exchange(te_written, true)) out.append("Transfer-Encoding: ").append(te).append("\r\n");
       continue;

@@ -112,6 +112,8 @@ std::optional<std::size_t> missing_reason_space(std::string_view head_start) noe
 // - field lines without a colon, or whose name is empty or no token
 //   ("X Foo: 1"), are dropped; white space before the colon is dropped
 //   (RFC 9112 5.1 lets a client do so);
+// - an obs-fold line joins the field line it continues, as one SP (RFC
+//   9112 5.2), and is dropped with it;
 // - control bytes in a value or the reason phrase other than HTAB and NUL
 //   become SP (RFC 9110 5.5 allows either; a NUL stays, and Beast and
 //   Chromium refuse it), and spaces before the status code are one;

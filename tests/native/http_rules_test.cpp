@@ -741,7 +741,7 @@ TEST(ClientRules, FieldLinesBeastRefusesAreSetRightOrDropped) {
   EXPECT_EQ(fixed("Content-Type : text/event-stream\r\nX Foo: bar\r\nno colon\r\n: no name\r\nX-C: a\x01" "b\x7f\r\n"),
             "Content-Type: text/event-stream\r\nX-C: a b \r\n");
   EXPECT_EQ(fixed(std::string("X-N: a\0b\r\n", 10)), "(unchanged)");  // Beast refuses it, as Chromium does
-  EXPECT_EQ(fixed("Content-Type: text/event-stream\r\nX-Fold: a\r\n b\r\n"), "(unchanged)");
+  EXPECT_EQ(fixed("Content-Type: text/event-stream\r\nX-Fold: a\r\n b\r\n"), "Content-Type: text/event-stream\r\nX-Fold: a b\r\n");
   // Transfer-Encoding overrides Content-Length (RFC 9112 6.3).
   EXPECT_EQ(fixed("Content-Length: 5\r\nTransfer-Encoding: chunked\r\nX: 1\r\n"), "Transfer-Encoding: chunked\r\nX: 1\r\n");
   // chunked repeated (a header sent twice), identity: dropped.
@@ -754,6 +754,31 @@ TEST(ClientRules, FieldLinesBeastRefusesAreSetRightOrDropped) {
     EXPECT_EQ(fixed(std::string("Content-Length: ") + bad + "\r\nX: 1\r\n"), "X: 1\r\n") << bad;
   EXPECT_EQ(fixed("Content-Length: 5, 5\r\n"), "(unchanged)");  // Beast's to judge
   EXPECT_EQ(fixed("Content-Length: 007\r\n"), "(unchanged)");
+}
+
+// RFC 9112 5.2: an obs-fold continues the field line before it, read as
+// one SP. With that line dropped (no token for a name; Content-Length
+// beside Transfer-Encoding), the continuation goes too: it used to stay,
+// and continued whatever field was kept before it ("text/event-stream
+// chunked", a stream refused for good).
+TEST(ClientRules, AFoldedLineBelongsToTheFieldItContinues) {
+  const auto fixed = [](std::string_view fields) -> std::string {
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n" + std::string(fields) + "\r\n";
+    const auto r = repaired_head(head + "data: x\n\n");
+    if (!r) return "(unchanged)";
+    return r->head.substr(50, r->head.size() - 52);  // the fields after Content-Type
+  };
+  EXPECT_EQ(fixed("Transfer-Encoding:\r\n chunked\r\n"), "Transfer-Encoding: chunked\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: identity\r\n\tchunked\r\n"), "Transfer-Encoding: identity chunked\r\n");
+  EXPECT_EQ(fixed("Content-Length: 4\r\nX Bad: 1\r\n 0\r\nTransfer-Encoding: chunked\r\n"), "Transfer-Encoding: chunked\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: chunked\r\nX Bad: y\r\n gzip\r\n"), "Transfer-Encoding: chunked\r\n");
+  EXPECT_EQ(fixed("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n , gzip\r\n"), "Transfer-Encoding: chunked\r\n");
+  EXPECT_EQ(fixed("X-A: 1\r\n  two \r\n\tthree\x01\r\nX-B: 2\r\n"), "X-A: 1 two three \r\nX-B: 2\r\n");
+  // A continuation with no field line before it (the first after the
+  // status line) continues nothing: dropped.
+  const auto first = repaired_head("HTTP/1.1 200 OK\r\n X: 1\r\nContent-Type: text/event-stream\r\n\r\n");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->head, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n");
 }
 
 TEST(ClientRules, StatusLinesChromiumReadsAreSetRight) {
