@@ -404,6 +404,9 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     h.on_batch_end = [this] { end_batch(); };
     h.on_error = [this](const client_error& error) { on_error(error); };
+    h.on_attempt = options_.on_attempt;
+    h.on_attempt_async = options_.on_attempt_async;
+    h.on_diagnostic = options_.on_diagnostic;
     return h;
   }
 

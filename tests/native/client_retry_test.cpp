@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -19,6 +23,7 @@
 #include "support/client_options.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/client.hpp"
+#include "ssekit/event_stream.hpp"
 
 namespace {
 
@@ -161,6 +166,60 @@ TEST(ClientAttemptHook, RefreshesAnExpiredTokenAndTheStreamGoesOnWithLastEventId
   ASSERT_GE(requests.size(), 3u);
   EXPECT_EQ(requests[2].header("authorization"), "Bearer t2");
   EXPECT_EQ(requests[2].header("last-event-id"), "3");
+}
+
+// The pull interface takes the same hooks (stream_options): a coroutine that
+// reads with async_next keeps its stream across expiring tokens, with the
+// sync form and with the async one answering from another thread.
+TEST(EventStreamAttemptHook, ACoroutineReaderKeepsItsStreamAcrossExpiringTokens) {
+  for (const bool async_hook : {false, true}) {
+    SCOPED_TRACE(async_hook ? "on_attempt_async" : "on_attempt");
+    expiring_tokens tokens(3);
+    script_server server(tokens.script());
+    auto o = options_for(server.url());
+    o.headers = {{"Authorization", "Bearer t1"}};
+    ssekit::stream_options so;
+    int refreshed = 0;
+    std::vector<std::thread> fetchers;
+    if (async_hook) {
+      so.on_attempt_async = [&](ssekit::attempt_request req, const ssekit::attempt_info& info, ssekit::attempt_done done) {
+        if (info.previous_status != 401) return done(std::move(req));
+        ++refreshed;
+        fetchers.emplace_back([&tokens, req = std::move(req), done]() mutable {
+          set_header(req.headers, "Authorization", "Bearer " + tokens.issue());
+          done(std::move(req));
+        });
+      };
+    } else {
+      so.on_attempt = [&](ssekit::attempt_request& req, const ssekit::attempt_info& info) {
+        if (info.previous_status != 401) return;
+        set_header(req.headers, "Authorization", "Bearer " + tokens.issue());
+        ++refreshed;
+      };
+    }
+    int responses = 0;
+    so.on_diagnostic = [&](const ssekit::diagnostic& d) { responses += d.kind == ssekit::diagnostic_kind::response ? 1 : 0; };
+    boost::asio::io_context io;
+    ssekit::event_stream stream(io.get_executor(), o, so);
+    std::vector<std::string> got;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          while (got.size() < 9) {
+            auto [ec, item] = co_await stream.async_next(boost::asio::as_tuple(boost::asio::use_awaitable));
+            if (ec) co_return;  // closed for good: the test fails below
+            got.push_back(item.data + "#" + item.id);
+          }
+          stream.close();
+        },
+        boost::asio::detached);
+    io.run_for(ssekit::testing::hang_limit);
+    for (auto& t : fetchers) t.join();
+    EXPECT_EQ(got, (std::vector<std::string>{"1#1", "2#2", "3#3", "4#4", "5#5", "6#6", "7#7", "8#8", "9#9"}));
+    EXPECT_EQ(refreshed, 2);
+    EXPECT_GE(responses, 5);  // three streams, two 401s
+    expect_resumed(server.requests(), "t1");
+  }
 }
 
 TEST(ClientAttemptHook, TheAsyncFormAnswersFromAnotherThread) {

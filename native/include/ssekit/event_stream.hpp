@@ -43,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iterator>
 #include <string_view>
 #include <memory>
@@ -204,6 +205,13 @@ struct stream_options {
   bool retries = false;
   bool opens = false;
   bool errors = false;
+  // Handed to the client as they are (client_handlers says what each does):
+  // the attempt hook, one form at most (a fresh token before each attempt:
+  // with one, a 401 reconnects instead of ending the stream), and
+  // diagnostics. The client's other handlers are the stream's own.
+  std::function<void(attempt_request&, const attempt_info&)> on_attempt;
+  std::function<void(attempt_request, const attempt_info&, attempt_done done)> on_attempt_async;
+  std::function<void(const diagnostic&)> on_diagnostic;
 };
 
 namespace detail {
