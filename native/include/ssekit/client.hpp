@@ -270,7 +270,9 @@ struct client_options {
   // attempt fails (attempt_hook_failed) and backs off. Must be > 0.
   std::chrono::milliseconds attempt_hook_timeout{10000};
 
-  // resolve + connect + TLS + response header; must be > 0. A name's
+  // resolve + connect + TLS + sending the request (its body too: the
+  // response is read once the request is sent, so a large body over a
+  // slow link needs a longer one) + response header; must be > 0. A name's
   // addresses race as RFC 8305 5 says (the next one after 250 ms or a
   // failure; the first connection wins). A refused
   // response's body excerpt has its own deadline: min(connect_timeout, 2 s).
@@ -336,7 +338,7 @@ struct client_options {
   // few to a few tens). Over it: decode_error. 0: no limit (browsers set none).
   std::uint64_t max_compression_ratio = 100;
 
-  parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too
+  parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too; 0 is no "unlimited": it refuses every non-empty line
   // The most one socket read takes. The buffer starts at 512 bytes and grows
   // toward this only while reads fill it, so an idle or slow stream keeps a
   // small one. 64 KiB, not 16: a fast stream then costs a quarter of the
