@@ -453,8 +453,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // an unfinished head wait in the buffer).
       const std::string peer = plan_.target.authority() + (route_.proxy ? " through the proxy " + route_.proxy->display() : "");
       const std::size_t partial = conn_->buffer.size();
+      // A request still being written: its body did not go out in time
+      // (connect_timeout covers sending it), which is not "no response".
+      const bool sending = conn_->opened && conn_->request.has_value() && plan_.body;
       fail({.reason = client_error_reason::connect_timeout,
             .message = (!conn_->opened ? "no connection (TCP, proxy or TLS handshake) to " + peer
+                        : sending      ? "the request (a body of " + std::to_string(plan_.body->size()) + " bytes) not sent whole to " + peer
                         : partial != 0 ? "an unfinished response head (" + std::to_string(partial) + " bytes) from " + peer
                                        : "no response from " + peer) +
                        " within " + std::to_string(options_.connect_timeout.count()) + " ms",

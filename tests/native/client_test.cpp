@@ -722,6 +722,31 @@ TEST(Client, ConnectTimeoutAfterPartOfTheHeadSaysSo) {
                                        std::to_string(server.port()) + " within 2000 ms");
 }
 
+// connect_timeout covers sending the request: a server that takes the head
+// and never the body stalls the write, and the message says so, not "no
+// response" (the hostile-server probe). 32 MiB: more than loopback's socket
+// buffers hold.
+TEST(Client, ConnectTimeoutWhileTheBodyIsSentSaysSo) {
+  std::promise<void> over;
+  std::shared_future<void> test_over = over.get_future().share();
+  script_server server([test_over](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    test_over.wait_for(30s);  // holds the connection, reading nothing more
+  });
+  auto o = options_for(server.url());
+  o.method = "POST";
+  o.body = std::string(32 << 20, 'x');
+  o.connect_timeout = 2s;
+  o.reconnect = false;
+  const recording rec = run(o);
+  over.set_value();
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::connect_timeout);
+  EXPECT_EQ(rec.errors[0].message, "the request (a body of 33554432 bytes) not sent whole to 127.0.0.1:" + std::to_string(server.port()) +
+                                       " within 2000 ms");
+}
+
 // A connect timeout that came due as the response head arrived: Asio ran
 // the socket's completion first (the stream opened, and with idle_timeout
 // 0 the head's cancel() could not reach a wait that had completed), then

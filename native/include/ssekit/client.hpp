@@ -338,7 +338,7 @@ struct client_options {
   // few to a few tens). Over it: decode_error. 0: no limit (browsers set none).
   std::uint64_t max_compression_ratio = 100;
 
-  parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too; 0 is no "unlimited": it refuses every non-empty line
+  parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too; 0 is no "unlimited": it allows nothing
   // The most one socket read takes. The buffer starts at 512 bytes and grows
   // toward this only while reads fill it, so an idle or slow stream keeps a
   // small one. 64 KiB, not 16: a fast stream then costs a quarter of the
