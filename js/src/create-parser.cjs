@@ -44,14 +44,16 @@ class Parser extends base.Parser {
   }
 
   async #readAll(reader) {
-    // close() settles `stopped`, which ends a read that is waiting.
-    let stop;
-    const stopped = new Promise((resolve) => (stop = resolve));
-    this.#stopReading = stop;
     let ended = false;
     try {
       while (!this.closed) {
-        const step = await Promise.race([reader.read(), stopped]);
+        // close() ends a read that is waiting. A fresh promise per read: one
+        // raced against a promise living as long as the source would hold a
+        // reaction per chunk.
+        const step = await new Promise((resolve, reject) => {
+          this.#stopReading = resolve;
+          Promise.resolve(reader.read()).then(resolve, reject);
+        });
         if (this.closed) break;
         if (step.done) {
           ended = true;
@@ -63,7 +65,7 @@ class Parser extends base.Parser {
       reader.cancel(e).catch(() => {});
       throw e;
     } finally {
-      if (this.#stopReading === stop) this.#stopReading = null;
+      this.#stopReading = null;
     }
     // Read to its end, the source goes back to the caller unlocked; closed
     // before that, it is let go.

@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Readable } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { createParser } from '../src/index.mjs';
 
 describe('parser: edges', () => {
@@ -185,6 +187,28 @@ describe('parser: edges', () => {
       for (let i = 0; i < 20 && !seen.released; ++i) await new Promise((resolve) => setImmediate(resolve));
       assert.equal(seen.released, true, `${kind}: not released`);
     }
+  });
+
+  // A long source holds nothing per chunk: racing each read against one
+  // promise that lives as long as the source (close()'s) piled a reaction
+  // per chunk on it, about 100 bytes each.
+  it('readFrom() keeps no memory per chunk of a long source', { timeout: 60000 }, async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    const heap = () => (gc(), process.memoryUsage().heapUsed);
+    let start = 0;
+    let grown = 0;
+    async function* chunks() {
+      for (let i = 0; i < 300_000; ++i) {
+        if (i === 10_000) start = heap();
+        if (i === 290_000) grown = heap() - start;
+        yield ':\n';
+      }
+    }
+    let comments = 0;
+    await createParser({ onComment: () => ++comments }).readFrom(chunks());
+    assert.equal(comments, 300_000);
+    assert.ok(grown < 4 * 2 ** 20, `the heap grew ${grown} bytes over 280,000 chunks`);
   });
 
   // Other fetch implementations' Responses (undici's own, node-fetch's, another realm's)
