@@ -964,8 +964,8 @@ TEST_F(DemoServer, TwoLastEventIdsAreRefused) {
 TEST_F(DemoServer, AFoldedHeaderLineIsRefused) {
   start();
   const char* cases[] = {
-      "POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
-      "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+      ("POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
+       "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"),  // one request, then a second behind it
       "POST /broadcast HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\t2\r\n\r\nhi",
       "GET /stats HTTP/1.1\r\nHost:\r\n x\r\n\r\n",
       "GET /stats HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n",
