@@ -76,7 +76,8 @@ export type ChunkSource = Response | ReadableStream<Chunk> | AsyncIterable<Chunk
 /**
  * A parser. In Node and workers it is ready at once. On a browser's main thread call
  * `await ready()` first: otherwise the first feed() compiles the WebAssembly synchronously.
- * Throws SseLoadError when the page's CSP forbids WebAssembly or the engine has none.
+ * Throws SseLoadError when the page's CSP forbids WebAssembly or the engine has none,
+ * and a TypeError for an option it does not know (e.g. eventsource-parser's onError).
  */
 export function createParser(options?: ParserOptions | null): Parser;
 

@@ -74,6 +74,30 @@ class Parser extends base.Parser {
   }
 }
 
-const createParser = (options = undefined) => base.createParser(options, Parser);
+const OPTIONS = ['onEvent', 'onComment', 'onRetry', 'maxLineLength', 'maxEventSize'];
+// Names of eventsource-parser's options: what takes their place here.
+const INSTEAD = {
+  onError: 'feed() and finish() throw an SseParseError instead',
+  maxBufferSize: 'maxLineLength and maxEventSize bound a line and an event',
+};
+
+// Our own API, not a WebIDL dictionary: an option it does not know is a
+// mistake (a limit believed set and not), so it is refused by name.
+function checkOptions(options) {
+  if (typeof options === 'function') {
+    throw new TypeError('ssekit: createParser() takes an options object, e.g. createParser({ onEvent(event) {} }), not a function');
+  }
+  if (options === null || typeof options !== 'object') return;  // base.createParser says what is wrong
+  for (const key of Object.keys(options)) {
+    if (OPTIONS.includes(key)) continue;
+    const hint = Object.hasOwn(INSTEAD, key) ? `: ${INSTEAD[key]}` : ` (its options: ${OPTIONS.join(', ')})`;
+    throw new TypeError(`ssekit: createParser() has no option '${key}'${hint}`);
+  }
+}
+
+const createParser = (options = undefined) => {
+  checkOptions(options);
+  return base.createParser(options, Parser);
+};
 
 module.exports = { createParser };

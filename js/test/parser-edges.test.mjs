@@ -10,6 +10,24 @@ import vm from 'node:vm';
 import { createParser } from '../src/index.mjs';
 
 describe('parser: edges', () => {
+  // eventsource-parser 1.x took a function, 3.x takes onError and
+  // maxBufferSize: each was accepted and did nothing (events dropped, the
+  // limit left at 32 MiB).
+  it('an option createParser() does not know, or a function for its options, is a TypeError naming it', () => {
+    assert.throws(() => createParser(() => {}), { name: 'TypeError', message: /takes an options object/ });
+    assert.throws(() => createParser({ onEvent() {}, maxBufferSize: 16 }), { name: 'TypeError', message: /no option 'maxBufferSize': maxLineLength and maxEventSize/ });
+    assert.throws(() => createParser({ onError() {} }), { name: 'TypeError', message: /no option 'onError': feed\(\) and finish\(\) throw/ });
+    assert.throws(() => createParser({ onevent() {} }), { name: 'TypeError', message: /no option 'onevent' \(its options: onEvent, onComment, onRetry, maxLineLength, maxEventSize\)/ });
+    // Every option it knows, undefined ones too, and keys it inherits (a class's methods) are fine.
+    const events = [];
+    class Handlers { onComment() {} }
+    const handlers = Object.assign(new Handlers(), { onEvent: (ev) => events.push(ev.data), onRetry: undefined, maxLineLength: 64, maxEventSize: null });
+    const p = createParser(handlers);
+    p.feed('data: kept\n\n');
+    assert.deepEqual(events, ['kept']);
+    p.close();
+  });
+
   it('a limit above 2^32-1 is clamped, not wrapped: 2^32 + 4 still allows a 5-byte line', () => {
     const events = [];
     const p = createParser({ maxLineLength: 2 ** 32 + 4, maxEventSize: 2 ** 32 + 4, onEvent: (ev) => events.push(ev.data) });
