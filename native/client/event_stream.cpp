@@ -406,13 +406,34 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     h.on_error = [this](const client_error& error) { on_error(error); };
     h.on_attempt = options_.on_attempt;
     h.on_attempt_async = options_.on_attempt_async;
-    h.on_diagnostic = options_.on_diagnostic;
+    if (options_.on_diagnostic) {
+      h.on_diagnostic = [this](const diagnostic& d) {
+        try {
+          options_.on_diagnostic(d);
+        } catch (...) {
+          end_by_throw();
+          throw;  // the client closes; the exception leaves run(), as for its own handlers
+        }
+      };
+    }
     return h;
+  }
+
+  // A hook of stream_options threw: the client closes and calls none of the
+  // stream's handlers again, so the stream ends here (on the client's
+  // strand): eof once the items already read are taken.
+  void end_by_throw() {
+    std::unique_lock lock(mutex_);
+    unstage();
+    if (closed_.load()) return;
+    ended_ = true;
+    complete_pending(lock);
   }
 
   void start_client(client_options options, std::shared_ptr<transport_factory> transport) {
     if (transport) client_.emplace(executor_, std::move(options), handlers(), std::move(transport));
     else client_.emplace(executor_, std::move(options), handlers());
+    connection_.impl_ = client_->impl_;
   }
 
   client& get_client() { return *client_; }
@@ -533,7 +554,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     lock.unlock();
     // Never with mutex_ held: close() waits for a handler running on another
     // thread, which may be waiting for mutex_.
-    if (client_) client_->close();
+    connection_.close();
     if (op) post(std::move(*op), asio::error::operation_aborted);
   }
 
@@ -693,7 +714,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   // helper's review).
   void resume_if_due() {
     if (!paused_ || waiting() > options_.max_buffered_items / 2 || waiting_bytes() > options_.max_buffered_bytes / 2) return;
-    client_->resume_reading();  // first: if it throws, paused_ stays and the next take tries again
+    connection_.resume_reading();  // first: if it throws, paused_ stays and the next take tries again
     set_paused(false);
   }
   void set_paused(bool paused) {
@@ -737,7 +758,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     const bool waited_for = pending_ && handing_over_ != generation_;
     if (!paused_ && !waited_for && full()) {
       set_paused(true);
-      client_->pause_reading();
+      connection_.pause_reading();
     }
   }
 
@@ -944,7 +965,11 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
 
   asio::any_io_executor executor_;
   const stream_options options_;
-  std::optional<client> client_;
+  std::optional<client> client_;  // what get_client() gives
+  // client_'s connection, whose handlers point here: the stream pauses,
+  // resumes and closes it through this handle, so a client moved out of
+  // get_client() (or swapped) can't outlive the stream with them.
+  client connection_;
 
   batch staged_;  // this read's items; the client's strand only
 

@@ -1810,6 +1810,66 @@ TEST(EventStream, MoveAssignmentClosesTheStreamItReplaces) {
   EXPECT_EQ(source.buffered(), 0u);  // moved from: a closed stream
 }
 
+// The stream's handlers live in its client and point into the stream: a
+// client moved out of get_client() kept them, and once the stream was
+// destroyed it went on writing events into freed memory (an adopter
+// probe; ASan). The connection stays the stream's: destroyed, the stream
+// closes it wherever it went.
+TEST(EventStream, AClientMovedOutOfGetClientIsClosedWithTheStream) {
+  script_server server([](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: 0\n\n");
+    c.wait_for_client_close(10s);
+  });
+  asio::io_context io;
+  auto stream = std::make_unique<ssekit::event_stream>(io.get_executor(), options_for(server.url()));
+  std::string first;
+  stream->async_next([&](error_code ec, stream_item item) { first = ec ? ec.message() : item.data; });
+  run_until(io, [&] { return !first.empty(); });
+  ASSERT_EQ(first, "0");
+  ssekit::client taken = std::move(stream->get_client());
+  EXPECT_EQ(taken.state(), ssekit::client_state::open);
+  EXPECT_EQ(stream->get_client().state(), ssekit::client_state::closed);  // moved from
+  stream.reset();
+  EXPECT_EQ(taken.state(), ssekit::client_state::closed);
+  io.run_for(50ms);  // nothing runs into the freed stream (ASan watches)
+}
+
+// on_diagnostic is the user's code: a throw closes the client and leaves
+// run(), and the client then calls none of the stream's handlers. The
+// stream never learnt that it had ended, so a pending async_next waited for
+// ever and later ones were refused as already started (a probe). It ends:
+// the items read, then eof.
+TEST(EventStream, AThrowingDiagnosticHookEndsTheStream) {
+  script_server server(silent());
+  asio::io_context io;
+  ssekit::stream_options so;
+  so.on_diagnostic = [](const ssekit::diagnostic& d) {
+    if (d.kind == ssekit::diagnostic_kind::response) throw std::runtime_error("the hook failed");
+  };
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()), so);
+  std::optional<error_code> pending;
+  stream.async_next([&](error_code ec, stream_item) { pending = ec; });
+  bool thrown = false;
+  try {
+    run_until(io, [&] { return pending.has_value(); });
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "the hook failed");
+    thrown = true;
+  }
+  EXPECT_TRUE(thrown);
+  io.restart();
+  run_until(io, [&] { return pending.has_value(); });
+  EXPECT_EQ(pending, asio::error::eof);
+  EXPECT_EQ(stream.get_client().state(), ssekit::client_state::closed);
+  EXPECT_EQ(stream.final_error(), nullptr);
+  std::optional<error_code> later;
+  stream.async_next([&](error_code ec, stream_item) { later = ec; });
+  run_until(io, [&] { return later.has_value(); });
+  EXPECT_EQ(later, asio::error::eof);
+}
+
 // A client replaced by move assignment inside its own on_event (a session
 // swapping in a client with new options): the old one closes there, so the
 // rest of its read is not delivered, and the new one streams.

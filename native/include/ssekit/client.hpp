@@ -35,6 +35,7 @@ namespace ssekit {
 
 namespace detail {
 class transport_factory;  // the connection seam (native/client/transport.hpp)
+class stream_state;       // event_stream's (native/client/event_stream.cpp)
 }
 
 enum class client_state { connecting, open, closed };
@@ -454,6 +455,9 @@ class client {
 
  private:
   friend class event_stream;  // a moved-from stream's get_client()
+  // Keeps a second handle on the connection it starts: its handlers point
+  // into the stream, which must end it wherever get_client() moved it.
+  friend class detail::stream_state;
   client() noexcept = default;  // a client without a connection, as a moved-from one
 
   class impl;

@@ -208,7 +208,10 @@ struct stream_options {
   // Handed to the client as they are (client_handlers says what each does):
   // the attempt hook, one form at most (a fresh token before each attempt:
   // with one, a 401 reconnects instead of ending the stream), and
-  // diagnostics. The client's other handlers are the stream's own.
+  // diagnostics. The client's other handlers are the stream's own. If
+  // on_diagnostic throws, the client closes and the exception leaves
+  // run(), as with any client handler; the stream then ends: async_next
+  // gives the items already read, then eof (final_error() stays null).
   std::function<void(attempt_request&, const attempt_info&)> on_attempt;
   std::function<void(attempt_request, const attempt_info&, attempt_done done)> on_attempt_async;
   std::function<void(const diagnostic&)> on_diagnostic;
@@ -391,7 +394,8 @@ class event_stream {
 
   // Completes with the next item, in stream order, with
   //   (error_code{}, item)
-  //   (asio::error::eof, {})              the client closed for good and every item was taken (final_error() says why)
+  //   (asio::error::eof, {})              the client closed for good and every item was taken (final_error() says why;
+  //                                        null after close() or a throwing on_diagnostic)
   //   (asio::error::operation_aborted, {}) cancelled through the handler's cancellation slot
   //                                        (any type: nothing is lost, the stream stays usable), or close()
   //                                        A handler whose slot is connected takes its item on its executor
@@ -487,7 +491,10 @@ class event_stream {
   // the consumer stopped, keep the last taken item's id.
   // Its pause_reading()/resume_reading() belong to the stream, and so does
   // closing: call event_stream::close(), not get_client().close(), which
-  // would leave a pending async_next waiting for ever.
+  // would leave a pending async_next waiting for ever. Moving the client
+  // out (or swapping, assigning over it) is no way to keep the connection:
+  // its handlers fill this stream, which pauses and closes it wherever it
+  // went; the moved-from place behaves as a closed client.
   client& get_client() noexcept;
 
   std::size_t buffered() const;                 // items waiting now
