@@ -286,9 +286,9 @@ struct client_options {
   // TLS: certificates and host names are verified against the system's CAs,
   // or the given file / directory. SNI carries the host name (none for an
   // IP address, as RFC 6066 says; a trailing dot dropped, as for the name
-  // verified), and ALPN offers http/1.1. OpenSSL's name check accepts a
-  // certificate naming the host only in its CN when it has no DNS names
-  // (as curl does; browsers refuse it). A failed verification is final
+  // verified), and ALPN offers http/1.1. The host must be named in the
+  // certificate's subjectAltName: one naming it only in its subject CN is
+  // refused (host name mismatch), as browsers refuse it. A failed verification is final
   // (tls_error, saying why: expired, host name mismatch, unknown issuer,
   // self-signed...); a handshake cut by the peer or answered with an
   // internal_error alert is a network_error and is retried.
