@@ -203,6 +203,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
   }
 
+  void on_shutdown(std::function<void()> f) { on_shutdown_ = std::move(f); }
+
   void pause_reading() { read_paused_.store(true); }
   void resume_reading() {
     read_paused_.store(false);
@@ -1115,11 +1117,13 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // and is captured by its on_event) would otherwise keep both alive for
     // ever. What they hold may close this client again: close() only posts.
     const client_handlers released = std::exchange(handlers_, {});
+    if (const auto done = std::exchange(on_shutdown_, nullptr)) done();
   }
 
   asio::strand<asio::any_io_executor> strand_;
   const client_options options_;
   client_handlers handlers_;  // released by shutdown()
+  std::function<void()> on_shutdown_;  // event_stream's; called by shutdown(), once
   std::shared_ptr<detail::transport_factory> transport_;
   parser parser_;
   asio::steady_timer deadline_;         // connect timeout, error body, then idle timeout
@@ -1204,7 +1208,12 @@ client::client(asio::any_io_executor executor, client_options options, client_ha
 
 client::client(asio::any_io_executor executor, client_options options, client_handlers handlers,
                std::shared_ptr<detail::transport_factory> transport)
+    : client(std::move(executor), std::move(options), std::move(handlers), std::move(transport), nullptr) {}
+
+client::client(asio::any_io_executor executor, client_options options, client_handlers handlers,
+               std::shared_ptr<detail::transport_factory> transport, std::function<void()> on_shutdown)
     : impl_(std::make_shared<impl>(std::move(executor), std::move(options), std::move(handlers), std::move(transport))) {
+  impl_->on_shutdown(std::move(on_shutdown));  // before start(): nothing reads it yet
   impl_->start();
 }
 

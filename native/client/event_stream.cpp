@@ -406,33 +406,26 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     h.on_error = [this](const client_error& error) { on_error(error); };
     h.on_attempt = options_.on_attempt;
     h.on_attempt_async = options_.on_attempt_async;
-    if (options_.on_diagnostic) {
-      h.on_diagnostic = [this](const diagnostic& d) {
-        try {
-          options_.on_diagnostic(d);
-        } catch (...) {
-          end_by_throw();
-          throw;  // the client closes; the exception leaves run(), as for its own handlers
-        }
-      };
-    }
+    h.on_diagnostic = options_.on_diagnostic;
     return h;
   }
 
-  // A hook of stream_options threw: the client closes and calls none of the
-  // stream's handlers again, so the stream ends here (on the client's
-  // strand): eof once the items already read are taken.
-  void end_by_throw() {
+  // The client closed for good, however (a final error, which on_error
+  // has seen; get_client().close(); a handler of ours or an on_diagnostic
+  // that threw, after which it calls none of ours): eof once the items
+  // already read are taken. On the client's strand.
+  void client_ended() {
     std::unique_lock lock(mutex_);
     unstage();
-    if (closed_.load()) return;
+    if (closed_.load() || ended_) return;
     ended_ = true;
     complete_pending(lock);
   }
 
   void start_client(client_options options, std::shared_ptr<transport_factory> transport) {
-    if (transport) client_.emplace(executor_, std::move(options), handlers(), std::move(transport));
-    else client_.emplace(executor_, std::move(options), handlers());
+    client_.emplace(client(executor_, std::move(options), handlers(), std::move(transport), [weak = weak_from_this()] {
+      if (const auto self = weak.lock()) self->client_ended();
+    }));
     connection_.impl_ = client_->impl_;
   }
 

@@ -1836,6 +1836,35 @@ TEST(EventStream, AClientMovedOutOfGetClientIsClosedWithTheStream) {
   io.run_for(50ms);  // nothing runs into the freed stream (ASan watches)
 }
 
+// get_client().close() closes the client without a word to the stream
+// (no handler runs after close()): a pending async_next waited for ever (a
+// documented hazard a probe met). The client now tells the stream when it
+// has closed, however: the items read, then eof.
+TEST(EventStream, ClosingTheClientUnderneathEndsTheStream) {
+  script_server server([](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: 0\n\ndata: 1\n\n");
+    c.wait_for_client_close(10s);
+  });
+  asio::io_context io;
+  ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
+  std::vector<std::string> got;
+  std::function<void(error_code, stream_item)> on_item = [&](error_code ec, stream_item item) {
+    if (ec) {
+      got.push_back(ec == asio::error::eof ? "eof" : ec.message());
+      return;
+    }
+    got.push_back(item.data);
+    if (got.size() == 1) stream.get_client().close();  // "1" was read with "0"
+    stream.async_next(on_item);
+  };
+  stream.async_next(on_item);
+  run_until(io, [&] { return !got.empty() && got.back() == "eof"; });
+  EXPECT_EQ(got, (std::vector<std::string>{"0", "1", "eof"}));
+  EXPECT_EQ(stream.final_error(), nullptr);
+}
+
 // on_diagnostic is the user's code: a throw closes the client and leaves
 // run(), and the client then calls none of the stream's handlers. The
 // stream never learnt that it had ended, so a pending async_next waited for

@@ -455,10 +455,15 @@ class client {
 
  private:
   friend class event_stream;  // a moved-from stream's get_client()
-  // Keeps a second handle on the connection it starts: its handlers point
-  // into the stream, which must end it wherever get_client() moved it.
+  // Keeps a second handle on the connection it starts (its handlers point
+  // into the stream, which must end it wherever get_client() moved it),
+  // and learns when it closed for good, however that happened.
   friend class detail::stream_state;
   client() noexcept = default;  // a client without a connection, as a moved-from one
+  // `on_shutdown` runs once on the client's strand when it has closed for
+  // good (a final error, close(), a handler that threw), after its last handler.
+  client(boost::asio::any_io_executor executor, client_options options, client_handlers handlers,
+         std::shared_ptr<detail::transport_factory> transport, std::function<void()> on_shutdown);
 
   class impl;
   std::shared_ptr<impl> impl_;

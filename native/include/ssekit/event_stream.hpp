@@ -395,7 +395,7 @@ class event_stream {
   // Completes with the next item, in stream order, with
   //   (error_code{}, item)
   //   (asio::error::eof, {})              the client closed for good and every item was taken (final_error() says why;
-  //                                        null after close() or a throwing on_diagnostic)
+  //                                        null when it was closed, or a handler threw)
   //   (asio::error::operation_aborted, {}) cancelled through the handler's cancellation slot
   //                                        (any type: nothing is lost, the stream stays usable), or close()
   //                                        A handler whose slot is connected takes its item on its executor
@@ -489,12 +489,12 @@ class event_stream {
   // Its last_event_id() is the last event the client read, which may be
   // past items still buffered (and dropped by close()): to resume where
   // the consumer stopped, keep the last taken item's id.
-  // Its pause_reading()/resume_reading() belong to the stream, and so does
-  // closing: call event_stream::close(), not get_client().close(), which
-  // would leave a pending async_next waiting for ever. Moving the client
-  // out (or swapping, assigning over it) is no way to keep the connection:
-  // its handlers fill this stream, which pauses and closes it wherever it
-  // went; the moved-from place behaves as a closed client.
+  // Its pause_reading()/resume_reading() belong to the stream. Its close()
+  // ends the stream as a final error does (the items already read, then
+  // eof); event_stream::close() drops them and aborts a pending
+  // async_next. Moving the client out (or swapping, assigning over it) is
+  // no way to keep the connection: its handlers fill this stream, which
+  // pauses and closes it wherever it went, and ends when it closes.
   client& get_client() noexcept;
 
   std::size_t buffered() const;                 // items waiting now
