@@ -135,10 +135,11 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
  public:
   impl(asio::any_io_executor executor, client_options options, client_handlers handlers,
-       std::shared_ptr<detail::transport_factory> transport)
+       std::shared_ptr<detail::transport_factory> transport, std::function<void()> on_shutdown)
       : strand_(asio::make_strand(usable(executor))),
         options_(without_body(options)),
         handlers_(std::move(handlers)),
+        on_shutdown_(std::move(on_shutdown)),
         parser_(*this, options_.limits),
         deadline_(strand_),
         reconnect_timer_(strand_),
@@ -202,8 +203,6 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       throw;
     }
   }
-
-  void on_shutdown(std::function<void()> f) { on_shutdown_ = std::move(f); }
 
   void pause_reading() { read_paused_.store(true); }
   void resume_reading() {
@@ -1212,8 +1211,8 @@ client::client(asio::any_io_executor executor, client_options options, client_ha
 
 client::client(asio::any_io_executor executor, client_options options, client_handlers handlers,
                std::shared_ptr<detail::transport_factory> transport, std::function<void()> on_shutdown)
-    : impl_(std::make_shared<impl>(std::move(executor), std::move(options), std::move(handlers), std::move(transport))) {
-  impl_->on_shutdown(std::move(on_shutdown));  // before start(): nothing reads it yet
+    : impl_(std::make_shared<impl>(std::move(executor), std::move(options), std::move(handlers), std::move(transport),
+                                   std::move(on_shutdown))) {
   impl_->start();
 }
 

@@ -83,15 +83,18 @@ script_server::script sends(std::string body) {
   };
 }
 
-// Opens a stream and sends nothing until the client closes.
-script_server::script silent() {
-  return [](script_server::connection& c) {
+// Opens a stream, sends `body`, then nothing until the client closes.
+script_server::script sends_then_waits(std::string body) {
+  return [body = std::move(body)](script_server::connection& c) {
     ssekit::testing::request r;
     if (!c.read_request(r)) return;
-    c.write(stream_header());
+    c.write(stream_header() + body);
     c.wait_for_client_close(10s);
   };
 }
+
+// Opens a stream and sends nothing until the client closes.
+script_server::script silent() { return sends_then_waits(""); }
 
 // Runs `io` until `done` or a 10 s deadline (which fails the test).
 void run_until(asio::io_context& io, const std::function<bool()>& done, std::chrono::seconds limit = ssekit::testing::hang_limit) {
@@ -1590,12 +1593,7 @@ TEST(EventStreamInto, CancelledNextLeavesTheItemAndTheStream) {
 // Items that already wait complete co_await async_next without suspending
 // the coroutine: a handler posted before the awaits has not run after them.
 TEST(EventStream, WaitingItemsCompleteTheCoAwaitAtOnce) {
-  script_server server([](script_server::connection& c) {
-    ssekit::testing::request r;
-    if (!c.read_request(r)) return;
-    c.write(stream_header() + "data: 0\n\ndata: 1\n\ndata: 2\n\n");
-    c.wait_for_client_close(10s);
-  });
+  script_server server(sends_then_waits("data: 0\n\ndata: 1\n\ndata: 2\n\n"));
   asio::io_context io;
   ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
   run_until(io, [&] { return stream.buffered() == 3; });
@@ -1816,12 +1814,7 @@ TEST(EventStream, MoveAssignmentClosesTheStreamItReplaces) {
 // probe; ASan). The connection stays the stream's: destroyed, the stream
 // closes it wherever it went.
 TEST(EventStream, AClientMovedOutOfGetClientIsClosedWithTheStream) {
-  script_server server([](script_server::connection& c) {
-    ssekit::testing::request r;
-    if (!c.read_request(r)) return;
-    c.write(stream_header() + "data: 0\n\n");
-    c.wait_for_client_close(10s);
-  });
+  script_server server(sends_then_waits("data: 0\n\n"));
   asio::io_context io;
   auto stream = std::make_unique<ssekit::event_stream>(io.get_executor(), options_for(server.url()));
   std::string first;
@@ -1841,12 +1834,7 @@ TEST(EventStream, AClientMovedOutOfGetClientIsClosedWithTheStream) {
 // documented hazard a probe met). The client now tells the stream when it
 // has closed, however: the items read, then eof.
 TEST(EventStream, ClosingTheClientUnderneathEndsTheStream) {
-  script_server server([](script_server::connection& c) {
-    ssekit::testing::request r;
-    if (!c.read_request(r)) return;
-    c.write(stream_header() + "data: 0\n\ndata: 1\n\n");
-    c.wait_for_client_close(10s);
-  });
+  script_server server(sends_then_waits("data: 0\n\ndata: 1\n\n"));
   asio::io_context io;
   ssekit::event_stream stream(io.get_executor(), options_for(server.url()));
   std::vector<std::string> got;
