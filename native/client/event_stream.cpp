@@ -1016,11 +1016,11 @@ bool try_next(stream_state* state, stream_item& out) {
   return state->try_next(out);
 }
 
-std::shared_ptr<stream_state> share(stream_state* state, const char* call) {
+std::shared_ptr<stream_state> share(std::shared_ptr<stream_state>&& state, const char* call) {
   // A moved-from stream: a cancellable coroutine's call comes here without
   // try_next's check.
   if (!state) throw std::logic_error(std::string(call) + " on a moved-from event_stream");
-  return state->shared_from_this();
+  return std::move(state);
 }
 
 void start_next_batch(const std::shared_ptr<stream_state>& state, asio::any_completion_handler<batch_signature> handler) {

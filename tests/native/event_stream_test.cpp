@@ -1808,6 +1808,60 @@ TEST(EventStream, MoveAssignmentClosesTheStreamItReplaces) {
   EXPECT_EQ(source.buffered(), 0u);  // moved from: a closed stream
 }
 
+// A coroutine's async_next is a lazy awaitable. It held a plain pointer to
+// the stream's state, so a stream assigned over or destroyed between the
+// call and the co_await left it on freed memory (an Asio probe: bad_weak_ptr
+// thrown here, heap-use-after-free under ASan once the old client had shut
+// down). Every awaitable form now completes as on a closed stream: eof.
+TEST(EventStream, AnAwaitableOutlivesTheStreamItWasCalledOn) {
+  script_server server(sends_then_waits("data: a\n\n"));
+  asio::io_context io;
+  auto o = options_for(server.url());
+  std::vector<std::string> results;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const auto ended = [&](error_code ec) { results.push_back(ec == asio::error::eof ? "eof" : ec ? ec.message() : "item"); };
+        stream_item item;
+        for (int form = 0; form < 4; ++form) {
+          for (const bool assign : {true, false}) {
+            std::optional<ssekit::event_stream> s(std::in_place, co_await asio::this_coro::executor, o);
+            ssekit::event_stream& stream = *s;
+            auto next = stream.async_next(asio::as_tuple(asio::use_awaitable));
+            auto into = stream.async_next(item, asio::as_tuple(asio::use_awaitable));
+            auto batch = stream.async_next_batch(asio::as_tuple(asio::use_awaitable));
+            auto plain = stream.async_next(asio::use_awaitable);
+            if (assign) {
+              *s = ssekit::event_stream(co_await asio::this_coro::executor, o);
+            } else {
+              s.reset();
+            }
+            // Let the replaced client shut down first (ASan saw the freed state then).
+            for (int i = 0; i < 8; ++i) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+            switch (form) {
+              case 0: ended(std::get<0>(co_await std::move(next))); break;
+              case 1: ended(std::get<0>(co_await std::move(into))); break;
+              case 2: ended(std::get<0>(co_await std::move(batch))); break;
+              default:
+                try {
+                  co_await std::move(plain);
+                  ended({});
+                } catch (const boost::system::system_error& e) {
+                  ended(e.code());
+                }
+            }
+          }
+        }
+        done = true;
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  run_until(io, [&] { return done; });
+  EXPECT_EQ(results, std::vector<std::string>(8, "eof"));
+}
+
 // The stream's handlers live in its client and point into the stream: a
 // client moved out of get_client() kept them, and once the stream was
 // destroyed it went on writing events into freed memory (an adopter

@@ -251,7 +251,7 @@ void start_next(const std::shared_ptr<stream_state>& state, boost::asio::any_com
 bool try_next(stream_state* state, stream_item& out);
 // The state of the stream `state` (a plain pointer) as shared; throws
 // std::logic_error naming `call` for a moved-from stream.
-std::shared_ptr<stream_state> share(stream_state* state, const char* call = "async_next");
+std::shared_ptr<stream_state> share(std::shared_ptr<stream_state>&& state, const char* call = "async_next");
 
 struct next_initiation {
   template <class Handler>
@@ -308,63 +308,64 @@ inline bool cancellable(const boost::asio::cancellation_state& coroutine) noexce
 // async_next for a coroutine: an item that already waits is returned without
 // suspending (no handler, no post: nothing can run inline in an initiating
 // call, as there is none); otherwise an ordinary async_next. Same results,
-// order and rules as the generic path. A plain pointer (no reference count
-// per item): the stream must exist when the result is co_awaited.
+// order and rules as the generic path. The state is held, not pointed to: a
+// stream assigned over or destroyed before the co_await leaves the op on the
+// closed state it was started on (it ends), never on freed memory.
 template <class Executor>
-boost::asio::awaitable<stream_item, Executor> next_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
+boost::asio::awaitable<stream_item, Executor> next_awaitable(std::shared_ptr<stream_state> state, boost::asio::use_awaitable_t<Executor> token) {
   stream_item item;
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next(state, item)) co_return std::move(item);
+  if (direct && try_next(state.get(), item)) co_return std::move(item);
   co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, next_signature>(next_initiation{}, token,
-                                                                                                       share(state));
+                                                                                                       share(std::move(state)));
 }
 template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code, stream_item>, Executor> next_awaitable(
-    stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
+    std::shared_ptr<stream_state> state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
   std::tuple<boost::system::error_code, stream_item> result;
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next(state, std::get<1>(result))) co_return std::move(result);
+  if (direct && try_next(state.get(), std::get<1>(result))) co_return std::move(result);
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, next_signature>(
-      next_initiation{}, token, share(state));
+      next_initiation{}, token, share(std::move(state)));
 }
 
 // The same for async_next(item, token): the waiting item is copied into the
 // caller's strings (their capacity is reused: no allocation once they are
 // large enough).
 template <class Executor>
-boost::asio::awaitable<void, Executor> next_into_awaitable(stream_state* state, stream_item& into,
+boost::asio::awaitable<void, Executor> next_into_awaitable(std::shared_ptr<stream_state> state, stream_item& into,
                                                            boost::asio::use_awaitable_t<Executor> token) {
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next(state, into)) co_return;
+  if (direct && try_next(state.get(), into)) co_return;
   co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, next_into_signature>(next_into_initiation{}, token,
-                                                                                                 share(state), &into);
+                                                                                                 share(std::move(state)), &into);
 }
 template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code>, Executor> next_into_awaitable(
-    stream_state* state, stream_item& into, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
+    std::shared_ptr<stream_state> state, stream_item& into, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next(state, into)) co_return std::tuple<boost::system::error_code>{};
+  if (direct && try_next(state.get(), into)) co_return std::tuple<boost::system::error_code>{};
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>,
-                                                 next_into_signature>(next_into_initiation{}, token, share(state), &into);
+                                                 next_into_signature>(next_into_initiation{}, token, share(std::move(state)), &into);
 }
 
 // The same for async_next_batch: waiting items complete the co_await at once.
 template <class Executor>
-boost::asio::awaitable<stream_batch, Executor> next_batch_awaitable(stream_state* state, boost::asio::use_awaitable_t<Executor> token) {
+boost::asio::awaitable<stream_batch, Executor> next_batch_awaitable(std::shared_ptr<stream_state> state, boost::asio::use_awaitable_t<Executor> token) {
   stream_batch batch;
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next_batch(state, batch)) co_return batch;
+  if (direct && try_next_batch(state.get(), batch)) co_return batch;
   co_return co_await boost::asio::async_initiate<boost::asio::use_awaitable_t<Executor>, batch_signature>(next_batch_initiation{}, token,
-                                                                                                       share(state, "async_next_batch"));
+                                                                                                       share(std::move(state), "async_next_batch"));
 }
 template <class Executor>
 boost::asio::awaitable<std::tuple<boost::system::error_code, stream_batch>, Executor> next_batch_awaitable(
-    stream_state* state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
+    std::shared_ptr<stream_state> state, boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>> token) {
   stream_batch batch;
   const bool direct = !cancellable(co_await boost::asio::this_coro::cancellation_state);
-  if (direct && try_next_batch(state, batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
+  if (direct && try_next_batch(state.get(), batch)) co_return std::tuple<boost::system::error_code, stream_batch>(boost::system::error_code(), batch);
   co_return co_await boost::asio::async_initiate<boost::asio::as_tuple_t<boost::asio::use_awaitable_t<Executor>>, batch_signature>(
-      next_batch_initiation{}, token, share(state, "async_next_batch"));
+      next_batch_initiation{}, token, share(std::move(state), "async_next_batch"));
 }
 #endif
 }  // namespace detail
@@ -412,9 +413,10 @@ class event_stream {
   // its associated allocator holds the pending operation. Call from any thread.
   //
   // With use_awaitable (or as_tuple(use_awaitable)) an item that already
-  // waits completes the co_await at once, without suspending the coroutine;
-  // as with Asio's I/O objects, the stream must still exist when the result
-  // is co_awaited (it may have been moved).
+  // waits completes the co_await at once, without suspending the coroutine.
+  // The operation belongs to the stream it was called on, moved or not: if
+  // that stream is assigned over or destroyed before the co_await, it
+  // completes as on a closed stream.
   //
   // Without a token: asio::deferred (Asio's default from Boost 1.82 on, and
   // ours with 1.81 too), an operation that starts when it is invoked or
@@ -424,7 +426,7 @@ class event_stream {
   auto async_next(CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
-      return detail::next_awaitable(state_.get(), std::forward<CompletionToken>(token));
+      return detail::next_awaitable(state_, std::forward<CompletionToken>(token));
     } else
 #endif
     {
@@ -445,7 +447,7 @@ class event_stream {
   auto async_next(stream_item& into, CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
-      return detail::next_into_awaitable(state_.get(), into, std::forward<CompletionToken>(token));
+      return detail::next_into_awaitable(state_, into, std::forward<CompletionToken>(token));
     } else
 #endif
     {
@@ -472,7 +474,7 @@ class event_stream {
   auto async_next_batch(CompletionToken&& token = detail::default_token_t<executor_type>()) {
 #if defined(BOOST_ASIO_HAS_CO_AWAIT)
     if constexpr (detail::awaitable_token<std::decay_t<CompletionToken>>::value) {
-      return detail::next_batch_awaitable(state_.get(), std::forward<CompletionToken>(token));
+      return detail::next_batch_awaitable(state_, std::forward<CompletionToken>(token));
     } else
 #endif
     {
