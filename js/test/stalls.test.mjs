@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it, mock } from 'node:test';
+import { fetch as undiciFetch } from 'undici';
 import { EventSource, SseError, stream } from '../src/index.mjs';
 import { sendStream, within, testFixtures } from './eventsource-server.mjs';
 import './no-unhandled-rejections.mjs';
@@ -102,15 +103,19 @@ describe('an error response whose body never ends fails promptly', () => {
 });
 
 describe('reads and fetches that ignore the abort signal', () => {
-  // Content-Encoding: gzip, then bytes that are not gzip: Node's fetch()
-  // never settles the body read, even after an abort.
-  async function corruptGzipServer() {
+  // Content-Encoding: gzip, then bytes that are not gzip, then the close:
+  // Node 20's fetch() (undici 6) never settles the body read, even after an
+  // abort (its decoder fails after the response's end, when nothing listens
+  // for the failure any more). With `goesOn` the response stays open.
+  async function corruptGzipServer({ goesOn = false } = {}) {
     const sockets = new Set();
     const srv = net.createServer((socket) => {
       sockets.add(socket);
       socket.on('error', () => {});
       socket.once('data', () => {
-        socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\nnot gzip');
+        const head = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n';
+        if (goesOn) socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n8\r\nnot gzip\r\n`);
+        else socket.end(`${head}Connection: close\r\n\r\nnot gzip`);
       });
     });
     await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
@@ -134,6 +139,23 @@ describe('reads and fetches that ignore the abort signal', () => {
     const iterator = stream(url, { idleTimeout: 50 });
     await assert.rejects(within(10000, 'next()', () => iterator.next()), (e) => e instanceof SseError && /idle_timeout|network_error/.test(e.reason));
     assert.deepEqual(await within(10000, 'return()', () => iterator.return()), { value: undefined, done: true });
+  });
+
+  // The README's account of the default options (no idleTimeout).
+  it('a corrupt gzip body while the response goes on: network_error, and it reconnects', async () => {
+    const url = await corruptGzipServer({ goesOn: true });
+    const { source, rec } = open(url, { reconnectionTime: 1 });
+    await rec.until(() => rec.count('open') === 2, 'the reconnect');
+    source.close();
+    assert.deepEqual(rec.log.slice(0, 3), ['open 1', 'error 0 network_error', 'open 1']);
+  });
+
+  it('a corrupt gzip body, then the close: a fetch() that reports it (undici 7) gives network_error, and it reconnects', async () => {
+    const url = await corruptGzipServer();
+    const { source, rec } = open(url, { fetch: undiciFetch, reconnectionTime: 1 });
+    await rec.until(() => rec.count('open') === 2, 'the reconnect');
+    source.close();
+    assert.deepEqual(rec.log.slice(0, 3), ['open 1', 'error 0 network_error', 'open 1']);
   });
 
   it('a fetch() that never settles: idleTimeout reconnects, close() ends it', async () => {
