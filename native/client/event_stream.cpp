@@ -94,6 +94,10 @@ struct ready_completion {
   error_code ec;
   std::optional<stream_item> item;  // a next_handler's (none for an error); an into_next_handler has none
   bool on_stream;  // the handler runs on the stream's executor (runs_on_stream)
+  // Otherwise, work on the handler's executor until it is dispatched there,
+  // as Asio's operations keep (pending_op::work): without it, that
+  // executor's run() could return with the completion on its way.
+  std::optional<asio::any_completion_executor> work;
 
   // Calls the handler here.
   void call() && {
@@ -404,9 +408,11 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     }
     h.on_batch_end = [this] { end_batch(); };
     h.on_error = [this](const client_error& error) { on_error(error); };
-    h.on_attempt = options_.on_attempt;
-    h.on_attempt_async = options_.on_attempt_async;
-    h.on_diagnostic = options_.on_diagnostic;
+    // Moved, not copied: the client lets go of its handlers when it closes,
+    // so a hook that holds the stream's owner keeps it only until then.
+    h.on_attempt = std::move(options_.on_attempt);
+    h.on_attempt_async = std::move(options_.on_attempt_async);
+    h.on_diagnostic = std::move(options_.on_diagnostic);
     return h;
   }
 
@@ -876,8 +882,12 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     post_chain(ready(std::move(handler), ec, std::move(item), on_stream));
   }
   template <class Handler>
-  static ready_completion ready(Handler handler, error_code ec, stream_item&& item, bool on_stream) {
-    ready_completion c{std::move(handler), ec, std::nullopt, on_stream};
+  ready_completion ready(Handler handler, error_code ec, stream_item&& item, bool on_stream) const {
+    std::optional<asio::any_completion_executor> work;
+    if (!on_stream) {
+      work.emplace(asio::prefer(asio::get_associated_executor(handler, executor_), asio::execution::outstanding_work.tracked));
+    }
+    ready_completion c{std::move(handler), ec, std::nullopt, on_stream, std::move(work)};
     if constexpr (std::is_same_v<Handler, next_handler>) {
       if (!ec) c.item.emplace(std::move(item));
     }
@@ -957,7 +967,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
 
   asio::any_io_executor executor_;
-  const stream_options options_;
+  stream_options options_;  // its hooks moved to the client (handlers())
   std::optional<client> client_;  // what get_client() gives
   // client_'s connection, whose handlers point here: the stream pauses,
   // resumes and closes it through this handle, so a client moved out of

@@ -1808,6 +1808,42 @@ TEST(EventStream, MoveAssignmentClosesTheStreamItReplaces) {
   EXPECT_EQ(source.buffered(), 0u);  // moved from: a closed stream
 }
 
+// A completion ready at the call (an item waiting, eof, already_started) is
+// posted to the stream's executor and dispatched to the handler's from
+// there. Until then the handler's executor had no work counted, so its
+// run() returned at once and left the handler queued with no one to run it
+// (an Asio probe; async_next_batch and pending operations counted it).
+// poll() stops an io_context that has no work: that is the check.
+TEST(EventStream, AReadyCompletionKeepsWorkOnTheHandlersExecutor) {
+  for (int form = 0; form < 4; ++form) {
+    // already_started needs one pending: nothing may wait then.
+    script_server server(sends_then_waits(form == 3 ? "" : "data: a\n\ndata: b\n\n"));
+    asio::io_context io;
+    asio::io_context other;
+    ssekit::event_stream s(io.get_executor(), options_for(server.url()));
+    if (form != 3) run_until(io, [&] { return s.buffered() == 2; });
+    std::optional<error_code> pending;
+    if (form == 2) s.close();
+    if (form == 3) s.async_next(asio::bind_executor(io, [&](error_code ec, stream_item) { pending = ec; }));
+    std::optional<error_code> result;
+    stream_item into;
+    if (form == 1) {
+      s.async_next(into, asio::bind_executor(other, [&](error_code ec) { result = ec; }));
+    } else {
+      s.async_next(asio::bind_executor(other, [&](error_code ec, stream_item) { result = ec; }));
+    }
+    other.poll();
+    EXPECT_FALSE(other.stopped()) << form;
+    io.poll();  // posts the completion to `other`
+    if (other.stopped()) other.restart();
+    other.run();  // returns once it ran the handler: no work is left
+    ASSERT_TRUE(result.has_value()) << form;
+    const error_code expected = form == 2 ? error_code(asio::error::eof) : form == 3 ? error_code(asio::error::already_started) : error_code();
+    EXPECT_EQ(*result, expected) << form;
+    s.close();
+  }
+}
+
 // A coroutine's async_next is a lazy awaitable. It held a plain pointer to
 // the stream's state, so a stream assigned over or destroyed between the
 // call and the co_await left it on freed memory (an Asio probe: bad_weak_ptr
@@ -2031,6 +2067,46 @@ TEST(ClientLifetime, HandlersAreReleasedWhenTheClientCloses) {
     }
     run_until(io, [&] { return watch.expired(); });
     EXPECT_TRUE(watch.expired()) << by_close;
+  }
+}
+
+// The same for event_stream's hooks (stream_options): the stream kept its
+// own copies for its whole life, so a session that owns its stream and is
+// captured by a hook was never freed, even after close() (an Asio probe).
+TEST(ClientLifetime, StreamHooksAreReleasedWhenTheStreamCloses) {
+  struct session {
+    std::optional<ssekit::event_stream> s;
+    int attempts = 0;
+  };
+  for (int hook = 0; hook < 3; ++hook) {
+    script_server server(numbered(2));
+    asio::io_context io;
+    std::weak_ptr<session> watch;
+    {
+      auto s = std::make_shared<session>();
+      watch = s;
+      ssekit::stream_options so;
+      if (hook == 0) so.on_attempt = [s](ssekit::attempt_request&, const ssekit::attempt_info&) { ++s->attempts; };
+      if (hook == 1) {
+        so.on_attempt_async = [s](ssekit::attempt_request req, const ssekit::attempt_info&, ssekit::attempt_done done) {
+          ++s->attempts;
+          done(std::move(req));
+        };
+      }
+      if (hook == 2) {
+        so.on_diagnostic = [s](const ssekit::diagnostic& d) {
+          if (d.kind == ssekit::diagnostic_kind::attempt_started) ++s->attempts;
+        };
+      }
+      s->s.emplace(io.get_executor(), options_for(server.url()), so);
+      bool got = false;
+      s->s->async_next([&](error_code ec, stream_item) { got = !ec; });
+      run_until(io, [&] { return got; });
+      EXPECT_EQ(s->attempts, 1) << hook;
+      s->s->close();
+    }
+    run_until(io, [&] { return watch.expired(); });
+    EXPECT_TRUE(watch.expired()) << hook;
   }
 }
 

@@ -484,7 +484,9 @@ class event_stream {
 
   // Closes the client; a pending async_next completes with
   // operation_aborted, later ones with eof. Items already buffered are
-  // dropped. From any thread.
+  // dropped. An async_next called while an item waited took it at the call:
+  // its handler still gets that item, even if close() comes before the
+  // handler runs. From any thread.
   void close();
 
   // The client underneath: restart(), state(), stats(), last_event_id().
