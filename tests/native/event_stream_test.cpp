@@ -1844,6 +1844,41 @@ TEST(EventStream, AReadyCompletionKeepsWorkOnTheHandlersExecutor) {
   }
 }
 
+// A coroutine that owns its stream and waits in async_next when its
+// io_context is destroyed: Asio destroys the pending handlers of its own
+// objects then, and with them the coroutine and what it holds. The stream
+// held its pending handler itself, so the coroutine, the stream and its
+// client were leaked, a cycle (LSan; an Asio probe).
+TEST(EventStream, DestroyingTheIoContextDestroysAPendingCoroutine) {
+  using namespace asio::experimental::awaitable_operators;
+  script_server server(silent());
+  for (int form = 0; form < 3; ++form) {
+    bool waiting = false;
+    auto frame = std::make_shared<int>(0);
+    std::weak_ptr<int> watch = frame;
+    {
+      asio::io_context io;
+      asio::co_spawn(
+          io,
+          [&, held = std::move(frame)]() -> asio::awaitable<void> {
+            ssekit::event_stream s(co_await asio::this_coro::executor, options_for(server.url()));
+            waiting = true;
+            if (form == 0) co_await s.async_next(asio::use_awaitable);
+            if (form == 1) co_await s.async_next_batch(asio::use_awaitable);
+            if (form == 2) {
+              asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
+              co_await (s.async_next(asio::use_awaitable) || never.async_wait(asio::use_awaitable));
+            }
+            ADD_FAILURE() << "resumed";
+          },
+          asio::detached);
+      run_until(io, [&] { return waiting; });
+      EXPECT_FALSE(watch.expired()) << form;
+    }
+    EXPECT_TRUE(watch.expired()) << form;
+  }
+}
+
 // A coroutine's async_next is a lazy awaitable. It held a plain pointer to
 // the stream's state, so a stream assigned over or destroyed between the
 // call and the co_await left it on freed memory (an Asio probe: bad_weak_ptr
