@@ -1065,6 +1065,31 @@ TEST_F(DemoServer, AConnectionThatNeverCompletesItsRequestIsClosed) {
   EXPECT_FALSE(stream.closed());
 }
 
+// No HTTP client sends anything after a request that ends in a stream:
+// one that keeps writing is closed once it passes a bound (64 KiB), rather
+// than keeping the server's one thread reading and discarding for ever.
+TEST_F(DemoServer, AStreamClientThatKeepsSendingIsClosed) {
+  start();
+  http_client c(port());
+  c.get("/events");
+  ASSERT_TRUE(c.read_head());
+  ASSERT_EQ(c.status(), 200);
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.streams == 1; }));
+  // Bounded: past the limit and what the kernel's buffers on both sides
+  // hold (a few MiB on loopback), a send fails once the server has closed.
+  const std::string garbage(64 * 1024, 'x');
+  bool refused = false;
+  for (int i = 0; i < 512 && !refused; ++i) {
+    try {
+      c.send_raw(garbage);
+    } catch (const std::runtime_error&) {
+      refused = true;
+    }
+  }
+  EXPECT_TRUE(refused) << "32 MiB sent after the request and the connection is still open";
+  EXPECT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.connections == 0 && s.streams == 0; }));
+}
+
 TEST_F(DemoServer, IdleSocketsCannotLockOutLegitimateRequests) {
   auto o = fast_options();
   o.max_connections = 8;

@@ -109,6 +109,10 @@ constexpr std::chrono::seconds linger_limit{2};
 // client that does not read would pin it), while a window is large enough
 // that a fast reader costs few writes.
 constexpr std::size_t fault_window = 16 * 1024;
+// A client may send this much after its last request (no HTTP client sends
+// anything on a stream); past it the connection is closed, so bytes sent
+// for ever can't keep the server's thread discarding them.
+constexpr std::uint64_t max_bytes_after_request = 64 * 1024;
 
 std::string_view sv(boost::beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
@@ -1114,13 +1118,15 @@ class session : public std::enable_shared_from_this<session> {
     socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return abort();
     reader_.reset();
+    lingering_ = true;
     watch_peer();
     wait_then(linger_limit, &session::abort);
   }
 
   // Waits for the client to close (or reset) the connection while nothing
   // is being read, so a vanished client frees its stream at once. Bytes it
-  // sends meanwhile are discarded, and the connection is not reused.
+  // sends meanwhile are discarded, up to max_bytes_after_request, and the
+  // connection is not reused.
   void watch_peer() {
     if (watching_ || closed_) return;
     watching_ = true;
@@ -1128,10 +1134,15 @@ class session : public std::enable_shared_from_this<session> {
       self->watching_ = false;
       if (self->closed_) return;
       if (ec) return self->abort();
-      std::array<char, 512> scratch;
+      std::array<char, 16 * 1024> scratch;
       error_code read_ec;
+      std::size_t n = 0;
       self->socket_.non_blocking(true, read_ec);
-      if (!read_ec) self->socket_.read_some(net::buffer(scratch), read_ec);
+      if (!read_ec) n = self->socket_.read_some(net::buffer(scratch), read_ec);
+      self->discarded_ += n;
+      // Not while lingering: that ends within linger_limit anyway, and a
+      // client still sending a body too large must get to read its 413.
+      if (self->discarded_ > max_bytes_after_request && !self->lingering_) return self->abort();
       if (read_ec == net::error::would_block || read_ec == net::error::try_again || !read_ec) {
         self->keep_alive_ = false;
         return self->watch_peer();
@@ -1173,12 +1184,14 @@ class session : public std::enable_shared_from_this<session> {
   std::chrono::steady_clock::time_point write_progress_;  // when a write began or the socket last took bytes
   std::uint64_t replay_next_ = 0;  // the next feed id to replay; 0: not replaying
   std::uint64_t request_since_ = 0;
+  std::uint64_t discarded_ = 0;  // bytes watch_peer() read and dropped
   framing framing_ = framing::chunked;
   stream_kind kind_ = stream_kind::none;
   after_drain drain_action_ = after_drain::nothing;
   unsigned topics_ = all_topics;
   bool writing_ = false;
   bool watching_ = false;
+  bool lingering_ = false;  // in graceful_close()
   bool closed_ = false;
   bool waiting_request_ = false;
   bool keep_alive_ = true;
