@@ -956,6 +956,43 @@ const std::string ok_answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
 }  // namespace
 
+// The queue's bound is one of memory: a message holds its bytes and a
+// string and a queue slot besides, so tiny ones (an empty comment is 31
+// bytes of JSON) fill it in far fewer messages than limit / size. Counting
+// the bytes alone let 4 MiB of them hold ~20 MiB.
+TEST(CallbackPoster, TinyMessagesCountWhatTheyHoldAgainstTheQueuesBound) {
+  ssekit::testing::script_server receiver([](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    if (c.read_request(r)) c.wait_for_client_close(ssekit::testing::hang_limit);  // never answered
+  });
+  constexpr std::size_t limit = 64 * 1024;
+  const std::string tiny = R"({"kind":"comment","comment":""})";
+  net::io_context io;
+  auto work = net::make_work_guard(io);
+  const auto strand = net::make_strand(io.get_executor());
+  const contract::http_target target{"127.0.0.1", std::to_string(receiver.port()),
+                                     "127.0.0.1:" + std::to_string(receiver.port()), "/cb"};
+  bool full = false;
+  const auto poster = contract::callback_poster::make(strand, target, 10s, nullptr, "s1", limit,
+                                                      [&](bool is_full) { full = is_full; });
+  std::size_t posted = 0;
+  std::promise<void> done;
+  net::post(strand, [&] {
+    while (!full && posted < limit) {  // bounded: each message is at least a byte
+      poster->post(tiny);
+      ++posted;
+    }
+    poster->close();
+    done.set_value();
+  });
+  std::thread runner([&] { io.run(); });
+  done.get_future().wait();
+  work.reset();
+  runner.join();
+  EXPECT_TRUE(full);
+  EXPECT_LE(posted, limit / (tiny.size() + sizeof(std::string)) + 1);
+}
+
 // A message whose connection fails is sent once more on a new connection,
 // then dropped and logged; a success in between starts the count again,
 // so each message gets its one retry.

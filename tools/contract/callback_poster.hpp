@@ -27,9 +27,9 @@ class callback_poster {
   // Runs on `strand`; post() and close() must be called on it. `log`
   // (nullptr: silent) gets a line per dropped or non-2xx callback, prefixed
   // with `name`. Nothing is dropped for a full queue: `on_backlog(true)`
-  // runs (on the strand) once the queued bodies pass `max_queued_bytes`,
-  // `on_backlog(false)` once they are down to half, so the producer can
-  // stop and go on.
+  // runs (on the strand) once queued_bytes() passes `max_queued_bytes`,
+  // `on_backlog(false)` once it is down to half, so the producer can stop
+  // and go on.
   static std::shared_ptr<callback_poster> make(const strand_type& strand, http_target target,
                                                std::chrono::milliseconds timeout, std::ostream* log, std::string name,
                                                std::size_t max_queued_bytes = SIZE_MAX, backlog_handler on_backlog = {});
@@ -38,7 +38,9 @@ class callback_poster {
   virtual void post(std::string body) = 0;
   // Drops what is queued and the connection; nothing is sent afterwards.
   virtual void close() = 0;
-  // Bytes of the bodies queued (the one being sent included).
+  // Bytes the queued messages hold (the one being sent included): each
+  // body's capacity and a fixed overhead per message, so that many tiny
+  // messages are bounded in memory too.
   virtual std::size_t queued_bytes() const noexcept = 0;
 };
 

@@ -408,6 +408,10 @@ service::state::reply service::state::create(const http::request<http::string_bo
   e->id = ++next_id_;
   e->name = "stream " + std::to_string(e->id) + (params.tag.empty() ? std::string() : " (" + params.tag + ")");
   e->options = std::move(params.options);
+  // The client pauses once the read in progress is handled: a 64 KiB read
+  // of empty comments is 32,768 messages (~6 MB) past the queue's bound,
+  // a 4 KiB one ~400 KB. Contract tests are not throughput tests.
+  e->options.read_buffer_size = 4 * 1024;
   try {
     start_client(e);
   } catch (const client_options_error& ex) {

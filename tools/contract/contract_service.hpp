@@ -58,9 +58,11 @@ struct service_options {
   // callback connection); past it POST / is a 503, so a flood of them can't
   // use up the descriptors that DELETE needs to get in. The harness holds a few.
   std::size_t max_streams = 100;
-  // A stream's client stops reading while this many bytes of callback
-  // messages wait to be posted, and reads again below half of it
-  // (backpressure on the stream instead of an unbounded queue).
+  // A stream's client stops reading while its callback messages waiting to
+  // be posted hold this many bytes (each its JSON and ~160 bytes of
+  // bookkeeping, so tiny messages count what they cost), and reads again
+  // below half of it (backpressure on the stream instead of an unbounded
+  // queue).
   std::size_t max_queued_callback_bytes = 4 * 1024 * 1024;
 };
 
