@@ -137,6 +137,10 @@ class server {
   // Any thread.
   server_stats stats() const noexcept;
 
+  // Test seam: the sessions looked at to make room at max_connections, in
+  // all (any thread). Not a stable API.
+  std::uint64_t make_room_visits() const noexcept;
+
   class state;  // implementation detail (demo_server.cpp)
 
  private:
