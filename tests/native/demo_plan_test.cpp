@@ -102,6 +102,23 @@ TEST(FaultPlan, IntervalCutsOnePiecePerEventAndChunkCutsBytes) {
   EXPECT_EQ(make(cut.body).pieces, (std::vector<std::size_t>{16, 16, 10}));
 }
 
+// Each piece is a write on the server's one thread: chunk=1 of 100,000
+// events (2,877,790 bytes) was 2.9 million writes, ~13 s of it.
+TEST(FaultPlan, AChunkCutsTheBodyIntoAtMost65536Pieces) {
+  const auto drip = plan_fault(query({{"events", "100000"}, {"chunk", "1"}}), "", 1h);
+  EXPECT_EQ(drip.what, fault_plan::action::bad_request);
+  EXPECT_EQ(drip.message, "chunk 1 cuts this body (2877790 bytes) into more than 65536 pieces: chunk must be at least 44");
+  EXPECT_EQ(plan_fault(query({{"events", "100000"}, {"chunk", "43"}}), "", 1h).what, fault_plan::action::bad_request);
+  const auto least = plan_fault(query({{"events", "100000"}, {"chunk", "44"}}), "", 1h);
+  ASSERT_EQ(least.what, fault_plan::action::body);
+  EXPECT_LE(make(least.body, 1 << 20).pieces.size(), 65'536u);
+  // Exactly 65,536 pieces of one byte, and one more.
+  std::string hex;
+  for (std::size_t i = 0; i < 65'536; ++i) hex += "61";
+  EXPECT_EQ(plan_fault(query({{"raw", hex}, {"chunk", "1"}}), "", 1h).what, fault_plan::action::body);
+  EXPECT_EQ(plan_fault(query({{"raw", hex + "61"}, {"chunk", "1"}}), "", 1h).what, fault_plan::action::bad_request);
+}
+
 TEST(FaultPlan, DurationsSaturateAndNumbersAreRangeChecked) {
   EXPECT_EQ(plan_fault(query({{"stall_ms", "9223372036854775807"}}), "", 1h).stall, 1h);
   EXPECT_EQ(plan_fault(query({{"interval_ms", "99999999999999999999999"}}), "", 1h).interval, 1h);

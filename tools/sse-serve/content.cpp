@@ -47,7 +47,7 @@ const std::string_view endpoint_help = R"(Endpoints (GET unless noted; every str
       redirect=URL       redirect there (code=301|302|303|307|308, default 302)
       raw=HEX            send exactly these bytes as the body
       chunk=N            write the body in pieces of N bytes (1: byte drip;
-                         0, the default: one piece)
+                         0, the default: one piece); 65536 pieces at most
       content_type=T     Content-Type instead of text/event-stream
       framing=chunked|length|close
                          Transfer-Encoding: chunked (default for HTTP/1.1),
@@ -245,6 +245,12 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
     if (drop) plan.declared_extra = fault_body::event(last_id + 1 + count).size();
   }
   plan.body = fault_body(std::move(prefix), last_id + 1, count, chunk, plan.interval.count() != 0);
+  if (chunk != 0 && plan.body.size() / chunk + (plan.body.size() % chunk != 0 ? 1 : 0) > max_fault_pieces) {
+    const std::uint64_t least = (plan.body.size() + max_fault_pieces - 1) / max_fault_pieces;
+    return fail("chunk " + std::to_string(chunk) + " cuts this body (" + std::to_string(plan.body.size()) +
+                " bytes) into more than " + std::to_string(max_fault_pieces) + " pieces: chunk must be at least " +
+                std::to_string(least));
+  }
   // Connections that linger or end abnormally are not reused.
   plan.reusable = plan.end == fault_plan::ending::clean && plan.interval.count() == 0 && plan.stall.count() == 0;
   return plan;
