@@ -260,6 +260,9 @@ request_head build_request(const request_plan& plan, std::string_view last_event
   }
   head.fields.emplace_back("Accept", "text/event-stream");
   head.fields.emplace_back("Cache-Control", "no-cache");
+  // fetch's "no-store" cache mode (an EventSource's) adds it unless the
+  // request has one: HTTP/1.0 caches know only Pragma.
+  if (!first_value(plan.headers, "Pragma")) head.fields.emplace_back("Pragma", "no-cache");
   head.fields.emplace_back("Accept-Encoding", std::string(accept_encoding(plan.compression)));
   if (!last_event_id_to_send.empty()) head.fields.emplace_back("Last-Event-ID", std::string(last_event_id_to_send));
   head.has_body = plan.body || plan.method == "POST" || plan.method == "PUT" || plan.method == "PATCH";

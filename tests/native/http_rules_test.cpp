@@ -338,6 +338,15 @@ TEST(ClientRules, RequestHeadOwnsFramingAndLetsTheUserReplaceHostAndAgent) {
   EXPECT_EQ(field(d, "Host"), "h:81");
   EXPECT_EQ(field(d, "User-Agent"), "ssekit");
   EXPECT_EQ(field(d, "Last-Event-ID"), "");
+  // As fetch's no-store cache mode sends them (Chromium and the npm package
+  // did; the client sent no Pragma: a differential probe); the user's Pragma
+  // replaces ours.
+  EXPECT_EQ(field(d, "Cache-Control"), "no-cache");
+  EXPECT_EQ(field(d, "Pragma"), "no-cache");
+  plan.headers = {{"pragma", "x"}};
+  EXPECT_EQ(field(build_request(plan, ""), "Pragma"), "");
+  EXPECT_EQ(field(build_request(plan, ""), "pragma"), "x");
+  plan.headers.clear();
   plan.method = "POST";
   EXPECT_TRUE(build_request(plan, "").has_body);
   plan.compression = false;
