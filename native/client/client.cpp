@@ -731,10 +731,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (v.conflicting_locations) {
       return fail({.reason = client_error_reason::redirect_refused,
                    .message = "different Location headers: " + detail::escape_text(v.location),
+                   .retryable = true,
                    .status = status});
     }
     auto outcome = detail::follow_redirect(plan_, status, v.location, redirects_, options_);
-    if (!outcome.next) return fail({.reason = client_error_reason::redirect_refused, .message = outcome.refusal, .status = status});
+    if (!outcome.next) {
+      return fail({.reason = client_error_reason::redirect_refused,
+                   .message = std::move(outcome.refusal),
+                   .retryable = outcome.retryable,
+                   .status = status});
+    }
     ++redirects_;
     diagnose([&] { return diagnostic{.kind = diagnostic_kind::redirect, .url = outcome.next->target.str(), .status = status, .attempt = attempts_}; });
     end_attempt();

@@ -663,10 +663,12 @@ redirect_outcome follow_redirect(const request_plan& current, int status, std::s
     else if (current.target.str().size() + location.size() > max_url_length)
       out.refusal = "a redirect Location that is invalid or resolves to a URL longer than " + limit + ": " + escape_text(location);
     else out.refusal = "bad redirect Location: " + escape_text(location);
+    out.retryable = !names_other_scheme(location);
     return out;
   }
   if (redirects_done >= options.max_redirects) {
     out.refusal = "more than " + std::to_string(options.max_redirects) + " redirects";
+    out.retryable = true;
     return out;
   }
   if (current.target.tls() && !target->tls() && !options.allow_https_to_http_redirect) {

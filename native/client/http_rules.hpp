@@ -187,6 +187,10 @@ std::string extract_mime_essence(const header_list& headers);
 struct redirect_outcome {
   std::optional<request_plan> next;
   std::string refusal;  // when !next
+  // A loop or a Location that is no URL is fetch's network error, after
+  // which browsers reconnect (a redirect loop of a deploy may end); https to
+  // http and other schemes are refused for good, as Chromium refuses them.
+  bool retryable = false;
 };
 redirect_outcome follow_redirect(const request_plan& current, int status, std::string_view location, int redirects_done,
                                  const client_options& options);

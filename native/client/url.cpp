@@ -248,6 +248,15 @@ std::optional<url> parse_url(std::string_view text, std::string* why) {
   return from_boost(*parsed, why);
 }
 
+bool names_other_scheme(std::string_view reference) {
+  const auto encoded = encode_as_browsers_do(reference);
+  if (!encoded) return false;
+  const auto ref = urls::parse_uri_reference(*encoded);
+  if (!ref || !ref->has_scheme()) return false;
+  const std::string_view scheme = ref->scheme();
+  return !iequals_ascii(scheme, "http") && !iequals_ascii(scheme, "https");
+}
+
 std::optional<url> resolve_url(const url& base, std::string_view reference) {
   // Location values are trimmed of surrounding whitespace by HTTP parsing.
   while (!reference.empty() && (reference.front() == ' ' || reference.front() == '\t')) reference.remove_prefix(1);

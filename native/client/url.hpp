@@ -41,6 +41,9 @@ std::optional<url> parse_url(std::string_view text, std::string* why = nullptr);
 // `reference` (a Location header) against `base`; null if it can't be resolved
 // to an http(s) URL. Non-ASCII bytes are percent-encoded first, as browsers do.
 std::optional<url> resolve_url(const url& base, std::string_view reference);
+// Whether `reference` is an absolute URL of a scheme other than http(s)
+// (ftp:, data:...): a redirect there is refused for good.
+bool names_other_scheme(std::string_view reference);
 
 // The name the resolver is asked for: "localhost" for "localhost." and
 // names under it ("app.localhost"), which browsers and curl take to

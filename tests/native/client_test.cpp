@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/client_errors.hpp"
 #include "support/client_options.hpp"
 #include "support/dropping_port.hpp"
 #include "support/script_server.hpp"
@@ -583,22 +584,48 @@ TEST(Client, ReconnectsToTheUrlARedirectLedTo) {
   EXPECT_EQ(target.requests().at(1).header("last-event-id"), "1");
 }
 
-TEST(Client, TooManyRedirectsAndBadLocationsAreRefused) {
+// A redirect loop and a Location that is no URL are fetch's network error:
+// browsers reconnect after them (with backoff here), since a loop of a
+// deploy ends. The client stopped for good (a differential probe against
+// Chromium and the npm package). A redirect to another scheme stays final,
+// as in Chromium.
+TEST(Client, RedirectLoopsAndBadLocationsReconnectOtherSchemesAreRefused) {
   script_server loop([](script_server::connection& c) { serve(c, "HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n\r\n"); });
   auto o = options_for(loop.url());
   o.max_redirects = 3;
-  recording rec = run(o);
-  ASSERT_EQ(rec.errors.size(), 1u);
-  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
-  EXPECT_EQ(loop.connections(), 4);
+  auto errors = ssekit::testing::errors_until(o, 2);
+  ASSERT_EQ(errors.size(), 2u);
+  for (const auto& e : errors) {
+    EXPECT_EQ(e.reason, client_error_reason::redirect_refused);
+    EXPECT_TRUE(e.will_reconnect);
+    EXPECT_EQ(e.message, "more than 3 redirects");
+  }
+  EXPECT_EQ(loop.connections(), 8);  // each attempt starts from the URL again
 
-  script_server bad([](script_server::connection& c) { serve(c, "HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 0\r\n\r\n"); });
-  rec = run(options_for(bad.url()));
-  ASSERT_EQ(rec.errors.size(), 1u);
-  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
+  for (const std::string location : {"http://[zz/x", "http://a b:99999/"}) {
+    script_server bad([&](script_server::connection& c) {
+      serve(c, "HTTP/1.1 302 Found\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n");
+    });
+    errors = ssekit::testing::errors_until(options_for(bad.url()), 2);
+    ASSERT_EQ(errors.size(), 2u) << location;
+    EXPECT_EQ(errors[1].reason, client_error_reason::redirect_refused) << location;
+    EXPECT_TRUE(errors[1].will_reconnect) << location;
+    EXPECT_NE(errors[1].message.find("bad redirect Location"), std::string::npos) << errors[1].message;
+  }
+
+  for (const std::string location : {"ftp://x/", "data:text/event-stream,data:%20x%0A%0A", "mailto:a@b"}) {
+    script_server other([&](script_server::connection& c) {
+      serve(c, "HTTP/1.1 302 Found\r\nLocation: " + location + "\r\nContent-Length: 0\r\n\r\n");
+    });
+    recording rec = run(options_for(other.url()));
+    ASSERT_EQ(rec.errors.size(), 1u) << location;
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused) << location;
+    EXPECT_FALSE(rec.errors[0].will_reconnect) << location;
+    EXPECT_EQ(other.connections(), 1) << location;
+  }
 }
 
-TEST(Client, LocationsAreEncodedAsBrowsersDoAndConflictingOnesRefused) {
+TEST(Client, LocationsAreEncodedAsBrowsersDoAndConflictingOnesReconnect) {
   // A space and non-ASCII are percent-encoded (Chrome and Firefox follow
   // them); "%2F" stays an escaped slash, "%2e%2e" is a dot segment.
   script_server site([](script_server::connection& c) {
@@ -619,12 +646,14 @@ TEST(Client, LocationsAreEncodedAsBrowsersDoAndConflictingOnesRefused) {
   script_server two([](script_server::connection& c) {
     serve(c, "HTTP/1.1 302 Found\r\nLocation: /x\r\nLocation: /y\r\nContent-Length: 0\r\n\r\n");
   });
-  rec = run(options_for(two.url()));
-  ASSERT_EQ(rec.errors.size(), 1u);
-  EXPECT_EQ(rec.errors[0].reason, client_error_reason::redirect_refused);
-  EXPECT_FALSE(rec.errors[0].will_reconnect);
-  EXPECT_NE(rec.errors[0].message.find("different Location headers: /x, /y"), std::string::npos) << rec.errors[0].message;
-  EXPECT_EQ(two.connections(), 1);
+  // Chromium's network error (ERR_RESPONSE_HEADERS_MULTIPLE_LOCATION), after
+  // which it reconnects.
+  const auto errors = ssekit::testing::errors_until(options_for(two.url()), 2);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].reason, client_error_reason::redirect_refused);
+  EXPECT_TRUE(errors[0].will_reconnect);
+  EXPECT_NE(errors[0].message.find("different Location headers: /x, /y"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(two.connections(), 2);
 }
 
 // --- timeouts

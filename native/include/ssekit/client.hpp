@@ -52,7 +52,9 @@ enum class client_error_reason {
   wrong_content_type,  // 200 but not text/event-stream
   limit_exceeded,      // the stream broke a parser limit (code: ssekit::errc)
   tls_error,           // handshake or certificate verification failed
-  redirect_refused,    // too many redirects, https to http, or a bad Location
+  redirect_refused,    // too many redirects, a bad or conflicting Location (these reconnect with
+                       // backoff, as browsers do after fetch's network error), https to http, or
+                       // another scheme (these close)
   idle_timeout,        // nothing arrived for options.idle_timeout
   connect_timeout,     // no connection within options.connect_timeout
   end_of_stream,       // the server ended the response
