@@ -410,12 +410,13 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       : executor_(std::move(executor)), options_(std::move(options)) {
     if (options_.max_buffered_items == 0) throw client_options_error("stream_options::max_buffered_items must be at least 1");
     if (options_.max_buffered_bytes == 0) throw client_options_error("stream_options::max_buffered_bytes must be at least 1");
+    if (!executor_) return;  // the client's constructor refuses it
     registry_ = &asio::use_service<pending_registry>(asio::query(executor_, asio::execution::context));
     registered_ = registry_->add(this);
   }
 
   ~stream_state() {
-    registry_->remove(registered_);
+    if (registry_) registry_->remove(registered_);
     close();
   }
 
