@@ -314,13 +314,13 @@ std::uint64_t fault_body::read(std::string& out, std::size_t max) {
   return ended;
 }
 
-std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding) {
+std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding, int level) {
   int window_bits = 0;
   if (coding == "gzip") window_bits = 16 + MAX_WBITS;
   else if (coding == "deflate") window_bits = MAX_WBITS;
   else return std::nullopt;
   z_stream z{};
-  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::nullopt;
+  if (deflateInit2(&z, level, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::nullopt;
   std::string out;
   char buf[16 * 1024];
   std::size_t at = 0;

@@ -180,7 +180,8 @@ std::string workload_names();  // "llm feed big crlf serialized"
 // which repeats into a valid stream of concatenated members; "deflate":
 // one zlib stream), with a sync flush after each event (a blank line), as a
 // server that flushes per event sends it. nullopt for another coding.
-std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding);
+// `level` is zlib's (Z_DEFAULT_COMPRESSION: -1).
+std::optional<std::string> compress_events(std::string_view bytes, std::string_view coding, int level = -1);
 
 // One live stream's compressor: each write() is compressed and sync-flushed,
 // so the client can decode every event as soon as it arrives.

@@ -140,6 +140,8 @@ class server {
   // Test seam: the sessions looked at to make room at max_connections, in
   // all (any thread). Not a stable API.
   std::uint64_t make_room_visits() const noexcept;
+  // Test seam: /bench blocks compressed for encoding=, in all. Not a stable API.
+  std::uint64_t bench_compressions() const noexcept;
 
   class state;  // implementation detail (demo_server.cpp)
 
