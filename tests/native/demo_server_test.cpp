@@ -1325,6 +1325,30 @@ TEST_F(DemoServer, AClientThatStopsReadingIsClosedAfterTheWriteTimeout) {
   EXPECT_NE(fetch("/stats")->body().find("\"write_timeouts\":3"), std::string::npos);
 }
 
+// A /bench or /fault body's socket keeps a bounded send buffer
+// (body_send_buffer, 256 KiB): left to autotuning, each client that stopped
+// reading pinned ~3.8 MB of kernel memory until write_timeout (a probe: 100
+// such clients held 384 MB). What the server wrote before its socket
+// filled is that buffer (doubled by the kernel, less its bookkeeping) and
+// the client's 4 KiB window.
+TEST_F(DemoServer, ABodyThatIsNotReadFillsABoundedSendBuffer) {
+  auto o = fast_options();
+  o.write_timeout = 100ms;
+  start(o);
+  for (const char* target : {"/bench?bytes=64000000&workload=big", "/fault?events=100000&framing=length"}) {
+    const auto before = server_->stats();
+    http_client c(port());
+    c.shrink_receive_buffer();
+    c.get(target);
+    ASSERT_TRUE(c.read_head()) << target;
+    ASSERT_TRUE(wait_for_stats([&](const demo::server_stats& s) { return s.write_timeouts == before.write_timeouts + 1; }))
+        << target;
+    EXPECT_LT(server_->stats().bytes_sent - before.bytes_sent, 1024u * 1024u) << target;
+  }
+  o.body_send_buffer = (std::size_t{1} << 30) + 1;
+  EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
+}
+
 TEST_F(DemoServer, ReplayOfALargeBacklogStreamsWithBackpressure) {
   auto o = fast_options();
   o.interval_scale_ppm = 100;  // a feed event every 100 us

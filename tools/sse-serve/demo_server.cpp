@@ -761,6 +761,13 @@ class session : public std::enable_shared_from_this<session> {
            "Access-Control-Allow-Origin: *\r\n";
   }
 
+  // SO_SNDBUF; 0 or a failure leaves the kernel's autotuning.
+  void cap_send_buffer(std::size_t size) {
+    if (size == 0) return;
+    boost::system::error_code ignored;
+    socket_.set_option(net::socket_base::send_buffer_size(static_cast<int>(size)), ignored);
+  }
+
   void start_live(const target& t, stream_kind kind) {
     const auto f = framing_param(t, false);
     if (!f) return bad_request("framing must be chunked (HTTP/1.1 only) or close for a live stream");
@@ -795,13 +802,10 @@ class session : public std::enable_shared_from_this<session> {
     framing_ = *f;
     keep_alive_ = false;
     kind_ = kind;
-    if (srv_->options_.stream_send_buffer != 0) {
-      // A small kernel buffer: a client that stops reading reaches
-      // max_pending_bytes (and is dropped) instead of pinning megabytes of
-      // kernel memory that no counter sees. A failure leaves autotuning.
-      boost::system::error_code ignored;
-      socket_.set_option(net::socket_base::send_buffer_size(static_cast<int>(srv_->options_.stream_send_buffer)), ignored);
-    }
+    // A small kernel buffer: a client that stops reading reaches
+    // max_pending_bytes (and is dropped) instead of pinning megabytes of
+    // kernel memory that no counter sees.
+    cap_send_buffer(srv_->options_.stream_send_buffer);
     topics_ = topics;
     srv_->streams_.fetch_add(1, std::memory_order_relaxed);
     reader_.reset();  // an idle stream keeps no request buffers
@@ -958,6 +962,7 @@ class session : public std::enable_shared_from_this<session> {
   void start_finite(std::unique_ptr<body_plan> plan, framing f, std::string_view content_type,
                     std::string_view extra_headers) {
     framing_ = f;
+    cap_send_buffer(srv_->options_.body_send_buffer);
     if (f == framing::close) keep_alive_ = false;
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: ";
     head += content_type;
@@ -1256,6 +1261,8 @@ server::state::state(net::any_io_executor executor, server_options options)
   if (options_.max_compressed_streams == 0) throw std::invalid_argument("ssekit::demo::server: max_compressed_streams must be > 0");
   if (options_.stream_send_buffer > (std::size_t{1} << 30))
     throw std::invalid_argument("ssekit::demo::server: stream_send_buffer must be at most 1 GiB");
+  if (options_.body_send_buffer > (std::size_t{1} << 30))
+    throw std::invalid_argument("ssekit::demo::server: body_send_buffer must be at most 1 GiB");
   if (options_.tls_certificate_file.empty() != options_.tls_key_file.empty())
     throw std::invalid_argument("ssekit::demo::server: tls_certificate_file and tls_key_file go together");
   if (!options_.tls_certificate_file.empty()) {
