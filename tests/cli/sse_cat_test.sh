@@ -510,7 +510,8 @@ if [ "$sanitized" = 0 ]; then
   if [ -z "$limited_port" ]; then
     failed=$((failed + 1)); echo "FAIL: sse-serve under ulimit -n 24 did not start: $(cat "$tmp/serve-fds.out")"
   else
-    check "sse-serve under ulimit -n 24 says it lowered --max-connections" grep -q "max-connections lowered to 12 (RLIMIT_NOFILE 24)" "$tmp/serve-fds.out"
+    # 12 at most: fewer when it inherits descriptors (it keeps back those it holds).
+    check "sse-serve under ulimit -n 24 says it lowered --max-connections" grep -Eq "max-connections lowered to ([1-9]|1[0-2]) \(RLIMIT_NOFILE 24\)" "$tmp/serve-fds.out"
     idle=()
     for _ in $(seq 1 20); do exec {fd}<>"/dev/tcp/127.0.0.1/$limited_port" && idle+=("$fd"); done
     exec {q}<>"/dev/tcp/127.0.0.1/$limited_port"

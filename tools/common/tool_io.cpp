@@ -1,11 +1,17 @@
 #include "tool_io.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "ssekit/utf8.hpp"
 
@@ -75,6 +81,39 @@ int spare_descriptor_error() {
   if (spare < 0) return errno;
   ::close(spare);
   return 0;
+}
+
+std::uint64_t raise_descriptor_limit(const char* program) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t soft = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      std::fprintf(stderr, "%s: setrlimit(RLIMIT_NOFILE): %s\n", program, std::strerror(errno));
+      limit.rlim_cur = soft;
+    }
+  }
+  return limit.rlim_cur == RLIM_INFINITY ? 0 : static_cast<std::uint64_t>(limit.rlim_cur);
+}
+
+std::size_t open_descriptors(std::uint64_t limit) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return 0;
+  const int own = ::dirfd(dir);
+  std::size_t n = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    const unsigned long long fd = std::strtoull(entry->d_name, nullptr, 10);
+    if (fd < limit && fd != static_cast<unsigned long long>(own)) ++n;
+  }
+  ::closedir(dir);
+  return n;
+}
+
+std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open) {
+  const std::uint64_t reserved = std::max<std::uint64_t>(std::min<std::uint64_t>(32, limit / 2), std::uint64_t{open} + 2);
+  return limit > reserved ? limit - reserved : 0;
 }
 
 bool writable_now(int fd) {

@@ -24,6 +24,26 @@ bool reserve_if_closed(int fd);
 // "listening" and never accept.
 int spare_descriptor_error();
 
+// Raises RLIMIT_NOFILE's soft limit to the hard one, as far as an
+// unprivileged process may go (a server's connections need more than the
+// usual 1024); says so on standard error, after `program`, when it can't.
+// The soft limit then; 0 for none (RLIM_INFINITY) or unknown.
+std::uint64_t raise_descriptor_limit(const char* program);
+
+// Descriptors open now numbered below `limit` (/proc/self/fd; one
+// inherited above RLIMIT_NOFILE takes none of its numbers); 0 when they
+// can't be counted.
+std::size_t open_descriptors(std::uint64_t limit);
+
+// The descriptors a server under `limit` can give to connections (and the
+// rest of what it holds per client), with `open` open once it is set up:
+// one is kept for a connection accepted at its limit before another is
+// shed, one spare, and never less than min(32, limit / 2) kept back. 0 when
+// none is left. Its max_connections below this, shedding starts before
+// accept() fails with EMFILE (under `ulimit -n` 16 a reserve of limit / 2
+// left 7 descriptors for 8 connections, and idle sockets locked clients out).
+std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open);
+
 // Whether a write of at most PIPE_BUF bytes to a pipe or FIFO `fd` can't
 // block now: poll() with no wait says POLLOUT, and no POLLERR (a pipe nobody
 // reads: EPIPE), POLLHUP or POLLNVAL. On a terminal or socket POLLOUT means

@@ -1586,6 +1586,10 @@ std::uint64_t server::make_room_visits() const noexcept {
   return state_->make_room_visits_.load(std::memory_order_relaxed);
 }
 
+void server::lower_max_connections(std::size_t n) noexcept {
+  state_->options_.max_connections = std::max<std::size_t>(1, std::min(n, state_->options_.max_connections));
+}
+
 std::uint64_t server::bench_compressions() const noexcept {
   return state_->bench_compressions_.load(std::memory_order_relaxed);
 }

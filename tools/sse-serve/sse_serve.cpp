@@ -1,6 +1,5 @@
 // sse-serve: runs the embedded demo server (ssekit::demo::server) until
 // SIGINT or SIGTERM.
-#include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -70,39 +69,6 @@ the system refused memory or descriptors.
 
 )";
 
-// Ten thousand idle clients need more descriptors than the usual soft limit
-// of 1024; the hard limit is as far as an unprivileged process may go.
-// max_connections is then kept below it, so that shedding idle connections
-// starts before accept() fails with EMFILE (a few descriptors are the
-// server's own: listener, stdio, epoll, timers, files). Said on standard
-// error only for a --max-connections given: the default is lowered under
-// most hard limits, and a note on every start was noise.
-void raise_open_file_limit(ssekit::demo::server_options& options, bool max_connections_given) {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-  if (limit.rlim_cur < limit.rlim_max) {
-    const rlim_t soft = limit.rlim_cur;
-    limit.rlim_cur = limit.rlim_max;
-    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-      std::perror("sse-serve: setrlimit(RLIMIT_NOFILE)");
-      limit.rlim_cur = soft;
-    }
-  }
-  if (limit.rlim_cur == RLIM_INFINITY) return;
-  // Under a tiny limit, half for connections, never none. (A limit at or
-  // below the reserve kept the default: no shedding, and new clients were
-  // refused while idle ones held every descriptor until their timeouts.)
-  const rlim_t reserved = std::min<rlim_t>(32, limit.rlim_cur / 2);
-  const rlim_t usable = std::max<rlim_t>(1, limit.rlim_cur - reserved);
-  if (options.max_connections > usable) {
-    options.max_connections = static_cast<std::size_t>(usable);
-    if (max_connections_given) {
-      std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
-                   static_cast<unsigned long long>(limit.rlim_cur));
-    }
-  }
-}
-
 // Returns exit_ok to run, or an exit status.
 int parse_args(int argc, char** argv, ssekit::demo::server_options& options, bool& max_connections_given) {
   ssekit::tools::arg_reader args(argc, argv);
@@ -166,7 +132,8 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
 
-  raise_open_file_limit(options, max_connections_given);
+  // Ten thousand idle clients need more than the usual soft limit of 1024.
+  const std::uint64_t descriptor_limit = ssekit::tools::raise_descriptor_limit("sse-serve");
   boost::asio::io_context io(1);
   std::optional<ssekit::demo::server> server;
   try {
@@ -194,6 +161,28 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "sse-serve: no file descriptor left for a connection (%s); raise RLIMIT_NOFILE (ulimit -n)\n",
                    std::strerror(error));
       return exit_failure;
+    }
+    // max_connections below what the descriptors left allow, counted now
+    // that the server holds its own (stdio, listener, epoll, timers, signal
+    // pipe: ~9), so that shedding starts before accept() fails with EMFILE.
+    // Said only for a --max-connections given: the default is lowered under
+    // most hard limits, and a note on every start was noise.
+    if (descriptor_limit != 0) {
+      const std::uint64_t usable =
+          ssekit::tools::descriptors_for_connections(descriptor_limit, ssekit::tools::open_descriptors(descriptor_limit));
+      if (usable == 0) {
+        std::fprintf(stderr, "sse-serve: no file descriptor left for a connection (RLIMIT_NOFILE %llu); raise it (ulimit -n)\n",
+                     static_cast<unsigned long long>(descriptor_limit));
+        return exit_failure;
+      }
+      if (options.max_connections > usable) {
+        options.max_connections = static_cast<std::size_t>(usable);
+        server->lower_max_connections(options.max_connections);
+        if (max_connections_given) {
+          std::fprintf(stderr, "sse-serve: --max-connections lowered to %zu (RLIMIT_NOFILE %llu)\n", options.max_connections,
+                       static_cast<unsigned long long>(descriptor_limit));
+        }
+      }
     }
     std::printf("sse-serve: listening on %s\n", server->url("/").c_str());
     std::fflush(stdout);

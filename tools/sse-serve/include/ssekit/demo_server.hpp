@@ -139,6 +139,11 @@ class server {
   // stream, like POST /broadcast. Any thread; posted to the strand.
   void broadcast(std::string data, std::string type = {});
 
+  // Lowers options.max_connections (to at least 1): a program fits it to
+  // its descriptors once the server holds its own. Before the executor
+  // runs the server's handlers (before io_context::run()).
+  void lower_max_connections(std::size_t n) noexcept;
+
   // Any thread.
   server_stats stats() const noexcept;
 
