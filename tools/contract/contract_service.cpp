@@ -26,6 +26,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <optional>
@@ -114,6 +115,10 @@ class service::state : public std::enable_shared_from_this<state> {
 
   void forget(session* s) { sessions_.erase(s); }
   const service_options& options() const noexcept { return options_; }
+  void lower_limits(std::size_t connections, std::size_t streams) noexcept {
+    options_.max_connections = std::max<std::size_t>(1, std::min(connections, options_.max_connections));
+    options_.max_streams = std::min(streams, options_.max_streams);
+  }
   // Orders the sessions' waits for a request (the oldest is shed first).
   std::uint64_t next_wait() noexcept { return ++wait_sequence_; }
 
@@ -133,7 +138,7 @@ class service::state : public std::enable_shared_from_this<state> {
   void close_entity(entity& e);
 
   strand_type strand_;
-  const service_options options_;
+  service_options options_;  // changed only by lower_limits(), before the handlers run
   tcp::acceptor acceptor_;
   net::steady_timer accept_retry_;
   std::uint16_t port_ = 0;
@@ -519,6 +524,10 @@ std::string service::url(std::string_view path) const {
 }
 
 void service::stop() { state_->stop(); }
+
+void service::lower_limits(std::size_t max_connections, std::size_t max_streams) noexcept {
+  state_->lower_limits(max_connections, max_streams);
+}
 
 std::size_t service::streams() const noexcept { return state_->streams(); }
 

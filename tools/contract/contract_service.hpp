@@ -85,6 +85,11 @@ class service {
   // work is posted to the strand); any thread; idempotent.
   void stop();
 
+  // Lowers options.max_connections (to at least 1) and max_streams: a
+  // program fits them to its descriptors once the service holds its own.
+  // Before the executor runs the service's handlers (io_context::run()).
+  void lower_limits(std::size_t max_connections, std::size_t max_streams) noexcept;
+
   // Stream entities alive now (any thread).
   std::size_t streams() const noexcept;
   // The most bytes one stream's callback queue has held (any thread): stays

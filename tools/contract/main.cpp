@@ -4,6 +4,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -37,6 +38,10 @@ Prints "listening on URL" once it accepts connections.
   --port N         listen port (default 8111; 0 picks a free one)
   --quiet          no log lines on standard error
   -h, --help       show this help
+
+Under a descriptor limit (ulimit -n; raised to the hard limit first) too
+low for 256 connections and 100 streams of 2 descriptors each, both are
+lowered to fit, and it says so on standard error.
 
 Log lines never wait for standard error: while it takes no writes they are
 dropped, and the next line written says how many. Each is cut to 1 KiB, its
@@ -98,6 +103,7 @@ int main(int argc, char** argv) {
     return usage_error(e.what());
   }
 
+  const std::uint64_t descriptor_limit = ssekit::tools::raise_descriptor_limit("ssekit-contract-service");
   boost::asio::io_context io;
   std::optional<boost::asio::signal_set> signals;
   std::optional<ssekit::contract::service> service;
@@ -135,6 +141,30 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ssekit-contract-service: no file descriptor left for a connection (%s); raise RLIMIT_NOFILE (ulimit -n)\n",
                    std::strerror(error));
       return exit_failure;
+    }
+    // The harness's connections and each stream's two descriptors (its
+    // client's and its callbacks') fit in those left now that the service
+    // holds its own: idle connections are shed at max_connections before
+    // accept() fails with EMFILE (under ulimit -n 64 they locked the
+    // harness out for request_timeout). Half of what is left for streams.
+    if (descriptor_limit != 0) {
+      const std::uint64_t budget = ssekit::tools::descriptors_for_connections(
+          descriptor_limit, ssekit::tools::open_descriptors(descriptor_limit));
+      std::uint64_t connections = options.max_connections;
+      std::uint64_t streams = options.max_streams;
+      if (budget < connections + 2 * streams) {
+        streams = std::min<std::uint64_t>(streams, std::max<std::uint64_t>(1, budget / 4));
+        connections = std::min<std::uint64_t>(connections, budget > 2 * streams ? budget - 2 * streams : 0);
+        if (connections == 0) {
+          std::fprintf(stderr, "ssekit-contract-service: no file descriptor left for a connection and a stream (RLIMIT_NOFILE %llu); raise it (ulimit -n)\n",
+                       static_cast<unsigned long long>(descriptor_limit));
+          return exit_failure;
+        }
+        service->lower_limits(static_cast<std::size_t>(connections), static_cast<std::size_t>(streams));
+        log << "ssekit-contract-service: RLIMIT_NOFILE " << descriptor_limit << ": at most " << connections
+            << " connections and " << streams << " streams\n"
+            << std::flush;
+      }
     }
     std::cout << "ssekit-contract-service: listening on " << service->url() << std::endl;
     io.run();
