@@ -213,6 +213,24 @@ std::string drain(int fd) {
 // The contract service's log: a pipe nobody reads froze its event loop in
 // write(2). Lines are dropped while the pipe is full (this returns, not
 // blocks), counted, escaped, and cut to 1 KiB.
+// A server keeps back the descriptors it holds once set up plus 2 (a
+// connection accepted at its limit before another is shed, one spare), and
+// never less than min(32, limit / 2): under ulimit -n 16, half the limit
+// left 7 descriptors for 8 connections, and accept() failed before a shed.
+TEST(ToolIo, DescriptorsForConnectionsLeaveRoomForTheServersOwn) {
+  EXPECT_EQ(tools::descriptors_for_connections(1024, 9), 992u);
+  EXPECT_EQ(tools::descriptors_for_connections(64, 9), 32u);
+  EXPECT_EQ(tools::descriptors_for_connections(24, 9), 12u);
+  EXPECT_EQ(tools::descriptors_for_connections(16, 9), 5u);
+  EXPECT_EQ(tools::descriptors_for_connections(12, 9), 1u);
+  EXPECT_EQ(tools::descriptors_for_connections(11, 9), 0u);
+  EXPECT_EQ(tools::descriptors_for_connections(0, 0), 0u);
+  // This process's own descriptors, those numbered above a limit left out.
+  const std::size_t open = tools::open_descriptors(1 << 20);
+  EXPECT_GE(open, 3u);  // stdin, stdout, stderr
+  EXPECT_LE(tools::open_descriptors(3), 3u);
+}
+
 TEST(ToolIo, LineLogDropsWhatAFullPipeCantTakeAndSaysHowMany) {
   std::array<int, 2> p{};
   ASSERT_EQ(::pipe2(p.data(), O_NONBLOCK), 0);  // our own pipe; the log's end is made blocking below
