@@ -70,7 +70,7 @@ using std::chrono::milliseconds;
 using ssekit::bench::workload_info;
 
 // What sse-serve's /bench repeats for requests of at least this size (its
-// bench_block_size); smaller requests are generated per request.
+// bench_block_size); a smaller request is made for its size.
 constexpr std::uint64_t server_block_size = 1024 * 1024;
 
 constexpr int exit_ok = 0;
