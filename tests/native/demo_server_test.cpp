@@ -1343,7 +1343,9 @@ TEST_F(DemoServer, ABodyThatIsNotReadFillsABoundedSendBuffer) {
     ASSERT_TRUE(c.read_head()) << target;
     ASSERT_TRUE(wait_for_stats([&](const demo::server_stats& s) { return s.write_timeouts == before.write_timeouts + 1; }))
         << target;
-    EXPECT_LT(server_->stats().bytes_sent - before.bytes_sent, 1024u * 1024u) << target;
+    // 256 KiB (which the kernel doubles), the window and what the client's
+    // side holds: 0.5-1.1 MB measured; autotuned, 4.1 MB (tcp_wmem's top).
+    EXPECT_LT(server_->stats().bytes_sent - before.bytes_sent, 2u * 1024u * 1024u) << target;
   }
   o.body_send_buffer = (std::size_t{1} << 30) + 1;
   EXPECT_THROW(demo::server(io_.get_executor(), o), std::invalid_argument);
