@@ -23,20 +23,34 @@ expect_exit() {  # expect_exit NAME CODE STDERR_PATTERN COMMAND...
   if [ "$got" -eq "$code" ] && grep -q -- "$pattern" "$tmp/err"; then pass
   else fail "$name (exit $got, want $code; stderr: $(head -c 2000 "$tmp/err"))"; fi
 }
-# start NAME STDERR COMMAND...: runs COMMAND in the background with
-# standard output to a pipe, and waits for its "listening on URL" line
-# (read with a bounded wait). Sets pid and url ('' when it did not start).
-start() {
-  local name=$1 err=$2; shift 2
+# launch STDERR COMMAND...: runs COMMAND in the background with standard
+# output to a pipe, and waits for its "listening on URL" line (read with a
+# bounded wait). Sets pid and url ('' when it did not start).
+launch() {
+  local err=$1; shift
   rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
   "$@" >"$tmp/out.fifo" 2>"$err" &
   pid=$!; pids+=("$pid")
   exec {out_fd}<"$tmp/out.fifo"
-  url=
-  local line=
+  url=; line=
   if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' <<<"$line"); fi
   url=${url%/}
+}
+# start NAME STDERR COMMAND...: launch, and a failure when it did not start.
+start() {
+  local name=$1 err=$2; shift 2
+  launch "$err" "$@"
   [ -n "$url" ] || fail "$name did not start: $line"
+}
+# refused_at_start NAME CODES WORDS: the launched program ended by itself,
+# its exit status matching CODES and its standard error WORDS.
+refused_at_start() {
+  local name=$1 codes=$2 words=$3 rc
+  timeout $hang tail --pid="$pid" -f /dev/null
+  wait "$pid"; rc=$?
+  exec {out_fd}<&-
+  if grep -q "$codes" <<<"$rc" && grep -q -i "$words" "$tmp/err"; then pass
+  else fail "$name: exit $rc, want $codes and a word on descriptors: $(head -c 500 "$tmp/err")"; fi
 }
 # stop NAME: SIGTERM, then the process must exit 0 by itself: tail waits
 # for it to end, at most the hang limit; then it is killed (exit 137).
@@ -174,23 +188,13 @@ for prog in serve contract; do
   [ "$sanitized" = 1 ] && break
   if [ $prog = serve ]; then bin=$serve_bin; path=/stats; codes='^3$'; else bin=$contract_bin; path=/; codes='^1$'; fi
   for n in $(seq 5 14); do
-    rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
-    bash -c 'ulimit -n "$1" && exec "$0" --address 127.0.0.1 --port 0' "$bin" "$n" >"$tmp/out.fifo" 2>"$tmp/err" &
-    pid=$!; pids+=("$pid")
-    exec {out_fd}<"$tmp/out.fifo"
-    url=; line=
-    if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' <<<"$line"); fi
-    url=${url%/}
+    launch "$tmp/err" bash -c 'ulimit -n "$1" && exec "$0" --address 127.0.0.1 --port 0' "$bin" "$n"
     if [ -n "$url" ]; then
       code=$(request "$url$path")
       [ "$code" = 200 ] && pass || fail "$prog under ulimit -n $n said it listens on $url, but $path gave '$code'"
       stop "$prog under ulimit -n $n"
     else
-      timeout $hang tail --pid="$pid" -f /dev/null
-      wait "$pid"; rc=$?
-      exec {out_fd}<&-
-      if grep -q "$codes" <<<"$rc" && grep -q -i "descriptor\|too many open files" "$tmp/err"; then pass
-      else fail "$prog under ulimit -n $n: exit $rc, want $codes and a word on descriptors: $(head -c 500 "$tmp/err")"; fi
+      refused_at_start "$prog under ulimit -n $n" "$codes" 'descriptor\|too many open files'
     fi
   done
 done
@@ -209,29 +213,19 @@ idle_then_request() {
   for _ in $(seq 1 "$n"); do exec {fd}<>"/dev/tcp/127.0.0.1/$port" && idle+=("$fd"); done
   exec {q}<>"/dev/tcp/127.0.0.1/$port"
   printf 'GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' "$path" >&"$q"
-  if timeout "${4:-20}" head -c 15 <&"$q" | grep -q "^HTTP/1.1 200"; then pass
+  if timeout 20 head -c 15 <&"$q" | grep -q "^HTTP/1.1 200"; then pass
   else fail "$name: no answer to $path after $n idle connections"; fi
   exec {q}>&-
   for fd in "${idle[@]}"; do exec {fd}>&-; done
 }
 for n in $(seq 10 17); do
   [ "$sanitized" = 1 ] && break
-  rm -f "$tmp/out.fifo"; mkfifo "$tmp/out.fifo"
-  bash -c 'ulimit -n "$1" && exec "$0" --port 0 --request-timeout-ms 60000' "$serve_bin" "$n" >"$tmp/out.fifo" 2>"$tmp/err" &
-  pid=$!; pids+=("$pid")
-  exec {out_fd}<"$tmp/out.fifo"
-  url=; line=
-  if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' <<<"$line"); fi
-  url=${url%/}
+  launch "$tmp/err" bash -c 'ulimit -n "$1" && exec "$0" --port 0 --request-timeout-ms 60000' "$serve_bin" "$n"
   if [ -n "$url" ]; then
     idle_then_request "sse-serve under ulimit -n $n" /stats "$n"
     stop "sse-serve under ulimit -n $n"
   else
-    timeout $hang tail --pid="$pid" -f /dev/null
-    wait "$pid"; rc=$?
-    exec {out_fd}<&-
-    if [ "$rc" = 3 ] && grep -q -i "descriptor" "$tmp/err"; then pass
-    else fail "sse-serve under ulimit -n $n: exit $rc, want 3 and a word on descriptors: $(head -c 500 "$tmp/err")"; fi
+    refused_at_start "sse-serve under ulimit -n $n" '^3$' 'descriptor'
   fi
 done
 
