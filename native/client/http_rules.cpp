@@ -156,6 +156,24 @@ std::string escape_text(std::string_view s, std::size_t max) {
   return out;
 }
 
+std::string shown_url(std::string_view url_text) {
+  // By hand, not Boost.URL: the text shown is often one Boost.URL refuses
+  // (that is why it is shown), and its secret must go all the same.
+  const std::size_t scheme_end = url_text.find("://");
+  if (scheme_end == std::string_view::npos) return escape_text(url_text);
+  const std::size_t host_start = scheme_end + 3;
+  const std::size_t authority_end = std::min(url_text.find_first_of("/?#", host_start), url_text.size());
+  const std::size_t at = url_text.substr(0, authority_end).rfind('@');
+  if (at == std::string_view::npos || at < host_start) return escape_text(url_text);
+  const std::string_view userinfo = url_text.substr(host_start, at - host_start);
+  const std::size_t colon = userinfo.find(':');
+  std::string shown(url_text.substr(0, host_start));
+  if (colon != std::string_view::npos) shown.append(userinfo.substr(0, colon + 1));
+  shown += "***";
+  shown.append(url_text.substr(at));
+  return escape_text(shown);
+}
+
 namespace {
 
 // The checks on what a request sends, shared by the options and the
@@ -165,7 +183,7 @@ request_plan check_request(const std::string& url_text, const std::string& metho
   if (url_text.size() > max_url_length) refuse("url longer than " + std::to_string(max_url_length) + " bytes");
   std::string why;
   const auto target = parse_url(url_text, &why);
-  if (!target) refuse("the URL can't be used (" + why + "): " + escape_text(url_text));
+  if (!target) refuse("the URL can't be used (" + why + "): " + shown_url(url_text));
   if (!is_token(method) || method.size() > 64) refuse("invalid method: " + escape_text(method));
   // Fetch's forbidden methods, refused as the npm package refuses them: a
   // tunnel (CONNECT's target is host:port, not a path) or an echo, never a stream.

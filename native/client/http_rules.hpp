@@ -30,6 +30,11 @@ bool is_field_value(std::string_view s);
 // of input (then "...").
 std::string escape_text(std::string_view s, std::size_t max = 256);
 
+// A URL the user gave, as a message shows it: escaped like escape_text, and
+// a password (or a token: the whole userinfo when it has no ':') replaced by
+// "***", so a refusal never copies a secret into a log.
+std::string shown_url(std::string_view url_text);
+
 // A status line's three digits as the server sent them ("099", not "99"):
 // Beast reads any three, so an invalid one is shown as it came.
 std::string status_digits(int status);

@@ -309,6 +309,37 @@ TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
   EXPECT_EQ(message("http://127.0.0.1:65535/x"), "accepted");
 }
 
+// A refusal shows the URL, but never its password or token: the message
+// ends up in logs (sse-cat printed "http://user:secretpw@...").
+TEST(ClientRules, ARefusedUrlIsShownWithoutItsSecret) {
+  const auto message = [](std::string url) -> std::string {
+    auto o = valid();
+    o.url = std::move(url);
+    try {
+      check_options(o);
+    } catch (const ssekit::client_options_error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  const std::pair<const char*, const char*> cases[] = {
+      {"http://user:s3cret@127.0.0.1/x", "): http://user:***@127.0.0.1/x"},
+      {"https://s3cret@127.0.0.1/", "): https://***@127.0.0.1/"},       // a token alone
+      {"ftp://user:s3cret@127.0.0.1/", "): ftp://user:***@127.0.0.1/"},  // refused for its scheme
+      {"http://user:s3c@ret@127.0.0.1/", "): http://user:***@127.0.0.1/"},
+      {"http://user:s3cret@[::1/", "): http://user:***@[::1/"},          // no URL at all
+      {"http://user:s3cret@127.0.0.1/a b@c", "): http://user:***@127.0.0.1/a b@c"},
+  };
+  for (const auto& [url, shown] : cases) {
+    const auto got = message(url);
+    EXPECT_EQ(got.find("s3c"), std::string::npos) << url << ": " << got;
+    EXPECT_NE(got.find(shown), std::string::npos) << url << ": " << got;
+  }
+  // An '@' after the host is no userinfo, and is shown as it came.
+  const auto got = message("http://127.0.0.1/a b@c");
+  EXPECT_NE(got.find("): http://127.0.0.1/a b@c"), std::string::npos) << got;
+}
+
 // --- the request
 
 std::string field(const request_head& h, std::string_view name) {
