@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <string>
@@ -126,8 +127,8 @@ TEST(ClientCompression, ABombMeetsTheParsersLimit) {
   EXPECT_LE(rec.errors[0].offset, limit + 64 * 1024) << rec.errors[0].message;
 }
 
-// Blank lines at ~1000 to 1 meet no parser limit; max_compression_ratio
-// (100 by default) ends the stream as a decode_error instead of burning a
+// Blank lines at ~1030 to 1 (deflate's ceiling) meet no parser limit;
+// max_compression_ratio (1000 by default) ends the stream as a decode_error instead of burning a
 // second of CPU per compressed MB.
 TEST(ClientCompression, ABombOfBlankLinesMeetsTheRatioLimit) {
   script_server server([&](script_server::connection& c) {
@@ -148,6 +149,43 @@ TEST(ClientCompression, ABombOfBlankLinesMeetsTheRatioLimit) {
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::decode_error) << rec.errors[0].message;
   EXPECT_NE(rec.errors[0].message.find("max_compression_ratio"), std::string::npos) << rec.errors[0].message;
+}
+
+// A server that repeats its whole state in every event (a dashboard, a
+// flag set) compresses each repeat to back-references into the last one:
+// 150 to 1 here, flushed per event. The default ratio must let it through
+// (at 100 it stopped after 80 events, and the reconnect replayed them).
+// 143 to 1 at zlib's default level: checked below, so the test can't pass
+// by compressing less.
+TEST(ClientCompression, AStreamOfRepeatedSnapshotsIsNoBomb) {
+  std::string snapshot = "{\"status\":\"ok\",\"items\":[";
+  for (int i = 0; i < 300; ++i) snapshot += (i ? ", " : "") + std::string("{\"id\": ") + std::to_string(i % 10) + ", \"name\": \"widget\", \"price\": 9.99}";
+  snapshot += "]}";
+  constexpr int events = 2000;
+  std::atomic<std::uint64_t> compressed_bytes{0};
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    zlib_writer z(zlib_writer::gzip);
+    bool ok = c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\n"));
+    for (int i = 0; ok && i < events; ++i) {
+      const std::string piece = z.write("id: " + std::to_string(i) + "\ndata: " + snapshot + "\n\n", Z_SYNC_FLUSH);
+      compressed_bytes += piece.size();
+      ok = c.write(piece);
+    }
+    if (ok) c.write(z.finish());
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  std::uint64_t decoded = 0;
+  const recording rec = run(o, SIZE_MAX, [&](const ssekit::event& ev) { decoded += ev.data.size(); });
+  EXPECT_TRUE(rec.errors.empty()) << rec.errors.at(0).message;
+  ASSERT_EQ(rec.log.size(), events + 1u);
+  EXPECT_EQ(rec.log.back(), "end");
+  EXPECT_EQ(decoded, std::uint64_t{events} * snapshot.size());
+  EXPECT_GT(compressed_bytes, 0u);
+  EXPECT_GT(decoded / 120, compressed_bytes) << "the stream compresses less than the 120 to 1 this test is about";
 }
 
 // A corrupt stream and one cut inside a member are decode_error, after

@@ -116,7 +116,7 @@ Limits:
                          (default 33554432)
   --max-compression-ratio N    most decoded bytes per compressed byte of a
                          gzip/deflate stream, after its first MiB (default
-                         100; 0: no limit); a stream past it is a decode
+                         1000; 0: no limit); a stream past it is a decode
                          error, reconnected unless --no-reconnect
   -h, --help             show this help
 

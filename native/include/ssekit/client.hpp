@@ -336,10 +336,11 @@ struct client_options {
   bool compression = true;
   // A compressed stream may decode to at most this many bytes per
   // compressed byte (after its first MiB): blank lines or short comments
-  // inflated 1000 to 1 break no parser limit but cost the client a second
-  // of CPU per compressed MB. Legitimate event streams stay far below (a
-  // few to a few tens). Over it: decode_error. 0: no limit (browsers set none).
-  std::uint64_t max_compression_ratio = 100;
+  // inflated 1030 to 1 (deflate's ceiling) break no parser limit but cost
+  // the client seconds of CPU per compressed MB. Event streams compress a
+  // few to a few tens to one; one that repeats its whole state in every
+  // event 100-200 to one. Over it: decode_error. 0: no limit (browsers set none).
+  std::uint64_t max_compression_ratio = 1000;
 
   parser_options limits;             // max_line_length, max_event_size (of the decoded stream); raw_bytes too; 0 is no "unlimited": it allows nothing
   // The most one socket read takes. The buffer starts at 512 bytes and grows
