@@ -450,7 +450,12 @@ std::optional<repaired> repaired_head(std::string_view buffered) {
     }
     if (iequals(f.name, "Content-Length")) {
       const std::string_view n = trim(f.value);
-      const bool number = !n.empty() && n.size() <= 18 && n.find_first_not_of("0123456789") == std::string_view::npos;
+      // Chromium's bound (a non-negative int64): at 19 digits a valid
+      // length was dropped, and a stream cut short ended cleanly.
+      constexpr std::string_view int64_max = "9223372036854775807";
+      const std::string_view digits = n.substr(std::min(n.find_first_not_of('0'), n.size()));
+      const bool number = !n.empty() && n.find_first_not_of("0123456789") == std::string_view::npos &&
+                          (digits.size() < int64_max.size() || (digits.size() == int64_max.size() && digits <= int64_max));
       // A list ("5, 5") is Beast's to judge.
       const bool list = n.find(',') != std::string_view::npos;
       if (!te.empty() || (!number && !list)) {

@@ -126,8 +126,8 @@ std::optional<std::size_t> missing_reason_space(std::string_view head_start) noe
 //   the registry) and repeats of `chunked` (a duplicated header; no sender
 //   may chunk twice) are dropped; with a Transfer-Encoding left, every
 //   Content-Length is dropped (it overrides them); without one, a
-//   Content-Length that is no number ("-1", "abc", 19+ digits) is dropped
-//   (the body runs to the close).
+//   Content-Length that is no number ("-1", "abc", over 2^63 - 1, as
+//   Chromium reads it) is dropped (the body runs to the close).
 struct repaired {
   std::size_t size = 0;
   std::string head;

@@ -347,6 +347,36 @@ TEST(ClientHostile, HeadsBrowsersReadAreRead) {
   }
 }
 
+// A Content-Length is a number up to 2^63 - 1, as Chromium reads it: a
+// body cut short of a 19-digit length broke off (it ended cleanly, as if
+// the length had not been sent); past int64 the field is no length at all
+// and the body runs to the close, as in Chromium.
+TEST(ClientHostile, ALongContentLengthStillFramesTheBody) {
+  const std::pair<const char*, client_error_reason> cases[] = {
+      {"999999999999999999", client_error_reason::network_error},
+      {"1000000000000000000", client_error_reason::network_error},
+      {"9223372036854775807", client_error_reason::network_error},
+      {"00000000000000000000010", client_error_reason::network_error},  // one byte more than sent
+      {"9223372036854775808", client_error_reason::end_of_stream},
+      {"99999999999999999999999", client_error_reason::end_of_stream},
+  };
+  for (const auto& [length, reason] : cases) {
+    const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + std::string(length) + "\r\n\r\n";
+    script_server server([&head](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(head + "data: a\n\n");
+      c.close();
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    EXPECT_EQ(out.events, std::vector<std::string>{"a"}) << length;
+    ASSERT_EQ(out.errors.size(), 1u) << length;
+    EXPECT_EQ(out.errors[0].reason, reason) << length << ": " << out.errors[0].message;
+  }
+}
+
 // A server that answers the ClientHello with a fatal TLS alert: an
 // internal_error is the server's failure, retried (it ended the client for
 // good); handshake_failure refuses this client, final.
