@@ -59,7 +59,8 @@ export interface Parser {
   readonly memoryBytes: number;
   /**
    * The last event id: the value of the last `id:` field that was followed by a dispatch.
-   * Setting it (e.g. to the id a client resumes from) gives later events that id until the stream sends `id:`.
+   * Setting it (e.g. to the id a client resumes from) gives later events that id until the stream sends `id:`;
+   * it also replaces an `id:` of an event not yet dispatched (the latest id wins).
    * Not from inside the parser's callbacks (it throws there, as feed() does): they run after the whole chunk was read.
    * An id with CR, LF or NUL, which the format can't carry, throws a TypeError with `code` 'invalid_event_id'.
    */

@@ -60,7 +60,9 @@ struct parser_options {
   // as received, before UTF-8 repair, which can make the delivered text up
   // to 3x larger (each invalid byte may become U+FFFD, 3 bytes). Together
   // with max_line_length this bounds the parser's memory: about twice the
-  // event's size at most (measured by bench/event_memory.cpp).
+  // event's delivered size (measured by bench/event_memory.cpp), so at
+  // most about 4x max(max_line_length, max_event_size) when every byte is
+  // invalid UTF-8. A comment line counts against max_line_length only.
   std::size_t max_event_size = 32 * 1024 * 1024;
   // false (default): text is delivered as valid UTF-8, invalid sequences
   // replaced by U+FFFD exactly as TextDecoder does. true: raw bytes as sent.
@@ -103,7 +105,8 @@ class parser {
   // last_event_id view (copy that first if it is still needed). An id the
   // format can't carry (CR, LF or NUL in it) is refused with
   // errc::invalid_event_id, as serialize_event() refuses it, and changes
-  // nothing.
+  // nothing. It also replaces an `id:` of an event not yet dispatched (the
+  // latest id wins, as the spec's last event ID buffer holds one).
   errc set_last_event_id(std::string_view id);
   // Counts the times the last event id was set (by a dispatch after an `id:`
   // field, or set_last_event_id()), even to the same value: while it stays
