@@ -136,6 +136,20 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
       if (auto ipv4 = whatwg_ipv4(out.host)) {
         if (ipv4->empty()) return refused(why, "a host that ends in a number and is no IPv4 address");
         out.host = std::move(*ipv4);
+        break;
+      }
+      // RFC 1035 2.3.4: no resolver looks such a name up, so it is bad
+      // input, not a network error retried for ever.
+      {
+        std::string_view rest(out.host);
+        if (rest.ends_with('.')) rest.remove_suffix(1);
+        bool long_label = false;
+        for (std::size_t dot = 0; !rest.empty() && !long_label; rest.remove_prefix(std::min(dot + 1, rest.size()))) {
+          dot = std::min(rest.find('.'), rest.size());
+          long_label = dot > 63;
+        }
+        if (long_label || out.host.size() > 254 || (out.host.size() == 254 && !out.host.ends_with('.')))
+          return refused(why, "a host name longer than DNS allows (253 bytes, 63 in a label)");
       }
       break;
     }

@@ -307,6 +307,17 @@ TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
     EXPECT_NE(got.find(why), std::string::npos) << url << ": " << got;
   }
   EXPECT_EQ(message("http://127.0.0.1:65535/x"), "accepted");
+  // DNS's limits (RFC 1035): past them, a usage error, not a lookup that
+  // fails on every reconnect.
+  const std::string label(63, 'a');
+  const std::string longest = label + "." + label + "." + label + "." + std::string(61, 'a');  // 253 bytes
+  EXPECT_EQ(message("http://" + label + ".example/"), "accepted");
+  EXPECT_EQ(message("http://" + longest + "/"), "accepted");
+  EXPECT_EQ(message("http://" + longest + "./"), "accepted");
+  for (const std::string& host : {label + "a.example", longest + "a", std::string(2000, 'a'), "x." + label + "a."}) {
+    const auto got = message("http://" + host + "/");
+    EXPECT_NE(got.find("a host name longer than DNS allows (253 bytes, 63 in a label)"), std::string::npos) << host << ": " << got;
+  }
 }
 
 // A refusal shows the URL, but never its password or token: the message
