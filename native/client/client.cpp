@@ -581,14 +581,16 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (write_error_) return fail_network(write_error_, "can't send the request");
       // A FIN without close_notify says what a FIN over TCP says.
       if (detail::is_tls_truncation(ec)) ec = conn_->buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
-      if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering");
-      if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head");
+      // Through a proxy, it may be the proxy's doing: say which way it went.
+      const std::string via = through_proxy();
+      if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering" + via);
+      if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head" + via);
       if (detail::is_client_certificate_refusal(ec)) {
         return fail({.reason = client_error_reason::tls_error,
                      .message = "the server refused this client's TLS certificate (or its lack of one): " + ec.message(),
                      .code = ec});
       }
-      return fail_network(ec, detail::is_http_error(ec) ? "malformed response head" : "no response header");
+      return fail_network(ec, (detail::is_http_error(ec) ? "malformed response head" : "no response header") + via);
     }
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());
@@ -714,8 +716,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // Through a proxy, the answer may be the proxy's own (squid's 502 for an
     // unknown host, its 503 for a refused connection): the message says
     // which way the request went.
-    std::string message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason()));
-    if (route_.forward(plan_.target)) message += " (through the proxy " + route_.choice.url + ", " + route_.choice.source + ")";
+    std::string message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason())) + through_proxy();
     // A server error ends the stream for good unless retry_server_errors:
     // the message names the option (few who meet a 503 know it).
     if (!retryable && options_.reconnect && !options_.retry_server_errors && detail::reconnects_after_status(status, true, has_hook_))
@@ -1010,6 +1011,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   void disarm_deadline() { deadline_.expires_at(asio::steady_timer::time_point::max()); }
 
   // --- reestablish the connection, or fail it
+
+  // " (through the proxy URL, SOURCE)" when the request went to a proxy in
+  // absolute form (an http:// target), whose answer may be the proxy's own.
+  std::string through_proxy() const {
+    return route_.forward(plan_.target) ? " (through the proxy " + route_.choice.url + ", " + route_.choice.source + ")" : "";
+  }
 
   void fail_network(beast::error_code ec, const std::string& what) {
     fail({.reason = client_error_reason::network_error, .message = what + ": " + ec.message(), .code = ec, .retryable = true});

@@ -460,6 +460,28 @@ TEST(ProxyLoopback, AnErrorStatusThroughAProxySaysSo) {
   EXPECT_EQ(e.message, "the server answered 502 Refused (through the proxy " + proxy.url() + ", option proxy)");
 }
 
+// So does a head that never came whole (the proxy may have cut it, or
+// flooded it): the CONNECT form named the proxy, the absolute form did not.
+TEST(ProxyLoopback, AHeadCutOrMalformedThroughAProxySaysSo) {
+  const auto env = clean_env();
+  const std::string answers[] = {"", "HTTP/1.1 200 OK\r\nContent-Ty", "HTTP/1.1 200 OK\r\nX: " + std::string(70000, 'x') + "\r\n\r\n"};
+  for (const std::string& answer : answers) {
+    script_server proxy([&answer](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(answer);
+      c.close();
+    });
+    const std::string proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
+    auto o = options_for("http://127.0.0.1:1/events");
+    o.proxy = proxy_url;
+    const recording rec = run(o);
+    ASSERT_EQ(rec.errors.size(), 1u) << answer.size();
+    EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(rec.errors[0].message.find(" (through the proxy " + proxy_url + ", option proxy): "), std::string::npos) << rec.errors[0].message;
+  }
+}
+
 TEST(ProxyLoopback, A407ForAnHttpTargetIsTheProxysRefusal) {
   const auto env = clean_env();
   script_server origin(one_event("never"));
