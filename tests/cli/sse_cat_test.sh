@@ -46,6 +46,20 @@ if [ "$sanitized" = 0 ]; then
     bash -c 'ulimit -v 60000; exec "$1" -d @"$2" http://127.0.0.1:9/' sh "$cat_bin" "$tmp/big.body"
   rm -f "$tmp/big.body"
 fi
+# To a terminal (script(1) gives one), the stream's controls are escaped in
+# every field: they cleared the screen, set the title, wrote the clipboard
+# (OSC 52). To a pipe, the bytes as sent.
+printf 'event: e\033[2J\nid: i\033]52;c;SGk=\007\n: c\033]0;title\007\ndata: d\302\23331m\tx\n\n' >"$tmp/esc.sse"
+no_controls() {  # no_controls FILE: no ESC, BEL or C1 CSI in it, and ESC shown escaped
+  [ "$(tr -dc '\033\007' <"$1" | wc -c)" = 0 ] && ! grep -q "$(printf '\302\233')" "$1" &&
+    grep -q '2J' "$1" && grep -q -e '\\x1b\[2J' -e '\\u001b\[2J' "$1"
+}
+for format in "" --json; do
+  TERM=dumb script -qec "$(printf '%q ' "$cat_bin" $format --all -) <$(printf '%q' "$tmp/esc.sse")" /dev/null >"$tmp/tty.out" 2>&1
+  check "controls are escaped to a terminal ${format:-(event stream)}" no_controls "$tmp/tty.out"
+done
+"$cat_bin" --all - <"$tmp/esc.sse" >"$tmp/pipe.out"
+check "controls reach a pipe as sent" cmp -s <(printf ': c\033]0;title\007\nid: i\033]52;c;SGk=\007\nevent: e\033[2J\ndata: d\302\23331m\tx\n\n') "$tmp/pipe.out"
 check "json matches golden file" diff <("$cat_bin" --json - <"$feed") "$root/tests/cli/feed.expected.jsonl"
 check "event-stream output parses to the same events" \
   diff <("$cat_bin" - <"$feed" | "$cat_bin" --json -) "$root/tests/cli/feed.expected.jsonl"
@@ -122,6 +136,12 @@ expect_exit "-H 'Host:' exits 2 (an empty Host was sent)" 2 "header Host is empt
   timeout 20 "$cat_bin" --no-reconnect -H 'Host:' http://127.0.0.1:9/
 expect_exit "-H User-Agent twice exits 2 (the second was dropped silently)" 2 "one User-Agent header only" \
   timeout 20 "$cat_bin" --no-reconnect -H 'User-Agent: a' -H 'User-Agent: b' http://127.0.0.1:9/
+expect_exit "-d twice exits 2 (the second replaced the first)" 2 "one --data only" \
+  timeout 20 "$cat_bin" --no-reconnect -d a -d b http://127.0.0.1:9/
+expect_exit "-d @- with standard input closed exits 3 (it sent an empty body)" 3 "can't read standard input: Bad file descriptor" \
+  timeout 20 bash -c 'exec "$0" --no-reconnect -d @- http://127.0.0.1:9/ <&-' "$cat_bin"
+expect_exit "-H URL exits 2 (the URL became a header, and the demo feed ran)" 2 "got the URL 'http://127.0.0.1:9/' (the header is missing)" \
+  timeout 20 "$cat_bin" --no-reconnect -H http://127.0.0.1:9/
 expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/
 expect_exit "a closed standard output exits 3 (it hung)" 3 "writing standard output: Bad file descriptor" timeout 20 bash -c '"$0" - >&-' "$cat_bin"
 expect_exit "a closed standard input with - exits 3 (it hung)" 3 "reading standard input: Bad file descriptor" timeout 20 bash -c '"$0" - <&-' "$cat_bin"
@@ -206,6 +226,9 @@ else
     timeout 20 "$cat_bin" "$base/fault?status=503"
   expect_exit "a refusal shows what the server said" 4 "the server said: not found: /nope / (GET / lists the endpoints)" \
     timeout 20 "$cat_bin" "$base/nope"
+  # sse-serve as a proxy refuses CONNECT (400): its body is the proxy's.
+  expect_exit "a proxy's refusal shows what the proxy said (it was 'the server')" 4 "the proxy said: bad request" \
+    timeout 20 "$cat_bin" --no-reconnect -x "$base" https://127.0.0.1:9/
   expect_exit "a wrong content type exits 4" 4 "wrong_content_type" timeout 20 "$cat_bin" "$base/fault?content_type=text/plain"
   expect_exit "204 exits 0" 0 "no_content" timeout 20 "$cat_bin" "$base/fault?status=204"
   expect_exit "an over-long line exits 1, with the hint" 1 "limit_exceeded: .*see --max-line-length" timeout 20 "$cat_bin" --max-line-length 8 "$base/fault?events=3"
@@ -312,13 +335,17 @@ else
   # Out of descriptors: a message and exit 3, not an abort (uncaught
   # system_error from Asio's epoll, the wake pipe's dup, a socket). The
   # limit is the descriptors already open (ctest may pass some) plus $3.
-  with_free_fds() {  # with_free_fds N URL: sse-cat with N descriptors free
-    bash -c 'ulimit -n $(( $(ls /proc/$$/fd | wc -l) - 1 + $3 )) && exec "$1" --no-reconnect "$2"' sh "$cat_bin" "$2" "$1"
+  with_free_fds() {  # with_free_fds N URL [FLAG]: sse-cat with N descriptors free
+    bash -c 'ulimit -n $(( $(ls /proc/$$/fd | wc -l) - 1 + $3 )) && exec "$1" $4 "$2"' sh "$cat_bin" "$2" "$1" "${3:---no-reconnect}"
   }
   # Not under sanitizers: their runtime fails first without descriptors.
   [ "$sanitized" = 0 ] && expect_exit "one descriptor free (no wake pipe): exit 3" 3 "Too many open files" with_free_fds 1 "$base/fault?events=1"
-  [ "$sanitized" = 0 ] && for n in 2 3 4 5 6 7; do
-    timeout 20 bash -c "$(declare -f with_free_fds); cat_bin='$cat_bin'; with_free_fds $n '$base/fault?events=1'" >/dev/null 2>"$tmp/err"
+  # Reconnecting too (--max-events 1 ends a stream that opens): it
+  # retried for ever, where --help says exit 3.
+  [ "$sanitized" = 0 ] && for n in 2 3 4 5 6 7 2r 3r 4r 5r 6r 7r; do
+    flag=--no-reconnect
+    case $n in *r) n=${n%r} flag='--max-events 1' ;; esac
+    timeout 20 bash -c "$(declare -f with_free_fds); cat_bin='$cat_bin'; with_free_fds $n '$base/fault?events=1' '$flag'" >/dev/null 2>"$tmp/err"
     rc=$?
     # A socket that can't be opened is named as such: Asio's connect
     # reported it as "Operation canceled".
@@ -326,7 +353,7 @@ else
     # was a network error, exit 5).
     if [ "$rc" -lt 124 ] && ! grep -q "Operation canceled" "$tmp/err" &&
        { [ "$rc" = 3 ] || ! grep -q "Too many open files" "$tmp/err"; }; then passed=$((passed + 1))
-    else failed=$((failed + 1)); echo "FAIL: $n descriptors free: exit $rc: $(cat "$tmp/err")"; fi
+    else failed=$((failed + 1)); echo "FAIL: $n descriptors free ($flag): exit $rc: $(cat "$tmp/err")"; fi
   done
   expect_exit "an idle stream times out" 5 "idle_timeout" timeout 20 "$cat_bin" --no-reconnect --idle-timeout 0.2 "$base/fault?events=1&stall_ms=10000"
   expect_exit "a server that never answers times out" 5 "connect_timeout" timeout 20 "$cat_bin" --no-reconnect --connect-timeout 0.2 "$base/fault?stall"
@@ -388,11 +415,16 @@ PEM
       END { exit !(found && !unread) }' /proc/net/tcp
   }
   # Standard output a file (written whole) and a pipe (what it takes without waiting).
+  # SIGHUP (the terminal or the ssh session went away) too: it killed
+  # sse-cat with the buffered events unwritten. ignored: under nohup
+  # (SIGHUP ignored) it is no stop: SIGTERM still is.
   mkfifo "$tmp/tail.fifo"
-  for into in file pipe; do
+  for into in file pipe file-HUP pipe-HUP file-ignored; do
+    sig=${into#*-}; [ "$sig" = "$into" ] && sig=TERM
+    want=143; [ "$sig" = HUP ] && want=129
     rm -f "$tmp/tail.out"
     reader_pid=
-    if [ "$into" = pipe ]; then
+    if [ "${into%-*}" = pipe ]; then
       cat <"$tmp/tail.fifo" >"$tmp/tail.out" &
       reader_pid=$!
       out="$tmp/tail.fifo"
@@ -400,7 +432,11 @@ PEM
       out="$tmp/tail.out"
     fi
     sent=$(stats_events_sent)
-    "$cat_bin" --flush-delay 3600 "$base/fault?events=1&stall_ms=3600000" >"$out" 2>/dev/null &
+    if [ "$sig" = ignored ]; then
+      (trap '' HUP; exec "$cat_bin" --flush-delay 3600 "$base/fault?events=1&stall_ms=3600000" >"$out" 2>/dev/null) &
+    else
+      "$cat_bin" --flush-delay 3600 "$base/fault?events=1&stall_ms=3600000" >"$out" 2>/dev/null &
+    fi
     tail_pid=$!
     synced=0
     for _ in $(seq 1 400); do
@@ -408,11 +444,17 @@ PEM
       if [ "${now:-0}" -gt "${sent:-0}" ] && read_everything "$tail_pid" "$port"; then synced=1; break; fi
       sleep 0.05
     done
-    kill -TERM "$tail_pid"; wait "$tail_pid"; rc=$?
+    if [ "$sig" = ignored ]; then
+      # Still ignored once sse-cat is set up: bit 0 of SigIgn is SIGHUP.
+      ign=$(sed -n 's/^SigIgn:[[:space:]]*//p' /proc/"$tail_pid"/status)
+      check "SIGHUP ignored by the caller (nohup) stays ignored" test $((0x${ign:-0} & 1)) = 1
+      sig=TERM
+    fi
+    kill -"$sig" "$tail_pid"; wait "$tail_pid"; rc=$?
     [ -n "$reader_pid" ] && wait "$reader_pid"
     check "the wait for the event to be read ended ($into)" test "$synced" = 1
-    check "SIGTERM: exit 143, and the event printed before it is written ($into)" \
-      bash -c 'test "$0" = 143 && grep -q "^data: event" "$1"' "$rc" "$tmp/tail.out"
+    check "SIG$sig: exit $want, and the event printed before it is written ($into)" \
+      bash -c 'test "$0" = "$2" && grep -q "^data: event" "$1"' "$rc" "$tmp/tail.out" "$want"
   done
   # SIGTERM while --cacert waits for a FIFO's writer: the signal's exit code.
   mkfifo "$tmp/ca.fifo"

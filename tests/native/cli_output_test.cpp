@@ -96,6 +96,11 @@ TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 500"), "the server answered 500");
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 503 Busy; not retried: set retry_server_errors to reconnect after it"),
             "the server answered 503 Busy; not retried: pass --retry-server-errors to reconnect after it");
+  // -H of a header the client sets: the flag, not the library's option.
+  EXPECT_EQ(ssekit::cli::with_flag_names("ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: client_options::last_event_id)"),
+            "ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: --last-event-id)");
+  EXPECT_EQ(ssekit::cli::with_flag_names("ssekit::client: header Accept-Encoding is set by the client itself (client_options::compression chooses it)"),
+            "ssekit::client: header Accept-Encoding is set by the client itself (--compressed / --no-compressed choose it)");
 }
 
 // A refused response's body on one line of standard error.
@@ -209,6 +214,37 @@ TEST(CliOutput, AnIdBackFromALongOneIsWrittenAgain) {
   ASSERT_FALSE(reader.feed(got));
   const auto& ids = recorder.ids;
   EXPECT_EQ(ids, (std::vector<std::string>{"A", long_id, "A", "A"}));
+}
+
+// To a terminal (escape_controls), no control the stream sends reaches it:
+// ESC (clear screen, OSC 52 clipboard), BEL, DEL, C1 CSI, in every field
+// and format. TAB stays; an event without controls is written as before.
+TEST(CliOutput, ControlsAreEscapedForATerminal) {
+  const std::string esc = "\x1b[2J\x1b]52;c;SGk=\x07\x7f\xc2\x9b" "31m\tend";
+  const auto print = [&](output_format format, bool escape) {
+    return through_pipe([&](writer& out) {
+      printer p(out, format, true);
+      p.escape_controls(escape);
+      p.on_event(event{"message", "plain", "1"});
+      p.on_event(event{"t" + esc, "a" + esc + "\nb", "i" + esc});
+      p.on_comment("c" + esc);
+      p.on_event(event{"message", "plain", "1"});
+    });
+  };
+  const std::string shown = "\\x1b[2J\\x1b]52;c;SGk=\\x07\\x7f\\u009b31m\tend";
+  EXPECT_EQ(print(output_format::event_stream, true),
+            "id: 1\ndata: plain\n\nid: i" + shown + "\nevent: t" + shown + "\ndata: a" + shown + "\ndata: b\n\n:c" + shown +
+                "\nid: 1\ndata: plain\n\n");
+  const std::string json_shown = "\\u001b[2J\\u001b]52;c;SGk=\\u0007\\u007f\\u009b31m\\tend";
+  EXPECT_EQ(print(output_format::json, true),
+            "{\"type\":\"message\",\"data\":\"plain\",\"lastEventId\":\"1\"}\n"
+            "{\"type\":\"t" + json_shown + "\",\"data\":\"a" + json_shown + "\\nb\",\"lastEventId\":\"i" + json_shown + "\"}\n"
+            "{\"comment\":\"c" + json_shown + "\"}\n"
+            "{\"type\":\"message\",\"data\":\"plain\",\"lastEventId\":\"1\"}\n");
+  // Not to a terminal: the bytes as sent.
+  const std::string raw = print(output_format::event_stream, false);
+  EXPECT_NE(raw.find("data: a" + esc + "\ndata: b\n"), std::string::npos) << raw;
+  EXPECT_NE(raw.find(":c" + esc + "\n"), std::string::npos) << raw;
 }
 
 TEST(CliOutput, EventStreamOutputIsWhatTheSerializerWrites) {

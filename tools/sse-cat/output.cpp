@@ -427,10 +427,11 @@ simd_level cpu_simd_level() noexcept { return cpu_level; }
 
 void set_simd_level(simd_level level) noexcept { current_level = level < cpu_level ? level : cpu_level; }
 
-void append_json_string(writer& w, std::string_view text) {
+namespace {
+
+// The escaper for the CPU (and the level set), into `out`.
+void escape_json(cursor& out, std::string_view text) {
   // The parser delivers valid UTF-8, so no byte above 0x7f needs anything.
-  cursor out(w);
-  *out.dst++ = '"';
 #if defined(__x86_64__) || defined(__i386__)
   if (current_level == simd_level::avx512) {
     escape_json_avx512(out, text.data(), text.size());
@@ -441,6 +442,19 @@ void append_json_string(writer& w, std::string_view text) {
   {
     escape_json_portable(out, text.data(), text.size());
   }
+}
+
+}  // namespace
+
+void append_json_escaped(writer& w, std::string_view text) {
+  cursor out(w);
+  escape_json(out, text);
+}
+
+void append_json_string(writer& w, std::string_view text) {
+  cursor out(w);
+  *out.dst++ = '"';
+  escape_json(out, text);
   out.need(1);
   *out.dst++ = '"';
 }
@@ -476,11 +490,59 @@ void write_field(writer& out, std::string_view name, std::string_view value) {
   out.append('\n');
 }
 
+// What escape_controls() escapes: C0 controls but TAB, DEL, C1 controls
+// (U+0080-U+009F, 0xC2 0x80-0x9F in the valid UTF-8 the parser delivers).
+bool has_control(std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return true;
+    if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0) return true;
+  }
+  return false;
+}
+
+// A line for a terminal: escaped as error messages are (terminal_safe),
+// TABs kept. Only for text with a control: a terminal reads slower than this.
+std::string terminal_line(std::string_view text) {
+  std::string out;
+  for (std::size_t tab = text.find('\t'); tab != std::string_view::npos; tab = text.find('\t')) {
+    out += tools::terminal_safe(text.substr(0, tab));
+    out += '\t';
+    text.remove_prefix(tab + 1);
+  }
+  out += tools::terminal_safe(text);
+  return out;
+}
+
+// A JSON string for a terminal: JSON leaves DEL and C1 controls as they
+// are, which some terminals obey; here they are \u escapes too.
+void append_terminal_json_string(writer& w, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  w.append('"');
+  std::size_t run = 0;  // start of the bytes JSON escapes as usual
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (c != 0x7f && !c1) continue;
+    append_json_escaped(w, text.substr(run, i - run));
+    const unsigned code = c1 ? static_cast<unsigned char>(text[++i]) : c;
+    const char escape[] = {'\\', 'u', '0', '0', hex[code >> 4], hex[code & 15]};
+    w.append(std::string_view(escape, sizeof escape));
+    run = i + 1;
+  }
+  append_json_escaped(w, text.substr(run));
+  w.append('"');
+}
+
 }  // namespace
 
 void printer::on_event(const event& ev) {
   constexpr std::size_t max_kept_id = 4096;
   ++events_;
+  if (escape_controls_ && (has_control(ev.data) || has_control(ev.type) || has_control(ev.last_event_id))) {
+    on_event_with_controls(ev);
+    return;
+  }
   if (format_ == output_format::json) {
     // The usual type and id as literals: no escaper call for them.
     if (ev.type == "message") {
@@ -534,15 +596,43 @@ void printer::on_event(const event& ev) {
   out_.append('\n');
 }
 
+// escape_controls(): the slow path, for an event with a control in it.
+void printer::on_event_with_controls(const event& ev) {
+  if (format_ == output_format::json) {
+    out_.append("{\"type\":");
+    append_terminal_json_string(out_, ev.type);
+    out_.append(",\"data\":");
+    append_terminal_json_string(out_, ev.data);
+    out_.append(",\"lastEventId\":");
+    append_terminal_json_string(out_, ev.last_event_id);
+    out_.append("}\n");
+    return;
+  }
+  // The id is always written: an escaped one is not the id a reader keeps.
+  write_field(out_, "id", terminal_line(ev.last_event_id));
+  printed_id_known_ = false;
+  if (ev.type != "message") write_field(out_, "event", terminal_line(ev.type));
+  std::string_view rest = ev.data;
+  for (std::size_t pos = rest.find('\n');; pos = rest.find('\n')) {
+    write_field(out_, "data", terminal_line(rest.substr(0, pos)));
+    if (pos == std::string_view::npos) break;
+    rest.remove_prefix(pos + 1);
+  }
+  out_.append('\n');
+}
+
 void printer::on_comment(std::string_view text) {
   if (!all_) return;
   if (format_ == output_format::json) {
     out_.append("{\"comment\":");
-    append_json_string(out_, text);
+    if (escape_controls_) append_terminal_json_string(out_, text);
+    else append_json_string(out_, text);
     out_.append("}\n");
   } else {
     out_.append(':');
-    out_.append(text);  // the parser never delivers CR or LF in a comment
+    // The parser never delivers CR or LF in a comment.
+    if (escape_controls_ && has_control(text)) out_.append(terminal_line(text));
+    else out_.append(text);
     out_.append('\n');
   }
 }
@@ -571,6 +661,10 @@ std::string with_flag_names(std::string message) {
     message.replace(message.size() - server_errors.size(), server_errors.size(), "pass --retry-server-errors to reconnect after it");
   // The decoder's message ends with the setting's name (content_decoder.cpp).
   else if (message.ends_with("(max_compression_ratio)")) message += " (see --max-compression-ratio)";
+  // An owned header's hint (http_rules.cpp check_request).
+  else if (message.ends_with("client_options::last_event_id)")) message.replace(message.size() - 30, 29, "--last-event-id");
+  else if (message.ends_with("(client_options::compression chooses it)"))
+    message.replace(message.size() - 40, 40, "(--compressed / --no-compressed choose it)");
   return message;
 }
 

@@ -89,6 +89,8 @@ class writer {
 // place in the writer's buffer, 32 bytes at a time with AVX-512 (VBMI2),
 // 16 with SSSE3, else byte by byte.
 void append_json_string(writer& out, std::string_view text);
+// The same without the quotes.
+void append_json_escaped(writer& out, std::string_view text);
 
 // A client error's message with the library's option names that sse-cat
 // has a flag for written as that flag ("set replay_body to resend it" ->
@@ -122,11 +124,19 @@ class printer : public handler {
   void on_retry(std::uint64_t milliseconds) override;
 
   std::uint64_t events() const noexcept { return events_; }
+  // For a terminal: control characters the stream sends (ESC, BEL, C1 CSI,
+  // DEL...) in any field are written escaped, as error messages show them
+  // (\x1b; \u001b in JSON), so a stream can't clear the screen, set the
+  // title or write the clipboard (OSC 52). TAB stays. Off: bytes as sent.
+  void escape_controls(bool on) noexcept { escape_controls_ = on; }
 
  private:
+  void on_event_with_controls(const event& ev);
+
   writer& out_;
   output_format format_;
   bool all_;
+  bool escape_controls_ = false;
   std::string printed_id_;  // event_stream format: the id the reader already knows
   bool printed_id_known_ = true;  // false: it was too long to keep
   std::uint64_t events_ = 0;

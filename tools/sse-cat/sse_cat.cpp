@@ -47,7 +47,7 @@ constexpr int exit_usage = 2;
 constexpr int exit_io = 3;
 constexpr int exit_refused = 4;       // the server refused the stream (status, type, redirect)
 constexpr int exit_network = 5;       // network, TLS or timeout failure, and no reconnect
-constexpr int exit_signal_base = 128;  // + the signal: 130 SIGINT, 143 SIGTERM
+constexpr int exit_signal_base = 128;  // + the signal: 129 SIGHUP, 130 SIGINT, 143 SIGTERM
 
 // The client's limits on proxy settings (its constructor checks them too).
 constexpr std::size_t max_proxy_arg = 2048;
@@ -77,7 +77,7 @@ Request:
                          most 256 bytes, a value 16384, all 32768)
   -X, --request METHOD   request method (default GET, or POST with -d)
   -d, --data BODY        request body; --data @FILE reads it from FILE
-                         (@-: from standard input), at most 256 MiB
+                         (@-: from standard input), at most 256 MiB; once
   --last-event-id ID     resume from ID (sent as Last-Event-ID; at most
                          4096 bytes)
   --replay-body          send the body again on reconnects (off: a stream
@@ -120,12 +120,16 @@ Limits:
                          error, reconnected unless --no-reconnect
   -h, --help             show this help
 
-Without --json the events are printed as an event stream again. On a
+Without --json the events are printed as an event stream again. To a
+terminal, control characters in events are escaped (ESC as \x1b; TAB
+kept), so a stream can't drive the terminal; to a pipe or file they are
+as sent. On a
 terminal (but not with TERM=dumb or unset), a status line on standard error
 shows the state, the events and the reconnects (cleared around output when
 standard output is the same terminal).
-SIGINT and SIGTERM stop sse-cat at once, even while its output is blocked
-(a consumer that stopped reading): exit 130 and 143. What was printed
+SIGINT, SIGTERM and SIGHUP stop sse-cat at once, even while its output is
+blocked (a consumer that stopped reading): exit 130, 143 and 129 (SIGHUP
+stays ignored under nohup). What was printed
 before the signal is still written to a file, or to a pipe that takes it
 without waiting (not to a terminal or socket). A pipe whose reader went
 away (| head -1) ends it, exit 3, even while the stream is silent.
@@ -135,7 +139,7 @@ limit or could not be decoded; 2 bad usage; 3 an input or output error,
 or the system refused memory or file descriptors; 4
 the server refused the stream (HTTP status, content type, content coding,
 redirect) or the proxy refused it (407, 403...); 5 a network, TLS or
-timeout failure without reconnect; 130 SIGINT; 143 SIGTERM.
+timeout failure without reconnect; 129 SIGHUP; 130 SIGINT; 143 SIGTERM.
 )";
 
 struct options {
@@ -151,10 +155,11 @@ struct options {
   ssekit::client_options client;
   bool method_given = false;
   bool body_given = false;
+  bool stdin_closed = false;  // at start (then reopened on /dev/null): --data @- has nothing to read
 };
 
 // ---- stop signals ------------------------------------------------------------
-// SIGINT and SIGTERM are caught without SA_RESTART: the handler records the
+// SIGINT, SIGTERM and SIGHUP are caught without SA_RESTART: the handler records the
 // signal and writes to a self-pipe, which the writer's and the reader's
 // poll() and the event loop watch, and a blocked write() returns EINTR.
 
@@ -182,6 +187,10 @@ bool install_stop_signals() {
   action.sa_flags = 0;  // no SA_RESTART: interrupt a blocked read or write
   ::sigaction(SIGINT, &action, nullptr);
   ::sigaction(SIGTERM, &action, nullptr);
+  // SIGHUP (the terminal went away) writes what waits, as SIGTERM does;
+  // but not under nohup, which ignores it for us.
+  struct sigaction hup {};
+  if (::sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN) ::sigaction(SIGHUP, &action, nullptr);
   return true;
 }
 
@@ -198,6 +207,7 @@ void start_resolver_thread_without_stop_signals(boost::asio::ip::tcp::resolver& 
   sigemptyset(&stop_set);
   sigaddset(&stop_set, SIGINT);
   sigaddset(&stop_set, SIGTERM);
+  sigaddset(&stop_set, SIGHUP);
   ::pthread_sigmask(SIG_BLOCK, &stop_set, &old);
   resolver.async_resolve("127.0.0.1", "0", boost::asio::ip::tcp::resolver::numeric_host,
                          [](const boost::system::error_code&, const boost::asio::ip::tcp::resolver::results_type&) {});
@@ -295,6 +305,7 @@ class event_limit : public ssekit::handler {
 int run(const options& opts) {
   ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
   ssekit::cli::printer printer{out, opts.format, opts.all};
+  printer.escape_controls(::isatty(STDOUT_FILENO) == 1);  // a stream must not drive the terminal
   event_limit limit{printer, opts.max_events};
   ssekit::parser parser{limit, opts.parser};
   std::vector<char> buffer(64 * 1024);
@@ -320,11 +331,17 @@ int run(const options& opts) {
   }
 }
 
+// The system refused a descriptor (for a socket). The client retries it,
+// as a service would; sse-cat holds one connection, so its limit is too
+// small and a retry can't help: exit 3, as --help says.
+bool out_of_descriptors(const ssekit::client_error& e) {
+  return e.code == std::errc::too_many_files_open || e.code == std::errc::too_many_files_open_in_system;
+}
+
 int exit_code_for(const ssekit::client_error& e) {
   using r = ssekit::client_error_reason;
-  // The system refused a descriptor (for a socket): exit 3, as --help says,
-  // whatever the client calls the attempt that failed.
-  if (e.code == std::errc::too_many_files_open || e.code == std::errc::too_many_files_open_in_system) return exit_io;
+  // Whatever the client calls the attempt that failed.
+  if (out_of_descriptors(e)) return exit_io;
   switch (e.reason) {
     case r::no_content:
     case r::end_of_stream: return exit_ok;
@@ -414,6 +431,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   start_resolver_thread_without_stop_signals(resolver);
   ssekit::cli::writer out(STDOUT_FILENO, wake_pipe[0]);
   ssekit::cli::printer printer{out, opts.format, opts.all};
+  printer.escape_controls(::isatty(STDOUT_FILENO) == 1);  // a stream must not drive the terminal
   status_line status(terminal_takes_escapes());
   int exit_code = exit_ok;
   bool stopped = false;
@@ -512,6 +530,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   h.on_error = [&](const ssekit::client_error& e) {
     flush();
     status.clear();
+    const bool ends = !e.will_reconnect || out_of_descriptors(e);
     const bool quiet = e.reason == ssekit::client_error_reason::end_of_stream && !e.will_reconnect;
     if (!quiet) {
       std::string detail;
@@ -519,12 +538,14 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
         detail = limit_hint(static_cast<ssekit::errc>(e.code.value()), opts.parser);  // the message has the offset
       // The message may quote the server (reason phrase, headers, body).
       std::fprintf(stderr, "sse-cat: %s: %s%s%s\n", std::string(ssekit::client_error_reason_name(e.reason)).c_str(),
-                   ssekit::tools::terminal_safe(ssekit::cli::with_flag_names(e.message)).c_str(), detail.c_str(), reconnect_text(e).c_str());
+                   ssekit::tools::terminal_safe(ssekit::cli::with_flag_names(e.message)).c_str(), detail.c_str(), ends ? "" : reconnect_text(e).c_str());
       // What the server said about it (a JSON error of an API, a proxy's
       // page): the start of the refused response's body, as curl shows it.
-      if (!e.body.empty()) std::fprintf(stderr, "sse-cat: the server said: %s\n", ssekit::cli::body_excerpt(e.body).c_str());
+      if (!e.body.empty())
+        std::fprintf(stderr, "sse-cat: the %s said: %s\n", e.reason == ssekit::client_error_reason::proxy_refused ? "proxy" : "server",
+                     ssekit::cli::body_excerpt(e.body).c_str());
     }
-    if (!e.will_reconnect) stop(exit_code_for(e));
+    if (ends) stop(exit_code_for(e));
   };
 
   opts.client.url = url;
@@ -680,6 +701,10 @@ int parse_args(int argc, char** argv, options& opts) {
       const std::string_view v = args.value();
       const auto colon = v.find(':');
       if (colon == std::string_view::npos || colon == 0) args.fail("a header is 'Name: value', got '" + std::string(v.substr(0, 200)) + "'");
+      // "-H URL" (the header forgotten) took the URL as a header "http",
+      // and with no URL left sse-cat read its demo feed without a word.
+      if (v.size() > 7 && (boost::beast::iequals(v.substr(0, 7), "http://") || boost::beast::iequals(v.substr(0, 8), "https://")))
+        args.fail("a header is 'Name: value', got the URL '" + std::string(v.substr(0, 200)) + "' (the header is missing)");
       std::string_view header_value = v.substr(colon + 1);
       while (!header_value.empty() && (header_value.front() == ' ' || header_value.front() == '\t')) header_value.remove_prefix(1);
       checked_field(args, "the header name", v.substr(0, colon), ssekit::max_header_name_length);
@@ -712,9 +737,12 @@ int parse_args(int argc, char** argv, options& opts) {
       opts.method_given = true;
     } else if (args.is("-d", "--data")) {
       const std::string_view v = args.value();
+      // curl joins several with '&'; here a second replaced the first (and
+      // "-d @- -d @-" sent nothing): refused instead.
+      if (opts.body_given) args.fail("one --data only: the request has one body");
       if (v.starts_with("@")) {
         const std::string path(v.substr(1));
-        if (const int error = read_whole(path, opts.client.body); error != 0) {
+        if (const int error = path == "-" && opts.stdin_closed ? EBADF : read_whole(path, opts.client.body); error != 0) {
           if (error == EINTR) return signal_exit_code();  // SIGINT or SIGTERM while reading the body
           const char* const what = path == "-" ? "standard input" : path.c_str();
           if (error == EFBIG) {
@@ -808,6 +836,7 @@ int main(int argc, char** argv) {
   reserve_if_closed(STDERR_FILENO);
   if (!install_stop_signals()) return exit_io;
   options opts;
+  opts.stdin_closed = stdin_closed;
   try {
     if (const int status = parse_args(argc, argv, opts); status != exit_ok) {
       // --help went to the /dev/null that stands in for a closed stdout.
