@@ -94,7 +94,8 @@ Connection:
   --connect-timeout SECONDS    (default 10; more than 0)
                          (SECONDS: e.g. 2 or 0.25, at most three decimals
                          and a year)
-  --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After;
+  --retry-server-errors  reconnect after 5xx and 429 (honouring Retry-After,
+                         up to 24 h as retry: is;
                          with a body, only after 429, 502, 503 and 504 unless
                          --replay-body)
   --cacert FILE          trust the CA certificates in FILE (PEM)

@@ -49,7 +49,8 @@ Prints "listening on URL" once it accepts connections.
                        at most a day)
   --scale X            multiply event intervals by X, 0.000001-1000 with at most
                        6 decimals (default 1; 0.01 is fast)
-  --retry-ms N         the retry: hint of /feed and /events (default 3000)
+  --retry-ms N         the retry: hint of /feed and /events (default 3000;
+                       0 to 2^64-1, as the format allows)
   --seed N             seed for generated content (default: random)
   --request-timeout-ms N  close a connection that has not sent a complete
                        request within N ms (default 10000; 1 to a day)
@@ -57,9 +58,11 @@ Prints "listening on URL" once it accepts connections.
                        response for N ms: a client that stopped reading
                        (default 60000; 1 to a day)
   --max-connections N  open connections at most; at the limit the one waiting
-                       longest for a request is closed (default 20000)
+                       longest for a request is closed (default 20000;
+                       1 to 10000000, lowered to fit RLIMIT_NOFILE)
   --max-compressed-streams N  live streams with encoding=gzip or deflate at
-                       most; past it such a request is a 503 (default 256)
+                       most; past it such a request is a 503 (default 256;
+                       1 to 10000000)
   --tls-cert FILE      serve https with this PEM certificate chain (with --tls-key)
   --tls-key FILE       the certificate's PEM private key, unencrypted
   -h, --help           show this help
