@@ -172,6 +172,9 @@ printf 'not a certificate\n' >"$tmp/junk.pem"
 (timeout $hang sh -c 'printf "not a certificate\n" >"$0"' "$tmp/cert.fifo" &)  # bounded: gone even if never read
 expect_exit "sse-serve --tls-cert FIFO without PEM" 2 "can't load $tmp/cert.fifo" \
   "$serve_bin" --port 0 --tls-cert "$tmp/cert.fifo" --tls-key "$tmp/junk.pem"
+# One of the two: named by its flags (it said "tls_certificate_file and tls_key_file").
+expect_exit "sse-serve --tls-cert without --tls-key" 2 "--tls-cert and --tls-key go together" \
+  "$serve_bin" --port 0 --tls-cert "$tmp/junk.pem"
 
 # --- Both servers under a tiny RLIMIT_NOFILE: their own descriptors
 # (stdio, epoll, eventfd, timers, listener, signal pipe) took all of 9, and

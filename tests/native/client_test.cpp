@@ -1596,6 +1596,9 @@ TEST_F(ClientTls, TheDemoServerServesHttpsWithACertificateFile) {
             "ssekit::demo::server: can't load " + server.dir + "/junk.pem: no PEM certificate in it (-----BEGIN CERTIFICATE-----)");
   EXPECT_EQ(refusal(server.options.tls_certificate_file, server.dir + "/junk.pem"),
             "ssekit::demo::server: can't load " + server.dir + "/junk.pem: no PEM private key in it (-----BEGIN PRIVATE KEY-----)");
+  // The certificate given twice: its file has PEM, but no key.
+  EXPECT_EQ(refusal(server.options.tls_certificate_file, server.options.tls_certificate_file),
+            "ssekit::demo::server: can't load " + server.options.tls_certificate_file + ": no PEM private key in it (-----BEGIN PRIVATE KEY-----)");
 }
 
 // Found by a hostile-client probe: plain HTTP on the https port was closed

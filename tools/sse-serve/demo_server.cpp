@@ -94,10 +94,13 @@ std::string tls_file_problem(const std::string& path, const error_code& ec, std:
   // Only a regular file is read again: opening a FIFO would wait for a
   // second writer (OpenSSL had the first).
   if (!S_ISREG(st.st_mode)) return ec.message();
-  // Looked for in the first MiB only: PEM files are a few KiB.
+  // Looked for in the first MiB only: PEM files are a few KiB. A PEM
+  // block of another kind counts as none ("RSA PRIVATE KEY-----" is a key):
+  // a certificate given as the key was OpenSSL's "unsupported (DECODER
+  // routines)".
   std::string head(std::min<std::size_t>(static_cast<std::size_t>(std::max<off_t>(st.st_size, 0)), 1024 * 1024), '\0');
   std::ifstream in(path, std::ios::binary);
-  if (in && in.read(head.data(), static_cast<std::streamsize>(head.size())) && head.find("-----BEGIN ") == std::string::npos) {
+  if (in && in.read(head.data(), static_cast<std::streamsize>(head.size())) && head.find(std::string(label) + "-----") == std::string::npos) {
     return "no PEM " + std::string(what) + " in it (-----BEGIN " + std::string(label) + "-----)";
   }
   return ec.message();

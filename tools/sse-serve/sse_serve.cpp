@@ -129,6 +129,9 @@ int main(int argc, char** argv) {
   try {
     const int status = parse_args(argc, argv, options, max_connections_given);
     if (status != exit_ok) return status < 0 ? exit_ok : status;
+    // Said with the flags' names (the server's own check names its options).
+    if (options.tls_certificate_file.empty() != options.tls_key_file.empty())
+      throw ssekit::tools::usage_error("--tls-cert and --tls-key go together");
   } catch (const ssekit::tools::usage_error& e) {
     // The message may quote an argument: escaped, as sse-cat's are.
     std::fprintf(stderr, "sse-serve: %s\nTry 'sse-serve --help'.\n", ssekit::tools::terminal_safe(e.what()).c_str());
