@@ -273,17 +273,20 @@ TEST(ClientRules, RefusesOptionsOverLimitsAndFramingHeaders) {
   EXPECT_TRUE(refused(o));
 }
 
+// check_options' message for options with this URL, or "accepted".
+std::string refusal_of_url(std::string url) {
+  auto o = valid();
+  o.url = std::move(url);
+  try {
+    check_options(o);
+  } catch (const ssekit::client_options_error& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
 TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
-  const auto message = [](std::string url) -> std::string {
-    auto o = valid();
-    o.url = std::move(url);
-    try {
-      check_options(o);
-    } catch (const ssekit::client_options_error& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
+  const auto message = refusal_of_url;
   const std::pair<const char*, const char*> cases[] = {
       {"http://user:pw@127.0.0.1/", "credentials in a URL (user:password@) are not sent: use an Authorization header"},
       {"http://user@127.0.0.1/", "credentials in a URL"},
@@ -323,16 +326,7 @@ TEST(ClientRules, ARefusedUrlSaysWhatIsWrongWithIt) {
 // A refusal shows the URL, but never its password or token: the message
 // ends up in logs (sse-cat printed "http://user:secretpw@...").
 TEST(ClientRules, ARefusedUrlIsShownWithoutItsSecret) {
-  const auto message = [](std::string url) -> std::string {
-    auto o = valid();
-    o.url = std::move(url);
-    try {
-      check_options(o);
-    } catch (const ssekit::client_options_error& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
+  const auto message = refusal_of_url;
   const std::pair<const char*, const char*> cases[] = {
       {"http://user:s3cret@127.0.0.1/x", "): http://user:***@127.0.0.1/x"},
       {"https://s3cret@127.0.0.1/", "): https://***@127.0.0.1/"},       // a token alone
