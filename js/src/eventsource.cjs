@@ -928,6 +928,7 @@ const EventSource = class EventSource extends EventTarget {
   #previous = { reason: null, status: 0 };  // how the last attempt ended
   #handlers = { open: null, message: null, error: null };
   #handlerListeners = { open: null, message: null, error: null };
+  #pagehideWatch = null;  // AbortController of the document's pagehide listener (windows only)
 
   constructor(url, init = undefined) {
     super();
@@ -972,6 +973,7 @@ const EventSource = class EventSource extends EventTarget {
       });
       return;
     }
+    this.#watchDocument();
     // The request starts after the constructor's task, as the browser's
     // does: `new EventSource(u)` then close() in the same task sends nothing
     // (React's StrictMode mounts, unmounts and mounts again in one go).
@@ -1010,10 +1012,30 @@ const EventSource = class EventSource extends EventTarget {
   }
 
   close() {
+    this.#unwatchDocument();
     if (this.#readyState === CLOSED && this.#controller === null && this.#timer === null) return;
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();
+  }
+
+  // A document that goes away (its iframe removed or navigated, its page
+  // closed) fails the connection, as the browser's own EventSource does:
+  // once it is detached its realm runs no promise callback or timer, so the
+  // stream stayed OPEN (or CONNECTING) for good and never said `error`.
+  // Not for a page kept in the back/forward cache (persisted). A probe of
+  // the package in Chromium found it.
+  #watchDocument() {
+    // Short: the EventSource's bundle has a size budget (test/bundle.test.mjs).
+    if (!globalThis.document || !globalThis.addEventListener) return;
+    this.#pagehideWatch = new AbortController();
+    addEventListener('pagehide', (event) => {
+      if (!event.persisted && this.#readyState !== CLOSED) this.#fail(new SseError('network_error', 'ssekit: the document went away', { url: this.#url }));
+    }, { signal: this.#pagehideWatch.signal });
+  }
+  #unwatchDocument() {
+    this.#pagehideWatch?.abort();
+    this.#pagehideWatch = null;
   }
 
   // Like a browser's event handler attribute: one listener, added when the
@@ -1230,6 +1252,7 @@ const EventSource = class EventSource extends EventTarget {
 
   // "Fail the connection": CLOSED, then `error`; no reconnect.
   #fail(error) {
+    this.#unwatchDocument();
     this.#readyState = CLOSED;
     this.#stopConnection();
     this.#parser.close();
