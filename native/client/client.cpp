@@ -587,7 +587,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head" + via);
       if (detail::is_client_certificate_refusal(ec)) {
         return fail({.reason = client_error_reason::tls_error,
-                     .message = "the server refused this client's TLS certificate (or its lack of one): " + ec.message(),
+                     .message = "the server " + plan_.target.authority() + " refused this client's TLS certificate (or its lack of one): " + ec.message(),
                      .code = ec});
       }
       return fail_network(ec, (detail::is_http_error(ec) ? "malformed response head" : "no response header") + via);

@@ -326,6 +326,12 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
     const long verify = SSL_get_verify_result(ssl);
     f.message = prefix + "certificate verify failed: " +
                 (verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "refused by the verify callback");
+    // An issuer the trust store lacks: most often a private CA, whose fix
+    // is to trust it (OpenSSL's words alone left the user guessing).
+    if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+        verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+        verify == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+      f.message += " (a private or self-signed CA? trust it with ca_file)";
     return f;
   }
   if (ec == ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -352,6 +358,14 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
       f.reason = client_error_reason::network_error;
       f.retryable = true;
       f.message = prefix + "the server failed (" + ec.message() + ")";
+      return f;
+    }
+    // A record that fails its MAC, either way: bytes damaged on the path
+    // (a middlebox, a NIC), not a refusal; retried as a cut connection is.
+    if (reason == SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC || reason == SSL_R_SSLV3_ALERT_BAD_RECORD_MAC) {
+      f.reason = client_error_reason::network_error;
+      f.retryable = true;
+      f.message = prefix + "a record was damaged on the way (" + ec.message() + ")";
       return f;
     }
     if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {

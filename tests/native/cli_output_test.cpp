@@ -96,6 +96,8 @@ TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 500"), "the server answered 500");
   EXPECT_EQ(ssekit::cli::with_flag_names("the server answered 503 Busy; not retried: set retry_server_errors to reconnect after it"),
             "the server answered 503 Busy; not retried: pass --retry-server-errors to reconnect after it");
+  EXPECT_EQ(ssekit::cli::with_flag_names("TLS handshake with h:1 failed: certificate verify failed: self-signed certificate (a private or self-signed CA? trust it with ca_file)"),
+            "TLS handshake with h:1 failed: certificate verify failed: self-signed certificate (a private or self-signed CA? trust it with --cacert)");
   // -H of a header the client sets: the flag, not the library's option.
   EXPECT_EQ(ssekit::cli::with_flag_names("ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: client_options::last_event_id)"),
             "ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: --last-event-id)");

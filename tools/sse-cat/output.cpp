@@ -661,6 +661,8 @@ std::string with_flag_names(std::string message) {
     message.replace(message.size() - server_errors.size(), server_errors.size(), "pass --retry-server-errors to reconnect after it");
   // The decoder's message ends with the setting's name (content_decoder.cpp).
   else if (message.ends_with("(max_compression_ratio)")) message += " (see --max-compression-ratio)";
+  // A certificate from an unknown CA (transport.cpp handshake_failure).
+  else if (message.ends_with("trust it with ca_file)")) message.replace(message.size() - 8, 7, "--cacert");
   // An owned header's hint (http_rules.cpp check_request).
   else if (message.ends_with("client_options::last_event_id)")) message.replace(message.size() - 30, 29, "--last-event-id");
   else if (message.ends_with("(client_options::compression chooses it)"))
