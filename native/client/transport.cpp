@@ -648,7 +648,10 @@ class network_transport final : public transport {
                            true};
             return handler(&f);
           }
-          const open_failure f = handshake_failure(failed, e, with_proxy ? peer() : target_.authority());
+          // Inside a tunnel, the way it went too: the proxy may have cut it
+          // (not for the origin's certificate, which is the origin's alone).
+          const bool via = !with_proxy && route_.proxy && !is_verify_failure(e);
+          const open_failure f = handshake_failure(failed, e, with_proxy ? peer() : via ? target_.authority() + " through " + peer() : target_.authority());
           return handler(&f);
         }
         if (with_proxy && route_.tunnel(target_)) return send_connect(handler);

@@ -754,6 +754,27 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
 
 // RFC 9110 9.3.6: any 2xx to CONNECT opens the tunnel, not only 200
 // (mutation testing: "status == 200" survived).
+// The tunnel opens (200), then the proxy hangs up in the origin's TLS
+// handshake: the message names the proxy (it named only the origin).
+TEST_F(ProxyTls, AHandshakeCutInsideTheTunnelNamesTheProxy) {
+  const auto env = clean_env();
+  script_server proxy([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write("HTTP/1.1 200 Connection established\r\n\r\n");
+    c.read_some();  // the ClientHello
+    c.close();
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  o.ca_file = *ca_path_;
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("TLS handshake with localhost:1 through the proxy " + proxy.url("") + " (option proxy) failed"), std::string::npos)
+      << rec.errors[0].message;
+}
+
 TEST_F(ProxyTls, Any2xxAnswerToConnectOpensTheTunnel) {
   const auto env = clean_env();
   for (const std::string answer : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 299 Fine\r\n\r\n"}) {
