@@ -141,15 +141,14 @@ std::optional<url> from_boost(const urls::url_view_base& u, std::string* why = n
       // RFC 1035 2.3.4: no resolver looks such a name up, so it is bad
       // input, not a network error retried for ever.
       {
-        std::string_view rest(out.host);
-        if (rest.ends_with('.')) rest.remove_suffix(1);
+        const std::string_view dns_name = std::string_view(out.host).substr(0, out.host.size() - out.host.ends_with('.'));
+        std::size_t label = 0;  // bytes of the label so far
         bool long_label = false;
-        for (std::size_t dot = 0; !rest.empty() && !long_label; rest.remove_prefix(std::min(dot + 1, rest.size()))) {
-          dot = std::min(rest.find('.'), rest.size());
-          long_label = dot > 63;
+        for (const char c : dns_name) {
+          label = c == '.' ? 0 : label + 1;
+          long_label = long_label || label > 63;
         }
-        if (long_label || out.host.size() > 254 || (out.host.size() == 254 && !out.host.ends_with('.')))
-          return refused(why, "a host name longer than DNS allows (253 bytes, 63 in a label)");
+        if (long_label || dns_name.size() > 253) return refused(why, "a host name longer than DNS allows (253 bytes, 63 in a label)");
       }
       break;
     }

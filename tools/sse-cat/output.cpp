@@ -12,6 +12,8 @@
 #include <charconv>
 #include <climits>
 #include <optional>
+#include <string_view>
+#include <utility>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -656,17 +658,20 @@ std::string with_flag_names(std::string message) {
   constexpr std::string_view server_errors = "set retry_server_errors to reconnect after it";  // client.cpp too
   constexpr std::string_view ca_file = "ssekit::client: can't load ca_file ";                  // transport.cpp
   if (message.starts_with(ca_file)) message.replace(0, ca_file.size(), cacert_load_failure);
-  if (message.ends_with(replay)) message.replace(message.size() - replay.size(), replay.size(), "pass --replay-body to resend it");
-  else if (message.ends_with(server_errors))
-    message.replace(message.size() - server_errors.size(), server_errors.size(), "pass --retry-server-errors to reconnect after it");
-  // The decoder's message ends with the setting's name (content_decoder.cpp).
-  else if (message.ends_with("(max_compression_ratio)")) message += " (see --max-compression-ratio)";
-  // A certificate from an unknown CA (transport.cpp handshake_failure).
-  else if (message.ends_with("trust it with ca_file)")) message.replace(message.size() - 8, 7, "--cacert");
-  // An owned header's hint (http_rules.cpp check_request).
-  else if (message.ends_with("client_options::last_event_id)")) message.replace(message.size() - 30, 29, "--last-event-id");
-  else if (message.ends_with("(client_options::compression chooses it)"))
-    message.replace(message.size() - 40, 40, "(--compressed / --no-compressed choose it)");
+  // Endings that name an option, and sse-cat's words for them.
+  constexpr std::pair<std::string_view, std::string_view> endings[] = {
+      {replay, "pass --replay-body to resend it"},
+      {server_errors, "pass --retry-server-errors to reconnect after it"},
+      {"(max_compression_ratio)", "(max_compression_ratio) (see --max-compression-ratio)"},  // content_decoder.cpp
+      {"trust it with ca_file)", "trust it with --cacert)"},                                  // transport.cpp handshake_failure
+      {"client_options::last_event_id)", "--last-event-id)"},                                // http_rules.cpp check_request
+      {"(client_options::compression chooses it)", "(--compressed / --no-compressed choose it)"},
+  };
+  for (const auto& [ending, words] : endings) {
+    if (!message.ends_with(ending)) continue;
+    message.replace(message.size() - ending.size(), ending.size(), words);
+    break;
+  }
   return message;
 }
 
