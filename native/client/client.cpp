@@ -583,6 +583,8 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       if (detail::is_tls_truncation(ec)) ec = conn_->buffer.size() == 0 ? http::error::end_of_stream : http::error::partial_message;
       // Through a proxy, it may be the proxy's doing: say which way it went.
       const std::string via = through_proxy();
+      if (detail::looks_like_http2_frames(detail::text_of(conn_->buffer)))
+        return fail_network(ec, "the server answered in HTTP/2 framing: it takes only HTTP/2, and this client speaks HTTP/1.1" + via);
       if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering" + via);
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head" + via);
       if (detail::is_client_certificate_refusal(ec)) {

@@ -126,6 +126,20 @@ std::string status_digits(int status) {
   return digits;
 }
 
+bool looks_like_http2_frames(std::string_view bytes) {
+  if (bytes.size() < 9) return false;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  const std::uint32_t length = (std::uint32_t{byte(0)} << 16) | (std::uint32_t{byte(1)} << 8) | byte(2);
+  const unsigned type = byte(3);
+  // The stream id without its reserved bit: frames of the connection use 0.
+  const bool stream_zero = (byte(5) & 0x7f) == 0 && byte(6) == 0 && byte(7) == 0 && byte(8) == 0;
+  // SETTINGS: 6 bytes a setting, flags 0 or ACK; GOAWAY: 8 bytes at least.
+  // 16,384 is the largest frame before SETTINGS_MAX_FRAME_SIZE is agreed.
+  const bool settings = type == 0x4 && length % 6 == 0 && byte(4) <= 1;
+  const bool goaway = type == 0x7 && length >= 8;
+  return stream_zero && length <= 16384 && (settings || goaway);
+}
+
 std::string escape_text(std::string_view s, std::size_t max) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;

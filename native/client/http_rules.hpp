@@ -35,6 +35,12 @@ std::string escape_text(std::string_view s, std::size_t max = 256);
 // "***", so a refusal never copies a secret into a log.
 std::string shown_url(std::string_view url_text);
 
+// Bytes that open with an HTTP/2 SETTINGS or GOAWAY frame on stream 0
+// (RFC 9113 4.1, 6.5, 6.8): a server that speaks only HTTP/2 ("h2c" with
+// prior knowledge) answering an HTTP/1.1 request. Named in the message:
+// "malformed response head: bad version" told the user nothing.
+bool looks_like_http2_frames(std::string_view bytes);
+
 // A status line's three digits as the server sent them ("099", not "99"):
 // Beast reads any three, so an invalid one is shown as it came.
 std::string status_digits(int status);

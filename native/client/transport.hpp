@@ -68,7 +68,11 @@ constexpr std::size_t max_response_head = 64 * 1024;
 inline bool is_http_error(beast::error_code ec) {
   return ec.category() == make_error_code(http::error::bad_version).category();
 }
-// The body is a view of the request plan's (kept alive by the connection).
+// The bytes a buffer holds, read in place.
+inline std::string_view text_of(const beast::flat_buffer& b) {
+  const auto bytes = b.data();
+  return {static_cast<const char*>(bytes.data()), bytes.size()};
+}
 // A TLS alert by which a server refused this client's certificate (or its
 // lack of one). TLS 1.3 sends it after the client's side of the handshake
 // is done, so it fails the first read, not the handshake; it is as final

@@ -587,6 +587,38 @@ TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
   }
 }
 
+// A server that speaks only HTTP/2 (h2c with prior knowledge) answers an
+// HTTP/1.1 request with its SETTINGS frame, then waits for a preface or
+// sends GOAWAY and closes (RFC 9113 3.4). Said as such, at once: it was an
+// "unfinished response head" after connect_timeout, or "the connection
+// closed in the middle of the response head".
+TEST(ClientHostile, AnHttp2OnlyServerIsNamedAtOnce) {
+  // SETTINGS with two settings (12 bytes), then GOAWAY (PROTOCOL_ERROR).
+  const std::string settings("\x00\x00\x0c\x04\x00\x00\x00\x00\x00"
+                             "\x00\x03\x00\x00\x00\x64\x00\x04\x00\x00\xff\xff",
+                             21);
+  const std::string goaway("\x00\x00\x08\x07\x00\x00\x00\x00\x00"
+                           "\x00\x00\x00\x00\x00\x00\x00\x01",
+                           17);
+  for (const bool then_close : {false, true}) {
+    script_server server([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(then_close ? settings + goaway : settings);
+      if (then_close) c.close();
+      else c.wait_for_client_close(20s);
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    o.connect_timeout = 60s;  // met only if the client waits for a head
+    const outcome out = run(o);
+    ASSERT_EQ(out.errors.size(), 1u) << then_close;
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(out.errors[0].message.find("the server answered in HTTP/2 framing: it takes only HTTP/2"), std::string::npos)
+        << out.errors[0].message;
+  }
+}
+
 // RFC 9110 9.3.2: the Content-Length of a HEAD response announces a body
 // that never comes; waiting for it hung the client.
 TEST(ClientHostile, AHeadResponseHasNoBodyWhateverItsLength) {

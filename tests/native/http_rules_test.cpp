@@ -1007,3 +1007,29 @@ TEST(ClientRules, ABlankFirstLineIsSkippedWithoutReadingBeforeTheHead) {
   EXPECT_EQ(fixed->head, "HTTP/1.1 200 OK\r\nX: y\r\n\r\n");
   EXPECT_EQ(fixed->size, buffer.size() - 1);
 }
+
+// RFC 9113 4.1: a frame is length (3 bytes), type, flags, stream id (4).
+TEST(ClientHead, Http2ConnectionFramesAreRecognised) {
+  const auto bytes = [](std::initializer_list<int> b) {
+    std::string s;
+    for (const int c : b) s += static_cast<char>(c);
+    return s;
+  };
+  // SETTINGS (empty, with settings, an ACK), GOAWAY: what HTTP/2-only servers send first.
+  EXPECT_TRUE(looks_like_http2_frames(bytes({0, 0, 0, 4, 0, 0, 0, 0, 0})));
+  EXPECT_TRUE(looks_like_http2_frames(bytes({0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100})));
+  EXPECT_TRUE(looks_like_http2_frames(bytes({0, 0, 0, 4, 1, 0, 0, 0, 0})));
+  EXPECT_TRUE(looks_like_http2_frames(bytes({0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})));
+  EXPECT_TRUE(looks_like_http2_frames(bytes({0, 0x3f, 0xfc, 4, 0, 0x80, 0, 0, 0})));  // 16,380 bytes; the reserved bit
+  // Not: HTTP/1, too short, another stream, another type, a SETTINGS
+  // length no setting makes, an unknown flag, too long a frame.
+  EXPECT_FALSE(looks_like_http2_frames("HTTP/1.1 200 OK\r\n\r\n"));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 0, 4, 0, 0, 0, 0})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 0, 4, 0, 0, 0, 0, 1})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 4, 0, 0, 0, 0, 0, 0})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 7, 4, 0, 0, 0, 0, 0})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 0, 4, 2, 0, 0, 0, 0})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0x40, 1, 7, 0, 0, 0, 0, 0})));
+  EXPECT_FALSE(looks_like_http2_frames(bytes({0, 0, 7, 7, 0, 0, 0, 0, 0})));
+}
+

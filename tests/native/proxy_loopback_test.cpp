@@ -752,6 +752,25 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
       << rec.errors[0].message;
 }
 
+// An HTTP/2-only proxy answers CONNECT with its SETTINGS and waits.
+TEST_F(ProxyTls, AnHttp2OnlyProxyIsNamedAtOnce) {
+  const auto env = clean_env();
+  script_server proxy([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write(std::string("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64", 15));
+    c.wait_for_client_close(20s);
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  o.connect_timeout = 60s;  // met only if the client waits for a head
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("the proxy " + o.proxy.value() + " (option proxy) answered CONNECT in HTTP/2 framing"), std::string::npos)
+      << rec.errors[0].message;
+}
+
 // RFC 9110 9.3.6: any 2xx to CONNECT opens the tunnel, not only 200
 // (mutation testing: "status == 200" survived).
 // The tunnel opens (200), then the proxy hangs up in the origin's TLS
