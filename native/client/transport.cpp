@@ -368,6 +368,13 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
       f.message = prefix + "a record was damaged on the way (" + ec.message() + ")";
       return f;
     }
+    // OpenSSL's words ("sslv3 alert handshake failure") name no cause; a
+    // server sends this alert when it finds nothing it can agree to.
+    if (reason == SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE) {
+      f.message = prefix + "the server refused the handshake (no cipher, curve or signature algorithm in common, or a client certificate it requires): " +
+                  ec.message();
+      return f;
+    }
     if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {
       f.message = prefix + "a handshake message from the server is larger than OpenSSL takes (a certificate chain over 100 KiB?): " +
                   ec.message();
