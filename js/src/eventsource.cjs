@@ -464,6 +464,12 @@ function isCrossOrigin(url) {
   return here != null && (here === 'null' || originOf(url) !== here);
 }
 
+// A browser's fetch() says nothing of why it failed: a TypeError without
+// a cause, CORS refusal and network failure alike. Node's (undici, which
+// enforces no CORS) gives the cause (ECONNRESET...): then it is never CORS,
+// even with a page's `location` about (jsdom, happy-dom).
+const mayBeCors = (e) => e instanceof TypeError && e.cause === undefined;
+
 // fetch() rejects with the same TypeError ("Failed to fetch") whether the
 // server is unreachable or answered without letting this origin read it
 // (CORS): JS is told nothing more. So after a cross-origin TypeError, one
@@ -471,7 +477,7 @@ function isCrossOrigin(url) {
 // needs no permission, so it gets an (opaque) response exactly when the
 // server answers. True: the server is up.
 async function serverAnswers(plan, url, error, signal) {
-  if (signal.aborted || !(error instanceof TypeError) || !isCrossOrigin(url)) return false;
+  if (signal.aborted || !mayBeCors(error) || !isCrossOrigin(url)) return false;
   const probe = follower(signal);
   try {
     const { fetchFunction } = plan;
@@ -507,7 +513,7 @@ async function sendChecked(plan, url, lastEventId, signal) {
   try {
     return await send(plan, url, lastEventId, signal);
   } catch (e) {
-    if (signal.aborted || !(e instanceof TypeError)) throw e;
+    if (signal.aborted || !mayBeCors(e)) throw e;
     throw new SseError(
       'cors_refused',
       `${originOf(url)} answered, but does not let ${ownOrigin()} read its stream (no matching Access-Control-Allow-Origin, ` +
@@ -1088,7 +1094,7 @@ const EventSource = class EventSource extends EventTarget {
     const id = this.#parser.lastEventId;
     const url = requestUrl(this.#plan, this.#requestUrl, id);
     const withHeader = this.#idHeader && id !== '';
-    const refused = (e) => withHeader && !signal.aborted && e instanceof TypeError && isCrossOrigin(url) && (this.#plan.body === null || this.#replayBody);
+    const refused = (e) => withHeader && !signal.aborted && mayBeCors(e) && isCrossOrigin(url) && (this.#plan.body === null || this.#replayBody);
     try {
       return await (withHeader ? send : sendChecked)(this.#plan, url, withHeader ? id : '', signal);
     } catch (e) {

@@ -14,10 +14,11 @@ import { runNodeScript } from './node-script.mjs';
 const index = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/index.cjs');
 
 // `fails(n, init)`: whether the n-th request (1-based) fails as fetch()
-// fails for CORS and for the network alike (a TypeError). The run ends at
+// fails for CORS and for the network alike (a TypeError); with `cause`, as
+// Node's fetch fails (a TypeError with a cause, never for CORS). The run ends at
 // the `messages`-th message or at an error; with `reconnect`, only at an
 // error that closes the source.
-function run(options, fails, { messages = 1, reconnect = false } = {}) {
+function run(options, fails, { messages = 1, reconnect = false, cause = false } = {}) {
   const script = `
     globalThis.location = { origin: 'http://page.test', href: 'http://page.test/' };
     const { EventSource } = require(${JSON.stringify(index)});
@@ -25,9 +26,12 @@ function run(options, fails, { messages = 1, reconnect = false } = {}) {
     const warnings = [];
     console.warn = (m) => warnings.push(m);
     const fails = ${fails};
+    // A browser's fetch() gives no cause; Node's does (undici's words).
+    const failure = ${cause} ? new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) })
+                             : new TypeError('Failed to fetch');
     const fetch = async (url, init) => {
       calls.push(init.method + ' ' + init.mode + ' ' + ((init.headers ?? {})['last-event-id'] ?? '-'));
-      if (fails(calls.length, init)) throw new TypeError('Failed to fetch');
+      if (fails(calls.length, init)) throw failure;
       return new Response('data: ok\\n\\n', { headers: { 'content-type': 'text/event-stream' } });
     };
     const source = new EventSource('http://api.test/s', { fetch, lastEventId: '5', ...${JSON.stringify(options)} });
@@ -76,5 +80,22 @@ describe('cross-origin Last-Event-ID over reconnects', () => {
   it('no id to send: a CORS refusal is found by the no-cors probe, with no retry for a header that was never there', async () => {
     const out = await run({ ...quick, lastEventId: null }, "(n, init) => init.mode === 'cors'", { reconnect: true });
     assert.deepEqual(out, { log: ['error 2 cors_refused'], calls: ['GET cors -', 'GET no-cors -', 'GET cors -'], warnings: 0 });
+  });
+});
+
+// With a page's `location` but Node's fetch (jsdom, happy-dom): a failure
+// with a cause is the network's, never CORS. Two resets in a row cost the
+// header for good and a wrong warning, and one more closed the source as
+// cors_refused.
+describe("Node's fetch under a page's location", () => {
+  const quick = { reconnectionTime: 1, backoff: { minDelay: 1, jitter: 0 } };
+  it('failures keep the header and reconnect, with no probe and no warning', async () => {
+    const out = await run(quick, '(n) => n <= 3', { reconnect: true, cause: true });
+    assert.deepEqual(out, { log: ['ok'], calls: ['GET cors 5', 'GET cors 5', 'GET cors 5', 'GET cors 5'], warnings: 0 });
+  });
+
+  it('with no id either: no no-cors probe, no cors_refused', async () => {
+    const out = await run({ ...quick, lastEventId: null }, '(n) => n <= 2', { reconnect: true, cause: true });
+    assert.deepEqual(out, { log: ['ok'], calls: ['GET cors -', 'GET cors -', 'GET cors -'], warnings: 0 });
   });
 });
