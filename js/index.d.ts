@@ -209,6 +209,27 @@ export interface ResponseLike {
   readonly url?: string;
 }
 
+/**
+ * What a custom fetch is given: a plain object, only these fields. Typed by
+ * what ssekit sends, not as the DOM's RequestInit, so that a fetch with its
+ * own init type (undici's, node-fetch's) fits as it is.
+ */
+export interface SseFetchInit {
+  method: string;
+  /** Lower-case names; `{ ...init.headers }` copies them. */
+  headers: Record<string, string>;
+  /** The `body` option as given (a string, bytes, a Blob, FormData, a stream...); absent or null without one. */
+  body?: any;
+  signal: AbortSignal;
+  cache: 'no-store';
+  credentials: 'include' | 'same-origin';
+  /** 'no-cors' only for the check whether a cross-origin server answers at all (README, cross-origin streams). */
+  mode: 'cors' | 'no-cors';
+  redirect: 'follow';
+  /** With a body that streams, which Node's fetch requires. */
+  duplex?: 'half';
+}
+
 /** Options of every request, for EventSource and stream(). */
 export interface RequestOptions {
   /** Sent with every request; `Accept: text/event-stream` and `Last-Event-ID` are set by ssekit. */
@@ -217,7 +238,7 @@ export interface RequestOptions {
   method?: string;
   body?: RequestBody;
   /** Default globalThis.fetch. `init.headers` is a plain object (lower-case names), which `{ ...init.headers }` copies. May give a Response or any object with `status`, `headers.get()` and a body that is a ReadableStream, a Node stream or an async iterable of bytes or strings. */
-  fetch?: (url: string, init: RequestInit & { headers: Record<string, string> }) => Promise<Response | ResponseLike>;
+  fetch?: (url: string, init: SseFetchInit) => Promise<Response | ResponseLike>;
   /** Also send the last event id in this URL query parameter (UTF-8, percent-encoded): for cross-origin servers that can't answer the preflight Last-Event-ID needs. */
   lastEventIdQuery?: string;
   /** Cookies and credentials for cross-origin requests (fetch's credentials: 'include'). */

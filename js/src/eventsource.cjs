@@ -483,6 +483,7 @@ async function serverAnswers(plan, url, error, signal) {
     const { fetchFunction } = plan;
     await fetchFunction(url, {
       method: 'GET',
+      headers: {},  // a custom fetch is promised a plain object
       mode: 'no-cors',
       cache: 'no-store',
       credentials: plan.withCredentials ? 'include' : 'same-origin',

@@ -3,6 +3,7 @@
 import { Readable } from 'node:stream';
 import { EventSource, serializeEvent, SseParseError, stream } from 'ssekit';
 import type { SseMessageEvent } from 'ssekit';
+import { Agent, fetch as undiciFetch } from 'undici';
 
 const source = new EventSource('http://localhost/s', {
   // A custom fetch may give a Node stream as the body.
@@ -34,3 +35,16 @@ function follow(es: globalThis.EventSource): void {
 follow(source);
 follow(source as unknown as globalThis.EventSource);
 source.addEventListener('error', (e) => void (e.error ? e.error.reason : e.data));
+
+// A fetch with its own init type fits as it is: undici's (the README's
+// HTTP/2 recipe), with its own options added, or one typed as node-fetch
+// types its body (no ReadableStream, no DOM FormData). Typed as the DOM's
+// RequestInit, the option refused them all.
+const agent = new Agent({ allowH2: true });
+void new EventSource('http://localhost/s', { fetch: undiciFetch });
+void stream('http://localhost/s', { fetch: (url, init) => undiciFetch(url, { ...init, dispatcher: agent }) });
+declare function ownFetch(
+  url: string,
+  init?: { method?: string; body?: string | Uint8Array | null; headers?: Record<string, string> | [string, string][]; signal?: AbortSignal | null },
+): Promise<{ status: number; headers: { get(name: string): string | null }; body: AsyncIterable<Uint8Array> }>;
+void new EventSource('http://localhost/s', { fetch: ownFetch });
