@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -20,6 +21,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -257,6 +259,16 @@ std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {
     if (ec) throw client_options_error("ssekit::client: can't load ca_file " + options.ca_file + ": " + ec.message());
   }
   if (!options.ca_directory.empty()) {
+    // OpenSSL reads the directory lazily, per certificate: a wrong path
+    // showed only at the handshake, as an unknown issuer.
+    std::error_code fs_ec;
+    const auto type = std::filesystem::status(options.ca_directory, fs_ec).type();
+    if (type != std::filesystem::file_type::directory) {
+      throw client_options_error("ssekit::client: can't use ca_directory " + options.ca_directory + ": " +
+                                 (type == std::filesystem::file_type::not_found ? "no such directory"
+                                  : type == std::filesystem::file_type::none    ? fs_ec.message()
+                                                                                : "not a directory"));
+    }
     ctx->add_verify_path(options.ca_directory, ec);
     if (ec) throw client_options_error("ssekit::client: can't use ca_directory " + options.ca_directory + ": " + ec.message());
   }
@@ -332,6 +344,17 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
         verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
         verify == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
       f.message += " (a private or self-signed CA? trust it with ca_file)";
+    // A name only in the subject's CN is not checked (RFC 9525 6.3, as
+    // browsers; curl still takes it): "hostname mismatch" alone read as
+    // wrong when the CN is the very host.
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      // The chain as received (the leaf first): a failed verification
+      // leaves no peer certificate set.
+      const STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+      const X509* leaf = chain != nullptr && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : nullptr;
+      if (leaf != nullptr && X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) < 0)
+        f.message += " (the certificate has no subjectAltName: a name only in its subject's CN is not taken, RFC 9525)";
+    }
     return f;
   }
   if (ec == ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset ||

@@ -875,6 +875,10 @@ TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
     const bool unknown_issuer = k.name == "unknown issuer" || k.name == "self-signed";
     EXPECT_EQ(out.errors[0].message.ends_with("(a private or self-signed CA? trust it with ca_file)"), unknown_issuer)
         << k.name << ": " << out.errors[0].message;
+    // A name only in the CN says why it is not taken (curl takes it).
+    EXPECT_EQ(out.errors[0].message.ends_with("(the certificate has no subjectAltName: a name only in its subject's CN is not taken, RFC 9525)"),
+              k.name == "name only in the CN")
+        << k.name << ": " << out.errors[0].message;
   }
 }
 

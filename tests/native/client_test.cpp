@@ -204,6 +204,18 @@ TEST(Client, RefusesBadOptionsBeforeSendingAnything) {
   o.method = "GET";
   o.ca_file = "/nonexistent/ca.pem";
   EXPECT_THROW(make(o), ssekit::client_options_error);
+  // A CA directory too, though OpenSSL reads it only at a handshake: a
+  // wrong one showed as an unknown issuer there.
+  o.ca_file.clear();
+  for (const auto& [dir, why] : {std::pair<std::string, std::string>{"/nonexistent/certs", "no such directory"}, {"/dev/null", "not a directory"}}) {
+    o.ca_directory = dir;
+    try {
+      make(o);
+      ADD_FAILURE() << dir << " was accepted";
+    } catch (const ssekit::client_options_error& e) {
+      EXPECT_EQ(std::string(e.what()), "ssekit::client: can't use ca_directory " + dir + ": " + why);
+    }
+  }
 }
 
 // --- framings and dripping

@@ -290,7 +290,10 @@ struct client_options {
   // IP address, as RFC 6066 says; a trailing dot dropped, as for the name
   // verified), and ALPN offers http/1.1. The host must be named in the
   // certificate's subjectAltName: one naming it only in its subject CN is
-  // refused (host name mismatch), as browsers refuse it. A failed verification is final
+  // refused (host name mismatch, and the message says the certificate has
+  // no subjectAltName), as browsers refuse it. A ca_file or ca_directory
+  // that can't be used (missing, not a directory) is a
+  // client_options_error at construction. A failed verification is final
   // (tls_error, saying why: expired, host name mismatch, unknown issuer,
   // self-signed...); a handshake cut by the peer or answered with an
   // internal_error alert is a network_error and is retried.
