@@ -505,7 +505,8 @@ class event_stream {
   std::size_t max_buffered_seen() const;        // the most that ever waited
   std::size_t buffered_bytes() const;           // their bytes, as max_buffered_bytes counts them
   std::size_t max_buffered_bytes_seen() const;  // the most bytes that ever waited
-  // The error that closed the client for good, or null while it runs.
+  // The error that closed the client for good; null while it runs, and
+  // after a close() of yours (nothing failed).
   std::shared_ptr<const client_error> final_error() const;
 
  private:
