@@ -120,6 +120,33 @@ if [ -n "$url" ]; then
 fi
 exec {err_keep}<&-
 
+# --- standard output a pipe nobody reads: SIGPIPE killed both servers at
+# their "listening" line, before they served anything, silent, exit 141.
+# Now the line goes to standard error, with why, and they serve.
+rm -f "$tmp/dead.fifo" "$tmp/said.fifo"; mkfifo "$tmp/dead.fifo" "$tmp/said.fifo"
+exec {dead_r}<>"$tmp/dead.fifo"
+exec {dead_w}>"$tmp/dead.fifo"
+exec {dead_r}<&-  # no reader left: a write is EPIPE (or SIGPIPE)
+for prog in serve contract; do
+  if [ $prog = serve ]; then bin=$serve_bin; path=/stats; else bin=$contract_bin; path=/; fi
+  "$bin" --address 127.0.0.1 --port 0 >&"$dead_w" 2>"$tmp/said.fifo" &
+  pid=$!; pids+=("$pid")
+  exec {out_fd}<"$tmp/said.fifo"
+  url=; line=
+  if read -r -t $hang -u "$out_fd" line; then url=$(sed -n 's/.*listening on \(http[^ ]*\) (standard output: Broken pipe)$/\1/p' <<<"$line"); fi
+  url=${url%/}
+  if [ -n "$url" ]; then
+    pass
+    code=$(request "$url$path")
+    [ "$code" = 200 ] && pass || fail "$prog with standard output a dead pipe: $path gave '$code'"
+    stop "$prog with standard output a dead pipe"
+  else
+    fail "$prog with standard output a dead pipe said: '$line'"
+    exec {out_fd}<&-
+  fi
+done
+exec {dead_w}>&-
+
 # --- options refused up front (they were taken silently)
 expect_exit "contract service --address '' exits 2 (it listened on 0.0.0.0)" 2 "--address: needs an address" \
   "$contract_bin" --address '' --port 0

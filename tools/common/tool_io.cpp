@@ -116,6 +116,14 @@ std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open)
   return limit > reserved ? limit - reserved : 0;
 }
 
+void announce_listening(const char* program, const std::string& url) {
+  errno = 0;
+  if (std::printf("%s: listening on %s\n", program, url.c_str()) >= 0 && std::fflush(stdout) == 0) return;
+  const int error = errno;
+  std::fprintf(stderr, "%s: listening on %s (standard output: %s)\n", program, url.c_str(),
+               error != 0 ? std::strerror(error) : "write failed");
+}
+
 bool writable_now(int fd) {
   // POLLOUT on a pipe means room for a PIPE_BUF write.
   pollfd p{fd, POLLOUT, 0};

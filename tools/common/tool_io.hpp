@@ -44,6 +44,12 @@ std::size_t open_descriptors(std::uint64_t limit);
 // left 7 descriptors for 8 connections, and idle sockets locked clients out).
 std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open);
 
+// Says "PROGRAM: listening on URL" on standard output, for whoever started
+// the program. When standard output takes no writes (a pipe whose reader
+// is gone; the caller ignores SIGPIPE, which killed servers there before
+// they served anything), the line goes to standard error with why.
+void announce_listening(const char* program, const std::string& url);
+
 // Whether a write of at most PIPE_BUF bytes to a pipe or FIFO `fd` can't
 // block now: poll() with no wait says POLLOUT, and no POLLERR (a pipe nobody
 // reads: EPIPE), POLLHUP or POLLNVAL. On a terminal or socket POLLOUT means

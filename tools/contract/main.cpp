@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <new>
 #include <optional>
 #include <string>
@@ -78,6 +77,9 @@ int main(int argc, char** argv) {
   // Else Asio's first descriptors take their numbers, and the log and the
   // "listening" line are written into those.
   for (const int fd : {0, 1, 2}) ssekit::tools::reserve_if_closed(fd);
+  // A standard output nobody reads is an error to report, not death by
+  // SIGPIPE (sockets send with MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
   // Standard error may be a pipe nobody reads: the log must not block the
   // event loop (the service's strand runs on this one thread).
   ssekit::tools::line_log_stream log;
@@ -166,7 +168,7 @@ int main(int argc, char** argv) {
             << std::flush;
       }
     }
-    std::cout << "ssekit-contract-service: listening on " << service->url() << std::endl;
+    ssekit::tools::announce_listening("ssekit-contract-service", service->url());
     io.run();
   } catch (const std::bad_alloc&) {
     return failed_running(log, "out of memory");

@@ -123,6 +123,9 @@ int main(int argc, char** argv) {
   // Else Asio's first descriptors take their numbers, and the "listening"
   // line is written into one of those.
   for (const int fd : {0, 1, 2}) ssekit::tools::reserve_if_closed(fd);
+  // A standard output nobody reads is an error to report, not death by
+  // SIGPIPE before a byte is served (sockets send with MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
   ssekit::demo::server_options options;
   options.port = 8080;
   bool max_connections_given = false;
@@ -190,8 +193,7 @@ int main(int argc, char** argv) {
         }
       }
     }
-    std::printf("sse-serve: listening on %s\n", server->url("/").c_str());
-    std::fflush(stdout);
+    ssekit::tools::announce_listening("sse-serve", server->url("/"));
     io.run();
   } catch (const std::bad_alloc&) {
     std::fputs("sse-serve: out of memory\n", stderr);
