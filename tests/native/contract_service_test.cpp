@@ -669,6 +669,7 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       {post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\n\r\n", 400},                       // RFC 9112 3.2: no Host
       {"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},  // two
+      {"GET / HTTP/1.1\r\nHost: a b\"<>/x?y\r\n\r\n", 400},    // no host[:port]: it went into Location
       // RFC 9112 5.2: obs-fold, refused (a request-smuggling precondition).
       {post + "Transfer-Encoding:\r\n chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\nHost:\r\n\tx\r\n\r\n", 400},

@@ -930,8 +930,9 @@ TEST_F(DemoServer, AQueryParameterGivenTwiceIsRefusedOnEveryEndpoint) {
 
 TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
   start();
-  // RFC 9112 3.2: 400 for HTTP/1.1 without Host, and for any request with
-  // more than one; HTTP/1.0 may leave it out; an empty value is allowed.
+  // RFC 9112 3.2: 400 for HTTP/1.1 without Host, for any request with
+  // more than one, and for an invalid value; HTTP/1.0 may leave it out; an
+  // empty value is allowed.
   const std::pair<const char*, int> cases[] = {
       {"GET /stats HTTP/1.1\r\n\r\n", 400},
       {"GET /stats HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n", 400},
@@ -939,6 +940,16 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
       {"GET /stats HTTP/1.0\r\nHost: x\r\nHost: x\r\n\r\n", 400},
       {"GET /stats HTTP/1.0\r\n\r\n", 200},
       {"GET /stats HTTP/1.1\r\nHost:\r\n\r\n", 200},
+      // A value that is no uri-host [":" port] (RFC 9110 7.2): 400 too.
+      {"GET /stats HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: x/y\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: u@x\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: x\xff\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: [::1\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: x:8a\r\n\r\n", 400},
+      {"GET /stats HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", 200},
+      {"GET /stats HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n", 200},
+      {"GET /stats HTTP/1.1\r\nHost: a-b.example%41\r\n\r\n", 200},
   };
   for (const auto& [request, status] : cases) {
     http_client c(port());

@@ -15,6 +15,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/url/parse.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -139,6 +140,14 @@ std::string_view host_field_problem(const boost::beast::http::request_header<Fie
   const auto [first, last] = req.equal_range(boost::beast::http::field::host);  // case-insensitive
   if (first == last) return req.version() >= 11 ? "an HTTP/1.1 request needs a Host header" : std::string_view{};
   if (std::next(first) != last) return "more than one Host header";
+  // RFC 9112 3.2: 400 for a Host field with an invalid value too; it is
+  // uri-host [":" port] (RFC 9110 7.2), or empty. The contract service
+  // builds Location from it.
+  const auto value = first->value();
+  if (!value.empty()) {
+    const auto authority = boost::urls::parse_authority(std::string_view(value.data(), value.size()));
+    if (!authority || authority->has_userinfo()) return "a Host header that is no host[:port]";
+  }
   return {};
 }
 
