@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -1055,4 +1056,42 @@ TEST(CallbackPoster, AnAnswerOver64KiBIsAFailure) {
   EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/1", "/cb/2", "/cb/3"}));
   EXPECT_NE(run.log.find("s1: callback 1 dropped, can't read the answer: "), std::string::npos) << run.log;
   EXPECT_EQ(run.log.find("callback 2"), std::string::npos) << run.log;
+}
+
+// Beast's body_limit counts chunk data only: an answer whose chunk
+// extension never ends was read whole into the poster's buffer (4 GB in
+// 12 s from one receiver). The buffer is capped: the read fails, the
+// connection closes, and the receiver can't write much past the cap.
+TEST(CallbackPoster, AnAnswerWhoseChunkMetadataNeverEndsIsCutAtTheBuffersCap) {
+  constexpr std::size_t offered = 32u << 20;
+  std::atomic<std::size_t> most_written{0};
+  ssekit::testing::script_server receiver([&](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    if (c.number <= 2) {  // 1, then 1 again
+      if (!c.read_request(r) || !c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;")) return;
+      const std::string piece(64 * 1024, 'e');
+      std::size_t written = 0;
+      while (written < offered && c.write(piece)) written += piece.size();
+      most_written = std::max(most_written.load(), written);
+      return;
+    }
+    while (c.read_request(r)) c.write(ok_answer);
+  });
+  const auto run = post_callbacks(receiver, 2, 3, 60s);  // the cap ends it, not the timeout
+  EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/1", "/cb/2"}));
+  EXPECT_NE(run.log.find("s1: callback 1 dropped, can't read the answer: "), std::string::npos) << run.log;
+  // Loopback's socket buffers hold a few MiB; the poster read 76 KiB at most.
+  EXPECT_LT(most_written.load(), offered) << "the poster read all " << offered << " bytes";
+}
+
+// RFC 9110 15.2: a client parses 1xx answers before the final one. Taken
+// as the answer, a 100 set every later answer one message off.
+TEST(CallbackPoster, InterimAnswersBeforeTheAnswerAreSkipped) {
+  ssekit::testing::script_server receiver([](ssekit::testing::script_server::connection& c) {
+    ssekit::testing::request r;
+    while (c.read_request(r)) c.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + ok_answer);
+  });
+  const auto run = post_callbacks(receiver, 3, 3, 10s);
+  EXPECT_EQ(run.targets, (std::vector<std::string>{"/cb/1", "/cb/2", "/cb/3"}));
+  EXPECT_EQ(run.log, "");
 }

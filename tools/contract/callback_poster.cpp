@@ -31,6 +31,13 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 
 constexpr std::uint64_t max_callback_answer = 64 * 1024;
+constexpr std::uint32_t max_answer_head = 8 * 1024;
+// The read buffer's cap: Beast's body_limit counts chunk data only, so an
+// answer whose chunk extension never ends was buffered whole (4 GB in
+// 12 s from one receiver). At the cap a read fails (buffer_overflow).
+constexpr std::size_t max_answer_buffer = max_answer_head + max_callback_answer + 4096;
+// 1xx answers before the final one (RFC 9110 15.2), as many as the client takes.
+constexpr int max_interim_answers = 32;
 // What a queued message holds besides its body's bytes: its deque slot,
 // the string's heap block header and rounding. Counted so that the bound
 // holds for memory: a 31-byte comment message cost ~180 B of RSS, and with
@@ -131,13 +138,25 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
       if (ec) return self->failed(ec, "write");
-      self->answer_.emplace();
-      self->answer_->body_limit(max_callback_answer);
-      http::async_read(self->stream_, self->buffer_, *self->answer_, [self](beast::error_code e, std::size_t) {
-        if (self->closed_) return;
-        if (e) return self->failed(e, "read the answer");
-        self->answered();
-      });
+      self->read_answer(0);
+    });
+  }
+
+  // A 1xx (100 Continue, 103 Early Hints) precedes the answer: read past
+  // it. Taken as the answer, it set every later answer one message off.
+  void read_answer(int interim) {
+    answer_.emplace();
+    answer_->header_limit(max_answer_head);
+    answer_->body_limit(max_callback_answer);
+    http::async_read(stream_, buffer_, *answer_, [self = shared_from_this(), interim](beast::error_code e, std::size_t) {
+      if (self->closed_) return;
+      if (e) return self->failed(e, "read the answer");
+      const unsigned status = self->answer_->get().result_int();
+      if (status / 100 == 1 && status != 101) {
+        if (interim < max_interim_answers) return self->read_answer(interim + 1);
+        return self->failed(http::error::bad_status, "read the answer (more than 32 interim answers)");
+      }
+      self->answered();
     });
   }
 
@@ -196,7 +215,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   // race's handler holds this poster.
   std::weak_ptr<ssekit::detail::connect_race> race_;
   net::steady_timer connect_deadline_;
-  beast::flat_buffer buffer_;
+  beast::flat_buffer buffer_{max_answer_buffer};
   http::request<http::string_body> request_;
   std::optional<http::response_parser<http::string_body>> answer_;
   std::deque<message> queue_;
