@@ -742,6 +742,36 @@ TEST_F(ContractService, HeadGetsTheHeadWithoutTheBody) {
   EXPECT_EQ(last.body, "not found\n");
 }
 
+// RFC 9112 3.2.2: the absolute-form is accepted (it was 404); RFC 9112
+// C.2.2: a kept HTTP/1.0 connection says so (the client waited for the
+// close); RFC 9110 15.6.2: an unknown method is 501, not 405.
+TEST_F(ContractService, AbsoluteFormHttp10KeepAliveAndUnknownMethods) {
+  const std::string authority = "127.0.0.1:" + std::to_string(port());
+  const std::string in = exchange(port(),
+                                  "GET http://" + authority + "/ HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"
+                                  "GET http://" + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"
+                                  "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                  "FOO / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                  "pipelined");
+  // The responses one after another, each body as long as its Content-Length.
+  std::string rest = in;
+  const auto next = [&rest] {
+    http_message m = first_response(rest);
+    const std::size_t length = m.content_length().value_or(0);
+    rest = m.body.size() >= length ? m.body.substr(length) : std::string();
+    m.body.resize(std::min(m.body.size(), length));
+    return m;
+  };
+  const http_message absolute = next();
+  EXPECT_EQ(absolute.status, 200);
+  EXPECT_NE(absolute.body.find("\"capabilities\""), std::string::npos) << absolute.body;
+  EXPECT_EQ(next().status, 200);
+  const http_message http10 = next();
+  EXPECT_EQ(http10.status, 200);
+  EXPECT_EQ(http10.header("connection"), "keep-alive");
+  EXPECT_EQ(next().status, 501);
+}
+
 // A second service with small limits, on the same io_context.
 class ContractServiceLimits : public ContractService {
  protected:

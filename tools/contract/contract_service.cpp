@@ -25,6 +25,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -265,6 +266,9 @@ class session : public std::enable_shared_from_this<session> {
     response_ = std::move(res);
     after_ = std::move(after);
     response_.keep_alive(req.keep_alive() && !after_);
+    // HTTP/1.0 persists only when the answer says so (RFC 9112 C.2.2): a
+    // kept 1.0 connection without it left the client waiting for the close.
+    if (req.version() == 10 && response_.keep_alive()) response_.set(http::field::connection, "keep-alive");
     head_only_ = req.method() == http::verb::head;
     write();
   }
@@ -360,8 +364,20 @@ void service::state::stop_now() {
 
 service::state::reply service::state::handle(const http::request<http::string_body>& req) {
   std::string_view path = sv(req.target());
+  // RFC 9112 3.2.2: a server must accept the absolute-form too; its path
+  // counts ("http://host" is "/").
+  if (!path.starts_with('/')) {
+    const auto absolute = boost::urls::parse_absolute_uri(path);
+    if (absolute && absolute->has_authority() &&
+        (absolute->scheme_id() == boost::urls::scheme::http || absolute->scheme_id() == boost::urls::scheme::https)) {
+      path = absolute->encoded_path().empty() ? std::string_view("/") : std::string_view(absolute->encoded_path());
+    }
+  }
   path = path.substr(0, path.find('?'));
   if (stopped_) return {make_response(http::status::service_unavailable, "stopping\n"), {}};
+  // RFC 9110 15.6.2: a method the server does not know at all is 501;
+  // 405 is for one it knows that the resource does not take.
+  if (req.method() == http::verb::unknown) return {make_response(http::status::not_implemented, "unknown method\n"), {}};
   if (path == "/") {
     switch (req.method()) {
       case http::verb::get:
