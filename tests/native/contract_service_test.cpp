@@ -772,6 +772,22 @@ TEST_F(ContractService, AbsoluteFormHttp10KeepAliveAndUnknownMethods) {
   EXPECT_EQ(next().status, 501);
 }
 
+// RFC 9112 7.1.2: a trailer "Connection: close" is no Connection header
+// (it closed the connection, and the request behind was never answered).
+TEST_F(ContractService, TrailerFieldsAreNotTheHeads) {
+  const std::string in = exchange(port(),
+                                  "POST /streams/999 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "2\r\n{}\r\n0\r\nConnection: close\r\nHost: y\r\n\r\n"
+                                  "HEAD /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                  "trailer");
+  const http_message first = first_response(in);
+  EXPECT_EQ(first.status, 404);  // not 400 for a second Host
+  EXPECT_NE(first.header("connection"), "close");
+  const std::size_t length = first.content_length().value_or(0);
+  ASSERT_GE(first.body.size(), length);
+  EXPECT_EQ(first_response(first.body.substr(length)).status, 404) << in;
+}
+
 // A second service with small limits, on the same io_context.
 class ContractServiceLimits : public ContractService {
  protected:

@@ -977,6 +977,23 @@ TEST_F(DemoServer, FaultTakesAPostWithABody) {
   EXPECT_EQ(c.events().size(), 2u);
 }
 
+// RFC 9112 7.1.2: a chunked body's trailer fields are not merged into the
+// head's: a trailer Last-Event-ID chose the replay, a trailer Host was a
+// second Host (400).
+TEST_F(DemoServer, TrailerFieldsAreNotTheHeads) {
+  start();
+  for (const std::string trailer : {"Last-Event-ID: 41", "Host: other"}) {
+    http_client c(port());
+    c.send_raw("POST /fault?events=1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+               "2\r\nhi\r\n0\r\n" + trailer + "\r\n\r\n");
+    ASSERT_TRUE(c.read_head()) << trailer;
+    EXPECT_EQ(c.status(), 200) << trailer;
+    ASSERT_TRUE(c.read_to_end()) << trailer;
+    ASSERT_EQ(c.events().size(), 1u) << trailer;
+    EXPECT_EQ(c.events()[0].last_event_id, "1") << trailer;  // from 1: no Last-Event-ID in the head
+  }
+}
+
 // Two ids to resume from are refused, as a parameter given twice is (the
 // first was taken).
 TEST_F(DemoServer, TwoLastEventIdsAreRefused) {

@@ -17,10 +17,12 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <string_view>
+#include <vector>
 
 namespace ssekit::tools {
 
@@ -54,6 +56,20 @@ boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& 
   return ec;
 }
 
+namespace detail {
+template <class Stream, class Buffer, class Parser, class Handler>
+void read_body_from(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t body_limit, std::uint64_t parsed, Handler handler) {
+  boost::beast::http::async_read_some(
+      stream, buffer, parser,
+      [&stream, &buffer, &parser, body_limit, parsed, handler = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
+        parsed += n;
+        if (!ec && parsed > 4 * body_limit) ec = boost::beast::http::error::body_limit;
+        if (ec || parser.is_done()) return handler(ec);
+        read_body_from(stream, buffer, parser, body_limit, parsed, std::move(handler));
+      });
+}
+}  // namespace detail
+
 // Reads the rest of a request (after put_head) into `parser`: at most 4x
 // `body_limit` bytes parsed, chunk-size lines, extensions and trailers
 // included (room for small chunks: a body in 16-byte chunks carries 4 bytes
@@ -61,16 +77,26 @@ boost::system::error_code put_head(Parser& parser, Buffer& buffer, std::size_t& 
 // buffer's cap one line at a time: 60 MB of chunk extensions around a
 // 1,000-byte body were read to the end (a probe). Completes with
 // http::error::body_limit (413) past it.
+// A chunked body's trailer fields are dropped: Beast adds them to the
+// head's fields, and RFC 9112 7.1.2 forbids merging them into the header
+// section (a trailer Host was a second Host, a trailer Last-Event-ID chose
+// the replay, a trailer "Connection: close" dropped the next request).
+// Known by their nodes, not their places: Beast inserts a field next to one
+// of the same name, so a trailer Host sits after the head's.
 template <class Stream, class Buffer, class Parser, class Handler>
-void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t body_limit, Handler handler, std::uint64_t parsed = 0) {
-  boost::beast::http::async_read_some(
-      stream, buffer, parser,
-      [&stream, &buffer, &parser, body_limit, parsed, handler = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
-        parsed += n;
-        if (!ec && parsed > 4 * body_limit) ec = boost::beast::http::error::body_limit;
-        if (ec || parser.is_done()) return handler(ec);
-        read_body(stream, buffer, parser, body_limit, std::move(handler), parsed);
-      });
+void read_body(Stream& stream, Buffer& buffer, Parser& parser, std::uint64_t body_limit, Handler handler) {
+  std::vector<const void*> head_fields;
+  for (const auto& field : parser.get()) head_fields.push_back(&field);
+  std::sort(head_fields.begin(), head_fields.end());
+  detail::read_body_from(stream, buffer, parser, body_limit, 0,
+                         [&parser, head_fields = std::move(head_fields), handler = std::move(handler)](boost::system::error_code ec) mutable {
+                           auto& fields = parser.get();
+                           for (auto it = fields.begin(); it != fields.end();) {
+                             if (std::binary_search(head_fields.begin(), head_fields.end(), static_cast<const void*>(&*it))) ++it;
+                             else it = fields.erase(it);
+                           }
+                           handler(ec);
+                         });
 }
 
 // A request head's lines, scanned as its bytes arrive (before put_head
