@@ -144,6 +144,8 @@ TEST(FaultPlan, EachAnswerTakesOnlyItsOwnParameters) {
   EXPECT_EQ(plan_fault(query({{"redirect", "/a\r\nX: y"}}), "", 1h).what, fault_plan::action::bad_request);
   // Raw bytes above 0x7F went out in the header.
   EXPECT_EQ(plan_fault(query({{"redirect", "http://a/\xff\xfe x\xc3\xa9"}}), "", 1h).location, "http://a/%FF%FE%20x%C3%A9");
+  // Every byte RFC 3986 allows nowhere ('%' and '#' mean something: kept).
+  EXPECT_EQ(plan_fault(query({{"redirect", "/a\"<>\\^`{|}%41#f"}}), "", 1h).location, "/a%22%3C%3E%5C%5E%60%7B%7C%7D%41#f");
   // A parameter the answer would ignore was taken (a hostile-client probe):
   // now a 400 naming it. Precedence: stall, redirect, status, body.
   const std::pair<params, std::string> refused[] = {

@@ -740,9 +740,14 @@ TEST_F(DemoServer, FaultContentTypeOverridesTheStreamType) {
 TEST_F(DemoServer, UnknownPathIs404AndBadParametersAre400) {
   start();
   EXPECT_EQ(fetch("/nope")->status(), 404);
+  // The path it names is escaped: it came back with the client's ESC, CR, LF.
+  const auto escaped = fetch("/a%1b%5b2J%0d%0aX");
+  EXPECT_EQ(escaped->status(), 404);
+  EXPECT_NE(escaped->body().find("not found: /a\\x1b[2J\\x0d\\x0aX\n"), std::string::npos) << escaped->body();
+  EXPECT_EQ(escaped->body().find_first_of("\x1b\r"), std::string::npos) << escaped->body();
   EXPECT_EQ(fetch("/fault?events=x")->status(), 400);
   EXPECT_EQ(fetch("/clock?framing=length")->status(), 400);
-  EXPECT_EQ(fetch("/bench?workload=nope")->status(), 404);
+  EXPECT_EQ(fetch("/bench?workload=nope")->status(), 400);  // a bad value, as the README says (was 404)
   http_client garbage(port());
   garbage.send_raw("NOT HTTP AT ALL\r\n\r\n");
   ASSERT_TRUE(garbage.read_head());

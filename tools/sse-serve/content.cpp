@@ -204,11 +204,13 @@ fault_plan plan_fault(const target& t, std::string_view last_event_id, std::chro
     plan.what = fault_plan::action::redirect;
     plan.code = static_cast<unsigned>(code);
     // A Location is a URI reference (RFC 9110 10.2.2): the decoded
-    // parameter's other bytes go out percent-encoded, not raw.
+    // parameter's bytes that RFC 3986 allows nowhere in one go out
+    // percent-encoded, not raw ('%' and '#' stay: they may mean something).
     static constexpr char hex[] = "0123456789ABCDEF";
+    static constexpr std::string_view not_in_uris = " \"<>\\^`{|}";
     for (const char c : *location) {
       const auto u = static_cast<unsigned char>(c);
-      if (u > 0x7f || u == ' ') {
+      if (u > 0x7f || not_in_uris.find(c) != std::string_view::npos) {
         plan.location += '%';
         plan.location += hex[u >> 4];
         plan.location += hex[u & 0xf];

@@ -55,6 +55,7 @@
 #include "ssekit/serializer.hpp"
 #include "ssekit/utf8.hpp"
 #include "tool_args.hpp"
+#include "tool_io.hpp"
 
 namespace ssekit::demo {
 
@@ -676,7 +677,9 @@ class session : public std::enable_shared_from_this<session> {
     if (t.path == "/events") return start_live(t, stream_kind::events);
     if (t.path == "/fault") return handle_fault(t);
     if (t.path == "/bench") return handle_bench(t);
-    plain(404, "text/plain", "not found: " + t.path + "\n(GET / lists the endpoints)\n");
+    // The decoded path escaped (terminal_safe): a NUL, CR or ESC a client
+    // sent came back raw, and curl prints the body to a terminal.
+    plain(404, "text/plain", "not found: " + tools::terminal_safe(t.path) + "\n(GET / lists the endpoints)\n");
   }
 
   std::string last_event_id(const target& t) const {
@@ -936,7 +939,7 @@ class session : public std::enable_shared_from_this<session> {
     const auto block_size = static_cast<std::size_t>(std::min<std::uint64_t>(*size, bench_block_size));
     block = srv_->bench_block(name, block_size);
     if (block && *size >= bench_block_size) repeats = bench_repeats(*size, block->bytes.size());
-    if (!block) return plain(404, "text/plain", "no workload '" + name + "'; there are: " + workload_names() + "\n");
+    if (!block) return bad_request("no workload '" + name + "'; there are: " + workload_names());
     if (*size == 0) repeats = 0;
     // encoding=gzip|deflate: the block compressed once (cached with it); a
     // gzip member repeats into concatenated members, a zlib stream can't.
