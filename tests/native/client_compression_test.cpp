@@ -314,4 +314,29 @@ TEST(ClientCompression, TheDemoServersLiveFeedCompressed) {
   }
 }
 
+// A stop of the demo server ends a compressed live stream as one that ends
+// on purpose: the last compressed block, the last chunk. It was cut, inside
+// a member: a decode or network error for every client at every restart.
+TEST(ClientCompression, TheDemoServersStopEndsACompressedFeedCleanly) {
+  for (const char* coding : {"gzip", "deflate"}) {
+    SCOPED_TRACE(coding);
+    boost::asio::io_context server_io;
+    ssekit::demo::server_options so;
+    so.interval_scale_ppm = 10'000;  // an event every 10 ms
+    ssekit::demo::server demo(server_io.get_executor(), so);
+    std::thread server_thread([&] { server_io.run(); });
+    auto o = options_for(demo.url(std::string("/feed?encoding=") + coding));
+    o.reconnect = false;
+    std::size_t events = 0;
+    const recording rec = run(o, SIZE_MAX, [&](const ssekit::event&) {
+      if (++events == 3) demo.stop();
+    });
+    server_thread.join();
+    EXPECT_TRUE(rec.errors.empty()) << rec.errors.at(0).message;
+    ASSERT_FALSE(rec.log.empty());
+    EXPECT_EQ(rec.log.back(), "end");
+    EXPECT_GE(events, 3u);
+  }
+}
+
 }  // namespace

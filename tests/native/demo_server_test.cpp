@@ -850,27 +850,44 @@ TEST_F(DemoServer, ClientsThatLeaveAreForgotten) {
   EXPECT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.connections == 0 && s.streams == 0; }));
 }
 
-TEST_F(DemoServer, StopClosesEveryConnectionPromptly) {
+// A live stream ends as one that ends on purpose: its last chunk (and a
+// compressed one's last block), then FIN (RFC 9112 7.1; it was cut, and
+// curl said "transfer closed with outstanding read data remaining").
+// Finite bodies and requests being read are closed at once.
+TEST_F(DemoServer, StopEndsLiveStreamsAndClosesEveryConnectionPromptly) {
   auto options = fast_options();
   options.heartbeat_interval = 10ms;
   start(options);
   std::vector<std::unique_ptr<http_client>> clients;
-  for (const char* target : {"/clock", "/random", "/feed", "/events", "/fault?events=1&stall_ms=60000"}) {
+  const std::vector<std::string> live = {"/clock", "/random", "/feed", "/events", "/feed?encoding=gzip"};
+  for (const std::string& target : live) {
     clients.push_back(std::make_unique<http_client>(port()));
     clients.back()->get(target);
     ASSERT_TRUE(clients.back()->read_head()) << target;
   }
+  auto finite = std::make_unique<http_client>(port());
+  finite->get("/fault?events=1&stall_ms=60000");
+  ASSERT_TRUE(finite->read_head());
   auto stalled = std::make_unique<http_client>(port());
   stalled->get("/fault?stall");
-  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.connections == 6; }));
+  ASSERT_TRUE(wait_for_stats([](const demo::server_stats& s) { return s.connections == 7; }));
 
   const auto before = clock_type::now();
   ASSERT_TRUE(stop_and_wait(2000ms));
   EXPECT_LT(clock_type::now() - before, 2000ms);
   EXPECT_EQ(server_->stats().connections, 0u);
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    auto& c = clients[i];
+    EXPECT_TRUE(c->read_to_end()) << live[i];
+    EXPECT_TRUE(c->complete()) << live[i] << ": cut, not ended";
+    EXPECT_TRUE(c->wait_until([&] { return c->closed(); }) || c->complete()) << live[i];
+  }
+  clients.push_back(std::move(finite));
   clients.push_back(std::move(stalled));
-  for (auto& c : clients) {
+  for (std::size_t i = live.size(); i < clients.size(); ++i) {
+    auto& c = clients[i];
     EXPECT_TRUE(c->wait_until([&] { return c->closed(); }));
+    EXPECT_FALSE(c->complete());
   }
   // The listener is closed too.
   EXPECT_THROW(http_client{port()}, std::runtime_error);

@@ -389,6 +389,23 @@ std::string event_compressor::write(std::string_view bytes) {
   return out;
 }
 
+std::string event_compressor::finish() {
+  z_stream& z = z_->z;
+  std::string out;
+  char buf[4096];
+  z.next_in = nullptr;
+  z.avail_in = 0;
+  int status = Z_OK;
+  do {
+    z.next_out = reinterpret_cast<Bytef*>(buf);
+    z.avail_out = sizeof buf;
+    status = deflate(&z, Z_FINISH);
+    if (status != Z_OK && status != Z_STREAM_END) break;  // no progress: never loop
+    out.append(buf, sizeof buf - z.avail_out);
+  } while (status == Z_OK);
+  return out;
+}
+
 std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {
   if (bytes == 0 || block_size == 0) return 0;
   return bytes / block_size + (bytes % block_size != 0 ? 1 : 0);

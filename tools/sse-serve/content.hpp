@@ -193,6 +193,9 @@ class event_compressor {
   event_compressor(const event_compressor&) = delete;
   event_compressor& operator=(const event_compressor&) = delete;
   std::string write(std::string_view bytes);
+  // The stream's end (deflate's last block, gzip's trailer); nothing may
+  // be written after it.
+  std::string finish();
 
  private:
   event_compressor();

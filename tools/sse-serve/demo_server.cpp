@@ -108,6 +108,9 @@ std::string tls_file_problem(const std::string& path, const error_code& ec, std:
 }
 
 constexpr std::chrono::seconds linger_limit{2};
+// How long a stop waits for live streams to take their last bytes (a
+// client that does not read them is cut then).
+constexpr std::chrono::seconds stop_grace{1};
 // /fault makes its body this much at a time, when the previous window is
 // written: per connection memory stays bounded (a body is up to 3 MB, and a
 // client that does not read would pin it), while a window is large enough
@@ -343,6 +346,7 @@ class server::state : public std::enable_shared_from_this<server::state> {
   net::steady_timer feed_timer_;
   net::steady_timer heartbeat_timer_;
   net::steady_timer write_sweep_;
+  net::steady_timer stop_deadline_;  // ends what stop_now() left ending
   std::uint16_t port_ = 0;
   std::string host_;  // for url(): the address, bracketed if IPv6
   bool stopped_ = false;
@@ -437,12 +441,32 @@ class session : public std::enable_shared_from_this<session> {
     if (closed_) return;
     closed_ = true;
     --srv_->open_;
+    if (srv_->stopped_ && srv_->open_ == 0) srv_->stop_deadline_.cancel();  // nothing left to wait for
     stop_waiting_for_request();
     if (timer_) timer_->cancel();
     error_code ignored;
     socket_.close(ignored);
     queue_.clear();
     queued_bytes_ = 0;
+  }
+
+  // The server stops. A live stream ends as a stream ends on purpose: its
+  // last chunk (and a compressed one's last block) after what is queued,
+  // then FIN, so clients and proxies see a complete response, not a cut
+  // one (RFC 9112 7.1). A close-delimited one ends with FIN alone. Anything
+  // else (a request being read, a /fault or /bench body) closes at once.
+  void end_for_stop() {
+    if (closed_) return;
+    if (kind_ == stream_kind::none || lingering_) return abort();
+    ending_ = true;    // nothing after the end (a broadcast still queued)
+    replay_next_ = 0;  // no more history
+    if (zip_) {
+      std::string last = zip_->finish();
+      if (!last.empty()) queue(framing_ == framing::chunked ? chunk_of(last) : std::move(last));
+    }
+    if (framing_ == framing::chunked) queue("0\r\n\r\n");
+    drain_action_ = after_drain::end_now;
+    flush();
   }
 
   stream_kind kind() const noexcept { return kind_; }
@@ -456,14 +480,14 @@ class session : public std::enable_shared_from_this<session> {
   // Live streams: queue bytes of the event stream, framed for this response
   // (and compressed, with encoding=).
   void send(std::string_view sse, bool is_event) {
-    if (closed_) return;
+    if (closed_ || ending_) return;
     queue(live_bytes(sse), is_event ? 1 : 0);
     sent();
   }
   // The same, with the buffer shared among the connections (unless this
   // stream compresses: its compressor's state is its own).
   void send(shared_message& message, bool is_event) {
-    if (closed_) return;
+    if (closed_ || ending_) return;
     if (zip_) queue(live_bytes(message.bytes()), is_event ? 1 : 0);
     else queue(message.framed(framing_), is_event ? 1 : 0);
     sent();
@@ -483,7 +507,7 @@ class session : public std::enable_shared_from_this<session> {
   session* waiting_next_ = nullptr;
 
  private:
-  enum class after_drain : std::uint8_t { nothing, plan_step, next_request, close };
+  enum class after_drain : std::uint8_t { nothing, plan_step, next_request, close, end_now };
 
   void sent() {
     if (queued_bytes_ > srv_->options_.max_pending_bytes) {
@@ -1139,8 +1163,15 @@ class session : public std::enable_shared_from_this<session> {
       case after_drain::plan_step: return plan_step();
       case after_drain::next_request: drain_action_ = after_drain::nothing; return read_request();
       case after_drain::close: drain_action_ = after_drain::nothing; return graceful_close();
+      case after_drain::end_now: {
+        // The server stops: FIN after the last bytes, no lingering.
+        error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        return abort();
+      }
     }
   }
+
 
   // Sends FIN after what was written and waits (boundedly) for the client to
   // close its side, so that a close-delimited body is not cut by a reset.
@@ -1224,6 +1255,7 @@ class session : public std::enable_shared_from_this<session> {
   bool writing_ = false;
   bool watching_ = false;
   bool lingering_ = false;  // in graceful_close()
+  bool ending_ = false;     // end_for_stop() queued the stream's end
   bool closed_ = false;
   bool waiting_request_ = false;
   bool keep_alive_ = true;
@@ -1255,6 +1287,7 @@ server::state::state(net::any_io_executor executor, server_options options)
       feed_timer_(strand_),
       heartbeat_timer_(strand_),
       write_sweep_(strand_),
+      stop_deadline_(strand_),
       feed_(pick_seed(options_.seed)),
       rng_(pick_seed(options_.seed) ^ 0x9e3779b97f4a7c15u) {
   if (options_.interval_scale_ppm == 0 || options_.interval_scale_ppm > max_scale_ppm)
@@ -1347,7 +1380,12 @@ void server::state::stop_now() {
   feed_timer_.cancel();
   heartbeat_timer_.cancel();
   write_sweep_.cancel();
-  for_each_session([](session& s) { s.abort(); });
+  for_each_session([](session& s) { s.end_for_stop(); });
+  if (open_ == 0) return;
+  stop_deadline_.expires_after(stop_grace);
+  stop_deadline_.async_wait([self = shared_from_this()](error_code ec) {
+    if (!ec) self->for_each_session([](session& s) { s.abort(); });
+  });
 }
 
 void server::state::accept() {

@@ -29,15 +29,17 @@ constexpr int exit_ok = 0;
 constexpr int exit_usage = 2;
 constexpr int exit_failure = 3;  // cannot listen, out of memory
 
-// Durations above these saturate (see tool_args.hpp).
+// The longest durations the flags take; past them a value is refused (exit 2).
 constexpr auto max_heartbeat = std::chrono::milliseconds(24h);
 constexpr auto max_request_timeout = std::chrono::milliseconds(24h);
 constexpr auto max_write_timeout = std::chrono::milliseconds(24h);
 
 constexpr std::string_view usage = R"(usage: sse-serve [options]
 
-Serves demo event streams over HTTP/1.1 until interrupted (SIGINT, SIGTERM).
-Prints "listening on URL" once it accepts connections.
+Serves demo event streams over HTTP/1.1 until interrupted (SIGINT, SIGTERM):
+then live streams end as streams end on purpose (last chunk, FIN), within a
+second, and the rest are closed. Prints "listening on URL" once it accepts
+connections (on standard error when standard output takes no writes).
 
   --address ADDR       listen address: an IP address or a host name (its first
                        IPv4 address, else its first); default 127.0.0.1,

@@ -130,9 +130,12 @@ class server {
   // "http://ADDRESS:PORT" + path (https:// with a certificate) (path should start with '/').
   std::string url(std::string_view path = "/") const;
 
-  // Closes the listener and every connection and cancels the timers, so
-  // the context runs out of work once the handlers have seen it. Returns at
-  // once (the work is posted to the server's strand); any thread; idempotent.
+  // Closes the listener and cancels the timers; a live stream gets its
+  // last chunk (a compressed one its last block first) and FIN, every other
+  // connection is closed, and whatever is not done within a second is
+  // closed then. The context runs out of work once the handlers have seen
+  // it. Returns at once (the work is posted to the server's strand); any
+  // thread; idempotent.
   void stop();
 
   // Sends one event (`data`, optional event `type`, no id) to every live
