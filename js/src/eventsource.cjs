@@ -947,6 +947,18 @@ const EventSource = class EventSource extends EventTarget {
     const parsed = parseUrl(url, "Failed to construct 'EventSource'");
     this.#url = parsed.href;
     this.#withCredentials = Boolean(options.withCredentials);
+    // The parser first: without WebAssembly it throws SseLoadError, where
+    // Node's Headers (below), which loads undici, kills the process with an
+    // unhandled rejection (its llhttp needs WebAssembly: node --jitless).
+    this.#parser = core().createParser({
+      __proto__: null,  // no inherited onComment (see checkObject)
+      maxLineLength: options.maxLineLength,
+      maxEventSize: options.maxEventSize,
+      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => this.#dispatchMessage(type, data, lastEventId),
+      onRetry: (ms) => {
+        this.#reconnectionTime = Math.min(ms, MAX_TIMER_DELAY);
+      },
+    });
     this.#plan = requestPlan(this.#url, options, this.#withCredentials);
     this.#requestUrl = this.#url;
     this.#idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
@@ -960,15 +972,6 @@ const EventSource = class EventSource extends EventTarget {
     this.#onAttempt = checkAttemptHook(options);
     this.#attemptHookTimeout = checkHookTimeout(options);
     const lastEventId = initialLastEventId(options.lastEventId, this.#plan.headers);
-    this.#parser = core().createParser({
-      __proto__: null,  // no inherited onComment (see checkObject)
-      maxLineLength: options.maxLineLength,
-      maxEventSize: options.maxEventSize,
-      [core().ON_EVENT_FIELDS]: (type, data, lastEventId) => this.#dispatchMessage(type, data, lastEventId),
-      onRetry: (ms) => {
-        this.#reconnectionTime = Math.min(ms, MAX_TIMER_DELAY);
-      },
-    });
     if (lastEventId !== '') this.#parser.lastEventId = lastEventId;
     const refusal = urlRefusal(parsed);
     if (refusal !== null) {

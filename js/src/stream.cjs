@@ -54,14 +54,16 @@ function stream(url, init = undefined) {
   const signal = options.signal ?? null;
   if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('ssekit: signal must be an AbortSignal');
   const parsed = parseUrl(url, 'ssekit stream()');
+  // No prototype: the parser must not find an inherited onComment (see checkObject).
+  const limits = { __proto__: null, maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
+  // Checks the limits now rather than at the first chunk; and first:
+  // without WebAssembly it throws SseLoadError, where Node's Headers
+  // (requestPlan), which loads undici, kills the process (node --jitless).
+  core().createParser(limits).close();
   // One request only, so any body fetch() takes will do, a stream too.
   const plan = requestPlan(parsed.href, options, Boolean(options.withCredentials), true);
   const idleTimeout = checkMilliseconds(options.idleTimeout, 'idleTimeout', 0);
   const lastEventId = checkLastEventId(options.lastEventId);
-  // No prototype: the parser must not find an inherited onComment (see checkObject).
-  const limits = { __proto__: null, maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
-  // Checks the limits now rather than at the first chunk.
-  core().createParser(limits).close();
   const refusal = urlRefusal(parsed);
   // Sending the request again: only after a refusal (see EventStream#open).
   const retry = {

@@ -144,10 +144,17 @@ describe('loading the WebAssembly', () => {
       const out = await runScript(
         `
         const seen = [];
-        // Not the EventSource: its Headers loads Node's fetch, which needs
-        // WebAssembly itself and crashes the process without it (Node's
-        // own; browser-loading.test.mjs checks ours in Chromium).
-        for (const f of [() => ssekit.createParser({}), () => ssekit.serializeRetry(1)]) {
+        // The EventSource and stream() too: they throw before touching
+        // Headers, which loads Node's fetch, which needs WebAssembly
+        // itself and crashed the process without it (an unhandled
+        // rejection in Node's undici).
+        const calls = [
+          () => ssekit.createParser({}),
+          () => ssekit.serializeRetry(1),
+          () => new ssekit.EventSource('http://127.0.0.1:1/'),
+          () => ssekit.stream('http://127.0.0.1:1/'),
+        ];
+        for (const f of calls) {
           try { f(); seen.push('no error'); } catch (e) { seen.push({ name: e.name, code: e.code, cls: e instanceof ssekit.SseLoadError, cause: e.cause?.name, message: e.message }); }
         }
         const rejected = await ssekit.ready().then(() => 'resolved', (e) => e.code);
@@ -156,7 +163,7 @@ describe('loading the WebAssembly', () => {
       );
       assert.equal(out.wasm, 'undefined', nodeArgs[0]);
       assert.equal(out.rejected, 'wasm_unavailable', nodeArgs[0]);
-      assert.equal(out.seen.length, 2);
+      assert.equal(out.seen.length, 4);
       for (const e of out.seen) {
         assert.equal(e.name, 'SseLoadError', nodeArgs[0]);
         assert.equal(e.code, 'wasm_unavailable', nodeArgs[0]);
