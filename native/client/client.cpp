@@ -546,7 +546,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     if (head.has_body) {
       conn_->body = plan_.body;
       if (conn_->body) req.body() = {conn_->body->data(), conn_->body->size()};
-      req.prepare_payload();
+      // Not prepare_payload(): it drops Content-Length: 0 for PATCH (and any
+      // method Beast does not count as taking a body).
+      req.content_length(conn_->body ? conn_->body->size() : 0);
     }
     conn_->io->async_write(req, [self = shared_from_this(), c = conn_, attempt](beast::error_code ec, std::size_t) {
       self->on_write(attempt, ec);

@@ -166,6 +166,24 @@ TEST(Client, PostsHeadersAndBody) {
   EXPECT_EQ(server.connections(), 1);
 }
 
+// A method that takes a body, sent without one, says Content-Length: 0
+// (RFC 9110 8.6; fetch sends it too). Beast's prepare_payload() left it out
+// for PATCH, which it does not count among such methods. GET sends none.
+TEST(Client, AnEmptyBodySaysContentLengthZero) {
+  for (const std::string method : {"POST", "PUT", "PATCH", "GET"}) {
+    script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: ok\n\n"); });
+    auto o = options_for(server.url());
+    o.method = method;
+    o.reconnect = false;
+    const recording rec = run(o);
+    ASSERT_EQ(server.requests().size(), 1u) << method;
+    const request r = server.requests().at(0);
+    EXPECT_EQ(r.method, method);
+    if (method == "GET") EXPECT_FALSE(r.has("content-length"));
+    else EXPECT_EQ(r.header("content-length"), "0") << method;
+  }
+}
+
 TEST(Client, ReplayBodyResendsTheBodyOnReconnect) {
   script_server server([](script_server::connection& c) { serve(c, stream_header() + "data: answer\n\n"); });
   auto o = options_for(server.url());
