@@ -29,7 +29,7 @@ constexpr std::string_view usage = R"(usage: ssekit-contract-service [options]
 
 The test service of the SSE contract tests (github.com/launchdarkly/sse-contract-tests)
 for ssekit::client. Runs until the harness sends DELETE /, or SIGINT / SIGTERM.
-Prints "listening on URL" once it accepts connections.
+Prints "ssekit-contract-service: listening on URL" once it accepts connections.
 
   --address ADDR   listen address: an IP address or a host name (its first
                    IPv4 address, else its first); default 127.0.0.1, 0.0.0.0

@@ -38,7 +38,7 @@ constexpr std::string_view usage = R"(usage: sse-serve [options]
 
 Serves demo event streams over HTTP/1.1 until interrupted (SIGINT, SIGTERM):
 then live streams end as streams end on purpose (last chunk, FIN), within a
-second, and the rest are closed. Prints "listening on URL" once it accepts
+second, and the rest are closed. Prints "sse-serve: listening on URL" once it accepts
 connections (on standard error when standard output takes no writes).
 
   --address ADDR       listen address: an IP address or a host name (its first
