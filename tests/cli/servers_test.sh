@@ -147,6 +147,18 @@ for prog in serve contract; do
 done
 exec {dead_w}>&-
 
+# --- a port in use: exit 3, and both say it in the same words (the
+# contract service said "can't listen ... bind: ...").
+start "sse-serve holding a port" "$tmp/err" "$serve_bin" --address 127.0.0.1 --port 0
+if [ -n "$url" ]; then
+  busy=${url##*:}
+  expect_exit "contract service on a port in use" 3 "ssekit-contract-service: cannot listen on 127.0.0.1 port $busy: " \
+    "$contract_bin" --address 127.0.0.1 --port "$busy"
+  expect_exit "sse-serve on a port in use" 3 "sse-serve: cannot listen on 127.0.0.1 port $busy: " \
+    "$serve_bin" --address 127.0.0.1 --port "$busy"
+  stop "sse-serve holding a port"
+fi
+
 # --- options refused up front (they were taken silently)
 expect_exit "contract service --address '' exits 2 (it listened on 0.0.0.0)" 2 "--address: needs an address" \
   "$contract_bin" --address '' --port 0

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     if (e.code() == std::errc::too_many_files_open || e.code() == std::errc::too_many_files_open_in_system) {
       return failed(e.what());
     }
-    std::fprintf(stderr, "ssekit-contract-service: can't listen on %s port %u: %s\n",
+    std::fprintf(stderr, "ssekit-contract-service: cannot listen on %s port %u: %s\n",
                  ssekit::tools::terminal_safe(options.address).c_str(),
                  static_cast<unsigned>(options.port), ssekit::tools::readable_error(e.what()).c_str());
     return exit_listen;
