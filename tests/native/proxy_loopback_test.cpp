@@ -771,8 +771,6 @@ TEST_F(ProxyTls, AnHttp2OnlyProxyIsNamedAtOnce) {
       << rec.errors[0].message;
 }
 
-// RFC 9110 9.3.6: any 2xx to CONNECT opens the tunnel, not only 200
-// (mutation testing: "status == 200" survived).
 // The tunnel opens (200), then the proxy hangs up in the origin's TLS
 // handshake: the message names the proxy (it named only the origin).
 TEST_F(ProxyTls, AHandshakeCutInsideTheTunnelNamesTheProxy) {
@@ -794,6 +792,8 @@ TEST_F(ProxyTls, AHandshakeCutInsideTheTunnelNamesTheProxy) {
       << rec.errors[0].message;
 }
 
+// RFC 9110 9.3.6: any 2xx to CONNECT opens the tunnel, not only 200
+// (mutation testing: "status == 200" survived).
 TEST_F(ProxyTls, Any2xxAnswerToConnectOpensTheTunnel) {
   const auto env = clean_env();
   for (const std::string answer : {"HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 299 Fine\r\n\r\n"}) {

@@ -374,37 +374,27 @@ std::unique_ptr<event_compressor> event_compressor::make(std::string_view coding
   return c;
 }
 
-std::string event_compressor::write(std::string_view bytes) {
-  z_stream& z = z_->z;
+// Deflates `bytes` with `flush` (Z_SYNC_FLUSH after an event, Z_FINISH at
+// the end) and returns all the output that makes.
+static std::string deflate_all(z_stream& z, std::string_view bytes, int flush) {
   std::string out;
   char buf[4096];
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
   z.avail_in = static_cast<uInt>(bytes.size());
-  do {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    if (deflate(&z, Z_SYNC_FLUSH) == Z_STREAM_ERROR) break;
-    out.append(buf, sizeof buf - z.avail_out);
-  } while (z.avail_out == 0);
-  return out;
-}
-
-std::string event_compressor::finish() {
-  z_stream& z = z_->z;
-  std::string out;
-  char buf[4096];
-  z.next_in = nullptr;
-  z.avail_in = 0;
   int status = Z_OK;
   do {
     z.next_out = reinterpret_cast<Bytef*>(buf);
     z.avail_out = sizeof buf;
-    status = deflate(&z, Z_FINISH);
+    status = deflate(&z, flush);
     if (status != Z_OK && status != Z_STREAM_END) break;  // no progress: never loop
     out.append(buf, sizeof buf - z.avail_out);
-  } while (status == Z_OK);
+  } while (status == Z_OK && z.avail_out == 0);
   return out;
 }
+
+std::string event_compressor::write(std::string_view bytes) { return deflate_all(z_->z, bytes, Z_SYNC_FLUSH); }
+
+std::string event_compressor::finish() { return deflate_all(z_->z, {}, Z_FINISH); }
 
 std::uint64_t bench_repeats(std::uint64_t bytes, std::uint64_t block_size) noexcept {
   if (bytes == 0 || block_size == 0) return 0;
