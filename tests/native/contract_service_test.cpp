@@ -665,7 +665,9 @@ TEST_F(ContractService, MalformedAndOversizedRequestsAreAnsweredThenClosed) {
       // Each line within bounds, the whole past 4 MiB on the wire: read to
       // the end before.
       {post + "Transfer-Encoding: chunked\r\n\r\n" + many_extensions(4400), 413},
-      {"GET / HTTP/2.5\r\nHost: x\r\n\r\n", 400},
+      {"GET / HTTP/2.5\r\nHost: x\r\n\r\n", 505},  // RFC 9112 2.3: another major version
+      {"GET / HTTP/0.9\r\nHost: x\r\n\r\n", 400},
+      {"GET / HTTP/1.2\r\n\r\n", 400},  // read as HTTP/1.1: Host required
       {post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400},
       {post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400},
       {"GET / HTTP/1.1\r\n\r\n", 400},                       // RFC 9112 3.2: no Host
@@ -751,6 +753,7 @@ TEST_F(ContractService, AbsoluteFormHttp10KeepAliveAndUnknownMethods) {
                                   "GET http://" + authority + "/ HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"
                                   "GET http://" + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n"
                                   "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                  "GET / HTTP/1.2\r\nHost: x\r\n\r\n"  // RFC 9112 2.3: read as HTTP/1.1, kept alive
                                   "FOO / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                                   "pipelined");
   // The responses one after another, each body as long as its Content-Length.
@@ -769,6 +772,7 @@ TEST_F(ContractService, AbsoluteFormHttp10KeepAliveAndUnknownMethods) {
   const http_message http10 = next();
   EXPECT_EQ(http10.status, 200);
   EXPECT_EQ(http10.header("connection"), "keep-alive");
+  EXPECT_EQ(next().status, 200);
   EXPECT_EQ(next().status, 501);
 }
 

@@ -986,6 +986,38 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
   }
 }
 
+// RFC 9112 2.3: a higher minor version is read as the highest one the
+// server implements (HTTP/1.2 as HTTP/1.1: kept alive, Host required);
+// another major version is 505. Beast alone refused all of them with 400.
+TEST_F(DemoServer, TheRequestVersionIsReadAsRfc9112Asks) {
+  start();
+  const std::pair<const char*, int> cases[] = {
+      {"GET /stats HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n", 200},
+      {"GET /stats HTTP/1.9\r\n\r\n", 400},  // HTTP/1.1's rules: no Host (the body says so)
+      {"GET /stats HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+      {"GET /stats HTTP/3.0\r\n\r\n", 505},
+      {"GET /stats HTTP/0.9\r\n\r\n", 400},
+  };
+  for (const auto& [request, status] : cases) {
+    http_client c(port());
+    c.send_raw(request);
+    ASSERT_TRUE(c.read_head()) << request;
+    EXPECT_EQ(c.status(), status) << request;
+    ASSERT_TRUE(c.read_to_end()) << request;
+    if (status == 505) EXPECT_NE(c.body().find("HTTP/1.1"), std::string::npos) << c.body();
+    if (std::string_view(request).substr(11, 8) == "HTTP/1.9") EXPECT_NE(c.body().find("Host"), std::string::npos) << c.body();
+  }
+  // Kept alive as HTTP/1.1 is: both pipelined requests are answered.
+  http_client c(port());
+  c.send_raw("GET /stats HTTP/1.3\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 200);
+  EXPECT_NE(c.header("Connection"), "close");
+  ASSERT_TRUE(c.read_to_end());
+  ASSERT_TRUE(c.read_head());
+  EXPECT_EQ(c.status(), 404);
+}
+
 // A request with a body, as LLM APIs take, can be tried against /fault.
 TEST_F(DemoServer, FaultTakesAPostWithABody) {
   start();

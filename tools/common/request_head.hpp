@@ -111,6 +111,11 @@ struct head_scan {
   std::size_t lines = 0;        // lines ended so far, from the request line
   bool head_end = false;
   bool folded = false;  // a field line started with SP or HTAB
+  // RFC 9112 2.3: the request line's version has a major version other
+  // than 1 ("HTTP/2.0" in HTTP/1 syntax): answer 505. A higher minor
+  // version ("HTTP/1.2") is read as HTTP/1.1, as the RFC asks; Beast 1.81
+  // refuses any version but 1.0 and 1.1, so scan() rewrites it first.
+  bool unsupported_version = false;
 
   // Looks at bytes [scanned, size) up to the head's end; `field_byte(b)` is
   // called for each byte of a line after the first (it may change it).
@@ -122,6 +127,7 @@ struct head_scan {
         // Empty lines before the request line (put_head skips them) are
         // not the head's end: counted as such, two of them stopped the scan.
         if (line_length == 0 && lines == 0) continue;
+        if (lines == 0) request_line_version(bytes, scanned);
         head_end = line_length == 0;
         line_length = 0;
         ++lines;
@@ -134,6 +140,19 @@ struct head_scan {
   }
   // put_head consumed `n` bytes from the buffer's front.
   void consumed(std::size_t n) { scanned -= n < scanned ? n : scanned; }
+
+ private:
+  // The request line ends at bytes[lf] (put_head has not consumed it: Beast
+  // parses a request line only once its line end is there).
+  void request_line_version(unsigned char* bytes, std::size_t lf) {
+    const std::size_t end = lf > 0 && bytes[lf - 1] == '\r' ? lf - 1 : lf;
+    if (line_length < 9 || end < 8) return;  // "X HTTP/d.d" at the least; Beast refuses shorter
+    unsigned char* v = bytes + end - 8;
+    const auto digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+    if (std::string_view(reinterpret_cast<const char*>(v), 5) != "HTTP/" || !digit(v[5]) || v[6] != '.' || !digit(v[7])) return;
+    if (v[5] >= '2') unsupported_version = true;
+    else if (v[5] == '1' && v[7] > '1') v[7] = '1';
+  }
 };
 
 // Whether to send "100 Continue" before reading the body: the client asked

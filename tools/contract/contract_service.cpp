@@ -196,6 +196,7 @@ class session : public std::enable_shared_from_this<session> {
     const beast::error_code ec = tools::put_head(*request_, buffer_, head_consumed_, max_request_header);
     scan_.consumed(before - buffer_.size());
     if (scan_.folded) return refuse(400, "a folded header line (obs-fold, RFC 9112 section 5.2)");
+    if (scan_.unsupported_version) return refuse(505, "an HTTP version this service does not speak (it speaks HTTP/1.1 and 1.0)");
     if (ec != http::error::need_more) return on_head(ec);
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code rec, std::size_t n) {
       if (rec) return self->close();  // gone, timed out, or stop()

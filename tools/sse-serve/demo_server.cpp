@@ -573,6 +573,10 @@ class session : public std::enable_shared_from_this<session> {
       keep_alive_ = false;
       return plain(400, "text/plain", "bad request: a folded header line (obs-fold, RFC 9112 section 5.2)\n");
     }
+    if (r.scan.unsupported_version) {
+      keep_alive_ = false;
+      return plain(505, "text/plain", "HTTP version not supported: this server speaks HTTP/1.1 (and 1.0)\n");
+    }
     if (ec == http::error::need_more) {
       return with_stream([&](auto& stream) {
         stream.async_read_some(r.buffer.prepare(4096), [self = shared_from_this()](error_code rec, std::size_t n) {
