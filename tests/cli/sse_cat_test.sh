@@ -78,8 +78,12 @@ check "invalid UTF-8 becomes U+FFFD" \
   diff <(printf 'data: \377\n\n' | "$cat_bin" --json -) <(printf '{"type":"message","data":"\357\277\275","lastEventId":""}\n')
 longid=$(head -c 5000 /dev/zero | tr '\0' 'i')
 printf 'id: %s\ndata: a\n\ndata: b\n\nid: x\ndata: c\n\n' "$longid" >"$tmp/longid.sse"
-check "a long id (not kept, so written again) round-trips" \
+check "a long id round-trips" \
   diff <("$cat_bin" - <"$tmp/longid.sse" | "$cat_bin" --json -) <("$cat_bin" --json - <"$tmp/longid.sse")
+# ... and is written once, not with every event after it (a probe: a 1 MB
+# id, then 200 "data: x" events, printed 200 MB).
+check "a long id is written once, not with every later event" \
+  test "$("$cat_bin" - <"$tmp/longid.sse" | grep -c '^id: ')" = 2
 check "empty input prints nothing" test -z "$("$cat_bin" --json - </dev/null)"
 # --max-events on standard input (it was ignored there): the events after
 # the limit in the same read are not printed, nor an error after them.
@@ -140,6 +144,31 @@ expect_exit "-d twice exits 2 (the second replaced the first)" 2 "one --data onl
   timeout 20 "$cat_bin" --no-reconnect -d a -d b http://127.0.0.1:9/
 expect_exit "-d @- with standard input closed exits 3 (it sent an empty body)" 3 "can't read standard input: Bad file descriptor" \
   timeout 20 bash -c 'exec "$0" --no-reconnect -d @- http://127.0.0.1:9/ <&-' "$cat_bin"
+# An option's value forgotten: the URL became the value, and with no URL
+# left the demo feed ran (exit 0), or it was POSTed there as the body (-d),
+# or the demo feed was read through the URL as a proxy for ever (-x).
+for opt in --last-event-id -d -X -x --noproxy; do
+  expect_exit "$opt URL exits 2 (the URL became its value)" 2 "no URL given: $opt took the URL 'http://127.0.0.1:9/' as its value" \
+    timeout 20 "$cat_bin" --no-reconnect "$opt" http://127.0.0.1:9/
+done
+expect_exit "... but a URL after it is the URL" 5 "127.0.0.1:9" timeout 20 "$cat_bin" --no-reconnect -d http://a/ http://127.0.0.1:9/
+expect_exit "-d @ exits 2 naming the form" 2 "@FILE, or @- for standard input" "$cat_bin" -d @ http://127.0.0.1:9/
+# Usage errors come before -d @- reads the body: they waited for the end of
+# standard input (here a FIFO whose writer stays, so never; timeout 20 ends it).
+rm -f "$tmp/usage.fifo"; mkfifo "$tmp/usage.fifo"; exec 6<>"$tmp/usage.fifo"
+for args in "-d @- --bogus http://127.0.0.1:9/" "-d @- -" "-d @- --max-events 0 http://127.0.0.1:9/"; do
+  # shellcheck disable=SC2086
+  timeout 20 "$cat_bin" $args <"$tmp/usage.fifo" >/dev/null 2>"$tmp/err"
+  rc=$?
+  if [ "$rc" = 2 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: sse-cat $args: exit $rc before its body's end, want 2: $(cat "$tmp/err")"; fi
+done
+exec 6>&-
+# Output past `ulimit -f` is an output error, exit 3 (SIGXFSZ killed it).
+printf 'data: %s\n\n' "$(head -c 4000 /dev/zero | tr '\0' x)" >"$tmp/fsz.sse"
+for _ in 1 2 3; do cat "$tmp/fsz.sse" "$tmp/fsz.sse" >"$tmp/fsz2.sse"; cat "$tmp/fsz2.sse" "$tmp/fsz2.sse" >"$tmp/fsz.sse"; done
+expect_exit "output past ulimit -f exits 3" 3 "writing standard output: File too large" \
+  bash -c 'ulimit -f 64; exec "$0" - <"$1" >"$2"' "$cat_bin" "$tmp/fsz.sse" "$tmp/fsz.out"
+rm -f "$tmp/fsz.sse" "$tmp/fsz2.sse" "$tmp/fsz.out"
 expect_exit "-H URL exits 2 (the URL became a header, and the demo feed ran)" 2 "got the URL 'http://127.0.0.1:9/' (the header is missing)" \
   timeout 20 "$cat_bin" --no-reconnect -H http://127.0.0.1:9/
 expect_exit "-d @DIRECTORY exits 3 (it aborted)" 3 "can't read $tmp: Is a directory" "$cat_bin" -d @"$tmp" http://127.0.0.1:9/
@@ -209,6 +238,10 @@ else
   # script(1) gives sse-cat a terminal on stderr; the status line goes there.
   check "on a terminal, a status line shows state, events and reconnects" \
     grep -q 'open\] events: 3  reconnects: 1' <(TERM=xterm script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
+  # ... and through the wait before a reconnect (it was blank there, for up
+  # to 24 h after a Retry-After).
+  check "on a terminal, the status line stays through a reconnect wait" \
+    grep -q 'connecting\] events: 2  reconnects: ' <(TERM=xterm script -qec "timeout 20 '$cat_bin' --max-events 3 '$base/fault?events=2' >/dev/null" /dev/null | tr '\r' '\n')
   # A terminal that takes no escape sequences (TERM=dumb, or none named:
   # an editor's shell, a CI log) got ESC [K printed raw.
   check "on a terminal with TERM=dumb, no status line" \
@@ -567,6 +600,10 @@ fi
 
 check "with no URL, the embedded demo server's feed" \
   test "$(timeout 30 "$cat_bin" --json --max-events 2 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 2
+# The demo server is in the process: a proxy in the environment can't reach
+# it (it went to the proxy, and scripts/demo.sh reconnected for ever).
+check "with no URL, an environment proxy is not used" \
+  test "$(http_proxy=http://127.0.0.1:9 all_proxy=http://127.0.0.1:9 timeout 30 "$cat_bin" --no-reconnect --json --max-events 1 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 1
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -12,8 +12,10 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "../support/heap_in_use.hpp"
 #include "output.hpp"
 #include "tool_io.hpp"
 #include "ssekit/parser.hpp"
@@ -195,18 +197,30 @@ TEST(CliOutput, JsonEscapesAQuoteAtEveryPlaceOfEveryLength) {
   }
 }
 
-// An id too long to keep is written again with the next event; the one
-// after that, back to an earlier id, must say so too.
-TEST(CliOutput, AnIdBackFromALongOneIsWrittenAgain) {
-  const std::string long_id(5000, 'L');
-  const std::string got = through_pipe([&](writer& out) {
-    printer p(out, output_format::event_stream, false);
-    p.on_event(event{"message", "1", "A"});
-    p.on_event(event{"message", "2", long_id});
-    p.on_event(event{"message", "3", "A"});
-    p.on_event(event{"message", "4", "A"});
-  });
-  EXPECT_EQ(got, "id: A\ndata: 1\n\nid: " + long_id + "\ndata: 2\n\nid: A\ndata: 3\n\ndata: 4\n\n");
+// The id is written when it changed, however long: a long one written
+// again with every event made the output a million times the input (a
+// probe: an id of 1 MB, then 200 "data:x" events, 200 MB out). The same
+// to a terminal, for an id with a control too.
+TEST(CliOutput, AnIdIsWrittenOnlyWhenItChangedHoweverLong) {
+  const std::string long_id(10000, 'L');  // over the 4096 bytes once kept; the output fits a pipe
+  const std::string control_id = "\x1b" + long_id;
+  const auto print = [&](bool terminal) {
+    return through_pipe([&](writer& out) {
+      printer p(out, output_format::event_stream, false);
+      p.escape_controls(terminal);
+      p.on_event(event{"message", "1", "A"});
+      p.on_event(event{"message", "2", long_id});
+      p.on_event(event{"message", "3", long_id});
+      p.on_event(event{"message", "4", control_id});
+      p.on_event(event{"message", "5", control_id});
+      p.on_event(event{"message", "6", "A"});
+      p.on_event(event{"message", "7", "A"});
+    }, 256 * 1024);
+  };
+  const std::string got = print(false);
+  EXPECT_EQ(got, "id: A\ndata: 1\n\nid: " + long_id + "\ndata: 2\n\ndata: 3\n\nid: " + control_id + "\ndata: 4\n\ndata: 5\n\nid: A\ndata: 6\n\ndata: 7\n\n");
+  EXPECT_EQ(print(true), "id: A\ndata: 1\n\nid: " + long_id + "\ndata: 2\n\ndata: 3\n\nid: \\x1b" + long_id +
+                             "\ndata: 4\n\ndata: 5\n\nid: A\ndata: 6\n\ndata: 7\n\n");
   // What a reader makes of it: the same ids.
   struct id_recorder : handler {
     std::vector<std::string> ids;
@@ -215,7 +229,47 @@ TEST(CliOutput, AnIdBackFromALongOneIsWrittenAgain) {
   parser reader(recorder);
   ASSERT_FALSE(reader.feed(got));
   const auto& ids = recorder.ids;
-  EXPECT_EQ(ids, (std::vector<std::string>{"A", long_id, "A", "A"}));
+  EXPECT_EQ(ids, (std::vector<std::string>{"A", long_id, long_id, control_id, control_id, "A", "A"}));
+}
+
+// To a terminal, a long line with controls is escaped in pieces as it is
+// written: it cost two escaped copies of the line (9x the event in all, a
+// probe: 296 MB for a 33 MB event), for data and for comments.
+TEST(CliOutput, ATerminalLineIsEscapedInPiecesNotCopiedWhole) {
+  const std::string line(std::size_t{2} << 20, '\x01');  // 8 MiB escaped
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const std::size_t before = ssekit::test::heap_in_use();
+  std::size_t peak = before;
+  std::string head, tail;  // the first and last bytes that came out
+  std::size_t got = 0;
+  std::thread reader([&] {
+    char buf[65536];
+    for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) {
+      peak = std::max(peak, ssekit::test::heap_in_use());
+      if (head.size() < 64) head.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), 64));
+      tail.append(buf, static_cast<std::size_t>(n));
+      if (tail.size() > 64 * 1024) tail.erase(0, tail.size() - 32 * 1024);
+      got += static_cast<std::size_t>(n);
+    }
+  });
+  {
+    writer out(fds[1], -1);
+    printer p(out, output_format::event_stream, true);
+    p.escape_controls(true);
+    p.on_event(event{"message", line, ""});
+    p.on_comment(line);
+    EXPECT_TRUE(out.flush());
+  }
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  EXPECT_EQ(got, 2 * 4 * line.size() + 6 + 2 + 2);  // "data: " ... "\n\n", ":" ... "\n"
+  EXPECT_EQ(head.substr(0, 10), "data: \\x01");
+  EXPECT_EQ(tail.substr(tail.size() - 9), "\\x01\\x01\n");
+  // The writer's buffer (256 KiB) and a piece's escaping (64 KiB), not
+  // the line's (8 MiB).
+  EXPECT_LT(peak - before, std::size_t{1} << 20);
 }
 
 // To a terminal (escape_controls), no control the stream sends reaches it:

@@ -69,7 +69,8 @@ class arg_reader {
     option_ = argv_[index_];
     return true;
   }
-  std::string_view arg() const noexcept { return argv_[index_]; }
+  std::string_view arg() const noexcept { return argv_[index_]; }  // after value(): the value
+  std::string_view option() const noexcept { return option_; }     // the option itself
   bool is(std::string_view name) const noexcept { return arg() == name; }
   bool is(std::string_view name, std::string_view other) const noexcept { return is(name) || is(other); }
   // Whether the next argument exists and starts with a digit (optional values).

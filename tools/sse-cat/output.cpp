@@ -505,15 +505,38 @@ bool has_control(std::string_view text) {
 
 // A line for a terminal: escaped as error messages are (terminal_safe),
 // TABs kept. Only for text with a control: a terminal reads slower than this.
-std::string terminal_line(std::string_view text) {
-  std::string out;
-  for (std::size_t tab = text.find('\t'); tab != std::string_view::npos; tab = text.find('\t')) {
-    out += tools::terminal_safe(text.substr(0, tab));
-    out += '\t';
-    text.remove_prefix(tab + 1);
+// In pieces of at most 16 KiB, so that a long line costs a piece's escaping
+// (up to 4x), not two escaped copies of the line (9x its size in all). A
+// piece ends before a byte that starts a UTF-8 sequence, or after 4
+// continuation bytes, which no sequence has: terminal_safe() then judges
+// each sequence whole, as it would in one call.
+void append_terminal_line(writer& w, std::string_view text) {
+  constexpr std::size_t piece = 16384;
+  const auto continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xc0) == 0x80; };
+  while (!text.empty()) {
+    std::size_t n = std::min(piece, text.size());
+    for (std::size_t back = 0; back < 4 && n < text.size() && continuation(text[n]); ++back) --n;
+    if (n < text.size() && continuation(text[n])) n = std::min(piece, text.size());
+    std::string_view part = text.substr(0, n);
+    text.remove_prefix(n);
+    for (std::size_t tab = part.find('\t');; tab = part.find('\t')) {
+      w.append(tools::terminal_safe(part.substr(0, tab)));
+      if (tab == std::string_view::npos) break;
+      w.append('\t');
+      part.remove_prefix(tab + 1);
+    }
   }
-  out += tools::terminal_safe(text);
-  return out;
+}
+
+// write_field() for a terminal: the value through append_terminal_line().
+void write_terminal_field(writer& w, std::string_view name, std::string_view value) {
+  w.append(name);
+  w.append(':');
+  if (!value.empty()) {
+    w.append(' ');
+    append_terminal_line(w, value);
+  }
+  w.append('\n');
 }
 
 // A JSON string for a terminal: JSON leaves DEL and C1 controls as they
@@ -539,7 +562,6 @@ void append_terminal_json_string(writer& w, std::string_view text) {
 }  // namespace
 
 void printer::on_event(const event& ev) {
-  constexpr std::size_t max_kept_id = 4096;
   ++events_;
   if (escape_controls_ && (has_control(ev.data) || has_control(ev.type) || has_control(ev.last_event_id))) {
     on_event_with_controls(ev);
@@ -567,12 +589,12 @@ void printer::on_event(const event& ev) {
   // Re-serialized, so the output is itself a stream that parses to the same
   // events; the id is written only when it changed. The parser never
   // delivers CR or LF in a type or id, nor NUL in an id.
-  // A long id is not kept (that would be a copy of it): it is written
-  // again with the next event, which a reader takes as the same id.
-  if (!printed_id_known_ || ev.last_event_id != printed_id_) {
+  // The id is kept, however long (the parser's limits bound it): written
+  // again with every event, one long id made the output a million times
+  // the input (an id of 1 MB, then "data:x" events).
+  if (ev.last_event_id != printed_id_) {
     write_field(out_, "id", ev.last_event_id);
-    printed_id_known_ = ev.last_event_id.size() <= max_kept_id;
-    if (printed_id_known_) printed_id_.assign(ev.last_event_id);
+    printed_id_.assign(ev.last_event_id);
   }
   if (ev.type != "message") write_field(out_, "event", ev.type);
   // One data line per LF: the parser delivers no CR in data (CR ends a
@@ -610,13 +632,17 @@ void printer::on_event_with_controls(const event& ev) {
     out_.append("}\n");
     return;
   }
-  // The id is always written: an escaped one is not the id a reader keeps.
-  write_field(out_, "id", terminal_line(ev.last_event_id));
-  printed_id_known_ = false;
-  if (ev.type != "message") write_field(out_, "event", terminal_line(ev.type));
+  // An id with a control is written escaped, and only ever by this path
+  // (an event with it has a control), so it is written when it changed as
+  // in on_event(); one without is the same bytes escaped.
+  if (ev.last_event_id != printed_id_) {
+    write_terminal_field(out_, "id", ev.last_event_id);
+    printed_id_.assign(ev.last_event_id);
+  }
+  if (ev.type != "message") write_terminal_field(out_, "event", ev.type);
   std::string_view rest = ev.data;
   for (std::size_t pos = rest.find('\n');; pos = rest.find('\n')) {
-    write_field(out_, "data", terminal_line(rest.substr(0, pos)));
+    write_terminal_field(out_, "data", rest.substr(0, pos));
     if (pos == std::string_view::npos) break;
     rest.remove_prefix(pos + 1);
   }
@@ -633,7 +659,7 @@ void printer::on_comment(std::string_view text) {
   } else {
     out_.append(':');
     // The parser never delivers CR or LF in a comment.
-    if (escape_controls_ && has_control(text)) out_.append(terminal_line(text));
+    if (escape_controls_ && has_control(text)) append_terminal_line(out_, text);
     else out_.append(text);
     out_.append('\n');
   }

@@ -138,7 +138,6 @@ class printer : public handler {
   bool all_;
   bool escape_controls_ = false;
   std::string printed_id_;  // event_stream format: the id the reader already knows
-  bool printed_id_known_ = true;  // false: it was too long to keep
   std::uint64_t events_ = 0;
 };
 

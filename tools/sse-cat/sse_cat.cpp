@@ -156,6 +156,12 @@ struct options {
   ssekit::client_options client;
   bool method_given = false;
   bool body_given = false;
+  // -d @FILE: read once every argument is checked (a usage error must not
+  // wait for the end of standard input).
+  std::optional<std::string> body_file;
+  // An option whose value was a URL ("-d URL": the data forgotten): with no
+  // URL left, the option is named rather than the demo read.
+  std::string option_took_url;
   bool stdin_closed = false;  // at start (then reopened on /dev/null): --data @- has nothing to read
 };
 
@@ -547,6 +553,7 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
                      ssekit::cli::body_excerpt(e.body).c_str());
     }
     if (ends) stop(exit_code_for(e));
+    else show_status(true);  // through the reconnect wait, which may be long
   };
 
   opts.client.url = url;
@@ -593,6 +600,9 @@ int run_demo(options opts) {
   boost::asio::io_context io;
   ssekit::demo::server demo(io.get_executor());
   std::fprintf(stderr, "sse-cat: no URL given: reading the embedded demo server at %s\n", demo.url("/feed").c_str());
+  // The server is in this process: an environment proxy (http_proxy) can't
+  // reach it. A --proxy given is used as asked.
+  if (!opts.client.proxy) opts.client.proxy = "";
   const int code = run_url(std::move(opts), demo.url("/feed"), io);
   demo.stop();
   io.restart();
@@ -657,6 +667,35 @@ int unreadable(const std::string& path) {
   return error;
 }
 
+// Whether `v` starts as an http(s) URL does.
+bool looks_like_url(std::string_view v) {
+  return (v.size() > 7 && boost::beast::iequals(v.substr(0, 7), "http://")) || (v.size() > 8 && boost::beast::iequals(v.substr(0, 8), "https://"));
+}
+
+// The option just read took a URL as its value: remembered, for when no URL
+// is left (main()).
+void note_url_value(const ssekit::tools::arg_reader& args, options& opts) {
+  if (opts.option_took_url.empty() && looks_like_url(args.arg()))
+    opts.option_took_url = std::string(args.option()) + " took the URL '" + std::string(args.arg().substr(0, 200)) + "' as its value";
+}
+
+// Reads --data @FILE's body (after the arguments were checked): exit_ok,
+// or the exit status after saying why.
+int read_body_file(options& opts) {
+  if (!opts.body_file) return exit_ok;
+  const std::string& path = *opts.body_file;
+  const int error = path == "-" && opts.stdin_closed ? EBADF : read_whole(path, opts.client.body);
+  if (error == 0) return exit_ok;
+  if (error == EINTR) return signal_exit_code();  // SIGINT or SIGTERM while reading the body
+  const char* const what = path == "-" ? "standard input" : path.c_str();
+  if (error == EFBIG) {
+    std::fprintf(stderr, "sse-cat: the body in %s is over %zu MiB, the most --data takes\n", what, max_body_bytes >> 20);
+  } else {
+    std::fprintf(stderr, "sse-cat: can't read %s: %s\n", what, std::strerror(error));
+  }
+  return exit_io;
+}
+
 // Returns exit_ok to run, -1 after --help, or an exit status.
 int parse_args(int argc, char** argv, options& opts) {
   ssekit::tools::arg_reader args(argc, argv);
@@ -704,7 +743,7 @@ int parse_args(int argc, char** argv, options& opts) {
       if (colon == std::string_view::npos || colon == 0) args.fail("a header is 'Name: value', got '" + std::string(v.substr(0, 200)) + "'");
       // "-H URL" (the header forgotten) took the URL as a header "http",
       // and with no URL left sse-cat read its demo feed without a word.
-      if (v.size() > 7 && (boost::beast::iequals(v.substr(0, 7), "http://") || boost::beast::iequals(v.substr(0, 8), "https://")))
+      if (looks_like_url(v))
         args.fail("a header is 'Name: value', got the URL '" + std::string(v.substr(0, 200)) + "' (the header is missing)");
       std::string_view header_value = v.substr(colon + 1);
       while (!header_value.empty() && (header_value.front() == ' ' || header_value.front() == '\t')) header_value.remove_prefix(1);
@@ -736,25 +775,18 @@ int parse_args(int argc, char** argv, options& opts) {
     } else if (args.is("-X", "--request")) {
       opts.client.method = std::string(args.value());
       opts.method_given = true;
+      note_url_value(args, opts);
     } else if (args.is("-d", "--data")) {
       const std::string_view v = args.value();
       // curl joins several with '&'; here a second replaced the first (and
       // "-d @- -d @-" sent nothing): refused instead.
       if (opts.body_given) args.fail("one --data only: the request has one body");
+      if (v == "@") args.fail("@ names a file: @FILE, or @- for standard input");
       if (v.starts_with("@")) {
-        const std::string path(v.substr(1));
-        if (const int error = path == "-" && opts.stdin_closed ? EBADF : read_whole(path, opts.client.body); error != 0) {
-          if (error == EINTR) return signal_exit_code();  // SIGINT or SIGTERM while reading the body
-          const char* const what = path == "-" ? "standard input" : path.c_str();
-          if (error == EFBIG) {
-            std::fprintf(stderr, "sse-cat: the body in %s is over %zu MiB, the most --data takes\n", what, max_body_bytes >> 20);
-          } else {
-            std::fprintf(stderr, "sse-cat: can't read %s: %s\n", what, std::strerror(error));
-          }
-          return exit_io;
-        }
+        opts.body_file = std::string(v.substr(1));
       } else {
         opts.client.body = std::string(v);
+        note_url_value(args, opts);
       }
       opts.body_given = true;
     } else if (args.is("--last-event-id")) {
@@ -769,6 +801,7 @@ int parse_args(int argc, char** argv, options& opts) {
         args.fail("the id has a control byte (CR, LF, NUL...): it goes in a header");
       }
       opts.client.last_event_id = std::string(v);
+      note_url_value(args, opts);
     } else if (args.is("--replay-body")) {
       opts.client.replay_body = true;
     } else if (args.is("--compressed")) {
@@ -801,10 +834,12 @@ int parse_args(int argc, char** argv, options& opts) {
       const std::string_view v = args.value();
       if (v.size() > max_proxy_arg) args.fail("the proxy URL is " + std::to_string(v.size()) + " bytes; at most " + std::to_string(max_proxy_arg));
       opts.client.proxy = std::string(v);
+      note_url_value(args, opts);
     } else if (args.is("--noproxy")) {
       const std::string_view v = args.value();
       if (v.size() > max_noproxy_arg) args.fail("the list is " + std::to_string(v.size()) + " bytes; at most " + std::to_string(max_noproxy_arg));
       opts.client.no_proxy = std::string(v);
+      note_url_value(args, opts);
     } else if (args.is("-")) {
       opts.read_stdin = true;
     } else if (args.arg().starts_with("-")) {
@@ -832,6 +867,8 @@ int closed_output() {
 int main(int argc, char** argv) {
   // A closed pipe (sse-cat ... | head) is an output error, not a signal.
   ::signal(SIGPIPE, SIG_IGN);
+  // Output past `ulimit -f` is an output error (EFBIG, exit 3), not a signal.
+  ::signal(SIGXFSZ, SIG_IGN);
   const bool stdin_closed = reserve_if_closed(STDIN_FILENO);
   const bool stdout_closed = reserve_if_closed(STDOUT_FILENO);
   reserve_if_closed(STDERR_FILENO);
@@ -854,8 +891,16 @@ int main(int argc, char** argv) {
   if (opts.read_stdin && opts.url) return usage_error("give a URL or '-', not both");
   if (opts.read_stdin && !opts.request_option.empty())
     return usage_error(opts.request_option + " applies to a URL's request; standard input ('-') has none");
+  if (!opts.read_stdin && !opts.url && !opts.option_took_url.empty())
+    return usage_error("no URL given: " + opts.option_took_url + " (is the value missing?)");
   // As cat does: a closed standard output (or input, for '-') is an error.
   if (stdout_closed) return closed_output();
+  try {
+    if (const int status = read_body_file(opts); status != exit_ok) return status;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "sse-cat: out of memory\n");
+    return exit_io;
+  }
   if (opts.read_stdin && stdin_closed) {
     std::fprintf(stderr, "sse-cat: reading standard input: %s\n", std::strerror(EBADF));
     return exit_io;
