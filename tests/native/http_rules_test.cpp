@@ -986,6 +986,16 @@ TEST(ClientRules, AHeaderValueOfExactlyTheLimitIsAccepted) {
   EXPECT_THROW(check_options(o), ssekit::client_options_error);
 }
 
+// The headers' limit counts their lines as sent: many tiny headers (a
+// probe: 30,000 of "a:") made a request head of 120 KB.
+TEST(ClientRules, TheHeadersLimitCountsEachLineAsSent) {
+  ssekit::client_options o = valid();
+  o.headers.assign(ssekit::max_request_headers_size / 5, {"a", ""});  // "a: " CRLF, 5 bytes each: just at the limit
+  EXPECT_NO_THROW(check_options(o));
+  o.headers.emplace_back("a", "");
+  EXPECT_THROW(check_options(o), ssekit::client_options_error);
+}
+
 // Every digit is a digit ('9' too), and the byte after the version must be
 // a space.
 TEST(ClientRules, MissingReasonSpaceDigitsAndTheSpaceAfterTheVersion) {

@@ -224,7 +224,7 @@ struct backoff_options {
 inline constexpr std::size_t max_url_length = 8000;              // RFC 9110 4.1's minimum to support
 inline constexpr std::size_t max_header_name_length = 256;
 inline constexpr std::size_t max_header_value_length = 16 * 1024;
-inline constexpr std::size_t max_request_headers_size = 32 * 1024;  // names + values of the user's headers
+inline constexpr std::size_t max_request_headers_size = 32 * 1024;  // the user's header lines as sent ("name: value" CRLF)
 
 struct client_options {
   // http:// or https://, at most max_url_length. "localhost." and names
