@@ -41,6 +41,8 @@ export interface Parser {
    * what came before the error; the error is sticky: every later feed() and finish()
    * throws it again until reset(). A callback must not call feed(), finish() or reset()
    * of the same parser (that throws an Error with `code` 'called_from_callback'); close() is allowed and stops delivery.
+   * A callback that throws: feed() rethrows it, the rest of the chunk is not delivered, lastEventId is the id of the
+   * last event delivered, and feed() and finish() throw an Error with `code` 'feed_interrupted' until reset().
    */
   feed(chunk: Chunk): void;
   /** End of stream: drops an unterminated event. Throws the sticky error, if any. */

@@ -7,8 +7,93 @@ const base = require('./parser.cjs');
 
 const { chunkReader, prepare } = base;
 
+// A callback that throws leaves the rest of its chunk undelivered (the core
+// read it all first). As the C++ parser does (errc::feed_interrupted), the
+// parser then refuses feed() and finish() until reset(), and lastEventId is
+// the id in force where the callback threw, not at the chunk's end: resumed
+// from that, a client skipped the events never delivered. Kept here, out of
+// the EventSource's bundle, whose own callbacks don't throw.
+const GUARD = Symbol('guard');
+
+function interrupted() {
+  return Object.assign(new Error('ssekit: a callback threw, so the rest of its chunk was not delivered: reset() the parser before feeding it again (feed_interrupted)'), { code: 'feed_interrupted' });
+}
+
+// `options` with its callbacks wrapped to record, in `guard`, the id in
+// force and whether one threw. Anything else reaches the base as given.
+function guarded(options, guard) {
+  if (options === null || typeof options !== 'object') return options;
+  const o = Object.create(options);
+  o[GUARD] = guard;
+  const watch = (f) => (value) => {
+    try {
+      return f(value);
+    } catch (e) {
+      guard.thrown = true;
+      throw e;
+    }
+  };
+  const { onEvent, onComment, onRetry } = options;
+  if (typeof onEvent === 'function') {
+    const f = watch(onEvent);
+    o.onEvent = (event) => {
+      guard.id = event.lastEventId;
+      return f(event);
+    };
+  }
+  if (typeof onComment === 'function') o.onComment = watch(onComment);
+  if (typeof onRetry === 'function') o.onRetry = watch(onRetry);
+  return o;
+}
+
 class Parser extends base.Parser {
   #stopReading = null;  // ends readFrom()'s waiting read
+  #guard;  // { thrown, id }: see guarded()
+
+  constructor(options) {
+    super(options);
+    this.#guard = options?.[GUARD] ?? { thrown: false, id: null };
+  }
+
+  feed(chunk) {
+    this.#guarded(() => super.feed(chunk));
+  }
+
+  finish() {
+    this.#guarded(() => super.finish());
+  }
+
+  reset() {
+    super.reset();
+    this.#guard.thrown = false;
+    this.#guard.id = null;
+  }
+
+  get lastEventId() {
+    return super.lastEventId;
+  }
+
+  set lastEventId(id) {
+    super.lastEventId = id;
+    this.#guard.id = null;  // read again before the next feed()
+  }
+
+  #guarded(run) {
+    const guard = this.#guard;
+    if (guard.thrown && !this.closed) throw interrupted();
+    // The id a comment's or retry's callback that throws before any event leaves.
+    if (guard.id === null && !this.closed) guard.id = super.lastEventId;
+    try {
+      run();
+    } catch (e) {
+      if (guard.thrown && !this.closed) {
+        const id = guard.id;
+        this.lastEventId = id;
+        guard.id = id;
+      }
+      throw e;
+    }
+  }
 
   // Feeds every chunk of `source`, then calls finish(). A source is a fetch
   // Response (of any fetch implementation), a ReadableStream, a Node
@@ -97,7 +182,7 @@ function checkOptions(options) {
 
 const createParser = (options = undefined) => {
   checkOptions(options);
-  return base.createParser(options, Parser);
+  return base.createParser(guarded(options, { thrown: false, id: null }), Parser);
 };
 
 module.exports = { createParser };

@@ -407,6 +407,46 @@ describe('lifetime', () => {
     other.close();
   });
 
+  // A probe: the chunk's later events were never delivered, yet lastEventId
+  // was the chunk's last id ('3') and the next feed() went on; a client that
+  // resumed from it skipped event 3 for good. As the C++ parser: the id
+  // where the callback threw, and feed_interrupted until reset().
+  it('after a callback throws: lastEventId is where it threw, and feed()/finish() refuse until reset()', async () => {
+    const seen = [];
+    const p = createParser({
+      onEvent: (ev) => {
+        seen.push(`${ev.data}/${ev.lastEventId}`);
+        if (ev.data === 'b') throw new Error('boom');
+      },
+    });
+    assert.throws(() => p.feed('id: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c\n\n'), /boom/);
+    assert.deepEqual(seen, ['a/1', 'b/2']);
+    assert.equal(p.lastEventId, '2');
+    for (const call of [() => p.feed('data: d\n\n'), () => p.finish()]) {
+      assert.throws(call, (e) => e.code === 'feed_interrupted' && /reset\(\)/.test(e.message));
+    }
+    await assert.rejects(p.readFrom('data: d\n\n'), (e) => e.code === 'feed_interrupted');
+    p.reset();
+    p.feed('data: d\n\n');
+    assert.deepEqual(seen, ['a/1', 'b/2', 'd/2']);
+    p.close();
+    // A comment's or retry's callback: the id of the last event delivered
+    // before it (or the one set), never one past what was delivered.
+    for (const [field, input] of [['onComment', ': x\n'], ['onRetry', 'retry: 5\n']]) {
+      const q = createParser({ onEvent: () => {}, [field]: () => { throw new Error(field); } });
+      q.lastEventId = '7';
+      q.feed('id: 8\ndata: e\n\n');
+      assert.throws(() => q.feed(`id: 9\n${input}data: f\n\n`), new RegExp(field));
+      assert.equal(q.lastEventId, '8', field);
+      const r = createParser({ [field]: () => { throw new Error(field); } });
+      r.lastEventId = '7';
+      assert.throws(() => r.feed(`id: 9\n${input}\n`), new RegExp(field));
+      assert.equal(r.lastEventId, '7', field);
+      q.close();
+      r.close();
+    }
+  });
+
   it('runs many parsers at once, each with its own state, across memory growth', () => {
     const n = 500;
     const seen = Array.from({ length: n }, () => []);
