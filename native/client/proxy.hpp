@@ -22,8 +22,11 @@ namespace ssekit::detail {
 constexpr std::uint16_t default_proxy_port = 1080;
 constexpr std::uint16_t default_https_proxy_port = 443;
 // Longest proxy URL and NO_PROXY list accepted (options or environment).
+// A company's NO_PROXY of subnets passes 8 KiB (700 CIDRs are 9.5 KB), and
+// refused it stopped every client while a proxy was set: 64 KiB, a scan
+// per connection attempt.
 constexpr std::size_t max_proxy_url_length = 2048;
-constexpr std::size_t max_no_proxy_length = 8192;
+constexpr std::size_t max_no_proxy_length = 65536;
 
 // A usable proxy: where to connect, and what to tell it.
 struct proxy_endpoint {

@@ -193,7 +193,7 @@ expect_exit "a proxy port past 65535 exits 2" 2 "1..65535" "$cat_bin" --proxy 12
 expect_exit "a bad proxy in the environment exits 2, naming it" 2 "environment https_proxy" \
   env https_proxy=ftp://127.0.0.1:9 "$cat_bin" https://127.0.0.1:9/
 expect_exit "an over-long --proxy exits 2" 2 "at most 2048" "$cat_bin" --proxy "http://$(head -c 3000 /dev/zero | tr '\0' 'a')" http://127.0.0.1:9/
-expect_exit "an over-long --noproxy exits 2" 2 "at most 8192" "$cat_bin" --noproxy "$(head -c 9000 /dev/zero | tr '\0' 'a')" http://127.0.0.1:9/
+expect_exit "an over-long --noproxy exits 2" 2 "at most 65536" "$cat_bin" --noproxy "$(head -c 70000 /dev/zero | tr '\0' 'a')" http://127.0.0.1:9/
 check "output before a limit error is printed" \
   test "$(printf 'data: ok\n\ndata: 123456789\n\n' | "$cat_bin" --json --max-line-length 10 - 2>/dev/null)" = \
        '{"type":"message","data":"ok","lastEventId":""}'

@@ -320,6 +320,17 @@ TEST(ProxyEnvironment, ALongEnvironmentNoProxyIsRefusedOnlyWithAProxy) {
   EXPECT_THROW(read_proxy_settings(o, fake_env({{"no_proxy", long_list}})), client_options_error);
 }
 
+// A company's list of subnets passes 8 KiB: 700 CIDRs, 9.5 KB (a probe:
+// with a proxy set, every run failed at once as bad usage).
+TEST(ProxyEnvironment, ALongCompanyNoProxyListIsTaken) {
+  std::string list;
+  for (int i = 0; i < 700; ++i) list += (list.empty() ? "" : ",") + ("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24");
+  ASSERT_GT(list.size(), 9000u);
+  const std::map<std::string, std::string> env{{"http_proxy", "http://p:1"}, {"NO_PROXY", list}};
+  EXPECT_FALSE(route_for(env, "http://10.2.187.9/").proxy);  // the 700th
+  EXPECT_TRUE(route_for(env, "http://10.3.0.1/").proxy);
+}
+
 TEST(ProxyRequest, AbsoluteFormAndCredentialsForHttpOnly) {
   client_options o;
   o.proxy = "http://u:p@proxy:3128";

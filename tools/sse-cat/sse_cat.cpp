@@ -51,7 +51,7 @@ constexpr int exit_signal_base = 128;  // + the signal: 129 SIGHUP, 130 SIGINT, 
 
 // The client's limits on proxy settings (its constructor checks them too).
 constexpr std::size_t max_proxy_arg = 2048;
-constexpr std::size_t max_noproxy_arg = 8192;
+constexpr std::size_t max_noproxy_arg = 65536;  // the client's bound (native/client/proxy.hpp)
 // How long printed events may wait in the output buffer by default (see
 // flush_soon).
 constexpr std::chrono::milliseconds default_flush_delay{5};
@@ -110,7 +110,7 @@ Connection:
                          targets tunnel with CONNECT (TLS to the server).
   --noproxy LIST         hosts that go direct, overriding no_proxy / NO_PROXY:
                          comma-separated '*', host, .domain, host:port, IP,
-                         IP/bits (at most 8192 bytes)
+                         IP/bits (at most 65536 bytes)
 Limits:
   --max-line-length N    longest accepted line in bytes (default 33554432)
   --max-event-size N     largest accepted event in bytes: data, type and id
