@@ -324,7 +324,14 @@ TEST(ProxyEnvironment, ALongEnvironmentNoProxyIsRefusedOnlyWithAProxy) {
 // with a proxy set, every run failed at once as bad usage).
 TEST(ProxyEnvironment, ALongCompanyNoProxyListIsTaken) {
   std::string list;
-  for (int i = 0; i < 700; ++i) list += (list.empty() ? "" : ",") + ("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24");
+  for (int i = 0; i < 700; ++i) {
+    if (i != 0) list += ',';
+    list += "10.";
+    list += std::to_string(i / 256);
+    list += '.';
+    list += std::to_string(i % 256);
+    list += ".0/24";
+  }
   ASSERT_GT(list.size(), 9000u);
   const std::map<std::string, std::string> env{{"http_proxy", "http://p:1"}, {"NO_PROXY", list}};
   EXPECT_FALSE(route_for(env, "http://10.2.187.9/").proxy);  // the 700th
