@@ -587,6 +587,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       const std::string via = through_proxy();
       if (detail::looks_like_http2_frames(detail::text_of(conn_->buffer)))
         return fail_network(ec, "the server answered in HTTP/2 framing: it takes only HTTP/2, and this client speaks HTTP/1.1" + via);
+      // The reverse of https:// to a plain port (transport.cpp): say it as plainly.
+      if (detail::looks_like_tls_record(detail::text_of(conn_->buffer)))
+        return fail_network(ec, "the server answered in TLS: it takes https:// on this port, not http://" + via);
       if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering" + via);
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head" + via);
       if (detail::is_client_certificate_refusal(ec)) {

@@ -69,8 +69,9 @@ void async_read_head(Stream& stream, boost::beast::flat_buffer& buffer, Parser& 
   const auto bytes = buffer.data();
   const std::string_view buffered(static_cast<const char*>(bytes.data()), bytes.size());
   // An HTTP/2-only server sends its SETTINGS and waits for a preface that
-  // never comes: no head would end before the timeout. The caller names it.
-  if (looks_like_http2_frames(buffered)) {
+  // never comes, and a TLS server may answer with an alert and wait: no
+  // head would end before the timeout. The caller names them.
+  if (looks_like_http2_frames(buffered) || looks_like_tls_record(buffered)) {
     return boost::asio::post(stream.get_executor(), [handler = std::move(handler)]() mutable { handler(http::error::bad_version, std::size_t{0}); });
   }
   if (const auto size = response_head_size(buffered.substr(0, std::min(limit, buffered.size())))) {

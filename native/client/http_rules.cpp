@@ -140,6 +140,15 @@ bool looks_like_http2_frames(std::string_view bytes) {
   return stream_zero && length <= 16384 && (settings || goaway);
 }
 
+bool looks_like_tls_record(std::string_view bytes) {
+  if (bytes.size() < 5) return false;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  const unsigned length = (unsigned{byte(3)} << 8) | byte(4);
+  // Content type alert (21) or handshake (22); legacy version 3.0-3.4; a
+  // length a record may have (2^14 plus what protection adds, RFC 8446 5.2).
+  return (byte(0) == 21 || byte(0) == 22) && byte(1) == 3 && byte(2) <= 4 && length != 0 && length <= (1u << 14) + 256;
+}
+
 std::string escape_text(std::string_view s, std::size_t max) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;

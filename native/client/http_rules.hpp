@@ -40,6 +40,10 @@ std::string shown_url(std::string_view url_text);
 // prior knowledge) answering an HTTP/1.1 request. Named in the message:
 // "malformed response head: bad version" told the user nothing.
 bool looks_like_http2_frames(std::string_view bytes);
+// Whether `bytes` start with a TLS record header (RFC 8446 5.1): what a TLS
+// server answers a plain-HTTP request with, an alert (most then close) or
+// a handshake record.
+bool looks_like_tls_record(std::string_view bytes);
 
 // A status line's three digits as the server sent them ("099", not "99"):
 // Beast reads any three, so an invalid one is shown as it came.

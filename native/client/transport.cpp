@@ -537,6 +537,8 @@ class network_transport final : public transport {
   void on_connect_response(open_handler& handler, beast::error_code ec) {
     if (ec && looks_like_http2_frames(text_of(connect_buffer_)))
       return fail_network(handler, ec, peer() + " answered CONNECT in HTTP/2 framing: it takes only HTTP/2, and this client speaks HTTP/1.1");
+    if (ec && looks_like_tls_record(text_of(connect_buffer_)))
+      return fail_network(handler, ec, peer() + " answered CONNECT in TLS: it is an https:// proxy, not http://");
     if (ec == http::error::end_of_stream) return fail_network(handler, ec, peer() + " closed the connection without answering CONNECT");
     if (ec == http::error::partial_message) return fail_network(handler, ec, peer() + " closed the connection in the middle of its answer to CONNECT");
     if (ec == http::error::header_limit) return fail_network(handler, ec, "the answer to CONNECT from " + peer() + " is too long");

@@ -621,6 +621,30 @@ TEST(ClientHostile, AnHttp2OnlyServerIsNamedAtOnce) {
   }
 }
 
+// http:// to a TLS port: an OpenSSL-based server answers the request with
+// a protocol_version alert, and closes or waits. It was "the middle of the
+// response head: partial message", or a wait for connect_timeout.
+TEST(ClientHostile, ATlsServerOnAnHttpUrlIsNamed) {
+  const std::string alert("\x15\x03\x01\x00\x02\x02\x46", 7);
+  for (const bool then_close : {false, true}) {
+    script_server server([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      c.write(alert);
+      if (then_close) c.close();
+      else c.wait_for_client_close(20s);
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    o.connect_timeout = 60s;  // met only if the client waits for a head
+    const outcome out = run(o);
+    ASSERT_EQ(out.errors.size(), 1u) << then_close;
+    EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error);
+    EXPECT_NE(out.errors[0].message.find("the server answered in TLS: it takes https:// on this port"), std::string::npos)
+        << out.errors[0].message;
+  }
+}
+
 // RFC 9110 9.3.2: the Content-Length of a HEAD response announces a body
 // that never comes; waiting for it hung the client.
 TEST(ClientHostile, AHeadResponseHasNoBodyWhateverItsLength) {

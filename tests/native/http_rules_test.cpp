@@ -1018,6 +1018,25 @@ TEST(ClientRules, ABlankFirstLineIsSkippedWithoutReadingBeforeTheHead) {
   EXPECT_EQ(fixed->size, buffer.size() - 1);
 }
 
+// RFC 8446 5.1: a record is content type, legacy version (2 bytes), length (2).
+TEST(ClientHead, TlsRecordsAreRecognised) {
+  const auto bytes = [](std::initializer_list<int> b) {
+    std::string s;
+    for (const int c : b) s += static_cast<char>(c);
+    return s;
+  };
+  EXPECT_TRUE(looks_like_tls_record(bytes({21, 3, 1, 0, 2, 2, 70})));  // OpenSSL's protocol_version alert
+  EXPECT_TRUE(looks_like_tls_record(bytes({21, 3, 3, 0, 2})));
+  EXPECT_TRUE(looks_like_tls_record(bytes({22, 3, 3, 0x40, 0})));   // a handshake record of 16 KiB
+  EXPECT_FALSE(looks_like_tls_record("HTTP/1.1 200 OK\r\n\r\n"));
+  EXPECT_FALSE(looks_like_tls_record(bytes({21, 3, 1, 0})));        // too short to tell
+  EXPECT_FALSE(looks_like_tls_record(bytes({23, 3, 3, 0, 2})));     // application data: never first
+  EXPECT_FALSE(looks_like_tls_record(bytes({21, 2, 0, 0, 2})));     // SSL 2
+  EXPECT_FALSE(looks_like_tls_record(bytes({21, 3, 9, 0, 2})));
+  EXPECT_FALSE(looks_like_tls_record(bytes({21, 3, 3, 0, 0})));     // empty
+  EXPECT_FALSE(looks_like_tls_record(bytes({22, 3, 3, 0x48, 0})));  // longer than a record
+}
+
 // RFC 9113 4.1: a frame is length (3 bytes), type, flags, stream id (4).
 TEST(ClientHead, Http2ConnectionFramesAreRecognised) {
   const auto bytes = [](std::initializer_list<int> b) {

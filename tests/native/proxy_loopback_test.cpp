@@ -771,6 +771,27 @@ TEST_F(ProxyTls, AnHttp2OnlyProxyIsNamedAtOnce) {
       << rec.errors[0].message;
 }
 
+// An https:// proxy given as http://: it answers the plain CONNECT with a
+// TLS alert and waits (the client waited for connect_timeout).
+TEST_F(ProxyTls, ATlsProxyGivenAsHttpIsNamedAtOnce) {
+  const auto env = clean_env();
+  script_server proxy([](script_server::connection& c) {
+    request r;
+    if (!c.read_head(r)) return;
+    c.write(std::string("\x15\x03\x01\x00\x02\x02\x46", 7));
+    c.wait_for_client_close(20s);
+  });
+  auto o = options_for("https://localhost:1/events");
+  o.proxy = proxy.url("");
+  o.connect_timeout = 60s;  // met only if the client waits for a head
+  const recording rec = run(o);
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
+  EXPECT_NE(rec.errors[0].message.find("the proxy " + o.proxy.value() + " (option proxy) answered CONNECT in TLS: it is an https:// proxy"),
+            std::string::npos)
+      << rec.errors[0].message;
+}
+
 // The tunnel opens (200), then the proxy hangs up in the origin's TLS
 // handshake: the message names the proxy (it named only the origin).
 TEST_F(ProxyTls, AHandshakeCutInsideTheTunnelNamesTheProxy) {
