@@ -725,7 +725,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // which way the request went.
     std::string message = "the server answered " + detail::status_digits(status) + " " + detail::escape_text(std::string(res.reason())) + through_proxy();
     // A redirect status that got here had no Location to follow: say so.
-    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) message += ", a redirect without a Location";
+    if (detail::is_redirect_status(status)) message += ", a redirect without a Location";
     // A server error ends the stream for good unless retry_server_errors:
     // the message names the option (few who meet a 503 know it).
     if (!retryable && options_.reconnect && !options_.retry_server_errors && detail::reconnects_after_status(status, true, has_hook_))

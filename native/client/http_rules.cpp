@@ -627,7 +627,7 @@ verdict judge_response(int status, const header_list& headers, bool compression)
     v.kind = verdict_kind::interim;
     return v;
   }
-  if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+  if (is_redirect_status(status)) {
     // An empty Location is none (Chromium): followed, it went back to the
     // same URL until the redirect limit.
     if (const std::string* location = first_value(headers, "Location"); location && !trim(*location).empty()) {

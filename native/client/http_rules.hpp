@@ -40,6 +40,8 @@ std::string shown_url(std::string_view url_text);
 // prior knowledge) answering an HTTP/1.1 request. Named in the message:
 // "malformed response head: bad version" told the user nothing.
 bool looks_like_http2_frames(std::string_view bytes);
+// The statuses fetch follows with a Location (fetch's "redirect status").
+inline bool is_redirect_status(int status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
 // Whether `bytes` start with a TLS record header (RFC 8446 5.1): what a TLS
 // server answers a plain-HTTP request with, an alert (most then close) or
 // a handshake record.

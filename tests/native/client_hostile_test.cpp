@@ -591,6 +591,23 @@ TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
   }
 }
 
+// A client without reconnects against a server that answers its request
+// with `answer`, then closes, or waits for the client to (then_close false).
+// connect_timeout is met only if the client waits for a head.
+outcome run_against_answer(const std::string& answer, bool then_close) {
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(answer);
+    if (then_close) c.close();
+    else c.wait_for_client_close(20s);
+  });
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.connect_timeout = 60s;
+  return run(o);
+}
+
 // A server that speaks only HTTP/2 (h2c with prior knowledge) answers an
 // HTTP/1.1 request with its SETTINGS frame, then waits for a preface or
 // sends GOAWAY and closes (RFC 9113 3.4). Said as such, at once: it was an
@@ -605,17 +622,7 @@ TEST(ClientHostile, AnHttp2OnlyServerIsNamedAtOnce) {
                            "\x00\x00\x00\x00\x00\x00\x00\x01",
                            17);
   for (const bool then_close : {false, true}) {
-    script_server server([&](script_server::connection& c) {
-      request r;
-      if (!c.read_request(r)) return;
-      c.write(then_close ? settings + goaway : settings);
-      if (then_close) c.close();
-      else c.wait_for_client_close(20s);
-    });
-    auto o = options_for(server.url());
-    o.reconnect = false;
-    o.connect_timeout = 60s;  // met only if the client waits for a head
-    const outcome out = run(o);
+    const outcome out = run_against_answer(then_close ? settings + goaway : settings, then_close);
     ASSERT_EQ(out.errors.size(), 1u) << then_close;
     EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error);
     EXPECT_NE(out.errors[0].message.find("the server answered in HTTP/2 framing: it takes only HTTP/2"), std::string::npos)
@@ -629,17 +636,7 @@ TEST(ClientHostile, AnHttp2OnlyServerIsNamedAtOnce) {
 TEST(ClientHostile, ATlsServerOnAnHttpUrlIsNamed) {
   const std::string alert("\x15\x03\x01\x00\x02\x02\x46", 7);
   for (const bool then_close : {false, true}) {
-    script_server server([&](script_server::connection& c) {
-      request r;
-      if (!c.read_request(r)) return;
-      c.write(alert);
-      if (then_close) c.close();
-      else c.wait_for_client_close(20s);
-    });
-    auto o = options_for(server.url());
-    o.reconnect = false;
-    o.connect_timeout = 60s;  // met only if the client waits for a head
-    const outcome out = run(o);
+    const outcome out = run_against_answer(alert, then_close);
     ASSERT_EQ(out.errors.size(), 1u) << then_close;
     EXPECT_EQ(out.errors[0].reason, client_error_reason::network_error);
     EXPECT_NE(out.errors[0].message.find("the server answered in TLS: it takes https:// on this port"), std::string::npos)

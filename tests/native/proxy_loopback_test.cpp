@@ -752,43 +752,41 @@ TEST_F(ProxyTls, AProxyThatStallsOrFloodsItsAnswerIsBounded) {
       << rec.errors[0].message;
 }
 
-// An HTTP/2-only proxy answers CONNECT with its SETTINGS and waits.
-TEST_F(ProxyTls, AnHttp2OnlyProxyIsNamedAtOnce) {
+// An https:// target through a proxy (option proxy, set in `proxy_url`)
+// that answers CONNECT with `answer` and waits: connect_timeout is met only
+// if the client waits for a head.
+recording run_through_answering_proxy(const std::string& answer, std::string& proxy_url) {
   const auto env = clean_env();
-  script_server proxy([](script_server::connection& c) {
+  script_server proxy([&](script_server::connection& c) {
     request r;
     if (!c.read_head(r)) return;
-    c.write(std::string("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64", 15));
+    c.write(answer);
     c.wait_for_client_close(20s);
   });
   auto o = options_for("https://localhost:1/events");
-  o.proxy = proxy.url("");
-  o.connect_timeout = 60s;  // met only if the client waits for a head
-  const recording rec = run(o);
+  o.proxy = proxy_url = proxy.url("");
+  o.connect_timeout = 60s;
+  return run(o);
+}
+
+// An HTTP/2-only proxy answers CONNECT with its SETTINGS and waits.
+TEST_F(ProxyTls, AnHttp2OnlyProxyIsNamedAtOnce) {
+  std::string proxy;
+  const recording rec = run_through_answering_proxy(std::string("\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64", 15), proxy);
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
-  EXPECT_NE(rec.errors[0].message.find("the proxy " + o.proxy.value() + " (option proxy) answered CONNECT in HTTP/2 framing"), std::string::npos)
+  EXPECT_NE(rec.errors[0].message.find("the proxy " + proxy + " (option proxy) answered CONNECT in HTTP/2 framing"), std::string::npos)
       << rec.errors[0].message;
 }
 
 // An https:// proxy given as http://: it answers the plain CONNECT with a
 // TLS alert and waits (the client waited for connect_timeout).
 TEST_F(ProxyTls, ATlsProxyGivenAsHttpIsNamedAtOnce) {
-  const auto env = clean_env();
-  script_server proxy([](script_server::connection& c) {
-    request r;
-    if (!c.read_head(r)) return;
-    c.write(std::string("\x15\x03\x01\x00\x02\x02\x46", 7));
-    c.wait_for_client_close(20s);
-  });
-  auto o = options_for("https://localhost:1/events");
-  o.proxy = proxy.url("");
-  o.connect_timeout = 60s;  // met only if the client waits for a head
-  const recording rec = run(o);
+  std::string proxy;
+  const recording rec = run_through_answering_proxy(std::string("\x15\x03\x01\x00\x02\x02\x46", 7), proxy);
   ASSERT_EQ(rec.errors.size(), 1u);
   EXPECT_EQ(rec.errors[0].reason, client_error_reason::network_error);
-  EXPECT_NE(rec.errors[0].message.find("the proxy " + o.proxy.value() + " (option proxy) answered CONNECT in TLS: it is an https:// proxy"),
-            std::string::npos)
+  EXPECT_NE(rec.errors[0].message.find("the proxy " + proxy + " (option proxy) answered CONNECT in TLS: it is an https:// proxy"), std::string::npos)
       << rec.errors[0].message;
 }
 
