@@ -434,7 +434,8 @@ function isStreamBody(body) {
 
 // The URL of one request: with `lastEventIdQuery`, the id rides in the
 // query too (replacing a parameter of that name), where any server can read
-// it, as polyfills for old browsers do it.
+// it, as polyfills for old browsers do it. A null id takes the parameter
+// out.
 function requestUrl(plan, url, lastEventId) {
   const name = plan.lastEventIdQuery;
   if (name === null || lastEventId === '') return url;
@@ -442,7 +443,7 @@ function requestUrl(plan, url, lastEventId) {
   // The query edited as text: searchParams would write all of it again as
   // a form (~ as %7E, %20 as +), and a signed URL would stop matching.
   const pairs = u.search === '' ? [] : u.search.slice(1).split('&');
-  u.search = [...pairs.filter((pair) => new URLSearchParams(pair).keys().next().value !== name), new URLSearchParams([[name, lastEventId]])].join('&');
+  u.search = [...pairs.filter((pair) => new URLSearchParams(pair).keys().next().value !== name), ...(lastEventId === null ? [] : [new URLSearchParams([[name, lastEventId]])])].join('&');
   return u.href;
 }
 
@@ -1209,7 +1210,11 @@ const EventSource = class EventSource extends EventTarget {
       const crossed = originOf(response.url) !== originOf(this.#requestUrl);
       if (!crossed || this.#plan.fetchFunction === globalThis.fetch) {
         if (crossed) this.#plan = withoutCredentials(this.#plan);
-        this.#requestUrl = response.url;
+        // Without the id parameter this request carried (a redirect that
+        // keeps the query kept it): each reconnect puts in the id then in
+        // force, or none once the stream cleared it, as the header does.
+        const name = this.#plan.lastEventIdQuery;
+        this.#requestUrl = name === null || new URL(this.#requestUrl).searchParams.has(name) ? response.url : requestUrl(this.#plan, response.url, null);
       }
     }
     // The origin of the URL that answered, whatever the method.

@@ -365,6 +365,21 @@ describe('EventSource: the request', () => {
     ]);
   });
 
+  // A probe found it: the parameter ssekit put in stayed in the URL a
+  // redirect led to, and a server that reads it replayed from the old id.
+  it('lastEventIdQuery: after a redirect that keeps the query, a cleared id leaves no stale parameter', { timeout: 10000 }, async () => {
+    let streams = 0;
+    const target = await server((req, res) => {
+      if (!req.url.startsWith('/s/')) return void res.writeHead(301, { location: req.url.replace('/s', '/s/') }).end();
+      sendStream(res, ++streams === 1 ? 'retry: 1\nid: 1\ndata: a\n\nid\ndata: b\n\n' : 'data: c\n\n');
+    });
+    const start = new URL('/s?k=v', target.url).href;
+    const { source, rec } = open(start, { lastEventIdQuery: 'last', lastEventId: '0', reconnectionTime: 1, backoff: { minDelay: 1 } });
+    await rec.until(() => rec.count('message') === 4, 'the third stream');
+    source.close();
+    assert.deepEqual(target.requests.slice(0, 4).map((r) => r.url), ['/s?k=v&last=0', '/s/?k=v&last=0', '/s/?k=v', '/s/?k=v']);
+  });
+
   it('a blob: URL is fetched (fetch() reads blob: URLs)', { timeout: 10000 }, async () => {
     const urls = [];
     const fetch = async (url) => {
