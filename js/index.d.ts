@@ -252,8 +252,8 @@ export interface RequestOptions {
   /** Parser limits, as in createParser(); exceeding one fails with reason limit_exceeded. */
   maxLineLength?: number;
   maxEventSize?: number;
-  /** Runs before every attempt: change `request` in place or return a new one; may be async. With it a 401 reconnects instead of failing. */
-  onAttempt?: (request: AttemptRequest, info: AttemptInfo) => void | AttemptRequest | Promise<void | AttemptRequest>;
+  /** Runs before every attempt: change `request` in place or return an object of its shape (members left undefined keep their values; `body: null` removes the body); may be async. With it a 401 reconnects instead of failing. */
+  onAttempt?: (request: AttemptRequest, info: AttemptInfo) => void | Partial<AttemptRequest> | Promise<void | Partial<AttemptRequest>>;
   /** How long onAttempt may take, in ms. Default 10000. */
   attemptHookTimeout?: number;
   /** 429 and 5xx answers reconnect (waiting at least Retry-After) instead of failing. Default false. */

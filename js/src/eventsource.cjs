@@ -401,13 +401,18 @@ async function runAttemptHook(hook, timeout, plan, url, info, signal) {
     signal.removeEventListener('abort', onAbort);
     answer.catch(() => {});
   }
-  const changed = result !== null && typeof result === 'object' ? result : request;
+  // What a returned object leaves undefined keeps its value: `{ url }`
+  // alone must not make a POST a GET without its body and headers.
+  const given = result !== null && typeof result === 'object' ? result : request;
+  const [href, method, headers, body] = ['url', 'method', 'headers', 'body'].map((k) => (given[k] === undefined ? request[k] : given[k]));
   try {
-    const next = new URL(String(changed.url));
+    const next = new URL(String(href));
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${next.href}`);
     const refusal = urlRefusal(next);
     if (refusal !== null) throw refusal;
-    const options = { fetch: plan.fetchFunction, method: changed.method, headers: changed.headers, body: changed.body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
+    // A new body that streams goes once: the next attempt would find it read.
+    if (body !== plan.body && isStreamBody(body)) throw new TypeError('a body that streams can be sent once only; the hook runs before every attempt');
+    const options = { fetch: plan.fetchFunction, method, headers, body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
     return { plan: requestPlan(next.href, options, plan.withCredentials, true), url: next.href };
   } catch (e) {
     throw new SseError('attempt_hook_failed', `the attempt hook's request can't be sent: ${e?.message ?? String(e)}`, { cause: e, url });

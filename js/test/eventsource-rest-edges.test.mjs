@@ -436,6 +436,33 @@ describe('EventSource: the attempt hook', () => {
     assert.deepEqual(await hookError((r) => ({ ...r, url: 'http://user:pass@example.test/' })), ['attempt_hook_failed', 0]);
   });
 
+  // Probe findings: `{ url }` alone had made a POST a GET without its body
+  // and headers; a ReadableStream from the hook went out once, then every
+  // attempt failed as a network error with nothing sent.
+  it('an object it returns keeps what it leaves out; null removes', { timeout: 10000 }, async () => {
+    const sent = [];
+    const fetch = async (url, init) => {
+      sent.push([url, init.method, init.headers.authorization, init.body ?? null]);
+      return new Response(sent.length === 1 ? 'retry: 1\ndata: x\n\n' : 'data: y\n\n', { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const onAttempt = (request, info) => (info.number === 1 ? { url: `${request.url}?v=2` } : { url: request.url, body: null, method: 'GET' });
+    const options = { fetch, onAttempt, method: 'POST', body: '{"q":1}', headers: { authorization: 'Bearer t' }, replayBody: true, backoff: { minDelay: 1 } };
+    const { source, rec } = open('http://example.test/s', options);
+    await rec.until(() => rec.count('message') === 2, 'the second stream');
+    source.close();
+    assert.deepEqual(sent, [
+      ['http://example.test/s?v=2', 'POST', 'Bearer t', '{"q":1}'],
+      ['http://example.test/s?v=2', 'GET', 'Bearer t', null],
+    ]);
+  });
+
+  it('a new body that streams is refused: attempt_hook_failed, nothing fetched', { timeout: 10000 }, async () => {
+    const body = () => new ReadableStream({ start: (c) => c.close() });
+    const options = { method: 'POST', body: 'x', replayBody: true };
+    assert.deepEqual(await hookError((r) => ({ ...r, body: body() }), options), ['attempt_hook_failed', 0]);
+    assert.deepEqual(await hookError((r) => void (r.body = body()), options), ['attempt_hook_failed', 0]);
+  });
+
   it('keeps lastEventIdQuery for the requests it changed', { timeout: 10000 }, async () => {
     const urls = [];
     const fetch = async (url) => {
