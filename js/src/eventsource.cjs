@@ -1238,7 +1238,9 @@ const EventSource = class EventSource extends EventTarget {
         // before them, a timer due when they returned fired before the
         // bytes that came meanwhile were read).
         idle.touch();
-        const { done, value } = await wait(reader.read());
+        // A custom body's read() that gives no object: `value` is then
+        // not bytes, which fails the connection as invalid_response below.
+        const { done, value } = (await wait(reader.read())) ?? {};
         if (!current()) break;
         if (done) {
           ending = new SseError('end_of_stream', 'the server ended the stream', { url: this.#url });

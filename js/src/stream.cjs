@@ -282,7 +282,7 @@ class EventStream {
     } finally {
       this.#idle.stop();
     }
-    const { done, value } = chunk;
+    const { done, value } = chunk ?? {};  // no object: not bytes, invalid_response below
     if (this.#finished) return;
     if (done) {
       this.#finish();

@@ -1111,6 +1111,18 @@ describe('EventSource: custom fetch() bodies', () => {
     await second.rec.until(() => second.rec.count('error') === 1, 'the error');
     assert.deepEqual(second.rec.log, ['open 1', 'error 2 invalid_response']);
   });
+
+  // A probe's finding: undefined or null from read() was V8's destructuring
+  // TypeError, a network_error that reconnected for ever.
+  it('a body reader whose read() resolves to no object fails the connection', async () => {
+    for (const result of [undefined, null]) {
+      const body = { getReader: () => ({ read: async () => result, cancel: async () => {}, releaseLock() {} }) };
+      const { rec, errors } = open('http://example.test/', { fetch: async () => ({ status: 200, headers: streamHeaders(), body }) });
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      assert.deepEqual(rec.log, ['open 1', 'error 2 invalid_response'], String(result));
+      assert.match(errors[0].error.message, /not bytes/);
+    }
+  });
 });
 
 // Lets pending promise callbacks and I/O run (mocked timers don't advance).

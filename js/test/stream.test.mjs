@@ -363,6 +363,8 @@ describe('stream()', () => {
       { status: 200, headers },
       { status: 200, headers, body: null },
       { status: 200, headers, body: (async function* () { yield 42; })() },
+      // A reader whose read() resolves to no object (was a network_error).
+      { status: 200, headers, body: { getReader: () => ({ read: async () => undefined, cancel: async () => {}, releaseLock() {} }) } },
       // An iterator that throws at once (was a network_error).
       { status: 200, headers, body: { [Symbol.asyncIterator]() { throw new Error('iter'); } } },
       // A body getter or headers.get() that throws (were network_error).
