@@ -410,10 +410,9 @@ async function runAttemptHook(hook, timeout, plan, url, info, signal) {
     if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new TypeError(`not an http(s) URL: ${next.href}`);
     const refusal = urlRefusal(next);
     if (refusal !== null) throw refusal;
-    // A new body that streams goes once: the next attempt would find it read.
-    if (body !== plan.body && isStreamBody(body)) throw new TypeError('a body that streams can be sent once only; the hook runs before every attempt');
     const options = { fetch: plan.fetchFunction, method, headers, body, lastEventIdQuery: plan.lastEventIdQuery ?? undefined };
-    return { plan: requestPlan(next.href, options, plan.withCredentials, true), url: next.href };
+    // A new body that streams is refused: the next attempt would find it read.
+    return { plan: requestPlan(next.href, options, plan.withCredentials, body === plan.body), url: next.href };
   } catch (e) {
     throw new SseError('attempt_hook_failed', `the attempt hook's request can't be sent: ${e?.message ?? String(e)}`, { cause: e, url });
   }
