@@ -24,8 +24,9 @@ const PARSER = wasm.defineModule('dist/ssekit-parser-wasm.cjs', () => require('.
 const prepare = () => wasm.prepare(PARSER);
 
 // The record layout and header offsets (wasm/bridge_encoder.hpp), generated
-// from wasm/bridge_abi.hpp at build time.
-const {
+// from wasm/bridge_abi.hpp at build time, by position (dist/bridge-abi.cjs
+// names each in a comment; test/bridge-layout.test.mjs checks this order).
+const [[
   RECORD_EVENT,
   RECORD_COMMENT,
   RECORD_RETRY,
@@ -44,6 +45,8 @@ const {
   TAKEN_DATA,  // the data, likewise
   TAKEN_ID,  // the id, likewise
   TYPE_SLOT_SHIFT,
+  TYPE_SLOTS,
+  HEADER_STATUS,
   HEADER_RECORDS,
   HEADER_WORDS,
   HEADER_ERROR_LOW,
@@ -58,7 +61,7 @@ const {
   HEADER_CUTS_COUNT,
   DEFAULT_MAX_LINE_LENGTH,
   DEFAULT_MAX_EVENT_SIZE,
-} = wasm.abi();
+]] = wasm.abi();
 
 const TWO_32 = 2 ** 32;
 // A chunk goes to the core in pieces of at most this many bytes. Staged

@@ -423,7 +423,7 @@ function abi() {
 }
 
 function errorInfo(code) {
-  const [name, message] = abi().ERRORS[code] ?? ['unknown', `unknown ssekit error ${code}`];
+  const [name, message] = abi()[1][code] ?? ['unknown', `unknown ssekit error ${code}`];
   return { name, message };
 }
 

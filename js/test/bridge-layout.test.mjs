@@ -6,12 +6,17 @@
 // JS through ssekit_take. A wrong choice in any of these still delivers the
 // right events, only slower or with more memory.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 
 const require = createRequire(import.meta.url);
 const wasm = require('../src/wasm.cjs');
-const abi = wasm.abi();
+// The generated values go by position (a bundle carries no names); the
+// generator names each in a comment.
+const read = (file) => fs.readFileSync(new URL(file, import.meta.url), 'utf8');
+const generatedNames = [...read('../dist/bridge-abi.cjs').matchAll(/^ {4}\d+, {2}\/\/ (\w+)$/gm)].map((m) => m[1]);
+const abi = Object.fromEntries(generatedNames.map((name, i) => [name, wasm.abi()[0][i]]));
 const PARSER = wasm.defineModule('dist/ssekit-parser-wasm.cjs', () => require('../dist/ssekit-parser-wasm.cjs'));
 const utf8 = new TextEncoder();
 const MiB = 2 ** 20;
@@ -70,6 +75,15 @@ function random(seed) {
 }
 
 describe('bridge layout (the parser module\'s header)', () => {
+  it('parser.cjs takes the generated values in their order, each by its name', () => {
+    assert.equal(generatedNames.length, wasm.abi()[0].length);
+    assert.ok(generatedNames.includes('HEADER_CUTS_PTR') && generatedNames.includes('DEFAULT_MAX_EVENT_SIZE'), generatedNames.join());
+    const list = /const \[\[([\s\S]*?)\]\] = wasm\.abi\(\);/.exec(read('../src/parser.cjs'));
+    assert.ok(list !== null, "parser.cjs's list of the values");
+    const taken = list[1].replace(/\/\/.*$/gm, '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+    assert.deepEqual(taken, generatedNames);
+  });
+
   it('ASCII strings go to the ASCII text, others to the other text, at every length and alignment', () => {
     const p = rawParser();
     try {
