@@ -50,7 +50,8 @@ export interface Parser {
   /**
    * Feeds every chunk of `source`, then calls finish(). Rejects with the parse error (and cancels the source).
    * Stops early, without finish(), when the parser is closed (from a callback or from outside): a read that
-   * is waiting is abandoned, and the source cancelled (a Node stream destroyed).
+   * is waiting is abandoned, and the source cancelled (a Node stream destroyed). One at a time: another call
+   * meanwhile rejects with code 'already_started'.
    */
   readFrom(source: ChunkSource): Promise<void>;
   /** Prepares for a new stream (a reconnect): clears all stream state and the error, keeps the options and lastEventId. */

@@ -48,6 +48,7 @@ function guarded(options, guard) {
 
 class Parser extends base.Parser {
   #stopReading = null;  // ends readFrom()'s waiting read
+  #reading = false;  // a readFrom() is under way
   #guard;  // { thrown, id }: see guarded()
 
   constructor(options) {
@@ -102,6 +103,18 @@ class Parser extends base.Parser {
   // outside: a read that is waiting is abandoned and the source let go.
   async readFrom(source) {
     if (this.closed) throw new Error('ssekit: readFrom() on a closed parser');
+    // Two at once would interleave two streams' chunks in one parser (as
+    // C++ async_next, one at a time: already_started).
+    if (this.#reading) throw Object.assign(new Error('ssekit: readFrom() is already reading into this parser (already_started)'), { code: 'already_started' });
+    this.#reading = true;
+    try {
+      await this.#read(source);
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  async #read(source) {
     await prepare();
     // A Response by its shape: other fetch implementations have their own class.
     if (source?.body !== undefined && typeof source.arrayBuffer === 'function') source = source.body;

@@ -538,6 +538,26 @@ describe('readFrom(): any source of chunks', () => {
     assert.ok(pulls <= 3, `${pulls} pulls`);
   });
 
+  // A probe found two at once interleaving both streams' events.
+  it('reads one source at a time: a second readFrom() meanwhile is refused (already_started), the first goes on', async () => {
+    const events = [];
+    const p = createParser({ onEvent: (e) => events.push(e.data) });
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    const first = p.readFrom((async function* () {
+      yield utf8.encode('data: a0\n\n');
+      await gate;
+      yield utf8.encode('data: a1\n\n');
+    })());
+    await assert.rejects(p.readFrom((async function* () { yield utf8.encode('data: b0\n\n'); })()), (e) => e.code === 'already_started');
+    release();
+    await first;
+    assert.deepEqual(events, ['a0', 'a1']);
+    p.reset();
+    await p.readFrom('data: c\n\n');
+    assert.deepEqual(events, ['a0', 'a1', 'c']);
+  });
+
   it('refuses what is not a source', async () => {
     const p = createParser();
     await assert.rejects(p.readFrom(42), TypeError);
