@@ -98,7 +98,7 @@ function checkMilliseconds(value, name, fallback) {
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
     throw numberError(value, `ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
   }
-  return Math.min(Math.floor(value), MAX_TIMER_DELAY);
+  return Math.min(Math.ceil(value), MAX_TIMER_DELAY);  // 0.5 is 1, not 0 (never)
 }
 
 // A number from 0 to `max` as an integer count of thousandths, so the
@@ -176,7 +176,7 @@ function parseUrl(url, what) {
   try {
     return new URL(text, globalThis.document?.baseURI ?? globalThis.location?.href);
   } catch {
-    throw new DOMException(`${what}: Cannot open an EventSource to '${text}'. The URL is invalid.`, 'SyntaxError');
+    throw new DOMException(`${what} '${text}'. The URL is invalid.`, 'SyntaxError');
   }
 }
 
@@ -239,6 +239,7 @@ function requestPlan(url, options, withCredentials, sentOnce = false) {
   if (!TOKEN.test(method)) throw new TypeError(`ssekit: invalid method ${JSON.stringify(method)}`);
   // fetch() refuses these on every attempt (forbidden methods).
   if (/^(?:CONNECT|TRACE|TRACK)$/i.test(method)) throw new TypeError(`ssekit: fetch() never sends the method ${method}`);
+  if (/^HEAD$/i.test(method)) throw new TypeError('ssekit: the answer to a HEAD has no body, so no stream; pass GET or POST');
   // Headers refuses names and values with CR, LF or NUL, before anything is
   // sent; its message does not name the option.
   let headers;
@@ -247,8 +248,19 @@ function requestPlan(url, options, withCredentials, sentOnce = false) {
   } catch (e) {
     throw new TypeError(`ssekit: headers: ${e.message}`, { cause: e });
   }
+  // Node's fetch() refuses these on every attempt (a browser's drops them).
+  for (const [name, value] of headers) {
+    if (/^(?:transfer-encoding|upgrade|keep-alive|expect)$/.test(name) || (name === 'connection' && !/^(?:close|keep-alive)$/i.test(value))) {
+      throw new TypeError(`ssekit: fetch() does not send the header ${name}: ${value}`);
+    }
+  }
   headers.set('accept', 'text/event-stream');
   const body = options.body ?? null;
+  // fetch() would send anything else as its String(): a forgotten
+  // JSON.stringify() went out as "[object Object]".
+  if (body !== null && typeof body !== 'string' && (typeof body !== 'object' || Array.isArray(body) || ([null, Object.prototype].includes(Object.getPrototypeOf(body)) && !isStreamBody(body)))) {
+    throw new TypeError(`ssekit: body must be a string, bytes, a Blob, FormData, URLSearchParams or a stream, got ${describe(body)}`);
+  }
   if (body !== null && /^(?:GET|HEAD)$/i.test(method)) throw new TypeError(`ssekit: fetch() sends no body with ${method}; pass a method such as POST`);
   if (!sentOnce && isStreamBody(body)) {
     throw new TypeError('ssekit: a body that streams (a ReadableStream, a Node stream, an async iterable) cannot be sent again on reconnect; pass a string, bytes or a Blob');
@@ -294,12 +306,12 @@ function causeChain(error) {
   for (let e = error; e !== null && typeof e === 'object' && chain.length < 5; e = e.cause) chain.push(e);
   return chain;
 }
-// The Fetch standard's "bad port" check (undici's network error says it in
-// these words) blocks the request before it connects. An HTTP/2 stream
-// reset with REFUSED_STREAM was "closed prior to any processing" (RFC 9113
-// 8.7); node:http2 names the code only in its message.
+// An HTTP/2 stream reset with REFUSED_STREAM was "closed prior to any
+// processing" (RFC 9113 8.7); node:http2 names the code only in its
+// message. (A "bad port" is never sent either: it fails the connection,
+// connectionError().)
 const neverSent = (error) =>
-  causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || /^bad port$|_REFUSED_STREAM$/.test(e.message));
+  causeChain(error).some((e) => NOT_SENT_CODES.has(e.code) || /_REFUSED_STREAM$/.test(e.message));
 
 // Node's fetch() rejects with "fetch failed" whatever went wrong; the reason
 // is in the cause chain (bad port, redirect count exceeded, ENOTFOUND, a
@@ -805,6 +817,10 @@ function connectionError(e, controller, url) {
   if (controller.signal.aborted && controller.signal.reason instanceof SseError) return controller.signal.reason;
   if (e instanceof SseError) return e;
   const why = innermostReason(e);
+  // A port fetch() blocks (the Fetch standard's "bad port"; undici's
+  // words) is blocked on every attempt: futile to retry, as a scheme it
+  // refuses. A browser's TypeError does not say, so there it reconnects.
+  if (why === 'bad port') return new SseError('invalid_url', 'fetch() blocks this port for good (a "bad port" in the Fetch standard)', { cause: e, url });
   // Node's fetch refuses a redirect to ftp:, javascript:, ... with this
   // cause (undici's text; a browser's TypeError says nothing, and there
   // such a redirect stays a network error). Trying again is futile, as
@@ -949,7 +965,7 @@ const EventSource = class EventSource extends EventTarget {
       throw new TypeError("Failed to construct 'EventSource': 1 argument required, but only 0 present.");
     }
     const options = checkObject(init, 'the EventSource options');
-    const parsed = parseUrl(url, "Failed to construct 'EventSource'");
+    const parsed = parseUrl(url, "Failed to construct 'EventSource': Cannot open an EventSource to");
     this.#url = parsed.href;
     this.#withCredentials = Boolean(options.withCredentials);
     // The parser first: without WebAssembly it throws SseLoadError, where
@@ -1160,7 +1176,7 @@ const EventSource = class EventSource extends EventTarget {
       const error = connectionError(e, controller, this.#url);
       // A CORS refusal or a redirect out of http(s) fails the connection;
       // a network error reconnects.
-      if (error.reason === 'cors_refused' || error.reason === 'redirect_refused') this.#fail(error);
+      if (/^(?:cors_refused|redirect_refused|invalid_url)$/.test(error.reason)) this.#fail(error);
       else this.#reestablish(error, { sent: !neverSent(e) });
       return;
     }

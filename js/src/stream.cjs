@@ -53,7 +53,7 @@ function stream(url, init = undefined) {
   const options = checkObject(init, 'the stream() options');
   const signal = options.signal ?? null;
   if (signal !== null && !(signal instanceof AbortSignal)) throw new TypeError('ssekit: signal must be an AbortSignal');
-  const parsed = parseUrl(url, 'ssekit stream()');
+  const parsed = parseUrl(url, 'ssekit stream(): cannot fetch');
   // No prototype: the parser must not find an inherited onComment (see checkObject).
   const limits = { __proto__: null, maxLineLength: options.maxLineLength, maxEventSize: options.maxEventSize };
   // Checks the limits now rather than at the first chunk; and first:

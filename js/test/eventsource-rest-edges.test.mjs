@@ -514,6 +514,56 @@ describe('EventSource: option checks', () => {
   });
 });
 
+// Probe findings: each was accepted, then sent as something else or
+// refused by fetch() on every attempt, reconnecting for ever.
+describe('EventSource and stream(): what fetch() could never send is refused up front', () => {
+  const fetch = () => new Promise(() => {});
+  const refused = (options) => {
+    assert.throws(() => new EventSource('http://example.test/', { fetch, ...options }), TypeError, 'EventSource');
+    assert.throws(() => stream('http://example.test/', { fetch, ...options }), TypeError, 'stream()');
+  };
+  const taken = (options) => {
+    new EventSource('http://example.test/', { fetch, ...options }).close();
+    stream('http://example.test/', { fetch, ...options }).return();
+  };
+  it('a body fetch() would send as its String()', { timeout: 10000 }, () => {
+    for (const body of [{ prompt: 'hi' }, Object.create(null), [1, 2], 5, true, 5n]) refused({ method: 'POST', body });
+    for (const body of ['x', new Uint8Array(1), new ArrayBuffer(1), new DataView(new ArrayBuffer(1)), new Blob(['x']), new FormData(), new URLSearchParams('a=1')]) {
+      taken({ method: 'POST', body });
+    }
+    // An async iterable written as an object literal is a stream body (stream() sends it).
+    stream('http://example.test/', { fetch, method: 'POST', body: { async *[Symbol.asyncIterator]() {} } }).return();
+  });
+  it('HEAD, whose answer has no body', { timeout: 10000 }, () => {
+    refused({ method: 'HEAD' });
+    refused({ method: 'head' });
+  });
+  it("the headers Node's fetch() refuses", { timeout: 10000 }, () => {
+    for (const headers of [{ 'Transfer-Encoding': 'chunked' }, { upgrade: 'h2c' }, { 'keep-alive': 'timeout=5' }, { expect: '100-continue' }, { connection: 'upgrade' }]) refused({ headers });
+    taken({ headers: { connection: 'keep-alive' } });
+    taken({ headers: { Connection: 'Close' } });
+  });
+  it('a port fetch() blocks: invalid_url, CLOSED, no reconnect', { timeout: 10000 }, async () => {
+    const { rec, errors } = open('http://127.0.0.1:6000/', { reconnectionTime: 1, backoff: { minDelay: 1 } });
+    await rec.until(() => rec.count('error') === 1, 'the failure');
+    await flush();
+    assert.deepEqual(rec.log, ['error 2 invalid_url']);
+    assert.match(errors[0].error.message, /bad port/);
+    await assert.rejects(stream('http://127.0.0.1:6000/').next(), (e) => e.reason === 'invalid_url');
+  });
+  it("stream()'s invalid URL is not called an EventSource's", { timeout: 10000 }, () => {
+    assert.throws(() => stream('http://[bad'), (e) => e.name === 'SyntaxError' && /^ssekit stream\(\): cannot fetch 'http:\/\/\[bad'/.test(e.message));
+    assert.throws(() => new EventSource('http://[bad'), (e) => e.name === 'SyntaxError' && /Cannot open an EventSource to/.test(e.message));
+  });
+  it('an idleTimeout below 1 ms is 1 ms, not 0 (never)', { timeout: 10000 }, async () => {
+    const silent = async () => new Response(new ReadableStream({}), { headers: { 'content-type': 'text/event-stream' } });
+    const { source, rec, errors } = open('http://example.test/', { fetch: silent, idleTimeout: 0.5 });
+    await rec.until(() => rec.count('error') === 1, 'the idle timeout');
+    source.close();
+    assert.equal(errors[0].error.reason, 'idle_timeout');
+  });
+});
+
 describe('EventSource: the Last-Event-ID header option', () => {
   it('the lastEventId option wins over a Last-Event-ID header, which is not sent again once the stream cleared the id', { timeout: 10000 }, async () => {
     const ids = [];
