@@ -98,7 +98,8 @@ function checkMilliseconds(value, name, fallback) {
   if (typeof value !== 'number' || !(value >= 0) || value === Infinity) {
     throw numberError(value, `ssekit: ${name} must be a non-negative number of milliseconds, got ${describe(value)}`);
   }
-  return Math.min(Math.ceil(value), MAX_TIMER_DELAY);  // 0.5 is 1, not 0 (never)
+  // Fractions go, but a positive one below 1 is 1: 0 is "never" for idleTimeout.
+  return Math.min(value > 0 && value < 1 ? 1 : Math.floor(value), MAX_TIMER_DELAY);
 }
 
 // A number from 0 to `max` as an integer count of thousandths, so the

@@ -355,14 +355,18 @@ describe('network errors say why', () => {
     assert.equal(error.message, 'network error');
   });
 
-  it("a port fetch() blocks (bad port): named, and a POST counts as not sent, so it reconnects", async () => {
-    const { source, rec } = open('http://127.0.0.1:9/', { method: 'POST', body: 'q', reconnectionTime: 1, backoff: { minDelay: 1 } });
-    const errors = [];
-    source.addEventListener('error', (e) => errors.push(e.error));
-    await rec.until(() => rec.count('error') === 2, 'two errors');
-    source.close();
-    assert.deepEqual(rec.log, ['error 0 network_error', 'error 0 network_error']);
-    assert.match(errors[0].message, /\(bad port\)$/);
+  // It reconnected for ever, blocked every time (probe-js 7): now futile, as
+  // a scheme fetch() refuses.
+  it("a port fetch() blocks (bad port): named, CLOSED, no reconnect, a POST as a GET", async () => {
+    for (const options of [{}, { method: 'POST', body: 'q' }]) {
+      const { source, rec } = open('http://127.0.0.1:9/', { ...options, reconnectionTime: 1, backoff: { minDelay: 1 } });
+      const errors = [];
+      source.addEventListener('error', (e) => errors.push(e.error));
+      await rec.until(() => rec.count('error') === 1, 'the error');
+      source.close();
+      assert.deepEqual(rec.log, ['error 2 invalid_url']);
+      assert.match(errors[0].message, /bad port/);
+    }
   });
 });
 
