@@ -214,7 +214,11 @@ request_plan check_request(const std::string& url_text, const std::string& metho
     refuse(std::string("the method ").append(method).append(" can't open a stream (fetch forbids it too)"));
   std::size_t total = 0;
   for (const auto& [name, value] : headers) {
-    if (!is_token(name) || name.size() > max_header_name_length) refuse("invalid header name: " + escape_text(name));
+    // A long name is a valid token: say which limit it passed.
+    if (name.size() > max_header_name_length) {
+      refuse("header name " + escape_text(name, 64) + " is longer than " + std::to_string(max_header_name_length) + " bytes");
+    }
+    if (!is_token(name)) refuse("invalid header name: " + escape_text(name, 64));
     if (!is_field_value(value)) refuse("header " + name + " has a control byte (CR, LF, NUL...) in its value");
     // RFC 9112 3.2: with a URL that names a host, Host must name it too.
     // (curl's -H 'Host:' removes the header; an empty value is no host.)

@@ -996,6 +996,25 @@ TEST(ClientRules, TheHeadersLimitCountsEachLineAsSent) {
   EXPECT_THROW(check_options(o), ssekit::client_options_error);
 }
 
+// A name past the limit is a valid token: the message names the limit (it
+// said "invalid header name" and showed the name; an API probe).
+TEST(ClientRules, AHeaderNamePastItsLimitIsToldByTheLimit) {
+  ssekit::client_options o = valid();
+  o.headers.emplace_back(std::string(ssekit::max_header_name_length, 'n'), "v");
+  EXPECT_NO_THROW(check_options(o));
+  o.headers.back().first += 'n';
+  try {
+    check_options(o);
+    ADD_FAILURE() << "a 257-byte name was taken";
+  } catch (const ssekit::client_options_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("is longer than 256 bytes"), std::string::npos) << what;
+    EXPECT_LT(what.size(), 200u) << "the name is shown cut";
+  }
+  o.headers.back().first = "a b";
+  EXPECT_THROW(check_options(o), ssekit::client_options_error);
+}
+
 // Every digit is a digit ('9' too), and the byte after the version must be
 // a space.
 TEST(ClientRules, MissingReasonSpaceDigitsAndTheSpaceAfterTheVersion) {
