@@ -2145,6 +2145,50 @@ TEST(ClientLifetime, StreamHooksAreReleasedWhenTheStreamCloses) {
   }
 }
 
+// And when the program stops without close(): the io_context goes while the
+// client is open, and must let go of the handlers as Asio destroys its own
+// pending ones. The client's, or an event_stream hook's, holding the owner
+// kept it, its socket and all, until the process ended (LSan; an API probe).
+TEST(ClientLifetime, HandlersAreReleasedWhenTheIoContextGoesWithoutClose) {
+  struct session {
+    std::optional<ssekit::client> c;
+    std::optional<ssekit::event_stream> s;
+    int events = 0;
+  };
+  for (const bool stream : {false, true}) {
+    script_server server([](script_server::connection& c) {
+      ssekit::testing::request r;
+      if (!c.read_request(r)) return;
+      c.write(stream_header() + "data: x\n\n");
+      c.wait_for_client_close(30s);
+    });
+    std::weak_ptr<session> watch;
+    {
+      asio::io_context io;
+      auto s = std::make_shared<session>();
+      watch = s;
+      if (stream) {
+        ssekit::stream_options so;
+        so.on_attempt = [s](ssekit::attempt_request&, const ssekit::attempt_info&) {};
+        s->s.emplace(io.get_executor(), options_for(server.url()), so);
+        s->s->async_next([s](error_code ec, stream_item) {
+          if (!ec) ++s->events;
+        });
+      } else {
+        ssekit::client_handlers h;
+        h.on_event = [s](const ssekit::event&) { ++s->events; };
+        s->c.emplace(io.get_executor(), options_for(server.url()), h);
+      }
+      run_until(io, [&] { return s->events >= 1; });
+      ASSERT_EQ(s->events, 1) << stream;
+      s.reset();
+      EXPECT_FALSE(watch.expired()) << "the handlers hold it while the client is open";
+    }
+    EXPECT_TRUE(watch.expired()) << stream;
+    EXPECT_TRUE(server.wait_for_connections(1, 5s));
+  }
+}
+
 // --- diagnostics and counters
 
 // close() from another thread while events stream: last_event_id() never
