@@ -861,6 +861,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void announce(unsigned attempt, detail::content_coding coding) {
     decoder_.reset();
+    held_error_ = {};
     if (coding != detail::content_coding::identity) {
       decoder_.emplace(coding);
       decoder_->limit_ratio(options_.max_compression_ratio);
@@ -870,13 +871,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // would be parsed into the next attempt's parser.
       if (stale(attempt)) return beast::error_code(asio::error::operation_aborted);
       if (!decoder_) return feed_parser(bytes);
-      // Decoded in fixed-size pieces: a bomb meets the parser's limits.
       decoder_->input(bytes);
-      for (std::string_view piece; !(piece = decoder_->next()).empty();) {
-        if (const beast::error_code ec = feed_parser(piece)) return ec;
-      }
-      if (decoder_->failed()) return beast::errc::make_error_code(beast::errc::illegal_byte_sequence);
-      return beast::error_code{};
+      // Paused between two pieces: decoded after resume_reading().
+      if (decoder_->holding()) return beast::error_code{};
+      return drain_decoder();
     };
     reconnect_plan_ = plan_;
     opened_ = true;
@@ -891,6 +889,36 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     }
     start_body();
     arm_idle(attempt);
+    read_body(attempt);
+  }
+
+  // Decoded in fixed-size pieces: a bomb meets the parser's limits. One
+  // compressed read may decode to max_compression_ratio times its size (64
+  // MiB of tiny events from a 64 KiB read at the default 1000), so each
+  // piece closes a batch: a consumer that pauses reading at its bound
+  // (event_stream) stops it between two pieces, and the input left waits
+  // in the decoder, compressed. Per read, a gzip stream of tiny events
+  // took an event_stream (and the contract service) to 250 MiB (a probe).
+  beast::error_code drain_decoder() {
+    for (std::string_view piece; !(piece = decoder_->next()).empty();) {
+      if (const beast::error_code ec = feed_parser(piece)) return ec;
+      end_batch();
+      if (read_paused_.load()) {
+        decoder_->hold();
+        return {};
+      }
+    }
+    if (decoder_->failed()) return beast::errc::make_error_code(beast::errc::illegal_byte_sequence);
+    return {};
+  }
+
+  // After a pause: what the decoder held, before anything more is read.
+  void drain_held(unsigned attempt) {
+    const beast::error_code ec = drain_decoder();
+    sync_last_event_id();
+    end_batch();
+    if (ec) return body_failed(ec);
+    if (held_error_ && !decoder_->holding()) return body_failed(std::exchange(held_error_, {}));
     read_body(attempt);
   }
 
@@ -909,13 +937,15 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   void read_body(unsigned attempt) {
     if (stale(attempt)) return;
-    if (conn_->response->is_done()) return end_of_stream();
+    const bool held = decoder_ && decoder_->holding();
+    if (!held && conn_->response->is_done()) return end_of_stream();
     if (read_paused_.load()) {
       // Parked until resume_reading(); no idle timeout while the consumer waits.
       parked_attempt_ = attempt;
       disarm_deadline();
       return;
     }
+    if (held) return drain_held(attempt);
     // Beast reads what the buffer's capacity leaves free, and the head's
     // reads (16 KiB at a time) may have grown it past a small
     // read_buffer_size: back to what it holds, so that body reads start at
@@ -1032,31 +1062,40 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     // Before the next read: a consumer that pauses reading there stops it.
     end_batch();
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) {
-      if (decoder_ && decoder_->failed()) return fail_decode();
-      if (limit_error_) {
-        return fail({.reason = client_error_reason::limit_exceeded,
-                     .message = "the stream broke a parser limit at byte " + std::to_string(limit_error_.offset) + ": " +
-                                std::string(error_message(limit_error_.code)),
-                     .code = make_error_code(limit_error_.code),
-                     .status = 200,
-                     .offset = limit_error_.offset});
-      }
-      if (ec == http::error::end_of_stream) return end_of_stream();
-      // partial_message: the connection closed inside a chunk or before a
-      // Content-Length's end, which is no malformed body. Said in words:
-      // Beast's "partial message" read as if an event had been cut.
-      if (ec == http::error::partial_message) {
-        return fail({.reason = client_error_reason::network_error,
-                     .message = "the stream broke off: the connection closed in the middle of an HTTP chunk or before the "
-                                "Content-Length's end",
-                     .code = ec,
-                     .retryable = true});
-      }
-      return fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
+    if (ec && decoder_ && decoder_->holding() && !decoder_->failed() && !limit_error_) {
+      // What the decoder holds came first: delivered before the error.
+      held_error_ = ec;
+      return read_body(attempt);
     }
+    if (ec) return body_failed(ec);
     arm_idle(attempt);
     read_body(attempt);
+  }
+
+  // The body's read or its decoding failed (a parser limit, the coding, the
+  // connection).
+  void body_failed(beast::error_code ec) {
+    if (decoder_ && decoder_->failed()) return fail_decode();
+    if (limit_error_) {
+      return fail({.reason = client_error_reason::limit_exceeded,
+                   .message = "the stream broke a parser limit at byte " + std::to_string(limit_error_.offset) + ": " +
+                              std::string(error_message(limit_error_.code)),
+                   .code = make_error_code(limit_error_.code),
+                   .status = 200,
+                   .offset = limit_error_.offset});
+    }
+    if (ec == http::error::end_of_stream) return end_of_stream();
+    // partial_message: the connection closed inside a chunk or before a
+    // Content-Length's end, which is no malformed body. Said in words:
+    // Beast's "partial message" read as if an event had been cut.
+    if (ec == http::error::partial_message) {
+      return fail({.reason = client_error_reason::network_error,
+                   .message = "the stream broke off: the connection closed in the middle of an HTTP chunk or before the "
+                              "Content-Length's end",
+                   .code = ec,
+                   .retryable = true});
+    }
+    fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
   }
 
   void fail_decode() {
@@ -1266,6 +1305,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   bool got_event_ = false;
   parse_error limit_error_;  // the parser's error, behind Beast's read error
   std::optional<detail::content_decoder> decoder_;  // a gzip or deflate stream's, from announce()
+  beast::error_code held_error_;  // the read's error, due once the decoder's held input is delivered
   std::uint64_t failures_ = 0;  // attempts in a row that ended without an event
   bool has_hook_ = false;
   bool has_batch_end_ = false;  // handlers_.on_batch_end is set

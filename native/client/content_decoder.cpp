@@ -76,7 +76,36 @@ void content_decoder::fail(std::string what) {
 
 void content_decoder::input(std::string_view compressed) {
   if (failed()) return;
+  if (holding_) {
+    compact_held();
+    held_.append(compressed);
+    pending_ = held_;
+    return;
+  }
   pending_ = compressed;
+}
+
+void content_decoder::hold() {
+  if (holding_) {
+    compact_held();
+  } else {
+    held_.assign(pending_);
+    holding_ = true;
+  }
+  pending_ = held_;
+}
+
+// held_ without what next() has taken from its front.
+void content_decoder::compact_held() { held_.erase(0, static_cast<std::size_t>(pending_.data() - held_.data())); }
+
+// next() has nothing more until the next input(): a hold ends here.
+std::string_view content_decoder::used_up() {
+  if (holding_) {
+    holding_ = false;
+    pending_ = {};
+    held_.clear();
+  }
+  return {};
 }
 
 bool content_decoder::start() {
@@ -115,9 +144,9 @@ std::string_view content_decoder::next() {
           head_[head_size_++] = static_cast<unsigned char>(pending_.front());
           pending_.remove_prefix(1);
         }
-        if (head_size_ < 2) return {};
+        if (head_size_ < 2) return used_up();
       } else if (pending_.empty()) {
-        return {};
+        return used_up();
       }
       if (!start()) return {};
     }
@@ -125,7 +154,7 @@ std::string_view content_decoder::next() {
     const bool from_head = head_size_ > 0 && head_fed_ < head_size_;
     std::string_view in = from_head ? std::string_view(reinterpret_cast<const char*>(head_) + head_fed_, head_size_ - head_fed_)
                                     : pending_;
-    if (in.empty() && !more_output_) return {};
+    if (in.empty() && !more_output_) return used_up();
     if (ended_ && !in.empty()) {
       if (coding_ == content_coding::deflate) {
         fail("bytes after the end of the deflate stream, at compressed byte " + std::to_string(consumed_));

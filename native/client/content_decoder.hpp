@@ -49,6 +49,11 @@ class content_decoder {
   // Decoded bytes, at most chunk_size, valid until the next call; empty
   // when the input is used up or the stream is broken (failed()).
   std::string_view next();
+  // Keeps the input not yet decoded (copied: the caller's buffer goes) for
+  // later next() calls, when the reading pauses between two pieces;
+  // input() then appends to it. Held until next() has used it up.
+  void hold();
+  bool holding() const noexcept { return holding_; }
   // At the end of the response: true when the stream ended at the end of a
   // member (or carried no byte at all); false sets failed().
   bool finish();
@@ -67,19 +72,23 @@ class content_decoder {
   // The memory the decoder holds now and at most so far: zlib's state and
   // window (counted by its allocator hooks) plus the output piece. The
   // bomb tests check that it stays bounded.
-  std::size_t memory() const noexcept { return allocated_ + chunk_size_; }
+  std::size_t memory() const noexcept { return allocated_ + chunk_size_ + held_.capacity(); }
   std::size_t peak_memory() const noexcept { return peak_allocated_ + chunk_size_; }
 
  private:
   struct zstate;
   bool start();
   void fail(std::string what);
+  std::string_view used_up();
+  void compact_held();
 
   content_coding coding_;
   std::size_t chunk_size_;
   std::unique_ptr<zstate> z_;
   std::unique_ptr<char[]> out_;
-  std::string_view pending_;     // input not yet given to zlib
+  std::string_view pending_;     // input not yet given to zlib (a view of held_ while holding_)
+  std::string held_;             // hold()'s copy
+  bool holding_ = false;
   unsigned char head_[2] = {};   // deflate: the first two bytes, to tell zlib from raw
   std::size_t head_size_ = 0;
   std::size_t head_fed_ = 0;     // of head_, given to zlib

@@ -83,6 +83,48 @@ TEST(ContentDecoder, EverySplitPoint) {
   }
 }
 
+// The client pauses between pieces: hold() keeps the input left (the
+// caller's buffer goes: here it is overwritten), later input() appends to
+// it, and the output is the same as without pauses, at every split.
+TEST(ContentDecoder, HeldInputDecodesTheSameAfterThePause) {
+  for (const auto& [coding, bits] : {std::pair{content_coding::gzip, 16 + 15}, {content_coding::deflate, 15}, {content_coding::deflate, -15}}) {
+    const std::string z = compress({text.substr(0, 13), text.substr(13, 40), text.substr(53)}, bits);
+    SCOPED_TRACE(bits);
+    for (std::size_t split = 0; split <= z.size(); ++split) {
+      for (std::size_t pause_after = 1; pause_after <= 3; ++pause_after) {
+        content_decoder d(coding, 7);
+        std::string decoded;
+        std::size_t pieces = 0;
+        bool held = false;
+        for (const std::string_view part : {std::string_view(z).substr(0, split), std::string_view(z).substr(split)}) {
+          std::string buffer(part);  // the read buffer, reused after each read
+          d.input(buffer);
+          if (held) {
+            buffer.assign(buffer.size(), '\0');
+            continue;  // appended while paused
+          }
+          for (std::string_view piece; !(piece = d.next()).empty();) {
+            decoded += piece;
+            if (++pieces == pause_after) {
+              d.hold();
+              held = true;
+              break;
+            }
+          }
+          buffer.assign(buffer.size(), '\0');
+        }
+        if (held) {
+          EXPECT_TRUE(d.holding());
+          for (std::string_view piece; !(piece = d.next()).empty();) decoded += piece;
+          EXPECT_FALSE(d.holding()) << "used up";
+        }
+        ASSERT_EQ(decoded, text) << split << " " << pause_after;
+        ASSERT_TRUE(d.finish()) << d.error();
+      }
+    }
+  }
+}
+
 // A flushed piece decodes in full before the rest of the stream exists:
 // what lets the client deliver each event as it arrives.
 TEST(ContentDecoder, FlushedPiecesDecodeAtOnce) {

@@ -42,6 +42,8 @@
 #include "ssekit/demo_server.hpp"
 #include "support/script_server.hpp"
 #include "ssekit/event_stream.hpp"
+#include "content_decoder.hpp"
+#include "zlib_writer.hpp"
 
 namespace {
 
@@ -783,6 +785,95 @@ void stalled_consumer_loses_nothing(consumer how) {
   EXPECT_EQ(next, total.load());
   EXPECT_LE(stream.max_buffered_seen(), bound);
   EXPECT_EQ(stream.get_client().stats().events, static_cast<std::uint64_t>(total.load()));
+}
+
+// A compressed stream: one read may decode to max_compression_ratio times
+// its size. The reading pauses between two decoded pieces (16 KiB), so the
+// bound holds, and the rest comes after, in order, nothing lost. A gzip
+// stream of tiny events put one read's tens of thousands of events in the
+// buffer (the contract service reached 250 MiB; a probe).
+TEST(EventStream, ACompressedStreamOfTinyEventsKeepsTheBoundAndLosesNothing) {
+  constexpr int total = 200000;
+  std::string events;
+  for (int i = 0; i < total; ++i) events += i % 1000 == 999 ? "id: " + std::to_string(i) + "\ndata: x\n\n" : std::string("data: x\n\n");
+  ssekit::testing::zlib_writer z(ssekit::testing::zlib_writer::gzip, 9);
+  std::string gz = z.write(events);
+  gz += z.finish();
+  script_server server([&](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\n") + gz);
+    c.close();
+  });
+  asio::io_context io;
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.max_compression_ratio = 0;  // about 1000:1 here
+  ssekit::stream_options so;
+  so.max_buffered_items = 256;
+  ssekit::event_stream stream(io.get_executor(), o, so);
+  // The documented bounds, with a decoded piece (9 bytes an event at least)
+  // as the read: stalled, max_buffered_items plus a piece's events; taken,
+  // the larger of the two plus a piece's.
+  const std::size_t piece = ssekit::detail::content_decoder::default_chunk_size / 9 + 1;
+  const std::size_t bound = so.max_buffered_items + piece;
+  const std::size_t taken_bound = std::max(so.max_buffered_items, piece) + piece;
+  run_until(io, [&] { return stream.buffered() >= so.max_buffered_items; }, 30s);
+  io.poll();  // a client that still decodes would now
+  EXPECT_LE(stream.max_buffered_seen(), bound) << "of " << total << " events from " << gz.size() << " compressed bytes";
+  int seen = 0;
+  const error_code end = drain(io, stream, consumer::coroutine_batch, [&](std::string_view data) {
+    EXPECT_EQ(data, "x");
+    ++seen;
+  });
+  EXPECT_EQ(end, asio::error::eof);
+  EXPECT_EQ(seen, total);
+  EXPECT_LE(stream.max_buffered_seen(), taken_bound);
+  EXPECT_EQ(stream.get_client().last_event_id(), std::to_string(total - 1));
+}
+
+// The same read's framing error, after the compressed bytes the pause left
+// in the decoder: their events come first, then the error (they were lost).
+TEST(EventStream, ACompressedStreamsHeldEventsComeBeforeTheReadsError) {
+  constexpr int total = 100000;
+  std::string events;
+  for (int i = 0; i < total; ++i) events += "data: x\n\n";
+  ssekit::testing::zlib_writer z(ssekit::testing::zlib_writer::gzip, 9);
+  const std::string gz = z.write(events);
+  script_server server([&](script_server::connection& c) {
+    ssekit::testing::request r;
+    if (!c.read_request(r)) return;
+    // One write: the head, one chunk, then a chunk size that is no number.
+    c.write(stream_header("text/event-stream", "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n") +
+            ssekit::testing::chunk(gz) + "zz\r\n");
+    c.wait_for_client_close(30s);
+  });
+  asio::io_context io;
+  auto o = options_for(server.url());
+  o.reconnect = false;
+  o.max_compression_ratio = 0;
+  ssekit::stream_options so;
+  so.errors = true;
+  ssekit::event_stream stream(io.get_executor(), o, so);
+  run_until(io, [&] { return stream.buffered() >= so.max_buffered_items; }, 30s);
+  int seen = 0;
+  std::string error;
+  bool done = false;
+  std::function<void()> next = [&] {
+    stream.async_next([&](error_code ec, ssekit::stream_item item) {
+      if (ec) {
+        done = true;
+        return;
+      }
+      if (item.kind == ssekit::stream_item_kind::event) ++seen;
+      if (item.kind == ssekit::stream_item_kind::error && item.error) error = item.error->message;
+      next();
+    });
+  };
+  next();
+  run_until(io, [&] { return done; }, 30s);
+  EXPECT_EQ(seen, total);
+  EXPECT_NE(error.find("malformed response body"), std::string::npos) << error;
 }
 
 TEST(EventStream, StalledConsumerBoundsTheBufferAndLosesNothing) { stalled_consumer_loses_nothing(consumer::callbacks); }

@@ -181,7 +181,8 @@ struct stream_options {
   // read in progress when the buffer fills is parsed to its end, so the
   // buffer holds at most max_buffered_items plus the items of one read
   // (client_options::read_buffer_size bytes; 64 KiB for the first read,
-  // which may carry the head). A read that reaches an async_next waiting on
+  // which may carry the head; of a compressed stream, one decoded piece of
+  // 16 KiB: its reading pauses between pieces). A read that reaches an async_next waiting on
   // an empty buffer does not pause (the consumer takes its items), so the
   // bound is the larger of max_buffered_items and one read's items, plus
   // one read's. event_stream::max_buffered_seen() reports the high-water
