@@ -36,6 +36,7 @@
 #include "contract_service.hpp"
 #include "support/client_options.hpp"
 #include "support/http_head.hpp"
+#include "zlib_writer.hpp"
 #include "support/script_server.hpp"
 
 namespace {
@@ -917,6 +918,38 @@ TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt)
   for (std::size_t i = 0; i < got.size(); i += 73) EXPECT_EQ(field(got[i], "data").substr(0, std::to_string(i).size() + 1), std::to_string(i) + ' ');
   // Paused at 64 KiB: what was in flight is on top, far from the 4 MiB.
   EXPECT_LT(service_->peak_queued_callback_bytes(), 1024u * 1024u);
+}
+
+// A compressed stream: one 4 KiB read decodes to up to 1000 times that,
+// all posted as messages before the queue's bound could pause the client
+// (450,000 tiny events, 250 MiB of RSS; probe-servers 1). The bytes in
+// flight are now bounded as the queue is, within a decoded piece (16 KiB),
+// and the reading goes on once they are delivered (here, pieces of ~16
+// events of 1 KB: the 100 callbacks take several pauses and resumes).
+TEST_F(ContractService, ACompressedStreamKeepsTheCallbackBound) {
+  contract::service_options o;
+  o.port = 0;
+  o.max_queued_callback_bytes = 16 * 1024;
+  auto replacement = std::make_unique<contract::service>(service_io_.get_executor(), o);
+  service_ = std::move(replacement);
+  streams_.set_head("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n");
+  receiver_.hold();
+  create(params("/cb"));
+  streams_.wait_request(0);
+  constexpr int count = 4000;
+  std::string events;
+  for (int i = 0; i < count; ++i) events += "id: " + std::to_string(i) + "\ndata: " + std::string(1000, 'x') + "\n\n";
+  ssekit::testing::zlib_writer z(ssekit::testing::zlib_writer::gzip, 9);
+  std::string gz = z.write(events);
+  gz += z.finish();
+  streams_.send(0, gz);
+  ASSERT_EQ(receiver_.wait("/cb", 1).size(), 1u);  // the first POST is held
+  receiver_.release();
+  const auto got = receiver_.wait("/cb", 100);
+  ASSERT_GE(got.size(), 100u);
+  for (std::size_t i = 0; i < 100; i += 9) EXPECT_EQ(field(got[i], "id"), std::to_string(i));
+  EXPECT_LT(service_->peak_in_flight_callback_bytes(), 256u * 1024u) << "of " << count << " events from " << gz.size() << " bytes";
+  EXPECT_LT(service_->peak_queued_callback_bytes(), 256u * 1024u);
 }
 
 TEST_F(ContractService, DeleteRootStopsTheService) {

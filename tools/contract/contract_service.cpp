@@ -75,6 +75,10 @@ struct entity {
   std::unique_ptr<client> sse;
   std::shared_ptr<callback_poster> poster;
   bool closed = false;
+  // Messages posted from the client's strand and not yet queued (bytes),
+  // and whether the client is paused for them (see start_client()).
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<bool> held{false};
 };
 
 class session;
@@ -106,6 +110,7 @@ class service::state : public std::enable_shared_from_this<state> {
   const std::string& host() const noexcept { return host_; }
   std::size_t streams() const noexcept { return streams_.load(); }
   std::size_t peak_queued() const noexcept { return peak_queued_.load(); }
+  std::size_t peak_in_flight() const noexcept { return peak_in_flight_.load(); }
 
   // What a session answers; `after` runs once the answer is written.
   struct reply {
@@ -151,6 +156,7 @@ class service::state : public std::enable_shared_from_this<state> {
   std::uint64_t next_id_ = 0;
   std::atomic<std::size_t> streams_{0};
   std::atomic<std::size_t> peak_queued_{0};
+  std::atomic<std::size_t> peak_in_flight_{0};
 };
 
 namespace {
@@ -466,20 +472,47 @@ service::state::reply service::state::create(const http::request<http::string_bo
 // The client's handlers run on its strand: they copy what they got into a
 // message and post it to ours, where the entity's poster queues it. The
 // entity is held weakly, so a message posted just before DELETE is dropped.
+//
+// The poster's queue pauses the client once it passes its bound, but the
+// messages of one read are all posted before that queue sees them, and a
+// compressed read decodes to up to max_compression_ratio times its 4 KiB
+// (450,000 tiny events, 250 MiB: a probe). So the bytes in flight are
+// counted as they are posted, and past the same bound the client is paused
+// at once, at the end of its batch (a decoded piece, 16 KiB, at most); it
+// reads again once they are queued and down to half, unless the queue
+// itself holds it.
 void service::state::start_client(const std::shared_ptr<entity>& e) {
   std::weak_ptr<entity> weak = e;
+  const std::size_t bound = options_.max_queued_callback_bytes;
   // The state weakly too: it owns the entity that owns these handlers.
-  auto deliver = [strand = strand_, weak, weak_state = weak_from_this()](std::string message) {
-    net::post(strand, [weak, weak_state, message = std::move(message)]() mutable {
+  auto deliver = [strand = strand_, weak, weak_state = weak_from_this(), bound](std::string message) {
+    const std::size_t cost = message.size();
+    if (const auto ent = weak.lock()) {
+      const std::size_t now = ent->in_flight += cost;
+      if (const auto self = weak_state.lock(); self && now > self->peak_in_flight_.load()) self->peak_in_flight_.store(now);
+    }
+    net::post(strand, [weak, weak_state, bound, cost, message = std::move(message)]() mutable {
       const auto ent = weak.lock();
       const auto self = weak_state.lock();
       if (!ent || ent->closed || !self) return;
+      ent->in_flight -= cost;
       ent->poster->post(std::move(message));
       if (const std::size_t q = ent->poster->queued_bytes(); q > self->peak_queued_.load()) self->peak_queued_.store(q);
+      if (ent->held && ent->in_flight <= bound / 2 && ent->poster->queued_bytes() <= bound) {
+        ent->held = false;
+        ent->sse->resume_reading();
+      }
     });
   };
   std::ostream* const log = options_.log;
   client_handlers handlers;
+  handlers.on_batch_end = [weak, bound] {
+    const auto ent = weak.lock();
+    if (!ent || ent->in_flight <= bound) return;
+    // Every time: the queue's own resume may have come meanwhile.
+    ent->held = true;
+    ent->sse->pause_reading();
+  };
   handlers.on_event = [deliver](const event& ev) { deliver(event_message(ev)); };
   handlers.on_comment = [deliver](std::string_view text) { deliver(comment_message(text)); };
   handlers.on_error = [deliver, strand = strand_, weak, log](const client_error& error) {
@@ -549,5 +582,6 @@ void service::lower_limits(std::size_t max_connections, std::size_t max_streams)
 std::size_t service::streams() const noexcept { return state_->streams(); }
 
 std::size_t service::peak_queued_callback_bytes() const noexcept { return state_->peak_queued(); }
+std::size_t service::peak_in_flight_callback_bytes() const noexcept { return state_->peak_in_flight(); }
 
 }  // namespace ssekit::contract

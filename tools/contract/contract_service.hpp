@@ -95,6 +95,9 @@ class service {
   // The most bytes one stream's callback queue has held (any thread): stays
   // near max_queued_callback_bytes however slow the callback receiver is.
   std::size_t peak_queued_callback_bytes() const noexcept;
+  // The most callback bytes an entity had posted from its client and not
+  // yet queued (start_client() bounds them as the queue).
+  std::size_t peak_in_flight_callback_bytes() const noexcept;
 
   class state;  // implementation detail (contract_service.cpp)
 
