@@ -147,6 +147,42 @@ for prog in serve contract; do
 done
 exec {dead_w}>&-
 
+# --- standard output and error one full pipe that nobody reads: the
+# "listening" line was a blocking write before the event loop ran, so the
+# server took connections into its backlog and answered none, and with
+# standard error full too one SIGTERM did not stop it. Its port is read
+# from /proc, as the line can't be.
+# listening_port PID: the TCP port PID listens on, waited for (bounded).
+listening_port() {
+  local pid=$1 i inode port
+  for ((i = 0; i < hang * 20; i++)); do
+    for inode in $(find "/proc/$pid/fd" -lname 'socket:*' -printf '%l\n' 2>/dev/null | tr -dc '0-9\n'); do
+      port=$(awk -v inode="$inode" '$4 == "0A" && $10 == inode { sub(/.*:/, "", $2); print $2 }' \
+        "/proc/$pid/net/tcp" "/proc/$pid/net/tcp6" 2>/dev/null | head -1)
+      [ -n "$port" ] && { echo $((16#$port)); return; }
+    done
+    sleep 0.05  # a bounded wait for the listener, not a synchronisation
+  done
+}
+rm -f "$tmp/full.fifo"; mkfifo "$tmp/full.fifo"
+exec {full_keep}<>"$tmp/full.fifo"  # a reader that never reads
+dd if=/dev/zero of="$tmp/full.fifo" bs=4096 count=1000 oflag=nonblock status=none 2>/dev/null
+for prog in serve contract; do
+  if [ $prog = serve ]; then bin=$serve_bin; path=/stats; else bin=$contract_bin; path=/; fi
+  "$bin" --address 127.0.0.1 --port 0 >"$tmp/full.fifo" 2>&1 &
+  pid=$!; pids+=("$pid")
+  exec {out_fd}</dev/null  # stop() closes it
+  port=$(listening_port "$pid")
+  if [ -n "$port" ]; then
+    code=$(request "http://127.0.0.1:$port$path")
+    [ "$code" = 200 ] && pass || fail "$prog with standard output and error full: $path gave '$code'"
+  else
+    fail "$prog with standard output and error full: no listening socket"
+  fi
+  stop "$prog with standard output and error full"
+done
+exec {full_keep}<&-
+
 # --- a port in use: exit 3, and both say it in the same words (the
 # contract service said "can't listen ... bind: ...").
 start "sse-serve holding a port" "$tmp/err" "$serve_bin" --address 127.0.0.1 --port 0

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "ssekit/utf8.hpp"
 
@@ -116,12 +119,64 @@ std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open)
   return limit > reserved ? limit - reserved : 0;
 }
 
+namespace {
+
+struct announcement {
+  std::string line;  // for standard output
+  std::string text;  // the line without its '\n', for standard error
+};
+
+// 0, or the errno of the write that failed.
+int write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
+
+void* announce(void* arg) {
+  const std::unique_ptr<announcement> a(static_cast<announcement*>(arg));
+  const int error = write_all(1, a->line);
+  // glibc's strerror is safe across threads for errnos it knows.
+  if (error != 0) write_all(2, a->text + " (standard output: " + std::strerror(error) + ")\n");
+  return nullptr;
+}
+
+}  // namespace
+
 void announce_listening(const char* program, const std::string& url) {
-  errno = 0;
-  if (std::printf("%s: listening on %s\n", program, url.c_str()) >= 0 && std::fflush(stdout) == 0) return;
-  const int error = errno;
-  std::fprintf(stderr, "%s: listening on %s (standard output: %s)\n", program, url.c_str(),
-               error != 0 ? std::strerror(error) : "write failed");
+  auto a = std::make_unique<announcement>();
+  a->text = std::string(program) + ": listening on " + url;
+  a->line = a->text + '\n';
+  // On a thread of its own, with write(2), not stdio: a pipe nobody reads
+  // blocked the event loop before it served anyone, and a thread blocked in
+  // stdio would hold the FILE lock that exit() takes. A small stack (the
+  // sse-serve tests run it under ulimit -v); no signals, which stay with
+  // the event loop's signal_set.
+  sigset_t all;
+  sigset_t old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  pthread_attr_t attr;
+  pthread_t thread;
+  bool started = false;
+  if (::pthread_attr_init(&attr) == 0) {
+    ::pthread_attr_setstacksize(&attr, std::max(static_cast<std::size_t>(PTHREAD_STACK_MIN), std::size_t{256 * 1024}));
+    ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = ::pthread_create(&thread, &attr, announce, a.get()) == 0;
+    ::pthread_attr_destroy(&attr);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (started) {
+    a.release();  // the thread's now
+    return;
+  }
+  // No thread: only a write that can't block.
+  if (writable_now(1) && ::write(1, a->line.data(), a->line.size()) >= 0) return;
+  if (writable_now(2)) write_all(2, a->text + " (standard output: takes no writes now)\n");
 }
 
 bool writable_now(int fd) {

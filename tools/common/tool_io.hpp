@@ -47,7 +47,9 @@ std::uint64_t descriptors_for_connections(std::uint64_t limit, std::size_t open)
 // Says "PROGRAM: listening on URL" on standard output, for whoever started
 // the program. When standard output takes no writes (a pipe whose reader
 // is gone; the caller ignores SIGPIPE, which killed servers there before
-// they served anything), the line goes to standard error with why.
+// they served anything), the line goes to standard error with why. Never
+// blocks the caller: a thread of its own writes it, waiting as long as a
+// full pipe takes (a reader that reads later still gets it).
 void announce_listening(const char* program, const std::string& url);
 
 // Whether a write of at most PIPE_BUF bytes to a pipe or FIFO `fd` can't
