@@ -793,6 +793,20 @@ TEST_F(ContractService, TrailerFieldsAreNotTheHeads) {
   EXPECT_EQ(first_response(first.body.substr(length)).status, 404) << in;
 }
 
+// RFC 9110 7.6.1, RFC 9112 9.6: "close" in any Connection line closes
+// after the answer; Beast's keep_alive() read only the first line, and the
+// request after it was answered too.
+TEST_F(ContractService, CloseInASecondConnectionLineClosesTheConnection) {
+  for (const std::string lines : {"Connection: keep-alive\r\nConnection: close\r\n", "Connection: x-a\r\nConnection: te, Close \r\n"}) {
+    for (const std::string version : {"HTTP/1.1", "HTTP/1.0"}) {
+      const std::string in = exchange(port(), "GET /nowhere " + version + "\r\nHost: x\r\n" + lines + "\r\n" +
+                                                  "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n", lines + version);
+      EXPECT_EQ(first_response(in).status, 404) << lines << version;
+      EXPECT_EQ(in.find("HTTP/1.1", 1), std::string::npos) << lines << version << ": the request after it was answered";
+    }
+  }
+}
+
 // A second service with small limits, on the same io_context.
 class ContractServiceLimits : public ContractService {
  protected:

@@ -1728,6 +1728,24 @@ TEST_F(DemoServer, Http10FramingAndExpectationFollowTheRfc) {
   }
 }
 
+// RFC 9110 7.6.1, RFC 9112 9.6: "close" in any Connection line closes
+// after the answer; Beast's keep_alive() read only the first line, and the
+// pipelined request after it was answered too.
+TEST_F(DemoServer, CloseInASecondConnectionLineClosesTheConnection) {
+  start();
+  for (const char* lines : {"Connection: keep-alive\r\nConnection: close\r\n", "Connection: x-a\r\nConnection: te, Close \r\n"}) {
+    for (const char* version : {"HTTP/1.1", "HTTP/1.0"}) {
+      http_client c(port());
+      c.send_raw(std::string("GET /stats ") + version + "\r\nHost: x\r\n" + lines + "\r\nGET /stats HTTP/1.1\r\nHost: x\r\n\r\n");
+      ASSERT_TRUE(c.read_head()) << lines << version;
+      EXPECT_EQ(c.status(), 200) << lines << version;
+      EXPECT_EQ(c.header("Connection"), "close") << lines << version;
+      EXPECT_TRUE(c.read_to_end()) << lines << version;
+      EXPECT_FALSE(c.read_head()) << lines << version << ": the request after it was answered";
+    }
+  }
+}
+
 // A target past the head's limit is 414, not 431 (RFC 9112 3); an event
 // stream is UTF-8, so /broadcast refuses anything else (it went out as is).
 TEST_F(DemoServer, LongTargetsAndBroadcastsThatAreNotUtf8AreRefused) {

@@ -315,5 +315,30 @@ TEST(RequestHead, LimitCountsConsumedFieldsAndHeldBytes) {
   EXPECT_EQ(put_all("\r\n\n" + start + "\r\n", limit), boost::system::error_code{});
 }
 
+// A request of `version` with these Connection field lines, one each.
+boost::beast::http::request<boost::beast::http::empty_body> with_connection(unsigned version, std::initializer_list<std::string_view> lines) {
+  boost::beast::http::request<boost::beast::http::empty_body> req(boost::beast::http::verb::get, "/", version);
+  for (const auto line : lines) req.insert(boost::beast::http::field::connection, line);
+  return req;
+}
+
+// RFC 9110 5.3, 7.6.1: the options of every Connection line count; Beast's
+// keep_alive() read the first line only.
+TEST(RequestHead, CloseInAnyConnectionLineEndsTheConnection) {
+  EXPECT_TRUE(keeps_alive(with_connection(11, {})));
+  EXPECT_TRUE(keeps_alive(with_connection(11, {"keep-alive"})));
+  EXPECT_FALSE(keeps_alive(with_connection(11, {"close"})));
+  EXPECT_FALSE(keeps_alive(with_connection(11, {"keep-alive", "close"})));
+  EXPECT_FALSE(keeps_alive(with_connection(11, {"x-a", "upgrade", "foo, CLOSE"})));
+  EXPECT_FALSE(keeps_alive(with_connection(11, {"te,\t Close \t,x"})));
+  EXPECT_TRUE(keeps_alive(with_connection(11, {"closed", "x-close, close-x", ", ,"})));
+  // HTTP/1.0 persists only when asked, and "close" anywhere still wins.
+  EXPECT_FALSE(keeps_alive(with_connection(10, {})));
+  EXPECT_TRUE(keeps_alive(with_connection(10, {"Keep-Alive"})));
+  EXPECT_TRUE(keeps_alive(with_connection(10, {"x", "te, keep-alive"})));
+  EXPECT_FALSE(keeps_alive(with_connection(10, {"keep-alive", "close"})));
+  EXPECT_FALSE(keeps_alive(with_connection(10, {"close, keep-alive"})));
+}
+
 }  // namespace
 }  // namespace ssekit::tools

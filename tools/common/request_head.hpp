@@ -176,6 +176,32 @@ bool framed_body(const boost::beast::http::request_header<Fields>& req) {
   return std::next(first) == last && boost::beast::iequals(first->value(), "chunked");  // Beast trims values
 }
 
+// Whether the connection stays open after the answer to `req` (RFC 9112
+// 9.3): HTTP/1.1 unless a Connection field has the "close" option, HTTP/1.0
+// only with "keep-alive" and no "close". Every Connection field line counts
+// (RFC 9110 5.3, 7.6.1): Beast 1.81's keep_alive() reads the first one only,
+// and a "close" in a second kept the connection for the next request.
+template <class Fields>
+bool keeps_alive(const boost::beast::http::request_header<Fields>& req) {
+  bool close = false;
+  bool keep_alive = false;
+  const auto [first, last] = req.equal_range(boost::beast::http::field::connection);
+  for (auto it = first; it != last; ++it) {
+    std::string_view rest(it->value().data(), it->value().size());
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view token = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (boost::beast::iequals(token, "close")) close = true;
+      else if (boost::beast::iequals(token, "keep-alive")) keep_alive = true;
+    }
+  }
+  if (close) return false;
+  return req.version() >= 11 || keep_alive;
+}
+
 // RFC 9112 3.2: an HTTP/1.1 request must carry exactly one Host field
 // (HTTP/1.0 may omit it), and no request more than one; the server answers
 // 400 otherwise. An empty value is allowed (a target without an authority).

@@ -272,7 +272,7 @@ class session : public std::enable_shared_from_this<session> {
     auto [res, after] = svc_->handle(req);
     response_ = std::move(res);
     after_ = std::move(after);
-    response_.keep_alive(req.keep_alive() && !after_);
+    response_.keep_alive(tools::keeps_alive(req) && !after_);  // every Connection line
     // HTTP/1.0 persists only when the answer says so (RFC 9112 C.2.2): a
     // kept 1.0 connection without it left the client waiting for the close.
     if (req.version() == 10 && response_.keep_alive()) response_.set(http::field::connection, "keep-alive");

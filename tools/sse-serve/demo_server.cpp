@@ -658,7 +658,7 @@ class session : public std::enable_shared_from_this<session> {
     stop_waiting_for_request();
     if (timer_) timer_->cancel();
     const auto& req = reader_->parser->get();
-    keep_alive_ = req.keep_alive();
+    keep_alive_ = tools::keeps_alive(req);  // every Connection line
     http10_ = req.version() < 11;
     // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
     // framing: answer, then close (a proxy in front may have framed it
