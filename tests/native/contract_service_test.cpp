@@ -807,6 +807,20 @@ TEST_F(ContractService, CloseInASecondConnectionLineClosesTheConnection) {
   }
 }
 
+// RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+// framing (a proxy in front may have framed it otherwise): answered, then
+// closed, though it asked for keep-alive (the next request was answered).
+TEST_F(ContractService, Http10WithTransferEncodingIsAnsweredThenClosed) {
+  const std::string in = exchange(port(),
+                                  "POST /streams/999 HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "2\r\n{}\r\n0\r\n\r\nGET /nowhere HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                                  "HTTP/1.0 chunked");
+  const http_message first = first_response(in);
+  EXPECT_EQ(first.status, 404);
+  EXPECT_NE(first.header("connection"), "keep-alive");
+  EXPECT_EQ(in.find("HTTP/1.1", 1), std::string::npos) << "a second request was answered on a connection with faulty framing";
+}
+
 // A second service with small limits, on the same io_context.
 class ContractServiceLimits : public ContractService {
  protected:

@@ -340,5 +340,15 @@ TEST(RequestHead, CloseInAnyConnectionLineEndsTheConnection) {
   EXPECT_FALSE(keeps_alive(with_connection(10, {"close, keep-alive"})));
 }
 
+// RFC 9112 6.1: an HTTP/1.0 request with Transfer-Encoding has faulty
+// framing; its connection closes after the answer, whatever it asked.
+TEST(RequestHead, Http10WithTransferEncodingEndsTheConnection) {
+  auto req = with_connection(10, {"keep-alive"});
+  req.set(boost::beast::http::field::transfer_encoding, "chunked");
+  EXPECT_FALSE(keeps_alive(req));
+  req.version(11);
+  EXPECT_TRUE(keeps_alive(req));  // HTTP/1.1 frames it
+}
+
 }  // namespace
 }  // namespace ssekit::tools

@@ -181,8 +181,11 @@ bool framed_body(const boost::beast::http::request_header<Fields>& req) {
 // only with "keep-alive" and no "close". Every Connection field line counts
 // (RFC 9110 5.3, 7.6.1): Beast 1.81's keep_alive() reads the first one only,
 // and a "close" in a second kept the connection for the next request.
+// RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+// framing (a proxy in front may have framed it otherwise): answer, close.
 template <class Fields>
 bool keeps_alive(const boost::beast::http::request_header<Fields>& req) {
+  if (req.version() < 11 && req.count(boost::beast::http::field::transfer_encoding) != 0) return false;
   bool close = false;
   bool keep_alive = false;
   const auto [first, last] = req.equal_range(boost::beast::http::field::connection);

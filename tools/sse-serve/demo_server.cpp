@@ -658,12 +658,8 @@ class session : public std::enable_shared_from_this<session> {
     stop_waiting_for_request();
     if (timer_) timer_->cancel();
     const auto& req = reader_->parser->get();
-    keep_alive_ = tools::keeps_alive(req);  // every Connection line
+    keep_alive_ = tools::keeps_alive(req);  // every Connection line; HTTP/1.0 with Transfer-Encoding
     http10_ = req.version() < 11;
-    // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
-    // framing: answer, then close (a proxy in front may have framed it
-    // otherwise).
-    if (http10_ && req.count(http::field::transfer_encoding) != 0) keep_alive_ = false;
     head_request_ = req.method() == http::verb::head;
     if (const auto host = tools::host_field_problem(req); !host.empty()) {
       keep_alive_ = false;
