@@ -100,7 +100,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     resolver_.async_resolve(target_.host, target_.port,
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               if (self->closed_) return;
-                              if (ec) return self->failed(ec, "resolve");
+                              if (ec) return self->failed(ec, "resolve", false);
                               // The client's connection race: a first address that drops
                               // SYNs does not hold up the next (connect_race.hpp).
                               self->race_ = ssekit::detail::connect_race::start(
@@ -109,9 +109,10 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                                     self->race_.reset();  // a later deadline finds no race to cancel
                                     self->connect_deadline_.cancel();
                                     if (self->closed_) return;
-                                    if (e) return self->failed(e, "connect");
+                                    if (e) return self->failed(e, "connect", false);
                                     self->stream_.socket() = std::move(socket);
                                     self->connected_ = true;
+                                    self->reused_ = false;
                                     self->buffer_.clear();
                                     self->send();
                                   });
@@ -137,7 +138,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     stream_.expires_after(timeout_);
     http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->closed_) return;
-      if (ec) return self->failed(ec, "write");
+      if (ec) return self->failed(ec, "write", self->reused_ && ec != beast::error::timeout);
       self->read_answer(0);
     });
   }
@@ -150,11 +151,17 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     answer_->body_limit(max_callback_answer);
     http::async_read(stream_, buffer_, *answer_, [self = shared_from_this(), interim](beast::error_code e, std::size_t) {
       if (self->closed_) return;
-      if (e) return self->failed(e, "read the answer");
+      if (e) {
+        // The stale kept connection: closed or reset before a byte of the
+        // answer. Not a timeout: the receiver may be acting on it.
+        const bool unanswered = interim == 0 && self->buffer_.size() == 0 && !self->answer_->got_some();
+        const bool gone = e == http::error::end_of_stream || e == net::error::eof || e == net::error::connection_reset;
+        return self->failed(e, "read the answer", self->reused_ && unanswered && gone);
+      }
       const unsigned status = self->answer_->get().result_int();
       if (status / 100 == 1 && status != 101) {
         if (interim < max_interim_answers) return self->read_answer(interim + 1);
-        return self->failed(http::error::bad_status, "read the answer (more than 32 interim answers)");
+        return self->failed(http::error::bad_status, "read the answer (more than 32 interim answers)", false);
       }
       self->answered();
     });
@@ -166,6 +173,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
       *log_ << name_ << ": callback " << queue_.front().number << " answered " << res.result_int() << '\n';
     }
     if (!res.keep_alive()) drop_connection();
+    reused_ = true;  // the next message, if it goes on this connection
     pop();
     retried_ = false;
     next();
@@ -173,9 +181,12 @@ class poster final : public callback_poster, public std::enable_shared_from_this
 
   // A kept-alive connection the receiver has closed meanwhile fails on first
   // use: the message is tried once more on a new connection, then dropped.
-  void failed(beast::error_code ec, std::string_view what) {
+  // Only then (`resend`): the harness does not de-duplicate, so a message
+  // the receiver may have taken (a timeout, part of an answer, a new
+  // connection) is dropped, not sent twice (RFC 9110 9.2.2).
+  void failed(beast::error_code ec, std::string_view what, bool resend) {
     drop_connection();
-    if (!retried_) {
+    if (resend && !retried_) {
       retried_ = true;
       return next();
     }
@@ -224,6 +235,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
   std::uint64_t counter_ = 0;
   bool busy_ = false;
   bool connected_ = false;
+  bool reused_ = false;  // the connection has carried an answered message
   bool retried_ = false;
   bool closed_ = false;
 };

@@ -1,8 +1,9 @@
 // The callback poster: POSTs one stream entity's messages (protocol.hpp) to
 // the harness, one at a time and in order, to base path + "/" + counter
 // (from 1), over one connection kept alive between messages. A message
-// that fails is tried once more on a new connection, then dropped (and
-// logged). Beast stays in callback_poster.cpp.
+// that fails is dropped (and logged); only one that failed on a kept
+// connection before a byte of its answer is tried once more, on a new one.
+// Beast stays in callback_poster.cpp.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>

@@ -45,7 +45,8 @@ struct service_options {
   // or stop()): a program uses it to stop waiting for signals.
   std::function<void()> on_stop;
   // Each callback POST (connect, write, read the answer) must finish within
-  // this; a failed one is tried once more on a new connection, then dropped.
+  // this; a failed one is dropped (tried once more on a new connection only
+  // when a kept one failed before a byte of the answer).
   std::chrono::milliseconds callback_timeout{5000};
   // A connection must send a complete request within this from when the
   // service starts waiting for one (after accepting it or answering the
