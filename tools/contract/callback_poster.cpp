@@ -100,7 +100,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
     resolver_.async_resolve(target_.host, target_.port,
                             [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               if (self->closed_) return;
-                              if (ec) return self->failed(ec, "resolve", false);
+                              if (ec) return self->failed(ec, "resolve", true);  // nothing sent: safe to try again
                               // The client's connection race: a first address that drops
                               // SYNs does not hold up the next (connect_race.hpp).
                               self->race_ = ssekit::detail::connect_race::start(
@@ -109,7 +109,7 @@ class poster final : public callback_poster, public std::enable_shared_from_this
                                     self->race_.reset();  // a later deadline finds no race to cancel
                                     self->connect_deadline_.cancel();
                                     if (self->closed_) return;
-                                    if (e) return self->failed(e, "connect", false);
+                                    if (e) return self->failed(e, "connect", true);
                                     self->stream_.socket() = std::move(socket);
                                     self->connected_ = true;
                                     self->reused_ = false;
@@ -181,9 +181,10 @@ class poster final : public callback_poster, public std::enable_shared_from_this
 
   // A kept-alive connection the receiver has closed meanwhile fails on first
   // use: the message is tried once more on a new connection, then dropped.
-  // Only then (`resend`): the harness does not de-duplicate, so a message
-  // the receiver may have taken (a timeout, part of an answer, a new
-  // connection) is dropped, not sent twice (RFC 9110 9.2.2).
+  // Only then, or when nothing was sent (a failed resolve or connect):
+  // `resend`. The harness does not de-duplicate, so a message the receiver
+  // may have taken (a timeout, part of an answer, a new connection) is
+  // dropped, not sent twice (RFC 9110 9.2.2).
   void failed(beast::error_code ec, std::string_view what, bool resend) {
     drop_connection();
     if (resend && !retried_) {
