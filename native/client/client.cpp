@@ -665,14 +665,20 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
       // The reverse of https:// to a plain port (transport.cpp): say it as plainly.
       if (detail::looks_like_tls_record(detail::text_of(conn_->buffer)))
         return fail_network(ec, "the server answered in TLS: it takes https:// on this port, not http://" + via);
-      if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering" + via);
+      // OpenSSL servers close or reset a plain request without an alert to
+      // recognise (probe-api): a hint when a plain URL got no byte at all.
+      const bool silent = ec == http::error::end_of_stream || ec == asio::error::connection_reset;
+      const std::string hint = silent && !plan_.target.tls() && via.empty() && conn_->buffer.size() == 0
+                                   ? " (if this port serves https://, use https://)"
+                                   : "";
+      if (ec == http::error::end_of_stream) return fail_network(ec, "the server closed the connection without answering" + hint + via);
       if (ec == http::error::partial_message) return fail_network(ec, "the server closed the connection in the middle of the response head" + via);
       if (detail::is_client_certificate_refusal(ec)) {
         return fail({.reason = client_error_reason::tls_error,
                      .message = "the server " + plan_.target.authority() + " refused this client's TLS certificate (or its lack of one): " + ec.message(),
                      .code = ec});
       }
-      return fail_network(ec, (detail::is_http_error(ec) ? "malformed response head" : "no response header") + via);
+      return fail_network(ec, (detail::is_http_error(ec) ? "malformed response head" : "no response header") + hint + via);
     }
     const auto& res = conn_->response->get();
     const int status = static_cast<int>(res.result_int());

@@ -644,6 +644,28 @@ TEST(ClientHostile, ATlsServerOnAnHttpUrlIsNamed) {
   }
 }
 
+// An OpenSSL server sends no alert to a plain request: it closes, or
+// resets. With nothing answered to an http:// URL, the message hints at
+// https:// (an API probe: openssl s_server, Python's ssl).
+TEST(ClientHostile, APlainUrlAnsweredWithNothingHintsAtHttps) {
+  for (const bool reset : {false, true}) {
+    script_server server([&](script_server::connection& c) {
+      request r;
+      if (!c.read_request(r)) return;
+      if (reset) {
+        c.reset();
+      } else {
+        c.close();
+      }
+    });
+    auto o = options_for(server.url());
+    o.reconnect = false;
+    const outcome out = run(o);
+    ASSERT_EQ(out.errors.size(), 1u) << reset;
+    EXPECT_NE(out.errors[0].message.find("(if this port serves https://, use https://)"), std::string::npos) << out.errors[0].message;
+  }
+}
+
 // RFC 9110 9.3.2: the Content-Length of a HEAD response announces a body
 // that never comes; waiting for it hung the client.
 TEST(ClientHostile, AHeadResponseHasNoBodyWhateverItsLength) {
