@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "context_registry.hpp"
 #include "http_rules.hpp"
 #include "state_cell.hpp"
 #include "transport.hpp"
@@ -117,61 +118,9 @@ header_list headers_of(const http::fields& fields) {
   return out;
 }
 
-// What client_registry needs of a client (client::impl is private).
-class registered_client {
- public:
-  virtual std::shared_ptr<registered_client> lock_if_alive() = 0;
-  virtual void release_handlers() = 0;
-
- protected:
-  ~registered_client() = default;
-};
-
-// The clients of one execution context. Their handlers are held by the
-// client, not queued in the context, so ~io_context did not destroy them as
-// it destroys Asio's own pending handlers: a handler holding its client's
-// owner (a session captured by its on_event, or an event_stream's hook)
-// kept both alive past the context, socket and all, when the program
-// stopped without close() (an API probe). At the context's shutdown this
-// service lets go of every client's handlers, as event_stream's
-// pending_registry does of a pending async_next.
-class client_registry : public asio::execution_context::service {
- public:
-  static inline asio::execution_context::id id;
-  explicit client_registry(asio::execution_context& context) : service(context) {}
-
-  std::list<registered_client*>::iterator add(registered_client* c) {
-    std::lock_guard lock(mutex_);
-    return clients_.insert(clients_.end(), c);
-  }
-  void remove(std::list<registered_client*>::iterator at) {
-    std::lock_guard lock(mutex_);
-    clients_.erase(at);
-  }
-
- private:
-  void shutdown() override {
-    // Locked copies first: a client whose last owner is going away (its
-    // destructor waits on mutex_ to remove itself) is skipped. What the
-    // handlers hold may destroy clients, so they go after the lock.
-    std::vector<std::shared_ptr<registered_client>> live;
-    {
-      std::lock_guard lock(mutex_);
-      live.reserve(clients_.size());
-      for (registered_client* c : clients_) {
-        if (auto held = c->lock_if_alive()) live.push_back(std::move(held));
-      }
-    }
-    for (const auto& c : live) c->release_handlers();
-  }
-
-  std::mutex mutex_;
-  std::list<registered_client*> clients_;
-};
-
 }  // namespace
 
-class client::impl final : public std::enable_shared_from_this<impl>, private handler, public registered_client {
+class client::impl final : public std::enable_shared_from_this<impl>, private handler {
   // A default-constructed executor would crash in make_strand.
   static const asio::any_io_executor& usable(const asio::any_io_executor& executor) {
     if (!executor) throw client_options_error("ssekit::client: the executor is empty (a default-constructed any_io_executor)");
@@ -210,7 +159,7 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
     parser_.set_last_event_id(options_.last_event_id);
     last_event_id_ = options_.last_event_id;
     reconnection_time_ = options_.reconnection_time;
-    registry_ = &asio::use_service<client_registry>(asio::query(strand_.get_inner_executor(), asio::execution::context));
+    registry_ = &asio::use_service<registry>(asio::query(strand_.get_inner_executor(), asio::execution::context));
     registered_ = registry_->add(this);
   }
 
@@ -218,12 +167,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
-  std::shared_ptr<registered_client> lock_if_alive() override { return weak_from_this().lock(); }
-
-  // client_registry: the execution context is shutting down, so nothing
+  // The execution context is shutting down (context_registry), so nothing
   // runs on it again (nor calls a handler): closed, and the handlers and
-  // what they hold let go.
-  void release_handlers() override {
+  // what they hold let go. A session that owns its client and is captured
+  // by its handler leaked without it when the program stopped with no
+  // close() (an API probe).
+  void release_handlers() {
     closed_.store(true);
     state_.close();
     client_handlers released;
@@ -1264,8 +1213,9 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
   asio::strand<asio::any_io_executor> strand_;
   const client_options options_;
   client_handlers handlers_;  // released by shutdown(), or release_handlers()
-  client_registry* registry_ = nullptr;  // the execution context's
-  std::list<registered_client*>::iterator registered_;
+  using registry = detail::context_registry<impl, &impl::release_handlers>;
+  registry* registry_ = nullptr;  // the execution context's
+  std::list<impl*>::iterator registered_;
   std::function<void()> on_shutdown_;  // event_stream's; called by shutdown(), once
   std::shared_ptr<detail::transport_factory> transport_;
   parser parser_;

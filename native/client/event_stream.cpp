@@ -30,6 +30,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "context_registry.hpp"
+
 namespace ssekit {
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -375,35 +377,6 @@ class batch {
   std::size_t extra_bytes_ = 0;  // extra_size() of the waiting extras
 };
 
-class stream_state;
-
-// The streams of one execution context. A pending operation's handler is
-// held by its stream, not queued in the context, so ~io_context did not
-// destroy it as it destroys Asio's own pending operations: a coroutine that
-// owns its stream and waits in async_next (frame -> stream -> handler ->
-// frame) was leaked with everything it held (an Asio probe). At the
-// context's shutdown this service destroys those handlers unrun.
-class pending_registry : public asio::execution_context::service {
- public:
-  static inline asio::execution_context::id id;
-  explicit pending_registry(asio::execution_context& context) : service(context) {}
-
-  std::list<stream_state*>::iterator add(stream_state* stream) {
-    std::lock_guard lock(mutex_);
-    return streams_.insert(streams_.end(), stream);
-  }
-  void remove(std::list<stream_state*>::iterator at) {
-    std::lock_guard lock(mutex_);
-    streams_.erase(at);
-  }
-
- private:
-  void shutdown() override;
-
-  std::mutex mutex_;
-  std::list<stream_state*> streams_;
-};
-
 class stream_state : public std::enable_shared_from_this<stream_state> {
  public:
   stream_state(asio::any_io_executor executor, stream_options options)
@@ -411,7 +384,7 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     if (options_.max_buffered_items == 0) throw client_options_error("stream_options::max_buffered_items must be at least 1");
     if (options_.max_buffered_bytes == 0) throw client_options_error("stream_options::max_buffered_bytes must be at least 1");
     if (!executor_) return;  // the client's constructor refuses it
-    registry_ = &asio::use_service<pending_registry>(asio::query(executor_, asio::execution::context));
+    registry_ = &asio::use_service<registry>(asio::query(executor_, asio::execution::context));
     registered_ = registry_->add(this);
   }
 
@@ -420,8 +393,10 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
     close();
   }
 
-  // The context shuts down: the pending handler is destroyed unrun, outside
-  // the lock (it may own this stream).
+  // The context shuts down (context_registry): the pending handler is
+  // destroyed unrun, outside the lock (it may own this stream). A
+  // coroutine that owns its stream and waits in async_next (frame ->
+  // stream -> handler -> frame) leaked without it (an Asio probe).
   void drop_pending() {
     std::optional<pending_op> op;
     {
@@ -429,8 +404,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
       op = take_pending();
     }
   }
-  // For pending_registry::shutdown(): null once the last owner let go.
-  std::shared_ptr<stream_state> lock_if_alive() { return weak_from_this().lock(); }
 
   // The client's handlers, bound to this state. Items of one read are staged
   // (on the strand, no lock) and handed over at its end (on_batch_end): one
@@ -1018,7 +991,8 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   }
 
   asio::any_io_executor executor_;
-  pending_registry* registry_ = nullptr;
+  using registry = context_registry<stream_state, &stream_state::drop_pending>;
+  registry* registry_ = nullptr;
   std::list<stream_state*>::iterator registered_;
   stream_options options_;  // its hooks moved to the client (handlers())
   std::optional<client> client_;  // what get_client() gives
@@ -1051,20 +1025,6 @@ class stream_state : public std::enable_shared_from_this<stream_state> {
   std::atomic<bool> closed_{false};  // close(); written under mutex_
   std::shared_ptr<const client_error> final_error_;
 };
-
-void pending_registry::shutdown() {
-  // Locked copies first: a stream whose last owner is going away (its
-  // destructor waits on mutex_ to remove itself) is skipped.
-  std::vector<std::shared_ptr<stream_state>> live;
-  {
-    std::lock_guard lock(mutex_);
-    live.reserve(streams_.size());
-    for (stream_state* stream : streams_) {
-      if (auto held = stream->lock_if_alive()) live.push_back(std::move(held));
-    }
-  }
-  for (const auto& stream : live) stream->drop_pending();
-}
 
 void batch_completion::operator()(error_code ec, stream_batch batch) {
   auto h = std::move(handler);

@@ -408,6 +408,16 @@ class ContractService : public ::testing::Test {
     const json::value* k = m.body.is_object() ? m.body.as_object().if_contains("kind") : nullptr;
     return k && k->is_string() ? std::string(k->get_string()) : "(not a message: " + m.raw + ")";
   }
+  // Replaces the service by one whose callback queue holds `bytes`, made
+  // first: with no service for a moment, the service's io_context could
+  // run out of work and return, and the new one would never be served.
+  void bound_callback_queue(std::size_t bytes) {
+    contract::service_options o;
+    o.port = 0;
+    o.max_queued_callback_bytes = bytes;
+    auto replacement = std::make_unique<contract::service>(service_io_.get_executor(), o);
+    service_ = std::move(replacement);
+  }
   static std::string field(const callback_receiver::message& m, std::string_view name) {
     const json::value* e = m.body.is_object() ? m.body.as_object().if_contains("event") : nullptr;
     const json::value* v = e && e->is_object() ? e->as_object().if_contains(name) : nullptr;
@@ -924,14 +934,7 @@ TEST_F(ContractServiceLimits, AtTheLimitWithNoConnectionWaitingTheNextIsRefused)
 }
 
 TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt) {
-  // Replaced by one with a small callback queue, made first: with no
-  // service for a moment, the service's io_context could run out of work
-  // and return, and the new one would never be served.
-  contract::service_options o;
-  o.port = 0;
-  o.max_queued_callback_bytes = 64 * 1024;
-  auto replacement = std::make_unique<contract::service>(service_io_.get_executor(), o);
-  service_ = std::move(replacement);
+  bound_callback_queue(64 * 1024);
   receiver_.hold();
   create(params("/cb"));
   streams_.wait_request(0);
@@ -955,11 +958,7 @@ TEST_F(ContractService, ASlowCallbackReceiverPausesTheStreamInsteadOfQueueingIt)
 // and the reading goes on once they are delivered (here, pieces of ~16
 // events of 1 KB: the 100 callbacks take several pauses and resumes).
 TEST_F(ContractService, ACompressedStreamKeepsTheCallbackBound) {
-  contract::service_options o;
-  o.port = 0;
-  o.max_queued_callback_bytes = 16 * 1024;
-  auto replacement = std::make_unique<contract::service>(service_io_.get_executor(), o);
-  service_ = std::move(replacement);
+  bound_callback_queue(16 * 1024);
   streams_.set_head("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n");
   receiver_.hold();
   create(params("/cb"));
