@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -977,6 +978,16 @@ TEST_F(ContractService, ACompressedStreamKeepsTheCallbackBound) {
   for (std::size_t i = 0; i < 100; i += 9) EXPECT_EQ(field(got[i], "id"), std::to_string(i));
   EXPECT_LT(service_->peak_in_flight_callback_bytes(), 256u * 1024u) << "of " << count << " events from " << gz.size() << " bytes";
   EXPECT_LT(service_->peak_queued_callback_bytes(), 256u * 1024u);
+}
+
+// RFC 9110 6.6.1: Date, an IMF-fixdate, in every 2xx, 3xx and 4xx answer
+// (the service sent none; a probe).
+TEST_F(ContractService, EveryAnswerHasADate) {
+  const std::regex imf_fixdate(R"(^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$)");
+  for (const char* target : {"/", "/nowhere"}) {
+    const http_message r = call(port(), "GET", target);
+    EXPECT_TRUE(std::regex_match(r.header("date"), imf_fixdate)) << target << ": '" << r.header("date") << "'";
+  }
 }
 
 TEST_F(ContractService, DeleteRootStopsTheService) {

@@ -24,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -989,6 +990,20 @@ TEST_F(DemoServer, AnHttp11RequestNeedsExactlyOneHost) {
 // RFC 9112 2.3: a higher minor version is read as the highest one the
 // server implements (HTTP/1.2 as HTTP/1.1: kept alive, Host required);
 // another major version is 505. Beast alone refused all of them with 400.
+// RFC 9110 6.6.1: an origin server with a clock sends Date, an IMF-fixdate,
+// in every 2xx, 3xx and 4xx answer: a stream's, a finite body's, a JSON
+// one's, a refusal's (neither server sent one; a probe).
+TEST_F(DemoServer, EveryAnswerHasADate) {
+  start();
+  const std::regex imf_fixdate(R"(^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$)");
+  for (const char* target : {"/clock", "/bench?bytes=100", "/stats", "/", "/nowhere"}) {
+    http_client c(port());
+    c.get(target, "Connection: close\r\n");
+    ASSERT_TRUE(c.read_head()) << target;
+    EXPECT_TRUE(std::regex_match(c.header("date"), imf_fixdate)) << target << ": '" << c.header("date") << "'";
+  }
+}
+
 TEST_F(DemoServer, TheRequestVersionIsReadAsRfc9112Asks) {
   start();
   const std::pair<const char*, int> cases[] = {

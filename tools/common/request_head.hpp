@@ -17,10 +17,16 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
 
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <iterator>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -163,6 +169,21 @@ bool wants_continue(const boost::beast::http::request_header<Fields>& req) {
   return req.version() >= 11 && boost::beast::iequals(req[boost::beast::http::field::expect], "100-continue");
 }
 inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// The Date of an answer (RFC 9110 6.6.1: an origin server with a clock
+// sends it in every 2xx, 3xx and 4xx answer), as an IMF-fixdate (5.6.7):
+// "Sun, 06 Nov 1994 08:49:37 GMT". Neither server sent one (a probe).
+inline std::string http_date(std::chrono::system_clock::time_point when = std::chrono::system_clock::now()) {
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
+  std::tm parts{};
+  ::gmtime_r(&seconds, &parts);
+  char text[64];
+  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[parts.tm_wday % 7], parts.tm_mday,
+                months[parts.tm_mon % 12], parts.tm_year + 1900, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  return text;
+}
 
 // Whether a request's body framing is one the servers read: no
 // Transfer-Encoding, or one field that is exactly "chunked". RFC 9112 6.3:

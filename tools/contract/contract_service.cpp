@@ -58,6 +58,7 @@ using response = http::response<http::string_body>;
 response make_response(http::status status, std::string body = {}, std::string_view type = "text/plain; charset=utf-8") {
   response res{status, 11};
   res.set(http::field::server, "ssekit-contract-service");
+  res.set(http::field::date, tools::http_date());
   if (!body.empty()) {
     res.set(http::field::content_type, type);
     res.body() = std::move(body);

@@ -169,7 +169,7 @@ std::string status_line(unsigned code) {
   const auto reason = http::obsolete_reason(http::int_to_status(code));
   return "HTTP/1.1 " + std::to_string(code) + ' ' +
          (http::int_to_status(code) == http::status::unknown ? std::string("Status") : std::string(sv(reason))) +
-         "\r\n";
+         "\r\nDate: " + tools::http_date() + "\r\n";
 }
 
 // A body with no Content-Length or chunking ends when the connection closes.
@@ -784,7 +784,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   static std::string stream_headers() {
-    return "HTTP/1.1 200 OK\r\n"
+    return status_line(200) +
            "Content-Type: text/event-stream\r\n"
            "Cache-Control: no-cache\r\n"
            "X-Accel-Buffering: no\r\n"
@@ -994,7 +994,7 @@ class session : public std::enable_shared_from_this<session> {
     framing_ = f;
     cap_send_buffer(srv_->options_.body_send_buffer);
     if (f == framing::close) keep_alive_ = false;
-    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: ";
+    std::string head = status_line(200) + "Content-Type: ";
     head += content_type;
     head += "\r\nCache-Control: no-cache\r\n";
     head += extra_headers;
