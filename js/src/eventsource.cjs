@@ -1175,8 +1175,8 @@ const EventSource = class EventSource extends EventTarget {
       idle.stop();
       if (!current()) return;
       const error = connectionError(e, controller, this.#url);
-      // A CORS refusal or a redirect out of http(s) fails the connection;
-      // a network error reconnects.
+      // A CORS refusal, a redirect out of http(s) or a port fetch() blocks
+      // fails the connection; a network error reconnects.
       if (/^(?:cors_refused|redirect_refused|invalid_url)$/.test(error.reason)) this.#fail(error);
       else this.#reestablish(error, { sent: !neverSent(e) });
       return;
