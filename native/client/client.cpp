@@ -627,6 +627,10 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                      .message = "the server " + plan_.target.authority() + " refused this client's TLS certificate (or its lack of one): " + ec.message(),
                      .code = ec});
       }
+      // Beast's words ("header limit exceeded") name no limit.
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        return fail_network(ec, "the response head is longer than the client takes (" + std::to_string(detail::max_response_head) + " bytes)" + via);
+      }
       return fail_network(ec, (detail::is_http_error(ec) ? "malformed response head" : "no response header") + hint + via);
     }
     const auto& res = conn_->response->get();
@@ -1049,6 +1053,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
                               "Content-Length's end",
                    .code = ec,
                    .retryable = true});
+    }
+    // Beast's "buffer overflow" read as a memory bug (a probe): a chunk's
+    // size line, or a trailer, that did not fit the read buffer.
+    if (ec == http::error::buffer_overflow) {
+      return fail_network(ec, "malformed response body: an HTTP chunk's size line or a trailer is longer than the client's buffer (" +
+                                  std::to_string(conn_->buffer.max_size()) + " bytes)");
     }
     fail_network(ec, detail::is_http_error(ec) ? "malformed response body" : "the stream broke off");
   }

@@ -573,6 +573,14 @@ TEST(ClientHostile, MalformedHeadsAndBodiesAreNamedInTheMessage) {
       {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
        "5\r\ndata:\r\nzz\r\n",
        "malformed response body: bad chunk"},
+      // Limits by their size, not Beast's "buffer overflow" and "header
+      // limit exceeded" (an API probe): a chunk extension that never ends,
+      // a head of 70,000 bytes.
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5;" + std::string(70000, 'e'),
+       "a trailer is longer than the client's buffer (65536 bytes)"},
+      {"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Big: " + std::string(70000, 'h') + "\r\n\r\n",
+       "the response head is longer than the client takes (65536 bytes)"},
   };
   for (const auto& [response, message] : cases) {
     // Not [&response]: clang before 16 can't capture a structured binding.
