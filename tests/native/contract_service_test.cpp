@@ -980,6 +980,20 @@ TEST_F(ContractService, ACompressedStreamKeepsTheCallbackBound) {
   EXPECT_LT(service_->peak_queued_callback_bytes(), 256u * 1024u);
 }
 
+// RFC 9110 9.3.2: no content in an answer to HEAD, a refusal's too (a
+// probe: a request pipelined after it read the error text).
+TEST_F(ContractService, ARefusedHeadGetsNoBody) {
+  for (const char* request : {"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+                              "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                              "HEAD / HTTP/1.1\r\n\r\n"}) {
+    const std::string answer = exchange(port(), request, request);
+    const std::size_t end = answer.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << answer;
+    EXPECT_GE(parse_message_head(answer.substr(0, end + 4)).status, 400) << request;
+    EXPECT_EQ(answer.substr(end + 4), "") << request;
+  }
+}
+
 // RFC 9110 6.6.1: Date, an IMF-fixdate, in every 2xx, 3xx and 4xx answer
 // (the service sent none; a probe).
 TEST_F(ContractService, EveryAnswerHasADate) {

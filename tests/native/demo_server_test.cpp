@@ -186,6 +186,7 @@ class http_client {
   const std::vector<std::size_t>& chunk_sizes() const { return chunk_sizes_; }
   bool complete() const { return complete_; }  // the body ended as its framing says
   bool closed() const { return closed_; }      // the server closed (or reset) the connection
+  const std::string& unread() const { return raw_; }  // received, not yet read as a head or body
   bool reset() const { return reset_; }        // ... with a TCP reset
   std::size_t declared_length() const { return to_number(header("content-length")).value_or(0); }
 
@@ -1558,6 +1559,24 @@ TEST_F(DemoServer, EmptyLinesBeforeARequestAreSkipped) {
   flood.send_raw(std::string(20000, '\n'));
   ASSERT_TRUE(flood.read_head());
   EXPECT_EQ(flood.status(), 431);
+}
+
+// RFC 9110 9.3.2: no content in an answer to HEAD, a refusal's too. The
+// connection closes after it, but a request pipelined after the HEAD read
+// the error text as its answer (a probe).
+TEST_F(DemoServer, ARefusedHeadGetsNoBody) {
+  start();
+  for (const char* request : {"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+                              "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+                              "HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
+    http_client c(port());
+    c.send_raw(request);
+    c.expect_no_body();
+    ASSERT_TRUE(c.read_head()) << request;
+    EXPECT_GE(c.status(), 400) << request;
+    EXPECT_FALSE(c.read_head()) << request;  // the close, with nothing before it
+    EXPECT_EQ(c.unread(), "") << request;
+  }
 }
 
 TEST_F(DemoServer, HeadGetsTheHeadWithoutTheBodyAndStreamsRefuseIt) {

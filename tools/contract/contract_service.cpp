@@ -245,7 +245,9 @@ class session : public std::enable_shared_from_this<session> {
     waiting_since_ = 0;
     response_ = make_response(http::int_to_status(code), "bad request: " + why + "\n");
     response_.keep_alive(false);
-    head_only_ = false;
+    // A HEAD's refusal carries no body either, once the method is known
+    // (RFC 9110 9.3.2; a probe).
+    head_only_ = request_ && request_->get().method() == http::verb::head;
     refused_ = true;
     write();
   }

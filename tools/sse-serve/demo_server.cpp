@@ -598,8 +598,13 @@ class session : public std::enable_shared_from_this<session> {
       keep_alive_ = false;
       return plain(414, "text/plain", "request target too long (the head may have 8 KiB)\n");
     }
-    if (ec) return on_read_error(ec);
     auto& parser = *reader_->parser;
+    // Known once the request line is parsed: a refusal of a HEAD carries no
+    // body either (RFC 9110 9.3.2; a request pipelined after it read the
+    // error text; a probe). Beast refuses a Content-Length past the body
+    // limit here, with the head.
+    head_request_ = parser.get().method() == http::verb::head;
+    if (ec) return on_read_error(ec);
     // RFC 9112 6.3: Beast ignores a transfer coding other than a final
     // chunked and would read such a body as the next request.
     if (!tools::framed_body(parser.get())) {
@@ -608,7 +613,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     if (parser.is_done()) return on_request();
     if (tools::wants_continue(parser.get())) {
-      writing_ = true;
+      start_writing();  // write_progress_ too: the write_timeout sweep reads it
       with_stream([&](auto& stream) {
         net::async_write(stream, net::buffer(tools::continue_response.data(), tools::continue_response.size()),
                          [self = shared_from_this()](error_code wec, std::size_t) {
