@@ -1,5 +1,7 @@
 #include "http_rules.hpp"
 
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -199,6 +201,23 @@ std::string shown_url(std::string_view url_text) {
 
 namespace {
 
+// RFC 9110 7.2: Host is uri-host [":" port] (RFC 3986's authority without
+// userinfo), the port at most 65535. A value the server can't read as one
+// ("a b") was sent as given.
+bool is_host_field(std::string_view value) {
+  const auto first = value.find_first_not_of(" \t");
+  const auto last = value.find_last_not_of(" \t");
+  if (first == std::string_view::npos) return false;
+  const auto authority = boost::urls::parse_authority(value.substr(first, last - first + 1));
+  if (!authority || authority->has_userinfo() || authority->host().empty()) return false;
+  if (!authority->has_port()) return true;
+  const auto port = authority->port();
+  std::uint32_t n = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  // An empty port ("h:") is allowed by the grammar; a long one is not a port.
+  return port.empty() || (ec == std::errc{} && end == port.data() + port.size() && n <= 65535);
+}
+
 // The checks on what a request sends, shared by the options and the
 // attempt hook's requests.
 request_plan check_request(const std::string& url_text, const std::string& method, const header_list& headers,
@@ -224,6 +243,8 @@ request_plan check_request(const std::string& url_text, const std::string& metho
     // (curl's -H 'Host:' removes the header; an empty value is no host.)
     if (iequals(name, "Host") && value.find_first_not_of(" \t") == std::string::npos)
       refuse("header Host is empty: leave it out and the URL's host is sent");
+    if (iequals(name, "Host") && !is_host_field(value))
+      refuse("header Host is not a host[:port] (RFC 9110 7.2): " + escape_text(value, 64));
     if (value.size() > max_header_value_length) {
       refuse("header " + name + " is longer than " + std::to_string(max_header_value_length) + " bytes");
     }

@@ -109,6 +109,8 @@ big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 # The client's own words named its field (last_event_id), not the option.
 expect_exit "a --last-event-id with a control byte exits 2, naming the option" 2 "^sse-cat: --last-event-id: the id has a control byte" \
   "$cat_bin" --last-event-id "$(printf 'a\001b')" http://127.0.0.1:9/
+expect_exit "a --last-event-id with white space at an end exits 2 (it was sent trimmed)" 2 "^sse-cat: --last-event-id: the id starts or ends with white space" \
+  "$cat_bin" --last-event-id ' lead ' http://127.0.0.1:9/
 expect_exit "an over-long --last-event-id exits 2" 2 "--last-event-id: the id is 4097 bytes; at most 4096" "$cat_bin" --last-event-id "${big:0:4097}" http://127.0.0.1:9/
 expect_exit "an over-long header value exits 2" 2 "header value is 16385 bytes; at most 16384" "$cat_bin" -H "X-Big: ${big:0:16385}" http://127.0.0.1:9/
 expect_exit "an over-long header name exits 2" 2 "header name is 257 bytes; at most 256" "$cat_bin" -H "${big:0:257}: v" http://127.0.0.1:9/

@@ -273,6 +273,26 @@ TEST(ClientRules, RefusesOptionsOverLimitsAndFramingHeaders) {
   EXPECT_TRUE(refused(o));
 }
 
+// RFC 9110 7.2: a Host header is uri-host [":" port]; "a b" was sent as
+// given (probe-ssecat M2).
+TEST(ClientRules, AHostHeaderMustBeAHostAndPort) {
+  auto message = [](const char* host) {
+    auto o = valid();
+    o.headers = {{"Host", host}};
+    try {
+      check_options(o);
+    } catch (const ssekit::client_options_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  for (const char* good : {"front", "front:8080", " front:81 ", "127.0.0.1:1", "[::1]:65535", "h:", "xn--bcher-kva.example"})
+    EXPECT_EQ(message(good), "accepted") << good;
+  for (const char* bad : {"a b", "a:99999", "a:65536", "user@h", "h:8x", "[::1", "h/p", "h?q", ":80"}) {
+    EXPECT_NE(message(bad).find("header Host is not a host[:port]"), std::string::npos) << bad << ": " << message(bad);
+  }
+}
+
 // check_options' message for options with this URL, or "accepted".
 std::string refusal_of_url(std::string url) {
   auto o = valid();

@@ -159,6 +159,10 @@ TEST(ToolArgs, ReaderWalksOptionsAndNamesTheOptionInEveryMessage) {
   EXPECT_EQ(usage_message({"prog", "--address"}), "missing value for --address");
   EXPECT_EQ(usage_message({"prog", "--bogus"}), "unknown option '--bogus'");
   EXPECT_EQ(usage_message({"prog", "stray"}), "unexpected argument 'stray'");
+  // GNU's --name=value: the message shows the form that is read (probe-ssecat M5).
+  EXPECT_EQ(usage_message({"prog", "--port=80"}),
+            "unknown option '--port=80' (an option and its value are two arguments: '--port 80')");
+  EXPECT_EQ(usage_message({"prog", "--=x"}), "unknown option '--=x'");
 }
 
 TEST(ToolArgs, NextIsNumberPeeksWithoutMoving) {

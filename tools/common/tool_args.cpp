@@ -188,7 +188,13 @@ std::string readable_error(std::string what) {
 }
 
 void arg_reader::unknown() const {
-  if (arg().starts_with("-")) throw usage_error("unknown option '" + std::string(arg()) + "'");
+  const std::string_view a = arg();
+  // GNU's "--name=value" is not read here: show the form that is.
+  if (const auto eq = a.find('='); a.starts_with("--") && eq != std::string_view::npos && eq > 2) {
+    throw usage_error("unknown option '" + std::string(a.substr(0, 200)) + "' (an option and its value are two arguments: '" +
+                      std::string(a.substr(0, std::min<std::size_t>(eq, 100))) + " " + std::string(a.substr(eq + 1, 100)) + "')");
+  }
+  if (a.starts_with("-")) throw usage_error("unknown option '" + std::string(a) + "'");
   throw usage_error("unexpected argument '" + std::string(arg()) + "'");
 }
 

@@ -800,6 +800,10 @@ int parse_args(int argc, char** argv, options& opts) {
           })) {
         args.fail("the id has a control byte (CR, LF, NUL...): it goes in a header");
       }
+      // A header value loses white space at its ends (RFC 9110 5.5): the
+      // server would get another id than the one asked for.
+      if (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.back() == ' ' || v.back() == '\t'))
+        args.fail("the id starts or ends with white space, which a header value can't carry");
       opts.client.last_event_id = std::string(v);
       note_url_value(args, opts);
     } else if (args.is("--replay-body")) {
