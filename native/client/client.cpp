@@ -922,7 +922,12 @@ class client::impl final : public std::enable_shared_from_this<impl>, private ha
 
   // Before a body's first bytes (some may have come with the head).
   void start_body() {
-    conn_->unparsed = conn_->buffer.size() != 0;
+    // The head's reads take 16 KiB at a time: an idle stream kept all of
+    // it, in pages the TLS handshake had touched (12-16 KiB of an idle
+    // https stream's ~52). Body reads start small and grow when they fill.
+    auto& buffer = conn_->buffer;
+    if (buffer.capacity() - buffer.size() > 4096) buffer.shrink_to_fit();
+    conn_->unparsed = buffer.size() != 0;
     conn_->framing.reset();
     conn_->framed = 0;
     conn_->added = 0;
