@@ -164,7 +164,9 @@ export type SseErrorReason =
   /** Node: a redirect to a scheme fetch() does not follow (ftp:, javascript:, ...); the connection fails, as Chromium's does. (In browsers fetch() does not say why, and it stays a network_error.) */
   | 'redirect_refused'
   /** The onAttempt hook threw, rejected, gave a request that can't be sent, or took longer than attemptHookTimeout: nothing was sent; EventSource backs off and tries again. */
-  | 'attempt_hook_failed';
+  | 'attempt_hook_failed'
+  /** The parser got no WebAssembly memory (the engine's are used up: about 125 per Chromium renderer process, with the page's other code), or its memory ran out on an event within the limits: the connection fails. */
+  | 'out_of_memory';
 
 export class SseError extends Error {
   /** Made by the package; public so that tests and custom fetches can make one (`details.cause` becomes `cause`). */

@@ -57,7 +57,8 @@ const SseError = class SseError extends Error {
     // 'invalid_url' (user:pass@ or a scheme fetch() refuses; see urlRefusal()),
     // 'cors_refused' (browsers: another origin answered without allowing
     // this one to read the stream; see sendChecked()),
-    // 'redirect_refused' (Node: a redirect to a scheme fetch() does not follow).
+    // 'redirect_refused' (Node: a redirect to a scheme fetch() does not follow),
+    // 'out_of_memory' (no WebAssembly memory for the parser).
     this.reason = reason;
     // The response, when there was one: status, headers, and for
     // 'http_status' and 'wrong_content_type' the first KiB of the body.
@@ -1268,6 +1269,9 @@ const EventSource = class EventSource extends EventTarget {
           if (!current()) break;
           idle.stop();
           if (e instanceof core().SseParseError) this.#fail(limitError(e, this.#url));
+          // No WebAssembly instance for the parser (the engine's memories
+          // are used up): the chunk was fine.
+          else if (e instanceof core().SseLoadError) this.#fail(new SseError(e.code, e.message, { cause: e, url: this.#url }));
           else this.#fail(new SseError('invalid_response', `the response body gave a chunk that is not bytes: ${e.message}`, { cause: e, url: this.#url }));
           return;
         }

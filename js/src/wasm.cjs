@@ -289,8 +289,15 @@ const collections = new FinalizationRegistry(() => {
 // event loop per new parser if every one asked. So once refused, parsers
 // share while the live count is within a margin of that one (16, or an
 // eighth where the engine has room for few), and make their own again once
-// collections have made room.
-let capacity = Infinity;
+// collections have made room. Other code may have held the memories at the
+// refusal (a page's own), so 30 s after it one new parser asks again, and
+// a yes forgets the refusal.
+// Chromium's V8 sandbox leaves room for about 125 memories per renderer
+// process, shared with the page's other code: outside Node, parsers keep
+// to 32 of their own (28 and the margin) and share beyond.
+const CAPACITY = globalThis.process?.versions?.node ? Infinity : 32;
+let capacity = CAPACITY;
+let refusedAt = 0;
 const hasRoom = () => made - collected < capacity - Math.min(16, capacity >> 3);
 
 // The live instance of module m that parsers share once the engine refuses
@@ -311,12 +318,15 @@ function fallback(m) {
 function acquire(m, forParser = true) {
   compileSync(m);
   const pooled = m.pool.pop();
-  if (pooled !== undefined) return pooled;
+  // Made last for the parsers' fallback too: it is the one to share.
+  if (pooled !== undefined) return forParser ? (m.lastMade = pooled) : pooled;
   let refusal;
   // With nothing to share, asking again is the only way on for a parser.
-  if (hasRoom() || (fallback(m) === undefined && (forParser || !m.refused))) {
+  const late = refusedAt !== 0 && Date.now() - refusedAt > 30_000;
+  if (late || hasRoom() || (fallback(m) === undefined && (forParser || !m.refused))) {
     try {
       const core = new Core(m);
+      if (late) [capacity, refusedAt] = [CAPACITY, 0];
       ++made;
       collections.register(core, null);
       if (forParser) m.lastMade = core;
@@ -325,6 +335,7 @@ function acquire(m, forParser = true) {
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       capacity = made - collected;
+      refusedAt = Date.now();
       m.refused = true;
       refusal = e;
     }

@@ -535,6 +535,51 @@ function suite() {
     });
   });
 
+  // Chromium's sandbox has room for about 125 WebAssembly memories per
+  // renderer process, for the page's own code too: 60 open parsers took 60
+  // of them (a probe's page could then make 65; its workers and iframes
+  // fewer). Parsers now keep to 28 of their own and share beyond.
+  it("60 open parsers leave the page the renderer's WebAssembly memories less at most 32", async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${server.origin}/compare.html`);
+      await other.waitForFunction(() => window.harness !== undefined, null, { timeout: 15_000 });
+      const cdp = await other.context().newCDPSession(other);
+      const gc = async () => {
+        for (let i = 0; i < 3; ++i) await cdp.send('HeapProfiler.collectGarbage');
+      };
+      // How many more memories the page can make (each dropped after).
+      const room = (parsers) =>
+        other.evaluate((n) => {
+          const open = [];
+          for (let i = 0; i < n; ++i) {
+            const p = window.harness.createParser({});
+            p.feed('data: x\n\n');
+            open.push(p);
+          }
+          const held = [];
+          while (held.length < 5000) {
+            try {
+              held.push(new WebAssembly.Memory({ initial: 1 }));
+            } catch {
+              break;
+            }
+          }
+          for (const p of open) p.close();
+          return held.length;
+        }, parsers);
+      await gc();
+      const alone = await within(60_000, 'making memories', room(0));
+      await gc();
+      const beside = await within(60_000, 'making memories beside 60 parsers', room(60));
+      await gc();
+      assert.ok(alone > 60, `the page could make only ${alone} memories: no room to tell`);
+      assert.ok(alone - beside <= 32, `60 open parsers took ${alone - beside} of the page's ${alone} memories`);
+    } finally {
+      await other.close();
+    }
+  });
+
   describe('the EventSource interface, descriptor by descriptor against Chromium\'s', () => {
     // Every own property of the constructor and the prototype, as WebIDL
     // shapes it: kind, flags, function names and lengths, value types.

@@ -27,8 +27,9 @@ const spy = `
   }
 `;
 
-function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000, entry = index } = {}) {
+function runScript(body, { mainThread = false, nodeArgs = [], timeout = 60_000, entry = index, prelude = '' } = {}) {
   const script = `
+    ${prelude}
     ${mainThread ? 'globalThis.window = globalThis; globalThis.document = {};' : ''}
     ${spy}
     const ssekit = require(${JSON.stringify(entry)});
@@ -480,6 +481,73 @@ describe('loading the WebAssembly', () => {
       const error = abort(b);
       return { error, next: attempt(() => parser('c').feed('data: x\\n\\n')), seen };`);
     assert.deepEqual(shared, { error: aborted, next: noMemory, seen: ['b:shared'] });
+  });
+
+  it('after a refusal, a parser that took a pooled instance is shared; 30 s later one parser asks again and a yes forgets the refusal (probe-browser2 F3)', async () => {
+    // Another program's memories fill the engine (simulated refusal), then
+    // are freed: the package's count of its own live instances at the
+    // refusal (one here) said nothing about the room it has.
+    const out = await runScript(`
+      const Instance = WebAssembly.Instance;
+      let refuse = false, asked = 0;
+      WebAssembly.Instance = function (module, imports) {
+        ++asked;
+        if (refuse) throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance');
+        return new Instance(module, imports);
+      };
+      const realNow = Date.now;
+      let later = 0;
+      Date.now = () => realNow() + later;
+      const attempt = (p) => { try { p.feed('data: x\\n\\n'); return 'ok'; } catch (e) { return e.code; } };
+      const a = ssekit.createParser({});
+      attempt(a);
+      a.close();  // pooled
+      refuse = true;
+      const held = [];
+      const open = (n) => { const r = []; for (let i = 0; i < n; ++i) { const p = ssekit.createParser({}); r.push(attempt(p)); held.push(p); } return r; };
+      // The first takes the pooled instance, the rest share it.
+      const whileFull = open(3);
+      refuse = false;
+      asked = 0;
+      const soon = open(3);
+      const askedSoon = asked;
+      later = 31_000;
+      const late = open(3);
+      const askedLate = asked - askedSoon;
+      return { whileFull, soon, askedSoon, late, askedLate };`);
+    assert.deepEqual(out, { whileFull: ['ok', 'ok', 'ok'], soon: ['ok', 'ok', 'ok'], askedSoon: 0, late: ['ok', 'ok', 'ok'], askedLate: 3 });
+  });
+
+  it('outside Node, parsers make at most 28 instances of their own and share beyond: Chromium has room for about 125 memories per renderer process (probe-browser2 F1)', async () => {
+    const count = (prelude) => runScript(`
+      const Instance = WebAssembly.Instance;
+      let made = 0;
+      WebAssembly.Instance = function (module, imports) { ++made; return new Instance(module, imports); };
+      const events = [];
+      const parsers = [];
+      for (let i = 0; i < 40; ++i) {
+        const p = ssekit.createParser({ onEvent: (e) => events.push(e.data) });
+        p.feed('data: ' + i + '\\n\\n');
+        parsers.push(p);
+      }
+      return { made, events: events.length };`, { prelude });
+    assert.deepEqual(await count(''), { made: 40, events: 40 });
+    assert.deepEqual(await count("Object.defineProperty(process, 'versions', { value: { ...process.versions, node: undefined } });"), { made: 28, events: 40 });
+  });
+
+  it('an EventSource whose parser gets no WebAssembly memory fails with out_of_memory, not as an invalid response (probe-browser2 F2)', async () => {
+    // A page whose other code holds every memory the engine allows; on a
+    // main thread the parser is made at the first chunk. The chunk was
+    // bytes: "invalid_response: ... a chunk that is not bytes" blamed the server.
+    const out = await runScript(`
+      WebAssembly.Instance = function () { throw new RangeError('WebAssembly.Instance(): Out of memory: Cannot allocate Wasm memory for new instance'); };
+      const es = new ssekit.EventSource('http://127.0.0.1:9/', {
+        fetch: async () => new Response('data: x\\n\\n', { headers: { 'content-type': 'text/event-stream' } }),
+      });
+      return await new Promise((resolve) => {
+        es.onerror = (e) => resolve([e.error.name, e.error.reason, e.error.message, e.error.cause.name, es.readyState]);
+      });`, { mainThread: true });
+    assert.deepEqual(out, ['SseError', 'out_of_memory', 'ssekit: no memory for another WebAssembly instance', 'SseLoadError', 2]);
   });
 
   it("the serializers' refusal is forgotten once they get an instance: after an abort they ask again while the engine has room", async () => {

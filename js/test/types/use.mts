@@ -64,7 +64,7 @@ source.onerror = function (e) {
   // @ts-expect-error a server's `event: error` has no `error`: test it first
   void e.error.reason;
   if (e.error === undefined) return void e.data;  // the server's event: error
-  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' | 'cors_refused' | 'redirect_refused' | 'attempt_hook_failed' = e.error.reason;
+  const reason: 'network_error' | 'http_status' | 'no_content' | 'wrong_content_type' | 'limit_exceeded' | 'idle_timeout' | 'end_of_stream' | 'invalid_response' | 'invalid_url' | 'cors_refused' | 'redirect_refused' | 'attempt_hook_failed' | 'out_of_memory' = e.error.reason;
   const status: number = e.error.status;
   const wait: number | null = e.reconnectDelay;
   void [reason, status, wait, this.url];
