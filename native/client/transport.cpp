@@ -252,6 +252,10 @@ std::shared_ptr<ssl::context> make_tls_context(const tls_options& options) {
     return ctx;
   }
   ctx->set_verify_mode(ssl::verify_peer);
+  // Any certificate in the trust store is an anchor, not only a
+  // self-signed root: the server's own certificate given as ca_file (a
+  // pinned leaf) is trusted, as curl (since 7.68) and browsers do.
+  X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx->native_handle()), X509_V_FLAG_PARTIAL_CHAIN);
   g_trust_loads.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ec;
   if (!options.ca_file.empty()) {
@@ -327,7 +331,8 @@ bool is_verify_failure(beast::error_code ec) {
 }
 
 // Why a handshake failed, in words a user can act on.
-open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string& authority) {
+// `own_trust`: the client was given ca_file or ca_directory.
+open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string& authority, bool own_trust) {
   open_failure f;
   f.code = ec;
   const std::string prefix = "TLS handshake with " + authority + " failed: ";
@@ -343,7 +348,8 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
     if (verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || verify == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
         verify == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || verify == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
         verify == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
-      f.message += " (a private or self-signed CA? trust it with ca_file)";
+      f.message += own_trust ? " (the trusted certificates given hold neither that certificate nor the CA that issued it)"
+                             : " (a private or self-signed CA? trust it with ca_file)";
     // A name only in the subject's CN is not checked (RFC 9525 6.3, as
     // browsers; curl still takes it): "hostname mismatch" alone read as
     // wrong when the CN is the very host.
@@ -422,8 +428,10 @@ class network_transport final : public transport {
  public:
   static constexpr bool is_tls = !std::is_same_v<Stream, plain_stream>;
 
-  network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls, bool insecure)
-      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)), insecure_(insecure) {}
+  // `own_trust`: ca_file, ca_directory or a tls_context given (a failed
+  // verification's hint then does not say to trust a CA).
+  network_transport(const asio::any_io_executor& strand, std::shared_ptr<ssl::context> tls, bool insecure, bool own_trust = false)
+      : resolver_(strand), tls_(std::move(tls)), stream_(make_stream(strand)), insecure_(insecure), own_trust_(own_trust) {}
 
   void async_open(const url& target, open_handler handler) override { async_open(target, proxy_route{}, std::move(handler)); }
 
@@ -685,7 +693,8 @@ class network_transport final : public transport {
           // Inside a tunnel, the way it went too: the proxy may have cut it
           // (not for the origin's certificate, which is the origin's alone).
           const bool via = !with_proxy && route_.proxy && !is_verify_failure(e);
-          const open_failure f = handshake_failure(failed, e, with_proxy ? peer() : via ? target_.authority() + " through " + peer() : target_.authority());
+          const open_failure f = handshake_failure(failed, e, with_proxy ? peer() : via ? target_.authority() + " through " + peer() : target_.authority(),
+                                                   own_trust_);
           return handler(&f);
         }
         if (with_proxy && route_.tunnel(target_)) return send_connect(handler);
@@ -714,6 +723,7 @@ class network_transport final : public transport {
   std::optional<asio::steady_timer> refusal_timer_;  // bounds a refusal's body read through TLS (bound_refusal)
   std::shared_ptr<int> alive_;  // expired: the timer's handler outlived this transport
   bool insecure_;
+  bool own_trust_;
 };
 
 // A transport whose open fails: TLS needed but its context can't be made.
@@ -766,12 +776,14 @@ class network_factory final : public transport_factory {
         return std::make_unique<failed_transport>(strand, e.what());
       }
     }
-    return std::make_unique<network_transport<tls_stream>>(strand, tls_, insecure);
+    return std::make_unique<network_transport<tls_stream>>(strand, tls_, insecure, own_trust_);
   }
 
  private:
   tls_options options_;
   std::shared_ptr<ssl::context> tls_;
+  // After tls_: a tls_context the user gave is their own trust too.
+  bool own_trust_ = !options_.ca_file.empty() || !options_.ca_directory.empty() || tls_ != nullptr;
 };
 
 }  // namespace

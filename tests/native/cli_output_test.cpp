@@ -100,6 +100,8 @@ TEST(CliOutput, ClientMessagesNameSseCatsFlags) {
             "the server answered 503 Busy; not retried: pass --retry-server-errors to reconnect after it");
   EXPECT_EQ(ssekit::cli::with_flag_names("TLS handshake with h:1 failed: certificate verify failed: self-signed certificate (a private or self-signed CA? trust it with ca_file)"),
             "TLS handshake with h:1 failed: certificate verify failed: self-signed certificate (a private or self-signed CA? trust it with --cacert)");
+  EXPECT_EQ(ssekit::cli::with_flag_names("TLS handshake with h:1 failed: certificate verify failed: unable to get local issuer certificate (the trusted certificates given hold neither that certificate nor the CA that issued it)"),
+            "TLS handshake with h:1 failed: certificate verify failed: unable to get local issuer certificate (the --cacert file holds neither that certificate nor the CA that issued it)");
   // -H of a header the client sets: the flag, not the library's option.
   EXPECT_EQ(ssekit::cli::with_flag_names("ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: client_options::last_event_id)"),
             "ssekit::client: header Last-Event-ID is set by the client itself (to resume from an id: --last-event-id)");

@@ -924,14 +924,52 @@ TEST(ClientHostileTls, CertificateFailuresSayWhyAndAreFinal) {
     bool said = false;
     for (const auto& s : k.says) said = said || out.errors[0].message.find(s) != std::string::npos;
     EXPECT_TRUE(said) << k.name << ": " << out.errors[0].message;
-    // An unknown issuer names the fix; the others are not about trust.
+    // An unknown issuer says what the trust given lacks (it said to trust
+    // it with ca_file, which was given: probe-cli2 5); the others are not
+    // about trust.
     const bool unknown_issuer = k.name == "unknown issuer" || k.name == "self-signed";
-    EXPECT_EQ(out.errors[0].message.ends_with("(a private or self-signed CA? trust it with ca_file)"), unknown_issuer)
+    EXPECT_EQ(out.errors[0].message.ends_with("(the trusted certificates given hold neither that certificate nor the CA that issued it)"),
+              unknown_issuer)
         << k.name << ": " << out.errors[0].message;
     // A name only in the CN says why it is not taken (curl takes it).
     EXPECT_EQ(out.errors[0].message.ends_with("(the certificate has no subjectAltName: a name only in its subject's CN is not taken, RFC 9525)"),
               k.name == "name only in the CN")
         << k.name << ": " << out.errors[0].message;
+  }
+}
+
+// The server's own certificate as ca_file (a pinned leaf, not a CA) is
+// trusted, as curl and browsers take any certificate in the trust store as
+// an anchor; it was "unable to get local issuer certificate" (probe-cli2 5).
+// Its name and dates are still checked.
+TEST(ClientHostileTls, TheServersOwnCertificateAsCaFileIsTrusted) {
+  const auto pki = ssekit::testing::make_test_pki("localhost");
+  const auto expired = ssekit::testing::make_test_pki("localhost", true);
+  const auto other = ssekit::testing::make_test_pki("other.example");
+  struct pinned {
+    const ssekit::testing::test_pki* server;
+    const char* host;
+    bool good;
+  };
+  for (const auto& k : {pinned{&pki, "localhost", true}, pinned{&pki, "127.0.0.1", true}, pinned{&expired, "localhost", false},
+                        pinned{&other, "localhost", false}}) {
+    script_server server(
+        [](script_server::connection& c) {
+          request r;
+          if (!c.read_request(r)) return;
+          c.write(stream_header() + "data: pinned\n\n");
+          c.close();
+        },
+        ssekit::testing::server_tls_context(*k.server));
+    auto o = options_for("https://" + std::string(k.host) + ":" + std::to_string(server.port()) + "/events");
+    o.reconnect = false;
+    const std::string leaf = write_temp("ssekit-leaf", k.server->server_cert);
+    o.ca_file = leaf;
+    const outcome out = run(o);
+    std::remove(leaf.c_str());
+    EXPECT_EQ(out.events, k.good ? std::vector<std::string>{"pinned"} : std::vector<std::string>{}) << k.host;
+    ASSERT_EQ(out.errors.size(), 1u) << k.host;
+    EXPECT_EQ(out.errors[0].reason, k.good ? client_error_reason::end_of_stream : client_error_reason::tls_error) << out.errors[0].message;
   }
 }
 

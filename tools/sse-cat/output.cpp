@@ -690,6 +690,8 @@ std::string with_flag_names(std::string message) {
       {server_errors, "pass --retry-server-errors to reconnect after it"},
       {"(max_compression_ratio)", "(max_compression_ratio) (see --max-compression-ratio)"},  // content_decoder.cpp
       {"trust it with ca_file)", "trust it with --cacert)"},                                  // transport.cpp handshake_failure
+      {"the trusted certificates given hold neither that certificate nor the CA that issued it)",
+       "the --cacert file holds neither that certificate nor the CA that issued it)"},  // and with ca_file given
       {"client_options::last_event_id)", "--last-event-id)"},                                // http_rules.cpp check_request
       {"(client_options::compression chooses it)", "(--compressed / --no-compressed choose it)"},
   };
