@@ -8,8 +8,9 @@ for part in "$@"; do
     # native/: Boost.Beast (header-only, from Debian), OpenSSL for https, zlib for gzip.
     build) packages+=(libboost1.81-dev libssl-dev zlib1g-dev) ;;
     # clang and libc++: tests/portability/libcxx.sh compiles ssekit against LLVM's library;
-    # curl: tests/cli/servers_test.sh asks the servers for pages (not in a minimal Debian).
-    test) packages+=(libgtest-dev clang libc++-dev libc++abi-dev curl) ;;
+    # curl: tests/cli/servers_test.sh asks the servers for pages (not in a minimal Debian);
+    # openssl: tests/cli/sse_cat_test.sh's TLS server (s_server), which tells a close_notify.
+    test) packages+=(libgtest-dev clang libc++-dev libc++abi-dev curl openssl) ;;
     fuzz) packages+=(clang libclang-rt-14-dev) ;;
     bench) packages+=(valgrind) ;;
     wasm)

@@ -600,6 +600,38 @@ if [ "$sanitized" = 0 ]; then
   kill "$limited_pid" 2>/dev/null; wait "$limited_pid" 2>/dev/null
 fi
 
+# A stop signal ends an https stream with TLS's close_notify, as sse-cat's
+# own ends do: the client's shutdown was posted and the io_context stopped
+# before it ran (a bare FIN; OpenSSL servers log "unexpected eof"). openssl
+# s_server prints DONE for a close_notify, ERROR for a bare FIN.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$tmp/tls.key" -out "$tmp/tls.pem" -days 2 \
+  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+for signal in TERM INT; do
+  said=
+  for attempt in 1 2 3 4 5; do  # a random port may be taken
+    port=$((20000 + RANDOM % 40000))
+    : >"$tmp/s_server.out"
+    { printf 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x\n\n'; exec sleep 60; } |
+      timeout 60 openssl s_server -accept "127.0.0.1:$port" -cert "$tmp/tls.pem" -key "$tmp/tls.key" -naccept 1 >"$tmp/s_server.out" 2>&1 &
+    s_server_pid=$!
+    for _ in $(seq 100); do grep -q -e ACCEPT -e "in use" "$tmp/s_server.out" && break; sleep 0.1; done
+    grep -q ACCEPT "$tmp/s_server.out" || { kill "$s_server_pid" 2>/dev/null; wait "$s_server_pid" 2>/dev/null; continue; }
+    : >"$tmp/tls_cat.out"
+    timeout 30 "$cat_bin" --cacert "$tmp/tls.pem" "https://127.0.0.1:$port/" >"$tmp/tls_cat.out" 2>/dev/null &
+    cat_pid=$!
+    for _ in $(seq 300); do grep -q "data: x" "$tmp/tls_cat.out" && break; sleep 0.1; done
+    kill -"$signal" "$cat_pid"
+    wait "$cat_pid" 2>/dev/null
+    for _ in $(seq 100); do grep -q -e DONE -e ERROR "$tmp/s_server.out" && break; sleep 0.1; done
+    said=$(grep -m1 -o -e DONE -e ERROR "$tmp/s_server.out")
+    kill "$s_server_pid" 2>/dev/null
+    pkill -f "sleep 60" -P $$ 2>/dev/null
+    wait "$s_server_pid" 2>/dev/null
+    break
+  done
+  check "SIG$signal ends an https stream with close_notify (the server said ${said:-nothing})" test "$said" = DONE
+done
+
 check "with no URL, the embedded demo server's feed" \
   test "$(timeout 30 "$cat_bin" --json --max-events 2 2>/dev/null | grep -c '"lastEventId":"[0-9]')" = 2
 # The demo server is in the process: a proxy in the environment can't reach

@@ -98,7 +98,8 @@ Connection:
                          up to 24 h as retry: is;
                          with a body, only after 429, 502, 503 and 504 unless
                          --replay-body)
-  --cacert FILE          trust the CA certificates in FILE (PEM)
+  --cacert FILE          trust the certificates in FILE (PEM): CAs, or the
+                         server's own
   --insecure             do NOT verify the server's certificate
   -x, --proxy URL        use this proxy: http://[user:password@]host[:port]
                          (no scheme: http://, port 1080 by default; at most
@@ -587,6 +588,15 @@ int run_url(options opts, const std::string& url, boost::asio::io_context& io) {
   }
   if (stop_signal != 0) stop(signal_exit_code());
   io.run();
+  // stop() closed the client, whose shutdown (TLS's close_notify, one
+  // write that can't block) it posted, and then stopped the io_context
+  // before that ran: a signal or a closed output ended https streams
+  // without close_notify (probe-cli2 6). Every handler sse-cat has returns
+  // at once once stopped.
+  if (stopped) {
+    io.restart();
+    io.poll();
+  }
   if (!stopped) flush();
   // Events printed just before a stop signal (still waiting for the flush
   // timer) are not lost when the output can take them now.

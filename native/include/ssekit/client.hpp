@@ -297,6 +297,8 @@ struct client_options {
   // (tls_error, saying why: expired, host name mismatch, unknown issuer,
   // self-signed...); a handshake cut by the peer or answered with an
   // internal_error alert is a network_error and is retried.
+  // Every certificate in ca_file or ca_directory is a trust anchor, a CA's
+  // or the server's own (a pinned certificate), as in curl and browsers.
   // Clients with the same ca_file, ca_directory and
   // insecure_skip_tls_verification share one TLS context (one parsed CA
   // store) while any of them holds it; the system's store is loaded once
