@@ -31,8 +31,10 @@
 namespace ssekit::detail {
 
 // The head at the start of `b` as repaired_head() sets it right, and the
-// reason space, in place. A fix that would not fit is left out (Beast then
-// refuses the head).
+// reason space, in place. Body bytes that came with the head may have filled
+// the buffer: the fix's bytes then go past its max_size (at most as many
+// again: a CR for each LF), which the caller sets back (a bare-LF head of 54
+// KB was refused, "bad reason", when its body came in the same write: probe-fuzz2 1b).
 inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
   namespace net = boost::asio;
   {
@@ -40,7 +42,8 @@ inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
     const std::string_view buffered(static_cast<const char*>(bytes.data()), bytes.size());
     if (auto fixed = repaired_head(buffered.substr(0, head_size))) {
       // Longer (CRs added) or shorter (lines dropped).
-      if (fixed->head.size() > fixed->size && fixed->head.size() - fixed->size > b.max_size() - b.size()) return;
+      if (fixed->head.size() > fixed->size && fixed->head.size() - fixed->size > b.max_size() - b.size())
+        b.max_size(b.size() + (fixed->head.size() - fixed->size));
       std::string rest(buffered.substr(fixed->size));  // the body's first bytes
       b.consume(b.size());
       b.commit(net::buffer_copy(b.prepare(fixed->head.size() + rest.size()),
@@ -49,7 +52,8 @@ inline void repair_head(boost::beast::flat_buffer& b, std::size_t head_size) {
   }
   const auto bytes = b.data();
   const auto at = missing_reason_space({static_cast<const char*>(bytes.data()), bytes.size()});
-  if (!at || b.size() >= b.max_size()) return;
+  if (!at) return;
+  if (b.size() >= b.max_size()) b.max_size(b.size() + 1);
   b.commit(net::buffer_copy(b.prepare(1), net::buffer(" ", 1)));
   char* p = static_cast<char*>(b.data().data());
   std::memmove(p + *at + 1, p + *at, b.size() - 1 - *at);

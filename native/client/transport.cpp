@@ -534,7 +534,7 @@ class network_transport final : public transport {
 
   void read_connect_response(open_handler& handler) {
     connect_response_.emplace();
-    connect_response_->header_limit(static_cast<std::uint32_t>(max_response_head));
+    connect_response_->header_limit(static_cast<std::uint32_t>(2 * max_response_head));  // as the origin's: with repair_head's CRs
     connect_response_->body_limit(boost::none);
     with_proxy_stream([&](auto& s) {
       async_read_head(s, connect_buffer_, *connect_response_, max_response_head,
