@@ -404,6 +404,12 @@ open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string
                   ec.message();
       return f;
     }
+    // The client offers ALPN http/1.1 only: a server that refuses it takes
+    // only HTTP/2 (OpenSSL's "no application protocol" said nothing of it).
+    if (reason == SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL) {
+      f.message = prefix + "the server takes no HTTP/1.1 (ALPN): it speaks only HTTP/2, and this client speaks HTTP/1.1: " + ec.message();
+      return f;
+    }
     if (reason == SSL_R_EXCESSIVE_MESSAGE_SIZE) {
       f.message = prefix + "a handshake message from the server is larger than OpenSSL takes (a certificate chain over 100 KiB?): " +
                   ec.message();

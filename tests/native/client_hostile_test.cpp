@@ -1073,6 +1073,7 @@ struct alpn_server_state {
   std::vector<std::string> offers;  // one per handshake, as "a,b"
   bool require_http11 = true;
   bool prefer_h2 = false;
+  bool h2_only = false;  // refuses the handshake (no_application_protocol) to a client without h2
 };
 
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void* arg) {
@@ -1091,8 +1092,9 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   static const unsigned char h2_then_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* chosen = nullptr;
-  const unsigned char* server_list = state->prefer_h2 ? h2_then_http11 : http11;
-  const unsigned server_len = state->prefer_h2 ? sizeof h2_then_http11 : sizeof http11;
+  static const unsigned char h2[] = {2, 'h', '2'};
+  const unsigned char* server_list = state->h2_only ? h2 : state->prefer_h2 ? h2_then_http11 : http11;
+  const unsigned server_len = state->h2_only ? sizeof h2 : state->prefer_h2 ? sizeof h2_then_http11 : sizeof http11;
   if (SSL_select_next_proto(&chosen, outlen, server_list, server_len, in, inlen) != OPENSSL_NPN_NEGOTIATED) {
     return state->require_http11 ? SSL_TLSEXT_ERR_ALERT_FATAL : SSL_TLSEXT_ERR_NOACK;
   }
@@ -1151,6 +1153,25 @@ TEST(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
     ASSERT_EQ(state.offers.size(), 1u);
     EXPECT_EQ(state.offers[0], "http/1.1") << "http/1.1 only: the client speaks no h2";
   }
+}
+
+// A server that takes only h2 refuses the offer with a no_application_protocol
+// alert: final, and said in those words (OpenSSL's "tlsv1 alert no
+// application protocol" alone did not say it; probe-cli2 4).
+TEST(ClientHostileTls, AServerThatTakesOnlyH2ByAlpnIsNamed) {
+  const test_ca ca;
+  alpn_server_state state;
+  state.h2_only = true;
+  auto ctx = ssekit::testing::server_tls_context(ca.pki);
+  SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, &state);
+  script_server server([](script_server::connection& c) { c.close(); }, ctx);
+  auto o = options_for(server.url());
+  o.ca_file = ca.path;
+  const outcome out = run(o);
+  ASSERT_EQ(out.errors.size(), 1u);
+  EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error);
+  EXPECT_FALSE(out.errors[0].will_reconnect);
+  EXPECT_NE(out.errors[0].message.find("it speaks only HTTP/2, and this client speaks HTTP/1.1"), std::string::npos) << out.errors[0].message;
 }
 
 }  // namespace
