@@ -198,6 +198,11 @@ fi
 # --- options refused up front (they were taken silently)
 expect_exit "contract service --address '' exits 2 (it listened on 0.0.0.0)" 2 "--address: needs an address" \
   "$contract_bin" --address '' --port 0
+# Help that can't be written is an error (it exited 0, as if written).
+if [ -w /dev/full ]; then
+  expect_exit "sse-serve --help to a full disk exits 3" 3 "sse-serve: writing standard output: No space left" bash -c '"$0" --help >/dev/full' "$serve_bin"
+  expect_exit "contract service --help to a full disk exits 1" 1 "writing standard output: No space left" bash -c '"$0" --help >/dev/full' "$contract_bin"
+fi
 expect_exit "sse-serve --address '' exits 2" 2 "--address: needs an address" "$serve_bin" --address '' --port 0
 expect_exit "sse-serve --tls-cert '' --tls-key '' exits 2 (it served plain HTTP)" 2 "--tls-cert: needs a file" \
   "$serve_bin" --tls-cert '' --tls-key '' --port 0

@@ -89,7 +89,11 @@ int main(int argc, char** argv) {
     ssekit::tools::arg_reader args(argc, argv);
     while (args.next()) {
       if (args.is("-h", "--help")) {
-        std::fwrite(usage.data(), 1, usage.size(), stdout);
+        // Help that could not be written is an error, as in sse-cat.
+        if (std::fwrite(usage.data(), 1, usage.size(), stdout) != usage.size() || std::fflush(stdout) != 0) {
+          std::fprintf(stderr, "ssekit-contract-service: writing standard output: %s\n", std::strerror(errno));
+          return exit_failure;
+        }
         return exit_ok;
       } else if (args.is("--quiet")) {
         options.log = nullptr;

@@ -121,6 +121,7 @@ Limits:
                          1000; 0: no limit); a stream past it is a decode
                          error, reconnected unless --no-reconnect
   -h, --help             show this help
+  -V, --version          show sse-cat's version
 
 Without --json the events are printed as an event stream again. To a
 terminal, control characters in events are escaped (ESC as \x1b; TAB
@@ -733,6 +734,13 @@ int parse_args(int argc, char** argv, options& opts) {
         return exit_io;
       }
       return -1;
+    } else if (args.is("-V", "--version")) {
+      constexpr std::string_view version = "sse-cat (ssekit) " SSEKIT_VERSION "\n";
+      if (std::fwrite(version.data(), 1, version.size(), stdout) != version.size() || std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "sse-cat: writing standard output: %s\n", std::strerror(errno));
+        return exit_io;
+      }
+      return -1;
     } else if (args.is("--json")) {
       opts.format = ssekit::cli::output_format::json;
     } else if (args.is("--all")) {
@@ -857,6 +865,17 @@ int parse_args(int argc, char** argv, options& opts) {
     } else if (args.is("-")) {
       opts.read_stdin = true;
     } else if (args.arg().starts_with("-")) {
+      // curl's habits, named (sse-cat's options follow curl's where it has them).
+      constexpr std::pair<std::string_view, std::string_view> curl_options[] = {
+          {"-k", "curl's -k is --insecure here"},
+          {"-N", "not needed: events are written as they come (see --flush-delay)"},
+          {"--no-buffer", "not needed: events are written as they come (see --flush-delay)"},
+          {"-s", "sse-cat writes only events to standard output; 2>/dev/null silences its messages"},
+          {"--silent", "sse-cat writes only events to standard output; 2>/dev/null silences its messages"},
+      };
+      for (const auto& [name, hint] : curl_options) {
+        if (args.is(name)) throw ssekit::tools::usage_error("unknown option '" + std::string(name) + "' (" + std::string(hint) + ")");
+      }
       args.unknown();
     } else if (opts.url) {
       throw ssekit::tools::usage_error("one URL only");

@@ -79,8 +79,13 @@ int parse_args(int argc, char** argv, ssekit::demo::server_options& options, boo
   ssekit::tools::arg_reader args(argc, argv);
   while (args.next()) {
     if (args.is("-h", "--help")) {
-      std::fputs(usage.data(), stdout);
-      std::fputs(ssekit::demo::detail::endpoint_help.data(), stdout);
+      // Help that could not be written is an error, as in sse-cat (it
+      // exited 0 on a full disk or /dev/full).
+      if (std::fputs(usage.data(), stdout) < 0 || std::fputs(ssekit::demo::detail::endpoint_help.data(), stdout) < 0 ||
+          std::fflush(stdout) != 0) {
+        std::fprintf(stderr, "sse-serve: writing standard output: %s\n", std::strerror(errno));
+        return exit_failure;
+      }
       return -1;
     } else if (args.is("--address")) {
       options.address = args.nonempty_value("an address");
