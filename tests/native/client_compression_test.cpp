@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,6 +102,49 @@ TEST(ClientCompression, EachEventArrivesBeforeTheServerSendsTheNext) {
 // in fixed pieces, so the parser's line limit stops it with the usual
 // error within one piece of the limit (the decoder's own memory is
 // counted in content_decoder_test's BombStaysBounded).
+// restart() from a handler takes effect after the decoded piece in progress
+// (16 KiB), as pause_reading() does: one compressed read of tiny events
+// delivered the whole read first, thousands of events (probe-fuzz2 2).
+TEST(ClientCompression, ARestartFromAHandlerEndsTheConnectionAfterThePiece) {
+  std::string events;
+  for (int i = 0; i < 100000; ++i) events += "id: " + std::to_string(i) + "\ndata: x\n\n";
+  zlib_writer z(zlib_writer::gzip, 9);
+  std::string gz = z.write(events);
+  gz += z.finish();
+  std::atomic<int> connections{0};
+  script_server server([&](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(++connections == 1 ? stream_header("text/event-stream", "Content-Encoding: gzip\r\n") + gz : stream_header());
+    c.close();
+  });
+  auto o = options_for(server.url());
+  o.max_compression_ratio = 0;
+  boost::asio::io_context io;
+  std::optional<ssekit::client> c;
+  int before_restart = 0;
+  bool restarted = false;
+  std::string resumed_from;
+  ssekit::client_handlers h;
+  h.on_event = [&](const ssekit::event&) {
+    if (restarted) return;
+    ++before_restart;
+    if (before_restart == 1) c->restart();
+  };
+  h.on_open = [&](const ssekit::response_info&) {
+    if (before_restart == 0) return;
+    restarted = true;
+    resumed_from = c->last_event_id();
+    c->close();
+  };
+  c.emplace(io.get_executor(), o, h);
+  io.run_for(ssekit::testing::hang_limit);
+  ASSERT_TRUE(restarted);
+  // One piece: 16 KiB decoded, 16 bytes an event or more.
+  EXPECT_LE(before_restart, 16 * 1024 / 16 + 1);
+  EXPECT_EQ(resumed_from, std::to_string(before_restart - 1));
+}
+
 TEST(ClientCompression, ABombMeetsTheParsersLimit) {
   constexpr std::uint64_t limit = 1 << 20;
   script_server server([&](script_server::connection& c) {

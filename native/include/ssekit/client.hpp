@@ -438,7 +438,8 @@ class client {
   // the reconnection time, the backoff state and a redirected URL. From any
   // thread; does nothing after close(). Calls made before the restart has
   // run are that one restart (so restart() from on_event takes effect after
-  // the events of the read in progress, once however often it was called).
+  // the events of the read in progress, or of its decoded piece (16 KiB)
+  // when the stream is compressed, once however often it was called).
   void restart();
 
   // Flow control: after pause_reading() the client stops reading the
