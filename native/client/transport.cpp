@@ -331,7 +331,7 @@ bool is_verify_failure(beast::error_code ec) {
 }
 
 // Why a handshake failed, in words a user can act on.
-// `own_trust`: the client was given ca_file or ca_directory.
+// `own_trust`: the client was given ca_file, ca_directory or a tls_context.
 open_failure handshake_failure(SSL* ssl, beast::error_code ec, const std::string& authority, bool own_trust) {
   open_failure f;
   f.code = ec;

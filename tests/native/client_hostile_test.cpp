@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -60,6 +61,16 @@ outcome run(const ssekit::client_options& o, std::size_t max_errors = SIZE_MAX, 
   io.run_for(ssekit::testing::hang_limit);
   EXPECT_TRUE(io.stopped()) << "the client ran into the test's hang limit";
   return out;
+}
+
+// A server's handler: reads the request, sends one event `data`, closes.
+std::function<void(script_server::connection&)> one_event_then_close(std::string data) {
+  return [data = std::move(data)](script_server::connection& c) {
+    request r;
+    if (!c.read_request(r)) return;
+    c.write(stream_header() + "data: " + data + "\n\n");
+    c.close();
+  };
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
@@ -1012,14 +1023,7 @@ TEST(ClientHostileTls, TheServersOwnCertificateAsCaFileIsTrusted) {
   };
   for (const auto& k : {pinned{&pki, "localhost", true}, pinned{&pki, "127.0.0.1", true}, pinned{&expired, "localhost", false},
                         pinned{&other, "localhost", false}}) {
-    script_server server(
-        [](script_server::connection& c) {
-          request r;
-          if (!c.read_request(r)) return;
-          c.write(stream_header() + "data: pinned\n\n");
-          c.close();
-        },
-        ssekit::testing::server_tls_context(*k.server));
+    script_server server(one_event_then_close("pinned"), ssekit::testing::server_tls_context(*k.server));
     auto o = options_for("https://" + std::string(k.host) + ":" + std::to_string(server.port()) + "/events");
     o.reconnect = false;
     const std::string leaf = write_temp("ssekit-leaf", k.server->server_cert);
@@ -1136,14 +1140,7 @@ TEST(ClientHostileTls, OffersAlpnHttp11ToServersThatRequireItOrPreferH2) {
     state.prefer_h2 = prefer_h2;
     auto ctx = ssekit::testing::server_tls_context(ca.pki);
     SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, &state);
-    script_server server(
-        [](script_server::connection& c) {
-          request r;
-          if (!c.read_request(r)) return;
-          c.write(stream_header() + "data: over tls\n\n");
-          c.close();
-        },
-        ctx);
+    script_server server(one_event_then_close("over tls"), ctx);
     auto o = options_for(server.url());
     o.ca_file = ca.path;
     o.reconnect = false;
