@@ -110,6 +110,8 @@ big=$(head -c 70000 /dev/zero | tr '\0' 'a')
 expect_exit "a --last-event-id with a control byte exits 2, naming the option" 2 "^sse-cat: --last-event-id: the id has a control byte" \
   "$cat_bin" --last-event-id "$(printf 'a\001b')" http://127.0.0.1:9/
 check "--version names sse-cat and ssekit's version" bash -c '"$0" --version | grep -qx "sse-cat (ssekit) [0-9]*\.[0-9]*\.[0-9]*"' "$cat_bin"
+expect_exit "--cacert /dev/stdin with -d @- is refused: both read standard input" 2 "both read standard input" \
+  "$cat_bin" --cacert /dev/stdin -d @- https://127.0.0.1:9/
 expect_exit "curl's -k is named: --insecure" 2 "unknown option '-k' (curl's -k is --insecure here)" "$cat_bin" -k https://127.0.0.1:9/
 expect_exit "a --last-event-id with white space at an end exits 2 (it was sent trimmed)" 2 "^sse-cat: --last-event-id: the id starts or ends with white space" \
   "$cat_bin" --last-event-id ' lead ' http://127.0.0.1:9/

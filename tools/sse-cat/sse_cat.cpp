@@ -926,6 +926,11 @@ int main(int argc, char** argv) {
     return usage_error(opts.request_option + " applies to a URL's request; standard input ('-') has none");
   if (!opts.read_stdin && !opts.url && !opts.option_took_url.empty())
     return usage_error("no URL given: " + opts.option_took_url + " (is the value missing?)");
+  // Both would read standard input: one got it all, the other nothing ("no
+  // certificate found" named only --cacert; probe-cli2 M4).
+  const std::string& ca = opts.client.ca_file;
+  if (opts.body_file == "-" && (ca == "/dev/stdin" || ca == "/dev/fd/0" || ca == "/proc/self/fd/0"))
+    return usage_error("--cacert " + ca + " and --data @- both read standard input: give one of them a file");
   // As cat does: a closed standard output (or input, for '-') is an error.
   if (stdout_closed) return closed_output();
   try {
