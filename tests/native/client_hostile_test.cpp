@@ -843,6 +843,15 @@ struct test_ca {
   ~test_ca() { std::remove(path.c_str()); }
 };
 
+// A client trusting `ca` against a TLS server made with `ctx` that sends
+// nothing of its own: what the handshake alone ends in.
+outcome handshake_with(std::shared_ptr<boost::asio::ssl::context> ctx, const test_ca& ca) {
+  script_server server([](script_server::connection& c) { c.close(); }, std::move(ctx));
+  auto o = options_for(server.url());
+  o.ca_file = ca.path;
+  return run(o);
+}
+
 TEST(ClientHostileTls, AHandshakeCutByFinIsANetworkErrorAndRetried) {
   // A plain server behind an https URL: takes the ClientHello, then FIN.
   script_server server([](script_server::connection& c) {
@@ -1062,10 +1071,7 @@ TEST(ClientHostileTls, AServerThatOnlySpeaksOldTlsIsNamed) {
   SSL_CTX_set_security_level(ctx->native_handle(), 0);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_VERSION);
   SSL_CTX_set_max_proto_version(ctx->native_handle(), TLS1_VERSION);
-  script_server server([](script_server::connection& c) { c.close(); }, ctx);
-  auto o = options_for(server.url());
-  o.ca_file = ca.path;
-  const outcome out = run(o);
+  const outcome out = handshake_with(ctx, ca);
   ASSERT_EQ(out.errors.size(), 1u);
   EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error);
   EXPECT_NE(out.errors[0].message.find("TLS version"), std::string::npos) << out.errors[0].message;
@@ -1161,10 +1167,7 @@ TEST(ClientHostileTls, AServerThatTakesOnlyH2ByAlpnIsNamed) {
   state.h2_only = true;
   auto ctx = ssekit::testing::server_tls_context(ca.pki);
   SSL_CTX_set_alpn_select_cb(ctx->native_handle(), select_alpn, &state);
-  script_server server([](script_server::connection& c) { c.close(); }, ctx);
-  auto o = options_for(server.url());
-  o.ca_file = ca.path;
-  const outcome out = run(o);
+  const outcome out = handshake_with(ctx, ca);
   ASSERT_EQ(out.errors.size(), 1u);
   EXPECT_EQ(out.errors[0].reason, client_error_reason::tls_error);
   EXPECT_FALSE(out.errors[0].will_reconnect);
